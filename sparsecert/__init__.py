@@ -1,0 +1,27 @@
+"""sparsecert: provable recovery of sparse neural networks, pruning baselines and certificates.
+
+The NumPy/SciPy/Numba core never imports torch.
+"""
+
+from .models import PlantedProblem, TwoLayerReLU, planted_gaussian, planted_relu
+from .operators import DenseOperator, GaussianOperator, ReluPatternOperator, SparseSensingOperator
+from .recovery import METHODS, RecoveryResult, iht
+from .sparse import SparseVector, StreamingTopK
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DenseOperator",
+    "GaussianOperator",
+    "METHODS",
+    "PlantedProblem",
+    "RecoveryResult",
+    "ReluPatternOperator",
+    "SparseSensingOperator",
+    "SparseVector",
+    "StreamingTopK",
+    "TwoLayerReLU",
+    "iht",
+    "planted_gaussian",
+    "planted_relu",
+]

@@ -1,0 +1,118 @@
+"""Argument validation shared by every public entry point.
+
+Each check raises ``ValueError`` or ``TypeError`` naming the argument, what
+was given and what is allowed, so an error reads like a sentence of the docs.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+_FLOAT_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
+
+
+def check_rng(rng):
+    """Return a ``numpy.random.Generator`` from ``rng`` (None, int or Generator)."""
+    if rng is None or isinstance(rng, (numbers.Integral, np.integer)):
+        if rng is not None and rng < 0:
+            raise ValueError(f"rng must be a non-negative integer seed, got {rng}")
+        return np.random.default_rng(rng)
+    if isinstance(rng, np.random.Generator):
+        return rng
+    raise TypeError(
+        f"rng must be None, a non-negative int or a numpy.random.Generator, got {type(rng).__name__}"
+    )
+
+
+def seed_from_rng(rng) -> int:
+    """Draw one 63-bit integer key from ``rng``: the root of a counter-based stream."""
+    return int(check_rng(rng).integers(0, 2**63 - 1))
+
+
+def check_int(value, name, *, low=None, high=None):
+    """Return ``value`` as int, checking ``low <= value <= high`` (bounds inclusive, optional)."""
+    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    value = int(value)
+    if (low is not None and value < low) or (high is not None and value > high):
+        lo = "-inf" if low is None else low
+        hi = "inf" if high is None else high
+        raise ValueError(f"{name} must be in [{lo}, {hi}], got {value}")
+    return value
+
+
+def check_float(value, name, *, low=None, high=None, low_open=False):
+    """Return ``value`` as a finite float within the given bounds."""
+    if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.floating, np.integer)):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    if low is not None and (value < low or (low_open and value == low)):
+        raise ValueError(f"{name} must be {'>' if low_open else '>='} {low}, got {value}")
+    if high is not None and value > high:
+        raise ValueError(f"{name} must be <= {high}, got {value}")
+    return value
+
+
+def check_dtype(dtype, name="dtype"):
+    """Return ``dtype`` as float64 or float32; anything else is an error."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError as exc:
+        raise TypeError(f"{name} must be float64 or float32, got {dtype!r}") from exc
+    if dt not in _FLOAT_DTYPES:
+        raise ValueError(f"{name} must be float64 or float32, got {dt}")
+    return dt
+
+
+def check_array(a, name, *, ndim=None, shape=None, dtype=None, copy=False):
+    """Convert ``a`` to a finite floating C-contiguous array and check its shape.
+
+    Parameters
+    ----------
+    a : array_like
+    name : str
+        Argument name used in error messages.
+    ndim : int or tuple of int, optional
+        Allowed numbers of dimensions.
+    shape : tuple, optional
+        Expected shape; ``None`` entries are free.
+    dtype : dtype, optional
+        Target float dtype. By default float32 input stays float32 and every
+        other input becomes float64.
+    """
+    if a is None:
+        raise ValueError(f"{name} must be an array, got None")
+    arr = np.asarray(a)
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise TypeError(f"{name} must be a numeric array, got dtype {arr.dtype}")
+    if np.iscomplexobj(arr):
+        raise TypeError(f"{name} must be real, got dtype {arr.dtype}")
+    if dtype is None:
+        dtype = np.float32 if arr.dtype == np.float32 else np.float64
+    arr = np.array(arr, dtype=dtype, order="C", copy=copy) if copy else np.ascontiguousarray(arr, dtype=dtype)
+    if ndim is not None:
+        allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+        if arr.ndim not in allowed:
+            raise ValueError(f"{name} must have ndim in {allowed}, got shape {arr.shape}")
+    if shape is not None:
+        if arr.ndim != len(shape) or any(
+            want is not None and want != got for want, got in zip(shape, arr.shape)
+        ):
+            want = tuple("*" if s is None else s for s in shape)
+            raise ValueError(f"{name} must have shape {want}, got {arr.shape}")
+    if arr.size and not np.isfinite(arr).all():
+        bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
+        raise ValueError(f"{name} must be finite, got {bad} non-finite entries (NaN or inf)")
+    return arr
+
+
+def check_option(value, name, allowed):
+    """Check that ``value`` is one of ``allowed`` (strings compared case-insensitively)."""
+    key = value.lower() if isinstance(value, str) else value
+    if key not in allowed:
+        raise ValueError(f"{name} must be one of {sorted(allowed)}, got {value!r}")
+    return key

@@ -1,0 +1,248 @@
+"""Numba kernels, each with a NumPy twin of the same signature.
+
+Every public kernel ``name`` has a twin ``name_numpy``; the tests check that
+both return the same thing. With ``NUMBA_DISABLE_JIT=1`` the Numba versions
+run as plain Python (slowly) and the package still works.
+
+Conventions
+-----------
+* Top-k by magnitude breaks ties deterministically: larger ``|value|`` first,
+  then the smaller (global) index. Selections are returned as positions into
+  the input, ordered by increasing global index.
+* Activation masks of a support's blocks are stored bit-packed, one row per
+  block: ``masks[b, i // 8] >> (i % 8) & 1`` is ``1[x_i . h_j >= 0]`` for the
+  ``b``-th active block (``numpy.packbits(..., bitorder="little")``).
+* A support grouped by block is described CSR-style: the entries of block
+  ``b`` are ``ptr[b]:ptr[b+1]`` and ``feat[q]`` is the input feature (column
+  of ``X``) of entry ``q``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+__all__ = [
+    "topk_abs",
+    "topk_abs_numpy",
+    "threshold_candidates",
+    "threshold_candidates_numpy",
+    "mask_scale_inplace",
+    "mask_scale_inplace_numpy",
+    "pattern_matvec",
+    "pattern_matvec_numpy",
+    "pattern_rmatvec",
+    "pattern_rmatvec_numpy",
+]
+
+
+# --------------------------------------------------------------------------- top-k
+@njit(cache=True)
+def topk_abs(values, indices, k):
+    """Positions of the ``k`` entries of largest ``|values|`` (ties: smaller index).
+
+    Parameters
+    ----------
+    values : ndarray, shape (L,)
+    indices : ndarray of int64, shape (L,)
+        Global index of each entry; distinct.
+    k : int
+        Number to keep; ``k >= L`` keeps everything.
+
+    Returns
+    -------
+    pos : ndarray of int64, shape (min(k, L),)
+        Positions into ``values``, ordered by increasing ``indices[pos]``.
+    """
+    L = values.size
+    if k <= 0:
+        return np.empty(0, np.int64)
+    if k >= L:
+        return np.argsort(indices, kind="mergesort").astype(np.int64)
+    a = np.abs(values)
+    kth = np.partition(a, L - k)[L - k]
+    pos = np.empty(k, np.int64)
+    c = 0
+    n_eq = 0
+    for p in range(L):
+        if a[p] > kth:
+            pos[c] = p
+            c += 1
+        elif a[p] == kth:
+            n_eq += 1
+    need = k - c
+    eq = np.empty(n_eq, np.int64)
+    e = 0
+    for p in range(L):
+        if a[p] == kth:
+            eq[e] = p
+            e += 1
+    order = np.argsort(indices[eq], kind="mergesort")
+    for t in range(need):
+        pos[c + t] = eq[order[t]]
+    return pos[np.argsort(indices[pos], kind="mergesort")]
+
+
+def topk_abs_numpy(values, indices, k):
+    """NumPy twin of :func:`topk_abs`."""
+    values = np.asarray(values)
+    indices = np.asarray(indices, dtype=np.int64)
+    L = values.size
+    if k <= 0:
+        return np.empty(0, np.int64)
+    if k >= L:
+        return np.argsort(indices, kind="stable").astype(np.int64)
+    a = np.abs(values)
+    kth = np.partition(a, L - k)[L - k]
+    gt = np.flatnonzero(a > kth)
+    eq = np.flatnonzero(a == kth)
+    eq = eq[np.argsort(indices[eq], kind="stable")][: k - gt.size]
+    pos = np.concatenate([gt, eq]).astype(np.int64)
+    return pos[np.argsort(indices[pos], kind="stable")]
+
+
+@njit(cache=True)
+def threshold_candidates(values, offset, tau, exclude):
+    """Positions ``p`` with ``|values[p]| >= tau`` and ``offset + p`` not in ``exclude``.
+
+    The filter a streaming top-k applies to each new block before merging:
+    entries below the current k-th magnitude ``tau`` cannot enter.
+
+    Parameters
+    ----------
+    values : ndarray, shape (L,)
+        Block of a long vector whose global indices are ``offset + arange(L)``.
+    offset : int
+    tau : float
+        Current admission threshold (0 admits everything).
+    exclude : ndarray of int64, sorted
+        Global indices never to admit.
+
+    Returns
+    -------
+    pos : ndarray of int64, increasing.
+    """
+    L = values.size
+    out = np.empty(L, np.int64)
+    lo = np.searchsorted(exclude, offset)
+    hi = np.searchsorted(exclude, offset + L)
+    e = lo
+    c = 0
+    for p in range(L):
+        g = offset + p
+        while e < hi and exclude[e] < g:
+            e += 1
+        if e < hi and exclude[e] == g:
+            continue
+        if abs(values[p]) >= tau:
+            out[c] = p
+            c += 1
+    return out[:c].copy()
+
+
+def threshold_candidates_numpy(values, offset, tau, exclude):
+    """NumPy twin of :func:`threshold_candidates`."""
+    values = np.asarray(values)
+    keep = np.abs(values) >= tau
+    exclude = np.asarray(exclude, dtype=np.int64)
+    lo, hi = np.searchsorted(exclude, [offset, offset + values.size])
+    keep[exclude[lo:hi] - offset] = False
+    return np.flatnonzero(keep).astype(np.int64)
+
+
+# ----------------------------------------------------------- ReLU-pattern kernels
+@njit(cache=True, parallel=True)
+def mask_scale_inplace(Z, r):
+    """Overwrite the pre-activations ``Z`` (n, B) with ``1[Z >= 0] * r[:, None]``.
+
+    The mask half of the fused mask-and-reduce behind ``rmatvec``: with
+    ``Z = X @ H_B.T`` it turns ``Z`` into ``M * r`` in place, so that the
+    gradient block ``X.T @ Z`` is one GEMM and no second n x B array exists.
+    """
+    n, B = Z.shape
+    for i in prange(n):
+        ri = r[i]
+        for b in range(B):
+            Z[i, b] = ri if Z[i, b] >= 0 else 0.0
+    return Z
+
+
+def mask_scale_inplace_numpy(Z, r):
+    """NumPy twin of :func:`mask_scale_inplace`."""
+    np.multiply(Z >= 0, r[:, None], out=Z)
+    return Z
+
+
+@njit(cache=True, parallel=True)
+def pattern_matvec(X, masks, ptr, feat, v, out):
+    """``out = A_S v`` for a support ``S`` of the ReLU-pattern operator.
+
+    ``out[i] = sum_b 1[mask_b(i)] * sum_{q in block b} X[i, feat[q]] * v[q]``.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n, d)
+    masks : ndarray of uint8, shape (nb, ceil(n / 8))
+        Bit-packed activation masks of the ``nb`` active blocks.
+    ptr : ndarray of int64, shape (nb + 1,)
+    feat : ndarray of int64, shape (|S|,)
+    v : ndarray, shape (|S|,)
+    out : ndarray, shape (n,)
+        Overwritten.
+    """
+    n = X.shape[0]
+    nb = ptr.size - 1
+    for i in prange(n):
+        byte = i >> 3
+        bit = i & 7
+        acc = 0.0
+        for b in range(nb):
+            if (masks[b, byte] >> bit) & 1:
+                t = 0.0
+                for q in range(ptr[b], ptr[b + 1]):
+                    t += X[i, feat[q]] * v[q]
+                acc += t
+        out[i] = acc
+    return out
+
+
+def _unpack_masks(masks, n):
+    return np.unpackbits(masks, axis=1, count=n, bitorder="little").astype(bool)
+
+
+def pattern_matvec_numpy(X, masks, ptr, feat, v, out):
+    """NumPy twin of :func:`pattern_matvec`."""
+    M = _unpack_masks(masks, X.shape[0])
+    blk = np.repeat(np.arange(ptr.size - 1), np.diff(ptr))
+    out[:] = (M[blk].T * X[:, feat]) @ v
+    return out
+
+
+@njit(cache=True, parallel=True)
+def pattern_rmatvec(X, masks, ptr, feat, r, out):
+    """``out = A_S^T r``: ``out[q] = sum_i 1[mask_b(i)] X[i, feat[q]] r[i]`` (q in block b).
+
+    Same arguments as :func:`pattern_matvec`, with ``r`` of shape (n,) and
+    ``out`` of shape (|S|,), overwritten.
+    """
+    n = X.shape[0]
+    nb = ptr.size - 1
+    for b in prange(nb):
+        lo = ptr[b]
+        hi = ptr[b + 1]
+        for q in range(lo, hi):
+            out[q] = 0.0
+        for i in range(n):
+            if (masks[b, i >> 3] >> (i & 7)) & 1:
+                ri = r[i]
+                for q in range(lo, hi):
+                    out[q] += X[i, feat[q]] * ri
+    return out
+
+
+def pattern_rmatvec_numpy(X, masks, ptr, feat, r, out):
+    """NumPy twin of :func:`pattern_rmatvec`."""
+    M = _unpack_masks(masks, X.shape[0])
+    blk = np.repeat(np.arange(ptr.size - 1), np.diff(ptr))
+    out[:] = ((M[blk].T * X[:, feat]).T @ r)
+    return out

@@ -1,0 +1,183 @@
+"""Models and planted problems.
+
+Notation: data ``X`` (n, d); two-layer scalar-output ReLU net
+``f(x) = sum_j relu(x . u_j) v_j`` with hidden width ``m``; fused weights
+``w_j = u_j v_j`` and ``w = concat(w_1, ..., w_m)`` of length ``m * d``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ._validation import check_array, check_float, check_int, check_option, check_rng, check_dtype
+from .operators import GaussianOperator, ReluPatternOperator, SparseSensingOperator
+from .sparse import SparseVector
+
+__all__ = ["TwoLayerReLU", "PlantedProblem", "planted_gaussian", "planted_relu"]
+
+
+class TwoLayerReLU:
+    """Scalar-output two-layer ReLU network ``f(x) = sum_j relu(x . u_j) v_j``.
+
+    Parameters
+    ----------
+    U : array_like, shape (m, d)
+        Hidden weights, row ``j`` is ``u_j``.
+    v : array_like, shape (m,)
+        Output weights.
+    """
+
+    def __init__(self, U, v):
+        self.U = check_array(U, "U", ndim=2)
+        self.v = check_array(v, "v", shape=(self.U.shape[0],), dtype=self.U.dtype)
+
+    @property
+    def m(self) -> int:
+        return self.U.shape[0]
+
+    @property
+    def d(self) -> int:
+        return self.U.shape[1]
+
+    def forward(self, X):
+        """Network output, shape (n,), for ``X`` of shape (n, d)."""
+        X = check_array(X, "X", ndim=2, shape=(None, self.d))
+        return np.maximum(X @ self.U.T, 0.0) @ self.v
+
+    __call__ = forward
+
+    def fused_weights(self):
+        """Fused weights ``w = concat(u_j v_j)`` as a :class:`SparseVector` of length m*d."""
+        return SparseVector.from_dense((self.U * self.v[:, None]).ravel())
+
+    @property
+    def nnz(self) -> int:
+        """Nonzeros of the fused weights (the ``s`` of the paper)."""
+        return int(np.count_nonzero(self.U * self.v[:, None]))
+
+    @classmethod
+    def from_fused(cls, w, m, d, signs=None):
+        """Network whose fused weights are ``w`` (SparseVector or dense, length m*d).
+
+        Each nonzero block becomes one neuron with ``u_j = w_j / ||w_j||`` and
+        ``v_j = sign_j ||w_j||`` (``signs`` of shape (m,), default all +1), so
+        ``relu(X u_j) v_j = sign_j relu(X w_j)``: the net equals ``A w`` for
+        generators ``h_j = w_j``. Zero blocks give zero neurons.
+        """
+        m = check_int(m, "m", low=1)
+        d = check_int(d, "d", low=1)
+        if isinstance(w, SparseVector):
+            if w.size != m * d:
+                raise ValueError(f"w has length {w.size}, expected m*d = {m * d}")
+            W = np.zeros((m, d), dtype=w.dtype)
+            W.flat[w.indices] = w.values
+        else:
+            W = check_array(w, "w", shape=(m * d,)).reshape(m, d).copy()
+        norms = np.linalg.norm(W, axis=1)
+        U = np.divide(W, norms[:, None], out=np.zeros_like(W), where=norms[:, None] > 0)
+        sgn = np.ones(m) if signs is None else check_array(signs, "signs", shape=(m,))
+        return cls(U, (sgn * norms).astype(W.dtype))
+
+
+@dataclass
+class PlantedProblem:
+    """A planted sparse recovery instance ``y = A w (+ noise)``.
+
+    Attributes
+    ----------
+    A : SparseSensingOperator
+        The sensing operator (for ReLU problems: built from the true
+        generators ``h_j = u_j``, so ``A w`` equals the network output).
+    y : ndarray, shape (n,)
+    w : SparseVector
+        The true sparse signal (fused weights for ReLU problems).
+    X : ndarray, shape (n, d), or None
+        Data (ReLU problems only).
+    model : TwoLayerReLU or None
+        The planted network (ReLU problems only).
+    """
+
+    A: SparseSensingOperator
+    y: np.ndarray
+    w: SparseVector
+    X: np.ndarray | None = None
+    model: TwoLayerReLU | None = None
+    info: dict = field(default_factory=dict)
+
+
+def _support(rng, N, s):
+    return np.sort(rng.choice(N, size=s, replace=False)).astype(np.int64)
+
+
+def planted_gaussian(n, N, s, rng=None, *, noise=0.0, dtype=np.float64):
+    """An s-sparse ``w`` (N(0,1) nonzeros on a uniform support) seen through a Gaussian A.
+
+    Parameters
+    ----------
+    n, N, s : int
+        Measurements, unknowns and nonzeros (``1 <= s <= N``).
+    rng : None, int or Generator
+    noise : float
+        Standard deviation of additive Gaussian noise on ``y``.
+    dtype : float64 or float32
+
+    Returns
+    -------
+    PlantedProblem
+        with ``A`` a :class:`GaussianOperator` of shape (n, N).
+    """
+    n = check_int(n, "n", low=1)
+    N = check_int(N, "N", low=1)
+    s = check_int(s, "s", low=1, high=N)
+    noise = check_float(noise, "noise", low=0.0)
+    dtype = check_dtype(dtype)
+    rng = check_rng(rng)
+    A = GaussianOperator(n, N, rng, dtype=dtype)
+    w = SparseVector(_support(rng, N, s), rng.standard_normal(s).astype(dtype), N)
+    y = A.matvec(w)
+    if noise:
+        y = y + noise * rng.standard_normal(n).astype(dtype)
+    return PlantedProblem(A=A, y=y, w=w, info={"n": n, "N": N, "s": s, "noise": noise})
+
+
+def planted_relu(n, d, m, s, rng=None, *, output_sign="positive", noise=0.0, dtype=np.float64):
+    """A planted sparse two-layer ReLU net and its data (the paper's planted-MLP setting).
+
+    ``X`` has i.i.d. N(0, 1) entries; ``s`` uniformly chosen entries of the
+    hidden weights ``U`` (m x d) are N(0, 1), the rest zero; the output
+    weights are ``v_j = 1`` (``output_sign="positive"``) or independent
+    random signs (``"mixed"``). ``y = f(X)`` (+ noise).
+
+    Returns
+    -------
+    PlantedProblem
+        ``A`` is the :class:`ReluPatternOperator` with the true generators
+        ``h_j = u_j`` (random ``h_j`` for neurons without weights); ``A w``
+        equals ``model.forward(X)``.
+    """
+    n = check_int(n, "n", low=1)
+    d = check_int(d, "d", low=1)
+    m = check_int(m, "m", low=1)
+    s = check_int(s, "s", low=1, high=m * d)
+    output_sign = check_option(output_sign, "output_sign", {"positive", "mixed"})
+    noise = check_float(noise, "noise", low=0.0)
+    dtype = check_dtype(dtype)
+    rng = check_rng(rng)
+    X = rng.standard_normal((n, d)).astype(dtype)
+    U = np.zeros((m, d), dtype=dtype)
+    U.flat[_support(rng, m * d, s)] = rng.standard_normal(s)
+    v = np.ones(m, dtype=dtype) if output_sign == "positive" else rng.choice([-1.0, 1.0], m).astype(dtype)
+    model = TwoLayerReLU(U, v)
+    y = model.forward(X)
+    if noise:
+        y = y + noise * rng.standard_normal(n).astype(dtype)
+    # True generators h_j = u_j; a neuron without weights gets a random h_j
+    # (any h_j is exact there, and a shared h_j = 0 would make those blocks equal).
+    H = U.copy()
+    idle = ~U.any(axis=1)
+    H[idle] = rng.standard_normal((int(idle.sum()), d))
+    A = ReluPatternOperator(X, H)
+    info = {"n": n, "d": d, "m": m, "s": s, "output_sign": output_sign, "noise": noise}
+    return PlantedProblem(A=A, y=y, w=model.fused_weights(), X=X, model=model, info=info)

@@ -1,0 +1,519 @@
+"""Implicit sensing operators: A is applied block by block and never stored.
+
+Two operators share one interface (:class:`SparseSensingOperator`, a
+``scipy.sparse.linalg.LinearOperator``):
+
+* :class:`GaussianOperator` -- i.i.d. N(0, 1/n) entries regenerated on the
+  fly from a counter-based (Philox) stream, so any column block is
+  reproducible from the seed alone.
+* :class:`ReluPatternOperator` -- the convex reformulation of a two-layer
+  ReLU network, ``A = [D_1 X, ..., D_m X]`` with
+  ``D_j = diag(1[X h_j >= 0])``; column ``j * d + k`` is ``D_j X[:, k]``.
+
+Beyond ``matvec``/``rmatvec`` each operator offers what IHT needs to stay
+memory-linear: :meth:`~SparseSensingOperator.gradient_split` (one streaming
+pass of ``A^T r`` that keeps only the values on the current support and the
+top-k outside it) and :meth:`~SparseSensingOperator.restrict` (the n x |S|
+submatrix ``A_S`` as an operator).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.sparse.linalg import LinearOperator
+from scipy.special import ndtri
+
+from . import kernels
+from ._validation import check_array, check_dtype, check_int, seed_from_rng
+from .sparse import SparseVector, StreamingTopK
+
+__all__ = [
+    "counter_normals",
+    "SparseSensingOperator",
+    "RestrictedOperator",
+    "DenseOperator",
+    "GaussianOperator",
+    "ReluPatternOperator",
+]
+
+#: Bytes one streaming block may use for its largest work array (n x block).
+DEFAULT_BLOCK_BYTES = 64 * 2**20
+
+
+def counter_normals(key, first_row, n_rows, row_len, dtype=np.float64):
+    """Rows ``first_row .. first_row + n_rows - 1`` of a keyed stream of N(0, 1) rows.
+
+    Row ``i`` of the stream depends only on ``(key, i, row_len)``: it is read
+    from the Philox counter ``i * ceil(row_len / 4)`` onward (4 words per
+    counter) and mapped to normals by the inverse CDF, one word per entry.
+    So any block of rows can be regenerated in any order, on any executor.
+
+    Returns
+    -------
+    ndarray, shape (n_rows, row_len)
+    """
+    words = -(-row_len // 4)  # Philox counters per row
+    bitgen = np.random.Philox(key=int(key), counter=int(first_row) * words)
+    raw = bitgen.random_raw(n_rows * words * 4).reshape(n_rows, words * 4)[:, :row_len]
+    u = ((raw >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0**-53
+    return ndtri(u).astype(dtype, copy=False)
+
+
+def _check_support(idx, N, name="idx"):
+    idx = np.asarray(idx)
+    if idx.ndim != 1 or not (idx.size == 0 or np.issubdtype(idx.dtype, np.integer)):
+        raise ValueError(f"{name} must be a 1-d array of integer column indices")
+    idx = idx.astype(np.int64)
+    if idx.size and (idx[0] < 0 or idx[-1] >= N or np.any(np.diff(idx) <= 0)):
+        raise ValueError(f"{name} must be strictly increasing column indices within [0, {N})")
+    return idx
+
+
+def _block_size(block, n, per_column_rows, total, itemsize):
+    """Columns (or generators) per streaming block: given, or ~64 MiB of n x block."""
+    if block is None:
+        block = max(1, DEFAULT_BLOCK_BYTES // max(1, n * per_column_rows * itemsize))
+        block = min(block, 4096)
+    return min(check_int(block, "block", low=1), max(total, 1))
+
+
+class RestrictedOperator(LinearOperator):
+    """``A_S``: the n x |S| submatrix of a sensing operator for a support ``S``.
+
+    Attributes
+    ----------
+    indices : ndarray of int64
+        The support ``S`` (sorted).
+    nbytes : int
+        Bytes this object holds (masks or cached columns).
+    """
+
+    indices: np.ndarray
+    nbytes: int
+
+    def to_dense(self):
+        """The n x |S| matrix itself."""
+        raise NotImplementedError
+
+
+class SparseSensingOperator(LinearOperator):
+    """An n x N sensing operator applied in blocks of columns.
+
+    Subclasses provide ``_blocks_rmatvec(r)`` (yield ``(offset, g_block)``
+    covering ``A^T r`` in order), ``restrict(idx, reuse=None)`` and
+    ``pass_nbytes`` (bytes of the work arrays of one streaming pass).
+    """
+
+    def matvec(self, x):
+        """``A x`` for a dense vector or a :class:`~sparsecert.sparse.SparseVector`."""
+        if isinstance(x, SparseVector):
+            if x.size != self.shape[1]:
+                raise ValueError(f"x has length {x.size}, operator has {self.shape[1]} columns")
+            if x.nnz == 0:
+                return np.zeros(self.shape[0], dtype=self.dtype)
+            return self.restrict(x.indices).matvec(x.values.astype(self.dtype, copy=False))
+        return super().matvec(x)
+
+    def dot(self, x):
+        if isinstance(x, SparseVector):
+            return self.matvec(x)
+        return super().dot(x)
+
+    def _rmatvec(self, r):
+        r = np.ascontiguousarray(np.ravel(r), dtype=self.dtype)
+        return np.concatenate([g for _, g in self._blocks_rmatvec(r)])
+
+    def columns(self, idx):
+        """The n x |idx| submatrix ``A[:, idx]`` (idx sorted)."""
+        return self.restrict(idx).to_dense()
+
+    def gradient_split(self, r, support, k):
+        """One streaming pass over ``g = A^T r``.
+
+        Parameters
+        ----------
+        r : ndarray, shape (n,)
+        support : ndarray of int64, sorted
+        k : int
+
+        Returns
+        -------
+        g_support : ndarray, shape (|support|,)
+            ``g[support]``.
+        cand_idx, cand_val : ndarray, shape (<= k,)
+            The top-k entries of ``|g|`` outside ``support`` (ties: smaller
+            index), indices increasing.
+
+        Notes
+        -----
+        For any step ``mu > 0`` the top-s of ``x + mu g`` (``x`` supported on
+        ``support``) lies in ``support`` union the top-s of ``|g|`` outside it,
+        so this pass is all an IHT step needs; it holds O(k + |support|)
+        numbers besides one block.
+        """
+        r = np.ascontiguousarray(r, dtype=self.dtype)
+        support = np.ascontiguousarray(support, dtype=np.int64)
+        g_support = np.empty(support.size, dtype=self.dtype)
+        top = StreamingTopK(k, exclude=support, dtype=self.dtype)
+        for offset, g in self._blocks_rmatvec(r):
+            lo, hi = np.searchsorted(support, [offset, offset + g.size])
+            g_support[lo:hi] = g[support[lo:hi] - offset]
+            top.push(g, offset)
+        return g_support, top.indices, top.values
+
+
+# ------------------------------------------------------------------------- dense
+class _RestrictedDense(RestrictedOperator):
+    def __init__(self, parent, idx):
+        self.indices = idx
+        self.cols = np.ascontiguousarray(parent.matrix[:, idx])
+        self.nbytes = int(self.cols.nbytes)
+        super().__init__(dtype=parent.dtype, shape=self.cols.shape)
+
+    def _matvec(self, v):
+        return self.cols @ np.ravel(v).astype(self.dtype, copy=False)
+
+    def _rmatvec(self, r):
+        return self.cols.T @ np.ravel(r).astype(self.dtype, copy=False)
+
+    def to_dense(self):
+        return self.cols.copy()
+
+
+class DenseOperator(SparseSensingOperator):
+    """An explicit n x N matrix behind the same interface (small problems, baselines).
+
+    Parameters
+    ----------
+    matrix : array_like, shape (n, N)
+    block : int, optional
+        Columns per streaming block of ``gradient_split`` (default: all).
+    """
+
+    def __init__(self, matrix, *, block=None):
+        self.matrix = check_array(matrix, "matrix", ndim=2)
+        n, N = self.matrix.shape
+        if n < 1 or N < 1:
+            raise ValueError(f"matrix must be non-empty, got shape {self.matrix.shape}")
+        self.block = N if block is None else min(check_int(block, "block", low=1), N)
+        super().__init__(dtype=self.matrix.dtype, shape=(n, N))
+
+    def _matvec(self, x):
+        return self.matrix @ np.ravel(x).astype(self.dtype, copy=False)
+
+    def _blocks_rmatvec(self, r):
+        for j0 in range(0, self.shape[1], self.block):
+            yield j0, self.matrix[:, j0 : j0 + self.block].T @ r
+
+    @property
+    def pass_nbytes(self):
+        return int(self.block * self.dtype.itemsize)
+
+    def restrict(self, idx, reuse=None):
+        """``A_S`` as a copy of the columns ``idx``."""
+        return _RestrictedDense(self, _check_support(idx, self.shape[1]))
+
+
+# ---------------------------------------------------------------------- Gaussian
+class _RestrictedGaussian(RestrictedOperator):
+    def __init__(self, parent, idx, cache_bytes):
+        self.parent = parent
+        self.indices = idx
+        self.cache = None
+        n = parent.shape[0]
+        if n * idx.size * parent.dtype.itemsize <= cache_bytes:
+            self.cache = self._generate(idx)
+        self.nbytes = 0 if self.cache is None else int(self.cache.nbytes)
+        super().__init__(dtype=parent.dtype, shape=(n, idx.size))
+
+    def _generate(self, idx):
+        p = self.parent
+        cols = np.empty((idx.size, p.shape[0]), dtype=p.dtype)
+        for t, j in enumerate(idx):
+            cols[t] = p._column_block(int(j), int(j) + 1)[0]
+        return cols  # row t is column idx[t] of A
+
+    def _chunks(self):
+        if self.cache is not None:
+            yield 0, self.cache
+            return
+        step = self.parent.block
+        for t0 in range(0, self.indices.size, step):
+            yield t0, self._generate(self.indices[t0 : t0 + step])
+
+    def _matvec(self, v):
+        v = np.ravel(v).astype(self.dtype, copy=False)
+        out = np.zeros(self.shape[0], dtype=self.dtype)
+        for t0, C in self._chunks():
+            out += C.T @ v[t0 : t0 + C.shape[0]]
+        return out
+
+    def _rmatvec(self, r):
+        r = np.ravel(r).astype(self.dtype, copy=False)
+        return np.concatenate([C @ r for _, C in self._chunks()]) if self.shape[1] else np.zeros(0, self.dtype)
+
+    def to_dense(self):
+        return np.concatenate([C for _, C in self._chunks()]).T.copy() if self.shape[1] else np.zeros((self.shape[0], 0), self.dtype)
+
+
+class GaussianOperator(SparseSensingOperator):
+    """n x N matrix with i.i.d. N(0, 1/n) entries, regenerated block by block.
+
+    Column ``j`` is row ``j`` of :func:`counter_normals` with the operator's
+    key, scaled by ``1/sqrt(n)``, so every column block is reproducible from
+    ``(key, j)`` and the matrix is never stored. float32 operators hold the
+    float64 entries rounded to float32.
+
+    Parameters
+    ----------
+    n, N : int
+        Number of measurements (rows) and of unknowns (columns).
+    rng : None, int or numpy.random.Generator
+        Source of the stream key (one draw).
+    dtype : float64 or float32
+    block : int, optional
+        Columns generated at a time (default: about 64 MiB of columns).
+    cache_bytes : int
+        A restricted operator ``A_S`` keeps its columns when they fit in this
+        many bytes, and regenerates them on every product otherwise.
+
+    Notes
+    -----
+    Memory of one streaming pass: ``n * block`` entries; of ``A_S``:
+    ``n * |S|`` entries while under ``cache_bytes``, else ``n * block``.
+    """
+
+    def __init__(self, n, N, rng=None, *, dtype=np.float64, block=None, cache_bytes=256 * 2**20):
+        n = check_int(n, "n", low=1)
+        N = check_int(N, "N", low=1)
+        dtype = check_dtype(dtype)
+        self.key = seed_from_rng(rng)
+        self.block = _block_size(block, n, 1, N, 8)
+        self.cache_bytes = check_int(cache_bytes, "cache_bytes", low=0)
+        self._scale = 1.0 / np.sqrt(n)
+        super().__init__(dtype=dtype, shape=(n, N))
+
+    def _column_block(self, j0, j1):
+        """Columns j0..j1-1 as rows of a (j1 - j0, n) array."""
+        cols = counter_normals(self.key, j0, j1 - j0, self.shape[0])
+        cols *= self._scale
+        return cols.astype(self.dtype, copy=False)
+
+    def _blocks_rmatvec(self, r):
+        N = self.shape[1]
+        for j0 in range(0, N, self.block):
+            yield j0, self._column_block(j0, min(N, j0 + self.block)) @ r
+
+    def _matvec(self, x):
+        x = np.ravel(x).astype(self.dtype, copy=False)
+        out = np.zeros(self.shape[0], dtype=self.dtype)
+        N = self.shape[1]
+        for j0 in range(0, N, self.block):
+            j1 = min(N, j0 + self.block)
+            out += self._column_block(j0, j1).T @ x[j0:j1]
+        return out
+
+    @property
+    def pass_nbytes(self):
+        """Bytes of work arrays in one streaming pass (one column block)."""
+        return int(self.block * self.shape[0] * (8 + self.dtype.itemsize) + self.block * 8)
+
+    def restrict(self, idx, reuse=None):
+        """``A_S`` for the sorted column indices ``idx`` (``reuse`` is ignored)."""
+        return _RestrictedGaussian(self, _check_support(idx, self.shape[1]), self.cache_bytes)
+
+    def to_dense(self):
+        """The whole n x N matrix (for small problems and tests)."""
+        return self.restrict(np.arange(self.shape[1])).to_dense()
+
+
+# ------------------------------------------------------------------ ReLU pattern
+class _RestrictedPattern(RestrictedOperator):
+    """``A_S`` for the ReLU-pattern operator: masks of the touched blocks + X."""
+
+    def __init__(self, parent, idx, reuse=None):
+        d = parent.d
+        self.parent = parent
+        self.indices = idx
+        self.version = parent._version
+        blk = idx // d
+        self.feat = idx - blk * d
+        self.blocks, start = np.unique(blk, return_index=True)
+        self.ptr = np.append(start, idx.size).astype(np.int64)
+        nbytes_row = -(-parent.shape[0] // 8)
+        self.masks = np.empty((self.blocks.size, nbytes_row), dtype=np.uint8)
+        todo = np.ones(self.blocks.size, dtype=bool)
+        if isinstance(reuse, _RestrictedPattern) and reuse.parent is parent and reuse.version == parent._version:
+            common, here, there = np.intersect1d(self.blocks, reuse.blocks, assume_unique=True, return_indices=True)
+            self.masks[here] = reuse.masks[there]
+            todo[here] = False
+        new = self.blocks[todo]
+        if new.size:
+            self.masks[todo] = parent.block_masks(new)
+        self.n_new_blocks = int(new.size)
+        self.nbytes = int(self.masks.nbytes + self.feat.nbytes + self.ptr.nbytes + idx.nbytes)
+        super().__init__(dtype=parent.dtype, shape=(parent.shape[0], idx.size))
+
+    def _matvec(self, v):
+        v = np.ascontiguousarray(np.ravel(v), dtype=self.dtype)
+        out = np.empty(self.shape[0], dtype=self.dtype)
+        return kernels.pattern_matvec(self.parent.X, self.masks, self.ptr, self.feat, v, out)
+
+    def _rmatvec(self, r):
+        r = np.ascontiguousarray(np.ravel(r), dtype=self.dtype)
+        out = np.empty(self.shape[1], dtype=self.dtype)
+        return kernels.pattern_rmatvec(self.parent.X, self.masks, self.ptr, self.feat, r, out)
+
+    def to_dense(self):
+        X = self.parent.X
+        M = np.unpackbits(self.masks, axis=1, count=X.shape[0], bitorder="little")
+        blk = np.repeat(np.arange(self.blocks.size), np.diff(self.ptr))
+        return (M[blk].T * X[:, self.feat]).astype(self.dtype)
+
+
+class ReluPatternOperator(SparseSensingOperator):
+    """``A = [D_1 X, ..., D_m X]`` with ``D_j = diag(1[X h_j >= 0])``, never stored.
+
+    Column ``j * d + k`` of A is ``D_j X[:, k]``, so ``A w`` with the fused
+    weights ``w = concat(w_1, ..., w_m)`` (``w_j = u_j v_j``) is the output
+    of the two-layer ReLU net when ``h_j = u_j`` and ``v_j > 0``.
+
+    Parameters
+    ----------
+    X : array_like, shape (n, d)
+        Data, rows are samples (float32 kept, anything else float64).
+    generators : array_like of shape (m, d), or int m
+        The generators ``h_j``. An array is used as given (copied). An int
+        ``m`` means seeded Gaussian generators ``h_j ~ N(0, I_d)`` drawn
+        from a counter-based stream keyed by ``rng`` and regenerated per
+        block, so no m x d array is held.
+    rng : None, int or numpy.random.Generator
+        Key of the seeded generators (ignored for an explicit array).
+    block : int, optional
+        Generators per streaming block (default: about 64 MiB of n x block).
+    dtype : float64 or float32, optional
+        Defaults to the dtype of ``X``.
+
+    Notes
+    -----
+    ``rmatvec`` computes, per block ``B`` of generators, ``Z = X @ H_B.T``
+    (GEMM), overwrites ``Z`` with ``M * r`` (``M = 1[Z >= 0]``, Numba) and
+    forms ``X.T @ Z`` (GEMM): two GEMMs per block and ``n * block`` work
+    entries. ``restrict(S)`` keeps one bit per sample for each block touched
+    by ``S`` (``n * nb / 8`` bytes, ``nb <= min(|S|, m)``) and reads ``X``.
+
+    :meth:`set_generators` replaces individual ``h_j`` (the sequential-convex
+    variant sets them to the current fused weights); with seeded generators
+    only the replaced rows are stored.
+    """
+
+    def __init__(self, X, generators, *, rng=None, block=None, dtype=None):
+        X = check_array(X, "X", ndim=2, dtype=None if dtype is None else check_dtype(dtype))
+        n, d = X.shape
+        if n < 1 or d < 1:
+            raise ValueError(f"X must have at least one row and one column, got shape {X.shape}")
+        self.X = X
+        self.d = d
+        if isinstance(generators, (int, np.integer)) and not isinstance(generators, bool):
+            self.m = check_int(generators, "generators (m)", low=1)
+            self._H = None
+            self.key = seed_from_rng(rng)
+        else:
+            H = check_array(generators, "generators", ndim=2, shape=(None, d), dtype=X.dtype, copy=True)
+            if H.shape[0] < 1:
+                raise ValueError("generators must have at least one row (m >= 1)")
+            self.m = H.shape[0]
+            self._H = H
+            self.key = None
+        self._override = {}
+        self._version = 0
+        self.block = _block_size(block, n, 1, self.m, 8)
+        super().__init__(dtype=X.dtype, shape=(n, self.m * d))
+
+    # ---------------------------------------------------------------- generators
+    @property
+    def seeded(self) -> bool:
+        """Whether the generators come from the counter-based stream."""
+        return self._H is None
+
+    def generators(self, j0=0, j1=None):
+        """Generators ``h_j0 .. h_{j1-1}`` as a (j1 - j0, d) array."""
+        j1 = self.m if j1 is None else j1
+        if self._H is not None:
+            return self._H[j0:j1]
+        H = counter_normals(self.key, j0, j1 - j0, self.d, self.dtype)
+        for j, h in self._override.items():
+            if j0 <= j < j1:
+                H[j - j0] = h
+        return H
+
+    def set_generators(self, blocks, H):
+        """Replace ``h_j`` for ``j`` in ``blocks`` by the rows of ``H`` (shape (len(blocks), d)).
+
+        Rows that are all zero are ignored (a block without weights keeps its
+        generator). Restricted operators made before the change are not
+        reused afterwards.
+        """
+        blocks = np.asarray(blocks, dtype=np.int64).ravel()
+        H = check_array(H, "H", ndim=2, shape=(blocks.size, self.d), dtype=self.dtype)
+        if blocks.size and (blocks.min() < 0 or blocks.max() >= self.m):
+            raise ValueError(f"blocks must be within [0, {self.m})")
+        for j, h in zip(blocks, H):
+            if np.any(h):
+                if self._H is not None:
+                    self._H[j] = h
+                else:
+                    self._override[int(j)] = h.copy()
+        self._version += 1
+
+    def block_masks(self, blocks):
+        """Bit-packed activation masks ``1[X h_j >= 0]`` of the given blocks.
+
+        Returns
+        -------
+        ndarray of uint8, shape (len(blocks), ceil(n / 8))
+        """
+        blocks = np.asarray(blocks, dtype=np.int64)
+        out = np.empty((blocks.size, -(-self.shape[0] // 8)), dtype=np.uint8)
+        for t0 in range(0, blocks.size, self.block):
+            chunk = blocks[t0 : t0 + self.block]
+            H = np.stack([self.generators(j, j + 1)[0] for j in chunk]) if self.seeded else self._H[chunk]
+            Z = self.X @ H.T
+            out[t0 : t0 + chunk.size] = np.packbits(Z.T >= 0, axis=1, bitorder="little")
+        return out
+
+    # ------------------------------------------------------------------ products
+    def _blocks_rmatvec(self, r):
+        X, d = self.X, self.d
+        for j0 in range(0, self.m, self.block):
+            j1 = min(self.m, j0 + self.block)
+            Z = X @ self.generators(j0, j1).T  # (n, B) pre-activations
+            kernels.mask_scale_inplace(Z, r)  # Z <- 1[Z >= 0] * r
+            yield j0 * d, (X.T @ Z).T.ravel()  # (B * d,), block-major
+
+    def _matvec(self, w):
+        w = np.ravel(w).astype(self.dtype, copy=False)
+        X, d = self.X, self.d
+        out = np.zeros(self.shape[0], dtype=self.dtype)
+        for j0 in range(0, self.m, self.block):
+            j1 = min(self.m, j0 + self.block)
+            W = w[j0 * d : j1 * d].reshape(j1 - j0, d)
+            if not W.any():
+                continue
+            Z = X @ self.generators(j0, j1).T
+            out += np.einsum("ij,ij->i", Z >= 0, X @ W.T)
+        return out
+
+    @property
+    def pass_nbytes(self):
+        """Bytes of work arrays in one streaming pass: Z (n x block), H_B and the gradient block."""
+        n, d, B, it = self.shape[0], self.d, self.block, self.dtype.itemsize
+        return int(it * (n * B + 2 * B * d + B * d))
+
+    def restrict(self, idx, reuse=None):
+        """``A_S`` for sorted column indices ``idx``.
+
+        ``reuse``: an earlier restricted operator of this operator whose
+        masks are copied for the blocks both touch (skips their GEMM).
+        """
+        return _RestrictedPattern(self, _check_support(idx, self.shape[1]), reuse)

@@ -1,0 +1,340 @@
+"""Iterative hard thresholding on implicit operators: IHT, NIHT, AIHT and HTP.
+
+All four methods share one loop (:func:`iht`) that solves
+
+    minimise ||y - A w||_2   subject to   ||w||_0 <= s
+
+with ``A`` an n x N :class:`~sparsecert.operators.SparseSensingOperator`.
+Each iteration makes one streaming pass over ``g = A^T (y - A w)`` that
+keeps ``g`` on the current support ``S`` and the top-s of ``|g|`` outside
+it -- enough to form ``H_s(w + mu g)`` for every step ``mu > 0`` -- and all
+other products use ``A_S`` restricted to at most ``2 s`` columns. No vector
+of length N is ever formed.
+
+Methods
+-------
+``"iht"``   fixed step ``mu`` (Blumensath & Davies 2009), default ``mu = 1``.
+``"niht"``  normalised IHT (Blumensath & Davies 2010): ``mu = ||g_S||^2 /
+            ||A_S g_S||^2`` with the step-shrinking safeguard when the
+            support changes (``kappa = 2``, ``c = 0.01``).
+``"aiht"``  accelerated IHT (Blumensath 2012): the NIHT step, then
+            ``inner_iter`` conjugate-gradient steps on the least-squares
+            problem restricted to the new support (the first is the
+            exact-line-search gradient step).
+``"htp"``   hard thresholding pursuit (Foucart 2011): the NIHT step picks the
+            support, then least squares on it (CGLS to ``ls_tol``).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from . import kernels
+from ._validation import check_array, check_float, check_int, check_option
+from .operators import DenseOperator, SparseSensingOperator
+from .sparse import SparseVector
+
+__all__ = ["RecoveryResult", "iht", "METHODS"]
+
+log = logging.getLogger(__name__)
+
+METHODS = ("iht", "niht", "aiht", "htp")
+
+# Blumensath & Davies (2010) safeguard constants: shrink mu by 1/(kappa (1 - c)).
+_KAPPA, _C = 2.0, 0.01
+
+
+@dataclass
+class RecoveryResult:
+    """Outcome of a sparse recovery run.
+
+    Attributes
+    ----------
+    w : SparseVector
+        The s-sparse solution (length N).
+    support : ndarray of int64
+        ``w.indices``.
+    n_iter : int
+        Outer iterations run.
+    converged : bool
+        True when a stopping test other than ``max_iter`` fired.
+    status : str
+        ``"residual"`` (relative residual <= tol), ``"stationary"`` (support
+        unchanged and relative update <= xtol), ``"zero"`` (y = 0),
+        ``"diverged"`` (the residual became non-finite: a fixed step too
+        large for ``||A||``) or ``"max_iter"``.
+    residuals : ndarray, shape (n_iter + 1,)
+        Relative residual ``||y - A w|| / ||y||`` before the first and after
+        each iteration.
+    steps : ndarray, shape (n_iter,)
+        Step size ``mu`` used in each iteration.
+    time : float
+        Wall time in seconds.
+    peak_memory : int
+        Peak bytes of the work arrays the solver and operator allocated
+        (estimated from their sizes; excludes ``X``/``y`` owned by the caller).
+    method : str
+    """
+
+    w: SparseVector
+    support: np.ndarray
+    n_iter: int
+    converged: bool
+    status: str
+    residuals: np.ndarray
+    steps: np.ndarray
+    time: float
+    peak_memory: int
+    method: str
+    info: dict = field(default_factory=dict)
+
+    @property
+    def residual(self) -> float:
+        """Final relative residual."""
+        return float(self.residuals[-1])
+
+    def to_dict(self):
+        """Plain-Python summary (arrays as lists) for storage."""
+        d = asdict(self)
+        d["w"] = {"indices": self.w.indices.tolist(), "values": self.w.values.tolist(), "size": self.w.size}
+        d["support"] = self.support.tolist()
+        d["residuals"] = self.residuals.tolist()
+        d["steps"] = self.steps.tolist()
+        return d
+
+
+def _as_operator(A):
+    if isinstance(A, SparseSensingOperator):
+        return A
+    if isinstance(A, np.ndarray) or hasattr(A, "__array__"):
+        return DenseOperator(A)
+    raise TypeError(
+        f"A must be a SparseSensingOperator (GaussianOperator, ReluPatternOperator, ...) or a 2-d array, "
+        f"got {type(A).__name__}"
+    )
+
+
+def _threshold(U, vU, s):
+    keep = kernels.topk_abs(vU, U, s)
+    return U[keep], vU[keep]
+
+
+def _cgls(R, y, z, n_steps, tol):
+    """Up to ``n_steps`` CGLS iterations on min ||y - R z|| from ``z``; returns (z, residual)."""
+    res = y - R.matvec(z)
+    grad = R.rmatvec(res)
+    p = grad.copy()
+    gamma = float(grad @ grad)
+    gamma0 = gamma
+    for _ in range(n_steps):
+        if gamma <= tol**2 * gamma0 or gamma == 0.0:
+            break
+        q = R.matvec(p)
+        qq = float(q @ q)
+        if qq == 0.0:
+            break
+        alpha = gamma / qq
+        z = z + alpha * p
+        res = res - alpha * q
+        grad = R.rmatvec(res)
+        gamma_new = float(grad @ grad)
+        p = grad + (gamma_new / gamma) * p
+        gamma = gamma_new
+    return z, res
+
+
+def iht(
+    A,
+    y,
+    s,
+    *,
+    method="niht",
+    step=None,
+    max_iter=500,
+    tol=1e-10,
+    xtol=1e-12,
+    inner_iter=3,
+    ls_iter=50,
+    ls_tol=1e-12,
+    w0=None,
+    progress=None,
+    callback=None,
+):
+    """Recover an s-sparse ``w`` with ``y ~ A w`` by iterative hard thresholding.
+
+    Parameters
+    ----------
+    A : SparseSensingOperator or ndarray, shape (n, N)
+        Sensing operator (an array is wrapped in a ``DenseOperator``).
+    y : array_like, shape (n,)
+        Measurements (finite).
+    s : int
+        Sparsity, ``1 <= s <= N``.
+    method : {"iht", "niht", "aiht", "htp"}
+        See the module docstring.
+    step : float, optional
+        Fixed step ``mu > 0``. Default: 1 for ``"iht"``; adaptive (normalised)
+        for the others. A fixed step disables the NIHT safeguard.
+    max_iter : int
+        Maximum outer iterations.
+    tol : float
+        Stop when ``||y - A w|| <= tol ||y||``.
+    xtol : float
+        Stop when the support is unchanged and ``||w_new - w|| <= xtol ||w_new||``.
+    inner_iter : int
+        AIHT: conjugate-gradient steps on the new support per iteration.
+    ls_iter, ls_tol : int, float
+        HTP: CGLS iterations and relative gradient tolerance of the
+        least-squares solve on the support.
+    w0 : SparseVector, optional
+        Starting point (its top-s entries are used); default zero.
+    progress : bool, optional
+        Show a progress bar; default: when stderr is a terminal.
+    callback : callable, optional
+        ``callback(it, w, rel_residual)`` after each iteration.
+
+    Returns
+    -------
+    RecoveryResult
+
+    Notes
+    -----
+    Working memory is one streaming pass of ``A`` (``A.pass_nbytes``) plus the
+    restricted operators of at most ``2 s`` columns and a few length-n and
+    length-2s vectors; for :class:`~sparsecert.operators.ReluPatternOperator`
+    that is O(n * block + n * min(s, m) / 8 + s) bytes besides ``X``.
+    """
+    t_start = time.perf_counter()
+    A = _as_operator(A)
+    n, N = A.shape
+    method = check_option(method, "method", set(METHODS))
+    s = check_int(s, "s", low=1, high=N)
+    y = check_array(y, "y", shape=(n,), dtype=A.dtype)
+    max_iter = check_int(max_iter, "max_iter", low=0)
+    tol = check_float(tol, "tol", low=0.0)
+    xtol = check_float(xtol, "xtol", low=0.0)
+    inner_iter = check_int(inner_iter, "inner_iter", low=0)
+    ls_iter = check_int(ls_iter, "ls_iter", low=1)
+    ls_tol = check_float(ls_tol, "ls_tol", low=0.0)
+    if step is None and method == "iht":
+        step = 1.0
+    adaptive = step is None
+    if not adaptive:
+        step = check_float(step, "step", low=0.0, low_open=True)
+    if progress is None:
+        progress = sys.stderr.isatty()
+
+    if w0 is None:
+        S, wS = np.empty(0, np.int64), np.empty(0, A.dtype)
+    else:
+        if not isinstance(w0, SparseVector) or w0.size != N:
+            raise ValueError(f"w0 must be a SparseVector of length {N}")
+        S, wS = _threshold(w0.indices, w0.values.astype(A.dtype), s)
+
+    ynorm = float(np.linalg.norm(y))
+    R_S = A.restrict(S)
+    r = y - R_S.matvec(wS) if S.size else y.copy()
+    residuals = [float(np.linalg.norm(r)) / ynorm if ynorm else 0.0]
+    steps = []
+    vec_bytes = 4 * n * A.dtype.itemsize
+    peak = 0
+    status = "max_iter"
+    if ynorm == 0.0:
+        status, S, wS = "zero", np.empty(0, np.int64), np.empty(0, A.dtype)
+        max_iter = 0
+
+    bar = tqdm(total=max_iter, desc=f"{method.upper()} s={s}", disable=not progress, leave=False)
+    it = 0
+    for it in range(1, max_iter + 1):
+        gS, cidx, cval = A.gradient_split(r, S, s)
+        # U = S (disjoint) cup candidates, sorted; w is zero on the candidates.
+        U = np.concatenate([S, cidx])
+        order = np.argsort(U, kind="stable")
+        U = U[order]
+        gU = np.concatenate([gS, cval])[order]
+        wU = np.concatenate([wS, np.zeros(cidx.size, A.dtype)])[order]
+        in_S = np.concatenate([np.ones(S.size, bool), np.zeros(cidx.size, bool)])[order]
+
+        if adaptive:
+            # NIHT step from the current support (or the best s candidates at w = 0).
+            G_idx, G_g = (S, gS) if S.size else _threshold(cidx, cval, s)
+            R_G = R_S if S.size else A.restrict(G_idx)
+            Ag = R_G.matvec(G_g)
+            den = float(Ag @ Ag)
+            mu = float(G_g @ G_g) / den if den > 0 else 1.0
+        else:
+            mu = step
+            R_G = R_S
+        T, wT = _threshold(U, wU + mu * gU, s)
+        work = R_S.nbytes + R_G.nbytes
+        if adaptive and S.size and not np.array_equal(T, S):
+            # Blumensath-Davies safeguard: accept mu only if mu <= omega.
+            R_U = A.restrict(U, reuse=R_S)
+            work = max(work, R_S.nbytes + R_U.nbytes)
+            for _ in range(60):
+                new_U = np.zeros(U.size, A.dtype)
+                new_U[np.searchsorted(U, T)] = wT
+                diff = new_U - wU
+                Ad = R_U.matvec(diff)
+                omega = (1.0 - _C) * float(diff @ diff) / max(float(Ad @ Ad), np.finfo(float).tiny)
+                if mu <= omega:
+                    break
+                mu = mu / (_KAPPA * (1.0 - _C))
+                T, wT = _threshold(U, wU + mu * gU, s)
+                if np.array_equal(T, S):
+                    break
+            R_T = A.restrict(T, reuse=R_U)
+        else:
+            R_T = A.restrict(T, reuse=R_S)
+        work = max(work, R_S.nbytes + R_T.nbytes)
+
+        if method == "aiht" and inner_iter:
+            wT, r = _cgls(R_T, y, wT, inner_iter, 0.0)
+        elif method == "htp":
+            wT, r = _cgls(R_T, y, wT, ls_iter, ls_tol)
+        else:
+            r = y - R_T.matvec(wT)
+
+        peak = max(peak, A.pass_nbytes + work + vec_bytes + 12 * (2 * s) * 8)
+        same_support = np.array_equal(T, S)
+        dw = np.linalg.norm(wT - wS) if same_support else np.inf
+        S, wS, R_S = T, wT, R_T
+        rel = float(np.linalg.norm(r)) / ynorm
+        residuals.append(rel)
+        steps.append(mu)
+        bar.update(1)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s it=%d rel_res=%.3e mu=%.3e |S|=%d", method, it, rel, mu, S.size)
+        if callback is not None:
+            callback(it, SparseVector(S, wS, N), rel)
+        if not np.isfinite(rel):
+            status = "diverged"
+            break
+        if rel <= tol:
+            status = "residual"
+            break
+        if same_support and dw <= xtol * max(float(np.linalg.norm(wS)), np.finfo(float).tiny):
+            status = "stationary"
+            break
+    bar.close()
+
+    w = SparseVector(S, wS, N)
+    return RecoveryResult(
+        w=w,
+        support=w.indices,
+        n_iter=it if max_iter else 0,
+        converged=status not in ("max_iter", "diverged"),
+        status=status,
+        residuals=np.asarray(residuals),
+        steps=np.asarray(steps),
+        time=time.perf_counter() - t_start,
+        peak_memory=int(peak),
+        method=method,
+        info={"n": n, "N": N, "s": s},
+    )
