@@ -40,7 +40,7 @@ from ._validation import check_array, check_float, check_int, check_option
 from .operators import DenseOperator, SparseSensingOperator
 from .sparse import SparseVector
 
-__all__ = ["RecoveryResult", "iht", "METHODS"]
+__all__ = ["RecoveryResult", "IHTSolver", "iht", "METHODS"]
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +149,120 @@ def _cgls(R, y, z, n_steps, tol):
     return z, res
 
 
+class IHTSolver:
+    """The shared IHT loop, one :meth:`step` at a time.
+
+    :func:`iht` runs it to a stopping rule; use the class directly to act
+    between iterations (e.g. replace generators of a ReLU-pattern operator and
+    call :meth:`refresh`) or to time single iterations. Parameters are those
+    of :func:`iht`.
+
+    Attributes
+    ----------
+    S : ndarray of int64
+        Current support (sorted); ``wS`` the values on it.
+    r : ndarray, shape (n,)
+        Current residual ``y - A w``.
+    """
+
+    def __init__(self, A, y, s, *, method="niht", step=None, inner_iter=3, ls_iter=50, ls_tol=1e-12, w0=None):
+        self.A = A = _as_operator(A)
+        n, N = A.shape
+        self.method = check_option(method, "method", set(METHODS))
+        self.s = check_int(s, "s", low=1, high=N)
+        self.y = check_array(y, "y", shape=(n,), dtype=A.dtype)
+        self.inner_iter = check_int(inner_iter, "inner_iter", low=0)
+        self.ls_iter = check_int(ls_iter, "ls_iter", low=1)
+        self.ls_tol = check_float(ls_tol, "ls_tol", low=0.0)
+        if step is None and self.method == "iht":
+            step = 1.0
+        self.adaptive = step is None
+        self.step_size = None if self.adaptive else check_float(step, "step", low=0.0, low_open=True)
+        if w0 is None:
+            self.S, self.wS = np.empty(0, np.int64), np.empty(0, A.dtype)
+        else:
+            if not isinstance(w0, SparseVector) or w0.size != N:
+                raise ValueError(f"w0 must be a SparseVector of length {N}")
+            self.S, self.wS = _threshold(w0.indices, w0.values.astype(A.dtype), self.s)
+        self.ynorm = float(np.linalg.norm(self.y))
+        self.peak_memory = 0
+        self.refresh()
+
+    def refresh(self):
+        """Recompute ``A_S`` and the residual (after the operator changed)."""
+        self.R_S = self.A.restrict(self.S)
+        self.r = self.y - self.R_S.matvec(self.wS) if self.S.size else self.y.copy()
+
+    @property
+    def w(self):
+        """Current iterate as a :class:`SparseVector`."""
+        return SparseVector(self.S, self.wS, self.A.shape[1])
+
+    @property
+    def rel_residual(self) -> float:
+        return float(np.linalg.norm(self.r)) / self.ynorm if self.ynorm else 0.0
+
+    def step(self):
+        """One iteration. Returns ``(mu, same_support, ||w_new - w||)``."""
+        A, s, y = self.A, self.s, self.y
+        S, wS, R_S = self.S, self.wS, self.R_S
+        gS, cidx, cval = A.gradient_split(self.r, S, s)
+        # U = S (disjoint) cup candidates, sorted; w is zero on the candidates.
+        U = np.concatenate([S, cidx])
+        order = np.argsort(U, kind="stable")
+        U = U[order]
+        gU = np.concatenate([gS, cval])[order]
+        wU = np.concatenate([wS, np.zeros(cidx.size, A.dtype)])[order]
+
+        R_G = R_S
+        if self.adaptive:
+            # NIHT step from the current support (or the best s candidates at w = 0).
+            G_g = gS
+            if not S.size:
+                G_idx, G_g = _threshold(cidx, cval, s)
+                R_G = A.restrict(G_idx)
+            Ag = R_G.matvec(G_g)
+            den = float(Ag @ Ag)
+            mu = float(G_g @ G_g) / den if den > 0 else 1.0
+        else:
+            mu = self.step_size
+        T, wT = _threshold(U, wU + mu * gU, s)
+        work = R_S.nbytes + R_G.nbytes
+        reuse = R_S
+        if self.adaptive and S.size and not np.array_equal(T, S):
+            # Blumensath-Davies safeguard: accept mu only if mu <= omega.
+            R_U = reuse = A.restrict(U, reuse=R_S)
+            work = max(work, R_S.nbytes + R_U.nbytes)
+            for _ in range(60):
+                diff = -wU
+                diff[np.searchsorted(U, T)] += wT
+                Ad = R_U.matvec(diff)
+                omega = (1.0 - _C) * float(diff @ diff) / max(float(Ad @ Ad), np.finfo(float).tiny)
+                if mu <= omega:
+                    break
+                mu = mu / (_KAPPA * (1.0 - _C))
+                T, wT = _threshold(U, wU + mu * gU, s)
+                if np.array_equal(T, S):
+                    break
+        R_T = A.restrict(T, reuse=reuse)
+        work = max(work, R_S.nbytes + R_T.nbytes)
+
+        if self.method == "aiht" and self.inner_iter:
+            wT, r = _cgls(R_T, y, wT, self.inner_iter, 0.0)
+        elif self.method == "htp":
+            wT, r = _cgls(R_T, y, wT, self.ls_iter, self.ls_tol)
+        else:
+            r = y - R_T.matvec(wT)
+
+        n = A.shape[0]
+        vec_bytes = 4 * n * A.dtype.itemsize + 12 * (2 * s) * 8
+        self.peak_memory = max(self.peak_memory, A.pass_nbytes + work + vec_bytes)
+        same = bool(np.array_equal(T, S))
+        dw = float(np.linalg.norm(wT - wS)) if same else np.inf
+        self.S, self.wS, self.R_S, self.r = T, wT, R_T, r
+        return mu, same, dw
+
+
 def iht(
     A,
     y,
@@ -208,133 +322,57 @@ def iht(
     Working memory is one streaming pass of ``A`` (``A.pass_nbytes``) plus the
     restricted operators of at most ``2 s`` columns and a few length-n and
     length-2s vectors; for :class:`~sparsecert.operators.ReluPatternOperator`
-    that is O(n * block + n * min(s, m) / 8 + s) bytes besides ``X``.
+    that is O(row_block * block + block * d + n * min(s, m) + s) bytes
+    besides ``X`` and its transpose.
     """
     t_start = time.perf_counter()
-    A = _as_operator(A)
-    n, N = A.shape
-    method = check_option(method, "method", set(METHODS))
-    s = check_int(s, "s", low=1, high=N)
-    y = check_array(y, "y", shape=(n,), dtype=A.dtype)
+    solver = IHTSolver(
+        A, y, s, method=method, step=step, inner_iter=inner_iter, ls_iter=ls_iter, ls_tol=ls_tol, w0=w0
+    )
     max_iter = check_int(max_iter, "max_iter", low=0)
     tol = check_float(tol, "tol", low=0.0)
     xtol = check_float(xtol, "xtol", low=0.0)
-    inner_iter = check_int(inner_iter, "inner_iter", low=0)
-    ls_iter = check_int(ls_iter, "ls_iter", low=1)
-    ls_tol = check_float(ls_tol, "ls_tol", low=0.0)
-    if step is None and method == "iht":
-        step = 1.0
-    adaptive = step is None
-    if not adaptive:
-        step = check_float(step, "step", low=0.0, low_open=True)
     if progress is None:
         progress = sys.stderr.isatty()
-
-    if w0 is None:
-        S, wS = np.empty(0, np.int64), np.empty(0, A.dtype)
-    else:
-        if not isinstance(w0, SparseVector) or w0.size != N:
-            raise ValueError(f"w0 must be a SparseVector of length {N}")
-        S, wS = _threshold(w0.indices, w0.values.astype(A.dtype), s)
-
-    ynorm = float(np.linalg.norm(y))
-    R_S = A.restrict(S)
-    r = y - R_S.matvec(wS) if S.size else y.copy()
-    residuals = [float(np.linalg.norm(r)) / ynorm if ynorm else 0.0]
+    residuals = [solver.rel_residual]
     steps = []
-    vec_bytes = 4 * n * A.dtype.itemsize
-    peak = 0
     status = "max_iter"
-    if ynorm == 0.0:
-        status, S, wS = "zero", np.empty(0, np.int64), np.empty(0, A.dtype)
+    if solver.ynorm == 0.0:
+        status, solver.S, solver.wS = "zero", np.empty(0, np.int64), np.empty(0, solver.A.dtype)
         max_iter = 0
-
-    bar = tqdm(total=max_iter, desc=f"{method.upper()} s={s}", disable=not progress, leave=False)
     it = 0
-    for it in range(1, max_iter + 1):
-        gS, cidx, cval = A.gradient_split(r, S, s)
-        # U = S (disjoint) cup candidates, sorted; w is zero on the candidates.
-        U = np.concatenate([S, cidx])
-        order = np.argsort(U, kind="stable")
-        U = U[order]
-        gU = np.concatenate([gS, cval])[order]
-        wU = np.concatenate([wS, np.zeros(cidx.size, A.dtype)])[order]
-        in_S = np.concatenate([np.ones(S.size, bool), np.zeros(cidx.size, bool)])[order]
+    with tqdm(total=max_iter, desc=f"{solver.method.upper()} s={solver.s}", disable=not progress, leave=False) as bar:
+        for it in range(1, max_iter + 1):
+            mu, same, dw = solver.step()
+            rel = solver.rel_residual
+            residuals.append(rel)
+            steps.append(mu)
+            bar.update(1)
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("%s it=%d rel_res=%.3e mu=%.3e |S|=%d", solver.method, it, rel, mu, solver.S.size)
+            if callback is not None:
+                callback(it, solver.w, rel)
+            if not np.isfinite(rel):
+                status = "diverged"
+                break
+            if rel <= tol:
+                status = "residual"
+                break
+            if same and dw <= xtol * max(float(np.linalg.norm(solver.wS)), np.finfo(float).tiny):
+                status = "stationary"
+                break
 
-        if adaptive:
-            # NIHT step from the current support (or the best s candidates at w = 0).
-            G_idx, G_g = (S, gS) if S.size else _threshold(cidx, cval, s)
-            R_G = R_S if S.size else A.restrict(G_idx)
-            Ag = R_G.matvec(G_g)
-            den = float(Ag @ Ag)
-            mu = float(G_g @ G_g) / den if den > 0 else 1.0
-        else:
-            mu = step
-            R_G = R_S
-        T, wT = _threshold(U, wU + mu * gU, s)
-        work = R_S.nbytes + R_G.nbytes
-        if adaptive and S.size and not np.array_equal(T, S):
-            # Blumensath-Davies safeguard: accept mu only if mu <= omega.
-            R_U = A.restrict(U, reuse=R_S)
-            work = max(work, R_S.nbytes + R_U.nbytes)
-            for _ in range(60):
-                new_U = np.zeros(U.size, A.dtype)
-                new_U[np.searchsorted(U, T)] = wT
-                diff = new_U - wU
-                Ad = R_U.matvec(diff)
-                omega = (1.0 - _C) * float(diff @ diff) / max(float(Ad @ Ad), np.finfo(float).tiny)
-                if mu <= omega:
-                    break
-                mu = mu / (_KAPPA * (1.0 - _C))
-                T, wT = _threshold(U, wU + mu * gU, s)
-                if np.array_equal(T, S):
-                    break
-            R_T = A.restrict(T, reuse=R_U)
-        else:
-            R_T = A.restrict(T, reuse=R_S)
-        work = max(work, R_S.nbytes + R_T.nbytes)
-
-        if method == "aiht" and inner_iter:
-            wT, r = _cgls(R_T, y, wT, inner_iter, 0.0)
-        elif method == "htp":
-            wT, r = _cgls(R_T, y, wT, ls_iter, ls_tol)
-        else:
-            r = y - R_T.matvec(wT)
-
-        peak = max(peak, A.pass_nbytes + work + vec_bytes + 12 * (2 * s) * 8)
-        same_support = np.array_equal(T, S)
-        dw = np.linalg.norm(wT - wS) if same_support else np.inf
-        S, wS, R_S = T, wT, R_T
-        rel = float(np.linalg.norm(r)) / ynorm
-        residuals.append(rel)
-        steps.append(mu)
-        bar.update(1)
-        if log.isEnabledFor(logging.DEBUG):
-            log.debug("%s it=%d rel_res=%.3e mu=%.3e |S|=%d", method, it, rel, mu, S.size)
-        if callback is not None:
-            callback(it, SparseVector(S, wS, N), rel)
-        if not np.isfinite(rel):
-            status = "diverged"
-            break
-        if rel <= tol:
-            status = "residual"
-            break
-        if same_support and dw <= xtol * max(float(np.linalg.norm(wS)), np.finfo(float).tiny):
-            status = "stationary"
-            break
-    bar.close()
-
-    w = SparseVector(S, wS, N)
+    w = solver.w
     return RecoveryResult(
         w=w,
         support=w.indices,
-        n_iter=it if max_iter else 0,
+        n_iter=it,
         converged=status not in ("max_iter", "diverged"),
         status=status,
         residuals=np.asarray(residuals),
         steps=np.asarray(steps),
         time=time.perf_counter() - t_start,
-        peak_memory=int(peak),
-        method=method,
-        info={"n": n, "N": N, "s": s},
+        peak_memory=int(solver.peak_memory),
+        method=solver.method,
+        info={"n": solver.A.shape[0], "N": solver.A.shape[1], "s": solver.s},
     )
