@@ -102,7 +102,8 @@ def check_array(a, name, *, ndim=None, shape=None, dtype=None, copy=False):
         if arr.ndim != len(shape) or any(
             want is not None and want != got for want, got in zip(shape, arr.shape)
         ):
-            want = tuple("*" if s is None else s for s in shape)
+            want = ", ".join("*" if s is None else str(s) for s in shape)
+            want = f"({want},)" if len(shape) == 1 else f"({want})"
             raise ValueError(f"{name} must have shape {want}, got {arr.shape}")
     if arr.size and not np.isfinite(arr).all():
         bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))

@@ -13,7 +13,9 @@ of length N is ever formed.
 
 Methods
 -------
-``"iht"``   fixed step ``mu`` (Blumensath & Davies 2009), default ``mu = 1``.
+``"iht"``   fixed step ``mu`` (Blumensath & Davies 2009), default
+            ``mu = 1 / ||A||_2^2`` (power iteration), the step for which
+            every iteration decreases ``||y - A w||`` (majorisation).
 ``"niht"``  normalised IHT (Blumensath & Davies 2010): ``mu = ||g_S||^2 /
             ||A_S g_S||^2`` with the step-shrinking safeguard when the
             support changes (``kappa = 2``, ``c = 0.01``).
@@ -40,7 +42,7 @@ from ._validation import check_array, check_float, check_int, check_option
 from .operators import DenseOperator, SparseSensingOperator
 from .sparse import SparseVector
 
-__all__ = ["RecoveryResult", "IHTSolver", "iht", "METHODS"]
+__all__ = ["RecoveryResult", "IHTSolver", "iht", "operator_norm_sq", "METHODS"]
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +122,28 @@ def _as_operator(A):
     )
 
 
+def operator_norm_sq(A, n_iter=30, rng=0):
+    """Estimate ``||A||_2^2`` (largest eigenvalue of ``A^T A``) by power iteration.
+
+    Deterministic for a given ``rng``; the estimate approaches the true value
+    from below. Costs ``n_iter`` products with ``A`` and ``A^T``.
+    """
+    A = _as_operator(A)
+    r = np.random.default_rng(rng).standard_normal(A.shape[0]).astype(A.dtype)
+    lam = 0.0
+    for _ in range(check_int(n_iter, "n_iter", low=1)):
+        g = A.rmatvec(r)
+        nrm = float(np.linalg.norm(g))
+        if nrm == 0.0:
+            return 0.0
+        r = A.matvec(g / nrm)
+        lam = float(np.linalg.norm(r))
+        if lam == 0.0:
+            return 0.0
+        r /= lam
+    return lam**2
+
+
 def _threshold(U, vU, s):
     keep = kernels.topk_abs(vU, U, s)
     return U[keep], vU[keep]
@@ -175,7 +199,8 @@ class IHTSolver:
         self.ls_iter = check_int(ls_iter, "ls_iter", low=1)
         self.ls_tol = check_float(ls_tol, "ls_tol", low=0.0)
         if step is None and self.method == "iht":
-            step = 1.0
+            L = operator_norm_sq(A)
+            step = 1.0 / L if L > 0 else 1.0
         self.adaptive = step is None
         self.step_size = None if self.adaptive else check_float(step, "step", low=0.0, low_open=True)
         if w0 is None:
@@ -293,8 +318,9 @@ def iht(
     method : {"iht", "niht", "aiht", "htp"}
         See the module docstring.
     step : float, optional
-        Fixed step ``mu > 0``. Default: 1 for ``"iht"``; adaptive (normalised)
-        for the others. A fixed step disables the NIHT safeguard.
+        Fixed step ``mu > 0``. Default: ``1 / ||A||_2^2`` for ``"iht"`` (30
+        power iterations, i.e. 30 extra passes); adaptive (normalised) for the
+        others. A fixed step disables the NIHT safeguard.
     max_iter : int
         Maximum outer iterations.
     tol : float
@@ -341,7 +367,9 @@ def iht(
         status, solver.S, solver.wS = "zero", np.empty(0, np.int64), np.empty(0, solver.A.dtype)
         max_iter = 0
     it = 0
-    with tqdm(total=max_iter, desc=f"{solver.method.upper()} s={solver.s}", disable=not progress, leave=False) as bar:
+    bar = tqdm(total=max_iter, desc=f"{solver.method.upper()} s={solver.s}", disable=not progress, leave=False)
+    # A too-large fixed step overflows; that is reported as status "diverged".
+    with bar, np.errstate(over="ignore", invalid="ignore"):
         for it in range(1, max_iter + 1):
             mu, same, dw = solver.step()
             rel = solver.rel_residual

@@ -1,0 +1,172 @@
+"""Implicit operators: adjointness, agreement with the explicit matrix, reproducibility."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import sparsecert as sc
+from sparsecert import kernels
+from sparsecert.operators import counter_normals
+
+
+def relu_dense(X, H):
+    """Reference A = [D_1 X, ..., D_m X] built explicitly from the definition."""
+    return np.hstack([(X @ h >= 0)[:, None] * X for h in H])
+
+
+def make_operator(kind, n, d_or_N, m, seed, block):
+    rng = np.random.default_rng(seed)
+    if kind == "gaussian":
+        return sc.GaussianOperator(n, d_or_N * m, rng=seed, block=block)
+    X = rng.standard_normal((n, d_or_N))
+    if kind == "relu-seeded":
+        return sc.ReluPatternOperator(X, m, rng=seed, block=block, row_block=max(1, n // 3))
+    if kind == "relu-explicit":
+        return sc.ReluPatternOperator(X, rng.standard_normal((m, d_or_N)), block=block)
+    return sc.DenseOperator(rng.standard_normal((n, d_or_N * m)), block=block)
+
+
+kinds = st.sampled_from(["gaussian", "relu-seeded", "relu-explicit", "dense"])
+
+
+@given(kind=kinds, n=st.integers(1, 40), d=st.integers(1, 7), m=st.integers(1, 9), block=st.integers(1, 10), seed=st.integers(0, 10**6))
+def test_adjoint_identity(kind, n, d, m, block, seed):
+    """<A w, r> = <w, A^T r> for random w, r (matvec and rmatvec are adjoint)."""
+    A = make_operator(kind, n, d, m, seed, block)
+    rng = np.random.default_rng(seed + 1)
+    w = rng.standard_normal(A.shape[1])
+    r = rng.standard_normal(A.shape[0])
+    lhs = float((A.matvec(w)) @ r)
+    rhs = float(w @ A.rmatvec(r))
+    assert abs(lhs - rhs) <= 1e-10 * (1 + np.linalg.norm(w) * np.linalg.norm(r) * np.sqrt(A.shape[0]))
+
+
+@given(kind=kinds, n=st.integers(1, 30), d=st.integers(1, 6), m=st.integers(1, 8), seed=st.integers(0, 10**6), data=st.data())
+def test_sparse_products_match_dense(kind, n, d, m, seed, data):
+    """A_S (restricted operator) is the column submatrix: products and columns agree with A."""
+    A = make_operator(kind, n, d, m, seed, 3)
+    N = A.shape[1]
+    S = np.array(sorted(data.draw(st.sets(st.integers(0, N - 1), max_size=N))), np.int64)
+    rng = np.random.default_rng(seed)
+    v = rng.standard_normal(S.size)
+    full = A.matmat(np.eye(N)) if N <= 80 else None
+    dense_w = np.zeros(N)
+    dense_w[S] = v
+    np.testing.assert_allclose(A.matvec(sc.SparseVector(S, v, N)), A.matvec(dense_w), atol=1e-10)
+    cols = A.columns(S)
+    assert cols.shape == (n, S.size)
+    if full is not None:
+        np.testing.assert_allclose(cols, full[:, S], atol=1e-12)
+    R = A.restrict(S)
+    r = rng.standard_normal(n)
+    np.testing.assert_allclose(R.rmatvec(r), cols.T @ r, atol=1e-10)
+    np.testing.assert_allclose(R.matvec(v), cols @ v, atol=1e-10)
+
+
+@given(n=st.integers(1, 25), d=st.integers(1, 6), m=st.integers(1, 8), seed=st.integers(0, 10**6))
+def test_relu_operator_is_the_pattern_matrix(n, d, m, seed):
+    """Column j*d + k of A is D_j X[:, k] with D_j = diag(1[X h_j >= 0])."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    H = rng.standard_normal((m, d))
+    A = sc.ReluPatternOperator(X, H, block=2, row_block=5)
+    ref = relu_dense(X, H)
+    np.testing.assert_allclose(A.columns(np.arange(m * d)), ref, atol=0)
+    r = rng.standard_normal(n)
+    np.testing.assert_allclose(A.rmatvec(r), ref.T @ r, atol=1e-12)
+    Aseed = sc.ReluPatternOperator(X, m, rng=seed)
+    np.testing.assert_allclose(Aseed.columns(np.arange(m * d)), relu_dense(X, Aseed.generators()), atol=0)
+
+
+def test_relu_pattern_boundary_counts_as_active():
+    """1[x . h >= 0]: a sample exactly on the hyperplane is active."""
+    X = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
+    A = sc.ReluPatternOperator(X, np.array([[0.0, 1.0]]))  # X h = (0, 1, 0)
+    np.testing.assert_array_equal(A.columns([0, 1]), X)
+
+
+def test_gaussian_operator_reproducible_and_blocksize_free():
+    a = sc.GaussianOperator(30, 70, rng=5, block=1).to_dense()
+    b = sc.GaussianOperator(30, 70, rng=5, block=64).to_dense()
+    c = sc.GaussianOperator(30, 70, rng=6).to_dense()
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, c)
+    f32 = sc.GaussianOperator(30, 70, rng=5, dtype=np.float32).to_dense()
+    assert f32.dtype == np.float32
+    np.testing.assert_array_equal(f32, a.astype(np.float32))
+
+
+def test_gaussian_entries_are_n01_over_n():
+    """Entries are i.i.d. N(0, 1/n): sample mean ~ 0, n * variance ~ 1, columns independent."""
+    n, N = 200, 1000
+    A = sc.GaussianOperator(n, N, rng=0).to_dense()
+    se_var = np.sqrt(2.0 / A.size)  # standard error of the variance estimate
+    assert abs(A.mean()) < 5 / np.sqrt(A.size) / np.sqrt(n)
+    assert abs(n * A.var() - 1.0) < 5 * se_var
+    corr = np.corrcoef(A[:, :50].T)[np.triu_indices(50, 1)]
+    assert np.abs(corr).max() < 5 / np.sqrt(n)
+
+
+def test_counter_normals_rows_are_position_independent():
+    a = counter_normals(9, 0, 12, 10)
+    for start in range(12):
+        np.testing.assert_array_equal(counter_normals(9, start, 1, 10)[0], a[start])
+
+
+def test_seeded_generators_block_size_free(rng):
+    X = rng.standard_normal((50, 4))
+    A1 = sc.ReluPatternOperator(X, 23, rng=3, block=1)
+    A2 = sc.ReluPatternOperator(X, 23, rng=3, block=10, row_block=7)
+    np.testing.assert_array_equal(A1.generators(), A2.generators())
+    r = rng.standard_normal(50)
+    np.testing.assert_allclose(A1.rmatvec(r), A2.rmatvec(r), atol=1e-12)
+
+
+def test_set_generators_and_mask_reuse(rng):
+    X = rng.standard_normal((40, 5))
+    A = sc.ReluPatternOperator(X, 6, rng=1)
+    S = np.array([0, 3, 12, 27])
+    R1 = A.restrict(S)
+    S2 = np.array([3, 12, 13, 20, 29])  # blocks 0, 2, 2, 4, 5: only block 4 is new
+    R2 = A.restrict(S2, reuse=R1)
+    assert R2.n_new_blocks == 1
+    np.testing.assert_array_equal(R2.to_dense(), A.restrict(S2).to_dense())
+    H = rng.standard_normal((1, 5))
+    A.set_generators([2], H)
+    np.testing.assert_array_equal(A.generators(2, 3), H)
+    np.testing.assert_array_equal(A.generators(0, 2), counter_normals(A.key, 0, 2, 5))
+    R3 = A.restrict(np.array([12]), reuse=R1)  # stale masks must not be reused
+    assert R3.n_new_blocks == 1
+    np.testing.assert_array_equal(R3.to_dense()[:, 0], (X @ H[0] >= 0) * X[:, 2])
+    A.set_generators([4], np.zeros((1, 5)))  # a zero row keeps the generator
+    np.testing.assert_array_equal(A.generators(4, 5), counter_normals(A.key, 4, 1, 5))
+
+
+@given(kind=kinds, seed=st.integers(0, 10**6), k=st.integers(0, 12), data=st.data())
+def test_gradient_split(kind, seed, k, data):
+    """One pass returns g on S and the top-k of |g| outside S, g = A^T r."""
+    A = make_operator(kind, 15, 4, 5, seed, 2)
+    N = A.shape[1]
+    S = np.array(sorted(data.draw(st.sets(st.integers(0, N - 1), max_size=8))), np.int64)
+    r = np.random.default_rng(seed).standard_normal(15)
+    g = A.rmatvec(r)
+    gS, cidx, cval = A.gradient_split(r, S, k)
+    np.testing.assert_allclose(gS, g[S], atol=1e-12)
+    out = np.setdiff1d(np.arange(N), S)
+    want = out[kernels.topk_abs_numpy(g[out], out, k)]
+    np.testing.assert_array_equal(cidx, want)
+    np.testing.assert_allclose(cval, g[want], atol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["gaussian", "relu"])
+def test_float32_end_to_end(kind, rng):
+    if kind == "gaussian":
+        A = sc.GaussianOperator(20, 30, rng=1, dtype=np.float32)
+    else:
+        A = sc.ReluPatternOperator(rng.standard_normal((20, 3)).astype(np.float32), 10, rng=1)
+    assert A.dtype == np.float32
+    r = rng.standard_normal(20)
+    assert A.rmatvec(r).dtype == np.float32
+    assert A.matvec(np.ones(30)).dtype == np.float32
+    assert A.restrict(np.array([1, 5])).matvec(np.ones(2)).dtype == np.float32

@@ -1,0 +1,139 @@
+"""The IHT family recovers planted sparse vectors; results are honest about what they did."""
+
+import math
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import sparsecert as sc
+
+
+def rel_err(w_hat, w):
+    return np.linalg.norm(w_hat.to_dense() - w.to_dense()) / np.linalg.norm(w.values)
+
+
+@settings(max_examples=15)
+@given(
+    method=st.sampled_from(sc.METHODS),
+    N=st.integers(32, 512),
+    s_frac=st.floats(0.0, 1.0),
+    seed=st.integers(0, 2**31),
+)
+def test_recovery_in_the_4_s_log_regime(method, N, s_frac, seed):
+    """Gaussian sensing, exact sparse recovery.
+
+    Regime: A has i.i.d. N(0, 1/n) entries, w is s-sparse with N(0, 1)
+    nonzeros on a uniform support, y = A w without noise, 1 <= s <= N / 8 and
+    n = ceil(4 s ln(N / s)). Then IHT (step 1), NIHT, AIHT and HTP all return
+    w to relative error 1e-8 (Blumensath & Davies 2009/2010, Foucart 2011:
+    RIP-based guarantees; 4 s ln(N/s) is the usual sample-complexity scale).
+    """
+    s = max(1, int(s_frac * N / 8))
+    n = math.ceil(4 * s * math.log(N / s))
+    p = sc.planted_gaussian(n, N, s, rng=seed)
+    res = sc.iht(p.A, p.y, s, method=method, max_iter=2000)
+    assert res.converged, (res.status, res.n_iter, res.residual)
+    assert rel_err(res.w, p.w) <= 1e-8
+    np.testing.assert_array_equal(res.support, p.w.indices)
+
+
+@pytest.mark.parametrize("method", sc.METHODS)
+def test_recovery_on_dense_matrix_and_result_fields(method):
+    p = sc.planted_gaussian(80, 200, 5, rng=3)
+    dense = p.A.to_dense()
+    res = sc.iht(dense, p.y, 5, method=method)
+    res2 = sc.iht(p.A, p.y, 5, method=method)
+    assert rel_err(res.w, p.w) < 1e-8
+    np.testing.assert_allclose(res.w.values, res2.w.values, rtol=1e-9)
+    assert res.residuals.shape == (res.n_iter + 1,)
+    assert res.steps.shape == (res.n_iter,)
+    assert res.residuals[-1] == res.residual <= 1e-10
+    assert res.status == "residual" and res.converged
+    assert res.peak_memory > 0 and res.time > 0
+    d = res.to_dict()
+    assert d["w"]["indices"] == res.support.tolist() and d["method"] == method
+
+
+def test_recovery_is_deterministic():
+    p = sc.planted_gaussian(60, 150, 4, rng=11)
+    a = sc.iht(p.A, p.y, 4, method="niht")
+    b = sc.iht(sc.planted_gaussian(60, 150, 4, rng=11).A, p.y, 4, method="niht")
+    np.testing.assert_array_equal(a.w.values, b.w.values)
+    np.testing.assert_array_equal(a.residuals, b.residuals)
+
+
+def test_zero_measurements_give_zero():
+    A = sc.GaussianOperator(10, 20, rng=0)
+    res = sc.iht(A, np.zeros(10), 3)
+    assert res.status == "zero" and res.w.nnz == 0 and res.converged
+
+
+def test_fixed_step_too_large_reports_divergence():
+    p = sc.planted_gaussian(40, 100, 4, rng=0)
+    res = sc.iht(p.A, p.y, 4, method="iht", step=50.0, max_iter=300)
+    assert res.status == "diverged" and not res.converged
+
+
+def test_max_iter_reported():
+    p = sc.planted_gaussian(40, 100, 4, rng=0)
+    res = sc.iht(p.A, p.y, 4, method="iht", max_iter=2)
+    assert res.status == "max_iter" and not res.converged and res.n_iter == 2
+
+
+def test_warm_start_at_solution_stops_at_once():
+    p = sc.planted_gaussian(60, 150, 4, rng=2)
+    res = sc.iht(p.A, p.y, 4, method="niht", w0=p.w)
+    assert res.n_iter == 1 and rel_err(res.w, p.w) < 1e-12
+
+
+@pytest.mark.parametrize("method", ["niht", "aiht", "htp"])
+def test_relu_recovery_with_true_generators(method):
+    """With h_j = u_j the planted fused weights solve y = A w exactly; when the
+    active neurons have several nonzeros (no duplicate columns) IHT recovers them."""
+    p = sc.planted_relu(3000, 40, 6, 30, rng=4)
+    res = sc.iht(p.A, p.y, 30, method=method, max_iter=3000)
+    assert res.converged
+    assert rel_err(res.w, p.w) < 1e-8
+
+
+def test_float32_recovery():
+    p = sc.planted_gaussian(120, 300, 5, rng=8, dtype=np.float32)
+    res = sc.iht(p.A, p.y, 5, method="htp", tol=1e-6)
+    assert res.w.dtype == np.float32
+    assert rel_err(res.w, p.w) < 1e-4
+
+
+def test_peak_memory_does_not_grow_with_m():
+    """At fixed n, d, s and block size, the solver's working set does not depend on m
+    (it is O(row_block * block + block * d + n * min(s, m) + s) bytes)."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((400, 10))
+    peaks = []
+    for m in (50, 500):
+        A = sc.ReluPatternOperator(X, m, rng=1, block=32)
+        w = sc.SparseVector(np.array([3, 17, 25]), np.array([1.0, -2.0, 0.5]), m * 10)
+        y = A.matvec(w)
+        peaks.append(sc.iht(A, y, 3, method="niht", max_iter=5).peak_memory)
+    assert peaks[1] <= 1.01 * peaks[0]
+
+
+def test_runs_without_jit(tmp_path):
+    """NUMBA_DISABLE_JIT=1: the kernels run as Python and recovery still works."""
+    code = (
+        "import numpy as np, sparsecert as sc\n"
+        "p = sc.planted_relu(400, 20, 3, 15, rng=1)\n"
+        "r = sc.iht(p.A, p.y, 15, method='htp')\n"
+        "assert r.residual < 1e-8, r.residual\n"
+        "q = sc.planted_gaussian(40, 80, 3, rng=0)\n"
+        "assert np.allclose(sc.iht(q.A, q.y, 3).w.to_dense(), q.w.to_dense())\n"
+        "print('ok')\n"
+    )
+    env = dict(os.environ, NUMBA_DISABLE_JIT="1")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
