@@ -21,9 +21,13 @@ Conventions
 from __future__ import annotations
 
 import numpy as np
+import math
+
 from numba import njit
 
 __all__ = [
+    "box_muller",
+    "box_muller_numpy",
     "topk_abs",
     "topk_abs_numpy",
     "threshold_candidates",
@@ -35,6 +39,42 @@ __all__ = [
     "pattern_rmatvec",
     "pattern_rmatvec_numpy",
 ]
+
+
+# ------------------------------------------------------------------ random normals
+@njit(cache=True)
+def box_muller(raw, out):
+    """Standard normals from 64-bit words, two per pair of words (Box-Muller).
+
+    Word ``w`` gives ``u = ((w >> 11) + 0.5) / 2**53`` in (0, 1); the pair
+    ``(u1, u2)`` at positions ``2k, 2k + 1`` gives ``sqrt(-2 ln u1) cos(2 pi u2)``
+    and ``... sin(2 pi u2)``. Entry ``i`` depends on words ``2 (i // 2)`` and
+    ``2 (i // 2) + 1`` only, so a counter-based stream stays position-exact.
+
+    Parameters
+    ----------
+    raw : ndarray of uint64, shape (L,), L even
+    out : ndarray of float64, shape (L,)
+    """
+    scale = 2.0**-53
+    for k in range(raw.size // 2):
+        u1 = (float(raw[2 * k] >> 11) + 0.5) * scale
+        u2 = (float(raw[2 * k + 1] >> 11) + 0.5) * scale
+        rad = math.sqrt(-2.0 * math.log(u1))
+        theta = 2.0 * math.pi * u2
+        out[2 * k] = rad * math.cos(theta)
+        out[2 * k + 1] = rad * math.sin(theta)
+    return out
+
+
+def box_muller_numpy(raw, out):
+    """NumPy twin of :func:`box_muller`."""
+    u = ((raw >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0**-53
+    rad = np.sqrt(-2.0 * np.log(u[0::2]))
+    theta = 2.0 * np.pi * u[1::2]
+    out[0::2] = rad * np.cos(theta)
+    out[1::2] = rad * np.sin(theta)
+    return out
 
 
 # --------------------------------------------------------------------------- top-k

@@ -23,7 +23,6 @@ import threading
 
 import numpy as np
 from scipy.sparse.linalg import LinearOperator
-from scipy.special import ndtri
 
 from . import kernels
 from ._validation import check_array, check_dtype, check_int, seed_from_rng
@@ -68,8 +67,9 @@ def counter_normals(key, first_row, n_rows, row_len, dtype=np.float64):
 
     Row ``i`` of the stream depends only on ``(key, i, row_len)``: it is read
     from the Philox counter ``i * ceil(row_len / 4)`` onward (4 words per
-    counter) and mapped to normals by the inverse CDF, one word per entry.
-    So any block of rows can be regenerated in any order, on any executor.
+    counter) and mapped to normals by Box-Muller, one word per entry
+    (:func:`sparsecert.kernels.box_muller`). So any block of rows can be
+    regenerated in any order, on any executor.
 
     Returns
     -------
@@ -77,9 +77,9 @@ def counter_normals(key, first_row, n_rows, row_len, dtype=np.float64):
     """
     words = -(-row_len // 4)  # Philox counters per row
     bitgen = _philox_at(int(key), int(first_row) * words)
-    raw = bitgen.random_raw(n_rows * words * 4).reshape(n_rows, words * 4)[:, :row_len]
-    u = ((raw >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0**-53
-    return ndtri(u).astype(dtype, copy=False)
+    raw = bitgen.random_raw(n_rows * words * 4)
+    z = kernels.box_muller(raw, np.empty(raw.size)).reshape(n_rows, words * 4)[:, :row_len]
+    return np.ascontiguousarray(z, dtype=dtype)
 
 
 def _check_support(idx, N, name="idx"):

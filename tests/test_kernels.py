@@ -95,3 +95,16 @@ def test_pattern_kernels_float32(rng):
     b = kernels.pattern_matvec_numpy(XT, masks, ptr, feat, v, np.empty(300, np.float32))
     assert a.dtype == np.float32
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_box_muller_twin_and_moments():
+    """Box-Muller normals: twin agrees; mean 0, variance 1, N(0,1) tail mass."""
+    raw = np.random.default_rng(0).integers(0, 2**63, 200_000, dtype=np.uint64) * np.uint64(2)
+    raw += np.random.default_rng(1).integers(0, 2, raw.size, dtype=np.uint64)
+    a = kernels.box_muller(raw, np.empty(raw.size))
+    b = kernels.box_muller_numpy(raw, np.empty(raw.size))
+    np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+    assert abs(a.mean()) < 5 / np.sqrt(a.size)
+    assert abs(a.var() - 1) < 5 * np.sqrt(2 / a.size)
+    # P(|Z| > 2) = 0.0455
+    assert abs(np.mean(np.abs(a) > 2) - 0.0455) < 5 * np.sqrt(0.0455 * 0.9545 / a.size)
