@@ -371,11 +371,11 @@ class _RestrictedPattern(RestrictedOperator):
         todo = np.ones(self.blocks.size, dtype=bool)
         if isinstance(reuse, _RestrictedPattern) and reuse.parent is parent and reuse.version == parent._version:
             _, here, there = np.intersect1d(self.blocks, reuse.blocks, assume_unique=True, return_indices=True)
-            self.masks[here] = reuse.masks[there]
+            for a, b in zip(here, there):  # row by row: no temporary of the masks' size
+                self.masks[a] = reuse.masks[b]
             todo[here] = False
-        new = self.blocks[todo]
-        if new.size:
-            self.masks[todo] = parent.block_masks(new)
+        new = np.flatnonzero(todo)
+        parent.block_masks(self.blocks[new], out=self.masks, rows=new)
         self.n_new_blocks = int(new.size)
         self.nbytes = int(self.masks.nbytes + self.feat.nbytes + self.ptr.nbytes + idx.nbytes)
         super().__init__(dtype=parent.dtype, shape=(parent.shape[0], idx.size))
@@ -515,21 +515,31 @@ class ReluPatternOperator(SparseSensingOperator):
             Xc = self.X[rows]
             yield rows, np.matmul(Xc, HT, out=buf[: Xc.shape[0]])
 
-    def block_masks(self, blocks):
+    def block_masks(self, blocks, out=None, rows=None):
         """Activation masks ``1[X h_j >= 0]`` of the given blocks.
+
+        Parameters
+        ----------
+        blocks : array_like of int
+        out : ndarray of uint8, shape (>= len(blocks), n), optional
+            Written in place (row ``rows[t]`` gets block ``blocks[t]``).
+        rows : array_like of int, optional
+            Rows of ``out`` to fill; default ``arange(len(blocks))``.
 
         Returns
         -------
-        ndarray of uint8, shape (len(blocks), n)
+        ndarray of uint8, shape (len(blocks), n), or ``out``
         """
         blocks = np.asarray(blocks, dtype=np.int64)
-        out = np.empty((blocks.size, self.shape[0]), dtype=np.uint8)
+        if out is None:
+            out = np.empty((blocks.size, self.shape[0]), dtype=np.uint8)
+        rows = np.arange(blocks.size) if rows is None else np.asarray(rows)
         for t0 in range(0, blocks.size, self.block):
             chunk = blocks[t0 : t0 + self.block]
+            dest = rows[t0 : t0 + self.block]
             H = np.stack([self.generators(j, j + 1)[0] for j in chunk]) if self.seeded else self._H[chunk]
-            sub = out[t0 : t0 + chunk.size]
-            for rows, Z in self._tiles(np.ascontiguousarray(H.T)):
-                np.greater_equal(Z.T, 0, out=sub[:, rows], casting="unsafe")
+            for samples, Z in self._tiles(np.ascontiguousarray(H.T)):
+                out[dest, samples] = Z.T >= 0  # tile-sized temporary only
         return out
 
     # ------------------------------------------------------------------ products

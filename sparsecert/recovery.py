@@ -275,12 +275,13 @@ class IHTSolver:
         else:
             mu = self.step_size
         T, wT = _threshold(U, wU + mu * gU, s)
-        work = R_S.nbytes + R_G.nbytes
-        reuse = R_S
+        work = R_S.nbytes + (R_G.nbytes if R_G is not R_S else 0)
+        reuse = R_S if S.size else R_G  # at w = 0, T is the candidates' top-s: R_G's columns
         if self.adaptive and S.size and not np.array_equal(T, S):
             # Blumensath-Davies safeguard: accept mu only if mu <= omega.
             R_U = reuse = A.restrict(U, reuse=R_S)
             work = max(work, R_S.nbytes + R_U.nbytes)
+            R_S = R_G = self.R_S = None  # R_U covers S; let A_S go
             for _ in range(60):
                 diff = -wU
                 diff[np.searchsorted(U, T)] += wT
@@ -293,8 +294,9 @@ class IHTSolver:
                 if np.array_equal(T, S):
                     break
         same = bool(np.array_equal(T, S))
-        R_T = R_S if same else A.restrict(T, reuse=reuse)
-        work = max(work, R_S.nbytes + R_T.nbytes)
+        R_T = R_S if same and R_S is not None else A.restrict(T, reuse=reuse)
+        work = max(work, reuse.nbytes + (R_T.nbytes if R_T is not reuse else 0))
+        del reuse
 
         if self.method == "aiht" and self.inner_iter:
             wT, r = _cgls(R_T, y, wT, self.inner_iter, 0.0)
