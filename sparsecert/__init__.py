@@ -4,7 +4,7 @@ The NumPy/SciPy/Numba core never imports torch.
 """
 
 from .models import PlantedProblem, TwoLayerReLU, planted_gaussian, planted_relu
-from .operators import DenseOperator, GaussianOperator, ReluPatternOperator, SparseSensingOperator
+from .operators import DenseOperator, GaussianOperator, HStackOperator, ReluPatternOperator, SparseSensingOperator
 from .recovery import METHODS, IHTSolver, RecoveryResult, iht
 from .sparse import SparseVector, StreamingTopK
 
@@ -13,6 +13,7 @@ __version__ = "0.1.0"
 __all__ = [
     "DenseOperator",
     "GaussianOperator",
+    "HStackOperator",
     "IHTSolver",
     "METHODS",
     "PlantedProblem",

@@ -34,6 +34,7 @@ __all__ = [
     "RestrictedOperator",
     "DenseOperator",
     "GaussianOperator",
+    "HStackOperator",
     "ReluPatternOperator",
 ]
 
@@ -236,6 +237,101 @@ class DenseOperator(SparseSensingOperator):
         return _RestrictedDense(self, _check_support(idx, self.shape[1]))
 
 
+# ------------------------------------------------------------------- composition
+class _RestrictedStack(RestrictedOperator):
+    def __init__(self, parent, idx, reuse=None):
+        self.indices = idx
+        self.parts = []  # (position slice in idx, sign, restricted op)
+        old = reuse.parts if isinstance(reuse, _RestrictedStack) else [None] * len(parent.ops)
+        for (op, sign, off), prev in zip(parent._layout(), old):
+            lo, hi = np.searchsorted(idx, [off, off + op.shape[1]])
+            prev_op = prev[2] if prev is not None else None
+            self.parts.append((slice(lo, hi), sign, op.restrict(idx[lo:hi] - off, reuse=prev_op)))
+        self.nbytes = int(sum(R.nbytes for _, _, R in self.parts))
+        super().__init__(dtype=parent.dtype, shape=(parent.shape[0], idx.size))
+
+    def _matvec(self, v):
+        v = np.ravel(v)
+        out = np.zeros(self.shape[0], dtype=self.dtype)
+        for sl, sign, R in self.parts:
+            if R.shape[1]:
+                out += sign * R.matvec(v[sl])
+        return out
+
+    def _rmatvec(self, r):
+        out = np.empty(self.shape[1], dtype=self.dtype)
+        for sl, sign, R in self.parts:
+            out[sl] = sign * R.rmatvec(r) if R.shape[1] else 0
+        return out
+
+    def to_dense(self):
+        return np.hstack([sign * R.to_dense() for _, sign, R in self.parts])
+
+
+class HStackOperator(SparseSensingOperator):
+    """Columns of several operators side by side, each with a sign: ``[s_1 A_1, ..., s_k A_k]``.
+
+    The mixed-sign ReLU model is ``HStackOperator([A_plus, A_minus], signs=[1, -1])``
+    (Pilanci & Ergen's split of the output weights into positive and negative
+    parts). Streaming, restriction and ``follow_weights`` act part by part.
+
+    Parameters
+    ----------
+    ops : sequence of SparseSensingOperator
+        Same number of rows and dtype.
+    signs : sequence of {+1, -1}, optional
+    """
+
+    def __init__(self, ops, signs=None):
+        ops = list(ops)
+        if not ops or not all(isinstance(op, SparseSensingOperator) for op in ops):
+            raise TypeError("ops must be a non-empty sequence of SparseSensingOperator")
+        n = ops[0].shape[0]
+        if any(op.shape[0] != n or op.dtype != ops[0].dtype for op in ops):
+            raise ValueError("ops must share the number of rows and the dtype")
+        signs = [1.0] * len(ops) if signs is None else [float(sg) for sg in signs]
+        if len(signs) != len(ops) or any(sg not in (1.0, -1.0) for sg in signs):
+            raise ValueError(f"signs must be {len(ops)} values in {{+1, -1}}, got {signs}")
+        self.ops, self.signs = ops, signs
+        self.offsets = np.cumsum([0] + [op.shape[1] for op in ops])
+        super().__init__(dtype=ops[0].dtype, shape=(n, int(self.offsets[-1])))
+
+    def _layout(self):
+        return zip(self.ops, self.signs, self.offsets[:-1])
+
+    def _matvec(self, x):
+        x = np.ravel(x)
+        return sum(sg * op.matvec(x[off : off + op.shape[1]]) for op, sg, off in self._layout())
+
+    def _blocks_rmatvec(self, r):
+        for op, sg, off in self._layout():
+            for j0, g in op._blocks_rmatvec(r):
+                yield off + j0, g if sg > 0 else -g
+
+    @property
+    def pass_nbytes(self):
+        return max(op.pass_nbytes for op in self.ops)
+
+    def restrict(self, idx, reuse=None):
+        return _RestrictedStack(self, _check_support(idx, self.shape[1]), reuse)
+
+    def split(self, w):
+        """The parts of a SparseVector ``w``, one per operator (local indices)."""
+        out = []
+        for op, _, off in self._layout():
+            lo, hi = np.searchsorted(w.indices, [off, off + op.shape[1]])
+            out.append(SparseVector(w.indices[lo:hi] - off, w.values[lo:hi], op.shape[1]))
+        return out
+
+    def follow_weights(self, w):
+        """Pass each part its slice of ``w`` (see :meth:`ReluPatternOperator.follow_weights`)."""
+        for op, part in zip(self.ops, self.split(w) if w is not None else [None] * len(self.ops)):
+            op.follow_weights(part)
+
+    def with_data(self, X):
+        return HStackOperator([op.with_data(X) for op in self.ops], self.signs)
+
+
 # ---------------------------------------------------------------------- Gaussian
 class _RestrictedGaussian(RestrictedOperator):
     def __init__(self, parent, idx, cache_bytes):
@@ -431,9 +527,8 @@ class ReluPatternOperator(SparseSensingOperator):
     (``n * nb`` bytes, ``nb <= min(|S|, m)``) and reads ``X.T`` (one copy of
     ``X``, made on first use).
 
-    :meth:`set_generators` replaces individual ``h_j`` (the sequential-convex
-    variant sets them to the current fused weights); with seeded generators
-    only the replaced rows are stored.
+    :meth:`follow_weights` sets ``h_j = w_j`` on the blocks where the fused
+    weights are nonzero (the sequential-convex variant), storing only ``w``.
     """
 
     def __init__(self, X, generators, *, rng=None, block=None, row_block=None, dtype=None):
@@ -454,14 +549,19 @@ class ReluPatternOperator(SparseSensingOperator):
             self.m = H.shape[0]
             self._H = H
             self.key = None
-        self._override = {}
+        self._follow = None  # SparseVector: sequential-convex generators h_j = w_j
         self._version = 0
         self._XT = None
         self.block = min(self.m, 1024) if block is None else min(check_int(block, "block", low=1), self.m)
-        if row_block is None:
-            row_block = max(8, TILE_BYTES // (self.block * X.dtype.itemsize) // 8 * 8)
-        self.row_block = min(check_int(row_block, "row_block", low=1), n)
+        self._row_block = row_block
+        self.row_block = self._rows_per_tile(n)
         super().__init__(dtype=X.dtype, shape=(n, self.m * d))
+
+    def _rows_per_tile(self, n):
+        rb = self._row_block
+        if rb is None:
+            rb = max(8, TILE_BYTES // (self.block * self.X.dtype.itemsize) // 8 * 8)
+        return min(check_int(rb, "row_block", low=1), n)
 
     @property
     def XT(self):
@@ -477,34 +577,51 @@ class ReluPatternOperator(SparseSensingOperator):
         return self._H is None
 
     def generators(self, j0=0, j1=None):
-        """Generators ``h_j0 .. h_{j1-1}`` as a (j1 - j0, d) array."""
+        """Generators ``h_j0 .. h_{j1-1}`` as a (j1 - j0, d) array (a new array)."""
         j1 = self.m if j1 is None else j1
         if self._H is not None:
-            return self._H[j0:j1]
-        H = counter_normals(self.key, j0, j1 - j0, self.d, self.dtype)
-        for j, h in self._override.items():
-            if j0 <= j < j1:
-                H[j - j0] = h
+            H = self._H[j0:j1].copy()
+        else:
+            H = counter_normals(self.key, j0, j1 - j0, self.d, self.dtype)
+        f = self._follow
+        if f is not None:
+            lo, hi = np.searchsorted(f.indices, [j0 * self.d, j1 * self.d])
+            if hi > lo:
+                idx = f.indices[lo:hi]
+                rows = np.unique(idx // self.d) - j0
+                H[rows] = 0.0
+                H.reshape(-1)[idx - j0 * self.d] = f.values[lo:hi]
         return H
 
-    def set_generators(self, blocks, H):
-        """Replace ``h_j`` for ``j`` in ``blocks`` by the rows of ``H`` (shape (len(blocks), d)).
+    def follow_weights(self, w):
+        """Sequential-convex update: ``h_j = w_j`` for every block with a nonzero, the
+        original generator for every other block.
 
-        Rows that are all zero are ignored (a block without weights keeps its
-        generator). Restricted operators made before the change are not
-        reused afterwards.
+        Parameters
+        ----------
+        w : SparseVector of length m*d, or None
+            Fused weights (``None`` restores all original generators). Only
+            ``w`` is stored (O(nnz)), never an m x d array.
+
+        Restricted operators made before the change are not reused afterwards.
         """
-        blocks = np.asarray(blocks, dtype=np.int64).ravel()
-        H = check_array(H, "H", ndim=2, shape=(blocks.size, self.d), dtype=self.dtype)
-        if blocks.size and (blocks.min() < 0 or blocks.max() >= self.m):
-            raise ValueError(f"blocks must be within [0, {self.m})")
-        for j, h in zip(blocks, H):
-            if np.any(h):
-                if self._H is not None:
-                    self._H[j] = h
-                else:
-                    self._override[int(j)] = h.copy()
+        if w is not None:
+            if not isinstance(w, SparseVector) or w.size != self.shape[1]:
+                raise ValueError(f"w must be a SparseVector of length {self.shape[1]}")
+            w = w.prune_zeros()
+            w = SparseVector(w.indices, w.values.astype(self.dtype), w.size)
+        self._follow = w
         self._version += 1
+
+    def with_data(self, X):
+        """The operator with the same generators (and followed weights) on other data ``X``."""
+        X = check_array(X, "X", ndim=2, shape=(None, self.d), dtype=self.dtype)
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        new.X, new._XT = X, None
+        new.row_block = new._rows_per_tile(X.shape[0])
+        LinearOperator.__init__(new, dtype=self.dtype, shape=(X.shape[0], self.shape[1]))
+        return new
 
     def _tiles(self, HT):
         """Yield ``(rows slice, Z)`` with ``Z = X[rows] @ HT`` for cache-sized row chunks."""
@@ -537,7 +654,7 @@ class ReluPatternOperator(SparseSensingOperator):
         for t0 in range(0, blocks.size, self.block):
             chunk = blocks[t0 : t0 + self.block]
             dest = rows[t0 : t0 + self.block]
-            H = np.stack([self.generators(j, j + 1)[0] for j in chunk]) if self.seeded else self._H[chunk]
+            H = np.stack([self.generators(j, j + 1)[0] for j in chunk])
             for samples, Z in self._tiles(np.ascontiguousarray(H.T)):
                 out[dest, samples] = Z.T >= 0  # tile-sized temporary only
         return out

@@ -45,7 +45,7 @@ from ._validation import check_array, check_float, check_int, check_option, chec
 from .operators import DenseOperator, SparseSensingOperator
 from .sparse import SparseVector
 
-__all__ = ["RecoveryResult", "IHTSolver", "iht", "restricted_norm_sq", "METHODS"]
+__all__ = ["RecoveryResult", "IHTSolver", "iht", "run_solver", "restricted_norm_sq", "METHODS"]
 
 log = logging.getLogger(__name__)
 
@@ -385,6 +385,19 @@ def iht(
     solver = IHTSolver(
         A, y, s, method=method, step=step, inner_iter=inner_iter, ls_iter=ls_iter, ls_tol=ls_tol, w0=w0
     )
+    return run_solver(
+        solver, max_iter=max_iter, tol=tol, xtol=xtol, progress=progress, callback=callback, t_start=t_start
+    )
+
+
+def run_solver(solver, *, max_iter=500, tol=1e-10, xtol=1e-12, progress=None, callback=None, on_step=None, t_start=None):
+    """Iterate an :class:`IHTSolver` to a stopping rule and package a :class:`RecoveryResult`.
+
+    ``on_step(solver, it)``, if given, runs after each step and before the
+    stopping tests (e.g. the sequential-convex generator update); the other
+    arguments are those of :func:`iht`.
+    """
+    t_start = time.perf_counter() if t_start is None else t_start
     max_iter = check_int(max_iter, "max_iter", low=0)
     tol = check_float(tol, "tol", low=0.0)
     xtol = check_float(xtol, "xtol", low=0.0)
@@ -402,6 +415,8 @@ def iht(
     with bar, np.errstate(over="ignore", invalid="ignore"):
         for it in range(1, max_iter + 1):
             mu, same, dw = solver.step()
+            if on_step is not None:
+                on_step(solver, it)
             rel = solver.rel_residual
             residuals.append(rel)
             steps.append(mu)

@@ -123,7 +123,7 @@ def test_seeded_generators_block_size_free(rng):
     np.testing.assert_allclose(A1.rmatvec(r), A2.rmatvec(r), atol=1e-12)
 
 
-def test_set_generators_and_mask_reuse(rng):
+def test_follow_weights_and_mask_reuse(rng):
     X = rng.standard_normal((40, 5))
     A = sc.ReluPatternOperator(X, 6, rng=1)
     S = np.array([0, 3, 12, 27])
@@ -133,14 +133,37 @@ def test_set_generators_and_mask_reuse(rng):
     assert R2.n_new_blocks == 1
     np.testing.assert_array_equal(R2.to_dense(), A.restrict(S2).to_dense())
     H = rng.standard_normal((1, 5))
-    A.set_generators([2], H)
+    H[0, 1] = 0.0
+    w = sc.SparseVector.from_dense(np.concatenate([np.zeros(10), H[0], np.zeros(15)]))
+    A.follow_weights(w)  # block 2 follows its weights; the others keep their draw
     np.testing.assert_array_equal(A.generators(2, 3), H)
     np.testing.assert_array_equal(A.generators(0, 2), counter_normals(A.key, 0, 2, 5))
     R3 = A.restrict(np.array([12]), reuse=R1)  # stale masks must not be reused
     assert R3.n_new_blocks == 1
     np.testing.assert_array_equal(R3.to_dense()[:, 0], (X @ H[0] >= 0) * X[:, 2])
-    A.set_generators([4], np.zeros((1, 5)))  # a zero row keeps the generator
-    np.testing.assert_array_equal(A.generators(4, 5), counter_normals(A.key, 4, 1, 5))
+    A.follow_weights(None)  # back to the seeded draw
+    np.testing.assert_array_equal(A.generators(), counter_normals(A.key, 0, 6, 5))
+    B = A.with_data(X[:7])
+    np.testing.assert_array_equal(B.columns(np.arange(30)), A.columns(np.arange(30))[:7])
+
+
+def test_hstack_sign_split(rng):
+    """[A, -B] has the columns of A then minus those of B, in every product."""
+    X = rng.standard_normal((20, 3))
+    A, B = sc.ReluPatternOperator(X, 4, rng=1), sc.ReluPatternOperator(X, 2, rng=2)
+    C = sc.HStackOperator([A, B], signs=[1, -1])
+    dense = np.hstack([A.columns(np.arange(12)), -B.columns(np.arange(6))])
+    np.testing.assert_array_equal(C.columns(np.arange(18)), dense)
+    r = rng.standard_normal(20)
+    np.testing.assert_allclose(C.rmatvec(r), dense.T @ r, atol=1e-12)
+    S = np.array([1, 7, 12, 17])
+    R = C.restrict(S, reuse=C.restrict(np.array([7, 13])))
+    v = rng.standard_normal(4)
+    np.testing.assert_allclose(R.matvec(v), dense[:, S] @ v, atol=1e-12)
+    gS, cidx, _ = C.gradient_split(r, S, 3)
+    np.testing.assert_allclose(gS, (dense.T @ r)[S], atol=1e-12)
+    with pytest.raises(ValueError, match="signs must be"):
+        sc.HStackOperator([A, B], signs=[1, 2])
 
 
 @given(kind=kinds, seed=st.integers(0, 10**6), k=st.integers(0, 12), data=st.data())
