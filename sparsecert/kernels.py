@@ -38,6 +38,8 @@ __all__ = [
     "pattern_matvec_numpy",
     "pattern_rmatvec",
     "pattern_rmatvec_numpy",
+    "sparse_masks",
+    "sparse_masks_numpy",
 ]
 
 
@@ -280,4 +282,45 @@ def pattern_rmatvec_numpy(XT, masks, ptr, feat, r, out):
     """NumPy twin of :func:`pattern_rmatvec`."""
     blk = np.repeat(np.arange(ptr.size - 1), np.diff(ptr))
     out[:] = (masks[blk] * XT[feat]) @ r
+    return out
+
+
+@njit(cache=True, fastmath={"contract"})
+def sparse_masks(XT, ptr, feat, vals, out, rows):
+    """Activation masks of sparse generators: ``out[rows[b], i] = 1[sum_q X[i, feat[q]] vals[q] >= 0]``.
+
+    For the sequential-convex variant, where ``h_j = w_j`` has a few nonzeros:
+    O(n * nnz) work instead of the O(n * d) per block of a dense GEMM.
+
+    Parameters
+    ----------
+    XT : ndarray, shape (d, n)
+    ptr : ndarray of int64, shape (nb + 1,)
+        Entries of generator ``b`` are ``ptr[b]:ptr[b+1]``.
+    feat, vals : ndarray, shape (nnz,)
+        Feature index and value of each entry.
+    out : ndarray of uint8, shape (>= nb, n)
+    rows : ndarray of int64, shape (nb,)
+        Row of ``out`` receiving generator ``b``.
+    """
+    n = XT.shape[1]
+    z = np.empty(n, XT.dtype)
+    for b in range(ptr.size - 1):
+        z[:] = 0.0
+        for q in range(ptr[b], ptr[b + 1]):
+            f = feat[q]
+            v = vals[q]
+            for i in range(n):
+                z[i] += XT[f, i] * v
+        row = rows[b]
+        for i in range(n):
+            out[row, i] = 1 if z[i] >= 0 else 0
+    return out
+
+
+def sparse_masks_numpy(XT, ptr, feat, vals, out, rows):
+    """NumPy twin of :func:`sparse_masks`."""
+    for b in range(ptr.size - 1):
+        sl = slice(ptr[b], ptr[b + 1])
+        out[rows[b]] = (vals[sl] @ XT[feat[sl]]) >= 0 if ptr[b + 1] > ptr[b] else 1
     return out

@@ -635,6 +635,10 @@ class ReluPatternOperator(SparseSensingOperator):
     def block_masks(self, blocks, out=None, rows=None):
         """Activation masks ``1[X h_j >= 0]`` of the given blocks.
 
+        Blocks whose generator follows sparse weights cost O(n * nnz) each
+        (:func:`sparsecert.kernels.sparse_masks`); the others are computed
+        by GEMM tiles.
+
         Parameters
         ----------
         blocks : array_like of int
@@ -650,14 +654,34 @@ class ReluPatternOperator(SparseSensingOperator):
         blocks = np.asarray(blocks, dtype=np.int64)
         if out is None:
             out = np.empty((blocks.size, self.shape[0]), dtype=np.uint8)
-        rows = np.arange(blocks.size) if rows is None else np.asarray(rows)
+        rows = np.arange(blocks.size) if rows is None else np.asarray(rows, dtype=np.int64)
+        f = self._follow
+        if f is not None and f.nnz and blocks.size:
+            fb = f.indices // self.d
+            followed = np.isin(blocks, fb)
+            if followed.any():
+                fbl = blocks[followed]
+                lo = np.searchsorted(f.indices, fbl * self.d)
+                hi = np.searchsorted(f.indices, (fbl + 1) * self.d)
+                sel = np.concatenate([np.arange(a, b) for a, b in zip(lo, hi)])
+                ptr = np.concatenate([[0], np.cumsum(hi - lo)]).astype(np.int64)
+                feat = f.indices[sel] - fb[sel] * self.d
+                kernels.sparse_masks(self.XT, ptr, feat, f.values[sel], out, rows[followed])
+                blocks, rows = blocks[~followed], rows[~followed]
         for t0 in range(0, blocks.size, self.block):
             chunk = blocks[t0 : t0 + self.block]
             dest = rows[t0 : t0 + self.block]
-            H = np.stack([self.generators(j, j + 1)[0] for j in chunk])
-            for samples, Z in self._tiles(np.ascontiguousarray(H.T)):
+            HT = np.ascontiguousarray(self._generator_rows(chunk).T)
+            for samples, Z in self._tiles(HT):
                 out[dest, samples] = Z.T >= 0  # tile-sized temporary only
         return out
+
+    def _generator_rows(self, blocks):
+        """Generators of the (sorted) ``blocks``: one ranged draw when they are dense enough."""
+        lo, hi = int(blocks[0]), int(blocks[-1]) + 1
+        if hi - lo <= 4 * blocks.size:
+            return self.generators(lo, hi)[blocks - lo]
+        return np.concatenate([self.generators(j, j + 1) for j in blocks])
 
     # ------------------------------------------------------------------ products
     def _blocks_rmatvec(self, r):

@@ -108,3 +108,19 @@ def test_box_muller_twin_and_moments():
     assert abs(a.var() - 1) < 5 * np.sqrt(2 / a.size)
     # P(|Z| > 2) = 0.0455
     assert abs(np.mean(np.abs(a) > 2) - 0.0455) < 5 * np.sqrt(0.0455 * 0.9545 / a.size)
+
+
+@given(n=st.integers(1, 30), d=st.integers(1, 6), nb=st.integers(0, 4), seed=st.integers(0, 1000))
+def test_sparse_masks_twin_and_definition(n, d, nb, seed):
+    """Masks of sparse generators equal 1[X h >= 0] with h built densely."""
+    rng = np.random.default_rng(seed)
+    XT, _, ptr, feat = _pattern_case(rng, n, d, nb, d, np.float64)
+    vals = rng.standard_normal(feat.size)
+    rows = rng.permutation(nb + 2)[:nb].astype(np.int64)
+    a = kernels.sparse_masks(XT, ptr, feat, vals, np.full((nb + 2, n), 7, np.uint8), rows)
+    b = kernels.sparse_masks_numpy(XT, ptr, feat, vals, np.full((nb + 2, n), 7, np.uint8), rows)
+    np.testing.assert_array_equal(a, b)
+    for t in range(nb):
+        h = np.zeros(d)
+        h[feat[ptr[t] : ptr[t + 1]]] = vals[ptr[t] : ptr[t + 1]]
+        np.testing.assert_array_equal(a[rows[t]], (XT.T @ h >= 0).astype(np.uint8))

@@ -1,0 +1,280 @@
+"""Sparse two-layer ReLU networks recovered by IHT on the convex reformulation.
+
+``y ~ f(X) = sum_j relu(X u_j) v_j`` is the linear sensing problem
+``y = A w`` with ``A = [D_1 X, ..., D_m X]``, ``D_j = diag(1[X h_j >= 0])`` and
+fused weights ``w_j = u_j v_j`` (Fridovich-Keil & Pilanci, "A Recovery
+Guarantee for Sparse Neural Networks"). :func:`recover_relu` solves it with
+the IHT family of :mod:`sparsecert.recovery`:
+
+* fixed patterns (``sequential=False``): the generators ``h_j`` stay as given
+  or as their seeded random draw -- the setting of the theorem;
+* sequential convex (``sequential=True``, the paper's experiments): every
+  ``period`` steps the generators of the blocks with nonzero weights become
+  those weights, ``h_j = w_j``, so each block's pattern is its neuron's own;
+* output signs: ``"positive"`` (``v_j > 0``: the fused form is exact) or
+  ``"mixed"`` via ``[A_+, -A_-]`` with separate generators for the two parts;
+* minibatches: ``batch_size`` > 0 runs epochs of one IHT step per batch,
+  reusing the generators (and followed weights) on each batch.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from ._validation import check_array, check_int, check_option, check_rng, seed_from_rng
+from .models import TwoLayerReLU
+from .operators import HStackOperator, ReluPatternOperator
+from .recovery import METHODS, IHTSolver, RecoveryResult, run_solver
+from .sparse import SparseVector
+
+__all__ = ["relu_operator", "recover_relu", "psnr", "model_from_weights", "match_neurons"]
+
+
+def relu_operator(X, m, *, generators=None, output_sign="positive", rng=None, block=None):
+    """The sensing operator of a width-``m`` two-layer ReLU net on data ``X``.
+
+    Parameters
+    ----------
+    X : array_like, shape (n, d)
+    m : int
+        Number of generators (hidden units) per sign.
+    generators : array_like, shape (m, d), optional
+        Given generators; default: seeded Gaussian draws keyed by ``rng``.
+        With ``output_sign="mixed"`` both parts start from them.
+    output_sign : {"positive", "mixed"}
+    rng : None, int or Generator
+    block : int, optional
+        Generators per streaming block.
+
+    Returns
+    -------
+    ReluPatternOperator (n, m*d) or HStackOperator (n, 2*m*d) = [A_+, -A_-].
+    """
+    m = check_int(m, "m", low=1)
+    output_sign = check_option(output_sign, "output_sign", {"positive", "mixed"})
+    rng = check_rng(rng)
+    X = check_array(X, "X", ndim=2)
+    if generators is not None:
+        generators = check_array(generators, "generators", shape=(m, X.shape[1]), dtype=X.dtype)
+    parts = []
+    for _ in range(1 if output_sign == "positive" else 2):
+        gen = m if generators is None else generators
+        parts.append(ReluPatternOperator(X, gen, rng=seed_from_rng(rng), block=block))
+    return parts[0] if output_sign == "positive" else HStackOperator(parts, signs=[1, -1])
+
+
+def model_from_weights(w, m, d, output_sign="positive"):
+    """The :class:`TwoLayerReLU` of fused weights ``w`` (length m*d, or 2*m*d for mixed signs).
+
+    Block ``j`` becomes ``u_j = w_j / ||w_j||``, ``v_j = +-||w_j||`` (minus
+    for the second half of a mixed-sign ``w``). Its output equals ``A w``
+    exactly when each nonzero block's generator is its own weight vector.
+    """
+    if output_sign == "mixed":
+        signs = np.concatenate([np.ones(m), -np.ones(m)])
+        return TwoLayerReLU.from_fused(w, 2 * m, d, signs=signs)
+    return TwoLayerReLU.from_fused(w, m, d)
+
+
+def psnr(y, y_hat):
+    """Peak signal-to-noise ratio in dB with the paper's normalisation.
+
+    ``20 log10(max |y|) - 10 log10(mean((y - y_hat)^2))``; ``inf`` for an
+    exact fit.
+    """
+    y = np.asarray(y, dtype=np.float64)
+    mse = float(np.mean((y - np.asarray(y_hat, dtype=np.float64)) ** 2))
+    peak = float(np.max(np.abs(y)))
+    if mse == 0.0:
+        return float("inf")
+    return 20.0 * np.log10(peak) - 10.0 * np.log10(mse) if peak > 0 else -10.0 * np.log10(mse)
+
+
+def match_neurons(net_hat, net):
+    """Match hidden units of two networks (they are defined up to permutation).
+
+    Compares the fused weight rows ``u_j v_j`` of the nonzero units by the
+    Hungarian algorithm on squared distances.
+
+    Returns
+    -------
+    dict with ``rel_error`` (``||W_hat[perm] - W||_F / ||W||_F`` over matched
+    units, unmatched ones counted in full), ``support_recovered`` (the sets of
+    nonzero positions of every unit agree after matching, and so do the
+    numbers of nonzero units) and ``perm``.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    def rows(n):
+        W = n.U * n.v[:, None]
+        return W[np.any(W != 0, axis=1)]
+
+    A, B = rows(net_hat), rows(net)
+    if A.shape[1] != B.shape[1]:
+        raise ValueError(f"networks have input dims {A.shape[1]} and {B.shape[1]}")
+    total = float(np.linalg.norm(B))
+    if A.shape[0] == 0 or B.shape[0] == 0:
+        err = float(np.linalg.norm(A) + np.linalg.norm(B))
+        return {"rel_error": err / total if total else err, "support_recovered": A.shape[0] == B.shape[0], "perm": []}
+    cost = ((A[:, None, :] - B[None, :, :]) ** 2).sum(-1)
+    ia, ib = linear_sum_assignment(cost)
+    sq = cost[ia, ib].sum()
+    sq += (np.delete(A, ia, axis=0) ** 2).sum() + (np.delete(B, ib, axis=0) ** 2).sum()
+    same_support = A.shape[0] == B.shape[0] and all(
+        np.array_equal(A[i] != 0, B[j] != 0) for i, j in zip(ia, ib)
+    )
+    return {"rel_error": float(np.sqrt(sq)) / total, "support_recovered": bool(same_support), "perm": list(zip(ia, ib))}
+
+
+def _follow(A, w):
+    A.follow_weights(w)
+
+
+def recover_relu(
+    X,
+    y,
+    m,
+    s,
+    *,
+    generators=None,
+    method="aiht",
+    output_sign="positive",
+    sequential=False,
+    period=1,
+    max_iter=100,
+    tol=1e-10,
+    xtol=1e-12,
+    inner_iter=3,
+    batch_size=None,
+    epochs=1,
+    block=None,
+    rng=None,
+    progress=None,
+    callback=None,
+):
+    """Fit a sparse two-layer ReLU net ``f(x) = sum_j relu(x . u_j) v_j`` to ``(X, y)`` by IHT.
+
+    Parameters
+    ----------
+    X : array_like, shape (n, d)
+        Inputs (finite).
+    y : array_like, shape (n,)
+        Targets (finite).
+    m : int
+        Hidden width (number of generators per output sign), ``m >= 1``.
+    s : int
+        Nonzeros allowed in the fused weights, ``1 <= s <= m * d`` (``2 m d``
+        for mixed signs).
+    generators : array_like, shape (m, d), optional
+        Fixed generators; default: seeded Gaussian (the theory's setting).
+    method : {"iht", "niht", "aiht", "htp"}
+    output_sign : {"positive", "mixed"}
+    sequential : bool
+        Sequential-convex variant: generators follow the weights.
+    period : int
+        Steps between generator updates (sequential only).
+    max_iter : int
+        Full-batch iterations (ignored with minibatches).
+    tol, xtol : float
+        Stopping rules of :func:`sparsecert.iht`.
+    inner_iter : int
+        AIHT inner steps per iteration (the reference code uses 10).
+    batch_size : int, optional
+        0 or None: full batch. Otherwise epochs of one IHT step per minibatch
+        (rows shuffled with ``rng`` each epoch).
+    epochs : int
+        Passes over the data in minibatch mode.
+    block : int, optional
+        Generators per streaming block.
+    rng : None, int or Generator
+        Seeds the generators and the minibatch order.
+    progress : bool, optional
+        Progress bar (default: when stderr is a terminal).
+    callback : callable, optional
+        ``callback(it, w, rel_residual)`` after each step.
+
+    Returns
+    -------
+    net : TwoLayerReLU
+        Width ``m`` (``2 m`` for mixed signs; zero units where blocks are empty).
+    result : RecoveryResult
+        With ``info["operator"]`` the final operator (its generators included).
+
+    Notes
+    -----
+    ``net.forward(X)`` equals the convex model ``A w`` exactly for the blocks
+    whose generator is their own weight (sequential mode, or the true
+    generators of a planted net); with fixed random generators it is the
+    natural network read off ``w``.
+    """
+    t_start = time.perf_counter()
+    X = check_array(X, "X", ndim=2)
+    n, d = X.shape
+    if n < 1 or d < 1:
+        raise ValueError(f"X must have at least one row and one column, got shape {X.shape}")
+    y = check_array(y, "y", shape=(n,), dtype=X.dtype)
+    m = check_int(m, "m", low=1)
+    output_sign = check_option(output_sign, "output_sign", {"positive", "mixed"})
+    N = m * d * (2 if output_sign == "mixed" else 1)
+    s = check_int(s, "s", low=1, high=N)
+    method = check_option(method, "method", set(METHODS))
+    period = check_int(period, "period", low=1)
+    epochs = check_int(epochs, "epochs", low=1)
+    batch_size = 0 if batch_size is None else check_int(batch_size, "batch_size", low=0)
+    rng = check_rng(rng)
+    A = relu_operator(X, m, generators=generators, output_sign=output_sign, rng=rng, block=block)
+
+    if not batch_size or batch_size >= n:
+
+        def on_step(solver, it):
+            if sequential and it % period == 0:
+                _follow(A, solver.w)
+                solver.refresh()
+
+        solver = IHTSolver(A, y, s, method=method, inner_iter=inner_iter)
+        result = run_solver(
+            solver, max_iter=max_iter, tol=tol, xtol=xtol, progress=progress, callback=callback,
+            on_step=on_step, t_start=t_start,
+        )
+    else:
+        result = _minibatch(A, X, y, s, method, sequential, period, inner_iter, batch_size, epochs, rng, progress, callback, t_start)
+    result.info["operator"] = A
+    return model_from_weights(result.w, m, d, output_sign), result
+
+
+def _minibatch(A, X, y, s, method, sequential, period, inner_iter, batch_size, epochs, rng, progress, callback, t_start):
+    """Epochs of one IHT step per minibatch, warm-started from the previous batch."""
+    n = X.shape[0]
+    w = SparseVector.zeros(A.shape[1], A.dtype)
+    residuals, steps, peak, it = [1.0], [], 0, 0
+    ynorm = float(np.linalg.norm(y))
+    n_batches = -(-n // batch_size)
+    with tqdm(total=epochs * n_batches, desc=f"minibatch {method.upper()}", disable=not progress, leave=False) as bar:
+        for _ in range(epochs):
+            order = rng.permutation(n)
+            for b0 in range(0, n, batch_size):
+                rows = np.sort(order[b0 : b0 + batch_size])
+                solver = IHTSolver(A.with_data(X[rows]), y[rows], s, method=method, inner_iter=inner_iter, w0=w)
+                mu, _, _ = solver.step()
+                w, it = solver.w, it + 1
+                steps.append(mu)
+                peak = max(peak, solver.peak_memory)
+                if sequential and it % period == 0:
+                    _follow(A, w)
+                bar.update(1)
+            # full-data residual, evaluated in row chunks of one batch
+            r2 = 0.0
+            for b0 in range(0, n, batch_size):
+                Ab = A.with_data(X[b0 : b0 + batch_size])
+                r2 += float(np.sum((y[b0 : b0 + batch_size] - Ab.matvec(w)) ** 2))
+            residuals.append(np.sqrt(r2) / ynorm if ynorm else 0.0)
+            if callback is not None:
+                callback(it, w, residuals[-1])
+    return RecoveryResult(
+        w=w, support=w.indices, n_iter=it, converged=False, status="epochs", residuals=np.asarray(residuals),
+        steps=np.asarray(steps), time=time.perf_counter() - t_start, peak_memory=int(peak), method=method,
+        info={"n": n, "N": A.shape[1], "s": s, "epochs": epochs, "batch_size": batch_size},
+    )
