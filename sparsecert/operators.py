@@ -83,6 +83,11 @@ def counter_normals(key, first_row, n_rows, row_len, dtype=np.float64):
     return np.ascontiguousarray(z, dtype=dtype)
 
 
+def _contains(sorted_arr, x):
+    i = np.searchsorted(sorted_arr, x)
+    return i < sorted_arr.size and sorted_arr[i] == x
+
+
 def _check_support(idx, N, name="idx"):
     idx = np.asarray(idx)
     if idx.ndim != 1 or not (idx.size == 0 or np.issubdtype(idx.dtype, np.integer)):
@@ -178,11 +183,16 @@ class SparseSensingOperator(LinearOperator):
         support = np.ascontiguousarray(support, dtype=np.int64)
         g_support = np.empty(support.size, dtype=self.dtype)
         top = StreamingTopK(k, exclude=support, dtype=self.dtype)
-        for offset, g in self._blocks_rmatvec(r):
+        for offset, g in self._blocks_rmatvec(r, capture=True):
             lo, hi = np.searchsorted(support, [offset, offset + g.size])
             g_support[lo:hi] = g[support[lo:hi] - offset]
             top.push(g, offset)
+            self._keep_captured(offset, g.size, support, top.indices)
         return g_support, top.indices, top.values
+
+    def _keep_captured(self, offset, length, support, candidates):
+        """Hook after each block of a ``gradient_split`` pass (operators that cache
+        per-column data of the support and the candidates override it)."""
 
 
 # ------------------------------------------------------------------------- dense
@@ -224,7 +234,7 @@ class DenseOperator(SparseSensingOperator):
     def _matvec(self, x):
         return self.matrix @ np.ravel(x).astype(self.dtype, copy=False)
 
-    def _blocks_rmatvec(self, r):
+    def _blocks_rmatvec(self, r, capture=False):
         for j0 in range(0, self.shape[1], self.block):
             yield j0, self.matrix[:, j0 : j0 + self.block].T @ r
 
@@ -303,14 +313,21 @@ class HStackOperator(SparseSensingOperator):
         x = np.ravel(x)
         return sum(sg * op.matvec(x[off : off + op.shape[1]]) for op, sg, off in self._layout())
 
-    def _blocks_rmatvec(self, r):
+    def _blocks_rmatvec(self, r, capture=False):
         for op, sg, off in self._layout():
-            for j0, g in op._blocks_rmatvec(r):
+            for j0, g in op._blocks_rmatvec(r, capture):
                 yield off + j0, g if sg > 0 else -g
+
+    def _keep_captured(self, offset, length, support, candidates):
+        for op, _, off in self._layout():
+            if off <= offset < off + op.shape[1]:
+                lo, hi = np.searchsorted(support, [off, off + op.shape[1]])
+                clo, chi = np.searchsorted(candidates, [off, off + op.shape[1]])
+                op._keep_captured(offset - off, length, support[lo:hi] - off, candidates[clo:chi] - off)
 
     @property
     def pass_nbytes(self):
-        return max(op.pass_nbytes for op in self.ops)
+        return sum(op.pass_nbytes for op in self.ops)
 
     def restrict(self, idx, reuse=None):
         return _RestrictedStack(self, _check_support(idx, self.shape[1]), reuse)
@@ -417,7 +434,7 @@ class GaussianOperator(SparseSensingOperator):
         cols *= self._scale
         return cols.astype(self.dtype, copy=False)
 
-    def _blocks_rmatvec(self, r):
+    def _blocks_rmatvec(self, r, capture=False):
         N = self.shape[1]
         for j0 in range(0, N, self.block):
             yield j0, self._column_block(j0, min(N, j0 + self.block)) @ r
@@ -470,6 +487,11 @@ class _RestrictedPattern(RestrictedOperator):
             for a, b in zip(here, there):  # row by row: no temporary of the masks' size
                 self.masks[a] = reuse.masks[b]
             todo[here] = False
+        if todo.any():
+            for j, mask in parent.captured_masks(self.blocks[todo]).items():
+                t = np.searchsorted(self.blocks, j)
+                self.masks[t] = mask
+                todo[t] = False
         new = np.flatnonzero(todo)
         parent.block_masks(self.blocks[new], out=self.masks, rows=new)
         self.n_new_blocks = int(new.size)
@@ -684,16 +706,66 @@ class ReluPatternOperator(SparseSensingOperator):
         return np.concatenate([self.generators(j, j + 1) for j in blocks])
 
     # ------------------------------------------------------------------ products
-    def _blocks_rmatvec(self, r):
-        d = self.d
+    def _blocks_rmatvec(self, r, capture=False):
+        """Yield ``(offset, g_block)`` of ``A^T r``, one generator block at a time.
+
+        With ``capture``, the activation masks of the current block are kept in
+        ``self._chunk_masks`` until the next block (the pass computes them
+        anyway), so :meth:`_keep_captured` can save those of the support and
+        of the candidates: restricting to them later costs no GEMM.
+        """
+        d, n = self.d, self.shape[0]
+        if capture:
+            self._chunk_masks = np.empty((n, self.block), dtype=np.uint8)
+            self._captured = (self._version, {})
         for j0 in range(0, self.m, self.block):
             j1 = min(self.m, j0 + self.block)
             HT = np.ascontiguousarray(self.generators(j0, j1).T)
             G = np.zeros((d, j1 - j0), dtype=self.dtype)
             for rows, Z in self._tiles(HT):
-                kernels.mask_scale_inplace(Z, r[rows])  # Z <- 1[Z >= 0] * r
+                if capture:  # Z <- 1[Z >= 0] * r, and the mask itself into the capture buffer
+                    kernels.mask_scale_capture(Z, r[rows], self._chunk_masks, rows.start)
+                else:
+                    kernels.mask_scale_inplace(Z, r[rows])
                 G += self.X[rows].T @ Z
             yield j0 * d, G.T.ravel()  # (B * d,), block-major
+        if capture:
+            self._chunk_masks = None
+
+    def _keep_captured(self, offset, length, support, candidates):
+        version, cache = self._captured
+        d = self.d
+        j0, j1 = offset // d, (offset + length) // d
+        keep = np.union1d(support // d, candidates // d)
+        here = keep[(keep >= j0) & (keep < j1)]
+        if here.size:
+            buf = self._chunk_masks
+            if 8 * here.size < j1 - j0:  # few kept: copy their columns, free the buffer
+                buf = np.ascontiguousarray(buf[:, here - j0])
+                cols = np.arange(here.size)
+            else:  # many kept: keep the whole (n, B) buffer, no copies
+                self._chunk_masks = np.empty_like(buf)
+                cols = here - j0
+            for j, c in zip(here.tolist(), cols.tolist()):
+                cache[j] = (buf, c)
+        for j in [j for j in cache if j < j0 and not _contains(keep, j)]:
+            del cache[j]  # its candidates were pushed out
+
+    def captured_masks(self, blocks):
+        """Masks of ``blocks`` kept by the last ``gradient_split`` pass for the current
+        generators, as ``{block: mask}`` (only the blocks it has)."""
+        captured = getattr(self, "_captured", None)
+        if captured is None or captured[0] != self._version:
+            return {}
+        cache = captured[1]
+        return {int(j): cache[int(j)][0][:, cache[int(j)][1]] for j in blocks if int(j) in cache}
+
+    @property
+    def captured_nbytes(self):
+        captured = getattr(self, "_captured", None)
+        if captured is None:
+            return 0
+        return sum(buf.nbytes for buf in {id(b): b for b, _ in captured[1].values()}.values())
 
     def _matvec(self, w):
         w = np.ravel(w).astype(self.dtype, copy=False)
@@ -710,9 +782,10 @@ class ReluPatternOperator(SparseSensingOperator):
 
     @property
     def pass_nbytes(self):
-        """Bytes of work arrays in one streaming pass: the tile, H_B, and two gradient blocks."""
+        """Bytes of work arrays in one streaming pass: the tile, H_B, two gradient
+        blocks, the block's mask buffer and the masks kept for support and candidates."""
         d, B, it = self.d, self.block, self.dtype.itemsize
-        return int(it * (self.row_block * B + 4 * B * d))
+        return int(it * (self.row_block * B + 4 * B * d) + B * self.shape[0] + self.captured_nbytes)
 
     def restrict(self, idx, reuse=None):
         """``A_S`` for sorted column indices ``idx``.

@@ -124,3 +124,18 @@ def test_sparse_masks_twin_and_definition(n, d, nb, seed):
         h = np.zeros(d)
         h[feat[ptr[t] : ptr[t + 1]]] = vals[ptr[t] : ptr[t + 1]]
         np.testing.assert_array_equal(a[rows[t]], (XT.T @ h >= 0).astype(np.uint8))
+
+
+def test_mask_scale_capture_twin(rng):
+    Z = rng.standard_normal((70, 9))
+    Z[5, 2] = 0.0
+    r = rng.standard_normal(70)
+    M1 = np.full((100, 12), 9, np.uint8)
+    M2 = M1.copy()
+    a = kernels.mask_scale_capture(Z.copy(), r, M1, 20)
+    b = kernels.mask_scale_capture_numpy(Z.copy(), r, M2, 20)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(a, kernels.mask_scale_inplace_numpy(Z.copy(), r))
+    np.testing.assert_array_equal(M1, M2)
+    np.testing.assert_array_equal(M1[20:90, :9], Z >= 0)
+    assert (M1[:20] == 9).all() and (M1[:, 9:] == 9).all()

@@ -193,3 +193,20 @@ def test_float32_end_to_end(kind, rng):
     assert A.rmatvec(r).dtype == np.float32
     assert A.matvec(np.ones(30)).dtype == np.float32
     assert A.restrict(np.array([1, 5])).matvec(np.ones(2)).dtype == np.float32
+
+
+@given(seed=st.integers(0, 10**6), k=st.integers(1, 10), block=st.integers(1, 7), data=st.data())
+def test_masks_captured_by_the_pass_are_the_patterns(seed, k, block, data):
+    """After gradient_split, restricting to support + candidates reuses the masks the
+    pass kept; the submatrix must still be the definition's D_j X[:, k]."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((30, 3))
+    A = sc.ReluPatternOperator(X, 12, rng=seed, block=block)
+    S = np.array(sorted(data.draw(st.sets(st.integers(0, 35), max_size=6))), np.int64)
+    _, cidx, _ = A.gradient_split(rng.standard_normal(30), S, k)
+    U = np.union1d(S, cidx)
+    R = A.restrict(U)
+    assert R.n_new_blocks == 0  # every mask came from the pass
+    np.testing.assert_array_equal(R.to_dense(), relu_dense(X, A.generators())[:, U])
+    A.follow_weights(sc.SparseVector(U[:1], np.ones(1), 36))  # new generators: capture is stale
+    assert A.captured_masks(U // 3) == {}
