@@ -1,0 +1,170 @@
+"""Library versions of the paper's experiments: planted MLPs and the memory claim.
+
+* :func:`planted_mlp` / :func:`planted_mlp_grid`: plant a sparse ReLU MLP
+  (Gaussian inputs, input dim 100, scalar output, ``s / layers`` N(0, 1)
+  weights per layer, output = sum of the last hidden layer's ReLUs), fit it
+  by IHT and report PSNR (``20 log10 max|y| - 10 log10 MSE``, on the
+  training data: a fitting experiment), exact-support recovery, relative
+  weight error, time and peak working memory.
+* :func:`working_set`: the solver's peak working set for given (n, d, m, s,
+  block), estimated and measured (tracemalloc), against the O(n d + n block
+  + s) model.
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from ._validation import check_int, check_option, check_rng
+from .deep import MLP, recover_mlp
+from .models import planted_relu
+from .operators import ReluPatternOperator
+from .recovery import iht
+from .relu import match_neurons, psnr, recover_relu
+from .sparse import SparseVector
+
+__all__ = ["planted_mlp", "planted_mlp_grid", "write_csv", "working_set"]
+
+
+def _planted_deep(n, d, m, s, layers, rng):
+    """Gaussian X; each of the ``layers`` hidden layers gets ``s // layers`` N(0,1) weights."""
+    X = rng.standard_normal((n, d))
+    Ws, fan_in = [], d
+    per = [s // layers] * layers
+    per[0] += s - sum(per)
+    for s_l in per:
+        W = np.zeros((m, fan_in))
+        W.flat[rng.choice(m * fan_in, min(s_l, m * fan_in), replace=False)] = rng.standard_normal(min(s_l, m * fan_in))
+        Ws.append(W)
+        fan_in = m
+    net = MLP(Ws, np.ones(m))
+    return X, net(X), net
+
+
+def planted_mlp(m, s, seed=0, *, n=50000, d=100, layers=1, method="aiht", sequential=True, max_iter=15, inner_iter=3):
+    """Plant a sparse ReLU MLP of width ``m`` with ``s`` nonzeros and fit it by IHT.
+
+    Parameters
+    ----------
+    m : int
+        Hidden width (of the planted net and of the fit).
+    s : int
+        Nonzero weights of the planted net (the fit's budget too).
+    seed : int
+    n, d : int
+        Samples and input dimension (paper: n = 50,000, d = 100).
+    layers : int
+        Hidden layers (1 or more; deeper fits go layer by layer).
+    method, sequential, max_iter, inner_iter
+        IHT settings (paper: sequential-convex AIHT, 15 full-batch epochs).
+
+    Returns
+    -------
+    dict
+        ``m, s, seed, n, d, layers, method, psnr, support_recovered`` (None
+        for layers > 1), ``rel_weight_error`` (None for layers > 1, units
+        matched up to permutation), ``time`` (s), ``peak_memory`` (bytes),
+        ``iterations``.
+    """
+    m = check_int(m, "m", low=1)
+    layers = check_int(layers, "layers", low=1)
+    s = check_int(s, "s", low=layers, high=m * d if layers == 1 else m * d + (layers - 1) * m * m)
+    rng = check_rng(seed)
+    row = {"m": m, "s": s, "seed": seed, "n": n, "d": d, "layers": layers, "method": method}
+    t0 = time.perf_counter()
+    if layers == 1:
+        p = planted_relu(n, d, m, s, rng=rng)
+        net, res = recover_relu(
+            p.X, p.y, m, s, method=method, sequential=sequential, max_iter=max_iter, inner_iter=inner_iter,
+            rng=rng, progress=False,
+        )
+        match = match_neurons(net, p.model)
+        row.update(
+            psnr=psnr(p.y, net.forward(p.X)), support_recovered=match["support_recovered"],
+            rel_weight_error=match["rel_error"], peak_memory=res.peak_memory, iterations=res.n_iter,
+        )
+    else:
+        X, y, _ = _planted_deep(n, d, m, s, layers, rng)
+        net, results = recover_mlp(
+            X, y, [m] * layers, s, method=method, sequential=sequential, max_iter=max_iter,
+            inner_iter=inner_iter, rng=rng, progress=False,
+        )
+        row.update(
+            psnr=psnr(y, net(X)), support_recovered=None, rel_weight_error=None,
+            peak_memory=max(r.peak_memory for r in results), iterations=sum(r.n_iter for r in results),
+        )
+    row["time"] = time.perf_counter() - t0
+    return row
+
+
+def planted_mlp_grid(ms, ss, seeds=(0,), *, progress=True, **kwargs):
+    """Run :func:`planted_mlp` over the grid ``ms x ss x seeds`` (cells with s > capacity skipped).
+
+    Returns
+    -------
+    list of dict, one per cell (see :func:`planted_mlp`).
+    """
+    cells = [(m, s, seed) for m in ms for s in ss for seed in seeds]
+    layers = kwargs.get("layers", 1)
+    d = kwargs.get("d", 100)
+    rows = []
+    for m, s, seed in tqdm(cells, desc="planted MLP", disable=not progress):
+        if s > m * d * (1 if layers == 1 else layers) or s < layers:
+            continue
+        rows.append(planted_mlp(m, s, seed, **kwargs))
+    return rows
+
+
+def write_csv(rows, path):
+    """Write a list of dicts (same keys) as CSV; returns the path."""
+    path = Path(path)
+    if not rows:
+        raise ValueError("rows is empty: nothing to write")
+    with open(path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    return path
+
+
+def working_set(n, d, m, s, *, block=None, method="niht", iters=3, rng=0):
+    """Peak working memory of IHT on a ReLU-pattern problem, estimated and measured.
+
+    Plants ``s`` random fused weights on ``m`` seeded generators and runs
+    ``iters`` iterations.
+
+    Returns
+    -------
+    dict
+        ``n, d, m, s, block, row_block``; ``estimate`` (bytes, from the
+        arrays the solver and operator hold, :attr:`RecoveryResult.peak_memory`);
+        ``measured`` (bytes, tracemalloc peak during the solve: NumPy
+        allocations, not Numba's); ``data`` (bytes of X and its transpose,
+        not counted in either). The working set is O(row_block * block + n *
+        block / 8 + n * min(2 s, m) + s) bytes: one tile, one block's masks,
+        byte masks of the blocks the support and the candidates touch.
+    """
+    n, d, m, s = (check_int(v, k, low=1) for v, k in ((n, "n"), (d, "d"), (m, "m"), (s, "s")))
+    method = check_option(method, "method", {"iht", "niht", "aiht", "htp"})
+    rng = check_rng(rng)
+    X = rng.standard_normal((n, d))
+    A = ReluPatternOperator(X, m, rng=rng, block=block)
+    A.XT
+    idx = np.sort(rng.choice(m * d, min(s, m * d), replace=False))
+    y = A.matvec(SparseVector(idx, rng.standard_normal(idx.size), m * d))
+    iht(A, y, idx.size, method=method, max_iter=1, progress=False)  # warm caches and kernels
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    res = iht(A, y, idx.size, method=method, max_iter=iters, progress=False)
+    measured = tracemalloc.get_traced_memory()[1] - base
+    tracemalloc.stop()
+    return {
+        "n": n, "d": d, "m": m, "s": s, "block": A.block, "row_block": A.row_block,
+        "estimate": res.peak_memory, "measured": int(measured), "data": 2 * X.nbytes,
+    }

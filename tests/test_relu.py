@@ -1,0 +1,242 @@
+"""Sparse two-layer ReLU recovery: convex reformulation, sequential convex, signs, minibatches."""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+import sparsecert as sc
+from sparsecert.experiments import planted_mlp, planted_mlp_grid, working_set
+from sparsecert.relu import match_neurons, psnr, recover_relu, relu_operator
+
+planted = st.tuples(
+    st.integers(5, 20),  # d
+    st.integers(2, 8),  # m
+    st.integers(0, 2**31),  # seed
+    st.floats(0, 1),  # s fraction
+)
+
+
+def instance(d, m, seed, s_frac, c=20):
+    s = 2 + int(s_frac * (3 * m - 2))
+    n = max(200, math.ceil(c * s * math.log(m * d / s + 1)))
+    return sc.planted_relu(n, d, m, s, rng=seed), m, s
+
+
+def separation(P):
+    """Smallest normalised Hamming distance between two columns (patterns) of P."""
+    k = P.shape[1]
+    return min((np.mean(P[:, a] != P[:, b]) for a in range(k) for b in range(a + 1, k)), default=1.0)
+
+
+def theorem_regime_instance(d, m, seed, per_max=4, min_sep=0.2):
+    """Gaussian X; m units with 1..d/per_max N(0,1) weights each and v_j = 1;
+    n = max(200, 20 s ln(m d / s + 1)); None unless the patterns are separated."""
+    rng = np.random.default_rng(seed)
+    per = rng.integers(1, max(2, d // per_max + 1), m)
+    U = np.zeros((m, d))
+    for j in range(m):
+        U[j, rng.choice(d, per[j], replace=False)] = rng.standard_normal(per[j])
+    s = int(per.sum())
+    n = max(200, math.ceil(20 * s * math.log(m * d / s + 1)))
+    X = rng.standard_normal((n, d))
+    if separation(X @ U.T >= 0) < min_sep:
+        return None
+    return X, sc.TwoLayerReLU(U, np.ones(m)).forward(X), U, s
+
+
+@settings(max_examples=20)
+@given(d=st.integers(6, 20), m=st.integers(1, 6), seed=st.integers(0, 2**31))
+def test_fixed_pattern_iht_never_converges_to_a_wrong_network(d, m, seed):
+    """Identifiability in the theorem's regime (Fridovich-Keil & Pilanci).
+
+    Regime: Gaussian X; a planted net whose units have few weights (at most
+    d/4 each) and v_j = 1; generators = the units' own weights (h_j = u_j, the
+    p patterns of the net); patterns pairwise separated (normalised Hamming
+    distance >= 0.2); n >= 20 s ln(m d / s + 1). Then w* is the unique
+    s-sparse solution of y = A w: whenever AIHT reaches zero residual it has
+    returned w* (relative error <= 1e-6, exact support); otherwise it reports
+    a non-converged or stationary status with a residual it does not hide.
+    """
+    inst = theorem_regime_instance(d, m, seed)
+    assume(inst is not None)
+    X, y, U, s = inst
+    w = U.ravel()
+    net, res = recover_relu(X, y, m, s, generators=U, method="aiht", max_iter=3000)
+    err = np.linalg.norm(res.w.to_dense() - w) / np.linalg.norm(w)
+    if res.status == "residual":
+        assert err <= 1e-6
+        np.testing.assert_array_equal(res.support, np.flatnonzero(w))
+        np.testing.assert_allclose(net.forward(X), y, atol=1e-6 * np.abs(y).max())
+    else:
+        assert res.status in ("stationary", "max_iter") and res.residual > 1e-8
+
+
+def test_fixed_pattern_recovery_rate_in_the_theorem_regime():
+    """Recovery probability in the same regime: AIHT from zero returns w* (relative
+    error <= 1e-6, exact support) on at least 90% of 60 fixed draws (measured on
+    242 draws: 98.8%; the misses stop at wrong fixed points -- columns D_j x_k of
+    two units on the same feature have coherence ~1/2, beyond what IHT's
+    RIP-type analysis covers)."""
+    ok = tried = 0
+    seed = 0
+    while tried < 60:
+        rng = np.random.default_rng(seed)
+        inst = theorem_regime_instance(int(rng.integers(6, 21)), int(rng.integers(1, 7)), 10_000 + seed)
+        seed += 1
+        if inst is None:
+            continue
+        X, y, U, s = inst
+        tried += 1
+        _, res = recover_relu(X, y, U.shape[0], s, generators=U, method="aiht", max_iter=3000)
+        w = U.ravel()
+        ok += np.linalg.norm(res.w.to_dense() - w) <= 1e-6 * np.linalg.norm(w) and np.array_equal(
+            res.support, np.flatnonzero(w)
+        )
+    assert ok >= 54, f"recovered {ok}/60"
+
+
+def test_sequential_convex_at_least_as_good_as_fixed():
+    """Sequential-convex AIHT (generators follow the weights) against fixed-pattern
+    AIHT with the same seeded generators, same instance, same 30 iterations.
+
+    The PSNR of fixed patterns is taken as the better of the convex model A w and
+    the network read off w. Not a theorem: hypothesis found an instance where fixed
+    patterns win (d=5, m=5, s=2, seed=1: 33.5 dB against 27.4 dB). What holds, and
+    is checked here on 24 fixed draws of the planted setting, is that sequential
+    convex is at least as good on >= 80% of instances (measured: 30/30 on another
+    batch) and better on average; and that its network equals its convex model.
+    """
+    wins, gaps = 0, []
+    for seed in range(24):
+        rng = np.random.default_rng(seed)
+        p, m, s = instance(int(rng.integers(5, 21)), int(rng.integers(2, 9)), seed, float(rng.random()))
+        net_f, res_f = recover_relu(p.X, p.y, m, s, method="aiht", max_iter=30, rng=1)
+        net_s, res_s = recover_relu(p.X, p.y, m, s, method="aiht", max_iter=30, rng=1, sequential=True)
+        fixed = max(psnr(p.y, res_f.info["operator"].matvec(res_f.w)), psnr(p.y, net_f.forward(p.X)))
+        seq = min(psnr(p.y, net_s.forward(p.X)), 300.0)
+        wins += seq >= fixed
+        gaps.append(seq - fixed)
+        # In sequential mode the network is the convex model exactly (h_j = w_j).
+        np.testing.assert_allclose(net_s.forward(p.X), res_s.info["operator"].matvec(res_s.w), atol=1e-9)
+    assert wins >= 20, f"sequential >= fixed on {wins}/24"
+    assert np.mean(gaps) > 0
+
+
+@settings(max_examples=8)
+@given(case=planted, perm_seed=st.integers(0, 1000))
+def test_permuting_hidden_units_does_not_change_the_function(case, perm_seed):
+    """Relabelling the hidden units (generators permuted with them) permutes the
+    columns of A blockwise; IHT is equivariant, so the recovered function is the same."""
+    p, m, s = instance(*case)
+    H = p.A.generators()
+    perm = np.random.default_rng(perm_seed).permutation(m)
+    net1, _ = recover_relu(p.X, p.y, m, s, generators=H, method="htp", max_iter=200)
+    net2, _ = recover_relu(p.X, p.y, m, s, generators=H[perm], method="htp", max_iter=200)
+    Xt = np.random.default_rng(1).standard_normal((100, p.X.shape[1]))
+    np.testing.assert_allclose(net1.forward(Xt), net2.forward(Xt), rtol=1e-8, atol=1e-8)
+    assert match_neurons(net1, net2)["rel_error"] < 1e-8
+
+
+def test_mixed_sign_network_recovered_through_the_split():
+    """v_j of both signs: A = [A_+, -A_-]; sequential HTP fits the net and the
+    recovered units carry both output signs."""
+    p = sc.planted_relu(3000, 10, 4, 16, rng=5, output_sign="mixed")
+    assert set(np.sign(p.model.v)) == {-1.0, 1.0}
+    net, res = recover_relu(p.X, p.y, 4, 16, output_sign="mixed", method="htp", sequential=True, max_iter=100, rng=0)
+    assert isinstance(res.info["operator"], sc.HStackOperator)
+    assert net.m == 8
+    assert psnr(p.y, net.forward(p.X)) > 30
+    active = net.v != 0
+    assert set(np.sign(net.v[active])) == {-1.0, 1.0}
+    # Exactness of the split: with the true patterns in both halves, the planted
+    # net is [A_+, -A_-] applied to (u_j |v_j| on the + side, on the - side).
+    U, v = p.model.U, p.model.v
+    A = relu_operator(p.X, 4, generators=U, output_sign="mixed")
+    w = np.concatenate([(U * np.maximum(v, 0)[:, None]).ravel(), (U * np.maximum(-v, 0)[:, None]).ravel()])
+    np.testing.assert_allclose(A.matvec(w), p.y, atol=1e-10)
+    with pytest.raises(ValueError, match="s must be in \\[1, 80\\]"):
+        recover_relu(p.X, p.y, 4, 81, output_sign="mixed")
+
+
+def test_positive_only_fit_cannot_express_negative_units():
+    """With output_sign='positive' every unit adds a nonnegative ReLU; a net whose
+    output is a single negative unit is fitted far worse than with the split."""
+    X = np.random.default_rng(0).standard_normal((2000, 5))
+    y = -np.maximum(X[:, 0] - 0.5 * X[:, 1], 0)
+    pos, _ = recover_relu(X, y, 3, 2, method="htp", sequential=True, max_iter=50, rng=0)
+    mix, _ = recover_relu(X, y, 3, 2, output_sign="mixed", method="htp", sequential=True, max_iter=50, rng=0)
+    assert psnr(y, mix.forward(X)) > 60 > psnr(y, pos.forward(X))
+
+
+def test_minibatch_epochs_fit_and_full_batch_equivalence():
+    p = sc.planted_relu(4000, 10, 5, 12, rng=2)
+    H = p.A.generators()
+    net, res = recover_relu(p.X, p.y, 5, 12, generators=H, method="htp", batch_size=1000, epochs=4, rng=0)
+    assert res.status == "epochs" and res.n_iter == 16 and res.residuals.shape == (5,)
+    assert res.residuals[-1] < 1e-6
+    # batch_size >= n is the full-batch path
+    net0, r0 = recover_relu(p.X, p.y, 5, 12, generators=H, method="htp", batch_size=0)
+    net1, r1 = recover_relu(p.X, p.y, 5, 12, generators=H, method="htp", batch_size=10**6)
+    np.testing.assert_array_equal(r0.w.values, r1.w.values)
+
+
+def test_recover_relu_rejects_bad_input(rng):
+    X = rng.standard_normal((20, 4))
+    y = rng.standard_normal(20)
+    with pytest.raises(ValueError, match="m must be in \\[1, inf\\]"):
+        recover_relu(X, y, 0, 1)
+    with pytest.raises(ValueError, match="s must be in \\[1, 12\\]"):
+        recover_relu(X, y, 3, 13)
+    Xn = X.copy()
+    Xn[3, 1] = np.nan
+    with pytest.raises(ValueError, match="X must be finite"):
+        recover_relu(Xn, y, 3, 2)
+    with pytest.raises(ValueError, match="y must have shape \\(20,\\)"):
+        recover_relu(X, y[:-2], 3, 2)
+    with pytest.raises(ValueError, match="output_sign must be one of"):
+        recover_relu(X, y, 3, 2, output_sign="neg")
+    with pytest.raises(ValueError, match="batch_size must be in"):
+        recover_relu(X, y, 3, 2, batch_size=-1)
+    with pytest.raises(ValueError, match="generators must have shape \\(3, 4\\)"):
+        recover_relu(X, y, 3, 2, generators=np.ones((2, 4)))
+
+
+def test_psnr_matches_the_paper_normalisation():
+    y = np.array([1.0, -4.0, 2.0])
+    y_hat = y + np.array([0.1, -0.1, 0.0])
+    mse = 0.02 / 3
+    assert psnr(y, y_hat) == pytest.approx(20 * np.log10(4.0) - 10 * np.log10(mse))
+    assert psnr(y, y) == float("inf")
+
+
+def test_planted_mlp_rows_and_grid():
+    row = planted_mlp(5, 12, 0, n=1500, d=10, max_iter=10)
+    for key in ("psnr", "support_recovered", "rel_weight_error", "time", "peak_memory", "iterations"):
+        assert key in row
+    assert row["psnr"] > 0
+    row2 = planted_mlp(4, 10, 0, n=1500, d=10, layers=2, max_iter=10)
+    assert row2["support_recovered"] is None and np.isfinite(row2["psnr"])
+    rows = planted_mlp_grid([1, 3], [2, 50], seeds=[0], n=800, d=10, max_iter=5, progress=False)
+    assert [(r["m"], r["s"]) for r in rows] == [(1, 2), (3, 2)]  # s=50 > m*d is skipped
+
+
+def test_working_set_does_not_grow_with_m():
+    """At fixed n, d, s and block, the measured peak working set (tracemalloc) stays
+    flat as m grows 10x (200 -> 2000): it is O(row_block*block + n*block/8 +
+    n*min(2s, m) + s) bytes, and the solver's own estimate tracks it within 2x."""
+    small = working_set(2000, 20, 200, 40, block=64)
+    large = working_set(2000, 20, 2000, 40, block=64)
+    assert large["measured"] <= 1.5 * small["measured"], (small, large)  # O(m) would be ~10x
+    for ws in (small, large):
+        assert 0.5 <= ws["estimate"] / ws["measured"] <= 2.0
+
+
+def test_relu_operator_shapes():
+    X = np.random.default_rng(0).standard_normal((30, 4))
+    assert relu_operator(X, 5).shape == (30, 20)
+    A = relu_operator(X, 5, output_sign="mixed", rng=1)
+    assert A.shape == (30, 40)
+    np.testing.assert_array_equal(A.columns(np.arange(20, 40)), -A.ops[1].columns(np.arange(20)))
