@@ -12,7 +12,7 @@ import numpy as np
 
 from . import __version__
 from .models import planted_gaussian, planted_relu
-from .plot import convergence_figure
+from .plot import convergence_figure, grid_heatmap
 from .recovery import METHODS, iht
 
 
@@ -60,7 +60,30 @@ def run_demo(out, quick=True, seed=0):
         w.writerow(["problem", "method", "rel_error", "iterations", "time_s", "peak_bytes", "status"])
         w.writerows(rows)
     print(f"figure: {png}")
+    print("planted sparse MLPs (sequential-convex AIHT, 15 iterations):")
+    grid = ([1, 2, 5, 10, 20], [1, 2, 5, 10, 20, 50]) if quick else ([1, 2, 5, 10, 20, 50, 100, 200], [1, 2, 5, 10, 20, 50, 100, 200])
+    run_planted(*grid, [seed], out, n=5000 if quick else 50000)
     return panels
+
+
+def run_planted(ms, ss, seeds, out, n=5000, d=100, layers=1, method="aiht", max_iter=15, sequential=True):
+    """The planted-MLP grid: CSV of every cell and a PSNR heatmap (paper Fig. 1 style)."""
+    from .experiments import planted_mlp_grid, write_csv
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = planted_mlp_grid(
+        ms, ss, seeds, n=n, d=d, layers=layers, method=method, max_iter=max_iter, sequential=sequential,
+        progress=True,
+    )
+    if not rows:
+        raise SystemExit("sparsecert planted: no (m, s) cell fits (need s <= m * d)")
+    stem = f"planted_mlp_L{layers}"
+    write_csv(rows, out / f"{stem}.csv")
+    kind = "sequential-convex" if sequential else "fixed-pattern"
+    grid_heatmap(rows, "psnr", path=out / f"{stem}.png", title=f"{kind} {method.upper()}, n={n}, d={d}: PSNR (dB)")
+    print(f"{len(rows)} cells; figure: {out / stem}.png, numbers: {out / stem}.csv")
+    return rows
 
 
 def main(argv=None):
@@ -77,6 +100,17 @@ def main(argv=None):
     mode.add_argument("--quick", dest="quick", action="store_true", default=True, help="small sizes (default)")
     mode.add_argument("--full", dest="quick", action="store_false", help="larger sizes (minutes)")
     demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    pl = sub.add_parser("planted", help="planted sparse MLPs: fit by IHT over an (m, s) grid, PSNR heatmap")
+    pl.add_argument("--m", type=int, nargs="+", default=[1, 2, 5, 10, 20], help="hidden widths")
+    pl.add_argument("--s", type=int, nargs="+", default=[1, 2, 5, 10, 20, 50], help="nonzero weights")
+    pl.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds (averaged)")
+    pl.add_argument("--n", type=int, default=5000, help="samples (paper: 50000)")
+    pl.add_argument("--d", type=int, default=100, help="input dimension (paper: 100)")
+    pl.add_argument("--layers", type=int, default=1, help="hidden layers (fitted layer by layer)")
+    pl.add_argument("--method", choices=list(METHODS), default="aiht")
+    pl.add_argument("--iters", type=int, default=15, help="IHT iterations (paper: 15 epochs)")
+    pl.add_argument("--fixed", action="store_true", help="fixed random patterns instead of sequential convex")
+    pl.add_argument("--out", default="figures")
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
@@ -85,6 +119,14 @@ def main(argv=None):
         if args.seed < 0:
             parser.error("--seed must be a non-negative integer")
         run_demo(args.out, quick=args.quick, seed=args.seed)
+    elif args.command == "planted":
+        bad = [f"--{k} {v}" for k, vals in (("m", args.m), ("s", args.s), ("seeds", args.seeds)) for v in vals if v < (0 if k == "seeds" else 1)]
+        if bad or args.n < 1 or args.d < 1 or args.layers < 1 or args.iters < 1:
+            parser.error(f"sizes must be positive (seeds non-negative); got {' '.join(bad) or 'a non-positive --n/--d/--layers/--iters'}")
+        run_planted(
+            args.m, args.s, args.seeds, args.out, n=args.n, d=args.d, layers=args.layers, method=args.method,
+            max_iter=args.iters, sequential=not args.fixed,
+        )
     return 0
 
 

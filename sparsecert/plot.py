@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["convergence_figure"]
+__all__ = ["convergence_figure", "grid_heatmap"]
 
 
 def _pyplot():
@@ -40,6 +40,50 @@ def convergence_figure(panels, path=None, *, title=None):
         ax.legend(fontsize=8)
     if title:
         fig.suptitle(title)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return fig
+
+
+def grid_heatmap(rows, value="psnr", *, x="s", y="m", vmin=-20, vmax=50, path=None, title=None, cmap="viridis"):
+    """Heatmap of ``value`` over the (y, x) grid of result rows, seeds averaged.
+
+    Parameters
+    ----------
+    rows : list of dict
+        Results with keys ``x``, ``y`` and ``value`` (e.g. from
+        :func:`sparsecert.experiments.planted_mlp_grid`).
+    value, x, y : str
+        Keys to plot; cells without rows are blank.
+    vmin, vmax : float
+        Colour scale (paper: PSNR -20..50 dB).
+    path : str or Path, optional
+        Where to save the PNG.
+    """
+    plt = _pyplot()
+    xs = sorted({r[x] for r in rows})
+    ys = sorted({r[y] for r in rows})
+    grid = np.full((len(ys), len(xs)), np.nan)
+    for i, yv in enumerate(ys):
+        for j, xv in enumerate(xs):
+            vals = [min(float(r[value]), vmax * 10) for r in rows if r[x] == xv and r[y] == yv]
+            if vals:
+                grid[i, j] = np.mean(vals)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.6 * len(xs), 1.0 + 0.5 * len(ys)))
+    im = ax.imshow(grid, origin="lower", cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
+    ax.set_xticks(range(len(xs)), [str(v) for v in xs])
+    ax.set_yticks(range(len(ys)), [str(v) for v in ys])
+    ax.set_xlabel(x)
+    ax.set_ylabel(y)
+    for i in range(len(ys)):
+        for j in range(len(xs)):
+            if np.isfinite(grid[i, j]):
+                ax.text(j, i, f"{grid[i, j]:.0f}", ha="center", va="center", fontsize=7, color="w")
+    fig.colorbar(im, ax=ax, label=value)
+    if title:
+        ax.set_title(title, fontsize=10)
     fig.tight_layout()
     if path is not None:
         fig.savefig(path, dpi=120)
