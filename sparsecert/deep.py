@@ -14,17 +14,18 @@
 
 from __future__ import annotations
 
+import sys
 import time
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from ._validation import check_array, check_int, check_rng, seed_from_rng
+from .kernels import topk_abs
 from .operators import counter_normals
 from .recovery import RecoveryResult
 from .relu import recover_relu
 from .sparse import SparseVector, StreamingTopK
-from .kernels import topk_abs
 
 __all__ = ["MLP", "recover_relu_vector", "recover_mlp"]
 
@@ -128,8 +129,6 @@ def recover_relu_vector(X, Y, m, s, *, max_iter=100, tol=1e-10, block=256, rng=N
     key = seed_from_rng(rng)
     scale = 1.0 / np.sqrt(d) if init_scale is None else float(init_scale)
     if progress is None:
-        import sys
-
         progress = sys.stderr.isatty()
 
     # Random start, thresholded to s entries over both layers.

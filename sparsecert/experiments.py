@@ -47,6 +47,11 @@ def _planted_deep(n, d, m, s, layers, rng):
     return X, net(X), net
 
 
+def _capacity(m, d, layers):
+    """Weights a width-m net with `layers` hidden layers on d inputs can hold."""
+    return m * d + (layers - 1) * m * m
+
+
 def planted_mlp(m, s, seed=0, *, n=50000, d=100, layers=1, method="aiht", sequential=True, max_iter=15, inner_iter=3):
     """Plant a sparse ReLU MLP of width ``m`` with ``s`` nonzeros and fit it by IHT.
 
@@ -74,7 +79,7 @@ def planted_mlp(m, s, seed=0, *, n=50000, d=100, layers=1, method="aiht", sequen
     """
     m = check_int(m, "m", low=1)
     layers = check_int(layers, "layers", low=1)
-    s = check_int(s, "s", low=layers, high=m * d if layers == 1 else m * d + (layers - 1) * m * m)
+    s = check_int(s, "s", low=layers, high=_capacity(m, d, layers))
     rng = check_rng(seed)
     row = {"m": m, "s": s, "seed": seed, "n": n, "d": d, "layers": layers, "method": method}
     t0 = time.perf_counter()
@@ -115,7 +120,7 @@ def planted_mlp_grid(ms, ss, seeds=(0,), *, progress=True, **kwargs):
     d = kwargs.get("d", 100)
     rows = []
     for m, s, seed in tqdm(cells, desc="planted MLP", disable=not progress):
-        if s > m * d * (1 if layers == 1 else layers) or s < layers:
+        if not layers <= s <= _capacity(m, d, layers):
             continue
         rows.append(planted_mlp(m, s, seed, **kwargs))
     return rows

@@ -129,10 +129,6 @@ def match_neurons(net_hat, net):
     return {"rel_error": float(np.sqrt(sq)) / total, "support_recovered": bool(same_support), "perm": list(zip(ia, ib))}
 
 
-def _follow(A, w):
-    A.follow_weights(w)
-
-
 def recover_relu(
     X,
     y,
@@ -231,7 +227,7 @@ def recover_relu(
 
         def on_step(solver, it):
             if sequential and it % period == 0:
-                _follow(A, solver.w)
+                A.follow_weights(solver.w)
                 solver.refresh()
 
         solver = IHTSolver(A, y, s, method=method, inner_iter=inner_iter)
@@ -263,7 +259,7 @@ def _minibatch(A, X, y, s, method, sequential, period, inner_iter, batch_size, e
                 steps.append(mu)
                 peak = max(peak, solver.peak_memory)
                 if sequential and it % period == 0:
-                    _follow(A, w)
+                    A.follow_weights(w)
                 bar.update(1)
             # full-data residual, evaluated in row chunks of one batch
             r2 = 0.0
