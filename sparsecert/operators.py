@@ -484,8 +484,10 @@ class _RestrictedPattern(RestrictedOperator):
         todo = np.ones(self.blocks.size, dtype=bool)
         if isinstance(reuse, _RestrictedPattern) and reuse.parent is parent and reuse.version == parent._version:
             _, here, there = np.intersect1d(self.blocks, reuse.blocks, assume_unique=True, return_indices=True)
-            for a, b in zip(here, there):  # row by row: no temporary of the masks' size
-                self.masks[a] = reuse.masks[b]
+            if here.size == self.blocks.size:
+                np.take(reuse.masks, there, axis=0, out=self.masks)
+            else:
+                self.masks[here] = reuse.masks[there]
             todo[here] = False
         if todo.any():
             for j, mask in parent.captured_masks(self.blocks[todo]).items():
