@@ -4,9 +4,10 @@
   k outputs. IHT runs on the factored parameters ``theta = [vec(U); vec(V)]``
   (length ``m d + m k``) with one top-s over both layers, as in the paper's
   vector-output experiments. The gradient is streamed over blocks of hidden
-  units, so no dense ``m d`` or ``m k`` vector is formed; units without
-  weights take their activation pattern from a seeded random generator (the
-  sequential-convex rule), so they can enter the support.
+  units and only its top-2s entries are kept (the weights themselves are held
+  as dense m x d and m x k arrays here: this fit is not memory-linear). Units
+  without weights take their activation pattern from a seeded random
+  generator (the sequential-convex rule), so they can enter the support.
 * :func:`recover_mlp`: deeper nets fitted layer by layer: each layer is a
   sparse two-layer fit on the previous layer's ReLU features, the sparsity
   budget split evenly across layers.
