@@ -63,6 +63,11 @@ def run_demo(out, quick=True, seed=0):
     print("planted sparse MLPs (sequential-convex AIHT, 15 iterations):")
     grid = ([1, 2, 5, 10, 20], [1, 2, 5, 10, 20, 50]) if quick else ([1, 2, 5, 10, 20, 50, 100, 200], [1, 2, 5, 10, 20, 50, 100, 200])
     run_planted(*grid, [seed], out, n=5000 if quick else 50000)
+    from .repro import linear_imp
+
+    print("IMP in linear models against OMP, Lasso, backward elimination:")
+    for path in linear_imp.run(out, quick=quick, seed=seed):
+        print(f"figure: {path}")
     return panels
 
 
@@ -111,6 +116,15 @@ def main(argv=None):
     pl.add_argument("--iters", type=int, default=15, help="IHT iterations (paper: 15 epochs)")
     pl.add_argument("--fixed", action="store_true", help="fixed random patterns instead of sequential convex")
     pl.add_argument("--out", default="figures")
+    rp = sub.add_parser("repro", help="regenerate a paper figure (PNG + CSV)")
+    from .repro import REGISTRY
+
+    rp.add_argument("name", choices=sorted(REGISTRY) + ["list"], help="figure to regenerate, or 'list'")
+    rmode = rp.add_mutually_exclusive_group()
+    rmode.add_argument("--quick", dest="quick", action="store_true", default=True, help="small configuration (default)")
+    rmode.add_argument("--full", dest="quick", action="store_false", help="the documented full configuration")
+    rp.add_argument("--out", default="figures")
+    rp.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
@@ -119,6 +133,13 @@ def main(argv=None):
         if args.seed < 0:
             parser.error("--seed must be a non-negative integer")
         run_demo(args.out, quick=args.quick, seed=args.seed)
+    elif args.command == "repro":
+        if args.name == "list":
+            for name, mod in sorted(REGISTRY.items()):
+                print(f"{name:14s} {mod.__doc__.strip().splitlines()[0]}")
+            return 0
+        for path in REGISTRY[args.name].run(args.out, quick=args.quick, seed=args.seed):
+            print(f"figure: {path}")
     elif args.command == "planted":
         bad = [f"--{k} {v}" for k, vals in (("m", args.m), ("s", args.s), ("seeds", args.seeds)) for v in vals if v < (0 if k == "seeds" else 1)]
         if bad or args.n < 1 or args.d < 1 or args.layers < 1 or args.iters < 1:

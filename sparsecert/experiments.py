@@ -23,13 +23,14 @@ from tqdm.auto import tqdm
 
 from ._validation import check_int, check_option, check_rng
 from .deep import MLP, recover_mlp
+from .imp import DenseNet, imp
 from .models import planted_relu
 from .operators import ReluPatternOperator
 from .recovery import iht
 from .relu import match_neurons, psnr, recover_relu
 from .sparse import SparseVector
 
-__all__ = ["planted_mlp", "planted_mlp_grid", "write_csv", "working_set"]
+__all__ = ["planted_mlp", "planted_mlp_grid", "imp_relu_baseline", "write_csv", "working_set"]
 
 
 def _planted_deep(n, d, m, s, layers, rng):
@@ -52,7 +53,25 @@ def _capacity(m, d, layers):
     return m * d + (layers - 1) * m * m
 
 
-def planted_mlp(m, s, seed=0, *, n=50000, d=100, layers=1, method="aiht", sequential=True, max_iter=15, inner_iter=3):
+def imp_relu_baseline(X, y, widths, s, *, epochs=15, lr=1e-3, rate=0.1, batch_size=None, rng=None):
+    """The recovery paper's IMP baseline: a dense ReLU MLP (with biases) trained by Adam
+    (lr 1e-3, MSE), 10% of the surviving weights pruned globally per round, survivors
+    rewound to their initialisation, the same epochs every round, until ``s`` weights
+    remain (biases not counted).
+
+    Returns
+    -------
+    IMPResult
+        ``.net`` is the final sparse network; ``peak_memory`` counts the dense state.
+    """
+    X = np.asarray(X)
+    net0 = DenseNet.init([X.shape[1], *widths, 1], rng)
+    return imp(net0, X, y, target=s, rate=rate, scope="global", rewind="init", optimizer="adam", lr=lr,
+               epochs=epochs, batch_size=batch_size, rng=rng, progress=False)
+
+
+def planted_mlp(m, s, seed=0, *, n=50000, d=100, layers=1, method="aiht", sequential=True, max_iter=15, inner_iter=3,
+                imp_baseline=False, imp_epochs=15):
     """Plant a sparse ReLU MLP of width ``m`` with ``s`` nonzeros and fit it by IHT.
 
     Parameters
@@ -68,6 +87,10 @@ def planted_mlp(m, s, seed=0, *, n=50000, d=100, layers=1, method="aiht", sequen
         Hidden layers (1 or more; deeper fits go layer by layer).
     method, sequential, max_iter, inner_iter
         IHT settings (paper: sequential-convex AIHT, 15 full-batch epochs).
+    imp_baseline : bool
+        Also fit the same instance by :func:`imp_relu_baseline` (``imp_epochs``
+        full-batch Adam epochs per round) and add ``imp_psnr``, ``imp_time``,
+        ``imp_peak_memory``, ``imp_rounds``.
 
     Returns
     -------
@@ -105,6 +128,11 @@ def planted_mlp(m, s, seed=0, *, n=50000, d=100, layers=1, method="aiht", sequen
             peak_memory=max(r.peak_memory for r in results), iterations=sum(r.n_iter for r in results),
         )
     row["time"] = time.perf_counter() - t0
+    if imp_baseline:
+        X_, y_ = (p.X, p.y) if layers == 1 else (X, y)
+        res = imp_relu_baseline(X_, y_, [m] * layers, s, epochs=imp_epochs, rng=rng)
+        row.update(imp_psnr=psnr(y_, res.net(X_)), imp_time=res.time, imp_peak_memory=res.peak_memory,
+                   imp_rounds=len(res.nets) - 1)
     return row
 
 

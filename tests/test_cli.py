@@ -30,3 +30,13 @@ def test_import_does_not_import_torch():
     code = "import sys, sparsecert, sparsecert.relu, sparsecert.deep, sparsecert.experiments; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_repro_linear_imp_quick(tmp_path, capsys):
+    """The linear-IMP figures regenerate from one command (quick mode)."""
+    assert main(["repro", "linear-imp", "--quick", "--out", str(tmp_path)]) == 0
+    for stem in ("linear_imp_path", "linear_imp_support"):
+        assert (tmp_path / f"{stem}.png").stat().st_size > 1000
+        assert (tmp_path / f"{stem}.csv").read_text().count("\n") > 5
+    assert main(["repro", "list"]) == 0
+    assert "linear-imp" in capsys.readouterr().out
