@@ -71,22 +71,28 @@ def run_demo(out, quick=True, seed=0):
     return panels
 
 
-def run_planted(ms, ss, seeds, out, n=5000, d=100, layers=1, method="aiht", max_iter=15, sequential=True):
-    """The planted-MLP grid: CSV of every cell and a PSNR heatmap (paper Fig. 1 style)."""
+def run_planted(ms, ss, seeds, out, n=5000, d=100, layers=1, method="aiht", max_iter=15, sequential=True, imp=False,
+                imp_epochs=15):
+    """The planted-MLP grid: CSV of every cell and a PSNR heatmap (paper Fig. 1 style; IHT and IMP side by side)."""
     from .experiments import planted_mlp_grid, write_csv
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rows = planted_mlp_grid(
         ms, ss, seeds, n=n, d=d, layers=layers, method=method, max_iter=max_iter, sequential=sequential,
-        progress=True,
+        imp_baseline=imp, imp_epochs=imp_epochs, progress=True,
     )
     if not rows:
         raise SystemExit("sparsecert planted: no (m, s) cell fits (need s <= m * d)")
     stem = f"planted_mlp_L{layers}"
     write_csv(rows, out / f"{stem}.csv")
     kind = "sequential-convex" if sequential else "fixed-pattern"
-    grid_heatmap(rows, "psnr", path=out / f"{stem}.png", title=f"{kind} {method.upper()}, n={n}, d={d}: PSNR (dB)")
+    title = f"IHT: {kind} {method.upper()}\nn={n}, d={d}, PSNR (dB)"
+    if imp:
+        grid_heatmap(rows, ["psnr", "imp_psnr"], path=out / f"{stem}.png",
+                     title=[title, f"IMP: Adam 1e-3, 10%/round\n{imp_epochs} epochs/round, PSNR (dB)"])
+    else:
+        grid_heatmap(rows, "psnr", path=out / f"{stem}.png", title=title)
     print(f"{len(rows)} cells; figure: {out / stem}.png, numbers: {out / stem}.csv")
     return rows
 
@@ -115,6 +121,8 @@ def main(argv=None):
     pl.add_argument("--method", choices=list(METHODS), default="aiht")
     pl.add_argument("--iters", type=int, default=15, help="IHT iterations (paper: 15 epochs)")
     pl.add_argument("--fixed", action="store_true", help="fixed random patterns instead of sequential convex")
+    pl.add_argument("--imp", action="store_true", help="also fit each instance by the IMP baseline")
+    pl.add_argument("--imp-epochs", type=int, default=15, help="Adam epochs per IMP round")
     pl.add_argument("--out", default="figures")
     rp = sub.add_parser("repro", help="regenerate a paper figure (PNG + CSV)")
     from .repro import REGISTRY
@@ -146,7 +154,7 @@ def main(argv=None):
             parser.error(f"sizes must be positive (seeds non-negative); got {' '.join(bad) or 'a non-positive --n/--d/--layers/--iters'}")
         run_planted(
             args.m, args.s, args.seeds, args.out, n=args.n, d=args.d, layers=args.layers, method=args.method,
-            max_iter=args.iters, sequential=not args.fixed,
+            max_iter=args.iters, sequential=not args.fixed, imp=args.imp, imp_epochs=args.imp_epochs,
         )
     return 0
 

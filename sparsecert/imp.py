@@ -128,6 +128,17 @@ class DenseNet:
             bs.append(rng.uniform(-bound, bound, b))
         return cls(Ws, bs if bias else None)
 
+    @classmethod
+    def linear(cls, w, b=None):
+        """The linear model ``x -> x . w (+ b)`` as a one-layer net."""
+        w = check_array(w, "w", ndim=1)
+        return cls([w[None, :]], None if b is None else [np.array([float(b)])])
+
+    @classmethod
+    def from_two_layer(cls, net):
+        """A :class:`~sparsecert.models.TwoLayerReLU` as a bias-free DenseNet (same function)."""
+        return cls([net.U, net.v[None, :]])
+
     def copy(self):
         return DenseNet(self.Ws, self.bs)
 

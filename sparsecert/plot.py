@@ -48,44 +48,52 @@ def convergence_figure(panels, path=None, *, title=None):
 
 
 def grid_heatmap(rows, value="psnr", *, x="s", y="m", vmin=-20, vmax=50, path=None, title=None, cmap="viridis"):
-    """Heatmap of ``value`` over the (y, x) grid of result rows, seeds averaged.
+    """Heatmap(s) of ``value`` over the (y, x) grid of result rows, seeds averaged.
 
     Parameters
     ----------
     rows : list of dict
         Results with keys ``x``, ``y`` and ``value`` (e.g. from
         :func:`sparsecert.experiments.planted_mlp_grid`).
-    value, x, y : str
-        Keys to plot; cells without rows are blank.
+    value : str or list of str
+        Key(s) to plot; several keys give panels side by side on one colour
+        scale (e.g. ``["psnr", "imp_psnr"]``). Cells without rows are blank.
+    x, y : str
+        Grid keys.
     vmin, vmax : float
         Colour scale (paper: PSNR -20..50 dB).
     path : str or Path, optional
         Where to save the PNG.
+    title : str or list of str, optional
+        One per panel.
     """
     plt = _pyplot()
+    values = [value] if isinstance(value, str) else list(value)
+    titles = [title] * len(values) if title is None or isinstance(title, str) else list(title)
     xs = sorted({r[x] for r in rows})
     ys = sorted({r[y] for r in rows})
-    grid = np.full((len(ys), len(xs)), np.nan)
-    for i, yv in enumerate(ys):
-        for j, xv in enumerate(xs):
-            vals = [min(float(r[value]), vmax * 10) for r in rows if r[x] == xv and r[y] == yv]
-            if vals:
-                grid[i, j] = np.mean(vals)
-    fig, ax = plt.subplots(figsize=(1.0 + 0.6 * len(xs), 1.0 + 0.5 * len(ys)))
-    im = ax.imshow(grid, origin="lower", cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
-    ax.set_xticks(range(len(xs)), [str(v) for v in xs])
-    ax.set_yticks(range(len(ys)), [str(v) for v in ys])
-    ax.set_xlabel(x)
-    ax.set_ylabel(y)
-    for i in range(len(ys)):
-        for j in range(len(xs)):
-            if np.isfinite(grid[i, j]):
-                ax.text(j, i, f"{grid[i, j]:.0f}", ha="center", va="center", fontsize=7, color="w")
-    fig.colorbar(im, ax=ax, label=value)
-    if title:
-        ax.set_title(title, fontsize=10)
-    fig.tight_layout()
+    fig, axes = plt.subplots(1, len(values), figsize=(len(values) * (2.2 + 0.6 * len(xs)), 1.6 + 0.5 * len(ys)),
+                             squeeze=False)
+    for ax, key, ttl in zip(axes[0], values, titles):
+        grid = np.full((len(ys), len(xs)), np.nan)
+        for i, yv in enumerate(ys):
+            for j, xv in enumerate(xs):
+                vals = [min(float(r[key]), vmax * 10) for r in rows if r[x] == xv and r[y] == yv and key in r]
+                if vals:
+                    grid[i, j] = np.mean(vals)
+        im = ax.imshow(grid, origin="lower", cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
+        ax.set_xticks(range(len(xs)), [str(v) for v in xs])
+        ax.set_yticks(range(len(ys)), [str(v) for v in ys])
+        ax.set_xlabel(x)
+        ax.set_ylabel(y)
+        for i in range(len(ys)):
+            for j in range(len(xs)):
+                if np.isfinite(grid[i, j]):
+                    ax.text(j, i, f"{grid[i, j]:.0f}", ha="center", va="center", fontsize=7, color="w")
+        if ttl:
+            ax.set_title(ttl, fontsize=9)
+    fig.colorbar(im, ax=list(axes[0]), label=values[0])
     if path is not None:
-        fig.savefig(path, dpi=120)
+        fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
     return fig

@@ -40,3 +40,10 @@ def test_repro_linear_imp_quick(tmp_path, capsys):
         assert (tmp_path / f"{stem}.csv").read_text().count("\n") > 5
     assert main(["repro", "list"]) == 0
     assert "linear-imp" in capsys.readouterr().out
+
+
+def test_planted_with_imp_baseline(tmp_path):
+    assert main(["planted", "--m", "2", "--s", "3", "--n", "400", "--d", "6", "--iters", "3", "--imp",
+                 "--imp-epochs", "2", "--out", str(tmp_path)]) == 0
+    header = (tmp_path / "planted_mlp_L1.csv").read_text().splitlines()[0]
+    assert "imp_psnr" in header and "imp_peak_memory" in header

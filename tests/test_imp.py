@@ -119,3 +119,12 @@ def test_imp_bad_input(rng):
         I.imp(net0, X, y, target=5, rewind="late")
     with pytest.raises(ValueError, match="Ws\\[1\\] must have 4 columns"):
         I.DenseNet([np.ones((4, 3)), np.ones((1, 5))])
+
+
+def test_conversions_keep_the_function(rng):
+    import sparsecert as sc
+
+    p = sc.planted_relu(50, 4, 3, 6, rng=1, output_sign="mixed")
+    np.testing.assert_allclose(I.DenseNet.from_two_layer(p.model)(p.X), p.model.forward(p.X))
+    w = rng.standard_normal(4)
+    np.testing.assert_allclose(I.DenseNet.linear(w, 0.5)(p.X), p.X @ w + 0.5)
