@@ -18,12 +18,12 @@ training to convergence (closed form). Quick mode: d = 16 and few trials
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
 
 from .. import linear_theory as lt
+from ..experiments import write_csv
 from ..plot import _pyplot
 
 QUICK = {"d": 16, "s_true": 4, "rho": 0.5, "ratios": (1.5, 4.0), "noises": (0.1, 1.0), "trials": 6,
@@ -114,7 +114,7 @@ def run(out="figures", quick=True, seed=0):
     p1 = out / "linear_imp_path.png"
     fig.savefig(p1, dpi=110)
     plt.close(fig)
-    _write(out / "linear_imp_path.csv", rows)
+    write_csv(rows, out / "linear_imp_path.csv")
 
     # --- figure 2: support recovery vs SNR
     n = 2 * d
@@ -144,12 +144,5 @@ def run(out="figures", quick=True, seed=0):
     p2 = out / "linear_imp_support.png"
     fig.savefig(p2, dpi=110)
     plt.close(fig)
-    _write(out / "linear_imp_support.csv", rows2)
+    write_csv(rows2, out / "linear_imp_support.csv")
     return [p1, p2]
-
-
-def _write(path, rows):
-    with open(path, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
