@@ -24,13 +24,26 @@ from tqdm.auto import tqdm
 from ._validation import check_int, check_option, check_rng
 from .deep import MLP, recover_mlp
 from .imp import DenseNet, imp
-from .models import planted_relu
+from .models import planted_gaussian, planted_relu
 from .operators import ReluPatternOperator
 from .recovery import iht
 from .relu import match_neurons, psnr, recover_relu
 from .sparse import SparseVector
+from .sweep import register
 
-__all__ = ["planted_mlp", "planted_mlp_grid", "imp_relu_baseline", "write_csv", "working_set"]
+__all__ = [
+    "planted_mlp",
+    "planted_mlp_grid",
+    "imp_relu_baseline",
+    "write_csv",
+    "working_set",
+    "gaussian_recovery",
+    "l1_recovery",
+    "SUCCESS_TOL",
+]
+
+#: Relative error below which a recovery counts as a success in phase diagrams.
+SUCCESS_TOL = 1e-4
 
 
 def _planted_deep(n, d, m, s, layers, rng):
@@ -201,3 +214,46 @@ def working_set(n, d, m, s, *, block=None, method="niht", iters=3, rng=0):
         "n": n, "d": d, "m": m, "s": s, "block": A.block, "row_block": A.row_block,
         "estimate": res.peak_memory, "measured": int(measured), "data": 2 * X.nbytes,
     }
+
+
+# ------------------------------------------------------------ sweep experiments
+@register("gaussian_recovery")
+def gaussian_recovery(params, seed):
+    """One Gaussian recovery trial: plant (n, N, s), recover with ``params["method"]``.
+
+    Returns ``success`` (relative error <= SUCCESS_TOL), ``rel_error``,
+    ``iterations``, ``time``, ``delta = n/N`` and ``rho = s/n``.
+    """
+    n, N, s = int(params["n"]), int(params["N"]), int(params["s"])
+    p = planted_gaussian(n, N, s, rng=seed)
+    res = iht(p.A, p.y, s, method=params.get("method", "niht"), max_iter=int(params.get("max_iter", 500)), progress=False)
+    err = float(np.linalg.norm(res.w.to_dense() - p.w.to_dense()) / np.linalg.norm(p.w.values))
+    return {"success": err <= SUCCESS_TOL, "rel_error": err, "iterations": res.n_iter, "time": res.time,
+            "delta": n / N, "rho": s / n}
+
+
+@register("l1_recovery")
+def l1_recovery(params, seed):
+    """Basis pursuit (min ||w||_1 s.t. A w = y) by SciPy's linprog on a planted Gaussian problem."""
+    from scipy.optimize import linprog
+
+    n, N, s = int(params["n"]), int(params["N"]), int(params["s"])
+    p = planted_gaussian(n, N, s, rng=seed)
+    A = p.A.to_dense()
+    t0 = time.perf_counter()
+    # variables [w, u]: minimise sum u subject to -u <= w <= u, A w = y
+    I = np.eye(N)
+    res = linprog(np.r_[np.zeros(N), np.ones(N)], A_ub=np.block([[I, -I], [-I, -I]]), b_ub=np.zeros(2 * N),
+                  A_eq=np.hstack([A, np.zeros((n, N))]), b_eq=p.y, bounds=[(None, None)] * N + [(0, None)] * N,
+                  method="highs")
+    w = res.x[:N] if res.success else np.zeros(N)
+    err = float(np.linalg.norm(w - p.w.to_dense()) / np.linalg.norm(p.w.values))
+    return {"success": err <= SUCCESS_TOL, "rel_error": err, "iterations": int(getattr(res, "nit", 0) or 0),
+            "time": time.perf_counter() - t0, "delta": n / N, "rho": s / n}
+
+
+@register("planted_mlp")
+def _planted_mlp_cell(params, seed):
+    """A :func:`planted_mlp` cell (parameters as its keyword arguments)."""
+    kw = dict(params)
+    return {k: v for k, v in planted_mlp(kw.pop("m"), kw.pop("s"), seed, **kw).items() if k not in ("seed",)}
