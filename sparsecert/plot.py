@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["convergence_figure", "grid_heatmap"]
+__all__ = ["convergence_figure", "grid_heatmap", "phase_diagram"]
 
 
 def _pyplot():
@@ -97,3 +97,65 @@ def grid_heatmap(rows, value="psnr", *, x="s", y="m", vmin=-20, vmax=50, path=No
         fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
     return fig
+
+
+def phase_diagram(rows, *, ax=None, title=None, theory=True, c=4.0, path=None, keys=("delta", "rho")):
+    """Success-probability heatmap on Donoho-Tanner axes with the fitted 50% curve.
+
+    Parameters
+    ----------
+    rows : list of dict
+        Trials with ``delta``, ``rho`` and ``success`` (e.g. a sweep of
+        ``gaussian_recovery``); trials of one (delta, rho) cell are averaged.
+    ax : matplotlib Axes, optional
+        Draw into it (else a new figure).
+    theory : bool
+        Overlay the l1 transition (statistical dimension) and ``n = c s ln(N/s)``.
+    path : str or Path, optional
+        Save the figure (only when ``ax`` is None).
+    keys : (str, str)
+        Row keys holding delta and rho (e.g. the nominal grid values, when the
+        realised n/N and s/n are rounded differently per cell).
+    """
+    from .phase import fit_transition, l1_transition, sample_complexity_curve
+
+    dk, rk = keys
+    rows = [dict(r, delta=r[dk], rho=r[rk]) for r in rows]
+
+    plt = _pyplot()
+    deltas = sorted({round(r["delta"], 12) for r in rows})
+    rhos = sorted({round(r["rho"], 12) for r in rows})
+    P = np.full((len(rhos), len(deltas)), np.nan)
+    for i, rh in enumerate(rhos):
+        for j, de in enumerate(deltas):
+            v = [float(r["success"]) for r in rows if round(r["rho"], 12) == rh and round(r["delta"], 12) == de]
+            if v:
+                P[i, j] = np.mean(v)
+    own = ax is None
+    if own:
+        fig, ax = plt.subplots(figsize=(4.6, 3.8))
+    dl = np.diff(deltas).min() / 2 if len(deltas) > 1 else 0.05
+    rl = np.diff(rhos).min() / 2 if len(rhos) > 1 else 0.05
+    im = ax.imshow(P, origin="lower", aspect="auto", cmap="magma", vmin=0, vmax=1,
+                   extent=[deltas[0] - dl, deltas[-1] + dl, rhos[0] - rl, rhos[-1] + rl])
+    fit = [fit_transition([r["rho"] for r in rows if round(r["delta"], 12) == de],
+                          [float(r["success"]) for r in rows if round(r["delta"], 12) == de]) for de in deltas]
+    ax.plot(deltas, fit, "o-", color="cyan", ms=3, lw=1.2, label="empirical 50% (logistic fit)")
+    if theory:
+        grid = np.linspace(max(0.02, deltas[0] - dl), min(0.98, deltas[-1] + dl), 60)
+        ax.plot(grid, l1_transition(grid), "w--", lw=1.2, label="l1 transition (stat. dimension)")
+        ax.plot(grid, sample_complexity_curve(grid, c), ":", color="lime", lw=1.2, label=f"n = {c:g} s ln(N/s)")
+    ax.set_xlim(deltas[0] - dl, deltas[-1] + dl)
+    ax.set_ylim(rhos[0] - rl, rhos[-1] + rl)
+    ax.set_xlabel(r"$\delta = n/N$")
+    ax.set_ylabel(r"$\rho = s/n$")
+    if title:
+        ax.set_title(title, fontsize=9)
+    if own:
+        fig.colorbar(im, ax=ax, label="P(success)")
+        ax.legend(fontsize=6, loc="upper left")
+        fig.tight_layout()
+        if path is not None:
+            fig.savefig(path, dpi=120)
+        plt.close(fig)
+    return im

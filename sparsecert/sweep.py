@@ -202,15 +202,20 @@ class SweepResult:
 
 
 def _cells(grid, seeds):
+    """Cells ``(params, seed)`` of a grid dict (Cartesian product) or an explicit list of param dicts."""
+    seeds = [check_int(s, "seeds[i]", low=0) for s in seeds]
+    if not seeds:
+        raise ValueError("seeds must name at least one seed")
+    if isinstance(grid, (list, tuple)):
+        if not grid or not all(isinstance(p, dict) and p for p in grid):
+            raise ValueError("grid must be a non-empty dict of value lists or a non-empty list of parameter dicts")
+        return [(dict(p), seed) for p in grid for seed in seeds]
     if not isinstance(grid, dict) or not grid:
         raise ValueError("grid must be a non-empty dict {parameter: list of values}")
     names = sorted(grid)
     for k in names:
         if not isinstance(grid[k], (list, tuple, np.ndarray)) or len(grid[k]) == 0:
             raise ValueError(f"grid[{k!r}] must be a non-empty list of values")
-    seeds = [check_int(s, "seeds[i]", low=0) for s in seeds]
-    if not seeds:
-        raise ValueError("seeds must name at least one seed")
     return [(dict(zip(names, combo)), seed) for combo in itertools.product(*(grid[k] for k in names)) for seed in seeds]
 
 
@@ -248,8 +253,9 @@ def run_sweep(experiment, grid, seeds=(0,), path="sweep.sqlite", *, executor="pr
     experiment : str
         A registered experiment (see ``EXPERIMENTS``; ``sparsecert.experiments``
         registers the built-in ones).
-    grid : dict
-        ``{parameter: list of values}``; cells are the Cartesian product.
+    grid : dict or list of dict
+        ``{parameter: list of values}`` (cells are the Cartesian product), or
+        an explicit list of parameter dicts.
     seeds : list of int
     path : str or Path
         The SQLite store (one file per sweep).
@@ -283,8 +289,9 @@ def run_sweep(experiment, grid, seeds=(0,), path="sweep.sqlite", *, executor="pr
                 store.put(experiment, _canonical(params), seed, result, seconds)
                 bar.update(1)
         wanted = {(_canonical(p), s) for p, s in cells}
+        keys = sorted({k for p, _ in cells for k in p})
         rows = [r for r in store.rows(experiment)
-                if (_canonical({k: r[k] for k in sorted(grid)}), r["seed"]) in wanted]
+                if (_canonical({k: r[k] for k in keys if k in r}), r["seed"]) in wanted]
     finally:
         store.close()
     return SweepResult(experiment=experiment, rows=rows, path=Path(path), ran=len(todo), skipped=len(cells) - len(todo))
