@@ -18,7 +18,7 @@ $(VENV)/.installed-test: $(BIN)/python pyproject.toml
 	touch $@ $(VENV)/.installed
 
 demo: $(VENV)/.installed
-	$(BIN)/sparsecert demo --out figures
+	$(BIN)/sparsecert repro all --quick --out figures
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -m "not slow"

@@ -1,74 +1,16 @@
-"""The ``sparsecert`` command."""
+"""The ``sparsecert`` command: reproduce figures, run sweeps, recover from files."""
 
 from __future__ import annotations
 
 import argparse
-import csv
-import math
 import sys
 from pathlib import Path
 
 import numpy as np
 
 from . import __version__
-from .models import planted_gaussian, planted_relu
-from .plot import convergence_figure, grid_heatmap
-from .recovery import METHODS, iht
-
-
-def _rel_err(w_hat, w):
-    diff = np.zeros(w.size)
-    diff[w_hat.indices] = w_hat.values
-    diff[w.indices] -= w.values
-    return float(np.linalg.norm(diff) / np.linalg.norm(w.values))
-
-
-def run_demo(out, quick=True, seed=0):
-    """Recover a planted Gaussian and a planted two-layer ReLU problem with every IHT method.
-
-    Prints relative error, iterations and time; writes
-    ``out/demo_convergence.png`` and ``out/demo_convergence.csv``.
-    """
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    N, s = (1000, 10) if quick else (20000, 100)
-    n = math.ceil(4 * s * math.log(N / s))
-    gauss = planted_gaussian(n, N, s, rng=seed)
-    n_r, d, m, s_r = (4000, 100, 20, 60) if quick else (20000, 100, 200, 400)
-    relu = planted_relu(n_r, d, m, s_r, rng=seed)
-    problems = {
-        f"Gaussian A\nn={n}, N={N}, s={s}": gauss,
-        f"ReLU patterns, planted generators\nn={n_r}, d={d}, m={m}, s={s_r}": relu,
-    }
-    panels, rows = {}, []
-    for name, p in problems.items():
-        print(name.replace("\n", ": "))
-        panels[name] = {}
-        for method in METHODS:
-            res = iht(p.A, p.y, p.w.nnz, method=method, max_iter=1000 if quick else 5000, progress=False)
-            err = _rel_err(res.w, p.w)
-            print(
-                f"  {method:5s} rel. error {err:9.2e}  iterations {res.n_iter:5d}  "
-                f"time {res.time:7.3f} s  peak work memory {res.peak_memory / 2**20:6.1f} MiB  [{res.status}]"
-            )
-            panels[name][method] = res
-            rows.append([name, method, err, res.n_iter, res.time, res.peak_memory, res.status])
-    png = out / "demo_convergence.png"
-    convergence_figure(panels, png, title="IHT family on planted problems")
-    with open(out / "demo_convergence.csv", "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["problem", "method", "rel_error", "iterations", "time_s", "peak_bytes", "status"])
-        w.writerows(rows)
-    print(f"figure: {png}")
-    print("planted sparse MLPs (sequential-convex AIHT, 15 iterations):")
-    grid = ([1, 2, 5, 10, 20], [1, 2, 5, 10, 20, 50]) if quick else ([1, 2, 5, 10, 20, 50, 100, 200], [1, 2, 5, 10, 20, 50, 100, 200])
-    run_planted(*grid, [seed], out, n=5000 if quick else 50000)
-    from .repro import linear_imp
-
-    print("IMP in linear models against OMP, Lasso, backward elimination:")
-    for path in linear_imp.run(out, quick=quick, seed=seed):
-        print(f"figure: {path}")
-    return panels
+from .plot import grid_heatmap
+from .recovery import METHODS
 
 
 def run_planted(ms, ss, seeds, out, n=5000, d=100, layers=1, method="aiht", max_iter=15, sequential=True, imp=False,
@@ -97,21 +39,125 @@ def run_planted(ms, ss, seeds, out, n=5000, d=100, layers=1, method="aiht", max_
     return rows
 
 
+def run_repro(names, out, quick=True, seed=0, executor="process"):
+    """Run reproduction modules by name ("all" for every one); print and return the figures written."""
+    from .repro import REGISTRY
+
+    paths = []
+    for name in sorted(REGISTRY) if "all" in names else names:
+        print(f"== {name} ({'quick' if quick else 'full'})")
+        for path in REGISTRY[name].run(out, quick=quick, seed=seed, executor=executor):
+            print(f"figure: {path}")
+            paths.append(path)
+    print(f"{len(paths)} figures in {Path(out).resolve()}")
+    return paths
+
+
+def _parse_grid(items, parser):
+    """``k=v1,v2`` items -> {k: [values]} with ints, floats or strings."""
+    def value(text):
+        for cast in (int, float):
+            try:
+                return cast(text)
+            except ValueError:
+                pass
+        return text
+
+    grid = {}
+    for item in items:
+        key, sep, vals = item.partition("=")
+        if not sep or not key or not vals:
+            parser.error(f"--grid expects name=v1,v2,..., got {item!r}")
+        grid[key] = [value(v) for v in vals.split(",")]
+    return grid
+
+
+def _load(path, parser, name):
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        parser.error(f"{name}: cannot read {path}: {exc}")
+    if isinstance(data, np.lib.npyio.NpzFile):
+        if len(data.files) != 1:
+            parser.error(f"{name}: {path} holds {data.files}; give a .npy or a one-array .npz")
+        data = data[data.files[0]]
+    return data
+
+
+def run_recover(args, parser):
+    """``sparsecert recover``: y from --y, and A from --A (dense matrix) or X from --X (ReLU model)."""
+    from .recovery import iht
+    from .relu import recover_relu
+
+    y = _load(args.y, parser, "--y")
+    if (args.A is None) == (args.X is None):
+        parser.error("give exactly one of --A (sensing matrix) or --X (data of a two-layer ReLU model)")
+    try:
+        if args.A is not None:
+            res = iht(_load(args.A, parser, "--A"), y, args.s, method=args.method, max_iter=args.iters)
+        else:
+            if args.m is None:
+                parser.error("--X needs --m (hidden width)")
+            _, res = recover_relu(_load(args.X, parser, "--X"), y, args.m, args.s, method=args.method,
+                                  sequential=not args.fixed, max_iter=args.iters, rng=args.seed)
+    except (ValueError, TypeError) as exc:
+        print(f"sparsecert recover: error: {exc}", file=sys.stderr)
+        return 2
+    np.savez(args.out, indices=res.w.indices, values=res.w.values, size=res.w.size, residuals=res.residuals)
+    print(f"{res.status} after {res.n_iter} iterations, relative residual {res.residual:.3e}, "
+          f"{res.time:.2f} s; wrote {args.out} (indices, values, size, residuals)")
+    return 0
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="sparsecert",
-        description="Provable recovery of sparse neural networks: IHT on implicit operators, "
-        "pruning baselines, certificates and paper figures.",
+        description="Provable recovery of sparse neural networks: IHT on implicit operators, pruning baselines, "
+        "certificates and the papers' figures.",
     )
     parser.add_argument("--version", action="version", version=f"sparsecert {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    demo = sub.add_parser("demo", help="recover planted Gaussian and ReLU problems and draw convergence curves")
-    demo.add_argument("--out", default="figures", help="directory for the figure and CSV (default: figures)")
-    mode = demo.add_mutually_exclusive_group()
-    mode.add_argument("--quick", dest="quick", action="store_true", default=True, help="small sizes (default)")
-    mode.add_argument("--full", dest="quick", action="store_false", help="larger sizes (minutes)")
-    demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    pl = sub.add_parser("planted", help="planted sparse MLPs: fit by IHT over an (m, s) grid, PSNR heatmap")
+
+    from .repro import REGISTRY
+
+    rp = sub.add_parser("repro", help="regenerate paper figures (PNG + CSV)",
+                        description="Regenerate figures: " + "; ".join(
+                            f"{k}: {m.__doc__.strip().splitlines()[0]}" for k, m in sorted(REGISTRY.items())))
+    rp.add_argument("names", nargs="+", choices=sorted(REGISTRY) + ["all", "list"], metavar="NAME",
+                    help=f"one or more of {', '.join(sorted(REGISTRY))}, 'all' or 'list'")
+    mode = rp.add_mutually_exclusive_group()
+    mode.add_argument("--quick", dest="quick", action="store_true", default=True, help="small configuration (default)")
+    mode.add_argument("--full", dest="quick", action="store_false", help="the documented full configuration")
+    rp.add_argument("--executor", choices=["serial", "process", "dask"], default="process")
+    rp.add_argument("--out", default="figures", help="output directory (default: figures)")
+    rp.add_argument("--seed", type=int, default=0)
+
+    demo = sub.add_parser("demo", help="every quick figure (same as 'repro all --quick')")
+    demo.add_argument("--out", default="figures")
+
+    sw = sub.add_parser("sweep", help="run or resume a grid sweep of a registered experiment into SQLite")
+    sw.add_argument("experiment", help="gaussian_recovery, l1_recovery or planted_mlp")
+    sw.add_argument("--grid", nargs="+", required=True, metavar="NAME=V1,V2", help="parameter values")
+    sw.add_argument("--seeds", type=int, nargs="+", default=[0])
+    sw.add_argument("--db", default="sweep.sqlite", help="SQLite store (resumed if it exists)")
+    sw.add_argument("--executor", choices=["serial", "process", "dask"], default="process")
+    sw.add_argument("--workers", type=int, default=None)
+    sw.add_argument("--scheduler", default=None, help="Dask scheduler address")
+    sw.add_argument("--csv", default=None, help="also write the rows as CSV")
+
+    rc = sub.add_parser("recover", help="sparse recovery from .npy/.npz files")
+    rc.add_argument("--y", required=True, help="measurements (n,)")
+    rc.add_argument("--A", default=None, help="sensing matrix (n, N)")
+    rc.add_argument("--X", default=None, help="data (n, d) of a two-layer ReLU model")
+    rc.add_argument("--s", type=int, required=True, help="nonzeros")
+    rc.add_argument("--m", type=int, default=None, help="hidden width (with --X)")
+    rc.add_argument("--method", choices=list(METHODS), default="aiht")
+    rc.add_argument("--iters", type=int, default=500)
+    rc.add_argument("--fixed", action="store_true", help="fixed random patterns (with --X)")
+    rc.add_argument("--seed", type=int, default=0)
+    rc.add_argument("--out", default="recovered.npz")
+
+    pl = sub.add_parser("planted", help="planted sparse MLPs over your own (m, s) grid, PSNR heatmap")
     pl.add_argument("--m", type=int, nargs="+", default=[1, 2, 5, 10, 20], help="hidden widths")
     pl.add_argument("--s", type=int, nargs="+", default=[1, 2, 5, 10, 20, 50], help="nonzero weights")
     pl.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds (averaged)")
@@ -124,38 +170,46 @@ def main(argv=None):
     pl.add_argument("--imp", action="store_true", help="also fit each instance by the IMP baseline")
     pl.add_argument("--imp-epochs", type=int, default=15, help="Adam epochs per IMP round")
     pl.add_argument("--out", default="figures")
-    rp = sub.add_parser("repro", help="regenerate a paper figure (PNG + CSV)")
-    from .repro import REGISTRY
 
-    rp.add_argument("name", choices=sorted(REGISTRY) + ["list"], help="figure to regenerate, or 'list'")
-    rmode = rp.add_mutually_exclusive_group()
-    rmode.add_argument("--quick", dest="quick", action="store_true", default=True, help="small configuration (default)")
-    rmode.add_argument("--full", dest="quick", action="store_false", help="the documented full configuration")
-    rp.add_argument("--out", default="figures")
-    rp.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 2
     if args.command == "demo":
+        run_repro(["all"], args.out, quick=True)
+    elif args.command == "repro":
+        if "list" in args.names:
+            for name, mod in sorted(REGISTRY.items()):
+                print(f"{name:15s} {mod.__doc__.strip().splitlines()[0]}")
+            return 0
         if args.seed < 0:
             parser.error("--seed must be a non-negative integer")
-        run_demo(args.out, quick=args.quick, seed=args.seed)
-    elif args.command == "repro":
-        if args.name == "list":
-            for name, mod in sorted(REGISTRY.items()):
-                print(f"{name:14s} {mod.__doc__.strip().splitlines()[0]}")
-            return 0
-        for path in REGISTRY[args.name].run(args.out, quick=args.quick, seed=args.seed):
-            print(f"figure: {path}")
+        run_repro(args.names, args.out, quick=args.quick, seed=args.seed, executor=args.executor)
+    elif args.command == "sweep":
+        from .sweep import EXPERIMENTS, SweepFormatError, run_sweep
+
+        import sparsecert.experiments  # noqa: F401  (registers the built-in experiments)
+
+        if args.experiment not in EXPERIMENTS:
+            parser.error(f"experiment must be one of {', '.join(sorted(EXPERIMENTS))}, got {args.experiment!r}")
+        try:
+            res = run_sweep(args.experiment, _parse_grid(args.grid, parser), args.seeds, args.db,
+                            executor=args.executor, workers=args.workers, scheduler=args.scheduler, progress=True)
+        except (SweepFormatError, ValueError, TypeError) as exc:
+            print(f"sparsecert sweep: error: {exc}", file=sys.stderr)
+            return 2
+        print(f"{res.ran} cells run, {res.skipped} already in {args.db}; {len(res.rows)} rows")
+        if args.csv:
+            print(f"rows: {res.to_csv(args.csv)}")
+    elif args.command == "recover":
+        return run_recover(args, parser)
     elif args.command == "planted":
-        bad = [f"--{k} {v}" for k, vals in (("m", args.m), ("s", args.s), ("seeds", args.seeds)) for v in vals if v < (0 if k == "seeds" else 1)]
+        bad = [f"--{k} {v}" for k, vals in (("m", args.m), ("s", args.s), ("seeds", args.seeds)) for v in vals
+               if v < (0 if k == "seeds" else 1)]
         if bad or args.n < 1 or args.d < 1 or args.layers < 1 or args.iters < 1:
             parser.error(f"sizes must be positive (seeds non-negative); got {' '.join(bad) or 'a non-positive --n/--d/--layers/--iters'}")
-        run_planted(
-            args.m, args.s, args.seeds, args.out, n=args.n, d=args.d, layers=args.layers, method=args.method,
-            max_iter=args.iters, sequential=not args.fixed, imp=args.imp, imp_epochs=args.imp_epochs,
-        )
+        run_planted(args.m, args.s, args.seeds, args.out, n=args.n, d=args.d, layers=args.layers, method=args.method,
+                    max_iter=args.iters, sequential=not args.fixed, imp=args.imp, imp_epochs=args.imp_epochs)
     return 0
 
 

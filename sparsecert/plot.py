@@ -89,7 +89,8 @@ def grid_heatmap(rows, value="psnr", *, x="s", y="m", vmin=-20, vmax=50, path=No
         for i in range(len(ys)):
             for j in range(len(xs)):
                 if np.isfinite(grid[i, j]):
-                    ax.text(j, i, f"{grid[i, j]:.0f}", ha="center", va="center", fontsize=7, color="w")
+                    label = "∞" if key.endswith("psnr") and grid[i, j] >= 100 else f"{grid[i, j]:.0f}"
+                    ax.text(j, i, label, ha="center", va="center", fontsize=7, color="w")
         if ttl:
             ax.set_title(ttl, fontsize=9)
     fig.colorbar(im, ax=list(axes[0]), label=values[0])

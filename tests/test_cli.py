@@ -47,3 +47,55 @@ def test_planted_with_imp_baseline(tmp_path):
                  "--imp-epochs", "2", "--out", str(tmp_path)]) == 0
     header = (tmp_path / "planted_mlp_L1.csv").read_text().splitlines()[0]
     assert "imp_psnr" in header and "imp_peak_memory" in header
+
+
+def test_sweep_command_runs_resumes_and_rejects_foreign_files(tmp_path, capsys):
+    db = tmp_path / "s.sqlite"
+    argv = ["sweep", "gaussian_recovery", "--grid", "n=30", "N=60", "s=2,3", "method=htp", "--seeds", "0", "1",
+            "--db", str(db), "--executor", "serial", "--csv", str(tmp_path / "rows.csv")]
+    assert main(argv) == 0
+    assert "4 cells run, 0 already" in capsys.readouterr().out
+    assert main(argv) == 0
+    assert "0 cells run, 4 already" in capsys.readouterr().out
+    assert (tmp_path / "rows.csv").read_text().count("\n") == 5
+    bad = tmp_path / "bad.sqlite"
+    bad.write_text("not sqlite at all" * 50)
+    assert main(argv[:-4] + ["--db", str(bad)]) == 2
+    assert "not a sparsecert sweep store" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["sweep", "gaussian_recovery", "--grid", "n"])
+
+
+def test_recover_command_on_npy_files(tmp_path, capsys):
+    import numpy as np
+
+    import sparsecert as sc
+
+    p = sc.planted_gaussian(60, 150, 4, rng=0)
+    np.save(tmp_path / "A.npy", p.A.to_dense())
+    np.save(tmp_path / "y.npy", p.y)
+    out = tmp_path / "w.npz"
+    assert main(["recover", "--A", str(tmp_path / "A.npy"), "--y", str(tmp_path / "y.npy"), "--s", "4",
+                 "--method", "htp", "--out", str(out)]) == 0
+    got = np.load(out)
+    np.testing.assert_array_equal(got["indices"], p.w.indices)
+    np.testing.assert_allclose(got["values"], p.w.values, rtol=1e-8)
+    q = sc.planted_relu(800, 6, 3, 5, rng=1)
+    np.save(tmp_path / "X.npy", q.X)
+    np.save(tmp_path / "yq.npy", q.y)
+    assert main(["recover", "--X", str(tmp_path / "X.npy"), "--y", str(tmp_path / "yq.npy"), "--s", "5", "--m", "3",
+                 "--out", str(out)]) == 0
+    assert main(["recover", "--A", str(tmp_path / "A.npy"), "--y", str(tmp_path / "yq.npy"), "--s", "4",
+                 "--out", str(out)]) == 2  # y of the wrong length
+    assert "y must have shape (60,)" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["recover", "--y", str(tmp_path / "y.npy"), "--s", "4"])  # neither --A nor --X
+
+
+@pytest.mark.parametrize("name", ["gaussian-phase", "planted", "convergence"])
+def test_quick_figures_are_produced(name, tmp_path):
+    from sparsecert.repro import REGISTRY
+
+    paths = REGISTRY[name].run(tmp_path, quick=True, executor="process", progress=False)
+    assert paths and all(p.stat().st_size > 5000 for p in paths)
+    assert list(tmp_path.glob("*.csv"))

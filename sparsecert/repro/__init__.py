@@ -1,9 +1,15 @@
-"""Reproduction modules: one per figure, each with ``run(out, quick=True)``.
+"""Reproduction modules: one per figure, each with ``run(out, quick=True, seed=0, executor=..., progress=...)``
+returning the PNG paths it wrote (the numbers go beside them as CSV).
 
-``sparsecert repro NAME [--quick|--full]`` runs one; ``REGISTRY`` maps names
-to modules.
+``sparsecert repro NAME|all [--quick|--full]`` runs them; ``REGISTRY`` maps
+names to modules.
 """
 
-from . import linear_imp
+from . import convergence, gaussian_phase, linear_imp, planted
 
-REGISTRY = {"linear-imp": linear_imp}
+REGISTRY = {
+    "convergence": convergence,
+    "gaussian-phase": gaussian_phase,
+    "planted": planted,
+    "linear-imp": linear_imp,
+}

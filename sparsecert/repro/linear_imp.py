@@ -74,7 +74,7 @@ def _supports_by_size(X, y, rng, d):
     return out
 
 
-def run(out="figures", quick=True, seed=0):
+def run(out="figures", quick=True, seed=0, executor=None, progress=None):
     """Compute both figures; returns the paths written."""
     cfg = QUICK if quick else FULL
     out = Path(out)

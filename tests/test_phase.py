@@ -1,0 +1,40 @@
+import numpy as np
+import pytest
+
+from sparsecert.phase import fit_transition, l1_statistical_dimension, l1_transition, sample_complexity_curve
+
+
+def test_statistical_dimension_is_monotone_and_bounded():
+    """psi(eps) = delta(D)/N for the l1 descent cone: increasing in eps, eps <= psi <= 1."""
+    eps = np.linspace(0.001, 0.999, 60)
+    psi = np.array([l1_statistical_dimension(e) for e in eps])
+    assert np.all(np.diff(psi) > 0)
+    assert np.all(psi >= eps) and np.all(psi <= 1)
+    assert l1_statistical_dimension(0.0) == 0.0 and l1_statistical_dimension(1.0) == 1.0
+
+
+def test_l1_transition_matches_the_donoho_tanner_weak_threshold():
+    """Amelunxen et al.: the statistical-dimension curve is the DT weak threshold, whose
+    published value at delta = 1/2 is rho ~ 0.3848 (Donoho & Tanner 2009)."""
+    assert l1_transition(0.5) == pytest.approx(0.3848, abs=0.003)
+    r = l1_transition(np.array([0.1, 0.3, 0.7]))
+    assert np.all(np.diff(r) > 0)
+    # on the curve, n equals the statistical dimension: psi(rho delta) = delta
+    for d, rho in zip([0.1, 0.3, 0.7], r):
+        assert l1_statistical_dimension(rho * d) == pytest.approx(d, abs=1e-8)
+
+
+def test_sample_complexity_curve_solves_its_equation():
+    d = np.array([0.2, 0.5, 0.9])
+    rho = sample_complexity_curve(d, c=4)
+    np.testing.assert_allclose(rho * 4 * np.log(1 / (rho * d)), 1.0, rtol=1e-8)
+
+
+def test_logistic_fit_finds_the_midpoint():
+    rng = np.random.default_rng(0)
+    rho = rng.uniform(0, 1, 4000)
+    p = 1 / (1 + np.exp(25 * (rho - 0.37)))
+    assert fit_transition(rho, rng.random(4000) < p) == pytest.approx(0.37, abs=0.02)
+    assert np.isnan(fit_transition([0.1, 0.2], [1, 1]))
+    with pytest.raises(ValueError, match="delta must lie in \\(0, 1\\)"):
+        l1_transition(1.0)
