@@ -51,18 +51,21 @@ def slow(params, seed):
     time.sleep(0.15)
     return E.gaussian_recovery(params, seed)
 
-run_sweep("slow_gaussian", {GRID}, {SEEDS}, sys.argv[1], executor="serial", progress=False)
+run_sweep("slow_gaussian", {GRID}, {SEEDS}, sys.argv[1], executor=sys.argv[2], progress=False)
 """
 
 
-def test_sweep_killed_mid_run_resumes_to_the_same_result(tmp_path):
+@pytest.mark.parametrize("executor", ["serial", "dask"])
+def test_sweep_killed_mid_run_resumes_to_the_same_result(tmp_path, executor):
     """SIGKILL a child in the middle of a sweep: the store keeps only whole cells; a rerun
     completes exactly the missing ones and ends with the same numbers as an
-    uninterrupted run."""
+    uninterrupted run. (Dask: a local in-process cluster in the killed child.)"""
+    if executor == "dask":
+        pytest.importorskip("distributed")
     script = tmp_path / "run.py"
     script.write_text(KILL_SCRIPT.replace("{GRID}", repr(GRID)).replace("{SEEDS}", repr(SEEDS)))
     path = tmp_path / "killed.sqlite"
-    proc = subprocess.Popen([sys.executable, str(script), str(path)])
+    proc = subprocess.Popen([sys.executable, str(script), str(path), executor])
     deadline = time.time() + 120
     done = 0
     while time.time() < deadline and proc.poll() is None:
@@ -83,7 +86,7 @@ def test_sweep_killed_mid_run_resumes_to_the_same_result(tmp_path):
     from sparsecert.sweep import register
 
     register("slow_gaussian")(lambda params, seed: E.gaussian_recovery(params, seed))
-    resumed = run_sweep("slow_gaussian", GRID, SEEDS, path, executor="serial", progress=False)
+    resumed = run_sweep("slow_gaussian", GRID, SEEDS, path, executor=executor, progress=False)
     assert resumed.skipped >= 5 and resumed.ran + resumed.skipped == 18
     assert len(resumed.rows) == 18
     full = run_sweep("gaussian_recovery", GRID, SEEDS, tmp_path / "full.sqlite", executor="serial", progress=False)
