@@ -5,7 +5,7 @@ Sequential-convex AIHT (15 iterations) against the IMP baseline (dense ReLU
 net, Adam 1e-3, 10% of the survivors pruned per round, rewind to init, the
 same epochs per round), on identical instances (Gaussian inputs, d = 100,
 s/layers N(0, 1) weights per layer). Runs as a resumable sweep. Quick:
-n = 2000, m in {1, 5, 20}, s in {1, 5, 20, 50}, one seed (about a minute);
+n = 2000, m in {1, 5, 20}, s in {1, 5, 20, 50}, one seed (about 15 s);
 full: the paper's grid m, s in {1, 2, 5, 10, 20, 50, 100, 200, 500, 1000},
 n = 50,000, seeds {0, 1, 2} (many hours on 2 cores; use --executor dask).
 """
