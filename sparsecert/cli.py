@@ -109,6 +109,35 @@ def run_recover(args, parser):
     return 0
 
 
+def run_certify(args, parser):
+    """``sparsecert certify``: print the certificates of a sensing matrix (and a solution)."""
+    from . import certify as C
+
+    A = np.asarray(_load(args.A, parser, "--A"), dtype=float)
+    if A.ndim != 2:
+        parser.error(f"--A must hold a 2-d matrix, got shape {A.shape}")
+    certs = []
+    try:
+        certs.append(C.mutual_coherence(A))
+        certs += C.algorithm_certificates(A, args.s, exact_budget=args.budget, rng=args.seed)
+        if args.support:
+            S = [int(v) for v in args.support.split(",")]
+            certs += [C.exact_recovery_condition(A, S)]
+            if len(S) <= 12 and A.shape[1] <= 400:
+                certs.append(C.null_space_property(A, S))
+        if args.y is not None and args.w is not None:
+            w = _load(args.w, parser, "--w")
+            certs += C.certify_solution(A, _load(args.y, parser, "--y"), w, args.s, exact_budget=args.budget)
+    except (ValueError, TypeError) as exc:
+        print(f"sparsecert certify: error: {exc}", file=sys.stderr)
+        return 2
+    width = max(len(c.name) for c in certs)
+    for c in certs:
+        print(f"{c.name:<{width}}  {c.status:7s} {c.method:7s} value {c.value:10.4g}  threshold {c.threshold:8.4g}  "
+              f"{c.explanation}")
+    return 0
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="sparsecert",
@@ -157,6 +186,15 @@ def main(argv=None):
     rc.add_argument("--seed", type=int, default=0)
     rc.add_argument("--out", default="recovered.npz")
 
+    ce = sub.add_parser("certify", help="check recovery conditions of a sensing matrix (.npy/.npz)")
+    ce.add_argument("--A", required=True, help="sensing matrix (n, N)")
+    ce.add_argument("--s", type=int, required=True, help="sparsity")
+    ce.add_argument("--support", default=None, help="comma-separated support for ERC and NSP")
+    ce.add_argument("--y", default=None, help="measurements, with --w to certify a solution")
+    ce.add_argument("--w", default=None, help="a solution (dense .npy of length N)")
+    ce.add_argument("--budget", type=int, default=50_000, help="most supports to enumerate exactly")
+    ce.add_argument("--seed", type=int, default=0)
+
     pl = sub.add_parser("planted", help="planted sparse MLPs over your own (m, s) grid, PSNR heatmap")
     pl.add_argument("--m", type=int, nargs="+", default=[1, 2, 5, 10, 20], help="hidden widths")
     pl.add_argument("--s", type=int, nargs="+", default=[1, 2, 5, 10, 20, 50], help="nonzero weights")
@@ -203,6 +241,8 @@ def main(argv=None):
             print(f"rows: {res.to_csv(args.csv)}")
     elif args.command == "recover":
         return run_recover(args, parser)
+    elif args.command == "certify":
+        return run_certify(args, parser)
     elif args.command == "planted":
         bad = [f"--{k} {v}" for k, vals in (("m", args.m), ("s", args.s), ("seeds", args.seeds)) for v in vals
                if v < (0 if k == "seeds" else 1)]

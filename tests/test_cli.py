@@ -92,10 +92,26 @@ def test_recover_command_on_npy_files(tmp_path, capsys):
         main(["recover", "--y", str(tmp_path / "y.npy"), "--s", "4"])  # neither --A nor --X
 
 
-@pytest.mark.parametrize("name", ["gaussian-phase", "planted", "convergence"])
+@pytest.mark.parametrize("name", ["gaussian-phase", "planted", "convergence", "certify"])
 def test_quick_figures_are_produced(name, tmp_path):
     from sparsecert.repro import REGISTRY
 
     paths = REGISTRY[name].run(tmp_path, quick=True, executor="process", progress=False)
     assert paths and all(p.stat().st_size > 5000 for p in paths)
     assert list(tmp_path.glob("*.csv"))
+
+
+def test_certify_command(tmp_path, capsys):
+    import numpy as np
+
+    Q, _ = np.linalg.qr(np.random.default_rng(0).standard_normal((6, 6)))
+    np.save(tmp_path / "Q.npy", Q)
+    w = np.zeros(6)
+    w[[1, 3]] = [1.0, -1.0]
+    np.save(tmp_path / "w.npy", w)
+    np.save(tmp_path / "y.npy", Q @ w)
+    assert main(["certify", "--A", str(tmp_path / "Q.npy"), "--s", "2", "--support", "1,3",
+                 "--y", str(tmp_path / "y.npy"), "--w", str(tmp_path / "w.npy")]) == 0
+    out = capsys.readouterr().out
+    assert "ERC" in out and "NSP" in out and "uniqueness" in out and "fails" not in out
+    assert main(["certify", "--A", str(tmp_path / "Q.npy"), "--s", "2", "--support", "9"]) == 2

@@ -5,9 +5,10 @@ returning the PNG paths it wrote (the numbers go beside them as CSV).
 names to modules.
 """
 
-from . import convergence, gaussian_phase, linear_imp, planted
+from . import certify_phase, convergence, gaussian_phase, linear_imp, planted
 
 REGISTRY = {
+    "certify": certify_phase,
     "convergence": convergence,
     "gaussian-phase": gaussian_phase,
     "planted": planted,

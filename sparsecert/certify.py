@@ -1,0 +1,462 @@
+"""Certificates: check the hypotheses of recovery theorems on a concrete instance.
+
+Each function returns a :class:`Certificate`: the condition, the computed
+value, the threshold it is compared with, whether it ``holds``, ``fails`` or
+is ``unknown``, and how the value was obtained:
+
+* ``exact`` -- computed exactly (enumeration, LP): ``holds`` or ``fails``;
+* ``bound`` -- an upper bound on the quantity (e.g. RIP from coherence):
+  ``holds`` when the bound clears the threshold, ``unknown`` otherwise;
+* ``sampled`` -- a lower bound found by search: ``fails`` when it already
+  violates the threshold, ``unknown`` otherwise.
+
+What each certificate proves (and costs):
+
+==========================  ===================================================  ==========================
+certificate                 proves                                               cost
+==========================  ===================================================  ==========================
+mutual coherence mu         s < (1 + 1/mu)/2 => unique s-sparse solution, OMP/   O(N^2 n), blockwise
+                            BP recover (Donoho-Elad, Tropp)
+Babel mu_1(k)               mu_1(s-1) + mu_1(s) < 1 => OMP/BP recover (Tropp)    O(N^2 n), O(N k) memory
+RIP delta_k (exact)         IHT: delta_3s < 1/sqrt(32) (Blumensath-Davies 2009);  C(N, k) eigenproblems
+                            HTP: delta_3s < 1/sqrt(3) (Foucart 2011);
+                            CoSaMP: delta_4s <= 0.1 (Needell-Tropp 2009);
+                            lower constant < 1 (every 2s columns independent)
+                            => unique s-sparse solution
+RIP from coherence          delta_k <= (k-1) mu (unit-norm columns, Gershgorin)   free given mu
+RIP sampled lower bound     a violated threshold (never a proof that it holds)   random + greedy supports
+ERC (Tropp 2004)            max_{j not in S} ||A_S^+ a_j||_1 < 1 => OMP and BP   O(N s n)
+                            recover every vector supported on S
+NSP for a support (LP)      BP recovers every vector on S (with the given        2^|S| LPs (SciPy HiGHS)
+                            signs, or all signs)
+ReLU structure              separation and coverage of the planted patterns      O(n p^2)
+==========================  ===================================================  ==========================
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from ._validation import check_array, check_int, check_rng
+from .operators import DenseOperator, SparseSensingOperator
+from .sparse import SparseVector
+
+__all__ = [
+    "Certificate",
+    "column_blocks",
+    "mutual_coherence",
+    "babel",
+    "rip_exact",
+    "rip_sampled",
+    "rip_from_coherence",
+    "algorithm_certificates",
+    "exact_recovery_condition",
+    "null_space_property",
+    "relu_structure",
+    "certify_solution",
+]
+
+IHT_DELTA3S = 1 / math.sqrt(32)
+HTP_DELTA3S = 1 / math.sqrt(3)
+COSAMP_DELTA4S = 0.1
+
+
+@dataclass
+class Certificate:
+    """Outcome of one condition check.
+
+    Attributes
+    ----------
+    name : str
+    value : float
+        Computed quantity (exact value, upper bound or lower bound, see ``method``).
+    threshold : float
+        What the theorem needs (``value < threshold`` unless ``explanation`` says otherwise).
+    status : {"holds", "fails", "unknown"}
+    method : {"exact", "bound", "sampled"}
+    explanation : str
+        One sentence saying what was found.
+    evidence : dict
+        Arrays behind the value (e.g. the worst support).
+    """
+
+    name: str
+    value: float
+    threshold: float
+    status: str
+    method: str
+    explanation: str = ""
+    evidence: dict = field(default_factory=dict)
+
+    @property
+    def holds(self) -> bool:
+        return self.status == "holds"
+
+    def to_dict(self):
+        d = asdict(self)
+        d["evidence"] = {k: np.asarray(v).tolist() for k, v in self.evidence.items()}
+        return d
+
+
+def _operator(A):
+    if isinstance(A, SparseSensingOperator):
+        return A
+    return DenseOperator(check_array(A, "A", ndim=2))
+
+
+def column_blocks(A, block=256):
+    """Yield ``(j0, C)`` with ``C = A[:, j0:j0 + B]`` (n x B), never the whole matrix."""
+    A = _operator(A)
+    N = A.shape[1]
+    for j0 in range(0, N, block):
+        yield j0, A.restrict(np.arange(j0, min(N, j0 + block))).to_dense()
+
+
+def _norms(A, block):
+    return np.concatenate([np.linalg.norm(C, axis=0) for _, C in column_blocks(A, block)])
+
+
+def _gram_rows(A, block):
+    """Yield ``(i0, G_rows)``: rows i0..i0+B of the normalised Gram matrix, block pairs at a time."""
+    A = _operator(A)
+    norms = _norms(A, block)
+    if np.any(norms == 0):
+        raise ValueError(f"A has zero columns {np.flatnonzero(norms == 0)[:10].tolist()}: coherence is undefined")
+    for i0, Ci in column_blocks(A, block):
+        Ci = Ci / norms[i0 : i0 + Ci.shape[1]]
+        rows = np.empty((Ci.shape[1], A.shape[1]))
+        for j0, Cj in column_blocks(A, block):
+            rows[:, j0 : j0 + Cj.shape[1]] = Ci.T @ (Cj / norms[j0 : j0 + Cj.shape[1]])
+        yield i0, rows
+
+
+def mutual_coherence(A, *, block=256):
+    """``mu = max_{i != j} |<a_i, a_j>| / (||a_i|| ||a_j||)``, computed blockwise.
+
+    Certifies: every s-sparse vector with ``s < (1 + 1/mu) / 2`` is the unique
+    sparsest solution and OMP and BP recover it.
+    """
+    mu, pair = 0.0, (0, 0)
+    for i0, rows in _gram_rows(A, block):
+        rows = np.abs(rows)
+        rows[np.arange(rows.shape[0]), i0 + np.arange(rows.shape[0])] = 0.0
+        k = int(np.argmax(rows))
+        if rows.flat[k] > mu:
+            mu, pair = float(rows.flat[k]), (i0 + k // rows.shape[1], k % rows.shape[1])
+    return Certificate("mutual coherence", mu, 1.0, "holds" if mu < 1 else "fails", "exact",
+                       f"largest normalised inner product {mu:.4g} between columns {pair[0]} and {pair[1]}"
+                       + (" (parallel columns: no sparse solution is identifiable through them)" if mu >= 1 - 1e-12 else ""),
+                       {"pair": np.array(pair)})
+
+
+def babel(A, k, *, block=256):
+    """Cumulative coherence ``mu_1(k) = max_i max_{|L| = k, i not in L} sum_{j in L} |G_ij|`` (normalised columns)."""
+    A = _operator(A)
+    k = check_int(k, "k", low=1, high=A.shape[1] - 1)
+    best = 0.0
+    for i0, rows in _gram_rows(A, block):
+        rows = np.abs(rows)
+        rows[np.arange(rows.shape[0]), i0 + np.arange(rows.shape[0])] = 0.0
+        best = max(best, float(np.sort(rows, axis=1)[:, -k:].sum(axis=1).max()))
+    return best
+
+
+def _delta(C):
+    ev = np.linalg.eigvalsh(C.T @ C)
+    return max(ev[-1] - 1.0, 1.0 - ev[0]), ev[0], ev[-1]
+
+
+def rip_exact(A, k, *, budget=200_000):
+    """Exact restricted isometry constant ``delta_k = max_{|S| = k} ||A_S^T A_S - I||_2`` by enumeration.
+
+    Columns are used as they are (scale A first if its columns are not
+    unit-norm). Refuses more than ``budget`` supports.
+
+    Returns
+    -------
+    Certificate with ``value = delta_k`` (status "holds" when < 1: every k
+    columns are independent) and the worst support as evidence.
+    """
+    A = _operator(A)
+    N = A.shape[1]
+    k = check_int(k, "k", low=1, high=N)
+    count = math.comb(N, k)
+    if count > budget:
+        raise ValueError(f"rip_exact enumerates C({N}, {k}) = {count} supports > budget={budget}; use rip_sampled")
+    M = A.restrict(np.arange(N)).to_dense()
+    worst, support, lo, hi = -1.0, None, np.inf, -np.inf
+    for S in itertools.combinations(range(N), k):
+        d, lmin, lmax = _delta(M[:, S])
+        lo, hi = min(lo, lmin), max(hi, lmax)
+        if d > worst:
+            worst, support = d, S
+    return Certificate(f"RIP delta_{k}", worst, 1.0, "holds" if worst < 1 else "fails", "exact",
+                       f"delta_{k} = {worst:.4g}, attained on columns {list(support)}; restricted eigenvalues "
+                       f"in [{lo:.3g}, {hi:.3g}]",
+                       {"support": np.array(support), "lambda_min": np.array(lo), "lambda_max": np.array(hi)})
+
+
+def rip_sampled(A, k, *, n_random=200, rng=None):
+    """A lower bound on ``delta_k``: random supports, then greedy growth of the worst one.
+
+    The greedy search starts from the worst random support's first column and
+    adds, one at a time, the column that most increases ``delta`` of the
+    growing support (a local search for a bad support). Never exceeds the
+    exact value.
+    """
+    A = _operator(A)
+    N = A.shape[1]
+    k = check_int(k, "k", low=1, high=N)
+    rng = check_rng(rng)
+    M = A.restrict(np.arange(N)).to_dense()  # columns needed repeatedly; for N up to a few thousand
+    worst, support = -1.0, None
+    for _ in range(check_int(n_random, "n_random", low=0)):
+        S = np.sort(rng.choice(N, k, replace=False))
+        d = _delta(M[:, S])[0]
+        if d > worst:
+            worst, support = d, S
+    starts = [int(support[0])] if support is not None else []
+    starts += [int(j) for j in rng.choice(N, min(N, 3), replace=False)]
+    for j in starts:
+        S = [j]
+        while len(S) < k:
+            rest = np.setdiff1d(np.arange(N), S)
+            scores = [_delta(M[:, S + [int(c)]])[0] for c in rest]
+            S.append(int(rest[int(np.argmax(scores))]))
+        d = _delta(M[:, S])[0]
+        if d > worst:
+            worst, support = d, np.sort(S)
+    return Certificate(f"RIP delta_{k} (sampled)", worst, 1.0, "fails" if worst >= 1 else "unknown", "sampled",
+                       f"a support with delta = {worst:.4g} exists (lower bound)", {"support": np.asarray(support)})
+
+
+def rip_from_coherence(mu, k):
+    """``delta_k <= (k - 1) mu`` for unit-norm columns (Gershgorin)."""
+    return (k - 1) * float(mu)
+
+
+def algorithm_certificates(A, s, *, exact_budget=50_000, n_random=200, rng=None, unit_columns=None):
+    """IHT, HTP and CoSaMP sufficient conditions and uniqueness (delta_2s < 1) for sparsity ``s``.
+
+    Uses the exact RIP constant when the enumeration fits ``exact_budget``,
+    otherwise the coherence upper bound (holds or unknown) and a sampled
+    lower bound (fails or unknown). The coherence bound needs unit-norm
+    columns: it is used only when they are (within 1e-8), or when
+    ``unit_columns=True`` is forced.
+
+    Returns
+    -------
+    list of Certificate
+    """
+    A = _operator(A)
+    N = A.shape[1]
+    s = check_int(s, "s", low=1, high=N)
+    norms = _norms(A, 256)
+    unit = np.allclose(norms, 1.0, atol=1e-8) if unit_columns is None else bool(unit_columns)
+    mu = mutual_coherence(A).value
+    conds = [("IHT: delta_3s < 1/sqrt(32)", 3 * s, IHT_DELTA3S), ("HTP: delta_3s < 1/sqrt(3)", 3 * s, HTP_DELTA3S),
+             ("CoSaMP: delta_4s <= 0.1", 4 * s, COSAMP_DELTA4S), ("unique s-sparse solution: delta_2s < 1", 2 * s, 1.0)]
+    # (uniqueness is reported with the lower constant 1 - min lambda_min when computed exactly)
+    out = []
+    for name, k, thr in conds:
+        if k > N:
+            out.append(Certificate(name, float("nan"), thr, "unknown", "exact", f"order {k} exceeds N = {N}"))
+            continue
+        if math.comb(N, k) <= exact_budget:
+            c = rip_exact(A, k, budget=exact_budget)
+            if thr == 1.0:  # uniqueness needs only the lower restricted eigenvalue: every 2s columns independent
+                lower = 1.0 - float(c.evidence["lambda_min"])
+                out.append(Certificate(name.replace("delta_2s", "lower delta_2s"), lower, 1.0,
+                                       "holds" if lower < 1 - 1e-10 else "fails", "exact", c.explanation, c.evidence))
+                continue
+            ok = c.value < thr or (thr == COSAMP_DELTA4S and c.value <= thr)
+            out.append(Certificate(name, c.value, thr, "holds" if ok else "fails", "exact", c.explanation, c.evidence))
+            continue
+        if unit:
+            b = rip_from_coherence(mu, k)
+            if b < thr:
+                out.append(Certificate(name, b, thr, "holds", "bound", f"(k-1) mu = {b:.4g} < {thr:.4g}"))
+                continue
+        low = rip_sampled(A, k, n_random=n_random, rng=rng)
+        status = "fails" if low.value >= thr else "unknown"
+        out.append(Certificate(name, low.value, thr, status, "sampled",
+                               f"lower bound {low.value:.4g}" + (" violates" if status == "fails" else " does not decide")
+                               + f" the threshold {thr:.4g}", low.evidence))
+    return out
+
+
+def exact_recovery_condition(A, support, *, block=256):
+    """Tropp's exact recovery condition ``ERC(S) = max_{j not in S} ||A_S^+ a_j||_1 < 1``.
+
+    Certifies that OMP (in |S| steps) and basis pursuit recover every vector
+    supported on ``S``. Exact; fails with an explanation when ``A_S`` is
+    rank-deficient.
+    """
+    A = _operator(A)
+    N = A.shape[1]
+    S = np.unique(np.asarray(support, dtype=np.int64))
+    if S.size == 0 or S[0] < 0 or S[-1] >= N:
+        raise ValueError(f"support must be a non-empty set of column indices within [0, {N})")
+    AS = A.restrict(S).to_dense()
+    if np.linalg.matrix_rank(AS) < S.size:
+        return Certificate("ERC", float("inf"), 1.0, "fails", "exact",
+                           f"the columns {S.tolist()} are linearly dependent: vectors on S are not identifiable",
+                           {"support": S})
+    pinv = np.linalg.pinv(AS)
+    worst, arg = 0.0, -1
+    for j0, C in column_blocks(A, block):
+        vals = np.abs(pinv @ C).sum(axis=0)
+        vals[np.isin(np.arange(j0, j0 + C.shape[1]), S)] = 0.0
+        j = int(np.argmax(vals))
+        if vals[j] > worst:
+            worst, arg = float(vals[j]), j0 + j
+    return Certificate("ERC", worst, 1.0, "holds" if worst < 1 else "fails", "exact",
+                       f"max ||A_S^+ a_j||_1 = {worst:.4g} at column {arg}", {"support": S, "worst_column": np.array(arg)})
+
+
+def null_space_property(A, support, signs=None, *, tol=1e-9):
+    """Null space property for a support, checked by linear programs (SciPy HiGHS).
+
+    For a sign pattern ``sigma`` on ``S``, basis pursuit recovers every vector
+    supported on ``S`` with those signs, uniquely, iff ``A_S`` is injective and
+    ``sigma . h_S < ||h_{S^c}||_1`` for every nonzero ``h`` in ker(A). With the
+    scaling ``||h_{S^c}||_1 <= 1`` this is the LP ``max sigma . h_S`` over
+    ``A h = 0``, which must stay below 1. With ``signs=None`` all ``2^|S|``
+    patterns are checked (the NSP relative to S). Small problems only (dense A).
+    """
+    from scipy.optimize import linprog
+
+    A = _operator(A)
+    n, N = A.shape
+    S = np.unique(np.asarray(support, dtype=np.int64))
+    if S.size == 0 or S[0] < 0 or S[-1] >= N:
+        raise ValueError(f"support must be a non-empty set of column indices within [0, {N})")
+    if signs is None:
+        if S.size > 14:
+            raise ValueError("null_space_property with all sign patterns is limited to |S| <= 14")
+        patterns = [np.array(p, float) for p in itertools.product([-1.0, 1.0], repeat=S.size)]
+    else:
+        patterns = [np.sign(check_array(signs, "signs", shape=(S.size,)))]
+    M = A.restrict(np.arange(N)).to_dense()
+    if np.linalg.matrix_rank(M[:, S]) < S.size:
+        return Certificate("NSP (support)", float("inf"), 1.0, "fails", "exact",
+                           f"the columns {S.tolist()} are linearly dependent: a null-space vector lives on S",
+                           {"support": S})
+    off = np.setdiff1d(np.arange(N), S)
+    k = off.size
+    # variables [h (N), t (k)]: |h_j| <= t_j off the support, sum t <= 1, M h = 0
+    E = np.zeros((k, N))
+    E[np.arange(k), off] = 1.0
+    A_ub = np.block([[E, -np.eye(k)], [-E, -np.eye(k)], [np.zeros((1, N)), np.ones((1, k))]])
+    b_ub = np.r_[np.zeros(2 * k), 1.0]
+    A_eq = np.hstack([M, np.zeros((n, k))])
+    bounds = [(None, None)] * N + [(0, None)] * k
+    worst, worst_h = -np.inf, None
+    for sig in patterns:
+        c = np.zeros(N + k)
+        c[S] = -sig  # maximise sigma . h_S
+        res = linprog(c, A_ub=A_ub, b_ub=b_ub, A_eq=A_eq, b_eq=np.zeros(n), bounds=bounds, method="highs")
+        if not res.success:
+            raise RuntimeError(f"NSP linear program failed: {res.message}")
+        if -res.fun > worst:
+            worst, worst_h = -res.fun, res.x[:N]
+    status = "holds" if worst < 1 - tol else "fails"
+    return Certificate("NSP (support)", float(worst), 1.0, status, "exact",
+                       f"max sigma.h_S over ker(A) with ||h_(S^c)||_1 <= 1 is {worst:.4g} "
+                       + ("< 1: basis pursuit recovers uniquely" if status == "holds"
+                          else ">= 1: a null-space vector concentrates on S"),
+                       {"support": S, "h": worst_h})
+
+
+def relu_structure(X, U, *, min_separation=0.1, min_coverage=0.05):
+    """Structural conditions of the ReLU recovery theorem on data ``X`` and planted hidden weights ``U``.
+
+    For the active units (nonzero rows of ``U``) with patterns
+    ``D_j = diag(1[X u_j >= 0])``: *separation* is the smallest normalised
+    Hamming distance between two patterns (and between a pattern and the
+    complement of another), *coverage* the smallest fraction ``tr(D_j)/n``
+    of active samples. Returns two certificates compared with the given
+    thresholds; the theorem's sample-size requirement is not included (its
+    constants are not available here), so these are necessary structure
+    checks, reported as measured.
+    """
+    X = check_array(X, "X", ndim=2)
+    U = check_array(U, "U", ndim=2, shape=(None, X.shape[1]))
+    act = U[U.any(axis=1)]
+    P = (X @ act.T >= 0)
+    n, p = P.shape
+    sep, pair = 1.0, (-1, -1)
+    for a in range(p):
+        for b in range(a + 1, p):
+            h = float(np.mean(P[:, a] != P[:, b]))
+            h = min(h, 1.0 - h)  # a pattern and a complement are equally confusable for mixed signs
+            if h < sep:
+                sep, pair = h, (a, b)
+    cov = P.mean(axis=0)
+    jmin = int(np.argmin(cov)) if p else -1
+    cmin = float(cov.min()) if p else 1.0
+    return [
+        Certificate("pattern separation", sep, min_separation, "holds" if sep >= min_separation else "fails", "exact",
+                    f"closest active patterns {pair} differ on a fraction {sep:.3g} of the samples (needs >= {min_separation})",
+                    {"pair": np.array(pair)}),
+        Certificate("pattern coverage", cmin, min_coverage, "holds" if cmin >= min_coverage else "fails", "exact",
+                    f"least active unit {jmin} is on for a fraction {cmin:.3g} of the samples (needs >= {min_coverage})",
+                    {"coverage": cov}),
+    ]
+
+
+def certify_solution(A, y, w_hat, s, *, tol=1e-8, exact_budget=50_000):
+    """A posteriori: is ``w_hat`` the unique s-sparse solution of ``A w = y``?
+
+    1. residual: ``||A w_hat - y|| <= tol ||y||`` and ``nnz(w_hat) <= s``;
+    2. uniqueness, first that applies: exact enumeration of all s-supports
+       (another support reproducing ``y`` refutes it), delta_2s < 1 from the
+       exact RIP, the coherence bound ``s < (1 + 1/mu)/2``; else unknown.
+
+    Returns
+    -------
+    list of Certificate (residual, then the uniqueness certificate used)
+    """
+    A = _operator(A)
+    n, N = A.shape
+    y = check_array(y, "y", shape=(n,), dtype=A.dtype)
+    s = check_int(s, "s", low=1, high=N)
+    if not isinstance(w_hat, SparseVector):
+        w_hat = SparseVector.from_dense(check_array(w_hat, "w_hat", shape=(N,)))
+    r = float(np.linalg.norm(A.matvec(w_hat) - y))
+    ynorm = float(np.linalg.norm(y)) or 1.0
+    res_ok = r <= tol * ynorm and w_hat.nnz <= s
+    certs = [Certificate("residual", r / ynorm, tol, "holds" if res_ok else "fails", "exact",
+                         f"relative residual {r / ynorm:.3g}, {w_hat.nnz} nonzeros (s = {s})")]
+    if not res_ok:
+        return certs
+    if math.comb(N, s) <= exact_budget:
+        M = A.restrict(np.arange(N)).to_dense()
+        others = []
+        for T in itertools.combinations(range(N), s):
+            T = np.array(T)
+            coef = np.linalg.lstsq(M[:, T], y, rcond=None)[0]
+            if np.linalg.norm(M[:, T] @ coef - y) <= tol * ynorm:
+                w = np.zeros(N)
+                w[T] = coef
+                if np.linalg.norm(w - w_hat.to_dense()) > 1e3 * tol * max(1.0, np.linalg.norm(w_hat.values)):
+                    others.append(T)
+                    break
+        certs.append(Certificate("uniqueness (enumeration)", float(len(others)), 1.0,
+                                 "fails" if others else "holds", "exact",
+                                 f"another s-sparse solution on columns {others[0].tolist()}" if others
+                                 else f"no other of the C({N}, {s}) supports fits y", {}))
+        return certs
+    if 2 * s <= N and math.comb(N, 2 * s) <= exact_budget:
+        c = rip_exact(A, 2 * s, budget=exact_budget)
+        certs.append(Certificate("uniqueness: delta_2s < 1", c.value, 1.0, c.status, "exact", c.explanation, c.evidence))
+        return certs
+    mu = mutual_coherence(A).value
+    ok = s < (1 + 1 / mu) / 2 if mu > 0 else True
+    certs.append(Certificate("uniqueness: s < (1 + 1/mu)/2", float(s), (1 + 1 / mu) / 2 if mu > 0 else float("inf"),
+                             "holds" if ok else "unknown", "bound", f"mutual coherence {mu:.4g}"))
+    return certs

@@ -1,0 +1,89 @@
+"""How conservative are the certificates? Fraction of Gaussian instances each condition
+certifies, against the fraction where NIHT actually recovers, along rho = s/n.
+
+Per instance (A with i.i.d. N(0, 1/n) entries, columns normalised, an s-sparse
+w with random signs): the IHT condition delta_3s < 1/sqrt(32) (exact RIP when
+the enumeration fits, else the coherence bound), uniqueness delta_2s < 1,
+Tropp's ERC on the true support, the null space property for the true support
+and signs (LP), and NIHT's actual recovery (relative error <= 1e-4). Quick:
+N = 20, delta in {0.4, 0.7}, 15 instances per point (~20 s); full: N = 40,
+delta in {0.3, 0.5, 0.7}, 100 instances per point (~30 min).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .. import certify as C
+from ..experiments import write_csv
+from ..plot import _pyplot
+from ..recovery import iht
+
+QUICK = {"N": 20, "deltas": (0.4, 0.7), "rhos": (0.05, 0.1, 0.2, 0.3, 0.4, 0.5), "trials": 15, "budget": 20_000}
+FULL = {"N": 40, "deltas": (0.3, 0.5, 0.7), "rhos": (0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5), "trials": 100,
+        "budget": 200_000}
+CONDITIONS = ("IHT: delta_3s < 1/sqrt(32)", "unique: 2s columns independent", "ERC on support", "NSP on support+signs",
+              "NIHT recovers")
+
+
+def trial(rng, n, N, s, budget):
+    A = rng.standard_normal((n, N))
+    A /= np.linalg.norm(A, axis=0)
+    w = np.zeros(N)
+    S = np.sort(rng.choice(N, s, replace=False))
+    w[S] = rng.choice([-1.0, 1.0], s) * (0.5 + rng.random(s))
+    y = A @ w
+    algo = {c.name: c for c in C.algorithm_certificates(A, s, exact_budget=budget, n_random=30, rng=rng)}
+    res = iht(A, y, s, method="niht", max_iter=500, progress=False)
+    err = np.linalg.norm(res.w.to_dense() - w) / np.linalg.norm(w)
+    return {
+        CONDITIONS[0]: algo["IHT: delta_3s < 1/sqrt(32)"].holds,
+        CONDITIONS[1]: next(c for name, c in algo.items() if name.startswith("unique")).holds,
+        CONDITIONS[2]: C.exact_recovery_condition(A, S).holds,
+        CONDITIONS[3]: C.null_space_property(A, S, signs=np.sign(w[S])).holds,
+        CONDITIONS[4]: bool(err <= 1e-4),
+    }
+
+
+def run(out="figures", quick=True, seed=0, executor=None, progress=None):
+    cfg = QUICK if quick else FULL
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    N = cfg["N"]
+    rows = []
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(cfg["deltas"]), figsize=(4.6 * len(cfg["deltas"]), 3.6), squeeze=False, sharey=True)
+    for ax, delta in zip(axes[0], cfg["deltas"]):
+        n = round(delta * N)
+        rhos, rates = [], {c: [] for c in CONDITIONS}
+        for rho in cfg["rhos"]:
+            s = max(1, round(rho * n))
+            if s > n or (rhos and s == round(rhos[-1] * n)):
+                continue
+            hits = {c: 0 for c in CONDITIONS}
+            for _ in range(cfg["trials"]):
+                for c, ok in trial(rng, n, N, s, cfg["budget"]).items():
+                    hits[c] += ok
+            rhos.append(s / n)
+            for c in CONDITIONS:
+                rates[c].append(hits[c] / cfg["trials"])
+                rows.append({"delta": delta, "n": n, "N": N, "s": s, "rho": s / n, "condition": c,
+                             "fraction": hits[c] / cfg["trials"]})
+        for c in CONDITIONS:
+            ax.plot(rhos, rates[c], marker="o", ms=3, lw=2.2 if c == "NIHT recovers" else 1.2,
+                    color="k" if c == "NIHT recovers" else None, label=c)
+        ax.set_title(f"delta = n/N = {delta} (n={n}, N={N})", fontsize=9)
+        ax.set_xlabel(r"$\rho = s/n$")
+        ax.grid(alpha=0.3)
+    axes[0, 0].set_ylabel("fraction of instances")
+    axes[0, 0].legend(fontsize=7)
+    fig.suptitle(f"certified vs actual recovery ({cfg['trials']} instances per point)", fontsize=10)
+    fig.tight_layout()
+    path = out / "certify_phase.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    write_csv(rows, out / "certify_phase.csv")
+    return [path]

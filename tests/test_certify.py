@@ -1,0 +1,138 @@
+"""Certificates: each checked against brute force or an instance where the answer is known."""
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import sparsecert as sc
+from sparsecert import certify as C
+
+
+def unit_columns(M):
+    return M / np.linalg.norm(M, axis=0)
+
+
+small = st.tuples(st.integers(3, 8), st.integers(4, 9), st.integers(0, 2**31))
+
+
+@settings(max_examples=25)
+@given(shape=small, k=st.integers(1, 3))
+def test_exact_rip_matches_brute_force_and_bounds(shape, k):
+    """rip_exact equals max over supports of max |sigma_i(A_S)^2 - 1| (computed here from
+    singular values), is at most (k-1) mu for unit-norm columns (Gershgorin), and the
+    sampled lower bound never exceeds it."""
+    n, N, seed = shape
+    k = min(k, N)
+    A = unit_columns(np.random.default_rng(seed).standard_normal((n, N)))
+    brute = max(np.abs(np.linalg.svd(A[:, list(S)], compute_uv=False) ** 2 - 1).max()
+                for S in itertools.combinations(range(N), k))
+    exact = C.rip_exact(A, k)
+    assert exact.value == pytest.approx(brute, abs=1e-10)
+    mu = C.mutual_coherence(A).value
+    assert exact.value <= C.rip_from_coherence(mu, k) + 1e-10
+    assert C.rip_sampled(A, k, n_random=20, rng=seed).value <= exact.value + 1e-10
+
+
+@given(shape=small)
+def test_coherence_and_babel_match_the_gram_matrix(shape):
+    n, N, seed = shape
+    A = np.random.default_rng(seed).standard_normal((n, N))
+    G = np.abs(unit_columns(A).T @ unit_columns(A))
+    np.fill_diagonal(G, 0)
+    assert C.mutual_coherence(A, block=2).value == pytest.approx(G.max(), abs=1e-12)
+    for k in (1, 2):
+        if k < N:
+            assert C.babel(A, k, block=3) == pytest.approx(np.sort(G, axis=1)[:, -k:].sum(1).max(), abs=1e-12)
+
+
+def test_orthonormal_matrix_passes_every_certificate():
+    """On an orthonormal A (square, A^T A = I): mu = 0, delta = 0, ERC = 0, the NSP holds,
+    IHT/HTP/CoSaMP conditions hold and the recovered vector is certified unique."""
+    Q, _ = np.linalg.qr(np.random.default_rng(0).standard_normal((6, 6)))
+    assert C.mutual_coherence(Q).value < 1e-12
+    for cert in C.algorithm_certificates(Q, 1):
+        assert cert.holds, cert
+    assert C.exact_recovery_condition(Q, [1, 4]).value < 1e-12
+    assert C.null_space_property(Q, [0, 2]).holds
+    w = np.zeros(6)
+    w[[1, 3]] = [1.0, -2.0]
+    certs = C.certify_solution(Q, Q @ w, w, 2)
+    assert all(c.holds for c in certs) and certs[1].name.startswith("uniqueness")
+
+
+def test_two_equal_columns_fail_with_an_explanation():
+    rng = np.random.default_rng(1)
+    A = unit_columns(rng.standard_normal((5, 7)))
+    A[:, 4] = A[:, 2]
+    mu = C.mutual_coherence(A)
+    assert mu.value == pytest.approx(1.0) and "parallel" in mu.explanation
+    assert set(mu.evidence["pair"].tolist()) == {2, 4}
+    assert C.rip_exact(A, 2).status == "fails"
+    erc = C.exact_recovery_condition(A, [2, 4])
+    assert erc.status == "fails" and "linearly dependent" in erc.explanation
+    assert C.exact_recovery_condition(A, [2]).status == "fails"  # column 4 equals column 2: ||A_S^+ a_4||_1 = 1
+    assert C.null_space_property(A, [2]).status == "fails"
+    w = np.zeros(7)
+    w[2] = 1.0
+    certs = C.certify_solution(A, A @ w, w, 1)
+    assert certs[0].holds and certs[1].status == "fails" and "another s-sparse solution" in certs[1].explanation
+
+
+@settings(max_examples=15)
+@given(shape=st.tuples(st.integers(5, 10), st.integers(8, 14), st.integers(0, 2**31)), s=st.integers(1, 2))
+def test_erc_and_nsp_imply_basis_pursuit_recovery(shape, s):
+    """Tropp: ERC(S) < 1 => BP recovers every vector on S; NSP for (S, sigma) <=> BP recovers
+    vectors on S with signs sigma. Checked against SciPy's basis pursuit."""
+    from sparsecert.experiments import l1_recovery  # noqa: F401  (linprog import path)
+    from scipy.optimize import linprog
+
+    n, N, seed = shape
+    rng = np.random.default_rng(seed)
+    A = unit_columns(rng.standard_normal((n, N)))
+    S = np.sort(rng.choice(N, s, replace=False))
+    w = np.zeros(N)
+    w[S] = rng.choice([-1.0, 1.0], s) * (0.5 + rng.random(s))
+    I = np.eye(N)
+    res = linprog(np.r_[np.zeros(N), np.ones(N)], A_ub=np.block([[I, -I], [-I, -I]]), b_ub=np.zeros(2 * N),
+                  A_eq=np.hstack([A, np.zeros((n, N))]), b_eq=A @ w, bounds=[(None, None)] * N + [(0, None)] * N,
+                  method="highs")
+    bp_ok = np.allclose(res.x[:N], w, atol=1e-6)
+    if C.exact_recovery_condition(A, S).holds:
+        assert bp_ok
+    nsp = C.null_space_property(A, S, signs=np.sign(w[S]))
+    assert nsp.holds == bp_ok
+
+
+def test_relu_structure_on_a_planted_net():
+    p = sc.planted_relu(2000, 10, 4, 12, rng=3)
+    sep, cov = C.relu_structure(p.X, p.model.U)
+    assert 0 < sep.value <= 0.5 and sep.holds
+    assert 0.3 < cov.value < 0.7 and cov.holds
+    U = np.array([[1.0, 0, 0], [2.0, 0, 0]])  # same direction: identical patterns
+    X = np.random.default_rng(0).standard_normal((100, 3))
+    sep, _ = C.relu_structure(X, U)
+    assert sep.value == 0 and sep.status == "fails"
+
+
+def test_certificates_on_implicit_operators():
+    """Coherence and ERC work blockwise on the implicit ReLU operator."""
+    X = np.random.default_rng(0).standard_normal((50, 3))
+    A = sc.ReluPatternOperator(X, 4, rng=1)
+    dense = A.columns(np.arange(12))
+    assert C.mutual_coherence(A, block=5).value == pytest.approx(C.mutual_coherence(dense).value, abs=1e-12)
+    assert C.exact_recovery_condition(A, [0, 7]).value == pytest.approx(
+        C.exact_recovery_condition(dense, [0, 7]).value, abs=1e-10)
+
+
+def test_certificate_inputs_are_validated():
+    A = np.eye(4)
+    with pytest.raises(ValueError, match="support must be a non-empty set"):
+        C.exact_recovery_condition(A, [])
+    with pytest.raises(ValueError, match="budget"):
+        C.rip_exact(np.ones((3, 40)), 10, budget=100)
+    with pytest.raises(ValueError, match="zero columns"):
+        C.mutual_coherence(np.zeros((3, 3)))
+    assert C.rip_exact(A, 2).to_dict()["status"] == "holds"
