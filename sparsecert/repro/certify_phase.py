@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import certify as C
-from ..experiments import write_csv
+from ..experiments import SUCCESS_TOL, write_csv
 from ..plot import _pyplot
 from ..recovery import iht
 
@@ -43,7 +43,7 @@ def trial(rng, n, N, s, budget):
         CONDITIONS[1]: next(c for name, c in algo.items() if name.startswith("unique")).holds,
         CONDITIONS[2]: C.exact_recovery_condition(A, S).holds,
         CONDITIONS[3]: C.null_space_property(A, S, signs=np.sign(w[S])).holds,
-        CONDITIONS[4]: bool(err <= 1e-4),
+        CONDITIONS[4]: bool(err <= SUCCESS_TOL),
     }
 
 
