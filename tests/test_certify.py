@@ -86,7 +86,6 @@ def test_two_equal_columns_fail_with_an_explanation():
 def test_erc_and_nsp_imply_basis_pursuit_recovery(shape, s):
     """Tropp: ERC(S) < 1 => BP recovers every vector on S; NSP for (S, sigma) <=> BP recovers
     vectors on S with signs sigma. Checked against SciPy's basis pursuit."""
-    from sparsecert.experiments import l1_recovery  # noqa: F401  (linprog import path)
     from scipy.optimize import linprog
 
     n, N, seed = shape

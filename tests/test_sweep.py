@@ -7,7 +7,6 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 import pytest
 
 from sparsecert.sweep import SweepFormatError, SweepStore, run_sweep
