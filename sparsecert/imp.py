@@ -5,7 +5,8 @@ ReLU hidden layers, linear output), the training loop (:func:`train`: full or
 minibatch GD or Adam, masked updates, MSE or cross-entropy) and the pruning
 strategy (:func:`magnitude_prune`: layer-wise or global, per-layer rates, the
 output layer at half rate by default, biases never pruned). :func:`imp` ties
-them together: train, prune, rewind, repeat (Frankle & Carbin 2019).
+them together: train, prune, rewind, repeat (Frankle & Carbin 2019), as one
+configuration of :func:`sparsecert.prune.run.prune_run`.
 
 Rounding convention: a round prunes ``ceil(rate * active)`` weights of a
 layer (layer-wise) or of the whole network (global), at least one and never
@@ -15,20 +16,16 @@ below the target; among equal magnitudes the smaller flat index goes first.
 from __future__ import annotations
 
 import math
-import sys
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
 from numba import njit
-from tqdm.auto import tqdm
 
 from ._validation import check_array, check_float, check_int, check_option, check_rng
 
 __all__ = [
     "DenseNet",
     "train",
-    "magnitude_prune",
     "imp",
     "IMPResult",
     "adam_step",
@@ -166,8 +163,25 @@ class DenseNet:
         return int(sum(W.nbytes for W in self.Ws) + (sum(b.nbytes for b in self.bs) if self.bs else 0))
 
 
-def _loss_grad(net, X, Y, loss):
-    """Loss and gradients (lists for W and b) of the mean loss over the batch."""
+def _adam_keep_frozen(w, g, st, upd, lr, step, frozen, l):
+    """Masked Adam; with frozen units, their entries keep value and moments (upd = 0 there)."""
+    if frozen is None or not frozen[l].any():
+        adam_step(w.reshape(-1), g.reshape(-1), *st, upd, lr, 0.9, 0.999, 1e-8, step)
+        return
+    keep_w, keep_m, keep_v = w.reshape(-1).copy(), st[0].copy(), st[1].copy()
+    adam_step(w.reshape(-1), g.reshape(-1), *st, upd, lr, 0.9, 0.999, 1e-8, step)
+    fz = (np.broadcast_to(frozen[l][:, None], w.shape) if w.ndim == 2 else frozen[l]).reshape(-1)
+    w.reshape(-1)[fz] = keep_w[fz]
+    st[0][fz] = keep_m[fz]
+    st[1][fz] = keep_v[fz]
+
+
+def _loss_grad(net, X, Y, loss, frozen=None):
+    """Loss and gradients (lists for W and b) of the mean loss over the batch.
+
+    With ``frozen`` (per layer, bool per unit), the weight-gradient rows of
+    frozen units are not computed (left 0): the work NEq saves.
+    """
     out, Zs = net.forward(X, keep=True)
     n = X.shape[0]
     out2 = out[:, None] if out.ndim == 1 else out
@@ -187,7 +201,12 @@ def _loss_grad(net, X, Y, loss):
     gW, gb = [None] * len(net.Ws), [None] * len(net.Ws)
     for l in range(len(net.Ws) - 1, -1, -1):
         H = X if l == 0 else np.maximum(Zs[l - 1], 0.0)
-        gW[l] = G.T @ H
+        if frozen is not None and frozen[l].any():
+            live = np.flatnonzero(~frozen[l])
+            gW[l] = np.zeros(net.Ws[l].shape)
+            gW[l][live] = G[:, live].T @ H
+        else:
+            gW[l] = G.T @ H
         gb[l] = G.sum(axis=0)
         if l:
             G = G @ net.Ws[l]
@@ -203,7 +222,7 @@ def _targets(Y, loss):
 
 
 def train(net, X, y, *, masks=None, optimizer="adam", lr=1e-3, epochs=10, batch_size=None, loss="mse",
-          tol=0.0, rng=None, record=()):
+          tol=0.0, rng=None, record=(), callback=None, frozen=None, epoch_callback=None):
     """Train ``net`` in place with masked updates; return per-epoch losses and recorded iterates.
 
     Parameters
@@ -225,6 +244,14 @@ def train(net, X, y, *, masks=None, optimizer="adam", lr=1e-3, epochs=10, batch_
         Shuffles minibatches.
     record : iterable of int
         Steps after which a copy of the weights is kept (rewinding points).
+    callback : callable, optional
+        ``callback(step, net, rows)`` after each update (``rows``: the batch).
+    frozen : list of ndarray of bool, optional
+        Per layer, units (rows of ``W_l``, entries of ``b_l``) whose parameters
+        are neither updated nor have their weight gradients computed.
+    epoch_callback : callable, optional
+        ``epoch_callback(epoch, net)`` after each epoch; it may return a new
+        ``frozen`` list for the next epoch (NEq).
 
     Returns
     -------
@@ -256,23 +283,31 @@ def train(net, X, y, *, masks=None, optimizer="adam", lr=1e-3, epochs=10, batch_
         total = 0.0
         for b0 in range(0, n, bs):
             rows = order[b0 : b0 + bs]
-            value, gW, gb = _loss_grad(net, X[rows], Y[rows], loss)
+            value, gW, gb = _loss_grad(net, X[rows], Y[rows], loss, frozen)
             total += value * rows.size
             step += 1
             for l, W in enumerate(net.Ws):
+                upd = flat_masks[l] if frozen is None else (masks[l] & ~frozen[l][:, None]).ravel().astype(np.uint8)
                 if optimizer == "adam":
-                    adam_step(W.reshape(-1), gW[l].reshape(-1), *state[l], flat_masks[l], lr, 0.9, 0.999, 1e-8, step)
+                    _adam_keep_frozen(W, gW[l], state[l], upd, lr, step, frozen, l)
                 else:
-                    W -= lr * gW[l] * masks[l]
+                    W -= lr * gW[l] * upd.reshape(W.shape)
             if net.bs is not None:
                 for l, b in enumerate(net.bs):
+                    upd_b = ones_b[l] if frozen is None else (~frozen[l]).astype(np.uint8)
                     if optimizer == "adam":
-                        adam_step(b, gb[l], *state_b[l], ones_b[l], lr, 0.9, 0.999, 1e-8, step)
+                        _adam_keep_frozen(b, gb[l], state_b[l], upd_b, lr, step, frozen, l)
                     else:
-                        b -= lr * gb[l]
+                        b -= lr * gb[l] * upd_b
             if step in record:
                 iterates[step] = net.copy()
+            if callback is not None:
+                callback(step, net, rows)
         losses.append(total / n)
+        if epoch_callback is not None:
+            new_frozen = epoch_callback(len(losses), net)
+            if new_frozen is not None:
+                frozen = new_frozen
         if tol:
             _, gW, gb = _loss_grad(net, X, Y, loss)
             gnorm = math.sqrt(sum(float(np.sum((g * mk) ** 2)) for g, mk in zip(gW, masks))
@@ -280,58 +315,6 @@ def train(net, X, y, *, masks=None, optimizer="adam", lr=1e-3, epochs=10, batch_
             if gnorm <= tol:
                 break
     return {"losses": np.asarray(losses), "steps": step, "iterates": iterates}
-
-
-# ---------------------------------------------------------------------- pruning
-def _prune_count(rate, active, floor):
-    return min(math.ceil(rate * active), max(0, active - floor)) if active else 0
-
-
-def _smallest(values, idx, k):
-    """The k entries of idx with the smallest |values|; ties to the smaller index."""
-    return idx[np.lexsort((idx, np.abs(values[idx])))[:k]]
-
-
-def magnitude_prune(net, masks, rates, *, scope="layer", floors=None):
-    """New masks with the smallest-magnitude surviving weights removed.
-
-    Parameters
-    ----------
-    net : DenseNet
-    masks : list of ndarray of bool
-    rates : list of float
-        Per-layer rate (layer-wise), or one rate in ``rates[0]`` for ``scope="global"``.
-    scope : {"layer", "global"}
-    floors : list of int or int, optional
-        Minimum number of weights to keep (per layer, or in total for global).
-    """
-    scope = check_option(scope, "scope", {"layer", "global"})
-    new = [mk.copy() for mk in masks]
-    if scope == "layer":
-        floors = floors if floors is not None else [1] * len(masks)
-        for l, (W, mk) in enumerate(zip(net.Ws, new)):
-            flat = mk.reshape(-1)
-            idx = np.flatnonzero(flat)
-            k = _prune_count(rates[l], idx.size, floors[l])
-            flat[_smallest(W.reshape(-1), idx, k)] = False
-        return new
-    values = _flat(net.Ws)
-    flat = _flat(new)
-    idx = np.flatnonzero(flat)
-    flat[_smallest(values, idx, _prune_count(rates[0], idx.size, floors or 1))] = False
-    return _unflat(flat, new)
-
-
-def _flat(arrays):
-    return np.concatenate([a.reshape(-1) for a in arrays])
-
-
-def _unflat(flat, like):
-    out, o = [], 0
-    for a in like:
-        out.append(flat[o : o + a.size].reshape(a.shape))
-        o += a.size
-    return out
 
 
 @dataclass
@@ -367,7 +350,11 @@ class IMPResult:
 
 def imp(net0, X, y, *, target=None, rounds=None, rate=0.2, output_rate=None, scope="layer", rewind="init",
         evaluate=None, progress=None, rng=None, **train_kwargs):
-    """Iterative magnitude pruning: train, prune, rewind, repeat.
+    """Iterative magnitude pruning: train, prune, rewind, repeat (Frankle & Carbin 2019).
+
+    One configuration of the pruning vocabulary:
+    ``prune_run(when="after", score="magnitude", schedule="iterative", after=...)``
+    (:func:`sparsecert.prune.run.prune_run`).
 
     Parameters
     ----------
@@ -396,82 +383,17 @@ def imp(net0, X, y, *, target=None, rounds=None, rate=0.2, output_rate=None, sco
     -------
     IMPResult
     """
-    t0 = time.perf_counter()
-    rate = check_float(rate, "rate", low=0.0, low_open=True)
-    if rate >= 1.0:
-        raise ValueError(f"rate must be in (0, 1), got {rate}")
-    output_rate = rate / 2 if output_rate is None else check_float(output_rate, "output_rate", low=0.0)
+    from .prune.run import prune_run
+
+    if isinstance(rewind, (int, np.integer)) and not isinstance(rewind, bool):
+        if rewind < 0:
+            raise ValueError(f"rewind step must be >= 0, got {rewind}")
+        after, step = "rewind", int(rewind)
+    else:
+        rewind = check_option(rewind, "rewind", {"init", "continue", "reinit"})
+        after, step = {"init": ("rewind", 0), "continue": ("finetune", 0), "reinit": ("reinit", 0)}[rewind]
     if (target is None) == (rounds is None):
         raise ValueError("give exactly one of target= (weights to keep) or rounds=")
-    total = net0.n_weights
-    if target is not None:
-        target = check_int(target, "target", low=1, high=total)
-    else:
-        rounds = check_int(rounds, "rounds", low=0)
-    if not (isinstance(rewind, (int, np.integer)) and not isinstance(rewind, bool)):
-        rewind = check_option(rewind, "rewind", {"init", "continue", "reinit"})
-    elif rewind < 0:
-        raise ValueError(f"rewind step must be >= 0, got {rewind}")
-    rng = check_rng(rng)
-    if progress is None:
-        progress = sys.stderr.isatty()
-    L = len(net0.Ws)
-    rates = [rate] * L if scope == "global" else [rate] * (L - 1) + [output_rate]
-    masks = [np.ones(W.shape, bool) for W in net0.Ws]
-    result_masks, nets, metrics = [], [], []
-    rewind_net = None
-    prev = None
-    bar = tqdm(desc="IMP rounds", disable=not progress, leave=False)
-    r = 0
-    peak = 0
-    while True:
-        if r == 0 or rewind == "init":
-            net = net0.copy()
-        elif rewind == "continue":
-            net = prev.copy()
-        elif rewind == "reinit":
-            net = DenseNet.init([net0.Ws[0].shape[1]] + [W.shape[0] for W in net0.Ws], rng, bias=net0.bs is not None)
-        else:
-            net = rewind_net.copy()
-        record = (rewind,) if (r == 0 and not isinstance(rewind, str)) else ()
-        out = train(net, X, y, masks=masks, rng=rng, record=record, **train_kwargs)
-        if record:
-            rewind_net = out["iterates"].get(rewind, net).copy()
-        kept = int(sum(mk.sum() for mk in masks))
-        row = {"round": r, "kept": kept, "density": kept / total, "loss": float(out["losses"][-1]) if out["losses"].size else np.nan}
-        if evaluate is not None:
-            row.update(evaluate(net))
-        result_masks.append([mk.copy() for mk in masks])
-        nets.append(net)
-        metrics.append(row)
-        batch = train_kwargs.get("batch_size") or X.shape[0]
-        acts = batch * sum(W.shape[0] for W in net.Ws) * 8 * 2
-        peak = max(peak, 4 * net.nbytes + sum(mk.size for mk in masks) + acts)
-        bar.update(1)
-        prev = net
-        done = (rounds is not None and r >= rounds) or (target is not None and kept <= target)
-        if done:
-            break
-        floors = None if target is None else (target if scope == "global" else [1] * L)
-        new = magnitude_prune(net, masks, rates, scope=scope, floors=floors)
-        if target is not None and scope == "layer":
-            # layer-wise rates may overshoot the total target: stop exactly at it
-            over = target - int(sum(mk.sum() for mk in new))
-            if over > 0:
-                new = _topup(net, masks, new, over)
-        if all(np.array_equal(a, b) for a, b in zip(new, masks)):
-            raise ValueError("the schedule cannot reach the target: a round pruned nothing")
-        masks = new
-        r += 1
-    bar.close()
-    return IMPResult(masks=result_masks, nets=nets, metrics=metrics, time=time.perf_counter() - t0,
-                     peak_memory=int(peak), info={"rate": rate, "output_rate": output_rate, "scope": scope,
-                                                  "rewind": rewind})
-
-
-def _topup(net, old, new, count):
-    """Give back the ``count`` largest-magnitude weights pruned in this round."""
-    values, now = _flat(net.Ws), _flat(new)
-    dropped = np.flatnonzero(_flat(old) & ~now)
-    now[dropped[np.lexsort((dropped, -np.abs(values[dropped])))[:count]]] = True
-    return _unflat(now, new)
+    return prune_run(net0, X, y, when="after", score="magnitude", schedule="iterative", rate=rate,
+                     output_rate=output_rate, scope=scope, after=after, rewind_step=step, target=target, rounds=rounds,
+                     evaluate=evaluate, progress=progress, rng=rng, **train_kwargs)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._validation import check_float, check_int, check_option, check_rng
-from ..imp import DenseNet, _loss_grad, _targets
+from ..imp import _loss_grad, _targets
 from .select import select_masks
 
 __all__ = ["SCORES", "magnitude", "random_scores", "snip", "grasp", "synflow", "zhou_criterion", "ZHOU"]

@@ -1,0 +1,92 @@
+"""NEq: neurons at equilibrium skip their updates (Bragagnolo, Tartaglione & Grangetto, NeurIPS 2022).
+
+After each epoch the outputs ``y_k`` of every hidden unit on a fixed validation
+batch are compared with the previous epoch's: ``phi_k(t) = cos(y_k(t), y_k(t-1))``
+(two all-zero vectors count as similar). With ``dphi_k(t) = phi_k(t) - phi_k(t-1)``
+the velocity is ``v_k(t) = -dphi_k(t) + mu_eq v_k(t-1)``; a unit with
+``|v_k(t)| < eps`` is at equilibrium and is frozen for the next epoch (its
+incoming weights and bias are not updated and their gradients are not
+computed); it is re-evaluated every epoch and re-enters when it moves again.
+The output layer is never frozen.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._validation import check_array, check_float, check_int
+from .imp import train
+
+__all__ = ["neq_train", "unit_similarity"]
+
+
+def unit_similarity(A, B):
+    """Per-unit cosine similarity between the columns of ``A`` and ``B`` (n_val, units).
+
+    Columns that are both all-zero count as identical (1.0); one zero column gives 0.
+    """
+    na, nb = np.linalg.norm(A, axis=0), np.linalg.norm(B, axis=0)
+    dot = (A * B).sum(axis=0)
+    out = np.divide(dot, na * nb, out=np.zeros_like(dot), where=(na > 0) & (nb > 0))
+    out[(na == 0) & (nb == 0)] = 1.0
+    return out
+
+
+def neq_train(net, X, y, X_val, *, epochs=10, mu_eq=0.5, eps=1e-3, masks=None, **train_kwargs):
+    """Train with NEq freezing; returns ``train``'s dict plus the NEq record.
+
+    Parameters
+    ----------
+    X_val : array_like, shape (n_val, d)
+        Fixed batch on which unit outputs are compared.
+    mu_eq : float in [0, 1)
+        Velocity momentum.
+    eps : float
+        Equilibrium threshold on ``|v|``.
+
+    Returns
+    -------
+    dict with the keys of :func:`sparsecert.imp.train` and ``frozen`` (list per
+    epoch of per-layer bool arrays used in that epoch), ``velocity`` and ``phi``
+    (per epoch, per hidden layer), ``saved_fraction`` (share of the weight-gradient
+    rows not computed, over the whole run).
+    """
+    X_val = check_array(X_val, "X_val", ndim=2, shape=(None, net.Ws[0].shape[1]))
+    epochs = check_int(epochs, "epochs", low=1)
+    mu_eq = check_float(mu_eq, "mu_eq", low=0.0, high=1.0)
+    eps = check_float(eps, "eps", low=0.0)
+    L = len(net.Ws)
+    hidden = L - 1
+    state = {"prev": None, "phi": None, "v": [np.zeros(W.shape[0]) for W in net.Ws[:hidden]]}
+    frozen_now = [np.zeros(W.shape[0], bool) for W in net.Ws]
+    record = {"frozen": [], "velocity": [], "phi": []}
+
+    def outputs(net):
+        _, Zs = net.forward(X_val, keep=True)
+        return [np.maximum(Z, 0.0) for Z in Zs[:hidden]]
+
+    def epoch_callback(epoch, net):
+        nonlocal frozen_now
+        record["frozen"].append([f.copy() for f in frozen_now])
+        outs = outputs(net)
+        if state["prev"] is not None:
+            phi = [unit_similarity(a, b) for a, b in zip(outs, state["prev"])]
+            if state["phi"] is not None:
+                state["v"] = [-(p - q) + mu_eq * v for p, q, v in zip(phi, state["phi"], state["v"])]
+                frozen_now = [np.abs(v) < eps for v in state["v"]] + [np.zeros(net.Ws[-1].shape[0], bool)]
+                record["velocity"].append([v.copy() for v in state["v"]])
+            state["phi"] = phi
+            record["phi"].append([p.copy() for p in phi])
+        state["prev"] = outs
+        return frozen_now
+
+    state["prev"] = outputs(net)  # epoch 0 reference
+    out = train(net, X, y, masks=masks, epochs=epochs, frozen=[f.copy() for f in frozen_now],
+                epoch_callback=epoch_callback, **train_kwargs)
+    # the frozen sets actually used in epochs 1..E (the callback records the set of the epoch just run)
+    used = record["frozen"]
+    rows_total = sum(W.shape[0] * W.shape[1] for W in net.Ws) * len(used)
+    rows_saved = sum(int(f.sum()) * net.Ws[l].shape[1] for fr in used for l, f in enumerate(fr))
+    out.update(record)
+    out["saved_fraction"] = rows_saved / rows_total if rows_total else 0.0
+    return out

@@ -1,0 +1,244 @@
+"""One vocabulary for pruning runs (Wang et al., "Emerging Paradigms of Neural Network Pruning").
+
+A run is
+
+* **when**: ``"init"`` (score the initialisation, prune, then train: SNIP,
+  GraSP, SynFlow, random), ``"after"`` (train, score, prune: magnitude
+  pruning, IMP, BINGO) or ``"during"`` (gradual pruning while training);
+* **score**: a name in :data:`sparsecert.prune.SCORES` (or ``"bingo"``) or a
+  callable ``score(net, masks, ctx) -> list of arrays`` (keep the largest);
+* **schedule**: ``"one-shot"`` (straight to the target), ``"iterative"``
+  (``rate`` of the survivors per round) or ``"gradual"`` (``rounds`` prunes
+  spread over training on a cubic density schedule, Zhu & Gupta 2017);
+* **scope**: ``"layer"`` (per-layer ``rates``; by default the output layer at
+  half rate, Frankle & Carbin) or ``"global"``;
+* **after**: what the next training starts from -- ``"rewind"`` (to the
+  weights after ``rewind_step`` steps of the first run; 0 = init, the lottery
+  ticket), ``"finetune"`` (keep the trained weights), ``"reinit"`` (a fresh
+  initialisation) or ``"scratch"`` (the original initialisation, trained
+  from scratch with the mask, as in pruning at init).
+
+Counting: weights only (biases are never pruned); each round removes
+``ceil(rate * active)`` per layer or globally, never going below the target
+(layer scope keeps at least one weight per layer and stops exactly at the
+target by returning the strongest of the last round's removals).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from .._validation import check_float, check_int, check_option, check_rng
+from ..imp import DenseNet, IMPResult, train
+from .scores import SCORES
+from .select import select_masks
+
+__all__ = ["prune_run", "prune_step", "WHEN", "SCHEDULES", "AFTER"]
+
+WHEN = ("init", "after", "during")
+SCHEDULES = ("one-shot", "iterative", "gradual")
+AFTER = ("rewind", "finetune", "reinit", "scratch")
+
+
+def prune_step(scores, masks, rates, *, scope="layer", target=None):
+    """Remove ``ceil(rate * active)`` lowest-scored weights (per layer or globally) without
+    going below ``target`` kept weights in total (and one per layer for layer scope)."""
+    active = [int(m.sum()) for m in masks]
+    if scope == "global":
+        total = sum(active)
+        k = math.ceil(rates[0] * total)
+        if target is not None:
+            k = min(k, max(0, total - target))
+        return select_masks(scores, masks, k / total if total else 0.0, scope="global", rounding="floor") if k else masks
+    layer_rates = [min(math.ceil(r * a), max(0, a - 1)) / a if a else 0.0 for r, a in zip(rates, active)]
+    new = select_masks(scores, masks, 0.0, scope="layer", rates=layer_rates, rounding="floor")
+    if target is not None:
+        short = target - sum(int(m.sum()) for m in new)
+        if short > 0:  # give back the strongest removals so that exactly `target` remain
+            flat_s = np.concatenate([np.asarray(s, float).ravel() for s in scores])
+            was = np.concatenate([m.ravel() for m in masks])
+            now = np.concatenate([m.ravel() for m in new])
+            dropped = np.flatnonzero(was & ~now)
+            now[dropped[np.lexsort((dropped, -flat_s[dropped]))[:short]]] = True
+            out, o = [], 0
+            for m in masks:
+                out.append(now[o : o + m.size].reshape(m.shape))
+                o += m.size
+            new = out
+    return new
+
+
+def _score_fn(score):
+    if callable(score):
+        return score
+    name = check_option(score, "score", set(SCORES) | {"bingo"})
+    if name == "bingo":
+        return lambda net, masks, ctx: ctx["bingo"]
+    fn = SCORES[name]
+    return lambda net, masks, ctx: fn(net, X=ctx["X"], y=ctx["y"], loss=ctx["loss"], rng=ctx["rng"], masks=masks)
+
+
+def prune_run(net0, X, y, *, when="after", score="magnitude", schedule="iterative", rate=0.2, output_rate=None,
+              scope="layer", after="rewind", rewind_step=0, target=None, rounds=None, evaluate=None, score_batch=None,
+              bingo=None, progress=None, rng=None, **train_kwargs):
+    """Run one configuration of the pruning vocabulary (see the module docstring).
+
+    Parameters
+    ----------
+    net0 : DenseNet
+        Initialisation (not modified).
+    X, y
+        Training data (``y`` integer labels with ``loss="ce"``).
+    when, score, schedule, scope, after
+        The five axes.
+    rate : float in (0, 1)
+        Per-round fraction (iterative) of the surviving weights.
+    output_rate : float, optional
+        Output-layer rate for layer scope (default ``rate / 2``).
+    rewind_step : int
+        For ``after="rewind"``: the step of the first training run to rewind to.
+    target : int, optional
+        Weights to keep at the end. Or ``rounds`` (iterative only).
+    evaluate : callable, optional
+        ``evaluate(net) -> dict`` added to each round's metrics.
+    score_batch : int, optional
+        Samples used by data-dependent scores (default all).
+    bingo : dict, optional
+        Options of :func:`sparsecert.prune.bingo.bingo_train` for ``score="bingo"``.
+    train_kwargs
+        Passed to :func:`sparsecert.imp.train` (optimizer, lr, epochs, batch_size, loss, tol).
+
+    Returns
+    -------
+    IMPResult
+        Masks, trained nets and metrics per round (round 0 is dense for
+        ``when="after"``; for ``when="init"`` the single round is the pruned net).
+    """
+    t0 = time.perf_counter()
+    when = check_option(when, "when", set(WHEN))
+    schedule = check_option(schedule, "schedule", set(SCHEDULES))
+    scope = check_option(scope, "scope", {"layer", "global"})
+    after = check_option(after, "after", set(AFTER))
+    rate = check_float(rate, "rate", low=0.0, low_open=True)
+    if rate >= 1.0:
+        raise ValueError(f"rate must be in (0, 1), got {rate}")
+    output_rate = rate / 2 if output_rate is None else check_float(output_rate, "output_rate", low=0.0, high=1.0)
+    rewind_step = check_int(rewind_step, "rewind_step", low=0)
+    total = net0.n_weights
+    if schedule == "iterative":
+        if (target is None) == (rounds is None):
+            raise ValueError("give exactly one of target= (weights to keep) or rounds=")
+        rounds = None if rounds is None else check_int(rounds, "rounds", low=0)
+    elif target is None:
+        raise ValueError(f"schedule={schedule!r} needs target= (weights to keep)")
+    if target is not None:
+        target = check_int(target, "target", low=1, high=total)
+    if when == "during" and schedule != "gradual":
+        raise ValueError("when='during' prunes gradually: use schedule='gradual'")
+    rng = check_rng(rng)
+    progress = sys.stderr.isatty() if progress is None else progress
+    score_fn = _score_fn(score)
+    loss = train_kwargs.get("loss", "mse")
+    L = len(net0.Ws)
+    rates = [rate] * L if scope == "global" else [rate] * (L - 1) + [output_rate]
+    nb = X.shape[0] if score_batch is None else min(check_int(score_batch, "score_batch", low=1), X.shape[0])
+    ctx = {"X": X[:nb], "y": np.asarray(y)[:nb], "loss": loss, "rng": rng, "init": net0}
+    masks = [np.ones(W.shape, bool) for W in net0.Ws]
+    out_masks, nets, metrics = [], [], []
+    peak = 0
+
+    def record(net, masks, out, r):
+        nonlocal peak
+        kept = int(sum(m.sum() for m in masks))
+        row = {"round": r, "kept": kept, "density": kept / total,
+               "loss": float(out["losses"][-1]) if out is not None and out["losses"].size else np.nan}
+        if evaluate is not None:
+            row.update(evaluate(net))
+        out_masks.append([m.copy() for m in masks])
+        nets.append(net)
+        metrics.append(row)
+        batch = train_kwargs.get("batch_size") or X.shape[0]
+        peak = max(peak, 4 * net.nbytes + sum(m.size for m in masks) + batch * sum(W.shape[0] for W in net.Ws) * 16)
+
+    def fresh():
+        return DenseNet.init([net0.Ws[0].shape[1]] + [W.shape[0] for W in net0.Ws], rng, bias=net0.bs is not None)
+
+    def one_shot_to_target(net, masks):
+        frac = 1.0 - target / sum(int(m.sum()) for m in masks)
+        return prune_step(score_fn(net, masks, ctx), masks, [max(frac, 0.0)] * L if scope == "layer" else [max(frac, 0.0)],
+                          scope=scope, target=target)
+
+    bar = tqdm(desc="pruning rounds", disable=not progress, leave=False)
+    if when == "init":
+        if score == "synflow":
+            _, masks = SCORES["synflow"](net0, masks, keep_fraction=target / total, scope=scope)
+        elif schedule == "iterative":  # score and prune repeatedly without training
+            while sum(int(m.sum()) for m in masks) > target:
+                masks = prune_step(score_fn(net0, masks, ctx), masks, rates, scope=scope, target=target)
+        else:
+            masks = one_shot_to_target(net0, masks)
+        net = net0.copy() if after != "reinit" else fresh()
+        out = train(net, X, y, masks=masks, rng=rng, **train_kwargs)
+        record(net, masks, out, 0)
+    elif when == "during":
+        net = net0.copy()
+        n_prunes = check_int(rounds if rounds is not None else 10, "rounds", low=1)
+        epochs = train_kwargs.pop("epochs", 10)
+        per = max(1, epochs // (n_prunes + 1))
+        out = None
+        for k in range(n_prunes + 1):
+            out = train(net, X, y, masks=masks, rng=rng, epochs=per, **train_kwargs)
+            if k < n_prunes:  # cubic schedule: density d_k = d_T + (1 - d_T)(1 - (k+1)/n)^3
+                dens = target / total + (1 - target / total) * (1 - (k + 1) / n_prunes) ** 3
+                frac = 1.0 - dens * total / sum(int(m.sum()) for m in masks)
+                if frac > 0:
+                    masks = prune_step(score_fn(net, masks, ctx), masks, [frac] * L, scope=scope, target=target)
+            bar.update(1)
+        train_kwargs["epochs"] = epochs
+        record(net, masks, out, 0)
+    else:  # after training
+        net = net0.copy()
+        rec = (rewind_step,) if after == "rewind" and rewind_step > 0 else ()
+        out = _train_maybe_bingo(net, X, y, masks, rng, rec, score, bingo, ctx, train_kwargs)
+        rewind_net = out["iterates"].get(rewind_step, net0).copy() if rec else net0
+        record(net, masks, out, 0)
+        r = 0
+        while True:
+            kept = sum(int(m.sum()) for m in masks)
+            if (rounds is not None and r >= rounds) or (target is not None and kept <= target):
+                break
+            if schedule == "one-shot":
+                new = one_shot_to_target(net, masks)
+            else:
+                new = prune_step(score_fn(net, masks, ctx), masks, rates, scope=scope, target=target)
+            if all(np.array_equal(a, b) for a, b in zip(new, masks)):
+                raise ValueError("the schedule cannot reach the target: a round pruned nothing")
+            masks = new
+            r += 1
+            start = {"rewind": rewind_net, "finetune": net, "reinit": None, "scratch": net0}[after]
+            net = fresh() if start is None else start.copy()
+            out = _train_maybe_bingo(net, X, y, masks, rng, (), score, bingo, ctx, train_kwargs)
+            record(net, masks, out, r)
+            bar.update(1)
+            if schedule == "one-shot":
+                break
+    bar.close()
+    return IMPResult(masks=out_masks, nets=nets, metrics=metrics, time=time.perf_counter() - t0, peak_memory=int(peak),
+                     info={"when": when, "score": score if isinstance(score, str) else getattr(score, "__name__", "custom"),
+                           "schedule": schedule, "scope": scope, "after": after, "rate": rate,
+                           "output_rate": output_rate, "rewind_step": rewind_step})
+
+
+def _train_maybe_bingo(net, X, y, masks, rng, record, score, bingo, ctx, train_kwargs):
+    if score == "bingo":
+        from .bingo import bingo_train
+
+        out = bingo_train(net, X, y, masks=masks, rng=rng, record=record, **(bingo or {}), **train_kwargs)
+        ctx["bingo"] = out["significance"]
+        return out
+    return train(net, X, y, masks=masks, rng=rng, record=record, **train_kwargs)
