@@ -3,10 +3,9 @@
 Kept apart, as in open_lth: the model (:class:`DenseNet`: weights and biases,
 ReLU hidden layers, linear output), the training loop (:func:`train`: full or
 minibatch GD or Adam, masked updates, MSE or cross-entropy) and the pruning
-strategy (:func:`magnitude_prune`: layer-wise or global, per-layer rates, the
-output layer at half rate by default, biases never pruned). :func:`imp` ties
-them together: train, prune, rewind, repeat (Frankle & Carbin 2019), as one
-configuration of :func:`sparsecert.prune.run.prune_run`.
+strategy (:mod:`sparsecert.prune`: scores, mask selection, schedules).
+:func:`imp` ties them together: train, prune, rewind, repeat (Frankle &
+Carbin 2019), as one configuration of :func:`sparsecert.prune.run.prune_run`.
 
 Rounding convention: a round prunes ``ceil(rate * active)`` weights of a
 layer (layer-wise) or of the whole network (global), at least one and never
@@ -246,6 +245,9 @@ def train(net, X, y, *, masks=None, optimizer="adam", lr=1e-3, epochs=10, batch_
         Steps after which a copy of the weights is kept (rewinding points).
     callback : callable, optional
         ``callback(step, net, rows)`` after each update (``rows``: the batch).
+        It may return a new list of masks (prune-and-regrow sparse training):
+        newly pruned weights are zeroed, regrown ones start from their current
+        value with zero optimizer moments.
     frozen : list of ndarray of bool, optional
         Per layer, units (rows of ``W_l``, entries of ``b_l``) whose parameters
         are neither updated nor have their weight gradients computed.
@@ -255,7 +257,8 @@ def train(net, X, y, *, masks=None, optimizer="adam", lr=1e-3, epochs=10, batch_
 
     Returns
     -------
-    dict with ``losses`` (per epoch), ``steps`` and ``iterates`` ({step: DenseNet}).
+    dict with ``losses`` (per epoch), ``steps``, ``iterates`` ({step: DenseNet})
+    and ``masks`` (those in force at the end).
     """
     X = check_array(X, "X", ndim=2)
     n = X.shape[0]
@@ -302,7 +305,14 @@ def train(net, X, y, *, masks=None, optimizer="adam", lr=1e-3, epochs=10, batch_
             if step in record:
                 iterates[step] = net.copy()
             if callback is not None:
-                callback(step, net, rows)
+                new_masks = callback(step, net, rows)
+                if new_masks is not None:
+                    masks = new_masks
+                    flat_masks = [mk.ravel().astype(np.uint8) for mk in masks]
+                    for W, mk, (m1, v1) in zip(net.Ws, masks, state):
+                        W[~mk] = 0.0
+                        m1[~mk.ravel()] = 0.0
+                        v1[~mk.ravel()] = 0.0
         losses.append(total / n)
         if epoch_callback is not None:
             new_frozen = epoch_callback(len(losses), net)
@@ -314,7 +324,7 @@ def train(net, X, y, *, masks=None, optimizer="adam", lr=1e-3, epochs=10, batch_
                               + (sum(float(g @ g) for g in gb) if net.bs is not None else 0.0))
             if gnorm <= tol:
                 break
-    return {"losses": np.asarray(losses), "steps": step, "iterates": iterates}
+    return {"losses": np.asarray(losses), "steps": step, "iterates": iterates, "masks": masks}
 
 
 @dataclass
@@ -392,8 +402,6 @@ def imp(net0, X, y, *, target=None, rounds=None, rate=0.2, output_rate=None, sco
     else:
         rewind = check_option(rewind, "rewind", {"init", "continue", "reinit"})
         after, step = {"init": ("rewind", 0), "continue": ("finetune", 0), "reinit": ("reinit", 0)}[rewind]
-    if (target is None) == (rounds is None):
-        raise ValueError("give exactly one of target= (weights to keep) or rounds=")
     return prune_run(net0, X, y, when="after", score="magnitude", schedule="iterative", rate=rate,
                      output_rate=output_rate, scope=scope, after=after, rewind_step=step, target=target, rounds=rounds,
                      evaluate=evaluate, progress=progress, rng=rng, **train_kwargs)

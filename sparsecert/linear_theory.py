@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._validation import check_array, check_float, check_int, check_option, check_rng
+from .prune.select import prune_count
 
 __all__ = [
     "gradient_flow",
@@ -254,7 +255,7 @@ def imp_path(
             if one_shot:
                 r = S.size - target
             elif rate is not None:
-                r = math.ceil(rate * S.size)
+                r = prune_count(rate, S.size)
             else:
                 r = count
             r = min(r, S.size - target)

@@ -1,6 +1,9 @@
 """IMP for NumPy models: kernels, gradients, pruning rules, and agreement with the
 linear closed form."""
 
+import math
+from fractions import Fraction
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -8,6 +11,11 @@ from hypothesis import strategies as st
 
 from sparsecert import imp as I
 from sparsecert import linear_theory as lt
+
+
+def exact_ceil(rate, active):
+    """ceil(rate * active) in exact decimal arithmetic (the rate as written, not its float)."""
+    return math.ceil(Fraction(repr(rate)) * active)
 
 
 def test_adam_and_relu_kernels_match_twins(rng):
@@ -84,7 +92,7 @@ def test_layerwise_rates_output_half_rate_and_biases_kept(rng):
     sizes = [[int(mk.sum()) for mk in masks] for masks in res.masks]
     assert sizes[0] == [200, 60]
     for a, b in zip(sizes, sizes[1:]):
-        assert b[0] == a[0] - int(np.ceil(0.2 * a[0])) and b[1] == a[1] - int(np.ceil(0.1 * a[1]))
+        assert b[0] == a[0] - exact_ceil(0.2, a[0]) and b[1] == a[1] - exact_ceil(0.1, a[1])
     for masks, nxt in zip(res.masks, res.masks[1:]):
         assert all(np.all(n <= m) for m, n in zip(masks, nxt))
     for net, masks in zip(res.nets, res.masks):

@@ -1,6 +1,9 @@
 """Closed-form gradient flow and IMP in linear models: the identities of
 shared/research/imp_linear_lth.md (section A), each stated in its test."""
 
+import math
+from fractions import Fraction
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -9,6 +12,11 @@ from hypothesis import strategies as st
 from sparsecert import linear_theory as lt
 
 shapes = st.tuples(st.integers(2, 12), st.integers(2, 10), st.integers(0, 2**31))
+
+
+def exact_ceil(rate, active):
+    """ceil(rate * active) in exact decimal arithmetic (the rate as written, not its float)."""
+    return math.ceil(Fraction(repr(rate)) * active)
 
 
 def data(n, d, seed, noise=0.0):
@@ -145,7 +153,7 @@ def test_masks_are_nested_and_follow_the_schedule(shape, rate, target_frac, coun
     X, y, _ = data(*shape, noise=0.1)
     d = X.shape[1]
     k = 1 + int(target_frac * (d - 1))
-    for path, step in ((lt.imp_path(X, y, k, rate=rate), lambda m: int(np.ceil(rate * m))),
+    for path, step in ((lt.imp_path(X, y, k, rate=rate), lambda m: exact_ceil(rate, m)),
                        (lt.imp_path(X, y, k, count=count), lambda m: count)):
         assert path.sizes[-1] == k
         for a, b, m in zip(path.masks, path.masks[1:], path.sizes):

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sparsecert.imp import DenseNet, _loss_grad, _targets
-from sparsecert.prune import grasp, magnitude, select_masks, snip, synflow, zhou_criterion
+from sparsecert.prune import ROUNDINGS, grasp, magnitude, prune_count, select_masks, snip, synflow, zhou_criterion
 
 
 def tiny(seed, bias=True, sizes=(4, 5, 3, 2)):
@@ -93,12 +93,16 @@ def test_synflow_iterative_reaches_the_target_density():
        seed=st.integers(0, 1000))
 def test_masks_have_exactly_the_requested_sparsity(sizes, frac, rounding, scope, seed):
     """The number pruned is floor / round-half-up / ceil of fraction * active (per layer or
-    in total), and the pruned weights are the lowest-scored ones."""
+    in total; a product within 1e-9 of an integer counts as that integer), and the pruned
+    weights are the lowest-scored ones."""
     rng = np.random.default_rng(seed)
     scores = [rng.random((s, 3)) for s in sizes]
     masks = [rng.random((s, 3)) < 0.8 for s in sizes]
     new = select_masks(scores, masks, frac, scope=scope, rounding=rounding)
-    count = {"floor": np.floor, "ceil": np.ceil, "round": lambda v: np.floor(v + 0.5)}[rounding]
+    rule = {"floor": np.floor, "ceil": np.ceil, "round": lambda v: np.floor(v + 0.5)}[rounding]
+
+    def count(x):
+        return np.round(x) if abs(x - np.round(x)) <= 1e-9 * max(1.0, x) else rule(x)
     groups = [(m, n, s) for m, n, s in zip(masks, new, scores)] if scope == "layer" else [
         (np.concatenate([m.ravel() for m in masks]), np.concatenate([n.ravel() for n in new]),
          np.concatenate([s.ravel() for s in scores]))]
@@ -119,6 +123,13 @@ def test_zhou_criteria_and_magnitude():
     np.testing.assert_array_equal(zhou_criterion("large_final", init, final)[1], magnitude(final)[1])
     with pytest.raises(ValueError, match="criterion must be one of"):
         zhou_criterion("huge", init, final)
+
+
+def test_counts_are_exact_for_decimal_rates():
+    """ceil(0.1 * 30) is 3 although 0.1 * 30 == 3.0000000000000004 in floating point, and a
+    fraction k / t of t weights is k for every k < t <= 300."""
+    assert prune_count(0.1, 30) == 3 and prune_count(0.7, 10, "floor") == 7
+    assert all(prune_count(k / t, t, r) == k for t in range(1, 301) for k in range(t) for r in ROUNDINGS)
 
 
 def test_bad_selection_arguments():

@@ -7,7 +7,7 @@ scores into masks with an exact count under a documented rounding rule.
 """
 
 from .scores import SCORES, grasp, magnitude, random_scores, snip, synflow, zhou_criterion
-from .select import ROUNDINGS, select_masks
+from .select import ROUNDINGS, prune_count, select_masks
 
 __all__ = ["SCORES", "magnitude", "random_scores", "snip", "grasp", "synflow", "zhou_criterion", "select_masks",
-           "ROUNDINGS"]
+           "prune_count", "ROUNDINGS"]

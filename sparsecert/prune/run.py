@@ -36,7 +36,7 @@ from tqdm.auto import tqdm
 from .._validation import check_float, check_int, check_option, check_rng
 from ..imp import DenseNet, IMPResult, train
 from .scores import SCORES
-from .select import select_masks
+from .select import prune_count, select_masks
 
 __all__ = ["prune_run", "prune_step", "WHEN", "SCHEDULES", "AFTER"]
 
@@ -45,18 +45,24 @@ SCHEDULES = ("one-shot", "iterative", "gradual")
 AFTER = ("rewind", "finetune", "reinit", "scratch")
 
 
-def prune_step(scores, masks, rates, *, scope="layer", target=None):
+def prune_step(scores, masks, rates, *, scope="layer", target=None, prunable=None):
     """Remove ``ceil(rate * active)`` lowest-scored weights (per layer or globally) without
-    going below ``target`` kept weights in total (and one per layer for layer scope)."""
+    going below ``target`` kept weights in total (and one per layer for layer scope).
+
+    ``prunable`` (bool per layer) leaves the other layers untouched.
+    """
+    L = len(masks)
+    prunable = [True] * L if prunable is None else list(prunable)
     active = [int(m.sum()) for m in masks]
     if scope == "global":
-        total = sum(active)
-        k = math.ceil(rates[0] * total)
+        total = sum(a for a, p in zip(active, prunable) if p)
+        k = prune_count(rates[0], total)
         if target is not None:
-            k = min(k, max(0, total - target))
-        return select_masks(scores, masks, k / total if total else 0.0, scope="global", rounding="floor") if k else masks
-    layer_rates = [min(math.ceil(r * a), max(0, a - 1)) / a if a else 0.0 for r, a in zip(rates, active)]
-    new = select_masks(scores, masks, 0.0, scope="layer", rates=layer_rates, rounding="floor")
+            k = min(k, max(0, sum(active) - target))
+        return select_masks(scores, masks, k / total, scope="global", rounding="floor", prunable=prunable) if k else masks
+    layer_rates = [min(prune_count(r, a), max(0, a - 1)) / a if a and p else 0.0
+                   for r, a, p in zip(rates, active, prunable)]
+    new = select_masks(scores, masks, 0.0, scope="layer", rates=layer_rates, rounding="floor", prunable=prunable)
     if target is not None:
         short = target - sum(int(m.sum()) for m in new)
         if short > 0:  # give back the strongest removals so that exactly `target` remain
@@ -85,7 +91,7 @@ def _score_fn(score):
 
 def prune_run(net0, X, y, *, when="after", score="magnitude", schedule="iterative", rate=0.2, output_rate=None,
               scope="layer", after="rewind", rewind_step=0, target=None, rounds=None, evaluate=None, score_batch=None,
-              bingo=None, progress=None, rng=None, **train_kwargs):
+              bingo=None, prunable=None, progress=None, rng=None, **train_kwargs):
     """Run one configuration of the pruning vocabulary (see the module docstring).
 
     Parameters
@@ -110,6 +116,8 @@ def prune_run(net0, X, y, *, when="after", score="magnitude", schedule="iterativ
         Samples used by data-dependent scores (default all).
     bingo : dict, optional
         Options of :func:`sparsecert.prune.bingo.bingo_train` for ``score="bingo"``.
+    prunable : list of bool, optional
+        Layers that may be pruned (default all); the others stay dense.
     train_kwargs
         Passed to :func:`sparsecert.imp.train` (optimizer, lr, epochs, batch_size, loss, tol).
 
@@ -140,11 +148,14 @@ def prune_run(net0, X, y, *, when="after", score="magnitude", schedule="iterativ
         target = check_int(target, "target", low=1, high=total)
     if when == "during" and schedule != "gradual":
         raise ValueError("when='during' prunes gradually: use schedule='gradual'")
+    L = len(net0.Ws)
+    prunable = [True] * L if prunable is None else [bool(p) for p in prunable]
+    if len(prunable) != L or not any(prunable):
+        raise ValueError(f"no prunable layer: prunable must hold {L} flags, at least one True; got {prunable}")
     rng = check_rng(rng)
     progress = sys.stderr.isatty() if progress is None else progress
     score_fn = _score_fn(score)
     loss = train_kwargs.get("loss", "mse")
-    L = len(net0.Ws)
     rates = [rate] * L if scope == "global" else [rate] * (L - 1) + [output_rate]
     nb = X.shape[0] if score_batch is None else min(check_int(score_batch, "score_batch", low=1), X.shape[0])
     ctx = {"X": X[:nb], "y": np.asarray(y)[:nb], "loss": loss, "rng": rng, "init": net0}
@@ -168,20 +179,26 @@ def prune_run(net0, X, y, *, when="after", score="magnitude", schedule="iterativ
     def fresh():
         return DenseNet.init([net0.Ws[0].shape[1]] + [W.shape[0] for W in net0.Ws], rng, bias=net0.bs is not None)
 
-    def one_shot_to_target(net, masks):
-        frac = 1.0 - target / sum(int(m.sum()) for m in masks)
-        return prune_step(score_fn(net, masks, ctx), masks, [max(frac, 0.0)] * L if scope == "layer" else [max(frac, 0.0)],
-                          scope=scope, target=target)
+    def prune_to(net, masks, goal):
+        """One prune of the prunable layers straight down to ``goal`` kept weights."""
+        active = sum(int(m.sum()) for m in masks)
+        free = sum(int(m.sum()) for m, p in zip(masks, prunable) if p)
+        frac = min(max(active - goal, 0) / free, 1.0) if free else 0.0
+        return prune_step(score_fn(net, masks, ctx), masks, [frac] * L, scope=scope, target=goal, prunable=prunable)
 
     bar = tqdm(desc="pruning rounds", disable=not progress, leave=False)
     if when == "init":
         if score == "synflow":
-            _, masks = SCORES["synflow"](net0, masks, keep_fraction=target / total, scope=scope)
+            _, masks = SCORES["synflow"](net0, masks, keep_fraction=target / total, scope=scope,
+                                            prunable=prunable)
+            if sum(int(m.sum()) for m in masks) > target:  # per-layer rounding left a few: finish exactly
+                masks = prune_to(net0, masks, target)
         elif schedule == "iterative":  # score and prune repeatedly without training
             while sum(int(m.sum()) for m in masks) > target:
-                masks = prune_step(score_fn(net0, masks, ctx), masks, rates, scope=scope, target=target)
+                masks = _progressed(masks, prune_step(score_fn(net0, masks, ctx), masks, rates, scope=scope,
+                                                      target=target, prunable=prunable))
         else:
-            masks = one_shot_to_target(net0, masks)
+            masks = prune_to(net0, masks, target)
         net = net0.copy() if after != "reinit" else fresh()
         out = train(net, X, y, masks=masks, rng=rng, **train_kwargs)
         record(net, masks, out, 0)
@@ -195,11 +212,8 @@ def prune_run(net0, X, y, *, when="after", score="magnitude", schedule="iterativ
             out = train(net, X, y, masks=masks, rng=rng, epochs=per, **train_kwargs)
             if k < n_prunes:  # cubic schedule: density d_k = d_T + (1 - d_T)(1 - (k+1)/n)^3
                 dens = target / total + (1 - target / total) * (1 - (k + 1) / n_prunes) ** 3
-                frac = 1.0 - dens * total / sum(int(m.sum()) for m in masks)
-                if frac > 0:
-                    masks = prune_step(score_fn(net, masks, ctx), masks, [frac] * L, scope=scope, target=target)
+                masks = prune_to(net, masks, max(target, int(round(dens * total))))
             bar.update(1)
-        train_kwargs["epochs"] = epochs
         record(net, masks, out, 0)
     else:  # after training
         net = net0.copy()
@@ -213,12 +227,10 @@ def prune_run(net0, X, y, *, when="after", score="magnitude", schedule="iterativ
             if (rounds is not None and r >= rounds) or (target is not None and kept <= target):
                 break
             if schedule == "one-shot":
-                new = one_shot_to_target(net, masks)
+                new = prune_to(net, masks, target)
             else:
-                new = prune_step(score_fn(net, masks, ctx), masks, rates, scope=scope, target=target)
-            if all(np.array_equal(a, b) for a, b in zip(new, masks)):
-                raise ValueError("the schedule cannot reach the target: a round pruned nothing")
-            masks = new
+                new = prune_step(score_fn(net, masks, ctx), masks, rates, scope=scope, target=target, prunable=prunable)
+            masks = _progressed(masks, new)
             r += 1
             start = {"rewind": rewind_net, "finetune": net, "reinit": None, "scratch": net0}[after]
             net = fresh() if start is None else start.copy()
@@ -232,6 +244,13 @@ def prune_run(net0, X, y, *, when="after", score="magnitude", schedule="iterativ
                      info={"when": when, "score": score if isinstance(score, str) else getattr(score, "__name__", "custom"),
                            "schedule": schedule, "scope": scope, "after": after, "rate": rate,
                            "output_rate": output_rate, "rewind_step": rewind_step})
+
+
+def _progressed(old, new):
+    if all(np.array_equal(a, b) for a, b in zip(old, new)):
+        raise ValueError("the schedule cannot reach the target: a round pruned nothing "
+                         "(layer scope keeps at least one weight per layer)")
+    return new
 
 
 def _train_maybe_bingo(net, X, y, masks, rng, record, score, bingo, ctx, train_kwargs):

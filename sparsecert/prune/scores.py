@@ -85,14 +85,15 @@ def _synflow_once(net, masks):
     return [np.outer(b, a) * W for W, a, b in zip(Ws, acts[:-1], back)]
 
 
-def synflow(net, masks=None, *, keep_fraction=None, rounds=100, scope="global", **_):
+def synflow(net, masks=None, *, keep_fraction=None, rounds=100, scope="global", prunable=None, **_):
     """SynFlow scores; with ``keep_fraction`` also the iterative data-free pruning.
 
     One evaluation: ``|w * dR/dw|`` with ``R = 1^T (prod_l |W_l|) 1`` (all-ones
     input, biases removed); by the conservation law of Tanaka et al. the
     scores of every layer sum to ``R``. With ``keep_fraction`` the weights are
     pruned over ``rounds`` rounds, round k keeping ``keep_fraction^(k/rounds)``
-    of the weights (exponential schedule), re-scoring after each round.
+    of the weights (exponential schedule), re-scoring after each round;
+    ``prunable`` (bool per layer) restricts pruning to those layers.
 
     Returns
     -------
@@ -111,8 +112,9 @@ def synflow(net, masks=None, *, keep_fraction=None, rounds=100, scope="global", 
         scores = _synflow_once(net, masks)
         target = keep_fraction ** (k / rounds) * total
         active = sum(int(m.sum()) for m in masks)
-        frac = max(0.0, 1.0 - target / active) if active else 0.0
-        masks = select_masks(scores, masks, min(frac, 1 - 1e-12), scope=scope, rounding="floor")
+        free = sum(int(m.sum()) for m, p in zip(masks, prunable or [True] * len(masks)) if p)
+        frac = max(0.0, (active - target) / free) if free else 0.0
+        masks = select_masks(scores, masks, min(frac, 1 - 1e-12), scope=scope, rounding="floor", prunable=prunable)
     return _synflow_once(net, masks), masks
 
 

@@ -11,8 +11,16 @@ from .._validation import check_float, check_option
 ROUNDINGS = ("floor", "round", "ceil")
 
 
-def _count(fraction, active, rounding):
+def prune_count(fraction, active, rounding="ceil"):
+    """Number of weights ``fraction`` of ``active`` stands for, under ``rounding``.
+
+    ``fraction * active`` is taken within 1e-9 of an integer as that integer,
+    so that ``ceil(0.1 * 30)`` is 3 (not 4) and ``floor((k / t) * t)`` is ``k``.
+    """
     x = fraction * active
+    near = round(x)
+    if abs(x - near) <= 1e-9 * max(1.0, abs(x)):
+        return int(near)
     return {"floor": math.floor, "ceil": math.ceil, "round": lambda v: int(math.floor(v + 0.5))}[rounding](x)
 
 
@@ -63,7 +71,7 @@ def select_masks(scores, masks, fraction, *, scope="layer", rates=None, rounding
                 continue
             flat_m = new[l].reshape(-1)
             idx = np.flatnonzero(flat_m)
-            k = min(_count(rates[l], idx.size, rounding), idx.size)
+            k = min(prune_count(rates[l], idx.size, rounding), idx.size)
             order = np.lexsort((idx, np.asarray(scores[l]).reshape(-1)[idx]))
             flat_m[idx[order[:k]]] = False
         return new
@@ -71,7 +79,7 @@ def select_masks(scores, masks, fraction, *, scope="layer", rates=None, rounding
     flat_m = np.concatenate([m.reshape(-1) for m in new])
     owner = np.concatenate([np.full(m.size, l) for l, m in enumerate(masks)])
     idx = np.flatnonzero(flat_m & np.isin(owner, np.flatnonzero(prunable)))
-    k = _count(fraction, idx.size, rounding)
+    k = prune_count(fraction, idx.size, rounding)
     order = np.lexsort((idx, flat_s[idx]))
     flat_m[idx[order[:k]]] = False
     out, o = [], 0

@@ -1,0 +1,140 @@
+"""Sparse training by prune-and-regrow: SET and RigL for NumPy MLPs.
+
+The network is sparse from the first step and stays at a fixed density.
+Every ``update_every`` steps, in each layer, a fraction ``alpha_t`` of the
+active weights with the smallest magnitude is dropped and as many inactive
+weights are grown:
+
+* **SET** (Mocanu et al., Nat. Commun. 2018): grow uniformly at random;
+  new weights start at 0 (``grow_init="zero"``) or from the layer's init
+  distribution (``"init"``, as in the original paper).
+* **RigL** (Evci et al., ICML 2020): grow the inactive weights with the
+  largest dense gradient magnitude ``|dL/dW|`` on the current batch; new
+  weights start at 0.
+
+``alpha_t = alpha / 2 * (1 + cos(pi t / T_end))`` (RigL's cosine decay;
+``decay="constant"`` keeps ``alpha``) and no update happens after ``T_end``
+(default: 3/4 of the training steps). The initial masks are random with the
+per-layer densities of the Erdos-Renyi rule (``distribution="er"``: density
+of layer l proportional to ``(m_l + m_{l+1}) / (m_l m_{l+1})``, scaled to the
+global target, capped at 1) or uniform.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .._validation import check_float, check_int, check_option, check_rng
+from ..imp import _loss_grad, _targets, train
+
+__all__ = ["sparse_train", "layer_densities"]
+
+
+def layer_densities(shapes, density, distribution="er"):
+    """Per-layer densities whose weighted mean is ``density`` (uniform or Erdos-Renyi)."""
+    density = check_float(density, "density", low=0.0, high=1.0, low_open=True)
+    distribution = check_option(distribution, "distribution", {"er", "uniform"})
+    sizes = np.array([a * b for a, b in shapes], float)
+    if distribution == "uniform":
+        return np.full(len(shapes), density)
+    raw = np.array([(a + b) / (a * b) for a, b in shapes], float)
+    dense = np.zeros(len(shapes), bool)
+    while True:  # scale the free layers; layers that would exceed 1 are made dense
+        budget = density * sizes.sum() - sizes[dense].sum()
+        eps = budget / (raw[~dense] * sizes[~dense]).sum()
+        over = ~dense & (eps * raw > 1.0)
+        if not over.any():
+            return np.where(dense, 1.0, eps * raw)
+        dense |= over
+
+
+def sparse_train(net, X, y, *, method="rigl", density=0.1, distribution="er", update_every=100, alpha=0.3,
+                 decay="cosine", t_end=None, grow_init="zero", rng=None, **train_kwargs):
+    """Train ``net`` in place at fixed density with SET or RigL prune-and-regrow.
+
+    Parameters
+    ----------
+    net : DenseNet
+    X, y
+        Training data (see :func:`sparsecert.imp.train`).
+    method : {"set", "rigl"}
+    density : float in (0, 1]
+        Fraction of weights active (biases are always dense).
+    distribution : {"er", "uniform"}
+        How the density is spread over layers.
+    update_every : int
+        Steps between mask updates (Delta T).
+    alpha : float in [0, 1)
+        Initial drop fraction.
+    decay : {"cosine", "constant"}
+    t_end : int, optional
+        Last step with a mask update (default 3/4 of all steps).
+    grow_init : {"zero", "init"}
+        Value of regrown weights (SET only; RigL always starts them at 0).
+    train_kwargs
+        Passed to :func:`sparsecert.imp.train` (optimizer, lr, epochs, batch_size, loss).
+
+    Returns
+    -------
+    dict
+        ``train``'s dict plus ``masks`` (final), ``updates`` (number of mask
+        updates) and ``turnover`` (weights regrown in total).
+    """
+    method = check_option(method, "method", {"set", "rigl"})
+    update_every = check_int(update_every, "update_every", low=1)
+    alpha = check_float(alpha, "alpha", low=0.0, high=1.0)
+    decay = check_option(decay, "decay", {"cosine", "constant"})
+    grow_init = check_option(grow_init, "grow_init", {"zero", "init"})
+    rng = check_rng(rng)
+    loss = train_kwargs.get("loss", "mse")
+    dens = layer_densities([W.shape for W in net.Ws], density, distribution)
+    masks = []
+    for W, p in zip(net.Ws, dens):
+        k = max(1, int(round(p * W.size)))
+        m = np.zeros(W.size, bool)
+        m[rng.choice(W.size, k, replace=False)] = True
+        masks.append(m.reshape(W.shape))
+    n = np.asarray(X).shape[0]
+    bs = train_kwargs.get("batch_size") or n
+    steps_total = train_kwargs.get("epochs", 10) * math.ceil(n / min(bs, n))
+    t_end = int(0.75 * steps_total) if t_end is None else check_int(t_end, "t_end", low=0)
+    Y = _targets(y, loss)
+    bounds = [1.0 / math.sqrt(W.shape[1]) for W in net.Ws]
+    log = {"updates": 0, "turnover": 0}
+
+    def update(step, net, rows):
+        if step % update_every or step > t_end:
+            return None
+        frac = alpha if decay == "constant" else alpha / 2 * (1 + math.cos(math.pi * step / t_end))
+        grads = _loss_grad(net, np.asarray(X)[rows], Y[rows], loss)[1] if method == "rigl" else None
+        new = []
+        for l, (W, m) in enumerate(zip(net.Ws, masks)):
+            active = np.flatnonzero(m.ravel())
+            k = min(int(frac * active.size), W.size - active.size)
+            if k == 0:
+                new.append(m)
+                continue
+            w = W.ravel()
+            drop = active[np.lexsort((active, np.abs(w[active])))[:k]]
+            flat = m.ravel().copy()
+            flat[drop] = False
+            inactive = np.flatnonzero(~m.ravel())  # candidates exclude the weights just dropped
+            if method == "rigl":
+                g = np.abs(grads[l].ravel()[inactive])
+                grow = inactive[np.lexsort((inactive, -g))[:k]]
+                w[grow] = 0.0
+            else:
+                grow = rng.choice(inactive, k, replace=False)
+                w[grow] = 0.0 if grow_init == "zero" else rng.uniform(-bounds[l], bounds[l], k)
+            flat[grow] = True
+            new.append(flat.reshape(m.shape))
+            log["turnover"] += k
+        masks[:] = new
+        log["updates"] += 1
+        return new
+
+    out = train(net, X, y, masks=masks, rng=rng, callback=update, **train_kwargs)
+    out.update(log)
+    return out
