@@ -1,0 +1,279 @@
+"""Readers for the datasets of the papers, in NumPy, with nothing downloaded.
+
+Formats
+-------
+* **IDX** (MNIST, Fashion-MNIST): big-endian header ``0 0 type ndim`` then
+  ``ndim`` uint32 sizes, then the array in C order. Raw or gzip.
+* **CIFAR-10 python batches**: pickled dicts with ``b"data"`` (10000, 3072)
+  uint8 (channel-major: 1024 red, 1024 green, 1024 blue) and ``b"labels"``.
+  Pickle runs code when read: only load files you trust.
+* **SmallNORB binary matrices**: little-endian ``magic ndim`` then
+  ``max(ndim, 3)`` int32 sizes, then the data (magic ``0x1E3D4C55`` uint8,
+  ``0x1E3D4C54`` int32, ...). Raw or gzip.
+
+Where the files live
+--------------------
+``root`` argument, else the ``SPARSECERT_DATA`` environment variable; each
+dataset is looked up in ``root/<name>/`` and then in ``root`` itself.
+Fashion-MNIST is also found where Debian's ``dataset-fashion-mnist`` puts it
+(``/usr/share/datasets/fashion-mnist``). A missing file raises
+:class:`DataNotFound` naming the files and the directories searched.
+
+Quick mode uses :func:`load_digits` (scikit-learn's bundled 8x8 handwritten
+digits, 1797 images): real images, always offline.
+
+All loaders return ``(X, y)`` with images as uint8 arrays (n, ...) in their
+native layout and integer labels (n,); :func:`prepare` turns them into
+float design matrices.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import pickle
+import struct
+from pathlib import Path
+
+import numpy as np
+
+from ._validation import check_float, check_int, check_option, check_rng
+
+__all__ = ["DataNotFound", "read_idx", "write_idx", "read_norb_matrix", "write_norb_matrix", "load_mnist",
+           "load_fashion_mnist", "load_cifar10", "load_smallnorb", "load_digits", "load", "prepare", "data_root",
+           "DATASETS"]
+
+DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
+_IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"),
+              0x0E: np.dtype(">f8")}
+_NORB_TYPES = {0x1E3D4C55: np.uint8, 0x1E3D4C54: np.dtype("<i4"), 0x1E3D4C56: np.dtype("<i2"),
+               0x1E3D4C51: np.dtype("<f4"), 0x1E3D4C53: np.dtype("<f8")}
+
+
+class DataNotFound(FileNotFoundError):
+    """A dataset file is missing; the message lists the expected names and where they were sought."""
+
+
+def _open(path):
+    path = Path(path)
+    with open(path, "rb") as f:
+        gz = f.read(2) == b"\x1f\x8b"
+    return gzip.open(path, "rb") if gz else open(path, "rb")
+
+
+def read_idx(path):
+    """Read an IDX file (raw or gzip) into an array of its stored type (native byte order)."""
+    with _open(path) as f:
+        head = f.read(4)
+        if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] not in _IDX_TYPES:
+            raise ValueError(f"{path}: not an IDX file (magic bytes {head!r})")
+        dtype, ndim = np.dtype(_IDX_TYPES[head[2]]), head[3]
+        shape = struct.unpack(f">{ndim}I", f.read(4 * ndim))
+        data = f.read()
+    count = int(np.prod(shape))
+    if len(data) != count * dtype.itemsize:
+        raise ValueError(f"{path}: IDX header says {shape} of {dtype} but the file holds {len(data)} data bytes")
+    return np.frombuffer(data, dtype).reshape(shape).astype(dtype.newbyteorder("="))
+
+
+def write_idx(path, array, compress=None):
+    """Write ``array`` as IDX (gzip when ``compress`` or the name ends in .gz)."""
+    a = np.asarray(array)
+    code = {np.dtype(v).newbyteorder("="): k for k, v in _IDX_TYPES.items()}.get(a.dtype.newbyteorder("="))
+    if code is None:
+        raise ValueError(f"IDX cannot store dtype {a.dtype}")
+    body = struct.pack(">BBBB", 0, 0, code, a.ndim) + struct.pack(f">{a.ndim}I", *a.shape)
+    body += a.astype(np.dtype(_IDX_TYPES[code])).tobytes()
+    compress = str(path).endswith(".gz") if compress is None else compress
+    with (gzip.open(path, "wb") if compress else open(path, "wb")) as f:
+        f.write(body)
+
+
+def read_norb_matrix(path):
+    """Read a SmallNORB binary matrix (raw or gzip)."""
+    with _open(path) as f:
+        head = f.read(8)
+        if len(head) < 8:
+            raise ValueError(f"{path}: too short for a SmallNORB matrix header")
+        magic, ndim = struct.unpack("<iI", head)
+        if magic & 0xFFFFFFFF not in _NORB_TYPES or ndim > 16:
+            raise ValueError(f"{path}: not a SmallNORB binary matrix (magic {magic & 0xFFFFFFFF:#x})")
+        dims = struct.unpack(f"<{max(ndim, 3)}i", f.read(4 * max(ndim, 3)))[:ndim]
+        dtype = np.dtype(_NORB_TYPES[magic & 0xFFFFFFFF])
+        data = f.read()
+    count = int(np.prod(dims))
+    if len(data) != count * dtype.itemsize:
+        raise ValueError(f"{path}: header says {dims} of {dtype} but the file holds {len(data)} data bytes")
+    return np.frombuffer(data, dtype).reshape(dims).astype(dtype.newbyteorder("="))
+
+
+def write_norb_matrix(path, array, compress=None):
+    """Write ``array`` in the SmallNORB binary matrix format."""
+    a = np.asarray(array)
+    magic = {np.dtype(v).newbyteorder("="): k for k, v in _NORB_TYPES.items()}.get(a.dtype.newbyteorder("="))
+    if magic is None:
+        raise ValueError(f"the SmallNORB format cannot store dtype {a.dtype}")
+    dims = list(a.shape) + [1] * max(0, 3 - a.ndim)
+    body = struct.pack("<iI", magic - (1 << 32) if magic >= 1 << 31 else magic, a.ndim)
+    body += struct.pack(f"<{len(dims)}i", *dims) + a.astype(np.dtype(_NORB_TYPES[magic])).tobytes()
+    compress = str(path).endswith(".gz") if compress is None else compress
+    with (gzip.open(path, "wb") if compress else open(path, "wb")) as f:
+        f.write(body)
+
+
+def data_root(root=None):
+    """The data directory: ``root``, else ``$SPARSECERT_DATA``, else None."""
+    root = root if root is not None else os.environ.get("SPARSECERT_DATA")
+    return None if root in (None, "") else Path(root).expanduser()
+
+
+def _find(name, files, root, extra=()):
+    """Directory holding all ``files`` (each raw or .gz) -> list of paths."""
+    base = data_root(root)
+    dirs = ([base / name, base] if base is not None else []) + [Path(e) for e in extra]
+    for d in dirs:
+        found = []
+        for f in files:
+            hit = next((d / (f + ext) for ext in ("", ".gz") if (d / (f + ext)).is_file()), None)
+            if hit is None:
+                break
+            found.append(hit)
+        else:
+            return found
+    where = ", ".join(str(d) for d in dirs) or "(none: pass root= or set SPARSECERT_DATA)"
+    raise DataNotFound(f"{name}: expected files {', '.join(files)} (each raw or .gz) in one directory; searched: "
+                       f"{where}. Nothing is downloaded: put the files in $SPARSECERT_DATA/{name}/.")
+
+
+def load_mnist(split="train", root=None, name="mnist"):
+    """MNIST (or any IDX set laid out like it): images (n, 28, 28) uint8, labels (n,) int64.
+
+    Files: ``{train,t10k}-images-idx3-ubyte`` and ``{train,t10k}-labels-idx1-ubyte``
+    (raw or ``.gz``) in ``$SPARSECERT_DATA/<name>/``.
+    """
+    split = check_option(split, "split", {"train", "test"})
+    p = "train" if split == "train" else "t10k"
+    extra = (DEBIAN_FASHION,) if name == "fashion-mnist" else ()
+    img, lab = _find(name, [f"{p}-images-idx3-ubyte", f"{p}-labels-idx1-ubyte"], root, extra)
+    X, y = read_idx(img), read_idx(lab).astype(np.int64)
+    if X.shape[0] != y.shape[0]:
+        raise ValueError(f"{img} holds {X.shape[0]} images but {lab} {y.shape[0]} labels")
+    return X, y
+
+
+def load_fashion_mnist(split="train", root=None):
+    """Fashion-MNIST (same files and layout as MNIST); also found in Debian's dataset-fashion-mnist."""
+    return load_mnist(split, root, name="fashion-mnist")
+
+
+def load_cifar10(split="train", root=None):
+    """CIFAR-10 python batches: images (n, 3, 32, 32) uint8, labels (n,) int64.
+
+    Files: ``data_batch_1`` ... ``data_batch_5`` and ``test_batch`` in
+    ``$SPARSECERT_DATA/cifar10/`` (or its ``cifar-10-batches-py/``).
+    """
+    split = check_option(split, "split", {"train", "test"})
+    files = [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
+    try:
+        paths = _find("cifar10", files, root)
+    except DataNotFound:
+        paths = _find("cifar10/cifar-10-batches-py", files, root)
+    Xs, ys = [], []
+    for p in paths:
+        with _open(p) as f:
+            batch = pickle.load(f, encoding="bytes")
+        data = np.asarray(batch[b"data"], np.uint8)
+        Xs.append(data.reshape(-1, 3, 32, 32))
+        ys.append(np.asarray(batch[b"labels"], np.int64))
+    return np.concatenate(Xs), np.concatenate(ys)
+
+
+def load_smallnorb(split="train", root=None):
+    """SmallNORB: image pairs (n, 2, 96, 96) uint8, category labels (n,) int64 (5 classes).
+
+    Files (raw or .gz) in ``$SPARSECERT_DATA/smallnorb/``:
+    ``smallnorb-5x46789x9x18x6x2x96x96-training-{dat,cat}.mat`` and
+    ``smallnorb-5x01235x9x18x6x2x96x96-testing-{dat,cat}.mat``.
+    """
+    split = check_option(split, "split", {"train", "test"})
+    stem = ("smallnorb-5x46789x9x18x6x2x96x96-training" if split == "train"
+            else "smallnorb-5x01235x9x18x6x2x96x96-testing")
+    dat, cat = _find("smallnorb", [f"{stem}-dat.mat", f"{stem}-cat.mat"], root)
+    X, y = read_norb_matrix(dat), read_norb_matrix(cat).astype(np.int64)
+    if X.shape[0] != y.shape[0]:
+        raise ValueError(f"{dat} holds {X.shape[0]} pairs but {cat} {y.shape[0]} labels")
+    return X, y
+
+
+def load_digits(split="train", test_fraction=0.2, seed=0):
+    """scikit-learn's bundled handwritten digits: images (n, 8, 8) uint8 (0..16), labels (n,).
+
+    A fixed shuffle split by ``seed``: ``test_fraction`` of the 1797 images are the test set.
+    """
+    from sklearn.datasets import load_digits as sk_digits
+
+    split = check_option(split, "split", {"train", "test"})
+    d = sk_digits()
+    X, y = d.images.astype(np.uint8), d.target.astype(np.int64)
+    order = np.random.default_rng(seed).permutation(len(y))
+    n_test = int(round(test_fraction * len(y)))
+    idx = order[:n_test] if split == "test" else order[n_test:]
+    return X[idx], y[idx]
+
+
+DATASETS = {"digits": load_digits, "mnist": load_mnist, "fashion-mnist": load_fashion_mnist, "cifar10": load_cifar10,
+            "smallnorb": load_smallnorb}
+
+
+def load(name, split="train", root=None):
+    """Load a dataset by name (:data:`DATASETS`)."""
+    name = check_option(name, "name", set(DATASETS))
+    return DATASETS[name](split) if name == "digits" else DATASETS[name](split, root=root)
+
+
+def prepare(X, y, *, classes=None, n=None, scale=255.0, flatten=True, rng=None, stats=None):
+    """Images to a float design matrix.
+
+    Parameters
+    ----------
+    X : ndarray (n, ...)
+    y : ndarray (n,)
+    classes : sequence of int, optional
+        Keep these classes, relabelled 0..len-1 in the given order (e.g. (0, 1) for binary MNIST).
+    n : int, optional
+        Keep a random subset of this many (after the class filter).
+    scale : float, "standard" or None
+        Divide by this number (255 for 8-bit images; 16 for the digits),
+        standardise each feature (mean 0, std 1, using ``stats`` = (mean, std)
+        when given, e.g. the training set's), or leave as is.
+    flatten : bool
+        Reshape each sample to a vector (n, prod(...)).
+
+    Returns
+    -------
+    X : ndarray (n, p) float64, y : ndarray (n,) int64, stats : (mean, std) or None
+    """
+    if scale is not None and scale != "standard":
+        scale = check_float(scale, "scale", low=0.0, low_open=True)
+    X, y = np.asarray(X), np.asarray(y).astype(np.int64)
+    if classes is not None:
+        classes = list(classes)
+        keep = np.isin(y, classes)
+        relabel = {c: i for i, c in enumerate(classes)}
+        X, y = X[keep], np.array([relabel[int(v)] for v in y[keep]], np.int64)
+    if n is not None:
+        n = check_int(n, "n", low=1)
+        if n < len(y):
+            idx = np.sort(check_rng(rng).choice(len(y), n, replace=False))
+            X, y = X[idx], y[idx]
+    X = X.astype(np.float64)
+    if flatten:
+        X = X.reshape(X.shape[0], -1)
+    if scale == "standard":
+        mean, std = stats if stats is not None else (X.mean(axis=0), X.std(axis=0))
+        std = np.where(std > 0, std, 1.0)
+        X = (X - mean) / std
+        return X, y, (mean, std)
+    if scale is not None:
+        X /= scale
+    return X, y, None

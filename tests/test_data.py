@@ -1,0 +1,122 @@
+"""Dataset readers on small files written here in each format; nothing is downloaded."""
+
+import gzip
+import pickle
+import struct
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sparsecert import data
+
+DTYPES = [np.uint8, np.int8, np.int16, np.int32, np.float32, np.float64]
+
+
+@settings(max_examples=30)
+@given(shape=st.lists(st.integers(1, 5), min_size=1, max_size=4), dtype=st.sampled_from(DTYPES), gz=st.booleans(),
+       seed=st.integers(0, 100))
+def test_idx_round_trip(tmp_path_factory, shape, dtype, gz, seed):
+    a = (np.random.default_rng(seed).standard_normal(shape) * 50).astype(dtype)
+    path = tmp_path_factory.mktemp("idx") / ("a.idx.gz" if gz else "a.idx")
+    data.write_idx(path, a)
+    b = data.read_idx(path)
+    assert b.dtype == np.dtype(dtype) and b.shape == a.shape
+    np.testing.assert_array_equal(a, b)
+
+
+def test_idx_header_is_big_endian_as_specified(tmp_path):
+    """LeCun's spec: magic 0x00000803 for a 3-d uint8 array, sizes as MSB-first uint32."""
+    raw = bytes([0, 0, 8, 3]) + struct.pack(">3I", 2, 3, 4) + bytes(range(24))
+    (tmp_path / "x").write_bytes(raw)
+    np.testing.assert_array_equal(data.read_idx(tmp_path / "x"), np.arange(24, dtype=np.uint8).reshape(2, 3, 4))
+    (tmp_path / "bad").write_bytes(b"\x01\x02\x08\x03" + raw[4:])
+    with pytest.raises(ValueError, match="not an IDX file"):
+        data.read_idx(tmp_path / "bad")
+    (tmp_path / "short").write_bytes(raw[:-1])
+    with pytest.raises(ValueError, match="data bytes"):
+        data.read_idx(tmp_path / "short")
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_mnist_layout_and_data_root(tmp_path, monkeypatch, gz):
+    rng = np.random.default_rng(0)
+    d = tmp_path / "mnist"
+    d.mkdir()
+    X = rng.integers(0, 256, (7, 28, 28), dtype=np.uint8)
+    y = rng.integers(0, 10, 7).astype(np.uint8)
+    ext = ".gz" if gz else ""
+    data.write_idx(d / f"t10k-images-idx3-ubyte{ext}", X)
+    data.write_idx(d / f"t10k-labels-idx1-ubyte{ext}", y)
+    monkeypatch.setenv("SPARSECERT_DATA", str(tmp_path))
+    X2, y2 = data.load("mnist", "test")
+    np.testing.assert_array_equal(X2, X)
+    np.testing.assert_array_equal(y2, y)
+    assert y2.dtype == np.int64
+    with pytest.raises(data.DataNotFound, match="train-images-idx3-ubyte, train-labels-idx1-ubyte.*mnist"):
+        data.load_mnist("train")
+
+
+def test_missing_files_name_what_to_put_where(tmp_path, monkeypatch):
+    monkeypatch.delenv("SPARSECERT_DATA", raising=False)
+    with pytest.raises(data.DataNotFound, match="SPARSECERT_DATA"):
+        data.load_cifar10()
+    with pytest.raises(data.DataNotFound, match="smallnorb-5x46789x9x18x6x2x96x96-training-dat.mat"):
+        data.load_smallnorb(root=tmp_path)
+
+
+def test_cifar10_batches(tmp_path):
+    rng = np.random.default_rng(1)
+    d = tmp_path / "cifar10" / "cifar-10-batches-py"
+    d.mkdir(parents=True)
+    imgs = rng.integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)  # H, W, C
+    flat = imgs.transpose(0, 3, 1, 2).reshape(3, -1)  # the format: 1024 R, then G, then B
+    with open(d / "test_batch", "wb") as f:
+        pickle.dump({b"data": flat, b"labels": [3, 1, 4], b"batch_label": b"testing batch 1 of 1"}, f)
+    X, y = data.load_cifar10("test", root=tmp_path)
+    assert X.shape == (3, 3, 32, 32)
+    np.testing.assert_array_equal(X[1, 2], imgs[1, :, :, 2])  # blue plane of image 1
+    np.testing.assert_array_equal(y, [3, 1, 4])
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_smallnorb_matrices(tmp_path, gz):
+    rng = np.random.default_rng(2)
+    d = tmp_path / "smallnorb"
+    d.mkdir()
+    stem = "smallnorb-5x01235x9x18x6x2x96x96-testing"
+    X = rng.integers(0, 256, (4, 2, 96, 96), dtype=np.uint8)
+    y = np.array([0, 4, 2, 1], np.int32)
+    ext = ".gz" if gz else ""
+    data.write_norb_matrix(d / f"{stem}-dat.mat{ext}", X)
+    data.write_norb_matrix(d / f"{stem}-cat.mat{ext}", y)
+    # the 1-d label matrix stores three sizes (4, 1, 1) after magic 0x1E3D4C54 and ndim 1
+    opener = gzip.open if gz else open
+    with opener(d / f"{stem}-cat.mat{ext}", "rb") as f:
+        assert struct.unpack("<Ii3i", f.read(20)) == (0x1E3D4C54, 1, 4, 1, 1)
+    X2, y2 = data.load_smallnorb("test", root=tmp_path)
+    np.testing.assert_array_equal(X2, X)
+    np.testing.assert_array_equal(y2, y)
+
+
+def test_digits_split_and_prepare():
+    Xtr, ytr = data.load_digits("train")
+    Xte, yte = data.load_digits("test")
+    assert len(ytr) + len(yte) == 1797 and Xtr.shape[1:] == (8, 8)
+    A, b, _ = data.prepare(Xtr, ytr, classes=(7, 3), scale=16.0)
+    assert set(np.unique(b)) == {0, 1} and A.shape[1] == 64 and A.max() <= 1.0
+    np.testing.assert_array_equal(b, (ytr[np.isin(ytr, (7, 3))] == 3).astype(int))
+    S, _, stats = data.prepare(Xtr, ytr, scale="standard")
+    np.testing.assert_allclose(S.mean(axis=0), 0, atol=1e-12)
+    T, _, _ = data.prepare(Xte, yte, scale="standard", stats=stats)  # test set uses the training statistics
+    np.testing.assert_allclose(T, (Xte.reshape(len(yte), -1) - stats[0]) / stats[1])
+    sub, ysub, _ = data.prepare(Xtr, ytr, n=100, rng=0)
+    assert sub.shape == (100, 64) and ysub.shape == (100,)
+
+
+@pytest.mark.skipif(not data.DEBIAN_FASHION.is_dir(), reason="Debian's dataset-fashion-mnist is not installed")
+def test_fashion_mnist_from_debian_package():
+    X, y = data.load_fashion_mnist("test", root="/nonexistent")
+    assert X.shape == (10000, 28, 28) and X.dtype == np.uint8
+    assert np.bincount(y).tolist() == [1000] * 10
