@@ -168,12 +168,14 @@ def planted_mlp_grid(ms, ss, seeds=(0,), *, progress=True, **kwargs):
 
 
 def write_csv(rows, path):
-    """Write a list of dicts (same keys) as CSV; returns the path."""
+    """Write a list of dicts as CSV (columns: the union of keys in first-seen order; missing
+    values are empty); returns the path."""
     path = Path(path)
     if not rows:
         raise ValueError("rows is empty: nothing to write")
+    fields = list(dict.fromkeys(k for r in rows for k in r))
     with open(path, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w = csv.DictWriter(fh, fieldnames=fields)
         w.writeheader()
         w.writerows(rows)
     return path
@@ -257,3 +259,11 @@ def _planted_mlp_cell(params, seed):
     """A :func:`planted_mlp` cell (parameters as its keyword arguments)."""
     kw = dict(params)
     return {k: v for k, v in planted_mlp(kw.pop("m"), kw.pop("s"), seed, **kw).items() if k not in ("seed",)}
+
+
+@register("pruning")
+def _pruning_cell(params, seed):
+    """A :func:`sparsecert.prune.compare.pruning_cell` (one method at one kept fraction)."""
+    from .prune.compare import pruning_cell
+
+    return pruning_cell(params, seed)

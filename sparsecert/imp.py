@@ -140,7 +140,10 @@ class DenseNet:
 
     def forward(self, X, keep=False):
         """Outputs (n, k) (or (n,) for k = 1); with ``keep`` also the pre-activations."""
-        H = check_array(X, "X", ndim=2, shape=(None, self.Ws[0].shape[1]))
+        return self._forward(check_array(X, "X", ndim=2, shape=(None, self.Ws[0].shape[1])), keep)
+
+    def _forward(self, H, keep=False):
+        """:meth:`forward` on an already checked float array (the training loops' path)."""
         Zs = []
         for l, W in enumerate(self.Ws):
             Z = H @ W.T
@@ -181,7 +184,7 @@ def _loss_grad(net, X, Y, loss, frozen=None):
     With ``frozen`` (per layer, bool per unit), the weight-gradient rows of
     frozen units are not computed (left 0): the work NEq saves.
     """
-    out, Zs = net.forward(X, keep=True)
+    out, Zs = net._forward(X, keep=True)
     n = X.shape[0]
     out2 = out[:, None] if out.ndim == 1 else out
     if loss == "mse":

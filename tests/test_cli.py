@@ -92,7 +92,7 @@ def test_recover_command_on_npy_files(tmp_path, capsys):
         main(["recover", "--y", str(tmp_path / "y.npy"), "--s", "4"])  # neither --A nor --X
 
 
-@pytest.mark.parametrize("name", ["gaussian-phase", "planted", "convergence", "certify"])
+@pytest.mark.parametrize("name", ["gaussian-phase", "planted", "convergence", "certify", "pruning"])
 def test_quick_figures_are_produced(name, tmp_path):
     from sparsecert.repro import REGISTRY
 

@@ -40,7 +40,8 @@ def test_snip_equals_finite_difference_sensitivity(seed):
 
 
 def test_grasp_hessian_gradient_product_matches_the_exact_hessian():
-    """H g from differences of gradients equals the product with the Hessian assembled
+    """GraSP's keep-score w * Hg (the negative of its S = -w * Hg, whose largest entries it
+    removes): H g from differences of gradients equals the product with the Hessian assembled
     column by column (finite differences of the gradient along each coordinate)."""
     net, X, y = tiny(3, bias=False, sizes=(3, 4, 1))
     Y = _targets(y[:, 0], "mse")
@@ -63,7 +64,7 @@ def test_grasp_hessian_gradient_product_matches_the_exact_hessian():
         e[k] = 1e-5
         H[:, k] = (flat_grad(w + e) - flat_grad(w - e)) / 2e-5
     g = flat_grad(w)
-    want = -w * (H @ g)
+    want = w * (H @ g)
     got = np.concatenate([s.ravel() for s in grasp(net, X, y[:, 0])])
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-8)
 

@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from .._validation import check_float, check_int, check_rng
+from .._validation import check_array, check_float, check_int, check_rng
 from ..imp import _targets, train
 
 __all__ = ["bingo_train"]
@@ -51,7 +51,7 @@ def bingo_train(net, X, y, *, masks=None, subset_fraction=0.05, n_probes=4, prob
     init = net.copy() if init is None else init
     masks = [np.ones(W.shape, bool) for W in net.Ws] if masks is None else masks
     Y = _targets(y, loss)
-    X = np.asarray(X, float)
+    X = check_array(X, "X", ndim=2)
     sizes = [W.size for W in net.Ws]
     offsets = np.cumsum([0] + sizes)
     init_flat = np.concatenate([W.ravel() for W in init.Ws])
@@ -65,18 +65,19 @@ def bingo_train(net, X, y, *, masks=None, subset_fraction=0.05, n_probes=4, prob
         if step % probe_every:
             return
         t0 = time.perf_counter()
-        base = _batch_loss(net, X[rows], Y[rows], loss)
+        Xb, Yb = X[rows], Y[rows]
+        base = _batch_loss(net, Xb, Yb, loss)
+        flats = [W.reshape(-1) for W in net.Ws]
         k = max(1, int(round(subset_fraction * live.size)))
         for _ in range(n_probes):
-            subset = rng.choice(live, k, replace=False)
-            saved = []
-            for l in range(len(sizes)):
-                sel = subset[(subset >= offsets[l]) & (subset < offsets[l + 1])] - offsets[l]
-                flat = net.Ws[l].reshape(-1)
-                saved.append((flat, sel, flat[sel].copy()))
+            subset = np.sort(rng.choice(live, k, replace=False))
+            cuts = np.searchsorted(subset, offsets)
+            parts = [subset[cuts[l] : cuts[l + 1]] - offsets[l] for l in range(len(sizes))]
+            saved = [flat[sel] for flat, sel in zip(flats, parts)]
+            for l, (flat, sel) in enumerate(zip(flats, parts)):
                 flat[sel] = init_flat[sel + offsets[l]]
-            rise = _batch_loss(net, X[rows], Y[rows], loss) - base
-            for flat, sel, vals in saved:
+            rise = _batch_loss(net, Xb, Yb, loss) - base
+            for flat, sel, vals in zip(flats, parts, saved):
                 flat[sel] = vals
             credit[subset] += rise
             count[subset] += 1
@@ -92,7 +93,7 @@ def bingo_train(net, X, y, *, masks=None, subset_fraction=0.05, n_probes=4, prob
 
 
 def _batch_loss(net, X, Y, loss):
-    out = net.forward(X)
+    out = net._forward(X)
     out2 = out[:, None] if out.ndim == 1 else out
     if loss == "mse":
         return 0.5 * float(np.sum((out2 - Y) ** 2)) / X.shape[0]

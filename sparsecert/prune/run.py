@@ -243,7 +243,8 @@ def prune_run(net0, X, y, *, when="after", score="magnitude", schedule="iterativ
     return IMPResult(masks=out_masks, nets=nets, metrics=metrics, time=time.perf_counter() - t0, peak_memory=int(peak),
                      info={"when": when, "score": score if isinstance(score, str) else getattr(score, "__name__", "custom"),
                            "schedule": schedule, "scope": scope, "after": after, "rate": rate,
-                           "output_rate": output_rate, "rewind_step": rewind_step})
+                           "output_rate": output_rate, "rewind_step": rewind_step,
+                           "probe_seconds": ctx.get("probe_seconds", 0.0)})
 
 
 def _progressed(old, new):
@@ -259,5 +260,6 @@ def _train_maybe_bingo(net, X, y, masks, rng, record, score, bingo, ctx, train_k
 
         out = bingo_train(net, X, y, masks=masks, rng=rng, record=record, **(bingo or {}), **train_kwargs)
         ctx["bingo"] = out["significance"]
+        ctx["probe_seconds"] = ctx.get("probe_seconds", 0.0) + out["probe_seconds"]
         return out
     return train(net, X, y, masks=masks, rng=rng, record=record, **train_kwargs)

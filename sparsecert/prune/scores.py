@@ -53,12 +53,12 @@ def snip(net, X, y, loss="mse", **_):
 
 
 def grasp(net, X, y, loss="mse", eps=1e-4, **_):
-    """GraSP: ``-w * (H g)``; ``H g`` by central differences of the gradient along ``g``.
+    """GraSP keep-scores ``w * (H g)`` (Wang, Zhang & Grosse, ICLR 2020).
 
+    GraSP scores ``S = -w * (H g)`` and removes the weights with the largest
+    ``S`` (those whose removal reduces the gradient norm least, or raises it);
+    as every score here means "keep the largest", this returns ``-S``.
     ``H g ~ (grad(w + t g) - grad(w - t g)) / (2 t)`` with ``t = eps / ||g||``.
-    Keeping the largest scores removes the weights whose removal most reduces
-    gradient flow (Wang et al. keep the smallest ``w * Hg``, i.e. the largest
-    ``-w * Hg``).
     """
     g = _grad(net, X, y, loss)
     norm = np.sqrt(sum(float(np.sum(a * a)) for a in g)) or 1.0
@@ -68,7 +68,7 @@ def grasp(net, X, y, loss="mse", eps=1e-4, **_):
         Wp += t * a
         Wm -= t * a
     Hg = [(a - b) / (2 * t) for a, b in zip(_grad(plus, X, y, loss), _grad(minus, X, y, loss))]
-    return [-W * h for W, h in zip(net.Ws, Hg)]
+    return [W * h for W, h in zip(net.Ws, Hg)]
 
 
 def _synflow_once(net, masks):

@@ -5,7 +5,7 @@ returning the PNG paths it wrote (the numbers go beside them as CSV).
 names to modules.
 """
 
-from . import certify_phase, convergence, gaussian_phase, linear_imp, planted
+from . import certify_phase, convergence, gaussian_phase, linear_imp, planted, pruning
 
 REGISTRY = {
     "certify": certify_phase,
@@ -13,4 +13,5 @@ REGISTRY = {
     "gaussian-phase": gaussian_phase,
     "planted": planted,
     "linear-imp": linear_imp,
+    "pruning": pruning,
 }
