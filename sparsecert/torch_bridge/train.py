@@ -1,0 +1,177 @@
+"""Masked training of torch models with the lottery-ticket bookkeeping.
+
+Masks cover the weights of every ``nn.Linear`` and ``nn.Conv2d`` (never
+biases or batch-norm parameters): gradients are masked before the optimizer
+step and weights after it, so pruned weights stay exactly 0 and Adam's moments
+for them stay 0. Validation and test metrics are taken every ``eval_every``
+iterations; the early-stopping iteration is the one of minimum validation loss
+(Frankle & Carbin), and the reported test accuracy is the one at that iteration.
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+import time
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .._validation import check_int, check_option
+
+__all__ = ["prunable_weights", "get_masks", "apply_masks", "fit", "evaluate", "to_tensor"]
+
+
+def prunable_weights(model):
+    """``[(name, weight)]`` of the Linear / Conv2d layers in module order."""
+    return [(name + ".weight", mod.weight) for name, mod in model.named_modules()
+            if isinstance(mod, (nn.Linear, nn.Conv2d))]
+
+
+def get_masks(model):
+    """All-ones masks (bool NumPy arrays) for :func:`prunable_weights`."""
+    return [np.ones(tuple(w.shape), bool) for _, w in prunable_weights(model)]
+
+
+def apply_masks(model, masks):
+    with torch.no_grad():
+        for (_, w), m in zip(prunable_weights(model), masks):
+            w.mul_(torch.as_tensor(m, dtype=w.dtype))
+
+
+def to_tensor(X, y=None):
+    Xt = torch.as_tensor(np.ascontiguousarray(X), dtype=torch.float32)
+    return Xt if y is None else (Xt, torch.as_tensor(np.asarray(y), dtype=torch.int64))
+
+
+@torch.no_grad()
+def evaluate(model, X, y, batch_size=1000):
+    """(mean cross-entropy, accuracy) on (X, y), in eval mode."""
+    was = model.training
+    model.eval()
+    X, y = to_tensor(X, y)
+    loss, correct = 0.0, 0
+    for i in range(0, len(y), batch_size):
+        out = model(X[i : i + batch_size])
+        loss += float(nn.functional.cross_entropy(out, y[i : i + batch_size], reduction="sum"))
+        correct += int((out.argmax(1) == y[i : i + batch_size]).sum())
+    model.train(was)
+    return loss / len(y), correct / len(y)
+
+
+def fit(model, X, y, *, masks=None, iterations=None, epochs=None, lr=1e-3, optimizer="adam", momentum=0.9,
+        weight_decay=0.0, batch_size=60, val=None, test=None, eval_every=100, params=None, record=(),
+        callback=None, epoch_callback=None, augment=None, seed=0, progress=None):
+    """Train ``model`` in place on (X, y) with masks; return the history.
+
+    Parameters
+    ----------
+    model : nn.Module
+    X : ndarray (n, ...) float, y : ndarray (n,) int
+    masks : list of bool ndarray, optional
+        One per :func:`prunable_weights` entry.
+    iterations, epochs : int
+        Training length (one of them; iterations wins).
+    optimizer : {"adam", "sgd"}
+    val, test : (X, y), optional
+        Evaluated every ``eval_every`` iterations (and at the end).
+    params : iterable of parameters, optional
+        Train only these (frozen-feature transfer); default all.
+    record : iterable of int
+        Iterations after which a copy of the state dict is kept (rewinding).
+    callback : callable, optional
+        ``callback(it, model, xb, yb)`` after each step (BINGO probes).
+    epoch_callback : callable, optional
+        ``epoch_callback(epoch, model)`` at the end of each pass over the data (NEq).
+    augment : callable, optional
+        ``augment(xb, generator) -> xb`` on each batch (tensors).
+    seed : int
+        Seeds the batch order and augmentation.
+
+    Returns
+    -------
+    dict with ``iters``, ``val_loss``, ``val_acc``, ``test_acc`` (lists at the
+    evaluation points), ``early_stop`` (iteration of minimum validation loss),
+    ``test_acc_at_early_stop``, ``final_test_acc``, ``train_loss``,
+    ``iterations``, ``seconds`` and ``states`` ({iteration: state dict}).
+    """
+    optimizer = check_option(optimizer, "optimizer", {"adam", "sgd"})
+    Xt, yt = to_tensor(X, y)
+    n = len(yt)
+    batch_size = min(check_int(batch_size, "batch_size", low=1), n)
+    per_epoch = -(-n // batch_size)
+    if iterations is None:
+        iterations = per_epoch * check_int(epochs if epochs is not None else 10, "epochs", low=1)
+    iterations = check_int(iterations, "iterations", low=0)
+    eval_every = check_int(eval_every, "eval_every", low=1)
+    gen = torch.Generator().manual_seed(int(seed))
+    params = list(model.parameters()) if params is None else list(params)
+    opt = (torch.optim.Adam(params, lr=lr, weight_decay=weight_decay) if optimizer == "adam"
+           else torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay))
+    weights = [w for _, w in prunable_weights(model)]
+    mt = None if masks is None else [torch.as_tensor(m, dtype=w.dtype) for w, m in zip(weights, masks)]
+    if mt is not None:
+        apply_masks(model, masks)
+    record = set(int(r) for r in record)
+    hist = {"iters": [], "val_loss": [], "val_acc": [], "test_acc": [], "train_loss": [],
+            "states": {0: copy.deepcopy(model.state_dict())} if 0 in record else {}}
+
+    def checkpoint(it):
+        hist["iters"].append(it)
+        if val is not None:
+            vl, va = evaluate(model, *val)
+            hist["val_loss"].append(vl)
+            hist["val_acc"].append(va)
+        if test is not None:
+            hist["test_acc"].append(evaluate(model, *test)[1])
+
+    t0 = time.perf_counter()
+    model.train()
+    it, order, pos, running = 0, torch.randperm(n, generator=gen), 0, 0.0
+    bar = tqdm(total=iterations, desc="training", disable=not (sys.stderr.isatty() if progress is None else progress),
+               leave=False)
+    while it < iterations:
+        if pos >= n:
+            if epoch_callback is not None:
+                epoch_callback(it // per_epoch, model)
+            order, pos = torch.randperm(n, generator=gen), 0
+        rows = order[pos : pos + batch_size]
+        pos += batch_size
+        xb, yb = Xt[rows], yt[rows]
+        if augment is not None:
+            xb = augment(xb, gen)
+        opt.zero_grad(set_to_none=False)
+        loss = nn.functional.cross_entropy(model(xb), yb)
+        loss.backward()
+        if mt is not None:
+            for w, m in zip(weights, mt):
+                w.grad.mul_(m)
+        opt.step()
+        if mt is not None:
+            with torch.no_grad():
+                for w, m in zip(weights, mt):
+                    w.mul_(m)
+        it += 1
+        running += float(loss.detach())
+        if callback is not None:
+            callback(it, model, xb, yb)
+        if it in record:
+            hist["states"][it] = copy.deepcopy(model.state_dict())
+        if it % eval_every == 0 or it == iterations:
+            checkpoint(it)
+            hist["train_loss"].append(running / (it - (hist["iters"][-2] if len(hist["iters"]) > 1 else 0)))
+            running = 0.0
+        bar.update(1)
+    bar.close()
+    if not hist["iters"]:
+        checkpoint(0)
+    hist["iterations"] = it
+    hist["seconds"] = time.perf_counter() - t0
+    if hist["val_loss"]:
+        k = int(np.argmin(hist["val_loss"]))
+        hist["early_stop"] = hist["iters"][k]
+        hist["test_acc_at_early_stop"] = hist["test_acc"][k] if hist["test_acc"] else None
+    hist["final_test_acc"] = hist["test_acc"][-1] if hist["test_acc"] else None
+    return hist

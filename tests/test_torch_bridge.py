@@ -1,0 +1,113 @@
+"""The torch bridge: masked training, the pruning vocabulary on torch models, NEq, BINGO.
+
+Marked ``torch``; skipped with a reason when torch is not installed."""
+
+import math
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="the torch extra is not installed (pip install 'sparsecert[torch]')")
+
+from sparsecert import data  # noqa: E402
+from sparsecert.imp import DenseNet  # noqa: E402
+from sparsecert.prune import snip  # noqa: E402
+from sparsecert.torch_bridge import fit, lenet_300_100, mlp, neq_fit, prunable_weights, prune_torch, resnet  # noqa: E402
+from sparsecert.torch_bridge.prune import torch_scores  # noqa: E402
+
+pytestmark = pytest.mark.torch
+
+
+@pytest.fixture(scope="module")
+def digits():
+    Xtr, ytr = data.load_digits("train")
+    Xte, yte = data.load_digits("test")
+    return Xtr[:400] / 16.0, ytr[:400], Xte / 16.0, yte
+
+
+def test_lottery_ticket_schedule_gives_the_pm_levels(digits):
+    """Frankle & Carbin's layer-wise schedule (hidden 20%, output 10% of the survivors per round,
+    counts ceil(rate * active)): P_m(k) computed here in exact arithmetic; pruned weights stay 0
+    through training; every round starts from the initialisation (rewind to init) under its mask."""
+    X, y, Xte, yte = digits
+    m0 = lenet_300_100(64, 10, seed=0)
+    res = prune_torch(m0, X, y, rounds=3, iterations=20, batch_size=60)
+    sizes = [64 * 300, 300 * 100, 100 * 10]
+    active = list(sizes)
+    for k in range(4):
+        assert res.kept[k] == sum(active)
+        assert res.p_m[k] == pytest.approx(sum(active) / sum(sizes))
+        active = [a - math.ceil(Fraction(r) * a) for a, r in zip(active, ("0.2", "0.2", "0.1"))]
+    init = [w.detach().numpy() for _, w in prunable_weights(m0)]
+    for masks, state in zip(res.masks, res.states):
+        for (name, _), m in zip(prunable_weights(m0), masks):
+            assert np.all(state[name].numpy()[~m] == 0)
+    again = prune_torch(m0, X, y, rounds=2, iterations=0)  # no training: each round is init * mask
+    for masks, state in zip(again.masks, again.states):
+        for (name, _), W0, m in zip(prunable_weights(m0), init, masks):
+            np.testing.assert_array_equal(state[name].numpy(), W0 * m)
+
+
+def test_torch_snip_matches_the_numpy_snip_on_the_same_network(digits):
+    """Cross-implementation check: |w * dL/dw| from torch autograd (float32) equals the NumPy
+    backprop SNIP (float64) on the same bias-carrying MLP and batch."""
+    X, y, _, _ = digits
+    tm = mlp([64, 20, 10], seed=1)
+    lin = [m for m in tm if isinstance(m, torch.nn.Linear)]
+    net = DenseNet([m.weight.detach().double().numpy() for m in lin], [m.bias.detach().double().numpy() for m in lin])
+    a = torch_scores(tm, "snip", X=X[:50], y=y[:50])
+    b = snip(net, X[:50].reshape(50, -1), y[:50], loss="ce")
+    for u, v in zip(a, b):
+        np.testing.assert_allclose(u, v, rtol=2e-3, atol=1e-7)
+
+
+def test_global_one_shot_keeps_unprunable_layers_dense(digits):
+    X, y, _, _ = digits
+    r = resnet(8, 4, in_channels=1, classes=10, seed=0)
+    L = len(prunable_weights(r))
+    res = prune_torch(r, X[:, None], y, when="after", schedule="one-shot", scope="global", after="finetune",
+                      target=500, prunable=[True] * (L - 1) + [False], iterations=3, batch_size=32)
+    assert res.kept[-1] == 500 and res.masks[-1][-1].all()
+
+
+def test_bingo_probes_leave_training_unchanged(digits):
+    """Probes reset a subset to init and restore it exactly, under no_grad: the trained weights
+    equal those of plain training with the same seed."""
+    X, y, _, _ = digits
+    m0 = mlp([64, 32, 10], seed=2)
+    a = prune_torch(m0, X, y, score="bingo", schedule="one-shot", target=100, scope="global", after="finetune",
+                    iterations=15, bingo={"n_probes": 3})
+    plain = mlp([64, 32, 10], seed=2)
+    fit(plain, X, y, iterations=15, seed=0)
+    for name, w in prunable_weights(plain):
+        np.testing.assert_array_equal(a.states[0][name].numpy(), w.detach().numpy())
+    assert a.info["probe_seconds"] > 0 and a.kept[-1] == 100
+
+
+def test_neq_frozen_units_do_not_move(digits):
+    """With eps huge every hidden unit is at equilibrium once a velocity exists (after epoch 2:
+    phi compares epochs 1 and 0, then 2 and 1, v their difference): from then on the hidden layer's weights and biases stop
+    changing while the output layer still trains (4 steps per epoch here)."""
+    X, y, _, _ = digits
+    m = mlp([64, 16, 10], seed=3)
+    hist = neq_fit(m, X, y, X[:50], eps=1e9, epochs=5, batch_size=100, record=(12, 20))
+    s12, s20 = hist["states"][12], hist["states"][20]
+    hidden, out = prunable_weights(m)[0][0], prunable_weights(m)[1][0]
+    np.testing.assert_array_equal(s12[hidden].numpy(), s20[hidden].numpy())
+    np.testing.assert_array_equal(s12[hidden.replace("weight", "bias")].numpy(), s20[hidden.replace("weight", "bias")].numpy())
+    assert not np.array_equal(s12[out].numpy(), s20[out].numpy())
+    assert hist["saved_fraction"] > 0
+
+
+def test_bad_configurations(digits):
+    X, y, _, _ = digits
+    m0 = mlp([64, 8, 10], seed=0)
+    with pytest.raises(ValueError, match="score must be one of"):
+        prune_torch(m0, X, y, score="grasp", rounds=1)
+    with pytest.raises(ValueError, match="no prunable layer"):
+        prune_torch(m0, X, y, rounds=1, prunable=[False, False])
+    with pytest.raises(ValueError, match="rate must be in"):
+        prune_torch(m0, X, y, rounds=1, rate=1.0)
+    with pytest.raises(ValueError, match="depth must be 6 n \\+ 2"):
+        resnet(9)
