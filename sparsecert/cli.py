@@ -43,8 +43,17 @@ def run_repro(names, out, quick=True, seed=0, executor="process"):
     """Run reproduction modules by name ("all" for every one); print and return the figures written."""
     from .repro import REGISTRY
 
+    import importlib.util
+
+    has_torch = importlib.util.find_spec("torch") is not None
     paths = []
     for name in sorted(REGISTRY) if "all" in names else names:
+        if getattr(REGISTRY[name], "NEEDS_TORCH", False) and not has_torch:
+            msg = f"{name} needs torch: pip install 'sparsecert[torch]' (torch==2.13.0)"
+            if "all" not in names:
+                raise ImportError(msg)
+            print(f"== {name}: skipped, {msg}")
+            continue
         print(f"== {name} ({'quick' if quick else 'full'})")
         for path in REGISTRY[name].run(out, quick=quick, seed=seed, executor=executor):
             print(f"figure: {path}")

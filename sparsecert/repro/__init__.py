@@ -5,7 +5,7 @@ returning the PNG paths it wrote (the numbers go beside them as CSV).
 names to modules.
 """
 
-from . import certify_phase, convergence, gaussian_phase, linear_imp, planted, pruning
+from . import certify_phase, convergence, gaussian_phase, linear_imp, lottery, planted, pruning
 
 REGISTRY = {
     "certify": certify_phase,
@@ -14,4 +14,5 @@ REGISTRY = {
     "planted": planted,
     "linear-imp": linear_imp,
     "pruning": pruning,
+    "lottery": lottery,
 }
