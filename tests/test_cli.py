@@ -92,10 +92,13 @@ def test_recover_command_on_npy_files(tmp_path, capsys):
         main(["recover", "--y", str(tmp_path / "y.npy"), "--s", "4"])  # neither --A nor --X
 
 
-@pytest.mark.parametrize("name", ["gaussian-phase", "planted", "convergence", "certify", "pruning"])
+@pytest.mark.parametrize("name", ["gaussian-phase", "planted", "convergence", "certify", "pruning", "lottery",
+                                  "transfer"])
 def test_quick_figures_are_produced(name, tmp_path):
     from sparsecert.repro import REGISTRY
 
+    if getattr(REGISTRY[name], "NEEDS_TORCH", False):
+        pytest.importorskip("torch", reason="the torch extra is not installed")
     paths = REGISTRY[name].run(tmp_path, quick=True, executor="process", progress=False)
     assert paths and all(p.stat().st_size > 5000 for p in paths)
     assert list(tmp_path.glob("*.csv"))

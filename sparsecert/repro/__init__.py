@@ -5,7 +5,7 @@ returning the PNG paths it wrote (the numbers go beside them as CSV).
 names to modules.
 """
 
-from . import certify_phase, convergence, gaussian_phase, linear_imp, lottery, planted, pruning
+from . import certify_phase, convergence, gaussian_phase, linear_imp, lottery, planted, pruning, transfer
 
 REGISTRY = {
     "certify": certify_phase,
@@ -15,4 +15,5 @@ REGISTRY = {
     "linear-imp": linear_imp,
     "pruning": pruning,
     "lottery": lottery,
+    "transfer": transfer,
 }
