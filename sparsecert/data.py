@@ -76,17 +76,25 @@ def read_idx(path):
     return np.frombuffer(data, dtype).reshape(shape).astype(dtype.newbyteorder("="))
 
 
-def write_idx(path, array, compress=None):
-    """Write ``array`` as IDX (gzip when ``compress`` or the name ends in .gz)."""
-    a = np.asarray(array)
-    code = {np.dtype(v).newbyteorder("="): k for k, v in _IDX_TYPES.items()}.get(a.dtype.newbyteorder("="))
+def _type_code(a, table, fmt):
+    code = {np.dtype(v).newbyteorder("="): k for k, v in table.items()}.get(a.dtype.newbyteorder("="))
     if code is None:
-        raise ValueError(f"IDX cannot store dtype {a.dtype}")
-    body = struct.pack(">BBBB", 0, 0, code, a.ndim) + struct.pack(f">{a.ndim}I", *a.shape)
-    body += a.astype(np.dtype(_IDX_TYPES[code])).tobytes()
+        raise ValueError(f"{fmt} cannot store dtype {a.dtype}")
+    return code
+
+
+def _write(path, body, compress):
     compress = str(path).endswith(".gz") if compress is None else compress
     with (gzip.open(path, "wb") if compress else open(path, "wb")) as f:
         f.write(body)
+
+
+def write_idx(path, array, compress=None):
+    """Write ``array`` as IDX (gzip when ``compress`` or the name ends in .gz)."""
+    a = np.asarray(array)
+    code = _type_code(a, _IDX_TYPES, "IDX")
+    head = struct.pack(">BBBB", 0, 0, code, a.ndim) + struct.pack(f">{a.ndim}I", *a.shape)
+    _write(path, head + a.astype(np.dtype(_IDX_TYPES[code])).tobytes(), compress)
 
 
 def read_norb_matrix(path):
@@ -108,17 +116,12 @@ def read_norb_matrix(path):
 
 
 def write_norb_matrix(path, array, compress=None):
-    """Write ``array`` in the SmallNORB binary matrix format."""
+    """Write ``array`` in the SmallNORB binary matrix format (gzip when ``compress`` or .gz)."""
     a = np.asarray(array)
-    magic = {np.dtype(v).newbyteorder("="): k for k, v in _NORB_TYPES.items()}.get(a.dtype.newbyteorder("="))
-    if magic is None:
-        raise ValueError(f"the SmallNORB format cannot store dtype {a.dtype}")
+    magic = _type_code(a, _NORB_TYPES, "the SmallNORB format")
     dims = list(a.shape) + [1] * max(0, 3 - a.ndim)
-    body = struct.pack("<iI", magic - (1 << 32) if magic >= 1 << 31 else magic, a.ndim)
-    body += struct.pack(f"<{len(dims)}i", *dims) + a.astype(np.dtype(_NORB_TYPES[magic])).tobytes()
-    compress = str(path).endswith(".gz") if compress is None else compress
-    with (gzip.open(path, "wb") if compress else open(path, "wb")) as f:
-        f.write(body)
+    head = struct.pack("<II", magic, a.ndim) + struct.pack(f"<{len(dims)}i", *dims)
+    _write(path, head + a.astype(np.dtype(_NORB_TYPES[magic])).tobytes(), compress)
 
 
 def data_root(root=None):
