@@ -33,7 +33,6 @@ from .run import prune_run
 __all__ = ["METHODS", "pruning_cell", "task_data"]
 
 METHODS = ("dense", "magnitude", "imp", "random", "snip", "grasp", "synflow", "bingo", "set", "rigl", "neq")
-_AT_INIT = {"random", "snip", "grasp", "synflow"}
 
 
 @functools.lru_cache(maxsize=4)

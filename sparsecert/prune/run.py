@@ -26,7 +26,6 @@ target by returning the strongest of the last round's removals).
 
 from __future__ import annotations
 
-import math
 import sys
 import time
 
