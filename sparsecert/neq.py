@@ -17,7 +17,7 @@ import numpy as np
 from ._validation import check_array, check_float, check_int
 from .imp import train
 
-__all__ = ["neq_train", "unit_similarity"]
+__all__ = ["neq_train", "unit_similarity", "Equilibrium"]
 
 
 def unit_similarity(A, B):
@@ -30,6 +30,32 @@ def unit_similarity(A, B):
     out = np.divide(dot, na * nb, out=np.zeros_like(dot), where=(na > 0) & (nb > 0))
     out[(na == 0) & (nb == 0)] = 1.0
     return out
+
+
+class Equilibrium:
+    """The NEq rule, fed one epoch of unit outputs at a time.
+
+    ``update(outs)`` takes the outputs (n_val, units) of each tracked layer and
+    returns the per-layer bool arrays of units at equilibrium (``|v| < eps``),
+    or None while there is no velocity yet (the first two calls after the
+    reference). ``phi`` and ``velocity`` keep the history.
+    """
+
+    def __init__(self, reference, mu_eq, eps):
+        self.prev, self.mu_eq, self.eps = reference, mu_eq, eps
+        self.v = [np.zeros(o.shape[1]) for o in reference]
+        self.phi, self.velocity = [], []
+
+    def update(self, outs):
+        phi = [unit_similarity(a, b) for a, b in zip(outs, self.prev)]
+        self.prev = outs
+        frozen = None
+        if self.phi:
+            self.v = [-(p - q) + self.mu_eq * v for p, q, v in zip(phi, self.phi[-1], self.v)]
+            self.velocity.append([v.copy() for v in self.v])
+            frozen = [np.abs(v) < self.eps for v in self.v]
+        self.phi.append([p.copy() for p in phi])
+        return frozen
 
 
 def neq_train(net, X, y, X_val, *, epochs=10, mu_eq=0.5, eps=1e-3, masks=None, **train_kwargs):
@@ -57,36 +83,29 @@ def neq_train(net, X, y, X_val, *, epochs=10, mu_eq=0.5, eps=1e-3, masks=None, *
     eps = check_float(eps, "eps", low=0.0)
     L = len(net.Ws)
     hidden = L - 1
-    state = {"prev": None, "phi": None, "v": [np.zeros(W.shape[0]) for W in net.Ws[:hidden]]}
     frozen_now = [np.zeros(W.shape[0], bool) for W in net.Ws]
-    record = {"frozen": [], "velocity": [], "phi": []}
+    record = {"frozen": []}
 
     def outputs(net):
         _, Zs = net.forward(X_val, keep=True)
         return [np.maximum(Z, 0.0) for Z in Zs[:hidden]]
 
+    eq = Equilibrium(outputs(net), mu_eq, eps)  # epoch 0 reference
+
     def epoch_callback(epoch, net):
         nonlocal frozen_now
         record["frozen"].append([f.copy() for f in frozen_now])
-        outs = outputs(net)
-        if state["prev"] is not None:
-            phi = [unit_similarity(a, b) for a, b in zip(outs, state["prev"])]
-            if state["phi"] is not None:
-                state["v"] = [-(p - q) + mu_eq * v for p, q, v in zip(phi, state["phi"], state["v"])]
-                frozen_now = [np.abs(v) < eps for v in state["v"]] + [np.zeros(net.Ws[-1].shape[0], bool)]
-                record["velocity"].append([v.copy() for v in state["v"]])
-            state["phi"] = phi
-            record["phi"].append([p.copy() for p in phi])
-        state["prev"] = outs
+        at_eq = eq.update(outputs(net))
+        if at_eq is not None:
+            frozen_now = at_eq + [np.zeros(net.Ws[-1].shape[0], bool)]
         return frozen_now
 
-    state["prev"] = outputs(net)  # epoch 0 reference
     out = train(net, X, y, masks=masks, epochs=epochs, frozen=[f.copy() for f in frozen_now],
                 epoch_callback=epoch_callback, **train_kwargs)
     # the frozen sets actually used in epochs 1..E (the callback records the set of the epoch just run)
     used = record["frozen"]
     rows_total = sum(W.shape[0] * W.shape[1] for W in net.Ws) * len(used)
     rows_saved = sum(int(f.sum()) * net.Ws[l].shape[1] for fr in used for l, f in enumerate(fr))
-    out.update(record)
+    out.update(record, velocity=eq.velocity, phi=eq.phi)
     out["saved_fraction"] = rows_saved / rows_total if rows_total else 0.0
     return out

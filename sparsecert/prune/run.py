@@ -37,7 +37,7 @@ from ..imp import DenseNet, IMPResult, train
 from .scores import SCORES
 from .select import prune_count, select_masks
 
-__all__ = ["prune_run", "prune_step", "WHEN", "SCHEDULES", "AFTER"]
+__all__ = ["prune_run", "prune_step", "prune_to", "check_rate_prunable", "WHEN", "SCHEDULES", "AFTER"]
 
 WHEN = ("init", "after", "during")
 SCHEDULES = ("one-shot", "iterative", "gradual")
@@ -76,6 +76,26 @@ def prune_step(scores, masks, rates, *, scope="layer", target=None, prunable=Non
                 o += m.size
             new = out
     return new
+
+
+def prune_to(scores, masks, goal, *, scope="layer", prunable=None):
+    """One prune of the prunable layers straight down to ``goal`` kept weights (in total)."""
+    prunable = [True] * len(masks) if prunable is None else prunable
+    active = sum(int(m.sum()) for m in masks)
+    free = sum(int(m.sum()) for m, p in zip(masks, prunable) if p)
+    frac = min(max(active - goal, 0) / free, 1.0) if free else 0.0
+    return prune_step(scores, masks, [frac] * len(masks), scope=scope, target=goal, prunable=prunable)
+
+
+def check_rate_prunable(rate, prunable, L):
+    """Validated ``rate`` in (0, 1) and ``prunable`` flags (L of them, at least one True)."""
+    rate = check_float(rate, "rate", low=0.0, low_open=True)
+    if rate >= 1.0:
+        raise ValueError(f"rate must be in (0, 1), got {rate}")
+    prunable = [True] * L if prunable is None else [bool(p) for p in prunable]
+    if len(prunable) != L or not any(prunable):
+        raise ValueError(f"no prunable layer: prunable must hold {L} flags, at least one True; got {prunable}")
+    return rate, prunable
 
 
 def _score_fn(score):
@@ -131,9 +151,7 @@ def prune_run(net0, X, y, *, when="after", score="magnitude", schedule="iterativ
     schedule = check_option(schedule, "schedule", set(SCHEDULES))
     scope = check_option(scope, "scope", {"layer", "global"})
     after = check_option(after, "after", set(AFTER))
-    rate = check_float(rate, "rate", low=0.0, low_open=True)
-    if rate >= 1.0:
-        raise ValueError(f"rate must be in (0, 1), got {rate}")
+    rate, prunable = check_rate_prunable(rate, prunable, len(net0.Ws))
     output_rate = rate / 2 if output_rate is None else check_float(output_rate, "output_rate", low=0.0, high=1.0)
     rewind_step = check_int(rewind_step, "rewind_step", low=0)
     total = net0.n_weights
@@ -148,9 +166,6 @@ def prune_run(net0, X, y, *, when="after", score="magnitude", schedule="iterativ
     if when == "during" and schedule != "gradual":
         raise ValueError("when='during' prunes gradually: use schedule='gradual'")
     L = len(net0.Ws)
-    prunable = [True] * L if prunable is None else [bool(p) for p in prunable]
-    if len(prunable) != L or not any(prunable):
-        raise ValueError(f"no prunable layer: prunable must hold {L} flags, at least one True; got {prunable}")
     rng = check_rng(rng)
     progress = sys.stderr.isatty() if progress is None else progress
     score_fn = _score_fn(score)
@@ -178,12 +193,8 @@ def prune_run(net0, X, y, *, when="after", score="magnitude", schedule="iterativ
     def fresh():
         return DenseNet.init([net0.Ws[0].shape[1]] + [W.shape[0] for W in net0.Ws], rng, bias=net0.bs is not None)
 
-    def prune_to(net, masks, goal):
-        """One prune of the prunable layers straight down to ``goal`` kept weights."""
-        active = sum(int(m.sum()) for m in masks)
-        free = sum(int(m.sum()) for m, p in zip(masks, prunable) if p)
-        frac = min(max(active - goal, 0) / free, 1.0) if free else 0.0
-        return prune_step(score_fn(net, masks, ctx), masks, [frac] * L, scope=scope, target=goal, prunable=prunable)
+    def to_goal(net, masks, goal):
+        return prune_to(score_fn(net, masks, ctx), masks, goal, scope=scope, prunable=prunable)
 
     bar = tqdm(desc="pruning rounds", disable=not progress, leave=False)
     if when == "init":
@@ -191,13 +202,13 @@ def prune_run(net0, X, y, *, when="after", score="magnitude", schedule="iterativ
             _, masks = SCORES["synflow"](net0, masks, keep_fraction=target / total, scope=scope,
                                             prunable=prunable)
             if sum(int(m.sum()) for m in masks) > target:  # per-layer rounding left a few: finish exactly
-                masks = prune_to(net0, masks, target)
+                masks = to_goal(net0, masks, target)
         elif schedule == "iterative":  # score and prune repeatedly without training
             while sum(int(m.sum()) for m in masks) > target:
                 masks = _progressed(masks, prune_step(score_fn(net0, masks, ctx), masks, rates, scope=scope,
                                                       target=target, prunable=prunable))
         else:
-            masks = prune_to(net0, masks, target)
+            masks = to_goal(net0, masks, target)
         net = net0.copy() if after != "reinit" else fresh()
         out = train(net, X, y, masks=masks, rng=rng, **train_kwargs)
         record(net, masks, out, 0)
@@ -211,7 +222,7 @@ def prune_run(net0, X, y, *, when="after", score="magnitude", schedule="iterativ
             out = train(net, X, y, masks=masks, rng=rng, epochs=per, **train_kwargs)
             if k < n_prunes:  # cubic schedule: density d_k = d_T + (1 - d_T)(1 - (k+1)/n)^3
                 dens = target / total + (1 - target / total) * (1 - (k + 1) / n_prunes) ** 3
-                masks = prune_to(net, masks, max(target, int(round(dens * total))))
+                masks = to_goal(net, masks, max(target, int(round(dens * total))))
             bar.update(1)
         record(net, masks, out, 0)
     else:  # after training
@@ -226,7 +237,7 @@ def prune_run(net0, X, y, *, when="after", score="magnitude", schedule="iterativ
             if (rounds is not None and r >= rounds) or (target is not None and kept <= target):
                 break
             if schedule == "one-shot":
-                new = prune_to(net, masks, target)
+                new = to_goal(net, masks, target)
             else:
                 new = prune_step(score_fn(net, masks, ctx), masks, rates, scope=scope, target=target, prunable=prunable)
             masks = _progressed(masks, new)

@@ -19,8 +19,8 @@ import torch
 from torch import nn
 
 from .._validation import check_float, check_int, check_option, check_rng
-from ..neq import unit_similarity
-from ..prune.run import AFTER, SCHEDULES, WHEN, _progressed, prune_step
+from ..neq import Equilibrium
+from ..prune.run import AFTER, SCHEDULES, WHEN, _progressed, check_rate_prunable, prune_step, prune_to
 from .models import _glorot_normal
 from .train import fit, prunable_weights, to_tensor
 
@@ -147,14 +147,8 @@ def prune_torch(model0, X, y, *, when="after", score="magnitude", schedule="iter
     scope = check_option(scope, "scope", {"layer", "global"})
     after = check_option(after, "after", set(AFTER))
     score = check_option(score, "score", set(TORCH_SCORES))
-    rate = check_float(rate, "rate", low=0.0, low_open=True)
-    if rate >= 1.0:
-        raise ValueError(f"rate must be in (0, 1), got {rate}")
-    names = [nm for nm, _ in prunable_weights(model0)]
-    L = len(names)
-    prunable = [True] * L if prunable is None else [bool(p) for p in prunable]
-    if len(prunable) != L or not any(prunable):
-        raise ValueError(f"no prunable layer: prunable must hold {L} flags, at least one True; got {prunable}")
+    L = len(prunable_weights(model0))
+    rate, prunable = check_rate_prunable(rate, prunable, L)
     if rates is None:
         out_rate = rate / 2 if output_rate is None else output_rate
         rates = [rate] * L if scope == "global" else [rate] * (L - 1) + [out_rate]
@@ -192,9 +186,7 @@ def prune_torch(model0, X, y, *, when="after", score="magnitude", schedule="iter
         return hist
 
     def to_goal(model, ms):
-        free = kept_of(ms)
-        frac = min(max(sum(int(m.sum()) for m in ms) - goal, 0) / free, 1.0) if free else 0.0
-        return prune_step(scores(model), ms, [frac] * L, scope=scope, target=goal, prunable=prunable)
+        return prune_to(scores(model), ms, goal, scope=scope, prunable=prunable)
 
     probe = None
     if when == "init":
@@ -261,8 +253,7 @@ def neq_fit(model, X, y, X_val, *, eps=1e-3, mu_eq=0.5, **fit_kwargs):
     grabbed = {}
     hooks = [m.register_forward_hook(lambda mod, inp, o, i=i: grabbed.__setitem__(i, o.detach()))
              for i, m in enumerate(units)]
-    state = {"prev": None, "phi": None, "v": None, "frozen": [torch.zeros(m.weight.shape[0], dtype=torch.bool)
-                                                              for m in units], "keep": None}
+    state = {"frozen": [torch.zeros(m.weight.shape[0], dtype=torch.bool) for m in units], "keep": None}
     log = {"frozen_per_epoch": [], "rows": 0, "rows_total": 0}
     rows_per_step = sum(w.shape[0] * w[0].numel() for _, w in prunable_weights(model))
 
@@ -279,15 +270,9 @@ def neq_fit(model, X, y, X_val, *, eps=1e-3, mu_eq=0.5, **fit_kwargs):
         state["keep"] = [(m.weight.detach().clone(), None if m.bias is None else m.bias.detach().clone()) for m in units]
 
     def epoch_end(epoch, model_):
-        outs = outputs()
-        if state["prev"] is not None:
-            phi = [unit_similarity(a, b) for a, b in zip(outs, state["prev"])]
-            if state["phi"] is not None:
-                dv = [-(p - q) for p, q in zip(phi, state["phi"])]
-                state["v"] = dv if state["v"] is None else [d + mu_eq * v for d, v in zip(dv, state["v"])]
-                state["frozen"] = [torch.as_tensor(np.abs(v) < eps) for v in state["v"]]
-            state["phi"] = phi
-        state["prev"] = outs
+        at_eq = eq.update(outputs())
+        if at_eq is not None:
+            state["frozen"] = [torch.as_tensor(f) for f in at_eq]
         log["frozen_per_epoch"].append([int(f.sum()) for f in state["frozen"]])
         snapshot()
 
@@ -301,7 +286,7 @@ def neq_fit(model, X, y, X_val, *, eps=1e-3, mu_eq=0.5, **fit_kwargs):
                     m.bias[f] = b0[f]
                 log["rows"] += int(f.sum()) * m.weight[0].numel()
 
-    state["prev"] = outputs()
+    eq = Equilibrium(outputs(), mu_eq, eps)  # epoch 0 reference
     snapshot()
     try:
         hist = fit(model, X, y, callback=after_step, epoch_callback=epoch_end, **fit_kwargs)
