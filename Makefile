@@ -10,7 +10,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --upgrade --quiet pip
 
 $(VENV)/.installed: $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install --quiet -e '.[torch]'
+	$(BIN)/python -m pip install --quiet -e '.[torch,data]'
 	touch $@
 
 $(VENV)/.installed-test: $(BIN)/python pyproject.toml

@@ -41,7 +41,7 @@ from ._validation import check_float, check_int, check_option, check_rng
 
 __all__ = ["DataNotFound", "read_idx", "write_idx", "read_norb_matrix", "write_norb_matrix", "load_mnist",
            "load_fashion_mnist", "load_cifar10", "load_smallnorb", "load_digits", "load", "prepare", "data_root",
-           "DATASETS"]
+           "resize", "sample_image", "DATASETS"]
 
 DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
 _IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"),
@@ -224,6 +224,40 @@ def load_digits(split="train", test_fraction=0.2, seed=0):
     return X[idx], y[idx]
 
 
+def resize(X, size):
+    """Bilinear resize of images (n, C, H, W) to (n, C, size, size), align-corners convention."""
+    n, c, h, w = X.shape
+    ys, xs = np.linspace(0, h - 1, size), np.linspace(0, w - 1, size)
+    y0, x0 = np.floor(ys).astype(int), np.floor(xs).astype(int)
+    y1, x1 = np.minimum(y0 + 1, h - 1), np.minimum(x0 + 1, w - 1)
+    fy, fx = (ys - y0)[:, None], (xs - x0)[None, :]
+    A = X[:, :, y0][:, :, :, x0] * (1 - fx) + X[:, :, y0][:, :, :, x1] * fx
+    B = X[:, :, y1][:, :, :, x0] * (1 - fx) + X[:, :, y1][:, :, :, x1] * fx
+    return A * (1 - fy) + B * fy
+
+
+def sample_image(name="china.jpg", size=32, gray=False):
+    """One of scikit-learn's bundled photographs (``"china.jpg"``, ``"flower.jpg"``), offline.
+
+    The central square crop is reduced to ``size x size`` by averaging
+    equal pixel blocks (no aliasing). Returns uint8 (size, size) if ``gray``
+    (ITU-R 601 luma) else (size, size, 3).
+    """
+    from sklearn.datasets import load_sample_image
+
+    size = check_int(size, "size", low=1)
+    img = load_sample_image(name).astype(np.float64)
+    h, w, _ = img.shape
+    b = min(h, w) // size
+    if b < 1:
+        raise ValueError(f"size must be at most {min(h, w)} for {name}, got {size}")
+    top, left = (h - b * size) // 2, (w - b * size) // 2
+    img = img[top : top + b * size, left : left + b * size].reshape(size, b, size, b, 3).mean(axis=(1, 3))
+    if gray:
+        img = img @ np.array([0.299, 0.587, 0.114])
+    return np.clip(np.rint(img), 0, 255).astype(np.uint8)
+
+
 DATASETS = {"digits": load_digits, "mnist": load_mnist, "fashion-mnist": load_fashion_mnist, "cifar10": load_cifar10,
             "smallnorb": load_smallnorb}
 
@@ -234,7 +268,7 @@ def load(name, split="train", root=None):
     return DATASETS[name](split) if name == "digits" else DATASETS[name](split, root=root)
 
 
-def prepare(X, y, *, classes=None, n=None, scale=255.0, flatten=True, rng=None, stats=None):
+def prepare(X, y, *, classes=None, per_class=None, n=None, scale=255.0, flatten=True, rng=None, stats=None):
     """Images to a float design matrix.
 
     Parameters
@@ -243,6 +277,9 @@ def prepare(X, y, *, classes=None, n=None, scale=255.0, flatten=True, rng=None, 
     y : ndarray (n,)
     classes : sequence of int, optional
         Keep these classes, relabelled 0..len-1 in the given order (e.g. (0, 1) for binary MNIST).
+    per_class : int, optional
+        Keep the first ``per_class`` samples of each class, in file order
+        (the IHT paper's 5000 train / 1000 test per digit).
     n : int, optional
         Keep a random subset of this many (after the class filter).
     scale : float, "standard" or None
@@ -264,6 +301,10 @@ def prepare(X, y, *, classes=None, n=None, scale=255.0, flatten=True, rng=None, 
         keep = np.isin(y, classes)
         relabel = {c: i for i, c in enumerate(classes)}
         X, y = X[keep], np.array([relabel[int(v)] for v in y[keep]], np.int64)
+    if per_class is not None:
+        per_class = check_int(per_class, "per_class", low=1)
+        keep = np.concatenate([np.flatnonzero(y == c)[:per_class] for c in np.unique(y)])
+        X, y = X[np.sort(keep)], y[np.sort(keep)]
     if n is not None:
         n = check_int(n, "n", low=1)
         if n < len(y):

@@ -47,7 +47,8 @@ def convergence_figure(panels, path=None, *, title=None):
     return fig
 
 
-def grid_heatmap(rows, value="psnr", *, x="s", y="m", vmin=-20, vmax=50, path=None, title=None, cmap="viridis"):
+def grid_heatmap(rows, value="psnr", *, x="s", y="m", vmin=-20, vmax=50, path=None, title=None, cmap="viridis",
+                 fmt="{:.0f}", label=None, suptitle=None):
     """Heatmap(s) of ``value`` over the (y, x) grid of result rows, seeds averaged.
 
     Parameters
@@ -60,8 +61,14 @@ def grid_heatmap(rows, value="psnr", *, x="s", y="m", vmin=-20, vmax=50, path=No
         scale (e.g. ``["psnr", "imp_psnr"]``). Cells without rows are blank.
     x, y : str
         Grid keys.
-    vmin, vmax : float
-        Colour scale (paper: PSNR -20..50 dB).
+    vmin, vmax : float or list of float
+        Colour scale (paper: PSNR -20..50 dB); lists give each panel its own
+        scale and colour bar.
+    fmt : str, callable or list of them
+        Cell labels (``fmt.format(v)`` or ``fmt(v)``).
+    label : str or list of str, optional
+        Colour-bar labels (default: the value keys).
+    suptitle : str, optional
     path : str or Path, optional
         Where to save the PNG.
     title : str or list of str, optional
@@ -69,19 +76,25 @@ def grid_heatmap(rows, value="psnr", *, x="s", y="m", vmin=-20, vmax=50, path=No
     """
     plt = _pyplot()
     values = [value] if isinstance(value, str) else list(value)
-    titles = [title] * len(values) if title is None or isinstance(title, str) else list(title)
+    P = len(values)
+
+    def per_panel(v):
+        return list(v) if isinstance(v, (list, tuple)) else [v] * P
+
+    titles, fmts = per_panel(title), per_panel(fmt)
+    vmins, vmaxs, labels = per_panel(vmin), per_panel(vmax), per_panel(label)
+    shared = len(set(vmins)) == 1 and len(set(vmaxs)) == 1
     xs = sorted({r[x] for r in rows})
     ys = sorted({r[y] for r in rows})
-    fig, axes = plt.subplots(1, len(values), figsize=(len(values) * (2.2 + 0.6 * len(xs)), 1.6 + 0.5 * len(ys)),
-                             squeeze=False)
-    for ax, key, ttl in zip(axes[0], values, titles):
+    fig, axes = plt.subplots(1, P, figsize=(P * (2.2 + 0.6 * len(xs)), 1.6 + 0.5 * len(ys)), squeeze=False)
+    for ax, key, ttl, f, lo, hi, lab in zip(axes[0], values, titles, fmts, vmins, vmaxs, labels):
         grid = np.full((len(ys), len(xs)), np.nan)
         for i, yv in enumerate(ys):
             for j, xv in enumerate(xs):
-                vals = [min(float(r[key]), vmax * 10) for r in rows if r[x] == xv and r[y] == yv and key in r]
+                vals = [min(float(r[key]), hi * 10) for r in rows if r[x] == xv and r[y] == yv and key in r]
                 if vals:
                     grid[i, j] = np.mean(vals)
-        im = ax.imshow(grid, origin="lower", cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
+        im = ax.imshow(grid, origin="lower", cmap=cmap, vmin=lo, vmax=hi, aspect="auto")
         ax.set_xticks(range(len(xs)), [str(v) for v in xs])
         ax.set_yticks(range(len(ys)), [str(v) for v in ys])
         ax.set_xlabel(x)
@@ -89,11 +102,17 @@ def grid_heatmap(rows, value="psnr", *, x="s", y="m", vmin=-20, vmax=50, path=No
         for i in range(len(ys)):
             for j in range(len(xs)):
                 if np.isfinite(grid[i, j]):
-                    label = "∞" if key.endswith("psnr") and grid[i, j] >= 100 else f"{grid[i, j]:.0f}"
-                    ax.text(j, i, label, ha="center", va="center", fontsize=7, color="w")
+                    v = grid[i, j]
+                    text = "∞" if key.endswith("psnr") and v >= 100 else (f(v) if callable(f) else f.format(v))
+                    ax.text(j, i, text, ha="center", va="center", fontsize=7, color="w")
         if ttl:
             ax.set_title(ttl, fontsize=9)
-    fig.colorbar(im, ax=list(axes[0]), label=values[0])
+        if not shared:
+            fig.colorbar(im, ax=ax, label=lab or key)
+    if shared:
+        fig.colorbar(im, ax=list(axes[0]), label=labels[0] or values[0])
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=10, y=1.06)
     if path is not None:
         fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)

@@ -79,15 +79,16 @@ def model_from_weights(w, m, d, output_sign="positive"):
     return TwoLayerReLU.from_fused(w, m, d)
 
 
-def psnr(y, y_hat):
+def psnr(y, y_hat, peak=None):
     """Peak signal-to-noise ratio in dB with the paper's normalisation.
 
-    ``20 log10(max |y|) - 10 log10(mean((y - y_hat)^2))``; ``inf`` for an
-    exact fit.
+    ``20 log10(peak) - 10 log10(mean((y - y_hat)^2))`` with ``peak = max |y|``
+    by default (planted nets) or given (1 for images in [0, 1]); ``inf`` for
+    an exact fit.
     """
     y = np.asarray(y, dtype=np.float64)
     mse = float(np.mean((y - np.asarray(y_hat, dtype=np.float64)) ** 2))
-    peak = float(np.max(np.abs(y)))
+    peak = float(np.max(np.abs(y))) if peak is None else float(peak)
     if mse == 0.0:
         return float("inf")
     return 20.0 * np.log10(peak) - 10.0 * np.log10(mse) if peak > 0 else -10.0 * np.log10(mse)
@@ -169,7 +170,10 @@ def recover_relu(
     method : {"iht", "niht", "aiht", "htp"}
     output_sign : {"positive", "mixed"}
     sequential : bool
-        Sequential-convex variant: generators follow the weights.
+        Sequential-convex variant: generators follow the weights. The
+        sequence is not monotone (the operator changes), so the iterate whose
+        network fits best is returned (``info["best_iter"]``); the
+        residuals record the whole run.
     period : int
         Steps between generator updates (sequential only).
     max_iter : int
@@ -225,16 +229,25 @@ def recover_relu(
 
     if not batch_size or batch_size >= n:
 
+        best = {"rel": 1.0, "w": SparseVector.zeros(A.shape[1], A.dtype), "it": 0}
+
         def on_step(solver, it):
             if sequential and it % period == 0:
                 A.follow_weights(solver.w)
                 solver.refresh()
+                if solver.rel_residual < best["rel"]:  # the network's own residual
+                    best.update(rel=solver.rel_residual, w=solver.w, it=it)
 
         solver = IHTSolver(A, y, s, method=method, inner_iter=inner_iter)
         result = run_solver(
             solver, max_iter=max_iter, tol=tol, xtol=xtol, progress=progress, callback=callback,
             on_step=on_step, t_start=t_start,
         )
+        if sequential and best["it"] != result.n_iter and best["rel"] < result.residuals[-1]:
+            # Moving generators make the sequence non-monotone: return the best network seen.
+            result.w, result.support = best["w"], best["w"].indices
+            A.follow_weights(best["w"])
+        result.info["best_iter"] = best["it"] if sequential else result.n_iter
     else:
         result = _minibatch(A, X, y, s, method, sequential, period, inner_iter, batch_size, epochs, rng, progress, callback, t_start)
     result.info["operator"] = A

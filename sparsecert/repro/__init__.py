@@ -5,13 +5,15 @@ returning the PNG paths it wrote (the numbers go beside them as CSV).
 names to modules.
 """
 
-from . import certify_phase, convergence, gaussian_phase, linear_imp, lottery, planted, pruning, transfer
+from . import certify_phase, classify, convergence, gaussian_phase, inr, linear_imp, lottery, planted, pruning, transfer
 
 REGISTRY = {
     "certify": certify_phase,
+    "classify": classify,
     "convergence": convergence,
     "gaussian-phase": gaussian_phase,
     "planted": planted,
+    "inr": inr,
     "linear-imp": linear_imp,
     "pruning": pruning,
     "lottery": lottery,

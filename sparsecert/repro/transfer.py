@@ -38,18 +38,6 @@ FULL = {"source": "cifar10", "targets": ("fashion-mnist", "smallnorb"), "depth":
         "iterations": 30000, "target_iterations": 10000, "rounds": 8, "batch_size": 128}
 
 
-def resize(X, size):
-    """Bilinear resize of images (n, C, H, W) to (n, C, size, size), align-corners convention."""
-    n, c, h, w = X.shape
-    ys, xs = np.linspace(0, h - 1, size), np.linspace(0, w - 1, size)
-    y0, x0 = np.floor(ys).astype(int), np.floor(xs).astype(int)
-    y1, x1 = np.minimum(y0 + 1, h - 1), np.minimum(x0 + 1, w - 1)
-    fy, fx = (ys - y0)[:, None], (xs - x0)[None, :]
-    A = X[:, :, y0][:, :, :, x0] * (1 - fx) + X[:, :, y0][:, :, :, x1] * fx
-    B = X[:, :, y1][:, :, :, x0] * (1 - fx) + X[:, :, y1][:, :, :, x1] * fx
-    return A * (1 - fy) + B * fy
-
-
 def task(name):
     """(train, test) pairs of (X float32 (n, C, H, W), y) for a source/target name."""
     if name.startswith("digits"):
@@ -65,7 +53,7 @@ def task(name):
         X, y = D.load(name, split)
         X = X.astype(np.float32) / 255.0
         if name == "smallnorb":
-            X = resize(X[:, :1], 32)
+            X = D.resize(X[:, :1], 32)
         elif X.ndim == 3:  # 28x28 grey: pad to 32
             X = np.pad(X[:, None], ((0, 0), (0, 0), (2, 2), (2, 2)))
         if X.shape[1] == 1:

@@ -15,16 +15,19 @@ def _glorot_normal(model):
     return model
 
 
-def mlp(sizes, *, init="glorot", seed=None):
+def mlp(sizes, *, init="glorot", bias=True, seed=None):
     """ReLU MLP ``sizes = [d, m_1, ..., k]`` with a Flatten in front (images in, logits out).
 
     ``init``: ``"glorot"`` (Gaussian Glorot, as in Frankle & Carbin) or ``"torch"`` (nn.Linear's default).
+    ``bias=False`` drops every bias (the IHT papers' bias-free nets).
     """
+    if init not in ("glorot", "torch"):
+        raise ValueError(f"init must be 'glorot' or 'torch', got {init!r}")
     if seed is not None:
         torch.manual_seed(seed)
     layers = [nn.Flatten()]
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-        layers.append(nn.Linear(a, b))
+        layers.append(nn.Linear(a, b, bias=bias))
         if i < len(sizes) - 2:
             layers.append(nn.ReLU())
     net = nn.Sequential(*layers)

@@ -41,35 +41,65 @@ def apply_masks(model, masks):
             w.mul_(torch.as_tensor(m, dtype=w.dtype))
 
 
-def to_tensor(X, y=None):
+LOSSES = ("cross-entropy", "mse")
+
+
+def to_tensor(X, y=None, loss="cross-entropy"):
+    """float32 inputs; integer class labels (cross-entropy) or float32 targets (mse)."""
     Xt = torch.as_tensor(np.ascontiguousarray(X), dtype=torch.float32)
-    return Xt if y is None else (Xt, torch.as_tensor(np.asarray(y), dtype=torch.int64))
+    if y is None:
+        return Xt
+    return Xt, torch.as_tensor(np.asarray(y), dtype=torch.int64 if loss == "cross-entropy" else torch.float32)
+
+
+def _loss(out, yb, loss, reduction="mean"):
+    """Cross-entropy of logits (b, k) against labels (b,), or the squared
+    error per sample (averaged over outputs; (b, 1) outputs meet (b,) targets)."""
+    if loss == "cross-entropy":
+        return nn.functional.cross_entropy(out, yb, reduction=reduction)
+    sq = nn.functional.mse_loss(out.reshape(yb.shape), yb, reduction="none").reshape(len(yb), -1).mean(1)
+    return sq.sum() if reduction == "sum" else sq.mean()
+
+
+def _hits(out, yb, loss):
+    """Correct predictions: argmax agreement, or for scalar MSE targets the 0.5 threshold (0/1 labels)."""
+    if loss == "cross-entropy":
+        return int((out.argmax(1) == yb).sum())
+    if yb.ndim == 1:
+        return int(((out.reshape(len(yb)) >= 0.5) == (yb >= 0.5)).sum())
+    return int((out.argmax(1) == yb.argmax(1)).sum())
 
 
 @torch.no_grad()
-def evaluate(model, X, y, batch_size=1000):
-    """(mean cross-entropy, accuracy) on (X, y), in eval mode."""
+def evaluate(model, X, y, batch_size=1000, loss="cross-entropy"):
+    """(mean loss, accuracy) on (X, y), in eval mode.
+
+    ``loss="mse"``: the loss is the mean squared error per sample (averaged
+    over outputs) and the accuracy is that of :func:`_hits`.
+    """
+    loss = check_option(loss, "loss", set(LOSSES))
     was = model.training
     model.eval()
-    X, y = to_tensor(X, y)
-    loss, correct = 0.0, 0
+    X, y = to_tensor(X, y, loss)
+    total, correct = 0.0, 0
     for i in range(0, len(y), batch_size):
-        out = model(X[i : i + batch_size])
-        loss += float(nn.functional.cross_entropy(out, y[i : i + batch_size], reduction="sum"))
-        correct += int((out.argmax(1) == y[i : i + batch_size]).sum())
+        out, yb = model(X[i : i + batch_size]), y[i : i + batch_size]
+        total += float(_loss(out, yb, loss, "sum"))
+        correct += _hits(out, yb, loss)
     model.train(was)
-    return loss / len(y), correct / len(y)
+    return total / len(y), correct / len(y)
 
 
 def fit(model, X, y, *, masks=None, iterations=None, epochs=None, lr=1e-3, optimizer="adam", momentum=0.9,
         weight_decay=0.0, batch_size=60, val=None, test=None, eval_every=100, params=None, record=(),
-        callback=None, epoch_callback=None, augment=None, seed=0, progress=None):
+        callback=None, epoch_callback=None, augment=None, loss="cross-entropy", seed=0, progress=None):
     """Train ``model`` in place on (X, y) with masks; return the history.
 
     Parameters
     ----------
     model : nn.Module
-    X : ndarray (n, ...) float, y : ndarray (n,) int
+    X : ndarray (n, ...) float
+    y : ndarray (n,) int (cross-entropy) or (n,) / (n, k) float (mse)
     masks : list of bool ndarray, optional
         One per :func:`prunable_weights` entry.
     iterations, epochs : int
@@ -87,6 +117,8 @@ def fit(model, X, y, *, masks=None, iterations=None, epochs=None, lr=1e-3, optim
         ``epoch_callback(epoch, model)`` at the end of each pass over the data (NEq).
     augment : callable, optional
         ``augment(xb, generator) -> xb`` on each batch (tensors).
+    loss : {"cross-entropy", "mse"}
+        Training loss; validation/test use the same (see :func:`evaluate`).
     seed : int
         Seeds the batch order and augmentation.
 
@@ -98,7 +130,8 @@ def fit(model, X, y, *, masks=None, iterations=None, epochs=None, lr=1e-3, optim
     ``iterations``, ``seconds`` and ``states`` ({iteration: state dict}).
     """
     optimizer = check_option(optimizer, "optimizer", {"adam", "sgd"})
-    Xt, yt = to_tensor(X, y)
+    loss_name = check_option(loss, "loss", set(LOSSES))
+    Xt, yt = to_tensor(X, y, loss_name)
     n = len(yt)
     batch_size = min(check_int(batch_size, "batch_size", low=1), n)
     per_epoch = -(-n // batch_size)
@@ -121,11 +154,11 @@ def fit(model, X, y, *, masks=None, iterations=None, epochs=None, lr=1e-3, optim
     def checkpoint(it):
         hist["iters"].append(it)
         if val is not None:
-            vl, va = evaluate(model, *val)
+            vl, va = evaluate(model, *val, loss=loss_name)
             hist["val_loss"].append(vl)
             hist["val_acc"].append(va)
         if test is not None:
-            hist["test_acc"].append(evaluate(model, *test)[1])
+            hist["test_acc"].append(evaluate(model, *test, loss=loss_name)[1])
 
     t0 = time.perf_counter()
     model.train()
@@ -139,11 +172,11 @@ def fit(model, X, y, *, masks=None, iterations=None, epochs=None, lr=1e-3, optim
             order, pos = torch.randperm(n, generator=gen), 0
         rows = order[pos : pos + batch_size]
         pos += batch_size
-        xb, yb = Xt[rows], yt[rows]
+        xb, yb = (Xt, yt) if batch_size == n else (Xt[rows], yt[rows])  # full batch: the order does not matter
         if augment is not None:
             xb = augment(xb, gen)
         opt.zero_grad(set_to_none=False)
-        loss = nn.functional.cross_entropy(model(xb), yb)
+        loss = _loss(model(xb), yb, loss_name)
         loss.backward()
         if mt is not None:
             for w, m in zip(weights, mt):

@@ -1,0 +1,73 @@
+"""Classification with sparse two-layer ReLU nets, the recovery paper's Fig. 3: IHT vs IMP over (m, s).
+
+IHT (NumPy): sequential-convex AIHT on the fused weights for the binary
+tasks (targets 0/1, class ``f(x) >= 0.5``), factored vector-output IHT (MSE
+on one-hot targets) for 10 classes; see :func:`sparsecert.tasks.fit_iht`.
+IMP (torch, optional): the paper's baseline, a dense bias-free net, Adam
+1e-3, 10% of the surviving weights pruned per round by global magnitude,
+rewind to init; its score at ``s`` is that of the first round with at most
+``s`` weights (:func:`sparsecert.tasks.fit_imp`). Memory: IHT's measured
+peak working memory plus its ``s`` kept weights against IMP's dense training
+state (24 bytes per weight). Without torch only the IHT panels are drawn.
+
+Quick (CI): scikit-learn's digits (8x8): 0 vs 1 (294 train / 66 test) and
+10 classes (1438 / 359), one seed (about a minute on 2 cores).
+Full (the paper's grids, ``$SPARSECERT_DATA``): binary MNIST 0 vs 1 (5000
+train / 1000 test per class, m 1..1000, s 1..200, 15 epochs, batch 1000),
+10-class MNIST (5000 / 1000 per digit, m 10..1000, s 100..2000, 50 epochs,
+batch 5000 for IMP, full batch for IHT) and binary CIFAR-10 airplane vs
+automobile (all 5000 / 1000 per class, the binary-MNIST grid), seeds 0-2:
+days on 2 cores for IMP at m = 1000 (an IMP run there is ~100 rounds of 15
+epochs of a 785K-weight net), a few hours without the two largest widths.
+
+Writes ``classify_<task>.png`` per task and ``classify.csv``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..experiments import write_csv
+from ..tasks import class_task
+from ._iht_imp import grid_rows, heatmaps
+
+BINARY = {"ms": (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000), "ss": (1, 2, 5, 10, 20, 50, 100, 200), "epochs": 15,
+          "imp_epochs": 15, "batch_size": 1000, "imp_batch_size": 1000}
+QUICK = {
+    "seeds": (0,),
+    "tasks": {
+        "binary_digits": (("digits", (0, 1), None, None),
+                          {"ms": (1, 2, 5, 10, 20, 50), "ss": (1, 2, 5, 10, 20, 50, 100), "epochs": 15,
+                           "imp_epochs": 10, "imp_batch_size": 32}),
+        "digits": (("digits", None, None, None),
+                   {"ms": (5, 10, 20, 50), "ss": (20, 50, 100, 200, 500, 1000), "epochs": 100, "imp_epochs": 10,
+                    "imp_batch_size": 128}),
+    },
+}
+FULL = {
+    "seeds": (0, 1, 2),
+    "tasks": {
+        "binary_mnist": (("mnist", (0, 1), 5000, 1000), BINARY),
+        "mnist": (("mnist", None, 5000, 1000),
+                  {"ms": (10, 20, 50, 100, 200, 500, 1000), "ss": (100, 200, 500, 1000, 2000), "epochs": 50,
+                   "imp_epochs": 50, "imp_batch_size": 5000}),
+        "binary_cifar10": (("cifar10", (0, 1), 5000, 1000), BINARY),
+    },
+}
+LIMITS = {"binary": (50, 100), "multiclass": (10, 100)}
+
+
+def run(out="figures", quick=True, seed=0, executor=None, progress=None):
+    cfg = QUICK if quick else FULL
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows, paths = [], []
+    for key, ((dataset, classes, per_class, per_class_test), grid) in cfg["tasks"].items():
+        task = class_task(dataset, classes, per_class=per_class, per_class_test=per_class_test)
+        task_rows = grid_rows(task, grid, [seed + k for k in cfg["seeds"]], progress=progress)
+        lo, hi = LIMITS[task.kind]
+        note = f" (n={len(task.y)} train / {len(task.labels)} test, {len(cfg['seeds'])} seed(s))"
+        paths.append(heatmaps(task_rows, out / f"classify_{key}.png", lo=lo, hi=hi, percent=True, note=note))
+        rows += task_rows
+    write_csv(rows, out / "classify.csv")
+    return paths

@@ -1,0 +1,78 @@
+"""Implicit neural representations, the recovery paper's Figs. 4-5: PSNR of IHT vs IMP over (m, s).
+
+One image, each pixel a sample: integer coordinates (and the channel index
+for colour) -> d = 1500 random Fourier features (sigma 2 for the grey image,
+5 for the colour one) -> intensity in [0, 1], fitted by a sparse two-layer
+ReLU net (:func:`sparsecert.tasks.inr_task`); PSNR of the fit with peak 1.
+IHT: sequential-convex AIHT, full batch; IMP (torch, optional): dense
+bias-free net, Adam 1e-3, MSE, full batch, 10%/round global magnitude
+pruning, rewind to init (see :mod:`.classify` for the memory accounting).
+
+Quick (CI): scikit-learn's bundled photographs reduced by block averaging:
+``china.jpg`` grey 28x28 and ``flower.jpg`` colour 16x16, 50 IHT
+iterations / 50 IMP steps per round, one seed (about a minute on 2 cores).
+Full (``$SPARSECERT_DATA``): MNIST test image 1000 (m 2..200, s 2..1000)
+and CIFAR-10 test image 1000 (m 1..200, s 5..2000), 100 iterations / epochs,
+seeds 0-2 (hours on 2 cores, dominated by IMP at m = 200).
+
+Writes ``inr_<image>.png`` per image and ``inr.csv``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .. import data as D
+from ..experiments import write_csv
+from ..tasks import inr_task
+from ._iht_imp import grid_rows, heatmaps
+
+QUICK = {
+    "seeds": (0,),
+    "images": {
+        "china_grey": (("sample", "china.jpg", 28, True), 2.0,
+                       {"ms": (2, 5, 10, 20), "ss": (5, 10, 20, 50, 100, 200, 500, 1000), "epochs": 50,
+                        "imp_epochs": 50}),
+        "flower_rgb": (("sample", "flower.jpg", 16, False), 5.0,
+                       {"ms": (2, 5, 10), "ss": (5, 10, 20, 50, 100, 200, 500, 1000, 2000), "epochs": 50,
+                        "imp_epochs": 50}),
+    },
+}
+FULL = {
+    "seeds": (0, 1, 2),
+    "images": {
+        "mnist": (("mnist", 1000), 2.0,
+                  {"ms": (2, 5, 10, 20, 50, 100, 200), "ss": (2, 5, 10, 20, 50, 100, 200, 500, 1000), "epochs": 100,
+                   "imp_epochs": 100}),
+        "cifar10": (("cifar10", 1000), 5.0,
+                    {"ms": (1, 2, 5, 10, 20, 50, 100, 200), "ss": (5, 10, 20, 50, 100, 200, 500, 1000, 2000),
+                     "epochs": 100, "imp_epochs": 100}),
+    },
+}
+
+
+def load_image(source):
+    """``("sample", file, size, grey)`` or ``(dataset, test index)`` -> uint8 (H, W) or (H, W, 3)."""
+    if source[0] == "sample":
+        _, name, size, grey = source
+        return D.sample_image(name, size, gray=grey)
+    name, index = source
+    X, _ = D.load(name, "test")
+    img = X[index]
+    return img.transpose(1, 2, 0) if img.ndim == 3 else img  # CIFAR: (3, 32, 32) -> (32, 32, 3)
+
+
+def run(out="figures", quick=True, seed=0, executor=None, progress=None):
+    cfg = QUICK if quick else FULL
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows, paths = [], []
+    for key, (source, sigma, grid) in cfg["images"].items():
+        img = load_image(source)
+        task = inr_task(img, d=1500, sigma=sigma, rng=seed, name=f"INR of {key} {img.shape}, sigma={sigma:g}")
+        task_rows = grid_rows(task, grid, [seed + k for k in cfg["seeds"]], progress=progress)
+        paths.append(heatmaps(task_rows, out / f"inr_{key}.png", lo=0, hi=50, percent=False,
+                              note=f" ({len(cfg['seeds'])} seed(s))"))
+        rows += task_rows
+    write_csv(rows, out / "inr.csv")
+    return paths
