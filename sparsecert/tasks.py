@@ -208,9 +208,9 @@ def fit_iht(task, m, s, *, epochs=15, batch_size=None, rng=0):
 
     Returns
     -------
-    dict with ``score`` (:meth:`Task.score` on ``X_test``), ``s_eff``,
-    ``nnz``, ``bytes`` (solver's peak working memory plus 16 bytes per kept
-    weight, value and index) and ``seconds``.
+    dict with ``net`` (the fitted network), ``score`` (:meth:`Task.score`
+    on ``X_test``), ``s_eff``, ``nnz``, ``bytes`` (solver's peak working
+    memory plus 16 bytes per kept weight, value and index) and ``seconds``.
     """
     from .deep import recover_relu_vector
     from .relu import recover_relu
@@ -225,7 +225,7 @@ def fit_iht(task, m, s, *, epochs=15, batch_size=None, rng=0):
         s_eff = min(int(s), m * d)
         net, res = recover_relu(task.X, task.y, m, s_eff, method="aiht", sequential=True, inner_iter=10,
                                 max_iter=epochs, epochs=epochs, batch_size=batch_size, rng=rng, progress=False)
-    return {"score": task.score(net.forward(task.X_test)), "s_eff": s_eff, "nnz": int(res.w.nnz),
+    return {"net": net, "score": task.score(net.forward(task.X_test)), "s_eff": s_eff, "nnz": int(res.w.nnz),
             "bytes": int(res.peak_memory) + 16 * int(res.w.nnz), "seconds": time.perf_counter() - t0}
 
 

@@ -27,7 +27,7 @@ def test_no_command_prints_help(capsys):
 
 
 def test_import_does_not_import_torch():
-    code = "import sys, sparsecert, sparsecert.relu, sparsecert.deep, sparsecert.experiments, sparsecert.prune.compare, sparsecert.repro, sparsecert.cli, sparsecert.data; print('torch' in sys.modules)"
+    code = "import sys, sparsecert, sparsecert.relu, sparsecert.deep, sparsecert.experiments, sparsecert.prune.compare, sparsecert.repro, sparsecert.cli, sparsecert.data, sparsecert.tasks; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -93,7 +93,7 @@ def test_recover_command_on_npy_files(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("name", ["gaussian-phase", "planted", "convergence", "certify", "pruning", "lottery",
-                                  "transfer"])
+                                  "transfer", "classify", "inr"])
 def test_quick_figures_are_produced(name, tmp_path):
     from sparsecert.repro import REGISTRY
 
