@@ -2,6 +2,7 @@
 
 Marked ``torch``; skipped with a reason when torch is not installed."""
 
+import copy
 import math
 from fractions import Fraction
 
@@ -111,3 +112,32 @@ def test_bad_configurations(digits):
         prune_torch(m0, X, y, rounds=1, rate=1.0)
     with pytest.raises(ValueError, match="depth must be 6 n \\+ 2"):
         resnet(9)
+
+
+def test_bingo_on_a_conv_net_is_side_effect_free(digits):
+    """BINGO through the pruning vocabulary on a ResNet: probes run in eval mode under no_grad, so
+    the trained conv weights and the batch-norm running statistics equal those of plain training."""
+    X, y, _, _ = digits
+    Xc = X[:, None]
+    r0 = resnet(8, 4, in_channels=1, classes=10, seed=4)
+    res = prune_torch(r0, Xc, y, score="bingo", schedule="one-shot", scope="global", after="finetune", target=300,
+                      iterations=6, batch_size=32, bingo={"n_probes": 2})
+    plain = copy.deepcopy(r0)
+    fit(plain, Xc, y, iterations=6, batch_size=32, seed=0)
+    for name, v in plain.state_dict().items():
+        np.testing.assert_array_equal(res.states[0][name].numpy(), v.numpy(), err_msg=name)
+    assert res.kept[-1] == 300 and any(m.ndim == 4 and not m.all() for m in res.masks[-1])
+
+
+def test_neq_on_a_conv_net_freezes_channels(digits):
+    """NEq tracks conv channels: with eps huge every tracked channel is frozen from epoch 2 on, so
+    the conv kernels stop changing while the (untracked) linear head keeps training."""
+    X, y, _, _ = digits
+    r = resnet(8, 4, in_channels=1, classes=10, seed=5)
+    hist = neq_fit(r, X[:, None], y, X[:40, None], eps=1e9, epochs=6, batch_size=200, record=(6, 12))
+    a, b = hist["states"][6], hist["states"][12]
+    convs = [n for n, w in prunable_weights(r) if w.ndim == 4]
+    for n in convs:
+        np.testing.assert_array_equal(a[n].numpy(), b[n].numpy(), err_msg=n)
+    assert not np.array_equal(a["head.weight"].numpy(), b["head.weight"].numpy())
+    assert hist["saved_fraction"] > 0.3
