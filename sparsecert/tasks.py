@@ -196,7 +196,7 @@ def imp_bytes(P, batch, widths):
     return 24 * int(P) + 8 * int(batch) * int(sum(widths))
 
 
-def fit_iht(task, m, s, *, epochs=15, batch_size=None, rng=0):
+def fit_iht(task, m, s, *, epochs=15, batch_size=None, block=64, rng=0):
     """Sparse two-layer net on ``task`` by sequential-convex IHT (NumPy only).
 
     Scalar targets (binary, INR): :func:`sparsecert.relu.recover_relu` with
@@ -204,7 +204,8 @@ def fit_iht(task, m, s, *, epochs=15, batch_size=None, rng=0):
     full-batch iterations (or epochs of minibatch steps when ``batch_size``
     is given); one-hot targets: :func:`sparsecert.deep.recover_relu_vector`
     (factored, MSE) for ``epochs`` iterations. ``s`` is capped at the number
-    of weights of a width-``m`` net.
+    of weights of a width-``m`` net. ``block`` hidden units are streamed
+    at a time: the working set is O(block (n + d) + s), not O(m d).
 
     Returns
     -------
@@ -220,11 +221,13 @@ def fit_iht(task, m, s, *, epochs=15, batch_size=None, rng=0):
     if task.kind == "multiclass":
         k = task.y.shape[1]
         s_eff = min(int(s), m * (d + k))
-        net, res = recover_relu_vector(task.X, task.y, m, s_eff, max_iter=epochs, rng=rng, progress=False)
+        net, res = recover_relu_vector(task.X, task.y, m, s_eff, max_iter=epochs, block=block, rng=rng,
+                                       progress=False)
     else:
         s_eff = min(int(s), m * d)
         net, res = recover_relu(task.X, task.y, m, s_eff, method="aiht", sequential=True, inner_iter=10,
-                                max_iter=epochs, epochs=epochs, batch_size=batch_size, rng=rng, progress=False)
+                                max_iter=epochs, epochs=epochs, batch_size=batch_size, block=block, rng=rng,
+                                progress=False)
     return {"net": net, "score": task.score(net.forward(task.X_test)), "s_eff": s_eff, "nnz": int(res.w.nnz),
             "bytes": int(res.peak_memory) + 16 * int(res.w.nnz), "seconds": time.perf_counter() - t0}
 
