@@ -243,7 +243,7 @@ def recover_relu(
             solver, max_iter=max_iter, tol=tol, xtol=xtol, progress=progress, callback=callback,
             on_step=on_step, t_start=t_start,
         )
-        if sequential and best["it"] != result.n_iter and best["rel"] < result.residuals[-1]:
+        if sequential and best["rel"] < result.residuals[-1]:
             # Moving generators make the sequence non-monotone: return the best network seen.
             result.w, result.support = best["w"], best["w"].indices
             A.follow_weights(best["w"])

@@ -141,3 +141,32 @@ def test_neq_on_a_conv_net_freezes_channels(digits):
         np.testing.assert_array_equal(a[n].numpy(), b[n].numpy(), err_msg=n)
     assert not np.array_equal(a["head.weight"].numpy(), b["head.weight"].numpy())
     assert hist["saved_fraction"] > 0.3
+
+
+def test_mse_loss_and_accuracy_match_a_direct_computation():
+    """evaluate(loss="mse"): mean over samples of the per-sample mean squared error; accuracy by the
+    0.5 threshold for scalar 0/1 targets, by argmax for one-hot targets."""
+    import torch
+
+    from sparsecert.torch_bridge import evaluate
+
+    rng = np.random.default_rng(0)
+    X = rng.random((37, 5)).astype(np.float32)
+    net = mlp([5, 4, 1], init="torch", bias=False, seed=0)
+    y = (rng.random(37) > 0.5).astype(np.float32)
+    with torch.no_grad():
+        out = net(torch.as_tensor(X)).numpy()[:, 0]
+    loss, acc = evaluate(net, X, y, batch_size=10, loss="mse")
+    assert loss == pytest.approx(np.mean((out - y) ** 2), rel=1e-5)
+    assert acc == np.mean((out >= 0.5) == (y == 1))
+    net3 = mlp([5, 4, 3], seed=1)
+    Y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 37)]
+    with torch.no_grad():
+        out3 = net3(torch.as_tensor(X)).numpy()
+    loss3, acc3 = evaluate(net3, X, Y, loss="mse")
+    assert loss3 == pytest.approx(np.mean((out3 - Y) ** 2), rel=1e-5)
+    assert acc3 == np.mean(out3.argmax(1) == Y.argmax(1))
+    h = fit(net, X, y, loss="mse", iterations=5, batch_size=37)  # full batch
+    assert h["iterations"] == 5
+    with pytest.raises(ValueError, match="loss must be one of"):
+        evaluate(net, X, y, loss="hinge")
