@@ -303,8 +303,8 @@ def prepare(X, y, *, classes=None, per_class=None, n=None, scale=255.0, flatten=
         X, y = X[keep], np.array([relabel[int(v)] for v in y[keep]], np.int64)
     if per_class is not None:
         per_class = check_int(per_class, "per_class", low=1)
-        keep = np.concatenate([np.flatnonzero(y == c)[:per_class] for c in np.unique(y)])
-        X, y = X[np.sort(keep)], y[np.sort(keep)]
+        keep = np.sort(np.concatenate([np.flatnonzero(y == c)[:per_class] for c in np.unique(y)]))
+        X, y = X[keep], y[keep]
     if n is not None:
         n = check_int(n, "n", low=1)
         if n < len(y):

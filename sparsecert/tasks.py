@@ -19,7 +19,6 @@ paper's metric.
 
 from __future__ import annotations
 
-import copy
 import time
 from dataclasses import dataclass
 
@@ -258,19 +257,18 @@ def fit_imp(task, m, ss, *, epochs=15, batch_size=None, rate=0.1, seed=0, progre
     X = task.X.astype(np.float32)
     loss = "cross-entropy" if task.kind == "multiclass" else "mse"
     y = task.y.argmax(axis=1) if loss == "cross-entropy" else task.y.astype(np.float32)
-    model0 = mlp([d, m, k], init="torch", bias=False, seed=seed)
+    model = mlp([d, m, k], init="torch", bias=False, seed=seed)
     batch = min(n, batch_size or n)
     target = max(1, min(min(int(v) for v in ss), P))
-    res = prune_torch(model0, X, y, score="magnitude", schedule="iterative", scope="global", rate=rate,
+    res = prune_torch(model, X, y, score="magnitude", schedule="iterative", scope="global", rate=rate,
                       after="rewind", target=target, epochs=epochs, batch_size=batch, lr=1e-3, loss=loss,
                       eval_every=10**9, seed=seed, progress=progress)
     seconds = time.perf_counter() - t0
-    model = copy.deepcopy(model0)
     Xt = torch.as_tensor(task.X_test, dtype=torch.float32)
     rows = []
     for s in ss:
         r = next(i for i, kept in enumerate(res.kept) if kept <= s) if min(res.kept) <= s else len(res.kept) - 1
-        model.load_state_dict(res.states[r])
+        model.load_state_dict(res.states[r])  # prune_torch trains copies; model is still ours
         with torch.no_grad():
             pred = model(Xt).numpy()
         rows.append({"score": task.score(pred if k > 1 else pred[:, 0]), "kept": res.kept[r], "round": r,

@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from .. import data as D
-from ..experiments import write_csv
 from ..plot import _pyplot
+from ._common import save_figure
 
 NEEDS_TORCH = True
 QUICK = {"dataset": "digits", "iterations": 600, "eval_every": 25, "rounds": 8, "trials": 2, "control_every": 2,
@@ -97,9 +97,4 @@ def run(out="figures", quick=True, seed=0, executor=None, progress=None):
     axes[1].legend(fontsize=8)
     fig.suptitle(f"Lenet-300-100 lottery tickets on {cfg['dataset']} ({cfg['trials']} trials, min/max bars, "
                  f"{cfg['iterations']} iterations/run)", fontsize=10)
-    fig.tight_layout()
-    path = out / "lottery_lenet.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    write_csv(rows, out / "lottery_lenet.csv")
-    return [path]
+    return [save_figure(fig, rows, out, "lottery_lenet")]

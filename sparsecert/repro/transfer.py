@@ -31,8 +31,8 @@ from pathlib import Path
 import numpy as np
 
 from .. import data as D
-from ..experiments import write_csv
 from ..plot import _pyplot
+from ._common import save_figure
 
 NEEDS_TORCH = True
 QUICK = {"source": "digits0-4", "targets": ("digits5-9",), "depth": 8, "width": 8, "iterations": 200,
@@ -134,9 +134,4 @@ def run(out="figures", quick=True, seed=0, executor=None, progress=None):
             ax.set_title(f"{cfg['source']} -> {target}: {regime}", fontsize=9)
             ax.grid(alpha=0.3, which="both")
     axes[0, 0].legend(fontsize=7)
-    fig.tight_layout()
-    path = out / "transfer.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    write_csv(rows, out / "transfer.csv")
-    return [path]
+    return [save_figure(fig, rows, out, "transfer")]
