@@ -36,6 +36,8 @@ __all__ = [
     "mask_scale_inplace_numpy",
     "mask_scale_capture",
     "mask_scale_capture_numpy",
+    "mask_scale_followed",
+    "mask_scale_followed_numpy",
     "pattern_matvec",
     "pattern_matvec_numpy",
     "pattern_rmatvec",
@@ -247,6 +249,50 @@ def mask_scale_capture_numpy(Z, r, M, r0):
 def mask_scale_inplace_numpy(Z, r):
     """NumPy twin of :func:`mask_scale_inplace`."""
     np.multiply(Z >= 0, r[:, None], out=Z)
+    return Z
+
+
+@njit(cache=True)
+def mask_scale_followed(Zd, dpos, fpos, Mf, r0, r, Z, M):
+    """``Z = M * r[:, None]`` for a block of generators of which some follow sparse weights.
+
+    The masks ``M`` (rows, B) are assembled first: column ``dpos[k]`` is
+    ``1[Zd[:, k] >= 0]`` (a dense generator, pre-activations from a GEMM),
+    column ``fpos[k]`` is ``Mf[k, r0:r0 + rows]`` (a generator that follows
+    sparse weights, its mask computed in O(n nnz) by :func:`sparse_masks`).
+
+    Parameters
+    ----------
+    Zd : ndarray, shape (rows, len(dpos))
+    dpos, fpos : ndarray of int64
+        Disjoint positions in ``range(B)`` covering it.
+    Mf : ndarray of uint8, shape (len(fpos), n)
+    r0 : int
+        First sample of the tile.
+    r : ndarray, shape (rows,)
+    Z : ndarray, shape (rows, B)
+        Overwritten with ``M * r[:, None]``.
+    M : ndarray of uint8, shape (rows, >= B)
+        Overwritten (columns ``:B``) with the masks.
+    """
+    rows, B = Z.shape
+    for i in range(rows):
+        ri = r[i]
+        Mi = M[i]
+        for k in range(dpos.size):
+            Mi[dpos[k]] = Zd[i, k] >= 0
+        for k in range(fpos.size):
+            Mi[fpos[k]] = Mf[k, r0 + i]
+        for b in range(B):
+            Z[i, b] = ri * Mi[b]
+    return Z
+
+
+def mask_scale_followed_numpy(Zd, dpos, fpos, Mf, r0, r, Z, M):
+    """NumPy twin of :func:`mask_scale_followed`."""
+    M[:, dpos] = Zd >= 0
+    M[:, fpos] = Mf[:, r0 : r0 + Z.shape[0]].T
+    np.multiply(M[:, : Z.shape[1]], r[:, None], out=Z)
     return Z
 
 

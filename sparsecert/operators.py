@@ -574,6 +574,8 @@ class ReluPatternOperator(SparseSensingOperator):
             self._H = H
             self.key = None
         self._follow = None  # SparseVector: sequential-convex generators h_j = w_j
+        self._fmasks = None  # (version, blocks, masks) of the followed generators
+        self._captured = None  # (version, {block: (buffer, column)}) kept by gradient_split
         self._version = 0
         self._XT = None
         self.block = min(self.m, 1024) if block is None else min(check_int(block, "block", low=1), self.m)
@@ -642,7 +644,7 @@ class ReluPatternOperator(SparseSensingOperator):
         X = check_array(X, "X", ndim=2, shape=(None, self.d), dtype=self.dtype)
         new = object.__new__(type(self))
         new.__dict__.update(self.__dict__)
-        new.X, new._XT = X, None
+        new.X, new._XT, new._fmasks, new._captured = X, None, None, None
         new.row_block = new._rows_per_tile(X.shape[0])
         LinearOperator.__init__(new, dtype=self.dtype, shape=(X.shape[0], self.shape[1]))
         return new
@@ -679,18 +681,11 @@ class ReluPatternOperator(SparseSensingOperator):
         if out is None:
             out = np.empty((blocks.size, self.shape[0]), dtype=np.uint8)
         rows = np.arange(blocks.size) if rows is None else np.asarray(rows, dtype=np.int64)
-        f = self._follow
-        if f is not None and f.nnz and blocks.size:
-            fb = f.indices // self.d
-            followed = np.isin(blocks, fb)
+        fblocks, fmasks = self._followed_masks()
+        if fblocks.size and blocks.size:
+            followed = np.isin(blocks, fblocks)
             if followed.any():
-                fbl = blocks[followed]
-                lo = np.searchsorted(f.indices, fbl * self.d)
-                hi = np.searchsorted(f.indices, (fbl + 1) * self.d)
-                sel = np.concatenate([np.arange(a, b) for a, b in zip(lo, hi)])
-                ptr = np.concatenate([[0], np.cumsum(hi - lo)]).astype(np.int64)
-                feat = f.indices[sel] - fb[sel] * self.d
-                kernels.sparse_masks(self.XT, ptr, feat, f.values[sel], out, rows[followed])
+                out[rows[followed]] = fmasks[np.searchsorted(fblocks, blocks[followed])]
                 blocks, rows = blocks[~followed], rows[~followed]
         for t0 in range(0, blocks.size, self.block):
             chunk = blocks[t0 : t0 + self.block]
@@ -722,17 +717,49 @@ class ReluPatternOperator(SparseSensingOperator):
             self._captured = (self._version, {})
         for j0 in range(0, self.m, self.block):
             j1 = min(self.m, j0 + self.block)
-            HT = np.ascontiguousarray(self.generators(j0, j1).T)
+            H = self.generators(j0, j1)
             G = np.zeros((d, j1 - j0), dtype=self.dtype)
-            for rows, Z in self._tiles(HT):
-                if capture:  # Z <- 1[Z >= 0] * r, and the mask itself into the capture buffer
-                    kernels.mask_scale_capture(Z, r[rows], self._chunk_masks, rows.start)
-                else:
-                    kernels.mask_scale_inplace(Z, r[rows])
-                G += self.X[rows].T @ Z
+            fblocks, fmasks = self._followed_masks()
+            lo, hi = np.searchsorted(fblocks, [j0, j1])
+            if hi > lo:
+                # Generators that follow sparse weights have their masks: GEMM for the rest only.
+                fol = fblocks[lo:hi] - j0
+                dense = np.setdiff1d(np.arange(j1 - j0), fol, assume_unique=True)
+                M = self._chunk_masks if capture else np.empty((self.row_block, j1 - j0), np.uint8)
+                buf = np.empty((self.row_block, j1 - j0), dtype=self.dtype)
+                for rows, Zd in self._tiles(np.ascontiguousarray(H[dense].T)):
+                    Z = buf[: Zd.shape[0]]
+                    Mt = M[rows] if capture else M[: Zd.shape[0]]
+                    kernels.mask_scale_followed(Zd, dense, fol, fmasks[lo:hi], rows.start, r[rows], Z, Mt)
+                    G += self.X[rows].T @ Z
+            else:
+                for rows, Z in self._tiles(np.ascontiguousarray(H.T)):
+                    if capture:  # Z <- 1[Z >= 0] * r, and the mask itself into the capture buffer
+                        kernels.mask_scale_capture(Z, r[rows], self._chunk_masks, rows.start)
+                    else:
+                        kernels.mask_scale_inplace(Z, r[rows])
+                    G += self.X[rows].T @ Z
             yield j0 * d, G.T.ravel()  # (B * d,), block-major
         if capture:
             self._chunk_masks = None
+
+    def _followed_masks(self):
+        """``(blocks, masks)``: the sorted blocks whose generator follows nonzero weights and
+        their masks, shape (len(blocks), n), made once per weight update in O(n nnz)
+        (:func:`sparsecert.kernels.sparse_masks`) and shared by passes and restrictions."""
+        cache = self._fmasks
+        if cache is None or cache[0] != self._version:
+            f, d = self._follow, self.d
+            if f is None or not f.nnz:
+                blocks, masks = np.empty(0, np.int64), np.empty((0, self.shape[0]), np.uint8)
+            else:
+                blk = f.indices // d
+                blocks, start = np.unique(blk, return_index=True)
+                ptr = np.append(start, f.nnz).astype(np.int64)
+                masks = np.empty((blocks.size, self.shape[0]), np.uint8)
+                kernels.sparse_masks(self.XT, ptr, f.indices - blk * d, f.values, masks, np.arange(blocks.size))
+            cache = self._fmasks = (self._version, blocks, masks)
+        return cache[1], cache[2]
 
     def _keep_captured(self, offset, length, support, candidates):
         version, cache = self._captured
@@ -754,17 +781,24 @@ class ReluPatternOperator(SparseSensingOperator):
             del cache[j]  # its candidates were pushed out
 
     def captured_masks(self, blocks):
-        """Masks of ``blocks`` kept by the last ``gradient_split`` pass for the current
-        generators, as ``{block: mask}`` (only the blocks it has)."""
-        captured = getattr(self, "_captured", None)
-        if captured is None or captured[0] != self._version:
-            return {}
-        cache = captured[1]
-        return {int(j): cache[int(j)][0][:, cache[int(j)][1]] for j in blocks if int(j) in cache}
+        """Masks of ``blocks`` known without a GEMM for the current generators, as
+        ``{block: mask}`` (only the blocks it has): those of generators that follow
+        the weights, then those kept by the last ``gradient_split`` pass."""
+        fblocks, fmasks = self._followed_masks()
+        captured = self._captured
+        cache = captured[1] if captured is not None and captured[0] == self._version else {}
+        out = {}
+        for j in np.asarray(blocks).tolist():
+            t = np.searchsorted(fblocks, j)
+            if t < fblocks.size and fblocks[t] == j:
+                out[j] = fmasks[t]
+            elif j in cache:
+                out[j] = cache[j][0][:, cache[j][1]]
+        return out
 
     @property
     def captured_nbytes(self):
-        captured = getattr(self, "_captured", None)
+        captured = self._captured
         if captured is None:
             return 0
         return sum(buf.nbytes for buf in {id(b): b for b, _ in captured[1].values()}.values())
@@ -784,10 +818,13 @@ class ReluPatternOperator(SparseSensingOperator):
 
     @property
     def pass_nbytes(self):
-        """Bytes of work arrays in one streaming pass: the tile, H_B, two gradient
-        blocks, the block's mask buffer and the masks kept for support and candidates."""
+        """Bytes of work arrays in one streaming pass: the tile (two when generators
+        follow weights), H_B, two gradient blocks, the block's mask buffer, the masks
+        kept for support and candidates and those of the followed generators."""
         d, B, it = self.d, self.block, self.dtype.itemsize
-        return int(it * (self.row_block * B + 4 * B * d) + B * self.shape[0] + self.captured_nbytes)
+        fmasks = self._followed_masks()[1].nbytes if self._follow is not None else 0
+        tiles = 2 if fmasks else 1
+        return int(it * (tiles * self.row_block * B + 4 * B * d) + B * self.shape[0] + self.captured_nbytes + fmasks)
 
     def restrict(self, idx, reuse=None):
         """``A_S`` for sorted column indices ``idx``.

@@ -126,6 +126,31 @@ def test_sparse_masks_twin_and_definition(n, d, nb, seed):
         np.testing.assert_array_equal(a[rows[t]], (XT.T @ h >= 0).astype(np.uint8))
 
 
+def test_mask_scale_followed_twin(rng):
+    """Masks assembled from GEMM pre-activations (dense generators) and precomputed rows
+    (followed generators) at their positions, then Z = M * r: both twins, and the definition."""
+    rows, B, n, r0 = 33, 8, 60, 17
+    fpos = np.array([1, 4, 5], np.int64)
+    dpos = np.setdiff1d(np.arange(B), fpos)
+    Zd = rng.standard_normal((rows, dpos.size))
+    Zd[3, 0] = 0.0  # ties count as active
+    Mf = (rng.random((fpos.size, n)) < 0.5).astype(np.uint8)
+    r = rng.standard_normal(rows)
+    outs = []
+    for f in (kernels.mask_scale_followed, kernels.mask_scale_followed_numpy):
+        Z, M = np.full((rows, B), np.nan), np.full((rows, B + 2), 9, np.uint8)
+        outs.append((f(Zd, dpos, fpos, Mf, r0, r, Z, M), M))
+    (a, Ma), (b, Mb) = outs
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(Ma, Mb)
+    expect = np.empty((rows, B), bool)
+    expect[:, dpos] = Zd >= 0
+    expect[:, fpos] = Mf[:, r0 : r0 + rows].T == 1
+    np.testing.assert_array_equal(Ma[:, :B], expect)
+    assert (Ma[:, B:] == 9).all()
+    np.testing.assert_array_equal(a, expect * r[:, None])
+
+
 def test_mask_scale_capture_twin(rng):
     Z = rng.standard_normal((70, 9))
     Z[5, 2] = 0.0

@@ -138,8 +138,8 @@ def test_follow_weights_and_mask_reuse(rng):
     A.follow_weights(w)  # block 2 follows its weights; the others keep their draw
     np.testing.assert_array_equal(A.generators(2, 3), H)
     np.testing.assert_array_equal(A.generators(0, 2), counter_normals(A.key, 0, 2, 5))
-    R3 = A.restrict(np.array([12]), reuse=R1)  # stale masks must not be reused
-    assert R3.n_new_blocks == 1
+    R3 = A.restrict(np.array([12]), reuse=R1)  # R1's stale mask of block 2 must not be reused:
+    assert R3.n_new_blocks == 0  # the followed block's mask comes from w (no GEMM)
     np.testing.assert_array_equal(R3.to_dense()[:, 0], (X @ H[0] >= 0) * X[:, 2])
     A.follow_weights(None)  # back to the seeded draw
     np.testing.assert_array_equal(A.generators(), counter_normals(A.key, 0, 6, 5))
@@ -209,4 +209,29 @@ def test_masks_captured_by_the_pass_are_the_patterns(seed, k, block, data):
     assert R.n_new_blocks == 0  # every mask came from the pass
     np.testing.assert_array_equal(R.to_dense(), relu_dense(X, A.generators())[:, U])
     A.follow_weights(sc.SparseVector(U[:1], np.ones(1), 36))  # new generators: capture is stale
-    assert A.captured_masks(U // 3) == {}
+    known = A.captured_masks(np.unique(U // 3))
+    assert list(known) == [int(U[0]) // 3]  # only the followed block's mask is known
+    np.testing.assert_array_equal(known[int(U[0]) // 3], X[:, U[0] % 3] >= 0)
+
+
+@given(seed=st.integers(0, 10**6), block=st.integers(1, 7), row_block=st.integers(1, 40), data=st.data())
+def test_pass_with_followed_generators_is_the_definition(seed, block, row_block, data):
+    """With some generators following sparse weights (h_j = w_j, masks from the O(n nnz)
+    kernel, GEMM for the others), A^T r, the pass's top-k and A_S still equal the
+    dense definition [D_1 X, ..., D_m X] built from A.generators() -- also on other data."""
+    rng = np.random.default_rng(seed)
+    n, d, m = 30, 4, 9
+    X = rng.standard_normal((n, d))
+    A = sc.ReluPatternOperator(X, m, rng=seed, block=block, row_block=row_block)
+    idx = np.array(sorted(data.draw(st.sets(st.integers(0, m * d - 1), min_size=1, max_size=12))), np.int64)
+    A.follow_weights(sc.SparseVector(idx, rng.standard_normal(idx.size), m * d))
+    D = relu_dense(X, A.generators())
+    r = rng.standard_normal(n)
+    np.testing.assert_allclose(A.rmatvec(r), D.T @ r, atol=1e-12)
+    gS, cidx, cval = A.gradient_split(r, idx, 3)
+    np.testing.assert_allclose(gS, (D.T @ r)[idx], atol=1e-12)
+    np.testing.assert_allclose(cval, (D.T @ r)[cidx], atol=1e-12)
+    U = np.union1d(idx, cidx)
+    np.testing.assert_array_equal(A.restrict(U).to_dense(), D[:, U])
+    B = A.with_data(X[:11])
+    np.testing.assert_allclose(B.rmatvec(r[:11]), D[:11].T @ r[:11], atol=1e-12)
