@@ -490,8 +490,9 @@ class _RestrictedPattern(RestrictedOperator):
                 self.masks[here] = reuse.masks[there]
             todo[here] = False
         if todo.any():
+            where = dict(zip(self.blocks.tolist(), range(self.blocks.size)))
             for j, mask in parent.captured_masks(self.blocks[todo]).items():
-                t = np.searchsorted(self.blocks, j)
+                t = where[j]
                 self.masks[t] = mask
                 todo[t] = False
         new = np.flatnonzero(todo)
@@ -787,12 +788,12 @@ class ReluPatternOperator(SparseSensingOperator):
         fblocks, fmasks = self._followed_masks()
         captured = self._captured
         cache = captured[1] if captured is not None and captured[0] == self._version else {}
-        out = {}
-        for j in np.asarray(blocks).tolist():
-            t = np.searchsorted(fblocks, j)
-            if t < fblocks.size and fblocks[t] == j:
-                out[j] = fmasks[t]
-            elif j in cache:
+        blocks = np.asarray(blocks, dtype=np.int64)
+        t = np.minimum(np.searchsorted(fblocks, blocks), max(fblocks.size - 1, 0))
+        followed = (fblocks[t] == blocks) if fblocks.size else np.zeros(blocks.size, bool)
+        out = {j: fmasks[k] for j, k in zip(blocks[followed].tolist(), t[followed].tolist())}
+        for j in blocks[~followed].tolist():
+            if j in cache:
                 out[j] = cache[j][0][:, cache[j][1]]
         return out
 
