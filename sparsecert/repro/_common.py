@@ -1,4 +1,4 @@
-"""What every figure module does last: lay out, save the PNG, close it, write the rows beside it."""
+"""What figure modules share: picking a configuration, and saving the PNG with the rows beside it."""
 
 from __future__ import annotations
 
@@ -14,3 +14,17 @@ def save_figure(fig, rows, out, stem):
     _pyplot().close(fig)
     write_csv(rows, out / f"{stem}.csv")
     return path
+
+
+def pick_config(configs, quick=True, config=None):
+    """``configs[config]`` when a name is given, else ``configs["quick"]`` or ``configs["full"]``.
+
+    Modules with configurations beyond quick and full (e.g. ``"mnist5k"``)
+    list them in a module-level ``CONFIGS`` dict; ``sparsecert repro NAME
+    --config KEY`` selects one.
+    """
+    if config is None:
+        return configs["quick" if quick else "full"]
+    if config not in configs:
+        raise ValueError(f"no configuration {config!r}; this module has {', '.join(sorted(configs))}")
+    return configs[config]

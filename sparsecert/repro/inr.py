@@ -14,8 +14,11 @@ iterations / 50 IMP steps per round, one seed (about a minute on 2 cores).
 Full (``$SPARSECERT_DATA``): MNIST test image 1000 (m 2..200, s 2..1000)
 and CIFAR-10 test image 1000 (m 1..200, s 5..2000), 100 iterations / epochs,
 seeds 0-2 (hours on 2 cores, dominated by IMP at m = 200).
+``--config mnist5k``: a real MNIST digit, image 0 of the mnist5k test split
+(:func:`sparsecert.data.load_mnist5k`), the full MNIST grid, one seed.
 
-Writes ``inr_<image>.png`` per image and ``inr.csv``.
+Writes ``inr_<image>.png`` per image and ``inr.csv`` (``inr_<config>.csv`` for a named
+configuration).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from pathlib import Path
 from .. import data as D
 from ..experiments import write_csv
 from ..tasks import inr_task
+from ._common import pick_config
 from ._iht_imp import grid_rows, heatmaps
 
 QUICK = {
@@ -49,6 +53,8 @@ FULL = {
                      "epochs": 100, "imp_epochs": 100}),
     },
 }
+MNIST5K = {"seeds": (0,), "images": {"mnist5k": (("mnist5k", 0),) + FULL["images"]["mnist"][1:]}}
+CONFIGS = {"quick": QUICK, "full": FULL, "mnist5k": MNIST5K}
 
 
 def load_image(source):
@@ -62,8 +68,8 @@ def load_image(source):
     return img.transpose(1, 2, 0) if img.ndim == 3 else img  # CIFAR: (3, 32, 32) -> (32, 32, 3)
 
 
-def run(out="figures", quick=True, seed=0, executor=None, progress=None):
-    cfg = QUICK if quick else FULL
+def run(out="figures", quick=True, seed=0, executor=None, progress=None, config=None):
+    cfg = pick_config(CONFIGS, quick, config)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rows, paths = [], []
@@ -74,5 +80,5 @@ def run(out="figures", quick=True, seed=0, executor=None, progress=None):
         paths.append(heatmaps(task_rows, out / f"inr_{key}.png", lo=0, hi=50, percent=False,
                               note=f" ({len(cfg['seeds'])} seed(s))"))
         rows += task_rows
-    write_csv(rows, out / "inr.csv")
+    write_csv(rows, out / f"inr{'_' + config if config else ''}.csv")
     return paths
