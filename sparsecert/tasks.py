@@ -202,15 +202,19 @@ def fit_iht(task, m, s, *, epochs=15, batch_size=None, block=64, rng=0):
     AIHT, 10 inner steps, generators following the weights, ``epochs``
     full-batch iterations (or epochs of minibatch steps when ``batch_size``
     is given); one-hot targets: :func:`sparsecert.deep.recover_relu_vector`
-    (factored, MSE) for ``epochs`` iterations. ``s`` is capped at the number
+    (factored, MSE, full batch) for as many iterations as ``epochs`` of
+    minibatches of ``batch_size`` would take (``epochs`` without a batch
+    size; the reference code's 50 epochs of batch 5000 on 50,000 images are
+    500 steps). ``s`` is capped at the number
     of weights of a width-``m`` net. ``block`` hidden units are streamed
     at a time: the working set is O(block (n + d) + s), not O(m d).
 
     Returns
     -------
     dict with ``net`` (the fitted network), ``score`` (:meth:`Task.score`
-    on ``X_test``), ``s_eff``, ``nnz``, ``bytes`` (solver's peak working
-    memory plus 16 bytes per kept weight, value and index) and ``seconds``.
+    on ``X_test``), ``s_eff``, ``nnz``, ``n_iter`` (IHT iterations),
+    ``bytes`` (solver's peak working memory plus 16 bytes per kept weight,
+    value and index) and ``seconds``.
     """
     from .deep import recover_relu_vector
     from .relu import recover_relu
@@ -220,7 +224,8 @@ def fit_iht(task, m, s, *, epochs=15, batch_size=None, block=64, rng=0):
     if task.kind == "multiclass":
         k = task.y.shape[1]
         s_eff = min(int(s), m * (d + k))
-        net, res = recover_relu_vector(task.X, task.y, m, s_eff, max_iter=epochs, block=block, rng=rng,
+        steps = epochs * (-(-len(task.X) // batch_size) if batch_size else 1)
+        net, res = recover_relu_vector(task.X, task.y, m, s_eff, max_iter=steps, block=block, rng=rng,
                                        progress=False)
     else:
         s_eff = min(int(s), m * d)
@@ -228,6 +233,7 @@ def fit_iht(task, m, s, *, epochs=15, batch_size=None, block=64, rng=0):
                                 max_iter=epochs, epochs=epochs, batch_size=batch_size, block=block, rng=rng,
                                 progress=False)
     return {"net": net, "score": task.score(net.forward(task.X_test)), "s_eff": s_eff, "nnz": int(res.w.nnz),
+            "n_iter": int(res.n_iter),
             "bytes": int(res.peak_memory) + 16 * int(res.w.nnz), "seconds": time.perf_counter() - t0}
 
 

@@ -119,7 +119,9 @@ def test_fit_iht_counts_and_scores():
     assert big["s_eff"] == 64
     multi = tasks.class_task("digits")
     mo = tasks.fit_iht(multi, 10, 100, epochs=20)
-    assert mo["nnz"] <= 100 and mo["score"] > 0.2
+    assert mo["nnz"] <= 100 and mo["score"] > 0.2 and mo["n_iter"] == 20
+    # Vector IHT is full batch: with a batch size it takes the steps that many minibatch epochs would.
+    assert tasks.fit_iht(multi, 10, 100, epochs=2, batch_size=500)["n_iter"] == 2 * -(-len(multi.X) // 500)
 
 
 @pytest.mark.torch

