@@ -181,7 +181,10 @@ def recover_relu(
     tol, xtol : float
         Stopping rules of :func:`sparsecert.iht`.
     inner_iter : int
-        AIHT inner steps per iteration (the reference code uses 10).
+        AIHT inner conjugate-gradient steps per iteration (the reference
+        code uses 10 gradient steps). With ``sequential`` on wide nets and few
+        samples, fewer steps fit the random patterns less exactly and survive
+        the generator update better (README, "Real MNIST at reduced size").
     batch_size : int, optional
         0 or None: full batch. Otherwise epochs of one IHT step per minibatch
         (rows shuffled with ``rng`` each epoch).
