@@ -11,8 +11,8 @@ algorithm, 2 cores): 0.99 s per iteration, PSNR 31.2 dB.
 Measured (2-core EPYC, inner_iter 3): 0.040-0.045 s per iteration when the
 two GEMMs take 25 ms (1.7-1.8 GEMM bounds per iteration), PSNR 33.3 dB, peak
 working memory 20 MB; inner_iter 10 (the reference code's setting) 0.053 s
-per iteration, PSNR 32.7 dB. Compare the ratio, not the seconds: on a shared
-machine the GEMM bound itself drifts between 25 and 34 ms.
+per iteration, PSNR 32.7 dB. On a shared machine both the bound (25-42 ms
+seen) and the solver drift, not always together: compare several runs.
 """
 
 import functools
