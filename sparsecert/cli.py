@@ -53,9 +53,9 @@ def run_repro(names, out, quick=True, seed=0, executor="process", config=None):
     everything = "all" in names
     names = sorted(REGISTRY) if everything else names
     if config is not None:
-        having = [n for n in names if config in getattr(REGISTRY[n], "CONFIGS", {})]
+        with_it = [n for n in sorted(REGISTRY) if config in getattr(REGISTRY[n], "CONFIGS", {})]
+        having = [n for n in names if n in with_it]
         if not having or (len(having) < len(names) and not everything):
-            with_it = [n for n in sorted(REGISTRY) if config in getattr(REGISTRY[n], "CONFIGS", {})]
             raise ValueError(f"configuration {config!r} exists for {', '.join(with_it) or 'no module'}")
         names = having
     paths = []

@@ -43,8 +43,8 @@ import numpy as np
 from ._validation import check_float, check_int, check_option, check_rng
 
 __all__ = ["DataNotFound", "read_idx", "write_idx", "read_norb_matrix", "write_norb_matrix", "load_mnist",
-           "load_fashion_mnist", "load_cifar10", "load_smallnorb", "load_digits", "load_mnist5k", "load", "prepare", "data_root",
-           "resize", "sample_image", "DATASETS"]
+           "load_fashion_mnist", "load_cifar10", "load_smallnorb", "load_digits", "load_mnist5k", "load", "prepare",
+           "data_root", "resize", "sample_image", "DATASETS"]
 
 DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
 _IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"),

@@ -682,12 +682,10 @@ class ReluPatternOperator(SparseSensingOperator):
         if out is None:
             out = np.empty((blocks.size, self.shape[0]), dtype=np.uint8)
         rows = np.arange(blocks.size) if rows is None else np.asarray(rows, dtype=np.int64)
-        fblocks, fmasks = self._followed_masks()
-        if fblocks.size and blocks.size:
-            followed = np.isin(blocks, fblocks)
-            if followed.any():
-                out[rows[followed]] = fmasks[np.searchsorted(fblocks, blocks[followed])]
-                blocks, rows = blocks[~followed], rows[~followed]
+        followed, t, fmasks = self._locate_followed(blocks)
+        if followed.any():
+            out[rows[followed]] = fmasks[t[followed]]
+            blocks, rows = blocks[~followed], rows[~followed]
         for t0 in range(0, blocks.size, self.block):
             chunk = blocks[t0 : t0 + self.block]
             dest = rows[t0 : t0 + self.block]
@@ -716,11 +714,11 @@ class ReluPatternOperator(SparseSensingOperator):
         if capture:
             self._chunk_masks = np.empty((n, self.block), dtype=np.uint8)
             self._captured = (self._version, {})
+        fblocks, fmasks = self._followed_masks()
         for j0 in range(0, self.m, self.block):
             j1 = min(self.m, j0 + self.block)
             H = self.generators(j0, j1)
             G = np.zeros((d, j1 - j0), dtype=self.dtype)
-            fblocks, fmasks = self._followed_masks()
             lo, hi = np.searchsorted(fblocks, [j0, j1])
             if hi > lo:
                 # Generators that follow sparse weights have their masks: GEMM for the rest only.
@@ -762,6 +760,15 @@ class ReluPatternOperator(SparseSensingOperator):
             cache = self._fmasks = (self._version, blocks, masks)
         return cache[1], cache[2]
 
+    def _locate_followed(self, blocks):
+        """``(followed, t, masks)``: which of ``blocks`` (int64 array) follow weights, and the
+        row ``t`` of ``masks`` (:meth:`_followed_masks`) holding each one's mask."""
+        fblocks, fmasks = self._followed_masks()
+        if not fblocks.size:
+            return np.zeros(blocks.size, bool), np.zeros(blocks.size, np.int64), fmasks
+        t = np.minimum(np.searchsorted(fblocks, blocks), fblocks.size - 1)
+        return fblocks[t] == blocks, t, fmasks
+
     def _keep_captured(self, offset, length, support, candidates):
         version, cache = self._captured
         d = self.d
@@ -785,12 +792,10 @@ class ReluPatternOperator(SparseSensingOperator):
         """Masks of ``blocks`` known without a GEMM for the current generators, as
         ``{block: mask}`` (only the blocks it has): those of generators that follow
         the weights, then those kept by the last ``gradient_split`` pass."""
-        fblocks, fmasks = self._followed_masks()
+        blocks = np.asarray(blocks, dtype=np.int64)
+        followed, t, fmasks = self._locate_followed(blocks)
         captured = self._captured
         cache = captured[1] if captured is not None and captured[0] == self._version else {}
-        blocks = np.asarray(blocks, dtype=np.int64)
-        t = np.minimum(np.searchsorted(fblocks, blocks), max(fblocks.size - 1, 0))
-        followed = (fblocks[t] == blocks) if fblocks.size else np.zeros(blocks.size, bool)
         out = {j: fmasks[k] for j, k in zip(blocks[followed].tolist(), t[followed].tolist())}
         for j in blocks[~followed].tolist():
             if j in cache:
@@ -823,7 +828,7 @@ class ReluPatternOperator(SparseSensingOperator):
         follow weights), H_B, two gradient blocks, the block's mask buffer, the masks
         kept for support and candidates and those of the followed generators."""
         d, B, it = self.d, self.block, self.dtype.itemsize
-        fmasks = self._followed_masks()[1].nbytes if self._follow is not None else 0
+        fmasks = self._followed_masks()[1].nbytes
         tiles = 2 if fmasks else 1
         return int(it * (tiles * self.row_block * B + 4 * B * d) + B * self.shape[0] + self.captured_nbytes + fmasks)
 

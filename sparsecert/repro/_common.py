@@ -28,3 +28,8 @@ def pick_config(configs, quick=True, config=None):
     if config not in configs:
         raise ValueError(f"no configuration {config!r}; this module has {', '.join(sorted(configs))}")
     return configs[config]
+
+
+def config_stem(stem, config=None):
+    """File stem of a run: ``stem`` for quick/full, ``stem_<config>`` for a named configuration."""
+    return f"{stem}_{config}" if config else stem

@@ -36,7 +36,7 @@ from pathlib import Path
 
 from ..experiments import write_csv
 from ..tasks import class_task
-from ._common import pick_config
+from ._common import config_stem, pick_config
 from ._iht_imp import grid_rows, heatmaps
 
 BINARY = {"ms": (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000), "ss": (1, 2, 5, 10, 20, 50, 100, 200), "epochs": 15,
@@ -88,5 +88,5 @@ def run(out="figures", quick=True, seed=0, executor=None, progress=None, config=
         note = f" (n={len(task.y)} train / {len(task.labels)} test, {len(cfg['seeds'])} seed(s))"
         paths.append(heatmaps(task_rows, out / f"classify_{key}.png", lo=lo, hi=hi, percent=True, note=note))
         rows += task_rows
-    write_csv(rows, out / f"classify{'_' + config if config else ''}.csv")
+    write_csv(rows, out / f"{config_stem('classify', config)}.csv")
     return paths

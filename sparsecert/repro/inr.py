@@ -28,7 +28,7 @@ from pathlib import Path
 from .. import data as D
 from ..experiments import write_csv
 from ..tasks import inr_task
-from ._common import pick_config
+from ._common import config_stem, pick_config
 from ._iht_imp import grid_rows, heatmaps
 
 QUICK = {
@@ -80,5 +80,5 @@ def run(out="figures", quick=True, seed=0, executor=None, progress=None, config=
         paths.append(heatmaps(task_rows, out / f"inr_{key}.png", lo=0, hi=50, percent=False,
                               note=f" ({len(cfg['seeds'])} seed(s))"))
         rows += task_rows
-    write_csv(rows, out / f"inr{'_' + config if config else ''}.csv")
+    write_csv(rows, out / f"{config_stem('inr', config)}.csv")
     return paths
