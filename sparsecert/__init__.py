@@ -4,8 +4,8 @@ The NumPy/SciPy/Numba core never imports torch.
 """
 
 from .models import PlantedProblem, TwoLayerReLU, planted_gaussian, planted_relu
-from .operators import DenseOperator, GaussianOperator, HStackOperator, ReluPatternOperator, SparseSensingOperator
-from .recovery import METHODS, IHTSolver, RecoveryResult, iht
+from .operators import DenseOperator, GaussianOperator, HStackOperator, PatternCache, ReluPatternOperator, SparseSensingOperator
+from .recovery import METHODS, STATUSES, IHTSolver, MinibatchIHTSolver, RecoveryResult, SequentialIHTSolver, iht
 from .sparse import SparseVector, StreamingTopK
 
 __version__ = "0.1.0"
@@ -16,9 +16,13 @@ __all__ = [
     "HStackOperator",
     "IHTSolver",
     "METHODS",
+    "MinibatchIHTSolver",
+    "PatternCache",
     "PlantedProblem",
     "RecoveryResult",
     "ReluPatternOperator",
+    "STATUSES",
+    "SequentialIHTSolver",
     "SparseSensingOperator",
     "SparseVector",
     "StreamingTopK",

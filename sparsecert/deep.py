@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from ._validation import check_array, check_int, check_rng, seed_from_rng
 from .kernels import topk_abs
-from .operators import counter_normals
+from .random import counter_normals
 from .recovery import RecoveryResult
 from .relu import recover_relu
 from .sparse import SparseVector, StreamingTopK

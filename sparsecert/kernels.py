@@ -13,9 +13,12 @@ Conventions
   per block: ``masks[b, i]`` is ``1[x_i . h_j >= 0]`` for the ``b``-th block
   the support touches (one byte per sample: 1/8 of a float64 column, and
   SIMD-friendly where bit-packing measured 4-8x slower).
-* A support grouped by block is described CSR-style: the entries of block
-  ``b`` are ``ptr[b]:ptr[b+1]`` and ``feat[q]`` is the input feature (column
-  of ``X``) of entry ``q``.
+* A support of the ReLU-pattern operator is described per entry: ``blk[q]``
+  is the row of ``masks`` (the block) and ``feat[q]`` the input feature
+  (column of ``X``) of entry ``q``; generators grouped by block are
+  CSR-style, the entries of block ``b`` being ``ptr[b]:ptr[b+1]``.
+* Kernels release the GIL and take a row range ``r0:r1`` where their work
+  splits by samples, so :mod:`sparsecert.parallel` can run them on threads.
 """
 
 from __future__ import annotations
@@ -32,8 +35,6 @@ __all__ = [
     "topk_abs_numpy",
     "threshold_candidates",
     "threshold_candidates_numpy",
-    "mask_scale_inplace",
-    "mask_scale_inplace_numpy",
     "mask_scale_capture",
     "mask_scale_capture_numpy",
     "mask_scale_followed",
@@ -48,7 +49,7 @@ __all__ = [
 
 
 # ------------------------------------------------------------------ random normals
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def box_muller(raw, out):
     """Standard normals from 64-bit words, two per pair of words (Box-Muller).
 
@@ -84,7 +85,7 @@ def box_muller_numpy(raw, out):
 
 
 # --------------------------------------------------------------------------- top-k
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def topk_abs(values, indices, k):
     """Positions of the ``k`` entries of largest ``|values|`` (ties: smaller index).
 
@@ -148,7 +149,7 @@ def topk_abs_numpy(values, indices, k):
     return pos[np.argsort(indices[pos], kind="stable")]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def threshold_candidates(values, offset, tau, exclude):
     """Positions ``p`` with ``|values[p]| >= tau`` and ``offset + p`` not in ``exclude``.
 
@@ -198,111 +199,112 @@ def threshold_candidates_numpy(values, offset, tau, exclude):
 
 
 # ----------------------------------------------------------- ReLU-pattern kernels
-# These kernels are serial on purpose: they run between BLAS calls, and a
-# Numba thread pool spinning up beside OpenBLAS's threads costs far more than
-# it saves (measured: a 4-18x slower pass on 2 cores). BLAS gives the threads.
+# These kernels are serial and release the GIL: sparsecert.parallel runs them
+# on disjoint row ranges from its own threads, with BLAS held to one thread
+# meanwhile. (A Numba thread pool spinning beside OpenBLAS's measured a 4-18x
+# slower pass on 2 cores.) Masks and pre-activation tiles are block-major,
+# (B, samples), so every mask row is contiguous.
 
 
-@njit(cache=True)
-def mask_scale_inplace(Z, r):
-    """Overwrite the pre-activations ``Z`` (rows, B) with ``1[Z >= 0] * r[:, None]``.
-
-    The mask half of the fused mask-and-reduce behind ``rmatvec``: with
-    ``Z = X_rows @ H_B.T`` it turns ``Z`` into ``M * r`` in place, so that
-    the gradient block ``X_rows.T @ Z`` is one GEMM and no second array of
-    Z's size exists.
-    """
-    rows, B = Z.shape
-    for i in range(rows):
-        ri = r[i]
-        for b in range(B):
-            Z[i, b] = ri if Z[i, b] >= 0 else 0.0
-    return Z
-
-
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def mask_scale_capture(Z, r, M, r0):
-    """:func:`mask_scale_inplace` that also writes the mask: ``M[r0 + i, b] = 1[Z[i, b] >= 0]``.
+    """Masks of a tile of pre-activations, and the tile scaled by them.
 
-    ``M`` has shape (n, >= B) (uint8), sample-major like ``Z`` so that the
-    writes are contiguous (a block-major ``M`` costs a TLB miss per write).
+    With ``Z = H_B @ X_rows.T`` (B, L) for samples ``r0 .. r0 + L - 1``:
+    ``M[b, r0 + i] = 1[Z[b, i] >= 0]`` and ``Z[b, i] <- M[b, r0 + i] * r[i]``
+    in place, so the gradient block ``Z @ X_rows`` is one GEMM and no second
+    array of Z's size exists.
+
+    Parameters
+    ----------
+    Z : ndarray, shape (B, L)
+    r : ndarray, shape (L,)
+        The residual on the tile's samples.
+    M : ndarray of uint8, shape (>= B, n)
+        Block-major mask buffer; columns ``r0 : r0 + L`` of rows ``:B`` written.
+    r0 : int
     """
-    rows, B = Z.shape
-    for i in range(rows):
-        ri = r[i]
-        row = r0 + i
-        for b in range(B):
-            active = Z[i, b] >= 0
-            M[row, b] = active
-            Z[i, b] = ri if active else 0.0
+    B, L = Z.shape
+    for b in range(B):
+        Zb = Z[b]
+        Mb = M[b, r0 : r0 + L]
+        for i in range(L):
+            active = Zb[i] >= 0
+            Mb[i] = active
+            Zb[i] = r[i] if active else 0.0
     return Z
 
 
 def mask_scale_capture_numpy(Z, r, M, r0):
     """NumPy twin of :func:`mask_scale_capture`."""
-    rows, B = Z.shape
-    M[r0 : r0 + rows, :B] = Z >= 0
-    np.multiply(Z >= 0, r[:, None], out=Z)
+    B, L = Z.shape
+    M[:B, r0 : r0 + L] = Z >= 0
+    np.multiply(Z >= 0, r[None, :], out=Z)
     return Z
 
 
-def mask_scale_inplace_numpy(Z, r):
-    """NumPy twin of :func:`mask_scale_inplace`."""
-    np.multiply(Z >= 0, r[:, None], out=Z)
-    return Z
-
-
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def mask_scale_followed(Zd, dpos, fpos, Mf, r0, r, Z, M):
-    """``Z = M * r[:, None]`` for a block of generators of which some follow sparse weights.
+    """:func:`mask_scale_capture` for a block of generators of which some follow sparse weights.
 
-    The masks ``M`` (rows, B) are assembled first: column ``dpos[k]`` is
-    ``1[Zd[:, k] >= 0]`` (a dense generator, pre-activations from a GEMM),
-    column ``fpos[k]`` is ``Mf[k, r0:r0 + rows]`` (a generator that follows
-    sparse weights, its mask computed in O(n nnz) by :func:`sparse_masks`).
+    Row ``dpos[k]`` of the masks is ``1[Zd[k] >= 0]`` (a dense generator,
+    pre-activations from a GEMM); row ``fpos[k]`` is ``Mf[k, r0 : r0 + L]`` (a
+    generator that follows sparse weights, its mask computed in O(n nnz) by
+    :func:`sparse_masks`). Then ``Z = M * r[None, :]``.
 
     Parameters
     ----------
-    Zd : ndarray, shape (rows, len(dpos))
+    Zd : ndarray, shape (len(dpos), L)
     dpos, fpos : ndarray of int64
         Disjoint positions in ``range(B)`` covering it.
     Mf : ndarray of uint8, shape (len(fpos), n)
     r0 : int
         First sample of the tile.
-    r : ndarray, shape (rows,)
-    Z : ndarray, shape (rows, B)
-        Overwritten with ``M * r[:, None]``.
-    M : ndarray of uint8, shape (rows, >= B)
-        Overwritten (columns ``:B``) with the masks.
+    r : ndarray, shape (L,)
+    Z : ndarray, shape (B, L)
+        Overwritten with ``M * r[None, :]``.
+    M : ndarray of uint8, shape (>= B, n)
+        Block-major mask buffer; columns ``r0 : r0 + L`` of rows ``:B`` written.
     """
-    rows, B = Z.shape
-    for i in range(rows):
-        ri = r[i]
-        Mi = M[i]
-        for k in range(dpos.size):
-            Mi[dpos[k]] = Zd[i, k] >= 0
-        for k in range(fpos.size):
-            Mi[fpos[k]] = Mf[k, r0 + i]
-        for b in range(B):
-            Z[i, b] = ri * Mi[b]
+    B, L = Z.shape
+    for k in range(dpos.size):
+        Zk = Zd[k]
+        Mb = M[dpos[k], r0 : r0 + L]
+        for i in range(L):
+            Mb[i] = Zk[i] >= 0
+    for k in range(fpos.size):
+        M[fpos[k], r0 : r0 + L] = Mf[k, r0 : r0 + L]
+    for b in range(B):
+        Mb = M[b, r0 : r0 + L]
+        Zb = Z[b]
+        for i in range(L):
+            Zb[i] = r[i] * Mb[i]
     return Z
 
 
 def mask_scale_followed_numpy(Zd, dpos, fpos, Mf, r0, r, Z, M):
     """NumPy twin of :func:`mask_scale_followed`."""
-    M[:, dpos] = Zd >= 0
-    M[:, fpos] = Mf[:, r0 : r0 + Z.shape[0]].T
-    np.multiply(M[:, : Z.shape[1]], r[:, None], out=Z)
+    L = Z.shape[1]
+    M[dpos, r0 : r0 + L] = Zd >= 0
+    M[fpos, r0 : r0 + L] = Mf[:, r0 : r0 + L]
+    np.multiply(M[: Z.shape[0], r0 : r0 + L], r[None, :], out=Z)
     return Z
 
 
-@njit(cache=True, fastmath={"contract"})
-def pattern_matvec(XT, masks, ptr, feat, v, out):
-    """``out = A_S v`` for a support ``S`` of the ReLU-pattern operator.
+#: Samples per cache tile of the restricted products: a tile of every feature
+#: (d x ROW_TILE doubles) and of every mask stays in L2 across the entries.
+ROW_TILE = 2048
 
-    ``out[i] = sum_b masks[b, i] * sum_{q in block b} X[i, feat[q]] * v[q]``,
-    four entries per sweep over ``i`` (contiguous, SIMD-friendly rows; a
-    quarter of the read-modify-writes of ``out``).
+
+@njit(cache=True, nogil=True, fastmath={"contract"})
+def pattern_matvec(XT, masks, blk, feat, v, out, r0, r1):
+    """Rows ``r0:r1`` of ``A_S v`` for a support ``S`` of the ReLU-pattern operator.
+
+    ``out[i] = sum_q masks[blk[q], i] * X[i, feat[q]] * v[q]`` for ``r0 <= i < r1``
+    (other entries of ``out`` untouched). Entries with ``v[q] == 0`` cost
+    nothing. Rows are swept in tiles of :data:`ROW_TILE` samples, four entries
+    per sweep, so the features and masks a tile reads stay in cache; disjoint
+    row ranges can run on separate threads (the kernel releases the GIL).
 
     Parameters
     ----------
@@ -310,73 +312,101 @@ def pattern_matvec(XT, masks, ptr, feat, v, out):
         The data transposed (C-contiguous), so each feature is a contiguous row.
     masks : ndarray of uint8, shape (nb, n)
         Activation masks (0/1) of the ``nb`` blocks the support touches.
-    ptr : ndarray of int64, shape (nb + 1,)
+    blk : ndarray of int64, shape (|S|,)
+        Row of ``masks`` of each entry.
     feat : ndarray of int64, shape (|S|,)
+        Input feature (row of ``XT``) of each entry.
     v : ndarray, shape (|S|,)
     out : ndarray, shape (n,)
-        Overwritten.
+        Rows ``r0:r1`` overwritten.
+    r0, r1 : int
+        Row range, ``0 <= r0 <= r1 <= n``.
     """
-    n = XT.shape[1]
-    nnz = feat.size
-    blk = np.empty(nnz, np.int64)
-    for b in range(ptr.size - 1):
-        for q in range(ptr[b], ptr[b + 1]):
-            blk[q] = b
-    out[:] = 0.0
-    q = 0
-    while q + 4 <= nnz:
-        x0, x1, x2, x3 = XT[feat[q]], XT[feat[q + 1]], XT[feat[q + 2]], XT[feat[q + 3]]
-        m0, m1, m2, m3 = masks[blk[q]], masks[blk[q + 1]], masks[blk[q + 2]], masks[blk[q + 3]]
-        v0, v1, v2, v3 = v[q], v[q + 1], v[q + 2], v[q + 3]
-        for i in range(n):
-            out[i] += m0[i] * x0[i] * v0 + m1[i] * x1[i] * v1 + m2[i] * x2[i] * v2 + m3[i] * x3[i] * v3
-        q += 4
-    while q < nnz:
-        x0, m0, v0 = XT[feat[q]], masks[blk[q]], v[q]
-        for i in range(n):
-            out[i] += m0[i] * x0[i] * v0
-        q += 1
+    nz = np.flatnonzero(v != 0)
+    nnz = nz.size
+    for i0 in range(r0, r1, ROW_TILE):
+        i1 = min(r1, i0 + ROW_TILE)
+        L = i1 - i0
+        o = out[i0:i1]
+        o[:] = 0.0
+        t = 0
+        while t + 4 <= nnz:
+            q0, q1, q2, q3 = nz[t], nz[t + 1], nz[t + 2], nz[t + 3]
+            x0, x1, x2, x3 = XT[feat[q0], i0:i1], XT[feat[q1], i0:i1], XT[feat[q2], i0:i1], XT[feat[q3], i0:i1]
+            m0, m1, m2, m3 = masks[blk[q0], i0:i1], masks[blk[q1], i0:i1], masks[blk[q2], i0:i1], masks[blk[q3], i0:i1]
+            v0, v1, v2, v3 = v[q0], v[q1], v[q2], v[q3]
+            for i in range(L):
+                o[i] += m0[i] * x0[i] * v0 + m1[i] * x1[i] * v1 + m2[i] * x2[i] * v2 + m3[i] * x3[i] * v3
+            t += 4
+        while t < nnz:
+            q0 = nz[t]
+            x0, m0, v0 = XT[feat[q0], i0:i1], masks[blk[q0], i0:i1], v[q0]
+            for i in range(L):
+                o[i] += m0[i] * x0[i] * v0
+            t += 1
     return out
 
 
-def pattern_matvec_numpy(XT, masks, ptr, feat, v, out):
+def pattern_matvec_numpy(XT, masks, blk, feat, v, out, r0, r1):
     """NumPy twin of :func:`pattern_matvec`."""
-    blk = np.repeat(np.arange(ptr.size - 1), np.diff(ptr))
-    out[:] = (masks[blk] * XT[feat]).T @ v
+    out[r0:r1] = (masks[blk, r0:r1] * XT[feat, r0:r1]).T @ v
     return out
 
 
-@njit(cache=True, fastmath={"reassoc", "contract"})
-def pattern_rmatvec(XT, masks, ptr, feat, r, out):
-    """``out = A_S^T r``: ``out[q] = sum_i masks[b, i] X[i, feat[q]] r[i]`` (q in block b).
+@njit(cache=True, nogil=True, fastmath={"contract", "reassoc"})
+def pattern_rmatvec(XT, masks, blk, feat, r, out, r0, r1):
+    """The rows ``r0:r1`` part of ``A_S^T r``: ``out[q] = sum_{r0 <= i < r1} masks[blk[q], i] X[i, feat[q]] r[i]``.
 
     Same arguments as :func:`pattern_matvec`, with ``r`` of shape (n,) and
-    ``out`` of shape (|S|,), overwritten.
+    ``out`` of shape (|S|,), overwritten. Partial sums of disjoint row ranges
+    add up to ``A_S^T r``.
     """
-    n = XT.shape[1]
-    for b in range(ptr.size - 1):
-        for q in range(ptr[b], ptr[b + 1]):
-            f = feat[q]
-            acc = 0.0
-            for i in range(n):
-                acc += masks[b, i] * XT[f, i] * r[i]
-            out[q] = acc
+    nnz = feat.size
+    out[:] = 0.0
+    for i0 in range(r0, r1, ROW_TILE):
+        i1 = min(r1, i0 + ROW_TILE)
+        L = i1 - i0
+        rc = r[i0:i1]
+        q = 0
+        while q + 4 <= nnz:
+            x0, x1, x2, x3 = XT[feat[q], i0:i1], XT[feat[q + 1], i0:i1], XT[feat[q + 2], i0:i1], XT[feat[q + 3], i0:i1]
+            m0, m1, m2, m3 = masks[blk[q], i0:i1], masks[blk[q + 1], i0:i1], masks[blk[q + 2], i0:i1], masks[blk[q + 3], i0:i1]
+            a0 = a1 = a2 = a3 = 0.0
+            for i in range(L):
+                ri = rc[i]
+                a0 += m0[i] * x0[i] * ri
+                a1 += m1[i] * x1[i] * ri
+                a2 += m2[i] * x2[i] * ri
+                a3 += m3[i] * x3[i] * ri
+            out[q] += a0
+            out[q + 1] += a1
+            out[q + 2] += a2
+            out[q + 3] += a3
+            q += 4
+        while q < nnz:
+            x0, m0 = XT[feat[q], i0:i1], masks[blk[q], i0:i1]
+            a0 = 0.0
+            for i in range(L):
+                a0 += m0[i] * x0[i] * rc[i]
+            out[q] += a0
+            q += 1
     return out
 
 
-def pattern_rmatvec_numpy(XT, masks, ptr, feat, r, out):
+def pattern_rmatvec_numpy(XT, masks, blk, feat, r, out, r0, r1):
     """NumPy twin of :func:`pattern_rmatvec`."""
-    blk = np.repeat(np.arange(ptr.size - 1), np.diff(ptr))
-    out[:] = (masks[blk] * XT[feat]) @ r
+    out[:] = (masks[blk, r0:r1] * XT[feat, r0:r1]) @ r[r0:r1]
     return out
 
 
-@njit(cache=True, fastmath={"contract"})
-def sparse_masks(XT, ptr, feat, vals, out, rows):
+@njit(cache=True, nogil=True, fastmath={"contract"})
+def sparse_masks(XT, ptr, feat, vals, out, rows, r0, r1):
     """Activation masks of sparse generators: ``out[rows[b], i] = 1[sum_q X[i, feat[q]] vals[q] >= 0]``.
 
     For the sequential-convex variant, where ``h_j = w_j`` has a few nonzeros:
-    O(n * nnz) work instead of the O(n * d) per block of a dense GEMM.
+    O(n * nnz) work instead of the O(n * d) per block of a dense GEMM. Only
+    samples ``r0 <= i < r1`` are written (disjoint ranges may run on separate
+    threads).
 
     Parameters
     ----------
@@ -388,25 +418,29 @@ def sparse_masks(XT, ptr, feat, vals, out, rows):
     out : ndarray of uint8, shape (>= nb, n)
     rows : ndarray of int64, shape (nb,)
         Row of ``out`` receiving generator ``b``.
+    r0, r1 : int
+        Sample range.
     """
-    n = XT.shape[1]
-    z = np.empty(n, XT.dtype)
-    for b in range(ptr.size - 1):
-        z[:] = 0.0
-        for q in range(ptr[b], ptr[b + 1]):
-            f = feat[q]
-            v = vals[q]
-            for i in range(n):
-                z[i] += XT[f, i] * v
-        row = rows[b]
-        for i in range(n):
-            out[row, i] = 1 if z[i] >= 0 else 0
+    z = np.empty(ROW_TILE, XT.dtype)
+    for i0 in range(r0, r1, ROW_TILE):
+        i1 = min(r1, i0 + ROW_TILE)
+        L = i1 - i0
+        for b in range(ptr.size - 1):
+            z[:L] = 0.0
+            for q in range(ptr[b], ptr[b + 1]):
+                x = XT[feat[q], i0:i1]
+                v = vals[q]
+                for i in range(L):
+                    z[i] += x[i] * v
+            o = out[rows[b], i0:i1]
+            for i in range(L):
+                o[i] = 1 if z[i] >= 0 else 0
     return out
 
 
-def sparse_masks_numpy(XT, ptr, feat, vals, out, rows):
+def sparse_masks_numpy(XT, ptr, feat, vals, out, rows, r0, r1):
     """NumPy twin of :func:`sparse_masks`."""
     for b in range(ptr.size - 1):
         sl = slice(ptr[b], ptr[b + 1])
-        out[rows[b]] = (vals[sl] @ XT[feat[sl]]) >= 0 if ptr[b + 1] > ptr[b] else 1
+        out[rows[b], r0:r1] = (vals[sl] @ XT[feat[sl], r0:r1]) >= 0 if ptr[b + 1] > ptr[b] else 1
     return out

@@ -22,13 +22,10 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from tqdm.auto import tqdm
-
 from ._validation import check_array, check_int, check_option, check_rng, seed_from_rng
 from .models import TwoLayerReLU
 from .operators import HStackOperator, ReluPatternOperator
-from .recovery import METHODS, IHTSolver, RecoveryResult, run_solver
-from .sparse import SparseVector
+from .recovery import METHODS, IHTSolver, MinibatchIHTSolver, SequentialIHTSolver
 
 __all__ = ["relu_operator", "recover_relu", "psnr", "model_from_weights", "match_neurons"]
 
@@ -229,64 +226,18 @@ def recover_relu(
     batch_size = 0 if batch_size is None else check_int(batch_size, "batch_size", low=0)
     rng = check_rng(rng)
     A = relu_operator(X, m, generators=generators, output_sign=output_sign, rng=rng, block=block)
-
-    if not batch_size or batch_size >= n:
-
-        best = {"rel": 1.0, "w": SparseVector.zeros(A.shape[1], A.dtype), "it": 0}
-
-        def on_step(solver, it):
-            if sequential and it % period == 0:
-                A.follow_weights(solver.w)
-                solver.refresh()
-                if solver.rel_residual < best["rel"]:  # the network's own residual
-                    best.update(rel=solver.rel_residual, w=solver.w, it=it)
-
-        solver = IHTSolver(A, y, s, method=method, inner_iter=inner_iter)
-        result = run_solver(
-            solver, max_iter=max_iter, tol=tol, xtol=xtol, progress=progress, callback=callback,
-            on_step=on_step, t_start=t_start,
+    if batch_size and batch_size < n:
+        solver = MinibatchIHTSolver(
+            A, X, y, s, batch_size=batch_size, epochs=epochs, rng=rng, sequential=sequential, period=period,
+            method=method, inner_iter=inner_iter,
         )
-        if sequential and best["rel"] < result.residuals[-1]:
-            # Moving generators make the sequence non-monotone: return the best network seen.
-            result.w, result.support = best["w"], best["w"].indices
-            A.follow_weights(best["w"])
-        result.info["best_iter"] = best["it"] if sequential else result.n_iter
+        result = solver.solve(progress=progress, callback=callback)
     else:
-        result = _minibatch(A, X, y, s, method, sequential, period, inner_iter, batch_size, epochs, rng, progress, callback, t_start)
+        if sequential:
+            solver = SequentialIHTSolver(A, y, s, period=period, method=method, inner_iter=inner_iter)
+        else:
+            solver = IHTSolver(A, y, s, method=method, inner_iter=inner_iter)
+        result = solver.solve(max_iter=max_iter, tol=tol, xtol=xtol, progress=progress, callback=callback)
+    result.time = time.perf_counter() - t_start
     result.info["operator"] = A
     return model_from_weights(result.w, m, d, output_sign), result
-
-
-def _minibatch(A, X, y, s, method, sequential, period, inner_iter, batch_size, epochs, rng, progress, callback, t_start):
-    """Epochs of one IHT step per minibatch, warm-started from the previous batch."""
-    n = X.shape[0]
-    w = SparseVector.zeros(A.shape[1], A.dtype)
-    residuals, steps, peak, it = [1.0], [], 0, 0
-    ynorm = float(np.linalg.norm(y))
-    n_batches = -(-n // batch_size)
-    with tqdm(total=epochs * n_batches, desc=f"minibatch {method.upper()}", disable=not progress, leave=False) as bar:
-        for _ in range(epochs):
-            order = rng.permutation(n)
-            for b0 in range(0, n, batch_size):
-                rows = np.sort(order[b0 : b0 + batch_size])
-                solver = IHTSolver(A.with_data(X[rows]), y[rows], s, method=method, inner_iter=inner_iter, w0=w)
-                mu, _, _ = solver.step()
-                w, it = solver.w, it + 1
-                steps.append(mu)
-                peak = max(peak, solver.peak_memory)
-                if sequential and it % period == 0:
-                    A.follow_weights(w)
-                bar.update(1)
-            # full-data residual, evaluated in row chunks of one batch
-            r2 = 0.0
-            for b0 in range(0, n, batch_size):
-                Ab = A.with_data(X[b0 : b0 + batch_size])
-                r2 += float(np.sum((y[b0 : b0 + batch_size] - Ab.matvec(w)) ** 2))
-            residuals.append(np.sqrt(r2) / ynorm if ynorm else 0.0)
-            if callback is not None:
-                callback(it, w, residuals[-1])
-    return RecoveryResult(
-        w=w, support=w.indices, n_iter=it, converged=False, status="epochs", residuals=np.asarray(residuals),
-        steps=np.asarray(steps), time=time.perf_counter() - t_start, peak_memory=int(peak), method=method,
-        info={"n": n, "N": A.shape[1], "s": s, "epochs": epochs, "batch_size": batch_size},
-    )

@@ -51,17 +51,6 @@ def test_threshold_candidates_twin(values, offset, tau, data):
     np.testing.assert_array_equal(twin, want)
 
 
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_mask_scale_twin(dtype, rng):
-    Z = rng.standard_normal((37, 11)).astype(dtype)
-    Z[3, 4] = 0.0  # the boundary counts as active: 1[z >= 0]
-    r = rng.standard_normal(37).astype(dtype)
-    a = kernels.mask_scale_inplace(Z.copy(), r)
-    b = kernels.mask_scale_inplace_numpy(Z.copy(), r)
-    np.testing.assert_array_equal(a, b)
-    assert a[3, 4] == r[3]
-
-
 def _pattern_case(rng, n, d, nb, nnz_per_block, dtype):
     XT = rng.standard_normal((d, n)).astype(dtype)
     masks = (rng.random((nb, n)) < 0.5).astype(np.uint8)
@@ -71,30 +60,45 @@ def _pattern_case(rng, n, d, nb, nnz_per_block, dtype):
     return XT, masks, ptr, feat
 
 
-@given(n=st.integers(1, 40), d=st.integers(1, 6), nb=st.integers(0, 5), seed=st.integers(0, 1000))
-def test_pattern_kernels_twins_and_definition(n, d, nb, seed):
-    """A_S v and A_S^T r from the kernels equal the twins and the dense definition."""
+@given(n=st.integers(1, 40), d=st.integers(1, 6), nb=st.integers(0, 5), seed=st.integers(0, 1000), data=st.data())
+def test_pattern_kernels_twins_and_definition(n, d, nb, seed, data):
+    """Rows r0:r1 of A_S v, and the rows-r0:r1 part of A_S^T r, from the kernels equal the
+    twins and the dense definition (column q of A_S is masks[blk[q]] * X[:, feat[q]]); zero
+    coefficients are skipped without changing the result."""
     rng = np.random.default_rng(seed)
     XT, masks, ptr, feat = _pattern_case(rng, n, d, nb, d, np.float64)
     v = rng.standard_normal(feat.size)
+    v[rng.random(feat.size) < 0.3] = 0.0
     r = rng.standard_normal(n)
-    blk = np.repeat(np.arange(nb), np.diff(ptr))
+    r0 = data.draw(st.integers(0, n))
+    r1 = data.draw(st.integers(r0, n))
+    blk = np.repeat(np.arange(nb), np.diff(ptr)).astype(np.int64)
     dense = np.stack([masks[b] * XT[f] for b, f in zip(blk, feat)], axis=1) if feat.size else np.zeros((n, 0))
     for mv in (kernels.pattern_matvec, kernels.pattern_matvec_numpy):
-        np.testing.assert_allclose(mv(XT, masks, ptr, feat, v, np.empty(n)), dense @ v, rtol=1e-12, atol=1e-12)
+        out = mv(XT, masks, blk, feat, v, np.full(n, 7.0), r0, r1)
+        np.testing.assert_allclose(out[r0:r1], (dense @ v)[r0:r1], rtol=1e-12, atol=1e-12)
+        assert (out[:r0] == 7).all() and (out[r1:] == 7).all()
     for rmv in (kernels.pattern_rmatvec, kernels.pattern_rmatvec_numpy):
         np.testing.assert_allclose(
-            rmv(XT, masks, ptr, feat, r, np.empty(feat.size)), dense.T @ r, rtol=1e-12, atol=1e-12
+            rmv(XT, masks, blk, feat, r, np.empty(feat.size), r0, r1), dense[r0:r1].T @ r[r0:r1], rtol=1e-12, atol=1e-12
         )
 
 
-def test_pattern_kernels_float32(rng):
-    XT, masks, ptr, feat = _pattern_case(rng, 300, 9, 7, 3, np.float32)
-    v = rng.standard_normal(feat.size).astype(np.float32)
-    a = kernels.pattern_matvec(XT, masks, ptr, feat, v, np.empty(300, np.float32))
-    b = kernels.pattern_matvec_numpy(XT, masks, ptr, feat, v, np.empty(300, np.float32))
-    assert a.dtype == np.float32
-    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+def test_pattern_kernels_long_rows_and_float32(rng):
+    """Across several row tiles (n > ROW_TILE) and in float32 the kernels match their twins."""
+    n = 2 * kernels.ROW_TILE + 77
+    for dtype, tol in ((np.float64, 1e-12), (np.float32, 1e-4)):
+        XT, masks, ptr, feat = _pattern_case(rng, n, 9, 7, 3, dtype)
+        blk = np.repeat(np.arange(7), np.diff(ptr)).astype(np.int64)
+        v = rng.standard_normal(feat.size).astype(dtype)
+        r = rng.standard_normal(n).astype(dtype)
+        a = kernels.pattern_matvec(XT, masks, blk, feat, v, np.empty(n, dtype), 0, n)
+        b = kernels.pattern_matvec_numpy(XT, masks, blk, feat, v, np.empty(n, dtype), 0, n)
+        assert a.dtype == dtype
+        np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
+        g = kernels.pattern_rmatvec(XT, masks, blk, feat, r, np.empty(feat.size, dtype), 5, n - 3)
+        h = kernels.pattern_rmatvec_numpy(XT, masks, blk, feat, r, np.empty(feat.size, dtype), 5, n - 3)
+        np.testing.assert_allclose(g, h, rtol=tol, atol=tol * n)
 
 
 def test_box_muller_twin_and_moments():
@@ -117,9 +121,12 @@ def test_sparse_masks_twin_and_definition(n, d, nb, seed):
     XT, _, ptr, feat = _pattern_case(rng, n, d, nb, d, np.float64)
     vals = rng.standard_normal(feat.size)
     rows = rng.permutation(nb + 2)[:nb].astype(np.int64)
-    a = kernels.sparse_masks(XT, ptr, feat, vals, np.full((nb + 2, n), 7, np.uint8), rows)
-    b = kernels.sparse_masks_numpy(XT, ptr, feat, vals, np.full((nb + 2, n), 7, np.uint8), rows)
+    a = kernels.sparse_masks(XT, ptr, feat, vals, np.full((nb + 2, n), 7, np.uint8), rows, 0, n)
+    b = kernels.sparse_masks_numpy(XT, ptr, feat, vals, np.full((nb + 2, n), 7, np.uint8), rows, 0, n)
     np.testing.assert_array_equal(a, b)
+    part = kernels.sparse_masks(XT, ptr, feat, vals, np.full((nb + 2, n), 7, np.uint8), rows, n // 2, n)
+    np.testing.assert_array_equal(part[:, n // 2 :], a[:, n // 2 :])
+    assert (part[:, : n // 2] == 7).all()
     for t in range(nb):
         h = np.zeros(d)
         h[feat[ptr[t] : ptr[t + 1]]] = vals[ptr[t] : ptr[t + 1]]
@@ -127,40 +134,43 @@ def test_sparse_masks_twin_and_definition(n, d, nb, seed):
 
 
 def test_mask_scale_followed_twin(rng):
-    """Masks assembled from GEMM pre-activations (dense generators) and precomputed rows
-    (followed generators) at their positions, then Z = M * r: both twins, and the definition."""
-    rows, B, n, r0 = 33, 8, 60, 17
+    """Block-major masks assembled from GEMM pre-activations (dense generators) and precomputed
+    rows (followed generators) at their positions, then Z = M * r: both twins, and the definition."""
+    L, B, n, r0 = 33, 8, 60, 17
     fpos = np.array([1, 4, 5], np.int64)
     dpos = np.setdiff1d(np.arange(B), fpos)
-    Zd = rng.standard_normal((rows, dpos.size))
-    Zd[3, 0] = 0.0  # ties count as active
+    Zd = rng.standard_normal((dpos.size, L))
+    Zd[0, 3] = 0.0  # ties count as active
     Mf = (rng.random((fpos.size, n)) < 0.5).astype(np.uint8)
-    r = rng.standard_normal(rows)
+    r = rng.standard_normal(L)
     outs = []
     for f in (kernels.mask_scale_followed, kernels.mask_scale_followed_numpy):
-        Z, M = np.full((rows, B), np.nan), np.full((rows, B + 2), 9, np.uint8)
+        Z, M = np.full((B, L), np.nan), np.full((B + 2, n), 9, np.uint8)
         outs.append((f(Zd, dpos, fpos, Mf, r0, r, Z, M), M))
     (a, Ma), (b, Mb) = outs
     np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(Ma, Mb)
-    expect = np.empty((rows, B), bool)
-    expect[:, dpos] = Zd >= 0
-    expect[:, fpos] = Mf[:, r0 : r0 + rows].T == 1
-    np.testing.assert_array_equal(Ma[:, :B], expect)
-    assert (Ma[:, B:] == 9).all()
-    np.testing.assert_array_equal(a, expect * r[:, None])
+    expect = np.empty((B, L), bool)
+    expect[dpos] = Zd >= 0
+    expect[fpos] = Mf[:, r0 : r0 + L] == 1
+    np.testing.assert_array_equal(Ma[:B, r0 : r0 + L], expect)
+    assert (Ma[B:] == 9).all() and (Ma[:, :r0] == 9).all() and (Ma[:, r0 + L :] == 9).all()
+    np.testing.assert_array_equal(a, expect * r[None, :])
 
 
-def test_mask_scale_capture_twin(rng):
-    Z = rng.standard_normal((70, 9))
-    Z[5, 2] = 0.0
-    r = rng.standard_normal(70)
-    M1 = np.full((100, 12), 9, np.uint8)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_mask_scale_capture_twin(dtype, rng):
+    """M[b, r0 + i] = 1[Z[b, i] >= 0] (the boundary counts as active) and Z <- M * r, both twins."""
+    Z = rng.standard_normal((9, 70)).astype(dtype)
+    Z[2, 5] = 0.0
+    r = rng.standard_normal(70).astype(dtype)
+    M1 = np.full((12, 100), 9, np.uint8)
     M2 = M1.copy()
     a = kernels.mask_scale_capture(Z.copy(), r, M1, 20)
     b = kernels.mask_scale_capture_numpy(Z.copy(), r, M2, 20)
     np.testing.assert_array_equal(a, b)
-    np.testing.assert_array_equal(a, kernels.mask_scale_inplace_numpy(Z.copy(), r))
+    np.testing.assert_array_equal(a, (Z >= 0) * r[None, :])
+    assert a[2, 5] == r[5]
     np.testing.assert_array_equal(M1, M2)
-    np.testing.assert_array_equal(M1[20:90, :9], Z >= 0)
-    assert (M1[:20] == 9).all() and (M1[:, 9:] == 9).all()
+    np.testing.assert_array_equal(M1[:9, 20:90], Z >= 0)
+    assert (M1[:, :20] == 9).all() and (M1[9:] == 9).all()

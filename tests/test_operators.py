@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 import sparsecert as sc
 from sparsecert import kernels
-from sparsecert.operators import counter_normals
+from sparsecert.random import counter_normals
 
 
 def relu_dense(X, H):
@@ -123,13 +123,16 @@ def test_seeded_generators_block_size_free(rng):
     np.testing.assert_allclose(A1.rmatvec(r), A2.rmatvec(r), atol=1e-12)
 
 
-def test_follow_weights_and_mask_reuse(rng):
+def test_follow_weights_and_mask_cache(rng):
+    """Masks kept in a PatternCache are reused while the generators stay, and dropped when they change."""
     X = rng.standard_normal((40, 5))
     A = sc.ReluPatternOperator(X, 6, rng=1)
+    cache = A.make_cache()
     S = np.array([0, 3, 12, 27])
-    R1 = A.restrict(S)
+    R1 = A.restrict(S, cache=cache)
+    assert R1.n_new_blocks == 3
     S2 = np.array([3, 12, 13, 20, 29])  # blocks 0, 2, 2, 4, 5: only block 4 is new
-    R2 = A.restrict(S2, reuse=R1)
+    R2 = A.restrict(S2, cache=cache)
     assert R2.n_new_blocks == 1
     np.testing.assert_array_equal(R2.to_dense(), A.restrict(S2).to_dense())
     H = rng.standard_normal((1, 5))
@@ -138,8 +141,9 @@ def test_follow_weights_and_mask_reuse(rng):
     A.follow_weights(w)  # block 2 follows its weights; the others keep their draw
     np.testing.assert_array_equal(A.generators(2, 3), H)
     np.testing.assert_array_equal(A.generators(0, 2), counter_normals(A.key, 0, 2, 5))
-    R3 = A.restrict(np.array([12]), reuse=R1)  # R1's stale mask of block 2 must not be reused:
-    assert R3.n_new_blocks == 0  # the followed block's mask comes from w (no GEMM)
+    R3 = A.restrict(np.array([12, 27]), cache=cache)  # the cache's stale masks must not be reused:
+    assert R3.n_new_blocks == 1  # block 5 again by GEMM; the followed block's mask comes from w
+    np.testing.assert_array_equal(R3.to_dense(), relu_dense(X, A.generators())[:, [12, 27]])
     np.testing.assert_array_equal(R3.to_dense()[:, 0], (X @ H[0] >= 0) * X[:, 2])
     A.follow_weights(None)  # back to the seeded draw
     np.testing.assert_array_equal(A.generators(), counter_normals(A.key, 0, 6, 5))
@@ -157,11 +161,14 @@ def test_hstack_sign_split(rng):
     r = rng.standard_normal(20)
     np.testing.assert_allclose(C.rmatvec(r), dense.T @ r, atol=1e-12)
     S = np.array([1, 7, 12, 17])
-    R = C.restrict(S, reuse=C.restrict(np.array([7, 13])))
+    cache = C.make_cache()
+    C.restrict(np.array([7, 13]), cache=cache)
+    R = C.restrict(S, cache=cache)
     v = rng.standard_normal(4)
     np.testing.assert_allclose(R.matvec(v), dense[:, S] @ v, atol=1e-12)
-    gS, cidx, _ = C.gradient_split(r, S, 3)
+    gS, cidx, _ = C.gradient_split(r, S, 3, cache=cache)
     np.testing.assert_allclose(gS, (dense.T @ r)[S], atol=1e-12)
+    np.testing.assert_array_equal(C.restrict(np.union1d(S, cidx), cache=cache).to_dense(), dense[:, np.union1d(S, cidx)])
     with pytest.raises(ValueError, match="signs must be"):
         sc.HStackOperator([A, B], signs=[1, 2])
 
@@ -203,15 +210,16 @@ def test_masks_captured_by_the_pass_are_the_patterns(seed, k, block, data):
     X = rng.standard_normal((30, 3))
     A = sc.ReluPatternOperator(X, 12, rng=seed, block=block)
     S = np.array(sorted(data.draw(st.sets(st.integers(0, 35), max_size=6))), np.int64)
-    _, cidx, _ = A.gradient_split(rng.standard_normal(30), S, k)
+    cache = A.make_cache()
+    _, cidx, _ = A.gradient_split(rng.standard_normal(30), S, k, cache=cache)
     U = np.union1d(S, cidx)
-    R = A.restrict(U)
+    R = A.restrict(U, cache=cache)
     assert R.n_new_blocks == 0  # every mask came from the pass
     np.testing.assert_array_equal(R.to_dense(), relu_dense(X, A.generators())[:, U])
-    A.follow_weights(sc.SparseVector(U[:1], np.ones(1), 36))  # new generators: capture is stale
-    known = A.captured_masks(np.unique(U // 3))
-    assert list(known) == [int(U[0]) // 3]  # only the followed block's mask is known
-    np.testing.assert_array_equal(known[int(U[0]) // 3], X[:, U[0] % 3] >= 0)
+    A.follow_weights(sc.SparseVector(U[:1], np.ones(1), 36))  # new generators: the cache is stale
+    known = A.known_masks(np.unique(U // 3), cache)
+    assert [t for t, _ in known] == [0]  # only the followed block's mask is known
+    np.testing.assert_array_equal(known[0][1], X[:, U[0] % 3] >= 0)
 
 
 @given(seed=st.integers(0, 10**6), block=st.integers(1, 7), row_block=st.integers(1, 40), data=st.data())
@@ -228,10 +236,12 @@ def test_pass_with_followed_generators_is_the_definition(seed, block, row_block,
     D = relu_dense(X, A.generators())
     r = rng.standard_normal(n)
     np.testing.assert_allclose(A.rmatvec(r), D.T @ r, atol=1e-12)
-    gS, cidx, cval = A.gradient_split(r, idx, 3)
+    cache = A.make_cache()
+    gS, cidx, cval = A.gradient_split(r, idx, 3, cache=cache)
     np.testing.assert_allclose(gS, (D.T @ r)[idx], atol=1e-12)
     np.testing.assert_allclose(cval, (D.T @ r)[cidx], atol=1e-12)
     U = np.union1d(idx, cidx)
+    np.testing.assert_array_equal(A.restrict(U, cache=cache).to_dense(), D[:, U])
     np.testing.assert_array_equal(A.restrict(U).to_dense(), D[:, U])
     B = A.with_data(X[:11])
     np.testing.assert_allclose(B.rmatvec(r[:11]), D[:11].T @ r[:11], atol=1e-12)

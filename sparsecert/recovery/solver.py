@@ -1,15 +1,4 @@
-"""Iterative hard thresholding on implicit operators: IHT, NIHT, AIHT and HTP.
-
-All four methods share one loop (:func:`iht`) that solves
-
-    minimise ||y - A w||_2   subject to   ||w||_0 <= s
-
-with ``A`` an n x N :class:`~sparsecert.operators.SparseSensingOperator`.
-Each iteration makes one streaming pass over ``g = A^T (y - A w)`` that
-keeps ``g`` on the current support ``S`` and the top-s of ``|g|`` outside
-it -- enough to form ``H_s(w + mu g)`` for every step ``mu > 0`` -- and all
-other products use ``A_S`` restricted to at most ``2 s`` columns. No vector
-of length N is ever formed.
+"""The IHT solver (:class:`IHTSolver`) and :func:`iht`; the package docstring has the overview.
 
 Methods
 -------
@@ -35,17 +24,17 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from dataclasses import asdict, dataclass, field
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import kernels
-from ._validation import check_array, check_float, check_int, check_option, check_rng
-from .operators import DenseOperator, SparseSensingOperator
-from .sparse import SparseVector
+from .. import kernels
+from .._validation import check_array, check_float, check_int, check_option, check_rng
+from ..operators import DenseOperator, SparseSensingOperator
+from ..sparse import SparseVector
+from .result import RecoveryResult
 
-__all__ = ["RecoveryResult", "IHTSolver", "iht", "run_solver", "restricted_norm_sq", "METHODS"]
+__all__ = ["IHTSolver", "iht", "restricted_norm_sq", "METHODS"]
 
 log = logging.getLogger(__name__)
 
@@ -53,65 +42,6 @@ METHODS = ("iht", "niht", "aiht", "htp")
 
 # Blumensath & Davies (2010) safeguard constants: shrink mu by 1/(kappa (1 - c)).
 _KAPPA, _C = 2.0, 0.01
-
-
-@dataclass
-class RecoveryResult:
-    """Outcome of a sparse recovery run.
-
-    Attributes
-    ----------
-    w : SparseVector
-        The s-sparse solution (length N).
-    support : ndarray of int64
-        ``w.indices``.
-    n_iter : int
-        Outer iterations run.
-    converged : bool
-        True when a stopping test other than ``max_iter`` fired.
-    status : str
-        ``"residual"`` (relative residual <= tol), ``"stationary"`` (support
-        unchanged and relative update <= xtol), ``"zero"`` (y = 0),
-        ``"diverged"`` (the residual became non-finite: a fixed step too
-        large for ``||A||``) or ``"max_iter"``.
-    residuals : ndarray, shape (n_iter + 1,)
-        Relative residual ``||y - A w|| / ||y||`` before the first and after
-        each iteration.
-    steps : ndarray, shape (n_iter,)
-        Step size ``mu`` used in each iteration.
-    time : float
-        Wall time in seconds.
-    peak_memory : int
-        Peak bytes of the work arrays the solver and operator allocated
-        (estimated from their sizes; excludes ``X``/``y`` owned by the caller).
-    method : str
-    """
-
-    w: SparseVector
-    support: np.ndarray
-    n_iter: int
-    converged: bool
-    status: str
-    residuals: np.ndarray
-    steps: np.ndarray
-    time: float
-    peak_memory: int
-    method: str
-    info: dict = field(default_factory=dict)
-
-    @property
-    def residual(self) -> float:
-        """Final relative residual."""
-        return float(self.residuals[-1])
-
-    def to_dict(self):
-        """Plain-Python summary (arrays as lists) for storage."""
-        d = asdict(self)
-        d["w"] = {"indices": self.w.indices.tolist(), "values": self.w.values.tolist(), "size": self.w.size}
-        d["support"] = self.support.tolist()
-        d["residuals"] = self.residuals.tolist()
-        d["steps"] = self.steps.tolist()
-        return d
 
 
 def _as_operator(A):
@@ -163,14 +93,21 @@ def _threshold(U, vU, s):
     return U[keep], vU[keep]
 
 
-def _cgls(R, y, z, n_steps, tol):
-    """Up to ``n_steps`` CGLS iterations on min ||y - R z|| from ``z``; returns (z, residual)."""
-    res = y - R.matvec(z)
+def _cgls(R, y, z, n_steps, tol, res=None):
+    """Up to ``n_steps`` CGLS iterations on min ||y - R z|| from ``z``; returns (z, residual).
+
+    ``res``: the residual ``y - R z`` if the caller knows it (saves a product).
+    The gradient after the last step is not formed (nothing uses it).
+    """
+    if res is None:
+        res = y - R.matvec(z)
+    if n_steps == 0:
+        return z, res
     grad = R.rmatvec(res)
     p = grad.copy()
     gamma = float(grad @ grad)
     gamma0 = gamma
-    for _ in range(n_steps):
+    for it in range(n_steps):
         if gamma <= tol**2 * gamma0 or gamma == 0.0:
             break
         q = R.matvec(p)
@@ -180,6 +117,8 @@ def _cgls(R, y, z, n_steps, tol):
         alpha = gamma / qq
         z = z + alpha * p
         res = res - alpha * q
+        if it == n_steps - 1:
+            break
         grad = R.rmatvec(res)
         gamma_new = float(grad @ grad)
         p = grad + (gamma_new / gamma) * p
@@ -188,12 +127,14 @@ def _cgls(R, y, z, n_steps, tol):
 
 
 class IHTSolver:
-    """The shared IHT loop, one :meth:`step` at a time.
+    """The IHT loop as a solver object: :meth:`setup`, :meth:`step`, :meth:`run`, :meth:`finalize`.
 
-    :func:`iht` runs it to a stopping rule; use the class directly to act
-    between iterations (e.g. replace generators of a ReLU-pattern operator and
-    call :meth:`refresh`) or to time single iterations. Parameters are those
-    of :func:`iht`.
+    :func:`iht` is ``IHTSolver(...).solve(...)``. Use the class directly to
+    act between iterations or to time single ones. Variants derive from it
+    and share :meth:`step` (:class:`~sparsecert.recovery.SequentialIHTSolver`,
+    :class:`~sparsecert.recovery.MinibatchIHTSolver`); :meth:`finalize` is the
+    one place a :class:`RecoveryResult` is built. Parameters are those of
+    :func:`iht`; the constructor validates them and calls :meth:`setup`.
 
     Attributes
     ----------
@@ -201,11 +142,18 @@ class IHTSolver:
         Current support (sorted); ``wS`` the values on it.
     r : ndarray, shape (n,)
         Current residual ``y - A w``.
+    cache : object or None
+        What the operator keeps between products (``A.make_cache()``), owned here.
+    n_iter, residuals, steps, status
+        The history :meth:`run` records and :meth:`finalize` packs.
     """
+
+    #: Steps between exact residuals when the residual is updated by recurrence.
+    exact_every = 25
 
     def __init__(self, A, y, s, *, method="niht", step=None, inner_iter=3, ls_iter=50, ls_tol=1e-12, w0=None):
         self.A = A = _as_operator(A)
-        n, N = A.shape
+        self.shape = n, N = A.shape
         self.method = check_option(method, "method", set(METHODS))
         self.s = check_int(s, "s", low=1, high=N)
         self.y = check_array(y, "y", shape=(n,), dtype=A.dtype)
@@ -217,22 +165,43 @@ class IHTSolver:
             step = 1.0 / L if L > 0 else 1.0
         self.adaptive = step is None
         self.step_size = None if self.adaptive else check_float(step, "step", low=0.0, low_open=True)
+        if w0 is not None and (not isinstance(w0, SparseVector) or w0.size != N):
+            raise ValueError(f"w0 must be a SparseVector of length {N}")
+        self.setup(w0)
+
+    # ------------------------------------------------------------------ template
+    def setup(self, w0=None):
+        """Start (again) from ``w0`` (default zero): support, residual, cache and history."""
+        self.t_start = time.perf_counter()
+        A = self.A
         if w0 is None:
             self.S, self.wS = np.empty(0, np.int64), np.empty(0, A.dtype)
         else:
-            if not isinstance(w0, SparseVector) or w0.size != N:
-                raise ValueError(f"w0 must be a SparseVector of length {N}")
             self.S, self.wS = _threshold(w0.indices, w0.values.astype(A.dtype), self.s)
+        self.cache = A.make_cache()
         self.ynorm = float(np.linalg.norm(self.y))
         self.peak_memory = 0
         self.refresh()
+        self.n_iter, self.status = 0, "max_iter"
+        self.residuals, self.steps = [self.rel_residual], []
+        return self
 
-    #: Steps between exact residuals when the residual is updated by recurrence.
-    exact_every = 25
+    def memory_usage(self):
+        """Estimated peak bytes of the work arrays, before running: one streaming pass,
+        the cache, restricted operators of up to 2s and s columns, vectors."""
+        n, N = self.A.shape
+        it = self.A.dtype.itemsize
+        k = min(2 * self.s, N)
+        restricted = (k + self.s) * (it + 16)  # indices, values, block maps
+        if hasattr(self.A, "d"):  # ReLU-pattern operators: one byte per sample per touched block
+            restricted += n * (min(k, self.A.m) + min(self.s, self.A.m))
+        else:
+            restricted += n * (k + self.s) * it
+        return int(self.A.pass_nbytes + restricted + 4 * n * it + 12 * k * 8)
 
     def refresh(self):
         """Recompute ``A_S`` and the residual (after the operator changed)."""
-        self.R_S = self.A.restrict(self.S)
+        self.R_S = self.A.restrict(self.S, cache=self.cache)
         self.exact_residual()
 
     def exact_residual(self):
@@ -252,9 +221,9 @@ class IHTSolver:
 
     def step(self):
         """One iteration. Returns ``(mu, same_support, ||w_new - w||)``."""
-        A, s, y = self.A, self.s, self.y
+        A, s, y, cache = self.A, self.s, self.y, self.cache
         S, wS, R_S = self.S, self.wS, self.R_S
-        gS, cidx, cval = A.gradient_split(self.r, S, s)
+        gS, cidx, cval = A.gradient_split(self.r, S, s, cache=cache)
         # U = S (disjoint) cup candidates, sorted; w is zero on the candidates.
         U = np.concatenate([S, cidx])
         order = np.argsort(U, kind="stable")
@@ -268,7 +237,7 @@ class IHTSolver:
             G_g = gS
             if not S.size:
                 G_idx, G_g = _threshold(cidx, cval, s)
-                R_G = A.restrict(G_idx)
+                R_G = A.restrict(G_idx, cache=cache)
             Ag = R_G.matvec(G_g)
             den = float(Ag @ Ag)
             mu = float(G_g @ G_g) / den if den > 0 else 1.0
@@ -276,16 +245,16 @@ class IHTSolver:
             mu = self.step_size
         T, wT = _threshold(U, wU + mu * gU, s)
         work = R_S.nbytes + (R_G.nbytes if R_G is not R_S else 0)
-        reuse = R_S if S.size else R_G  # at w = 0, T is the candidates' top-s: R_G's columns
+        r_T = None  # the residual at (T, wT) when a product already gave it
         if self.adaptive and S.size and not np.array_equal(T, S):
             # Blumensath-Davies safeguard: accept mu only if mu <= omega.
-            R_U = reuse = A.restrict(U, reuse=R_S)
+            R_U = A.restrict(U, cache=cache)
             work = max(work, R_S.nbytes + R_U.nbytes)
             R_S = R_G = self.R_S = None  # R_U covers S; let A_S go
             for _ in range(60):
                 diff = -wU
                 diff[np.searchsorted(U, T)] += wT
-                Ad = R_U.matvec(diff)
+                Ad, Ad_T = R_U.matvec(diff), T  # the kernels skip the zeros of diff: cost ~ |S cup T|
                 omega = (1.0 - _C) * float(diff @ diff) / max(float(Ad @ Ad), np.finfo(float).tiny)
                 if mu <= omega:
                     break
@@ -293,29 +262,101 @@ class IHTSolver:
                 T, wT = _threshold(U, wU + mu * gU, s)
                 if np.array_equal(T, S):
                     break
+            if Ad_T is T and not np.array_equal(T, S) and self._since_exact < self.exact_every:
+                r_T = self.r - Ad  # A_T wT = A_S wS + A_U diff
+            del R_U
         same = bool(np.array_equal(T, S))
-        R_T = R_S if same and R_S is not None else A.restrict(T, reuse=reuse)
-        work = max(work, reuse.nbytes + (R_T.nbytes if R_T is not reuse else 0))
-        del reuse
-
-        if self.method == "aiht" and self.inner_iter:
-            wT, r = _cgls(R_T, y, wT, self.inner_iter, 0.0)
-        elif self.method == "htp":
-            wT, r = _cgls(R_T, y, wT, self.ls_iter, self.ls_tol)
-        elif same and self.adaptive and self._since_exact < self.exact_every:
+        R_T = R_S if same and R_S is not None else A.restrict(T, cache=cache)
+        work = max(work, R_T.nbytes)
+        if same and self.adaptive and self._since_exact < self.exact_every:
             # Same support: w moved by mu g_S, so r moves by -mu A_S g_S (computed above).
-            r = self.r - mu * Ag
+            r_T = self.r - mu * Ag
+        if r_T is not None:
             self._since_exact += 1
         else:
-            r = y - R_T.matvec(wT)
             self._since_exact = 0
+
+        if self.method == "aiht" and self.inner_iter:
+            wT, r = _cgls(R_T, y, wT, self.inner_iter, 0.0, res=r_T)
+        elif self.method == "htp":
+            wT, r = _cgls(R_T, y, wT, self.ls_iter, self.ls_tol, res=r_T)
+        else:
+            r = r_T if r_T is not None else y - R_T.matvec(wT)
 
         n = A.shape[0]
         vec_bytes = 4 * n * A.dtype.itemsize + 12 * (2 * s) * 8
-        self.peak_memory = max(self.peak_memory, A.pass_nbytes + work + vec_bytes)
+        self.peak_memory = max(self.peak_memory, A.pass_nbytes + A.cache_nbytes(cache) + work + vec_bytes)
         dw = float(np.linalg.norm(wT - wS)) if same else np.inf
         self.S, self.wS, self.R_S, self.r = T, wT, R_T, r
         return mu, same, dw
+
+    def run(self, max_iter=500, tol=1e-10, xtol=1e-12, progress=None, callback=None):
+        """Iterate :meth:`step` until a stopping test fires; sets ``status``; returns ``self``.
+
+        Arguments as in :func:`iht`.
+        """
+        max_iter = check_int(max_iter, "max_iter", low=0)
+        tol = check_float(tol, "tol", low=0.0)
+        xtol = check_float(xtol, "xtol", low=0.0)
+        if progress is None:
+            progress = sys.stderr.isatty()
+        if self.ynorm == 0.0:
+            self.status, self.S, self.wS = "zero", np.empty(0, np.int64), np.empty(0, self.A.dtype)
+            self.residuals[-1] = 0.0
+            return self
+        bar = tqdm(total=max_iter, desc=f"{self.method.upper()} s={self.s}", disable=not progress, leave=False)
+        # A too-large fixed step overflows; that is reported as status "diverged".
+        with bar, np.errstate(over="ignore", invalid="ignore"):
+            for _ in range(max_iter):
+                mu, same, dw = self.step()
+                self.n_iter += 1
+                rel = self.rel_residual
+                self.residuals.append(rel)
+                self.steps.append(mu)
+                bar.update(1)
+                if log.isEnabledFor(logging.DEBUG):
+                    log.debug("%s it=%d rel_res=%.3e mu=%.3e |S|=%d", self.method, self.n_iter, rel, mu, self.S.size)
+                if callback is not None:
+                    callback(self.n_iter, self.w, rel)
+                if not np.isfinite(rel):
+                    self.status = "diverged"
+                    break
+                if rel <= tol and self._since_exact:
+                    self.exact_residual()  # confirm on the exact residual
+                    rel = self.residuals[-1] = self.rel_residual
+                if rel <= tol:
+                    self.status = "residual"
+                    break
+                if same and dw <= xtol * max(float(np.linalg.norm(self.wS)), np.finfo(float).tiny):
+                    self.status = "stationary"
+                    break
+        return self
+
+    def result_w(self):
+        """The iterate the result reports (the current one; variants may choose another)."""
+        return self.w
+
+    def finalize(self, **info):
+        """The :class:`RecoveryResult` of the run so far (``info`` entries added to ``result.info``)."""
+        w = self.result_w()
+        n, N = self.shape
+        return RecoveryResult(
+            w=w,
+            support=w.indices,
+            n_iter=self.n_iter,
+            converged=self.status not in ("max_iter", "diverged", "epochs"),
+            status=self.status,
+            residuals=np.asarray(self.residuals),
+            steps=np.asarray(self.steps),
+            time=time.perf_counter() - self.t_start,
+            peak_memory=int(self.peak_memory),
+            method=self.method,
+            info={"n": n, "N": N, "s": self.s, **info},
+        )
+
+    def solve(self, max_iter=500, tol=1e-10, xtol=1e-12, progress=None, callback=None):
+        """:meth:`run` then :meth:`finalize`."""
+        return self.run(max_iter, tol, xtol, progress, callback).finalize()
 
 
 def iht(
@@ -379,76 +420,9 @@ def iht(
     restricted operators of at most ``2 s`` columns and a few length-n and
     length-2s vectors; for :class:`~sparsecert.operators.ReluPatternOperator`
     that is O(row_block * block + block * d + n * min(s, m) + s) bytes
-    besides ``X`` and its transpose.
+    besides ``X`` and its transpose (:meth:`IHTSolver.memory_usage`).
     """
-    t_start = time.perf_counter()
     solver = IHTSolver(
         A, y, s, method=method, step=step, inner_iter=inner_iter, ls_iter=ls_iter, ls_tol=ls_tol, w0=w0
     )
-    return run_solver(
-        solver, max_iter=max_iter, tol=tol, xtol=xtol, progress=progress, callback=callback, t_start=t_start
-    )
-
-
-def run_solver(solver, *, max_iter=500, tol=1e-10, xtol=1e-12, progress=None, callback=None, on_step=None, t_start=None):
-    """Iterate an :class:`IHTSolver` to a stopping rule and package a :class:`RecoveryResult`.
-
-    ``on_step(solver, it)``, if given, runs after each step and before the
-    stopping tests (e.g. the sequential-convex generator update); the other
-    arguments are those of :func:`iht`.
-    """
-    t_start = time.perf_counter() if t_start is None else t_start
-    max_iter = check_int(max_iter, "max_iter", low=0)
-    tol = check_float(tol, "tol", low=0.0)
-    xtol = check_float(xtol, "xtol", low=0.0)
-    if progress is None:
-        progress = sys.stderr.isatty()
-    residuals = [solver.rel_residual]
-    steps = []
-    status = "max_iter"
-    if solver.ynorm == 0.0:
-        status, solver.S, solver.wS = "zero", np.empty(0, np.int64), np.empty(0, solver.A.dtype)
-        max_iter = 0
-    it = 0
-    bar = tqdm(total=max_iter, desc=f"{solver.method.upper()} s={solver.s}", disable=not progress, leave=False)
-    # A too-large fixed step overflows; that is reported as status "diverged".
-    with bar, np.errstate(over="ignore", invalid="ignore"):
-        for it in range(1, max_iter + 1):
-            mu, same, dw = solver.step()
-            if on_step is not None:
-                on_step(solver, it)
-            rel = solver.rel_residual
-            residuals.append(rel)
-            steps.append(mu)
-            bar.update(1)
-            if log.isEnabledFor(logging.DEBUG):
-                log.debug("%s it=%d rel_res=%.3e mu=%.3e |S|=%d", solver.method, it, rel, mu, solver.S.size)
-            if callback is not None:
-                callback(it, solver.w, rel)
-            if not np.isfinite(rel):
-                status = "diverged"
-                break
-            if rel <= tol and solver._since_exact:
-                solver.exact_residual()  # confirm on the exact residual
-                rel = residuals[-1] = solver.rel_residual
-            if rel <= tol:
-                status = "residual"
-                break
-            if same and dw <= xtol * max(float(np.linalg.norm(solver.wS)), np.finfo(float).tiny):
-                status = "stationary"
-                break
-
-    w = solver.w
-    return RecoveryResult(
-        w=w,
-        support=w.indices,
-        n_iter=it,
-        converged=status not in ("max_iter", "diverged"),
-        status=status,
-        residuals=np.asarray(residuals),
-        steps=np.asarray(steps),
-        time=time.perf_counter() - t_start,
-        peak_memory=int(solver.peak_memory),
-        method=solver.method,
-        info={"n": solver.A.shape[0], "N": solver.A.shape[1], "s": solver.s},
-    )
+    return solver.solve(max_iter=max_iter, tol=tol, xtol=xtol, progress=progress, callback=callback)

@@ -1,0 +1,172 @@
+"""The declared contract of a sensing operator (layer 1).
+
+An n x N sensing operator ``A`` is a ``scipy.sparse.linalg.LinearOperator``
+that IHT never materialises. Every operator in this package derives from
+:class:`SparseSensingOperator` and provides:
+
+* ``_matvec(x)``: ``A x`` for a dense ``x`` of length N;
+* ``_blocks_rmatvec(r, cache=None)``: yields ``(offset, g_block)`` covering
+  ``A^T r`` in column order (the streaming pass);
+* ``restrict(idx, cache=None)``: ``A_S`` for sorted column indices ``S``, a
+  :class:`RestrictedOperator`;
+* ``pass_nbytes``: bytes of the work arrays of one streaming pass.
+
+The base class builds ``rmatvec``, ``columns``, sparse ``matvec`` and the
+memory-linear :meth:`SparseSensingOperator.gradient_split` on top of them.
+
+Products never keep state between calls. Data worth keeping between products
+(the activation masks of the ReLU-pattern operator) lives in a cache object
+made by :meth:`SparseSensingOperator.make_cache` and owned by the caller (the
+IHT solver), which passes it to ``gradient_split`` and ``restrict``; results
+are the same with or without it.
+"""
+
+from __future__ import annotations
+
+import abc
+
+import numpy as np
+from scipy.sparse.linalg import LinearOperator
+
+from .._validation import check_int
+from ..sparse import SparseVector, StreamingTopK
+
+__all__ = ["SparseSensingOperator", "RestrictedOperator", "check_support", "block_size", "DEFAULT_BLOCK_BYTES"]
+
+#: Bytes one streaming block may use for its largest work array (n x block).
+DEFAULT_BLOCK_BYTES = 64 * 2**20
+
+#: Methods every sensing operator must provide (checked by composites).
+REQUIRED = ("_matvec", "_blocks_rmatvec", "restrict", "pass_nbytes", "make_cache")
+
+
+def check_support(idx, N, name="idx"):
+    """``idx`` as strictly increasing int64 column indices within ``[0, N)`` (ValueError otherwise)."""
+    idx = np.asarray(idx)
+    if idx.ndim != 1 or not (idx.size == 0 or np.issubdtype(idx.dtype, np.integer)):
+        raise ValueError(f"{name} must be a 1-d array of integer column indices")
+    idx = idx.astype(np.int64)
+    if idx.size and (idx[0] < 0 or idx[-1] >= N or np.any(np.diff(idx) <= 0)):
+        raise ValueError(f"{name} must be strictly increasing column indices within [0, {N})")
+    return idx
+
+
+def block_size(block, n, N):
+    """Columns per streaming block: given, or about :data:`DEFAULT_BLOCK_BYTES` of n x block."""
+    if block is None:
+        block = min(4096, max(1, DEFAULT_BLOCK_BYTES // (8 * n)))
+    return min(check_int(block, "block", low=1), N)
+
+
+class RestrictedOperator(LinearOperator):
+    """``A_S``: the n x |S| submatrix of a sensing operator for a support ``S``.
+
+    Attributes
+    ----------
+    indices : ndarray of int64
+        The support ``S`` (sorted).
+    nbytes : int
+        Bytes this object holds (masks or cached columns).
+    """
+
+    indices: np.ndarray
+    nbytes: int
+
+    def to_dense(self):
+        """The n x |S| matrix itself."""
+        raise NotImplementedError
+
+
+class SparseSensingOperator(LinearOperator, abc.ABC):
+    """An n x N sensing operator applied in blocks of columns (see the module docstring)."""
+
+    @abc.abstractmethod
+    def _matvec(self, x):
+        """``A x`` for a dense ``x`` of length N."""
+
+    @abc.abstractmethod
+    def _blocks_rmatvec(self, r, cache=None):
+        """Yield ``(offset, g_block)`` covering ``A^T r`` in column order."""
+
+    @abc.abstractmethod
+    def restrict(self, idx, cache=None):
+        """``A_S`` for sorted column indices ``idx`` (a :class:`RestrictedOperator`)."""
+
+    @property
+    @abc.abstractmethod
+    def pass_nbytes(self):
+        """Bytes of the work arrays of one streaming pass."""
+
+    def make_cache(self):
+        """A cache for :meth:`gradient_split` and :meth:`restrict` (``None``: nothing to keep)."""
+        return None
+
+    def cache_nbytes(self, cache):
+        """Bytes held by ``cache`` (0 for ``None``)."""
+        return 0
+
+    def matvec(self, x):
+        """``A x`` for a dense vector or a :class:`~sparsecert.sparse.SparseVector`."""
+        if isinstance(x, SparseVector):
+            if x.size != self.shape[1]:
+                raise ValueError(f"x has length {x.size}, operator has {self.shape[1]} columns")
+            if x.nnz == 0:
+                return np.zeros(self.shape[0], dtype=self.dtype)
+            return self.restrict(x.indices).matvec(x.values.astype(self.dtype, copy=False))
+        return super().matvec(x)
+
+    def dot(self, x):
+        if isinstance(x, SparseVector):
+            return self.matvec(x)
+        return super().dot(x)
+
+    def _rmatvec(self, r):
+        r = np.ascontiguousarray(np.ravel(r), dtype=self.dtype)
+        return np.concatenate([g for _, g in self._blocks_rmatvec(r)])
+
+    def columns(self, idx):
+        """The n x |idx| submatrix ``A[:, idx]`` (idx sorted)."""
+        return self.restrict(idx).to_dense()
+
+    def gradient_split(self, r, support, k, cache=None):
+        """One streaming pass over ``g = A^T r``.
+
+        Parameters
+        ----------
+        r : ndarray, shape (n,)
+        support : ndarray of int64, sorted
+        k : int
+        cache : object from :meth:`make_cache`, optional
+            Receives what the pass learns about the support and the
+            candidates (masks), for later :meth:`restrict` calls.
+
+        Returns
+        -------
+        g_support : ndarray, shape (|support|,)
+            ``g[support]``.
+        cand_idx, cand_val : ndarray, shape (<= k,)
+            The top-k entries of ``|g|`` outside ``support`` (ties: smaller
+            index), indices increasing.
+
+        Notes
+        -----
+        For any step ``mu > 0`` the top-s of ``x + mu g`` (``x`` supported on
+        ``support``) lies in ``support`` union the top-s of ``|g|`` outside it,
+        so this pass is all an IHT step needs; it holds O(k + |support|)
+        numbers besides one block.
+        """
+        r = np.ascontiguousarray(r, dtype=self.dtype)
+        support = np.ascontiguousarray(support, dtype=np.int64)
+        g_support = np.empty(support.size, dtype=self.dtype)
+        top = StreamingTopK(k, exclude=support, dtype=self.dtype)
+        for offset, g in self._blocks_rmatvec(r, cache):
+            lo, hi = np.searchsorted(support, [offset, offset + g.size])
+            g_support[lo:hi] = g[support[lo:hi] - offset]
+            top.push(g, offset)
+            if cache is not None:
+                self._keep(cache, offset, g.size, support, top.indices)
+        return g_support, top.indices, top.values
+
+    def _keep(self, cache, offset, length, support, candidates):
+        """Called after each block of a :meth:`gradient_split` pass with a cache: operators
+        whose cache holds per-column data of the support and the candidates store it."""

@@ -1,0 +1,52 @@
+"""What a ReLU-pattern operator learns about its activation masks between products."""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["PatternCache"]
+
+
+class PatternCache:
+    """Activation masks of one :class:`~sparsecert.operators.ReluPatternOperator`, kept by its caller.
+
+    The IHT solver owns one (``A.make_cache()``) and passes it to
+    ``A.gradient_split`` and ``A.restrict``. It holds, for the operator's
+    current generators only (a change of generators, ``follow_weights``,
+    empties it on next use):
+
+    * ``followed``: ``(blocks, masks)`` of the generators that follow sparse
+      weights (``h_j = w_j``), made once per weight update in O(n nnz);
+    * ``masks``: ``{block: mask}`` kept by the last streaming pass for the
+      support and the candidates, and by restrictions for the blocks they
+      had to compute, so a later ``restrict`` costs no GEMM;
+    * ``buffer``: the block-major (B, n) mask buffer a pass fills.
+
+    Products give the same result with or without a cache, and with a stale one.
+    """
+
+    def __init__(self):
+        self.owner = None
+        self.version = -1
+        self.followed = None
+        self.masks = {}
+        self.buffer = None
+
+    def bind(self, op):
+        """Make the cache belong to ``op``'s current generators (emptied if it did not)."""
+        if self.owner is not op or self.version != op.version:
+            self.owner, self.version = op, op.version
+            self.followed, self.masks = None, {}
+        return self
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the masks held (shared buffers counted once)."""
+        bases = {}
+        for mask in self.masks.values():
+            base = mask.base if mask.base is not None else mask
+            bases[id(base)] = base.nbytes
+        extra = 0 if self.followed is None else self.followed[1].nbytes
+        if self.buffer is not None and id(self.buffer) not in bases:
+            extra += self.buffer.nbytes
+        return int(sum(bases.values()) + extra)

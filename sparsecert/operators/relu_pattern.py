@@ -1,0 +1,441 @@
+"""The convex reformulation of a two-layer ReLU net: ``A = [D_1 X, ..., D_m X]``, never stored."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.sparse.linalg import LinearOperator
+
+from .. import kernels
+from .._validation import check_array, check_dtype, check_int, seed_from_rng
+from ..parallel import get_n_threads, map_rows
+from ..random import counter_normals
+from ..sparse import SparseVector
+from .base import RestrictedOperator, SparseSensingOperator, check_support
+from .pattern_cache import PatternCache
+
+__all__ = ["ReluPatternOperator", "TILE_BYTES", "GEMM_FILL"]
+
+#: Bytes of one (generator block x row chunk) tile of pre-activations: small
+#: enough to stay in cache between the two GEMMs and the mask kernel.
+TILE_BYTES = 4 * 2**20
+
+#: Restricted products switch from the per-entry kernels (O(n |S|)) to GEMMs
+#: over the active blocks (O(n d nb)) when the support fills at least this
+#: fraction of its blocks' n x d entries (measured break-even on a 2-core EPYC:
+#: the kernels do about as many entries per second as BLAS does FMAs).
+GEMM_FILL = 0.5
+
+
+def _ranged(n, fn):
+    """Run ``fn(r0, r1)`` over row ranges on the thread pool; the results, in row order."""
+    return map_rows(fn, n)
+
+
+class _RestrictedPattern(RestrictedOperator):
+    """``A_S`` for the ReLU-pattern operator: one byte mask per sample per touched block, plus X.
+
+    Products use the per-entry kernels (:func:`sparsecert.kernels.pattern_matvec`)
+    or, when the support fills its blocks (``|S| >= GEMM_FILL * nb * d``),
+    GEMMs over the active blocks; ``mode`` says which.
+    """
+
+    def __init__(self, parent, idx, cache=None):
+        d, n = parent.d, parent.shape[0]
+        self.parent = parent
+        self.indices = idx
+        blk = idx // d
+        self.feat = idx - blk * d
+        self.blocks, self.blk = np.unique(blk, return_inverse=True)
+        self.blk = self.blk.astype(np.int64)
+        self.masks = np.empty((self.blocks.size, n), dtype=np.uint8)
+        todo = np.ones(self.blocks.size, dtype=bool)
+        for t, mask in parent.known_masks(self.blocks, cache):
+            self.masks[t] = mask
+            todo[t] = False
+        new = np.flatnonzero(todo)
+        parent.block_masks(self.blocks[new], out=self.masks, rows=new)
+        if cache is not None:
+            for t in new.tolist():
+                cache.masks[int(self.blocks[t])] = self.masks[t]
+        self.n_new_blocks = int(new.size)
+        self.mode = "gemm" if idx.size >= GEMM_FILL * self.blocks.size * d and idx.size else "entries"
+        self.nbytes = int(self.masks.nbytes + self.feat.nbytes + self.blk.nbytes + idx.nbytes)
+        super().__init__(dtype=parent.dtype, shape=(n, idx.size))
+
+    def _matvec(self, v):
+        v = np.ascontiguousarray(np.ravel(v), dtype=self.dtype)
+        out = np.empty(self.shape[0], dtype=self.dtype)
+        XT, masks = self.parent.XT, self.masks
+        if self.mode == "gemm":
+            W = np.zeros((self.blocks.size, self.parent.d), dtype=self.dtype)
+            W[self.blk, self.feat] = v
+
+            def rows(r0, r1):
+                for i0 in range(r0, r1, kernels.ROW_TILE):
+                    i1 = min(r1, i0 + kernels.ROW_TILE)
+                    out[i0:i1] = np.einsum("bi,bi->i", masks[:, i0:i1], W @ XT[:, i0:i1])
+        else:
+
+            def rows(r0, r1):
+                kernels.pattern_matvec(XT, masks, self.blk, self.feat, v, out, r0, r1)
+
+        _ranged(self.shape[0], rows)
+        return out
+
+    def _rmatvec(self, r):
+        r = np.ascontiguousarray(np.ravel(r), dtype=self.dtype)
+        XT, X, masks = self.parent.XT, self.parent.X, self.masks
+        if self.mode == "gemm":
+
+            def rows(r0, r1):
+                G = np.zeros((self.blocks.size, self.parent.d), dtype=self.dtype)
+                for i0 in range(r0, r1, kernels.ROW_TILE):
+                    i1 = min(r1, i0 + kernels.ROW_TILE)
+                    G += (masks[:, i0:i1] * r[i0:i1]) @ X[i0:i1]
+                return G[self.blk, self.feat]
+        else:
+
+            def rows(r0, r1):
+                return kernels.pattern_rmatvec(XT, masks, self.blk, self.feat, r, np.empty(self.shape[1], self.dtype), r0, r1)
+
+        parts = _ranged(self.shape[0], rows)
+        return parts[0] if len(parts) == 1 else np.sum(parts, axis=0)
+
+    def to_dense(self):
+        return (self.masks[self.blk] * self.parent.XT[self.feat]).T.astype(self.dtype)
+
+
+class ReluPatternOperator(SparseSensingOperator):
+    """``A = [D_1 X, ..., D_m X]`` with ``D_j = diag(1[X h_j >= 0])``, never stored.
+
+    Column ``j * d + k`` of A is ``D_j X[:, k]``, so ``A w`` with the fused
+    weights ``w = concat(w_1, ..., w_m)`` (``w_j = u_j v_j``) is the output
+    of the two-layer ReLU net when ``h_j = u_j`` and ``v_j > 0``.
+
+    Parameters
+    ----------
+    X : array_like, shape (n, d)
+        Data, rows are samples (float32 kept, anything else float64).
+    generators : array_like of shape (m, d), or int m
+        The generators ``h_j``. An array is used as given (copied). An int
+        ``m`` means seeded Gaussian generators ``h_j ~ N(0, I_d)`` drawn
+        from a counter-based stream keyed by ``rng`` and regenerated per
+        block, so no m x d array is held.
+    rng : None, int or numpy.random.Generator
+        Key of the seeded generators (ignored for an explicit array).
+    block : int, optional
+        Generators per streaming block (default ``min(m, 1024)``).
+    row_block : int, optional
+        Samples per row tile of a pass (default: a multiple of 8 giving a
+        ~4 MiB ``block x row_block`` tile).
+    dtype : float64 or float32, optional
+        Defaults to the dtype of ``X``.
+
+    Notes
+    -----
+    ``rmatvec`` computes, per block ``B`` of generators and per tile of rows,
+    ``Z = H_B @ X_rows.T`` (GEMM), overwrites ``Z`` with ``M * r_rows``
+    (``M = 1[Z >= 0]``, Numba) and accumulates ``Z @ X_rows`` (GEMM): the two
+    GEMMs of the dense formula, with a cache-sized tile as the only work array.
+    Row ranges run on :mod:`sparsecert.parallel`'s threads, each with
+    single-threaded BLAS. ``restrict(S)`` holds one byte per sample for each
+    block touched by ``S`` (``n * nb`` bytes, ``nb <= min(|S|, m)``) and reads
+    ``X.T`` (one copy of ``X``, made on first use).
+
+    :meth:`follow_weights` sets ``h_j = w_j`` on the blocks where the fused
+    weights are nonzero (the sequential-convex variant), storing only ``w``.
+    Masks worth keeping between products live in a :class:`PatternCache`
+    (:meth:`make_cache`) that the caller owns and passes in.
+    """
+
+    def __init__(self, X, generators, *, rng=None, block=None, row_block=None, dtype=None):
+        X = check_array(X, "X", ndim=2, dtype=None if dtype is None else check_dtype(dtype))
+        n, d = X.shape
+        if n < 1 or d < 1:
+            raise ValueError(f"X must have at least one row and one column, got shape {X.shape}")
+        self.X = X
+        self.d = d
+        if isinstance(generators, (int, np.integer)) and not isinstance(generators, bool):
+            self.m = check_int(generators, "generators (m)", low=1)
+            self._H = None
+            self.key = seed_from_rng(rng)
+        else:
+            H = check_array(generators, "generators", ndim=2, shape=(None, d), dtype=X.dtype, copy=True)
+            if H.shape[0] < 1:
+                raise ValueError("generators must have at least one row (m >= 1)")
+            self.m = H.shape[0]
+            self._H = H
+            self.key = None
+        self._follow = None  # SparseVector: sequential-convex generators h_j = w_j
+        self.version = 0  # bumped whenever the generators change
+        self._XT = None
+        self.block = min(self.m, 1024) if block is None else min(check_int(block, "block", low=1), self.m)
+        self._row_block = None if row_block is None else check_int(row_block, "row_block", low=1)
+        self.row_block = self._rows_per_tile(n)
+        super().__init__(dtype=X.dtype, shape=(n, self.m * d))
+
+    def _rows_per_tile(self, n):
+        rb = self._row_block
+        if rb is None:
+            rb = max(8, TILE_BYTES // (self.block * self.X.dtype.itemsize) // 8 * 8)
+        return min(rb, n)
+
+    @property
+    def XT(self):
+        """``X.T`` as a C-contiguous (d, n) array (made on first use)."""
+        if self._XT is None:
+            self._XT = np.ascontiguousarray(self.X.T)
+        return self._XT
+
+    def make_cache(self):
+        """An empty :class:`PatternCache` for this operator."""
+        return PatternCache().bind(self)
+
+    def cache_nbytes(self, cache):
+        return 0 if cache is None else cache.nbytes
+
+    # ---------------------------------------------------------------- generators
+    @property
+    def seeded(self) -> bool:
+        """Whether the generators come from the counter-based stream."""
+        return self._H is None
+
+    def generators(self, j0=0, j1=None):
+        """Generators ``h_j0 .. h_{j1-1}`` as a (j1 - j0, d) array (a new array)."""
+        j1 = self.m if j1 is None else j1
+        if self._H is not None:
+            H = self._H[j0:j1].copy()
+        else:
+            H = counter_normals(self.key, j0, j1 - j0, self.d, self.dtype)
+        f = self._follow
+        if f is not None:
+            lo, hi = np.searchsorted(f.indices, [j0 * self.d, j1 * self.d])
+            if hi > lo:
+                idx = f.indices[lo:hi]
+                rows = np.unique(idx // self.d) - j0
+                H[rows] = 0.0
+                H.reshape(-1)[idx - j0 * self.d] = f.values[lo:hi]
+        return H
+
+    def follow_weights(self, w):
+        """Sequential-convex update: ``h_j = w_j`` for every block with a nonzero, the
+        original generator for every other block.
+
+        Parameters
+        ----------
+        w : SparseVector of length m*d, or None
+            Fused weights (``None`` restores all original generators). Only
+            ``w`` is stored (O(nnz)), never an m x d array.
+
+        Caches and restricted operators made before the change describe the
+        old generators; caches are emptied on their next use.
+        """
+        if w is not None:
+            if not isinstance(w, SparseVector) or w.size != self.shape[1]:
+                raise ValueError(f"w must be a SparseVector of length {self.shape[1]}")
+            w = w.prune_zeros()
+            w = SparseVector(w.indices, w.values.astype(self.dtype), w.size)
+        self._follow = w
+        self.version += 1
+
+    def with_data(self, X):
+        """The operator with the same generators (and followed weights) on other data ``X``."""
+        X = check_array(X, "X", ndim=2, shape=(None, self.d), dtype=self.dtype)
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        new.X, new._XT = X, None
+        new.row_block = new._rows_per_tile(X.shape[0])
+        LinearOperator.__init__(new, dtype=self.dtype, shape=(X.shape[0], self.shape[1]))
+        return new
+
+    # --------------------------------------------------------------------- masks
+    def _tiles(self, H, r0, r1):
+        """Yield ``(i0, Z)`` with ``Z = H @ X[i0:i0 + L].T`` (block-major) for row tiles of ``r0:r1``."""
+        rb = self.row_block
+        buf = np.empty((H.shape[0], min(rb, r1 - r0)), dtype=self.dtype)
+        XT = self.XT
+        for i0 in range(r0, r1, rb):
+            i1 = min(r1, i0 + rb)
+            yield i0, np.matmul(H, XT[:, i0:i1], out=buf[:, : i1 - i0])
+
+    def _followed_masks(self, cache=None):
+        """``(blocks, masks)``: the sorted blocks whose generator follows nonzero weights and
+        their masks, shape (len(blocks), n), in O(n nnz) (:func:`sparsecert.kernels.sparse_masks`);
+        kept in ``cache`` once per weight update."""
+        if cache is not None and cache.bind(self).followed is not None:
+            return cache.followed
+        f, d, n = self._follow, self.d, self.shape[0]
+        if f is None or not f.nnz:
+            out = np.empty(0, np.int64), np.empty((0, n), np.uint8)
+        else:
+            blk = f.indices // d
+            blocks, start = np.unique(blk, return_index=True)
+            ptr = np.append(start, f.nnz).astype(np.int64)
+            masks = np.empty((blocks.size, n), np.uint8)
+            feat, rows, XT = f.indices - blk * d, np.arange(blocks.size), self.XT
+            _ranged(n, lambda r0, r1: kernels.sparse_masks(XT, ptr, feat, f.values, masks, rows, r0, r1))
+            out = blocks, masks
+        if cache is not None:
+            cache.followed = out
+        return out
+
+    def known_masks(self, blocks, cache=None):
+        """``(t, mask)`` for each ``blocks[t]`` whose mask is known without a GEMM for the
+        current generators: followed generators (from ``w``), then masks kept in ``cache``."""
+        blocks = np.asarray(blocks, dtype=np.int64)
+        fblocks, fmasks = self._followed_masks(cache)
+        t = np.minimum(np.searchsorted(fblocks, blocks), max(fblocks.size - 1, 0))
+        followed = fblocks[t] == blocks if fblocks.size else np.zeros(blocks.size, bool)
+        out = [(i, fmasks[k]) for i, k in zip(np.flatnonzero(followed).tolist(), t[followed].tolist())]
+        if cache is not None:
+            kept = cache.bind(self).masks
+            out += [(i, kept[j]) for i, j in enumerate(blocks.tolist()) if not followed[i] and j in kept]
+        return out
+
+    def block_masks(self, blocks, out=None, rows=None):
+        """Activation masks ``1[X h_j >= 0]`` of the given blocks (computed, no cache).
+
+        Parameters
+        ----------
+        blocks : array_like of int
+        out : ndarray of uint8, shape (>= len(blocks), n), optional
+            Written in place (row ``rows[t]`` gets block ``blocks[t]``).
+        rows : array_like of int, optional
+            Rows of ``out`` to fill; default ``arange(len(blocks))``.
+
+        Returns
+        -------
+        ndarray of uint8, shape (len(blocks), n), or ``out``
+        """
+        blocks = np.asarray(blocks, dtype=np.int64)
+        if out is None:
+            out = np.empty((blocks.size, self.shape[0]), dtype=np.uint8)
+        rows = np.arange(blocks.size) if rows is None else np.asarray(rows, dtype=np.int64)
+        for t0 in range(0, blocks.size, self.block):
+            H = self._generator_rows(blocks[t0 : t0 + self.block])
+            dest = rows[t0 : t0 + self.block]
+
+            def fill(r0, r1):
+                for i0, Z in self._tiles(H, r0, r1):
+                    out[dest, i0 : i0 + Z.shape[1]] = Z >= 0
+
+            _ranged(self.shape[0], fill)
+        return out
+
+    def _generator_rows(self, blocks):
+        """Generators of the (sorted) ``blocks``: one ranged draw when they are dense enough."""
+        lo, hi = int(blocks[0]), int(blocks[-1]) + 1
+        if hi - lo <= 4 * blocks.size:
+            return self.generators(lo, hi)[blocks - lo]
+        return np.concatenate([self.generators(j, j + 1) for j in blocks])
+
+    # ------------------------------------------------------------------ products
+    def _blocks_rmatvec(self, r, cache=None):
+        """Yield ``(offset, g_block)`` of ``A^T r``, one generator block at a time.
+
+        Each block's masks are written to a block-major (B, n) buffer on the
+        way; with a ``cache`` the buffer is ``cache.buffer``, so :meth:`_keep`
+        can keep the masks of the support and the candidates.
+        """
+        d, n = self.d, self.shape[0]
+        fblocks, fmasks = self._followed_masks(cache)
+        if cache is not None:
+            cache.masks = {}  # this pass recomputes every mask
+        M = None
+        for j0 in range(0, self.m, self.block):
+            j1 = min(self.m, j0 + self.block)
+            if cache is not None:
+                if cache.buffer is None or cache.buffer.shape != (j1 - j0, n):
+                    cache.buffer = np.empty((j1 - j0, n), np.uint8)
+                M = cache.buffer
+            elif M is None or M.shape[0] != j1 - j0:
+                M = np.empty((j1 - j0, n), np.uint8)
+            H = self.generators(j0, j1)
+            lo, hi = np.searchsorted(fblocks, [j0, j1])
+            fol = fblocks[lo:hi] - j0
+            dense = np.setdiff1d(np.arange(j1 - j0), fol, assume_unique=True)
+            Hd = np.ascontiguousarray(H[dense]) if fol.size else H
+            Mf = fmasks[lo:hi]
+
+            def rows(r0, r1, Hd=Hd, fol=fol, dense=dense, Mf=Mf, M=M, B=j1 - j0):
+                G = np.zeros((B, d), dtype=self.dtype)
+                Z = np.empty((B, min(self.row_block, r1 - r0)), dtype=self.dtype) if fol.size else None
+                for i0, Zd in self._tiles(Hd, r0, r1):
+                    L = Zd.shape[1]
+                    if fol.size:
+                        Zt = Z[:, :L]
+                        kernels.mask_scale_followed(Zd, dense, fol, Mf, i0, r[i0 : i0 + L], Zt, M)
+                    else:
+                        Zt = kernels.mask_scale_capture(Zd, r[i0 : i0 + L], M, i0)
+                    G += Zt @ self.X[i0 : i0 + L]
+                return G
+
+            parts = _ranged(n, rows)
+            G = parts[0] if len(parts) == 1 else np.sum(parts, axis=0)
+            yield j0 * d, G.ravel()  # (B * d,), block-major
+
+    def _keep(self, cache, offset, length, support, candidates):
+        """After a generator block of the pass: keep its masks of support and candidate blocks."""
+        d = self.d
+        j0, j1 = offset // d, (offset + length) // d
+        keep = np.union1d(support // d, candidates // d)
+        here = keep[(keep >= j0) & (keep < j1)]
+        kept = cache.masks
+        if here.size:
+            buf = cache.buffer
+            if 8 * here.size < j1 - j0:  # few kept: copy their rows, reuse the buffer
+                buf, rows = buf[here - j0], np.arange(here.size)
+            else:  # many kept: keep the whole buffer, the next block gets a new one
+                cache.buffer, rows = None, here - j0
+            for j, t in zip(here.tolist(), rows.tolist()):
+                kept[j] = buf[t]
+        before = set(keep[keep < j0].tolist())
+        for j in [j for j in kept if j < j0 and j not in before]:
+            del kept[j]  # its candidates were pushed out
+        # buffers whose masks were mostly pushed out are compacted (memory O(n * kept))
+        groups = {}
+        for j, mask in kept.items():
+            groups.setdefault(id(mask.base), []).append(j)
+        for js in groups.values():
+            base = kept[js[0]].base
+            if base is not None and base is not cache.buffer and 2 * len(js) <= base.shape[0]:
+                kept.update(zip(js, np.stack([kept[j] for j in js])))
+
+    def _matvec(self, w):
+        w = np.ravel(w).astype(self.dtype, copy=False)
+        d = self.d
+        out = np.zeros(self.shape[0], dtype=self.dtype)
+        XT = self.XT
+        for j0 in range(0, self.m, self.block):
+            j1 = min(self.m, j0 + self.block)
+            W = w[j0 * d : j1 * d].reshape(j1 - j0, d)
+            if not W.any():
+                continue
+            H = self.generators(j0, j1)
+
+            def rows(r0, r1, W=W, H=H):
+                for i0, Z in self._tiles(H, r0, r1):
+                    i1 = i0 + Z.shape[1]
+                    out[i0:i1] += np.einsum("bi,bi->i", Z >= 0, W @ XT[:, i0:i1])
+
+            _ranged(self.shape[0], rows)
+        return out
+
+    @property
+    def pass_nbytes(self):
+        """Bytes of work arrays in one streaming pass: per thread a tile (two when generators
+        follow weights) and a gradient block; H_B, the block's mask buffer and the masks of
+        the followed generators."""
+        d, B, it, n = self.d, self.block, self.dtype.itemsize, self.shape[0]
+        fmasks = 0 if self._follow is None else n * np.unique(self._follow.indices // d).size
+        tiles = 2 if fmasks else 1
+        per_thread = tiles * min(self.row_block, n) * B + B * d
+        return int(it * (get_n_threads() * per_thread + 2 * B * d) + B * n + fmasks)
+
+    def restrict(self, idx, cache=None):
+        """``A_S`` for sorted column indices ``idx``.
+
+        ``cache``: a :class:`PatternCache` (:meth:`make_cache`) whose masks are
+        used for the blocks it knows and which keeps the masks computed here.
+        """
+        return _RestrictedPattern(self, check_support(idx, self.shape[1]), cache)

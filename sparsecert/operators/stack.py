@@ -1,0 +1,125 @@
+"""Operators side by side with signs: ``[s_1 A_1, ..., s_k A_k]``."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..sparse import SparseVector
+from .base import REQUIRED, RestrictedOperator, SparseSensingOperator, check_support
+
+__all__ = ["HStackOperator"]
+
+
+class _RestrictedStack(RestrictedOperator):
+    def __init__(self, parent, idx, caches):
+        self.indices = idx
+        self.parts = []  # (position slice in idx, sign, restricted op)
+        for (op, sign, off), cache in zip(parent._layout(), caches):
+            lo, hi = np.searchsorted(idx, [off, off + op.shape[1]])
+            self.parts.append((slice(lo, hi), sign, op.restrict(idx[lo:hi] - off, cache=cache)))
+        self.nbytes = int(sum(R.nbytes for _, _, R in self.parts))
+        super().__init__(dtype=parent.dtype, shape=(parent.shape[0], idx.size))
+
+    def _matvec(self, v):
+        v = np.ravel(v)
+        out = np.zeros(self.shape[0], dtype=self.dtype)
+        for sl, sign, R in self.parts:
+            if R.shape[1]:
+                out += sign * R.matvec(v[sl])
+        return out
+
+    def _rmatvec(self, r):
+        out = np.empty(self.shape[1], dtype=self.dtype)
+        for sl, sign, R in self.parts:
+            out[sl] = sign * R.rmatvec(r) if R.shape[1] else 0
+        return out
+
+    def to_dense(self):
+        return np.hstack([sign * R.to_dense() for _, sign, R in self.parts])
+
+
+class HStackOperator(SparseSensingOperator):
+    """Columns of several operators side by side, each with a sign: ``[s_1 A_1, ..., s_k A_k]``.
+
+    The mixed-sign ReLU model is ``HStackOperator([A_plus, A_minus], signs=[1, -1])``
+    (Pilanci & Ergen's split of the output weights into positive and negative
+    parts). Streaming, restriction, caches and ``follow_weights`` act part by part.
+
+    Parameters
+    ----------
+    ops : sequence of SparseSensingOperator
+        Same number of rows and dtype.
+    signs : sequence of {+1, -1}, optional
+    """
+
+    def __init__(self, ops, signs=None):
+        ops = list(ops)
+        if not ops:
+            raise TypeError("ops must be a non-empty sequence of SparseSensingOperator")
+        for i, op in enumerate(ops):
+            missing = [name for name in REQUIRED if not hasattr(op, name)]
+            if not isinstance(op, SparseSensingOperator) or missing:
+                what = f"lacks {', '.join(missing)}" if missing else f"is a {type(op).__name__}"
+                raise TypeError(f"ops[{i}] must be a SparseSensingOperator; it {what}")
+        n = ops[0].shape[0]
+        if any(op.shape[0] != n or op.dtype != ops[0].dtype for op in ops):
+            raise ValueError("ops must share the number of rows and the dtype")
+        signs = [1.0] * len(ops) if signs is None else [float(sg) for sg in signs]
+        if len(signs) != len(ops) or any(sg not in (1.0, -1.0) for sg in signs):
+            raise ValueError(f"signs must be {len(ops)} values in {{+1, -1}}, got {signs}")
+        self.ops, self.signs = ops, signs
+        self.offsets = np.cumsum([0] + [op.shape[1] for op in ops])
+        super().__init__(dtype=ops[0].dtype, shape=(n, int(self.offsets[-1])))
+
+    def _layout(self):
+        return zip(self.ops, self.signs, self.offsets[:-1])
+
+    def _matvec(self, x):
+        x = np.ravel(x)
+        return sum(sg * op.matvec(x[off : off + op.shape[1]]) for op, sg, off in self._layout())
+
+    def make_cache(self):
+        """One cache per part (``None`` when no part keeps anything)."""
+        caches = [op.make_cache() for op in self.ops]
+        return None if all(c is None for c in caches) else caches
+
+    def cache_nbytes(self, cache):
+        return 0 if cache is None else sum(op.cache_nbytes(c) for op, c in zip(self.ops, cache))
+
+    def _parts(self, cache):
+        return [None] * len(self.ops) if cache is None else cache
+
+    def _blocks_rmatvec(self, r, cache=None):
+        for (op, sg, off), c in zip(self._layout(), self._parts(cache)):
+            for j0, g in op._blocks_rmatvec(r, c):
+                yield off + j0, g if sg > 0 else -g
+
+    def _keep(self, cache, offset, length, support, candidates):
+        for (op, _, off), c in zip(self._layout(), cache):
+            if c is not None and off <= offset < off + op.shape[1]:
+                lo, hi = np.searchsorted(support, [off, off + op.shape[1]])
+                clo, chi = np.searchsorted(candidates, [off, off + op.shape[1]])
+                op._keep(c, offset - off, length, support[lo:hi] - off, candidates[clo:chi] - off)
+
+    @property
+    def pass_nbytes(self):
+        return sum(op.pass_nbytes for op in self.ops)
+
+    def restrict(self, idx, cache=None):
+        return _RestrictedStack(self, check_support(idx, self.shape[1]), self._parts(cache))
+
+    def split(self, w):
+        """The parts of a SparseVector ``w``, one per operator (local indices)."""
+        out = []
+        for op, _, off in self._layout():
+            lo, hi = np.searchsorted(w.indices, [off, off + op.shape[1]])
+            out.append(SparseVector(w.indices[lo:hi] - off, w.values[lo:hi], op.shape[1]))
+        return out
+
+    def follow_weights(self, w):
+        """Pass each part its slice of ``w`` (see :meth:`ReluPatternOperator.follow_weights`)."""
+        for op, part in zip(self.ops, self.split(w) if w is not None else [None] * len(self.ops)):
+            op.follow_weights(part)
+
+    def with_data(self, X):
+        return HStackOperator([op.with_data(X) for op in self.ops], self.signs)

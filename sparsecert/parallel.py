@@ -1,0 +1,137 @@
+"""Threads for the row-chunked passes of the operators (layer 0).
+
+Every pass of the ReLU-pattern operator splits by samples: rows ``r0:r1`` of
+``A_S v``, the partial sum of ``A_S^T r`` over rows ``r0:r1``, the
+pre-activations and masks of a row tile. :func:`map_rows` runs such a
+function on :func:`get_n_threads` disjoint row ranges at once, on one
+process-wide pool of threads (the Numba kernels release the GIL). While the
+workers run, BLAS is held to one thread each, so the pool is the only source
+of parallelism and OpenBLAS's own threads never compete with it; outside
+:func:`map_rows` BLAS keeps its usual threads.
+
+The thread count defaults to the cores this process may run on; set it with
+:func:`set_n_threads` or for a block of code with ``with n_threads(k):``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, nullcontext
+
+from ._validation import check_int
+
+__all__ = ["available_cores", "get_n_threads", "set_n_threads", "n_threads", "row_ranges", "map_rows"]
+
+#: Fewest samples a thread gets: below this the pass runs on the calling thread.
+MIN_ROWS_PER_THREAD = 4096
+
+_lock = threading.Lock()
+_state = {"n_threads": None, "pool": None, "pool_size": 0, "blas": None}
+_worker = threading.local()
+
+
+def available_cores() -> int:
+    """Cores this process may run on (its CPU affinity where the OS tells it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def get_n_threads() -> int:
+    """Threads the row-chunked passes use (default: :func:`available_cores`)."""
+    k = _state["n_threads"]
+    return available_cores() if k is None else k
+
+
+def set_n_threads(k):
+    """Set the threads of the row-chunked passes; ``None`` restores the default.
+
+    Parameters
+    ----------
+    k : int >= 1 or None
+    """
+    _state["n_threads"] = None if k is None else check_int(k, "n_threads", low=1)
+
+
+@contextmanager
+def n_threads(k):
+    """``with n_threads(k):`` runs the passes inside on ``k`` threads."""
+    old = _state["n_threads"]
+    set_n_threads(k)
+    try:
+        yield
+    finally:
+        _state["n_threads"] = old
+
+
+def row_ranges(n, parts, align=8):
+    """``parts`` contiguous ranges ``(r0, r1)`` covering ``range(n)``, boundaries multiples of ``align``."""
+    parts = max(1, min(parts, -(-n // align)))
+    cuts = [min(n, (n * t // parts) // align * align) for t in range(parts)] + [n]
+    return [(a, b) for a, b in zip(cuts[:-1], cuts[1:]) if b > a]
+
+
+def _pool(k):
+    with _lock:
+        if _state["pool"] is None or _state["pool_size"] < k:
+            if _state["pool"] is not None:
+                _state["pool"].shutdown(wait=False)
+            _state["pool"] = ThreadPoolExecutor(k, thread_name_prefix="sparsecert")
+            _state["pool_size"] = k
+        return _state["pool"]
+
+
+def _single_threaded_blas():
+    """A context in which BLAS runs on one thread (threadpoolctl), or nothing if it is absent."""
+    ctl = _state["blas"]
+    if ctl is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:  # pragma: no cover - threadpoolctl is a dependency
+            ctl = False
+        else:
+            ctl = ThreadpoolController()
+        _state["blas"] = ctl
+    return ctl.limit(limits=1, user_api="blas") if ctl else nullcontext()
+
+
+def map_rows(fn, n, *, min_rows=MIN_ROWS_PER_THREAD, single_blas=True):
+    """``[fn(r0, r1) for (r0, r1) in ranges]`` over disjoint row ranges covering ``range(n)``, on threads.
+
+    Parameters
+    ----------
+    fn : callable ``fn(r0, r1)``
+        Works on samples ``r0:r1`` only (writes to disjoint rows, or returns
+        a partial result that the caller adds up).
+    n : int
+        Number of samples.
+    min_rows : int
+        Fewest samples per thread; fewer threads are used below ``k * min_rows``.
+    single_blas : bool
+        Hold BLAS to one thread while the workers run (when ``fn`` calls BLAS).
+
+    Returns
+    -------
+    list, one result per range, in row order.
+
+    Notes
+    -----
+    A call from inside a worker runs on that worker alone (no nested pools).
+    """
+    k = min(get_n_threads(), max(1, n // max(1, min_rows)))
+    if k == 1 or getattr(_worker, "busy", False):
+        return [fn(0, n)]
+    ranges = row_ranges(n, k)
+
+    def run(bounds):
+        _worker.busy = True
+        try:
+            return fn(*bounds)
+        finally:
+            _worker.busy = False
+
+    with _single_threaded_blas() if single_blas else nullcontext():
+        return list(_pool(len(ranges)).map(run, ranges))

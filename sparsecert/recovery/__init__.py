@@ -1,0 +1,53 @@
+"""Iterative hard thresholding on implicit operators: IHT, NIHT, AIHT and HTP.
+
+All four methods share one solver (:class:`IHTSolver`, with
+``setup / step / run / finalize``; :func:`iht` runs it) that solves
+
+    minimise ||y - A w||_2   subject to   ||w||_0 <= s
+
+with ``A`` an n x N :class:`~sparsecert.operators.SparseSensingOperator`.
+Each iteration makes one streaming pass over ``g = A^T (y - A w)`` that
+keeps ``g`` on the current support ``S`` and the top-s of ``|g|`` outside
+it -- enough to form ``H_s(w + mu g)`` for every step ``mu > 0`` -- and all
+other products use ``A_S`` restricted to at most ``2 s`` columns. No vector
+of length N is ever formed.
+
+Variants share :meth:`IHTSolver.step`: :class:`SequentialIHTSolver`
+(generators follow the weights) and :class:`MinibatchIHTSolver` (one step
+per batch). Every run ends in a :class:`RecoveryResult` whose ``status`` is
+one of :data:`STATUSES`.
+
+Methods
+-------
+``"iht"``   fixed step ``mu`` (Blumensath & Davies 2009), default
+            ``mu = 1 / L_2s`` with ``L_2s`` the largest squared norm of a
+            2s-column submatrix, estimated by the truncated power method
+            (:func:`restricted_norm_sq`): the restricted-smoothness step. Its
+            guarantee needs a stronger restricted isometry than NIHT's; see
+            the tests for the regime where it recovers.
+``"niht"``  normalised IHT (Blumensath & Davies 2010): ``mu = ||g_S||^2 /
+            ||A_S g_S||^2`` with the step-shrinking safeguard when the
+            support changes (``kappa = 2``, ``c = 0.01``).
+``"aiht"``  accelerated IHT (Blumensath 2012): the NIHT step, then
+            ``inner_iter`` conjugate-gradient steps on the least-squares
+            problem restricted to the new support (the first is the
+            exact-line-search gradient step).
+``"htp"``   hard thresholding pursuit (Foucart 2011): the NIHT step picks the
+            support, then least squares on it (CGLS to ``ls_tol``).
+"""
+
+from .minibatch import MinibatchIHTSolver
+from .result import STATUSES, RecoveryResult
+from .sequential import SequentialIHTSolver
+from .solver import METHODS, IHTSolver, iht, restricted_norm_sq
+
+__all__ = [
+    "METHODS",
+    "STATUSES",
+    "IHTSolver",
+    "MinibatchIHTSolver",
+    "RecoveryResult",
+    "SequentialIHTSolver",
+    "iht",
+    "restricted_norm_sq",
+]

@@ -1,0 +1,99 @@
+"""Minibatch IHT: epochs of one IHT step per batch of samples."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from .._validation import check_array, check_int, check_rng
+from .solver import IHTSolver
+
+__all__ = ["MinibatchIHTSolver"]
+
+
+class MinibatchIHTSolver(IHTSolver):
+    """One :meth:`IHTSolver.step` per minibatch, warm-started from the previous batch.
+
+    Each epoch shuffles the samples with ``rng``; a step runs on the
+    operator restricted to the batch's rows (``A.with_data(X[rows])``).
+    ``residuals`` holds the full-data relative residual before the first and
+    after each epoch (evaluated in row chunks of one batch); ``steps`` one
+    step size per batch. The status is ``"epochs"``.
+
+    Parameters
+    ----------
+    A : operator with ``with_data`` (ReLU-pattern, or a stack of them), shape (n, N)
+    X : array_like, shape (n, d)
+        The data behind ``A``.
+    y : array_like, shape (n,)
+    s : int
+    batch_size : int, ``1 <= batch_size``
+    epochs : int, ``>= 1``
+    rng : None, int or Generator
+        Shuffles the rows each epoch.
+    sequential : bool
+        Generators follow the weights every ``period`` steps.
+    period : int
+    **kwargs
+        As for :class:`IHTSolver` (``method``, ``inner_iter``, ...).
+    """
+
+    def __init__(self, A, X, y, s, *, batch_size, epochs=1, rng=None, sequential=False, period=1, **kwargs):
+        if not callable(getattr(A, "with_data", None)):
+            raise TypeError(f"minibatch IHT needs an operator with with_data, got {type(A).__name__}")
+        self.X = check_array(X, "X", ndim=2, shape=(A.shape[0], None), dtype=A.dtype)
+        self.batch_size = check_int(batch_size, "batch_size", low=1)
+        self.epochs = check_int(epochs, "epochs", low=1)
+        self.period = check_int(period, "period", low=1)
+        self.sequential = bool(sequential)
+        if self.sequential and not callable(getattr(A, "follow_weights", None)):
+            raise TypeError("sequential minibatch IHT needs an operator with follow_weights")
+        self.rng = check_rng(rng)
+        self.full_A = A
+        super().__init__(A, y, s, **kwargs)
+        self.full_y = self.y
+
+    def _use_rows(self, rows):
+        """Point the solver at the samples ``rows`` (operator, targets, cache, A_S, residual)."""
+        self.A, self.y = self.full_A.with_data(self.X[rows]), self.full_y[rows]
+        self.cache = self.A.make_cache()
+        self.refresh()
+
+    def full_residual(self):
+        """``||y - A w|| / ||y||`` on all samples, in row chunks of one batch."""
+        n, w, r2 = self.shape[0], self.w, 0.0
+        for b0 in range(0, n, self.batch_size):
+            Ab = self.full_A.with_data(self.X[b0 : b0 + self.batch_size])
+            r2 += float(np.sum((self.full_y[b0 : b0 + self.batch_size] - Ab.matvec(w)) ** 2))
+        ynorm = float(np.linalg.norm(self.full_y))
+        return np.sqrt(r2) / ynorm if ynorm else 0.0
+
+    def run(self, progress=None, callback=None):
+        """All epochs; sets ``status = "epochs"``; returns ``self``."""
+        n = self.shape[0]
+        n_batches = -(-n // self.batch_size)
+        if progress is None:
+            progress = sys.stderr.isatty()
+        bar = tqdm(total=self.epochs * n_batches, desc=f"minibatch {self.method.upper()}", disable=not progress, leave=False)
+        with bar:
+            for _ in range(self.epochs):
+                order = self.rng.permutation(n)
+                for b0 in range(0, n, self.batch_size):
+                    self._use_rows(np.sort(order[b0 : b0 + self.batch_size]))
+                    mu, _, _ = self.step()
+                    self.n_iter += 1
+                    self.steps.append(mu)
+                    if self.sequential and self.n_iter % self.period == 0:
+                        self.full_A.follow_weights(self.w)
+                    bar.update(1)
+                self.residuals.append(self.full_residual())
+                if callback is not None:
+                    callback(self.n_iter, self.w, self.residuals[-1])
+        self.A, self.y = self.full_A, self.full_y
+        self.status = "epochs"
+        return self
+
+    def solve(self, progress=None, callback=None):
+        return self.run(progress, callback).finalize(epochs=self.epochs, batch_size=self.batch_size)

@@ -1,0 +1,81 @@
+"""The outcome of every IHT solver, built in one place (:meth:`IHTSolver.finalize`)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from ..sparse import SparseVector
+
+__all__ = ["RecoveryResult", "STATUSES"]
+
+#: Every value ``RecoveryResult.status`` takes, and what it means.
+STATUSES = {
+    "residual": "relative residual <= tol (confirmed on an exactly recomputed residual)",
+    "stationary": "support unchanged and relative update <= xtol (or no descent left, vector fits)",
+    "zero": "y = 0: the answer is w = 0",
+    "diverged": "the residual became non-finite (a fixed step too large for ||A||)",
+    "max_iter": "max_iter iterations ran without another stopping test firing",
+    "epochs": "minibatch IHT ran its epochs (it has no other stopping test)",
+}
+
+@dataclass
+class RecoveryResult:
+    """Outcome of a sparse recovery run.
+
+    Attributes
+    ----------
+    w : SparseVector
+        The s-sparse solution (length N).
+    support : ndarray of int64
+        ``w.indices``.
+    n_iter : int
+        Outer iterations run.
+    converged : bool
+        True when a stopping test other than ``max_iter`` fired.
+    status : str
+        One of :data:`STATUSES`.
+    residuals : ndarray, shape (n_iter + 1,)
+        Relative residual ``||y - A w|| / ||y||`` before the first and after
+        each iteration.
+    steps : ndarray, shape (n_iter,)
+        Step size ``mu`` used in each iteration.
+    time : float
+        Wall time in seconds.
+    peak_memory : int
+        Peak bytes of the work arrays the solver and operator allocated
+        (estimated from their sizes; excludes ``X``/``y`` owned by the caller).
+    method : str
+    info : dict
+        Problem sizes and solver-specific entries (``best_iter`` of the
+        sequential solver, ``epochs``/``batch_size`` of the minibatch one).
+    """
+
+    w: SparseVector
+    support: np.ndarray
+    n_iter: int
+    converged: bool
+    status: str
+    residuals: np.ndarray
+    steps: np.ndarray
+    time: float
+    peak_memory: int
+    method: str
+    info: dict = field(default_factory=dict)
+
+    @property
+    def residual(self) -> float:
+        """Final relative residual."""
+        return float(self.residuals[-1])
+
+    def to_dict(self):
+        """Plain-Python summary (arrays as lists) for storage."""
+        d = asdict(self)
+        d["w"] = {"indices": self.w.indices.tolist(), "values": self.w.values.tolist(), "size": self.w.size}
+        d["support"] = self.support.tolist()
+        d["residuals"] = self.residuals.tolist()
+        d["steps"] = self.steps.tolist()
+        return d
+
+
