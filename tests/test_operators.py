@@ -245,3 +245,55 @@ def test_pass_with_followed_generators_is_the_definition(seed, block, row_block,
     np.testing.assert_array_equal(A.restrict(U).to_dense(), D[:, U])
     B = A.with_data(X[:11])
     np.testing.assert_allclose(B.rmatvec(r[:11]), D[:11].T @ r[:11], atol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["gaussian", "relu-seeded", "relu-explicit", "dense", "hstack", "relu-followed"])
+def test_check_operator_on_every_operator(kind):
+    """sparsecert.testing.check_operator passes on every operator kind, the mixed-sign stack and a
+    ReLU operator whose generators follow sparse weights included."""
+    from sparsecert.testing import check_operator
+
+    if kind == "hstack":
+        X = np.random.default_rng(0).standard_normal((30, 4))
+        A = sc.HStackOperator([sc.ReluPatternOperator(X, 5, rng=1), sc.ReluPatternOperator(X, 3, rng=2)], signs=[1, -1])
+    elif kind == "relu-followed":
+        A = make_operator("relu-seeded", 30, 4, 6, 3, 2)
+        A.follow_weights(sc.SparseVector(np.array([1, 2, 9, 20]), np.array([1.0, -2.0, 0.5, 1.5]), 24))
+    else:
+        A = make_operator(kind, 30, 4, 6, 3, 2)
+    errors = check_operator(A, rng=1)
+    assert max(errors.values()) <= 1e-10
+
+
+def test_check_operator_catches_a_wrong_adjoint():
+    """An operator whose rmatvec is not the adjoint of its matvec fails the check."""
+    from sparsecert.testing import check_operator
+
+    class Broken(sc.DenseOperator):
+        def _blocks_rmatvec(self, r, cache=None):
+            for j0, g in super()._blocks_rmatvec(r, cache):
+                yield j0, 1.01 * g
+
+    with pytest.raises(AssertionError, match="adjoint"):
+        check_operator(Broken(np.random.default_rng(0).standard_normal((10, 7))))
+
+
+def test_hstack_refuses_parts_without_the_contract():
+    """HStackOperator names the missing methods instead of failing later with AttributeError."""
+    from scipy.sparse.linalg import aslinearoperator
+
+    with pytest.raises(TypeError, match=r"ops\[1\] must be a SparseSensingOperator"):
+        sc.HStackOperator([sc.DenseOperator(np.eye(3)), aslinearoperator(np.eye(3))])
+    with pytest.raises(TypeError, match="non-empty"):
+        sc.HStackOperator([])
+
+
+def test_hstack_refuses_methods_a_part_lacks():
+    G = sc.GaussianOperator(6, 4, rng=0)
+    C = sc.HStackOperator([sc.ReluPatternOperator(np.ones((6, 2)), 2, rng=1), G])
+    with pytest.raises(TypeError, match=r"follow_weights.*ops\[1\] \(GaussianOperator\)"):
+        C.follow_weights(None)
+    with pytest.raises(TypeError, match=r"with_data.*ops\[1\]"):
+        C.with_data(np.ones((3, 2)))
+    with pytest.raises(TypeError, match="follow_weights"):
+        sc.SequentialIHTSolver(G, np.ones(6), 2)

@@ -116,10 +116,18 @@ class HStackOperator(SparseSensingOperator):
             out.append(SparseVector(w.indices[lo:hi] - off, w.values[lo:hi], op.shape[1]))
         return out
 
+    def _require(self, method):
+        for i, op in enumerate(self.ops):
+            if not callable(getattr(op, method, None)):
+                raise TypeError(f"HStackOperator.{method} needs it on every part; ops[{i}] ({type(op).__name__}) has none")
+
     def follow_weights(self, w):
         """Pass each part its slice of ``w`` (see :meth:`ReluPatternOperator.follow_weights`)."""
+        self._require("follow_weights")
         for op, part in zip(self.ops, self.split(w) if w is not None else [None] * len(self.ops)):
             op.follow_weights(part)
 
     def with_data(self, X):
+        """The stack of the parts' ``with_data(X)``."""
+        self._require("with_data")
         return HStackOperator([op.with_data(X) for op in self.ops], self.signs)

@@ -8,6 +8,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .._validation import check_array, check_int, check_rng
+from ..parallel import single_threaded_blas
 from .solver import IHTSolver
 
 __all__ = ["MinibatchIHTSolver"]
@@ -77,7 +78,7 @@ class MinibatchIHTSolver(IHTSolver):
         if progress is None:
             progress = sys.stderr.isatty()
         bar = tqdm(total=self.epochs * n_batches, desc=f"minibatch {self.method.upper()}", disable=not progress, leave=False)
-        with bar:
+        with bar, single_threaded_blas():
             for _ in range(self.epochs):
                 order = self.rng.permutation(n)
                 for b0 in range(0, n, self.batch_size):

@@ -40,8 +40,8 @@ class SequentialIHTSolver(IHTSolver):
         self.best = (1.0 if self.ynorm else 0.0, self.w, 0)  # (relative residual, w, iteration)
         return self
 
-    def step(self):
-        out = super().step()
+    def _step(self):
+        out = super()._step()
         it = self.n_iter + 1
         if it % self.period == 0:
             self.A.follow_weights(self.w)

@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 from .. import kernels
 from .._validation import check_array, check_float, check_int, check_option, check_rng
 from ..operators import DenseOperator, SparseSensingOperator
+from ..parallel import single_threaded_blas
 from ..sparse import SparseVector
 from .result import RecoveryResult
 
@@ -220,7 +221,16 @@ class IHTSolver:
         return float(np.linalg.norm(self.r)) / self.ynorm if self.ynorm else 0.0
 
     def step(self):
-        """One iteration. Returns ``(mu, same_support, ||w_new - w||)``."""
+        """One iteration. Returns ``(mu, same_support, ||w_new - w||)``.
+
+        BLAS runs on one thread meanwhile: the operators' passes take the cores
+        through :mod:`sparsecert.parallel` (see there why). To time single steps,
+        hold ``with sparsecert.parallel.single_threaded_blas():`` around them all.
+        """
+        with single_threaded_blas():
+            return self._step()
+
+    def _step(self):
         A, s, y, cache = self.A, self.s, self.y, self.cache
         S, wS, R_S = self.S, self.wS, self.R_S
         gS, cidx, cval = A.gradient_split(self.r, S, s, cache=cache)
@@ -306,7 +316,9 @@ class IHTSolver:
             return self
         bar = tqdm(total=max_iter, desc=f"{self.method.upper()} s={self.s}", disable=not progress, leave=False)
         # A too-large fixed step overflows; that is reported as status "diverged".
-        with bar, np.errstate(over="ignore", invalid="ignore"):
+        # BLAS stays on one thread for the whole run: switching it per step wakes
+        # OpenBLAS's threads, whose spinning costs more than the step (sparsecert.parallel).
+        with bar, np.errstate(over="ignore", invalid="ignore"), single_threaded_blas():
             for _ in range(max_iter):
                 mu, same, dw = self.step()
                 self.n_iter += 1

@@ -1,0 +1,123 @@
+"""The IHT core against the GEMM bound, on every core count (pytest-benchmark; ``make bench``).
+
+Group ``iteration-<instance>``: one sequential-convex AIHT iteration (the
+paper's setting, inner_iter 3, planted nets as the published code builds
+them, warmed up for 3 iterations) against the baseline measured in the same
+run, the two NumPy GEMMs of one exact gradient ``X.T @ (X @ H.T)`` with
+BLAS on all cores. ``extra_info`` records ``ratio_to_two_gemm``
+(median iteration / median baseline) and the peak working memory.
+
+Group ``threads-<instance>``: the same iteration on 1 thread and on all
+cores (``sparsecert.parallel``), for the speedup.
+
+Group ``gaussian-htp``: implicit Gaussian HTP (columns regenerated every
+pass) against HTP on the dense matrix, n=2000, N=20000, s=200.
+
+The 200000-sample instance is marked slow. No timing is asserted.
+"""
+
+import functools
+
+import numpy as np
+import pytest
+
+import sparsecert as sc
+from sparsecert.parallel import available_cores, n_threads, single_threaded_blas
+from sparsecert.recovery import SequentialIHTSolver
+
+INSTANCES = [
+    pytest.param((20000, 100, 200, 200), id="20000-100-200-200"),
+    pytest.param((50000, 100, 100, 1000), id="50000-100-100-1000"),
+    pytest.param((50000, 100, 1000, 1000), id="50000-100-1000-1000"),
+    pytest.param((200000, 100, 1000, 1000), id="200000-100-1000-1000", marks=pytest.mark.slow),
+]
+
+
+@functools.lru_cache(maxsize=1)
+def planted(inst):
+    n, d, m, s = inst
+    return sc.planted_relu(n, d, m, s, rng=0)
+
+
+def warm_solver(inst):
+    n, d, m, s = inst
+    p = planted(inst)
+    A = sc.ReluPatternOperator(p.X, m, rng=1)
+    solver = SequentialIHTSolver(A, p.y, s, method="aiht", inner_iter=3)
+    with single_threaded_blas():
+        for _ in range(3):
+            solver.step()
+            solver.n_iter += 1
+    return solver
+
+
+def _median(benchmark):
+    return benchmark.stats.stats.median
+
+
+_baseline = {}
+
+
+@pytest.mark.parametrize("inst", INSTANCES)
+def test_two_gemm_pass(benchmark, inst):
+    benchmark.group = f"iteration-{'-'.join(map(str, inst))}"
+    p = planted(inst)
+    H = np.random.default_rng(1).standard_normal((inst[2], inst[1]))
+    benchmark.pedantic(lambda: p.X.T @ (p.X @ H.T), rounds=7, iterations=1, warmup_rounds=1)
+    _baseline[inst] = _median(benchmark)
+
+
+@pytest.mark.parametrize("inst", INSTANCES)
+def test_sequential_aiht_iteration(benchmark, inst):
+    benchmark.group = f"iteration-{'-'.join(map(str, inst))}"
+    solver = warm_solver(inst)
+
+    def one():
+        solver.step()
+        solver.n_iter += 1
+
+    with single_threaded_blas():
+        benchmark.pedantic(one, rounds=6, iterations=1)
+    info = {"peak_work_bytes": solver.peak_memory, "rel_residual": solver.rel_residual}
+    if inst in _baseline:
+        info["ratio_to_two_gemm"] = _median(benchmark) / _baseline[inst]
+    benchmark.extra_info.update(info)
+
+
+@pytest.mark.parametrize("threads", [1, "all"])
+@pytest.mark.parametrize("inst", INSTANCES[2:])
+def test_iteration_threads(benchmark, inst, threads):
+    benchmark.group = f"threads-{'-'.join(map(str, inst))}"
+    k = available_cores() if threads == "all" else threads
+    with n_threads(k):
+        solver = warm_solver(inst)
+
+        def one():
+            solver.step()
+            solver.n_iter += 1
+
+        with single_threaded_blas():
+            benchmark.pedantic(one, rounds=4, iterations=1)
+    benchmark.extra_info["threads"] = k
+
+
+@functools.lru_cache(maxsize=1)
+def gaussian_problem():
+    return sc.planted_gaussian(2000, 20000, 200, rng=0)
+
+
+@pytest.mark.benchmark(group="gaussian-htp")
+@pytest.mark.parametrize("storage", ["implicit", "dense"])
+def test_gaussian_htp(benchmark, storage):
+    q = gaussian_problem()
+    A = q.A if storage == "implicit" else sc.DenseOperator(q.A.to_dense())
+    out = {}
+
+    def run():
+        out["res"] = sc.iht(A, q.y, 200, method="htp", max_iter=3, tol=0.0)
+
+    benchmark.pedantic(run, rounds=3, iterations=1, warmup_rounds=1)
+    res = out["res"]
+    N = A.shape[1]
+    # entries generated per run: one pass of n x N per iteration (implicit only)
+    benchmark.extra_info.update(ns_per_entry=_median(benchmark) / (res.n_iter * 2000 * N) * 1e9, iterations=res.n_iter)
