@@ -400,11 +400,13 @@ def pattern_rmatvec_numpy(XT, masks, blk, feat, r, out, r0, r1):
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
-def sparse_masks(XT, ptr, feat, vals, out, rows, r0, r1):
-    """Activation masks of sparse generators: ``out[rows[b], i] = 1[sum_q X[i, feat[q]] vals[q] >= 0]``.
+def sparse_masks(XT, ptr, feat, vals, out, rows, r0, r1, relu_sum):
+    """Activation masks of sparse generators: ``out[rows[b], i] = 1[z_b[i] >= 0]``, ``z_b = X h_b``.
 
     For the sequential-convex variant, where ``h_j = w_j`` has a few nonzeros:
-    O(n * nnz) work instead of the O(n * d) per block of a dense GEMM. Only
+    O(n * nnz) work instead of the O(n * d) per block of a dense GEMM. With
+    ``relu_sum`` of length n it also writes ``relu_sum[i] = sum_b max(z_b[i], 0)``:
+    the network output ``A w`` when every generator is its own weight. Only
     samples ``r0 <= i < r1`` are written (disjoint ranges may run on separate
     threads).
 
@@ -420,11 +422,16 @@ def sparse_masks(XT, ptr, feat, vals, out, rows, r0, r1):
         Row of ``out`` receiving generator ``b``.
     r0, r1 : int
         Sample range.
+    relu_sum : ndarray, shape (n,) or (0,)
+        Written when it has length n; ignored when empty.
     """
     z = np.empty(ROW_TILE, XT.dtype)
+    with_sum = relu_sum.size > 0
     for i0 in range(r0, r1, ROW_TILE):
         i1 = min(r1, i0 + ROW_TILE)
         L = i1 - i0
+        if with_sum:
+            relu_sum[i0:i1] = 0.0
         for b in range(ptr.size - 1):
             z[:L] = 0.0
             for q in range(ptr[b], ptr[b + 1]):
@@ -435,12 +442,22 @@ def sparse_masks(XT, ptr, feat, vals, out, rows, r0, r1):
             o = out[rows[b], i0:i1]
             for i in range(L):
                 o[i] = 1 if z[i] >= 0 else 0
+            if with_sum:
+                acc = relu_sum[i0:i1]
+                for i in range(L):
+                    if z[i] > 0:
+                        acc[i] += z[i]
     return out
 
 
-def sparse_masks_numpy(XT, ptr, feat, vals, out, rows, r0, r1):
+def sparse_masks_numpy(XT, ptr, feat, vals, out, rows, r0, r1, relu_sum):
     """NumPy twin of :func:`sparse_masks`."""
+    if relu_sum.size:
+        relu_sum[r0:r1] = 0.0
     for b in range(ptr.size - 1):
         sl = slice(ptr[b], ptr[b + 1])
-        out[rows[b], r0:r1] = (vals[sl] @ XT[feat[sl], r0:r1]) >= 0 if ptr[b + 1] > ptr[b] else 1
+        z = vals[sl] @ XT[feat[sl], r0:r1] if ptr[b + 1] > ptr[b] else np.zeros(r1 - r0, XT.dtype)
+        out[rows[b], r0:r1] = z >= 0
+        if relu_sum.size:
+            relu_sum[r0:r1] += np.maximum(z, 0)
     return out

@@ -121,16 +121,24 @@ def test_sparse_masks_twin_and_definition(n, d, nb, seed):
     XT, _, ptr, feat = _pattern_case(rng, n, d, nb, d, np.float64)
     vals = rng.standard_normal(feat.size)
     rows = rng.permutation(nb + 2)[:nb].astype(np.int64)
-    a = kernels.sparse_masks(XT, ptr, feat, vals, np.full((nb + 2, n), 7, np.uint8), rows, 0, n)
-    b = kernels.sparse_masks_numpy(XT, ptr, feat, vals, np.full((nb + 2, n), 7, np.uint8), rows, 0, n)
+    sums = [np.full(n, 7.0), np.full(n, 7.0)]
+    a = kernels.sparse_masks(XT, ptr, feat, vals, np.full((nb + 2, n), 7, np.uint8), rows, 0, n, sums[0])
+    b = kernels.sparse_masks_numpy(XT, ptr, feat, vals, np.full((nb + 2, n), 7, np.uint8), rows, 0, n, sums[1])
     np.testing.assert_array_equal(a, b)
-    part = kernels.sparse_masks(XT, ptr, feat, vals, np.full((nb + 2, n), 7, np.uint8), rows, n // 2, n)
+    np.testing.assert_allclose(sums[0], sums[1], rtol=1e-12, atol=1e-12)
+    none = np.empty(0)
+    part = kernels.sparse_masks(XT, ptr, feat, vals, np.full((nb + 2, n), 7, np.uint8), rows, n // 2, n, none)
     np.testing.assert_array_equal(part[:, n // 2 :], a[:, n // 2 :])
     assert (part[:, : n // 2] == 7).all()
     for t in range(nb):
         h = np.zeros(d)
         h[feat[ptr[t] : ptr[t + 1]]] = vals[ptr[t] : ptr[t + 1]]
         np.testing.assert_array_equal(a[rows[t]], (XT.T @ h >= 0).astype(np.uint8))
+    # the network output sum_b relu(X h_b), the identity that lets sequential IHT skip a product
+    H = np.zeros((nb, d))
+    for t in range(nb):
+        H[t, feat[ptr[t] : ptr[t + 1]]] = vals[ptr[t] : ptr[t + 1]]
+    np.testing.assert_allclose(sums[0], np.maximum(XT.T @ H.T, 0).sum(axis=1), rtol=1e-12, atol=1e-12)
 
 
 def test_mask_scale_followed_twin(rng):

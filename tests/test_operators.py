@@ -218,8 +218,9 @@ def test_masks_captured_by_the_pass_are_the_patterns(seed, k, block, data):
     np.testing.assert_array_equal(R.to_dense(), relu_dense(X, A.generators())[:, U])
     A.follow_weights(sc.SparseVector(U[:1], np.ones(1), 36))  # new generators: the cache is stale
     known = A.known_masks(np.unique(U // 3), cache)
-    assert [t for t, _ in known] == [0]  # only the followed block's mask is known
-    np.testing.assert_array_equal(known[0][1], X[:, U[0] % 3] >= 0)
+    assert [t for t, _, _ in known] == [0]  # only the followed block's mask is known
+    _, arr, row = known[0]
+    np.testing.assert_array_equal(arr[row], X[:, U[0] % 3] >= 0)
 
 
 @given(seed=st.integers(0, 10**6), block=st.integers(1, 7), row_block=st.integers(1, 40), data=st.data())

@@ -15,9 +15,11 @@ class PatternCache:
     current generators only (a change of generators, ``follow_weights``,
     empties it on next use):
 
-    * ``followed``: ``(blocks, masks)`` of the generators that follow sparse
-      weights (``h_j = w_j``), made once per weight update in O(n nnz);
-    * ``masks``: ``{block: mask}`` kept by the last streaming pass for the
+    * ``followed``: ``(blocks, masks, output)`` of the generators that follow
+      sparse weights (``h_j = w_j``; ``output = A w``), made once per weight
+      update in O(n nnz);
+    * ``masks``: ``{block: (array, row)}`` (the mask is ``array[row]``) kept by
+      the last streaming pass for the
       support and the candidates, and by restrictions for the blocks they
       had to compute, so a later ``restrict`` costs no GEMM;
     * ``buffer``: the block-major (B, n) mask buffer a pass fills.
@@ -42,11 +44,8 @@ class PatternCache:
     @property
     def nbytes(self) -> int:
         """Bytes of the masks held (shared buffers counted once)."""
-        bases = {}
-        for mask in self.masks.values():
-            base = mask.base if mask.base is not None else mask
-            bases[id(base)] = base.nbytes
-        extra = 0 if self.followed is None else self.followed[1].nbytes
+        bases = {id(arr): arr.nbytes for arr, _ in self.masks.values()}
+        extra = 0 if self.followed is None else self.followed[1].nbytes + self.followed[2].nbytes
         if self.buffer is not None and id(self.buffer) not in bases:
             extra += self.buffer.nbytes
         return int(sum(bases.values()) + extra)

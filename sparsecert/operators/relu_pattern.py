@@ -47,19 +47,32 @@ class _RestrictedPattern(RestrictedOperator):
         self.feat = idx - blk * d
         self.blocks, self.blk = np.unique(blk, return_inverse=True)
         self.blk = self.blk.astype(np.int64)
-        self.masks = np.empty((self.blocks.size, n), dtype=np.uint8)
-        todo = np.ones(self.blocks.size, dtype=bool)
-        for t, mask in parent.known_masks(self.blocks, cache):
-            self.masks[t] = mask
-            todo[t] = False
-        new = np.flatnonzero(todo)
-        parent.block_masks(self.blocks[new], out=self.masks, rows=new)
-        if cache is not None:
-            for t in new.tolist():
-                cache.masks[int(self.blocks[t])] = self.masks[t]
+        known = parent.known_masks(self.blocks, cache)
+        sources = {id(arr) for _, arr, _ in known}
+        if len(known) == self.blocks.size and len(sources) == 1:
+            # every mask is a row of one array (the followed masks, a pass buffer): use it in place
+            self.masks = known[0][1] if known else np.empty((0, n), np.uint8)
+            rows = np.empty(self.blocks.size, np.int64)
+            for t, _, row in known:
+                rows[t] = row
+            self.blk = rows[self.blk]
+            new = np.empty(0, np.int64)
+            own = 0
+        else:
+            self.masks = np.empty((self.blocks.size, n), dtype=np.uint8)
+            todo = np.ones(self.blocks.size, dtype=bool)
+            for t, arr, row in known:
+                self.masks[t] = arr[row]
+                todo[t] = False
+            new = np.flatnonzero(todo)
+            parent.block_masks(self.blocks[new], out=self.masks, rows=new)
+            if cache is not None:
+                for t in new.tolist():
+                    cache.masks[int(self.blocks[t])] = (self.masks, t)
+            own = self.masks.nbytes
         self.n_new_blocks = int(new.size)
         self.mode = "gemm" if idx.size >= GEMM_FILL * self.blocks.size * d and idx.size else "entries"
-        self.nbytes = int(self.masks.nbytes + self.feat.nbytes + self.blk.nbytes + idx.nbytes)
+        self.nbytes = int(own + self.feat.nbytes + self.blk.nbytes + idx.nbytes)
         super().__init__(dtype=parent.dtype, shape=(n, idx.size))
 
     def _matvec(self, v):
@@ -259,37 +272,49 @@ class ReluPatternOperator(SparseSensingOperator):
             yield i0, np.matmul(H, XT[:, i0:i1], out=buf[:, : i1 - i0])
 
     def _followed_masks(self, cache=None):
-        """``(blocks, masks)``: the sorted blocks whose generator follows nonzero weights and
-        their masks, shape (len(blocks), n), in O(n nnz) (:func:`sparsecert.kernels.sparse_masks`);
+        """``(blocks, masks, output)``: the sorted blocks whose generator follows nonzero weights,
+        their masks, shape (len(blocks), n), and ``output = A w`` for the followed weights ``w``
+        (``sum_j relu(X w_j)``), all in O(n nnz) (:func:`sparsecert.kernels.sparse_masks`);
         kept in ``cache`` once per weight update."""
         if cache is not None and cache.bind(self).followed is not None:
             return cache.followed
         f, d, n = self._follow, self.d, self.shape[0]
         if f is None or not f.nnz:
-            out = np.empty(0, np.int64), np.empty((0, n), np.uint8)
+            out = np.empty(0, np.int64), np.empty((0, n), np.uint8), np.zeros(n, self.dtype)
         else:
             blk = f.indices // d
             blocks, start = np.unique(blk, return_index=True)
             ptr = np.append(start, f.nnz).astype(np.int64)
             masks = np.empty((blocks.size, n), np.uint8)
+            output = np.empty(n, self.dtype)
             feat, rows, XT = f.indices - blk * d, np.arange(blocks.size), self.XT
-            _ranged(n, lambda r0, r1: kernels.sparse_masks(XT, ptr, feat, f.values, masks, rows, r0, r1))
-            out = blocks, masks
+            _ranged(n, lambda r0, r1: kernels.sparse_masks(XT, ptr, feat, f.values, masks, rows, r0, r1, output))
+            out = blocks, masks, output
         if cache is not None:
             cache.followed = out
         return out
 
+    def followed_output(self, cache=None):
+        """``A w`` for the weights the generators follow (:meth:`follow_weights`), shape (n,).
+
+        Every block with weights has its own weights as generator, so this is the
+        network output ``sum_j relu(X w_j)``, a by-product of the followed masks:
+        no restricted product is needed (the sequential solver's residual).
+        """
+        return self._followed_masks(cache)[2]
+
     def known_masks(self, blocks, cache=None):
-        """``(t, mask)`` for each ``blocks[t]`` whose mask is known without a GEMM for the
-        current generators: followed generators (from ``w``), then masks kept in ``cache``."""
+        """``(t, array, row)`` for each ``blocks[t]`` whose mask ``array[row]`` is known without a
+        GEMM for the current generators: followed generators (from ``w``), then masks kept in
+        ``cache``."""
         blocks = np.asarray(blocks, dtype=np.int64)
-        fblocks, fmasks = self._followed_masks(cache)
+        fblocks, fmasks, _ = self._followed_masks(cache)
         t = np.minimum(np.searchsorted(fblocks, blocks), max(fblocks.size - 1, 0))
         followed = fblocks[t] == blocks if fblocks.size else np.zeros(blocks.size, bool)
-        out = [(i, fmasks[k]) for i, k in zip(np.flatnonzero(followed).tolist(), t[followed].tolist())]
+        out = [(i, fmasks, k) for i, k in zip(np.flatnonzero(followed).tolist(), t[followed].tolist())]
         if cache is not None:
             kept = cache.bind(self).masks
-            out += [(i, kept[j]) for i, j in enumerate(blocks.tolist()) if not followed[i] and j in kept]
+            out += [(i, *kept[j]) for i, j in enumerate(blocks.tolist()) if not followed[i] and j in kept]
         return out
 
     def block_masks(self, blocks, out=None, rows=None):
@@ -338,7 +363,7 @@ class ReluPatternOperator(SparseSensingOperator):
         can keep the masks of the support and the candidates.
         """
         d, n = self.d, self.shape[0]
-        fblocks, fmasks = self._followed_masks(cache)
+        fblocks, fmasks, _ = self._followed_masks(cache)
         if cache is not None:
             cache.masks = {}  # this pass recomputes every mask
         M = None
@@ -388,18 +413,19 @@ class ReluPatternOperator(SparseSensingOperator):
             else:  # many kept: keep the whole buffer, the next block gets a new one
                 cache.buffer, rows = None, here - j0
             for j, t in zip(here.tolist(), rows.tolist()):
-                kept[j] = buf[t]
+                kept[j] = (buf, t)
         before = set(keep[keep < j0].tolist())
         for j in [j for j in kept if j < j0 and j not in before]:
             del kept[j]  # its candidates were pushed out
         # buffers whose masks were mostly pushed out are compacted (memory O(n * kept))
         groups = {}
-        for j, mask in kept.items():
-            groups.setdefault(id(mask.base), []).append(j)
+        for j, (arr, _) in kept.items():
+            groups.setdefault(id(arr), []).append(j)
         for js in groups.values():
-            base = kept[js[0]].base
-            if base is not None and base is not cache.buffer and 2 * len(js) <= base.shape[0]:
-                kept.update(zip(js, np.stack([kept[j] for j in js])))
+            arr = kept[js[0]][0]
+            if arr is not cache.buffer and 2 * len(js) <= arr.shape[0]:
+                compact = np.stack([arr[kept[j][1]] for j in js])
+                kept.update((j, (compact, t)) for t, j in enumerate(js))
 
     def _matvec(self, w):
         w = np.ravel(w).astype(self.dtype, copy=False)

@@ -127,6 +127,11 @@ class HStackOperator(SparseSensingOperator):
         for op, part in zip(self.ops, self.split(w) if w is not None else [None] * len(self.ops)):
             op.follow_weights(part)
 
+    def followed_output(self, cache=None):
+        """``A w`` for the weights the parts follow: the signed sum of the parts' outputs."""
+        self._require("followed_output")
+        return sum(sg * op.followed_output(c) for (op, sg, _), c in zip(self._layout(), self._parts(cache)))
+
     def with_data(self, X):
         """The stack of the parts' ``with_data(X)``."""
         self._require("with_data")

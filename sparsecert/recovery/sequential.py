@@ -30,7 +30,7 @@ class SequentialIHTSolver(IHTSolver):
     """
 
     def __init__(self, A, y, s, *, period=1, **kwargs):
-        if not callable(getattr(A, "follow_weights", None)):
+        if not all(callable(getattr(A, f, None)) for f in ("follow_weights", "followed_output")):
             raise TypeError(f"sequential IHT needs an operator with follow_weights (ReLU-pattern), got {type(A).__name__}")
         self.period = check_int(period, "period", low=1)
         super().__init__(A, y, s, **kwargs)
@@ -45,7 +45,11 @@ class SequentialIHTSolver(IHTSolver):
         it = self.n_iter + 1
         if it % self.period == 0:
             self.A.follow_weights(self.w)
-            self.refresh()
+            # every block with weights is its own generator: A w is the network output,
+            # a by-product of the followed masks (no restricted product)
+            self.R_S = self.A.restrict(self.S, cache=self.cache)
+            self.r = self.y - self.A.followed_output(self.cache)
+            self._since_exact = 0
             if self.rel_residual < self.best[0]:  # the network's own residual
                 self.best = (self.rel_residual, self.w, it)
         return out
