@@ -298,3 +298,57 @@ def test_hstack_refuses_methods_a_part_lacks():
         C.with_data(np.ones((3, 2)))
     with pytest.raises(TypeError, match="follow_weights"):
         sc.SequentialIHTSolver(G, np.ones(6), 2)
+
+
+@pytest.mark.parametrize("fill", [0.0, 2.0])
+def test_restricted_products_gemm_and_entry_modes_agree(fill, monkeypatch, rng):
+    """A_S v and A_S^T r are the column submatrix's products whichever way they are computed:
+    GEMMs over the active blocks (fill 0: always) or the per-entry kernels (fill 2: never)."""
+    from sparsecert.operators import relu_pattern
+
+    monkeypatch.setattr(relu_pattern, "GEMM_FILL", fill)
+    X = rng.standard_normal((5000, 6))
+    A = sc.ReluPatternOperator(X, 7, rng=2)
+    S = np.sort(rng.choice(42, 20, replace=False))
+    R = A.restrict(S)
+    assert R.mode == ("gemm" if fill == 0.0 else "entries")
+    D = relu_dense(X, A.generators())[:, S]
+    v, r = rng.standard_normal(20), rng.standard_normal(5000)
+    np.testing.assert_allclose(R.matvec(v), D @ v, rtol=1e-12, atol=1e-10)
+    np.testing.assert_allclose(R.rmatvec(r), D.T @ r, rtol=1e-12, atol=1e-10)
+
+
+def test_thread_count_does_not_change_products(rng):
+    """Row ranges on 1 or 3 threads: the pass, A_S products and seeded generators agree
+    (matvec rows exactly; sums of partial rmatvecs to round-off)."""
+    from sparsecert.parallel import n_threads
+
+    X = rng.standard_normal((3 * 4096 + 5, 5))
+    A = sc.ReluPatternOperator(X, 9, rng=4)
+    S = np.array([1, 7, 8, 22, 40])
+    v, r = rng.standard_normal(5), rng.standard_normal(X.shape[0])
+    out = {}
+    for k in (1, 3):
+        with n_threads(k):
+            R = A.restrict(S)
+            out[k] = (R.matvec(v), R.rmatvec(r), A.rmatvec(r), A.generators())
+    np.testing.assert_array_equal(out[1][0], out[3][0])
+    np.testing.assert_allclose(out[1][1], out[3][1], rtol=1e-12)
+    np.testing.assert_allclose(out[1][2], out[3][2], rtol=1e-12)
+    np.testing.assert_array_equal(out[1][3], out[3][3])
+
+
+@given(seed=st.integers(0, 10**6), data=st.data())
+def test_followed_output_is_the_network(seed, data):
+    """With generators following w (h_j = w_j on blocks with weights), A w is the network output
+    sum_j relu(X w_j): followed_output equals both A_S w_S and the forward pass."""
+    rng = np.random.default_rng(seed)
+    n, d, m = 25, 3, 6
+    X = rng.standard_normal((n, d))
+    A = sc.ReluPatternOperator(X, m, rng=seed)
+    idx = np.array(sorted(data.draw(st.sets(st.integers(0, m * d - 1), min_size=1, max_size=10))), np.int64)
+    w = sc.SparseVector(idx, rng.standard_normal(idx.size), m * d)
+    A.follow_weights(w)
+    W = w.to_dense().reshape(m, d)
+    np.testing.assert_allclose(A.followed_output(), np.maximum(X @ W.T, 0).sum(axis=1), atol=1e-12)
+    np.testing.assert_allclose(A.followed_output(A.make_cache()), A.matvec(w), atol=1e-12)

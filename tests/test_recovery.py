@@ -160,3 +160,41 @@ def test_restricted_norm_sq_bounds():
     hi = np.linalg.norm(D, 2) ** 2
     full = sc.recovery.restricted_norm_sq(D, 9, n_iter=200)
     assert abs(full - hi) <= 1e-6 * hi
+
+
+def test_solver_template_setup_step_finalize():
+    """The template: solve() = run() + finalize(); setup() restarts (same run again, bit for bit);
+    every status lies in STATUSES; memory_usage() is an upper estimate of the peak work recorded."""
+    q = sc.planted_gaussian(120, 400, 6, rng=3)
+    solver = sc.IHTSolver(q.A, q.y, 6, method="niht")
+    est = solver.memory_usage()
+    first = solver.solve(max_iter=200)
+    assert first.status in sc.STATUSES and first.status == "residual"
+    assert 0 < first.peak_memory <= est
+    again = solver.setup().solve(max_iter=200)
+    np.testing.assert_array_equal(first.w.indices, again.w.indices)
+    np.testing.assert_array_equal(first.w.values, again.w.values)
+    np.testing.assert_array_equal(first.residuals, again.residuals)
+    stepped = sc.IHTSolver(q.A, q.y, 6, method="niht")
+    for _ in range(3):
+        stepped.step()
+    np.testing.assert_allclose(stepped.rel_residual, first.residuals[3], rtol=1e-9)
+    assert sc.IHTSolver(q.A, np.zeros(120), 6).solve().status in sc.STATUSES
+
+
+def test_sequential_solver_reports_the_best_network():
+    """SequentialIHTSolver: the result is the best network seen (its residual, recomputed
+    exactly from the model, is the smallest network residual of the run)."""
+    p = sc.planted_relu(600, 8, 12, 24, rng=1)
+    A = sc.ReluPatternOperator(p.X, 12, rng=2)
+    solver = sc.SequentialIHTSolver(A, p.y, 24, method="aiht")
+    res = solver.solve(max_iter=12, tol=0.0)
+    assert res.status == "max_iter" and res.status in sc.STATUSES
+    from sparsecert.relu import model_from_weights
+
+    net = model_from_weights(res.w, 12, 8)
+    rel = np.linalg.norm(p.y - net.forward(p.X)) / np.linalg.norm(p.y)
+    np.testing.assert_allclose(rel, min(solver.best[0], res.residuals[-1]), rtol=1e-8)
+    assert 0 <= res.info["best_iter"] <= 12
+    with pytest.raises(ValueError, match="period"):
+        sc.SequentialIHTSolver(A, p.y, 24, period=0)

@@ -47,9 +47,10 @@ class _RestrictedPattern(RestrictedOperator):
         self.feat = idx - blk * d
         self.blocks, self.blk = np.unique(blk, return_inverse=True)
         self.blk = self.blk.astype(np.int64)
+        self.mode = "gemm" if idx.size and idx.size >= GEMM_FILL * self.blocks.size * d else "entries"
         known = parent.known_masks(self.blocks, cache)
         sources = {id(arr) for _, arr, _ in known}
-        if len(known) == self.blocks.size and len(sources) == 1:
+        if self.mode == "entries" and len(known) == self.blocks.size and len(sources) == 1:
             # every mask is a row of one array (the followed masks, a pass buffer): use it in place
             self.masks = known[0][1] if known else np.empty((0, n), np.uint8)
             rows = np.empty(self.blocks.size, np.int64)
@@ -71,7 +72,6 @@ class _RestrictedPattern(RestrictedOperator):
                     cache.masks[int(self.blocks[t])] = (self.masks, t)
             own = self.masks.nbytes
         self.n_new_blocks = int(new.size)
-        self.mode = "gemm" if idx.size >= GEMM_FILL * self.blocks.size * d and idx.size else "entries"
         self.nbytes = int(own + self.feat.nbytes + self.blk.nbytes + idx.nbytes)
         super().__init__(dtype=parent.dtype, shape=(n, idx.size))
 
