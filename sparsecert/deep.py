@@ -15,18 +15,11 @@
 
 from __future__ import annotations
 
-import sys
-import time
-
 import numpy as np
-from tqdm.auto import tqdm
 
-from ._validation import check_array, check_int, check_rng, seed_from_rng
-from .kernels import topk_abs
-from .random import counter_normals
-from .recovery import RecoveryResult
+from ._validation import check_array, check_int, check_rng
+from .recovery import FactoredIHTSolver
 from .relu import recover_relu
-from .sparse import SparseVector, StreamingTopK
 
 __all__ = ["MLP", "recover_relu_vector", "recover_mlp"]
 
@@ -69,24 +62,14 @@ class MLP:
         return int(sum(np.count_nonzero(W) for W in self.Ws) + np.count_nonzero(self.V))
 
 
-def _generators(key, m, d, U, j0, j1):
-    """Pattern generators of units j0..j1-1: their own weights, or a seeded draw if they have none."""
-    H = U[j0:j1].copy()
-    idle = ~H.any(axis=1)
-    if idle.any():
-        H[idle] = counter_normals(key, j0, j1 - j0, d, H.dtype)[idle]
-    return H
-
-
 def recover_relu_vector(X, Y, m, s, *, max_iter=100, tol=1e-10, block=256, rng=None, progress=None, init_scale=None):
     """Fit ``F(X) = relu(X U^T) V`` (U: m x d, V: m x k) with at most ``s`` nonzeros in (U, V).
 
-    IHT on the factored loss ``0.5 ||Y - F(X)||_F^2``: a gradient step on
-    ``theta = [vec(U); vec(V)]``, one shared top-s over both layers, and an
-    backtracking step size (halved until the loss lies under its quadratic
-    majoriser, starting from twice the last accepted step), so the loss never
-    increases. Non-convex: no recovery guarantee, unlike the scalar
-    convex reformulation.
+    IHT on the factored loss ``0.5 ||Y - F(X)||_F^2``
+    (:class:`sparsecert.recovery.FactoredIHTSolver`): a gradient step on
+    ``theta = [vec(U); vec(V)]``, one shared top-s over both layers, and a
+    backtracking step size, so the loss never increases. Non-convex: no
+    recovery guarantee, unlike the scalar convex reformulation.
 
     Parameters
     ----------
@@ -114,113 +97,11 @@ def recover_relu_vector(X, Y, m, s, *, max_iter=100, tol=1e-10, block=256, rng=N
     result : RecoveryResult
         ``w`` is the sparse ``theta``.
     """
-    t_start = time.perf_counter()
-    X = check_array(X, "X", ndim=2)
-    n, d = X.shape
-    Y = check_array(Y, "Y", ndim=(1, 2), dtype=X.dtype)
-    if Y.shape[0] != n:
-        raise ValueError(f"Y must have {n} rows (one per sample), got shape {Y.shape}")
-    vector = Y.ndim == 2
-    Y2 = Y if vector else Y[:, None]
-    k = Y2.shape[1]
-    m = check_int(m, "m", low=1)
-    s = check_int(s, "s", low=1, high=m * (d + k))
-    block = check_int(block, "block", low=1)
-    rng = check_rng(rng)
-    key = seed_from_rng(rng)
-    scale = 1.0 / np.sqrt(d) if init_scale is None else float(init_scale)
-    if progress is None:
-        progress = sys.stderr.isatty()
-
-    # Random start, thresholded to s entries over both layers.
-    U = rng.standard_normal((m, d)) * scale
-    V = rng.standard_normal((m, k)) * scale
-    N = m * (d + k)
-
-    def theta_top(U, V, s):
-        top = StreamingTopK(s)
-        top.push(U.ravel(), 0)
-        top.push(V.ravel(), m * d)
-        return top.indices, top.values
-
-    def unpack(idx, val):
-        U = np.zeros((m, d))
-        V = np.zeros((m, k))
-        u = idx < m * d
-        U.flat[idx[u]] = val[u]
-        V.flat[idx[~u] - m * d] = val[~u]
-        return U, V
-
-    def predict(U, V):
-        act = np.flatnonzero(U.any(axis=1) & V.any(axis=1))
-        if act.size == 0:
-            return np.zeros((n, k))
-        return np.maximum(X @ U[act].T, 0.0) @ V[act]
-
-    idx, val = theta_top(U, V, s)
-    U, V = unpack(idx, val)
-    R = Y2 - predict(U, V)
-    ynorm = float(np.linalg.norm(Y2))
-    loss = 0.5 * float(np.sum(R * R))
-    residuals = [np.sqrt(2 * loss) / ynorm if ynorm else 0.0]
-    steps, mu, status, it = [], 1.0 / n, "max_iter", 0
-    peak = 0
-    with tqdm(total=max_iter, desc=f"vector IHT s={s}", disable=not progress, leave=False) as bar:
-        for it in range(1, max_iter + 1):
-            # Streamed gradient: only the top candidates and the support's entries are kept.
-            top = StreamingTopK(2 * s)
-            g_sup = np.zeros(idx.size)
-            for j0 in range(0, m, block):
-                j1 = min(m, j0 + block)
-                Z = X @ _generators(key, m, d, U, j0, j1).T  # (n, B) pre-activations
-                P = R @ V[j0:j1].T  # (n, B): residual through the output weights
-                gU = -(X.T @ ((Z >= 0) * P)).T  # (B, d): gradient of the loss
-                own = U[j0:j1].any(axis=1)  # units whose pattern is their own
-                gV = -(np.maximum(Z, 0.0) * own).T @ R  # (B, k)
-                for off, g in ((j0 * d, gU.ravel()), (m * d + j0 * k, gV.ravel())):
-                    top.push(g, off)
-                    lo, hi = np.searchsorted(idx, [off, off + g.size])
-                    g_sup[lo:hi] = g[idx[lo:hi] - off]
-                peak = max(peak, 8 * (Z.size + P.size + gU.size + gV.size) + top.nbytes)
-            # Candidate set: support plus the 2s strongest gradients; theta is 0 off the support.
-            cand = np.union1d(idx, top.indices)
-            g_c = np.zeros(cand.size)
-            g_c[np.searchsorted(cand, top.indices)] = top.values
-            g_c[np.searchsorted(cand, idx)] = g_sup
-            th_c = np.zeros(cand.size)
-            th_c[np.searchsorted(cand, idx)] = val
-            mu = mu * 2.0
-            for _ in range(60):  # backtracking on the thresholded step
-                keep = topk_abs(th_c - mu * g_c, cand, s)
-                n_idx, n_val = cand[keep], (th_c - mu * g_c)[keep]
-                nU, nV = unpack(n_idx, n_val)
-                nR = Y2 - predict(nU, nV)
-                nloss = 0.5 * float(np.sum(nR * nR))
-                dtheta = np.zeros(cand.size)
-                dtheta[keep] = n_val
-                dtheta -= th_c
-                # majorisation: accept when the loss is below its quadratic model at theta
-                if nloss <= loss + float(g_c @ dtheta) + float(dtheta @ dtheta) / (2 * mu):
-                    break
-                mu *= 0.5
-            if nloss > loss:  # no decrease along the thresholded path: stationary
-                status = "stationary"
-                break
-            idx, val, U, V, R, loss = n_idx, n_val, nU, nV, nR, nloss
-            rel = np.sqrt(2 * loss) / ynorm if ynorm else 0.0
-            residuals.append(rel)
-            steps.append(mu)
-            bar.update(1)
-            if rel <= tol:
-                status = "residual"
-                break
-    w = SparseVector(idx, val, N)
-    result = RecoveryResult(
-        w=w, support=w.indices, n_iter=it, converged=status != "max_iter", status=status,
-        residuals=np.asarray(residuals), steps=np.asarray(steps), time=time.perf_counter() - t_start,
-        peak_memory=int(peak), method="vector-iht", info={"n": n, "d": d, "m": m, "k": k, "s": s},
-    )
-    return MLP([U], V if vector else V[:, 0]), result
+    solver = FactoredIHTSolver(X, Y, m, s, block=block, rng=rng, init_scale=init_scale)
+    # xtol 0: the fit stops as stationary only when no step decreases the loss
+    result = solver.solve(max_iter=max_iter, tol=tol, xtol=0.0, progress=progress)
+    V = solver.V if np.ndim(Y) == 2 else solver.V[:, 0]
+    return MLP([solver.U], V), result
 
 
 def recover_mlp(X, y, widths, s, *, method="aiht", sequential=True, max_iter=30, rng=None, progress=None, **kwargs):

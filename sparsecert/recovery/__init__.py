@@ -12,9 +12,11 @@ it -- enough to form ``H_s(w + mu g)`` for every step ``mu > 0`` -- and all
 other products use ``A_S`` restricted to at most ``2 s`` columns. No vector
 of length N is ever formed.
 
-Variants share :meth:`IHTSolver.step`: :class:`SequentialIHTSolver`
-(generators follow the weights) and :class:`MinibatchIHTSolver` (one step
-per batch). Every run ends in a :class:`RecoveryResult` whose ``status`` is
+Variants share the template (``run``, ``finalize``) and, for the convex
+reformulation, :meth:`IHTSolver.step` itself: :class:`SequentialIHTSolver`
+(generators follow the weights), :class:`MinibatchIHTSolver` (one step per
+batch); :class:`FactoredIHTSolver` (vector outputs, both layers thresholded
+together) brings its own step. Every run ends in a :class:`RecoveryResult` whose ``status`` is
 one of :data:`STATUSES`.
 
 Methods
@@ -36,6 +38,7 @@ Methods
             support, then least squares on it (CGLS to ``ls_tol``).
 """
 
+from .factored import FactoredIHTSolver
 from .minibatch import MinibatchIHTSolver
 from .result import STATUSES, RecoveryResult
 from .sequential import SequentialIHTSolver
@@ -44,6 +47,7 @@ from .solver import METHODS, IHTSolver, iht, restricted_norm_sq
 __all__ = [
     "METHODS",
     "STATUSES",
+    "FactoredIHTSolver",
     "IHTSolver",
     "MinibatchIHTSolver",
     "RecoveryResult",

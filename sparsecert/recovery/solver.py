@@ -1,23 +1,4 @@
-"""The IHT solver (:class:`IHTSolver`) and :func:`iht`; the package docstring has the overview.
-
-Methods
--------
-``"iht"``   fixed step ``mu`` (Blumensath & Davies 2009), default
-            ``mu = 1 / L_2s`` with ``L_2s`` the largest squared norm of a
-            2s-column submatrix, estimated by the truncated power method
-            (:func:`restricted_norm_sq`): the restricted-smoothness step. Its
-            guarantee needs a stronger restricted isometry than NIHT's; see
-            the tests for the regime where it recovers.
-``"niht"``  normalised IHT (Blumensath & Davies 2010): ``mu = ||g_S||^2 /
-            ||A_S g_S||^2`` with the step-shrinking safeguard when the
-            support changes (``kappa = 2``, ``c = 0.01``).
-``"aiht"``  accelerated IHT (Blumensath 2012): the NIHT step, then
-            ``inner_iter`` conjugate-gradient steps on the least-squares
-            problem restricted to the new support (the first is the
-            exact-line-search gradient step).
-``"htp"``   hard thresholding pursuit (Foucart 2011): the NIHT step picks the
-            support, then least squares on it (CGLS to ``ls_tol``).
-"""
+"""The IHT solver (:class:`IHTSolver`) and :func:`iht`; the methods are described in the package docstring."""
 
 from __future__ import annotations
 
@@ -214,7 +195,7 @@ class IHTSolver:
     @property
     def w(self):
         """Current iterate as a :class:`SparseVector`."""
-        return SparseVector(self.S, self.wS, self.A.shape[1])
+        return SparseVector(self.S, self.wS, self.shape[1])
 
     @property
     def rel_residual(self) -> float:
@@ -311,7 +292,7 @@ class IHTSolver:
         if progress is None:
             progress = sys.stderr.isatty()
         if self.ynorm == 0.0:
-            self.status, self.S, self.wS = "zero", np.empty(0, np.int64), np.empty(0, self.A.dtype)
+            self.status, self.S, self.wS = "zero", np.empty(0, np.int64), np.empty(0, self.wS.dtype)
             self.residuals[-1] = 0.0
             return self
         bar = tqdm(total=max_iter, desc=f"{self.method.upper()} s={self.s}", disable=not progress, leave=False)

@@ -55,6 +55,17 @@ def _median(benchmark):
     return benchmark.stats.stats.median
 
 
+def bench_steps(benchmark, solver, rounds):
+    """Time single solver steps (BLAS held to one thread across them, as in a run)."""
+
+    def one():
+        solver.step()
+        solver.n_iter += 1
+
+    with single_threaded_blas():
+        benchmark.pedantic(one, rounds=rounds, iterations=1)
+
+
 _baseline = {}
 
 
@@ -71,13 +82,7 @@ def test_two_gemm_pass(benchmark, inst):
 def test_sequential_aiht_iteration(benchmark, inst):
     benchmark.group = f"iteration-{'-'.join(map(str, inst))}"
     solver = warm_solver(inst)
-
-    def one():
-        solver.step()
-        solver.n_iter += 1
-
-    with single_threaded_blas():
-        benchmark.pedantic(one, rounds=6, iterations=1)
+    bench_steps(benchmark, solver, rounds=6)
     info = {"peak_work_bytes": solver.peak_memory, "rel_residual": solver.rel_residual}
     if inst in _baseline:
         info["ratio_to_two_gemm"] = _median(benchmark) / _baseline[inst]
@@ -90,14 +95,7 @@ def test_iteration_threads(benchmark, inst, threads):
     benchmark.group = f"threads-{'-'.join(map(str, inst))}"
     k = available_cores() if threads == "all" else threads
     with n_threads(k):
-        solver = warm_solver(inst)
-
-        def one():
-            solver.step()
-            solver.n_iter += 1
-
-        with single_threaded_blas():
-            benchmark.pedantic(one, rounds=4, iterations=1)
+        bench_steps(benchmark, warm_solver(inst), rounds=4)
     benchmark.extra_info["threads"] = k
 
 

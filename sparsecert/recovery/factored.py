@@ -1,0 +1,172 @@
+"""Factored IHT: a two-layer ReLU net with k outputs, thresholded over both layers at once."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .._validation import check_array, check_float, check_int, check_rng, seed_from_rng
+from ..kernels import topk_abs
+from ..random import counter_normals
+from ..sparse import StreamingTopK
+from .solver import IHTSolver
+
+__all__ = ["FactoredIHTSolver"]
+
+
+class FactoredIHTSolver(IHTSolver):
+    """IHT on ``theta = [vec(U); vec(V)]`` for ``F(X) = relu(X U^T) V`` (U: m x d, V: m x k).
+
+    Each :meth:`step` streams the gradient of ``0.5 ||Y - F(X)||_F^2`` over
+    blocks of hidden units, keeping its values on the support and its top-2s
+    elsewhere, then takes one shared top-s of the gradient step over both
+    layers with a backtracking step size (halved until the loss lies under its
+    quadratic majoriser, starting from twice the last accepted step), so the
+    loss never increases. When no step decreases it, the iterate stays and
+    :meth:`step` reports a zero update (status ``"stationary"``). Units without
+    weights take their activation pattern from a seeded random generator (the
+    sequential-convex rule), so they can enter the support. Non-convex: no
+    recovery guarantee. The weights are held as dense m x d and m x k arrays
+    (this fit is not memory-linear). :meth:`run` and :meth:`finalize` are
+    :class:`IHTSolver`'s.
+
+    Parameters
+    ----------
+    X : array_like, shape (n, d)
+    Y : array_like, shape (n, k) or (n,)
+    m : int
+        Hidden width.
+    s : int
+        Nonzeros over both layers, ``1 <= s <= m (d + k)``.
+    block : int
+        Hidden units per streaming block.
+    rng : None, int or Generator
+        Seeds the initial weights and the generators of empty units.
+    init_scale : float, optional
+        Standard deviation of the random start (default ``1/sqrt(d)``).
+    """
+
+    method = "vector-iht"
+
+    def __init__(self, X, Y, m, s, *, block=256, rng=None, init_scale=None):
+        self.X = X = check_array(X, "X", ndim=2)
+        n, d = X.shape
+        Y = check_array(Y, "Y", ndim=(1, 2), dtype=X.dtype)
+        if Y.shape[0] != n:
+            raise ValueError(f"Y must have {n} rows (one per sample), got shape {Y.shape}")
+        self.Y = Y if Y.ndim == 2 else Y[:, None]
+        m = check_int(m, "m", low=1)
+        self.m, self.d, self.k = m, d, self.Y.shape[1]
+        self.s = check_int(s, "s", low=1, high=m * (d + self.k))
+        self.block = check_int(block, "block", low=1)
+        self.rng = check_rng(rng)
+        self.key = seed_from_rng(self.rng)
+        self.scale = 1.0 / np.sqrt(d) if init_scale is None else check_float(init_scale, "init_scale", low=0.0)
+        self.shape = (n, m * (d + self.k))
+        self.A = None
+        self.setup()
+
+    def setup(self, w0=None):
+        """Random start (drawn from ``rng``), thresholded to s entries over both layers."""
+        if w0 is not None:
+            raise ValueError("the factored solver starts from its seeded random draw (w0 must be None)")
+        self.t_start = time.perf_counter()
+        m, d, k = self.m, self.d, self.k
+        U = self.rng.standard_normal((m, d)) * self.scale
+        V = self.rng.standard_normal((m, k)) * self.scale
+        top = StreamingTopK(self.s)
+        top.push(U.ravel(), 0)
+        top.push(V.ravel(), m * d)
+        self.S, self.wS = top.indices, top.values
+        self.U, self.V = self._unpack(self.S, self.wS)
+        self.R = self.Y - self._predict(self.U, self.V)
+        self.loss = 0.5 * float(np.sum(self.R * self.R))
+        self.ynorm = float(np.linalg.norm(self.Y))
+        self.mu, self.peak_memory, self._since_exact = 1.0 / self.shape[0], 0, 0
+        self.n_iter, self.status = 0, "max_iter"
+        self.residuals, self.steps = [self.rel_residual], []
+        return self
+
+    def memory_usage(self):
+        """Dense weights, residual, two (n, block) tiles and the top-2s candidates."""
+        n, (m, d, k), B = self.shape[0], (self.m, self.d, self.k), min(self.block, self.m)
+        return int(8 * (2 * (m * (d + k)) + 2 * n * k + 2 * n * B + B * (d + k)) + 12 * 8 * 2 * self.s)
+
+    @property
+    def rel_residual(self) -> float:
+        return float(np.sqrt(2 * self.loss)) / self.ynorm if self.ynorm else 0.0
+
+    def exact_residual(self):
+        return self.R
+
+    def _unpack(self, idx, val):
+        m, d, k = self.m, self.d, self.k
+        U, V = np.zeros((m, d)), np.zeros((m, k))
+        u = idx < m * d
+        U.flat[idx[u]] = val[u]
+        V.flat[idx[~u] - m * d] = val[~u]
+        return U, V
+
+    def _predict(self, U, V):
+        act = np.flatnonzero(U.any(axis=1) & V.any(axis=1))
+        if act.size == 0:
+            return np.zeros((self.shape[0], self.k))
+        return np.maximum(self.X @ U[act].T, 0.0) @ V[act]
+
+    def _generators(self, j0, j1):
+        """Pattern generators of units j0..j1-1: their own weights, or a seeded draw if they have none."""
+        H = self.U[j0:j1].copy()
+        idle = ~H.any(axis=1)
+        if idle.any():
+            H[idle] = counter_normals(self.key, j0, j1 - j0, self.d, H.dtype)[idle]
+        return H
+
+    def _step(self):
+        X, U, V, R, idx, val, s = self.X, self.U, self.V, self.R, self.S, self.wS, self.s
+        m, d, k = self.m, self.d, self.k
+        # Streamed gradient: only the top candidates and the support's entries are kept.
+        top = StreamingTopK(2 * s)
+        g_sup = np.zeros(idx.size)
+        for j0 in range(0, m, self.block):
+            j1 = min(m, j0 + self.block)
+            Z = X @ self._generators(j0, j1).T  # (n, B) pre-activations
+            P = R @ V[j0:j1].T  # (n, B): residual through the output weights
+            gU = -(X.T @ ((Z >= 0) * P)).T  # (B, d): gradient of the loss
+            own = U[j0:j1].any(axis=1)  # units whose pattern is their own
+            gV = -(np.maximum(Z, 0.0) * own).T @ R  # (B, k)
+            for off, g in ((j0 * d, gU.ravel()), (m * d + j0 * k, gV.ravel())):
+                top.push(g, off)
+                lo, hi = np.searchsorted(idx, [off, off + g.size])
+                g_sup[lo:hi] = g[idx[lo:hi] - off]
+            self.peak_memory = max(self.peak_memory, 8 * (Z.size + P.size + gU.size + gV.size) + top.nbytes)
+        # Candidate set: support plus the 2s strongest gradients; theta is 0 off the support.
+        cand = np.union1d(idx, top.indices)
+        g_c = np.zeros(cand.size)
+        g_c[np.searchsorted(cand, top.indices)] = top.values
+        g_c[np.searchsorted(cand, idx)] = g_sup
+        th_c = np.zeros(cand.size)
+        th_c[np.searchsorted(cand, idx)] = val
+        mu = self.mu * 2.0
+        for _ in range(60):  # backtracking on the thresholded step
+            keep = topk_abs(th_c - mu * g_c, cand, s)
+            n_idx, n_val = cand[keep], (th_c - mu * g_c)[keep]
+            nU, nV = self._unpack(n_idx, n_val)
+            nR = self.Y - self._predict(nU, nV)
+            nloss = 0.5 * float(np.sum(nR * nR))
+            dtheta = np.zeros(cand.size)
+            dtheta[keep] = n_val
+            dtheta -= th_c
+            # majorisation: accept when the loss is below its quadratic model at theta
+            if nloss <= self.loss + float(g_c @ dtheta) + float(dtheta @ dtheta) / (2 * mu):
+                break
+            mu *= 0.5
+        self.mu = mu
+        if nloss > self.loss:  # no decrease along the thresholded path: stay (stationary)
+            return mu, True, 0.0
+        dw = float(np.linalg.norm(dtheta))
+        self.S, self.wS, self.U, self.V, self.R, self.loss = n_idx, n_val, nU, nV, nR, nloss
+        return mu, bool(np.array_equal(n_idx, idx)), dw
+
+    def finalize(self, **info):
+        return super().finalize(d=self.d, m=self.m, k=self.k, **info)
