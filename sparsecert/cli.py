@@ -14,7 +14,7 @@ from .recovery import METHODS
 
 
 def run_planted(ms, ss, seeds, out, n=5000, d=100, layers=1, method="aiht", max_iter=15, sequential=True, imp=False,
-                imp_epochs=15):
+                imp_epochs=15, device=None):
     """The planted-MLP grid: CSV of every cell and a PSNR heatmap (paper Fig. 1 style; IHT and IMP side by side)."""
     from .experiments import planted_mlp_grid, write_csv
 
@@ -22,7 +22,7 @@ def run_planted(ms, ss, seeds, out, n=5000, d=100, layers=1, method="aiht", max_
     out.mkdir(parents=True, exist_ok=True)
     rows = planted_mlp_grid(
         ms, ss, seeds, n=n, d=d, layers=layers, method=method, max_iter=max_iter, sequential=sequential,
-        imp_baseline=imp, imp_epochs=imp_epochs, progress=True,
+        imp_baseline=imp, imp_epochs=imp_epochs, progress=True, device=device,
     )
     if not rows:
         raise SystemExit("sparsecert planted: no (m, s) cell fits (need s <= m * d)")
@@ -39,15 +39,16 @@ def run_planted(ms, ss, seeds, out, n=5000, d=100, layers=1, method="aiht", max_
     return rows
 
 
-def run_repro(names, out, quick=True, seed=0, executor="process", config=None):
+def run_repro(names, out, quick=True, seed=0, executor="process", config=None, device=None):
     """Run reproduction modules by name ("all" for every one); print and return the figures written.
 
     ``config`` names a configuration beyond quick/full (a key of a module's
     ``CONFIGS``); with "all" only the modules that have it run.
     """
-    from .repro import REGISTRY
-
     import importlib.util
+    import inspect
+
+    from .repro import REGISTRY
 
     has_torch = importlib.util.find_spec("torch") is not None
     everything = "all" in names
@@ -68,6 +69,10 @@ def run_repro(names, out, quick=True, seed=0, executor="process", config=None):
             continue
         print(f"== {name} ({config or ('quick' if quick else 'full')})")
         kw = {"config": config} if config is not None else {}
+        if device is not None:
+            if "device" not in inspect.signature(REGISTRY[name].run).parameters:
+                raise ValueError(f"--device: {name} has no GPU path (planted has)")
+            kw["device"] = device
         for path in REGISTRY[name].run(out, quick=quick, seed=seed, executor=executor, **kw):
             print(f"figure: {path}")
             paths.append(path)
@@ -185,6 +190,7 @@ def main(argv=None):
     rp.add_argument("--executor", choices=["serial", "process", "dask"], default="process")
     rp.add_argument("--out", default="figures", help="output directory (default: figures)")
     rp.add_argument("--seed", type=int, default=0)
+    rp.add_argument("--device", default=None, help="run IHT on the torch backend on this device (cpu, cuda, cuda:K); default NumPy")
 
     demo = sub.add_parser("demo", help="every quick figure (same as 'repro all --quick')")
     demo.add_argument("--out", default="figures")
@@ -233,6 +239,7 @@ def main(argv=None):
     pl.add_argument("--imp", action="store_true", help="also fit each instance by the IMP baseline")
     pl.add_argument("--imp-epochs", type=int, default=15, help="Adam epochs per IMP round")
     pl.add_argument("--out", default="figures")
+    pl.add_argument("--device", default=None, help="run IHT on the torch backend on this device (cpu, cuda, cuda:K); default NumPy")
 
     args = parser.parse_args(argv)
     if args.command is None:
@@ -249,8 +256,8 @@ def main(argv=None):
             parser.error("--seed must be a non-negative integer")
         try:
             run_repro(args.names, args.out, quick=args.quick, seed=args.seed, executor=args.executor,
-                      config=args.config)
-        except ValueError as exc:
+                      config=args.config, device=args.device)
+        except (ValueError, ImportError) as exc:
             parser.error(str(exc))
     elif args.command == "sweep":
         from .sweep import EXPERIMENTS, SweepFormatError, run_sweep
@@ -277,8 +284,16 @@ def main(argv=None):
                if v < (0 if k == "seeds" else 1)]
         if bad or args.n < 1 or args.d < 1 or args.layers < 1 or args.iters < 1:
             parser.error(f"sizes must be positive (seeds non-negative); got {' '.join(bad) or 'a non-positive --n/--d/--layers/--iters'}")
+        if args.device is not None:
+            from .backend import resolve
+
+            try:
+                resolve("torch", args.device)
+            except (ValueError, ImportError) as exc:
+                parser.error(f"--device: {exc}")
         run_planted(args.m, args.s, args.seeds, args.out, n=args.n, d=args.d, layers=args.layers, method=args.method,
-                    max_iter=args.iters, sequential=not args.fixed, imp=args.imp, imp_epochs=args.imp_epochs)
+                    max_iter=args.iters, sequential=not args.fixed, imp=args.imp, imp_epochs=args.imp_epochs,
+                    device=args.device)
     return 0
 
 

@@ -84,7 +84,7 @@ def imp_relu_baseline(X, y, widths, s, *, epochs=15, lr=1e-3, rate=0.1, batch_si
 
 
 def planted_mlp(m, s, seed=0, *, n=50000, d=100, layers=1, method="aiht", sequential=True, max_iter=15, inner_iter=3,
-                imp_baseline=False, imp_epochs=15):
+                imp_baseline=False, imp_epochs=15, device=None):
     """Plant a sparse ReLU MLP of width ``m`` with ``s`` nonzeros and fit it by IHT.
 
     Parameters
@@ -104,6 +104,9 @@ def planted_mlp(m, s, seed=0, *, n=50000, d=100, layers=1, method="aiht", sequen
         Also fit the same instance by :func:`imp_relu_baseline` (``imp_epochs``
         full-batch Adam epochs per round) and add ``imp_psnr``, ``imp_time``,
         ``imp_peak_memory``, ``imp_rounds``.
+    device : str, optional
+        Run IHT on the torch backend on this device (``"cpu"``, ``"cuda"``);
+        default the NumPy backend.
 
     Returns
     -------
@@ -117,13 +120,14 @@ def planted_mlp(m, s, seed=0, *, n=50000, d=100, layers=1, method="aiht", sequen
     layers = check_int(layers, "layers", low=1)
     s = check_int(s, "s", low=layers, high=_capacity(m, d, layers))
     rng = check_rng(seed)
+    backend = {"backend": "numpy"} if device is None else {"backend": "torch", "device": device}
     row = {"m": m, "s": s, "seed": seed, "n": n, "d": d, "layers": layers, "method": method}
     t0 = time.perf_counter()
     if layers == 1:
         p = planted_relu(n, d, m, s, rng=rng)
         net, res = recover_relu(
             p.X, p.y, m, s, method=method, sequential=sequential, max_iter=max_iter, inner_iter=inner_iter,
-            rng=rng, progress=False,
+            rng=rng, progress=False, **backend,
         )
         match = match_neurons(net, p.model)
         row.update(
@@ -134,7 +138,7 @@ def planted_mlp(m, s, seed=0, *, n=50000, d=100, layers=1, method="aiht", sequen
         X, y, _ = _planted_deep(n, d, m, s, layers, rng)
         net, results = recover_mlp(
             X, y, [m] * layers, s, method=method, sequential=sequential, max_iter=max_iter,
-            inner_iter=inner_iter, rng=rng, progress=False,
+            inner_iter=inner_iter, rng=rng, progress=False, **backend,
         )
         row.update(
             psnr=psnr(y, net(X)), support_recovered=None, rel_weight_error=None,

@@ -22,15 +22,17 @@ from __future__ import annotations
 import time
 
 import numpy as np
+
 from ._validation import check_array, check_int, check_option, check_rng, seed_from_rng
+from .backend import resolve, to_numpy
 from .models import TwoLayerReLU
-from .operators import HStackOperator, ReluPatternOperator
+from .operators import HStackOperator, ReluPatternOperator, TorchReluPatternOperator
 from .recovery import METHODS, IHTSolver, MinibatchIHTSolver, SequentialIHTSolver
 
 __all__ = ["relu_operator", "recover_relu", "psnr", "model_from_weights", "match_neurons"]
 
 
-def relu_operator(X, m, *, generators=None, output_sign="positive", rng=None, block=None):
+def relu_operator(X, m, *, generators=None, output_sign="positive", rng=None, block=None, backend="numpy", device=None):
     """The sensing operator of a width-``m`` two-layer ReLU net on data ``X``.
 
     Parameters
@@ -45,21 +47,30 @@ def relu_operator(X, m, *, generators=None, output_sign="positive", rng=None, bl
     rng : None, int or Generator
     block : int, optional
         Generators per streaming block.
+    backend : {"numpy", "torch"}
+        NumPy/Numba (default, the reference) or torch (:class:`TorchReluPatternOperator`).
+    device : str, optional
+        torch device: ``"cpu"`` (default), ``"cuda"``, ``"cuda:K"``.
 
     Returns
     -------
-    ReluPatternOperator (n, m*d) or HStackOperator (n, 2*m*d) = [A_+, -A_-].
+    ReluPatternOperator (n, m*d) or HStackOperator (n, 2*m*d) = [A_+, -A_-]
+    (their torch twins with ``backend="torch"``).
     """
+    be = resolve(backend, device)
     m = check_int(m, "m", low=1)
     output_sign = check_option(output_sign, "output_sign", {"positive", "mixed"})
     rng = check_rng(rng)
-    X = check_array(X, "X", ndim=2)
+    X = check_array(to_numpy(X), "X", ndim=2)
     if generators is not None:
-        generators = check_array(generators, "generators", shape=(m, X.shape[1]), dtype=X.dtype)
+        generators = check_array(to_numpy(generators), "generators", shape=(m, X.shape[1]), dtype=X.dtype)
     parts = []
     for _ in range(1 if output_sign == "positive" else 2):
         gen = m if generators is None else generators
-        parts.append(ReluPatternOperator(X, gen, rng=seed_from_rng(rng), block=block))
+        if be.name == "torch":
+            parts.append(TorchReluPatternOperator(X, gen, device=be.device, rng=seed_from_rng(rng), block=block))
+        else:
+            parts.append(ReluPatternOperator(X, gen, rng=seed_from_rng(rng), block=block))
     return parts[0] if output_sign == "positive" else HStackOperator(parts, signs=[1, -1])
 
 
@@ -148,6 +159,8 @@ def recover_relu(
     rng=None,
     progress=None,
     callback=None,
+    backend="numpy",
+    device=None,
 ):
     """Fit a sparse two-layer ReLU net ``f(x) = sum_j relu(x . u_j) v_j`` to ``(X, y)`` by IHT.
 
@@ -195,6 +208,11 @@ def recover_relu(
         Progress bar (default: when stderr is a terminal).
     callback : callable, optional
         ``callback(it, w, rel_residual)`` after each step.
+    backend : {"numpy", "torch"}
+        Where the operator's data and products live: NumPy/Numba (default,
+        the reference) or torch tensors (same iterates to ~1e-12 in float64).
+    device : str, optional
+        torch device, ``"cpu"`` (default) or ``"cuda"``/``"cuda:K"``.
 
     Returns
     -------
@@ -211,11 +229,12 @@ def recover_relu(
     natural network read off ``w``.
     """
     t_start = time.perf_counter()
-    X = check_array(X, "X", ndim=2)
+    resolve(backend, device)  # fail early on an unknown or unavailable backend
+    X = check_array(to_numpy(X), "X", ndim=2)
     n, d = X.shape
     if n < 1 or d < 1:
         raise ValueError(f"X must have at least one row and one column, got shape {X.shape}")
-    y = check_array(y, "y", shape=(n,), dtype=X.dtype)
+    y = check_array(to_numpy(y), "y", shape=(n,), dtype=X.dtype)
     m = check_int(m, "m", low=1)
     output_sign = check_option(output_sign, "output_sign", {"positive", "mixed"})
     N = m * d * (2 if output_sign == "mixed" else 1)
@@ -225,7 +244,7 @@ def recover_relu(
     epochs = check_int(epochs, "epochs", low=1)
     batch_size = 0 if batch_size is None else check_int(batch_size, "batch_size", low=0)
     rng = check_rng(rng)
-    A = relu_operator(X, m, generators=generators, output_sign=output_sign, rng=rng, block=block)
+    A = relu_operator(X, m, generators=generators, output_sign=output_sign, rng=rng, block=block, backend=backend, device=device)
     if batch_size and batch_size < n:
         solver = MinibatchIHTSolver(
             A, X, y, s, batch_size=batch_size, epochs=epochs, rng=rng, sequential=sequential, period=period,

@@ -6,6 +6,7 @@ import numpy as np
 
 from . import kernels
 from ._validation import check_rng
+from .backend import to_numpy
 from .operators.base import SparseSensingOperator
 
 __all__ = ["check_operator"]
@@ -28,7 +29,8 @@ def check_operator(A, *, rng=0, support_size=None, rtol=1e-10):
     Parameters
     ----------
     A : SparseSensingOperator
-        Small enough for ``A^T r`` to be formed densely (N up to ~10^5).
+        Small enough for ``A^T r`` to be formed densely (N up to ~10^5); any
+        backend (device products are brought to the host for the comparisons).
     rng : int or Generator
     support_size : int, optional
         ``|S|`` (default ``min(N, 8)``).
@@ -47,7 +49,7 @@ def check_operator(A, *, rng=0, support_size=None, rtol=1e-10):
     tol = rtol if A.dtype == np.float64 else max(rtol, 1e-4)
     w = rng.standard_normal(N).astype(A.dtype)
     r = rng.standard_normal(n).astype(A.dtype)
-    Aw, g = A.matvec(w), A.rmatvec(r)
+    Aw, g = to_numpy(A.matvec(w)), to_numpy(A.rmatvec(r))  # length-n products may live on a device
     assert Aw.shape == (n,) and g.shape == (N,), "matvec/rmatvec shapes"
     scale = np.linalg.norm(Aw) * np.linalg.norm(r) + np.linalg.norm(w) * np.linalg.norm(g) + 1.0
     adjoint = abs(float(Aw @ r) - float(w @ g)) / scale
@@ -59,13 +61,13 @@ def check_operator(A, *, rng=0, support_size=None, rtol=1e-10):
     wS = np.zeros(N, A.dtype)
     wS[S] = v
     R = A.restrict(S)
-    ref = A.matvec(wS)
-    err_mv = np.linalg.norm(R.matvec(v) - ref) / (np.linalg.norm(ref) + np.linalg.norm(v) + 1.0)
+    ref = to_numpy(A.matvec(wS))
+    err_mv = np.linalg.norm(to_numpy(R.matvec(v)) - ref) / (np.linalg.norm(ref) + np.linalg.norm(v) + 1.0)
     err_rmv = np.linalg.norm(R.rmatvec(r) - g[S]) / (np.linalg.norm(g[S]) + 1.0)
     assert err_mv <= tol, f"restrict(S).matvec differs from matvec by {err_mv:.3e}"
     assert err_rmv <= tol, f"restrict(S).rmatvec differs from rmatvec[S] by {err_rmv:.3e}"
     cols = A.columns(S)
-    unit = np.stack([A.matvec(np.eye(1, N, j, dtype=A.dtype)[0]) for j in S[: min(k, 4)]], axis=1)
+    unit = np.stack([to_numpy(A.matvec(np.eye(1, N, j, dtype=A.dtype)[0])) for j in S[: min(k, 4)]], axis=1)
     assert np.allclose(cols[:, : unit.shape[1]], unit, rtol=tol, atol=tol), "columns(S) are not A e_j"
 
     off = np.setdiff1d(np.arange(N), S)

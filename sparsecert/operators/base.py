@@ -29,6 +29,7 @@ import numpy as np
 from scipy.sparse.linalg import LinearOperator
 
 from .._validation import check_int
+from ..backend import is_tensor
 from ..sparse import SparseVector, StreamingTopK
 
 __all__ = ["SparseSensingOperator", "RestrictedOperator", "check_support", "block_size", "DEFAULT_BLOCK_BYTES"]
@@ -37,7 +38,15 @@ __all__ = ["SparseSensingOperator", "RestrictedOperator", "check_support", "bloc
 DEFAULT_BLOCK_BYTES = 64 * 2**20
 
 #: Methods every sensing operator must provide (checked by composites).
-REQUIRED = ("_matvec", "_blocks_rmatvec", "restrict", "pass_nbytes", "make_cache")
+REQUIRED = ("_matvec", "_blocks_rmatvec", "restrict", "pass_nbytes", "make_cache", "native")
+
+
+def _checked(x, length, name):
+    """``x`` (array or tensor) as a vector of ``length`` (an (length, 1) column is flattened)."""
+    x = x if is_tensor(x) else np.asarray(x)
+    if tuple(x.shape) not in ((length,), (length, 1)):
+        raise ValueError(f"{name} must have shape ({length},), got {tuple(x.shape)}")
+    return x.reshape(-1)
 
 
 def check_support(idx, N, name="idx"):
@@ -76,6 +85,14 @@ class RestrictedOperator(LinearOperator):
         """The n x |S| matrix itself."""
         raise NotImplementedError
 
+    # Products return the operator's own vector kind (a device tensor for the torch
+    # backend): scipy's wrappers would turn them into NumPy arrays.
+    def matvec(self, v):
+        return self._matvec(_checked(v, self.shape[1], "v"))
+
+    def rmatvec(self, r):
+        return self._rmatvec(_checked(r, self.shape[0], "r"))
+
 
 class SparseSensingOperator(LinearOperator, abc.ABC):
     """An n x N sensing operator applied in blocks of columns (see the module docstring)."""
@@ -105,6 +122,10 @@ class SparseSensingOperator(LinearOperator, abc.ABC):
         """Bytes held by ``cache`` (0 for ``None``)."""
         return 0
 
+    def native(self, a):
+        """A length-n vector ``a`` as this operator's kind (NumPy here; a device tensor for torch)."""
+        return np.ascontiguousarray(np.ravel(a), dtype=self.dtype)
+
     def matvec(self, x):
         """``A x`` for a dense vector or a :class:`~sparsecert.sparse.SparseVector`."""
         if isinstance(x, SparseVector):
@@ -113,7 +134,11 @@ class SparseSensingOperator(LinearOperator, abc.ABC):
             if x.nnz == 0:
                 return np.zeros(self.shape[0], dtype=self.dtype)
             return self.restrict(x.indices).matvec(x.values.astype(self.dtype, copy=False))
-        return super().matvec(x)
+        return self._matvec(_checked(x, self.shape[1], "x"))
+
+    def rmatvec(self, r):
+        """``A^T r`` (a NumPy array: length-N vectors live on the host)."""
+        return self._rmatvec(_checked(r, self.shape[0], "r"))
 
     def dot(self, x):
         if isinstance(x, SparseVector):
@@ -121,8 +146,7 @@ class SparseSensingOperator(LinearOperator, abc.ABC):
         return super().dot(x)
 
     def _rmatvec(self, r):
-        r = np.ascontiguousarray(np.ravel(r), dtype=self.dtype)
-        return np.concatenate([g for _, g in self._blocks_rmatvec(r)])
+        return np.concatenate([g for _, g in self._blocks_rmatvec(self.native(r))])
 
     def columns(self, idx):
         """The n x |idx| submatrix ``A[:, idx]`` (idx sorted)."""
@@ -155,7 +179,7 @@ class SparseSensingOperator(LinearOperator, abc.ABC):
         so this pass is all an IHT step needs; it holds O(k + |support|)
         numbers besides one block.
         """
-        r = np.ascontiguousarray(r, dtype=self.dtype)
+        r = self.native(r)
         support = np.ascontiguousarray(support, dtype=np.int64)
         g_support = np.empty(support.size, dtype=self.dtype)
         top = StreamingTopK(k, exclude=support, dtype=self.dtype)

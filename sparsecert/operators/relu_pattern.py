@@ -424,7 +424,7 @@ class ReluPatternOperator(SparseSensingOperator):
         for js in groups.values():
             arr = kept[js[0]][0]
             if arr is not cache.buffer and 2 * len(js) <= arr.shape[0]:
-                compact = np.stack([arr[kept[j][1]] for j in js])
+                compact = arr[np.array([kept[j][1] for j in js])]
                 kept.update((j, (compact, t)) for t, j in enumerate(js))
 
     def _matvec(self, w):

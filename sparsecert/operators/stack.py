@@ -22,11 +22,7 @@ class _RestrictedStack(RestrictedOperator):
 
     def _matvec(self, v):
         v = np.ravel(v)
-        out = np.zeros(self.shape[0], dtype=self.dtype)
-        for sl, sign, R in self.parts:
-            if R.shape[1]:
-                out += sign * R.matvec(v[sl])
-        return out
+        return sum(sign * R.matvec(v[sl]) for sl, sign, R in self.parts)  # every part: the operator's kind
 
     def _rmatvec(self, r):
         out = np.empty(self.shape[1], dtype=self.dtype)
@@ -77,6 +73,14 @@ class HStackOperator(SparseSensingOperator):
     def _matvec(self, x):
         x = np.ravel(x)
         return sum(sg * op.matvec(x[off : off + op.shape[1]]) for op, sg, off in self._layout())
+
+    def native(self, a):
+        return self.ops[0].native(a)
+
+    def native_data(self, X):
+        """Data as the parts keep it (a device tensor for torch parts), for :meth:`with_data`."""
+        f = getattr(self.ops[0], "native_data", None)
+        return f(X) if callable(f) else X
 
     def make_cache(self):
         """One cache per part (``None`` when no part keeps anything)."""

@@ -8,6 +8,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .._validation import check_array, check_int, check_rng
+from ..backend import norm, to_numpy
 from ..parallel import single_threaded_blas
 from .solver import IHTSolver
 
@@ -44,7 +45,8 @@ class MinibatchIHTSolver(IHTSolver):
     def __init__(self, A, X, y, s, *, batch_size, epochs=1, rng=None, sequential=False, period=1, **kwargs):
         if not callable(getattr(A, "with_data", None)):
             raise TypeError(f"minibatch IHT needs an operator with with_data, got {type(A).__name__}")
-        self.X = check_array(X, "X", ndim=2, shape=(A.shape[0], None), dtype=A.dtype)
+        X = check_array(to_numpy(X), "X", ndim=2, shape=(A.shape[0], None), dtype=A.dtype)
+        self.X = A.native_data(X) if callable(getattr(A, "native_data", None)) else X  # converted once, here
         self.batch_size = check_int(batch_size, "batch_size", low=1)
         self.epochs = check_int(epochs, "epochs", low=1)
         self.period = check_int(period, "period", low=1)
@@ -67,8 +69,8 @@ class MinibatchIHTSolver(IHTSolver):
         n, w, r2 = self.shape[0], self.w, 0.0
         for b0 in range(0, n, self.batch_size):
             Ab = self.full_A.with_data(self.X[b0 : b0 + self.batch_size])
-            r2 += float(np.sum((self.full_y[b0 : b0 + self.batch_size] - Ab.matvec(w)) ** 2))
-        ynorm = float(np.linalg.norm(self.full_y))
+            r2 += norm(self.full_y[b0 : b0 + self.batch_size] - Ab.matvec(w)) ** 2
+        ynorm = norm(self.full_y)
         return np.sqrt(r2) / ynorm if ynorm else 0.0
 
     def run(self, progress=None, callback=None):

@@ -11,6 +11,7 @@ from tqdm.auto import tqdm
 
 from .. import kernels
 from .._validation import check_array, check_float, check_int, check_option, check_rng
+from ..backend import copy, norm, to_numpy
 from ..operators import DenseOperator, SparseSensingOperator
 from ..parallel import single_threaded_blas
 from ..sparse import SparseVector
@@ -138,7 +139,7 @@ class IHTSolver:
         self.shape = n, N = A.shape
         self.method = check_option(method, "method", set(METHODS))
         self.s = check_int(s, "s", low=1, high=N)
-        self.y = check_array(y, "y", shape=(n,), dtype=A.dtype)
+        self.y = A.native(check_array(to_numpy(y), "y", shape=(n,), dtype=A.dtype))  # converted once, here
         self.inner_iter = check_int(inner_iter, "inner_iter", low=0)
         self.ls_iter = check_int(ls_iter, "ls_iter", low=1)
         self.ls_tol = check_float(ls_tol, "ls_tol", low=0.0)
@@ -161,7 +162,7 @@ class IHTSolver:
         else:
             self.S, self.wS = _threshold(w0.indices, w0.values.astype(A.dtype), self.s)
         self.cache = A.make_cache()
-        self.ynorm = float(np.linalg.norm(self.y))
+        self.ynorm = norm(self.y)
         self.peak_memory = 0
         self.refresh()
         self.n_iter, self.status = 0, "max_iter"
@@ -188,7 +189,7 @@ class IHTSolver:
 
     def exact_residual(self):
         """Recompute ``r = y - A_S w_S`` from scratch (drops recurrence round-off)."""
-        self.r = self.y - self.R_S.matvec(self.wS) if self.S.size else self.y.copy()
+        self.r = self.y - self.R_S.matvec(self.wS) if self.S.size else copy(self.y)
         self._since_exact = 0
         return self.r
 
@@ -199,7 +200,7 @@ class IHTSolver:
 
     @property
     def rel_residual(self) -> float:
-        return float(np.linalg.norm(self.r)) / self.ynorm if self.ynorm else 0.0
+        return norm(self.r) / self.ynorm if self.ynorm else 0.0
 
     def step(self):
         """One iteration. Returns ``(mu, same_support, ||w_new - w||)``.

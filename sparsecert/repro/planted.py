@@ -23,7 +23,9 @@ FULL = {"n": 50000, "ms": (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000), "ss": (1, 
         "seeds": (0, 1, 2), "imp_epochs": 15}
 
 
-def run(out="figures", quick=True, seed=0, executor="process", progress=None):
+def run(out="figures", quick=True, seed=0, executor="process", progress=None, device=None):
+    """Both figures; ``device`` runs IHT on the torch backend there (e.g. ``"cuda"``, with
+    ``executor="serial"``: one process owns the GPU)."""
     cfg = QUICK if quick else FULL
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -31,7 +33,7 @@ def run(out="figures", quick=True, seed=0, executor="process", progress=None):
     paths = []
     for layers in (1, 2):
         cells = [{"m": m, "s": s, "n": cfg["n"], "d": d, "layers": layers, "imp_baseline": True,
-                  "imp_epochs": cfg["imp_epochs"]}
+                  "imp_epochs": cfg["imp_epochs"], **({} if device is None else {"device": device})}
                  for m in cfg["ms"] for s in cfg["ss"] if layers <= s <= m * d + (layers - 1) * m * m]
         res = run_sweep("planted_mlp", cells, [seed + k for k in cfg["seeds"]],
                         out / f"planted_mlp{'_quick' if quick else ''}.sqlite", executor=executor, progress=progress)

@@ -1,0 +1,89 @@
+"""The torch backend of the IHT core: the NumPy iterates, to 1e-10 in float64, on CPU torch."""
+
+import numpy as np
+import pytest
+
+import sparsecert as sc
+from sparsecert.backend import resolve
+from sparsecert.relu import recover_relu
+from sparsecert.testing import check_operator
+
+torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.torch
+
+from sparsecert.operators import TorchReluPatternOperator  # noqa: E402
+
+
+def _rel(a, b):
+    return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-300))
+
+
+@pytest.mark.parametrize("follow", [False, True])
+def test_torch_operator_keeps_the_contract_and_the_columns(follow, rng):
+    """check_operator passes, and the columns are those of the NumPy operator (same seeded generators)."""
+    X = rng.standard_normal((50, 4))
+    A, B = TorchReluPatternOperator(X, 7, rng=3, block=3), sc.ReluPatternOperator(X, 7, rng=3, block=3)
+    if follow:
+        w = sc.SparseVector(np.array([1, 2, 9, 20]), np.array([1.0, -2.0, 0.5, 1.5]), 28)
+        A.follow_weights(w)
+        B.follow_weights(w)
+    assert max(check_operator(A, rng=1).values()) <= 1e-12
+    np.testing.assert_allclose(A.columns(np.arange(28)), B.columns(np.arange(28)), atol=1e-15)
+    r = rng.standard_normal(50)
+    np.testing.assert_allclose(A.rmatvec(torch.as_tensor(r)), B.rmatvec(r), rtol=1e-12, atol=1e-12)
+    assert isinstance(A.matvec(np.ones(28)), torch.Tensor)
+
+
+CASES = {
+    "fixed": dict(sequential=False),
+    "sequential": dict(sequential=True),
+    "mixed-sign": dict(sequential=True, output_sign="mixed"),
+    "minibatch": dict(sequential=True, batch_size=400, epochs=2),
+    "htp-fixed": dict(sequential=False, method="htp"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_torch_gives_the_numpy_iterates(case):
+    """recover_relu(backend="torch") follows the NumPy run: same support, weights and residuals
+    to 1e-10 relative in float64 (products differ only in summation order)."""
+    p = sc.planted_relu(1500, 8, 16, 24, rng=2)
+    kw = {"max_iter": 8, "rng": 1, "tol": 0.0, "method": "aiht", **CASES[case]}
+    _, a = recover_relu(p.X, p.y, 16, 24, **kw)
+    _, b = recover_relu(torch.as_tensor(p.X), p.y, 16, 24, backend="torch", device="cpu", **kw)
+    np.testing.assert_array_equal(a.w.indices, b.w.indices)
+    assert _rel(b.w.values, a.w.values) <= 1e-10
+    assert _rel(b.residuals, a.residuals) <= 1e-10 or np.abs(b.residuals - a.residuals).max() <= 1e-12
+    assert b.status == a.status and b.n_iter == a.n_iter
+
+
+def test_iht_on_a_torch_operator():
+    """sc.iht takes a torch operator as it is; y is converted to the device once."""
+    p = sc.planted_relu(800, 5, 6, 8, rng=0)
+    H = p.A.generators()
+    a = sc.iht(p.A, p.y, 8, method="htp", max_iter=30)
+    b = sc.iht(TorchReluPatternOperator(p.X, H), p.y, 8, method="htp", max_iter=30)
+    assert a.status == b.status == "residual"
+    np.testing.assert_array_equal(a.w.indices, b.w.indices)
+    assert _rel(b.w.values, a.w.values) <= 1e-10
+
+
+def test_float32_on_torch_is_float32_accurate():
+    """float32 data gives float32 products; the fit agrees with float64 to float32 accuracy (~1e-4)."""
+    p = sc.planted_relu(1000, 6, 8, 12, rng=4)
+    X32 = p.X.astype(np.float32)
+    _, a = recover_relu(X32, p.y.astype(np.float32), 8, 12, max_iter=6, rng=1, tol=0.0, backend="torch")
+    _, b = recover_relu(p.X, p.y, 8, 12, max_iter=6, rng=1, tol=0.0, backend="torch")
+    assert a.w.values.dtype == np.float32
+    assert np.abs(a.residuals - b.residuals).max() <= 1e-4
+
+
+def test_bad_backend_and_device():
+    with pytest.raises(ValueError, match="backend must be one of"):
+        resolve("jax")
+    with pytest.raises(ValueError, match="needs backend='torch'"):
+        resolve("numpy", "cuda")
+    with pytest.raises(ValueError, match="not available"):
+        resolve("torch", "cuda:7")
+    with pytest.raises(ValueError, match="backend must be one of"):
+        recover_relu(np.ones((5, 2)), np.ones(5), 2, 2, backend="cupy")
