@@ -41,12 +41,14 @@ DEFAULT_BLOCK_BYTES = 64 * 2**20
 REQUIRED = ("_matvec", "_blocks_rmatvec", "restrict", "pass_nbytes", "make_cache", "native")
 
 
-def _checked(x, length, name):
-    """``x`` (array or tensor) as a vector of ``length`` (an (length, 1) column is flattened)."""
+def _apply(f, x, length, name):
+    """``f`` on ``x`` (array or tensor) of shape (length,) or (length, 1); the result has the
+    same number of dimensions (scipy's convention), and stays the kind ``f`` returns."""
     x = x if is_tensor(x) else np.asarray(x)
     if tuple(x.shape) not in ((length,), (length, 1)):
         raise ValueError(f"{name} must have shape ({length},), got {tuple(x.shape)}")
-    return x.reshape(-1)
+    y = f(x.reshape(-1))
+    return y.reshape(-1, 1) if x.ndim == 2 else y
 
 
 def check_support(idx, N, name="idx"):
@@ -88,10 +90,10 @@ class RestrictedOperator(LinearOperator):
     # Products return the operator's own vector kind (a device tensor for the torch
     # backend): scipy's wrappers would turn them into NumPy arrays.
     def matvec(self, v):
-        return self._matvec(_checked(v, self.shape[1], "v"))
+        return _apply(self._matvec, v, self.shape[1], "v")
 
     def rmatvec(self, r):
-        return self._rmatvec(_checked(r, self.shape[0], "r"))
+        return _apply(self._rmatvec, r, self.shape[0], "r")
 
 
 class SparseSensingOperator(LinearOperator, abc.ABC):
@@ -134,11 +136,11 @@ class SparseSensingOperator(LinearOperator, abc.ABC):
             if x.nnz == 0:
                 return np.zeros(self.shape[0], dtype=self.dtype)
             return self.restrict(x.indices).matvec(x.values.astype(self.dtype, copy=False))
-        return self._matvec(_checked(x, self.shape[1], "x"))
+        return _apply(self._matvec, x, self.shape[1], "x")
 
     def rmatvec(self, r):
         """``A^T r`` (a NumPy array: length-N vectors live on the host)."""
-        return self._rmatvec(_checked(r, self.shape[0], "r"))
+        return _apply(self._rmatvec, r, self.shape[0], "r")
 
     def dot(self, x):
         if isinstance(x, SparseVector):

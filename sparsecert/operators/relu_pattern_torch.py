@@ -129,7 +129,7 @@ class TorchReluPatternOperator(ReluPatternOperator):
 
     def _to_device(self, X):
         self.Xd = self.backend.asarray(X, self.dtype)
-        self.XTd = self.Xd.T.contiguous()
+        self.XTd = self.Xd.T  # a view: BLAS reads it transposed, no second copy of X on the device
 
     @property
     def torch(self):
@@ -161,7 +161,7 @@ class TorchReluPatternOperator(ReluPatternOperator):
             if X.ndim != 2 or X.shape[1] != self.d:
                 raise ValueError(f"X must have shape (n, {self.d}), got {tuple(X.shape)}")
             new.X, new.Xd = None, X.to(device=self.Xd.device, dtype=self.tdtype)
-            new.XTd = new.Xd.T.contiguous()
+            new.XTd = new.Xd.T
         else:
             new.X = check_array(X, "X", ndim=2, shape=(None, self.d), dtype=self.dtype)
             new._to_device(new.X)

@@ -119,3 +119,79 @@ def test_gaussian_htp(benchmark, storage):
     N = A.shape[1]
     # entries generated per run: one pass of n x N per iteration (implicit only)
     benchmark.extra_info.update(ns_per_entry=_median(benchmark) / (res.n_iter * 2000 * N) * 1e9, iterations=res.n_iter)
+
+
+# ----------------------------------------------------------------------------- torch backend
+def _torch_solver(inst, device):
+    from sparsecert.operators import TorchReluPatternOperator
+
+    n, d, m, s = inst
+    p = planted(inst)
+    A = TorchReluPatternOperator(p.X, m, rng=1, device=device)
+    solver = SequentialIHTSolver(A, p.y, s, method="aiht", inner_iter=3)
+    for _ in range(3):
+        solver.step()
+        solver.n_iter += 1
+    return solver
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch-cpu"])
+def test_backend_iteration_cpu(benchmark, backend):
+    """Group torch-vs-numpy: one sequential AIHT iteration at (20000, 100, 200, 200) on each CPU backend."""
+    pytest.importorskip("torch")
+    benchmark.group = "torch-vs-numpy-20000-100-200-200"
+    inst = (20000, 100, 200, 200)
+    solver = warm_solver(inst) if backend == "numpy" else _torch_solver(inst, "cpu")
+    bench_steps(benchmark, solver, rounds=5)
+
+
+def _cuda():
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    return torch
+
+
+GPU_INSTANCES = [pytest.param((200000, 100, 1000, 1000), id="200000-100-1000-1000"),
+                 pytest.param((50000, 100, 1000, 1000), id="50000-100-1000-1000")]
+
+
+@pytest.mark.parametrize("inst", GPU_INSTANCES)
+def test_gpu_gradient_pass(benchmark, inst):
+    """Baseline on the GPU: the exact gradient pass X.T @ (1[X H.T >= 0] * r) in torch, float64."""
+    torch = _cuda()
+    benchmark.group = f"gpu-{'-'.join(map(str, inst))}"
+    p = planted(inst)
+    X = torch.as_tensor(p.X, device="cuda")
+    H = torch.randn(inst[2], inst[1], dtype=torch.float64, device="cuda")
+    r = torch.randn(inst[0], dtype=torch.float64, device="cuda")
+
+    def run():
+        Z = X @ H.T
+        out = X.T @ ((Z >= 0) * r[:, None])
+        torch.cuda.synchronize()
+        return out
+
+    benchmark.pedantic(run, rounds=10, iterations=1, warmup_rounds=2)
+    _baseline[("gpu",) + inst] = _median(benchmark)
+
+
+@pytest.mark.parametrize("inst", GPU_INSTANCES)
+def test_gpu_iteration(benchmark, inst):
+    """One sequential AIHT iteration on the GPU; ratio to the GPU's own gradient pass, device memory beyond X."""
+    torch = _cuda()
+    benchmark.group = f"gpu-{'-'.join(map(str, inst))}"
+    solver = _torch_solver(inst, "cuda")
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+
+    def one():
+        solver.step()
+        solver.n_iter += 1
+        torch.cuda.synchronize()
+
+    benchmark.pedantic(one, rounds=6, iterations=1)
+    info = {"device_bytes_beyond_X": torch.cuda.max_memory_allocated() - planted(inst).X.nbytes}
+    if ("gpu",) + inst in _baseline:
+        info["ratio_to_gpu_gradient_pass"] = _median(benchmark) / _baseline[("gpu",) + inst]
+    benchmark.extra_info.update(info)
