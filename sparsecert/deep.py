@@ -62,7 +62,8 @@ class MLP:
         return int(sum(np.count_nonzero(W) for W in self.Ws) + np.count_nonzero(self.V))
 
 
-def recover_relu_vector(X, Y, m, s, *, max_iter=100, tol=1e-10, block=256, rng=None, progress=None, init_scale=None):
+def recover_relu_vector(X, Y, m, s, *, max_iter=100, tol=1e-10, block=256, rng=None, progress=None, init_scale=None,
+                        backend="numpy", device=None):
     """Fit ``F(X) = relu(X U^T) V`` (U: m x d, V: m x k) with at most ``s`` nonzeros in (U, V).
 
     IHT on the factored loss ``0.5 ||Y - F(X)||_F^2``
@@ -89,6 +90,9 @@ def recover_relu_vector(X, Y, m, s, *, max_iter=100, tol=1e-10, block=256, rng=N
     progress : bool, optional
     init_scale : float, optional
         Standard deviation of the random start (default ``1/sqrt(d)``).
+    backend, device
+        ``"numpy"`` (default) or ``"torch"`` on ``device`` (see
+        :func:`sparsecert.relu.recover_relu`).
 
     Returns
     -------
@@ -97,7 +101,7 @@ def recover_relu_vector(X, Y, m, s, *, max_iter=100, tol=1e-10, block=256, rng=N
     result : RecoveryResult
         ``w`` is the sparse ``theta``.
     """
-    solver = FactoredIHTSolver(X, Y, m, s, block=block, rng=rng, init_scale=init_scale)
+    solver = FactoredIHTSolver(X, Y, m, s, block=block, rng=rng, init_scale=init_scale, backend=backend, device=device)
     # xtol 0: the fit stops as stationary only when no step decreases the loss
     result = solver.solve(max_iter=max_iter, tol=tol, xtol=0.0, progress=progress)
     V = solver.V if np.ndim(Y) == 2 else solver.V[:, 0]
@@ -148,7 +152,8 @@ def recover_mlp(X, y, widths, s, *, method="aiht", sequential=True, max_iter=30,
             )
             W, V = net.U * np.abs(net.v)[:, None], np.sign(net.v)
         else:
-            net, res = recover_relu_vector(H, y, m_l, s_l, max_iter=max_iter, rng=rng, progress=progress)
+            where = {k: kwargs[k] for k in ("backend", "device") if k in kwargs}
+            net, res = recover_relu_vector(H, y, m_l, s_l, max_iter=max_iter, rng=rng, progress=progress, **where)
             W, V = net.Ws[0], net.V
         Ws.append(W)
         results.append(res)

@@ -15,6 +15,8 @@ from sparsecert.operators import TorchReluPatternOperator  # noqa: E402
 
 
 def _rel(a, b):
+    if not np.size(b):
+        return 0.0 if not np.size(a) else np.inf
     return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-300))
 
 
@@ -87,3 +89,21 @@ def test_bad_backend_and_device():
         resolve("torch", "cuda:7")
     with pytest.raises(ValueError, match="backend must be one of"):
         recover_relu(np.ones((5, 2)), np.ones(5), 2, 2, backend="cupy")
+
+
+def test_vector_output_and_deep_fits_on_torch():
+    """The factored (vector-output) fit and the layer-by-layer deep fit follow NumPy on CPU torch."""
+    from sparsecert.deep import recover_mlp, recover_relu_vector
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((300, 6))
+    Y = np.maximum(X @ rng.standard_normal((6, 4)), 0) @ rng.standard_normal((4, 3))
+    _, a = recover_relu_vector(X, Y, 4, 20, max_iter=30, rng=1)
+    _, b = recover_relu_vector(X, Y, 4, 20, max_iter=30, rng=1, backend="torch")
+    np.testing.assert_array_equal(a.w.indices, b.w.indices)
+    assert _rel(b.w.values, a.w.values) <= 1e-10 and b.n_iter == a.n_iter
+    _, ra = recover_mlp(X, Y[:, 0], [5, 4], 24, max_iter=5, rng=2)
+    _, rb = recover_mlp(X, Y[:, 0], [5, 4], 24, max_iter=5, rng=2, backend="torch")
+    for x, z in zip(ra, rb):
+        np.testing.assert_array_equal(x.w.indices, z.w.indices)
+        assert _rel(z.w.values, x.w.values) <= 1e-10

@@ -7,12 +7,18 @@ import time
 import numpy as np
 
 from .._validation import check_array, check_float, check_int, check_rng, seed_from_rng
+from ..backend import norm, resolve, to_numpy
 from ..kernels import topk_abs
 from ..random import counter_normals
 from ..sparse import StreamingTopK
 from .solver import IHTSolver
 
 __all__ = ["FactoredIHTSolver"]
+
+
+def _sumsq(a) -> float:
+    """Sum of squares of an array or tensor, as a Python float."""
+    return float((a * a).sum())
 
 
 class FactoredIHTSolver(IHTSolver):
@@ -45,19 +51,25 @@ class FactoredIHTSolver(IHTSolver):
         Seeds the initial weights and the generators of empty units.
     init_scale : float, optional
         Standard deviation of the random start (default ``1/sqrt(d)``).
+    backend, device
+        ``"numpy"`` (default) or ``"torch"`` on ``device``: ``X``, ``Y`` and the
+        (n, .) products live there; the weights and gradients stay on the host.
     """
 
     method = "vector-iht"
 
-    def __init__(self, X, Y, m, s, *, block=256, rng=None, init_scale=None):
-        self.X = X = check_array(X, "X", ndim=2)
+    def __init__(self, X, Y, m, s, *, block=256, rng=None, init_scale=None, backend="numpy", device=None):
+        self.backend = resolve(backend, device)
+        X = check_array(to_numpy(X), "X", ndim=2)
         n, d = X.shape
-        Y = check_array(Y, "Y", ndim=(1, 2), dtype=X.dtype)
+        Y = check_array(to_numpy(Y), "Y", ndim=(1, 2), dtype=X.dtype)
         if Y.shape[0] != n:
             raise ValueError(f"Y must have {n} rows (one per sample), got shape {Y.shape}")
-        self.Y = Y if Y.ndim == 2 else Y[:, None]
+        Y = Y if Y.ndim == 2 else Y[:, None]
+        self.dtype = X.dtype
+        self.X, self.Y = self._dev(X), self._dev(Y)  # converted once, here
         m = check_int(m, "m", low=1)
-        self.m, self.d, self.k = m, d, self.Y.shape[1]
+        self.m, self.d, self.k = m, d, Y.shape[1]
         self.s = check_int(s, "s", low=1, high=m * (d + self.k))
         self.block = check_int(block, "block", low=1)
         self.rng = check_rng(rng)
@@ -81,8 +93,8 @@ class FactoredIHTSolver(IHTSolver):
         self.S, self.wS = top.indices, top.values
         self.U, self.V = self._unpack(self.S, self.wS)
         self.R = self.Y - self._predict(self.U, self.V)
-        self.loss = 0.5 * float(np.sum(self.R * self.R))
-        self.ynorm = float(np.linalg.norm(self.Y))
+        self.loss = 0.5 * _sumsq(self.R)
+        self.ynorm = norm(self.Y)
         self.mu, self.peak_memory, self._since_exact = 1.0 / self.shape[0], 0, 0
         self.n_iter, self.status = 0, "max_iter"
         self.residuals, self.steps = [self.rel_residual], []
@@ -108,11 +120,16 @@ class FactoredIHTSolver(IHTSolver):
         V.flat[idx[~u] - m * d] = val[~u]
         return U, V
 
+    def _dev(self, a):
+        """A host array as the backend's array (identity for NumPy)."""
+        return a if self.backend.name == "numpy" else self.backend.asarray(a)
+
     def _predict(self, U, V):
         act = np.flatnonzero(U.any(axis=1) & V.any(axis=1))
         if act.size == 0:
-            return np.zeros((self.shape[0], self.k))
-        return np.maximum(self.X @ U[act].T, 0.0) @ V[act]
+            return self.Y * 0.0
+        Z = self.X @ self._dev(U[act].T)
+        return (Z * (Z > 0)) @ self._dev(V[act])
 
     def _generators(self, j0, j1):
         """Pattern generators of units j0..j1-1: their own weights, or a seeded draw if they have none."""
@@ -130,16 +147,17 @@ class FactoredIHTSolver(IHTSolver):
         g_sup = np.zeros(idx.size)
         for j0 in range(0, m, self.block):
             j1 = min(m, j0 + self.block)
-            Z = X @ self._generators(j0, j1).T  # (n, B) pre-activations
-            P = R @ V[j0:j1].T  # (n, B): residual through the output weights
-            gU = -(X.T @ ((Z >= 0) * P)).T  # (B, d): gradient of the loss
-            own = U[j0:j1].any(axis=1)  # units whose pattern is their own
-            gV = -(np.maximum(Z, 0.0) * own).T @ R  # (B, k)
+            Z = X @ self._dev(self._generators(j0, j1).T)  # (n, B) pre-activations
+            P = R @ self._dev(V[j0:j1].T)  # (n, B): residual through the output weights
+            gU = -to_numpy(X.T @ ((Z >= 0) * P)).T  # (B, d): gradient of the loss
+            own = self._dev(U[j0:j1].any(axis=1).astype(self.dtype))  # units whose pattern is their own
+            gV = -to_numpy(((Z * (Z > 0)) * own).T @ R)  # (B, k)
             for off, g in ((j0 * d, gU.ravel()), (m * d + j0 * k, gV.ravel())):
                 top.push(g, off)
                 lo, hi = np.searchsorted(idx, [off, off + g.size])
                 g_sup[lo:hi] = g[idx[lo:hi] - off]
-            self.peak_memory = max(self.peak_memory, 8 * (Z.size + P.size + gU.size + gV.size) + top.nbytes)
+            tiles = 2 * Z.shape[0] * Z.shape[1]  # Z and P
+            self.peak_memory = max(self.peak_memory, 8 * (tiles + gU.size + gV.size) + top.nbytes)
         # Candidate set: support plus the 2s strongest gradients; theta is 0 off the support.
         cand = np.union1d(idx, top.indices)
         g_c = np.zeros(cand.size)
@@ -153,7 +171,7 @@ class FactoredIHTSolver(IHTSolver):
             n_idx, n_val = cand[keep], (th_c - mu * g_c)[keep]
             nU, nV = self._unpack(n_idx, n_val)
             nR = self.Y - self._predict(nU, nV)
-            nloss = 0.5 * float(np.sum(nR * nR))
+            nloss = 0.5 * _sumsq(nR)
             dtheta = np.zeros(cand.size)
             dtheta[keep] = n_val
             dtheta -= th_c
