@@ -74,25 +74,13 @@ def recover_relu_vector(X, Y, m, s, *, max_iter=100, tol=1e-10, block=256, rng=N
 
     Parameters
     ----------
-    X : array_like, shape (n, d)
-    Y : array_like, shape (n, k) or (n,)
-    m : int
-        Hidden width.
-    s : int
-        Nonzeros over both layers, ``1 <= s <= m (d + k)``.
+    X, Y, m, s, block, rng, init_scale, backend, device
+        As for :class:`~sparsecert.recovery.FactoredIHTSolver` (``X`` (n, d),
+        ``Y`` (n, k) or (n,), width ``m``, ``s`` nonzeros over both layers).
     max_iter : int
     tol : float
         Stop when ``||Y - F(X)||_F <= tol ||Y||_F``.
-    block : int
-        Hidden units per streaming block.
-    rng : None, int or Generator
-        Seeds the initial weights and the generators of empty units.
     progress : bool, optional
-    init_scale : float, optional
-        Standard deviation of the random start (default ``1/sqrt(d)``).
-    backend, device
-        ``"numpy"`` (default) or ``"torch"`` on ``device`` (see
-        :func:`sparsecert.relu.recover_relu`).
 
     Returns
     -------

@@ -13,7 +13,7 @@ from ..sparse import SparseVector
 from .base import RestrictedOperator, SparseSensingOperator, check_support
 from .pattern_cache import PatternCache
 
-__all__ = ["ReluPatternOperator", "TILE_BYTES", "GEMM_FILL"]
+__all__ = ["ReluPatternOperator", "TILE_BYTES", "GEMM_FILL", "gather_masks"]
 
 #: Bytes of one (generator block x row chunk) tile of pre-activations: small
 #: enough to stay in cache between the two GEMMs and the mask kernel.
@@ -24,6 +24,35 @@ TILE_BYTES = 4 * 2**20
 #: fraction of its blocks' n x d entries (measured break-even on a 2-core EPYC:
 #: the kernels do about as many entries per second as BLAS does FMAs).
 GEMM_FILL = 0.5
+
+
+def gather_masks(parent, blocks, cache, in_place, empty):
+    """The masks of ``blocks`` as ``(source, rows, new)``: block ``blocks[t]``'s mask is ``source[rows[t]]``.
+
+    When every mask is known (:meth:`ReluPatternOperator.known_masks`) as a row
+    of one array (the followed masks, a pass buffer) and ``in_place``, that array
+    is the source (no copy; ``new`` is None). Otherwise ``source = empty((nb, n),
+    uint8-like)`` holds copies of the known masks and those computed by GEMM
+    (their positions are ``new``; a ``cache`` keeps them).
+    """
+    nb, n = blocks.size, parent.shape[0]
+    known = parent.known_masks(blocks, cache)
+    if in_place and nb and len(known) == nb and len({id(arr) for _, arr, _ in known}) == 1:
+        rows = np.empty(nb, np.int64)
+        for t, _, row in known:
+            rows[t] = row
+        return known[0][1], rows, None
+    source = empty((nb, n))
+    todo = np.ones(nb, dtype=bool)
+    for t, arr, row in known:
+        source[t] = arr[row]
+        todo[t] = False
+    new = np.flatnonzero(todo)
+    parent.block_masks(blocks[new], out=source, rows=new)
+    if cache is not None:
+        for t in new.tolist():
+            cache.masks[int(blocks[t])] = (source, t)
+    return source, np.arange(nb), new
 
 
 def _ranged(n, fn):
@@ -48,29 +77,12 @@ class _RestrictedPattern(RestrictedOperator):
         self.blocks, self.blk = np.unique(blk, return_inverse=True)
         self.blk = self.blk.astype(np.int64)
         self.mode = "gemm" if idx.size and idx.size >= GEMM_FILL * self.blocks.size * d else "entries"
-        known = parent.known_masks(self.blocks, cache)
-        sources = {id(arr) for _, arr, _ in known}
-        if self.mode == "entries" and len(known) == self.blocks.size and len(sources) == 1:
-            # every mask is a row of one array (the followed masks, a pass buffer): use it in place
-            self.masks = known[0][1] if known else np.empty((0, n), np.uint8)
-            rows = np.empty(self.blocks.size, np.int64)
-            for t, _, row in known:
-                rows[t] = row
-            self.blk = rows[self.blk]
-            new = np.empty(0, np.int64)
-            own = 0
-        else:
-            self.masks = np.empty((self.blocks.size, n), dtype=np.uint8)
-            todo = np.ones(self.blocks.size, dtype=bool)
-            for t, arr, row in known:
-                self.masks[t] = arr[row]
-                todo[t] = False
-            new = np.flatnonzero(todo)
-            parent.block_masks(self.blocks[new], out=self.masks, rows=new)
-            if cache is not None:
-                for t in new.tolist():
-                    cache.masks[int(self.blocks[t])] = (self.masks, t)
-            own = self.masks.nbytes
+        self.masks, rows, new = gather_masks(
+            parent, self.blocks, cache, self.mode == "entries", lambda shape: np.empty(shape, np.uint8)
+        )
+        self.blk = rows[self.blk]
+        own = 0 if new is None else self.masks.nbytes
+        new = np.empty(0, np.int64) if new is None else new
         self.n_new_blocks = int(new.size)
         self.nbytes = int(own + self.feat.nbytes + self.blk.nbytes + idx.nbytes)
         super().__init__(dtype=parent.dtype, shape=(n, idx.size))

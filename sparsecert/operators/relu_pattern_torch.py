@@ -19,7 +19,7 @@ from scipy.sparse.linalg import LinearOperator
 from .._validation import check_array
 from ..backend import is_tensor, resolve, to_numpy
 from .base import RestrictedOperator, check_support
-from .relu_pattern import ReluPatternOperator
+from .relu_pattern import ReluPatternOperator, gather_masks
 
 __all__ = ["TorchReluPatternOperator"]
 
@@ -42,28 +42,11 @@ class _TorchRestrictedPattern(RestrictedOperator):
         feat = idx - blk * d
         self.blocks, inv = np.unique(blk, return_inverse=True)
         nb = self.blocks.size
-        known = parent.known_masks(self.blocks, cache)
-        sources = {id(arr) for _, arr, _ in known}
-        if len(known) == nb and len(sources) == 1 and nb:
-            self.source = known[0][1]  # the followed masks or a pass buffer, in place
-            rows = np.empty(nb, np.int64)
-            for tt, _, row in known:
-                rows[tt] = row
-            new = np.empty(0, np.int64)
-            own = 0
-        else:
-            self.source = t.empty((nb, n), dtype=t.bool, device=parent.device)
-            todo = np.ones(nb, dtype=bool)
-            for tt, arr, row in known:
-                self.source[tt] = arr[row]
-                todo[tt] = False
-            new = np.flatnonzero(todo)
-            parent.block_masks(self.blocks[new], out=self.source, rows=new)
-            if cache is not None:
-                for tt in new.tolist():
-                    cache.masks[int(self.blocks[tt])] = (self.source, tt)
-            rows = np.arange(nb)
-            own = int(self.source.numel())
+        self.source, rows, new = gather_masks(
+            parent, self.blocks, cache, True, lambda shape: t.empty(shape, dtype=t.bool, device=parent.device)
+        )
+        own = 0 if new is None else int(self.source.numel())
+        new = np.empty(0, np.int64) if new is None else new
         self.n_new_blocks = int(new.size)
         self.mode = "gemm"
         self.rows = t.as_tensor(rows, device=parent.device)
