@@ -12,8 +12,10 @@ calls and steal the cores the pool's next kernel needs (measured on 2 cores:
 25.8 ms against 48.6 ms per sequential AIHT iteration at n=20000, m=s=200).
 Outside these regions BLAS keeps its usual threads.
 
-The thread count defaults to the cores this process may run on; set it with
-:func:`set_n_threads` or for a block of code with ``with n_threads(k):``.
+The thread count defaults to the environment variable ``SPARSECERT_NUM_THREADS``
+or else the cores this process may run on; set it with :func:`set_n_threads`
+or for a block of code with ``with n_threads(k):``. (The sweep's process
+executor sets the variable to 1 in its workers: the processes take the cores.)
 """
 
 from __future__ import annotations
@@ -46,9 +48,12 @@ def available_cores() -> int:
 
 
 def get_n_threads() -> int:
-    """Threads the row-chunked passes use (default: :func:`available_cores`)."""
+    """Threads the row-chunked passes use (default: ``SPARSECERT_NUM_THREADS``, else :func:`available_cores`)."""
     k = _state["n_threads"]
-    return available_cores() if k is None else k
+    if k is None:
+        env = os.environ.get("SPARSECERT_NUM_THREADS", "")
+        return max(1, int(env)) if env.isdigit() else available_cores()
+    return k
 
 
 def set_n_threads(k):

@@ -231,7 +231,7 @@ def _run_cell(experiment, params, seed):
 
 @contextlib.contextmanager
 def _single_blas_thread():
-    keys = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
+    keys = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS", "SPARSECERT_NUM_THREADS")
     old = {k: os.environ.get(k) for k in keys}
     os.environ.update({k: "1" for k in keys})
     try:

@@ -352,3 +352,21 @@ def test_followed_output_is_the_network(seed, data):
     W = w.to_dense().reshape(m, d)
     np.testing.assert_allclose(A.followed_output(), np.maximum(X @ W.T, 0).sum(axis=1), atol=1e-12)
     np.testing.assert_allclose(A.followed_output(A.make_cache()), A.matvec(w), atol=1e-12)
+
+
+def test_thread_count_setting(monkeypatch):
+    """n_threads: set, scoped, from SPARSECERT_NUM_THREADS (the sweep workers' 1), validated."""
+    from sparsecert import parallel
+
+    monkeypatch.setenv("SPARSECERT_NUM_THREADS", "1")
+    assert parallel.get_n_threads() == 1
+    with parallel.n_threads(3):
+        assert parallel.get_n_threads() == 3
+    monkeypatch.delenv("SPARSECERT_NUM_THREADS")
+    assert parallel.get_n_threads() == parallel.available_cores()
+    with pytest.raises(ValueError, match="n_threads"):
+        parallel.set_n_threads(0)
+    ranges = parallel.row_ranges(10_001, 3)
+    assert ranges[0][0] == 0 and ranges[-1][1] == 10_001
+    assert all(a == b for (_, a), (b, _) in zip(ranges, ranges[1:]))  # contiguous, disjoint
+    assert all(a % 8 == 0 for a, _ in ranges)
