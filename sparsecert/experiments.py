@@ -6,6 +6,9 @@
   by IHT and report PSNR (``20 log10 max|y| - 10 log10 MSE``, on the
   training data: a fitting experiment), exact-support recovery, relative
   weight error, time and peak working memory.
+* :func:`planted_vector`: the same with ``k`` outputs (the paper's Fig. 2):
+  ``s / 2`` N(0, 1) weights in each of the hidden and output layers, fitted
+  by vector IHT on both layers.
 * :func:`working_set`: the solver's peak working set for given (n, d, m, s,
   block), estimated and measured (tracemalloc), against the O(n d + n block
   + s) model.
@@ -34,6 +37,7 @@ from .sweep import register
 __all__ = [
     "planted_mlp",
     "planted_mlp_grid",
+    "planted_vector",
     "imp_relu_baseline",
     "write_csv",
     "working_set",
@@ -153,6 +157,45 @@ def planted_mlp(m, s, seed=0, *, n=50000, d=100, layers=1, method="aiht", sequen
     return row
 
 
+def planted_vector(m, s, seed=0, *, n=50000, d=100, k=10, epochs=100, batch_size=5000, device=None):
+    """Plant a sparse two-layer ReLU net with ``k`` outputs and fit it by vector IHT (paper Fig. 2).
+
+    The planted net follows the published code: ``X`` (n, d) i.i.d. N(0, 1);
+    ``s // 2`` uniformly placed N(0, 1) entries in the hidden weights ``U``
+    (m x d) and ``s // 2`` in the output weights ``V`` (m x k) (capped by
+    their sizes); ``Y = relu(X U^T) V``. The fit
+    (:func:`sparsecert.deep.recover_relu_vector`, budget ``s`` over both
+    layers) takes as many full-batch steps as ``epochs`` of minibatches of
+    ``batch_size`` would (``epochs * ceil(n / batch_size)``; paper: 100
+    epochs of 5000).
+
+    Returns
+    -------
+    dict
+        ``m, s, seed, n, d, k, psnr`` (dB over all n k outputs, peak max|Y|),
+        ``time`` (s), ``peak_memory`` (bytes), ``iterations``, ``status``.
+    """
+    from .deep import recover_relu_vector
+
+    m = check_int(m, "m", low=1)
+    k = check_int(k, "k", low=1)
+    s = check_int(s, "s", low=2, high=m * (d + k))
+    steps = check_int(epochs, "epochs", low=1) * -(-n // check_int(batch_size, "batch_size", low=1))
+    rng = check_rng(seed)
+    X = rng.standard_normal((n, d))
+    U, V = np.zeros((m, d)), np.zeros((m, k))
+    for W in (U, V):
+        nnz = min(W.size, s // 2)
+        W.flat[rng.choice(W.size, nnz, replace=False)] = rng.standard_normal(nnz)
+    Y = np.maximum(X @ U.T, 0.0) @ V
+    t0 = time.perf_counter()
+    backend = {"backend": "numpy"} if device is None else {"backend": "torch", "device": device}
+    net, res = recover_relu_vector(X, Y, m, s, max_iter=steps, rng=rng, progress=False, **backend)
+    return {"m": m, "s": s, "seed": seed, "n": n, "d": d, "k": k, "psnr": psnr(Y.ravel(), net.forward(X).ravel()),
+            "time": time.perf_counter() - t0, "peak_memory": res.peak_memory, "iterations": res.n_iter,
+            "status": res.status}
+
+
 def planted_mlp_grid(ms, ss, seeds=(0,), *, progress=True, **kwargs):
     """Run :func:`planted_mlp` over the grid ``ms x ss x seeds`` (cells with s > capacity skipped).
 
@@ -263,6 +306,13 @@ def _planted_mlp_cell(params, seed):
     """A :func:`planted_mlp` cell (parameters as its keyword arguments)."""
     kw = dict(params)
     return {k: v for k, v in planted_mlp(kw.pop("m"), kw.pop("s"), seed, **kw).items() if k not in ("seed",)}
+
+
+@register("planted_vector")
+def _planted_vector_cell(params, seed):
+    """A :func:`planted_vector` cell (parameters as its keyword arguments)."""
+    kw = dict(params)
+    return {k: v for k, v in planted_vector(kw.pop("m"), kw.pop("s"), seed, **kw).items() if k != "seed"}
 
 
 @register("pruning")

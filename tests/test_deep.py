@@ -59,3 +59,17 @@ def test_mlp_validates_shapes():
         MLP([np.ones((3, 2)), np.ones((2, 4))], np.ones(2))
     with pytest.raises(ValueError, match="V must have 2 rows"):
         MLP([np.ones((2, 2))], np.ones(3))
+
+
+def test_planted_vector_cell():
+    """Fig. 2's cell: the planted net has s/2 weights per layer and k outputs; the row reports a PSNR
+    computed on all n k outputs, the iterations the epochs ask for at most, and rejects s < 2."""
+    from sparsecert.experiments import planted_vector
+
+    row = planted_vector(6, 20, 0, n=400, d=8, k=3, epochs=2, batch_size=100)
+    from sparsecert import STATUSES
+
+    assert row["k"] == 3 and row["iterations"] <= 2 * 4 and row["status"] in STATUSES
+    assert row["psnr"] > 0
+    with pytest.raises(ValueError, match="s must be"):
+        planted_vector(6, 1, 0, n=400, d=8)

@@ -5,7 +5,9 @@ returning the PNG paths it wrote (the numbers go beside them as CSV).
 names to modules.
 """
 
-from . import certify_phase, classify, convergence, gaussian_phase, inr, linear_imp, lottery, planted, pruning, transfer
+from . import (
+    certify_phase, classify, convergence, gaussian_phase, inr, linear_imp, lottery, planted, planted_vector, pruning, transfer,
+)
 
 REGISTRY = {
     "certify": certify_phase,
@@ -13,6 +15,7 @@ REGISTRY = {
     "convergence": convergence,
     "gaussian-phase": gaussian_phase,
     "planted": planted,
+    "planted-vector": planted_vector,
     "inr": inr,
     "linear-imp": linear_imp,
     "pruning": pruning,

@@ -1,0 +1,42 @@
+"""Planted sparse MLPs with 10 outputs, the recovery paper's Fig. 2: PSNR of vector IHT over (m, s).
+
+The planted net follows the published code (Gaussian inputs, d = 100, s/2
+N(0, 1) weights in each of the hidden and the output layer, ``Y = relu(X U^T) V``);
+IHT thresholds both layers together (:func:`sparsecert.deep.recover_relu_vector`)
+for as many full-batch steps as the paper's minibatch epochs. Runs as a
+resumable sweep. Quick: n = 2000, m in {1, 5, 20}, s in {2, 10, 40}, 10 epochs
+of 500 (40 steps; about 10 s); full: m, s in {2, 5, 10, 20, 50, 100, 200, 500,
+1000} (s >= 2: one weight per layer at least), n = 50,000, seeds {0, 1, 2}, 100
+epochs of 5000 (1000 steps per cell: a GPU job, ``--device cuda --executor serial``).
+The IMP baseline of the paper's figure is not run here yet.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..experiments import write_csv
+from ..plot import grid_heatmap
+from ..sweep import run_sweep
+
+QUICK = {"n": 2000, "ms": (1, 5, 20), "ss": (2, 10, 40), "seeds": (0,), "epochs": 10, "batch_size": 500}
+FULL = {"n": 50000, "ms": (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000), "ss": (2, 5, 10, 20, 50, 100, 200, 500, 1000),
+        "seeds": (0, 1, 2), "epochs": 100, "batch_size": 5000}
+
+
+def run(out="figures", quick=True, seed=0, executor="process", progress=None, device=None):
+    """The figure; ``device`` runs IHT on the torch backend there (e.g. ``"cuda"``)."""
+    cfg = QUICK if quick else FULL
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    d, k = 100, 10
+    cells = [{"m": m, "s": s, "n": cfg["n"], "d": d, "k": k, "epochs": cfg["epochs"], "batch_size": cfg["batch_size"],
+              **({} if device is None else {"device": device})}
+             for m in cfg["ms"] for s in cfg["ss"] if s <= m * (d + k)]
+    res = run_sweep("planted_vector", cells, [seed + j for j in cfg["seeds"]],
+                    out / f"planted_vector{'_quick' if quick else ''}.sqlite", executor=executor, progress=progress)
+    stem = "planted_vector"
+    grid_heatmap(res.rows, "psnr", path=out / f"{stem}.png",
+                 title=f"vector IHT, {k} outputs, n={cfg['n']}\n{cfg['epochs']} epochs of {cfg['batch_size']}, PSNR (dB)")
+    write_csv([{key: v for key, v in r.items() if key != "experiment"} for r in res.rows], out / f"{stem}.csv")
+    return [out / f"{stem}.png"]
