@@ -54,11 +54,13 @@ class SequentialIHTSolver(IHTSolver):
                 self.best = (self.rel_residual, self.w, it)
         return out
 
+    def _best_is_earlier(self):
+        return self.best[0] < self.residuals[-1]
+
     def result_w(self):
-        return self.best[1] if self.best[0] < self.residuals[-1] else self.w
+        return self.best[1] if self._best_is_earlier() else self.w
 
     def finalize(self, **info):
-        w = self.result_w()
-        if w is not self.w:
-            self.A.follow_weights(w)
-        return super().finalize(best_iter=self.best[2] if w is not self.w else self.n_iter, **info)
+        if self._best_is_earlier():
+            self.A.follow_weights(self.best[1])  # the operator describes the network returned
+        return super().finalize(best_iter=self.best[2], **info)
