@@ -55,11 +55,6 @@ def gather_masks(parent, blocks, cache, in_place, empty):
     return source, np.arange(nb), new
 
 
-def _ranged(n, fn):
-    """Run ``fn(r0, r1)`` over row ranges on the thread pool; the results, in row order."""
-    return map_rows(fn, n)
-
-
 class _RestrictedPattern(RestrictedOperator):
     """``A_S`` for the ReLU-pattern operator: one byte mask per sample per touched block, plus X.
 
@@ -104,7 +99,7 @@ class _RestrictedPattern(RestrictedOperator):
             def rows(r0, r1):
                 kernels.pattern_matvec(XT, masks, self.blk, self.feat, v, out, r0, r1)
 
-        _ranged(self.shape[0], rows)
+        map_rows(rows, self.shape[0])
         return out
 
     def _rmatvec(self, r):
@@ -123,7 +118,7 @@ class _RestrictedPattern(RestrictedOperator):
             def rows(r0, r1):
                 return kernels.pattern_rmatvec(XT, masks, self.blk, self.feat, r, np.empty(self.shape[1], self.dtype), r0, r1)
 
-        parts = _ranged(self.shape[0], rows)
+        parts = map_rows(rows, self.shape[0])
         return parts[0] if len(parts) == 1 else np.sum(parts, axis=0)
 
     def to_dense(self):
@@ -300,7 +295,7 @@ class ReluPatternOperator(SparseSensingOperator):
             masks = np.empty((blocks.size, n), np.uint8)
             output = np.empty(n, self.dtype)
             feat, rows, XT = f.indices - blk * d, np.arange(blocks.size), self.XT
-            _ranged(n, lambda r0, r1: kernels.sparse_masks(XT, ptr, feat, f.values, masks, rows, r0, r1, output))
+            map_rows(lambda r0, r1: kernels.sparse_masks(XT, ptr, feat, f.values, masks, rows, r0, r1, output), n)
             out = blocks, masks, output
         if cache is not None:
             cache.followed = out
@@ -356,7 +351,7 @@ class ReluPatternOperator(SparseSensingOperator):
                 for i0, Z in self._tiles(H, r0, r1):
                     out[dest, i0 : i0 + Z.shape[1]] = Z >= 0
 
-            _ranged(self.shape[0], fill)
+            map_rows(fill, self.shape[0])
         return out
 
     def _generator_rows(self, blocks):
@@ -407,7 +402,7 @@ class ReluPatternOperator(SparseSensingOperator):
                     G += Zt @ self.X[i0 : i0 + L]
                 return G
 
-            parts = _ranged(n, rows)
+            parts = map_rows(rows, n)
             G = parts[0] if len(parts) == 1 else np.sum(parts, axis=0)
             yield j0 * d, G.ravel()  # (B * d,), block-major
 
@@ -456,7 +451,7 @@ class ReluPatternOperator(SparseSensingOperator):
                     i1 = i0 + Z.shape[1]
                     out[i0:i1] += np.einsum("bi,bi->i", Z >= 0, W @ XT[:, i0:i1])
 
-            _ranged(self.shape[0], rows)
+            map_rows(rows, self.shape[0])
         return out
 
     @property
