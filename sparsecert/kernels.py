@@ -43,6 +43,8 @@ __all__ = [
     "pattern_matvec_numpy",
     "pattern_rmatvec",
     "pattern_rmatvec_numpy",
+    "pattern_normal",
+    "pattern_normal_numpy",
     "sparse_masks",
     "sparse_masks_numpy",
 ]
@@ -397,6 +399,57 @@ def pattern_rmatvec_numpy(XT, masks, blk, feat, r, out, r0, r1):
     """NumPy twin of :func:`pattern_rmatvec`."""
     out[:] = (masks[blk, r0:r1] * XT[feat, r0:r1]) @ r[r0:r1]
     return out
+
+
+@njit(cache=True, nogil=True, fastmath={"contract", "reassoc"})
+def pattern_normal(XT, masks, blk, feat, p, q, out, r0, r1):
+    """``q = A_S p`` on rows ``r0:r1`` and the rows-``r0:r1`` part of ``A_S^T q``, in one sweep.
+
+    Each row tile computes ``q`` on its rows (as :func:`pattern_matvec`) and
+    at once adds its rows' share of ``A_S^T q`` (as :func:`pattern_rmatvec`)
+    while the tile's features and masks are still in cache: one pass over
+    the data for ``A_S^T A_S p``, the product a conjugate-gradient step needs.
+    Arguments as for :func:`pattern_matvec`; ``q`` of shape (n,) (rows
+    ``r0:r1`` overwritten), ``out`` of shape (|S|,) (overwritten with the
+    partial sum).
+    """
+    nnz = feat.size
+    out[:] = 0.0
+    for i0 in range(r0, r1, ROW_TILE):
+        i1 = min(r1, i0 + ROW_TILE)
+        pattern_matvec(XT, masks, blk, feat, p, q, i0, i1)
+        L = i1 - i0
+        qc = q[i0:i1]
+        t = 0
+        while t + 4 <= nnz:
+            x0, x1, x2, x3 = XT[feat[t], i0:i1], XT[feat[t + 1], i0:i1], XT[feat[t + 2], i0:i1], XT[feat[t + 3], i0:i1]
+            m0, m1, m2, m3 = masks[blk[t], i0:i1], masks[blk[t + 1], i0:i1], masks[blk[t + 2], i0:i1], masks[blk[t + 3], i0:i1]
+            a0 = a1 = a2 = a3 = 0.0
+            for i in range(L):
+                qi = qc[i]
+                a0 += m0[i] * x0[i] * qi
+                a1 += m1[i] * x1[i] * qi
+                a2 += m2[i] * x2[i] * qi
+                a3 += m3[i] * x3[i] * qi
+            out[t] += a0
+            out[t + 1] += a1
+            out[t + 2] += a2
+            out[t + 3] += a3
+            t += 4
+        while t < nnz:
+            x0, m0 = XT[feat[t], i0:i1], masks[blk[t], i0:i1]
+            a0 = 0.0
+            for i in range(L):
+                a0 += m0[i] * x0[i] * qc[i]
+            out[t] += a0
+            t += 1
+    return out
+
+
+def pattern_normal_numpy(XT, masks, blk, feat, p, q, out, r0, r1):
+    """NumPy twin of :func:`pattern_normal`."""
+    pattern_matvec_numpy(XT, masks, blk, feat, p, q, r0, r1)
+    return pattern_rmatvec_numpy(XT, masks, blk, feat, q, out, r0, r1)
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"})

@@ -182,3 +182,22 @@ def test_mask_scale_capture_twin(dtype, rng):
     np.testing.assert_array_equal(M1, M2)
     np.testing.assert_array_equal(M1[:9, 20:90], Z >= 0)
     assert (M1[:, :20] == 9).all() and (M1[9:] == 9).all()
+
+
+@given(n=st.integers(1, 40), d=st.integers(1, 6), nb=st.integers(0, 5), seed=st.integers(0, 1000), data=st.data())
+def test_pattern_normal_is_the_two_products(n, d, nb, seed, data):
+    """pattern_normal gives q = A_S p on rows r0:r1 and that range's share of A_S^T q (so A_S^T A_S p
+    over all rows), equal to its twin and to the dense definition."""
+    rng = np.random.default_rng(seed)
+    XT, masks, ptr, feat = _pattern_case(rng, n, d, nb, d, np.float64)
+    blk = np.repeat(np.arange(nb), np.diff(ptr)).astype(np.int64)
+    p = rng.standard_normal(feat.size)
+    r0 = data.draw(st.integers(0, n))
+    r1 = data.draw(st.integers(r0, n))
+    dense = np.stack([masks[b] * XT[f] for b, f in zip(blk, feat)], axis=1) if feat.size else np.zeros((n, 0))
+    for f in (kernels.pattern_normal, kernels.pattern_normal_numpy):
+        q = np.full(n, 7.0)
+        out = f(XT, masks, blk, feat, p, q, np.empty(feat.size), r0, r1)
+        np.testing.assert_allclose(q[r0:r1], (dense @ p)[r0:r1], rtol=1e-12, atol=1e-12)
+        assert (q[:r0] == 7).all() and (q[r1:] == 7).all()
+        np.testing.assert_allclose(out, dense[r0:r1].T @ (dense[r0:r1] @ p), rtol=1e-10, atol=1e-10)

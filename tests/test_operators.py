@@ -370,3 +370,17 @@ def test_thread_count_setting(monkeypatch):
     assert ranges[0][0] == 0 and ranges[-1][1] == 10_001
     assert all(a == b for (_, a), (b, _) in zip(ranges, ranges[1:]))  # contiguous, disjoint
     assert all(a % 8 == 0 for a, _ in ranges)
+
+
+def test_restricted_normal_product(rng):
+    """R.normal(p) = (A_S p, A_S^T A_S p) for every restricted operator kind (fused or not)."""
+    X = rng.standard_normal((9000, 5))
+    for A in (sc.ReluPatternOperator(X, 6, rng=1), sc.GaussianOperator(300, 40, rng=2),
+              sc.HStackOperator([sc.ReluPatternOperator(X, 3, rng=3), sc.ReluPatternOperator(X, 2, rng=4)], signs=[1, -1])):
+        S = np.sort(rng.choice(A.shape[1], 9, replace=False))
+        R = A.restrict(S)
+        D = R.to_dense()
+        p = rng.standard_normal(9)
+        q, AtAp = R.normal(p)
+        np.testing.assert_allclose(q, D @ p, rtol=1e-12, atol=1e-10)
+        np.testing.assert_allclose(AtAp, D.T @ (D @ p), rtol=1e-10, atol=1e-8)

@@ -95,6 +95,12 @@ class RestrictedOperator(LinearOperator):
     def rmatvec(self, r):
         return _apply(self._rmatvec, r, self.shape[0], "r")
 
+    def normal(self, p):
+        """``(q, A_S^T q)`` with ``q = A_S p`` (a conjugate-gradient step's two products);
+        operators with a one-sweep kernel override it."""
+        q = self.matvec(p)
+        return q, self.rmatvec(q)
+
 
 class SparseSensingOperator(LinearOperator, abc.ABC):
     """An n x N sensing operator applied in blocks of columns (see the module docstring)."""

@@ -121,6 +121,20 @@ class _RestrictedPattern(RestrictedOperator):
         parts = map_rows(rows, self.shape[0])
         return parts[0] if len(parts) == 1 else np.sum(parts, axis=0)
 
+    def normal(self, p):
+        """``(q, A_S^T q)``, ``q = A_S p``, in one sweep over the data (:func:`sparsecert.kernels.pattern_normal`)."""
+        if self.mode == "gemm":
+            return super().normal(p)
+        p = np.ascontiguousarray(np.ravel(p), dtype=self.dtype)
+        q = np.empty(self.shape[0], dtype=self.dtype)
+        XT, masks, size = self.parent.XT, self.masks, self.shape[1]
+
+        def rows(r0, r1):
+            return kernels.pattern_normal(XT, masks, self.blk, self.feat, p, q, np.empty(size, self.dtype), r0, r1)
+
+        parts = map_rows(rows, self.shape[0])
+        return q, parts[0] if len(parts) == 1 else np.sum(parts, axis=0)
+
     def to_dense(self):
         return (self.masks[self.blk] * self.parent.XT[self.feat]).T.astype(self.dtype)
 

@@ -76,11 +76,15 @@ def _threshold(U, vU, s):
     return U[keep], vU[keep]
 
 
-def _cgls(R, y, z, n_steps, tol, res=None):
+def _cgls(R, y, z, n_steps, tol, res=None, fused=False):
     """Up to ``n_steps`` CGLS iterations on min ||y - R z|| from ``z``; returns (z, residual).
 
     ``res``: the residual ``y - R z`` if the caller knows it (saves a product).
     The gradient after the last step is not formed (nothing uses it).
+    ``fused``: take each step's two products in one sweep (``R.normal``) and
+    update the gradient by recurrence, ``g <- g - alpha R^T R p`` (the same
+    iterates in exact arithmetic; for a few steps, as AIHT takes, round-off
+    stays at the level of the products').
     """
     if res is None:
         res = y - R.matvec(z)
@@ -93,16 +97,20 @@ def _cgls(R, y, z, n_steps, tol, res=None):
     for it in range(n_steps):
         if gamma <= tol**2 * gamma0 or gamma == 0.0:
             break
-        q = R.matvec(p)
+        last = it == n_steps - 1
+        if fused and not last:
+            q, AtAp = R.normal(p)
+        else:
+            q = R.matvec(p)
         qq = float(q @ q)
         if qq == 0.0:
             break
         alpha = gamma / qq
         z = z + alpha * p
         res = res - alpha * q
-        if it == n_steps - 1:
+        if last:
             break
-        grad = R.rmatvec(res)
+        grad = grad - alpha * AtAp if fused else R.rmatvec(res)
         gamma_new = float(grad @ grad)
         p = grad + (gamma_new / gamma) * p
         gamma = gamma_new
@@ -269,7 +277,7 @@ class IHTSolver:
             self._since_exact = 0
 
         if self.method == "aiht" and self.inner_iter:
-            wT, r = _cgls(R_T, y, wT, self.inner_iter, 0.0, res=r_T)
+            wT, r = _cgls(R_T, y, wT, self.inner_iter, 0.0, res=r_T, fused=True)
         elif self.method == "htp":
             wT, r = _cgls(R_T, y, wT, self.ls_iter, self.ls_tol, res=r_T)
         else:
