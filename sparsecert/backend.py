@@ -29,10 +29,22 @@ def is_tensor(x) -> bool:
 
 
 def norm(x) -> float:
-    """Euclidean norm of a vector of either kind, as a Python float."""
+    """Euclidean norm of a vector of either kind, as a Python float, at any representable scale.
+
+    The vector is divided by its largest magnitude before squaring, so entries of
+    1e200 or 1e-200 neither overflow nor underflow; ``inf`` or ``nan`` entries give
+    ``inf``/``nan``.
+    """
     if is_tensor(x):
-        return float(x.norm())
-    return float(np.linalg.norm(x))
+        big = float(x.abs().max()) if x.numel() else 0.0
+        if big == 0.0 or not np.isfinite(big):
+            return big
+        return big * float((x / big).norm())
+    x = np.asarray(x)
+    big = float(np.max(np.abs(x))) if x.size else 0.0
+    if big == 0.0 or not np.isfinite(big):
+        return big
+    return big * float(np.linalg.norm(x / big))
 
 
 def copy(x):

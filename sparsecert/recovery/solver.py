@@ -84,7 +84,9 @@ def _cgls(R, y, z, n_steps, tol, res=None, fused=False):
     ``fused``: take each step's two products in one sweep (``R.normal``) and
     update the gradient by recurrence, ``g <- g - alpha R^T R p`` (the same
     iterates in exact arithmetic; for a few steps, as AIHT takes, round-off
-    stays at the level of the products').
+    stays at the level of the products'). Products act on unit directions and
+    step sizes are ratios of scaled norms, so no scale of ``R`` or ``y`` that
+    float64 represents overflows or underflows here.
     """
     if res is None:
         res = y - R.matvec(z)
@@ -92,28 +94,30 @@ def _cgls(R, y, z, n_steps, tol, res=None, fused=False):
         return z, res
     grad = R.rmatvec(res)
     p = grad.copy()
-    gamma = float(grad @ grad)
-    gamma0 = gamma
+    gnorm = norm(grad)
+    g0 = gnorm
     for it in range(n_steps):
-        if gamma <= tol**2 * gamma0 or gamma == 0.0:
+        if gnorm <= tol * g0 or gnorm == 0.0:
             break
         last = it == n_steps - 1
+        pnorm = norm(p)
+        u = p / pnorm
         if fused and not last:
-            q, AtAp = R.normal(p)
+            q, AtAu = R.normal(u)
         else:
-            q = R.matvec(p)
-        qq = float(q @ q)
-        if qq == 0.0:
+            q = R.matvec(u)
+        qnorm = norm(q)
+        if qnorm == 0.0 or not np.isfinite(qnorm):
             break
-        alpha = gamma / qq
-        z = z + alpha * p
-        res = res - alpha * q
+        step = (gnorm / qnorm) ** 2 / pnorm  # alpha ||p||, alpha = ||g||^2 / ||R p||^2 = (||g|| / ||R u||)^2 / ||p||^2
+        z = z + step * u
+        res = res - step * q
         if last:
             break
-        grad = grad - alpha * AtAp if fused else R.rmatvec(res)
-        gamma_new = float(grad @ grad)
-        p = grad + (gamma_new / gamma) * p
-        gamma = gamma_new
+        grad = grad - step * AtAu if fused else R.rmatvec(res)
+        gnew = norm(grad)
+        p = grad + (gnew / gnorm) ** 2 * p
+        gnorm = gnew
     return z, res
 
 
@@ -224,6 +228,8 @@ class IHTSolver:
         A, s, y, cache = self.A, self.s, self.y, self.cache
         S, wS, R_S = self.S, self.wS, self.R_S
         gS, cidx, cval = A.gradient_split(self.r, S, s, cache=cache)
+        if cidx.size < min(s, A.shape[1] - S.size) or not (np.isfinite(gS).all() and np.isfinite(cval).all()):
+            return np.nan, False, np.inf  # the gradient overflowed (NaN entries never make the top-s): stop, keep w
         # U = S (disjoint) cup candidates, sorted; w is zero on the candidates.
         U = np.concatenate([S, cidx])
         order = np.argsort(U, kind="stable")
@@ -238,9 +244,14 @@ class IHTSolver:
             if not S.size:
                 G_idx, G_g = _threshold(cidx, cval, s)
                 R_G = A.restrict(G_idx, cache=cache)
-            Ag = R_G.matvec(G_g)
-            den = float(Ag @ Ag)
-            mu = float(G_g @ G_g) / den if den > 0 else 1.0
+            # mu = ||g||^2 / ||A g||^2 from the product on the unit direction (no overflow at any scale)
+            gn = norm(G_g)
+            Ag = R_G.matvec(G_g / gn) if 0 < gn < np.inf else R_G.matvec(G_g)
+            an = norm(Ag)
+            mu = (1.0 / an) ** 2 if 0 < gn < np.inf and 0 < an < np.inf else 1.0
+            if not (np.isfinite(gn) and np.isfinite(an)) or (gn > 0 and mu == 0.0):
+                return np.nan, False, np.inf  # non-finite products or an unrepresentable step: stop, keep w
+            Ag = Ag * gn  # A_S g_S, for the residual recurrence
         else:
             mu = self.step_size
         T, wT = _threshold(U, wU + mu * gU, s)
@@ -254,8 +265,9 @@ class IHTSolver:
             for _ in range(60):
                 diff = -wU
                 diff[np.searchsorted(U, T)] += wT
-                Ad, Ad_T = R_U.matvec(diff), T  # the kernels skip the zeros of diff: cost ~ |S cup T|
-                omega = (1.0 - _C) * float(diff @ diff) / max(float(Ad @ Ad), np.finfo(float).tiny)
+                dn = norm(diff)
+                Ad, Ad_T = R_U.matvec(diff / dn) * dn, T  # the kernels skip the zeros of diff: cost ~ |S cup T|
+                omega = (1.0 - _C) * (dn / max(norm(Ad), np.finfo(float).tiny)) ** 2
                 if mu <= omega:
                     break
                 mu = mu / (_KAPPA * (1.0 - _C))
@@ -286,7 +298,7 @@ class IHTSolver:
         n = A.shape[0]
         vec_bytes = 4 * n * A.dtype.itemsize + 12 * (2 * s) * 8
         self.peak_memory = max(self.peak_memory, A.pass_nbytes + A.cache_nbytes(cache) + work + vec_bytes)
-        dw = float(np.linalg.norm(wT - wS)) if same else np.inf
+        dw = norm(wT - wS) if same else np.inf
         self.S, self.wS, self.R_S, self.r = T, wT, R_T, r
         return mu, same, dw
 
@@ -329,7 +341,10 @@ class IHTSolver:
                 if rel <= tol:
                     self.status = "residual"
                     break
-                if same and dw <= xtol * max(float(np.linalg.norm(self.wS)), np.finfo(float).tiny):
+                if not np.isfinite(mu):
+                    self.status = "diverged"  # a product overflowed: say so rather than stop "converged"
+                    break
+                if same and dw <= xtol * max(norm(self.wS), np.finfo(float).tiny):
                     self.status = "stationary"
                     break
         return self
