@@ -356,6 +356,37 @@ def pattern_matvec_numpy(XT, masks, blk, feat, v, out, r0, r1):
 
 
 @njit(cache=True, nogil=True, fastmath={"contract", "reassoc"})
+def _rmatvec_tile(XT, masks, blk, feat, r, out, i0, i1):
+    """Add rows ``i0:i1``'s share of ``A_S^T r`` to ``out`` (four entries per sweep)."""
+    nnz = feat.size
+    L = i1 - i0
+    rc = r[i0:i1]
+    q = 0
+    while q + 4 <= nnz:
+        x0, x1, x2, x3 = XT[feat[q], i0:i1], XT[feat[q + 1], i0:i1], XT[feat[q + 2], i0:i1], XT[feat[q + 3], i0:i1]
+        m0, m1, m2, m3 = masks[blk[q], i0:i1], masks[blk[q + 1], i0:i1], masks[blk[q + 2], i0:i1], masks[blk[q + 3], i0:i1]
+        a0 = a1 = a2 = a3 = 0.0
+        for i in range(L):
+            ri = rc[i]
+            a0 += m0[i] * x0[i] * ri
+            a1 += m1[i] * x1[i] * ri
+            a2 += m2[i] * x2[i] * ri
+            a3 += m3[i] * x3[i] * ri
+        out[q] += a0
+        out[q + 1] += a1
+        out[q + 2] += a2
+        out[q + 3] += a3
+        q += 4
+    while q < nnz:
+        x0, m0 = XT[feat[q], i0:i1], masks[blk[q], i0:i1]
+        a0 = 0.0
+        for i in range(L):
+            a0 += m0[i] * x0[i] * rc[i]
+        out[q] += a0
+        q += 1
+
+
+@njit(cache=True, nogil=True)
 def pattern_rmatvec(XT, masks, blk, feat, r, out, r0, r1):
     """The rows ``r0:r1`` part of ``A_S^T r``: ``out[q] = sum_{r0 <= i < r1} masks[blk[q], i] X[i, feat[q]] r[i]``.
 
@@ -363,35 +394,9 @@ def pattern_rmatvec(XT, masks, blk, feat, r, out, r0, r1):
     ``out`` of shape (|S|,), overwritten. Partial sums of disjoint row ranges
     add up to ``A_S^T r``.
     """
-    nnz = feat.size
     out[:] = 0.0
     for i0 in range(r0, r1, ROW_TILE):
-        i1 = min(r1, i0 + ROW_TILE)
-        L = i1 - i0
-        rc = r[i0:i1]
-        q = 0
-        while q + 4 <= nnz:
-            x0, x1, x2, x3 = XT[feat[q], i0:i1], XT[feat[q + 1], i0:i1], XT[feat[q + 2], i0:i1], XT[feat[q + 3], i0:i1]
-            m0, m1, m2, m3 = masks[blk[q], i0:i1], masks[blk[q + 1], i0:i1], masks[blk[q + 2], i0:i1], masks[blk[q + 3], i0:i1]
-            a0 = a1 = a2 = a3 = 0.0
-            for i in range(L):
-                ri = rc[i]
-                a0 += m0[i] * x0[i] * ri
-                a1 += m1[i] * x1[i] * ri
-                a2 += m2[i] * x2[i] * ri
-                a3 += m3[i] * x3[i] * ri
-            out[q] += a0
-            out[q + 1] += a1
-            out[q + 2] += a2
-            out[q + 3] += a3
-            q += 4
-        while q < nnz:
-            x0, m0 = XT[feat[q], i0:i1], masks[blk[q], i0:i1]
-            a0 = 0.0
-            for i in range(L):
-                a0 += m0[i] * x0[i] * rc[i]
-            out[q] += a0
-            q += 1
+        _rmatvec_tile(XT, masks, blk, feat, r, out, i0, min(r1, i0 + ROW_TILE))
     return out
 
 
@@ -401,7 +406,7 @@ def pattern_rmatvec_numpy(XT, masks, blk, feat, r, out, r0, r1):
     return out
 
 
-@njit(cache=True, nogil=True, fastmath={"contract", "reassoc"})
+@njit(cache=True, nogil=True)
 def pattern_normal(XT, masks, blk, feat, p, q, out, r0, r1):
     """``q = A_S p`` on rows ``r0:r1`` and the rows-``r0:r1`` part of ``A_S^T q``, in one sweep.
 
@@ -413,36 +418,11 @@ def pattern_normal(XT, masks, blk, feat, p, q, out, r0, r1):
     ``r0:r1`` overwritten), ``out`` of shape (|S|,) (overwritten with the
     partial sum).
     """
-    nnz = feat.size
     out[:] = 0.0
     for i0 in range(r0, r1, ROW_TILE):
         i1 = min(r1, i0 + ROW_TILE)
         pattern_matvec(XT, masks, blk, feat, p, q, i0, i1)
-        L = i1 - i0
-        qc = q[i0:i1]
-        t = 0
-        while t + 4 <= nnz:
-            x0, x1, x2, x3 = XT[feat[t], i0:i1], XT[feat[t + 1], i0:i1], XT[feat[t + 2], i0:i1], XT[feat[t + 3], i0:i1]
-            m0, m1, m2, m3 = masks[blk[t], i0:i1], masks[blk[t + 1], i0:i1], masks[blk[t + 2], i0:i1], masks[blk[t + 3], i0:i1]
-            a0 = a1 = a2 = a3 = 0.0
-            for i in range(L):
-                qi = qc[i]
-                a0 += m0[i] * x0[i] * qi
-                a1 += m1[i] * x1[i] * qi
-                a2 += m2[i] * x2[i] * qi
-                a3 += m3[i] * x3[i] * qi
-            out[t] += a0
-            out[t + 1] += a1
-            out[t + 2] += a2
-            out[t + 3] += a3
-            t += 4
-        while t < nnz:
-            x0, m0 = XT[feat[t], i0:i1], masks[blk[t], i0:i1]
-            a0 = 0.0
-            for i in range(L):
-                a0 += m0[i] * x0[i] * qc[i]
-            out[t] += a0
-            t += 1
+        _rmatvec_tile(XT, masks, blk, feat, q, out, i0, i1)
     return out
 
 
