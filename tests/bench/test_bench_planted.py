@@ -8,11 +8,13 @@ the fit (paper normalisation), peak working memory. The reference point from
 the research notes (a NumPy stand-in of the published CuPy code, same
 algorithm, 2 cores): 0.99 s per iteration, PSNR 31.2 dB.
 
-Measured (2-core EPYC, inner_iter 3): 0.040-0.045 s per iteration when the
-two GEMMs take 25 ms (1.7-1.8 GEMM bounds per iteration), PSNR 33.3 dB, peak
-working memory 20 MB; inner_iter 10 (the reference code's setting) 0.053 s
-per iteration, PSNR 32.7 dB. On a shared machine both the bound (25-42 ms
-seen) and the solver drift, not always together: compare several runs.
+Measured (2-core EPYC): 15 iterations in 0.45 s with inner_iter 3 (0.030 s
+each, set-up included; a warm single iteration is 0.025-0.027 s, 0.94-1.08
+times the two GEMMs' 25-27 ms: tests/bench/test_bench_core.py), PSNR 33.25 dB,
+peak working memory 36 MB; 0.54 s with inner_iter 10 (the reference code's
+setting). Before the row-parallel passes and the one-sweep CG products: 0.040-0.045 s
+per iteration. On a shared machine both the bound and the solver
+drift, not always together: compare several runs.
 """
 
 import functools
