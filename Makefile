@@ -21,7 +21,7 @@ demo: $(VENV)/.installed
 	$(BIN)/sparsecert repro all --quick --out figures
 
 test: $(VENV)/.installed-test
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python -m pytest tests/bench --benchmark-enable --benchmark-only -m "not slow"

@@ -92,8 +92,13 @@ def test_recover_command_on_npy_files(tmp_path, capsys):
         main(["recover", "--y", str(tmp_path / "y.npy"), "--s", "4"])  # neither --A nor --X
 
 
-@pytest.mark.parametrize("name", ["gaussian-phase", "planted", "convergence", "certify", "pruning", "lottery",
-                                  "transfer", "classify", "inr"])
+_SLOW = pytest.mark.slow  # 5-50 s each: run by `make test` (and CI), left out of `pytest -m "not slow"`
+
+
+@pytest.mark.parametrize("name", ["convergence", "planted-vector"] + [
+    pytest.param(n, marks=_SLOW)
+    for n in ("gaussian-phase", "planted", "certify", "pruning", "lottery", "transfer", "classify", "inr")
+])
 def test_quick_figures_are_produced(name, tmp_path):
     from sparsecert.repro import REGISTRY
 
