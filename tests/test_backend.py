@@ -107,3 +107,20 @@ def test_vector_output_and_deep_fits_on_torch():
     for x, z in zip(ra, rb):
         np.testing.assert_array_equal(x.w.indices, z.w.indices)
         assert _rel(z.w.values, x.w.values) <= 1e-10
+
+
+def test_gpu_check_script_runs_on_cpu(tmp_path):
+    """tools/gpu_check.py (the one script a session with a GPU runs) works, here on CPU at tiny sizes."""
+    import json
+    import pathlib
+    import subprocess
+    import sys
+
+    script = pathlib.Path(__file__).resolve().parents[1] / "tools" / "gpu_check.py"
+    out = subprocess.run([sys.executable, str(script), "--device", "cpu", "--small", "--out", str(tmp_path)],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    report = json.loads((tmp_path / "gpu_check.json").read_text())
+    row = report["instances"][0]
+    assert row["iteration_s"] > 0 and row["gradient_pass_s"] > 0 and row["psnr_15"] > 20
+    assert len(report["grid_cells"]) == 2
