@@ -124,3 +124,21 @@ def test_gpu_check_script_runs_on_cpu(tmp_path):
     row = report["instances"][0]
     assert row["iteration_s"] > 0 and row["gradient_pass_s"] > 0 and row["psnr_15"] > 20
     assert len(report["grid_cells"]) == 2
+
+
+def test_torch_gaussian_operator_same_columns_and_iterates():
+    """TorchGaussianOperator: the NumPy operator's columns, the contract, and HTP's iterates to 1e-10."""
+    from sparsecert.operators import TorchGaussianOperator
+
+    G, T = sc.GaussianOperator(150, 500, rng=7), TorchGaussianOperator(150, 500, rng=7, block=64)
+    np.testing.assert_array_equal(T.to_dense(), G.to_dense())
+    assert max(check_operator(T, rng=1).values()) <= 1e-12
+    w = sc.SparseVector(np.array([1, 40, 77, 120, 300, 301, 450, 499]), np.random.default_rng(0).standard_normal(8), 500)
+    y = G.matvec(w)
+    a = sc.iht(G, y, 8, method="htp", max_iter=50)
+    b = sc.iht(T, y, 8, method="htp", max_iter=50)
+    np.testing.assert_array_equal(a.w.indices, b.w.indices)
+    assert _rel(b.w.values, a.w.values) <= 1e-10 and a.status == b.status == "residual"
+    small = TorchGaussianOperator(150, 500, rng=7, cache_bytes=0)  # columns regenerated per product
+    R = small.restrict(np.array([3, 9, 400]))
+    np.testing.assert_allclose(R.rmatvec(torch.ones(150, dtype=torch.float64)), G.columns(np.array([3, 9, 400])).sum(0))

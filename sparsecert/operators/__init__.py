@@ -10,8 +10,9 @@ One operator per module, all on the contract of :mod:`.base`
   ReLU network, ``A = [D_1 X, ..., D_m X]`` with
   ``D_j = diag(1[X h_j >= 0])``; column ``j * d + k`` is ``D_j X[:, k]``.
   Its masks are kept between products in a :class:`PatternCache`.
-* :class:`TorchReluPatternOperator` -- the same on torch tensors, CPU or
-  CUDA (torch is imported only when one is made).
+* :class:`TorchReluPatternOperator`, :class:`TorchGaussianOperator` -- the
+  same columns with products on torch tensors, CPU or CUDA (torch is
+  imported only when one is made).
 * :class:`DenseOperator` (an explicit matrix) and :class:`HStackOperator`
   (operators side by side with signs).
 
@@ -25,6 +26,7 @@ only the values on the current support and the top-k outside it) and
 from .base import RestrictedOperator, SparseSensingOperator
 from .dense import DenseOperator
 from .gaussian import GaussianOperator
+from .gaussian_torch import TorchGaussianOperator
 from .pattern_cache import PatternCache
 from .relu_pattern import ReluPatternOperator
 from .relu_pattern_torch import TorchReluPatternOperator
@@ -38,5 +40,6 @@ __all__ = [
     "HStackOperator",
     "PatternCache",
     "ReluPatternOperator",
+    "TorchGaussianOperator",
     "TorchReluPatternOperator",
 ]

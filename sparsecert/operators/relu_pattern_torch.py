@@ -19,6 +19,7 @@ from scipy.sparse.linalg import LinearOperator
 from .._validation import check_array
 from ..backend import is_tensor, resolve, to_numpy
 from .base import RestrictedOperator, check_support
+from .on_device import OnDevice
 from .relu_pattern import ReluPatternOperator, gather_masks
 
 __all__ = ["TorchReluPatternOperator"]
@@ -84,7 +85,7 @@ class _TorchRestrictedPattern(RestrictedOperator):
         return (M[to_numpy(self.blk)] * to_numpy(p.XTd)[to_numpy(self.feat)]).T
 
 
-class TorchReluPatternOperator(ReluPatternOperator):
+class TorchReluPatternOperator(OnDevice, ReluPatternOperator):
     """:class:`ReluPatternOperator` with its data and products on a torch device.
 
     Parameters
@@ -114,24 +115,6 @@ class TorchReluPatternOperator(ReluPatternOperator):
         self.Xd = self.backend.asarray(X, self.dtype)
         self.XTd = self.Xd.T  # a view: BLAS reads it transposed, no second copy of X on the device
 
-    @property
-    def torch(self):
-        return self.backend.torch
-
-    @property
-    def device(self):
-        return self.backend.device
-
-    @property
-    def tdtype(self):
-        return self.Xd.dtype
-
-    def native(self, a):
-        """``a`` as a tensor on the device in the operator's dtype (no copy if it is one)."""
-        if is_tensor(a) and a.device == self.Xd.device and a.dtype == self.tdtype:
-            return a
-        return self.backend.asarray(a, self.dtype)
-
     def native_data(self, X):
         """Data ``X`` (n', d) as a device tensor, for :meth:`with_data` on its rows (converted once)."""
         return self.backend.asarray(X, self.dtype)
@@ -156,9 +139,6 @@ class TorchReluPatternOperator(ReluPatternOperator):
 
     def _rows_per_tile(self, n):
         return min(n, max(8, DEVICE_TILE_BYTES // (8 * self.block)))
-
-    def _dev(self, a):
-        return self.torch.as_tensor(a, dtype=self.tdtype, device=self.device)
 
     def _followed_masks(self, cache=None):
         if cache is not None and cache.bind(self).followed is not None:
