@@ -74,7 +74,7 @@ def imp_relu_baseline(X, y, widths, s, *, epochs=15, lr=1e-3, rate=0.1, batch_si
     """The recovery paper's IMP baseline: a dense ReLU MLP (with biases) trained by Adam
     (lr 1e-3, MSE), 10% of the surviving weights pruned globally per round, survivors
     rewound to their initialisation, the same epochs every round, until ``s`` weights
-    remain (biases not counted).
+    remain (biases not counted). A 2-d ``y`` (n, k) gives k outputs.
 
     Returns
     -------
@@ -82,7 +82,8 @@ def imp_relu_baseline(X, y, widths, s, *, epochs=15, lr=1e-3, rate=0.1, batch_si
         ``.net`` is the final sparse network; ``peak_memory`` counts the dense state.
     """
     X = np.asarray(X)
-    net0 = DenseNet.init([X.shape[1], *widths, 1], rng)
+    k = 1 if np.ndim(y) == 1 else np.shape(y)[1]
+    net0 = DenseNet.init([X.shape[1], *widths, k], rng)
     return imp(net0, X, y, target=s, rate=rate, scope="global", rewind="init", optimizer="adam", lr=lr,
                epochs=epochs, batch_size=batch_size, rng=rng, progress=False)
 
@@ -157,7 +158,8 @@ def planted_mlp(m, s, seed=0, *, n=50000, d=100, layers=1, method="aiht", sequen
     return row
 
 
-def planted_vector(m, s, seed=0, *, n=50000, d=100, k=10, epochs=100, batch_size=5000, device=None):
+def planted_vector(m, s, seed=0, *, n=50000, d=100, k=10, epochs=100, batch_size=5000, device=None,
+                   imp_baseline=False):
     """Plant a sparse two-layer ReLU net with ``k`` outputs and fit it by vector IHT (paper Fig. 2).
 
     The planted net follows the published code: ``X`` (n, d) i.i.d. N(0, 1);
@@ -191,9 +193,13 @@ def planted_vector(m, s, seed=0, *, n=50000, d=100, k=10, epochs=100, batch_size
     t0 = time.perf_counter()
     backend = {"backend": "numpy"} if device is None else {"backend": "torch", "device": device}
     net, res = recover_relu_vector(X, Y, m, s, max_iter=steps, rng=rng, progress=False, **backend)
-    return {"m": m, "s": s, "seed": seed, "n": n, "d": d, "k": k, "psnr": psnr(Y.ravel(), net.forward(X).ravel()),
-            "time": time.perf_counter() - t0, "peak_memory": res.peak_memory, "iterations": res.n_iter,
-            "status": res.status}
+    row = {"m": m, "s": s, "seed": seed, "n": n, "d": d, "k": k, "psnr": psnr(Y.ravel(), net.forward(X).ravel()),
+           "time": time.perf_counter() - t0, "peak_memory": res.peak_memory, "iterations": res.n_iter,
+           "status": res.status}
+    if imp_baseline:
+        r = imp_relu_baseline(X, Y, [m], s, epochs=epochs, batch_size=batch_size, rng=rng)
+        row.update(imp_psnr=psnr(Y.ravel(), r.net(X).ravel()), imp_time=r.time, imp_peak_memory=r.peak_memory)
+    return row
 
 
 def planted_mlp_grid(ms, ss, seeds=(0,), *, progress=True, **kwargs):

@@ -66,10 +66,10 @@ def test_planted_vector_cell():
     computed on all n k outputs, the iterations the epochs ask for at most, and rejects s < 2."""
     from sparsecert.experiments import planted_vector
 
-    row = planted_vector(6, 20, 0, n=400, d=8, k=3, epochs=2, batch_size=100)
+    row = planted_vector(6, 20, 0, n=400, d=8, k=3, epochs=2, batch_size=100, imp_baseline=True)
     from sparsecert import STATUSES
 
     assert row["k"] == 3 and row["iterations"] <= 2 * 4 and row["status"] in STATUSES
-    assert row["psnr"] > 0
+    assert row["psnr"] > 0 and np.isfinite(row["imp_psnr"]) and row["imp_peak_memory"] > 0
     with pytest.raises(ValueError, match="s must be"):
         planted_vector(6, 1, 0, n=400, d=8)
