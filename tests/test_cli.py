@@ -152,3 +152,14 @@ def test_pick_config_names_the_ones_it_has():
     with pytest.raises(ValueError, match="full, mnist5k, quick"):
         pick_config(inr.CONFIGS, config="mnist")
     assert inr.load_image(("mnist5k", 0)).shape == (28, 28)
+
+
+def test_device_option_errors(capsys):
+    """--device names an unavailable device or a figure without a GPU path: exit 2 with the reason."""
+    pytest.importorskip("torch")
+    with pytest.raises(SystemExit) as exc:
+        main(["planted", "--m", "2", "--s", "2", "--n", "50", "--device", "cuda:9"])
+    assert exc.value.code == 2 and "not available" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["repro", "convergence", "--device", "cpu"])
+    assert exc.value.code == 2 and "no GPU path" in capsys.readouterr().err
