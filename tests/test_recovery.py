@@ -184,11 +184,14 @@ def test_solver_template_setup_step_finalize():
 
 def test_sequential_solver_reports_the_best_network():
     """SequentialIHTSolver: the result is the best network seen (its residual, recomputed
-    exactly from the model, is the smallest network residual of the run)."""
+    exactly from the model, is the smallest network residual of the run); memory_usage()
+    bounds the peak work recorded."""
     p = sc.planted_relu(600, 8, 12, 24, rng=1)
     A = sc.ReluPatternOperator(p.X, 12, rng=2)
     solver = sc.SequentialIHTSolver(A, p.y, 24, method="aiht")
+    est = solver.memory_usage()
     res = solver.solve(max_iter=12, tol=0.0)
+    assert res.peak_memory <= est <= 3 * res.peak_memory  # an upper estimate, and not a loose one
     assert res.status == "max_iter" and res.status in sc.STATUSES
     from sparsecert.relu import model_from_weights
 

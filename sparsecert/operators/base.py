@@ -130,6 +130,14 @@ class SparseSensingOperator(LinearOperator, abc.ABC):
         """Bytes held by ``cache`` (0 for ``None``)."""
         return 0
 
+    def cache_nbytes_bound(self, s):
+        """Most bytes a cache may hold (and extra pass work it causes) for an s-sparse iterate."""
+        return 0
+
+    def restricted_nbytes(self, k):
+        """Bytes a restriction to ``k`` columns may hold (default: its columns, indices and values)."""
+        return int(k * (self.shape[0] * self.dtype.itemsize + 16))
+
     def native(self, a):
         """A length-n vector ``a`` as this operator's kind (NumPy here; a device tensor for torch)."""
         return np.ascontiguousarray(np.ravel(a), dtype=self.dtype)

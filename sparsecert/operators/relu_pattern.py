@@ -479,6 +479,18 @@ class ReluPatternOperator(SparseSensingOperator):
         per_thread = tiles * min(self.row_block, n) * B + B * d
         return int(it * (get_n_threads() * per_thread + 2 * B * d) + B * n + fmasks)
 
+    def cache_nbytes_bound(self, s):
+        """Masks of the followed generators (<= min(s, m) blocks) and of the support and candidates
+        (<= min(2 s, m) blocks), one mask buffer of a block, and the second tile per thread that a
+        pass with followed generators uses."""
+        n, it = self.shape[0], self.dtype.itemsize
+        tile = min(self.row_block, n) * self.block * it
+        return int(n * (min(s, self.m) + min(2 * s, self.m) + self.block) + get_n_threads() * tile)
+
+    def restricted_nbytes(self, k):
+        """One byte per sample per touched block (at most ``min(k, m)``) and 24 bytes per column."""
+        return int(self.shape[0] * min(k, self.m) + 24 * k)
+
     def restrict(self, idx, cache=None):
         """``A_S`` for sorted column indices ``idx``.
 

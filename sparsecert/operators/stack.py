@@ -109,6 +109,12 @@ class HStackOperator(SparseSensingOperator):
     def pass_nbytes(self):
         return sum(op.pass_nbytes for op in self.ops)
 
+    def cache_nbytes_bound(self, s):
+        return sum(op.cache_nbytes_bound(s) for op in self.ops)
+
+    def restricted_nbytes(self, k):
+        return sum(op.restricted_nbytes(min(k, op.shape[1])) for op in self.ops)
+
     def restrict(self, idx, cache=None):
         return _RestrictedStack(self, check_support(idx, self.shape[1]), self._parts(cache))
 

@@ -182,17 +182,14 @@ class IHTSolver:
         return self
 
     def memory_usage(self):
-        """Estimated peak bytes of the work arrays, before running: one streaming pass,
-        the cache, restricted operators of up to 2s and s columns, vectors."""
+        """Estimated peak bytes of the work arrays, before running (an upper estimate): one
+        streaming pass, the cache (``A.cache_nbytes_bound``), restricted operators of up to 2s
+        and s columns (``A.restricted_nbytes``), vectors."""
         n, N = self.A.shape
-        it = self.A.dtype.itemsize
         k = min(2 * self.s, N)
-        restricted = (k + self.s) * (it + 16)  # indices, values, block maps
-        if hasattr(self.A, "d"):  # ReLU-pattern operators: one byte per sample per touched block
-            restricted += n * (min(k, self.A.m) + min(self.s, self.A.m))
-        else:
-            restricted += n * (k + self.s) * it
-        return int(self.A.pass_nbytes + restricted + 4 * n * it + 12 * k * 8)
+        restricted = self.A.restricted_nbytes(k) + self.A.restricted_nbytes(self.s)
+        cache = self.A.cache_nbytes_bound(self.s)
+        return int(self.A.pass_nbytes + cache + restricted + 4 * n * self.A.dtype.itemsize + 12 * k * 8)
 
     def refresh(self):
         """Recompute ``A_S`` and the residual (after the operator changed)."""
