@@ -105,10 +105,28 @@ def check_array(a, name, *, ndim=None, shape=None, dtype=None, copy=False):
             want = ", ".join("*" if s is None else str(s) for s in shape)
             want = f"({want},)" if len(shape) == 1 else f"({want})"
             raise ValueError(f"{name} must have shape {want}, got {arr.shape}")
-    if arr.size and not np.isfinite(arr).all():
+    if arr.size and not _all_finite(arr):
         bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
         raise ValueError(f"{name} must be finite, got {bad} non-finite entries (NaN or inf)")
     return arr
+
+
+#: Entries checked at a time when the cheap test is inconclusive.
+_FINITE_BLOCK = 2**16
+
+
+def _all_finite(arr) -> bool:
+    """Whether every entry is finite, with O(1) extra memory in the common case.
+
+    The sum ``arr.sum()`` is finite when every entry is (NaN and inf propagate); it
+    can also overflow to inf from finite entries, and only then are blocks of
+    ``_FINITE_BLOCK`` entries checked one by one (no n x N boolean temporary).
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(arr.sum()):
+            return True
+    flat = arr.reshape(-1)
+    return all(np.isfinite(flat[i : i + _FINITE_BLOCK]).all() for i in range(0, flat.size, _FINITE_BLOCK))
 
 
 def check_option(value, name, allowed):

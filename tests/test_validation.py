@@ -74,3 +74,22 @@ def test_models_reject_shape_mismatch(rng):
         net.forward(rng.standard_normal((4, 3)))
     with pytest.raises(ValueError, match="w has length 5, expected m\\*d = 6"):
         sc.TwoLayerReLU.from_fused(sc.SparseVector.zeros(5), 3, 2)
+
+
+def test_finiteness_check_without_a_full_temporary():
+    """check_array finds a NaN or inf anywhere, also when the entries' sum overflows from finite
+    values (the cheap sum test is then inconclusive and blocks are checked), and accepts finite
+    arrays whose sum overflows."""
+    from sparsecert._validation import check_array
+
+    big = np.full(300_000, 1e308)
+    assert check_array(big, "a") is not None  # sum overflows, every entry finite
+    for bad in (np.nan, np.inf, -np.inf):
+        a = big.copy()
+        a[250_001] = bad
+        with pytest.raises(ValueError, match="1 non-finite"):
+            check_array(a, "a")
+        b = np.zeros((300, 400))
+        b[299, 399] = bad
+        with pytest.raises(ValueError, match="must be finite"):
+            check_array(b, "b")
