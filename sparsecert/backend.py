@@ -28,23 +28,29 @@ def is_tensor(x) -> bool:
     return type(x).__module__.startswith("torch") and hasattr(x, "detach")
 
 
+#: Sums of squares inside this range are exact enough as they are (no overflow, no underflow).
+_SAFE_SQ = (1e-290, 1e290)
+
+
 def norm(x) -> float:
     """Euclidean norm of a vector of either kind, as a Python float, at any representable scale.
 
-    The vector is divided by its largest magnitude before squaring, so entries of
-    1e200 or 1e-200 neither overflow nor underflow; ``inf`` or ``nan`` entries give
-    ``inf``/``nan``.
+    One dot product when the sum of squares lies safely inside float64's range
+    (the usual case, one pass over ``x``); otherwise the vector is divided by its
+    largest magnitude before squaring, so entries of 1e200 or 1e-200 neither
+    overflow nor underflow. ``inf`` or ``nan`` entries give ``inf``/``nan``.
     """
-    if is_tensor(x):
-        big = float(x.abs().max()) if x.numel() else 0.0
-        if big == 0.0 or not np.isfinite(big):
-            return big
-        return big * float((x / big).norm())
-    x = np.asarray(x)
-    big = float(np.max(np.abs(x))) if x.size else 0.0
+    tensor = is_tensor(x)
+    x = x if tensor else np.asarray(x)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        sq = float((x * x).sum()) if tensor or x.ndim != 1 else float(x @ x)
+    if _SAFE_SQ[0] < sq < _SAFE_SQ[1]:
+        return float(np.sqrt(sq))
+    big = float(abs(x).max()) if (x.numel() if tensor else x.size) else 0.0
     if big == 0.0 or not np.isfinite(big):
         return big
-    return big * float(np.linalg.norm(x / big))
+    scaled = x / big
+    return big * float(scaled.norm() if tensor else np.linalg.norm(scaled))
 
 
 def copy(x):
