@@ -127,7 +127,7 @@ class SparseSensingOperator(LinearOperator, abc.ABC):
         return None
 
     def cache_nbytes(self, cache):
-        """Bytes held by ``cache`` (0 for ``None``)."""
+        """Bytes ``cache`` holds beyond :attr:`pass_nbytes` (0 for ``None``)."""
         return 0
 
     def cache_nbytes_bound(self, s):

@@ -40,10 +40,13 @@ class PatternCache:
         return self
 
     @property
+    def kept_nbytes(self) -> int:
+        """Bytes of the arrays behind ``masks`` other than the pass buffer (shared arrays counted once)."""
+        return int(sum({id(arr): arr.nbytes for arr, _ in self.masks.values() if arr is not self.buffer}.values()))
+
+    @property
     def nbytes(self) -> int:
-        """Bytes of the masks held (shared buffers counted once)."""
-        bases = {id(arr): arr.nbytes for arr, _ in self.masks.values()}
-        extra = 0 if self.followed is None else self.followed[1].nbytes + self.followed[2].nbytes
-        if self.buffer is not None and id(self.buffer) not in bases:
-            extra += self.buffer.nbytes
-        return int(sum(bases.values()) + extra)
+        """Bytes held: kept masks, followed masks and output, the pass buffer."""
+        followed = 0 if self.followed is None else self.followed[1].nbytes + self.followed[2].nbytes
+        buffer = 0 if self.buffer is None else self.buffer.nbytes
+        return self.kept_nbytes + int(followed + buffer)

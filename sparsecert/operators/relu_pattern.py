@@ -226,7 +226,11 @@ class ReluPatternOperator(SparseSensingOperator):
         return PatternCache().bind(self)
 
     def cache_nbytes(self, cache):
-        return 0 if cache is None else cache.nbytes
+        """The kept masks and the followed output: :attr:`pass_nbytes` already counts the pass
+        buffer and the followed masks, which a pass without a cache allocates itself."""
+        if cache is None:
+            return 0
+        return cache.kept_nbytes + (0 if cache.followed is None else int(cache.followed[2].nbytes))
 
     # ---------------------------------------------------------------- generators
     @property
