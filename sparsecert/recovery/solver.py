@@ -241,13 +241,14 @@ class IHTSolver:
             if not S.size:
                 G_idx, G_g = _threshold(cidx, cval, s)
                 R_G = A.restrict(G_idx, cache=cache)
-            # mu = ||g||^2 / ||A g||^2 from the product on the unit direction (no overflow at any scale)
+            # mu = ||g||^2 / ||A g||^2 from the product on the unit direction (no overflow at any
+            # scale; g is finite, checked above)
             gn = norm(G_g)
-            Ag = R_G.matvec(G_g / gn) if 0 < gn < np.inf else R_G.matvec(G_g)
+            Ag = R_G.matvec(G_g / gn) if gn > 0 else R_G.matvec(G_g)
             an = norm(Ag)
-            mu = (1.0 / an) ** 2 if 0 < gn < np.inf and 0 < an < np.inf else 1.0
-            if not (np.isfinite(gn) and np.isfinite(an)) or (gn > 0 and mu == 0.0):
-                return np.nan, False, np.inf  # non-finite products or an unrepresentable step: stop, keep w
+            mu = (1.0 / an) ** 2 if gn > 0 and an > 0 else 1.0
+            if not np.isfinite(an) or mu == 0.0:
+                return np.nan, False, np.inf  # an overflowing product or an unrepresentable step: stop, keep w
             Ag = Ag * gn  # A_S g_S, for the residual recurrence
         else:
             mu = self.step_size
