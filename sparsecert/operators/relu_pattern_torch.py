@@ -138,7 +138,8 @@ class TorchReluPatternOperator(OnDevice, ReluPatternOperator):
         return new
 
     def _rows_per_tile(self, n):
-        return min(n, max(8, DEVICE_TILE_BYTES // (8 * self.block)))
+        """``row_block`` as given, else a 64 MiB device tile."""
+        return min(n, self._row_block or max(8, DEVICE_TILE_BYTES // (8 * self.block)))
 
     def _followed_masks(self, cache=None):
         if cache is not None and cache.bind(self).followed is not None:
