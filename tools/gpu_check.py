@@ -22,6 +22,7 @@ Needs numpy, scipy, numba, torch; tqdm and threadpoolctl are optional here.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import statistics
@@ -30,37 +31,34 @@ import time
 import types
 from pathlib import Path
 
-if "tqdm" not in sys.modules:
-    try:
-        import tqdm.auto  # noqa: F401
-    except ImportError:  # a bare GPU machine: a silent stand-in for the progress bar
-        class _Bar:
-            def __init__(self, *args, **kwargs):
-                pass
+if importlib.util.find_spec("tqdm") is None:  # a bare GPU machine: a silent stand-in for the progress bar
 
-            def __enter__(self):
-                return self
+    class _Bar:
+        def __init__(self, *args, **kwargs):
+            pass
 
-            def __exit__(self, *exc):
-                return False
+        def __enter__(self):
+            return self
 
-            def update(self, k=1):
-                pass
+        def __exit__(self, *exc):
+            return False
 
-            def __iter__(self):
-                return iter(())
+        def update(self, k=1):
+            pass
 
-        def _tqdm(iterable=None, *args, **kwargs):
-            return _Bar() if iterable is None else iterable
+        def __iter__(self):
+            return iter(())
 
-        auto = types.ModuleType("tqdm.auto")
-        auto.tqdm = _tqdm
-        sys.modules["tqdm"] = types.ModuleType("tqdm")
-        sys.modules["tqdm.auto"] = auto
+    def _tqdm(iterable=None, *args, **kwargs):
+        return _Bar() if iterable is None else iterable
+
+    auto = types.ModuleType("tqdm.auto")
+    auto.tqdm = _tqdm
+    sys.modules["tqdm"] = types.ModuleType("tqdm")
+    sys.modules["tqdm.auto"] = auto
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import sparsecert as sc  # noqa: E402
@@ -85,14 +83,22 @@ def timed(fn, device, reps):
     return statistics.median(out)
 
 
+def gradient_pass_seconds(X, m, device):
+    """Median seconds of the exact gradient pass ``X.T @ (1[X H.T >= 0] * r)`` in torch (float64)."""
+    X = torch.as_tensor(X, device=device)
+    H = torch.randn(m, X.shape[1], dtype=torch.float64, device=device)
+    r = torch.randn(X.shape[0], dtype=torch.float64, device=device)
+
+    def gradient():
+        return X.T @ ((X @ H.T >= 0) * r[:, None])
+
+    timed(gradient, device, 2)
+    return timed(gradient, device, 10)
+
+
 def instance_row(n, d, m, s, device):
     p = sc.planted_relu(n, d, m, s, rng=0)
-    X = torch.as_tensor(p.X, device=device)
-    H = torch.randn(m, d, dtype=torch.float64, device=device)
-    r = torch.randn(n, dtype=torch.float64, device=device)
-    timed(lambda: X.T @ ((X @ H.T >= 0) * r[:, None]), device, 2)
-    grad = timed(lambda: X.T @ ((X @ H.T >= 0) * r[:, None]), device, 10)
-    del X, H, r
+    grad = gradient_pass_seconds(p.X, m, device)
     if device.startswith("cuda"):
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
