@@ -88,6 +88,11 @@ def imp_relu_baseline(X, y, widths, s, *, epochs=15, lr=1e-3, rate=0.1, batch_si
                epochs=epochs, batch_size=batch_size, rng=rng, progress=False)
 
 
+def _backend_kwargs(device):
+    """The IHT fits' ``backend``/``device`` arguments for ``device`` (None: NumPy)."""
+    return {"backend": "numpy"} if device is None else {"backend": "torch", "device": device}
+
+
 def planted_mlp(m, s, seed=0, *, n=50000, d=100, layers=1, method="aiht", sequential=True, max_iter=15, inner_iter=3,
                 imp_baseline=False, imp_epochs=15, device=None):
     """Plant a sparse ReLU MLP of width ``m`` with ``s`` nonzeros and fit it by IHT.
@@ -125,7 +130,7 @@ def planted_mlp(m, s, seed=0, *, n=50000, d=100, layers=1, method="aiht", sequen
     layers = check_int(layers, "layers", low=1)
     s = check_int(s, "s", low=layers, high=_capacity(m, d, layers))
     rng = check_rng(seed)
-    backend = {"backend": "numpy"} if device is None else {"backend": "torch", "device": device}
+    backend = _backend_kwargs(device)
     row = {"m": m, "s": s, "seed": seed, "n": n, "d": d, "layers": layers, "method": method}
     t0 = time.perf_counter()
     if layers == 1:
@@ -191,7 +196,7 @@ def planted_vector(m, s, seed=0, *, n=50000, d=100, k=10, epochs=100, batch_size
         W.flat[rng.choice(W.size, nnz, replace=False)] = rng.standard_normal(nnz)
     Y = np.maximum(X @ U.T, 0.0) @ V
     t0 = time.perf_counter()
-    backend = {"backend": "numpy"} if device is None else {"backend": "torch", "device": device}
+    backend = _backend_kwargs(device)
     net, res = recover_relu_vector(X, Y, m, s, max_iter=steps, rng=rng, progress=False, **backend)
     row = {"m": m, "s": s, "seed": seed, "n": n, "d": d, "k": k, "psnr": psnr(Y.ravel(), net.forward(X).ravel()),
            "time": time.perf_counter() - t0, "peak_memory": res.peak_memory, "iterations": res.n_iter,
