@@ -11,7 +11,7 @@ algorithm, 2 cores): 0.99 s per iteration, PSNR 31.2 dB.
 Measured (2-core EPYC): 15 iterations in 0.45 s with inner_iter 3 (0.030 s
 each, set-up included; a warm single iteration is 0.025-0.027 s, 0.94-1.08
 times the two GEMMs' 25-27 ms: tests/bench/test_bench_core.py), PSNR 33.25 dB,
-peak working memory 36 MB; 0.54 s with inner_iter 10 (the reference code's
+peak working memory 33 MB; 0.54 s with inner_iter 10 (the reference code's
 setting). Before the row-parallel passes and the one-sweep CG products: 0.040-0.045 s
 per iteration. On a shared machine both the bound and the solver
 drift, not always together: compare several runs.
