@@ -27,7 +27,7 @@ from ._validation import check_array, check_int, check_option, check_rng, seed_f
 from .backend import resolve, to_numpy
 from .models import TwoLayerReLU
 from .operators import HStackOperator, ReluPatternOperator, TorchReluPatternOperator
-from .recovery import METHODS, IHTSolver, MinibatchIHTSolver, SequentialIHTSolver
+from .recovery import ADMISSIONS, METHODS, IHTSolver, MinibatchIHTSolver, SequentialIHTSolver
 
 __all__ = ["relu_operator", "recover_relu", "psnr", "model_from_weights", "match_neurons"]
 
@@ -149,6 +149,7 @@ def recover_relu(
     output_sign="positive",
     sequential=False,
     period=1,
+    admission="halving",
     max_iter=100,
     tol=1e-10,
     xtol=1e-12,
@@ -186,6 +187,12 @@ def recover_relu(
         residuals record the whole run.
     period : int
         Steps between generator updates (sequential only).
+    admission : {"halving", "all"}
+        Sequential, full batch: how units enter the support at a generator
+        update (:class:`~sparsecert.recovery.SequentialIHTSolver`).
+        ``"halving"`` retries a step that would raise the network's residual
+        with half, a quarter, ... of the entering units and keeps the best;
+        ``"all"`` is the published rule.
     max_iter : int
         Full-batch iterations (ignored with minibatches).
     tol, xtol : float
@@ -241,6 +248,7 @@ def recover_relu(
     s = check_int(s, "s", low=1, high=N)
     method = check_option(method, "method", set(METHODS))
     period = check_int(period, "period", low=1)
+    admission = check_option(admission, "admission", set(ADMISSIONS))
     epochs = check_int(epochs, "epochs", low=1)
     batch_size = 0 if batch_size is None else check_int(batch_size, "batch_size", low=0)
     rng = check_rng(rng)
@@ -253,7 +261,7 @@ def recover_relu(
         result = solver.solve(progress=progress, callback=callback)
     else:
         if sequential:
-            solver = SequentialIHTSolver(A, y, s, period=period, method=method, inner_iter=inner_iter)
+            solver = SequentialIHTSolver(A, y, s, period=period, admission=admission, method=method, inner_iter=inner_iter)
         else:
             solver = IHTSolver(A, y, s, method=method, inner_iter=inner_iter)
         result = solver.solve(max_iter=max_iter, tol=tol, xtol=xtol, progress=progress, callback=callback)

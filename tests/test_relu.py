@@ -207,6 +207,8 @@ def test_recover_relu_rejects_bad_input(rng):
         recover_relu(X, y, 3, 2, batch_size=-1)
     with pytest.raises(ValueError, match="generators must have shape \\(3, 4\\)"):
         recover_relu(X, y, 3, 2, generators=np.ones((2, 4)))
+    with pytest.raises(ValueError, match="admission must be one of"):
+        recover_relu(X, y, 3, 2, sequential=True, admission="some")
 
 
 def test_psnr_matches_the_paper_normalisation():
@@ -245,3 +247,51 @@ def test_relu_operator_shapes():
     A = relu_operator(X, 5, output_sign="mixed", rng=1)
     assert A.shape == (30, 40)
     np.testing.assert_array_equal(A.columns(np.arange(20, 40)), -A.ops[1].columns(np.arange(20)))
+
+
+def wide_inr_instance():
+    """A wide net on few samples (the INR regime of README's diagnosis): an 8 x 8 digit,
+    n = 64 pixels, d = 200 Fourier features, m = 40 units, s = 160 (4 weights per unit)."""
+    from sklearn.datasets import load_digits
+
+    from sparsecert.tasks import inr_task
+
+    task = inr_task(load_digits().images[0] / 16.0, d=200, sigma=2.0, rng=0)
+    return task.X, task.y, 40, 160
+
+
+def test_halving_admission_takes_the_best_tried_candidate():
+    """Identity of the rule: from the same state and the same gradient, the halving step's
+    network residual is the smallest among its candidates, the published ("all") step's
+    candidate among them; so after one step it is <= the "all" step's residual, and it retried."""
+    X, y, m, s = wide_inr_instance()
+    one = {}
+    for admission in ("all", "halving"):
+        A = relu_operator(X, m, rng=0)
+        solver = sc.recovery.SequentialIHTSolver(A, y, s, method="aiht", inner_iter=10, admission=admission)
+        solver.step()
+        one[admission] = (solver.rel_residual, solver.retries)
+    assert one["all"][1] == 0 and one["halving"][1] >= 1
+    assert one["halving"][0] <= one["all"][0]
+    assert one["all"][0] > 1.0  # the published first update loses the fit here (worse than the zero net)
+
+
+def test_halving_admission_keeps_the_fit_of_a_wide_net():
+    """The regression the rule is for (README, "Sequential-convex IHT: the diagnosis"): on a wide
+    net with few weights per unit the published rule's best network is far worse than the halving
+    rule's; the network returned is the convex model read off w (h_j = w_j), exactly."""
+    X, y, m, s = wide_inr_instance()
+    out = {}
+    for admission in ("all", "halving"):
+        net, res = recover_relu(X, y, m, s, method="aiht", sequential=True, inner_iter=10, max_iter=60, rng=0,
+                                admission=admission)
+        out[admission] = psnr(y, net.forward(X), peak=1.0)
+        A = res.info["operator"]
+        np.testing.assert_allclose(net.forward(X), A.matvec(res.w), rtol=1e-9, atol=1e-12)
+    assert out["halving"] >= out["all"] + 3.0, out
+
+
+def test_sequential_solver_validates_admission():
+    A = relu_operator(np.ones((5, 3)), 2, rng=0)
+    with pytest.raises(ValueError, match="admission must be one of"):
+        sc.recovery.SequentialIHTSolver(A, np.ones(5), 2, admission="half")

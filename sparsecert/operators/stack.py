@@ -131,6 +131,14 @@ class HStackOperator(SparseSensingOperator):
             if not callable(getattr(op, method, None)):
                 raise TypeError(f"HStackOperator.{method} needs it on every part; ops[{i}] ({type(op).__name__}) has none")
 
+    @property
+    def d(self):
+        """Columns per hidden unit, the parts' common ``d`` (ReLU-pattern parts of equal ``d``)."""
+        ds = {getattr(op, "d", None) for op in self.ops}
+        if len(ds) != 1 or None in ds:
+            raise TypeError("HStackOperator.d needs parts with one common d")
+        return ds.pop()
+
     def follow_weights(self, w):
         """Pass each part its slice of ``w`` (see :meth:`ReluPatternOperator.follow_weights`)."""
         self._require("follow_weights")

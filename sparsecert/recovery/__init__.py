@@ -41,7 +41,7 @@ Methods
 from .factored import FactoredIHTSolver
 from .minibatch import MinibatchIHTSolver
 from .result import STATUSES, RecoveryResult
-from .sequential import SequentialIHTSolver
+from .sequential import ADMISSIONS, SequentialIHTSolver
 from .solver import METHODS, IHTSolver, iht, restricted_norm_sq
 
 __all__ = [
@@ -52,6 +52,7 @@ __all__ = [
     "MinibatchIHTSolver",
     "RecoveryResult",
     "SequentialIHTSolver",
+    "ADMISSIONS",
     "iht",
     "restricted_norm_sq",
 ]

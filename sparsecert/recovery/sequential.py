@@ -2,56 +2,137 @@
 
 from __future__ import annotations
 
-from .._validation import check_int
+import numpy as np
+
+from .._validation import check_int, check_option
+from ..backend import norm, to_numpy
+from ..sparse import SparseVector
 from .solver import IHTSolver
 
-__all__ = ["SequentialIHTSolver"]
+__all__ = ["SequentialIHTSolver", "ADMISSIONS"]
+
+#: Rules for units entering the support at a generator update (see SequentialIHTSolver).
+ADMISSIONS = ("halving", "all")
+
+_RISE = 1e-9  # relative rise of the network residual that triggers the halving retries
 
 
 class SequentialIHTSolver(IHTSolver):
     """IHT on a ReLU-pattern operator whose generators become the weights, ``h_j = w_j``.
 
-    Every ``period`` steps (after :meth:`IHTSolver.step`) the operator's
-    generators follow the current fused weights (``A.follow_weights(w)``:
-    blocks with weights take them, the others keep their draw) and ``A_S``
-    and the residual are recomputed. The sequence is not monotone (the
-    operator changes), so the result reports the iterate whose network fitted
-    best (``info["best_iter"]``), and the operator is left following it;
+    Every ``period`` steps the operator's generators follow the new fused
+    weights (``A.follow_weights(w)``: blocks with weights take them, the
+    others keep their draw), so ``A w`` is the network's own output and the
+    residual is the network's. The sequence is not monotone (the operator
+    changes), so the result reports the iterate whose network fitted best
+    (``info["best_iter"]``), and the operator is left following it;
     ``residuals`` records the whole run.
+
+    A unit (block) entering the support gets weights fitted under its random
+    pattern; once its generator follows them its pattern is its own, which
+    the fit did not see. When many units enter at once, as on the first step
+    of a wide net, the update can lose the whole fit (README, "Sequential-
+    convex IHT: the diagnosis"). ``admission="halving"`` guards against it:
+    when the update would raise the network's residual, the step is retried
+    with half as many entering units (those with the most gradient energy),
+    then a quarter, ... down to one, from the same gradient, and the
+    candidate whose network fits best is taken.
 
     Parameters
     ----------
     A : ReluPatternOperator or HStackOperator of them
-        Anything with ``follow_weights``.
+        Anything with ``follow_weights``, ``followed_output`` and ``d``.
     period : int
         Steps between generator updates, ``>= 1``.
+    admission : {"halving", "all"}
+        ``"halving"`` (default): the guard above; it costs, on the steps where
+        the update would raise the residual, up to ``log2(entering units)``
+        retries (each a restriction, the inner solve and the network's
+        output; no new gradient pass). ``"all"``: every unit the thresholding
+        picks enters (the published rule; cheapest per step, loses the fit on
+        wide nets with few weights per unit).
     **kwargs
         As for :class:`IHTSolver`.
     """
 
-    def __init__(self, A, y, s, *, period=1, **kwargs):
+    def __init__(self, A, y, s, *, period=1, admission="halving", **kwargs):
         if not all(callable(getattr(A, f, None)) for f in ("follow_weights", "followed_output")):
             raise TypeError(f"sequential IHT needs an operator with follow_weights (ReLU-pattern), got {type(A).__name__}")
         self.period = check_int(period, "period", low=1)
+        self.admission = check_option(admission, "admission", set(ADMISSIONS))
+        self.unit = int(A.d)
         super().__init__(A, y, s, **kwargs)
 
     def setup(self, w0=None):
         super().setup(w0)
         self.best = (1.0 if self.ynorm else 0.0, self.w, 0)  # (relative residual, w, iteration)
+        self.retries = 0
         return self
 
+    def _follow(self, cand):
+        """Let the generators follow the candidate's weights; its residual becomes the network's.
+        Returns the relative residual. ``A_S`` is restricted again when next needed."""
+        self.A.follow_weights(SparseVector(cand["S"], cand["wS"], self.shape[1]))
+        cand["r"] = self.y - self.A.followed_output(self.cache)  # a by-product of the followed masks
+        cand["R_S"], cand["recurrence"] = None, False
+        return norm(cand["r"]) / self.ynorm if self.ynorm else 0.0
+
+    def _admit(self, grad, cand, res):
+        """Retry with half, a quarter, ... of the entering units; the best candidate, followed.
+
+        A retry may fill the support from the units already in it beyond the pass's top-s
+        candidates: their off-support gradient is taken here (one restricted product)."""
+        gS, cidx, cval = grad
+        d = self.unit
+        old = np.unique(self.S // d)
+        new_units = np.setdiff1d(np.unique(cand["S"] // d), old)
+        if not new_units.size:
+            return cand
+        units = cidx // d
+        fresh = ~np.isin(units, old)
+        # rank the entering units by the gradient energy of their candidates
+        energy = np.bincount(units[fresh], weights=np.abs(cval[fresh]) ** 2)
+        ranked = new_units[np.argsort(-energy[new_units], kind="stable")]
+        cols = (old[:, None] * d + np.arange(d)).ravel()
+        cols = cols[~np.isin(cols, self.S, assume_unique=True)]
+        if cols.size:
+            g_old = to_numpy(self.A.restrict(cols, cache=self.cache).rmatvec(self.r))
+            top = np.argsort(-np.abs(g_old), kind="stable")[: self.s]
+            old_idx, old_val = cols[top], g_old[top]
+        else:
+            old_idx, old_val = cols, cval[:0]
+        tried = [(res, cand)]
+        E = new_units.size // 2
+        while E >= 1:
+            keep = np.isin(units, ranked[:E])
+            c = self._candidate(gS, np.concatenate([old_idx, cidx[keep]]), np.concatenate([old_val, cval[keep]]))
+            if c is None:
+                break
+            self.retries += 1
+            tried.append((self._follow(c), c))
+            E //= 2
+        best = min(tried, key=lambda t: t[0])[1]
+        if best is not tried[-1][1]:
+            self._follow(best)
+        return best
+
     def _step(self):
-        out = super()._step()
         it = self.n_iter + 1
-        if it % self.period == 0:
-            self.A.follow_weights(self.w)
-            # every block with weights is its own generator: A w is the network output,
-            # a by-product of the followed masks (no restricted product)
-            self.R_S = self.A.restrict(self.S, cache=self.cache)
-            self.r = self.y - self.A.followed_output(self.cache)
-            self._since_exact = 0
-            if self.rel_residual < self.best[0]:  # the network's own residual
-                self.best = (self.rel_residual, self.w, it)
+        if it % self.period:
+            return super()._step()
+        grad = self._gradient()
+        if grad is None:
+            return np.nan, False, np.inf  # the gradient overflowed: stop, keep w
+        cand = self._candidate(*grad)
+        if cand is None:
+            return self._accept(None)
+        res = self._follow(cand)
+        # a rise beyond round-off (the backends' followed outputs differ in the last bits)
+        if self.admission == "halving" and res > self.rel_residual * (1.0 + _RISE):
+            cand = self._admit(grad, cand, res)
+        out = self._accept(cand)
+        if self.rel_residual < self.best[0]:  # the network's own residual
+            self.best = (self.rel_residual, self.w, it)
         return out
 
     def _best_is_earlier(self):
@@ -63,4 +144,4 @@ class SequentialIHTSolver(IHTSolver):
     def finalize(self, **info):
         if self._best_is_earlier():
             self.A.follow_weights(self.best[1])  # the operator describes the network returned
-        return super().finalize(best_iter=self.best[2], **info)
+        return super().finalize(best_iter=self.best[2], admission_retries=self.retries, **info)

@@ -198,6 +198,8 @@ class IHTSolver:
 
     def exact_residual(self):
         """Recompute ``r = y - A_S w_S`` from scratch (drops recurrence round-off)."""
+        if self.R_S is None:
+            self.R_S = self.A.restrict(self.S, cache=self.cache)
         self.r = self.y - self.R_S.matvec(self.wS) if self.S.size else copy(self.y)
         self._since_exact = 0
         return self.r
@@ -222,11 +224,27 @@ class IHTSolver:
             return self._step()
 
     def _step(self):
-        A, s, y, cache = self.A, self.s, self.y, self.cache
-        S, wS, R_S = self.S, self.wS, self.R_S
-        gS, cidx, cval = A.gradient_split(self.r, S, s, cache=cache)
+        grad = self._gradient()
+        if grad is None:
+            return np.nan, False, np.inf  # the gradient overflowed: stop, keep w
+        return self._accept(self._candidate(*grad))
+
+    def _gradient(self):
+        """One pass: ``(g_S, candidate indices, candidate values)`` (the top-s of ``|g|`` off
+        the support), or None when the gradient overflowed (NaN entries never make the top-s)."""
+        A, S, s = self.A, self.S, self.s
+        gS, cidx, cval = A.gradient_split(self.r, S, s, cache=self.cache)
         if cidx.size < min(s, A.shape[1] - S.size) or not (np.isfinite(gS).all() and np.isfinite(cval).all()):
-            return np.nan, False, np.inf  # the gradient overflowed (NaN entries never make the top-s): stop, keep w
+            return None
+        return gS, cidx, cval
+
+    def _candidate(self, gS, cidx, cval):
+        """The next iterate from the gradient ``(g_S, cidx, cval)`` as a dict, the state untouched:
+        threshold ``w + mu g`` over ``S`` and the candidates, then the inner solve on the new
+        support. Variants pass fewer candidates to restrict where the support may grow."""
+        A, s, y, cache = self.A, self.s, self.y, self.cache
+        S, wS = self.S, self.wS
+        R_S = self.R_S if self.R_S is not None else A.restrict(S, cache=cache)
         # U = S (disjoint) cup candidates, sorted; w is zero on the candidates.
         U = np.concatenate([S, cidx])
         order = np.argsort(U, kind="stable")
@@ -248,7 +266,7 @@ class IHTSolver:
             an = norm(Ag)
             mu = (1.0 / an) ** 2 if gn > 0 and an > 0 else 1.0
             if not np.isfinite(an) or mu == 0.0:
-                return np.nan, False, np.inf  # an overflowing product or an unrepresentable step: stop, keep w
+                return None  # an overflowing product or an unrepresentable step: stop, keep w
             Ag = Ag * gn  # A_S g_S, for the residual recurrence
         else:
             mu = self.step_size
@@ -259,7 +277,7 @@ class IHTSolver:
             # Blumensath-Davies safeguard: accept mu only if mu <= omega.
             R_U = A.restrict(U, cache=cache)
             work = max(work, R_S.nbytes + R_U.nbytes)
-            R_S = R_G = self.R_S = None  # R_U covers S; let A_S go
+            R_S = R_G = self.R_S = None  # R_U covers S; let A_S go (a retry restricts again)
             for _ in range(60):
                 diff = -wU
                 diff[np.searchsorted(U, T)] += wT
@@ -281,10 +299,6 @@ class IHTSolver:
         if same and self.adaptive and self._since_exact < self.exact_every:
             # Same support: w moved by mu g_S, so r moves by -mu A_S g_S (computed above).
             r_T = self.r - mu * Ag
-        if r_T is not None:
-            self._since_exact += 1
-        else:
-            self._since_exact = 0
 
         if self.method == "aiht" and self.inner_iter:
             wT, r = _cgls(R_T, y, wT, self.inner_iter, 0.0, res=r_T, fused=True)
@@ -292,13 +306,22 @@ class IHTSolver:
             wT, r = _cgls(R_T, y, wT, self.ls_iter, self.ls_tol, res=r_T)
         else:
             r = r_T if r_T is not None else y - R_T.matvec(wT)
+        return {"mu": mu, "S": T, "wS": wT, "R_S": R_T, "r": r, "same": same, "recurrence": r_T is not None,
+                "work": work}
 
+    def _accept(self, cand):
+        """Make the candidate the iterate; returns ``(mu, same_support, ||w_new - w||)``."""
+        if cand is None:
+            return np.nan, False, np.inf
+        A = self.A
         n = A.shape[0]
-        vec_bytes = 4 * n * A.dtype.itemsize + 12 * (2 * s) * 8
-        self.peak_memory = max(self.peak_memory, A.pass_nbytes + A.cache_nbytes(cache) + work + vec_bytes)
-        dw = norm(wT - wS) if same else np.inf
-        self.S, self.wS, self.R_S, self.r = T, wT, R_T, r
-        return mu, same, dw
+        vec_bytes = 4 * n * A.dtype.itemsize + 12 * (2 * self.s) * 8
+        self.peak_memory = max(self.peak_memory, A.pass_nbytes + A.cache_nbytes(self.cache) + cand["work"] + vec_bytes)
+        self._since_exact = self._since_exact + 1 if cand["recurrence"] else 0
+        same = cand["same"]
+        dw = norm(cand["wS"] - self.wS) if same else np.inf
+        self.S, self.wS, self.R_S, self.r = cand["S"], cand["wS"], cand["R_S"], cand["r"]
+        return cand["mu"], same, dw
 
     def run(self, max_iter=500, tol=1e-10, xtol=1e-12, progress=None, callback=None):
         """Iterate :meth:`step` until a stopping test fires; sets ``status``; returns ``self``.
