@@ -80,8 +80,10 @@ class SequentialIHTSolver(IHTSolver):
     def _admit(self, grad, cand, res):
         """Retry with half, a quarter, ... of the entering units; the best candidate, followed.
 
-        A retry may fill the support from the units already in it beyond the pass's top-s
-        candidates: their off-support gradient is taken here (one restricted product)."""
+        Every retry is taken under the patterns the gradient was taken under (the current
+        iterate's): the generators are set back before each. A retry may fill the support from
+        the units already in it beyond the pass's top-s candidates: their off-support gradient
+        is taken here (one restricted product)."""
         gS, cidx, cval = grad
         d = self.unit
         old = np.unique(self.S // d)
@@ -93,14 +95,12 @@ class SequentialIHTSolver(IHTSolver):
         # rank the entering units by the gradient energy of their candidates
         energy = np.bincount(units[fresh], weights=np.abs(cval[fresh]) ** 2)
         ranked = new_units[np.argsort(-energy[new_units], kind="stable")]
+        self.A.follow_weights(self.w)
         cols = (old[:, None] * d + np.arange(d)).ravel()
         cols = cols[~np.isin(cols, self.S, assume_unique=True)]
-        if cols.size:
-            g_old = to_numpy(self.A.restrict(cols, cache=self.cache).rmatvec(self.r))
-            top = np.argsort(-np.abs(g_old), kind="stable")[: self.s]
-            old_idx, old_val = cols[top], g_old[top]
-        else:
-            old_idx, old_val = cols, cval[:0]
+        g_old = to_numpy(self.A.restrict(cols, cache=self.cache).rmatvec(self.r)) if cols.size else cval[:0]
+        top = np.argsort(-np.abs(g_old), kind="stable")[: self.s]
+        old_idx, old_val = cols[top], g_old[top]
         tried = [(res, cand)]
         E = new_units.size // 2
         while E >= 1:
@@ -110,10 +110,10 @@ class SequentialIHTSolver(IHTSolver):
                 break
             self.retries += 1
             tried.append((self._follow(c), c))
+            self.A.follow_weights(self.w)
             E //= 2
         best = min(tried, key=lambda t: t[0])[1]
-        if best is not tried[-1][1]:
-            self._follow(best)
+        self._follow(best)
         return best
 
     def _step(self):

@@ -109,14 +109,16 @@ def _cgls(R, y, z, n_steps, tol, res=None, fused=False):
         qnorm = norm(q)
         if qnorm == 0.0 or not np.isfinite(qnorm):
             break
-        step = (gnorm / qnorm) ** 2 / pnorm  # alpha ||p||, alpha = ||g||^2 / ||R p||^2 = (||g|| / ||R u||)^2 / ||p||^2
+        ratio = gnorm / qnorm
+        step = ratio * ratio / pnorm  # alpha ||p||, alpha = ||g||^2 / ||R p||^2 = (||g|| / ||R u||)^2 / ||p||^2
         z = z + step * u
         res = res - step * q
         if last:
             break
         grad = grad - step * AtAu if fused else R.rmatvec(res)
         gnew = norm(grad)
-        p = grad + (gnew / gnorm) ** 2 * p
+        beta = gnew / gnorm
+        p = grad + beta * beta * p
         gnorm = gnew
     return z, res
 
@@ -264,7 +266,7 @@ class IHTSolver:
             gn = norm(G_g)
             Ag = R_G.matvec(G_g / gn) if gn > 0 else R_G.matvec(G_g)
             an = norm(Ag)
-            mu = (1.0 / an) ** 2 if gn > 0 and an > 0 else 1.0
+            mu = 1.0 / an / an if gn > 0 and an > 0 else 1.0
             if not np.isfinite(an) or mu == 0.0:
                 return None  # an overflowing product or an unrepresentable step: stop, keep w
             Ag = Ag * gn  # A_S g_S, for the residual recurrence
@@ -283,7 +285,8 @@ class IHTSolver:
                 diff[np.searchsorted(U, T)] += wT
                 dn = norm(diff)
                 Ad, Ad_T = R_U.matvec(diff / dn) * dn, T  # the kernels skip the zeros of diff: cost ~ |S cup T|
-                omega = (1.0 - _C) * (dn / max(norm(Ad), np.finfo(float).tiny)) ** 2
+                ratio = dn / max(norm(Ad), np.finfo(float).tiny)
+                omega = (1.0 - _C) * ratio * ratio
                 if mu <= omega:
                     break
                 mu = mu / (_KAPPA * (1.0 - _C))
