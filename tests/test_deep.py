@@ -30,6 +30,47 @@ def test_vector_output_iht_descends_and_fits(seed):
     np.testing.assert_allclose(net(X), np.maximum(X @ net.Ws[0].T, 0) @ net.V)
 
 
+@pytest.mark.parametrize("m,s,k", [(50, 100, 10), (5, 7, 3), (4, 100, 2)])
+def test_factored_start_has_no_saddle_units(m, s, k):
+    """A unit with weights in one layer only is a saddle of relu(X u_j) v_j (zero output, zero
+    gradient for the layer it has); the random start gives every unit it uses both layers."""
+    from sparsecert.recovery import FactoredIHTSolver
+
+    rng = np.random.default_rng(0)
+    X, Y = rng.standard_normal((40, 30)), rng.standard_normal((40, k))
+    so = FactoredIHTSolver(X, Y, m, s, rng=1)
+    hidden = so.U.any(axis=1)
+    assert np.array_equal(hidden, so.V.any(axis=1)) and hidden.any()
+    assert so.S.size <= s
+
+
+def test_units_without_weights_enter_the_factored_fit():
+    """The 10-class failure (README): two true units, a budget (s = 6, k = 2) that starts one
+    unit. At theta the idle units have zero gradient in both layers, so without an entry rule
+    the fit never uses a second unit; with it (an idle unit tried whole, kept when the loss
+    drops) the second unit enters and the net is fitted exactly on some draws."""
+    import sparsecert.recovery.factored as F
+
+    def fits(enter):
+        out = []
+        for seed in range(8):
+            rng = np.random.default_rng(seed)
+            X = rng.standard_normal((500, 6))
+            U, V = np.zeros((3, 6)), np.zeros((3, 2))
+            U[0, 0], U[1, 3], V[0], V[1] = 1.0, -1.0, [1.0, 0.5], [0.3, 1.2]
+            so = F.FactoredIHTSolver(X, np.maximum(X @ U.T, 0) @ V, 3, 6, rng=seed)
+            assert np.unique(so.S[so.S < 18] // 6).size == 1  # one unit at the start
+            if not enter:
+                so._enter = lambda j, gu, *state: state
+            r = so.solve(max_iter=300)
+            out.append((np.unique(r.w.indices[r.w.indices < 18] // 6).size, r.residuals[-1]))
+        return out
+
+    with_entry, without = fits(True), fits(False)
+    assert all(units == 1 for units, _ in without)
+    assert sum(units == 2 and res < 1e-8 for units, res in with_entry) >= 2, with_entry
+
+
 def test_vector_output_rejects_bad_input():
     X = np.zeros((10, 3))
     with pytest.raises(ValueError, match="Y must have 10 rows"):

@@ -30,9 +30,15 @@ class FactoredIHTSolver(IHTSolver):
     layers with a backtracking step size (halved until the loss lies under its
     quadratic majoriser, starting from twice the last accepted step), so the
     loss never increases. When no step decreases it, the iterate stays and
-    :meth:`step` reports a zero update (status ``"stationary"``). Units without
-    weights take their activation pattern from a seeded random generator (the
-    sequential-convex rule), so they can enter the support. Non-convex: no
+    :meth:`step` reports a zero update (status ``"stationary"``). At ``theta``
+    a unit without weights has a zero gradient in both layers (a saddle of
+    ``relu(X u_j) v_j``); so its gradient is taken at virtual weights instead:
+    its hidden weights' at seeded output weights of scale ``init_scale``,
+    with the pattern of a seeded random generator (the sequential-convex
+    rule), and its output weights' at the hidden weights ``init_scale h_j``.
+    The candidates' values are the step from zero, so units enter the support
+    when their gradients compete (the published code instead seeds inactive
+    units with small random weights in the first epoch). Non-convex: no
     recovery guarantee. The weights are held as dense m x d and m x k arrays
     (this fit is not memory-linear). :meth:`run` and :meth:`finalize` are
     :class:`IHTSolver`'s.
@@ -87,9 +93,19 @@ class FactoredIHTSolver(IHTSolver):
         m, d, k = self.m, self.d, self.k
         U = self.rng.standard_normal((m, d)) * self.scale
         V = self.rng.standard_normal((m, k)) * self.scale
-        top = StreamingTopK(self.s)
-        top.push(U.ravel(), 0)
-        top.push(V.ravel(), m * d)
+        # a units (chosen at random), each with weights in both layers: q output and p hidden
+        # weights, the largest of its draw (a unit with one layer only is a saddle: zero output,
+        # zero gradient for the layer it has)
+        s = self.s
+        a = min(m, max(1, s // (2 * k)))
+        q = min(k, max(1, (s // a) // 2))
+        p = min(d, s // a - q)
+        units = np.sort(self.rng.choice(m, a, replace=False))
+        top = StreamingTopK(a * (p + q))
+        for j in units:
+            for row, off, keep in ((U[j], j * d, p), (V[j], m * d + j * k, q)):
+                part = np.argsort(-np.abs(row), kind="stable")[:keep]
+                top.push(np.where(np.isin(np.arange(row.size), part), row, 0.0), off)
         self.S, self.wS = top.indices, top.values
         self.U, self.V = self._unpack(self.S, self.wS)
         self.R = self.Y - self._predict(self.U, self.V)
@@ -139,19 +155,38 @@ class FactoredIHTSolver(IHTSolver):
             H[idle] = counter_normals(self.key, j0, j1 - j0, self.d, H.dtype)[idle]
         return H
 
+    def _output_weights(self, j0, j1):
+        """Output weights of units j0..j1-1; a unit without any weight gets virtual ones, a seeded
+        draw of scale ``init_scale``, so that its hidden weights have a gradient to enter by."""
+        V = self.V[j0:j1].copy()
+        idle = ~(V.any(axis=1) | self.U[j0:j1].any(axis=1))
+        if idle.any():
+            V[idle] = counter_normals(self.key + 1, j0, j1 - j0, self.k, V.dtype)[idle] * self.scale
+        return V
+
     def _step(self):
         X, U, V, R, idx, val, s = self.X, self.U, self.V, self.R, self.S, self.wS, self.s
         m, d, k = self.m, self.d, self.k
         # Streamed gradient: only the top candidates and the support's entries are kept.
         top = StreamingTopK(2 * s)
         g_sup = np.zeros(idx.size)
+        entrant = (0.0, None)  # (gradient energy, (unit, gU row, gV row)) of the best idle unit
         for j0 in range(0, m, self.block):
             j1 = min(m, j0 + self.block)
             Z = X @ self._dev(self._generators(j0, j1).T)  # (n, B) pre-activations
-            P = R @ self._dev(V[j0:j1].T)  # (n, B): residual through the output weights
+            P = R @ self._dev(self._output_weights(j0, j1).T)  # (n, B): residual through the output weights
             gU = -to_numpy(X.T @ ((Z >= 0) * P)).T  # (B, d): gradient of the loss
             own = self._dev(U[j0:j1].any(axis=1).astype(self.dtype))  # units whose pattern is their own
             gV = -to_numpy(((Z * (Z > 0)) * own).T @ R)  # (B, k)
+            idle = ~(U[j0:j1].any(axis=1) | V[j0:j1].any(axis=1))
+            if idle.any():
+                # the idle unit whose hidden gradient at its virtual output weights is largest may
+                # enter after the step (_enter); the idle units' rows stay out of the candidates
+                energy = np.where(idle, (gU * gU).sum(1), -1.0)
+                b = int(np.argmax(energy))
+                if energy[b] > entrant[0]:
+                    entrant = (float(energy[b]), (j0 + b, gU[b].copy()))
+                gU[idle], gV[idle] = 0.0, 0.0
             for off, g in ((j0 * d, gU.ravel()), (m * d + j0 * k, gV.ravel())):
                 top.push(g, off)
                 lo, hi = np.searchsorted(idx, [off, off + g.size])
@@ -180,11 +215,61 @@ class FactoredIHTSolver(IHTSolver):
                 break
             mu *= 0.5
         self.mu = mu
-        if nloss > self.loss:  # no decrease along the thresholded path: stay (stationary)
-            return mu, True, 0.0
-        dw = float(np.linalg.norm(dtheta))
+        if nloss > self.loss:  # no decrease along the thresholded path: stay
+            n_idx, n_val, nU, nV, nR, nloss = idx, val, U, V, R, self.loss
+        if entrant[1] is not None:
+            n_idx, n_val, nU, nV, nR, nloss = self._enter(*entrant[1], n_idx, n_val, nU, nV, nR, nloss)
+        if n_idx is idx:
+            return mu, True, 0.0  # nothing decreased the loss: stationary
+        dw = float(np.linalg.norm(self._pack_diff(idx, val, n_idx, n_val)))
         self.S, self.wS, self.U, self.V, self.R, self.loss = n_idx, n_val, nU, nV, nR, nloss
         return mu, bool(np.array_equal(n_idx, idx)), dw
+
+    @staticmethod
+    def _pack_diff(idx, val, n_idx, n_val):
+        """The values of ``theta_new - theta`` over the union of the two supports."""
+        u = np.union1d(idx, n_idx)
+        diff = np.zeros(u.size)
+        diff[np.searchsorted(u, n_idx)] += n_val
+        diff[np.searchsorted(u, idx)] -= val
+        return diff
+
+    def _enter(self, j, gu, idx, val, U, V, R, loss):
+        """Try idle unit ``j`` as a whole unit of ``1 + q`` weights: its virtual output weights
+        ``c_j`` (the top-q of the seeded draw, ``q = min(k, s // 2)``) and one hidden weight,
+        ``-t g_u`` at the largest entry of its gradient ``g_u`` (taken at ``c_j``), ``t`` the
+        exact minimiser along it with the unit's random pattern; the weakest entries of the
+        support make room. Kept only if the loss decreases (later steps grow the unit by its
+        gradients); returns the (possibly unchanged) state."""
+        m, d, k, s = self.m, self.d, self.k, self.s
+        q = min(k, s // 2)
+        if q < 1 or not np.any(gu):
+            return idx, val, U, V, R, loss
+        c = counter_normals(self.key + 1, j, 1, k, U.dtype)[0] * self.scale
+        cq = np.argsort(-np.abs(c), kind="stable")[:q]
+        uq = np.argsort(-np.abs(gu), kind="stable")[:1]
+        h = self._generators(j, j + 1)[0]
+        direction = np.zeros(d)
+        direction[uq] = -gu[uq]
+        cv = np.zeros(k)
+        cv[cq] = c[cq]
+        Xd = to_numpy(self.X @ self._dev(direction)) * (to_numpy(self.X @ self._dev(h)) >= 0)  # D_j X direction
+        denom = float(Xd @ Xd) * float(cv @ cv)
+        if denom == 0.0:
+            return idx, val, U, V, R, loss
+        t = float(gu[uq] @ gu[uq]) / denom  # argmin over t of 0.5 ||R - t (D_j X direction) c^T||^2 (gu: at c)
+        new_idx = np.concatenate([j * d + uq, m * d + j * k + cq])
+        new_val = np.concatenate([t * direction[uq], cv[cq]])
+        keep = np.sort(np.argsort(-np.abs(val), kind="stable")[: max(0, s - new_idx.size)])
+        e_idx = np.concatenate([idx[keep], new_idx])
+        order = np.argsort(e_idx)
+        e_idx, e_val = e_idx[order], np.concatenate([val[keep], new_val])[order]
+        eU, eV = self._unpack(e_idx, e_val)
+        eR = self.Y - self._predict(eU, eV)
+        eloss = 0.5 * _sumsq(eR)
+        if eloss < loss:
+            return e_idx, e_val, eU, eV, eR, eloss
+        return idx, val, U, V, R, loss
 
     def finalize(self, **info):
         return super().finalize(d=self.d, m=self.m, k=self.k, **info)
