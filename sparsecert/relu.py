@@ -149,7 +149,7 @@ def recover_relu(
     output_sign="positive",
     sequential=False,
     period=1,
-    admission="halving",
+    admission="adaptive",
     max_iter=100,
     tol=1e-10,
     xtol=1e-12,
@@ -187,12 +187,14 @@ def recover_relu(
         residuals record the whole run.
     period : int
         Steps between generator updates (sequential only).
-    admission : {"halving", "all"}
+    admission : {"adaptive", "halving", "all"}
         Sequential, full batch: how units enter the support at a generator
         update (:class:`~sparsecert.recovery.SequentialIHTSolver`).
-        ``"halving"`` retries a step that would raise the network's residual
-        with half, a quarter, ... of the entering units and keeps the best;
-        ``"all"`` is the published rule.
+        ``"all"`` is the published rule; ``"halving"`` retries an update that
+        would raise the network's residual with half, a quarter, ... of the
+        entering units and keeps the best; ``"adaptive"`` (default) runs
+        ``"all"`` until two updates in a row bring no better network, then
+        goes back to the best one and on with ``"halving"``.
     max_iter : int
         Full-batch iterations (ignored with minibatches).
     tol, xtol : float

@@ -276,22 +276,37 @@ def test_halving_admission_takes_the_best_tried_candidate():
     assert one["all"][0] > 1.0  # the published first update loses the fit here (worse than the zero net)
 
 
-def test_halving_admission_keeps_the_fit_of_a_wide_net():
-    """The regression the rule is for (README, "Sequential-convex IHT: the diagnosis"): on a wide
+def test_admission_keeps_the_fit_of_a_wide_net():
+    """The regression the rules are for (README, "Sequential-convex IHT: the diagnosis"): on a wide
     net with few weights per unit the published rule's best network is far worse than the halving
-    rule's; the network returned is the convex model read off w (h_j = w_j), exactly."""
+    rule's, and the adaptive rule (the default) switches to halving after two updates without a
+    better network; the network returned is the convex model read off w (h_j = w_j), exactly."""
     X, y, m, s = wide_inr_instance()
     out = {}
-    for admission in ("all", "halving"):
+    for admission in ("all", "halving", "adaptive"):
         net, res = recover_relu(X, y, m, s, method="aiht", sequential=True, inner_iter=10, max_iter=60, rng=0,
                                 admission=admission)
-        out[admission] = psnr(y, net.forward(X), peak=1.0)
+        out[admission] = (psnr(y, net.forward(X), peak=1.0), res.info["switched_at"])
         A = res.info["operator"]
         np.testing.assert_allclose(net.forward(X), A.matvec(res.w), rtol=1e-9, atol=1e-12)
-    assert out["halving"] >= out["all"] + 3.0, out
+    assert out["halving"][0] >= out["all"][0] + 3.0 and out["adaptive"][0] >= out["all"][0] + 3.0, out
+    assert out["adaptive"][1] is not None and out["all"][1] is None and out["halving"][1] is None
+
+
+def test_adaptive_admission_leaves_a_converging_run_alone():
+    """Where every generator update improves on the best network but the first (a planted net,
+    n >> s), the adaptive rule never switches and its iterates are the published rule's."""
+    p = sc.planted_relu(3000, 20, 10, 20, rng=0)
+    runs = [recover_relu(p.X, p.y, 10, 20, method="aiht", sequential=True, max_iter=15, inner_iter=3, rng=1,
+                         tol=0.0, admission=a)[1] for a in ("all", "adaptive")]
+    assert runs[1].info["switched_at"] is None and runs[1].info["admission_retries"] == 0
+    np.testing.assert_array_equal(runs[0].w.indices, runs[1].w.indices)
+    np.testing.assert_array_equal(runs[0].w.values, runs[1].w.values)
 
 
 def test_sequential_solver_validates_admission():
     A = relu_operator(np.ones((5, 3)), 2, rng=0)
     with pytest.raises(ValueError, match="admission must be one of"):
         sc.recovery.SequentialIHTSolver(A, np.ones(5), 2, admission="half")
+    with pytest.raises(ValueError, match="patience must be in"):
+        sc.recovery.SequentialIHTSolver(A, np.ones(5), 2, patience=0)

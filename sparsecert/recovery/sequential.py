@@ -5,16 +5,16 @@ from __future__ import annotations
 import numpy as np
 
 from .._validation import check_int, check_option
-from ..backend import norm, to_numpy
+from ..backend import copy, norm, to_numpy
 from ..sparse import SparseVector
 from .solver import IHTSolver
 
 __all__ = ["SequentialIHTSolver", "ADMISSIONS"]
 
 #: Rules for units entering the support at a generator update (see SequentialIHTSolver).
-ADMISSIONS = ("halving", "all")
+ADMISSIONS = ("adaptive", "halving", "all")
 
-_RISE = 1e-9  # relative rise of the network residual that triggers the halving retries
+_RISE = 1e-9  # relative rise of the network residual that counts as a rise (beyond round-off)
 
 
 class SequentialIHTSolver(IHTSolver):
@@ -30,13 +30,23 @@ class SequentialIHTSolver(IHTSolver):
 
     A unit (block) entering the support gets weights fitted under its random
     pattern; once its generator follows them its pattern is its own, which
-    the fit did not see. When many units enter at once, as on the first step
-    of a wide net, the update can lose the whole fit (README, "Sequential-
-    convex IHT: the diagnosis"). ``admission="halving"`` guards against it:
-    when the update would raise the network's residual, the step is retried
-    with half as many entering units (those with the most gradient energy),
-    then a quarter, ... down to one, from the same gradient, and the
-    candidate whose network fits best is taken.
+    the fit did not see. When many units enter at once with few weights
+    each, as on wide nets fitted to few samples, the update loses the fit
+    and the published rule never recovers it (README, "Sequential-convex
+    IHT: the diagnosis"). The ``admission`` rules:
+
+    * ``"all"``: every unit the thresholding picks enters (the published rule).
+    * ``"halving"``: when a generator update would raise the network's
+      residual and brings in new units, it is retried from the same gradient
+      with half, a quarter, ... down to one of the entering units (those with
+      the most gradient energy; the support filled from the units already in
+      it), and the candidate whose network fits best is taken.
+    * ``"adaptive"`` (default): ``"all"`` until ``patience`` updates in a row
+      fail to improve on the best network so far; then back to the best
+      iterate and ``"halving"`` from there on (``info["switched_at"]``).
+      Where the published rule converges it is left alone (planted nets,
+      narrow INR nets); where it has lost the fit, ``patience`` steps are
+      spent before the switch.
 
     Parameters
     ----------
@@ -44,22 +54,25 @@ class SequentialIHTSolver(IHTSolver):
         Anything with ``follow_weights``, ``followed_output`` and ``d``.
     period : int
         Steps between generator updates, ``>= 1``.
-    admission : {"halving", "all"}
-        ``"halving"`` (default): the guard above; it costs, on the steps where
-        the update would raise the residual, up to ``log2(entering units)``
-        retries (each a restriction, the inner solve and the network's
-        output; no new gradient pass). ``"all"``: every unit the thresholding
-        picks enters (the published rule; cheapest per step, loses the fit on
-        wide nets with few weights per unit).
+    admission : {"adaptive", "halving", "all"}
+        See above. ``"halving"`` costs, on the steps where the update would
+        raise the residual, up to ``log2(entering units)`` retries (each a
+        restriction, the inner solve and the network's output; no new
+        gradient pass); on nets where the published rule converges it admits
+        units too slowly for short runs (the paper's 15 iterations).
+    patience : int
+        ``"adaptive"``: updates in a row without a new best network before
+        the switch, ``>= 1``.
     **kwargs
         As for :class:`IHTSolver`.
     """
 
-    def __init__(self, A, y, s, *, period=1, admission="halving", **kwargs):
+    def __init__(self, A, y, s, *, period=1, admission="adaptive", patience=2, **kwargs):
         if not all(callable(getattr(A, f, None)) for f in ("follow_weights", "followed_output")):
             raise TypeError(f"sequential IHT needs an operator with follow_weights (ReLU-pattern), got {type(A).__name__}")
         self.period = check_int(period, "period", low=1)
         self.admission = check_option(admission, "admission", set(ADMISSIONS))
+        self.patience = check_int(patience, "patience", low=1)
         self.unit = int(A.d)
         super().__init__(A, y, s, **kwargs)
 
@@ -67,6 +80,8 @@ class SequentialIHTSolver(IHTSolver):
         super().setup(w0)
         self.best = (1.0 if self.ynorm else 0.0, self.w, 0)  # (relative residual, w, iteration)
         self.retries = 0
+        self.halving = self.admission == "halving"  # "adaptive" switches to it on a stall
+        self.switched_at, self._misses = None, 0
         return self
 
     def _follow(self, cand):
@@ -88,7 +103,7 @@ class SequentialIHTSolver(IHTSolver):
         d = self.unit
         old = np.unique(self.S // d)
         new_units = np.setdiff1d(np.unique(cand["S"] // d), old)
-        if not new_units.size:
+        if res <= self.rel_residual * (1.0 + _RISE) or not new_units.size:
             return cand
         units = cidx // d
         fresh = ~np.isin(units, old)
@@ -116,6 +131,14 @@ class SequentialIHTSolver(IHTSolver):
         self._follow(best)
         return best
 
+    def _restart(self):
+        """Back to the best iterate (the operator following it), from where ``"halving"`` goes on."""
+        self.S, self.wS = self.best[1].indices, self.best[1].values
+        self.A.follow_weights(self.best[1])
+        self.r = self.y - self.A.followed_output(self.cache) if self.S.size else copy(self.y)
+        self.R_S, self._since_exact = None, 0
+        self.halving, self.switched_at = True, self.n_iter + 1
+
     def _step(self):
         it = self.n_iter + 1
         if it % self.period:
@@ -127,12 +150,16 @@ class SequentialIHTSolver(IHTSolver):
         if cand is None:
             return self._accept(None)
         res = self._follow(cand)
-        # a rise beyond round-off (the backends' followed outputs differ in the last bits)
-        if self.admission == "halving" and res > self.rel_residual * (1.0 + _RISE):
+        if self.halving:
             cand = self._admit(grad, cand, res)
         out = self._accept(cand)
         if self.rel_residual < self.best[0]:  # the network's own residual
-            self.best = (self.rel_residual, self.w, it)
+            self.best, self._misses = (self.rel_residual, self.w, it), 0
+        elif self.admission == "adaptive" and not self.halving:
+            self._misses += 1
+            if self._misses >= self.patience:
+                self._restart()
+                return out[0], False, np.inf  # the step taken is undone: no stationarity to read
         return out
 
     def _best_is_earlier(self):
@@ -144,4 +171,5 @@ class SequentialIHTSolver(IHTSolver):
     def finalize(self, **info):
         if self._best_is_earlier():
             self.A.follow_weights(self.best[1])  # the operator describes the network returned
-        return super().finalize(best_iter=self.best[2], admission_retries=self.retries, **info)
+        return super().finalize(best_iter=self.best[2], admission_retries=self.retries, switched_at=self.switched_at,
+                                **info)
