@@ -97,7 +97,8 @@ _SLOW = pytest.mark.slow  # 5-50 s each: run by `make test` (and CI), left out o
 
 @pytest.mark.parametrize("name", ["convergence", "planted-vector"] + [
     pytest.param(n, marks=_SLOW)
-    for n in ("gaussian-phase", "planted", "certify", "pruning", "lottery", "transfer", "classify", "inr")
+    for n in ("gaussian-phase", "planted", "certify", "pruning", "lottery", "transfer", "classify", "inr",
+              "sequential-check")
 ])
 def test_quick_figures_are_produced(name, tmp_path):
     from sparsecert.repro import REGISTRY
@@ -163,3 +164,33 @@ def test_device_option_errors(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["repro", "convergence", "--device", "cpu"])
     assert exc.value.code == 2 and "no GPU path" in capsys.readouterr().err
+
+
+def test_sequential_check_reports_changes_against_the_previous_csv(tmp_path, monkeypatch, capsys):
+    """The regression check prints each score beside the one its CSV held before: a second run of
+    the same (deterministic) cases reports no change; an edited previous value shows as a change."""
+    import csv
+
+    from sparsecert.repro import sequential_check as chk
+
+    monkeypatch.setattr(chk, "PLANTED", {"n": 300, "ms": (2,), "ss": (4,), "layers": (1,)})
+    monkeypatch.setattr(chk, "DIGITS", {"binary": ((0, 1), ((2, 10),), 3)})
+    monkeypatch.setattr(chk, "INR", {"ms": (2,), "s": 20, "epochs": 3})
+    chk.run(tmp_path)
+    path = tmp_path / "sequential_regression.csv"
+    rows = list(csv.DictReader(open(path)))
+    cases = [r["case"] for r in rows]
+    assert cases[:2] == ["planted 1-layer", "digits binary"]
+    assert all(r["value"] for r in rows)
+    capsys.readouterr()
+    chk.run(tmp_path)
+    out = capsys.readouterr().out
+    assert all(line.split()[-1] == "0" for line in out.splitlines() if line.startswith(("planted", "digits")))
+    rows[0]["value"] = str(float(rows[0]["value"]) - 1.0)
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    chk.run(tmp_path)
+    first = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("planted"))
+    assert first.split()[-1] == "+1.00"

@@ -266,7 +266,8 @@ class IHTSolver:
             gn = norm(G_g)
             Ag = R_G.matvec(G_g / gn) if gn > 0 else R_G.matvec(G_g)
             an = norm(Ag)
-            mu = 1.0 / an / an if gn > 0 and an > 0 else 1.0
+            inv = 1.0 / an if gn > 0 and an > 0 else 1.0
+            mu = inv * inv  # (1 / ||A u||)^2; products, not **: a Python float ** 2 raises OverflowError
             if not np.isfinite(an) or mu == 0.0:
                 return None  # an overflowing product or an unrepresentable step: stop, keep w
             Ag = Ag * gn  # A_S g_S, for the residual recurrence

