@@ -228,3 +228,21 @@ def test_overflow_is_reported_as_divergence():
     q = sc.planted_gaussian(60, 200, 4, rng=0)
     res = sc.iht(q.A.to_dense() * 1e300, q.y * 1e300, 4, method="niht", max_iter=20)
     assert res.status == "diverged" and not res.converged
+
+
+def test_published_aiht_reference_baseline():
+    """The published algorithm as restated: its first step is 1e-14 (empty support), so the first
+    network is ~zero; units keep s weights at most; on a well-posed planted net (n >> s, known
+    width) it fits; and with zero generators a unit that lost its weights has an empty pattern,
+    so every unit of the returned net has weights (the network is sum_j relu(X w_j))."""
+    from sparsecert.recovery import published_aiht
+
+    p = sc.planted_relu(3000, 10, 2, 6, rng=0)
+    w, res = published_aiht(p.X, p.y, 2, 6, n_iter=40, rng=1)
+    assert res.shape == (41,) and res[0] == 1.0
+    assert abs(res[1] - 1.0) < 1e-6  # the 1e-14 first step
+    assert w.nnz <= 6 and res[-1] < 1e-6
+    net = sc.TwoLayerReLU.from_fused(w.to_dense(), 2, 10)
+    np.testing.assert_allclose(np.linalg.norm(p.y - net.forward(p.X)) / np.linalg.norm(p.y), res[-1], rtol=1e-8, atol=1e-12)
+    with pytest.raises(ValueError, match="inactive must be one of"):
+        published_aiht(p.X, p.y, 2, 6, inactive="zero")

@@ -41,6 +41,7 @@ Methods
 from .factored import FactoredIHTSolver
 from .minibatch import MinibatchIHTSolver
 from .result import STATUSES, RecoveryResult
+from .published import published_aiht
 from .sequential import ADMISSIONS, SequentialIHTSolver
 from .solver import METHODS, IHTSolver, iht, restricted_norm_sq
 
@@ -53,6 +54,7 @@ __all__ = [
     "RecoveryResult",
     "SequentialIHTSolver",
     "ADMISSIONS",
+    "published_aiht",
     "iht",
     "restricted_norm_sq",
 ]

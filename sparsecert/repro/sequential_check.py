@@ -13,7 +13,15 @@ Cases (IHT only, one seed, the package defaults):
 
 Before writing ``sequential_regression.csv`` the run prints each score with
 the one the CSV held before and the change, so a change to the method shows
-what it did where. About a minute on 2 cores (``--full`` is the same).
+what it did where. About half a minute on 2 cores.
+
+``--full`` adds the diagnosis figure ``sequential_diagnosis.png`` (and CSV):
+the network's relative residual per iteration on the mnist5k INR at m = 50
+and m = 200 (s = 1000) of the published algorithm
+(:func:`sparsecert.recovery.published_aiht`, with its zero generators for
+units without weights and with sparsecert's random ones) and of
+sparsecert's sequential AIHT under each admission rule and with no inner
+steps (NIHT). About five minutes on 2 cores.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from pathlib import Path
 
 from ..data import DataNotFound
 from ..experiments import planted_mlp
+from ..recovery import published_aiht
 from ..relu import recover_relu
 from ..tasks import class_task, fit_iht, inr_task
 from ._common import save_figure
@@ -72,6 +81,48 @@ def _inr_rows(seed):
                "published_rule": scores["all"], "seconds": seconds}
 
 
+def _diagnosis_rows(seed):
+    """Residual per iteration of the published algorithm and of ours, mnist5k INR (the README's diagnosis)."""
+    from ..data import load_mnist5k
+
+    X, _ = load_mnist5k("test")
+    task = inr_task(X[0], d=1500, sigma=2.0, rng=seed)
+    runs = []
+    for m in (50, 200):
+        for inactive in ("empty", "random"):
+            w, res = published_aiht(task.X, task.y, m, INR["s"], n_iter=INR["epochs"], inactive=inactive, rng=seed)
+            runs.append((m, f"published ({inactive} generators off the support)", res))
+        for label, kw in (("sparsecert, published admission", {"admission": "all"}),
+                          ("sparsecert, halving admission", {"admission": "halving"}),
+                          ("sparsecert, adaptive admission (default)", {"admission": "adaptive"}),
+                          ("sparsecert, published admission, NIHT (no inner steps)", {"admission": "all", "inner_iter": 0})):
+            kw = {"inner_iter": 10, **kw}
+            _, r = recover_relu(task.X, task.y, m, INR["s"], method="aiht", sequential=True, max_iter=INR["epochs"],
+                                block=64, rng=seed, progress=False, tol=0.0, **kw)
+            runs.append((m, label, r.residuals))
+    return [{"m": m, "run": label, "iteration": i, "rel_residual": float(v)}
+            for m, label, res in runs for i, v in enumerate(res)]
+
+
+def _draw_diagnosis(rows):
+    from ..plot import _pyplot
+
+    plt = _pyplot()
+    ms = sorted({r["m"] for r in rows})
+    fig, axes = plt.subplots(1, len(ms), figsize=(6.0 * len(ms), 4.2), squeeze=False)
+    for ax, m in zip(axes[0], ms):
+        for label in dict.fromkeys(r["run"] for r in rows):
+            pts = [(r["iteration"], r["rel_residual"]) for r in rows if r["m"] == m and r["run"] == label]
+            ax.semilogy(*zip(*pts), label=label, lw=1.2)
+        ax.axhline(1.0, color="grey", lw=0.6, ls=":")
+        ax.set_ylim(1e-6, 1e2)
+        ax.set_title(f"mnist5k INR, m = {m}, s = {INR['s']}: the network's residual", fontsize=9)
+        ax.set_xlabel("iteration")
+        ax.set_ylabel("||y - f(X)|| / ||y||")
+        ax.legend(fontsize=6)
+    return fig
+
+
 def _previous(path):
     if not path.is_file():
         return {}
@@ -115,4 +166,8 @@ def run(out="figures", quick=True, seed=0, executor=None, progress=None):
         change = "" if old is None else "0" if r["value"] == old else f"{r['value'] - old:+8.2f}"
         print(f"{r['case']:<20} {r['m']:>4} {r['s']:>5} {r['metric']:<8} {r['value']:>9.3f} "
               f"{'' if old is None else f'{old:9.3f}':>9} {change:>8}")
-    return [save_figure(_draw(rows), rows, out, STEM)]
+    paths = [save_figure(_draw(rows), rows, out, STEM)]
+    if not quick:
+        diag = _diagnosis_rows(seed)
+        paths.append(save_figure(_draw_diagnosis(diag), diag, out, "sequential_diagnosis"))
+    return paths

@@ -41,14 +41,18 @@ def test_two_gemm_bound_m200(benchmark):
 
 
 @pytest.mark.benchmark(group="planted")
-@pytest.mark.parametrize("inner_iter", [3, 10])
-def test_sequential_aiht_15_iterations(benchmark, inner_iter):
+@pytest.mark.parametrize("inner_iter,admission", [(3, "adaptive"), (10, "adaptive"), (3, "all")])
+def test_sequential_aiht_15_iterations(benchmark, inner_iter, admission):
+    """The default admission ("adaptive") against the published rule ("all") in the same run:
+    here every update but the first improves the best network, so it never switches and the
+    iterates are the published rule's (the cost per iteration is the same)."""
     p = instance()
     out = {}
 
     def run():
         net, res = recover_relu(
-            p.X, p.y, m, s, method="aiht", sequential=True, max_iter=15, inner_iter=inner_iter, rng=1, tol=0.0
+            p.X, p.y, m, s, method="aiht", sequential=True, max_iter=15, inner_iter=inner_iter, rng=1, tol=0.0,
+            admission=admission,
         )
         out.update(res=res, net=net)
 
@@ -59,4 +63,5 @@ def test_sequential_aiht_15_iterations(benchmark, inner_iter):
         iterations=res.n_iter,
         psnr_db=psnr(p.y, net.forward(p.X)),
         peak_work_bytes=res.peak_memory,
+        switched_at=res.info["switched_at"],
     )
