@@ -30,15 +30,16 @@ class FactoredIHTSolver(IHTSolver):
     layers with a backtracking step size (halved until the loss lies under its
     quadratic majoriser, starting from twice the last accepted step), so the
     loss never increases. When no step decreases it, the iterate stays and
-    :meth:`step` reports a zero update (status ``"stationary"``). At ``theta``
-    a unit without weights has a zero gradient in both layers (a saddle of
-    ``relu(X u_j) v_j``); so its gradient is taken at virtual weights instead:
-    its hidden weights' at seeded output weights of scale ``init_scale``,
-    with the pattern of a seeded random generator (the sequential-convex
-    rule), and its output weights' at the hidden weights ``init_scale h_j``.
-    The candidates' values are the step from zero, so units enter the support
-    when their gradients compete (the published code instead seeds inactive
-    units with small random weights in the first epoch). Non-convex: no
+    :meth:`step` reports a zero update (status ``"stationary"``). A unit with
+    weights in one layer only, or none, is a saddle of ``relu(X u_j) v_j``
+    (zero output; zero gradient for the layers it has): the random start gives
+    each unit it uses weights in both layers, and after each step the idle
+    unit whose hidden gradient is largest at seeded virtual output weights
+    (with its seeded random pattern, the sequential-convex rule) is tried as a
+    whole unit -- one hidden weight at the exact line-search step and its
+    virtual output weights -- in place of the weakest entries, and kept if the
+    loss drops (the published code instead seeds inactive units with small
+    random weights in its first epoch). Non-convex: no
     recovery guarantee. The weights are held as dense m x d and m x k arrays
     (this fit is not memory-linear). :meth:`run` and :meth:`finalize` are
     :class:`IHTSolver`'s.
@@ -86,7 +87,8 @@ class FactoredIHTSolver(IHTSolver):
         self.setup()
 
     def setup(self, w0=None):
-        """Random start (drawn from ``rng``), thresholded to s entries over both layers."""
+        """Random start (drawn from ``rng``): ``max(1, s // 2k)`` units (at most m), each with its
+        largest ``q`` output and ``s // units - q`` hidden weights (``q <= k``)."""
         if w0 is not None:
             raise ValueError("the factored solver starts from its seeded random draw (w0 must be None)")
         self.t_start = time.perf_counter()
@@ -170,7 +172,7 @@ class FactoredIHTSolver(IHTSolver):
         # Streamed gradient: only the top candidates and the support's entries are kept.
         top = StreamingTopK(2 * s)
         g_sup = np.zeros(idx.size)
-        entrant = (0.0, None)  # (gradient energy, (unit, gU row, gV row)) of the best idle unit
+        entrant = (0.0, None)  # (gradient energy, (unit, gU row)) of the best idle unit
         for j0 in range(0, m, self.block):
             j1 = min(m, j0 + self.block)
             Z = X @ self._dev(self._generators(j0, j1).T)  # (n, B) pre-activations
