@@ -42,6 +42,8 @@ CASES = {
     "mixed-sign": dict(sequential=True, output_sign="mixed"),
     "minibatch": dict(sequential=True, batch_size=400, epochs=2),
     "htp-fixed": dict(sequential=False, method="htp"),
+    "halving-admission": dict(sequential=True, admission="halving"),
+    "mixed-sign-halving": dict(sequential=True, output_sign="mixed", admission="halving"),
 }
 
 
