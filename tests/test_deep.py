@@ -71,6 +71,13 @@ def test_units_without_weights_enter_the_factored_fit():
     assert sum(units == 2 and res < 1e-8 for units, res in with_entry) >= 2, with_entry
 
 
+def test_vector_output_of_zero_targets_is_the_zero_net():
+    X = np.random.default_rng(0).standard_normal((50, 4))
+    net, res = recover_relu_vector(X, np.zeros((50, 3)), 5, 12, rng=0)
+    assert res.status == "zero" and res.w.nnz == 0
+    assert not net(X).any()
+
+
 def test_vector_output_rejects_bad_input():
     X = np.zeros((10, 3))
     with pytest.raises(ValueError, match="Y must have 10 rows"):

@@ -273,5 +273,11 @@ class FactoredIHTSolver(IHTSolver):
             return e_idx, e_val, eU, eV, eR, eloss
         return idx, val, U, V, R, loss
 
+    def run(self, *args, **kwargs):
+        super().run(*args, **kwargs)
+        if self.status == "zero":  # Y = 0: the zero net (the run emptied the support; U, V follow it)
+            self.U, self.V = self._unpack(self.S, self.wS)
+        return self
+
     def finalize(self, **info):
         return super().finalize(d=self.d, m=self.m, k=self.k, **info)
