@@ -48,6 +48,11 @@ class SequentialIHTSolver(IHTSolver):
       narrow INR nets); where it has lost the fit, ``patience`` steps are
       spent before the switch.
 
+    After each update, units whose weights are positive multiples of each
+    other are merged into one (the network is unchanged: ``relu(X a) +
+    relu(X c a) = relu(X (1 + c) a)``, ``c > 0``), which frees their weights;
+    ``info["merged_weights"]`` counts the weights freed so.
+
     Parameters
     ----------
     A : ReluPatternOperator or HStackOperator of them
@@ -79,7 +84,7 @@ class SequentialIHTSolver(IHTSolver):
     def setup(self, w0=None):
         super().setup(w0)
         self.best = (1.0 if self.ynorm else 0.0, self.w, 0)  # (relative residual, w, iteration)
-        self.retries = 0
+        self.retries = self.merged = 0
         self.halving = self.admission == "halving"  # "adaptive" switches to it on a stall
         self.switched_at, self._misses = None, 0
         return self
@@ -131,6 +136,42 @@ class SequentialIHTSolver(IHTSolver):
         self._follow(best)
         return best
 
+    def _merge(self, cand):
+        """Merge units whose weights are positive multiples of each other (same features,
+        parallel values, same part of a stack): ``relu(X a) + relu(X c a) = relu(X (1 + c) a)``
+        for ``c > 0``, so the network and its residual stay while the merged-away units'
+        weights are freed for the next step. Such twins are equal columns of ``A_S``, on which
+        the inner solve splits the weight and the thresholding keeps both."""
+        S, d = cand["S"], self.unit
+        if S.size < 2:
+            return
+        units, start = np.unique(S // d, return_index=True)
+        if units.size < 2:
+            return
+        wS = to_numpy(cand["wS"])
+        offsets = getattr(self.A, "offsets", None)  # the parts of a stack, e.g. [A_+, -A_-]
+        part = np.zeros(units.size, np.int64) if offsets is None else np.searchsorted(offsets, units * d, "right")
+        bounds = np.append(start, S.size)
+        groups = {}
+        for j in range(units.size):
+            a, b = bounds[j], bounds[j + 1]
+            v = wS[a:b]
+            key = (int(part[j]), tuple(S[a:b] - units[j] * d), tuple(np.round(v / np.linalg.norm(v), 12)))
+            groups.setdefault(key, []).append((a, b))
+        twins = [g for g in groups.values() if len(g) > 1]
+        if not twins:
+            return
+        keep = np.ones(S.size, bool)
+        merged = cand["wS"].copy()
+        for (a0, b0), *rest in twins:
+            for a, b in rest:
+                merged[a0:b0] = merged[a0:b0] + merged[a:b]
+                keep[a:b] = False
+        cand["S"], cand["wS"] = S[keep], merged[keep]
+        cand["same"] = bool(np.array_equal(cand["S"], self.S))
+        self.merged += int((~keep).sum())
+        self._follow(cand)
+
     def _restart(self):
         """Back to the best iterate (the operator following it), from where ``"halving"`` goes on."""
         self.S, self.wS = self.best[1].indices, self.best[1].values
@@ -152,6 +193,7 @@ class SequentialIHTSolver(IHTSolver):
         res = self._follow(cand)
         if self.halving:
             cand = self._admit(grad, cand, res)
+        self._merge(cand)
         out = self._accept(cand)
         if self.rel_residual < self.best[0]:  # the network's own residual
             self.best, self._misses = (self.rel_residual, self.w, it), 0
@@ -172,4 +214,4 @@ class SequentialIHTSolver(IHTSolver):
         if self._best_is_earlier():
             self.A.follow_weights(self.best[1])  # the operator describes the network returned
         return super().finalize(best_iter=self.best[2], admission_retries=self.retries, switched_at=self.switched_at,
-                                **info)
+                                merged_weights=self.merged, **info)
