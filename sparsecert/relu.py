@@ -150,6 +150,7 @@ def recover_relu(
     sequential=False,
     period=1,
     admission="adaptive",
+    merge_twins=False,
     max_iter=100,
     tol=1e-10,
     xtol=1e-12,
@@ -195,6 +196,11 @@ def recover_relu(
         entering units and keeps the best; ``"adaptive"`` (default) runs
         ``"all"`` until two updates in a row bring no better network, then
         goes back to the best one and on with ``"halving"``.
+    merge_twins : bool
+        Sequential, full batch: merge units whose weights are positive
+        multiples of each other after each update (an exact identity of the
+        network that frees weights; see :class:`~sparsecert.recovery.SequentialIHTSolver`
+        for where it helps and where it hurts).
     max_iter : int
         Full-batch iterations (ignored with minibatches).
     tol, xtol : float
@@ -263,7 +269,8 @@ def recover_relu(
         result = solver.solve(progress=progress, callback=callback)
     else:
         if sequential:
-            solver = SequentialIHTSolver(A, y, s, period=period, admission=admission, method=method, inner_iter=inner_iter)
+            solver = SequentialIHTSolver(A, y, s, period=period, admission=admission, merge_twins=merge_twins,
+                                         method=method, inner_iter=inner_iter)
         else:
             solver = IHTSolver(A, y, s, method=method, inner_iter=inner_iter)
         result = solver.solve(max_iter=max_iter, tol=tol, xtol=xtol, progress=progress, callback=callback)

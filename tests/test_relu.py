@@ -147,8 +147,8 @@ def test_permuting_hidden_units_does_not_change_the_function(case, perm_seed):
 
 def test_mixed_sign_network_recovered_through_the_split():
     """v_j of both signs: A = [A_+, -A_-]; sequential HTP fits the nets (exactly on at least 3
-    of 8 draws, the measured rate being 4 of 8 with and without merging twin units, on
-    different draws) and the exactly recovered units carry both output signs."""
+    of 8 draws: 4 of 8 measured, with and without merging twin units, on different draws)
+    and the exactly recovered units carry both output signs."""
     exact = 0
     for seed in range(8):
         p = sc.planted_relu(3000, 10, 4, 16, rng=seed, output_sign="mixed")
@@ -315,6 +315,8 @@ def test_sequential_solver_validates_admission():
         sc.recovery.SequentialIHTSolver(A, np.ones(5), 2, admission="half")
     with pytest.raises(ValueError, match="patience must be in"):
         sc.recovery.SequentialIHTSolver(A, np.ones(5), 2, patience=0)
+    with pytest.raises(TypeError, match="merge_twins must be True or False"):
+        sc.recovery.SequentialIHTSolver(A, np.ones(5), 2, merge_twins="yes")
 
 
 def test_twin_units_are_merged_and_free_their_weights():
@@ -327,7 +329,8 @@ def test_twin_units_are_merged_and_free_their_weights():
 
     rng = check_rng(0)
     p = sc.planted_relu(2000, 100, 20, 5, rng=rng)
-    net, res = recover_relu(p.X, p.y, 20, 5, method="aiht", sequential=True, max_iter=15, inner_iter=3, rng=rng)
+    net, res = recover_relu(p.X, p.y, 20, 5, method="aiht", sequential=True, max_iter=15, inner_iter=3, rng=rng,
+                            merge_twins=True)
     assert res.info["merged_weights"] >= 1
     assert psnr(p.y, net.forward(p.X)) > 100
     W = net.U * net.v[:, None]

@@ -48,10 +48,10 @@ class SequentialIHTSolver(IHTSolver):
       narrow INR nets); where it has lost the fit, ``patience`` steps are
       spent before the switch.
 
-    After each update, units whose weights are positive multiples of each
-    other are merged into one (the network is unchanged: ``relu(X a) +
-    relu(X c a) = relu(X (1 + c) a)``, ``c > 0``), which frees their weights;
-    ``info["merged_weights"]`` counts the weights freed so.
+    With ``merge_twins``, after each update units whose weights are positive
+    multiples of each other are merged into one (the network is unchanged:
+    ``relu(X a) + relu(X c a) = relu(X (1 + c) a)``, ``c > 0``), which frees
+    their weights; ``info["merged_weights"]`` counts the weights freed so.
 
     Parameters
     ----------
@@ -68,16 +68,24 @@ class SequentialIHTSolver(IHTSolver):
     patience : int
         ``"adaptive"``: updates in a row without a new best network before
         the switch, ``>= 1``.
+    merge_twins : bool
+        Merge twin units (above). Off by default: it fixes supports filled
+        with copies of one unit (the small-s planted corner) but, on planted
+        nets with many one-weight units on few features (n = 50,000, d = 100,
+        m = s = 1000), the run degrades (README, "Twin units").
     **kwargs
         As for :class:`IHTSolver`.
     """
 
-    def __init__(self, A, y, s, *, period=1, admission="adaptive", patience=2, **kwargs):
+    def __init__(self, A, y, s, *, period=1, admission="adaptive", patience=2, merge_twins=False, **kwargs):
         if not all(callable(getattr(A, f, None)) for f in ("follow_weights", "followed_output")):
             raise TypeError(f"sequential IHT needs an operator with follow_weights (ReLU-pattern), got {type(A).__name__}")
         self.period = check_int(period, "period", low=1)
         self.admission = check_option(admission, "admission", set(ADMISSIONS))
         self.patience = check_int(patience, "patience", low=1)
+        if not isinstance(merge_twins, (bool, np.bool_)):
+            raise TypeError(f"merge_twins must be True or False, got {merge_twins!r}")
+        self.merge_twins = bool(merge_twins)
         self.unit = int(A.d)
         super().__init__(A, y, s, **kwargs)
 
@@ -193,7 +201,8 @@ class SequentialIHTSolver(IHTSolver):
         res = self._follow(cand)
         if self.halving:
             cand = self._admit(grad, cand, res)
-        self._merge(cand)
+        if self.merge_twins:
+            self._merge(cand)
         out = self._accept(cand)
         if self.rel_residual < self.best[0]:  # the network's own residual
             self.best, self._misses = (self.rel_residual, self.w, it), 0
