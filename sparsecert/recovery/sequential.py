@@ -78,8 +78,9 @@ class SequentialIHTSolver(IHTSolver):
     """
 
     def __init__(self, A, y, s, *, period=1, admission="adaptive", patience=2, merge_twins=False, **kwargs):
-        if not all(callable(getattr(A, f, None)) for f in ("follow_weights", "followed_output")):
-            raise TypeError(f"sequential IHT needs an operator with follow_weights (ReLU-pattern), got {type(A).__name__}")
+        if not all(callable(getattr(A, f, None)) for f in ("follow_weights", "followed_output")) or not hasattr(A, "d"):
+            raise TypeError(f"sequential IHT needs an operator with follow_weights, followed_output and d "
+                            f"(ReLU-pattern), got {type(A).__name__}")
         self.period = check_int(period, "period", low=1)
         self.admission = check_option(admission, "admission", set(ADMISSIONS))
         self.patience = check_int(patience, "patience", low=1)
