@@ -6,7 +6,10 @@ Formats
   ``ndim`` uint32 sizes, then the array in C order. Raw or gzip.
 * **CIFAR-10 python batches**: pickled dicts with ``b"data"`` (10000, 3072)
   uint8 (channel-major: 1024 red, 1024 green, 1024 blue) and ``b"labels"``.
-  Pickle runs code when read: only load files you trust.
+  A pickle can name any callable to run while it is read; these are read by
+  a restricted unpickler that resolves only what a real batch holds (NumPy's
+  array reconstruction, ``ndarray`` and ``dtype``) and refuses anything else
+  with a ``ValueError`` naming the file, before it runs.
 * **SmallNORB binary matrices**: little-endian ``magic ndim`` then
   ``max(ndim, 3)`` int32 sizes, then the data (magic ``0x1E3D4C55`` uint8,
   ``0x1E3D4C54`` int32, ...). Raw or gzip.
@@ -172,11 +175,45 @@ def load_fashion_mnist(split="train", root=None):
     return load_mnist(split, root, name="fashion-mnist")
 
 
+#: The globals a CIFAR-10 python batch refers to (NumPy's array pickling, NumPy 1 and 2 names).
+_CIFAR_GLOBALS = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+                  ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),  # protocol 5
+                  ("numpy", "ndarray"), ("numpy", "dtype")}
+
+
+class _BatchUnpickler(pickle.Unpickler):
+    """Unpickler that resolves only :data:`_CIFAR_GLOBALS`: a crafted file cannot run code."""
+
+    def find_class(self, module, name):
+        if (module, name) not in _CIFAR_GLOBALS:
+            raise pickle.UnpicklingError(f"refused global {module}.{name}")
+        return super().find_class(module, name)
+
+
+def _read_batch(path):
+    """One CIFAR-10 python batch: ``(data (n, 3072) uint8, labels (n,) int64)``, checked."""
+    with _open(path) as f:
+        try:
+            batch = _BatchUnpickler(f, encoding="bytes").load()
+        except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError) as err:
+            raise ValueError(f"{path}: not a CIFAR-10 python batch ({err})") from None
+    if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
+        raise ValueError(f"{path}: not a CIFAR-10 python batch (a dict with b'data' and b'labels')")
+    data, labels = np.asarray(batch[b"data"]), np.asarray(batch[b"labels"])
+    if data.ndim != 2 or data.shape[1] != 3072 or labels.shape != (data.shape[0],):
+        raise ValueError(f"{path}: data of shape {data.shape} and labels of shape {labels.shape}; "
+                         "a batch holds (n, 3072) pixels and n labels")
+    return data.astype(np.uint8), labels.astype(np.int64)
+
+
 def load_cifar10(split="train", root=None):
     """CIFAR-10 python batches: images (n, 3, 32, 32) uint8, labels (n,) int64.
 
     Files: ``data_batch_1`` ... ``data_batch_5`` and ``test_batch`` in
-    ``$SPARSECERT_DATA/cifar10/`` (or its ``cifar-10-batches-py/``).
+    ``$SPARSECERT_DATA/cifar10/`` (or its ``cifar-10-batches-py/``), read
+    without running code from them (see the module docstring); a file that is
+    not a batch, or whose labels do not match its images, raises ``ValueError``
+    naming it.
     """
     split = check_option(split, "split", {"train", "test"})
     files = [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
@@ -186,11 +223,9 @@ def load_cifar10(split="train", root=None):
         paths = _find("cifar10/cifar-10-batches-py", files, root)
     Xs, ys = [], []
     for p in paths:
-        with _open(p) as f:
-            batch = pickle.load(f, encoding="bytes")
-        data = np.asarray(batch[b"data"], np.uint8)
+        data, labels = _read_batch(p)
         Xs.append(data.reshape(-1, 3, 32, 32))
-        ys.append(np.asarray(batch[b"labels"], np.int64))
+        ys.append(labels)
     return np.concatenate(Xs), np.concatenate(ys)
 
 

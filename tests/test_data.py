@@ -1,6 +1,7 @@
 """Dataset readers on small files written here in each format; nothing is downloaded."""
 
 import gzip
+import os
 import pickle
 import struct
 from pathlib import Path
@@ -79,6 +80,27 @@ def test_cifar10_batches(tmp_path):
     assert X.shape == (3, 3, 32, 32)
     np.testing.assert_array_equal(X[1, 2], imgs[1, :, :, 2])  # blue plane of image 1
     np.testing.assert_array_equal(y, [3, 1, 4])
+
+
+def test_cifar10_batch_cannot_run_code(tmp_path):
+    """A crafted batch whose unpickling would call os.system (here: write a file) is refused
+    before anything runs, with the file named; a batch with fewer labels than images too."""
+
+    class Exploit:
+        def __reduce__(self):
+            return (os.system, (f"touch {tmp_path / 'pwned'}",))
+
+    d = tmp_path / "cifar10"
+    d.mkdir()
+    with open(d / "test_batch", "wb") as f:
+        pickle.dump({b"data": Exploit(), b"labels": [0]}, f)
+    with pytest.raises(ValueError, match="test_batch: not a CIFAR-10 python batch .*refused global"):
+        data.load_cifar10("test", root=tmp_path)
+    assert not (tmp_path / "pwned").exists()
+    with open(d / "test_batch", "wb") as f:
+        pickle.dump({b"data": np.zeros((3, 3072), np.uint8), b"labels": [1, 2]}, f)
+    with pytest.raises(ValueError, match="labels of shape \\(2,\\)"):
+        data.load_cifar10("test", root=tmp_path)
 
 
 @pytest.mark.parametrize("gz", [False, True])
