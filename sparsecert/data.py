@@ -8,7 +8,7 @@ Formats
   uint8 (channel-major: 1024 red, 1024 green, 1024 blue) and ``b"labels"``.
   A pickle can name any callable to run while it is read; these are read by
   a restricted unpickler that resolves only what a real batch holds (NumPy's
-  array reconstruction, ``ndarray`` and ``dtype``) and refuses anything else
+  array reconstruction, ``ndarray``, ``dtype``, the bytes codec) and refuses anything else
   with a ``ValueError`` naming the file, before it runs.
 * **SmallNORB binary matrices**: little-endian ``magic ndim`` then
   ``max(ndim, 3)`` int32 sizes, then the data (magic ``0x1E3D4C55`` uint8,
@@ -175,10 +175,12 @@ def load_fashion_mnist(split="train", root=None):
     return load_mnist(split, root, name="fashion-mnist")
 
 
-#: The globals a CIFAR-10 python batch refers to (NumPy's array pickling, NumPy 1 and 2 names).
+#: The globals a CIFAR-10 python batch refers to (NumPy's array pickling under NumPy 1 and 2 names,
+#: and the codec call that protocol-2 pickles written by Python 3 use for bytes).
 _CIFAR_GLOBALS = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
                   ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),  # protocol 5
-                  ("numpy", "ndarray"), ("numpy", "dtype")}
+                  ("numpy", "ndarray"), ("numpy", "dtype"),
+                  ("_codecs", "encode")}  # how Python 3 writes bytes at protocol 2
 
 
 class _BatchUnpickler(pickle.Unpickler):

@@ -68,14 +68,15 @@ def test_missing_files_name_what_to_put_where(tmp_path, monkeypatch):
         data.load_smallnorb(root=tmp_path)
 
 
-def test_cifar10_batches(tmp_path):
+@pytest.mark.parametrize("protocol", [2, 4, 5])
+def test_cifar10_batches(tmp_path, protocol):
     rng = np.random.default_rng(1)
     d = tmp_path / "cifar10" / "cifar-10-batches-py"
     d.mkdir(parents=True)
     imgs = rng.integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)  # H, W, C
     flat = imgs.transpose(0, 3, 1, 2).reshape(3, -1)  # the format: 1024 R, then G, then B
     with open(d / "test_batch", "wb") as f:
-        pickle.dump({b"data": flat, b"labels": [3, 1, 4], b"batch_label": b"testing batch 1 of 1"}, f)
+        pickle.dump({b"data": flat, b"labels": [3, 1, 4], b"batch_label": b"testing batch 1 of 1"}, f, protocol=protocol)
     X, y = data.load_cifar10("test", root=tmp_path)
     assert X.shape == (3, 3, 32, 32)
     np.testing.assert_array_equal(X[1, 2], imgs[1, :, :, 2])  # blue plane of image 1
