@@ -105,7 +105,35 @@ class Certificate:
 def _operator(A):
     if isinstance(A, SparseSensingOperator):
         return A
+    if np.iscomplexobj(A):
+        raise ValueError("A must be real (certificates of a complex matrix are not those of its real part)")
     return DenseOperator(check_array(A, "A", ndim=2))
+
+
+def _support(support, N):
+    """``(S, order)``: the support as sorted int64 columns and the order that sorts the input.
+
+    A support is a non-empty 1-d sequence of distinct integer column indices in
+    ``[0, N)``; anything else (a string, a 2-d array, 1.7, a repeated column)
+    is a ``ValueError``, never rounded or deduplicated into another support.
+    """
+    if isinstance(support, (str, bytes)):
+        raise ValueError(f"support must be a sequence of column indices, got the string {support!r}")
+    a = np.asarray(support)
+    if a.ndim != 1 or a.size == 0:
+        raise ValueError(f"support must be a non-empty 1-d sequence of column indices, got shape {a.shape}")
+    if a.dtype.kind not in "iu":
+        if a.dtype.kind != "f" or not np.all(np.isfinite(a)) or np.any(a != np.round(a)):
+            raise ValueError(f"support must hold integer column indices, got {a.tolist()}")
+    a = a.astype(np.int64)
+    if a.min() < 0 or a.max() >= N:
+        raise ValueError(f"support must hold column indices within [0, {N}), got {a.tolist()}")
+    order = np.argsort(a, kind="stable")
+    S = a[order]
+    dup = S[1:][S[1:] == S[:-1]]
+    if dup.size:
+        raise ValueError(f"support lists column {int(dup[0])} more than once")
+    return S, order
 
 
 def column_blocks(A, block=256):
@@ -297,10 +325,7 @@ def exact_recovery_condition(A, support, *, block=256):
     rank-deficient.
     """
     A = _operator(A)
-    N = A.shape[1]
-    S = np.unique(np.asarray(support, dtype=np.int64))
-    if S.size == 0 or S[0] < 0 or S[-1] >= N:
-        raise ValueError(f"support must be a non-empty set of column indices within [0, {N})")
+    S, _ = _support(support, A.shape[1])
     AS = A.restrict(S).to_dense()
     if np.linalg.matrix_rank(AS) < S.size:
         return Certificate("ERC", float("inf"), 1.0, "fails", "exact",
@@ -332,15 +357,16 @@ def null_space_property(A, support, signs=None, *, tol=1e-9):
 
     A = _operator(A)
     n, N = A.shape
-    S = np.unique(np.asarray(support, dtype=np.int64))
-    if S.size == 0 or S[0] < 0 or S[-1] >= N:
-        raise ValueError(f"support must be a non-empty set of column indices within [0, {N})")
+    S, order = _support(support, N)
     if signs is None:
         if S.size > 14:
             raise ValueError("null_space_property with all sign patterns is limited to |S| <= 14")
         patterns = [np.array(p, float) for p in itertools.product([-1.0, 1.0], repeat=S.size)]
     else:
-        patterns = [np.sign(check_array(signs, "signs", shape=(S.size,)))]
+        sigma = check_array(signs, "signs", shape=(S.size,))
+        if not np.all(np.abs(sigma) == 1.0):
+            raise ValueError(f"signs must be +1 or -1, one per support column, got {sigma.tolist()}")
+        patterns = [sigma[order]]  # in the order of the sorted support
     M = A.restrict(np.arange(N)).to_dense()
     if np.linalg.matrix_rank(M[:, S]) < S.size:
         return Certificate("NSP (support)", float("inf"), 1.0, "fails", "exact",

@@ -143,15 +143,20 @@ def run_certify(args, parser):
     """``sparsecert certify``: print the certificates of a sensing matrix (and a solution)."""
     from . import certify as C
 
-    A = np.asarray(_load(args.A, parser, "--A"), dtype=float)
+    A = np.asarray(_load(args.A, parser, "--A"))
     if A.ndim != 2:
         parser.error(f"--A must hold a 2-d matrix, got shape {A.shape}")
+    if A.dtype.kind not in "biuf":
+        parser.error(f"--A must hold a real numeric matrix, got dtype {A.dtype}")
     certs = []
     try:
         certs.append(C.mutual_coherence(A))
         certs += C.algorithm_certificates(A, args.s, exact_budget=args.budget, rng=args.seed)
         if args.support:
-            S = [int(v) for v in args.support.split(",")]
+            try:
+                S = [int(v) for v in args.support.split(",")]
+            except ValueError:
+                raise ValueError(f"--support must be comma-separated column indices, got {args.support!r}") from None
             certs += [C.exact_recovery_condition(A, S)]
             if len(S) <= 12 and A.shape[1] <= 400:
                 certs.append(C.null_space_property(A, S))

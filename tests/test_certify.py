@@ -128,8 +128,46 @@ def test_certificates_on_implicit_operators():
 
 def test_certificate_inputs_are_validated():
     A = np.eye(4)
-    with pytest.raises(ValueError, match="support must be a non-empty set"):
+    with pytest.raises(ValueError, match="support must be a non-empty 1-d sequence"):
         C.exact_recovery_condition(A, [])
+
+
+@pytest.mark.parametrize("support, message", [
+    ([1.7, 3.2], "integer column indices"),  # was certified as {1, 3}
+    ("13", "the string"),
+    ([[1, 3]], "1-d"),
+    ([3, 3], "column 3 more than once"),  # was reduced to {3}
+    ([1, 9], "within \\[0, 6\\)"),
+])
+def test_a_support_is_certified_as_given_or_refused(support, message):
+    """Certificates answer for the support asked about: a non-integer, string, 2-d or repeated
+    support is an error, never rounded or deduplicated into another one (issue 18, defect 9)."""
+    A = np.random.default_rng(0).standard_normal((5, 6))
+    for check in (C.exact_recovery_condition, C.null_space_property):
+        with pytest.raises(ValueError, match=message):
+            check(A, support)
+
+
+def test_nsp_signs_are_signs_and_follow_the_support_order():
+    """A sign of 0 is refused; signs go with the columns as listed, so listing the support in
+    another order with the signs permuted alike gives the same certificate."""
+    A = np.random.default_rng(1).standard_normal((4, 6))
+    with pytest.raises(ValueError, match="signs must be \\+1 or -1"):
+        C.null_space_property(A, [0, 2], signs=[1, 0])
+    a = C.null_space_property(A, [0, 2, 4], signs=[1, -1, 1])
+    b = C.null_space_property(A, [4, 0, 2], signs=[1, 1, -1])  # the same signs per column
+    c = C.null_space_property(A, [4, 0, 2], signs=[1, -1, 1])  # others (not a global flip)
+    assert a.value == pytest.approx(b.value, abs=1e-9)
+    assert a.value != pytest.approx(c.value, abs=1e-6)
+
+
+def test_complex_matrix_is_refused():
+    with pytest.raises(ValueError, match="A must be real"):
+        C.exact_recovery_condition(np.eye(3) * (1 + 1j), [0])
+
+
+def test_certificate_budget_and_degenerate_inputs():
+    A = np.eye(4)
     with pytest.raises(ValueError, match="budget"):
         C.rip_exact(np.ones((3, 40)), 10, budget=100)
     with pytest.raises(ValueError, match="zero columns"):

@@ -124,6 +124,14 @@ def test_certify_command(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "ERC" in out and "NSP" in out and "uniqueness" in out and "fails" not in out
     assert main(["certify", "--A", str(tmp_path / "Q.npy"), "--s", "2", "--support", "9"]) == 2
+    capsys.readouterr()
+    for bad, reason in (("3,3", "column 3 more than once"), ("1.7,3", "comma-separated column indices")):
+        assert main(["certify", "--A", str(tmp_path / "Q.npy"), "--s", "2", "--support", bad]) == 2
+        assert reason in capsys.readouterr().err
+    np.save(tmp_path / "S.npy", np.array([["a", "b"], ["c", "d"]]))
+    with pytest.raises(SystemExit) as exc:
+        main(["certify", "--A", str(tmp_path / "S.npy"), "--s", "1"])
+    assert exc.value.code == 2
 
 
 def test_named_configuration_runs_only_where_it_exists(tmp_path, monkeypatch, capsys):
