@@ -23,6 +23,18 @@ def kept(masks):
     return sum(int(m.sum()) for m in masks)
 
 
+@pytest.mark.parametrize("when,score,schedule", [("init", "synflow", "one-shot"), ("after", "bingo", "one-shot")])
+def test_score_names_are_case_insensitive_all_the_way(when, score, schedule):
+    """"SynFlow" takes SynFlow's iterative path and "BINGO" trains BINGO's significance, exactly as
+    the lower-case names do (the name check was case-insensitive but the branches were not:
+    "BINGO" raised KeyError, "SynFlow" silently took the one-shot path; issue 18, defect 11)."""
+    X, y, net0 = data()
+    runs = [prune_run(net0, X, y, when=when, score=name, schedule=schedule, target=40, epochs=2, lr=1e-2, loss="ce",
+                      rng=1, bingo={"subset_fraction": 0.1, "n_probes": 2}) for name in (score, score.upper())]
+    for a, b in zip(runs[0].masks[-1], runs[1].masks[-1]):
+        np.testing.assert_array_equal(a, b)
+
+
 @pytest.mark.parametrize("when,score,schedule", [
     ("init", "snip", "one-shot"), ("init", "grasp", "one-shot"), ("init", "synflow", "one-shot"),
     ("init", "random", "one-shot"), ("init", "snip", "iterative"), ("after", "magnitude", "one-shot"),

@@ -168,6 +168,8 @@ def prune_run(net0, X, y, *, when="after", score="magnitude", schedule="iterativ
     L = len(net0.Ws)
     rng = check_rng(rng)
     progress = sys.stderr.isatty() if progress is None else progress
+    if not callable(score):  # one spelling from here on ("SynFlow" is "synflow" everywhere below)
+        score = check_option(score, "score", set(SCORES) | {"bingo"})
     score_fn = _score_fn(score)
     loss = train_kwargs.get("loss", "mse")
     rates = [rate] * L if scope == "global" else [rate] * (L - 1) + [output_rate]
