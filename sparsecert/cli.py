@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -122,6 +123,10 @@ def run_recover(args, parser):
     y = _load(args.y, parser, "--y")
     if (args.A is None) == (args.X is None):
         parser.error("give exactly one of --A (sensing matrix) or --X (data of a two-layer ReLU model)")
+    out = Path(args.out)
+    out = out if out.suffix == ".npz" else out.with_name(out.name + ".npz")  # what np.savez writes
+    if not out.parent.is_dir() or not os.access(out.parent, os.W_OK) or out.is_dir():
+        parser.error(f"--out: cannot write {out} (the folder must exist and be writable); checked before solving")
     try:
         if args.A is not None:
             res = iht(_load(args.A, parser, "--A"), y, args.s, method=args.method, max_iter=args.iters)
@@ -133,9 +138,13 @@ def run_recover(args, parser):
     except (ValueError, TypeError) as exc:
         print(f"sparsecert recover: error: {exc}", file=sys.stderr)
         return 2
-    np.savez(args.out, indices=res.w.indices, values=res.w.values, size=res.w.size, residuals=res.residuals)
+    if res.status == "diverged" or not np.all(np.isfinite(res.w.values)):
+        print(f"sparsecert recover: the run diverged after {res.n_iter} iterations (relative residual "
+              f"{res.residual:.3e}); nothing written. Try --method niht or aiht (adaptive steps).", file=sys.stderr)
+        return 1
+    np.savez(out, indices=res.w.indices, values=res.w.values, size=res.w.size, residuals=res.residuals)
     print(f"{res.status} after {res.n_iter} iterations, relative residual {res.residual:.3e}, "
-          f"{res.time:.2f} s; wrote {args.out} (indices, values, size, residuals)")
+          f"{res.time:.2f} s; wrote {out} (indices, values, size, residuals)")
     return 0
 
 
@@ -292,6 +301,9 @@ def main(argv=None):
                if v < (0 if k == "seeds" else 1)]
         if bad or args.n < 1 or args.d < 1 or args.layers < 1 or args.iters < 1:
             parser.error(f"sizes must be positive (seeds non-negative); got {' '.join(bad) or 'a non-positive --n/--d/--layers/--iters'}")
+        if not any(args.layers <= s <= m * args.d + (args.layers - 1) * m * m for m in args.m for s in args.s):
+            parser.error(f"no (m, s) cell fits: every --s exceeds the weights of a width-m net (m * d = "
+                         f"{max(args.m) * args.d} at the largest --m)")
         if args.device is not None:
             from .backend import resolve
 

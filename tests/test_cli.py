@@ -12,6 +12,12 @@ def test_planted_command_writes_csv_and_figure(tmp_path, capsys):
     assert (tmp_path / "planted_mlp_L1.png").stat().st_size > 1000
 
 
+def test_planted_without_a_fitting_cell_is_a_usage_error(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["planted", "--m", "1", "--s", "500", "--d", "10", "--out", str(tmp_path)])
+    assert exc.value.code == 2 and "no (m, s) cell fits" in capsys.readouterr().err
+
+
 def test_bad_arguments_exit_with_usage_error(tmp_path):
     with pytest.raises(SystemExit) as exc:
         main(["planted", "--m", "0", "--out", str(tmp_path)])
@@ -88,6 +94,31 @@ def test_recover_command_on_npy_files(tmp_path, capsys):
     assert main(["recover", "--A", str(tmp_path / "A.npy"), "--y", str(tmp_path / "yq.npy"), "--s", "4",
                  "--out", str(out)]) == 2  # y of the wrong length
     assert "y must have shape (60,)" in capsys.readouterr().err
+    # the output path is checked before solving; np.savez's added suffix is what is reported
+    with pytest.raises(SystemExit) as exc:
+        main(["recover", "--A", str(tmp_path / "A.npy"), "--y", str(tmp_path / "y.npy"), "--s", "4",
+              "--out", str(tmp_path / "missing" / "w.npz")])
+    assert exc.value.code == 2 and "cannot write" in capsys.readouterr().err
+    assert main(["recover", "--A", str(tmp_path / "A.npy"), "--y", str(tmp_path / "y.npy"), "--s", "4",
+                 "--out", str(tmp_path / "result")]) == 0
+    assert f"wrote {tmp_path / 'result.npz'}" in capsys.readouterr().out and (tmp_path / "result.npz").exists()
+
+
+def test_recover_writes_nothing_when_the_run_diverged(tmp_path, monkeypatch, capsys):
+    import numpy as np
+
+    import sparsecert.recovery as rec
+    from sparsecert.sparse import SparseVector
+
+    np.save(tmp_path / "A.npy", np.eye(4))
+    np.save(tmp_path / "y.npy", np.ones(4))
+    diverged = rec.RecoveryResult(w=SparseVector(np.array([0]), np.array([np.nan]), 4), support=np.array([0]),
+                                  n_iter=3, converged=False, status="diverged", residuals=np.array([1.0, np.inf]),
+                                  steps=np.array([1.0]), time=0.0, peak_memory=0, method="iht", info={})
+    monkeypatch.setattr(rec, "iht", lambda *a, **k: diverged)
+    assert main(["recover", "--A", str(tmp_path / "A.npy"), "--y", str(tmp_path / "y.npy"), "--s", "1",
+                 "--out", str(tmp_path / "w.npz")]) == 1
+    assert "diverged" in capsys.readouterr().err and not (tmp_path / "w.npz").exists()
     with pytest.raises(SystemExit):
         main(["recover", "--y", str(tmp_path / "y.npy"), "--s", "4"])  # neither --A nor --X
 
