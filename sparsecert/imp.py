@@ -216,9 +216,24 @@ def _loss_grad(net, X, Y, loss, frozen=None):
     return value, gW, gb
 
 
-def _targets(Y, loss):
+def _targets(Y, loss, k=None):
+    """Targets as an (n, .) float array: labels (n, 1) for cross-entropy, values (n, k) for MSE.
+
+    Cross-entropy labels must be integers in ``[0, k)`` (``k``: the net's outputs, when known),
+    one per sample: -1 would index the last class, 2.7 would be truncated, NaN would fail
+    deep in the gradient."""
     Y = np.asarray(Y)
     if loss == "ce":
+        if Y.ndim == 2 and Y.shape[1] == 1:
+            Y = Y[:, 0]
+        if Y.ndim != 1 or Y.dtype.kind not in "biuf":
+            raise ValueError(f"cross-entropy labels must be a 1-d array of class indices, got shape {Y.shape}, "
+                             f"dtype {Y.dtype}")
+        if Y.size and (not np.all(np.isfinite(Y)) or np.any(Y != np.round(Y)) or Y.min() < 0
+                       or (k is not None and Y.max() >= k)):
+            hi = "" if k is None else f", < {k}"
+            raise ValueError(f"cross-entropy labels must be integers >= 0{hi} (class indices); "
+                             f"got values in [{Y.min()}, {Y.max()}]" + (" with NaN" if np.isnan(Y).any() else ""))
         return Y.reshape(-1, 1).astype(np.float64)
     return check_array(Y, "y", ndim=(1, 2)).reshape(Y.shape[0], -1)
 
@@ -267,7 +282,7 @@ def train(net, X, y, *, masks=None, optimizer="adam", lr=1e-3, epochs=10, batch_
     n = X.shape[0]
     loss = check_option(loss, "loss", {"mse", "ce"})
     optimizer = check_option(optimizer, "optimizer", {"adam", "gd"})
-    Y = _targets(y, loss)
+    Y = _targets(y, loss, k=net.Ws[-1].shape[0])
     if Y.shape[0] != n:
         raise ValueError(f"y must have {n} rows, got {Y.shape[0]}")
     lr = check_float(lr, "lr", low=0.0, low_open=True)

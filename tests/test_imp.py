@@ -136,3 +136,19 @@ def test_conversions_keep_the_function(rng):
     np.testing.assert_allclose(I.DenseNet.from_two_layer(p.model)(p.X), p.model.forward(p.X))
     w = rng.standard_normal(4)
     np.testing.assert_allclose(I.DenseNet.linear(w, 0.5)(p.X), p.X @ w + 0.5)
+
+
+@pytest.mark.parametrize("labels, message", [
+    ([0, 1, -1, 2], "integers >= 0"),  # -1 would index the last class
+    ([0, 1, 2.7, 2], "integers >= 0"),  # 2.7 would be truncated to 2
+    ([0, 1, np.nan, 2], "with NaN"),
+    ([0, 1, 3, 2], "< 3"),  # out of range for 3 outputs (was a raw IndexError)
+    ([["a"], ["b"], ["c"], ["d"]], "1-d array of class indices"),
+])
+def test_cross_entropy_labels_are_class_indices(labels, message):
+    """Training with cross-entropy takes integer labels in [0, k) only (issue 18, defect 8)."""
+    rng = np.random.default_rng(0)
+    net = I.DenseNet.init([2, 4, 3], rng)
+    with pytest.raises(ValueError, match=message):
+        I.train(net, rng.standard_normal((4, 2)), np.array(labels, dtype=object if isinstance(labels[0], list) else None),
+                loss="ce", epochs=1)

@@ -100,7 +100,7 @@ def sparse_train(net, X, y, *, method="rigl", density=0.1, distribution="er", up
     bs = train_kwargs.get("batch_size") or n
     steps_total = train_kwargs.get("epochs", 10) * math.ceil(n / min(bs, n))
     t_end = int(0.75 * steps_total) if t_end is None else check_int(t_end, "t_end", low=0)
-    Y = _targets(y, loss)
+    Y = _targets(y, loss, k=net.Ws[-1].shape[0])
     bounds = [1.0 / math.sqrt(W.shape[1]) for W in net.Ws]
     log = {"updates": 0, "turnover": 0}
 

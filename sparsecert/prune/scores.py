@@ -42,7 +42,7 @@ def random_scores(net, rng=None, **_):
 
 
 def _grad(net, X, y, loss, masks=None):
-    Y = _targets(y, loss)
+    Y = _targets(y, loss, k=net.Ws[-1].shape[0])
     _, gW, _ = _loss_grad(net, np.asarray(X, float), Y, loss)
     return gW if masks is None else [g * m for g, m in zip(gW, masks)]
 
