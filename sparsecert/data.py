@@ -39,6 +39,7 @@ import gzip
 import os
 import pickle
 import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -67,15 +68,23 @@ def _open(path):
     return gzip.open(path, "rb") if gz else open(path, "rb")
 
 
+#: What a truncated or corrupt file raises while its header or gzip stream is read.
+_CORRUPT = (struct.error, EOFError, gzip.BadGzipFile, zlib.error)
+
+
 def read_idx(path):
-    """Read an IDX file (raw or gzip) into an array of its stored type (native byte order)."""
-    with _open(path) as f:
-        head = f.read(4)
-        if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] not in _IDX_TYPES:
-            raise ValueError(f"{path}: not an IDX file (magic bytes {head!r})")
-        dtype, ndim = np.dtype(_IDX_TYPES[head[2]]), head[3]
-        shape = struct.unpack(f">{ndim}I", f.read(4 * ndim))
-        data = f.read()
+    """Read an IDX file (raw or gzip) into an array of its stored type (native byte order);
+    a file that is not IDX, truncated or corrupt raises ``ValueError`` naming it."""
+    try:
+        with _open(path) as f:
+            head = f.read(4)
+            if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] not in _IDX_TYPES:
+                raise ValueError(f"{path}: not an IDX file (magic bytes {head!r})")
+            dtype, ndim = np.dtype(_IDX_TYPES[head[2]]), head[3]
+            shape = struct.unpack(f">{ndim}I", f.read(4 * ndim))
+            data = f.read()
+    except _CORRUPT as err:
+        raise ValueError(f"{path}: truncated or corrupt IDX file ({type(err).__name__}: {err})") from None
     count = int(np.prod(shape))
     if len(data) != count * dtype.itemsize:
         raise ValueError(f"{path}: IDX header says {shape} of {dtype} but the file holds {len(data)} data bytes")
@@ -104,17 +113,21 @@ def write_idx(path, array, compress=None):
 
 
 def read_norb_matrix(path):
-    """Read a SmallNORB binary matrix (raw or gzip)."""
-    with _open(path) as f:
-        head = f.read(8)
-        if len(head) < 8:
-            raise ValueError(f"{path}: too short for a SmallNORB matrix header")
-        magic, ndim = struct.unpack("<iI", head)
-        if magic & 0xFFFFFFFF not in _NORB_TYPES or ndim > 16:
-            raise ValueError(f"{path}: not a SmallNORB binary matrix (magic {magic & 0xFFFFFFFF:#x})")
-        dims = struct.unpack(f"<{max(ndim, 3)}i", f.read(4 * max(ndim, 3)))[:ndim]
-        dtype = np.dtype(_NORB_TYPES[magic & 0xFFFFFFFF])
-        data = f.read()
+    """Read a SmallNORB binary matrix (raw or gzip); a truncated or corrupt file raises
+    ``ValueError`` naming it."""
+    try:
+        with _open(path) as f:
+            head = f.read(8)
+            if len(head) < 8:
+                raise ValueError(f"{path}: too short for a SmallNORB matrix header")
+            magic, ndim = struct.unpack("<iI", head)
+            if magic & 0xFFFFFFFF not in _NORB_TYPES or ndim > 16:
+                raise ValueError(f"{path}: not a SmallNORB binary matrix (magic {magic & 0xFFFFFFFF:#x})")
+            dims = struct.unpack(f"<{max(ndim, 3)}i", f.read(4 * max(ndim, 3)))[:ndim]
+            dtype = np.dtype(_NORB_TYPES[magic & 0xFFFFFFFF])
+            data = f.read()
+    except _CORRUPT as err:
+        raise ValueError(f"{path}: truncated or corrupt SmallNORB matrix ({type(err).__name__}: {err})") from None
     count = int(np.prod(dims))
     if len(data) != count * dtype.itemsize:
         raise ValueError(f"{path}: header says {dims} of {dtype} but the file holds {len(data)} data bytes")

