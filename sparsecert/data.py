@@ -381,7 +381,13 @@ def prepare(X, y, *, classes=None, per_class=None, n=None, scale=255.0, flatten=
     """
     if scale is not None and scale != "standard":
         scale = check_float(scale, "scale", low=0.0, low_open=True)
-    X, y = np.asarray(X), np.asarray(y).astype(np.int64)
+    X, y = np.asarray(X), np.asarray(y)
+    if y.ndim != 1 or X.ndim < 1 or X.shape[0] != y.shape[0]:
+        raise ValueError(f"X (shape {X.shape}) and y (shape {y.shape}) must hold one label per sample: "
+                         "y 1-d with as many entries as X has rows")
+    if y.size and (y.dtype.kind not in "biuf" or not np.all(np.isfinite(y)) or np.any(y != np.round(y))):
+        raise ValueError("y must hold integer class labels")
+    y = y.astype(np.int64)
     if classes is not None:
         classes = list(classes)
         keep = np.isin(y, classes)

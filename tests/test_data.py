@@ -189,3 +189,15 @@ def test_truncated_files_are_named(tmp_path, reader, writer, cut):
     name.write_bytes(blob[:6] if cut == "header" else blob[: len(blob) // 2])
     with pytest.raises(ValueError, match=f"{name.name}.*(truncated|corrupt|too short|holds)"):
         reader(name)
+
+
+def test_prepare_needs_one_integer_label_per_sample():
+    """prepare refused nothing: labels of another length, a 2-d or 3-d label array, fractional
+    labels (issue 18, defect 7)."""
+    X = np.zeros((4, 2, 2), np.uint8)
+    for y, message in ((np.arange(3), "one label per sample"), (np.zeros((4, 1, 1)), "one label per sample"),
+                       (np.array([0, 1, 0.5, 1]), "integer class labels")):
+        with pytest.raises(ValueError, match=message):
+            data.prepare(X, y)
+    Xp, yp, _ = data.prepare(X, np.array([0, 1, 1, 0]))
+    assert Xp.shape == (4, 4) and yp.dtype == np.int64
