@@ -109,6 +109,7 @@ class SweepStore:
         except sqlite3.DatabaseError as exc:
             raise SweepFormatError(f"{self.path} is not a sparsecert sweep store: {exc}") from exc
         if existed:
+            self._check_integrity()
             fmt = None
             if "meta" in tables:
                 row = self.conn.execute("SELECT value FROM meta WHERE key='format'").fetchone()
@@ -127,6 +128,21 @@ class SweepStore:
                     "CREATE TABLE cells (experiment TEXT, params TEXT, seed INTEGER, version TEXT, "
                     "result TEXT, seconds REAL, PRIMARY KEY (experiment, params, seed, version))"
                 )
+
+    def _check_integrity(self):
+        """``PRAGMA quick_check`` on an existing store (linear in its size, small for sweeps): a
+        damaged page is found before any cell runs, not by the query that reads it."""
+        try:
+            result = [r[0] for r in self.conn.execute("PRAGMA quick_check")]
+        except sqlite3.OperationalError:
+            raise  # locked or busy: not a verdict on the file
+        except sqlite3.DatabaseError as exc:
+            result = [str(exc)]
+        if result != ["ok"]:
+            self.conn.close()
+            raise SweepFormatError(
+                f"{self.path} is a damaged sweep store ({'; '.join(result[:3])}); move it aside and run the sweep "
+                "again into a new file (`sqlite3 FILE .recover` may save the finished cells)")
 
     @contextlib.contextmanager
     def _tx(self):

@@ -108,6 +108,31 @@ def test_corrupt_and_foreign_files_are_refused(tmp_path):
         run_sweep("gaussian_recovery", GRID, [0], foreign, executor="serial", progress=False)
 
 
+def test_a_damaged_store_is_refused_before_anything_runs(tmp_path, capsys):
+    """A store with a corrupted page gave a raw sqlite3.DatabaseError when a query reached the
+    page; now it is refused when opened, naming the file and what to do, and the CLI exits 2
+    (issue 18, defect 5)."""
+    path = tmp_path / "s.sqlite"
+    grid = {"n": [40], "N": [80], "s": [2, 3, 4, 5], "method": ["niht"]}
+    run_sweep("gaussian_recovery", grid, range(30), path, executor="serial", progress=False)
+    with sqlite3.connect(path) as c:  # move everything out of the WAL into the main file
+        c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        page = c.execute("PRAGMA page_size").fetchone()[0]
+        root = c.execute("SELECT rootpage FROM sqlite_master WHERE name='cells'").fetchone()[0]
+    blob = bytearray(path.read_bytes())
+    blob[(root - 1) * page : (root - 1) * page + 12] = b"\xff" * 12  # the header of the cells table's root page
+    path.write_bytes(bytes(blob))
+    with sqlite3.connect(path) as c, pytest.raises(sqlite3.DatabaseError):
+        c.execute("SELECT * FROM cells").fetchall()  # what a sweep met before: a raw error mid-run
+    with pytest.raises(SweepFormatError, match="damaged sweep store"):
+        SweepStore(path)
+    from sparsecert.cli import main
+
+    code = main(["sweep", "gaussian_recovery", "--grid", "n=40", "N=80", "s=2", "method=niht", "--seeds", "0",
+                 "--db", str(path)])
+    assert code == 2 and "damaged sweep store" in capsys.readouterr().err
+
+
 def test_bad_sweep_arguments(tmp_path):
     with pytest.raises(ValueError, match="experiment must be one of"):
         run_sweep("nope", GRID, [0], tmp_path / "x.sqlite")
