@@ -129,6 +129,15 @@ def _all_finite(arr) -> bool:
     return all(np.isfinite(flat[i : i + _FINITE_BLOCK]).all() for i in range(0, flat.size, _FINITE_BLOCK))
 
 
+def is_integral(a) -> bool:
+    """Whether every entry of ``a`` is a whole number: a bool or integer array, or a float one whose
+    entries are finite and integer-valued (labels and indices given as 3.0 are fine, 2.7 and NaN not)."""
+    a = np.asarray(a)
+    if a.dtype.kind in "biu":
+        return True
+    return a.dtype.kind == "f" and bool(np.all(np.isfinite(a)) and np.all(a == np.round(a)))
+
+
 def check_option(value, name, allowed):
     """Check that ``value`` is one of ``allowed`` (strings compared case-insensitively)."""
     key = value.lower() if isinstance(value, str) else value

@@ -41,7 +41,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from ._validation import check_array, check_int, check_rng
+from ._validation import check_array, check_int, check_rng, is_integral
 from .operators import DenseOperator, SparseSensingOperator
 from .sparse import SparseVector
 
@@ -122,9 +122,8 @@ def _support(support, N):
     a = np.asarray(support)
     if a.ndim != 1 or a.size == 0:
         raise ValueError(f"support must be a non-empty 1-d sequence of column indices, got shape {a.shape}")
-    if a.dtype.kind not in "iu":
-        if a.dtype.kind != "f" or not np.all(np.isfinite(a)) or np.any(a != np.round(a)):
-            raise ValueError(f"support must hold integer column indices, got {a.tolist()}")
+    if a.dtype.kind == "b" or not is_integral(a):
+        raise ValueError(f"support must hold integer column indices, got {a.tolist()}")
     a = a.astype(np.int64)
     if a.min() < 0 or a.max() >= N:
         raise ValueError(f"support must hold column indices within [0, {N}), got {a.tolist()}")

@@ -25,8 +25,6 @@ def run_planted(ms, ss, seeds, out, n=5000, d=100, layers=1, method="aiht", max_
         ms, ss, seeds, n=n, d=d, layers=layers, method=method, max_iter=max_iter, sequential=sequential,
         imp_baseline=imp, imp_epochs=imp_epochs, progress=True, device=device,
     )
-    if not rows:
-        raise SystemExit("sparsecert planted: no (m, s) cell fits (need s <= m * d)")
     stem = f"planted_mlp_L{layers}"
     write_csv(rows, out / f"{stem}.csv")
     kind = "sequential-convex" if sequential else "fixed-pattern"
@@ -301,7 +299,9 @@ def main(argv=None):
                if v < (0 if k == "seeds" else 1)]
         if bad or args.n < 1 or args.d < 1 or args.layers < 1 or args.iters < 1:
             parser.error(f"sizes must be positive (seeds non-negative); got {' '.join(bad) or 'a non-positive --n/--d/--layers/--iters'}")
-        if not any(args.layers <= s <= m * args.d + (args.layers - 1) * m * m for m in args.m for s in args.s):
+        from .experiments import capacity
+
+        if not any(args.layers <= s <= capacity(m, args.d, args.layers) for m in args.m for s in args.s):
             parser.error(f"no (m, s) cell fits: every --s exceeds the weights of a width-m net (m * d = "
                          f"{max(args.m) * args.d} at the largest --m)")
         if args.device is not None:

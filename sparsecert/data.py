@@ -44,7 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._validation import check_float, check_int, check_option, check_rng
+from ._validation import check_float, check_int, check_option, check_rng, is_integral
 
 __all__ = ["DataNotFound", "read_idx", "write_idx", "read_norb_matrix", "write_norb_matrix", "load_mnist",
            "load_fashion_mnist", "load_cifar10", "load_smallnorb", "load_digits", "load_mnist5k", "load", "prepare",
@@ -385,7 +385,7 @@ def prepare(X, y, *, classes=None, per_class=None, n=None, scale=255.0, flatten=
     if y.ndim != 1 or X.ndim < 1 or X.shape[0] != y.shape[0]:
         raise ValueError(f"X (shape {X.shape}) and y (shape {y.shape}) must hold one label per sample: "
                          "y 1-d with as many entries as X has rows")
-    if y.size and (y.dtype.kind not in "biuf" or not np.all(np.isfinite(y)) or np.any(y != np.round(y))):
+    if y.size and not is_integral(y):
         raise ValueError("y must hold integer class labels")
     y = y.astype(np.int64)
     if classes is not None:

@@ -35,6 +35,7 @@ from .sparse import SparseVector
 from .sweep import register
 
 __all__ = [
+    "capacity",
     "planted_mlp",
     "planted_mlp_grid",
     "planted_vector",
@@ -65,8 +66,8 @@ def _planted_deep(n, d, m, s, layers, rng):
     return X, net(X), net
 
 
-def _capacity(m, d, layers):
-    """Weights a width-m net with `layers` hidden layers on d inputs can hold."""
+def capacity(m, d, layers=1):
+    """Weights a width-m net with ``layers`` hidden layers on d inputs can hold (the largest planted s)."""
     return m * d + (layers - 1) * m * m
 
 
@@ -128,7 +129,7 @@ def planted_mlp(m, s, seed=0, *, n=50000, d=100, layers=1, method="aiht", sequen
     """
     m = check_int(m, "m", low=1)
     layers = check_int(layers, "layers", low=1)
-    s = check_int(s, "s", low=layers, high=_capacity(m, d, layers))
+    s = check_int(s, "s", low=layers, high=capacity(m, d, layers))
     rng = check_rng(seed)
     backend = _backend_kwargs(device)
     row = {"m": m, "s": s, "seed": seed, "n": n, "d": d, "layers": layers, "method": method}
@@ -219,7 +220,7 @@ def planted_mlp_grid(ms, ss, seeds=(0,), *, progress=True, **kwargs):
     d = kwargs.get("d", 100)
     rows = []
     for m, s, seed in tqdm(cells, desc="planted MLP", disable=not progress):
-        if not layers <= s <= _capacity(m, d, layers):
+        if not layers <= s <= capacity(m, d, layers):
             continue
         rows.append(planted_mlp(m, s, seed, **kwargs))
     return rows

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numba import njit
 
-from ._validation import check_array, check_float, check_int, check_option, check_rng
+from ._validation import check_array, check_float, check_int, check_option, check_rng, is_integral
 
 __all__ = [
     "DenseNet",
@@ -229,8 +229,7 @@ def _targets(Y, loss, k=None):
         if Y.ndim != 1 or Y.dtype.kind not in "biuf":
             raise ValueError(f"cross-entropy labels must be a 1-d array of class indices, got shape {Y.shape}, "
                              f"dtype {Y.dtype}")
-        if Y.size and (not np.all(np.isfinite(Y)) or np.any(Y != np.round(Y)) or Y.min() < 0
-                       or (k is not None and Y.max() >= k)):
+        if Y.size and (not is_integral(Y) or Y.min() < 0 or (k is not None and Y.max() >= k)):
             hi = "" if k is None else f", < {k}"
             raise ValueError(f"cross-entropy labels must be integers >= 0{hi} (class indices); "
                              f"got values in [{Y.min()}, {Y.max()}]" + (" with NaN" if np.isnan(Y).any() else ""))

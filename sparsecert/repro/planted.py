@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..experiments import write_csv
+from ..experiments import capacity, write_csv
 from ..plot import grid_heatmap
 from ..sweep import run_sweep
 
@@ -34,7 +34,7 @@ def run(out="figures", quick=True, seed=0, executor="process", progress=None, de
     for layers in (1, 2):
         cells = [{"m": m, "s": s, "n": cfg["n"], "d": d, "layers": layers, "imp_baseline": True,
                   "imp_epochs": cfg["imp_epochs"], **({} if device is None else {"device": device})}
-                 for m in cfg["ms"] for s in cfg["ss"] if layers <= s <= m * d + (layers - 1) * m * m]
+                 for m in cfg["ms"] for s in cfg["ss"] if layers <= s <= capacity(m, d, layers)]
         res = run_sweep("planted_mlp", cells, [seed + k for k in cfg["seeds"]],
                         out / f"planted_mlp{'_quick' if quick else ''}.sqlite", executor=executor, progress=progress)
         stem = f"planted_mlp_{layers}layer"

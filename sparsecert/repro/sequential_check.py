@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 from ..data import DataNotFound
-from ..experiments import planted_mlp
+from ..experiments import capacity, planted_mlp
 from ..recovery import published_aiht
 from ..relu import recover_relu
 from ..tasks import class_task, fit_iht, inr_task
@@ -47,7 +47,7 @@ def _planted_rows(seed):
     for layers in PLANTED["layers"]:
         for m in PLANTED["ms"]:
             for s in PLANTED["ss"]:
-                if not layers <= s <= m * 100 + (layers - 1) * m * m:
+                if not layers <= s <= capacity(m, 100, layers):
                     continue
                 r = planted_mlp(m, s, seed, n=PLANTED["n"], layers=layers)
                 yield {"case": f"planted {layers}-layer", "m": m, "s": s, "metric": "PSNR", "value": r["psnr"],
