@@ -21,6 +21,11 @@ def _sumsq(a) -> float:
     return float((a * a).sum())
 
 
+def _largest(rows, keep):
+    """Per row, the sorted column indices of its ``keep`` entries of largest magnitude."""
+    return np.sort(np.argsort(-np.abs(rows), axis=1, kind="stable")[:, :keep], axis=1)
+
+
 class FactoredIHTSolver(IHTSolver):
     """IHT on ``theta = [vec(U); vec(V)]`` for ``F(X) = relu(X U^T) V`` (U: m x d, V: m x k).
 
@@ -103,12 +108,9 @@ class FactoredIHTSolver(IHTSolver):
         q = min(k, max(1, (s // a) // 2))
         p = min(d, s // a - q)
         units = np.sort(self.rng.choice(m, a, replace=False))
-        top = StreamingTopK(a * (p + q))
-        for j in units:
-            for row, off, keep in ((U[j], j * d, p), (V[j], m * d + j * k, q)):
-                part = np.argsort(-np.abs(row), kind="stable")[:keep]
-                top.push(np.where(np.isin(np.arange(row.size), part), row, 0.0), off)
-        self.S, self.wS = top.indices, top.values
+        hid, out = _largest(U[units], p), _largest(V[units], q)
+        self.S = np.concatenate([(units[:, None] * d + hid).ravel(), (m * d + units[:, None] * k + out).ravel()])
+        self.wS = np.concatenate([U[units[:, None], hid].ravel(), V[units[:, None], out].ravel()])
         self.U, self.V = self._unpack(self.S, self.wS)
         self.R = self.Y - self._predict(self.U, self.V)
         self.loss = 0.5 * _sumsq(self.R)
@@ -157,11 +159,10 @@ class FactoredIHTSolver(IHTSolver):
             H[idle] = counter_normals(self.key, j0, j1 - j0, self.d, H.dtype)[idle]
         return H
 
-    def _output_weights(self, j0, j1):
-        """Output weights of units j0..j1-1; a unit without any weight gets virtual ones, a seeded
-        draw of scale ``init_scale``, so that its hidden weights have a gradient to enter by."""
+    def _output_weights(self, j0, j1, idle):
+        """Output weights of units j0..j1-1; the ``idle`` ones (no weight at all) get virtual ones, a
+        seeded draw of scale ``init_scale``, so that their hidden weights have a gradient to enter by."""
         V = self.V[j0:j1].copy()
-        idle = ~(V.any(axis=1) | self.U[j0:j1].any(axis=1))
         if idle.any():
             V[idle] = counter_normals(self.key + 1, j0, j1 - j0, self.k, V.dtype)[idle] * self.scale
         return V
@@ -175,12 +176,12 @@ class FactoredIHTSolver(IHTSolver):
         entrant = (0.0, None)  # (gradient energy, (unit, gU row)) of the best idle unit
         for j0 in range(0, m, self.block):
             j1 = min(m, j0 + self.block)
+            own = U[j0:j1].any(axis=1)  # units whose pattern is their own
+            idle = ~(own | V[j0:j1].any(axis=1))  # units without any weight
             Z = X @ self._dev(self._generators(j0, j1).T)  # (n, B) pre-activations
-            P = R @ self._dev(self._output_weights(j0, j1).T)  # (n, B): residual through the output weights
+            P = R @ self._dev(self._output_weights(j0, j1, idle).T)  # (n, B): residual through the output weights
             gU = -to_numpy(X.T @ ((Z >= 0) * P)).T  # (B, d): gradient of the loss
-            own = self._dev(U[j0:j1].any(axis=1).astype(self.dtype))  # units whose pattern is their own
-            gV = -to_numpy(((Z * (Z > 0)) * own).T @ R)  # (B, k)
-            idle = ~(U[j0:j1].any(axis=1) | V[j0:j1].any(axis=1))
+            gV = -to_numpy(((Z * (Z > 0)) * self._dev(own.astype(self.dtype))).T @ R)  # (B, k)
             if idle.any():
                 # the idle unit whose hidden gradient at its virtual output weights is largest may
                 # enter after the step (_enter); the idle units' rows stay out of the candidates

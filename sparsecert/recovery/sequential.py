@@ -194,11 +194,9 @@ class SequentialIHTSolver(IHTSolver):
         if it % self.period:
             return super()._step()
         grad = self._gradient()
-        if grad is None:
-            return np.nan, False, np.inf  # the gradient overflowed: stop, keep w
-        cand = self._candidate(*grad)
+        cand = None if grad is None else self._candidate(*grad)
         if cand is None:
-            return self._accept(None)
+            return self._accept(None)  # the gradient or the step overflowed: stop, keep w
         res = self._follow(cand)
         if self.halving:
             cand = self._admit(grad, cand, res)

@@ -200,11 +200,15 @@ class IHTSolver:
 
     def exact_residual(self):
         """Recompute ``r = y - A_S w_S`` from scratch (drops recurrence round-off)."""
-        if self.R_S is None:
-            self.R_S = self.A.restrict(self.S, cache=self.cache)
-        self.r = self.y - self.R_S.matvec(self.wS) if self.S.size else copy(self.y)
+        self.r = self.y - self._support_operator().matvec(self.wS) if self.S.size else copy(self.y)
         self._since_exact = 0
         return self.r
+
+    def _support_operator(self):
+        """``A_S`` of the current support, restricted again if a step let it go."""
+        if self.R_S is None:
+            self.R_S = self.A.restrict(self.S, cache=self.cache)
+        return self.R_S
 
     @property
     def w(self):
@@ -226,10 +230,8 @@ class IHTSolver:
             return self._step()
 
     def _step(self):
-        grad = self._gradient()
-        if grad is None:
-            return np.nan, False, np.inf  # the gradient overflowed: stop, keep w
-        return self._accept(self._candidate(*grad))
+        grad = self._gradient()  # None: the gradient overflowed (stop, keep w)
+        return self._accept(None if grad is None else self._candidate(*grad))
 
     def _gradient(self):
         """One pass: ``(g_S, candidate indices, candidate values)`` (the top-s of ``|g|`` off
@@ -246,7 +248,7 @@ class IHTSolver:
         support. Variants pass fewer candidates to restrict where the support may grow."""
         A, s, y, cache = self.A, self.s, self.y, self.cache
         S, wS = self.S, self.wS
-        R_S = self.R_S if self.R_S is not None else A.restrict(S, cache=cache)
+        R_S = self._support_operator()
         # U = S (disjoint) cup candidates, sorted; w is zero on the candidates.
         U = np.concatenate([S, cidx])
         order = np.argsort(U, kind="stable")
@@ -314,7 +316,8 @@ class IHTSolver:
                 "work": work}
 
     def _accept(self, cand):
-        """Make the candidate the iterate; returns ``(mu, same_support, ||w_new - w||)``."""
+        """Make the candidate the iterate; returns ``(mu, same_support, ||w_new - w||)``
+        (``(nan, False, inf)`` for None: no step could be taken, w stays)."""
         if cand is None:
             return np.nan, False, np.inf
         A = self.A
