@@ -1,4 +1,10 @@
-"""The torch backend of the IHT core: the NumPy iterates, to 1e-10 in float64, on CPU torch."""
+"""The torch backend of the IHT core: the NumPy iterates, to 1e-10 in float64, on CPU torch.
+
+``SPARSECERT_TEST_DEVICE=cuda`` runs the same checks with the torch side on a GPU
+(a session lent one runs them there; CI has none).
+"""
+
+import os
 
 import numpy as np
 import pytest
@@ -13,6 +19,8 @@ pytestmark = pytest.mark.torch
 
 from sparsecert.operators import TorchReluPatternOperator  # noqa: E402
 
+DEVICE = os.environ.get("SPARSECERT_TEST_DEVICE", "cpu")
+
 
 def _rel(a, b):
     if not np.size(b):
@@ -24,7 +32,7 @@ def _rel(a, b):
 def test_torch_operator_keeps_the_contract_and_the_columns(follow, rng):
     """check_operator passes, and the columns are those of the NumPy operator (same seeded generators)."""
     X = rng.standard_normal((50, 4))
-    A, B = TorchReluPatternOperator(X, 7, rng=3, block=3), sc.ReluPatternOperator(X, 7, rng=3, block=3)
+    A, B = TorchReluPatternOperator(X, 7, rng=3, block=3, device=DEVICE), sc.ReluPatternOperator(X, 7, rng=3, block=3)
     if follow:
         w = sc.SparseVector(np.array([1, 2, 9, 20]), np.array([1.0, -2.0, 0.5, 1.5]), 28)
         A.follow_weights(w)
@@ -32,7 +40,7 @@ def test_torch_operator_keeps_the_contract_and_the_columns(follow, rng):
     assert max(check_operator(A, rng=1).values()) <= 1e-12
     np.testing.assert_allclose(A.columns(np.arange(28)), B.columns(np.arange(28)), atol=1e-15)
     r = rng.standard_normal(50)
-    np.testing.assert_allclose(A.rmatvec(torch.as_tensor(r)), B.rmatvec(r), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(A.rmatvec(torch.as_tensor(r, device=DEVICE)), B.rmatvec(r), rtol=1e-12, atol=1e-12)
     assert isinstance(A.matvec(np.ones(28)), torch.Tensor)
 
 
@@ -54,7 +62,7 @@ def test_torch_gives_the_numpy_iterates(case):
     p = sc.planted_relu(1500, 8, 16, 24, rng=2)
     kw = {"max_iter": 8, "rng": 1, "tol": 0.0, "method": "aiht", **CASES[case]}
     _, a = recover_relu(p.X, p.y, 16, 24, **kw)
-    _, b = recover_relu(torch.as_tensor(p.X), p.y, 16, 24, backend="torch", device="cpu", **kw)
+    _, b = recover_relu(torch.as_tensor(p.X), p.y, 16, 24, backend="torch", device=DEVICE, **kw)
     np.testing.assert_array_equal(a.w.indices, b.w.indices)
     assert _rel(b.w.values, a.w.values) <= 1e-10
     assert _rel(b.residuals, a.residuals) <= 1e-10 or np.abs(b.residuals - a.residuals).max() <= 1e-12
@@ -66,7 +74,7 @@ def test_iht_on_a_torch_operator():
     p = sc.planted_relu(800, 5, 6, 8, rng=0)
     H = p.A.generators()
     a = sc.iht(p.A, p.y, 8, method="htp", max_iter=30)
-    b = sc.iht(TorchReluPatternOperator(p.X, H), p.y, 8, method="htp", max_iter=30)
+    b = sc.iht(TorchReluPatternOperator(p.X, H, device=DEVICE), p.y, 8, method="htp", max_iter=30)
     assert a.status == b.status == "residual"
     np.testing.assert_array_equal(a.w.indices, b.w.indices)
     assert _rel(b.w.values, a.w.values) <= 1e-10
@@ -76,8 +84,8 @@ def test_float32_on_torch_is_float32_accurate():
     """float32 data gives float32 products; the fit agrees with float64 to float32 accuracy (~1e-4)."""
     p = sc.planted_relu(1000, 6, 8, 12, rng=4)
     X32 = p.X.astype(np.float32)
-    _, a = recover_relu(X32, p.y.astype(np.float32), 8, 12, max_iter=6, rng=1, tol=0.0, backend="torch")
-    _, b = recover_relu(p.X, p.y, 8, 12, max_iter=6, rng=1, tol=0.0, backend="torch")
+    _, a = recover_relu(X32, p.y.astype(np.float32), 8, 12, max_iter=6, rng=1, tol=0.0, backend="torch", device=DEVICE)
+    _, b = recover_relu(p.X, p.y, 8, 12, max_iter=6, rng=1, tol=0.0, backend="torch", device=DEVICE)
     assert a.w.values.dtype == np.float32
     assert np.abs(a.residuals - b.residuals).max() <= 1e-4
 
@@ -101,13 +109,13 @@ def test_vector_output_and_deep_fits_on_torch():
     X = rng.standard_normal((300, 6))
     Y = np.maximum(X @ rng.standard_normal((6, 4)), 0) @ rng.standard_normal((4, 3))
     _, a = recover_relu_vector(X, Y, 4, 20, max_iter=30, rng=1)
-    _, b = recover_relu_vector(X, Y, 4, 20, max_iter=30, rng=1, backend="torch")
+    _, b = recover_relu_vector(X, Y, 4, 20, max_iter=30, rng=1, backend="torch", device=DEVICE)
     np.testing.assert_array_equal(a.w.indices, b.w.indices)
     assert _rel(b.w.values, a.w.values) <= 1e-10 and b.n_iter == a.n_iter
     # (a deep instance whose second-layer features have no duplicated columns: on duplicates the
     # restricted CG is singular and its null-space drift is round-off, different on each backend)
     _, ra = recover_mlp(X, Y[:, 0], [6, 5], 40, max_iter=5, rng=2)
-    _, rb = recover_mlp(X, Y[:, 0], [6, 5], 40, max_iter=5, rng=2, backend="torch")
+    _, rb = recover_mlp(X, Y[:, 0], [6, 5], 40, max_iter=5, rng=2, backend="torch", device=DEVICE)
     for x, z in zip(ra, rb):
         np.testing.assert_array_equal(x.w.indices, z.w.indices)
         assert _rel(z.w.values, x.w.values) <= 1e-10
@@ -127,14 +135,15 @@ def test_gpu_check_script_runs_on_cpu(tmp_path):
     report = json.loads((tmp_path / "gpu_check.json").read_text())
     row = report["instances"][0]
     assert row["iteration_s"] > 0 and row["gradient_pass_s"] > 0 and row["psnr_15"] > 20
-    assert len(report["grid_cells"]) == 2
+    assert row["iteration_f32_s"] > 0
+    assert len(report["grid_cells"]) == report["grid_projection"]["cells_in_grid"] == 4  # (5,5), (5,30), (30,5), (30,30)
 
 
 def test_torch_gaussian_operator_same_columns_and_iterates():
     """TorchGaussianOperator: the NumPy operator's columns, the contract, and HTP's iterates to 1e-10."""
     from sparsecert.operators import TorchGaussianOperator
 
-    G, T = sc.GaussianOperator(150, 500, rng=7), TorchGaussianOperator(150, 500, rng=7, block=64)
+    G, T = sc.GaussianOperator(150, 500, rng=7), TorchGaussianOperator(150, 500, rng=7, block=64, device=DEVICE)
     np.testing.assert_array_equal(T.to_dense(), G.to_dense())
     assert max(check_operator(T, rng=1).values()) <= 1e-12
     w = sc.SparseVector(np.array([1, 40, 77, 120, 300, 301, 450, 499]), np.random.default_rng(0).standard_normal(8), 500)
@@ -143,6 +152,6 @@ def test_torch_gaussian_operator_same_columns_and_iterates():
     b = sc.iht(T, y, 8, method="htp", max_iter=50)
     np.testing.assert_array_equal(a.w.indices, b.w.indices)
     assert _rel(b.w.values, a.w.values) <= 1e-10 and a.status == b.status == "residual"
-    small = TorchGaussianOperator(150, 500, rng=7, cache_bytes=0)  # columns regenerated per product
+    small = TorchGaussianOperator(150, 500, rng=7, cache_bytes=0, device=DEVICE)  # columns regenerated per product
     R = small.restrict(np.array([3, 9, 400]))
-    np.testing.assert_allclose(R.rmatvec(torch.ones(150, dtype=torch.float64)), G.columns(np.array([3, 9, 400])).sum(0))
+    np.testing.assert_allclose(R.rmatvec(torch.ones(150, dtype=torch.float64, device=DEVICE)), G.columns(np.array([3, 9, 400])).sum(0))

@@ -12,8 +12,13 @@ folder) and prints it. Measured, for each instance (n, d, m, s):
 * ``device_bytes_beyond_X``: peak device memory minus the bytes of X;
 * ``psnr_15``: PSNR of the 15-iteration fit (the CPU backend's on the same
   instance: 33.25, 38.81, 38.18 dB for the three instances);
-* ``grid_cells``: seconds of Fig. 1 cells (1 hidden layer, n = 50,000,
-  IHT only) for projecting the full grid.
+* ``iteration_f32_s``: the same iteration in float32 (X, y and the
+  products in single precision) at the largest instance;
+* ``grid_cells``: seconds and PSNR of the cells of the paper's Fig. 1 grid
+  (1 hidden layer, n = 50,000, d = 100, m and s in {1, 2, 5, ..., 1000},
+  seed 0, IHT only), run in a fixed shuffled order until ``--grid-budget``
+  seconds are spent, so that a partial run is an unbiased sample;
+  ``grid_projection`` scales the measured seconds to all cells and 3 seeds.
 
 Needs numpy, scipy, numba, torch; tqdm and threadpoolctl are optional here.
 ``--small`` runs tiny sizes (a CPU check that the script works).
@@ -59,10 +64,11 @@ if importlib.util.find_spec("tqdm") is None:  # a bare GPU machine: a silent sta
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import sparsecert as sc  # noqa: E402
-from sparsecert.experiments import planted_mlp  # noqa: E402
+from sparsecert.experiments import capacity, planted_mlp  # noqa: E402
 from sparsecert.operators import TorchReluPatternOperator  # noqa: E402
 from sparsecert.relu import psnr, recover_relu  # noqa: E402
 
@@ -96,14 +102,10 @@ def gradient_pass_seconds(X, m, device):
     return timed(gradient, device, 10)
 
 
-def instance_row(n, d, m, s, device):
-    p = sc.planted_relu(n, d, m, s, rng=0)
-    grad = gradient_pass_seconds(p.X, m, device)
-    if device.startswith("cuda"):
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats()
-    A = TorchReluPatternOperator(p.X, m, rng=1, device=device)
-    solver = sc.SequentialIHTSolver(A, p.y, s, method="aiht", inner_iter=3)
+def iteration_seconds(X, y, m, s, device):
+    """Median seconds of one sequential AIHT iteration (after 3 warm-up iterations) on ``device``."""
+    A = TorchReluPatternOperator(X, m, rng=1, device=device)
+    solver = sc.SequentialIHTSolver(A, y, s, method="aiht", inner_iter=3)
 
     def step():
         solver.step()
@@ -111,14 +113,34 @@ def instance_row(n, d, m, s, device):
 
     for _ in range(3):
         step()
-    it = timed(step, device, 5)
+    return timed(step, device, 5)
+
+
+def instance_row(n, d, m, s, device, f32=False):
+    p = sc.planted_relu(n, d, m, s, rng=0)
+    grad = gradient_pass_seconds(p.X, m, device)
+    if device.startswith("cuda"):
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+    it = iteration_seconds(p.X, p.y, m, s, device)
     peak = torch.cuda.max_memory_allocated() - p.X.nbytes if device.startswith("cuda") else None
     t0 = time.perf_counter()
     net, res = recover_relu(p.X, p.y, m, s, method="aiht", sequential=True, max_iter=15, rng=1, tol=0.0,
                             backend="torch", device=device, progress=False)
-    return {"n": n, "d": d, "m": m, "s": s, "gradient_pass_s": grad, "iteration_s": it,
-            "ratio_to_gradient_pass": it / grad, "device_bytes_beyond_X": peak,
-            "psnr_15": psnr(p.y, net.forward(p.X)), "fit_15_s": time.perf_counter() - t0}
+    row = {"n": n, "d": d, "m": m, "s": s, "gradient_pass_s": grad, "iteration_s": it,
+           "ratio_to_gradient_pass": it / grad, "device_bytes_beyond_X": peak,
+           "psnr_15": psnr(p.y, net.forward(p.X)), "fit_15_s": time.perf_counter() - t0}
+    if f32:
+        row["iteration_f32_s"] = iteration_seconds(p.X.astype("float32"), p.y.astype("float32"), m, s, device)
+    return row
+
+
+def fig1_cells(full):
+    """The Fig. 1 cells (m, s), 1 hidden layer, in a fixed shuffled order."""
+    grid = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000) if full else (5, 30)
+    cells = [(m, s) for m in grid for s in grid if s <= capacity(m, 100 if full else 20, 1)]
+    order = np.random.default_rng(0).permutation(len(cells))
+    return [cells[i] for i in order]
 
 
 def main(argv=None):
@@ -126,25 +148,38 @@ def main(argv=None):
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--out", default=os.environ.get("OUT", "."))
     ap.add_argument("--small", action="store_true", help="tiny sizes: check that the script runs")
+    ap.add_argument("--grid-budget", type=float, default=150.0, help="seconds for the Fig. 1 grid cells")
     args = ap.parse_args(argv)
     sc.backend.resolve("torch", args.device)
     if args.small:
-        instances, cells, n_grid = [(3000, 20, 30, 40)], [(5, 10), (30, 40)], 3000
+        instances, n_grid = [(3000, 20, 30, 40)], 3000
     else:
         instances = [(20000, 100, 200, 200), (50000, 100, 1000, 1000), (200000, 100, 1000, 1000)]
-        cells, n_grid = [(m, s) for m in (10, 100, 1000) for s in (10, 100, 1000) if s <= 100 * m], 50000
+        n_grid = 50000
+    cells = fig1_cells(not args.small)
     report = {"device": torch.cuda.get_device_name(0) if args.device.startswith("cuda") else "cpu",
               "torch": torch.__version__, "instances": [], "grid_cells": []}
-    for inst in instances:
-        report["instances"].append(instance_row(*inst, args.device))
+    out = Path(args.out) / "gpu_check.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for k, inst in enumerate(instances):
+        report["instances"].append(instance_row(*inst, args.device, f32=k == len(instances) - 1))
         print(json.dumps(report["instances"][-1]), flush=True)
+        out.write_text(json.dumps(report, indent=1))
+    start = time.perf_counter()
     for m, s in cells:
+        if time.perf_counter() - start > args.grid_budget:
+            break
         t0 = time.perf_counter()
         row = planted_mlp(m, s, 0, n=n_grid, d=100 if not args.small else 20, device=args.device)
         report["grid_cells"].append({"m": m, "s": s, "seconds": time.perf_counter() - t0, "psnr": row["psnr"]})
         print(json.dumps(report["grid_cells"][-1]), flush=True)
-    out = Path(args.out) / "gpu_check.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(report, indent=1))
+    done = report["grid_cells"]
+    if done:
+        per_cell = sum(c["seconds"] for c in done) / len(done)
+        report["grid_projection"] = {"cells_measured": len(done), "cells_in_grid": len(cells),
+                                     "seconds_one_seed": per_cell * len(cells), "seconds_three_seeds": 3 * per_cell * len(cells)}
+        print(json.dumps(report["grid_projection"]), flush=True)
     out.write_text(json.dumps(report, indent=1))
     print(f"wrote {out}")
     return 0

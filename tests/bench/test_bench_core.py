@@ -7,8 +7,9 @@ run, the two NumPy GEMMs of one exact gradient ``X.T @ (X @ H.T)`` with
 BLAS on all cores. ``extra_info`` records ``ratio_to_two_gemm``
 (median iteration / median baseline) and the peak working memory.
 
-Group ``threads-<instance>``: the same iteration on 1 thread and on all
-cores (``sparsecert.parallel``), for the speedup.
+Group ``threads-<instance>``: the same iteration on 2 threads and on all
+cores (``sparsecert.parallel``), for the speedup the issue asks for (2 -> 16
+on the device machine's 16 cores; on a 2-core machine both are 2).
 
 Group ``gaussian-htp``: implicit Gaussian HTP (columns regenerated every
 pass) against HTP on the dense matrix, n=2000, N=20000, s=200.
@@ -89,11 +90,11 @@ def test_sequential_aiht_iteration(benchmark, inst):
     benchmark.extra_info.update(info)
 
 
-@pytest.mark.parametrize("threads", [1, "all"])
+@pytest.mark.parametrize("threads", [2, "all"])
 @pytest.mark.parametrize("inst", INSTANCES[2:])
 def test_iteration_threads(benchmark, inst, threads):
     benchmark.group = f"threads-{'-'.join(map(str, inst))}"
-    k = available_cores() if threads == "all" else threads
+    k = available_cores() if threads == "all" else min(threads, available_cores())
     with n_threads(k):
         bench_steps(benchmark, warm_solver(inst), rounds=4)
     benchmark.extra_info["threads"] = k
