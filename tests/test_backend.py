@@ -136,7 +136,8 @@ def test_gpu_check_script_runs_on_cpu(tmp_path):
     row = report["instances"][0]
     assert row["iteration_s"] > 0 and row["gradient_pass_s"] > 0 and row["psnr_15"] > 20
     assert row["iteration_f32_s"] > 0
-    assert len(report["grid_cells"]) == report["grid_projection"]["cells_in_grid"] == 4  # (5,5), (5,30), (30,5), (30,30)
+    assert len(report["fig1_cells"]) == report["fig1_cells_projection"]["cells_in_grid"] == 4  # (5|30, 5|30)
+    assert len(report["fig2_cells"]) == report["fig2_cells_projection"]["cells_in_grid"] == 4
 
 
 def test_torch_gaussian_operator_same_columns_and_iterates():

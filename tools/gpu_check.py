@@ -14,11 +14,14 @@ folder) and prints it. Measured, for each instance (n, d, m, s):
   instance: 33.25, 38.81, 38.18 dB for the three instances);
 * ``iteration_f32_s``: the same iteration in float32 (X, y and the
   products in single precision) at the largest instance;
-* ``grid_cells``: seconds and PSNR of the cells of the paper's Fig. 1 grid
+* ``fig1_cells``: seconds and PSNR of the cells of the paper's Fig. 1 grid
   (1 hidden layer, n = 50,000, d = 100, m and s in {1, 2, 5, ..., 1000},
   seed 0, IHT only), run in a fixed shuffled order until ``--grid-budget``
   seconds are spent, so that a partial run is an unbiased sample;
-  ``grid_projection`` scales the measured seconds to all cells and 3 seeds.
+  ``fig1_cells_projection`` scales the measured seconds to all cells and 3 seeds;
+* ``fig2_cells``: the same for Fig. 2 (10 outputs, vector IHT, batch 5000)
+  at 10 of the paper's 100 epochs per cell (``--fig2-budget``); its
+  projection is scaled x 10 to the paper's epochs.
 
 Needs numpy, scipy, numba, torch; tqdm and threadpoolctl are optional here.
 ``--small`` runs tiny sizes (a CPU check that the script works).
@@ -68,7 +71,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import sparsecert as sc  # noqa: E402
-from sparsecert.experiments import capacity, planted_mlp  # noqa: E402
+from sparsecert.experiments import capacity, planted_mlp, planted_vector  # noqa: E402
 from sparsecert.operators import TorchReluPatternOperator  # noqa: E402
 from sparsecert.relu import psnr, recover_relu  # noqa: E402
 
@@ -135,12 +138,29 @@ def instance_row(n, d, m, s, device, f32=False):
     return row
 
 
-def fig1_cells(full):
-    """The Fig. 1 cells (m, s), 1 hidden layer, in a fixed shuffled order."""
-    grid = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000) if full else (5, 30)
-    cells = [(m, s) for m in grid for s in grid if s <= capacity(m, 100 if full else 20, 1)]
-    order = np.random.default_rng(0).permutation(len(cells))
-    return [cells[i] for i in order]
+def shuffled(cells):
+    """``cells`` in a fixed shuffled order (a run cut short by its budget is an unbiased sample)."""
+    return [cells[i] for i in np.random.default_rng(0).permutation(len(cells))]
+
+
+def run_cells(report, name, cells, fit, budget, save, scale=1.0):
+    """``fit(m, s)`` (a row with ``psnr``) on ``cells`` until ``budget`` seconds are spent; records
+    ``report[name]`` and ``report[name + "_projection"]`` (seconds for all cells, x ``scale``)."""
+    rows = report[name] = []
+    start = time.perf_counter()
+    for m, s in cells:
+        if time.perf_counter() - start > budget:
+            break
+        t0 = time.perf_counter()
+        row = fit(m, s)
+        rows.append({"m": m, "s": s, "seconds": time.perf_counter() - t0, "psnr": row["psnr"]})
+        print(json.dumps(rows[-1]), flush=True)
+        save()
+    if rows:
+        one_seed = scale * sum(r["seconds"] for r in rows) / len(rows) * len(cells)
+        report[name + "_projection"] = {"cells_measured": len(rows), "cells_in_grid": len(cells),
+                                        "seconds_one_seed": one_seed, "seconds_three_seeds": 3 * one_seed}
+        print(json.dumps(report[name + "_projection"]), flush=True)
 
 
 def main(argv=None):
@@ -149,37 +169,34 @@ def main(argv=None):
     ap.add_argument("--out", default=os.environ.get("OUT", "."))
     ap.add_argument("--small", action="store_true", help="tiny sizes: check that the script runs")
     ap.add_argument("--grid-budget", type=float, default=150.0, help="seconds for the Fig. 1 grid cells")
+    ap.add_argument("--fig2-budget", type=float, default=60.0, help="seconds for the Fig. 2 grid cells")
     args = ap.parse_args(argv)
     sc.backend.resolve("torch", args.device)
     if args.small:
-        instances, n_grid = [(3000, 20, 30, 40)], 3000
+        instances, n, d, grid = [(3000, 20, 30, 40)], 3000, 20, (5, 30)
     else:
         instances = [(20000, 100, 200, 200), (50000, 100, 1000, 1000), (200000, 100, 1000, 1000)]
-        n_grid = 50000
-    cells = fig1_cells(not args.small)
+        n, d, grid = 50000, 100, (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
     report = {"device": torch.cuda.get_device_name(0) if args.device.startswith("cuda") else "cpu",
-              "torch": torch.__version__, "instances": [], "grid_cells": []}
+              "torch": torch.__version__, "instances": []}
     out = Path(args.out) / "gpu_check.json"
     out.parent.mkdir(parents=True, exist_ok=True)
+
+    def save():
+        out.write_text(json.dumps(report, indent=1))
+
     for k, inst in enumerate(instances):
         report["instances"].append(instance_row(*inst, args.device, f32=k == len(instances) - 1))
         print(json.dumps(report["instances"][-1]), flush=True)
-        out.write_text(json.dumps(report, indent=1))
-    start = time.perf_counter()
-    for m, s in cells:
-        if time.perf_counter() - start > args.grid_budget:
-            break
-        t0 = time.perf_counter()
-        row = planted_mlp(m, s, 0, n=n_grid, d=100 if not args.small else 20, device=args.device)
-        report["grid_cells"].append({"m": m, "s": s, "seconds": time.perf_counter() - t0, "psnr": row["psnr"]})
-        print(json.dumps(report["grid_cells"][-1]), flush=True)
-        out.write_text(json.dumps(report, indent=1))
-    done = report["grid_cells"]
-    if done:
-        per_cell = sum(c["seconds"] for c in done) / len(done)
-        report["grid_projection"] = {"cells_measured": len(done), "cells_in_grid": len(cells),
-                                     "seconds_one_seed": per_cell * len(cells), "seconds_three_seeds": 3 * per_cell * len(cells)}
-        print(json.dumps(report["grid_projection"]), flush=True)
+        save()
+    fig1 = shuffled([(m, s) for m in grid for s in grid if s <= capacity(m, d, 1)])
+    run_cells(report, "fig1_cells", fig1, lambda m, s: planted_mlp(m, s, 0, n=n, d=d, device=args.device),
+              args.grid_budget, save)
+    # Fig. 2: 10 outputs, batch 5000; a tenth of the paper's 100 epochs per cell, the projection x 10
+    fig2 = shuffled([(m, s) for m in grid for s in grid if 2 <= s <= m * (d + 10)])
+    run_cells(report, "fig2_cells", fig2,
+              lambda m, s: planted_vector(m, s, 0, n=n, d=d, epochs=10, batch_size=5000, device=args.device),
+              args.fig2_budget, save, scale=10.0)
     out.write_text(json.dumps(report, indent=1))
     print(f"wrote {out}")
     return 0

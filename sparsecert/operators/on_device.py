@@ -30,6 +30,10 @@ class OnDevice:
         """A host array on the device in the operator's dtype."""
         return self.torch.as_tensor(np.ascontiguousarray(a), dtype=self.tdtype, device=self.device)
 
+    def native_index(self, ix):
+        """Integer positions ``ix`` as an int64 tensor on the device (for one indexed copy)."""
+        return self.torch.as_tensor(np.asarray(ix, dtype=np.int64), device=self.device)
+
     def native(self, a):
         """``a`` as a tensor on the device in the operator's dtype (no copy if it is one)."""
         if is_tensor(a) and a.device == self.torch.device(self.device) and a.dtype == self.tdtype:

@@ -7,6 +7,7 @@ from scipy.sparse.linalg import LinearOperator
 
 from .. import kernels
 from .._validation import check_array, check_dtype, check_int, seed_from_rng
+from ..backend import is_tensor
 from ..parallel import get_n_threads, map_rows
 from ..random import counter_normals
 from ..sparse import SparseVector
@@ -44,9 +45,18 @@ def gather_masks(parent, blocks, cache, in_place, empty):
         return known[0][1], rows, None
     source = empty((nb, n))
     todo = np.ones(nb, dtype=bool)
-    for t, arr, row in known:
-        source[t] = arr[row]
-        todo[t] = False
+    if is_tensor(source):  # one indexed copy per source array: a copy per row is a launch per row on a GPU
+        by_array = {}
+        for t, arr, row in known:
+            by_array.setdefault(id(arr), (arr, [], []))
+            by_array[id(arr)][1].append(t)
+            by_array[id(arr)][2].append(row)
+        for arr, ts, rs in by_array.values():
+            source[parent.native_index(ts)] = arr[parent.native_index(rs)]
+    else:  # a row at a time: no temporary holding all the rows
+        for t, arr, row in known:
+            source[t] = arr[row]
+    todo[[t for t, _, _ in known]] = False
     new = np.flatnonzero(todo)
     parent.block_masks(blocks[new], out=source, rows=new)
     if cache is not None:

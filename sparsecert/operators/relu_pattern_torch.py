@@ -50,7 +50,10 @@ class _TorchRestrictedPattern(RestrictedOperator):
         new = np.empty(0, np.int64) if new is None else new
         self.n_new_blocks = int(new.size)
         self.mode = "gemm"
-        self.rows = t.as_tensor(rows, device=parent.device)
+        if nb and np.array_equal(rows, np.arange(rows[0], rows[0] + nb)):  # consecutive rows: a view, no gather per product
+            self.source, self.rows = self.source[int(rows[0]) : int(rows[0]) + nb], slice(None)
+        else:
+            self.rows = parent.native_index(rows)
         self.blk = t.as_tensor(inv.astype(np.int64), device=parent.device)
         self.feat = t.as_tensor(feat, device=parent.device)
         self.tile = max(1, DEVICE_TILE_BYTES // (8 * max(nb, 1)))
