@@ -113,6 +113,14 @@ def _load(path, parser, name):
     return data
 
 
+def _check_out_file(path, parser, option):
+    """``path`` if a file can be written there (checked before any work), else a parser error (exit 2)."""
+    path = Path(path)
+    if not path.parent.is_dir() or not os.access(path.parent, os.W_OK) or path.is_dir():
+        parser.error(f"{option}: cannot write {path} (the folder must exist and be writable); checked before running")
+    return path
+
+
 def run_recover(args, parser):
     """``sparsecert recover``: y from --y, and A from --A (dense matrix) or X from --X (ReLU model)."""
     from .recovery import iht
@@ -122,9 +130,7 @@ def run_recover(args, parser):
     if (args.A is None) == (args.X is None):
         parser.error("give exactly one of --A (sensing matrix) or --X (data of a two-layer ReLU model)")
     out = Path(args.out)
-    out = out if out.suffix == ".npz" else out.with_name(out.name + ".npz")  # what np.savez writes
-    if not out.parent.is_dir() or not os.access(out.parent, os.W_OK) or out.is_dir():
-        parser.error(f"--out: cannot write {out} (the folder must exist and be writable); checked before solving")
+    out = _check_out_file(out if out.suffix == ".npz" else out.with_name(out.name + ".npz"), parser, "--out")  # np.savez's name
     try:
         if args.A is not None:
             res = iht(_load(args.A, parser, "--A"), y, args.s, method=args.method, max_iter=args.iters)
@@ -219,6 +225,8 @@ def main(argv=None):
     sw.add_argument("--workers", type=int, default=None)
     sw.add_argument("--scheduler", default=None, help="Dask scheduler address")
     sw.add_argument("--csv", default=None, help="also write the rows as CSV")
+    sw.add_argument("--on-error", choices=["stop", "skip"], default="stop",
+                    help="a cell that raises: stop the sweep (default) or skip it and run on; finished cells are stored either way")
 
     rc = sub.add_parser("recover", help="sparse recovery from .npy/.npz files")
     rc.add_argument("--y", required=True, help="measurements (n,)")
@@ -275,21 +283,33 @@ def main(argv=None):
         except (ValueError, ImportError) as exc:
             parser.error(str(exc))
     elif args.command == "sweep":
-        from .sweep import EXPERIMENTS, SweepFormatError, run_sweep
+        from .sweep import EXPERIMENTS, SweepCellError, SweepFormatError, describe, run_sweep
 
         import sparsecert.experiments  # noqa: F401  (registers the built-in experiments)
 
         if args.experiment not in EXPERIMENTS:
             parser.error(f"experiment must be one of {', '.join(sorted(EXPERIMENTS))}, got {args.experiment!r}")
+        if args.csv:
+            _check_out_file(args.csv, parser, "--csv")
         try:
             res = run_sweep(args.experiment, _parse_grid(args.grid, parser), args.seeds, args.db,
-                            executor=args.executor, workers=args.workers, scheduler=args.scheduler, progress=True)
-        except (SweepFormatError, ValueError, TypeError) as exc:
+                            executor=args.executor, workers=args.workers, scheduler=args.scheduler, progress=True,
+                            on_error=args.on_error)
+        except (SweepFormatError, ValueError, TypeError, ImportError, ConnectionError) as exc:
             print(f"sparsecert sweep: error: {exc}", file=sys.stderr)
             return 2
+        except SweepCellError as exc:
+            print(f"sparsecert sweep: error: {exc}", file=sys.stderr)
+            return 1
         print(f"{res.ran} cells run, {res.skipped} already in {args.db}; {len(res.rows)} rows")
         if args.csv:
             print(f"rows: {res.to_csv(args.csv)}")
+        for f in res.failed:
+            print(f"sparsecert sweep: cell ({describe(f['params'], f['seed'])}) failed: {f['error']}", file=sys.stderr)
+        if res.failed:
+            print(f"sparsecert sweep: {len(res.failed)} cells failed and were skipped (not stored; a rerun retries them)",
+                  file=sys.stderr)
+            return 1
     elif args.command == "recover":
         return run_recover(args, parser)
     elif args.command == "certify":

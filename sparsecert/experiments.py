@@ -26,13 +26,16 @@ from tqdm.auto import tqdm
 
 from ._validation import check_int, check_option, check_rng
 from .deep import MLP, recover_mlp
+from .data import DATASETS
 from .imp import DenseNet, imp
 from .models import planted_gaussian, planted_relu
 from .operators import ReluPatternOperator
 from .recovery import iht
 from .relu import match_neurons, psnr, recover_relu
 from .sparse import SparseVector
-from .sweep import register
+from .prune.compare import METHODS as PRUNING_METHODS
+from .recovery import METHODS
+from .sweep import Param, register
 
 __all__ = [
     "capacity",
@@ -278,7 +281,42 @@ def working_set(n, d, m, s, *, block=None, method="niht", iters=3, rng=0):
 
 
 # ------------------------------------------------------------ sweep experiments
-@register("gaussian_recovery")
+def _size(default=None):
+    """A positive integer size (required when ``default`` is None)."""
+    return Param(int, low=1) if default is None else Param(int, default, low=1)
+
+
+_GAUSSIAN = {"n": _size(), "N": _size(), "s": _size()}
+
+
+def _s_at_most_N(p):
+    if p["s"] > p["N"]:
+        raise ValueError(f"s = {p['s']} exceeds N = {p['N']}")
+
+
+def _fits_mlp(p):
+    cap = capacity(p["m"], p["d"], p["layers"])
+    if not p["layers"] <= p["s"] <= cap:
+        raise ValueError(f"s = {p['s']} must lie in [layers, {cap}] for m = {p['m']}, d = {p['d']}, layers = {p['layers']}")
+
+
+def _fits_vector(p):
+    cap = p["m"] * (p["d"] + p["k"])
+    if not 2 <= p["s"] <= cap:
+        raise ValueError(f"s = {p['s']} must lie in [2, m (d + k) = {cap}]")
+
+
+def _hidden_widths(p):
+    parts = p["widths"].split("-")
+    if not all(w.isdigit() and int(w) > 0 for w in parts):
+        raise ValueError(f"widths must be positive hidden widths joined by '-', like '128-64', got {p['widths']!r}")
+
+
+_DEVICE = Param(str, None)
+
+
+@register("gaussian_recovery", {**_GAUSSIAN, "method": Param(str, "niht", choices=METHODS), "max_iter": _size(500)},
+          _s_at_most_N)
 def gaussian_recovery(params, seed):
     """One Gaussian recovery trial: plant (n, N, s), recover with ``params["method"]``.
 
@@ -293,7 +331,7 @@ def gaussian_recovery(params, seed):
             "delta": n / N, "rho": s / n}
 
 
-@register("l1_recovery")
+@register("l1_recovery", _GAUSSIAN, _s_at_most_N)
 def l1_recovery(params, seed):
     """Basis pursuit (min ||w||_1 s.t. A w = y) by SciPy's linprog on a planted Gaussian problem."""
     from scipy.optimize import linprog
@@ -313,21 +351,34 @@ def l1_recovery(params, seed):
             "time": time.perf_counter() - t0, "delta": n / N, "rho": s / n}
 
 
-@register("planted_mlp")
+@register("planted_mlp", {
+    "m": _size(), "s": _size(), "n": _size(50000), "d": _size(100), "layers": _size(1),
+    "method": Param(str, "aiht", choices=METHODS), "sequential": Param(bool, True), "max_iter": _size(15),
+    "inner_iter": Param(int, 3, low=0), "imp_baseline": Param(bool, False), "imp_epochs": _size(15), "device": _DEVICE,
+}, _fits_mlp)
 def _planted_mlp_cell(params, seed):
     """A :func:`planted_mlp` cell (parameters as its keyword arguments)."""
     kw = dict(params)
     return {k: v for k, v in planted_mlp(kw.pop("m"), kw.pop("s"), seed, **kw).items() if k not in ("seed",)}
 
 
-@register("planted_vector")
+@register("planted_vector", {
+    "m": _size(), "s": _size(), "n": _size(50000), "d": _size(100), "k": _size(10), "epochs": _size(100),
+    "batch_size": _size(5000), "imp_baseline": Param(bool, False), "device": _DEVICE,
+}, _fits_vector)
 def _planted_vector_cell(params, seed):
     """A :func:`planted_vector` cell (parameters as its keyword arguments)."""
     kw = dict(params)
     return {k: v for k, v in planted_vector(kw.pop("m"), kw.pop("s"), seed, **kw).items() if k != "seed"}
 
 
-@register("pruning")
+@register("pruning", {
+    "method": Param(str, choices=PRUNING_METHODS), "keep": Param(float, low=1e-9, high=1.0),
+    "dataset": Param(str, "digits", choices=tuple(DATASETS)), "widths": Param(str, "128-64"),
+    "epochs": _size(20), "lr": Param(float, 1e-3, low=1e-12), "batch_size": _size(64), "n_train": Param(int, None, low=1),
+    "eps": Param(float, 1e-3, low=0.0), "mu_eq": Param(float, 0.5, low=0.0, high=1.0), "root": Param(str, None),
+    "bingo_subset": Param(float, 0.05, low=1e-9, high=1.0), "bingo_probes": _size(4),
+}, _hidden_widths)
 def _pruning_cell(params, seed):
     """A :func:`sparsecert.prune.compare.pruning_cell` (one method at one kept fraction)."""
     from .prune.compare import pruning_cell

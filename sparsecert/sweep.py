@@ -31,7 +31,7 @@ import os
 import sqlite3
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +40,10 @@ from tqdm.auto import tqdm
 from . import __version__
 from ._validation import check_int, check_option
 
-__all__ = ["EXPERIMENTS", "register", "run_sweep", "SweepStore", "SweepResult", "SweepFormatError"]
+__all__ = [
+    "EXPERIMENTS", "register", "Param", "REQUIRED", "normalise_cell", "run_sweep", "SweepStore", "SweepResult",
+    "SweepFormatError", "SweepParameterError", "SweepCellError",
+]
 
 FORMAT = "sparsecert-sweep-1"
 EXPERIMENTS = {}
@@ -50,15 +53,132 @@ class SweepFormatError(ValueError):
     """The file is not a sparsecert sweep store (corrupt, foreign or of another format)."""
 
 
-def register(name):
-    """Register ``f(params: dict, seed: int) -> dict`` as experiment ``name`` (decorator)."""
+class SweepParameterError(ValueError):
+    """A cell's parameters do not match what its experiment declares (raised before any cell runs)."""
+
+
+class SweepCellError(RuntimeError):
+    """A cell failed while it ran; the message names the cell, and the finished cells are stored."""
+
+
+#: Marks a declared parameter without a default (the cell must give it).
+REQUIRED = object()
+
+
+@dataclass(frozen=True)
+class Param:
+    """A declared parameter of a registered experiment.
+
+    Parameters
+    ----------
+    kind : {int, float, str, bool}
+        Values are normalised to this type before a cell is keyed: ``1e2``
+        given for an ``int`` is ``100``; ``5.7`` is refused, never truncated;
+        an ``int`` given for a ``str`` is its decimal text; a ``bool`` takes
+        true/false (any case) or 0/1.
+    default : optional
+        The value the experiment uses when a cell omits it (``REQUIRED``: no
+        default; ``None``: the parameter may be ``None``).
+    low, high : float, optional
+        Inclusive bounds of numeric values.
+    choices : tuple, optional
+        The admissible values of a ``str`` parameter.
+    """
+
+    kind: type
+    default: object = REQUIRED
+    low: float | None = None
+    high: float | None = None
+    choices: tuple | None = None
+
+    def normalise(self, name, v):
+        """``v`` as this parameter's type, or ValueError saying why not."""
+        if v is None and self.default is None:
+            return None
+        if isinstance(v, np.generic):
+            v = v.item()
+        if self.kind is bool:
+            if isinstance(v, str) and v.lower() in ("true", "false"):
+                return v.lower() == "true"
+            if isinstance(v, (bool, int)) and v in (0, 1):
+                return bool(v)
+            raise ValueError(f"{name} must be true or false, got {v!r}")
+        if self.kind is str:
+            if isinstance(v, int) and not isinstance(v, bool):  # a command line's "128" arrives as an int
+                v = str(v)
+            if not isinstance(v, str):
+                raise ValueError(f"{name} must be a string, got {v!r}")
+            if self.choices is not None and v not in self.choices:
+                raise ValueError(f"{name} must be one of {', '.join(self.choices)}, got {v!r}")
+            return v
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v):
+            raise ValueError(f"{name} must be a finite {self.kind.__name__}, got {v!r}")
+        if self.kind is int:
+            if v != int(v):
+                raise ValueError(f"{name} must be an integer, got {v!r}")
+            v = int(v)
+        else:
+            v = float(v)
+        if (self.low is not None and v < self.low) or (self.high is not None and v > self.high):
+            raise ValueError(f"{name} must lie in [{self.low}, {self.high}], got {v!r}")
+        return v
+
+
+def register(name, params=None, check=None):
+    """Register ``f(params: dict, seed: int) -> dict`` as experiment ``name`` (decorator).
+
+    Parameters
+    ----------
+    name : str
+    params : dict of str -> Param, optional
+        The experiment's parameters. When given, every cell is checked against
+        them before a sweep runs (unknown names, missing required values, wrong
+        types and out-of-range values are :class:`SweepParameterError`) and
+        its values are normalised before keying. Without it cells pass as given.
+    check : callable, optional
+        ``check(params)`` with the defaults filled in: raises ValueError for
+        combinations the single parameters cannot express (e.g. ``s <= N``).
+    """
 
     def deco(fn):
         EXPERIMENTS[name] = fn
         fn.experiment_name = name
+        fn.params, fn.check = params, check
         return fn
 
     return deco
+
+
+def normalise_cell(experiment, params):
+    """A cell's parameters checked and normalised against the experiment's declaration.
+
+    Returns the parameters as given (no defaults added, so stored keys do not
+    change), with each value of its declared type. Raises
+    :class:`SweepParameterError` naming the cell and the reason.
+    """
+    fn = EXPERIMENTS[experiment]
+    declared = getattr(fn, "params", None)
+    if declared is None:
+        return dict(params)
+    try:
+        unknown = sorted(set(params) - set(declared))
+        if unknown:
+            raise ValueError(f"unknown parameter(s) {', '.join(unknown)}; {experiment} takes {', '.join(sorted(declared))}")
+        missing = sorted(k for k, p in declared.items() if p.default is REQUIRED and k not in params)
+        if missing:
+            raise ValueError(f"missing required parameter(s) {', '.join(missing)}")
+        out = {k: declared[k].normalise(k, v) for k, v in params.items()}
+        if fn.check is not None:
+            fn.check({**{k: p.default for k, p in declared.items() if p.default is not REQUIRED}, **out})
+    except ValueError as exc:
+        raise SweepParameterError(f"{experiment} cell ({describe(params)}): {exc}") from None
+    return out
+
+
+def describe(params, seed=None):
+    """``name=value, ...`` of a cell (and its seed), for messages."""
+    text = ", ".join(f"{k}={v!r}" for k, v in sorted(params.items()))
+    return text if seed is None else f"{text}, seed={seed}"
 
 
 def _canonical(params):
@@ -100,15 +220,26 @@ class SweepStore:
 
     def __init__(self, path):
         self.path = Path(path)
-        existed = self.path.exists() and self.path.stat().st_size > 0
         try:
             self.conn = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
-            tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            # Decided and done under the write lock, so that sweeps opening a new file together
+            # create the schema once: whoever comes first creates it, the others find it.
+            with self._tx():
+                tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+                if not tables:
+                    self.conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
+                    self.conn.execute("INSERT INTO meta VALUES ('format', ?)", (FORMAT,))
+                    self.conn.execute(
+                        "CREATE TABLE cells (experiment TEXT, params TEXT, seed INTEGER, version TEXT, "
+                        "result TEXT, seconds REAL, PRIMARY KEY (experiment, params, seed, version))"
+                    )
+        except sqlite3.OperationalError:
+            raise  # locked or busy past the timeout: not a verdict on the file
         except sqlite3.DatabaseError as exc:
             raise SweepFormatError(f"{self.path} is not a sparsecert sweep store: {exc}") from exc
-        if existed:
+        if tables:
             self._check_integrity()
             fmt = None
             if "meta" in tables:
@@ -119,14 +250,6 @@ class SweepStore:
                 raise SweepFormatError(
                     f"{self.path} is an SQLite file but not a sparsecert sweep store "
                     f"(expected format {FORMAT!r}, found {fmt!r}); use another path"
-                )
-        else:
-            with self._tx():
-                self.conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
-                self.conn.execute("INSERT INTO meta VALUES ('format', ?)", (FORMAT,))
-                self.conn.execute(
-                    "CREATE TABLE cells (experiment TEXT, params TEXT, seed INTEGER, version TEXT, "
-                    "result TEXT, seconds REAL, PRIMARY KEY (experiment, params, seed, version))"
                 )
 
     def _check_integrity(self):
@@ -184,16 +307,29 @@ class SweepStore:
     def close(self):
         self.conn.close()
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
 
 @dataclass
 class SweepResult:
-    """Rows of a finished sweep (one dict per cell), with exports."""
+    """Rows of a finished sweep (one dict per cell), with exports.
+
+    ``ran``: cells computed and stored by this call; ``skipped``: cells already
+    in the store; ``failed``: ``{"params", "seed", "error"}`` of the cells that
+    raised (with ``on_error="skip"``; they are not stored).
+    """
 
     experiment: str
     rows: list
     path: Path
     ran: int
     skipped: int
+    failed: list = field(default_factory=list)
 
     def to_arrays(self):
         """Pandas-free columns: ``{key: ndarray}`` over all rows (None -> NaN for numbers)."""
@@ -261,7 +397,7 @@ def _single_blas_thread():
 
 
 def run_sweep(experiment, grid, seeds=(0,), path="sweep.sqlite", *, executor="process", workers=None,
-              scheduler=None, progress=None):
+              scheduler=None, progress=None, on_error="stop"):
     """Run (or resume) a sweep and return all its rows.
 
     Parameters
@@ -271,7 +407,8 @@ def run_sweep(experiment, grid, seeds=(0,), path="sweep.sqlite", *, executor="pr
         registers the built-in ones).
     grid : dict or list of dict
         ``{parameter: list of values}`` (cells are the Cartesian product), or
-        an explicit list of parameter dicts.
+        an explicit list of parameter dicts. Checked against the experiment's
+        declared parameters before anything runs (:func:`normalise_cell`).
     seeds : list of int
     path : str or Path
         The SQLite store (one file per sweep).
@@ -282,6 +419,12 @@ def run_sweep(experiment, grid, seeds=(0,), path="sweep.sqlite", *, executor="pr
         Dask scheduler address; default a local in-process cluster.
     progress : bool, optional
         Progress bar with cells done/total and ETA (default: on a terminal).
+    on_error : {"stop", "skip"}
+        What a cell that raises does. Every executor stores each good cell as
+        it finishes. ``"stop"``: no new cell starts, the running ones finish
+        and are stored, then :class:`SweepCellError` names the failed cell;
+        ``"skip"``: the sweep runs on and the failures are listed in
+        ``SweepResult.failed``. Failed cells are not stored: a rerun retries them.
 
     Returns
     -------
@@ -292,8 +435,10 @@ def run_sweep(experiment, grid, seeds=(0,), path="sweep.sqlite", *, executor="pr
     if experiment not in EXPERIMENTS:
         raise ValueError(f"experiment must be one of {sorted(EXPERIMENTS)}, got {experiment!r}")
     executor = check_option(executor, "executor", {"serial", "process", "dask"})
-    cells = _cells(grid, seeds)
+    on_error = check_option(on_error, "on_error", {"stop", "skip"})
+    cells = [(normalise_cell(experiment, p), s) for p, s in _cells(grid, seeds)]
     store = SweepStore(path)
+    failed = []
     try:
         done = store.done(experiment)
         todo = [(p, s) for p, s in cells if (_canonical(p), s) not in done]
@@ -301,8 +446,12 @@ def run_sweep(experiment, grid, seeds=(0,), path="sweep.sqlite", *, executor="pr
             progress = sys.stderr.isatty()
         bar = tqdm(total=len(cells), initial=len(cells) - len(todo), desc=experiment, disable=not progress)
         with bar:
-            for params, seed, result, seconds in _execute(executor, experiment, todo, workers, scheduler):
-                store.put(experiment, _canonical(params), seed, result, seconds)
+            for params, seed, outcome, seconds in _execute(executor, experiment, todo, workers, scheduler, on_error):
+                if isinstance(outcome, BaseException):
+                    failed.append({"params": params, "seed": seed, "error": f"{type(outcome).__name__}: {outcome}",
+                                   "exception": outcome})
+                    continue
+                store.put(experiment, _canonical(params), seed, outcome, seconds)
                 bar.update(1)
         wanted = {(_canonical(p), s) for p, s in cells}
         keys = sorted({k for p, _ in cells for k in p})
@@ -310,38 +459,74 @@ def run_sweep(experiment, grid, seeds=(0,), path="sweep.sqlite", *, executor="pr
                 if (_canonical({k: r[k] for k in keys if k in r}), r["seed"]) in wanted]
     finally:
         store.close()
-    return SweepResult(experiment=experiment, rows=rows, path=Path(path), ran=len(todo), skipped=len(cells) - len(todo))
+    if failed and on_error == "stop":
+        first = failed[0]
+        raise SweepCellError(
+            f"{experiment} cell ({describe(first['params'], first['seed'])}) failed: {first['error']}; "
+            f"{len(rows)} finished cells are stored in {path}: fix the cell or the grid and run again to resume"
+        ) from first["exception"]
+    return SweepResult(experiment=experiment, rows=rows, path=Path(path), ran=len(todo) - len(failed),
+                       skipped=len(cells) - len(todo), failed=[{k: v for k, v in f.items() if k != "exception"} for f in failed])
 
 
-def _execute(executor, experiment, todo, workers, scheduler):
-    """Yield ``(params, seed, result, seconds)`` as cells finish."""
+def _execute(executor, experiment, todo, workers, scheduler, on_error):
+    """Yield ``(params, seed, result or exception, seconds)`` as cells finish. On a failure with
+    ``on_error="stop"`` no new cell starts; the running ones are still yielded."""
     if not todo:
         return
     if executor == "serial":
         for params, seed in todo:
-            yield (params, seed, *_run_cell(experiment, params, seed))
+            try:
+                yield (params, seed, *_run_cell(experiment, params, seed))
+            except Exception as exc:  # noqa: BLE001 - the caller stores, skips or stops
+                yield params, seed, exc, None
+                if on_error == "stop":
+                    return
         return
     if executor == "process":
         import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor, as_completed
+        from concurrent.futures import CancelledError, ProcessPoolExecutor, as_completed
 
         workers = (os.cpu_count() or 1) if workers is None else check_int(workers, "workers", low=1)
         with _single_blas_thread(), ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             futures = {pool.submit(_run_cell, experiment, p, s): (p, s) for p, s in todo}
-            for fut in as_completed(futures):
-                p, s = futures[fut]
-                yield (p, s, *fut.result())
+            yield from _drain(as_completed(futures), futures.__getitem__, lambda: [f.cancel() for f in futures],
+                              on_error, CancelledError)
         return
     try:
         from dask.distributed import Client, as_completed
     except ImportError as exc:
         raise ImportError("executor='dask' needs the dask extra: pip install 'sparsecert[dask]'") from exc
-    client = Client(scheduler) if scheduler else Client(processes=False, dashboard_address=None)
+    try:
+        client = Client(scheduler, timeout="10s") if scheduler else Client(processes=False, dashboard_address=None)
+    except (OSError, TimeoutError) as exc:
+        raise ConnectionError(f"cannot reach the dask scheduler at {scheduler!r}: {exc}") from None
     try:
         futures = [client.submit(_run_cell, experiment, p, s, pure=False) for p, s in todo]
         index = {f.key: cell for f, cell in zip(futures, todo)}
-        for fut in as_completed(futures):
-            p, s = index[fut.key]
-            yield (p, s, *fut.result())
+        yield from _drain(as_completed(futures), lambda f: index[f.key],
+                          lambda: client.cancel([f for f in futures if not f.done()]), on_error, None)
     finally:
         client.close()
+
+
+def _drain(finished, cell_of, cancel_rest, on_error, cancelled_type):
+    """Results of futures as they finish; the first failure cancels the rest when stopping."""
+    stopped = False
+    for fut in finished:
+        p, s = cell_of(fut)
+        if fut.cancelled():
+            continue
+        try:
+            result, seconds = fut.result()
+        except Exception as exc:  # noqa: BLE001 - the caller stores, skips or stops
+            if cancelled_type is not None and isinstance(exc, cancelled_type):
+                continue
+            if stopped:
+                continue  # a second failure among the cells still running
+            yield p, s, exc, None
+            if on_error == "stop":
+                stopped = True
+                cancel_rest()
+            continue
+        yield p, s, result, seconds

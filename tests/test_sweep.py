@@ -5,11 +5,14 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
 
-from sparsecert.sweep import SweepFormatError, SweepStore, run_sweep
+from sparsecert.sweep import (
+    SweepCellError, SweepFormatError, SweepParameterError, SweepStore, normalise_cell, run_sweep,
+)
 
 GRID = {"n": [30], "N": [80], "s": [2, 4, 8], "method": ["niht", "htp"]}
 SEEDS = [0, 1, 2]
@@ -142,3 +145,110 @@ def test_bad_sweep_arguments(tmp_path):
         run_sweep("gaussian_recovery", {"s": []}, [0], tmp_path / "x.sqlite")
     with pytest.raises(ValueError, match="seeds\\[i\\] must be in"):
         run_sweep("gaussian_recovery", GRID, [-1], tmp_path / "x.sqlite")
+
+
+# ----------------------------------------------------------------------------- issue 18, defects 1-3
+PRUNE_OK = {"method": "dense", "keep": 1.0, "epochs": 1, "n_train": 100, "widths": "8"}
+
+
+def _failing_cell(tmp_path):
+    """A pruning cell that passes every parameter check but fails when it runs (no CIFAR files)."""
+    return {**PRUNE_OK, "dataset": "cifar10", "root": str(tmp_path / "no-data")}
+
+
+@pytest.mark.parametrize("executor", ["serial", "process"])
+def test_a_failing_cell_is_skipped_and_every_good_cell_stored(tmp_path, executor):
+    """on_error='skip': the good cells are stored as they finish, the bad one is listed with its
+    parameters and not stored (a rerun retries exactly it). Before: the process pool computed
+    every cell, stored none after the failure and raised at the end."""
+    grid = [_failing_cell(tmp_path)] + [{**PRUNE_OK, "epochs": e} for e in (1, 2)]
+    path = tmp_path / "s.sqlite"
+    res = run_sweep("pruning", grid, [0, 1], path, executor=executor, workers=2, progress=False, on_error="skip")
+    assert len(res.rows) == res.ran == 4 and {r["epochs"] for r in res.rows} == {1, 2}
+    assert [(f["params"]["dataset"], f["seed"]) for f in res.failed] == [("cifar10", 0), ("cifar10", 1)]
+    assert all("DataNotFound" in f["error"] for f in res.failed)
+    again = run_sweep("pruning", grid, [0, 1], path, executor="serial", progress=False, on_error="skip")
+    assert again.skipped == 4 and again.ran == 0 and len(again.failed) == 2
+
+
+@pytest.mark.parametrize("executor", ["serial", "process"])
+def test_stop_on_a_failing_cell_names_it_and_keeps_the_finished_cells(tmp_path, executor):
+    """on_error='stop' (the default): cells that finished (and those running) are stored, no new
+    cell starts, and the error names the failing cell and its parameters."""
+    grid = [{**PRUNE_OK, "epochs": e} for e in (1, 2)] + [_failing_cell(tmp_path)]  # the bad cell last
+    path = tmp_path / "s.sqlite"
+    with pytest.raises(SweepCellError, match=r"dataset='cifar10'.*seed=0\) failed: DataNotFound.*2 finished cells"):
+        run_sweep("pruning", grid, [0], path, executor=executor, workers=2, progress=False)
+    with SweepStore(path) as store:
+        assert len(store.rows("pruning")) == 2
+
+
+def test_two_sweeps_creating_one_store_at_once(tmp_path):
+    """Creating the store is atomic and idempotent: eight connections opening a new file at the
+    same moment all succeed (before: 'table meta already exists' or 'not a sparsecert sweep store')."""
+    path = tmp_path / "race.sqlite"
+    for trial in range(5):
+        target = path.with_name(f"race{trial}.sqlite")
+        barrier, errors = threading.Barrier(8), []
+
+        def open_store():
+            barrier.wait()
+            try:
+                SweepStore(target).close()
+            except Exception as exc:  # noqa: BLE001 - collected for the assertion
+                errors.append(repr(exc))
+
+        threads = [threading.Thread(target=open_store) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+
+
+@pytest.mark.parametrize("grid, message", [
+    ({"n": [40], "N": [80], "s": [2], "methd": ["htp"]}, "unknown parameter\\(s\\) methd; gaussian_recovery takes"),
+    ({"n": [40], "N": [80], "s": [5.7]}, "s must be an integer, got 5.7"),
+    ({"n": [40], "s": [2]}, "missing required parameter\\(s\\) N"),
+    ({"n": [40], "N": [80], "s": [2], "method": ["newton"]}, "method must be one of"),
+    ({"n": [40], "N": [80], "s": [0]}, "s must lie in"),
+    ({"n": [40], "N": [10], "s": [20]}, "s = 20 exceeds N = 10"),
+    ({"n": [40], "N": [80], "s": [True]}, "s must be a finite int"),
+])
+def test_sweep_parameters_are_checked_before_anything_runs(tmp_path, grid, message):
+    """Declared parameters: unknown names, wrong types, missing values and impossible combinations
+    are errors naming the cell, raised before the store is even created."""
+    path = tmp_path / "x.sqlite"
+    with pytest.raises(SweepParameterError, match=message):
+        run_sweep("gaussian_recovery", grid, [0], path, executor="serial", progress=False)
+    assert not path.exists()
+
+
+def test_sweep_values_are_normalised_before_keying(tmp_path):
+    """n=1e2 and n=100 are one cell (stored once, as the int 100); a bool from the command line's
+    'true' is True."""
+    path = tmp_path / "x.sqlite"
+    a = run_sweep("gaussian_recovery", {"n": [100], "N": [120], "s": [3]}, [0], path, executor="serial", progress=False)
+    b = run_sweep("gaussian_recovery", {"n": [1e2], "N": [120.0], "s": [3]}, [0], path, executor="serial", progress=False)
+    assert a.ran == 1 and b.ran == 0 and b.skipped == 1 and b.rows[0]["n"] == 100 and isinstance(b.rows[0]["n"], int)
+    assert normalise_cell("planted_mlp", {"m": 2, "s": 3, "imp_baseline": "True"})["imp_baseline"] is True
+
+
+def test_cli_sweep_errors_exit_with_a_reason(tmp_path, capsys):
+    from sparsecert.cli import main
+
+    db = str(tmp_path / "c.sqlite")
+    assert main(["sweep", "gaussian_recovery", "--grid", "n=40", "N=80", "s=5.7", "--db", db]) == 2
+    assert "s must be an integer, got 5.7" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["sweep", "gaussian_recovery", "--grid", "n=40", "N=80", "s=2", "--db", db, "--csv",
+              str(tmp_path / "missing" / "rows.csv")])
+    assert exc.value.code == 2 and "--csv: cannot write" in capsys.readouterr().err
+    assert not (tmp_path / "c.sqlite").exists()  # refused before the store was made
+    bad = ["--grid", "method=dense", "keep=1.0", "epochs=1", "n_train=100", "widths=8", "dataset=cifar10",
+           f"root={tmp_path}", "--db", db, "--executor", "serial"]
+    assert main(["sweep", "pruning", *bad, "--on-error", "skip"]) == 1
+    err = capsys.readouterr().err
+    assert "dataset='cifar10'" in err and "1 cells failed and were skipped" in err and "Traceback" not in err
+    assert main(["sweep", "pruning", *bad]) == 1
+    assert "failed: DataNotFound" in capsys.readouterr().err
