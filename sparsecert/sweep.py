@@ -30,6 +30,7 @@ import json
 import os
 import sqlite3
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -381,6 +382,18 @@ def _run_cell(experiment, params, seed):
     return result, time.perf_counter() - t0
 
 
+def _exit_with_parent(parent_pid):
+    """Pool-worker initializer: the worker ends when the sweep's process dies (kill -9 included)
+    instead of living on as an orphan that waits for work (each holds a Python, NumPy and Numba)."""
+
+    def watch():
+        while os.getppid() == parent_pid:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="sparsecert-parent-watch").start()
+
+
 @contextlib.contextmanager
 def _single_blas_thread():
     keys = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS", "SPARSECERT_NUM_THREADS")
@@ -488,7 +501,8 @@ def _execute(executor, experiment, todo, workers, scheduler, on_error):
         from concurrent.futures import CancelledError, ProcessPoolExecutor, as_completed
 
         workers = (os.cpu_count() or 1) if workers is None else check_int(workers, "workers", low=1)
-        with _single_blas_thread(), ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        with _single_blas_thread(), ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                                        initializer=_exit_with_parent, initargs=(os.getpid(),)) as pool:
             futures = {pool.submit(_run_cell, experiment, p, s): (p, s) for p, s in todo}
             yield from _drain(as_completed(futures), futures.__getitem__, lambda: [f.cancel() for f in futures],
                               on_error, CancelledError)

@@ -44,30 +44,41 @@ def test_dask_in_process_cluster_matches_serial(tmp_path):
 
 
 KILL_SCRIPT = """
-import sys, time
+import os, sys, time
 import sparsecert.experiments as E
 from sparsecert.sweep import EXPERIMENTS, register, run_sweep
 
 @register("slow_gaussian")
 def slow(params, seed):
+    open(os.path.join(sys.argv[3], str(os.getpid())), "w").close()  # who computes cells
     time.sleep(0.15)
     return E.gaussian_recovery(params, seed)
 
-run_sweep("slow_gaussian", {GRID}, {SEEDS}, sys.argv[1], executor=sys.argv[2], progress=False)
+if __name__ == "__main__":  # (a spawned pool worker imports this file too)
+    run_sweep("slow_gaussian", {GRID}, {SEEDS}, sys.argv[1], executor=sys.argv[2], workers=2, progress=False)
 """
 
 
-@pytest.mark.parametrize("executor", ["serial", "dask"])
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("executor", ["serial", "process", "dask"])
 def test_sweep_killed_mid_run_resumes_to_the_same_result(tmp_path, executor):
-    """SIGKILL a child in the middle of a sweep: the store keeps only whole cells; a rerun
-    completes exactly the missing ones and ends with the same numbers as an
-    uninterrupted run. (Dask: a local in-process cluster in the killed child.)"""
+    """SIGKILL a sweep in the middle: its pool workers end with it (no orphans); the store keeps
+    only whole cells; a rerun computes exactly the missing ones and ends with the same numbers as
+    an uninterrupted run. (Dask: a local in-process cluster in the killed child.)"""
     if executor == "dask":
         pytest.importorskip("distributed")
     script = tmp_path / "run.py"
     script.write_text(KILL_SCRIPT.replace("{GRID}", repr(GRID)).replace("{SEEDS}", repr(SEEDS)))
-    path = tmp_path / "killed.sqlite"
-    proc = subprocess.Popen([sys.executable, str(script), str(path), executor])
+    path, pids = tmp_path / "killed.sqlite", tmp_path / "pids"
+    pids.mkdir()
+    proc = subprocess.Popen([sys.executable, str(script), str(path), executor, str(pids)])
     deadline = time.time() + 120
     done = 0
     while time.time() < deadline and proc.poll() is None:
@@ -83,13 +94,23 @@ def test_sweep_killed_mid_run_resumes_to_the_same_result(tmp_path, executor):
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert 5 <= done < 18
-    # resume with the same experiment registered in this process
+    workers = {int(p.name) for p in pids.iterdir()} - {proc.pid}
+    assert len(workers) == (2 if executor == "process" else 0)
+    deadline = time.time() + 10
+    while any(_alive(p) for p in workers) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(p) for p in workers), "pool workers outlived the killed sweep"
+    with sqlite3.connect(path) as c:
+        stored = c.execute("SELECT COUNT(*) FROM cells").fetchone()[0]
+    # resume with the same experiment registered in this process (serially for the pool: its spawned
+    # workers would not know an experiment registered here)
     import sparsecert.experiments as E
     from sparsecert.sweep import register
 
     register("slow_gaussian")(lambda params, seed: E.gaussian_recovery(params, seed))
-    resumed = run_sweep("slow_gaussian", GRID, SEEDS, path, executor=executor, progress=False)
-    assert resumed.skipped >= 5 and resumed.ran + resumed.skipped == 18
+    resumed = run_sweep("slow_gaussian", GRID, SEEDS, path, executor="serial" if executor == "process" else executor,
+                        progress=False)
+    assert resumed.skipped == stored and resumed.ran == 18 - stored  # exactly the missing cells ran
     assert len(resumed.rows) == 18
     full = run_sweep("gaussian_recovery", GRID, SEEDS, tmp_path / "full.sqlite", executor="serial", progress=False)
     strip = lambda rows: sorted(({k: v for k, v in r.items() if k not in TIMING | {"experiment"}} for r in rows),
