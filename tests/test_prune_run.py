@@ -101,7 +101,31 @@ def test_bad_configurations_raise_clear_errors():
     with pytest.raises(ValueError, match="target must be"):
         prune_run(net0, X, y, schedule="one-shot", target=10**6)
     with pytest.raises(ValueError, match="cannot reach the target"):
-        prune_run(net0, X, y, when="init", score="snip", target=2, epochs=0, loss="ce")  # 3 layers keep >= 1 each
+        prune_run(net0, X, y, when="init", score="snip", target=2, epochs=1, loss="ce")  # 3 layers keep >= 1 each
+
+
+def test_bad_data_for_prune_run_is_named_before_any_work():
+    """Issue 18, defect 8: X of the wrong width, empty X, y of another length, epochs=0 where pruning
+    happens between epochs, and configurations that cannot run are named errors (before: a matmul
+    error, 'range() arg 3 must not be zero', a silent extra epoch, TypeError, KeyError); X as a
+    nested list is converted once. (epochs=0 after training is legitimate: rounds start untrained.)"""
+    X, y, net0 = data()
+    with pytest.raises(ValueError, match=f"X must have shape \\(\\*, {X.shape[1]}\\)"):
+        prune_run(net0, X[:, :-1], y, rounds=1)
+    with pytest.raises(ValueError, match="at least one sample"):
+        prune_run(net0, X[:0], y[:0], rounds=1)
+    with pytest.raises(ValueError, match="one row per sample"):
+        prune_run(net0, X, y[:-1], rounds=1)
+    with pytest.raises(ValueError, match="epochs must be >= 1"):
+        prune_run(net0, X, y, when="during", schedule="gradual", target=50, epochs=0)
+    with pytest.raises(ValueError, match="give target="):  # before: TypeError comparing an int with None
+        prune_run(net0, X, y, when="init", schedule="iterative", rounds=2)
+    for when, schedule in (("init", "one-shot"), ("during", "gradual")):  # before: KeyError 'bingo'
+        with pytest.raises(ValueError, match="score='bingo' ranks weights by probes"):
+            prune_run(net0, X, y, when=when, schedule=schedule, score="BINGO", target=50)
+    a = prune_run(net0, X.tolist(), y, rounds=1, rng=0, progress=False)
+    b = prune_run(net0, X, y, rounds=1, rng=0, progress=False)
+    np.testing.assert_array_equal(a.masks[-1][0], b.masks[-1][0])
 
 
 def test_imp_is_the_iterative_magnitude_configuration():

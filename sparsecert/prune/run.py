@@ -32,7 +32,7 @@ import time
 import numpy as np
 from tqdm.auto import tqdm
 
-from .._validation import check_float, check_int, check_option, check_rng
+from .._validation import check_array, check_float, check_int, check_option, check_rng
 from ..imp import DenseNet, IMPResult, train
 from .scores import SCORES
 from .select import prune_count, select_masks
@@ -147,10 +147,17 @@ def prune_run(net0, X, y, *, when="after", score="magnitude", schedule="iterativ
         ``when="after"``; for ``when="init"`` the single round is the pruned net).
     """
     t0 = time.perf_counter()
+    X = check_array(X, "X", ndim=2, shape=(None, net0.Ws[0].shape[1]))  # the net's input width
+    if not X.shape[0]:
+        raise ValueError("X must hold at least one sample, got shape (0, d)")
+    if np.shape(y)[:1] != X.shape[:1]:
+        raise ValueError(f"y must have one row per sample of X ({X.shape[0]}), got shape {np.shape(y)}")
     when = check_option(when, "when", set(WHEN))
     schedule = check_option(schedule, "schedule", set(SCHEDULES))
     scope = check_option(scope, "scope", {"layer", "global"})
     after = check_option(after, "after", set(AFTER))
+    if not callable(score):  # one spelling from here on ("SynFlow" is "synflow" everywhere below)
+        score = check_option(score, "score", set(SCORES) | {"bingo"})
     rate, prunable = check_rate_prunable(rate, prunable, len(net0.Ws))
     output_rate = rate / 2 if output_rate is None else check_float(output_rate, "output_rate", low=0.0, high=1.0)
     rewind_step = check_int(rewind_step, "rewind_step", low=0)
@@ -165,11 +172,16 @@ def prune_run(net0, X, y, *, when="after", score="magnitude", schedule="iterativ
         target = check_int(target, "target", low=1, high=total)
     if when == "during" and schedule != "gradual":
         raise ValueError("when='during' prunes gradually: use schedule='gradual'")
+    if when == "init" and schedule == "iterative" and target is None:
+        raise ValueError("when='init' with schedule='iterative' scores and prunes until a target: give target= "
+                         "(weights to keep), not rounds=")
+    if when == "during" and check_int(train_kwargs.get("epochs", 10), "epochs", low=0) < 1:
+        raise ValueError("when='during' prunes between epochs of training: epochs must be >= 1")
+    if score == "bingo" and when != "after":
+        raise ValueError("score='bingo' ranks weights by probes taken while the dense net trains: use when='after'")
     L = len(net0.Ws)
     rng = check_rng(rng)
     progress = sys.stderr.isatty() if progress is None else progress
-    if not callable(score):  # one spelling from here on ("SynFlow" is "synflow" everywhere below)
-        score = check_option(score, "score", set(SCORES) | {"bingo"})
     score_fn = _score_fn(score)
     loss = train_kwargs.get("loss", "mse")
     rates = [rate] * L if scope == "global" else [rate] * (L - 1) + [output_rate]
