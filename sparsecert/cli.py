@@ -12,6 +12,7 @@ import numpy as np
 from . import __version__
 from .plot import grid_heatmap
 from .recovery import METHODS
+from .sweep import SweepCellError
 
 
 def run_planted(ms, ss, seeds, out, n=5000, d=100, layers=1, method="aiht", max_iter=15, sequential=True, imp=False,
@@ -118,6 +119,30 @@ def _check_out_file(path, parser, option):
     path = Path(path)
     if not path.parent.is_dir() or not os.access(path.parent, os.W_OK) or path.is_dir():
         parser.error(f"{option}: cannot write {path} (the folder must exist and be writable); checked before running")
+    return path
+
+
+def _check_device(device, parser):
+    """``--device`` resolved for the torch backend now (unknown, no torch, no such GPU: exit 2)."""
+    if device is not None:
+        from .backend import resolve
+
+        try:
+            resolve("torch", device)
+        except (ValueError, ImportError) as exc:
+            parser.error(f"--device: {exc}")
+
+
+def _check_out_dir(path, parser, option="--out"):
+    """``path`` as a folder that exists (made here, before any work), else a parser error (exit 2)."""
+    if Path(path).exists() and not Path(path).is_dir():
+        parser.error(f"{option}: {path} is a file, not a folder")
+    try:
+        Path(path).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        parser.error(f"{option}: cannot use {path} as the output folder ({exc.strerror or exc})")
+    if not os.access(path, os.W_OK):
+        parser.error(f"{option}: the output folder {path} is not writable")
     return path
 
 
@@ -269,7 +294,7 @@ def main(argv=None):
         parser.print_help()
         return 2
     if args.command == "demo":
-        run_repro(["all"], args.out, quick=True)
+        run_repro(["all"], _check_out_dir(args.out, parser), quick=True)
     elif args.command == "repro":
         if "list" in args.names:
             for name, mod in sorted(REGISTRY.items()):
@@ -277,25 +302,32 @@ def main(argv=None):
             return 0
         if args.seed < 0:
             parser.error("--seed must be a non-negative integer")
+        _check_device(args.device, parser)
         try:
-            run_repro(args.names, args.out, quick=args.quick, seed=args.seed, executor=args.executor,
+            run_repro(args.names, _check_out_dir(args.out, parser), quick=args.quick, seed=args.seed, executor=args.executor,
                       config=args.config, device=args.device)
         except (ValueError, ImportError) as exc:
             parser.error(str(exc))
+        except SweepCellError as exc:  # a cell failed while it ran: not a usage error
+            print(f"sparsecert repro: error: {exc}", file=sys.stderr)
+            return 1
     elif args.command == "sweep":
-        from .sweep import EXPERIMENTS, SweepCellError, SweepFormatError, describe, run_sweep
+        from .sweep import EXPERIMENTS, SweepFormatError, describe, run_sweep
 
         import sparsecert.experiments  # noqa: F401  (registers the built-in experiments)
 
         if args.experiment not in EXPERIMENTS:
             parser.error(f"experiment must be one of {', '.join(sorted(EXPERIMENTS))}, got {args.experiment!r}")
+        if args.workers is not None and args.workers < 1:
+            parser.error(f"--workers must be a positive number of processes, got {args.workers}")
+        _check_out_file(args.db, parser, "--db")
         if args.csv:
             _check_out_file(args.csv, parser, "--csv")
         try:
             res = run_sweep(args.experiment, _parse_grid(args.grid, parser), args.seeds, args.db,
                             executor=args.executor, workers=args.workers, scheduler=args.scheduler, progress=True,
                             on_error=args.on_error)
-        except (SweepFormatError, ValueError, TypeError, ImportError, ConnectionError) as exc:
+        except (SweepFormatError, ValueError, TypeError, ImportError, OSError) as exc:
             print(f"sparsecert sweep: error: {exc}", file=sys.stderr)
             return 2
         except SweepCellError as exc:
@@ -324,14 +356,8 @@ def main(argv=None):
         if not any(args.layers <= s <= capacity(m, args.d, args.layers) for m in args.m for s in args.s):
             parser.error(f"no (m, s) cell fits: every --s exceeds the weights of a width-m net (m * d = "
                          f"{max(args.m) * args.d} at the largest --m)")
-        if args.device is not None:
-            from .backend import resolve
-
-            try:
-                resolve("torch", args.device)
-            except (ValueError, ImportError) as exc:
-                parser.error(f"--device: {exc}")
-        run_planted(args.m, args.s, args.seeds, args.out, n=args.n, d=args.d, layers=args.layers, method=args.method,
+        _check_device(args.device, parser)
+        run_planted(args.m, args.s, args.seeds, _check_out_dir(args.out, parser), n=args.n, d=args.d, layers=args.layers, method=args.method,
                     max_iter=args.iters, sequential=not args.fixed, imp=args.imp, imp_epochs=args.imp_epochs,
                     device=args.device)
     return 0

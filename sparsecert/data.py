@@ -167,6 +167,17 @@ def _find(name, files, root, extra=()):
                        f"{where}. Nothing is downloaded: put the files in $SPARSECERT_DATA/{name}/.")
 
 
+def _image_label_pair(X, y, x_path, y_path, what, x_ndim):
+    """``(X, y as int64)`` read from two files, checked to be ``x_ndim``-d samples and one label each."""
+    if X.ndim != x_ndim:
+        raise ValueError(f"{x_path} holds an array of shape {X.shape}; expected {x_ndim} dimensions ({what})")
+    if y.ndim != 1:
+        raise ValueError(f"{y_path} holds labels of shape {y.shape}; expected one label per sample (1-d)")
+    if X.shape[0] != y.shape[0]:
+        raise ValueError(f"{x_path} holds {X.shape[0]} {what} but {y_path} {y.shape[0]} labels")
+    return X, y.astype(np.int64)
+
+
 def load_mnist(split="train", root=None, name="mnist"):
     """MNIST (or any IDX set laid out like it): images (n, 28, 28) uint8, labels (n,) int64.
 
@@ -177,10 +188,7 @@ def load_mnist(split="train", root=None, name="mnist"):
     p = "train" if split == "train" else "t10k"
     extra = (DEBIAN_FASHION,) if name == "fashion-mnist" else ()
     img, lab = _find(name, [f"{p}-images-idx3-ubyte", f"{p}-labels-idx1-ubyte"], root, extra)
-    X, y = read_idx(img), read_idx(lab).astype(np.int64)
-    if X.shape[0] != y.shape[0]:
-        raise ValueError(f"{img} holds {X.shape[0]} images but {lab} {y.shape[0]} labels")
-    return X, y
+    return _image_label_pair(read_idx(img), read_idx(lab), img, lab, "images", 3)
 
 
 def load_fashion_mnist(split="train", root=None):
@@ -255,10 +263,7 @@ def load_smallnorb(split="train", root=None):
     stem = ("smallnorb-5x46789x9x18x6x2x96x96-training" if split == "train"
             else "smallnorb-5x01235x9x18x6x2x96x96-testing")
     dat, cat = _find("smallnorb", [f"{stem}-dat.mat", f"{stem}-cat.mat"], root)
-    X, y = read_norb_matrix(dat), read_norb_matrix(cat).astype(np.int64)
-    if X.shape[0] != y.shape[0]:
-        raise ValueError(f"{dat} holds {X.shape[0]} pairs but {cat} {y.shape[0]} labels")
-    return X, y
+    return _image_label_pair(read_norb_matrix(dat), read_norb_matrix(cat), dat, cat, "pairs", 4)
 
 
 def load_digits(split="train", test_fraction=0.2, seed=0):

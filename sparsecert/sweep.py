@@ -236,7 +236,10 @@ class SweepStore:
                         "CREATE TABLE cells (experiment TEXT, params TEXT, seed INTEGER, version TEXT, "
                         "result TEXT, seconds REAL, PRIMARY KEY (experiment, params, seed, version))"
                     )
-        except sqlite3.OperationalError:
+        except sqlite3.OperationalError as exc:
+            if "unable to open" in str(exc):
+                raise FileNotFoundError(f"cannot open the sweep store {self.path}: its folder must exist and be "
+                                        "writable") from None
             raise  # locked or busy past the timeout: not a verdict on the file
         except sqlite3.DatabaseError as exc:
             raise SweepFormatError(f"{self.path} is not a sparsecert sweep store: {exc}") from exc

@@ -60,6 +60,18 @@ def test_mnist_layout_and_data_root(tmp_path, monkeypatch, gz):
         data.load_mnist("train")
 
 
+@pytest.mark.parametrize("labels_shape, match", [((7, 1, 1), "labels of shape \\(7, 1, 1\\); expected one label"),
+                                                ((6,), "holds 7 images but .* 6 labels")])
+def test_mnist_labels_must_be_one_per_image(tmp_path, labels_shape, match):
+    """Issue 18, defect 7: a 3-d labels file was accepted (only the first dimensions were compared)."""
+    d = tmp_path / "mnist"
+    d.mkdir()
+    data.write_idx(d / "t10k-images-idx3-ubyte", np.zeros((7, 28, 28), np.uint8))
+    data.write_idx(d / "t10k-labels-idx1-ubyte", np.zeros(labels_shape, np.uint8))
+    with pytest.raises(ValueError, match=match):
+        data.load_mnist("test", root=tmp_path)
+
+
 def test_missing_files_name_what_to_put_where(tmp_path, monkeypatch):
     monkeypatch.delenv("SPARSECERT_DATA", raising=False)
     with pytest.raises(data.DataNotFound, match="SPARSECERT_DATA"):
