@@ -37,10 +37,13 @@ from __future__ import annotations
 
 import itertools
 import math
+import sys
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
+from tqdm.auto import tqdm
 
+from ._memory import check_working_set
 from ._validation import check_array, check_int, check_rng, is_integral
 from .operators import DenseOperator, SparseSensingOperator
 from .sparse import SparseVector
@@ -147,28 +150,45 @@ def _norms(A, block):
     return np.concatenate([np.linalg.norm(C, axis=0) for _, C in column_blocks(A, block)])
 
 
-def _gram_rows(A, block):
-    """Yield ``(i0, G_rows)``: rows i0..i0+B of the normalised Gram matrix, block pairs at a time."""
+#: Bytes of the Gram rows one step of :func:`_gram_rows` holds (rows x N doubles).
+GRAM_ROWS_BYTES = 256 * 2**20
+
+
+def _gram_rows(A, block, progress=None):
+    """Yield ``(i0, G_rows)``: rows i0..i0+B of the normalised Gram matrix, block pairs at a time.
+
+    B is ``block``, lowered so that the rows (B x N doubles) stay within
+    ``GRAM_ROWS_BYTES`` (N = 10^7 would otherwise ask for 19 GiB at B = 256); a
+    progress bar counts the row blocks (default: on a terminal, from 100 blocks).
+    """
     A = _operator(A)
+    n, N = A.shape
+    rows_per_step = max(1, min(block, GRAM_ROWS_BYTES // (8 * N)))
+    check_working_set(8 * rows_per_step * N + 16 * n * block, f"the Gram rows of a {n} x {N} matrix",
+                      "lower block=")
     norms = _norms(A, block)
     if np.any(norms == 0):
         raise ValueError(f"A has zero columns {np.flatnonzero(norms == 0)[:10].tolist()}: coherence is undefined")
-    for i0, Ci in column_blocks(A, block):
-        Ci = Ci / norms[i0 : i0 + Ci.shape[1]]
-        rows = np.empty((Ci.shape[1], A.shape[1]))
+    steps = range(0, N, rows_per_step)
+    if progress is None:
+        progress = sys.stderr.isatty() and len(steps) >= 100
+    for i0 in tqdm(steps, desc="Gram rows", unit="block", disable=not progress, leave=False):
+        Ci = A.restrict(np.arange(i0, min(N, i0 + rows_per_step))).to_dense() / norms[i0 : i0 + rows_per_step]
+        rows = np.empty((Ci.shape[1], N))
         for j0, Cj in column_blocks(A, block):
             rows[:, j0 : j0 + Cj.shape[1]] = Ci.T @ (Cj / norms[j0 : j0 + Cj.shape[1]])
         yield i0, rows
 
 
-def mutual_coherence(A, *, block=256):
+def mutual_coherence(A, *, block=256, progress=None):
     """``mu = max_{i != j} |<a_i, a_j>| / (||a_i|| ||a_j||)``, computed blockwise.
 
     Certifies: every s-sparse vector with ``s < (1 + 1/mu) / 2`` is the unique
-    sparsest solution and OMP and BP recover it.
+    sparsest solution and OMP and BP recover it. Memory: O(n block + GRAM_ROWS_BYTES);
+    time: O(n N^2) (``progress`` shows the row blocks; default on a terminal for large N).
     """
     mu, pair = 0.0, (0, 0)
-    for i0, rows in _gram_rows(A, block):
+    for i0, rows in _gram_rows(A, block, progress):
         rows = np.abs(rows)
         rows[np.arange(rows.shape[0]), i0 + np.arange(rows.shape[0])] = 0.0
         k = int(np.argmax(rows))
@@ -180,12 +200,12 @@ def mutual_coherence(A, *, block=256):
                        {"pair": np.array(pair)})
 
 
-def babel(A, k, *, block=256):
+def babel(A, k, *, block=256, progress=None):
     """Cumulative coherence ``mu_1(k) = max_i max_{|L| = k, i not in L} sum_{j in L} |G_ij|`` (normalised columns)."""
     A = _operator(A)
     k = check_int(k, "k", low=1, high=A.shape[1] - 1)
     best = 0.0
-    for i0, rows in _gram_rows(A, block):
+    for i0, rows in _gram_rows(A, block, progress):
         rows = np.abs(rows)
         rows[np.arange(rows.shape[0]), i0 + np.arange(rows.shape[0])] = 0.0
         best = max(best, float(np.sort(rows, axis=1)[:, -k:].sum(axis=1).max()))

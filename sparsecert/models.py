@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._memory import check_working_set
 from ._validation import check_array, check_float, check_int, check_option, check_rng, check_dtype
 from .operators import GaussianOperator, ReluPatternOperator, SparseSensingOperator
 from .sparse import SparseVector
@@ -165,7 +166,9 @@ def planted_relu(n, d, m, s, rng=None, *, output_sign="positive", noise=0.0, dty
     noise = check_float(noise, "noise", low=0.0)
     dtype = check_dtype(dtype)
     rng = check_rng(rng)
-    X = rng.standard_normal((n, d)).astype(dtype)
+    item = np.dtype(dtype).itemsize  # X, the forward pass's two (n, m) temporaries, y: checked before drawing
+    check_working_set(item * (n * d + 2 * n * m + 2 * n), f"planted_relu(n={n}, d={d}, m={m})", "lower n or m")
+    X = rng.standard_normal((n, d)).astype(dtype, copy=False)  # (float64: no second copy of X)
     U = np.zeros((m, d), dtype=dtype)
     U.flat[_support(rng, m * d, s)] = rng.standard_normal(s)
     v = np.ones(m, dtype=dtype) if output_sign == "positive" else rng.choice([-1.0, 1.0], m).astype(dtype)

@@ -27,6 +27,7 @@ import abc
 
 import numpy as np
 from scipy.sparse.linalg import LinearOperator
+from tqdm.auto import tqdm
 
 from .._validation import check_int
 from ..backend import is_tensor
@@ -168,7 +169,7 @@ class SparseSensingOperator(LinearOperator, abc.ABC):
         """The n x |idx| submatrix ``A[:, idx]`` (idx sorted)."""
         return self.restrict(idx).to_dense()
 
-    def gradient_split(self, r, support, k, cache=None):
+    def gradient_split(self, r, support, k, cache=None, progress=False):
         """One streaming pass over ``g = A^T r``.
 
         Parameters
@@ -179,6 +180,8 @@ class SparseSensingOperator(LinearOperator, abc.ABC):
         cache : object from :meth:`make_cache`, optional
             Receives what the pass learns about the support and the
             candidates (masks), for later :meth:`restrict` calls.
+        progress : bool
+            A progress bar over the pass's columns (for passes that take long).
 
         Returns
         -------
@@ -199,12 +202,15 @@ class SparseSensingOperator(LinearOperator, abc.ABC):
         support = np.ascontiguousarray(support, dtype=np.int64)
         g_support = np.empty(support.size, dtype=self.dtype)
         top = StreamingTopK(k, exclude=support, dtype=self.dtype)
-        for offset, g in self._blocks_rmatvec(r, cache):
-            lo, hi = np.searchsorted(support, [offset, offset + g.size])
-            g_support[lo:hi] = g[support[lo:hi] - offset]
-            top.push(g, offset)
-            if cache is not None:
-                self._keep(cache, offset, g.size, support, top.indices)
+        with tqdm(total=self.shape[1], desc="gradient pass", unit="col", unit_scale=True, leave=False,
+                  disable=not progress) as bar:
+            for offset, g in self._blocks_rmatvec(r, cache):
+                lo, hi = np.searchsorted(support, [offset, offset + g.size])
+                g_support[lo:hi] = g[support[lo:hi] - offset]
+                top.push(g, offset)
+                if cache is not None:
+                    self._keep(cache, offset, g.size, support, top.indices)
+                bar.update(g.size)
         return g_support, top.indices, top.values
 
     def _keep(self, cache, offset, length, support, candidates):

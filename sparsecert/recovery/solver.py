@@ -10,6 +10,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .. import kernels
+from .._memory import check_working_set
 from .._validation import check_array, check_float, check_int, check_option, check_rng
 from ..backend import copy, norm, to_numpy
 from ..operators import DenseOperator, SparseSensingOperator
@@ -22,6 +23,10 @@ __all__ = ["IHTSolver", "iht", "restricted_norm_sq", "METHODS"]
 log = logging.getLogger(__name__)
 
 METHODS = ("iht", "niht", "aiht", "htp")
+
+#: Operators with at least this many entries (n x N) get a progress bar inside each gradient pass
+#: when the run shows progress (one pass then takes seconds to hours: m = 10^9 units, say).
+LONG_PASS_ENTRIES = 10**10
 
 # Blumensath & Davies (2010) safeguard constants: shrink mu by 1/(kappa (1 - c)).
 _KAPPA, _C = 2.0, 0.01
@@ -170,7 +175,10 @@ class IHTSolver:
     def setup(self, w0=None):
         """Start (again) from ``w0`` (default zero): support, residual, cache and history."""
         self.t_start = time.perf_counter()
+        self.pass_progress = False  # run() turns it on for long passes
         A = self.A
+        check_working_set(self.memory_usage(), f"IHT on a {A.shape[0]} x {A.shape[1]} operator with s = {self.s}",
+                          "lower s, or the operator's block and row_block")
         if w0 is None:
             self.S, self.wS = np.empty(0, np.int64), np.empty(0, A.dtype)
         else:
@@ -237,7 +245,7 @@ class IHTSolver:
         """One pass: ``(g_S, candidate indices, candidate values)`` (the top-s of ``|g|`` off
         the support), or None when the gradient overflowed (NaN entries never make the top-s)."""
         A, S, s = self.A, self.S, self.s
-        gS, cidx, cval = A.gradient_split(self.r, S, s, cache=self.cache)
+        gS, cidx, cval = A.gradient_split(self.r, S, s, cache=self.cache, progress=self.pass_progress)
         if cidx.size < min(s, A.shape[1] - S.size) or not (np.isfinite(gS).all() and np.isfinite(cval).all()):
             return None
         return gS, cidx, cval
@@ -340,6 +348,7 @@ class IHTSolver:
         xtol = check_float(xtol, "xtol", low=0.0)
         if progress is None:
             progress = sys.stderr.isatty()
+        self.pass_progress = bool(progress) and self.A.shape[0] * self.A.shape[1] >= LONG_PASS_ENTRIES
         if self.ynorm == 0.0:
             self.status, self.S, self.wS = "zero", np.empty(0, np.int64), np.empty(0, self.wS.dtype)
             self.residuals[-1] = 0.0

@@ -1,0 +1,63 @@
+"""Working-set checks (issue 18, risk 2): large calls fail fast with a named error, or adapt."""
+
+import time
+
+import numpy as np
+import pytest
+
+import sparsecert as sc
+import sparsecert._memory as memory
+from sparsecert import certify
+
+
+def test_available_bytes_is_a_plausible_size():
+    avail = memory.available_bytes()
+    assert avail is None or 0 < avail < 2**50
+
+
+def test_planted_relu_refuses_an_instance_that_cannot_fit_before_drawing_it():
+    """n = 10^7, m = 10^4 needs ~1.5 TiB (X and the forward pass's n x m temporaries): refused at
+    once, naming the sizes (before: X drawn, then an allocation failure deep in the forward pass)."""
+    if memory.available_bytes() is None:
+        pytest.skip("the OS does not report available memory")
+    t0 = time.perf_counter()
+    with pytest.raises(memory.WorkingSetError, match=r"planted_relu\(n=10000000, d=100, m=10000\) needs about .* TiB"):
+        sc.planted_relu(10**7, 100, 10**4, 10, rng=0)
+    assert time.perf_counter() - t0 < 1.0
+
+
+def test_iht_checks_its_estimated_working_set_at_setup(monkeypatch):
+    """The solver's own estimate (memory_usage) is compared with what is available before any pass."""
+    p = sc.planted_gaussian(40, 100, 3, rng=0)
+    monkeypatch.setattr(memory, "available_bytes", lambda: 1000)
+    with pytest.raises(memory.WorkingSetError, match="IHT on a 40 x 100 operator with s = 3 needs about"):
+        sc.iht(p.A, p.y, 3)
+    monkeypatch.setattr(memory, "available_bytes", lambda: None)  # the OS says nothing: nothing is checked
+    assert sc.iht(p.A, p.y, 3).status == "residual"
+
+
+def test_gram_rows_stay_within_their_budget_and_give_the_same_coherence(monkeypatch):
+    """With a budget of one row per step the coherence and babel values are those of the default
+    blocks (the budget only changes how the Gram rows are cut: at N = 10^7 the default block
+    would have asked for 19 GiB)."""
+    A = np.random.default_rng(0).standard_normal((15, 70))
+    mu, b = certify.mutual_coherence(A).value, certify.babel(A, 3)
+    G = np.abs((A / np.linalg.norm(A, axis=0)).T @ (A / np.linalg.norm(A, axis=0)))
+    np.fill_diagonal(G, 0)
+    assert mu == pytest.approx(G.max(), rel=1e-12)
+    monkeypatch.setattr(certify, "GRAM_ROWS_BYTES", 8 * 70)
+    assert certify.mutual_coherence(A, block=32).value == pytest.approx(mu, rel=1e-12)
+    assert certify.babel(A, 3, block=32) == pytest.approx(b, rel=1e-12)
+
+
+def test_long_gradient_passes_show_progress(monkeypatch, capsys):
+    """A run that shows progress also shows it inside each pass when the operator is large (m = 10^9
+    units streamed silently for minutes before); small passes keep only the iteration bar."""
+    from sparsecert.recovery import solver
+
+    p = sc.planted_gaussian(40, 100, 3, rng=0)
+    sc.iht(p.A, p.y, 3, max_iter=2, progress=True)
+    assert "gradient pass" not in capsys.readouterr().err
+    monkeypatch.setattr(solver, "LONG_PASS_ENTRIES", 40 * 100)
+    sc.iht(p.A, p.y, 3, max_iter=2, progress=True)
+    assert "gradient pass" in capsys.readouterr().err
