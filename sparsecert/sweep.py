@@ -223,7 +223,7 @@ class SweepStore:
         self.path = Path(path)
         try:
             self.conn = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
-            self.conn.execute("PRAGMA journal_mode=WAL")
+            self._wal()
             self.conn.execute("PRAGMA synchronous=NORMAL")
             # Decided and done under the write lock, so that sweeps opening a new file together
             # create the schema once: whoever comes first creates it, the others find it.
@@ -255,6 +255,20 @@ class SweepStore:
                     f"{self.path} is an SQLite file but not a sparsecert sweep store "
                     f"(expected format {FORMAT!r}, found {fmt!r}); use another path"
                 )
+
+    def _wal(self, patience=30.0):
+        """Switch to WAL. SQLite answers "database is locked" at once, without waiting, when
+        another connection holds the file while a new one changes its journal mode (sweeps
+        opening one new store together): retry for up to ``patience`` seconds."""
+        deadline = time.monotonic() + patience
+        while True:
+            try:
+                self.conn.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
 
     def _check_integrity(self):
         """``PRAGMA quick_check`` on an existing store (linear in its size, small for sweeps): a

@@ -273,3 +273,16 @@ def test_cli_sweep_errors_exit_with_a_reason(tmp_path, capsys):
     assert "dataset='cifar10'" in err and "1 cells failed and were skipped" in err and "Traceback" not in err
     assert main(["sweep", "pruning", *bad]) == 1
     assert "failed: DataNotFound" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_an_unreachable_dask_scheduler_is_named(tmp_path, capsys):
+    """Issue 18, defect 10: a scheduler nobody listens at is exit 2 with its address (after the
+    10 s connect timeout), not a traceback."""
+    pytest.importorskip("distributed")
+    from sparsecert.cli import main
+
+    code = main(["sweep", "gaussian_recovery", "--grid", "n=20", "N=40", "s=2", "--db", str(tmp_path / "d.sqlite"),
+                 "--executor", "dask", "--scheduler", "tcp://127.0.0.1:9"])
+    err = capsys.readouterr().err
+    assert code == 2 and "cannot reach the dask scheduler at 'tcp://127.0.0.1:9'" in err and "Traceback" not in err

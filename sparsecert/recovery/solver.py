@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 
 METHODS = ("iht", "niht", "aiht", "htp")
 
+#: ``||y||`` outside this range is scaled into it internally (by a power of two, exactly).
+Y_NORM_RANGE = (2.0**-256, 2.0**256)
+
 #: Operators with at least this many entries (n x N) get a progress bar inside each gradient pass
 #: when the run shows progress (one pass then takes seconds to hours: m = 10^9 units, say).
 LONG_PASS_ENTRIES = 10**10
@@ -115,7 +118,9 @@ def _cgls(R, y, z, n_steps, tol, res=None, fused=False):
         if qnorm == 0.0 or not np.isfinite(qnorm):
             break
         ratio = gnorm / qnorm
-        step = ratio * ratio / pnorm  # alpha ||p||, alpha = ||g||^2 / ||R p||^2 = (||g|| / ||R u||)^2 / ||p||^2
+        # alpha ||p||, alpha = ||g||^2 / ||R p||^2 = (||g|| / ||R u||)^2 / ||p||^2; beyond 1e150 ratio^2 would
+        # overflow, so divide first there (kept as it was elsewhere: the same bits as before)
+        step = ratio * ratio / pnorm if ratio < 1e150 else ratio * (ratio / pnorm)
         z = z + step * u
         res = res - step * q
         if last:
@@ -152,6 +157,8 @@ class IHTSolver:
 
     #: Steps between exact residuals when the residual is updated by recurrence.
     exact_every = 25
+    #: The power of two y was scaled by inside the solver (see ``__init__``; 1.0: not scaled).
+    y_scale = 1.0
 
     def __init__(self, A, y, s, *, method="niht", step=None, inner_iter=3, ls_iter=50, ls_tol=1e-12, w0=None):
         self.A = A = _as_operator(A)
@@ -159,6 +166,14 @@ class IHTSolver:
         self.method = check_option(method, "method", set(METHODS))
         self.s = check_int(s, "s", low=1, high=N)
         self.y = A.native(check_array(to_numpy(y), "y", shape=(n,), dtype=A.dtype))  # converted once, here
+        # y of extreme norm is scaled by a power of two (exact: the iterates are those of y times 2^k) so
+        # that A^T r stays representable (||A|| ||y|| beyond float range otherwise: y at 1e-200 with A at
+        # 1e-150 underflowed to "stationary" at w = 0); the result is scaled back. Not needed: 1.0.
+        ynorm = norm(self.y)
+        self.y_scale = 1.0
+        if ynorm > 0 and not Y_NORM_RANGE[0] <= ynorm <= Y_NORM_RANGE[1]:
+            self.y_scale = 2.0 ** -round(np.log2(ynorm))
+            self.y = self.y * self.y_scale
         self.inner_iter = check_int(inner_iter, "inner_iter", low=0)
         self.ls_iter = check_int(ls_iter, "ls_iter", low=1)
         self.ls_tol = check_float(ls_tol, "ls_tol", low=0.0)
@@ -182,7 +197,7 @@ class IHTSolver:
         if w0 is None:
             self.S, self.wS = np.empty(0, np.int64), np.empty(0, A.dtype)
         else:
-            self.S, self.wS = _threshold(w0.indices, w0.values.astype(A.dtype), self.s)
+            self.S, self.wS = _threshold(w0.indices, w0.values.astype(A.dtype) * self.y_scale, self.s)
         self.cache = A.make_cache()
         self.ynorm = norm(self.y)
         self.peak_memory = 0
@@ -280,7 +295,10 @@ class IHTSolver:
             mu = inv * inv  # (1 / ||A u||)^2; products, not **: a Python float ** 2 raises OverflowError
             if not np.isfinite(an) or mu == 0.0:
                 return None  # an overflowing product or an unrepresentable step: stop, keep w
-            Ag = Ag * gn  # A_S g_S, for the residual recurrence
+            if 1e-150 < gn < 1e150:  # A_S g_S itself, for the residual recurrence
+                Ag, g_scale = Ag * gn, 1.0
+            else:  # kept as A_S u (A_S g_S = ||g|| A_S u would overflow or underflow)
+                g_scale = gn if gn > 0 else 1.0
         else:
             mu = self.step_size
         T, wT = _threshold(U, wU + mu * gU, s)
@@ -312,7 +330,7 @@ class IHTSolver:
         work = max(work, R_T.nbytes)
         if same and self.adaptive and self._since_exact < self.exact_every:
             # Same support: w moved by mu g_S, so r moves by -mu A_S g_S (computed above).
-            r_T = self.r - mu * Ag
+            r_T = self.r - (mu * g_scale) * Ag
 
         if self.method == "aiht" and self.inner_iter:
             wT, r = _cgls(R_T, y, wT, self.inner_iter, 0.0, res=r_T, fused=True)
@@ -393,6 +411,8 @@ class IHTSolver:
     def finalize(self, **info):
         """The :class:`RecoveryResult` of the run so far (``info`` entries added to ``result.info``)."""
         w = self.result_w()
+        if self.y_scale != 1.0:
+            w = SparseVector(w.indices, w.values / self.y_scale, w.size)
         n, N = self.shape
         return RecoveryResult(
             w=w,
