@@ -25,6 +25,8 @@ from ._validation import check_array, check_float, check_int, check_option, chec
 __all__ = [
     "DenseNet",
     "train",
+    "loss_and_grad",
+    "as_targets",
     "imp",
     "IMPResult",
     "adam_step",
@@ -178,7 +180,7 @@ def _adam_keep_frozen(w, g, st, upd, lr, step, frozen, l):
     st[1][fz] = keep_v[fz]
 
 
-def _loss_grad(net, X, Y, loss, frozen=None):
+def loss_and_grad(net, X, Y, loss, frozen=None):
     """Loss and gradients (lists for W and b) of the mean loss over the batch.
 
     With ``frozen`` (per layer, bool per unit), the weight-gradient rows of
@@ -216,7 +218,7 @@ def _loss_grad(net, X, Y, loss, frozen=None):
     return value, gW, gb
 
 
-def _targets(Y, loss, k=None):
+def as_targets(Y, loss, k=None):
     """Targets as an (n, .) float array: labels (n, 1) for cross-entropy, values (n, k) for MSE.
 
     Cross-entropy labels must be integers in ``[0, k)`` (``k``: the net's outputs, when known),
@@ -281,7 +283,7 @@ def train(net, X, y, *, masks=None, optimizer="adam", lr=1e-3, epochs=10, batch_
     n = X.shape[0]
     loss = check_option(loss, "loss", {"mse", "ce"})
     optimizer = check_option(optimizer, "optimizer", {"adam", "gd"})
-    Y = _targets(y, loss, k=net.Ws[-1].shape[0])
+    Y = as_targets(y, loss, k=net.Ws[-1].shape[0])
     if Y.shape[0] != n:
         raise ValueError(f"y must have {n} rows, got {Y.shape[0]}")
     lr = check_float(lr, "lr", low=0.0, low_open=True)
@@ -303,7 +305,7 @@ def train(net, X, y, *, masks=None, optimizer="adam", lr=1e-3, epochs=10, batch_
         total = 0.0
         for b0 in range(0, n, bs):
             rows = order[b0 : b0 + bs]
-            value, gW, gb = _loss_grad(net, X[rows], Y[rows], loss, frozen)
+            value, gW, gb = loss_and_grad(net, X[rows], Y[rows], loss, frozen)
             total += value * rows.size
             step += 1
             for l, W in enumerate(net.Ws):
@@ -336,7 +338,7 @@ def train(net, X, y, *, masks=None, optimizer="adam", lr=1e-3, epochs=10, batch_
             if new_frozen is not None:
                 frozen = new_frozen
         if tol:
-            _, gW, gb = _loss_grad(net, X, Y, loss)
+            _, gW, gb = loss_and_grad(net, X, Y, loss)
             gnorm = math.sqrt(sum(float(np.sum((g * mk) ** 2)) for g, mk in zip(gW, masks))
                               + (sum(float(g @ g) for g in gb) if net.bs is not None else 0.0))
             if gnorm <= tol:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["convergence_figure", "grid_heatmap", "phase_diagram"]
+__all__ = ["convergence_figure", "grid_heatmap", "phase_diagram", "pyplot"]
 
 
-def _pyplot():
+def pyplot():
+    """``matplotlib.pyplot`` on a file backend (Agg unless one is already chosen): figures are
+    written to files, never shown."""
     import matplotlib
 
     if matplotlib.get_backend().lower() not in ("agg", "pdf", "svg", "cairo"):
@@ -27,7 +29,7 @@ def convergence_figure(panels, path=None, *, title=None):
     path : str or Path, optional
         Where to save the PNG; the figure is returned either way.
     """
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.8), squeeze=False)
     for ax, (name, results) in zip(axes[0], panels.items()):
         for method, res in results.items():
@@ -74,7 +76,7 @@ def grid_heatmap(rows, value="psnr", *, x="s", y="m", vmin=-20, vmax=50, path=No
     title : str or list of str, optional
         One per panel.
     """
-    plt = _pyplot()
+    plt = pyplot()
     values = [value] if isinstance(value, str) else list(value)
     P = len(values)
 
@@ -142,7 +144,7 @@ def phase_diagram(rows, *, ax=None, title=None, theory=True, c=4.0, path=None, k
     dk, rk = keys
     rows = [dict(r, delta=r[dk], rho=r[rk]) for r in rows]
 
-    plt = _pyplot()
+    plt = pyplot()
     deltas = sorted({round(r["delta"], 12) for r in rows})
     rhos = sorted({round(r["rho"], 12) for r in rows})
     P = np.full((len(rhos), len(deltas)), np.nan)

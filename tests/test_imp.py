@@ -38,24 +38,24 @@ def test_backprop_matches_finite_differences(loss, rng):
     net = I.DenseNet.init([4, 6, 5, 3], rng)
     X = rng.standard_normal((9, 4))
     y = rng.integers(0, 3, 9) if loss == "ce" else rng.standard_normal((9, 3))
-    Y = I._targets(y, loss)
-    _, gW, gb = I._loss_grad(net, X, Y, loss)
+    Y = I.as_targets(y, loss)
+    _, gW, gb = I.loss_and_grad(net, X, Y, loss)
     h = 1e-6
     for l in range(3):
         for idx in [(0, 0), (1, 2), (2, 1)]:
             W = net.Ws[l]
             old = W[idx]
             W[idx] = old + h
-            fp = I._loss_grad(net, X, Y, loss)[0]
+            fp = I.loss_and_grad(net, X, Y, loss)[0]
             W[idx] = old - h
-            fm = I._loss_grad(net, X, Y, loss)[0]
+            fm = I.loss_and_grad(net, X, Y, loss)[0]
             W[idx] = old
             assert abs((fp - fm) / (2 * h) - gW[l][idx]) < 1e-6
         b = net.bs[l]
         b[1] += h
-        fp = I._loss_grad(net, X, Y, loss)[0]
+        fp = I.loss_and_grad(net, X, Y, loss)[0]
         b[1] -= 2 * h
-        fm = I._loss_grad(net, X, Y, loss)[0]
+        fm = I.loss_and_grad(net, X, Y, loss)[0]
         b[1] += h
         assert abs((fp - fm) / (2 * h) - gb[l][1]) < 1e-6
 

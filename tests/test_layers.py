@@ -56,3 +56,64 @@ def test_core_imports_respect_layers(path):
 def test_core_modules_found():
     names = {".".join(p.relative_to(ROOT).with_suffix("").parts) for p in CORE}
     assert {"operators.base", "operators.relu_pattern", "recovery.solver", "parallel", "random"} <= names
+
+
+ALL = sorted(ROOT.rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", ALL, ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_private_name_is_imported_from_another_module(path):
+    """One home per concept: a name that starts with ``_`` stays in its module (dunders such as
+    ``__version__`` are public)."""
+    name = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+    for target, names in _imports(path):
+        private = [n for n in names if n.startswith("_") and not n.endswith("__")]
+        assert not private, f"{name} imports private {private} from {target}"
+
+
+def _top_level_imports(path):
+    """Targets of the imports a module runs when it is imported (not those inside functions)."""
+    rel = path.relative_to(ROOT).with_suffix("").parts
+    package = rel[:-1]
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.ImportFrom) and node.level:
+            base = list(package[: len(package) - (node.level - 1)])
+            if node.module:
+                yield ".".join(base + [node.module])
+            else:
+                yield from (".".join(base + [a.name]) for a in node.names)
+
+
+def _resolve(target, modules):
+    """The module a dotted target names (a package resolves to its __init__)."""
+    if target in modules:
+        return target
+    if f"{target}.__init__" in modules:
+        return f"{target}.__init__"
+    parent = target.rsplit(".", 1)[0] if "." in target else ""
+    return _resolve(parent, modules) if parent and parent != target else None
+
+
+def test_no_import_cycles_between_modules():
+    """The graph of module-level imports inside sparsecert has no cycle (an import inside a
+    function, done when it runs, is not an edge)."""
+    modules = {".".join(p.relative_to(ROOT).with_suffix("").parts): p for p in ALL}
+    graph = {m: {t for t in (_resolve(x, modules) for x in _top_level_imports(p)) if t and t != m}
+             for m, p in modules.items()}
+    state, stack = {}, []
+
+    def visit(m):
+        state[m] = "open"
+        stack.append(m)
+        for t in sorted(graph[m]):
+            if state.get(t) == "open":
+                cycle = stack[stack.index(t):] + [t]
+                pytest.fail("import cycle: " + " -> ".join(cycle))
+            if t not in state:
+                visit(t)
+        stack.pop()
+        state[m] = "done"
+
+    for m in sorted(graph):
+        if m not in state:
+            visit(m)

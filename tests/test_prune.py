@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sparsecert.imp import DenseNet, _loss_grad, _targets
+from sparsecert.imp import DenseNet, loss_and_grad, as_targets
 from sparsecert.prune import ROUNDINGS, grasp, magnitude, prune_count, select_masks, snip, synflow, zhou_criterion
 
 
@@ -18,7 +18,7 @@ def tiny(seed, bias=True, sizes=(4, 5, 3, 2)):
 
 
 def loss_of(net, X, y):
-    return _loss_grad(net, X, _targets(y, "mse"), "mse")[0]
+    return loss_and_grad(net, X, as_targets(y, "mse"), "mse")[0]
 
 
 @settings(max_examples=10)
@@ -44,7 +44,7 @@ def test_grasp_hessian_gradient_product_matches_the_exact_hessian():
     removes): H g from differences of gradients equals the product with the Hessian assembled
     column by column (finite differences of the gradient along each coordinate)."""
     net, X, y = tiny(3, bias=False, sizes=(3, 4, 1))
-    Y = _targets(y[:, 0], "mse")
+    Y = as_targets(y[:, 0], "mse")
     shapes = [W.shape for W in net.Ws]
     sizes = [W.size for W in net.Ws]
 
@@ -54,7 +54,7 @@ def test_grasp_hessian_gradient_product_matches_the_exact_hessian():
         for W, sz, sh in zip(trial.Ws, sizes, shapes):
             W[...] = vec[o : o + sz].reshape(sh)
             o += sz
-        return np.concatenate([g.ravel() for g in _loss_grad(trial, X, Y, "mse")[1]])
+        return np.concatenate([g.ravel() for g in loss_and_grad(trial, X, Y, "mse")[1]])
 
     w = np.concatenate([W.ravel() for W in net.Ws])
     P = w.size

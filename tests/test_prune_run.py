@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sparsecert.imp import DenseNet, _loss_grad, _targets, imp, train
+from sparsecert.imp import DenseNet, loss_and_grad, as_targets, imp, train
 from sparsecert.neq import neq_train, unit_similarity
 from sparsecert.prune.bingo import bingo_train
 from sparsecert.prune.dynamic import layer_densities, sparse_train
@@ -161,14 +161,14 @@ def test_bingo_single_weight_probes_measure_the_reset_effect():
                       subset_fraction=1 / net.n_weights, n_probes=40)
     sig = out["significance"]
     assert np.all(sig[0][:, 2] == 0.0)
-    Y = _targets(y, "ce")
-    base = _loss_grad(net, X, Y, "ce")[0]
+    Y = as_targets(y, "ce")
+    base = loss_and_grad(net, X, Y, "ce")[0]
     checked = 0
     for l, S in enumerate(sig):
         for i, j in zip(*np.nonzero(S)):
             probe = net.copy()
             probe.Ws[l][i, j] = net0.Ws[l][i, j]
-            assert S[i, j] == pytest.approx(_loss_grad(probe, X, Y, "ce")[0] - base, rel=1e-9, abs=1e-15)
+            assert S[i, j] == pytest.approx(loss_and_grad(probe, X, Y, "ce")[0] - base, rel=1e-9, abs=1e-15)
             checked += 1
     assert checked > 10
 
@@ -206,10 +206,10 @@ def test_neq_freezes_exactly_the_units_whose_velocity_is_below_eps(seed, mu, eps
 def test_neq_skips_the_weight_gradients_of_frozen_units():
     """The gradient rows of frozen units are not computed (zero), the others equal the full gradient."""
     X, y, net = data(7)
-    Y = _targets(y, "ce")
+    Y = as_targets(y, "ce")
     frozen = [np.array([True, False] * 5), np.zeros(8, bool), np.zeros(3, bool)]
-    _, g_full, _ = _loss_grad(net, X, Y, "ce")
-    _, g_fz, _ = _loss_grad(net, X, Y, "ce", frozen)
+    _, g_full, _ = loss_and_grad(net, X, Y, "ce")
+    _, g_fz, _ = loss_and_grad(net, X, Y, "ce", frozen)
     assert np.all(g_fz[0][frozen[0]] == 0)
     np.testing.assert_allclose(g_fz[0][~frozen[0]], g_full[0][~frozen[0]], rtol=1e-12, atol=1e-18)
     np.testing.assert_array_equal(g_fz[1], g_full[1])
@@ -263,7 +263,7 @@ def test_rigl_grows_the_largest_gradients():
     def fake_train(net_, X_, y_, masks, rng, callback, **kw):
         before["masks"] = [m.copy() for m in masks]
         before["W"] = net_.Ws[0].copy()
-        g = _loss_grad(net_, X_, _targets(y_, "mse"), "mse")[1][0]
+        g = loss_and_grad(net_, X_, as_targets(y_, "mse"), "mse")[1][0]
         before["g"] = g
         new = callback(1, net_, np.arange(X_.shape[0]))
         return {"losses": np.zeros(0), "steps": 1, "iterates": {}, "masks": new}

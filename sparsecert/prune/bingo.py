@@ -19,7 +19,7 @@ import time
 import numpy as np
 
 from .._validation import check_array, check_float, check_int, check_rng
-from ..imp import _targets, train
+from ..imp import as_targets, train
 
 __all__ = ["bingo_train"]
 
@@ -50,7 +50,7 @@ def bingo_train(net, X, y, *, masks=None, subset_fraction=0.05, n_probes=4, prob
     rng = check_rng(rng)
     init = net.copy() if init is None else init
     masks = [np.ones(W.shape, bool) for W in net.Ws] if masks is None else masks
-    Y = _targets(y, loss, k=net.Ws[-1].shape[0])
+    Y = as_targets(y, loss, k=net.Ws[-1].shape[0])
     X = check_array(X, "X", ndim=2)
     sizes = [W.size for W in net.Ws]
     offsets = np.cumsum([0] + sizes)

@@ -27,7 +27,7 @@ import math
 import numpy as np
 
 from .._validation import check_float, check_int, check_option, check_rng
-from ..imp import _loss_grad, _targets, train
+from ..imp import loss_and_grad, as_targets, train
 
 __all__ = ["sparse_train", "layer_densities"]
 
@@ -100,7 +100,7 @@ def sparse_train(net, X, y, *, method="rigl", density=0.1, distribution="er", up
     bs = train_kwargs.get("batch_size") or n
     steps_total = train_kwargs.get("epochs", 10) * math.ceil(n / min(bs, n))
     t_end = int(0.75 * steps_total) if t_end is None else check_int(t_end, "t_end", low=0)
-    Y = _targets(y, loss, k=net.Ws[-1].shape[0])
+    Y = as_targets(y, loss, k=net.Ws[-1].shape[0])
     bounds = [1.0 / math.sqrt(W.shape[1]) for W in net.Ws]
     log = {"updates": 0, "turnover": 0}
 
@@ -108,7 +108,7 @@ def sparse_train(net, X, y, *, method="rigl", density=0.1, distribution="er", up
         if step % update_every or step > t_end:
             return None
         frac = alpha if decay == "constant" else alpha / 2 * (1 + math.cos(math.pi * step / t_end))
-        grads = _loss_grad(net, np.asarray(X)[rows], Y[rows], loss)[1] if method == "rigl" else None
+        grads = loss_and_grad(net, np.asarray(X)[rows], Y[rows], loss)[1] if method == "rigl" else None
         new = []
         for l, (W, m) in enumerate(zip(net.Ws, masks)):
             active = np.flatnonzero(m.ravel())

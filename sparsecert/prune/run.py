@@ -37,7 +37,9 @@ from ..imp import DenseNet, IMPResult, train
 from .scores import SCORES
 from .select import prune_count, select_masks
 
-__all__ = ["prune_run", "prune_step", "prune_to", "check_rate_prunable", "WHEN", "SCHEDULES", "AFTER"]
+__all__ = [
+    "prune_run", "prune_step", "prune_to", "check_rate_prunable", "check_progress", "WHEN", "SCHEDULES", "AFTER",
+]
 
 WHEN = ("init", "after", "during")
 SCHEDULES = ("one-shot", "iterative", "gradual")
@@ -219,7 +221,7 @@ def prune_run(net0, X, y, *, when="after", score="magnitude", schedule="iterativ
                 masks = to_goal(net0, masks, target)
         elif schedule == "iterative":  # score and prune repeatedly without training
             while sum(int(m.sum()) for m in masks) > target:
-                masks = _progressed(masks, prune_step(score_fn(net0, masks, ctx), masks, rates, scope=scope,
+                masks = check_progress(masks, prune_step(score_fn(net0, masks, ctx), masks, rates, scope=scope,
                                                       target=target, prunable=prunable))
         else:
             masks = to_goal(net0, masks, target)
@@ -254,7 +256,7 @@ def prune_run(net0, X, y, *, when="after", score="magnitude", schedule="iterativ
                 new = to_goal(net, masks, target)
             else:
                 new = prune_step(score_fn(net, masks, ctx), masks, rates, scope=scope, target=target, prunable=prunable)
-            masks = _progressed(masks, new)
+            masks = check_progress(masks, new)
             r += 1
             start = {"rewind": rewind_net, "finetune": net, "reinit": None, "scratch": net0}[after]
             net = fresh() if start is None else start.copy()
@@ -271,7 +273,8 @@ def prune_run(net0, X, y, *, when="after", score="magnitude", schedule="iterativ
                            "probe_seconds": ctx.get("probe_seconds", 0.0)})
 
 
-def _progressed(old, new):
+def check_progress(old, new):
+    """``new`` masks, or ValueError when a pruning round removed nothing (the target is unreachable)."""
     if all(np.array_equal(a, b) for a, b in zip(old, new)):
         raise ValueError("the schedule cannot reach the target: a round pruned nothing "
                          "(layer scope keeps at least one weight per layer)")

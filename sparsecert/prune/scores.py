@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._validation import check_float, check_int, check_option, check_rng
-from ..imp import _loss_grad, _targets
+from ..imp import loss_and_grad, as_targets
 from .select import select_masks
 
 __all__ = ["SCORES", "magnitude", "random_scores", "snip", "grasp", "synflow", "zhou_criterion", "ZHOU"]
@@ -42,8 +42,8 @@ def random_scores(net, rng=None, **_):
 
 
 def _grad(net, X, y, loss, masks=None):
-    Y = _targets(y, loss, k=net.Ws[-1].shape[0])
-    _, gW, _ = _loss_grad(net, np.asarray(X, float), Y, loss)
+    Y = as_targets(y, loss, k=net.Ws[-1].shape[0])
+    _, gW, _ = loss_and_grad(net, np.asarray(X, float), Y, loss)
     return gW if masks is None else [g * m for g, m in zip(gW, masks)]
 
 

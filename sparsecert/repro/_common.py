@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..experiments import write_csv
-from ..plot import _pyplot
+from ..plot import pyplot
 
 
 def save_figure(fig, rows, out, stem):
@@ -11,7 +11,7 @@ def save_figure(fig, rows, out, stem):
     fig.tight_layout()
     path = out / f"{stem}.png"
     fig.savefig(path, dpi=110)
-    _pyplot().close(fig)
+    pyplot().close(fig)
     write_csv(rows, out / f"{stem}.csv")
     return path
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import certify as C
 from ..experiments import SUCCESS_TOL
-from ..plot import _pyplot
+from ..plot import pyplot
 from ..recovery import iht
 from ._common import save_figure
 
@@ -55,7 +55,7 @@ def run(out="figures", quick=True, seed=0, executor=None, progress=None):
     rng = np.random.default_rng(seed)
     N = cfg["N"]
     rows = []
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(cfg["deltas"]), figsize=(4.6 * len(cfg["deltas"]), 3.6), squeeze=False, sharey=True)
     for ax, delta in zip(axes[0], cfg["deltas"]):
         n = round(delta * N)

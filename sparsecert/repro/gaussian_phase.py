@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..experiments import write_csv
-from ..plot import _pyplot, phase_diagram
+from ..plot import pyplot, phase_diagram
 from ..sweep import run_sweep
 
 QUICK = {"N": 64, "deltas": (0.25, 0.4, 0.6, 0.8), "rhos": (0.05, 0.1, 0.2, 0.3, 0.45, 0.6), "seeds": 4}
@@ -44,7 +44,7 @@ def run(out="figures", quick=True, seed=0, executor="process", progress=None):
     rows = run_sweep("gaussian_recovery", iht_cells, seeds, db, executor=executor, progress=progress).rows
     l1 = run_sweep("l1_recovery", cells, seeds, db, executor=executor, progress=progress)
     rows += [dict(r, method="l1") for r in l1.rows]
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(METHODS), figsize=(3.3 * len(METHODS), 3.4), sharey=True)
     for ax, method in zip(axes, METHODS):
         im = phase_diagram([r for r in rows if r["method"] == method], ax=ax, title=f"{method.upper()}, N={N}",

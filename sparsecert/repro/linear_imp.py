@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import linear_theory as lt
-from ..plot import _pyplot
+from ..plot import pyplot
 from ._common import save_figure
 
 QUICK = {"d": 16, "s_true": 4, "rho": 0.5, "ratios": (1.5, 4.0), "noises": (0.1, 1.0), "trials": 6,
@@ -81,7 +81,7 @@ def run(out="figures", quick=True, seed=0, executor=None, progress=None):
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     d = cfg["d"]
-    plt = _pyplot()
+    plt = pyplot()
 
     # --- figure 1: test error along the path
     rows = []

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import data as D
-from ..plot import _pyplot
+from ..plot import pyplot
 from ._common import config_stem, pick_config, save_figure
 
 NEEDS_TORCH = True
@@ -58,7 +58,7 @@ def split_train_val(dataset, n_val, seed=0):
 
 def run(out="figures", quick=True, seed=0, executor=None, progress=None, config=None):
     from ..torch_bridge import fit, lenet_300_100, prune_torch
-    from ..torch_bridge.prune import _reinit
+    from ..torch_bridge.prune import reinitialised
 
     cfg = pick_config(CONFIGS, quick, config)
     out = Path(out)
@@ -78,13 +78,13 @@ def run(out="figures", quick=True, seed=0, executor=None, progress=None, config=
                          "final_test_acc": hist["final_test_acc"]})
             if r == 0 or r % cfg["control_every"]:
                 continue
-            controls = {"reinit": (_reinit(m0, s + 7 + r), masks),
+            controls = {"reinit": (reinitialised(m0, s + 7 + r), masks),
                         "random mask": (m0, [rng.permutation(m.ravel()).reshape(m.shape) for m in masks])}
             for kind, (start, mk) in controls.items():
                 h = fit(copy.deepcopy(start), *train, masks=mk, seed=s + r, **kw)
                 rows.append({"trial": trial, "round": r, "p_m": pm, "kind": kind, "early_stop": h["early_stop"],
                              "test_acc": h["test_acc_at_early_stop"], "final_test_acc": h["final_test_acc"]})
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10.5, 3.8))
     for kind, c in (("winning ticket", "C0"), ("reinit", "C3"), ("random mask", "C7")):
         for ax, key in zip(axes, ("early_stop", "test_acc")):

@@ -28,7 +28,7 @@ import numpy as np
 
 from .. import data as D
 from ..experiments import write_csv
-from ..plot import _pyplot
+from ..plot import pyplot
 from ..sweep import run_sweep
 from ._common import save_figure
 
@@ -71,7 +71,7 @@ def run(out="figures", quick=True, seed=0, executor="process", progress=None):
     db = out / f"pruning_compare{'_quick' if quick else ''}.sqlite"
     rows = run_sweep("pruning", cells, seeds, db, executor=executor, progress=progress).rows
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(11.5, 4.2), gridspec_kw={"width_ratios": [1.6, 1]})
     dense = [r for r in rows if r["method"] == "dense"]
     dm, ds = _stats(dense, "accuracy")

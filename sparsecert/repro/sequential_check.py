@@ -105,9 +105,9 @@ def _diagnosis_rows(seed):
 
 
 def _draw_diagnosis(rows):
-    from ..plot import _pyplot
+    from ..plot import pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     ms = sorted({r["m"] for r in rows})
     fig, axes = plt.subplots(1, len(ms), figsize=(6.0 * len(ms), 4.2), squeeze=False)
     for ax, m in zip(axes[0], ms):
@@ -131,9 +131,9 @@ def _previous(path):
 
 
 def _draw(rows):
-    from ..plot import _pyplot
+    from ..plot import pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     groups = list(dict.fromkeys(r["case"] for r in rows))
     fig, axes = plt.subplots(1, len(groups), figsize=(3.2 * len(groups), 3.4), squeeze=False)
     for ax, g in zip(axes[0], groups):

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import data as D
-from ..plot import _pyplot
+from ..plot import pyplot
 from ._common import save_figure
 
 NEEDS_TORCH = True
@@ -67,7 +67,7 @@ def task(name):
 
 def run(out="figures", quick=True, seed=0, executor=None, progress=None):
     from ..torch_bridge import fit, prunable_weights, prune_torch, resnet
-    from ..torch_bridge.prune import _reinit
+    from ..torch_bridge.prune import reinitialised
 
     cfg = QUICK if quick else FULL
     out = Path(out)
@@ -101,7 +101,7 @@ def run(out="figures", quick=True, seed=0, executor=None, progress=None):
                 for regime in ("fine-tune", "frozen"):
                     net = resnet(cfg["depth"], cfg["width"], in_channels=Xs.shape[1], classes=k_s, seed=seed)
                     if state == "random":
-                        net = _reinit(net, seed + 17 + r)
+                        net = reinitialised(net, seed + 17 + r)
                     elif state is not None:
                         net.load_state_dict(state)
                     net.head = type(net.head)(net.head.in_features, k_t)  # fresh head for the target classes
@@ -111,7 +111,7 @@ def run(out="figures", quick=True, seed=0, executor=None, progress=None):
                             test=target_test, eval_every=cfg["target_iterations"], seed=seed + r, **kw)
                     rows.append({"target": target, "ticket": kind, "round": r, "p_m": pm, "start": start,
                                  "regime": regime, "test_acc": h["final_test_acc"]})
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(len(cfg["targets"]), 2, figsize=(10, 3.6 * len(cfg["targets"])), squeeze=False)
     styles = {("iterative", "theta_S"): ("C0", "o", "-"), ("iterative", "theta_0"): ("C1", "s", "-"),
               ("iterative", "random"): ("C7", "x", "-"), ("one-shot", "theta_S"): ("C0", "o", "--")}

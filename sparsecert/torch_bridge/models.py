@@ -6,7 +6,8 @@ import torch
 from torch import nn
 
 
-def _glorot_normal(model):
+def glorot_normal(model):
+    """Glorot (Xavier) normal weights for every Linear and Conv2d layer of ``model``, in place."""
     for mod in model.modules():
         if isinstance(mod, (nn.Linear, nn.Conv2d)):
             nn.init.xavier_normal_(mod.weight)
@@ -31,7 +32,7 @@ def mlp(sizes, *, init="glorot", bias=True, seed=None):
         if i < len(sizes) - 2:
             layers.append(nn.ReLU())
     net = nn.Sequential(*layers)
-    return _glorot_normal(net) if init == "glorot" else net
+    return glorot_normal(net) if init == "glorot" else net
 
 
 def lenet_300_100(d_in=784, k=10, seed=None):
@@ -86,4 +87,4 @@ def resnet(depth=20, width=16, in_channels=3, classes=10, seed=None):
     """A :class:`ResNet` with Gaussian Glorot init (``seed`` seeds torch's generator)."""
     if seed is not None:
         torch.manual_seed(seed)
-    return _glorot_normal(ResNet(depth, width, in_channels, classes))
+    return glorot_normal(ResNet(depth, width, in_channels, classes))

@@ -20,11 +20,11 @@ from torch import nn
 
 from .._validation import check_float, check_int, check_option, check_rng
 from ..neq import Equilibrium
-from ..prune.run import AFTER, SCHEDULES, WHEN, _progressed, check_rate_prunable, prune_step, prune_to
-from .models import _glorot_normal
+from ..prune.run import AFTER, SCHEDULES, WHEN, check_progress, check_rate_prunable, prune_step, prune_to
+from .models import glorot_normal
 from .train import fit, prunable_weights, to_tensor
 
-__all__ = ["prune_torch", "torch_scores", "TorchPruneResult", "neq_fit", "TORCH_SCORES"]
+__all__ = ["prune_torch", "torch_scores", "TorchPruneResult", "neq_fit", "TORCH_SCORES", "reinitialised"]
 
 TORCH_SCORES = ("magnitude", "random", "snip", "bingo")
 
@@ -117,13 +117,15 @@ class _BingoProbe:
         return [sig[self.offsets[l] : self.offsets[l + 1]].reshape(tuple(w.shape)) for l, w in enumerate(self.weights)]
 
 
-def _reinit(model, seed):
+def reinitialised(model, seed):
+    """A copy of ``model`` with every submodule's parameters drawn afresh (``reset_parameters``,
+    torch seed ``seed``): the lottery-ticket "reinit" control."""
     fresh = copy.deepcopy(model)
     torch.manual_seed(seed)
     for mod in fresh.modules():
         if hasattr(mod, "reset_parameters") and mod is not fresh:
             mod.reset_parameters()
-    return _glorot_normal(fresh)
+    return glorot_normal(fresh)
 
 
 def prune_torch(model0, X, y, *, when="after", score="magnitude", schedule="iterative", scope="layer",
@@ -195,10 +197,10 @@ def prune_torch(model0, X, y, *, when="after", score="magnitude", schedule="iter
             masks = to_goal(model, masks)
         else:
             while sum(int(m.sum()) for m in masks) > goal:
-                masks = _progressed(masks, prune_step(scores(model), masks, rates, scope=scope, target=goal,
+                masks = check_progress(masks, prune_step(scores(model), masks, rates, scope=scope, target=goal,
                                                       prunable=prunable))
         if after == "reinit":
-            model = _reinit(model0, seed + 1)
+            model = reinitialised(model0, seed + 1)
         train_round(model, masks, 0)
     else:
         model = copy.deepcopy(model0)
@@ -212,10 +214,10 @@ def prune_torch(model0, X, y, *, when="after", score="magnitude", schedule="iter
             trained = out.model
             new = to_goal(trained, masks) if schedule == "one-shot" else prune_step(
                 scores(trained), masks, rates, scope=scope, target=goal, prunable=prunable)
-            masks = _progressed(masks, new)
+            masks = check_progress(masks, new)
             r += 1
             if after == "reinit":
-                model = _reinit(model0, seed + 100 + r)
+                model = reinitialised(model0, seed + 100 + r)
             else:
                 model = copy.deepcopy(model0)
                 model.load_state_dict({"rewind": rewind_state, "scratch": state0,
