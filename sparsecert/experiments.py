@@ -286,7 +286,11 @@ def _size(default=None):
     return Param(int, low=1) if default is None else Param(int, default, low=1)
 
 
-_GAUSSIAN = {"n": _size(), "N": _size(), "s": _size()}
+_GAUSSIAN = {
+    "n": _size(), "N": _size(), "s": _size(),
+    # the phase-diagram cell (delta = n/N, rho = s/n) an instance was drawn for: recorded with it, not used
+    "cell_delta": Param(float, None, low=0.0), "cell_rho": Param(float, None, low=0.0),
+}
 
 
 def _s_at_most_N(p):

@@ -72,7 +72,7 @@ import torch  # noqa: E402
 
 import sparsecert as sc  # noqa: E402
 from sparsecert.experiments import capacity, planted_mlp, planted_vector  # noqa: E402
-from sparsecert.operators import TorchReluPatternOperator  # noqa: E402
+from sparsecert.operators import TorchReluPatternOperator, pattern_triton  # noqa: E402
 from sparsecert.relu import psnr, recover_relu  # noqa: E402
 
 
@@ -105,8 +105,10 @@ def gradient_pass_seconds(X, m, device):
     return timed(gradient, device, 10)
 
 
-def iteration_seconds(X, y, m, s, device):
-    """Median seconds of one sequential AIHT iteration (after 3 warm-up iterations) on ``device``."""
+def iteration_seconds(X, y, m, s, device, products=None):
+    """Median seconds of one sequential AIHT iteration (after 3 warm-up iterations) on ``device``;
+    ``products`` (a dict) receives the seconds of the current support's restricted products in
+    each mode (per-entry Triton kernels, GEMMs over the active blocks) and its fill."""
     A = TorchReluPatternOperator(X, m, rng=1, device=device)
     solver = sc.SequentialIHTSolver(A, y, s, method="aiht", inner_iter=3)
 
@@ -116,7 +118,17 @@ def iteration_seconds(X, y, m, s, device):
 
     for _ in range(3):
         step()
-    return timed(step, device, 5)
+    it = timed(step, device, 5)
+    if products is not None:
+        R = solver._support_operator()
+        v, r = np.random.default_rng(0).standard_normal(R.shape[1]), solver.r
+        products.update(fill=R.shape[1] / (R.blocks.size * A.d), mode=R.mode)
+        modes = ["gemm"] + (["entries"] if R.entry_rows is not None else [])
+        for mode in modes:
+            R.mode = mode
+            products[f"matvec_{mode}_s"] = timed(lambda: R.matvec(v), device, 10)
+            products[f"rmatvec_{mode}_s"] = timed(lambda: R.rmatvec(r), device, 10)
+    return it
 
 
 def instance_row(n, d, m, s, device, f32=False):
@@ -125,14 +137,16 @@ def instance_row(n, d, m, s, device, f32=False):
     if device.startswith("cuda"):
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
-    it = iteration_seconds(p.X, p.y, m, s, device)
+    products = {}
+    it = iteration_seconds(p.X, p.y, m, s, device, products)
     peak = torch.cuda.max_memory_allocated() - p.X.nbytes if device.startswith("cuda") else None
     t0 = time.perf_counter()
     net, res = recover_relu(p.X, p.y, m, s, method="aiht", sequential=True, max_iter=15, rng=1, tol=0.0,
                             backend="torch", device=device, progress=False)
     row = {"n": n, "d": d, "m": m, "s": s, "gradient_pass_s": grad, "iteration_s": it,
            "ratio_to_gradient_pass": it / grad, "device_bytes_beyond_X": peak,
-           "psnr_15": psnr(p.y, net.forward(p.X)), "fit_15_s": time.perf_counter() - t0}
+           "psnr_15": psnr(p.y, net.forward(p.X)), "fit_15_s": time.perf_counter() - t0,
+           "restricted_products": products}
     if f32:
         row["iteration_f32_s"] = iteration_seconds(p.X.astype("float32"), p.y.astype("float32"), m, s, device)
     return row
@@ -178,7 +192,8 @@ def main(argv=None):
         instances = [(20000, 100, 200, 200), (50000, 100, 1000, 1000), (200000, 100, 1000, 1000)]
         n, d, grid = 50000, 100, (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
     report = {"device": torch.cuda.get_device_name(0) if args.device.startswith("cuda") else "cpu",
-              "torch": torch.__version__, "instances": []}
+              "torch": torch.__version__, "triton_kernels": pattern_triton.available(args.device),
+              "triton_error": pattern_triton.unavailable_reason(), "instances": []}
     out = Path(args.out) / "gpu_check.json"
     out.parent.mkdir(parents=True, exist_ok=True)
 

@@ -20,7 +20,8 @@ from .._validation import check_array
 from ..backend import is_tensor, resolve, to_numpy
 from .base import RestrictedOperator, check_support
 from .on_device import OnDevice
-from .relu_pattern import ReluPatternOperator, gather_masks
+from . import pattern_triton
+from .relu_pattern import GEMM_FILL, ReluPatternOperator, gather_masks
 
 __all__ = ["TorchReluPatternOperator"]
 
@@ -49,11 +50,14 @@ class _TorchRestrictedPattern(RestrictedOperator):
         own = 0 if new is None else int(self.source.numel())
         new = np.empty(0, np.int64) if new is None else new
         self.n_new_blocks = int(new.size)
-        self.mode = "gemm"
-        if nb and np.array_equal(rows, np.arange(rows[0], rows[0] + nb)):  # consecutive rows: a view, no gather per product
-            self.source, self.rows = self.source[int(rows[0]) : int(rows[0]) + nb], slice(None)
-        else:
-            self.rows = parent.native_index(rows)
+        consecutive = bool(nb) and np.array_equal(rows, np.arange(rows[0], rows[0] + nb))
+        if consecutive:  # a view of those rows: no gather per product
+            self.source, rows = self.source[int(rows[0]) : int(rows[0]) + nb], rows - rows[0]
+        self.rows = slice(None) if consecutive else parent.native_index(rows)
+        # per-entry products (Triton, O(n |S|)) where the support is sparse in its blocks, as on the CPU
+        entries = idx.size < GEMM_FILL * nb * d and parent.dtype == np.float64 and pattern_triton.available(parent.device)
+        self.mode = "entries" if entries else "gemm"
+        self.entry_rows = parent.native_index(rows[inv]) if entries else None  # mask row of each entry
         self.blk = t.as_tensor(inv.astype(np.int64), device=parent.device)
         self.feat = t.as_tensor(feat, device=parent.device)
         self.tile = max(1, DEVICE_TILE_BYTES // (8 * max(nb, 1)))
@@ -66,6 +70,8 @@ class _TorchRestrictedPattern(RestrictedOperator):
         out = t.zeros(n, dtype=p.tdtype, device=p.device)
         if not self.shape[1]:
             return out
+        if self.mode == "entries":
+            return pattern_triton.entries_matvec(self.source, self.entry_rows, self.feat, p._dev(np.ravel(v)), p.Xd)
         W = t.zeros((self.blocks.size, p.d), dtype=p.tdtype, device=p.device)
         W[self.blk, self.feat] = t.as_tensor(np.ravel(v), dtype=p.tdtype, device=p.device)
         for i0, i1 in _tiles(n, self.tile):
@@ -77,6 +83,8 @@ class _TorchRestrictedPattern(RestrictedOperator):
         if not self.shape[1]:
             return np.zeros(0, self.dtype)
         r = p.native(r)
+        if self.mode == "entries":
+            return to_numpy(pattern_triton.entries_rmatvec(self.source, self.entry_rows, self.feat, r, p.Xd))
         G = t.zeros((self.blocks.size, p.d), dtype=p.tdtype, device=p.device)
         for i0, i1 in _tiles(self.shape[0], self.tile):
             G += (self.source[self.rows, i0:i1] * r[i0:i1]) @ p.Xd[i0:i1]
