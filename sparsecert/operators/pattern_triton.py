@@ -13,11 +13,13 @@ handles a tile of samples; ``A_S^T q`` sums per-tile partial sums (no atomics:
 the same bits on every run). Used by
 :class:`~sparsecert.operators.TorchReluPatternOperator` for float64 on CUDA
 when Triton is installed and its self-check passes
-(:func:`available`); otherwise the GEMM path runs. Triton is imported only then.
+(:func:`available`; ``SPARSECERT_TRITON=0`` turns them off); otherwise the GEMM
+path runs. Triton is imported only then.
 """
 
 from __future__ import annotations
 
+import os
 import warnings
 
 import numpy as np
@@ -111,8 +113,12 @@ def _self_check(device):
 
 
 def available(device) -> bool:
-    """Whether the Triton kernels run correctly on ``device`` (checked once per process)."""
+    """Whether the Triton kernels run correctly on ``device`` (checked once per process;
+    ``SPARSECERT_TRITON=0`` in the environment turns them off)."""
     if not str(device).startswith("cuda"):
+        return False
+    if os.environ.get("SPARSECERT_TRITON", "1") == "0":
+        _state["error"] = "disabled by SPARSECERT_TRITON=0"
         return False
     if _state["ok"] is None:
         try:
