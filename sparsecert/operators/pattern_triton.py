@@ -27,7 +27,7 @@ import numpy as np
 __all__ = ["available", "unavailable_reason", "entries_matvec", "entries_rmatvec", "TILE"]
 
 #: Samples per program.
-TILE = 256
+TILE = 512
 
 _state = {"ok": None, "error": None, "kernels": None}
 
@@ -38,7 +38,7 @@ def _kernels():
         import triton.language as tl
 
         @triton.jit
-        def matvec(M, m_stride, rows, feat, v, X, d, out, n, S, BLOCK: tl.constexpr):
+        def matvec(M, m_stride, rows, feat, v, XT, out, n, S, BLOCK: tl.constexpr):
             offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
             valid = offs < n
             acc = tl.zeros([BLOCK], dtype=tl.float64)
@@ -47,12 +47,12 @@ def _kernels():
                 f = tl.load(feat + j)
                 vj = tl.load(v + j)
                 m = tl.load(M + r * m_stride + offs, mask=valid, other=0)
-                x = tl.load(X + offs * d + f, mask=valid, other=0.0)
+                x = tl.load(XT + f * n + offs, mask=valid, other=0.0)
                 acc += tl.where(m != 0, x * vj, 0.0)
             tl.store(out + offs, acc, mask=valid)
 
         @triton.jit
-        def rmatvec(M, m_stride, rows, feat, q, X, d, partial, n, S, BLOCK: tl.constexpr):
+        def rmatvec(M, m_stride, rows, feat, q, XT, partial, n, S, BLOCK: tl.constexpr):
             pid = tl.program_id(0).to(tl.int64)
             offs = pid * BLOCK + tl.arange(0, BLOCK)
             valid = offs < n
@@ -61,36 +61,37 @@ def _kernels():
                 r = tl.load(rows + j)
                 f = tl.load(feat + j)
                 m = tl.load(M + r * m_stride + offs, mask=valid, other=0)
-                x = tl.load(X + offs * d + f, mask=valid, other=0.0)
+                x = tl.load(XT + f * n + offs, mask=valid, other=0.0)
                 tl.store(partial + pid * S + j, tl.sum(tl.where(m != 0, x * qv, 0.0), axis=0))
 
         _state["kernels"] = (triton, matvec, rmatvec)
     return _state["kernels"]
 
 
-def entries_matvec(M, rows, feat, v, X):
+def entries_matvec(M, rows, feat, v, XT):
     """``A_S v`` (n,) from byte masks ``M`` (R, n), per-entry mask rows and features (int64, (S,)),
-    values ``v`` (S,) and data ``X`` (n, d), all float64/int64 tensors on one CUDA device."""
+    values ``v`` (S,) and the data transposed, ``XT`` (d, n) contiguous (each entry reads one
+    row of it: coalesced), all float64/int64 tensors on one CUDA device."""
     import torch
 
     triton, matvec, _ = _kernels()
-    n, d = X.shape
-    out = X.new_empty(n)
-    matvec[(triton.cdiv(n, TILE),)](M.view(torch.uint8), M.stride(0), rows, feat, v, X, d, out, n, rows.numel(),
+    n = XT.shape[1]
+    out = XT.new_empty(n)
+    matvec[(triton.cdiv(n, TILE),)](M.view(torch.uint8), M.stride(0), rows, feat, v, XT, out, n, rows.numel(),
                                     BLOCK=TILE)
     return out
 
 
-def entries_rmatvec(M, rows, feat, q, X):
+def entries_rmatvec(M, rows, feat, q, XT):
     """``A_S^T q`` (S,) (arguments as :func:`entries_matvec`, ``q`` of shape (n,))."""
     import torch
 
     triton, _, rmatvec = _kernels()
-    n, d = X.shape
+    n = XT.shape[1]
     S = rows.numel()
     tiles = triton.cdiv(n, TILE)
-    partial = X.new_empty((tiles, S))
-    rmatvec[(tiles,)](M.view(torch.uint8), M.stride(0), rows, feat, q, X, d, partial, n, S, BLOCK=TILE)
+    partial = XT.new_empty((tiles, S))
+    rmatvec[(tiles,)](M.view(torch.uint8), M.stride(0), rows, feat, q, XT, partial, n, S, BLOCK=TILE)
     return partial.sum(0)
 
 
@@ -106,7 +107,8 @@ def _self_check(device):
     feat = torch.as_tensor(g.integers(0, d, S), device=device)
     v, q = torch.as_tensor(g.standard_normal(S), device=device), torch.as_tensor(g.standard_normal(n), device=device)
     cols = M[rows].T.to(X.dtype) * X[:, feat]  # (n, S): the columns of A_S
-    for got, want in ((entries_matvec(M, rows, feat, v, X), cols @ v), (entries_rmatvec(M, rows, feat, q, X), cols.T @ q)):
+    XT = X.T.contiguous()
+    for got, want in ((entries_matvec(M, rows, feat, v, XT), cols @ v), (entries_rmatvec(M, rows, feat, q, XT), cols.T @ q)):
         err = float((got - want).abs().max() / want.abs().max())
         if not err <= 1e-12:
             raise RuntimeError(f"Triton pattern kernels disagree with the definition (relative error {err:.1e})")

@@ -71,7 +71,7 @@ class _TorchRestrictedPattern(RestrictedOperator):
         if not self.shape[1]:
             return out
         if self.mode == "entries":
-            return pattern_triton.entries_matvec(self.source, self.entry_rows, self.feat, p._dev(np.ravel(v)), p.Xd)
+            return pattern_triton.entries_matvec(self.source, self.entry_rows, self.feat, p._dev(np.ravel(v)), p.XT_contiguous())
         W = t.zeros((self.blocks.size, p.d), dtype=p.tdtype, device=p.device)
         W[self.blk, self.feat] = t.as_tensor(np.ravel(v), dtype=p.tdtype, device=p.device)
         for i0, i1 in _tiles(n, self.tile):
@@ -84,7 +84,7 @@ class _TorchRestrictedPattern(RestrictedOperator):
             return np.zeros(0, self.dtype)
         r = p.native(r)
         if self.mode == "entries":
-            return to_numpy(pattern_triton.entries_rmatvec(self.source, self.entry_rows, self.feat, r, p.Xd))
+            return to_numpy(pattern_triton.entries_rmatvec(self.source, self.entry_rows, self.feat, r, p.XT_contiguous()))
         G = t.zeros((self.blocks.size, p.d), dtype=p.tdtype, device=p.device)
         for i0, i1 in _tiles(self.shape[0], self.tile):
             G += (self.source[self.rows, i0:i1] * r[i0:i1]) @ p.Xd[i0:i1]
@@ -125,6 +125,14 @@ class TorchReluPatternOperator(OnDevice, ReluPatternOperator):
     def _to_device(self, X):
         self.Xd = self.backend.asarray(X, self.dtype)
         self.XTd = self.Xd.T  # a view: BLAS reads it transposed, no second copy of X on the device
+        self._XTc = None  # a contiguous X^T, made when a per-entry kernel first needs it
+
+    def XT_contiguous(self):
+        """``X^T`` (d, n) as a contiguous device tensor, made on first use (the per-entry kernels read
+        one feature row per support entry; n d more bytes on the device)."""
+        if self._XTc is None:
+            self._XTc = self.Xd.T.contiguous()
+        return self._XTc
 
     def native_data(self, X):
         """Data ``X`` (n', d) as a device tensor, for :meth:`with_data` on its rows (converted once)."""
@@ -142,7 +150,7 @@ class TorchReluPatternOperator(OnDevice, ReluPatternOperator):
         else:
             new.X = check_array(X, "X", ndim=2, shape=(None, self.d), dtype=self.dtype)
             new._to_device(new.X)
-        new._XT = None
+        new._XT = new._XTc = None
         n = new.Xd.shape[0]
         new.row_block = new._rows_per_tile(n)
         LinearOperator.__init__(new, dtype=self.dtype, shape=(n, self.shape[1]))
