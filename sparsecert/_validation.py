@@ -7,10 +7,17 @@ was given and what is allowed, so an error reads like a sentence of the docs.
 from __future__ import annotations
 
 import numbers
+import sys
 
 import numpy as np
 
 _FLOAT_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
+
+
+def progress_enabled(progress):
+    """Whether to show a progress bar: ``progress`` as given, or (None, the default everywhere)
+    when stderr is a terminal."""
+    return sys.stderr.isatty() if progress is None else bool(progress)
 
 
 def check_rng(rng):

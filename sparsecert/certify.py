@@ -37,14 +37,13 @@ from __future__ import annotations
 
 import itertools
 import math
-import sys
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from ._memory import check_working_set
-from ._validation import check_array, check_int, check_rng, is_integral
+from ._validation import check_array, check_int, check_rng, is_integral, progress_enabled
 from .operators import DenseOperator, SparseSensingOperator
 from .sparse import SparseVector
 
@@ -170,9 +169,8 @@ def _gram_rows(A, block, progress=None):
     if np.any(norms == 0):
         raise ValueError(f"A has zero columns {np.flatnonzero(norms == 0)[:10].tolist()}: coherence is undefined")
     steps = range(0, N, rows_per_step)
-    if progress is None:
-        progress = sys.stderr.isatty() and len(steps) >= 100
-    for i0 in tqdm(steps, desc="Gram rows", unit="block", disable=not progress, leave=False):
+    show = progress_enabled(progress) and (progress is not None or len(steps) >= 100)  # by default: long runs
+    for i0 in tqdm(steps, desc="Gram rows", unit="block", disable=not show, leave=False):
         Ci = A.restrict(np.arange(i0, min(N, i0 + rows_per_step))).to_dense() / norms[i0 : i0 + rows_per_step]
         rows = np.empty((Ci.shape[1], N))
         for j0, Cj in column_blocks(A, block):

@@ -31,7 +31,8 @@ from .imp import DenseNet, imp
 from .models import planted_gaussian, planted_relu
 from .operators import ReluPatternOperator
 from .recovery import iht
-from .relu import match_neurons, psnr, recover_relu
+from .metrics import psnr, relative_error
+from .relu import match_neurons, recover_relu
 from .sparse import SparseVector
 from .prune.compare import METHODS as PRUNING_METHODS
 from .recovery import METHODS
@@ -330,7 +331,7 @@ def gaussian_recovery(params, seed):
     n, N, s = int(params["n"]), int(params["N"]), int(params["s"])
     p = planted_gaussian(n, N, s, rng=seed)
     res = iht(p.A, p.y, s, method=params.get("method", "niht"), max_iter=int(params.get("max_iter", 500)), progress=False)
-    err = float(np.linalg.norm(res.w.to_dense() - p.w.to_dense()) / np.linalg.norm(p.w.values))
+    err = relative_error(res.w, p.w)
     return {"success": err <= SUCCESS_TOL, "rel_error": err, "iterations": res.n_iter, "time": res.time,
             "delta": n / N, "rho": s / n}
 
@@ -350,7 +351,7 @@ def l1_recovery(params, seed):
                   A_eq=np.hstack([A, np.zeros((n, N))]), b_eq=p.y, bounds=[(None, None)] * N + [(0, None)] * N,
                   method="highs")
     w = res.x[:N] if res.success else np.zeros(N)
-    err = float(np.linalg.norm(w - p.w.to_dense()) / np.linalg.norm(p.w.values))
+    err = relative_error(w, p.w)
     return {"success": err <= SUCCESS_TOL, "rel_error": err, "iterations": int(getattr(res, "nit", 0) or 0),
             "time": time.perf_counter() - t0, "delta": n / N, "rho": s / n}
 

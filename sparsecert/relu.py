@@ -25,6 +25,7 @@ import numpy as np
 
 from ._validation import check_array, check_int, check_option, check_rng, seed_from_rng
 from .backend import resolve, to_numpy
+from .metrics import psnr  # its home is sparsecert.metrics; kept importable from here
 from .models import TwoLayerReLU
 from .operators import HStackOperator, ReluPatternOperator, TorchReluPatternOperator
 from .recovery import ADMISSIONS, METHODS, IHTSolver, MinibatchIHTSolver, SequentialIHTSolver
@@ -85,21 +86,6 @@ def model_from_weights(w, m, d, output_sign="positive"):
         signs = np.concatenate([np.ones(m), -np.ones(m)])
         return TwoLayerReLU.from_fused(w, 2 * m, d, signs=signs)
     return TwoLayerReLU.from_fused(w, m, d)
-
-
-def psnr(y, y_hat, peak=None):
-    """Peak signal-to-noise ratio in dB with the paper's normalisation.
-
-    ``20 log10(peak) - 10 log10(mean((y - y_hat)^2))`` with ``peak = max |y|``
-    by default (planted nets) or given (1 for images in [0, 1]); ``inf`` for
-    an exact fit.
-    """
-    y = np.asarray(y, dtype=np.float64)
-    mse = float(np.mean((y - np.asarray(y_hat, dtype=np.float64)) ** 2))
-    peak = float(np.max(np.abs(y))) if peak is None else float(peak)
-    if mse == 0.0:
-        return float("inf")
-    return 20.0 * np.log10(peak) - 10.0 * np.log10(mse) if peak > 0 else -10.0 * np.log10(mse)
 
 
 def match_neurons(net_hat, net):

@@ -29,7 +29,6 @@ import itertools
 import json
 import os
 import sqlite3
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -39,7 +38,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from . import __version__
-from ._validation import check_int, check_option
+from ._validation import check_int, check_option, progress_enabled
 
 __all__ = [
     "EXPERIMENTS", "register", "Param", "REQUIRED", "normalise_cell", "run_sweep", "SweepStore", "SweepResult",
@@ -472,9 +471,7 @@ def run_sweep(experiment, grid, seeds=(0,), path="sweep.sqlite", *, executor="pr
     try:
         done = store.done(experiment)
         todo = [(p, s) for p, s in cells if (_canonical(p), s) not in done]
-        if progress is None:
-            progress = sys.stderr.isatty()
-        bar = tqdm(total=len(cells), initial=len(cells) - len(todo), desc=experiment, disable=not progress)
+        bar = tqdm(total=len(cells), initial=len(cells) - len(todo), desc=experiment, disable=not progress_enabled(progress))
         with bar:
             for params, seed, outcome, seconds in _execute(executor, experiment, todo, workers, scheduler, on_error):
                 if isinstance(outcome, BaseException):

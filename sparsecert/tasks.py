@@ -26,7 +26,7 @@ import numpy as np
 
 from . import data as D
 from ._validation import check_array, check_float, check_int, check_rng
-from .relu import psnr
+from .metrics import psnr
 
 __all__ = ["Task", "class_task", "fourier_features", "inr_task", "fit_iht", "fit_imp", "imp_bytes"]
 

@@ -336,3 +336,20 @@ def test_twin_units_are_merged_and_free_their_weights():
     W = net.U * net.v[:, None]
     rows = [W[j] / np.linalg.norm(W[j]) for j in range(W.shape[0]) if W[j].any()]
     assert all(not np.allclose(a, b) for i, a in enumerate(rows) for b in rows[i + 1:])
+
+
+def test_metrics_psnr_and_relative_error():
+    """psnr: 20 log10(peak) - 10 log10(mse), inf for an exact fit; relative_error on dense and sparse
+    vectors alike; relu.psnr is the same function (its former home)."""
+    from sparsecert import metrics, relu
+
+    y = np.array([1.0, -2.0, 0.5])
+    assert metrics.psnr(y, y) == np.inf
+    assert metrics.psnr(y, y + 0.1) == pytest.approx(20 * np.log10(2.0) - 10 * np.log10(0.01))
+    assert relu.psnr is metrics.psnr
+    w = sc.SparseVector(np.array([1, 3]), np.array([3.0, 4.0]), 5)
+    assert metrics.relative_error(w, w) == 0.0
+    assert metrics.relative_error(np.zeros(5), w) == pytest.approx(1.0)
+    assert metrics.relative_error(np.array([0, 3, 0, 4, 1.0]), w.to_dense()) == pytest.approx(1 / 5)
+    with pytest.raises(ValueError, match="shape"):
+        metrics.relative_error(np.zeros(4), w)

@@ -73,7 +73,8 @@ import torch  # noqa: E402
 import sparsecert as sc  # noqa: E402
 from sparsecert.experiments import capacity, planted_mlp, planted_vector  # noqa: E402
 from sparsecert.operators import TorchReluPatternOperator, pattern_triton  # noqa: E402
-from sparsecert.relu import psnr, recover_relu  # noqa: E402
+from sparsecert.metrics import psnr  # noqa: E402
+from sparsecert.relu import recover_relu  # noqa: E402
 
 
 def sync(device):

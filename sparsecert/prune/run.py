@@ -26,13 +26,12 @@ target by returning the strongest of the last round's removals).
 
 from __future__ import annotations
 
-import sys
 import time
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from .._validation import check_array, check_float, check_int, check_option, check_rng
+from .._validation import check_array, check_float, check_int, check_option, check_rng, progress_enabled
 from ..imp import DenseNet, IMPResult, train
 from .scores import SCORES
 from .select import prune_count, select_masks
@@ -183,7 +182,7 @@ def prune_run(net0, X, y, *, when="after", score="magnitude", schedule="iterativ
         raise ValueError("score='bingo' ranks weights by probes taken while the dense net trains: use when='after'")
     L = len(net0.Ws)
     rng = check_rng(rng)
-    progress = sys.stderr.isatty() if progress is None else progress
+    progress = progress_enabled(progress)
     score_fn = _score_fn(score)
     loss = train_kwargs.get("loss", "mse")
     rates = [rate] * L if scope == "global" else [rate] * (L - 1) + [output_rate]

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from .._validation import check_array, check_int, check_rng
+from .._validation import check_array, check_int, check_rng, progress_enabled
 from ..backend import norm, to_numpy
 from ..parallel import single_threaded_blas
 from .solver import IHTSolver
@@ -76,8 +75,7 @@ class MinibatchIHTSolver(IHTSolver):
         """All epochs; sets ``status = "epochs"``; returns ``self``."""
         n = self.shape[0]
         n_batches = -(-n // self.batch_size)
-        if progress is None:
-            progress = sys.stderr.isatty()
+        progress = progress_enabled(progress)
         bar = tqdm(total=self.epochs * n_batches, desc=f"minibatch {self.method.upper()}", disable=not progress, leave=False)
         with bar, single_threaded_blas():
             for _ in range(self.epochs):

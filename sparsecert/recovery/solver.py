@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sys
 import time
 
 import numpy as np
@@ -11,7 +10,7 @@ from tqdm.auto import tqdm
 
 from .. import kernels
 from .._memory import check_working_set
-from .._validation import check_array, check_float, check_int, check_option, check_rng
+from .._validation import check_array, check_float, check_int, check_option, check_rng, progress_enabled
 from ..backend import copy, norm, to_numpy
 from ..operators import DenseOperator, SparseSensingOperator
 from ..parallel import single_threaded_blas
@@ -364,9 +363,8 @@ class IHTSolver:
         max_iter = check_int(max_iter, "max_iter", low=0)
         tol = check_float(tol, "tol", low=0.0)
         xtol = check_float(xtol, "xtol", low=0.0)
-        if progress is None:
-            progress = sys.stderr.isatty()
-        self.pass_progress = bool(progress) and self.A.shape[0] * self.A.shape[1] >= LONG_PASS_ENTRIES
+        progress = progress_enabled(progress)
+        self.pass_progress = progress and self.A.shape[0] * self.A.shape[1] >= LONG_PASS_ENTRIES
         if self.ynorm == 0.0:
             self.status, self.S, self.wS = "zero", np.empty(0, np.int64), np.empty(0, self.wS.dtype)
             self.residuals[-1] = 0.0

@@ -18,6 +18,7 @@ import numpy as np
 
 from .. import certify as C
 from ..experiments import SUCCESS_TOL
+from ..metrics import relative_error
 from ..plot import pyplot
 from ..recovery import iht
 from ._common import save_figure
@@ -38,7 +39,7 @@ def trial(rng, n, N, s, budget):
     y = A @ w
     algo = {c.name: c for c in C.algorithm_certificates(A, s, exact_budget=budget, n_random=30, rng=rng)}
     res = iht(A, y, s, method="niht", max_iter=500, progress=False)
-    err = np.linalg.norm(res.w.to_dense() - w) / np.linalg.norm(w)
+    err = relative_error(res.w, w)
     return {
         CONDITIONS[0]: algo["IHT: delta_3s < 1/sqrt(32)"].holds,
         CONDITIONS[1]: next(c for name, c in algo.items() if name.startswith("unique")).holds,

@@ -11,9 +11,9 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import numpy as np
 
 from ..experiments import write_csv
+from ..metrics import relative_error
 from ..models import planted_gaussian, planted_relu
 from ..plot import convergence_figure
 from ..recovery import METHODS, iht
@@ -35,7 +35,7 @@ def run(out="figures", quick=True, seed=0, executor=None, progress=None):
         panels[name] = {}
         for method in METHODS:
             res = iht(p.A, p.y, p.w.nnz, method=method, max_iter=1000 if quick else 5000, progress=False)
-            err = float(np.linalg.norm(res.w.to_dense() - p.w.to_dense()) / np.linalg.norm(p.w.values))
+            err = relative_error(res.w, p.w)
             print(f"  {method:5s} rel. error {err:9.2e}  iterations {res.n_iter:5d}  time {res.time:7.3f} s  "
                   f"peak work memory {res.peak_memory / 2**20:6.1f} MiB  [{res.status}]")
             panels[name][method] = res

@@ -11,7 +11,6 @@ iterations; the early-stopping iteration is the one of minimum validation loss
 from __future__ import annotations
 
 import copy
-import sys
 import time
 
 import numpy as np
@@ -19,7 +18,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .._validation import check_int, check_option
+from .._validation import check_int, check_option, progress_enabled
 
 __all__ = ["prunable_weights", "get_masks", "apply_masks", "fit", "evaluate", "to_tensor"]
 
@@ -163,7 +162,7 @@ def fit(model, X, y, *, masks=None, iterations=None, epochs=None, lr=1e-3, optim
     t0 = time.perf_counter()
     model.train()
     it, order, pos, running = 0, torch.randperm(n, generator=gen), 0, 0.0
-    bar = tqdm(total=iterations, desc="training", disable=not (sys.stderr.isatty() if progress is None else progress),
+    bar = tqdm(total=iterations, desc="training", disable=not progress_enabled(progress),
                leave=False)
     while it < iterations:
         if pos >= n:
