@@ -173,3 +173,71 @@ def test_certificate_budget_and_degenerate_inputs():
     with pytest.raises(ValueError, match="zero columns"):
         C.mutual_coherence(np.zeros((3, 3)))
     assert C.rip_exact(A, 2).to_dict()["status"] == "holds"
+
+
+# ----------------------------------------------------------------------------- restricted eigenvalues (issue 19)
+@settings(max_examples=25)
+@given(n=st.integers(3, 12), N=st.integers(3, 9), k=st.integers(1, 4), seed=st.integers(0, 2**16))
+def test_restricted_eigenvalue_bounds_bracket_the_exact_values(n, N, k, seed):
+    """Cauchy interlacing and Gershgorin: alpha_lower <= alpha_k <= alpha_upper and
+    beta_lower <= beta_k <= beta_upper, alpha_k and beta_k the extreme eigenvalues of A_S^T A_S over
+    all |S| = k (computed here directly); the attained sides are eigenvalues of the supports given."""
+    k = min(k, N)
+    A = np.random.default_rng(seed).standard_normal((n, N))
+    eigs = [np.linalg.eigvalsh(A[:, S].T @ A[:, S]) for S in itertools.combinations(range(N), k)]
+    alpha, beta = min(e[0] for e in eigs), max(e[-1] for e in eigs)
+    exact = C.restricted_eigenvalues(A, k)
+    assert exact.method == "exact"
+    assert exact.alpha_lower == pytest.approx(alpha, abs=1e-10) and exact.beta_upper == pytest.approx(beta, rel=1e-10)
+    b = C.restricted_eigenvalues(A, k, budget=0, n_random=10, rng=seed)
+    tol = 1e-9 * max(1.0, beta)
+    assert b.alpha_lower - tol <= alpha <= b.alpha_upper + tol and b.beta_lower - tol <= beta <= b.beta_upper + tol
+    Sa, Sb = list(b.supports["alpha"]), list(b.supports["beta"])
+    assert np.linalg.eigvalsh(A[:, Sa].T @ A[:, Sa])[0] == pytest.approx(b.alpha_upper, abs=tol)
+    assert np.linalg.eigvalsh(A[:, Sb].T @ A[:, Sb])[-1] == pytest.approx(b.beta_lower, abs=tol)
+
+
+def test_restricted_eigenvalues_of_the_implicit_relu_operator():
+    """The implicit ReLU-pattern operator gives the brackets of its dense matrix."""
+    p = sc.planted_relu(200, 3, 3, 3, rng=0)
+    a = C.restricted_eigenvalues(p.A, 2)
+    b = C.restricted_eigenvalues(p.A.restrict(np.arange(9)).to_dense(), 2)
+    assert a.alpha_lower == pytest.approx(b.alpha_lower) and a.beta_upper == pytest.approx(b.beta_upper)
+
+
+@settings(max_examples=25)
+@given(s_project=st.integers(32, 40), extra=st.integers(0, 40), eps=st.floats(0.0, 0.03), seed=st.integers(0, 2**16))
+def test_relaxed_iht_certificate_holds_exactly_where_the_quoted_condition_does(s_project, extra, eps, seed):
+    """Jain-Tewari-Kar Theorem 1's condition s~ >= 32 kappa^2 s, kappa = beta_k / alpha_k at
+    k = 2 s~ + s: with exact restricted eigenvalues the certificate holds iff the exact kappa meets
+    it. (N = k, so the one support is enumerated; near-orthonormal columns put kappa on both sides
+    of the limit sqrt(s~ / 32) in [1, 1.12].)"""
+    s = 1
+    N = 2 * s_project + s
+    g = np.random.default_rng(seed)
+    A = np.linalg.qr(g.standard_normal((N + extra, N)))[0] + eps * g.standard_normal((N + extra, N)) / np.sqrt(N)
+    ev = np.linalg.eigvalsh(A.T @ A)
+    kappa = ev[-1] / ev[0]
+    cert = C.relaxed_iht(A, s, s_project)
+    assert cert.method == "exact" and cert.value == pytest.approx(kappa, rel=1e-9)
+    assert cert.holds == (s_project >= 32 * kappa**2 * s)
+
+
+def test_relaxed_iht_converges_where_the_certificate_holds():
+    """An instance where the certificate holds (orthonormal columns plus a small perturbation,
+    s~ = 40 s, kappa close to 1): IHT projecting onto s~ nonzeros with the theorem's step 2/(3 beta)
+    reaches f(w) - f(w*) <= 1e-12 f(w_0), w* the planted s-sparse minimiser (f(w*) = 0), within a
+    small multiple of kappa log(f(w_0) / eps) iterations."""
+    g = np.random.default_rng(1)
+    n, N, s, s_project = 200, 81, 1, 40  # N = 2 s~ + s: the restricted eigenvalues are exact
+    A = np.linalg.qr(g.standard_normal((n, n)))[0][:, :N] + 1e-4 * g.standard_normal((n, N))
+    cert = C.relaxed_iht(A, s, s_project)
+    assert cert.holds and cert.method == "exact"
+    w = np.zeros(N)
+    w[7] = 2.0
+    y = A @ w
+    f0 = 0.5 * float(y @ y)
+    res = sc.iht(A, y, s, s_project=s_project, method="iht", step=float(cert.evidence["step"]), tol=1e-6, max_iter=500)
+    fT = 0.5 * float(np.sum((y - A @ res.w.to_dense()) ** 2))
+    assert fT <= 1e-12 * f0 and res.info["s_project"] == s_project and res.w.nnz <= s_project
+    assert res.n_iter <= 10 * cert.value * np.log(f0 / (1e-12 * f0))

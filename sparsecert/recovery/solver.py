@@ -447,6 +447,7 @@ def iht(
     w0=None,
     progress=None,
     callback=None,
+    s_project=None,
 ):
     """Recover an s-sparse ``w`` with ``y ~ A w`` by iterative hard thresholding.
 
@@ -481,6 +482,12 @@ def iht(
         Show a progress bar; default: when stderr is a terminal.
     callback : callable, optional
         ``callback(it, w, rel_residual)`` after each iteration.
+    s_project : int, optional
+        Relaxed projection (Jain, Tewari & Kar 2014): iterate on ``s_project >= s``
+        nonzeros, so ``w`` has up to ``s_project`` of them; compared with the best
+        s-sparse fit by :func:`sparsecert.certify.relaxed_iht`, which also gives
+        the step ``2 / (3 beta)`` its theorem prescribes (``method="iht"``).
+        ``result.info`` records ``s`` and ``s_project``.
 
     Returns
     -------
@@ -494,7 +501,14 @@ def iht(
     that is O(row_block * block + block * d + n * min(s, m) + s) bytes
     besides ``X`` and its transpose (:meth:`IHTSolver.memory_usage`).
     """
+    s_eff = s
+    if s_project is not None:
+        s = check_int(s, "s", low=1)
+        s_eff = check_int(s_project, "s_project", low=s)
     solver = IHTSolver(
-        A, y, s, method=method, step=step, inner_iter=inner_iter, ls_iter=ls_iter, ls_tol=ls_tol, w0=w0
+        A, y, s_eff, method=method, step=step, inner_iter=inner_iter, ls_iter=ls_iter, ls_tol=ls_tol, w0=w0
     )
-    return solver.solve(max_iter=max_iter, tol=tol, xtol=xtol, progress=progress, callback=callback)
+    res = solver.solve(max_iter=max_iter, tol=tol, xtol=xtol, progress=progress, callback=callback)
+    if s_project is not None:
+        res.info.update(s=s, s_project=s_eff)
+    return res
