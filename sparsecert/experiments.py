@@ -356,6 +356,44 @@ def l1_recovery(params, seed):
             "time": time.perf_counter() - t0, "delta": n / N, "rho": s / n}
 
 
+RELU_VARIANTS = ("true", "true+random", "gaussian")
+
+
+def _s_fits_relu(p):
+    if p["s"] > p["m"] * p["d"]:
+        raise ValueError(f"s = {p['s']} exceeds m d = {p['m'] * p['d']}")
+
+
+@register("relu_recovery", {
+    "n": _size(), "d": _size(), "m": _size(), "s": _size(), "variant": Param(str, "true", choices=RELU_VARIANTS),
+    "method": Param(str, "niht", choices=METHODS), "max_iter": _size(300),
+}, _s_fits_relu)
+def relu_recovery(params, seed):
+    """One fixed-pattern recovery trial of a planted two-layer ReLU net (the sample-complexity law).
+
+    ``variant``: ``"true"`` -- the operator's generators are the planted ones
+    (N = m d columns); ``"true+random"`` -- the planted generators among as many
+    random ones (N = 2 m d, the planted weights on the first m units);
+    ``"gaussian"`` -- a Gaussian A of the same n, N = m d and s, for comparison.
+    Success: relative weight error <= SUCCESS_TOL. Returns ``success``,
+    ``rel_error``, ``iterations`` and ``x = s log(m d / s)``.
+    """
+    n, d, m, s = (int(params[k]) for k in ("n", "d", "m", "s"))
+    variant = params.get("variant", "true")
+    if variant == "gaussian":
+        p = planted_gaussian(n, m * d, s, rng=seed)
+        A, w = p.A, p.w
+    else:
+        p = planted_relu(n, d, m, s, rng=seed)
+        A, w = p.A, p.w
+        if variant == "true+random":
+            H = np.vstack([p.A.generators(), np.random.default_rng([seed, 1]).standard_normal((m, d))])
+            A, w = ReluPatternOperator(p.X, H), SparseVector(w.indices, w.values, 2 * m * d)
+    res = iht(A, p.y, s, method=params.get("method", "niht"), max_iter=int(params.get("max_iter", 300)), progress=False)
+    err = relative_error(res.w, w)
+    return {"success": err <= SUCCESS_TOL, "rel_error": err, "iterations": res.n_iter, "x": s * np.log(m * d / s)}
+
+
 @register("planted_mlp", {
     "m": _size(), "s": _size(), "n": _size(50000), "d": _size(100), "layers": _size(1),
     "method": Param(str, "aiht", choices=METHODS), "sequential": Param(bool, True), "max_iter": _size(15),

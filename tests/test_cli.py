@@ -129,7 +129,7 @@ _SLOW = pytest.mark.slow  # 5-50 s each: run by `make test` (and CI), left out o
 @pytest.mark.parametrize("name", ["convergence", "planted-vector"] + [
     pytest.param(n, marks=_SLOW)
     for n in ("gaussian-phase", "planted", "certify", "pruning", "lottery", "transfer", "classify", "inr",
-              "sequential-check")
+              "sequential-check", "relu-phase")
 ])
 def test_quick_figures_are_produced(name, tmp_path):
     from sparsecert.repro import REGISTRY

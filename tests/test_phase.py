@@ -38,3 +38,16 @@ def test_logistic_fit_finds_the_midpoint():
     assert np.isnan(fit_transition([0.1, 0.2], [1, 1]))
     with pytest.raises(ValueError, match="delta must lie in \\(0, 1\\)"):
         l1_transition(1.0)
+
+
+def test_relu_phase_crossing_is_the_monotone_half_point():
+    """n50 of the sample-complexity law: the success rate made non-decreasing in n (pool adjacent
+    violators) crosses 1/2 at the log-linear interpolation between the grid points around it."""
+    from sparsecert.repro.relu_phase import crossing
+
+    n = np.repeat([10, 20, 40, 80], 4)
+    rising = np.array([0, 0, 0, 0, 1, 0, 0, 0, 1, 1, 1, 0, 1, 1, 1, 1])  # rates 0, .25, .75, 1
+    assert crossing(n, rising) == pytest.approx(np.sqrt(20 * 40))
+    dip = np.array([0, 0, 0, 0, 1, 1, 1, 0, 1, 1, 0, 0, 1, 1, 1, 1])  # .75 then .5: pooled to .625, .625
+    assert crossing(n, dip) == pytest.approx(np.exp(np.log(10) + (0.5 / 0.625) * np.log(2)))
+    assert np.isnan(crossing(n, np.zeros(16))) and np.isnan(crossing(n, np.ones(16)))

@@ -7,7 +7,7 @@ names to modules.
 
 from . import (
     certify_phase, classify, convergence, gaussian_phase, inr, linear_imp, lottery, planted, planted_vector, pruning,
-    sequential_check, transfer,
+    relu_phase, sequential_check, transfer,
 )
 
 REGISTRY = {
@@ -17,6 +17,7 @@ REGISTRY = {
     "gaussian-phase": gaussian_phase,
     "planted": planted,
     "planted-vector": planted_vector,
+    "relu-phase": relu_phase,
     "inr": inr,
     "linear-imp": linear_imp,
     "pruning": pruning,

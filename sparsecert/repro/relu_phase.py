@@ -1,0 +1,157 @@
+"""A measured sample-complexity law for fixed-pattern recovery of planted ReLU nets.
+
+For points (s, m, d) and a grid of n, planted two-layer nets are recovered by
+NIHT on fixed activation patterns (:func:`sparsecert.experiments.relu_recovery`):
+with the planted generators (N = m d columns), with the planted generators among
+as many random ones (N = 2 m d), and, for comparison, with a Gaussian A of the
+same n, N = m d and s. Success is a relative weight error <= 1e-4. Per point,
+n50 (50 % success) comes from a logistic fit in log n with a bootstrap
+interval (trials resampled within each n); then
+
+    n50 = C s log(m d / s) + c
+
+is fitted per variant, with a bootstrap interval for C, and each point is
+predicted from the others (leave one out) and compared with its own interval.
+n50 is where the success rate, made non-decreasing in n, crosses 1/2 (log-linear
+interpolation): the rate of the ReLU variants need not rise monotonically, since
+NIHT stalls in some instances at any n.
+This is a measured law, not the recovery paper's theorem (whose constants are
+not available here). Quick: seven points (s, m, d varied one at a time around
+(4, 8, 10)), 7 values of n, 6 trials (about a minute on 2 cores); full: every
+(s, m, d) in {2, 4, 8, 16} x {4, 8, 16, 32} x {5, 10, 20, 40}, 9 values of n,
+40 trials (hours).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..experiments import RELU_VARIANTS, write_csv
+from ..plot import pyplot
+from ..sweep import run_sweep
+from ._common import save_figure
+
+BASE = (4, 8, 10)
+QUICK = {"points": sorted({BASE, (2, 8, 10), (8, 8, 10), (4, 4, 10), (4, 16, 10), (4, 8, 5), (4, 8, 20)}),
+         "factors": (0.5, 1, 2, 4, 8, 16, 32), "trials": 6, "bootstrap": 200}
+FULL = {"points": [(s, m, d) for s in (2, 4, 8, 16) for m in (4, 8, 16, 32) for d in (5, 10, 20, 40) if s <= m * d],
+        "factors": (0.25, 0.5, 1, 2, 4, 8, 16, 32, 64), "trials": 40, "bootstrap": 1000}
+
+
+def law_x(s, m, d):
+    """The law's variable ``s log(m d / s)``."""
+    return s * np.log(m * d / s)
+
+
+def _isotonic(y, w):
+    """Non-decreasing least-squares fit of ``y`` with weights ``w`` (pool adjacent violators)."""
+    blocks = []  # [mean, weight, count]
+    for v, wt in zip(y, w):
+        blocks.append([v, wt, 1])
+        while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:
+            (m1, w1, c1), (m2, w2, c2) = blocks[-2], blocks[-1]
+            blocks[-2:] = [[(m1 * w1 + m2 * w2) / (w1 + w2), w1 + w2, c1 + c2]]
+    return np.concatenate([[m] * c for m, _, c in blocks])
+
+
+def crossing(n, success):
+    """n where the success rate, made non-decreasing in n (isotonic fit), first reaches 1/2,
+    interpolated linearly in log n; NaN when it never does (or already does at the smallest n)."""
+    n, success = np.asarray(n, float), np.asarray(success, float)
+    ns = np.unique(n)
+    rate = _isotonic([success[n == v].mean() for v in ns], [np.sum(n == v) for v in ns])
+    above = np.flatnonzero(rate >= 0.5)
+    if not above.size or above[0] == 0:
+        return np.nan
+    i = above[0]
+    t = (0.5 - rate[i - 1]) / (rate[i] - rate[i - 1])
+    return float(np.exp(np.log(ns[i - 1]) + t * (np.log(ns[i]) - np.log(ns[i - 1]))))
+
+
+def n50_interval(n, success, n_boot, rng):
+    """``(n50, lo, hi, replicates)``: :func:`crossing` and its 95 % bootstrap interval (trials
+    resampled within each n; a replicate that never crosses counts as beyond the largest n)."""
+    n, success = np.asarray(n, float), np.asarray(success, float)
+    groups = [np.flatnonzero(n == v) for v in np.unique(n)]
+    boots = np.array([crossing(n[t], success[t]) for t in
+                      (np.concatenate([rng.choice(g, g.size) for g in groups]) for _ in range(n_boot))])
+    filled = np.where(np.isnan(boots), np.inf, boots)
+    lo, hi = np.percentile(filled, [2.5, 97.5], method="nearest") if n_boot else (np.nan, np.nan)
+    return crossing(n, success), float(lo), float(hi), boots
+
+
+def fit_law(x, n50):
+    """Least-squares ``(C, c)`` of ``n50 = C x + c`` over the finite points."""
+    ok = np.isfinite(n50)
+    if ok.sum() < 2:
+        return np.nan, np.nan
+    C, c = np.polyfit(np.asarray(x)[ok], np.asarray(n50)[ok], 1)
+    return float(C), float(c)
+
+
+def run(out="figures", quick=True, seed=0, executor="process", progress=None):
+    cfg = QUICK if quick else FULL
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    cells = [{"n": max(2, int(round(f * law_x(s, m, d)))), "d": d, "m": m, "s": s, "variant": v}
+             for v in RELU_VARIANTS for (s, m, d) in cfg["points"] for f in cfg["factors"]]
+    cells = list({tuple(sorted(c.items())): c for c in cells}.values())  # small x: two factors may round alike
+    res = run_sweep("relu_recovery", cells, range(seed, seed + cfg["trials"]),
+                    out / f"relu_phase{'_quick' if quick else ''}.sqlite", executor=executor, progress=progress)
+    rng = np.random.default_rng(seed)
+    points, laws = [], []
+    for v in RELU_VARIANTS:
+        rows_v, boots = [], []
+        for s, m, d in cfg["points"]:
+            trials = [r for r in res.rows if r["variant"] == v and (r["s"], r["m"], r["d"]) == (s, m, d)]
+            n50, lo, hi, b = n50_interval([r["n"] for r in trials], [r["success"] for r in trials], cfg["bootstrap"], rng)
+            rows_v.append({"variant": v, "s": s, "m": m, "d": d, "x": law_x(s, m, d), "n50": n50, "n50_lo": lo,
+                           "n50_hi": hi})
+            boots.append(b)
+        x, n50 = np.array([r["x"] for r in rows_v]), np.array([r["n50"] for r in rows_v])
+        C, c = fit_law(x, n50)
+        Cb = [fit_law(x, np.array([b[i] for b in boots]))[0] for i in range(cfg["bootstrap"])]
+        C_lo, C_hi = np.nanpercentile(Cb, [2.5, 97.5]) if np.isfinite(Cb).any() else (np.nan, np.nan)
+        for i, r in enumerate(rows_v):  # leave one out: the law fitted on the other points predicts this one
+            keep = np.arange(len(rows_v)) != i
+            Ci, ci = fit_law(x[keep], n50[keep])
+            r["loo_prediction"] = Ci * r["x"] + ci
+            r["loo_within_interval"] = bool(r["n50_lo"] <= r["loo_prediction"] <= r["n50_hi"])
+        laws.append({"variant": v, "C": C, "C_lo": float(C_lo), "C_hi": float(C_hi), "c": c,
+                     "loo_within": sum(r["loo_within_interval"] for r in rows_v), "points": len(rows_v)})
+        points += rows_v
+    for law in laws:
+        print(f"  {law['variant']:12s} n50 = {law['C']:.2f} [{law['C_lo']:.2f}, {law['C_hi']:.2f}] s log(md/s) "
+              f"{law['c']:+.1f}; held-out points within their interval: {law['loo_within']}/{law['points']}")
+    write_csv(laws, out / "relu_phase_law.csv")
+    return [save_figure(_draw(points, laws, res.rows, cfg), points, out, "relu_phase")]
+
+
+def _draw(points, laws, trials, cfg):
+    plt = pyplot()
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.4))
+    colors = dict(zip(RELU_VARIANTS, ("C0", "C3", "C7")))
+    for law in laws:
+        v = law["variant"]
+        pts = [p for p in points if p["variant"] == v]
+        x = np.array([p["x"] for p in pts])
+        n50 = np.array([p["n50"] for p in pts])
+        err = np.array([[p["n50"] - p["n50_lo"], p["n50_hi"] - p["n50"]] for p in pts]).T
+        ax.errorbar(x, n50, yerr=np.clip(np.nan_to_num(err), 0, None), fmt="o", color=colors[v], capsize=3, label=v)
+        xs = np.linspace(0, x.max() * 1.05, 50)
+        ax.plot(xs, law["C"] * xs + law["c"], color=colors[v], lw=1,
+                label=f"measured: {law['C']:.2f} s log(md/s) {law['c']:+.1f}")
+    ax.set(xlabel="s log(m d / s)", ylabel="n50 (50 % exact recovery)",
+           title="fixed-pattern NIHT: measured sample complexity\n(not the paper's theorem)")
+    ax.legend(fontsize=7)
+    s, m, d = BASE
+    for v in RELU_VARIANTS:
+        rows = [r for r in trials if r["variant"] == v and (r["s"], r["m"], r["d"]) == BASE]
+        ns = sorted({r["n"] for r in rows})
+        ax2.semilogx(ns, [np.mean([r["success"] for r in rows if r["n"] == n]) for n in ns], "o-", color=colors[v],
+                     label=v)
+    ax2.set(xlabel="n", ylabel="success rate", title=f"(s, m, d) = {BASE}, {cfg['trials']} trials per n")
+    ax2.legend(fontsize=8)
+    return fig
