@@ -408,7 +408,8 @@ def relaxed_iht(A, s, s_project, **kwargs):
     """The relaxed-IHT guarantee of Jain, Tewari & Kar (2014) for least squares on ``A``.
 
     Their Theorem 1 (On iterative hard thresholding methods for high-dimensional
-    M-estimation, NeurIPS 2014; arXiv:1410.5137), as stated there for a loss
+    M-estimation, NeurIPS 2014; arXiv:1410.5137; read here from a summary that
+    quotes it, the paper itself not being available offline), for a loss
     ``f`` with restricted strong smoothness ``L = L_{2 s~ + s*}(f)`` and restricted
     strong convexity ``alpha = alpha_{2 s~ + s*}(f)``: IHT that projects onto
     ``s~ >= 32 (L / alpha)^2 s*`` nonzeros with step ``eta = 2 / (3 L)`` reaches
