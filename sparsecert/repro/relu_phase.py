@@ -139,7 +139,8 @@ def _draw(points, laws, trials, cfg):
         x = np.array([p["x"] for p in pts])
         n50 = np.array([p["n50"] for p in pts])
         err = np.array([[p["n50"] - p["n50_lo"], p["n50_hi"] - p["n50"]] for p in pts]).T
-        ax.errorbar(x, n50, yerr=np.clip(np.nan_to_num(err), 0, None), fmt="o", color=colors[v], capsize=3, label=v)
+        err = np.where(np.isfinite(err), err, 0.0).clip(0, None)  # no bar where the interval is open (never crossed)
+        ax.errorbar(x, n50, yerr=err, fmt="o", color=colors[v], capsize=3, label=v)
         xs = np.linspace(0, x.max() * 1.05, 50)
         ax.plot(xs, law["C"] * xs + law["c"], color=colors[v], lw=1,
                 label=f"measured: {law['C']:.2f} s log(md/s) {law['c']:+.1f}")
