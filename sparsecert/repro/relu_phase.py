@@ -16,7 +16,8 @@ n50 is where the success rate, made non-decreasing in n, crosses 1/2 (log-linear
 interpolation): the rate of the ReLU variants need not rise monotonically, since
 NIHT stalls in some instances at any n.
 This is a measured law, not the recovery paper's theorem (whose constants are
-not available here). Quick: seven points (s, m, d varied one at a time around
+not available here). A second figure measures Assumption 2 (pattern separation,
+coverage and the pairs closer than gamma) for random generators as n grows. Quick: seven points (s, m, d varied one at a time around
 (4, 8, 10)), 7 values of n, 6 trials (about a minute on 2 cores); full: every
 (s, m, d) in {2, 4, 8, 16} x {4, 8, 16, 32} x {5, 10, 20, 40}, 9 values of n,
 40 trials (hours).
@@ -28,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..certify import pattern_statistics, population_separation
 from ..experiments import RELU_VARIANTS, write_csv
 from ..plot import pyplot
 from ..sweep import run_sweep
@@ -35,9 +37,13 @@ from ._common import save_figure
 
 BASE = (4, 8, 10)
 QUICK = {"points": sorted({BASE, (2, 8, 10), (8, 8, 10), (4, 4, 10), (4, 16, 10), (4, 8, 5), (4, 8, 20)}),
-         "factors": (0.5, 1, 2, 4, 8, 16, 32), "trials": 6, "bootstrap": 200}
+         "factors": (0.5, 1, 2, 4, 8, 16, 32), "trials": 6, "bootstrap": 200,
+         "structure_m": (5, 20, 80), "structure_n": (10, 30, 100, 300, 1000, 3000, 10000, 30000), "structure_seeds": 3,
+         "gamma": 0.05}
 FULL = {"points": [(s, m, d) for s in (2, 4, 8, 16) for m in (4, 8, 16, 32) for d in (5, 10, 20, 40) if s <= m * d],
-        "factors": (0.25, 0.5, 1, 2, 4, 8, 16, 32, 64), "trials": 40, "bootstrap": 1000}
+        "factors": (0.25, 0.5, 1, 2, 4, 8, 16, 32, 64), "trials": 40, "bootstrap": 1000,
+        "structure_m": (5, 20, 80, 320), "structure_n": tuple(int(10 ** e) for e in np.arange(1, 6.01, 0.5)),
+        "structure_seeds": 20, "gamma": 0.05}
 
 
 def law_x(s, m, d):
@@ -126,7 +132,50 @@ def run(out="figures", quick=True, seed=0, executor="process", progress=None):
         print(f"  {law['variant']:12s} n50 = {law['C']:.2f} [{law['C_lo']:.2f}, {law['C_hi']:.2f}] s log(md/s) "
               f"{law['c']:+.1f}; held-out points within their interval: {law['loo_within']}/{law['points']}")
     write_csv(laws, out / "relu_phase_law.csv")
-    return [save_figure(_draw(points, laws, res.rows, cfg), points, out, "relu_phase")]
+    structure = pattern_structure(cfg, seed)
+    return [save_figure(_draw(points, laws, res.rows, cfg), points, out, "relu_phase"),
+            save_figure(_draw_structure(structure, cfg), structure, out, "relu_structure")]
+
+
+def pattern_structure(cfg, seed=0):
+    """Assumption 2 measured: separation, coverage and the fraction of pattern pairs closer than
+    ``cfg["gamma"]`` for m random generators and Gaussian X (d = 10), as n grows, beside the
+    separation the angles give (``population_separation``); one row per (m, n, seed)."""
+    rows = []
+    for m in cfg["structure_m"]:
+        for k in range(cfg["structure_seeds"]):
+            g = np.random.default_rng([seed, m, k])
+            U = g.standard_normal((m, 10))
+            X = g.standard_normal((max(cfg["structure_n"]), 10))
+            limit = population_separation(U)
+            for n in cfg["structure_n"]:
+                st = pattern_statistics(X[:n], U, gamma=cfg["gamma"])
+                rows.append({"m": m, "n": n, "seed": k, "separation": st["separation"], "coverage": st["coverage"],
+                             "violating": st["violating"], "population_separation": limit})
+    return rows
+
+
+def _draw_structure(rows, cfg):
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.9))
+    for i, m in enumerate(cfg["structure_m"]):
+        c = f"C{i}"
+        ns = np.array(cfg["structure_n"])
+        mean = lambda key: [np.mean([r[key] for r in rows if r["m"] == m and r["n"] == n]) for n in ns]
+        axes[0].semilogx(ns, mean("separation"), "o-", color=c, label=f"m = {m}")
+        axes[0].axhline(np.mean([r["population_separation"] for r in rows if r["m"] == m]), color=c, ls="--", lw=1)
+        axes[1].semilogx(ns, mean("coverage"), "o-", color=c, label=f"m = {m}")
+        axes[2].semilogx(ns, mean("violating"), "o-", color=c, label=f"m = {m}")
+    axes[0].set(xlabel="n", ylabel="separation gamma (min over pairs)",
+                title="separation of random generators' patterns\n(dashed: min angle / pi, the n -> inf value)")
+    axes[1].axhline(0.5, color="k", ls="--", lw=1)
+    axes[1].set(xlabel="n", ylabel="coverage eps (min over units)", title="coverage (dashed: 1/2)")
+    axes[2].set(xlabel="n", ylabel=f"fraction of pairs with separation < {cfg['gamma']}",
+                title=f"pairs violating gamma = {cfg['gamma']}")
+    for ax in axes:
+        ax.legend(fontsize=8)
+    fig.suptitle(f"Assumption 2 measured: Gaussian X, d = 10, {cfg['structure_seeds']} draws per point", fontsize=10)
+    return fig
 
 
 def _draw(points, laws, trials, cfg):
