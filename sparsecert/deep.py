@@ -20,6 +20,7 @@ import numpy as np
 from ._validation import check_array, check_int, check_rng
 from .recovery import FactoredIHTSolver
 from .relu import recover_relu
+from .torch_nn import layers_from_torch, layers_to_torch
 
 __all__ = ["MLP", "recover_relu_vector", "recover_mlp"]
 
@@ -60,6 +61,22 @@ class MLP:
     @property
     def nnz(self) -> int:
         return int(sum(np.count_nonzero(W) for W in self.Ws) + np.count_nonzero(self.V))
+
+    def to_torch(self, masks=None, dtype=None):
+        """The net as ``nn.Sequential`` of bias-free Linear layers with ReLUs (the output layer is
+        ``V^T``: outputs (n, k), or (n, 1) for a vector ``V``); ``masks`` as in
+        :func:`sparsecert.torch_nn.layers_to_torch`."""
+        V = self.V[None, :] if self.V.ndim == 1 else self.V.T
+        return layers_to_torch([*self.Ws, V], masks=masks, dtype=dtype)
+
+    @classmethod
+    def from_torch(cls, model):
+        """The net of a bias-free Linear/ReLU stack (a single output gives a vector ``V``)."""
+        Ws, bs = layers_from_torch(model)
+        if bs is not None or len(Ws) < 2:
+            raise ValueError("an MLP is at least two Linear layers without biases")
+        V = Ws[-1][0] if Ws[-1].shape[0] == 1 else Ws[-1].T
+        return cls(Ws[:-1], V)
 
 
 def recover_relu_vector(X, Y, m, s, *, max_iter=100, tol=1e-10, block=256, rng=None, progress=None, init_scale=None,

@@ -21,6 +21,7 @@ import numpy as np
 from numba import njit
 
 from ._validation import check_array, check_float, check_int, check_option, check_rng, is_integral
+from .torch_nn import layers_from_torch, layers_to_torch
 
 __all__ = [
     "DenseNet",
@@ -139,6 +140,18 @@ class DenseNet:
 
     def copy(self):
         return DenseNet(self.Ws, self.bs)
+
+    def to_torch(self, masks=None, dtype=None):
+        """The net as ``nn.Sequential(Linear, ReLU, ..., Linear)`` (biases if it has them);
+        ``masks``: the pruning engine's masks (``IMPResult.masks[r]``) or ``"nonzero"``,
+        applied with ``torch.nn.utils.prune.custom_from_mask``
+        (:func:`sparsecert.torch_nn.layers_to_torch`)."""
+        return layers_to_torch(self.Ws, self.bs, masks=masks, dtype=dtype)
+
+    @classmethod
+    def from_torch(cls, model):
+        """The net of a Linear/ReLU stack (pruned layers give their masked weights)."""
+        return cls(*layers_from_torch(model))
 
     def forward(self, X, keep=False):
         """Outputs (n, k) (or (n,) for k = 1); with ``keep`` also the pre-activations."""

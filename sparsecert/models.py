@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._memory import check_working_set
+from .torch_nn import layers_from_torch, layers_to_torch
 from ._validation import check_array, check_float, check_int, check_option, check_rng, check_dtype
 from .operators import GaussianOperator, ReluPatternOperator, SparseSensingOperator
 from .sparse import SparseVector
@@ -48,6 +49,20 @@ class TwoLayerReLU:
         return np.maximum(X @ self.U.T, 0.0) @ self.v
 
     __call__ = forward
+
+    def to_torch(self, masks=None, dtype=None):
+        """The net as ``nn.Sequential(Linear(d, m), ReLU, Linear(m, 1))`` without biases (output (n, 1));
+        ``masks="nonzero"`` marks the zero weights as pruned for ``torch.nn.utils.prune``
+        (see :func:`sparsecert.torch_nn.layers_to_torch`)."""
+        return layers_to_torch([self.U, self.v[None, :]], masks=masks, dtype=dtype)
+
+    @classmethod
+    def from_torch(cls, model):
+        """The net of a ``to_torch``-shaped model (two bias-free Linear layers, one output)."""
+        Ws, bs = layers_from_torch(model)
+        if len(Ws) != 2 or bs is not None or Ws[1].shape[0] != 1:
+            raise ValueError("a TwoLayerReLU is two Linear layers without biases and one output")
+        return cls(Ws[0], Ws[1][0])
 
     def fused_weights(self):
         """Fused weights ``w = concat(u_j v_j)`` as a :class:`SparseVector` of length m*d."""

@@ -1,0 +1,76 @@
+"""Networks to and from plain torch.nn models (issue 20, item 3)."""
+
+import numpy as np
+import pytest
+
+import sparsecert as sc
+from sparsecert.deep import MLP
+from sparsecert.imp import DenseNet
+
+torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.torch
+
+from torch.nn.utils import prune  # noqa: E402
+
+
+def test_import_sparsecert_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, sparsecert, sparsecert.models, sparsecert.imp, sparsecert.deep; print('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+
+
+def test_recovered_two_layer_net_in_torch_gives_the_numpy_outputs():
+    """A recovered net evaluated in torch (float64) gives its NumPy outputs to 1e-12; the zero
+    weights are seen as pruned by torch's own tooling; from_torch reads the same net back."""
+    p = sc.planted_relu(400, 6, 5, 9, rng=0)
+    net, _ = sc.relu.recover_relu(p.X, p.y, 5, 9, max_iter=20, rng=1)
+    model = net.to_torch(masks="nonzero")
+    out = model(torch.as_tensor(p.X)).detach().numpy()[:, 0]
+    np.testing.assert_allclose(out, net.forward(p.X), rtol=1e-12, atol=1e-12)
+    assert prune.is_pruned(model)
+    assert int(model[0].weight_mask.sum()) == np.count_nonzero(net.U)
+    back = type(net).from_torch(model)
+    np.testing.assert_array_equal(back.U, net.U)
+    np.testing.assert_array_equal(back.v, net.v)
+    prune.remove(model[0], "weight")  # torch's tooling makes the pruning permanent: the zeros stay
+    assert not prune.is_pruned(model[0]) and np.count_nonzero(model[0].weight.detach().numpy()) == np.count_nonzero(net.U)
+
+
+def test_densenet_with_the_pruning_engines_masks():
+    """prune_run's masks go to custom_from_mask; the torch model computes the masked net, with
+    biases, to 1e-12; and from_torch gives the masked weights back."""
+    from sparsecert.prune.run import prune_run
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((80, 5))
+    y = (X[:, 0] > 0).astype(int)
+    net0 = DenseNet.init([5, 8, 2], rng)
+    res = prune_run(net0, X, y, rounds=2, epochs=3, loss="ce", progress=False, rng=0)
+    net, masks = res.nets[-1], res.masks[-1]
+    model = net.to_torch(masks=masks)
+    assert all(prune.is_pruned(model[i]) for i in (0, 2))
+    want = DenseNet([W * m for W, m in zip(net.Ws, masks)], net.bs).forward(X)
+    np.testing.assert_allclose(model(torch.as_tensor(X)).detach().numpy(), want, rtol=1e-12, atol=1e-12)
+    back = DenseNet.from_torch(model)
+    for W, m, B in zip(net.Ws, masks, back.Ws):
+        np.testing.assert_array_equal(B, W * m)
+
+
+def test_deep_mlp_round_trip_and_bad_models():
+    rng = np.random.default_rng(1)
+    net = MLP([rng.standard_normal((4, 3)), rng.standard_normal((5, 4))], rng.standard_normal((5, 2)))
+    X = rng.standard_normal((30, 3))
+    model = net.to_torch()
+    np.testing.assert_allclose(model(torch.as_tensor(X)).detach().numpy(), net.forward(X), rtol=1e-12, atol=1e-12)
+    back = MLP.from_torch(model)
+    np.testing.assert_array_equal(back.V, net.V)
+    with pytest.raises(TypeError, match="Linear layers with ReLUs"):
+        DenseNet.from_torch(torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.Tanh(), torch.nn.Linear(2, 1)))
+    with pytest.raises(ValueError, match="TwoLayerReLU is two Linear layers"):
+        sc.TwoLayerReLU.from_torch(model)
+    with pytest.raises(ValueError, match="one array per layer"):
+        net.to_torch(masks=[np.ones((4, 3), bool)])
+    with pytest.raises(ValueError, match="masks\\[0\\] must have shape"):
+        DenseNet(net.Ws).to_torch(masks=[np.ones((2, 2), bool), np.ones((5, 4), bool)])
