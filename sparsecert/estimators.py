@@ -1,0 +1,209 @@
+"""scikit-learn estimators over the IHT core (scikit-learn is needed only here).
+
+* :class:`SparseRegressor`: an s-sparse linear model ``y ~ X w + b`` by the IHT family.
+* :class:`SparseReLURegressor`: a sparse two-layer ReLU net ``y ~ sum_j relu(x . u_j) v_j``
+  fitted by sequential-convex (or fixed-pattern) IHT (:func:`sparsecert.relu.recover_relu`).
+* :class:`SparseReLUClassifier`: a sparse two-layer ReLU net with one output per class,
+  fitted on one-hot targets by vector IHT (:func:`sparsecert.deep.recover_relu_vector`);
+  binary and multiclass.
+
+They follow scikit-learn's conventions: parameters are stored as given and
+validated in ``fit``; fitted attributes end with an underscore (``coef_``,
+``support_``, ``net_``, ``n_iter_``, ``result_``); ``random_state`` seeds the
+random generators of the fit; ``predict`` before ``fit`` raises
+``NotFittedError``; non-finite input is refused. They work in ``Pipeline`` and
+``GridSearchCV`` (e.g. choosing ``s`` by cross-validation).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._validation import check_int, check_option
+from .recovery import METHODS, iht
+
+__all__ = ["SparseRegressor", "SparseReLURegressor", "SparseReLUClassifier"]
+
+
+def _seed(random_state):
+    """An int seed from scikit-learn's ``random_state`` (None, int or RandomState)."""
+    if random_state is None or isinstance(random_state, (int, np.integer)):
+        return random_state
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.randint(2**31 - 1))
+    raise ValueError(f"random_state must be None, an int or a numpy RandomState, got {random_state!r}")
+
+
+class SparseRegressor(RegressorMixin, BaseEstimator):
+    """Linear regression with at most ``s`` nonzero coefficients, by iterative hard thresholding.
+
+    Parameters
+    ----------
+    s : int
+        Nonzero coefficients (capped at the number of features).
+    method : {"iht", "niht", "aiht", "htp"}
+    max_iter : int
+    tol : float
+        Relative residual at which the fit stops.
+    fit_intercept : bool
+        Centre X and y before the fit (the intercept is not thresholded).
+    random_state : None, int or RandomState
+        Accepted for scikit-learn compatibility; the fit is deterministic.
+
+    Attributes
+    ----------
+    coef_ : ndarray, shape (n_features,)
+    intercept_ : float
+    support_ : ndarray of int, the nonzero coefficients
+    n_iter_ : int
+    result_ : RecoveryResult
+    """
+
+    def __init__(self, s=10, *, method="niht", max_iter=500, tol=1e-10, fit_intercept=True, random_state=None):
+        self.s = s
+        self.method = method
+        self.max_iter = max_iter
+        self.tol = tol
+        self.fit_intercept = fit_intercept
+        self.random_state = random_state
+
+    def fit(self, X, y):
+        X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True)
+        check_option(self.method, "method", set(METHODS))
+        s = min(check_int(self.s, "s", low=1), X.shape[1])
+        x_mean = X.mean(axis=0) if self.fit_intercept else np.zeros(X.shape[1])
+        y_mean = float(y.mean()) if self.fit_intercept else 0.0
+        self.result_ = iht(X - x_mean, y - y_mean, s, method=self.method, max_iter=check_int(self.max_iter, "max_iter", low=1),
+                           tol=float(self.tol), progress=False)
+        self.coef_ = self.result_.w.to_dense()
+        self.intercept_ = y_mean - float(x_mean @ self.coef_)
+        self.support_ = self.result_.w.indices
+        self.n_iter_ = self.result_.n_iter
+        return self
+
+    def predict(self, X):
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        return X @ self.coef_ + self.intercept_
+
+
+class SparseReLURegressor(RegressorMixin, BaseEstimator):
+    """A two-layer ReLU net with at most ``s`` nonzero hidden weights (scalar output).
+
+    Parameters
+    ----------
+    m : int
+        Hidden width.
+    s : int
+        Nonzero hidden weights (capped at ``m * n_features``).
+    sequential : bool
+        Sequential-convex IHT (the paper's method) or fixed random patterns.
+    output_sign : {"positive", "mixed"}
+        Output weights all +1, or +-1 (pairs of units).
+    method : {"iht", "niht", "aiht", "htp"}
+    max_iter : int
+    batch_size : int, optional
+        Minibatch IHT (epochs = ``max_iter``).
+    device : str, optional
+        Run on the torch backend there (``"cpu"``, ``"cuda"``).
+    random_state : None, int or RandomState
+
+    Attributes
+    ----------
+    net_ : TwoLayerReLU
+    coef_ : ndarray, the fused weights (m' * n_features,), m' = 2 m for mixed signs
+    support_, n_iter_, result_
+    """
+
+    def __init__(self, m=10, s=20, *, sequential=True, output_sign="mixed", method="aiht", max_iter=100, batch_size=None,
+                 device=None, random_state=None):
+        self.m = m
+        self.s = s
+        self.sequential = sequential
+        self.output_sign = output_sign
+        self.method = method
+        self.max_iter = max_iter
+        self.batch_size = batch_size
+        self.device = device
+        self.random_state = random_state
+
+    def fit(self, X, y):
+        from .relu import recover_relu
+
+        X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True)
+        m = check_int(self.m, "m", low=1)
+        s = min(check_int(self.s, "s", low=1), m * X.shape[1])
+        kw = {"batch_size": self.batch_size, "epochs": self.max_iter} if self.batch_size else {"max_iter": self.max_iter}
+        backend = {} if self.device is None else {"backend": "torch", "device": self.device}
+        self.net_, self.result_ = recover_relu(X, y, m, s, sequential=bool(self.sequential), output_sign=self.output_sign,
+                                               method=self.method, rng=_seed(self.random_state), progress=False,
+                                               **kw, **backend)
+        self.coef_ = self.result_.w.to_dense()
+        self.support_ = self.result_.w.indices
+        self.n_iter_ = self.result_.n_iter
+        return self
+
+    def predict(self, X):
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        return self.net_.forward(X)
+
+
+class SparseReLUClassifier(ClassifierMixin, BaseEstimator):
+    """A two-layer ReLU net with one output per class and at most ``s`` nonzero weights over both
+    layers, fitted on one-hot targets by vector IHT; predicts the class of the largest output.
+
+    Parameters
+    ----------
+    m : int
+        Hidden width.
+    s : int
+        Nonzero weights over both layers (capped at ``m (n_features + n_classes)``).
+    max_iter : int
+    random_state : None, int or RandomState
+
+    Attributes
+    ----------
+    classes_ : ndarray
+    net_ : MLP
+        One hidden layer, ``V`` of shape (m, n_classes).
+    n_iter_, result_
+    """
+
+    def __init__(self, m=16, s=200, *, max_iter=200, random_state=None):
+        self.m = m
+        self.s = s
+        self.max_iter = max_iter
+        self.random_state = random_state
+
+    def fit(self, X, y):
+        from .deep import recover_relu_vector
+
+        X, y = validate_data(self, X, y, dtype=np.float64)
+        check_classification_targets(y)
+        self.classes_, idx = np.unique(y, return_inverse=True)
+        if self.classes_.size < 2:
+            raise ValueError(f"SparseReLUClassifier needs samples of at least 2 classes; got {self.classes_.size} class")
+        m = check_int(self.m, "m", low=1)
+        k = self.classes_.size
+        s = min(check_int(self.s, "s", low=2), m * (X.shape[1] + k))
+        Y = np.eye(k)[idx]
+        self.net_, self.result_ = recover_relu_vector(X, Y, m, s, max_iter=check_int(self.max_iter, "max_iter", low=1),
+                                                      rng=_seed(self.random_state), progress=False)
+        self.n_iter_ = self.result_.n_iter
+        return self
+
+    def decision_function(self, X):
+        """The net's outputs, shape (n, n_classes); for two classes, scikit-learn's convention:
+        shape (n,), positive for ``classes_[1]`` (the difference of the two outputs)."""
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        out = self.net_.forward(X)
+        return out[:, 1] - out[:, 0] if self.classes_.size == 2 else out
+
+    def predict(self, X):
+        scores = self.decision_function(X)  # (checks fitted first)
+        return self.classes_[(scores > 0).astype(int) if scores.ndim == 1 else np.argmax(scores, axis=1)]

@@ -1,0 +1,69 @@
+"""scikit-learn estimators (issue 20, item 1): scikit-learn's own estimator checks, Pipeline and
+GridSearchCV, fitted attributes and bad input."""
+
+import numpy as np
+import pytest
+
+sklearn = pytest.importorskip("sklearn")
+
+from sklearn.exceptions import NotFittedError  # noqa: E402
+from sklearn.model_selection import GridSearchCV, KFold  # noqa: E402
+from sklearn.pipeline import make_pipeline  # noqa: E402
+from sklearn.preprocessing import StandardScaler  # noqa: E402
+from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
+
+import sparsecert as sc  # noqa: E402
+from sparsecert.estimators import SparseReLUClassifier, SparseReLURegressor, SparseRegressor  # noqa: E402
+
+#: Checks that cannot apply, with the reason (scikit-learn asks estimators to list them).
+EXPECTED_FAILED = {}
+
+
+def _expected(estimator):
+    return EXPECTED_FAILED.get(type(estimator).__name__, {})
+
+
+@parametrize_with_checks(
+    [SparseRegressor(s=3), SparseReLURegressor(m=4, s=8, max_iter=20, random_state=0),
+     SparseReLUClassifier(m=8, s=60, max_iter=100, random_state=0)],
+    expected_failed_checks=_expected,
+)
+def test_scikit_learn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+def test_cross_validation_finds_the_true_sparsity():
+    """GridSearchCV over s on a planted 5-sparse linear problem picks s = 5 (fewer misses the
+    signal, more fits noise and validates worse), inside a Pipeline with a scaler."""
+    p = sc.planted_gaussian(120, 60, 5, rng=3, noise=0.05)
+    X = p.A.to_dense()
+    search = GridSearchCV(make_pipeline(StandardScaler(), SparseRegressor(method="htp")),
+                          {"sparseregressor__s": [1, 2, 3, 4, 5, 8, 12, 20]}, cv=KFold(5, shuffle=True, random_state=0))
+    search.fit(X, p.y)
+    assert search.best_params_["sparseregressor__s"] == 5
+    reg = search.best_estimator_[-1]
+    np.testing.assert_array_equal(reg.support_, p.w.indices)
+    assert reg.coef_.shape == (60,) and reg.n_iter_ >= 1 and reg.result_.status in sc.STATUSES
+
+
+def test_relu_estimators_fit_planted_nets():
+    p = sc.planted_relu(600, 5, 4, 8, rng=0, output_sign="mixed")
+    reg = SparseReLURegressor(m=4, s=8, output_sign="mixed", max_iter=50, random_state=1).fit(p.X, p.y)
+    assert reg.score(p.X, p.y) > 0.9 and reg.net_.U.shape[1] == 5
+    X = np.random.default_rng(0).standard_normal((300, 4))
+    y = np.where(X[:, 0] > 0.3, "a", np.where(X[:, 1] > 0, "b", "c"))
+    clf = SparseReLUClassifier(m=12, s=80, max_iter=300, random_state=0).fit(X, y)
+    assert list(clf.classes_) == ["a", "b", "c"] and clf.score(X, y) > 0.85
+
+
+def test_bad_input_and_unfitted():
+    with pytest.raises(NotFittedError):
+        SparseRegressor().predict(np.ones((2, 3)))
+    with pytest.raises(ValueError, match="NaN|infinity"):
+        SparseRegressor().fit(np.array([[1.0, np.nan], [0.0, 1.0]]), [1.0, 2.0])
+    with pytest.raises(ValueError, match="s must be"):
+        SparseRegressor(s=0).fit(np.eye(3), [1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match="method must be one of"):
+        SparseRegressor(method="omp").fit(np.eye(3), [1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match="at least 2 classes|one class"):
+        SparseReLUClassifier().fit(np.eye(3), [1, 1, 1])
