@@ -37,6 +37,12 @@ def _seed(random_state):
     raise ValueError(f"random_state must be None, an int or a numpy RandomState, got {random_state!r}")
 
 
+def _set_fitted(est, result):
+    """The fitted attributes every estimator here has: ``result_``, ``coef_`` (the dense
+    weights IHT recovered), ``support_``, ``n_iter_``."""
+    est.result_, est.coef_, est.support_, est.n_iter_ = result, result.w.to_dense(), result.w.indices, result.n_iter
+
+
 class SparseRegressor(RegressorMixin, BaseEstimator):
     """Linear regression with at most ``s`` nonzero coefficients, by iterative hard thresholding.
 
@@ -76,12 +82,9 @@ class SparseRegressor(RegressorMixin, BaseEstimator):
         s = min(check_int(self.s, "s", low=1), X.shape[1])
         x_mean = X.mean(axis=0) if self.fit_intercept else np.zeros(X.shape[1])
         y_mean = float(y.mean()) if self.fit_intercept else 0.0
-        self.result_ = iht(X - x_mean, y - y_mean, s, method=self.method, max_iter=check_int(self.max_iter, "max_iter", low=1),
-                           tol=float(self.tol), progress=False)
-        self.coef_ = self.result_.w.to_dense()
+        _set_fitted(self, iht(X - x_mean, y - y_mean, s, method=self.method, tol=float(self.tol), progress=False,
+                              max_iter=check_int(self.max_iter, "max_iter", low=1)))
         self.intercept_ = y_mean - float(x_mean @ self.coef_)
-        self.support_ = self.result_.w.indices
-        self.n_iter_ = self.result_.n_iter
         return self
 
     def predict(self, X):
@@ -138,12 +141,9 @@ class SparseReLURegressor(RegressorMixin, BaseEstimator):
         s = min(check_int(self.s, "s", low=1), m * X.shape[1])
         kw = {"batch_size": self.batch_size, "epochs": self.max_iter} if self.batch_size else {"max_iter": self.max_iter}
         backend = {} if self.device is None else {"backend": "torch", "device": self.device}
-        self.net_, self.result_ = recover_relu(X, y, m, s, sequential=bool(self.sequential), output_sign=self.output_sign,
-                                               method=self.method, rng=_seed(self.random_state), progress=False,
-                                               **kw, **backend)
-        self.coef_ = self.result_.w.to_dense()
-        self.support_ = self.result_.w.indices
-        self.n_iter_ = self.result_.n_iter
+        self.net_, result = recover_relu(X, y, m, s, sequential=bool(self.sequential), output_sign=self.output_sign,
+                                         method=self.method, rng=_seed(self.random_state), progress=False, **kw, **backend)
+        _set_fitted(self, result)
         return self
 
     def predict(self, X):
