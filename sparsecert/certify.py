@@ -158,8 +158,9 @@ def _norms(A, block):
 GRAM_ROWS_BYTES = 256 * 2**20
 
 
-def _gram_rows(A, block, progress=None):
-    """Yield ``(i0, G_rows)``: rows i0..i0+B of the normalised Gram matrix, block pairs at a time.
+def _gram_rows(A, block, progress=None, normalise=True):
+    """Yield ``(i0, G_rows)``: rows i0..i0+B of the Gram matrix ``A^T A``, normalised to unit
+    columns (``normalise``, the default; a zero column is then an error) or as it is.
 
     B is ``block``, lowered so that the rows (B x N doubles) stay within
     ``GRAM_ROWS_BYTES`` (N = 10^7 would otherwise ask for 19 GiB at B = 256); a
@@ -170,7 +171,7 @@ def _gram_rows(A, block, progress=None):
     rows_per_step = max(1, min(block, GRAM_ROWS_BYTES // (8 * N)))
     check_working_set(8 * rows_per_step * N + 16 * n * block, f"the Gram rows of a {n} x {N} matrix",
                       "lower block=")
-    norms = _norms(A, block)
+    norms = _norms(A, block) if normalise else np.ones(N)
     if np.any(norms == 0):
         raise ValueError(f"A has zero columns {np.flatnonzero(norms == 0)[:10].tolist()}: coherence is undefined")
     steps = range(0, N, rows_per_step)
@@ -217,7 +218,7 @@ def babel(A, k, *, block=256, progress=None):
 
 def _delta(C):
     ev = np.linalg.eigvalsh(C.T @ C)
-    return max(ev[-1] - 1.0, 1.0 - ev[0]), ev[0], ev[-1]
+    return max(ev[-1] - 1.0, 1.0 - ev[0])
 
 
 def rip_exact(A, k, *, budget=200_000):
@@ -237,15 +238,11 @@ def rip_exact(A, k, *, budget=200_000):
     count = math.comb(N, k)
     if count > budget:
         raise ValueError(f"rip_exact enumerates C({N}, {k}) = {count} supports > budget={budget}; use rip_sampled")
-    M = A.restrict(np.arange(N)).to_dense()
-    worst, support, lo, hi = -1.0, None, np.inf, -np.inf
-    for S in itertools.combinations(range(N), k):
-        d, lmin, lmax = _delta(M[:, S])
-        lo, hi = min(lo, lmin), max(hi, lmax)
-        if d > worst:
-            worst, support = d, S
+    r = restricted_eigenvalues(A, k, budget=count)  # delta_k = max(beta_k - 1, 1 - alpha_k)
+    lo, hi = r.alpha_lower, r.beta_upper
+    worst, support = (hi - 1.0, r.supports["beta"]) if hi - 1.0 >= 1.0 - lo else (1.0 - lo, r.supports["alpha"])
     return Certificate(f"RIP delta_{k}", worst, 1.0, "holds" if worst < 1 else "fails", "exact",
-                       f"delta_{k} = {worst:.4g}, attained on columns {list(support)}; restricted eigenvalues "
+                       f"delta_{k} = {worst:.4g}, attained on columns {support.tolist()}; restricted eigenvalues "
                        f"in [{lo:.3g}, {hi:.3g}]",
                        {"support": np.array(support), "lambda_min": np.array(lo), "lambda_max": np.array(hi)})
 
@@ -266,7 +263,7 @@ def rip_sampled(A, k, *, n_random=200, rng=None):
     worst, support = -1.0, None
     for _ in range(check_int(n_random, "n_random", low=0)):
         S = np.sort(rng.choice(N, k, replace=False))
-        d = _delta(M[:, S])[0]
+        d = _delta(M[:, S])
         if d > worst:
             worst, support = d, S
     starts = [int(support[0])] if support is not None else []
@@ -275,9 +272,9 @@ def rip_sampled(A, k, *, n_random=200, rng=None):
         S = [j]
         while len(S) < k:
             rest = np.setdiff1d(np.arange(N), S)
-            scores = [_delta(M[:, S + [int(c)]])[0] for c in rest]
+            scores = [_delta(M[:, S + [int(c)]]) for c in rest]
             S.append(int(rest[int(np.argmax(scores))]))
-        d = _delta(M[:, S])[0]
+        d = _delta(M[:, S])
         if d > worst:
             worst, support = d, np.sort(S)
     return Certificate(f"RIP delta_{k} (sampled)", worst, 1.0, "fails" if worst >= 1 else "unknown", "sampled",
@@ -367,16 +364,15 @@ def restricted_eigenvalues(A, k, *, budget=200_000, n_random=200, rng=None, bloc
         return RestrictedEigenvalues(k, lo, lo, hi, hi, "exact", {"alpha": np.array(S_lo), "beta": np.array(S_hi)})
     # certified side: every eigenvalue of G_S lies in a Gershgorin disc of G_S, whose radius is at
     # most the sum of the k - 1 largest |G_ij| (j != i) of row i of the whole Gram matrix
-    norms = _norms(A, block)
-    diag = norms**2
     lower, upper = math.inf, -math.inf
-    for i0, rows in _gram_rows(A, block):  # normalised rows: G_ij = rows_ij n_i n_j
-        idx = i0 + np.arange(rows.shape[0])
-        G = np.abs(rows) * norms[idx, None] * norms[None, :]
-        G[np.arange(rows.shape[0]), idx] = 0.0
+    for i0, rows in _gram_rows(A, block, normalise=False):
+        at = (np.arange(rows.shape[0]), i0 + np.arange(rows.shape[0]))
+        diag = rows[at]
+        G = np.abs(rows)
+        G[at] = 0.0
         radius = -np.sort(-G, axis=1)[:, : k - 1].sum(axis=1) if k > 1 else np.zeros(rows.shape[0])
-        lower = min(lower, float((diag[idx] - radius).min()))
-        upper = max(upper, float((diag[idx] + radius).max()))
+        lower = min(lower, float((diag - radius).min()))
+        upper = max(upper, float((diag + radius).max()))
     # attained side: random supports, then greedy growth towards the extremes
     rng = check_rng(rng)
     M = A.restrict(np.arange(N)).to_dense()

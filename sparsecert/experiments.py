@@ -360,8 +360,8 @@ RELU_VARIANTS = ("true", "true+random", "gaussian")
 
 
 def _s_fits_relu(p):
-    if p["s"] > p["m"] * p["d"]:
-        raise ValueError(f"s = {p['s']} exceeds m d = {p['m'] * p['d']}")
+    if p["s"] > capacity(p["m"], p["d"]):
+        raise ValueError(f"s = {p['s']} exceeds m d = {capacity(p['m'], p['d'])}")
 
 
 @register("relu_recovery", {
@@ -380,15 +380,11 @@ def relu_recovery(params, seed):
     """
     n, d, m, s = (int(params[k]) for k in ("n", "d", "m", "s"))
     variant = params.get("variant", "true")
-    if variant == "gaussian":
-        p = planted_gaussian(n, m * d, s, rng=seed)
-        A, w = p.A, p.w
-    else:
-        p = planted_relu(n, d, m, s, rng=seed)
-        A, w = p.A, p.w
-        if variant == "true+random":
-            H = np.vstack([p.A.generators(), np.random.default_rng([seed, 1]).standard_normal((m, d))])
-            A, w = ReluPatternOperator(p.X, H), SparseVector(w.indices, w.values, 2 * m * d)
+    p = planted_gaussian(n, m * d, s, rng=seed) if variant == "gaussian" else planted_relu(n, d, m, s, rng=seed)
+    A, w = p.A, p.w
+    if variant == "true+random":
+        H = np.vstack([p.A.generators(), np.random.default_rng([seed, 1]).standard_normal((m, d))])
+        A, w = ReluPatternOperator(p.X, H), SparseVector(w.indices, w.values, 2 * m * d)
     res = iht(A, p.y, s, method=params.get("method", "niht"), max_iter=int(params.get("max_iter", 300)), progress=False)
     err = relative_error(res.w, w)
     return {"success": err <= SUCCESS_TOL, "rel_error": err, "iterations": res.n_iter, "x": s * np.log(m * d / s)}

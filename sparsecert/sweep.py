@@ -504,22 +504,24 @@ def _execute(executor, experiment, todo, workers, scheduler, on_error):
     if executor == "serial":
         for params, seed in todo:
             try:
-                yield (params, seed, *_run_cell(experiment, params, seed))
+                result, seconds = _run_cell(experiment, params, seed)
             except Exception as exc:  # noqa: BLE001 - the caller stores, skips or stops
                 yield params, seed, exc, None
                 if on_error == "stop":
                     return
+                continue
+            yield params, seed, result, seconds
         return
     if executor == "process":
         import multiprocessing
-        from concurrent.futures import CancelledError, ProcessPoolExecutor, as_completed
+        from concurrent.futures import ProcessPoolExecutor, as_completed
 
         workers = (os.cpu_count() or 1) if workers is None else check_int(workers, "workers", low=1)
         with _single_blas_thread(), ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                                                         initializer=_exit_with_parent, initargs=(os.getpid(),)) as pool:
             futures = {pool.submit(_run_cell, experiment, p, s): (p, s) for p, s in todo}
             yield from _drain(as_completed(futures), futures.__getitem__, lambda: [f.cancel() for f in futures],
-                              on_error, CancelledError)
+                              on_error)
         return
     try:
         from dask.distributed import Client, as_completed
@@ -533,23 +535,22 @@ def _execute(executor, experiment, todo, workers, scheduler, on_error):
         futures = [client.submit(_run_cell, experiment, p, s, pure=False) for p, s in todo]
         index = {f.key: cell for f, cell in zip(futures, todo)}
         yield from _drain(as_completed(futures), lambda f: index[f.key],
-                          lambda: client.cancel([f for f in futures if not f.done()]), on_error, None)
+                          lambda: client.cancel([f for f in futures if not f.done()]), on_error)
     finally:
         client.close()
 
 
-def _drain(finished, cell_of, cancel_rest, on_error, cancelled_type):
-    """Results of futures as they finish; the first failure cancels the rest when stopping."""
+def _drain(finished, cell_of, cancel_rest, on_error):
+    """Results of futures as they finish; the first failure cancels the rest when stopping
+    (cancelled futures are passed over)."""
     stopped = False
     for fut in finished:
-        p, s = cell_of(fut)
         if fut.cancelled():
             continue
+        p, s = cell_of(fut)
         try:
             result, seconds = fut.result()
         except Exception as exc:  # noqa: BLE001 - the caller stores, skips or stops
-            if cancelled_type is not None and isinstance(exc, cancelled_type):
-                continue
             if stopped:
                 continue  # a second failure among the cells still running
             yield p, s, exc, None
