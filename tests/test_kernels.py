@@ -101,17 +101,43 @@ def test_pattern_kernels_long_rows_and_float32(rng):
         np.testing.assert_allclose(g, h, rtol=tol, atol=tol * n)
 
 
-def test_box_muller_twin_and_moments():
-    """Box-Muller normals: twin agrees; mean 0, variance 1, N(0,1) tail mass."""
-    raw = np.random.default_rng(0).integers(0, 2**63, 200_000, dtype=np.uint64) * np.uint64(2)
-    raw += np.random.default_rng(1).integers(0, 2, raw.size, dtype=np.uint64)
-    a = kernels.box_muller(raw, np.empty(raw.size))
-    b = kernels.box_muller_numpy(raw, np.empty(raw.size))
-    np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
-    assert abs(a.mean()) < 5 / np.sqrt(a.size)
-    assert abs(a.var() - 1) < 5 * np.sqrt(2 / a.size)
-    # P(|Z| > 2) = 0.0455
-    assert abs(np.mean(np.abs(a) > 2) - 0.0455) < 5 * np.sqrt(0.0455 * 0.9545 / a.size)
+# Random123's tests/kat_vectors, the three "philox4x32 10" lines: counter (4 words), key (2 words), output (4 words).
+PHILOX_KAT = [
+    ("00000000 00000000 00000000 00000000", "00000000 00000000", "6627e8d5 e169c58d bc57ac4c 9b00dbd8"),
+    ("ffffffff ffffffff ffffffff ffffffff", "ffffffff ffffffff", "408f276d 41c83b0e a20bc7c6 6d5451fd"),
+    ("243f6a88 85a308d3 13198a2e 03707344", "a4093822 299f31d0", "d16cfe09 94fdcceb 5001e420 24126ea1"),
+]
+
+
+@pytest.mark.parametrize("impl", [kernels.philox4x32, kernels.philox4x32_numpy])
+def test_philox4x32_known_answers(impl):
+    """Philox4x32-10 gives the published known-answer vectors."""
+    words = lambda s: [int(x, 16) for x in s.split()]  # noqa: E731
+    ctr = np.array([words(c) for c, _, _ in PHILOX_KAT], dtype=np.uint64)
+    for row, (_, key, expected) in zip(ctr, PHILOX_KAT):
+        assert impl(row[None, :], np.array(words(key), np.uint64))[0].tolist() == words(expected)
+
+
+def test_philox_normals_twin_box_muller_and_moments():
+    """The twin gives the same bits; the values are Box-Muller of the Philox words (libm to 1e-14); N(0, 1) moments."""
+    key, first, L = 2**62 + 12345, 2**40 - 3, 400_000
+    a = kernels.philox_normals(key, first, np.empty(L))
+    np.testing.assert_array_equal(a, kernels.philox_normals_numpy(key, first, np.empty(L)))
+    ctr = np.uint64(first) + np.arange(L // 4, dtype=np.uint64)
+    lo = np.uint64(2**32 - 1)
+    zero = np.zeros(ctr.size, np.uint64)
+    w = kernels.philox4x32(np.stack([ctr & lo, ctr >> np.uint64(32), zero, zero], 1), np.array([key & 2**32 - 1, key >> 32], np.uint64))
+    u = (w.astype(np.float64) + 0.5) / 2**32  # Box-Muller with libm on the same uniforms
+    rad = np.sqrt(-2 * np.log(u[:, 0::2]))
+    ref = np.stack([rad[:, 0] * np.cos(2 * np.pi * u[:, 1]), rad[:, 0] * np.sin(2 * np.pi * u[:, 1]),
+                    rad[:, 1] * np.cos(2 * np.pi * u[:, 3]), rad[:, 1] * np.sin(2 * np.pi * u[:, 3])], 1).ravel()
+    np.testing.assert_allclose(a, ref, rtol=1e-13, atol=1e-14)
+    assert abs(a.mean()) < 5 / np.sqrt(L)
+    assert abs(a.var() - 1) < 5 * np.sqrt(2 / L)
+    # P(|Z| > 2) = 0.0455; P(|Z| > 3) = 0.0027
+    for t, p in ((2, 0.0455), (3, 0.0027)):
+        assert abs(np.mean(np.abs(a) > t) - p) < 5 * np.sqrt(p * (1 - p) / L)
+    assert np.abs(a).max() <= np.sqrt(-2 * np.log(0.5 / 2**32))  # 32-bit uniforms bound |z| by 6.66
 
 
 @given(n=st.integers(1, 30), d=st.integers(1, 6), nb=st.integers(0, 4), seed=st.integers(0, 1000))
