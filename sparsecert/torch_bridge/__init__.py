@@ -3,7 +3,7 @@
 Needs the ``torch`` extra (``pip install 'sparsecert[torch]'``, i.e.
 ``torch==2.13.0``); ``import sparsecert`` never imports this package.
 
-* :mod:`.models`: MLPs (Lenet-300-100) and CIFAR-style ResNets;
+* :mod:`.models`: MLPs (Lenet-300-100), CIFAR-style ResNets and a Conv-4 style net;
 * :mod:`.train`: masked training with validation every ``eval_every``
   iterations and the early-stopping iteration (minimum validation loss);
 * :mod:`.prune`: the pruning vocabulary of :mod:`sparsecert.prune.run` on
@@ -17,9 +17,9 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised only without torch
     raise ImportError("sparsecert.torch_bridge needs torch: pip install 'sparsecert[torch]' (torch==2.13.0)") from exc
 
-from .models import lenet_300_100, mlp, resnet
+from .models import convnet, lenet_300_100, mlp, resnet
 from .prune import TorchPruneResult, neq_fit, prune_torch, torch_scores
-from .train import evaluate, fit, get_masks, prunable_weights
+from .train import evaluate, fit, get_masks, prunable_weights, reestimate_batchnorm
 
-__all__ = ["mlp", "lenet_300_100", "resnet", "fit", "evaluate", "prunable_weights", "get_masks", "prune_torch",
+__all__ = ["mlp", "lenet_300_100", "resnet", "convnet", "fit", "reestimate_batchnorm", "evaluate", "prunable_weights", "get_masks", "prune_torch",
            "torch_scores", "TorchPruneResult", "neq_fit"]

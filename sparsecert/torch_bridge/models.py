@@ -88,3 +88,40 @@ def resnet(depth=20, width=16, in_channels=3, classes=10, seed=None):
     if seed is not None:
         torch.manual_seed(seed)
     return glorot_normal(ResNet(depth, width, in_channels, classes))
+
+
+class ConvNet(nn.Module):
+    """Conv-4 style net for small grey images: two stages of two 3x3 conv-BN-ReLU layers
+    (widths ``w``, ``2 w``) each followed by 2x2 max pooling, then a hidden dense layer of
+    ``hidden`` ReLU units (``features``) and a linear ``head``.
+
+    Input (b, C, H, W) with H, W divisible by 4 (28x28: 7x7 maps before the dense layer;
+    w = 8, hidden = 64 on 28x28: about 55K weights).
+    """
+
+    def __init__(self, in_channels=1, classes=10, width=8, hidden=64, image_size=28):
+        super().__init__()
+        if image_size % 4:
+            raise ValueError(f"image_size must be divisible by 4, got {image_size}")
+
+        def stage(a, b):
+            return [nn.Conv2d(a, b, 3, 1, 1, bias=False), nn.BatchNorm2d(b), nn.ReLU(),
+                    nn.Conv2d(b, b, 3, 1, 1, bias=False), nn.BatchNorm2d(b), nn.ReLU(), nn.MaxPool2d(2)]
+
+        side = image_size // 4
+        self.body = nn.Sequential(*stage(in_channels, width), *stage(width, 2 * width), nn.Flatten(),
+                                  nn.Linear(2 * width * side * side, hidden), nn.ReLU())
+        self.head = nn.Linear(hidden, classes)
+
+    def features(self, x):
+        return self.body(x)
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+
+def convnet(in_channels=1, classes=10, width=8, hidden=64, image_size=28, seed=None):
+    """A :class:`ConvNet` with Gaussian Glorot init (``seed`` seeds torch's generator)."""
+    if seed is not None:
+        torch.manual_seed(seed)
+    return glorot_normal(ConvNet(in_channels, classes, width, hidden, image_size))

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from .._validation import check_int, check_option, progress_enabled
 
-__all__ = ["prunable_weights", "get_masks", "apply_masks", "fit", "evaluate", "to_tensor"]
+__all__ = ["prunable_weights", "get_masks", "apply_masks", "fit", "evaluate", "to_tensor", "reestimate_batchnorm"]
 
 
 def prunable_weights(model):
@@ -38,6 +38,37 @@ def apply_masks(model, masks):
     with torch.no_grad():
         for (_, w), m in zip(prunable_weights(model), masks):
             w.mul_(torch.as_tensor(m, dtype=w.dtype))
+
+
+@torch.no_grad()
+def reestimate_batchnorm(model, X, batch_size=500):
+    """Replace the running statistics of every BatchNorm layer of ``model`` by those of ``X``.
+
+    The statistics are reset and accumulated as exact averages over the batches of
+    ``X`` (forward passes in train mode, no gradient, weights untouched); the model is
+    left in eval mode, where it normalises with them. Used before training a head on
+    frozen features of another task: the source's statistics describe the source's
+    inputs, not the target's.
+
+    Parameters
+    ----------
+    model : nn.Module
+    X : ndarray (n, ...) float
+    batch_size : int
+    """
+    bns = [mod for mod in model.modules() if isinstance(mod, (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d))]
+    momenta = [bn.momentum for bn in bns]
+    for bn in bns:
+        bn.reset_running_stats()
+        bn.momentum = None  # cumulative average over the batches
+    model.train()
+    Xt = to_tensor(X)
+    for i in range(0, len(Xt), check_int(batch_size, "batch_size", low=1)):
+        model(Xt[i : i + batch_size])
+    for bn, mom in zip(bns, momenta):
+        bn.momentum = mom
+    model.eval()
+    return model
 
 
 LOSSES = ("cross-entropy", "mse")
