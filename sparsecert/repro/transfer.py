@@ -50,7 +50,7 @@ QUICK = {"source": "digits0-4", "targets": ("digits5-9",), "model": "convnet", "
          "iterations": 150, "target_iterations": 150, "head_iterations": 300, "batch_size": 64, "lr": 2e-3,
          "p_m": (100, 64, 41), "seeds": 1, "split": None}
 REAL = {"model": "convnet", "width": 8, "hidden": 64, "iterations": 600, "target_iterations": 600,
-        "head_iterations": 1000, "batch_size": 64, "lr": 2e-3, "p_m": (100, 51.2, 26.2, 13.4, 6.9, 4.4), "seeds": 3}
+        "head_iterations": 2000, "batch_size": 64, "lr": 2e-3, "p_m": (100, 51.2, 26.2, 13.4, 6.9, 4.4), "seeds": 3}
 FULL = {"source": "cifar10", "targets": ("fashion-mnist", "smallnorb"), "model": "resnet", "depth": 20, "width": 16,
         "iterations": 30000, "target_iterations": 10000, "head_iterations": 10000, "batch_size": 128, "lr": 1e-3,
         "p_m": (100, 51.2, 26.2, 13.4, 6.9, 3.5), "seeds": 1, "split": None}
