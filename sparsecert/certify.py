@@ -12,25 +12,25 @@ is ``unknown``, and how the value was obtained:
 
 What each certificate proves (and costs):
 
-==========================  ===================================================  ==========================
-certificate                 proves                                               cost
-==========================  ===================================================  ==========================
-mutual coherence mu         s < (1 + 1/mu)/2 => unique s-sparse solution, OMP/   O(N^2 n), blockwise
+==========================  ========================================================  ===========================
+certificate                 proves                                                    cost
+==========================  ========================================================  ===========================
+mutual coherence mu         s < (1 + 1/mu)/2 => unique s-sparse solution, OMP/        O(N^2 n), blockwise
                             BP recover (Donoho-Elad, Tropp)
-Babel mu_1(k)               mu_1(s-1) + mu_1(s) < 1 => OMP/BP recover (Tropp)    O(N^2 n), O(N k) memory
-RIP delta_k (exact)         IHT: delta_3s < 1/sqrt(32) (Blumensath-Davies 2009);  C(N, k) eigenproblems
+Babel mu_1(k)               mu_1(s-1) + mu_1(s) < 1 => OMP/BP recover (Tropp)         O(N^2 n), O(N k) memory
+RIP delta_k (exact)         IHT: delta_3s < 1/sqrt(32) (Blumensath-Davies 2009);      C(N, k) eigenproblems
                             HTP: delta_3s < 1/sqrt(3) (Foucart 2011);
                             CoSaMP: delta_4s <= 0.1 (Needell-Tropp 2009);
                             lower constant < 1 (every 2s columns independent)
                             => unique s-sparse solution
-RIP from coherence          delta_k <= (k-1) mu (unit-norm columns, Gershgorin)   free given mu
-RIP sampled lower bound     a violated threshold (never a proof that it holds)   random + greedy supports
-ERC (Tropp 2004)            max_{j not in S} ||A_S^+ a_j||_1 < 1 => OMP and BP   O(N s n)
+RIP from coherence          delta_k <= (k-1) mu (unit-norm columns, Gershgorin)       free given mu
+RIP sampled lower bound     a violated threshold (never a proof that it holds)        random + greedy supports
+ERC (Tropp 2004)            max_{j not in S} ||A_S^+ a_j||_1 < 1 => OMP and BP        O(N s n)
                             recover every vector supported on S
-NSP for a support (LP)      BP recovers every vector on S (with the given        2^|S| LPs (SciPy HiGHS)
+NSP for a support (LP)      BP recovers every vector on S (with the given             ``2^|S|`` LPs (SciPy HiGHS)
                             signs, or all signs)
-ReLU structure              separation and coverage of the planted patterns      O(n p^2)
-==========================  ===================================================  ==========================
+ReLU structure              separation and coverage of the planted patterns           O(n p^2)
+==========================  ========================================================  ===========================
 """
 
 from __future__ import annotations
@@ -519,7 +519,7 @@ def algorithm_certificates(A, s, *, exact_budget=50_000, n_random=200, rng=None,
 def exact_recovery_condition(A, support, *, block=256):
     """Tropp's exact recovery condition ``ERC(S) = max_{j not in S} ||A_S^+ a_j||_1 < 1``.
 
-    Certifies that OMP (in |S| steps) and basis pursuit recover every vector
+    Certifies that OMP (in ``|S|`` steps) and basis pursuit recover every vector
     supported on ``S``. Exact; fails with an explanation when ``A_S`` is
     rank-deficient.
     """

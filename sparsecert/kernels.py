@@ -489,11 +489,11 @@ def pattern_matvec(XT, masks, blk, feat, v, out, r0, r1):
         The data transposed (C-contiguous), so each feature is a contiguous row.
     masks : ndarray of uint8, shape (nb, n)
         Activation masks (0/1) of the ``nb`` blocks the support touches.
-    blk : ndarray of int64, shape (|S|,)
+    blk : ndarray of int64, shape (``|S|``,)
         Row of ``masks`` of each entry.
-    feat : ndarray of int64, shape (|S|,)
+    feat : ndarray of int64, shape (``|S|``,)
         Input feature (row of ``XT``) of each entry.
-    v : ndarray, shape (|S|,)
+    v : ndarray, shape (``|S|``,)
     out : ndarray, shape (n,)
         Rows ``r0:r1`` overwritten.
     r0, r1 : int
@@ -566,7 +566,7 @@ def pattern_rmatvec(XT, masks, blk, feat, r, out, r0, r1):
     """The rows ``r0:r1`` part of ``A_S^T r``: ``out[q] = sum_{r0 <= i < r1} masks[blk[q], i] X[i, feat[q]] r[i]``.
 
     Same arguments as :func:`pattern_matvec`, with ``r`` of shape (n,) and
-    ``out`` of shape (|S|,), overwritten. Partial sums of disjoint row ranges
+    ``out`` of shape (``|S|``,), overwritten. Partial sums of disjoint row ranges
     add up to ``A_S^T r``.
     """
     out[:] = 0.0
@@ -590,7 +590,7 @@ def pattern_normal(XT, masks, blk, feat, p, q, out, r0, r1):
     while the tile's features and masks are still in cache: one pass over
     the data for ``A_S^T A_S p``, the product a conjugate-gradient step needs.
     Arguments as for :func:`pattern_matvec`; ``q`` of shape (n,) (rows
-    ``r0:r1`` overwritten), ``out`` of shape (|S|,) (overwritten with the
+    ``r0:r1`` overwritten), ``out`` of shape (``|S|``,) (overwritten with the
     partial sum).
     """
     out[:] = 0.0

@@ -55,7 +55,7 @@ def relu_operator(X, m, *, generators=None, output_sign="positive", rng=None, bl
 
     Returns
     -------
-    ReluPatternOperator (n, m*d) or HStackOperator (n, 2*m*d) = [A_+, -A_-]
+    ReluPatternOperator (n, m*d) or HStackOperator (n, 2*m*d) = ``[A_+, -A_-]``
     (their torch twins with ``backend="torch"``).
     """
     be = resolve(backend, device)

@@ -19,7 +19,7 @@ One operator per module, all on the contract of :mod:`.base`
 Beyond ``matvec``/``rmatvec`` each operator offers what IHT needs to stay
 memory-linear: ``gradient_split`` (one streaming pass of ``A^T r`` that keeps
 only the values on the current support and the top-k outside it) and
-``restrict`` (the n x |S| submatrix ``A_S`` as an operator).
+``restrict`` (the n x ``|S|`` submatrix ``A_S`` as an operator).
 :func:`sparsecert.testing.check_operator` checks the contract on any operator.
 """
 

@@ -71,7 +71,7 @@ def block_size(block, n, N):
 
 
 class RestrictedOperator(LinearOperator):
-    """``A_S``: the n x |S| submatrix of a sensing operator for a support ``S``.
+    """``A_S``: the n x ``|S|`` submatrix of a sensing operator for a support ``S``.
 
     Attributes
     ----------
@@ -85,7 +85,7 @@ class RestrictedOperator(LinearOperator):
     nbytes: int
 
     def to_dense(self):
-        """The n x |S| matrix itself."""
+        """The n x ``|S|`` matrix itself."""
         raise NotImplementedError
 
     # Products return the operator's own vector kind (a device tensor for the torch
@@ -166,7 +166,7 @@ class SparseSensingOperator(LinearOperator, abc.ABC):
         return np.concatenate([g for _, g in self._blocks_rmatvec(self.native(r))])
 
     def columns(self, idx):
-        """The n x |idx| submatrix ``A[:, idx]`` (idx sorted)."""
+        """The n x ``|idx|`` submatrix ``A[:, idx]`` (idx sorted)."""
         return self.restrict(idx).to_dense()
 
     def gradient_split(self, r, support, k, cache=None, progress=False):

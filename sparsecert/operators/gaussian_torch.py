@@ -55,7 +55,7 @@ class TorchGaussianOperator(OnDevice, GaussianOperator):
     The columns are those of the NumPy operator with the same seed: drawn on
     the host from the counter-based stream (:func:`sparsecert.random.counter_normals`)
     and moved to the device a block at a time, so generation, not the device,
-    bounds a pass. Length-n vectors are device tensors; length-N and length-|S|
+    bounds a pass. Length-n vectors are device tensors; length-N and length-``|S|``
     vectors NumPy arrays, as for every operator.
 
     Parameters
@@ -71,7 +71,7 @@ class TorchGaussianOperator(OnDevice, GaussianOperator):
         super().__init__(n, N, rng, dtype=dtype, block=block, cache_bytes=cache_bytes)
 
     def host_columns(self, idx):
-        """Columns ``idx`` of A as rows of a host (|idx|, n) array (the NumPy operator's columns)."""
+        """Columns ``idx`` of A as rows of a host (``|idx|``, n) array (the NumPy operator's columns)."""
         return GaussianOperator.restrict(self, idx).to_dense().T
 
     def _blocks_rmatvec(self, r, cache=None):

@@ -27,8 +27,8 @@ Methods
             (:func:`restricted_norm_sq`): the restricted-smoothness step. Its
             guarantee needs a stronger restricted isometry than NIHT's; see
             the tests for the regime where it recovers.
-``"niht"``  normalised IHT (Blumensath & Davies 2010): ``mu = ||g_S||^2 /
-            ||A_S g_S||^2`` with the step-shrinking safeguard when the
+``"niht"``  normalised IHT (Blumensath & Davies 2010):
+            ``mu = ||g_S||^2 / ||A_S g_S||^2`` with the step-shrinking safeguard when the
             support changes (``kappa = 2``, ``c = 0.01``).
 ``"aiht"``  accelerated IHT (Blumensath 2012): the NIHT step, then
             ``inner_iter`` conjugate-gradient steps on the least-squares
