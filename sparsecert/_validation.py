@@ -8,24 +8,25 @@ from __future__ import annotations
 
 import numbers
 import sys
+from typing import Any
 
 import numpy as np
 
 _FLOAT_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
 
 
-def progress_enabled(progress):
+def progress_enabled(progress: bool | None) -> bool:
     """Whether to show a progress bar: ``progress`` as given, or (None, the default everywhere)
     when stderr is a terminal."""
     return sys.stderr.isatty() if progress is None else bool(progress)
 
 
-def check_rng(rng):
+def check_rng(rng: Any) -> np.random.Generator:
     """Return a ``numpy.random.Generator`` from ``rng`` (None, int or Generator)."""
     if rng is None or isinstance(rng, (numbers.Integral, np.integer)):
         if rng is not None and rng < 0:
             raise ValueError(f"rng must be a non-negative integer seed, got {rng}")
-        return np.random.default_rng(rng)
+        return np.random.default_rng(None if rng is None else int(rng))
     if isinstance(rng, np.random.Generator):
         return rng
     raise TypeError(
@@ -33,12 +34,12 @@ def check_rng(rng):
     )
 
 
-def seed_from_rng(rng) -> int:
+def seed_from_rng(rng: Any) -> int:
     """Draw one 63-bit integer key from ``rng``: the root of a counter-based stream."""
     return int(check_rng(rng).integers(0, 2**63 - 1))
 
 
-def check_int(value, name, *, low=None, high=None):
+def check_int(value: Any, name: str, *, low: int | None = None, high: int | None = None) -> int:
     """Return ``value`` as int, checking ``low <= value <= high`` (bounds inclusive, optional)."""
     if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)):
         raise TypeError(f"{name} must be an integer, got {value!r}")
@@ -50,7 +51,9 @@ def check_int(value, name, *, low=None, high=None):
     return value
 
 
-def check_float(value, name, *, low=None, high=None, low_open=False):
+def check_float(
+    value: Any, name: str, *, low: float | None = None, high: float | None = None, low_open: bool = False
+) -> float:
     """Return ``value`` as a finite float within the given bounds."""
     if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.floating, np.integer)):
         raise TypeError(f"{name} must be a real number, got {value!r}")
@@ -64,7 +67,7 @@ def check_float(value, name, *, low=None, high=None, low_open=False):
     return value
 
 
-def check_dtype(dtype, name="dtype"):
+def check_dtype(dtype: Any, name: str = "dtype") -> np.dtype:
     """Return ``dtype`` as float64 or float32; anything else is an error."""
     try:
         dt = np.dtype(dtype)
@@ -75,7 +78,9 @@ def check_dtype(dtype, name="dtype"):
     return dt
 
 
-def check_array(a, name, *, ndim=None, shape=None, dtype=None, copy=False):
+def check_array(
+    a: Any, name: str, *, ndim: int | None = None, shape: tuple | None = None, dtype: Any = None, copy: bool = False
+) -> np.ndarray:
     """Convert ``a`` to a finite floating C-contiguous array and check its shape.
 
     Parameters
@@ -136,7 +141,7 @@ def _all_finite(arr) -> bool:
     return all(np.isfinite(flat[i : i + _FINITE_BLOCK]).all() for i in range(0, flat.size, _FINITE_BLOCK))
 
 
-def is_integral(a) -> bool:
+def is_integral(a: Any) -> bool:
     """Whether every entry of ``a`` is a whole number: a bool or integer array, or a float one whose
     entries are finite and integer-valued (labels and indices given as 3.0 are fine, 2.7 and NaN not)."""
     a = np.asarray(a)
@@ -145,7 +150,7 @@ def is_integral(a) -> bool:
     return a.dtype.kind == "f" and bool(np.all(np.isfinite(a)) and np.all(a == np.round(a)))
 
 
-def check_option(value, name, allowed):
+def check_option(value: Any, name: str, allowed: Any) -> Any:
     """Check that ``value`` is one of ``allowed`` (strings compared case-insensitively)."""
     key = value.lower() if isinstance(value, str) else value
     if key not in allowed:

@@ -14,7 +14,9 @@ only when the torch backend is asked for.
 
 from __future__ import annotations
 
+
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -58,7 +60,7 @@ def copy(x):
     return x.clone() if is_tensor(x) else x.copy()
 
 
-def to_numpy(x):
+def to_numpy(x: Any) -> Any:
     """A NumPy array of ``x`` (a copy from the device for tensors)."""
     return x.detach().cpu().numpy() if is_tensor(x) else np.asarray(x)
 

@@ -38,6 +38,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -46,6 +47,10 @@ from ._memory import check_working_set
 from ._validation import check_array, check_int, check_rng, is_integral, progress_enabled
 from .operators import DenseOperator, SparseSensingOperator
 from .sparse import SparseVector
+
+if TYPE_CHECKING:
+    from .typing import ArrayLike, RngLike
+    from scipy.sparse.linalg import LinearOperator
 
 __all__ = [
     "Certificate",
@@ -103,7 +108,7 @@ class Certificate:
     def holds(self) -> bool:
         return self.status == "holds"
 
-    def to_dict(self):
+    def to_dict(self) -> dict:
         d = asdict(self)
         d["evidence"] = {k: np.asarray(v).tolist() for k, v in self.evidence.items()}
         return d
@@ -142,7 +147,7 @@ def _support(support, N):
     return S, order
 
 
-def column_blocks(A, block=256):
+def column_blocks(A: LinearOperator | ArrayLike, block: int = 256) -> Iterator[tuple[int, np.ndarray]]:
     """Yield ``(j0, C)`` with ``C = A[:, j0:j0 + B]`` (n x B), never the whole matrix."""
     A = _operator(A)
     N = A.shape[1]
@@ -184,7 +189,7 @@ def _gram_rows(A, block, progress=None, normalise=True):
         yield i0, rows
 
 
-def mutual_coherence(A, *, block=256, progress=None):
+def mutual_coherence(A: LinearOperator | ArrayLike, *, block: int = 256, progress: bool | None = None) -> Certificate:
     """``mu = max_{i != j} |<a_i, a_j>| / (||a_i|| ||a_j||)``, computed blockwise.
 
     Certifies: every s-sparse vector with ``s < (1 + 1/mu) / 2`` is the unique
@@ -204,7 +209,7 @@ def mutual_coherence(A, *, block=256, progress=None):
                        {"pair": np.array(pair)})
 
 
-def babel(A, k, *, block=256, progress=None):
+def babel(A: LinearOperator | ArrayLike, k: int, *, block: int = 256, progress: bool | None = None) -> float:
     """Cumulative coherence ``mu_1(k) = max_i max_{|L| = k, i not in L} sum_{j in L} |G_ij|`` (normalised columns)."""
     A = _operator(A)
     k = check_int(k, "k", low=1, high=A.shape[1] - 1)
@@ -221,7 +226,7 @@ def _delta(C):
     return max(ev[-1] - 1.0, 1.0 - ev[0])
 
 
-def rip_exact(A, k, *, budget=200_000):
+def rip_exact(A: LinearOperator | ArrayLike, k: int, *, budget: int = 200_000) -> Certificate:
     """Exact restricted isometry constant ``delta_k = max_{|S| = k} ||A_S^T A_S - I||_2`` by enumeration.
 
     Columns are used as they are (scale A first if its columns are not
@@ -247,7 +252,7 @@ def rip_exact(A, k, *, budget=200_000):
                        {"support": np.array(support), "lambda_min": np.array(lo), "lambda_max": np.array(hi)})
 
 
-def rip_sampled(A, k, *, n_random=200, rng=None):
+def rip_sampled(A: LinearOperator | ArrayLike, k: int, *, n_random: int = 200, rng: RngLike = None) -> Certificate:
     """A lower bound on ``delta_k``: random supports, then greedy growth of the worst one.
 
     The greedy search starts from the worst random support's first column and
@@ -269,11 +274,12 @@ def rip_sampled(A, k, *, n_random=200, rng=None):
     starts = [int(support[0])] if support is not None else []
     starts += [int(j) for j in rng.choice(N, min(N, 3), replace=False)]
     for j in starts:
-        S = [j]
-        while len(S) < k:
-            rest = np.setdiff1d(np.arange(N), S)
-            scores = [_delta(M[:, S + [int(c)]]) for c in rest]
-            S.append(int(rest[int(np.argmax(scores))]))
+        grown = [j]
+        while len(grown) < k:
+            rest = np.setdiff1d(np.arange(N), grown)
+            scores = [_delta(M[:, grown + [int(c)]]) for c in rest]
+            grown.append(int(rest[int(np.argmax(scores))]))
+        S = np.array(grown)
         d = _delta(M[:, S])
         if d > worst:
             worst, support = d, np.sort(S)
@@ -319,7 +325,15 @@ def _extreme_eigs(M, S):
     return float(ev[0]), float(ev[-1])
 
 
-def restricted_eigenvalues(A, k, *, budget=200_000, n_random=200, rng=None, block=256):
+def restricted_eigenvalues(
+    A: LinearOperator | ArrayLike,
+    k: int,
+    *,
+    budget: int = 200_000,
+    n_random: int = 200,
+    rng: RngLike = None,
+    block: int = 256,
+) -> RestrictedEigenvalues:
     """Restricted eigenvalues ``alpha_k``, ``beta_k`` of ``A`` (the RSC and RSS constants of
     ``f(w) = ||y - A w||^2 / 2`` on k-sparse vectors), exact or bracketed.
 
@@ -376,23 +390,23 @@ def restricted_eigenvalues(A, k, *, budget=200_000, n_random=200, rng=None, bloc
     # attained side: random supports, then greedy growth towards the extremes
     rng = check_rng(rng)
     M = A.restrict(np.arange(N)).to_dense()
-    found = {"alpha": (math.inf, None), "beta": (-math.inf, None)}
+    found: dict[str, tuple[float, Any]] = {"alpha": (math.inf, None), "beta": (-math.inf, None)}
     for _ in range(check_int(n_random, "n_random", low=0)):
-        S = list(np.sort(rng.choice(N, k, replace=False)))
-        a, b = _extreme_eigs(M, S)
-        found["alpha"] = min(found["alpha"], (a, S), key=lambda t: t[0])
-        found["beta"] = max(found["beta"], (b, S), key=lambda t: t[0])
+        drawn = [int(j) for j in np.sort(rng.choice(N, k, replace=False))]
+        a, b = _extreme_eigs(M, drawn)
+        found["alpha"] = min(found["alpha"], (a, drawn), key=lambda t: t[0])
+        found["beta"] = max(found["beta"], (b, drawn), key=lambda t: t[0])
     for side, pick in (("alpha", 0), ("beta", 1)):
         start = found[side][1][0] if found[side][1] is not None else int(rng.integers(N))
-        S = [int(start)]
-        while len(S) < k:
-            rest = np.setdiff1d(np.arange(N), S)
-            vals = [_extreme_eigs(M, S + [int(c)])[pick] for c in rest]
-            S.append(int(rest[int(np.argmin(vals) if side == "alpha" else np.argmax(vals))]))
-        val = _extreme_eigs(M, S)[pick]
+        grown = [int(start)]
+        while len(grown) < k:
+            rest = np.setdiff1d(np.arange(N), grown)
+            vals = [_extreme_eigs(M, grown + [int(c)])[pick] for c in rest]
+            grown.append(int(rest[int(np.argmin(vals) if side == "alpha" else np.argmax(vals))]))
+        val = _extreme_eigs(M, grown)[pick]
         better = val < found[side][0] if side == "alpha" else val > found[side][0]
         if better:
-            found[side] = (val, sorted(S))
+            found[side] = (val, sorted(grown))
     (a_up, S_a), (b_lo, S_b) = found["alpha"], found["beta"]
     return RestrictedEigenvalues(k, max(lower, 0.0), a_up, b_lo, upper, "bounds",
                                  {"alpha": np.array(S_a), "beta": np.array(S_b)})
@@ -402,7 +416,7 @@ def restricted_eigenvalues(A, k, *, budget=200_000, n_random=200, rng=None, bloc
 JTK_C = 32.0
 
 
-def relaxed_iht(A, s, s_project, **kwargs):
+def relaxed_iht(A: LinearOperator | ArrayLike, s: int, s_project: int, **kwargs) -> Certificate:
     """The relaxed-IHT guarantee of Jain, Tewari & Kar (2014) for least squares on ``A``.
 
     Their Theorem 1 (On iterative hard thresholding methods for high-dimensional
@@ -461,12 +475,20 @@ def relaxed_iht(A, s, s_project, **kwargs):
                                      "beta": np.array([r.beta_lower, r.beta_upper]), "step": np.array(step)})
 
 
-def rip_from_coherence(mu, k):
+def rip_from_coherence(mu: float, k: int) -> float:
     """``delta_k <= (k - 1) mu`` for unit-norm columns (Gershgorin)."""
     return (k - 1) * float(mu)
 
 
-def algorithm_certificates(A, s, *, exact_budget=50_000, n_random=200, rng=None, unit_columns=None):
+def algorithm_certificates(
+    A: LinearOperator | ArrayLike,
+    s: int,
+    *,
+    exact_budget: int = 50_000,
+    n_random: int = 200,
+    rng: RngLike = None,
+    unit_columns: bool | None = None,
+) -> list[Certificate]:
     """IHT, HTP and CoSaMP sufficient conditions and uniqueness (delta_2s < 1) for sparsity ``s``.
 
     Uses the exact RIP constant when the enumeration fits ``exact_budget``,
@@ -516,7 +538,7 @@ def algorithm_certificates(A, s, *, exact_budget=50_000, n_random=200, rng=None,
     return out
 
 
-def exact_recovery_condition(A, support, *, block=256):
+def exact_recovery_condition(A: LinearOperator | ArrayLike, support: ArrayLike, *, block: int = 256) -> Certificate:
     """Tropp's exact recovery condition ``ERC(S) = max_{j not in S} ||A_S^+ a_j||_1 < 1``.
 
     Certifies that OMP (in ``|S|`` steps) and basis pursuit recover every vector
@@ -542,7 +564,13 @@ def exact_recovery_condition(A, support, *, block=256):
                        f"max ||A_S^+ a_j||_1 = {worst:.4g} at column {arg}", {"support": S, "worst_column": np.array(arg)})
 
 
-def null_space_property(A, support, signs=None, *, tol=1e-9):
+def null_space_property(
+    A: LinearOperator | ArrayLike,
+    support: ArrayLike,
+    signs: ArrayLike | None = None,
+    *,
+    tol: float = 1e-9,
+) -> Certificate:
     """Null space property for a support, checked by linear programs (SciPy HiGHS).
 
     For a sign pattern ``sigma`` on ``S``, basis pursuit recovers every vector
@@ -597,7 +625,7 @@ def null_space_property(A, support, signs=None, *, tol=1e-9):
                        {"support": S, "h": worst_h})
 
 
-def pattern_statistics(X, U, gamma=None):
+def pattern_statistics(X: ArrayLike, U: ArrayLike, gamma: float | None = None) -> dict:
     """Separation and coverage of the activation patterns ``D_j = diag(1[X u_j >= 0])`` (Assumption 2).
 
     Parameters
@@ -643,7 +671,7 @@ def pattern_statistics(X, U, gamma=None):
     return out
 
 
-def population_separation(U):
+def population_separation(U: ArrayLike) -> float:
     """The separation Gaussian data gives as n grows: ``min over pairs of min(theta, pi - theta) / pi``,
     ``theta`` the angle between two nonzero rows of ``U`` (1.0 for fewer than two)."""
     U = np.asarray(U, dtype=float)
@@ -655,7 +683,13 @@ def population_separation(U):
     return float(np.min(np.minimum(theta, np.pi - theta)) / np.pi)
 
 
-def relu_structure(X, U, *, min_separation=0.1, min_coverage=0.05):
+def relu_structure(
+    X: ArrayLike,
+    U: ArrayLike,
+    *,
+    min_separation: float = 0.1,
+    min_coverage: float = 0.05,
+) -> list[Certificate]:
     """Structural conditions of the ReLU recovery theorem on data ``X`` and planted hidden weights ``U``.
 
     For the active units (nonzero rows of ``U``): *separation* and *coverage*
@@ -677,7 +711,15 @@ def relu_structure(X, U, *, min_separation=0.1, min_coverage=0.05):
     ]
 
 
-def certify_solution(A, y, w_hat, s, *, tol=1e-8, exact_budget=50_000):
+def certify_solution(
+    A: LinearOperator | ArrayLike,
+    y: ArrayLike,
+    w_hat: SparseVector | ArrayLike,
+    s: int,
+    *,
+    tol: float = 1e-8,
+    exact_budget: int = 50_000,
+) -> list[Certificate]:
     """A posteriori: is ``w_hat`` the unique s-sparse solution of ``A w = y``?
 
     1. residual: ``||A w_hat - y|| <= tol ||y||`` and ``nnz(w_hat) <= s``;
@@ -705,13 +747,13 @@ def certify_solution(A, y, w_hat, s, *, tol=1e-8, exact_budget=50_000):
     if math.comb(N, s) <= exact_budget:
         M = A.restrict(np.arange(N)).to_dense()
         others = []
-        for T in itertools.combinations(range(N), s):
-            T = np.array(T)
+        for combo in itertools.combinations(range(N), s):
+            T = np.array(combo)
             coef = np.linalg.lstsq(M[:, T], y, rcond=None)[0]
             if np.linalg.norm(M[:, T] @ coef - y) <= tol * ynorm:
                 w = np.zeros(N)
                 w[T] = coef
-                if np.linalg.norm(w - w_hat.to_dense()) > 1e3 * tol * max(1.0, np.linalg.norm(w_hat.values)):
+                if np.linalg.norm(w - w_hat.to_dense()) > 1e3 * tol * max(1.0, float(np.linalg.norm(w_hat.values))):
                     others.append(T)
                     break
         certs.append(Certificate("uniqueness (enumeration)", float(len(others)), 1.0,

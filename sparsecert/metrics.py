@@ -6,14 +6,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from .sparse import SparseVector
 
+if TYPE_CHECKING:
+    from .typing import ArrayLike
+
 __all__ = ["psnr", "relative_error"]
 
 
-def psnr(y, y_hat, peak=None):
+def psnr(y: ArrayLike, y_hat: ArrayLike, peak: float | None = None) -> float:
     """Peak signal-to-noise ratio in dB with the paper's normalisation.
 
     ``20 log10(peak) - 10 log10(mean((y - y_hat)^2))`` with ``peak = max |y|``
@@ -28,7 +33,7 @@ def psnr(y, y_hat, peak=None):
     return 20.0 * np.log10(peak) - 10.0 * np.log10(mse) if peak > 0 else -10.0 * np.log10(mse)
 
 
-def relative_error(w_hat, w):
+def relative_error(w_hat: SparseVector | ArrayLike, w: SparseVector | ArrayLike) -> float:
     """``||w_hat - w||_2 / ||w||_2`` for vectors of one length, dense or :class:`SparseVector`
     (``inf`` when ``w`` is zero and ``w_hat`` is not, 0 when both are)."""
     a, b = (x.to_dense() if isinstance(x, SparseVector) else np.asarray(x, dtype=np.float64) for x in (w_hat, w))

@@ -8,6 +8,7 @@ Notation: data ``X`` (n, d); two-layer scalar-output ReLU net
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -16,6 +17,9 @@ from .torch_nn import layers_from_torch, layers_to_torch
 from ._validation import check_array, check_float, check_int, check_option, check_rng, check_dtype
 from .operators import GaussianOperator, ReluPatternOperator, SparseSensingOperator
 from .sparse import SparseVector
+
+if TYPE_CHECKING:
+    from .typing import ArrayLike, DTypeLike, RngLike
 
 __all__ = ["TwoLayerReLU", "PlantedProblem", "planted_gaussian", "planted_relu"]
 
@@ -31,7 +35,7 @@ class TwoLayerReLU:
         Output weights.
     """
 
-    def __init__(self, U, v):
+    def __init__(self, U: ArrayLike, v: ArrayLike) -> None:
         self.U = check_array(U, "U", ndim=2)
         self.v = check_array(v, "v", shape=(self.U.shape[0],), dtype=self.U.dtype)
 
@@ -43,28 +47,28 @@ class TwoLayerReLU:
     def d(self) -> int:
         return self.U.shape[1]
 
-    def forward(self, X):
+    def forward(self, X: ArrayLike) -> np.ndarray:
         """Network output, shape (n,), for ``X`` of shape (n, d)."""
         X = check_array(X, "X", ndim=2, shape=(None, self.d))
         return np.maximum(X @ self.U.T, 0.0) @ self.v
 
     __call__ = forward
 
-    def to_torch(self, masks=None, dtype=None):
+    def to_torch(self, masks: str | list | None = None, dtype: Any = None) -> Any:
         """The net as ``nn.Sequential(Linear(d, m), ReLU, Linear(m, 1))`` without biases (output (n, 1));
         ``masks="nonzero"`` marks the zero weights as pruned for ``torch.nn.utils.prune``
         (see :func:`sparsecert.torch_nn.layers_to_torch`)."""
         return layers_to_torch([self.U, self.v[None, :]], masks=masks, dtype=dtype)
 
     @classmethod
-    def from_torch(cls, model):
+    def from_torch(cls, model: Any) -> TwoLayerReLU:
         """The net of a ``to_torch``-shaped model (two bias-free Linear layers, one output)."""
         Ws, bs = layers_from_torch(model)
         if len(Ws) != 2 or bs is not None or Ws[1].shape[0] != 1:
             raise ValueError("a TwoLayerReLU is two Linear layers without biases and one output")
         return cls(Ws[0], Ws[1][0])
 
-    def fused_weights(self):
+    def fused_weights(self) -> SparseVector:
         """Fused weights ``w = concat(u_j v_j)`` as a :class:`SparseVector` of length m*d."""
         return SparseVector.from_dense((self.U * self.v[:, None]).ravel())
 
@@ -74,7 +78,7 @@ class TwoLayerReLU:
         return int(np.count_nonzero(self.U * self.v[:, None]))
 
     @classmethod
-    def from_fused(cls, w, m, d, signs=None):
+    def from_fused(cls, w: SparseVector | ArrayLike, m: int, d: int, signs: ArrayLike | None = None) -> TwoLayerReLU:
         """Network whose fused weights are ``w`` (SparseVector or dense, length m*d).
 
         Each nonzero block becomes one neuron with ``u_j = w_j / ||w_j||`` and
@@ -127,7 +131,15 @@ def _support(rng, N, s):
     return np.sort(rng.choice(N, size=s, replace=False)).astype(np.int64)
 
 
-def planted_gaussian(n, N, s, rng=None, *, noise=0.0, dtype=np.float64):
+def planted_gaussian(
+    n: int,
+    N: int,
+    s: int,
+    rng: RngLike = None,
+    *,
+    noise: float = 0.0,
+    dtype: DTypeLike = np.float64,
+) -> PlantedProblem:
     """An s-sparse ``w`` (N(0,1) nonzeros on a uniform support) seen through a Gaussian A.
 
     Parameters
@@ -158,7 +170,17 @@ def planted_gaussian(n, N, s, rng=None, *, noise=0.0, dtype=np.float64):
     return PlantedProblem(A=A, y=y, w=w, info={"n": n, "N": N, "s": s, "noise": noise})
 
 
-def planted_relu(n, d, m, s, rng=None, *, output_sign="positive", noise=0.0, dtype=np.float64):
+def planted_relu(
+    n: int,
+    d: int,
+    m: int,
+    s: int,
+    rng: RngLike = None,
+    *,
+    output_sign: str = "positive",
+    noise: float = 0.0,
+    dtype: DTypeLike = np.float64,
+) -> PlantedProblem:
     """A planted sparse two-layer ReLU net and its data (the paper's planted-MLP setting).
 
     ``X`` has i.i.d. N(0, 1) entries; ``s`` uniformly chosen entries of the

@@ -24,6 +24,7 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
+from typing import Any, Callable, Iterator
 
 from ._validation import check_int
 
@@ -35,7 +36,7 @@ __all__ = [
 MIN_ROWS_PER_THREAD = 4096
 
 _lock = threading.Lock()
-_state = {"n_threads": None, "pool": None, "pool_size": 0, "blas": None, "depth": 0}
+_state: dict[str, Any] = {"n_threads": None, "pool": None, "pool_size": 0, "blas": None, "depth": 0}
 _worker = threading.local()
 
 
@@ -56,7 +57,7 @@ def get_n_threads() -> int:
     return k
 
 
-def set_n_threads(k):
+def set_n_threads(k: int | None) -> None:
     """Set the threads of the row-chunked passes; ``None`` restores the default.
 
     Parameters
@@ -67,7 +68,7 @@ def set_n_threads(k):
 
 
 @contextmanager
-def n_threads(k):
+def n_threads(k: int | None) -> Iterator[None]:
     """``with n_threads(k):`` runs the passes inside on ``k`` threads."""
     old = _state["n_threads"]
     set_n_threads(k)
@@ -77,7 +78,7 @@ def n_threads(k):
         _state["n_threads"] = old
 
 
-def row_ranges(n, parts, align=8):
+def row_ranges(n: int, parts: int, align: int = 8) -> list[tuple[int, int]]:
     """``parts`` contiguous ranges ``(r0, r1)`` covering ``range(n)``, boundaries multiples of ``align``."""
     parts = max(1, min(parts, -(-n // align)))
     cuts = [min(n, (n * t // parts) // align * align) for t in range(parts)] + [n]
@@ -95,7 +96,7 @@ def _pool(k):
 
 
 @contextmanager
-def single_threaded_blas():
+def single_threaded_blas() -> Iterator[None]:
     """``with single_threaded_blas():`` runs BLAS on one thread inside (re-entrant; threadpoolctl).
 
     Only the outermost entry changes BLAS (about 13 us); nested entries are free.
@@ -124,7 +125,13 @@ def single_threaded_blas():
             _state["depth"] -= 1
 
 
-def map_rows(fn, n, *, min_rows=MIN_ROWS_PER_THREAD, single_blas=True):
+def map_rows(
+    fn: Callable[[int, int], Any],
+    n: int,
+    *,
+    min_rows: int = MIN_ROWS_PER_THREAD,
+    single_blas: bool = True,
+) -> list:
     """``[fn(r0, r1) for (r0, r1) in ranges]`` over disjoint row ranges covering ``range(n)``, on threads.
 
     Parameters

@@ -7,10 +7,15 @@ regenerated from ``(key, first row)`` alone, in any order, on any executor.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from . import kernels
 from .parallel import map_rows
+
+if TYPE_CHECKING:
+    from .typing import DTypeLike
 
 __all__ = ["counter_normals"]
 
@@ -20,7 +25,7 @@ MIN_ENTRIES_PER_THREAD = 2**16
 CHUNK_ENTRIES = 2**15
 
 
-def counter_normals(key, first_row, n_rows, row_len, dtype=np.float64):
+def counter_normals(key: int, first_row: int, n_rows: int, row_len: int, dtype: DTypeLike = np.float64) -> np.ndarray:
     """Rows ``first_row .. first_row + n_rows - 1`` of a keyed stream of N(0, 1) rows.
 
     Row ``i`` of the stream depends only on ``(key, i, row_len)``: it is

@@ -20,6 +20,7 @@ the IHT family of :mod:`sparsecert.recovery`:
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
@@ -30,10 +31,26 @@ from .models import TwoLayerReLU
 from .operators import HStackOperator, ReluPatternOperator, TorchReluPatternOperator
 from .recovery import ADMISSIONS, METHODS, IHTSolver, MinibatchIHTSolver, SequentialIHTSolver
 
+if TYPE_CHECKING:
+    from .recovery.result import RecoveryResult
+    from .sparse import SparseVector
+    from .typing import ArrayLike, RngLike
+    from scipy.sparse.linalg import LinearOperator
+
 __all__ = ["relu_operator", "recover_relu", "psnr", "model_from_weights", "match_neurons"]
 
 
-def relu_operator(X, m, *, generators=None, output_sign="positive", rng=None, block=None, backend="numpy", device=None):
+def relu_operator(
+    X: ArrayLike,
+    m: int,
+    *,
+    generators: ArrayLike | int | None = None,
+    output_sign: str = "positive",
+    rng: RngLike = None,
+    block: int | None = None,
+    backend: str = "numpy",
+    device: str | None = None,
+) -> LinearOperator:
     """The sensing operator of a width-``m`` two-layer ReLU net on data ``X``.
 
     Parameters
@@ -75,7 +92,7 @@ def relu_operator(X, m, *, generators=None, output_sign="positive", rng=None, bl
     return parts[0] if output_sign == "positive" else HStackOperator(parts, signs=[1, -1])
 
 
-def model_from_weights(w, m, d, output_sign="positive"):
+def model_from_weights(w: SparseVector | ArrayLike, m: int, d: int, output_sign: str = "positive") -> TwoLayerReLU:
     """The :class:`TwoLayerReLU` of fused weights ``w`` (length m*d, or 2*m*d for mixed signs).
 
     Block ``j`` becomes ``u_j = w_j / ||w_j||``, ``v_j = +-||w_j||`` (minus
@@ -88,7 +105,7 @@ def model_from_weights(w, m, d, output_sign="positive"):
     return TwoLayerReLU.from_fused(w, m, d)
 
 
-def match_neurons(net_hat, net):
+def match_neurons(net_hat: TwoLayerReLU, net: TwoLayerReLU) -> dict:
     """Match hidden units of two networks (they are defined up to permutation).
 
     Compares the fused weight rows ``u_j v_j`` of the nonzero units by the
@@ -125,31 +142,31 @@ def match_neurons(net_hat, net):
 
 
 def recover_relu(
-    X,
-    y,
-    m,
-    s,
+    X: ArrayLike,
+    y: ArrayLike,
+    m: int,
+    s: int,
     *,
-    generators=None,
-    method="aiht",
-    output_sign="positive",
-    sequential=False,
-    period=1,
-    admission="adaptive",
-    merge_twins=False,
-    max_iter=100,
-    tol=1e-10,
-    xtol=1e-12,
-    inner_iter=3,
-    batch_size=None,
-    epochs=1,
-    block=None,
-    rng=None,
-    progress=None,
-    callback=None,
-    backend="numpy",
-    device=None,
-):
+    generators: ArrayLike | int | None = None,
+    method: str = "aiht",
+    output_sign: str = "positive",
+    sequential: bool = False,
+    period: int = 1,
+    admission: str = "adaptive",
+    merge_twins: bool = False,
+    max_iter: int = 100,
+    tol: float = 1e-10,
+    xtol: float = 1e-12,
+    inner_iter: int = 3,
+    batch_size: int | None = None,
+    epochs: int = 1,
+    block: int | None = None,
+    rng: RngLike = None,
+    progress: bool | None = None,
+    callback: Callable | None = None,
+    backend: str = "numpy",
+    device: str | None = None,
+) -> tuple[TwoLayerReLU, RecoveryResult]:
     """Fit a sparse two-layer ReLU net ``f(x) = sum_j relu(x . u_j) v_j`` to ``(X, y)`` by IHT.
 
     Parameters
@@ -248,12 +265,13 @@ def recover_relu(
     rng = check_rng(rng)
     A = relu_operator(X, m, generators=generators, output_sign=output_sign, rng=rng, block=block, backend=backend, device=device)
     if batch_size and batch_size < n:
-        solver = MinibatchIHTSolver(
+        mini = MinibatchIHTSolver(
             A, X, y, s, batch_size=batch_size, epochs=epochs, rng=rng, sequential=sequential, period=period,
             method=method, inner_iter=inner_iter,
         )
-        result = solver.solve(progress=progress, callback=callback)
+        result = mini.solve(progress=progress, callback=callback)
     else:
+        solver: IHTSolver
         if sequential:
             solver = SequentialIHTSolver(A, y, s, period=period, admission=admission, merge_twins=merge_twins,
                                          method=method, inner_iter=inner_iter)

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import kernels
 from ._validation import check_int
+
+if TYPE_CHECKING:
+    from .typing import ArrayLike, DTypeLike
 
 __all__ = ["SparseVector", "StreamingTopK"]
 
@@ -42,12 +46,12 @@ class SparseVector:
         object.__setattr__(self, "values", val)
 
     @classmethod
-    def zeros(cls, size, dtype=np.float64):
+    def zeros(cls, size: int, dtype: DTypeLike = np.float64) -> SparseVector:
         """The zero vector of length ``size``."""
         return cls(np.empty(0, np.int64), np.empty(0, dtype), int(size))
 
     @classmethod
-    def from_dense(cls, w):
+    def from_dense(cls, w: ArrayLike) -> SparseVector:
         """Keep the nonzero entries of a dense 1-d array."""
         w = np.asarray(w)
         idx = np.flatnonzero(w)
@@ -58,20 +62,20 @@ class SparseVector:
         return int(self.indices.size)
 
     @property
-    def dtype(self):
+    def dtype(self) -> np.dtype:
         return self.values.dtype
 
     @property
     def nbytes(self) -> int:
         return int(self.indices.nbytes + self.values.nbytes)
 
-    def to_dense(self):
+    def to_dense(self) -> np.ndarray:
         """The dense vector (length ``size``); only for small problems and tests."""
         out = np.zeros(self.size, dtype=self.values.dtype)
         out[self.indices] = self.values
         return out
 
-    def prune_zeros(self):
+    def prune_zeros(self) -> SparseVector:
         """Drop explicitly stored zeros."""
         keep = self.values != 0
         return SparseVector(self.indices[keep], self.values[keep], self.size)
@@ -97,7 +101,7 @@ class StreamingTopK:
     dtype : dtype
     """
 
-    def __init__(self, k, exclude=None, dtype=np.float64):
+    def __init__(self, k: int, exclude: ArrayLike | None = None, dtype: DTypeLike = np.float64) -> None:
         self.k = check_int(k, "k", low=0)
         self.exclude = (
             np.empty(0, np.int64) if exclude is None else np.ascontiguousarray(exclude, np.int64)
@@ -110,7 +114,7 @@ class StreamingTopK:
     def nbytes(self) -> int:
         return int(self.indices.nbytes + self.values.nbytes + self.exclude.nbytes)
 
-    def push(self, values, offset):
+    def push(self, values: ArrayLike, offset: int) -> None:
         """Merge the block ``values`` whose global indices start at ``offset``."""
         if self.k == 0:
             return
@@ -125,6 +129,6 @@ class StreamingTopK:
         if self.indices.size == self.k:
             self._tau = float(np.abs(self.values).min())
 
-    def result(self, size):
+    def result(self, size: int) -> SparseVector:
         """The kept entries as a :class:`SparseVector` of length ``size``."""
         return SparseVector(self.indices, self.values, size)

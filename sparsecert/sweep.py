@@ -46,7 +46,7 @@ __all__ = [
 ]
 
 FORMAT = "sparsecert-sweep-1"
-EXPERIMENTS = {}
+EXPERIMENTS: dict = {}
 
 
 class SweepFormatError(ValueError):

@@ -10,7 +10,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1] / "sparsecert"
 
 #: Layer of each core module or package (L0 checks and kernels, L1 operators, L2 solvers).
 LAYERS = {
-    "_validation": 0, "_memory": 0, "kernels": 0, "sparse": 0, "random": 0, "parallel": 0, "backend": 0,
+    "_validation": 0, "_memory": 0, "typing": 0, "kernels": 0, "sparse": 0, "random": 0, "parallel": 0, "backend": 0,
     "operators": 1, "testing": 1,
     "recovery": 2,
 }

@@ -34,7 +34,7 @@ TILE = 512
 def _tile(n):
     return max(64, min(TILE, 1 << max(0, (n // 256).bit_length() - 1)))
 
-_state = {"ok": None, "error": None, "kernels": None}
+_state: dict = {"ok": None, "error": None, "kernels": None}
 
 
 def _kernels():
@@ -135,7 +135,7 @@ def available(device) -> bool:
             _state["ok"], _state["error"] = False, f"{type(exc).__name__}: {exc}"
             warnings.warn(f"sparsecert: Triton pattern kernels unavailable ({_state['error']}); "
                           "restricted products use GEMMs over the active blocks", RuntimeWarning, stacklevel=2)
-    return _state["ok"]
+    return bool(_state["ok"])
 
 
 def unavailable_reason():

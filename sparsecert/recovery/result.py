@@ -69,7 +69,7 @@ class RecoveryResult:
         """Final relative residual."""
         return float(self.residuals[-1])
 
-    def to_dict(self):
+    def to_dict(self) -> dict:
         """Plain-Python summary (arrays as lists) for storage."""
         d = asdict(self)
         d["w"] = {"indices": self.w.indices.tolist(), "values": self.w.values.tolist(), "size": self.w.size}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -16,6 +17,10 @@ from ..operators import DenseOperator, SparseSensingOperator
 from ..parallel import single_threaded_blas
 from ..sparse import SparseVector
 from .result import RecoveryResult
+
+if TYPE_CHECKING:
+    from ..typing import ArrayLike, RngLike
+    from scipy.sparse.linalg import LinearOperator
 
 __all__ = ["IHTSolver", "iht", "restricted_norm_sq", "METHODS"]
 
@@ -45,7 +50,7 @@ def _as_operator(A):
     )
 
 
-def restricted_norm_sq(A, k, n_iter=20, rng=0):
+def restricted_norm_sq(A: LinearOperator | ArrayLike, k: int, n_iter: int = 20, rng: RngLike = 0) -> float:
     """Estimate ``max_{|S| <= k} ||A_S||_2^2`` by the truncated power method.
 
     Iterates ``z <- H_k(A^T A z) / ||.||`` (Yuan & Zhang 2013) with the
@@ -159,7 +164,19 @@ class IHTSolver:
     #: The power of two y was scaled by inside the solver (see ``__init__``; 1.0: not scaled).
     y_scale = 1.0
 
-    def __init__(self, A, y, s, *, method="niht", step=None, inner_iter=3, ls_iter=50, ls_tol=1e-12, w0=None):
+    def __init__(
+        self,
+        A: LinearOperator | ArrayLike,
+        y: ArrayLike,
+        s: int,
+        *,
+        method: str = "niht",
+        step: float | None = None,
+        inner_iter: int = 3,
+        ls_iter: int = 50,
+        ls_tol: float = 1e-12,
+        w0: SparseVector | ArrayLike | None = None,
+    ) -> None:
         self.A = A = _as_operator(A)
         self.shape = n, N = A.shape
         self.method = check_option(method, "method", set(METHODS))
@@ -186,7 +203,7 @@ class IHTSolver:
         self.setup(w0)
 
     # ------------------------------------------------------------------ template
-    def setup(self, w0=None):
+    def setup(self, w0: SparseVector | None = None) -> IHTSolver:
         """Start (again) from ``w0`` (default zero): support, residual, cache and history."""
         self.t_start = time.perf_counter()
         self.pass_progress = False  # run() turns it on for long passes
@@ -202,10 +219,11 @@ class IHTSolver:
         self.peak_memory = 0
         self.refresh()
         self.n_iter, self.status = 0, "max_iter"
-        self.residuals, self.steps = [self.rel_residual], []
+        self.residuals: list[float] = [self.rel_residual]
+        self.steps: list[float] = []
         return self
 
-    def memory_usage(self):
+    def memory_usage(self) -> int:
         """Estimated peak bytes of the work arrays, before running (an upper estimate): one
         streaming pass, the cache (``A.cache_nbytes_bound``), restricted operators of up to 2s
         and s columns (``A.restricted_nbytes``), vectors."""
@@ -215,12 +233,12 @@ class IHTSolver:
         cache = self.A.cache_nbytes_bound(self.s)
         return int(self.A.pass_nbytes + cache + restricted + 4 * n * self.A.dtype.itemsize + 12 * k * 8)
 
-    def refresh(self):
+    def refresh(self) -> None:
         """Recompute ``A_S`` and the residual (after the operator changed)."""
         self.R_S = self.A.restrict(self.S, cache=self.cache)
         self.exact_residual()
 
-    def exact_residual(self):
+    def exact_residual(self) -> Any:
         """Recompute ``r = y - A_S w_S`` from scratch (drops recurrence round-off)."""
         self.r = self.y - self._support_operator().matvec(self.wS) if self.S.size else copy(self.y)
         self._since_exact = 0
@@ -233,7 +251,7 @@ class IHTSolver:
         return self.R_S
 
     @property
-    def w(self):
+    def w(self) -> SparseVector:
         """Current iterate as a :class:`SparseVector`."""
         return SparseVector(self.S, self.wS, self.shape[1])
 
@@ -241,7 +259,7 @@ class IHTSolver:
     def rel_residual(self) -> float:
         return norm(self.r) / self.ynorm if self.ynorm else 0.0
 
-    def step(self):
+    def step(self) -> tuple[float, bool, float]:
         """One iteration. Returns ``(mu, same_support, ||w_new - w||)``.
 
         BLAS runs on one thread meanwhile: the operators' passes take the cores
@@ -355,7 +373,14 @@ class IHTSolver:
         self.S, self.wS, self.R_S, self.r = cand["S"], cand["wS"], cand["R_S"], cand["r"]
         return cand["mu"], same, dw
 
-    def run(self, max_iter=500, tol=1e-10, xtol=1e-12, progress=None, callback=None):
+    def run(
+        self,
+        max_iter: int = 500,
+        tol: float = 1e-10,
+        xtol: float = 1e-12,
+        progress: bool | None = None,
+        callback: Callable | None = None,
+    ) -> IHTSolver:
         """Iterate :meth:`step` until a stopping test fires; sets ``status``; returns ``self``.
 
         Arguments as in :func:`iht`.
@@ -402,11 +427,11 @@ class IHTSolver:
                     break
         return self
 
-    def result_w(self):
+    def result_w(self) -> SparseVector:
         """The iterate the result reports (the current one; variants may choose another)."""
         return self.w
 
-    def finalize(self, **info):
+    def finalize(self, **info) -> RecoveryResult:
         """The :class:`RecoveryResult` of the run so far (``info`` entries added to ``result.info``)."""
         w = self.result_w()
         if self.y_scale != 1.0:
@@ -426,29 +451,36 @@ class IHTSolver:
             info={"n": n, "N": N, "s": self.s, **info},
         )
 
-    def solve(self, max_iter=500, tol=1e-10, xtol=1e-12, progress=None, callback=None):
+    def solve(
+        self,
+        max_iter: int = 500,
+        tol: float = 1e-10,
+        xtol: float = 1e-12,
+        progress: bool | None = None,
+        callback: Callable | None = None,
+    ) -> RecoveryResult:
         """:meth:`run` then :meth:`finalize`."""
         return self.run(max_iter, tol, xtol, progress, callback).finalize()
 
 
 def iht(
-    A,
-    y,
-    s,
+    A: LinearOperator | ArrayLike,
+    y: ArrayLike,
+    s: int,
     *,
-    method="niht",
-    step=None,
-    max_iter=500,
-    tol=1e-10,
-    xtol=1e-12,
-    inner_iter=3,
-    ls_iter=50,
-    ls_tol=1e-12,
-    w0=None,
-    progress=None,
-    callback=None,
-    s_project=None,
-):
+    method: str = "niht",
+    step: float | None = None,
+    max_iter: int = 500,
+    tol: float = 1e-10,
+    xtol: float = 1e-12,
+    inner_iter: int = 3,
+    ls_iter: int = 50,
+    ls_tol: float = 1e-12,
+    w0: SparseVector | ArrayLike | None = None,
+    progress: bool | None = None,
+    callback: Callable | None = None,
+    s_project: int | None = None,
+) -> RecoveryResult:
     """Recover an s-sparse ``w`` with ``y ~ A w`` by iterative hard thresholding.
 
     Parameters

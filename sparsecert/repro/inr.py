@@ -42,7 +42,7 @@ QUICK = {
                         "imp_epochs": 50}),
     },
 }
-FULL = {
+FULL: dict = {
     "seeds": (0, 1, 2),
     "images": {
         "mnist": (("mnist", 1000), 2.0,
