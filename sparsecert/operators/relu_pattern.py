@@ -45,17 +45,17 @@ def gather_masks(parent, blocks, cache, in_place, empty):
         return known[0][1], rows, None
     source = empty((nb, n))
     todo = np.ones(nb, dtype=bool)
-    if is_tensor(source):  # one indexed copy per source array: a copy per row is a launch per row on a GPU
-        by_array = {}
-        for t, arr, row in known:
-            by_array.setdefault(id(arr), (arr, [], []))
-            by_array[id(arr)][1].append(t)
-            by_array[id(arr)][2].append(row)
+    by_array = {}  # one copy per source array (on a GPU a copy per row would be a launch per row)
+    for t, arr, row in known:
+        by_array.setdefault(id(arr), (arr, [], []))
+        by_array[id(arr)][1].append(t)
+        by_array[id(arr)][2].append(row)
+    if is_tensor(source):
         for arr, ts, rs in by_array.values():
             source[parent.native_index(ts)] = arr[parent.native_index(rs)]
-    else:  # a row at a time: no temporary holding all the rows
-        for t, arr, row in known:
-            source[t] = arr[row]
+    elif by_array:  # by sample range on the pass threads, each copying its columns of every known row
+        groups = [(arr, np.asarray(rs, np.int64), np.asarray(ts, np.int64)) for arr, ts, rs in by_array.values()]
+        map_rows(lambda r0, r1: [kernels.gather_rows(arr, rs, source, ts, r0, r1) for arr, rs, ts in groups], n)
     todo[[t for t, _, _ in known]] = False
     new = np.flatnonzero(todo)
     parent.block_masks(blocks[new], out=source, rows=new)
