@@ -686,9 +686,7 @@ def gather_rows(src, src_rows, dest, dest_rows, r0, r1):
         The samples copied (a row range of a :mod:`sparsecert.parallel` pass).
     """
     for t in range(src_rows.size):
-        a, b = src_rows[t], dest_rows[t]
-        for i in range(r0, r1):
-            dest[b, i] = src[a, i]
+        dest[dest_rows[t], r0:r1] = src[src_rows[t], r0:r1]
     return dest
 
 
