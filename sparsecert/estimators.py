@@ -56,6 +56,11 @@ class SparseRegressor(RegressorMixin, BaseEstimator):
         Relative residual at which the fit stops.
     fit_intercept : bool
         Centre X and y before the fit (the intercept is not thresholded).
+    splice : int
+        After IHT, exchange up to ``splice`` coefficients at a time while that
+        lowers the residual (abess's splicing, :meth:`sparsecert.IHTSolver.splice`);
+        0 turns it off. The default 2 recovers from fewer samples (the benchmark
+        against abess and OMP) at one extra pass per exchange.
     random_state : None, int or RandomState
         Accepted for scikit-learn compatibility; the fit is deterministic.
 
@@ -68,12 +73,14 @@ class SparseRegressor(RegressorMixin, BaseEstimator):
     result_ : RecoveryResult
     """
 
-    def __init__(self, s=10, *, method="niht", max_iter=500, tol=1e-10, fit_intercept=True, random_state=None):
+    def __init__(self, s=10, *, method="niht", max_iter=500, tol=1e-10, fit_intercept=True, splice=2,
+                 random_state=None):
         self.s = s
         self.method = method
         self.max_iter = max_iter
         self.tol = tol
         self.fit_intercept = fit_intercept
+        self.splice = splice
         self.random_state = random_state
 
     def fit(self, X, y):
@@ -83,7 +90,8 @@ class SparseRegressor(RegressorMixin, BaseEstimator):
         x_mean = X.mean(axis=0) if self.fit_intercept else np.zeros(X.shape[1])
         y_mean = float(y.mean()) if self.fit_intercept else 0.0
         _set_fitted(self, iht(X - x_mean, y - y_mean, s, method=self.method, tol=float(self.tol), progress=False,
-                              max_iter=check_int(self.max_iter, "max_iter", low=1)))
+                              max_iter=check_int(self.max_iter, "max_iter", low=1),
+                              splice=check_int(self.splice, "splice", low=0)))
         self.intercept_ = y_mean - float(x_mean @ self.coef_)
         return self
 

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import sparsecert as sc
+from sparsecert.metrics import relative_error
 
 
 def rel_err(w_hat, w):
@@ -249,3 +250,29 @@ def test_published_aiht_reference_baseline():
     np.testing.assert_allclose(np.linalg.norm(p.y - net.forward(p.X)) / np.linalg.norm(p.y), res[-1], rtol=1e-8, atol=1e-12)
     with pytest.raises(ValueError, match="inactive must be one of"):
         published_aiht(p.X, p.y, 2, 6, inactive="zero")
+
+
+def test_splicing_never_raises_the_residual_and_recovers_more():
+    """Splicing (abess's exchanges after HTP) keeps s nonzeros, never raises ||y - A w||, and on
+    Gaussian problems at n = 4 s recovers more planted vectors than HTP alone (measured on these
+    30 draws: 6 alone, 14 with exchanges of up to 2 entries)."""
+    alone = spliced = 0
+    for t in range(30):
+        p = sc.planted_gaussian(100, 1000, 25, rng=t)
+        A = p.A.to_dense()
+        a = sc.iht(A, p.y, 25, method="htp")
+        b = sc.iht(A, p.y, 25, method="htp", splice=2)
+        assert b.w.nnz <= 25 and b.residual <= a.residual * (1 + 1e-12)
+        assert len(b.residuals) == b.n_iter + 1 and b.n_iter == a.n_iter + b.info["exchanges"]
+        assert np.isnan(b.steps[a.n_iter:]).all()
+        alone += relative_error(a.w, p.w) <= 1e-4
+        spliced += relative_error(b.w, p.w) <= 1e-4
+    assert spliced >= alone + 5
+
+
+def test_splice_is_validated():
+    q = sc.planted_gaussian(30, 60, 3, rng=0)
+    with pytest.raises(ValueError, match="splice must be in"):
+        sc.iht(q.A, q.y, 3, splice=-1)
+    with pytest.raises(TypeError, match="splice must be an integer"):
+        sc.iht(q.A, q.y, 3, splice=1.5)

@@ -40,7 +40,8 @@ class RecoveryResult:
         Relative residual ``||y - A w|| / ||y||`` before the first and after
         each iteration.
     steps : ndarray, shape (n_iter,)
-        Step size ``mu`` used in each iteration.
+        Step size ``mu`` used in each iteration (NaN for an exchange of
+        :meth:`~sparsecert.recovery.IHTSolver.splice`).
     time : float
         Wall time in seconds.
     peak_memory : int

@@ -1,7 +1,9 @@
 """SparseRegressor against its peers on Gaussian instances (issue 20, item 2; ``make bench``).
 
 Peers: scikit-learn's ``OrthogonalMatchingPursuit`` and ``abess`` (best-subset
-selection, PyPI; skipped when not installed). abess is given y scaled by 1e6:
+selection, PyPI; skipped when not installed). ``htp`` and ``aiht`` are
+SparseRegressor's defaults (splicing exchanges of up to 2 coefficients after
+IHT); ``htp-nosplice`` is HTP alone. abess is given y scaled by 1e6:
 at unit scale its default tolerances stop it early (relative error ~0.35 on
 these instances), scaled it recovers them exactly.
 
@@ -37,8 +39,10 @@ def _abess(s):
 
 def fit(method, A, y, s):
     """Coefficients of an s-sparse fit of y ~ A w by ``method``."""
-    if method in ("htp", "aiht", "niht"):
-        return SparseRegressor(s, method=method, fit_intercept=False, max_iter=500).fit(A, y).coef_
+    if method in ("htp", "aiht", "niht", "htp-nosplice"):
+        splice = 0 if method.endswith("nosplice") else 2
+        return SparseRegressor(s, method=method.split("-")[0], fit_intercept=False, max_iter=500,
+                               splice=splice).fit(A, y).coef_
     if method == "omp":
         return OrthogonalMatchingPursuit(n_nonzero_coefs=s, fit_intercept=False).fit(A, y).coef_
     if method == "abess":
@@ -46,7 +50,7 @@ def fit(method, A, y, s):
     raise ValueError(method)
 
 
-METHODS = ["htp", "aiht", "omp", "abess"]
+METHODS = ["htp", "htp-nosplice", "aiht", "omp", "abess"]
 
 
 @functools.lru_cache(maxsize=1)
