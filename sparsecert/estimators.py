@@ -23,7 +23,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._validation import check_int, check_option
-from .recovery import METHODS, iht
+from .recovery import METHODS, iht, iht_omp
 
 __all__ = ["SparseRegressor", "SparseReLURegressor", "SparseReLUClassifier"]
 
@@ -61,6 +61,10 @@ class SparseRegressor(RegressorMixin, BaseEstimator):
         lowers the residual (abess's splicing, :meth:`sparsecert.IHTSolver.splice`);
         0 turns it off. The default 2 recovers from fewer samples (the benchmark
         against abess and OMP) at one extra pass per exchange.
+    restart : {"omp", None}
+        ``"omp"``: a fit that ends above ``tol`` is run again from the OMP
+        solution and the better one kept (:func:`sparsecert.recovery.iht_omp`;
+        it costs ``s`` passes, only on such fits). None: one run.
     random_state : None, int or RandomState
         Accepted for scikit-learn compatibility; the fit is deterministic.
 
@@ -73,7 +77,7 @@ class SparseRegressor(RegressorMixin, BaseEstimator):
     result_ : RecoveryResult
     """
 
-    def __init__(self, s=10, *, method="niht", max_iter=500, tol=1e-10, fit_intercept=True, splice=2,
+    def __init__(self, s=10, *, method="niht", max_iter=500, tol=1e-10, fit_intercept=True, splice=2, restart="omp",
                  random_state=None):
         self.s = s
         self.method = method
@@ -81,6 +85,7 @@ class SparseRegressor(RegressorMixin, BaseEstimator):
         self.tol = tol
         self.fit_intercept = fit_intercept
         self.splice = splice
+        self.restart = restart
         self.random_state = random_state
 
     def fit(self, X, y):
@@ -89,7 +94,10 @@ class SparseRegressor(RegressorMixin, BaseEstimator):
         s = min(check_int(self.s, "s", low=1), X.shape[1])
         x_mean = X.mean(axis=0) if self.fit_intercept else np.zeros(X.shape[1])
         y_mean = float(y.mean()) if self.fit_intercept else 0.0
-        _set_fitted(self, iht(X - x_mean, y - y_mean, s, method=self.method, tol=float(self.tol), progress=False,
+        if self.restart not in ("omp", None):
+            raise ValueError(f"restart must be 'omp' or None, got {self.restart!r}")
+        fit = iht_omp if self.restart == "omp" else iht
+        _set_fitted(self, fit(X - x_mean, y - y_mean, s, method=self.method, tol=float(self.tol), progress=False,
                               max_iter=check_int(self.max_iter, "max_iter", low=1),
                               splice=check_int(self.splice, "splice", low=0)))
         self.intercept_ = y_mean - float(x_mean @ self.coef_)

@@ -276,3 +276,28 @@ def test_splice_is_validated():
         sc.iht(q.A, q.y, 3, splice=-1)
     with pytest.raises(TypeError, match="splice must be an integer"):
         sc.iht(q.A, q.y, 3, splice=1.5)
+
+
+def test_omp_matches_scikit_learn_and_the_restart_helps():
+    """Our OMP on an operator gives scikit-learn's OrthogonalMatchingPursuit coefficients (1e-12);
+    iht_omp keeps the better of IHT and IHT from OMP's solution, so it never ends above plain IHT,
+    and at n = 4 s it recovers more planted vectors (measured on these draws: 14 with splicing
+    alone, 26 with the OMP restart, of 30)."""
+    sklearn = pytest.importorskip("sklearn.linear_model")
+    from sparsecert.recovery import iht_omp, omp
+
+    for t in range(3):
+        p = sc.planted_gaussian(60, 300, 10, rng=t)
+        A = p.A.to_dense()
+        ref = sklearn.OrthogonalMatchingPursuit(n_nonzero_coefs=10, fit_intercept=False).fit(A, p.y).coef_
+        np.testing.assert_allclose(omp(A, p.y, 10, tol=0.0).w.to_dense(), ref, atol=1e-12)
+    spliced = restarted = 0
+    for t in range(30):
+        p = sc.planted_gaussian(100, 1000, 25, rng=t)
+        A = p.A.to_dense()
+        a = sc.iht(A, p.y, 25, method="htp", splice=2)
+        b = iht_omp(A, p.y, 25, method="htp", splice=2)
+        assert b.residual <= a.residual and b.info["restart"] in ("not needed", "omp start kept", "first run kept")
+        spliced += relative_error(a.w, p.w) <= 1e-4
+        restarted += relative_error(b.w, p.w) <= 1e-4
+    assert restarted >= spliced + 4

@@ -39,6 +39,7 @@ Methods
 """
 
 from .factored import FactoredIHTSolver
+from .greedy import iht_omp, omp
 from .minibatch import MinibatchIHTSolver
 from .result import STATUSES, RecoveryResult
 from .published import published_aiht
@@ -56,5 +57,7 @@ __all__ = [
     "ADMISSIONS",
     "published_aiht",
     "iht",
+    "iht_omp",
+    "omp",
     "restricted_norm_sq",
 ]

@@ -39,7 +39,9 @@ LONG_PASS_ENTRIES = 10**10
 _KAPPA, _C = 2.0, 0.01
 
 
-def _as_operator(A):
+def as_operator(A: LinearOperator | ArrayLike) -> SparseSensingOperator:
+    """``A`` itself if it is a :class:`~sparsecert.operators.SparseSensingOperator`, a 2-d array wrapped
+    in a :class:`~sparsecert.operators.DenseOperator`; anything else is a ``TypeError``."""
     if isinstance(A, SparseSensingOperator):
         return A
     if isinstance(A, np.ndarray) or hasattr(A, "__array__"):
@@ -68,7 +70,7 @@ def restricted_norm_sq(A: LinearOperator | ArrayLike, k: int, n_iter: int = 20, 
     rng : int or Generator
         Seed of the random start.
     """
-    A = _as_operator(A)
+    A = as_operator(A)
     k = check_int(k, "k", low=1, high=A.shape[1])
     r = check_rng(rng).standard_normal(A.shape[0]).astype(A.dtype)
     empty = np.empty(0, np.int64)
@@ -177,7 +179,7 @@ class IHTSolver:
         ls_tol: float = 1e-12,
         w0: SparseVector | ArrayLike | None = None,
     ) -> None:
-        self.A = A = _as_operator(A)
+        self.A = A = as_operator(A)
         self.shape = n, N = A.shape
         self.method = check_option(method, "method", set(METHODS))
         self.s = check_int(s, "s", low=1, high=N)

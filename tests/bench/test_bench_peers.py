@@ -3,7 +3,8 @@
 Peers: scikit-learn's ``OrthogonalMatchingPursuit`` and ``abess`` (best-subset
 selection, PyPI; skipped when not installed). ``htp`` and ``aiht`` are
 SparseRegressor's defaults (splicing exchanges of up to 2 coefficients after
-IHT); ``htp-nosplice`` is HTP alone. abess is given y scaled by 1e6:
+IHT, and a restart from OMP's solution when the fit ends above tol);
+``htp-splice`` is HTP with splicing only, ``htp-plain`` HTP alone. abess is given y scaled by 1e6:
 at unit scale its default tolerances stop it early (relative error ~0.35 on
 these instances), scaled it recovers them exactly.
 
@@ -39,10 +40,10 @@ def _abess(s):
 
 def fit(method, A, y, s):
     """Coefficients of an s-sparse fit of y ~ A w by ``method``."""
-    if method in ("htp", "aiht", "niht", "htp-nosplice"):
-        splice = 0 if method.endswith("nosplice") else 2
-        return SparseRegressor(s, method=method.split("-")[0], fit_intercept=False, max_iter=500,
-                               splice=splice).fit(A, y).coef_
+    if method.split("-")[0] in ("htp", "aiht", "niht"):
+        base, _, variant = method.partition("-")
+        kw = {"": {}, "splice": {"restart": None}, "plain": {"restart": None, "splice": 0}}[variant]
+        return SparseRegressor(s, method=base, fit_intercept=False, max_iter=500, **kw).fit(A, y).coef_
     if method == "omp":
         return OrthogonalMatchingPursuit(n_nonzero_coefs=s, fit_intercept=False).fit(A, y).coef_
     if method == "abess":
@@ -50,7 +51,7 @@ def fit(method, A, y, s):
     raise ValueError(method)
 
 
-METHODS = ["htp", "htp-nosplice", "aiht", "omp", "abess"]
+METHODS = ["htp", "htp-splice", "htp-plain", "aiht", "omp", "abess"]
 
 
 @functools.lru_cache(maxsize=1)
