@@ -39,6 +39,7 @@ from tqdm.auto import tqdm
 
 from . import __version__
 from ._validation import check_int, check_option, progress_enabled
+from typing import Any, Callable
 
 __all__ = [
     "EXPERIMENTS", "register", "Param", "REQUIRED", "normalise_cell", "run_sweep", "SweepStore", "SweepResult",
@@ -91,7 +92,7 @@ class Param:
     high: float | None = None
     choices: tuple | None = None
 
-    def normalise(self, name, v):
+    def normalise(self, name: str, v: Any) -> Any:
         """``v`` as this parameter's type, or ValueError saying why not."""
         if v is None and self.default is None:
             return None
@@ -124,7 +125,7 @@ class Param:
         return v
 
 
-def register(name, params=None, check=None):
+def register(name: str, params: dict | None = None, check: Callable | None = None) -> Callable:
     """Register ``f(params: dict, seed: int) -> dict`` as experiment ``name`` (decorator).
 
     Parameters
@@ -149,7 +150,7 @@ def register(name, params=None, check=None):
     return deco
 
 
-def normalise_cell(experiment, params):
+def normalise_cell(experiment: str, params: dict) -> dict:
     """A cell's parameters checked and normalised against the experiment's declaration.
 
     Returns the parameters as given (no defaults added, so stored keys do not
@@ -175,7 +176,7 @@ def normalise_cell(experiment, params):
     return out
 
 
-def describe(params, seed=None):
+def describe(params: dict, seed: int | None = None) -> str:
     """``name=value, ...`` of a cell (and its seed), for messages."""
     text = ", ".join(f"{k}={v!r}" for k, v in sorted(params.items()))
     return text if seed is None else f"{text}, seed={seed}"
@@ -218,7 +219,7 @@ class SweepStore:
         store; anything else raises :class:`SweepFormatError`.
     """
 
-    def __init__(self, path):
+    def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         try:
             self.conn = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
@@ -294,14 +295,22 @@ class SweepStore:
             raise
         self.conn.execute("COMMIT")
 
-    def done(self, experiment, version=__version__):
+    def done(self, experiment: str, version: str = __version__) -> set:
         """Set of ``(params_json, seed)`` already stored."""
         rows = self.conn.execute(
             "SELECT params, seed FROM cells WHERE experiment=? AND version=?", (experiment, version)
         )
         return {(p, s) for p, s in rows}
 
-    def put(self, experiment, params_json, seed, result, seconds, version=__version__):
+    def put(
+        self,
+        experiment: str,
+        params_json: str,
+        seed: int,
+        result: Any,
+        seconds: float,
+        version: str = __version__,
+    ) -> None:
         """Store one finished cell (its own transaction; a duplicate is ignored)."""
         with self._tx():
             self.conn.execute(
@@ -309,7 +318,7 @@ class SweepStore:
                 (experiment, params_json, int(seed), version, json.dumps(result, allow_nan=True), float(seconds)),
             )
 
-    def rows(self, experiment=None, version=__version__):
+    def rows(self, experiment: str | None = None, version: str = __version__) -> list[dict]:
         """All stored cells as dicts: parameters, ``seed``, results, ``seconds``."""
         q = "SELECT experiment, params, seed, result, seconds FROM cells WHERE version=?"
         args = [version]
@@ -321,7 +330,7 @@ class SweepStore:
             out.append({"experiment": exp, **json.loads(p), "seed": s, **json.loads(r), "seconds": sec})
         return out
 
-    def close(self):
+    def close(self) -> None:
         self.conn.close()
 
     def __enter__(self):
@@ -348,7 +357,7 @@ class SweepResult:
     skipped: int
     failed: list = field(default_factory=list)
 
-    def to_arrays(self):
+    def to_arrays(self) -> dict:
         """Pandas-free columns: ``{key: ndarray}`` over all rows (None -> NaN for numbers)."""
         keys = list(dict.fromkeys(k for r in self.rows for k in r))
         cols = {}
@@ -360,7 +369,7 @@ class SweepResult:
                 cols[k] = np.array(vals, dtype=object)
         return cols
 
-    def to_csv(self, path):
+    def to_csv(self, path: str | Path) -> Path:
         """Write the rows as CSV; returns the path."""
         keys = list(dict.fromkeys(k for r in self.rows for k in r))
         with open(path, "w", newline="") as fh:
@@ -425,8 +434,18 @@ def _single_blas_thread():
                 os.environ[k] = v
 
 
-def run_sweep(experiment, grid, seeds=(0,), path="sweep.sqlite", *, executor="process", workers=None,
-              scheduler=None, progress=None, on_error="stop"):
+def run_sweep(
+    experiment: str,
+    grid: dict | list,
+    seeds: Any = (0,),
+    path: str | Path = "sweep.sqlite",
+    *,
+    executor: str = "process",
+    workers: int | None = None,
+    scheduler: str | None = None,
+    progress: bool | None = None,
+    on_error: str = "stop",
+) -> SweepResult:
     """Run (or resume) a sweep and return all its rows.
 
     Parameters

@@ -14,6 +14,7 @@ The networks' ``to_torch`` / ``from_torch`` methods call these.
 from __future__ import annotations
 
 import numpy as np
+from typing import Any
 
 __all__ = ["layers_to_torch", "layers_from_torch"]
 
@@ -26,7 +27,7 @@ def _torch():
     return torch
 
 
-def layers_to_torch(Ws, bs=None, masks=None, dtype=None):
+def layers_to_torch(Ws: list, bs: list | None = None, masks: str | list | None = None, dtype: Any = None) -> Any:
     """``nn.Sequential`` of Linear layers with weights ``Ws`` (and biases ``bs``), ReLU between them.
 
     Parameters
@@ -49,7 +50,7 @@ def layers_to_torch(Ws, bs=None, masks=None, dtype=None):
         raise ValueError(f"masks must hold one array per layer ({len(Ws)}), got {len(masks)}")
     if isinstance(masks, str) and masks != "nonzero":
         raise ValueError(f"masks must be None, 'nonzero' or a list of arrays, got {masks!r}")
-    layers = []
+    layers: list = []
     for l, W in enumerate(Ws):
         W = np.asarray(W, dtype=np.float64)
         lin = nn.Linear(W.shape[1], W.shape[0], bias=bs is not None, dtype=dtype)
@@ -66,7 +67,7 @@ def layers_to_torch(Ws, bs=None, masks=None, dtype=None):
     return nn.Sequential(*layers)
 
 
-def layers_from_torch(model):
+def layers_from_torch(model: Any) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
     """``(Ws, bs)`` of a model made of Linear layers with ReLUs between them (``bs`` None when
     no layer has a bias); pruned layers give their masked weights."""
     _torch()

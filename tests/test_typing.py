@@ -12,7 +12,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 #: Modules whose public functions and methods carry full annotations (parameters and return).
 TYPED = ["sparse", "models", "metrics", "relu", "random", "parallel", "certify", "recovery/solver", "recovery/result",
-         "_validation", "typing"]
+         "recovery/greedy", "_validation", "typing", "estimators", "torch_nn", "sweep"]
 
 
 def _unannotated(path):

@@ -2,8 +2,9 @@
 
 Peers: scikit-learn's ``OrthogonalMatchingPursuit`` and ``abess`` (best-subset
 selection, PyPI; skipped when not installed). ``htp`` and ``aiht`` are
-SparseRegressor's defaults (splicing exchanges of up to 2 coefficients after
-IHT, and a restart from OMP's solution when the fit ends above tol);
+SparseRegressor with ``restart="omp"`` (its default splicing exchanges of up to
+2 coefficients after IHT, and a restart from OMP's solution when the fit ends
+above tol);
 ``htp-splice`` is HTP with splicing only, ``htp-plain`` HTP alone. abess is given y scaled by 1e6:
 at unit scale its default tolerances stop it early (relative error ~0.35 on
 these instances), scaled it recovers them exactly.
@@ -42,7 +43,7 @@ def fit(method, A, y, s):
     """Coefficients of an s-sparse fit of y ~ A w by ``method``."""
     if method.split("-")[0] in ("htp", "aiht", "niht"):
         base, _, variant = method.partition("-")
-        kw = {"": {}, "splice": {"restart": None}, "plain": {"restart": None, "splice": 0}}[variant]
+        kw = {"": {"restart": "omp"}, "splice": {}, "plain": {"splice": 0}}[variant]
         return SparseRegressor(s, method=base, fit_intercept=False, max_iter=500, **kw).fit(A, y).coef_
     if method == "omp":
         return OrthogonalMatchingPursuit(n_nonzero_coefs=s, fit_intercept=False).fit(A, y).coef_
