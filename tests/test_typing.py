@@ -12,7 +12,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 #: Modules whose public functions and methods carry full annotations (parameters and return).
 TYPED = ["sparse", "models", "metrics", "relu", "random", "parallel", "certify", "recovery/solver", "recovery/result",
-         "recovery/greedy", "_validation", "typing", "estimators", "torch_nn", "sweep"]
+         "recovery/greedy", "_validation", "typing", "estimators", "torch_nn", "sweep", "operators/base", "operators/dense",
+         "operators/gaussian", "operators/relu_pattern", "operators/stack", "operators/pattern_cache"]
 
 
 def _unannotated(path):

@@ -32,6 +32,11 @@ from tqdm.auto import tqdm
 from .._validation import check_int
 from ..backend import is_tensor
 from ..sparse import SparseVector, StreamingTopK
+from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..typing import ArrayLike
 
 __all__ = ["SparseSensingOperator", "RestrictedOperator", "check_support", "block_size", "DEFAULT_BLOCK_BYTES"]
 
@@ -52,7 +57,7 @@ def _apply(f, x, length, name):
     return y.reshape(-1, 1) if x.ndim == 2 else y
 
 
-def check_support(idx, N, name="idx"):
+def check_support(idx: ArrayLike, N: int, name: str = "idx") -> np.ndarray:
     """``idx`` as strictly increasing int64 column indices within ``[0, N)`` (ValueError otherwise)."""
     idx = np.asarray(idx)
     if idx.ndim != 1 or not (idx.size == 0 or np.issubdtype(idx.dtype, np.integer)):
@@ -63,7 +68,7 @@ def check_support(idx, N, name="idx"):
     return idx
 
 
-def block_size(block, n, N):
+def block_size(block: int | None, n: int, N: int) -> int:
     """Columns per streaming block: given, or about :data:`DEFAULT_BLOCK_BYTES` of n x block."""
     if block is None:
         block = min(4096, max(1, DEFAULT_BLOCK_BYTES // (8 * n)))
@@ -84,19 +89,19 @@ class RestrictedOperator(LinearOperator):
     indices: np.ndarray
     nbytes: int
 
-    def to_dense(self):
+    def to_dense(self) -> np.ndarray:
         """The n x ``|S|`` matrix itself."""
         raise NotImplementedError
 
     # Products return the operator's own vector kind (a device tensor for the torch
     # backend): scipy's wrappers would turn them into NumPy arrays.
-    def matvec(self, v):
+    def matvec(self, v: Any) -> Any:
         return _apply(self._matvec, v, self.shape[1], "v")
 
-    def rmatvec(self, r):
+    def rmatvec(self, r: Any) -> Any:
         return _apply(self._rmatvec, r, self.shape[0], "r")
 
-    def normal(self, p):
+    def normal(self, p: Any) -> tuple[Any, Any]:
         """``(q, A_S^T q)`` with ``q = A_S p`` (a conjugate-gradient step's two products);
         operators with a one-sweep kernel override it."""
         q = self.matvec(p)
@@ -115,35 +120,35 @@ class SparseSensingOperator(LinearOperator, abc.ABC):
         """Yield ``(offset, g_block)`` covering ``A^T r`` in column order."""
 
     @abc.abstractmethod
-    def restrict(self, idx, cache=None):
+    def restrict(self, idx: ArrayLike, cache: Any = None) -> RestrictedOperator:
         """``A_S`` for sorted column indices ``idx`` (a :class:`RestrictedOperator`)."""
 
     @property
     @abc.abstractmethod
-    def pass_nbytes(self):
+    def pass_nbytes(self) -> int:
         """Bytes of the work arrays of one streaming pass."""
 
-    def make_cache(self):
+    def make_cache(self) -> Any:
         """A cache for :meth:`gradient_split` and :meth:`restrict` (``None``: nothing to keep)."""
         return None
 
-    def cache_nbytes(self, cache):
+    def cache_nbytes(self, cache: Any) -> int:
         """Bytes ``cache`` holds beyond :attr:`pass_nbytes` (0 for ``None``)."""
         return 0
 
-    def cache_nbytes_bound(self, s):
+    def cache_nbytes_bound(self, s: int) -> int:
         """Most bytes a cache may hold (and extra pass work it causes) for an s-sparse iterate."""
         return 0
 
-    def restricted_nbytes(self, k):
+    def restricted_nbytes(self, k: int) -> int:
         """Bytes a restriction to ``k`` columns may hold (default: its columns, indices and values)."""
         return int(k * (self.shape[0] * self.dtype.itemsize + 16))
 
-    def native(self, a):
+    def native(self, a: Any) -> Any:
         """A length-n vector ``a`` as this operator's kind (NumPy here; a device tensor for torch)."""
         return np.ascontiguousarray(np.ravel(a), dtype=self.dtype)
 
-    def matvec(self, x):
+    def matvec(self, x: Any) -> Any:
         """``A x`` for a dense vector or a :class:`~sparsecert.sparse.SparseVector`."""
         if isinstance(x, SparseVector):
             if x.size != self.shape[1]:
@@ -153,11 +158,11 @@ class SparseSensingOperator(LinearOperator, abc.ABC):
             return self.restrict(x.indices).matvec(x.values.astype(self.dtype, copy=False))
         return _apply(self._matvec, x, self.shape[1], "x")
 
-    def rmatvec(self, r):
+    def rmatvec(self, r: Any) -> Any:
         """``A^T r`` (a NumPy array: length-N vectors live on the host)."""
         return _apply(self._rmatvec, r, self.shape[0], "r")
 
-    def dot(self, x):
+    def dot(self, x: Any) -> Any:
         if isinstance(x, SparseVector):
             return self.matvec(x)
         return super().dot(x)
@@ -165,11 +170,18 @@ class SparseSensingOperator(LinearOperator, abc.ABC):
     def _rmatvec(self, r):
         return np.concatenate([g for _, g in self._blocks_rmatvec(self.native(r))])
 
-    def columns(self, idx):
+    def columns(self, idx: ArrayLike) -> np.ndarray:
         """The n x ``|idx|`` submatrix ``A[:, idx]`` (idx sorted)."""
         return self.restrict(idx).to_dense()
 
-    def gradient_split(self, r, support, k, cache=None, progress=False):
+    def gradient_split(
+        self,
+        r: Any,
+        support: ArrayLike,
+        k: int,
+        cache: Any = None,
+        progress: bool | None = False,
+    ) -> tuple[Any, np.ndarray, np.ndarray]:
         """One streaming pass over ``g = A^T r``.
 
         Parameters

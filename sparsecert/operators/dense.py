@@ -6,6 +6,11 @@ import numpy as np
 
 from .._validation import check_array, check_int
 from .base import RestrictedOperator, SparseSensingOperator, check_support
+from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..typing import ArrayLike
 
 __all__ = ["DenseOperator"]
 
@@ -37,7 +42,7 @@ class DenseOperator(SparseSensingOperator):
         Columns per streaming block of ``gradient_split`` (default: all).
     """
 
-    def __init__(self, matrix, *, block=None):
+    def __init__(self, matrix: ArrayLike, *, block: int | None = None) -> None:
         self.matrix = check_array(matrix, "matrix", ndim=2)
         n, N = self.matrix.shape
         if n < 1 or N < 1:
@@ -53,9 +58,9 @@ class DenseOperator(SparseSensingOperator):
             yield j0, self.matrix[:, j0 : j0 + self.block].T @ r
 
     @property
-    def pass_nbytes(self):
+    def pass_nbytes(self) -> int:
         return int(self.block * self.dtype.itemsize)
 
-    def restrict(self, idx, cache=None):
+    def restrict(self, idx: ArrayLike, cache: Any = None) -> RestrictedOperator:
         """``A_S`` as a copy of the columns ``idx``."""
         return _RestrictedDense(self, check_support(idx, self.shape[1]))

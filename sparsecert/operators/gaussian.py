@@ -7,6 +7,11 @@ import numpy as np
 from .._validation import check_dtype, check_int, seed_from_rng
 from ..random import counter_normals
 from .base import RestrictedOperator, SparseSensingOperator, block_size, check_support
+from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..typing import ArrayLike, DTypeLike, RngLike
 
 __all__ = ["GaussianOperator"]
 
@@ -83,7 +88,16 @@ class GaussianOperator(SparseSensingOperator):
     ``n * |S|`` entries while under ``cache_bytes``, else ``n * block``.
     """
 
-    def __init__(self, n, N, rng=None, *, dtype=np.float64, block=None, cache_bytes=256 * 2**20):
+    def __init__(
+        self,
+        n: int,
+        N: int,
+        rng: RngLike = None,
+        *,
+        dtype: DTypeLike = np.float64,
+        block: int | None = None,
+        cache_bytes: int = 256 * 2 ** 20,
+    ) -> None:
         n = check_int(n, "n", low=1)
         N = check_int(N, "N", low=1)
         dtype = check_dtype(dtype)
@@ -114,14 +128,14 @@ class GaussianOperator(SparseSensingOperator):
         return out
 
     @property
-    def pass_nbytes(self):
+    def pass_nbytes(self) -> int:
         """Bytes of work arrays in one streaming pass (one column block)."""
         return int(self.block * self.shape[0] * (8 + self.dtype.itemsize) + self.block * 8)
 
-    def restrict(self, idx, cache=None):
+    def restrict(self, idx: ArrayLike, cache: Any = None) -> RestrictedOperator:
         """``A_S`` for the sorted column indices ``idx`` (no cache is used)."""
         return _RestrictedGaussian(self, check_support(idx, self.shape[1]), self.cache_bytes)
 
-    def to_dense(self):
+    def to_dense(self) -> np.ndarray:
         """The whole n x N matrix (for small problems and tests)."""
         return self.restrict(np.arange(self.shape[1])).to_dense()

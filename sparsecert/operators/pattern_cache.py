@@ -1,6 +1,7 @@
 """What a ReLU-pattern operator learns about its activation masks between products."""
 
 from __future__ import annotations
+from typing import Any
 
 __all__ = ["PatternCache"]
 
@@ -25,14 +26,14 @@ class PatternCache:
     Products give the same result with or without a cache, and with a stale one.
     """
 
-    def __init__(self):
-        self.owner = None
+    def __init__(self) -> None:
+        self.owner: Any = None
         self.version = -1
-        self.followed = None
-        self.masks = {}
-        self.buffer = None
+        self.followed: Any = None
+        self.masks: dict = {}
+        self.buffer: Any = None
 
-    def bind(self, op):
+    def bind(self, op: Any) -> PatternCache:
         """Make the cache belong to ``op``'s current generators (emptied if it did not)."""
         if self.owner is not op or self.version != op.version:
             self.owner, self.version = op, op.version

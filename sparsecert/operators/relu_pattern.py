@@ -13,6 +13,11 @@ from ..random import counter_normals
 from ..sparse import SparseVector
 from .base import RestrictedOperator, SparseSensingOperator, check_support
 from .pattern_cache import PatternCache
+from typing import Any, Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..typing import ArrayLike, DTypeLike, RngLike
 
 __all__ = ["ReluPatternOperator", "TILE_BYTES", "GEMM_FILL", "gather_masks"]
 
@@ -27,7 +32,13 @@ TILE_BYTES = 4 * 2**20
 GEMM_FILL = 0.5
 
 
-def gather_masks(parent, blocks, cache, in_place, empty):
+def gather_masks(
+    parent: Any,
+    blocks: np.ndarray,
+    cache: PatternCache | None,
+    in_place: bool,
+    empty: Callable,
+) -> tuple[Any, np.ndarray, np.ndarray | None]:
     """The masks of ``blocks`` as ``(source, rows, new)``: block ``blocks[t]``'s mask is ``source[rows[t]]``.
 
     When every mask is known (:meth:`ReluPatternOperator.known_masks`) as a row
@@ -45,7 +56,7 @@ def gather_masks(parent, blocks, cache, in_place, empty):
         return known[0][1], rows, None
     source = empty((nb, n))
     todo = np.ones(nb, dtype=bool)
-    by_array = {}  # one copy per source array (on a GPU a copy per row would be a launch per row)
+    by_array: dict = {}  # one copy per source array (on a GPU a copy per row would be a launch per row)
     for t, arr, row in known:
         by_array.setdefault(id(arr), (arr, [], []))
         by_array[id(arr)][1].append(t)
@@ -192,7 +203,16 @@ class ReluPatternOperator(SparseSensingOperator):
     (:meth:`make_cache`) that the caller owns and passes in.
     """
 
-    def __init__(self, X, generators, *, rng=None, block=None, row_block=None, dtype=None):
+    def __init__(
+        self,
+        X: ArrayLike,
+        generators: ArrayLike | int,
+        *,
+        rng: RngLike = None,
+        block: int | None = None,
+        row_block: int | None = None,
+        dtype: DTypeLike | None = None,
+    ) -> None:
         X = check_array(X, "X", ndim=2, dtype=None if dtype is None else check_dtype(dtype))
         n, d = X.shape
         if n < 1 or d < 1:
@@ -202,7 +222,7 @@ class ReluPatternOperator(SparseSensingOperator):
         if isinstance(generators, (int, np.integer)) and not isinstance(generators, bool):
             self.m = check_int(generators, "generators (m)", low=1)
             self._H = None
-            self.key = seed_from_rng(rng)
+            self.key: int | None = seed_from_rng(rng)
         else:
             H = check_array(generators, "generators", ndim=2, shape=(None, d), dtype=X.dtype, copy=True)
             if H.shape[0] < 1:
@@ -210,9 +230,9 @@ class ReluPatternOperator(SparseSensingOperator):
             self.m = H.shape[0]
             self._H = H
             self.key = None
-        self._follow = None  # SparseVector: sequential-convex generators h_j = w_j
+        self._follow: SparseVector | None = None  # sequential-convex generators h_j = w_j
         self.version = 0  # bumped whenever the generators change
-        self._XT = None
+        self._XT: np.ndarray | None = None
         self.block = min(self.m, 1024) if block is None else min(check_int(block, "block", low=1), self.m)
         self._row_block = None if row_block is None else check_int(row_block, "row_block", low=1)
         self.row_block = self._rows_per_tile(n)
@@ -225,17 +245,17 @@ class ReluPatternOperator(SparseSensingOperator):
         return min(rb, n)
 
     @property
-    def XT(self):
+    def XT(self) -> np.ndarray:
         """``X.T`` as a C-contiguous (d, n) array (made on first use)."""
         if self._XT is None:
             self._XT = np.ascontiguousarray(self.X.T)
         return self._XT
 
-    def make_cache(self):
+    def make_cache(self) -> PatternCache:
         """An empty :class:`PatternCache` for this operator."""
         return PatternCache().bind(self)
 
-    def cache_nbytes(self, cache):
+    def cache_nbytes(self, cache: PatternCache | None) -> int:
         """The kept masks and the followed output: :attr:`pass_nbytes` already counts the pass
         buffer and the followed masks, which a pass without a cache allocates itself."""
         if cache is None:
@@ -248,12 +268,13 @@ class ReluPatternOperator(SparseSensingOperator):
         """Whether the generators come from the counter-based stream."""
         return self._H is None
 
-    def generators(self, j0=0, j1=None):
+    def generators(self, j0: int = 0, j1: int | None = None) -> np.ndarray:
         """Generators ``h_j0 .. h_{j1-1}`` as a (j1 - j0, d) array (a new array)."""
         j1 = self.m if j1 is None else j1
         if self._H is not None:
             H = self._H[j0:j1].copy()
         else:
+            assert self.key is not None  # seeded generators have a key
             H = counter_normals(self.key, j0, j1 - j0, self.d, self.dtype)
         f = self._follow
         if f is not None:
@@ -265,7 +286,7 @@ class ReluPatternOperator(SparseSensingOperator):
                 H.reshape(-1)[idx - j0 * self.d] = f.values[lo:hi]
         return H
 
-    def follow_weights(self, w):
+    def follow_weights(self, w: SparseVector | None) -> None:
         """Sequential-convex update: ``h_j = w_j`` for every block with a nonzero, the
         original generator for every other block.
 
@@ -286,7 +307,7 @@ class ReluPatternOperator(SparseSensingOperator):
         self._follow = w
         self.version += 1
 
-    def with_data(self, X):
+    def with_data(self, X: ArrayLike) -> ReluPatternOperator:
         """The operator with the same generators (and followed weights) on other data ``X``."""
         X = check_array(X, "X", ndim=2, shape=(None, self.d), dtype=self.dtype)
         new = object.__new__(type(self))
@@ -329,7 +350,7 @@ class ReluPatternOperator(SparseSensingOperator):
             cache.followed = out
         return out
 
-    def followed_output(self, cache=None):
+    def followed_output(self, cache: PatternCache | None = None) -> np.ndarray:
         """``A w`` for the weights the generators follow (:meth:`follow_weights`), shape (n,).
 
         Every block with weights has its own weights as generator, so this is the
@@ -338,7 +359,7 @@ class ReluPatternOperator(SparseSensingOperator):
         """
         return self._followed_masks(cache)[2]
 
-    def known_masks(self, blocks, cache=None):
+    def known_masks(self, blocks: ArrayLike, cache: PatternCache | None = None) -> list:
         """``(t, array, row)`` for each ``blocks[t]`` whose mask ``array[row]`` is known without a
         GEMM for the current generators: followed generators (from ``w``), then masks kept in
         ``cache``."""
@@ -352,7 +373,12 @@ class ReluPatternOperator(SparseSensingOperator):
             out += [(i, *kept[j]) for i, j in enumerate(blocks.tolist()) if not followed[i] and j in kept]
         return out
 
-    def block_masks(self, blocks, out=None, rows=None):
+    def block_masks(
+        self,
+        blocks: ArrayLike,
+        out: np.ndarray | None = None,
+        rows: ArrayLike | None = None,
+    ) -> np.ndarray:
         """Activation masks ``1[X h_j >= 0]`` of the given blocks (computed, no cache).
 
         Parameters
@@ -483,7 +509,7 @@ class ReluPatternOperator(SparseSensingOperator):
         return out
 
     @property
-    def pass_nbytes(self):
+    def pass_nbytes(self) -> int:
         """Bytes of work arrays in one streaming pass: per thread a tile (two when generators
         follow weights) and a gradient block; H_B, the block's mask buffer and the masks of
         the followed generators."""
@@ -493,7 +519,7 @@ class ReluPatternOperator(SparseSensingOperator):
         per_thread = tiles * min(self.row_block, n) * B + B * d
         return int(it * (get_n_threads() * per_thread + 2 * B * d) + B * n + fmasks)
 
-    def cache_nbytes_bound(self, s):
+    def cache_nbytes_bound(self, s: int) -> int:
         """Masks of the followed generators (<= min(s, m) blocks) and of the support and candidates
         (<= min(2 s, m) blocks), one mask buffer of a block, and the second tile per thread that a
         pass with followed generators uses."""
@@ -501,11 +527,11 @@ class ReluPatternOperator(SparseSensingOperator):
         tile = min(self.row_block, n) * self.block * it
         return int(n * (min(s, self.m) + min(2 * s, self.m) + self.block) + get_n_threads() * tile)
 
-    def restricted_nbytes(self, k):
+    def restricted_nbytes(self, k: int) -> int:
         """One byte per sample per touched block (at most ``min(k, m)``) and 24 bytes per column."""
         return int(self.shape[0] * min(k, self.m) + 24 * k)
 
-    def restrict(self, idx, cache=None):
+    def restrict(self, idx: ArrayLike, cache: PatternCache | None = None) -> RestrictedOperator:
         """``A_S`` for sorted column indices ``idx``.
 
         ``cache``: a :class:`PatternCache` (:meth:`make_cache`) whose masks are

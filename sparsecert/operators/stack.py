@@ -6,6 +6,11 @@ import numpy as np
 
 from ..sparse import SparseVector
 from .base import REQUIRED, RestrictedOperator, SparseSensingOperator, check_support
+from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..typing import ArrayLike
 
 __all__ = ["HStackOperator"]
 
@@ -48,7 +53,7 @@ class HStackOperator(SparseSensingOperator):
     signs : sequence of {+1, -1}, optional
     """
 
-    def __init__(self, ops, signs=None):
+    def __init__(self, ops: list, signs: ArrayLike | None = None) -> None:
         ops = list(ops)
         if not ops:
             raise TypeError("ops must be a non-empty sequence of SparseSensingOperator")
@@ -60,7 +65,7 @@ class HStackOperator(SparseSensingOperator):
         n = ops[0].shape[0]
         if any(op.shape[0] != n or op.dtype != ops[0].dtype for op in ops):
             raise ValueError("ops must share the number of rows and the dtype")
-        signs = [1.0] * len(ops) if signs is None else [float(sg) for sg in signs]
+        signs = [1.0] * len(ops) if signs is None else [float(sg) for sg in np.ravel(signs)]
         if len(signs) != len(ops) or any(sg not in (1.0, -1.0) for sg in signs):
             raise ValueError(f"signs must be {len(ops)} values in {{+1, -1}}, got {signs}")
         self.ops, self.signs = ops, signs
@@ -74,20 +79,20 @@ class HStackOperator(SparseSensingOperator):
         x = np.ravel(x)
         return sum(sg * op.matvec(x[off : off + op.shape[1]]) for op, sg, off in self._layout())
 
-    def native(self, a):
+    def native(self, a: Any) -> Any:
         return self.ops[0].native(a)
 
-    def native_data(self, X):
+    def native_data(self, X: Any) -> Any:
         """Data as the parts keep it (a device tensor for torch parts), for :meth:`with_data`."""
         f = getattr(self.ops[0], "native_data", None)
         return f(X) if callable(f) else X
 
-    def make_cache(self):
+    def make_cache(self) -> list | None:
         """One cache per part (``None`` when no part keeps anything)."""
         caches = [op.make_cache() for op in self.ops]
         return None if all(c is None for c in caches) else caches
 
-    def cache_nbytes(self, cache):
+    def cache_nbytes(self, cache: Any) -> int:
         return 0 if cache is None else sum(op.cache_nbytes(c) for op, c in zip(self.ops, cache))
 
     def _parts(self, cache):
@@ -106,19 +111,19 @@ class HStackOperator(SparseSensingOperator):
                 op._keep(c, offset - off, length, support[lo:hi] - off, candidates[clo:chi] - off)
 
     @property
-    def pass_nbytes(self):
+    def pass_nbytes(self) -> int:
         return sum(op.pass_nbytes for op in self.ops)
 
-    def cache_nbytes_bound(self, s):
+    def cache_nbytes_bound(self, s: int) -> int:
         return sum(op.cache_nbytes_bound(s) for op in self.ops)
 
-    def restricted_nbytes(self, k):
+    def restricted_nbytes(self, k: int) -> int:
         return sum(op.restricted_nbytes(min(k, op.shape[1])) for op in self.ops)
 
-    def restrict(self, idx, cache=None):
+    def restrict(self, idx: ArrayLike, cache: Any = None) -> RestrictedOperator:
         return _RestrictedStack(self, check_support(idx, self.shape[1]), self._parts(cache))
 
-    def split(self, w):
+    def split(self, w: SparseVector) -> list[SparseVector]:
         """The parts of a SparseVector ``w``, one per operator (local indices)."""
         out = []
         for op, _, off in self._layout():
@@ -132,25 +137,26 @@ class HStackOperator(SparseSensingOperator):
                 raise TypeError(f"HStackOperator.{method} needs it on every part; ops[{i}] ({type(op).__name__}) has none")
 
     @property
-    def d(self):
+    def d(self) -> int:
         """Columns per hidden unit, the parts' common ``d`` (ReLU-pattern parts of equal ``d``)."""
         ds = {getattr(op, "d", None) for op in self.ops}
-        if len(ds) != 1 or None in ds:
+        d = ds.pop() if len(ds) == 1 else None
+        if d is None:
             raise TypeError("HStackOperator.d needs parts with one common d")
-        return ds.pop()
+        return int(d)
 
-    def follow_weights(self, w):
+    def follow_weights(self, w: SparseVector | None) -> None:
         """Pass each part its slice of ``w`` (see :meth:`ReluPatternOperator.follow_weights`)."""
         self._require("follow_weights")
         for op, part in zip(self.ops, self.split(w) if w is not None else [None] * len(self.ops)):
             op.follow_weights(part)
 
-    def followed_output(self, cache=None):
+    def followed_output(self, cache: Any = None) -> Any:
         """``A w`` for the weights the parts follow: the signed sum of the parts' outputs."""
         self._require("followed_output")
         return sum(sg * op.followed_output(c) for (op, sg, _), c in zip(self._layout(), self._parts(cache)))
 
-    def with_data(self, X):
+    def with_data(self, X: Any) -> HStackOperator:
         """The stack of the parts' ``with_data(X)``."""
         self._require("with_data")
         return HStackOperator([op.with_data(X) for op in self.ops], self.signs)
