@@ -186,7 +186,7 @@ def _one_seed(cfg, seed, progress):
     import torch
     from torch import nn
 
-    from ..torch_bridge import fit, prune_torch, reestimate_batchnorm
+    from ..torch_bridge import fit, prunable_weights, prune_torch, reestimate_batchnorm
     from ..torch_bridge.prune import reinitialised
     from ..torch_bridge.train import apply_masks
 
@@ -195,7 +195,7 @@ def _one_seed(cfg, seed, progress):
     source_train, source_val = _holdout(Xs, ys, seed)
     m0 = _build(cfg, Xs, int(ys.max()) + 1, seed)
     theta_0 = copy.deepcopy(m0.state_dict())
-    L = len([1 for mod in m0.modules() if isinstance(mod, (nn.Linear, nn.Conv2d))])
+    L = len(prunable_weights(m0))
     rates = [RATE] * (L - 1) + [OUTPUT_RATE]
     kw = {"lr": cfg["lr"], "batch_size": cfg["batch_size"], "progress": progress}
     rounds = max(0, math.ceil(math.log(min(cfg["p_m"]) / 100) / math.log(1 - RATE)))
