@@ -220,11 +220,10 @@ def main(argv=None):
     parser.add_argument("--version", action="version", version=f"sparsecert {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    from .repro import REGISTRY
+    from .repro import REGISTRY, summary
 
     rp = sub.add_parser("repro", help="regenerate paper figures (PNG + CSV)",
-                        description="Regenerate figures: " + "; ".join(
-                            f"{k}: {m.__doc__.strip().splitlines()[0]}" for k, m in sorted(REGISTRY.items())))
+                        description="Regenerate figures: " + "; ".join(f"{k}: {summary(k)}" for k in sorted(REGISTRY)))
     rp.add_argument("names", nargs="+", choices=sorted(REGISTRY) + ["all", "list"], metavar="NAME",
                     help=f"one or more of {', '.join(sorted(REGISTRY))}, 'all' or 'list'")
     mode = rp.add_mutually_exclusive_group()
@@ -297,8 +296,8 @@ def main(argv=None):
         run_repro(["all"], _check_out_dir(args.out, parser), quick=True)
     elif args.command == "repro":
         if "list" in args.names:
-            for name, mod in sorted(REGISTRY.items()):
-                print(f"{name:15s} {mod.__doc__.strip().splitlines()[0]}")
+            for name in sorted(REGISTRY):
+                print(f"{name:15s} {summary(name)}")
             return 0
         if args.seed < 0:
             parser.error("--seed must be a non-negative integer")

@@ -233,3 +233,17 @@ def test_sequential_check_reports_changes_against_the_previous_csv(tmp_path, mon
     chk.run(tmp_path)
     first = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("planted"))
     assert first.split()[-1] == "+1.00"
+
+
+def test_version_and_repro_list_import_no_figure_module():
+    """``sparsecert --version`` and ``repro list`` read the figures' one-line summaries from source:
+    no figure module, matplotlib, torch or scikit-learn is imported."""
+    code = ("import sys, contextlib, io\nfrom sparsecert.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+            "    main(['repro', 'list'])\n"
+            "    try:\n        main(['--version'])\n    except SystemExit:\n        pass\n"
+            "heavy = sorted(m for m in sys.modules if m.startswith('sparsecert.repro.') or m.split('.')[0] in "
+            "('matplotlib', 'torch', 'sklearn'))\n"
+            "print(heavy, 'transfer ' in out.getvalue(), 'sparsecert ' in out.getvalue())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[] True True", out
