@@ -49,8 +49,6 @@ __all__ = [
     "pattern_normal_numpy",
     "sparse_masks",
     "sparse_masks_numpy",
-    "gather_rows",
-    "gather_rows_numpy",
 ]
 
 
@@ -672,25 +670,3 @@ def sparse_masks_numpy(XT, ptr, feat, vals, out, rows, r0, r1, relu_sum):
             relu_sum[r0:r1] += np.maximum(z, 0)
     return out
 
-
-# ---------------------------------------------------------------------- mask gather
-@njit(cache=True, nogil=True)
-def gather_rows(src, src_rows, dest, dest_rows, r0, r1):
-    """``dest[dest_rows[t], r0:r1] = src[src_rows[t], r0:r1]`` for every t (mask rows gathered by sample range).
-
-    Parameters
-    ----------
-    src, dest : ndarray of uint8, shape (*, n)
-    src_rows, dest_rows : ndarray of int64, shape (T,)
-    r0, r1 : int
-        The samples copied (a row range of a :mod:`sparsecert.parallel` pass).
-    """
-    for t in range(src_rows.size):
-        dest[dest_rows[t], r0:r1] = src[src_rows[t], r0:r1]
-    return dest
-
-
-def gather_rows_numpy(src, src_rows, dest, dest_rows, r0, r1):
-    """NumPy twin of :func:`gather_rows`."""
-    dest[dest_rows, r0:r1] = src[src_rows, r0:r1]
-    return dest

@@ -228,20 +228,3 @@ def test_pattern_normal_is_the_two_products(n, d, nb, seed, data):
         assert (q[:r0] == 7).all() and (q[r1:] == 7).all()
         np.testing.assert_allclose(out, dense[r0:r1].T @ (dense[r0:r1] @ p), rtol=1e-10, atol=1e-10)
 
-
-@given(n=st.integers(1, 40), T=st.integers(0, 6), seed=st.integers(0, 1000))
-def test_gather_rows_twin_and_definition(n, T, seed):
-    """gather_rows copies src[src_rows[t], r0:r1] into dest[dest_rows[t], r0:r1] and touches nothing else."""
-    rng = np.random.default_rng(seed)
-    src = rng.integers(0, 2, (5, n), dtype=np.uint8)
-    src_rows = rng.integers(0, 5, T).astype(np.int64)
-    dest_rows = rng.permutation(8)[:T].astype(np.int64)
-    r0 = int(rng.integers(0, n))
-    r1 = int(rng.integers(r0, n + 1))
-    a = kernels.gather_rows(src, src_rows, np.full((8, n), 7, np.uint8), dest_rows, r0, r1)
-    b = kernels.gather_rows_numpy(src, src_rows, np.full((8, n), 7, np.uint8), dest_rows, r0, r1)
-    np.testing.assert_array_equal(a, b)
-    expected = np.full((8, n), 7, np.uint8)
-    for t in range(T):
-        expected[dest_rows[t], r0:r1] = src[src_rows[t], r0:r1]
-    np.testing.assert_array_equal(a, expected)

@@ -64,9 +64,13 @@ def gather_masks(
     if is_tensor(source):
         for arr, ts, rs in by_array.values():
             source[parent.native_index(ts)] = arr[parent.native_index(rs)]
-    elif by_array:  # by sample range on the pass threads, each copying its columns of every known row
-        groups = [(arr, np.asarray(rs, np.int64), np.asarray(ts, np.int64)) for arr, ts, rs in by_array.values()]
-        map_rows(lambda r0, r1: [kernels.gather_rows(arr, rs, source, ts, r0, r1) for arr, rs, ts in groups], n)
+    elif known:  # whole-row copies (memcpy, without the GIL) shared out among the pass threads
+
+        def copy(k0, k1):
+            for t, arr, row in known[k0:k1]:
+                source[t] = arr[row]
+
+        map_rows(copy, len(known), min_rows=max(1, 2**16 // n), single_blas=False)
     todo[[t for t, _, _ in known]] = False
     new = np.flatnonzero(todo)
     parent.block_masks(blocks[new], out=source, rows=new)
