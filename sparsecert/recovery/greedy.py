@@ -25,8 +25,8 @@ def omp(A: LinearOperator | ArrayLike, y: ArrayLike, s: int, *, tol: float = 1e-
 
     Each step adds the column of largest ``|a_j^T r|`` off the support (one
     streaming pass, :meth:`~sparsecert.operators.SparseSensingOperator.gradient_split`)
-    and refits least squares on the support (the support's columns, n x |S|,
-    by a QR solve). Stops early when ``||r|| <= tol ||y||``.
+    and refits least squares on the support (its columns, ``n x |S|``, by
+    :func:`numpy.linalg.lstsq`). Stops early when ``||r|| <= tol ||y||``.
 
     Parameters
     ----------
