@@ -477,8 +477,8 @@ class IHTSolver:
         Returns
         -------
         int
-            Exchanges made; each counts as an iteration (its residual is recorded,
-        its step size is NaN).
+            Exchanges made; each counts as an iteration (its residual is
+            recorded, its step size is NaN).
         """
         k_max = check_int(k_max, "k_max", low=1)
         max_rounds = check_int(max_rounds, "max_rounds", low=0)
