@@ -17,6 +17,8 @@ random generators of the fit; ``predict`` before ``fit`` raises
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.multiclass import check_classification_targets
@@ -24,7 +26,6 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._validation import check_int, check_option
 from .recovery import METHODS, iht, iht_omp
-from typing import Any
 
 __all__ = ["SparseRegressor", "SparseReLURegressor", "SparseReLUClassifier"]
 

@@ -33,13 +33,13 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from . import __version__
 from ._validation import check_int, check_option, progress_enabled
-from typing import Any, Callable
 
 __all__ = [
     "EXPERIMENTS", "register", "Param", "REQUIRED", "normalise_cell", "run_sweep", "SweepStore", "SweepResult",

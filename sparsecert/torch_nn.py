@@ -13,8 +13,9 @@ The networks' ``to_torch`` / ``from_torch`` methods call these.
 
 from __future__ import annotations
 
-import numpy as np
 from typing import Any
+
+import numpy as np
 
 __all__ = ["layers_to_torch", "layers_from_torch"]
 

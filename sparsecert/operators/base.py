@@ -24,6 +24,8 @@ are the same with or without it.
 from __future__ import annotations
 
 import abc
+import contextlib
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy.sparse.linalg import LinearOperator
@@ -32,8 +34,6 @@ from tqdm.auto import tqdm
 from .._validation import check_int
 from ..backend import is_tensor
 from ..sparse import SparseVector, StreamingTopK
-from typing import Any
-from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ..typing import ArrayLike
@@ -214,15 +214,17 @@ class SparseSensingOperator(LinearOperator, abc.ABC):
         support = np.ascontiguousarray(support, dtype=np.int64)
         g_support = np.empty(support.size, dtype=self.dtype)
         top = StreamingTopK(k, exclude=support, dtype=self.dtype)
-        with tqdm(total=self.shape[1], desc="gradient pass", unit="col", unit_scale=True, leave=False,
-                  disable=not progress) as bar:
+        long_pass = tqdm(total=self.shape[1], desc="gradient pass", unit="col", unit_scale=True, leave=False) \
+            if progress else contextlib.nullcontext()  # no bar object at all for the usual short pass
+        with long_pass as bar:
             for offset, g in self._blocks_rmatvec(r, cache):
                 lo, hi = np.searchsorted(support, [offset, offset + g.size])
                 g_support[lo:hi] = g[support[lo:hi] - offset]
                 top.push(g, offset)
                 if cache is not None:
                     self._keep(cache, offset, g.size, support, top.indices)
-                bar.update(g.size)
+                if bar is not None:
+                    bar.update(g.size)
         return g_support, top.indices, top.values
 
     def _keep(self, cache, offset, length, support, candidates):

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
 from .._validation import check_array, check_int
 from .base import RestrictedOperator, SparseSensingOperator, check_support
-from typing import Any
-from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ..typing import ArrayLike

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
 from .._validation import check_dtype, check_int, seed_from_rng
 from ..random import counter_normals
 from .base import RestrictedOperator, SparseSensingOperator, block_size, check_support
-from typing import Any
-from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ..typing import ArrayLike, DTypeLike, RngLike

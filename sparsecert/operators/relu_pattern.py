@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Callable
+
 import numpy as np
 from scipy.sparse.linalg import LinearOperator
 
@@ -13,8 +15,6 @@ from ..random import counter_normals
 from ..sparse import SparseVector
 from .base import RestrictedOperator, SparseSensingOperator, check_support
 from .pattern_cache import PatternCache
-from typing import Any, Callable
-from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ..typing import ArrayLike, DTypeLike, RngLike

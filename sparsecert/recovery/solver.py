@@ -139,6 +139,22 @@ def _cgls(R, y, z, n_steps, tol, res=None, fused=False):
     return z, res
 
 
+#: Least squares on a support is solved directly (SVD of the n x |S| columns) when n |S|^2 is at
+#: most this many flops; CGLS otherwise (its iterations are products, which any operator has).
+DIRECT_LS_FLOPS = 2**24
+
+
+def _least_squares(R, y, z, n_steps, tol, res=None):
+    """``min ||y - R z||`` on a support: directly for small supports of host operators, else CGLS from ``z``."""
+    n, k = R.shape
+    if k and n * k * k <= DIRECT_LS_FLOPS and isinstance(y, np.ndarray):
+        C = R.to_dense()
+        if isinstance(C, np.ndarray) and C.dtype == y.dtype:
+            z = np.linalg.lstsq(C, y, rcond=None)[0]
+            return z, y - C @ z
+    return _cgls(R, y, z, n_steps, tol, res=res)
+
+
 class IHTSolver:
     """The IHT loop as a solver object: :meth:`setup`, :meth:`step`, :meth:`run`, :meth:`finalize`.
 
@@ -354,7 +370,7 @@ class IHTSolver:
         if self.method == "aiht" and self.inner_iter:
             wT, r = _cgls(R_T, y, wT, self.inner_iter, 0.0, res=r_T, fused=True)
         elif self.method == "htp":
-            wT, r = _cgls(R_T, y, wT, self.ls_iter, self.ls_tol, res=r_T)
+            wT, r = _least_squares(R_T, y, wT, self.ls_iter, self.ls_tol, res=r_T)
         else:
             r = r_T if r_T is not None else y - R_T.matvec(wT)
         return {"mu": mu, "S": T, "wS": wT, "R_S": R_T, "r": r, "same": same, "recurrence": r_T is not None,
@@ -505,7 +521,7 @@ class IHTSolver:
                     T = T[order]
                     w0 = np.concatenate([self.wS[keep], np.zeros(k, self.wS.dtype)])[order]
                     R_T = A.restrict(T, cache=cache)
-                    wT, rT = _cgls(R_T, y, w0, self.ls_iter, self.ls_tol)
+                    wT, rT = _least_squares(R_T, y, w0, self.ls_iter, self.ls_tol)
                     lT = norm(rT)
                     if lT < loss * (1 - 1e-12) and (best is None or lT < best[0]):
                         best = (lT, T, wT, rT, R_T, np.concatenate([norms[keep], cnorms[enter[:k]]])[order])

@@ -80,25 +80,69 @@ def test_peer_transitions(benchmark):
     methods = [m for m in METHODS if m != "abess"] + (["abess"] if _has_abess() else [])
     table = {}
 
+    seconds = {}
+
     def run():
         for s in (10, 25, 50):
             ns = [int(round(f * s)) for f in (2.5, 3, 3.5, 4, 4.5, 5, 5.5, 6, 7)]
             for m in methods:
-                n_all, ok = [], []
+                n_all, ok, spent = [], [], 0.0
                 for n in ns:
                     for t in range(20):
                         p = sc.planted_gaussian(n, 1000, s, rng=(s * 1000 + n) * 100 + t)
-                        ok.append(relative_error(fit(m, p.A.to_dense(), p.y, s), p.w) <= 1e-4)
+                        A = p.A.to_dense()
+                        t0 = time.perf_counter()
+                        coef = fit(m, A, p.y, s)
+                        spent += time.perf_counter() - t0
+                        ok.append(relative_error(coef, p.w) <= 1e-4)
                         n_all.append(n)
                 table[(m, s)] = crossing(n_all, ok) / s
+                seconds[(m, s)] = spent / len(ok)
 
     t0 = time.perf_counter()
     benchmark.pedantic(run, rounds=1, iterations=1)
     for s in (10, 25, 50):
         row = {m: round(table[(m, s)], 2) for m in methods}
-        print(f"s = {s}: n50 / s = {row}")
+        ms = {m: round(1e3 * seconds[(m, s)], 1) for m in methods}
+        print(f"s = {s}: n50 / s = {row}; ms per fit = {ms}")
         benchmark.extra_info[f"n50_over_s_{s}"] = row
+        benchmark.extra_info[f"ms_per_fit_{s}"] = ms
     benchmark.extra_info["seconds"] = time.perf_counter() - t0
+
+
+_MEMORY_CHILD = """
+import resource, sys
+sys.path.insert(0, {root!r})
+from test_bench_peers import fit, large
+A, y, w = large()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+fit({method!r}, A, y, 200)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
+"""
+
+
+@pytest.mark.slow
+def test_peer_memory_at_20000(benchmark):
+    """Peak resident memory each fit adds beyond the dense A it is given (n = 2000, N = 20000, s = 200;
+    one fresh process per method, ru_maxrss after the fit minus before it: C++ allocations count too)."""
+    import os
+    import subprocess
+    import sys
+
+    benchmark.group = "peers-20000-memory"
+    root = os.path.dirname(os.path.abspath(__file__))
+    methods = [m for m in METHODS if m != "abess" or _has_abess()]
+    extra = {}
+
+    def run():
+        for m in methods:
+            out = subprocess.run([sys.executable, "-c", _MEMORY_CHILD.format(root=root, method=m)], capture_output=True,
+                                 text=True, check=True)
+            extra[m] = round(int(out.stdout.split()[-1]) / 1024, 1)  # KiB -> MiB
+
+    benchmark.pedantic(run, rounds=1, iterations=1)
+    print(f"peak MiB beyond A (320 MB): {extra}")
+    benchmark.extra_info["peak_mib_beyond_A"] = extra
 
 
 def _has_abess():
