@@ -35,7 +35,8 @@ Methods
             problem restricted to the new support (the first is the
             exact-line-search gradient step).
 ``"htp"``   hard thresholding pursuit (Foucart 2011): the NIHT step picks the
-            support, then least squares on it (CGLS to ``ls_tol``).
+            support, then least squares on it (directly for small supports,
+            ``n |S|^2 <= DIRECT_LS_FLOPS``; else CGLS to ``ls_tol``).
 """
 
 from .factored import FactoredIHTSolver

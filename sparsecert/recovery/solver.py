@@ -592,7 +592,8 @@ def iht(
         AIHT: conjugate-gradient steps on the new support per iteration.
     ls_iter, ls_tol : int, float
         HTP: CGLS iterations and relative gradient tolerance of the
-        least-squares solve on the support.
+        least-squares solve on the support (supports with ``n |S|^2`` at most
+        ``DIRECT_LS_FLOPS`` are solved directly instead).
     w0 : SparseVector, optional
         Starting point (its top-s entries are used); default zero.
     progress : bool, optional
