@@ -112,9 +112,10 @@ def test_peer_transitions(benchmark):
 
 _MEMORY_CHILD = """
 import resource, sys
+import numpy as np
 sys.path.insert(0, {root!r})
-from test_bench_peers import fit, large
-A, y, w = large()
+from test_bench_peers import fit
+A, y = np.load({a!r}), np.load({y!r})  # no temporaries: the peak so far is the interpreter and A
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 fit({method!r}, A, y, 200)
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
@@ -122,7 +123,7 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
 
 
 @pytest.mark.slow
-def test_peer_memory_at_20000(benchmark):
+def test_peer_memory_at_20000(benchmark, tmp_path):
     """Peak resident memory each fit adds beyond the dense A it is given (n = 2000, N = 20000, s = 200;
     one fresh process per method, ru_maxrss after the fit minus before it: C++ allocations count too)."""
     import os
@@ -132,12 +133,15 @@ def test_peer_memory_at_20000(benchmark):
     benchmark.group = "peers-20000-memory"
     root = os.path.dirname(os.path.abspath(__file__))
     methods = [m for m in METHODS if m != "abess" or _has_abess()]
+    A, y, _ = large()
+    np.save(tmp_path / "A.npy", A)
+    np.save(tmp_path / "y.npy", y)
     extra = {}
 
     def run():
         for m in methods:
-            out = subprocess.run([sys.executable, "-c", _MEMORY_CHILD.format(root=root, method=m)], capture_output=True,
-                                 text=True, check=True)
+            code = _MEMORY_CHILD.format(root=root, method=m, a=str(tmp_path / "A.npy"), y=str(tmp_path / "y.npy"))
+            out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
             extra[m] = round(int(out.stdout.split()[-1]) / 1024, 1)  # KiB -> MiB
 
     benchmark.pedantic(run, rounds=1, iterations=1)
