@@ -610,8 +610,8 @@ def iht(
         After the run, exchange up to ``splice`` support entries at a time
         while that lowers the residual (:meth:`IHTSolver.splice`; 0: off).
         It moves the 50 % recovery transition of Gaussian problems to fewer
-        samples (N = 1000: HTP's n50 / s 5.4 / 4.5 / 3.6 at s = 10 / 25 / 50,
-        with ``splice=2`` 5.0 / 4.0 / 3.3) at one pass and ``splice``
+        samples (N = 1000: HTP's n50 / s 5.35 / 4.34 / 3.69 at s = 10 / 25 / 50,
+        with ``splice=2`` 5.08 / 4.10 / 3.32) at one pass and ``splice``
         least-squares solves per exchange. ``result.info["exchanges"]``.
 
     Returns
