@@ -65,5 +65,9 @@ def test_bad_input_and_unfitted():
         SparseRegressor(s=0).fit(np.eye(3), [1.0, 2.0, 3.0])
     with pytest.raises(ValueError, match="method must be one of"):
         SparseRegressor(method="omp").fit(np.eye(3), [1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match="restart must be 'omp' or None"):
+        SparseRegressor(restart="abess").fit(np.eye(3), [1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match="splice must be in"):
+        SparseRegressor(splice=-1).fit(np.eye(3), [1.0, 2.0, 3.0])
     with pytest.raises(ValueError, match="at least 2 classes|one class"):
         SparseReLUClassifier().fit(np.eye(3), [1, 1, 1])
