@@ -155,10 +155,6 @@ def column_blocks(A: LinearOperator | ArrayLike, block: int = 256) -> Iterator[t
         yield j0, A.restrict(np.arange(j0, min(N, j0 + block))).to_dense()
 
 
-def _norms(A, block):
-    return np.concatenate([np.linalg.norm(C, axis=0) for _, C in column_blocks(A, block)])
-
-
 #: Bytes of the Gram rows one step of :func:`_gram_rows` holds (rows x N doubles).
 GRAM_ROWS_BYTES = 256 * 2**20
 
@@ -176,7 +172,7 @@ def _gram_rows(A, block, progress=None, normalise=True):
     rows_per_step = max(1, min(block, GRAM_ROWS_BYTES // (8 * N)))
     check_working_set(8 * rows_per_step * N + 16 * n * block, f"the Gram rows of a {n} x {N} matrix",
                       "lower block=")
-    norms = _norms(A, block) if normalise else np.ones(N)
+    norms = A.column_norms(block=block) if normalise else np.ones(N)
     if np.any(norms == 0):
         raise ValueError(f"A has zero columns {np.flatnonzero(norms == 0)[:10].tolist()}: coherence is undefined")
     steps = range(0, N, rows_per_step)
@@ -504,7 +500,7 @@ def algorithm_certificates(
     A = _operator(A)
     N = A.shape[1]
     s = check_int(s, "s", low=1, high=N)
-    norms = _norms(A, 256)
+    norms = A.column_norms()
     unit = np.allclose(norms, 1.0, atol=1e-8) if unit_columns is None else bool(unit_columns)
     mu = mutual_coherence(A).value
     conds = [("IHT: delta_3s < 1/sqrt(32)", 3 * s, IHT_DELTA3S), ("HTP: delta_3s < 1/sqrt(3)", 3 * s, HTP_DELTA3S),

@@ -384,3 +384,15 @@ def test_restricted_normal_product(rng):
         q, AtAp = R.normal(p)
         np.testing.assert_allclose(q, D @ p, rtol=1e-12, atol=1e-10)
         np.testing.assert_allclose(AtAp, D.T @ (D @ p), rtol=1e-10, atol=1e-8)
+
+
+def test_column_norms_are_those_of_the_dense_columns(rng):
+    """column_norms(idx) equals the norms of A[:, idx] for every kind of operator, any block size."""
+    X = rng.standard_normal((40, 5))
+    for A in (sc.GaussianOperator(30, 70, rng=2), sc.ReluPatternOperator(X, 6, rng=1),
+              sc.DenseOperator(rng.standard_normal((20, 33)))):
+        dense = A.to_dense() if hasattr(A, "to_dense") else A.restrict(np.arange(A.shape[1])).to_dense()
+        np.testing.assert_allclose(A.column_norms(block=7), np.linalg.norm(dense, axis=0), rtol=1e-12)
+        idx = np.array([0, 3, 4, A.shape[1] - 1])
+        np.testing.assert_allclose(A.column_norms(idx, block=2), np.linalg.norm(dense[:, idx], axis=0), rtol=1e-12)
+        assert A.column_norms(np.empty(0, np.int64)).shape == (0,)

@@ -32,7 +32,7 @@ from scipy.sparse.linalg import LinearOperator
 from tqdm.auto import tqdm
 
 from .._validation import check_int
-from ..backend import is_tensor
+from ..backend import is_tensor, to_numpy
 from ..sparse import SparseVector, StreamingTopK
 
 if TYPE_CHECKING:
@@ -173,6 +173,13 @@ class SparseSensingOperator(LinearOperator, abc.ABC):
     def columns(self, idx: ArrayLike) -> np.ndarray:
         """The n x ``|idx|`` submatrix ``A[:, idx]`` (idx sorted)."""
         return self.restrict(idx).to_dense()
+
+    def column_norms(self, idx: ArrayLike | None = None, block: int = 256) -> np.ndarray:
+        """Euclidean norms of the columns ``idx`` (sorted; default all), ``block`` columns at a time."""
+        idx = np.arange(self.shape[1]) if idx is None else check_support(idx, self.shape[1])
+        block = check_int(block, "block", low=1)
+        parts = [np.linalg.norm(to_numpy(self.columns(idx[t : t + block])), axis=0) for t in range(0, idx.size, block)]
+        return np.concatenate(parts) if parts else np.zeros(0)
 
     def gradient_split(
         self,

@@ -56,12 +56,12 @@ def gather_masks(
         return known[0][1], rows, None
     source = empty((nb, n))
     todo = np.ones(nb, dtype=bool)
-    by_array: dict = {}  # one copy per source array (on a GPU a copy per row would be a launch per row)
-    for t, arr, row in known:
-        by_array.setdefault(id(arr), (arr, [], []))
-        by_array[id(arr)][1].append(t)
-        by_array[id(arr)][2].append(row)
-    if is_tensor(source):
+    if is_tensor(source):  # one indexed copy per source array: a copy per row is a launch per row on a GPU
+        by_array: dict = {}
+        for t, arr, row in known:
+            by_array.setdefault(id(arr), (arr, [], []))
+            by_array[id(arr)][1].append(t)
+            by_array[id(arr)][2].append(row)
         for arr, ts, rs in by_array.values():
             source[parent.native_index(ts)] = arr[parent.native_index(rs)]
     elif known:  # whole-row copies (memcpy, without the GIL) shared out among the pass threads

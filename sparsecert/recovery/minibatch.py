@@ -68,7 +68,7 @@ class MinibatchIHTSolver(IHTSolver):
         for b0 in range(0, n, self.batch_size):
             Ab = self.full_A.with_data(self.X[b0 : b0 + self.batch_size])
             r2 += norm(self.full_y[b0 : b0 + self.batch_size] - Ab.matvec(w)) ** 2
-        return np.sqrt(r2) / self.ynorm if self.ynorm else 0.0  # ynorm: of the full y (setup)
+        return np.sqrt(r2) / self.ynorm if self.ynorm else 0.0  # ynorm: of the full y (__init__)
 
     def run(self, progress=None, callback=None):
         """All epochs; sets ``status = "epochs"``; returns ``self``."""

@@ -203,11 +203,12 @@ class IHTSolver:
         # y of extreme norm is scaled by a power of two (exact: the iterates are those of y times 2^k) so
         # that A^T r stays representable (||A|| ||y|| beyond float range otherwise: y at 1e-200 with A at
         # 1e-150 underflowed to "stationary" at w = 0); the result is scaled back. Not needed: 1.0.
-        ynorm = norm(self.y)
+        self.ynorm = norm(self.y)  # of the y the solver works with (the minibatch solver's: all samples)
         self.y_scale = 1.0
-        if ynorm > 0 and not Y_NORM_RANGE[0] <= ynorm <= Y_NORM_RANGE[1]:
-            self.y_scale = 2.0 ** -round(np.log2(ynorm))
+        if self.ynorm > 0 and not Y_NORM_RANGE[0] <= self.ynorm <= Y_NORM_RANGE[1]:
+            self.y_scale = 2.0 ** -round(np.log2(self.ynorm))
             self.y = self.y * self.y_scale
+            self.ynorm = norm(self.y)
         self.inner_iter = check_int(inner_iter, "inner_iter", low=0)
         self.ls_iter = check_int(ls_iter, "ls_iter", low=1)
         self.ls_tol = check_float(ls_tol, "ls_tol", low=0.0)
@@ -233,7 +234,6 @@ class IHTSolver:
         else:
             self.S, self.wS = _threshold(w0.indices, w0.values.astype(A.dtype) * self.y_scale, self.s)
         self.cache = A.make_cache()
-        self.ynorm = norm(self.y)
         self.peak_memory = 0
         self.refresh()
         self.n_iter, self.status = 0, "max_iter"
@@ -469,14 +469,6 @@ class IHTSolver:
             info={"n": n, "N": N, "s": self.s, **info},
         )
 
-    def _column_norms_sq(self, idx, chunk=256):
-        """``||a_j||^2`` for the columns ``idx`` (a chunk of columns at a time)."""
-        out = np.empty(idx.size)
-        for t0 in range(0, idx.size, chunk):
-            C = to_numpy(self.A.columns(idx[t0 : t0 + chunk]))
-            out[t0 : t0 + chunk] = np.einsum("ij,ij->j", C, C)
-        return out
-
     def splice(self, k_max: int = 2, max_rounds: int = 100) -> int:
         """Improve the current support by exchanges (the splicing of abess; Zhu et al., PNAS 2020).
 
@@ -501,7 +493,7 @@ class IHTSolver:
         A, y, cache = self.A, self.y, self.cache
         if not self.S.size or self.ynorm == 0.0:
             return 0
-        norms = self._column_norms_sq(self.S)
+        norms = A.column_norms(self.S) ** 2
         loss = norm(self.r)
         made = 0
         with single_threaded_blas(), np.errstate(over="ignore", invalid="ignore"):
@@ -509,7 +501,7 @@ class IHTSolver:
                 _, cidx, cval = A.gradient_split(self.r, self.S, 4 * k_max, cache=cache)
                 if not cidx.size or not np.all(np.isfinite(cval)):
                     break
-                cnorms = self._column_norms_sq(cidx)
+                cnorms = A.column_norms(cidx) ** 2
                 gain = np.where(cnorms > 0, cval * cval / np.where(cnorms > 0, cnorms, 1.0), 0.0)
                 enter = np.argsort(-gain, kind="stable")[:k_max]
                 leave = np.argsort(norms * self.wS * self.wS, kind="stable")
