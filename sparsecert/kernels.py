@@ -48,6 +48,8 @@ __all__ = [
     "pattern_normal",
     "pattern_normal_numpy",
     "sparse_masks",
+    "halfspace_sums",
+    "halfspace_sums_numpy",
     "sparse_masks_numpy",
 ]
 
@@ -670,3 +672,33 @@ def sparse_masks_numpy(XT, ptr, feat, vals, out, rows, r0, r1, relu_sum):
             relu_sum[r0:r1] += np.maximum(z, 0)
     return out
 
+
+
+@njit(cache=True, nogil=True, fastmath={"contract", "reassoc"})
+def halfspace_sums(XT, r, acc, k0, k1):
+    """Per feature ``k`` in ``k0:k1`` (columns of ``acc``, shape (6, d)), over the samples:
+    ``<x_k^+, r>``, ``<x_k^-, r>``, ``||x_k^+||^2``, ``||x_k^-||^2``, the number of negative and
+    of positive ``x_k`` (``x^+ = max(x, 0)``, ``x^- = min(x, 0)``; ``XT`` is (d, n)). Written, not
+    accumulated; splits by features. Branch-free, so the sample loop vectorises."""
+    n = XT.shape[1]
+    for k in range(k0, k1):
+        cp = cn = qp = qn = neg = pos = 0.0
+        for i in range(n):
+            x = XT[k, i]
+            p = max(x, 0.0)
+            q = x - p
+            cp += r[i] * p
+            cn += r[i] * q
+            qp += p * p
+            qn += q * q
+            neg += 1.0 if x < 0 else 0.0
+            pos += 1.0 if x > 0 else 0.0
+        acc[0, k], acc[1, k], acc[2, k], acc[3, k], acc[4, k], acc[5, k] = cp, cn, qp, qn, neg, pos
+
+
+def halfspace_sums_numpy(XT, r, acc, k0, k1):
+    """NumPy twin of :func:`halfspace_sums`."""
+    Xk = XT[k0:k1]
+    P = np.maximum(Xk, 0)
+    N = Xk - P
+    acc[:, k0:k1] = (P @ r, N @ r, (P * P).sum(1), (N * N).sum(1), (Xk < 0).sum(1), (Xk > 0).sum(1))

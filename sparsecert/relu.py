@@ -29,7 +29,7 @@ from .backend import resolve, to_numpy
 from .metrics import psnr  # its home is sparsecert.metrics; kept importable from here
 from .models import TwoLayerReLU
 from .operators import HStackOperator, ReluPatternOperator, TorchReluPatternOperator
-from .recovery import ADMISSIONS, METHODS, IHTSolver, MinibatchIHTSolver, SequentialIHTSolver
+from .recovery import ADMISSIONS, IDLE_GENERATORS, METHODS, IHTSolver, MinibatchIHTSolver, SequentialIHTSolver
 
 if TYPE_CHECKING:
     from .recovery.result import RecoveryResult
@@ -153,6 +153,8 @@ def recover_relu(
     sequential: bool = False,
     period: int = 1,
     admission: str = "adaptive",
+    idle: str = "residual",
+    unit_moves: bool = True,
     merge_twins: bool = False,
     max_iter: int = 100,
     tol: float = 1e-10,
@@ -199,6 +201,17 @@ def recover_relu(
         entering units and keeps the best; ``"adaptive"`` (default) runs
         ``"all"`` until two updates in a row bring no better network, then
         goes back to the best one and on with ``"halving"``.
+    idle : {"residual", "random"}
+        Sequential, full batch: generators of units without weights.
+        ``"residual"`` (default) gives them, one each, the one-feature
+        generators ``+-e_k`` whose unit best fits the residual, at the start
+        and after each update (one O(n d) pass); ``"random"`` keeps their
+        random draw (the published rule).
+    unit_moves : bool
+        Sequential, full batch: after a generator update that brings no
+        better network, take the merge of two units or the split of one
+        feature off a unit that lowers the residual most (nets with at most
+        64 units with weights).
     merge_twins : bool
         Sequential, full batch: merge units whose weights are positive
         multiples of each other after each update (an exact identity of the
@@ -260,6 +273,7 @@ def recover_relu(
     method = check_option(method, "method", set(METHODS))
     period = check_int(period, "period", low=1)
     admission = check_option(admission, "admission", set(ADMISSIONS))
+    idle = check_option(idle, "idle", set(IDLE_GENERATORS))
     epochs = check_int(epochs, "epochs", low=1)
     batch_size = 0 if batch_size is None else check_int(batch_size, "batch_size", low=0)
     rng = check_rng(rng)
@@ -273,8 +287,8 @@ def recover_relu(
     else:
         solver: IHTSolver
         if sequential:
-            solver = SequentialIHTSolver(A, y, s, period=period, admission=admission, merge_twins=merge_twins,
-                                         method=method, inner_iter=inner_iter)
+            solver = SequentialIHTSolver(A, y, s, period=period, admission=admission, idle=idle,
+                                         unit_moves=unit_moves, merge_twins=merge_twins, method=method, inner_iter=inner_iter)
         else:
             solver = IHTSolver(A, y, s, method=method, inner_iter=inner_iter)
         result = solver.solve(max_iter=max_iter, tol=tol, xtol=xtol, progress=progress, callback=callback)

@@ -228,3 +228,21 @@ def test_pattern_normal_is_the_two_products(n, d, nb, seed, data):
         assert (q[:r0] == 7).all() and (q[r1:] == 7).all()
         np.testing.assert_allclose(out, dense[r0:r1].T @ (dense[r0:r1] @ p), rtol=1e-10, atol=1e-10)
 
+
+
+@given(n=st.integers(1, 60), d=st.integers(1, 9), seed=st.integers(0, 2**31))
+def test_halfspace_sums_twin_and_definition(n, d, seed):
+    """Per feature: <max(x, 0), r>, <min(x, 0), r>, their squared norms, the counts of negative and
+    positive entries; only the columns k0:k1 are written (zeros in x count on neither side)."""
+    rng = np.random.default_rng(seed)
+    XT = rng.standard_normal((d, n)) * (rng.random((d, n)) < 0.8)  # exact zeros too
+    r = rng.standard_normal(n)
+    k0, k1 = sorted(rng.integers(0, d + 1, 2))
+    a, b = np.full((6, d), 7.0), np.full((6, d), 7.0)
+    kernels.halfspace_sums(XT, r, a, k0, k1)
+    kernels.halfspace_sums_numpy(XT, r, b, k0, k1)
+    np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+    assert (a[:, :k0] == 7).all() and (a[:, k1:] == 7).all()
+    P, N = np.maximum(XT, 0), np.minimum(XT, 0)
+    want = np.stack([P @ r, N @ r, (P**2).sum(1), (N**2).sum(1), (XT < 0).sum(1), (XT > 0).sum(1)])
+    np.testing.assert_allclose(a[:, k0:k1], want[:, k0:k1], rtol=1e-12, atol=1e-12)

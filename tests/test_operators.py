@@ -396,3 +396,63 @@ def test_column_norms_are_those_of_the_dense_columns(rng):
         idx = np.array([0, 3, 4, A.shape[1] - 1])
         np.testing.assert_allclose(A.column_norms(idx, block=2), np.linalg.norm(dense[:, idx], axis=0), rtol=1e-12)
         assert A.column_norms(np.empty(0, np.int64)).shape == (0,)
+
+
+def test_proposed_generators_apply_to_idle_blocks_only(rng):
+    """propose_generators sets h_j for blocks without followed weights; followed weights take
+    precedence; None goes back to the draw; the columns are the definition's for those generators."""
+    X = rng.standard_normal((30, 4))
+    A = sc.ReluPatternOperator(X, 5, rng=3)
+    draw = A.generators()
+    h = sc.SparseVector(np.array([1, 6, 10]), np.array([1.0, -1.0, 2.0]), 20)  # blocks 0, 1, 2
+    w = sc.SparseVector(np.array([9]), np.array([0.5]), 20)  # block 2 has weights
+    version = A.version
+    A.propose_generators(h)
+    A.follow_weights(w)
+    assert A.version == version + 2  # caches made before either change are dropped
+    cache = A.make_cache()
+    followed = A._followed_masks(cache)
+    A.restrict(np.array([2, 13]), cache=cache)  # keeps the masks of blocks 0 and 3
+    A.propose_generators(h)  # the followed masks stay valid (they depend on w only), the kept ones not
+    assert cache.bind(A).followed is followed and not cache.masks
+    H = A.generators()
+    np.testing.assert_array_equal(H[0], [0, 1, 0, 0])
+    np.testing.assert_array_equal(H[1], [0, 0, -1, 0])
+    np.testing.assert_array_equal(H[2], [0, 0.5, 0, 0])  # followed, not proposed
+    np.testing.assert_array_equal(H[3:], draw[3:])
+    np.testing.assert_array_equal(A.columns(np.arange(20)), relu_dense(X, H))
+    A.propose_generators(None)
+    np.testing.assert_array_equal(A.generators()[[0, 1, 3, 4]], draw[[0, 1, 3, 4]])
+    with pytest.raises(ValueError, match="SparseVector of length 20"):
+        A.propose_generators(sc.SparseVector(np.array([1]), np.array([1.0]), 19))
+
+
+def test_halfspace_scores_are_one_weight_fits(rng):
+    """Score of +-e_k is sigma <a, r> / ||a|| with a = 1[sigma x_k >= 0] x_k (the definition), and its
+    square is the drop of ||r||^2 at the best one weight on a of sign sigma; one-signed features
+    (all samples in one half-space: a linear unit, one pattern for all of them) keep only the best
+    score; a stack's part of sign -1 scores -relu, i.e. -r."""
+    X = rng.standard_normal((50, 4))
+    X[:, 2] = np.abs(X[:, 2])  # two one-signed features: the same all-ones pattern for +e_2, +e_3
+    X[:, 3] = np.abs(X[:, 3]) + 0.1
+    r = rng.standard_normal(50)
+
+    def want(r):
+        out = np.zeros((2, 4))
+        for k in range(4):
+            for t, sigma in enumerate((1.0, -1.0)):
+                a = (sigma * X[:, k] >= 0) * X[:, k]
+                if a.any():
+                    out[t, k] = sigma * (a @ r) / np.linalg.norm(a)
+                    drop = r @ r - min(np.sum((r - b * a) ** 2) for b in np.linspace(-5, 5, 20001) if b * sigma >= 0)
+                    assert drop == pytest.approx(max(out[t, k], 0.0) ** 2, abs=1e-3)
+        worse = min([(0, 2), (0, 3)], key=lambda tk: out[tk])  # the all-ones pattern twice: keep the better
+        out[worse] = 0.0
+        return out
+
+    A = sc.ReluPatternOperator(X, 2, rng=0)
+    got = A.halfspace_scores(r)
+    assert got.shape == (1, 2, 4)
+    np.testing.assert_allclose(got[0], want(r), atol=1e-12)
+    C = sc.HStackOperator([A, sc.ReluPatternOperator(X, 3, rng=1)], signs=[1, -1])
+    np.testing.assert_allclose(C.halfspace_scores(r), np.stack([want(r), want(-r)]), atol=1e-12)

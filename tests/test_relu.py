@@ -174,7 +174,10 @@ def test_mixed_sign_network_recovered_through_the_split():
 def test_positive_only_fit_cannot_express_negative_units():
     """With output_sign='positive' every unit adds a nonnegative ReLU, so a net whose output is
     a single negative unit is never fitted (PSNR at most that of the zero net); with the split
-    it is fitted exactly from most random starts (measured: 40 of 60 seeds; 6 of these 8)."""
+    it is fitted exactly from most random starts (measured with the published rules, random
+    idle generators and no unit moves: 26 of 40 seeds; with the defaults 40 of 40: the
+    one-feature idle generators put the two weights on two units and the merge move joins
+    them)."""
     X = np.random.default_rng(0).standard_normal((2000, 5))
     y = -np.maximum(X[:, 0] - 0.5 * X[:, 1], 0)
     exact = 0
@@ -183,7 +186,7 @@ def test_positive_only_fit_cannot_express_negative_units():
         mix, _ = recover_relu(X, y, 3, 2, output_sign="mixed", method="htp", sequential=True, max_iter=50, rng=seed)
         assert psnr(y, pos.forward(X)) <= psnr(y, np.zeros_like(y)) + 1e-9
         exact += psnr(y, mix.forward(X)) > 60
-    assert exact >= 4
+    assert exact >= 7
 
 
 def test_minibatch_epochs_fit_and_full_batch_equivalence():
@@ -327,15 +330,16 @@ def test_sequential_solver_validates_admission():
 def test_twin_units_are_merged_and_free_their_weights():
     """Units whose weights are positive multiples of each other are equal columns of A_S and one
     unit of the network (relu(X a) + relu(X c a) = relu(X (1 + c) a), c > 0): merging them keeps
-    the network and frees weights. On this planted net (five one-weight units, m = 20) the fit
-    held a unit three times before; merged, it recovers the net exactly in 15 iterations, and
-    the returned net has no twins."""
+    the network and frees weights. On this planted net (five one-weight units, m = 20), with
+    the published rules (random idle generators, no unit moves), the fit held a unit three
+    times; merged, it recovers the net exactly in 15 iterations, and the returned net has no
+    twins. (The default idle="residual" does not make these twins in the first place.)"""
     from sparsecert._validation import check_rng
 
     rng = check_rng(0)
     p = sc.planted_relu(2000, 100, 20, 5, rng=rng)
     net, res = recover_relu(p.X, p.y, 20, 5, method="aiht", sequential=True, max_iter=15, inner_iter=3, rng=rng,
-                            merge_twins=True)
+                            merge_twins=True, idle="random", unit_moves=False)
     assert res.info["merged_weights"] >= 1
     assert psnr(p.y, net.forward(p.X)) > 100
     W = net.U * net.v[:, None]
@@ -358,3 +362,59 @@ def test_metrics_psnr_and_relative_error():
     assert metrics.relative_error(np.array([0, 3, 0, 4, 1.0]), w.to_dense()) == pytest.approx(1 / 5)
     with pytest.raises(ValueError, match="shape"):
         metrics.relative_error(np.zeros(4), w)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**31), m=st.integers(2, 6), s=st.integers(2, 12), sign=st.sampled_from(["positive", "mixed"]))
+def test_unit_moves_lower_the_network_residual(seed, m, s, sign):
+    """A unit move (merge two units of one part; split one feature off a unit) is taken only when it
+    lowers ||y - f(X)||, and afterwards the generators follow the new weights, so y - r is the
+    returned network's output (A w = f(X) for h_j = w_j)."""
+    from sparsecert.recovery import SequentialIHTSolver
+    from sparsecert.relu import model_from_weights
+
+    d = 6
+    p = sc.planted_relu(300, d, m, min(s, m * d), rng=seed, output_sign=sign)
+    A = relu_operator(p.X, m, output_sign=sign, rng=seed)
+    solver = SequentialIHTSolver(A, p.y, s, method="aiht")
+    for _ in range(4):
+        solver.step()
+        before = np.linalg.norm(solver.r)
+        moved = solver._restructure()
+        after = np.linalg.norm(solver.r)
+        assert after < before if moved else after == before
+        net = model_from_weights(solver.w, m, d, sign)
+        np.testing.assert_allclose(net.forward(p.X), p.y - solver.r, atol=1e-9)
+
+
+def test_idle_generators_and_unit_moves_fit_the_small_s_corner():
+    """Many units, one weight each (m = 20, s = 5): with the published rules (random idle generators,
+    no unit moves) sequential IHT holds copies of one unit and stops near 20-40 dB on most seeds;
+    with one-feature idle generators it fits the net exactly (measured seeds 0-5: 216-297 dB
+    against 19-40 dB; seeds 10-15: 220-282 dB against 16-43 dB)."""
+    exact = {"random": 0, "residual": 0}
+    for seed in range(10, 14):
+        for idle in exact:
+            rng = np.random.default_rng(seed)
+            p = sc.planted_relu(2000, 100, 20, 5, rng=rng)
+            net, _ = recover_relu(p.X, p.y, 20, 5, sequential=True, max_iter=15, rng=rng, idle=idle,
+                                  unit_moves=idle == "residual")
+            exact[idle] += psnr(p.y, net.forward(p.X)) > 100
+    assert exact["residual"] == 4 and exact["random"] <= 1
+
+
+def test_sequential_options_are_validated():
+    X = np.random.default_rng(0).standard_normal((30, 4))
+    y = np.maximum(X[:, 0], 0)
+    with pytest.raises(ValueError, match="idle"):
+        recover_relu(X, y, 2, 2, sequential=True, idle="best")
+    with pytest.raises(TypeError, match="unit_moves must be True or False"):
+        recover_relu(X, y, 2, 2, sequential=True, unit_moves="yes")
+    from sparsecert.recovery import SequentialIHTSolver
+
+    class NoProposals(sc.ReluPatternOperator):
+        propose_generators = None
+
+    with pytest.raises(TypeError, match='idle="residual" needs'):
+        SequentialIHTSolver(NoProposals(X, 2, rng=0), y, 2)
+    SequentialIHTSolver(NoProposals(X, 2, rng=0), y, 2, idle="random")  # the published rule needs neither

@@ -11,8 +11,9 @@ class PatternCache:
 
     The IHT solver owns one (``A.make_cache()``) and passes it to
     ``A.gradient_split`` and ``A.restrict``. It holds, for the operator's
-    current generators only (a change of generators, ``follow_weights``,
-    empties it on next use):
+    current generators only (a change of generators, ``follow_weights`` or
+    ``propose_generators``, empties it on next use, but for the followed masks
+    when only proposals changed):
 
     * ``followed``: ``(blocks, masks, output)`` of the generators that follow
       sparse weights (``h_j = w_j``; ``output = A w``), made once per weight
@@ -28,16 +29,19 @@ class PatternCache:
 
     def __init__(self) -> None:
         self.owner: Any = None
-        self.version = -1
+        self.version = self.followed_version = -1
         self.followed: Any = None
         self.masks: dict = {}
         self.buffer: Any = None
 
     def bind(self, op: Any) -> PatternCache:
-        """Make the cache belong to ``op``'s current generators (emptied if it did not)."""
+        """Make the cache belong to ``op``'s current generators (emptied if it did not; the
+        followed masks stay when only generators of blocks without weights changed)."""
         if self.owner is not op or self.version != op.version:
-            self.owner, self.version = op, op.version
-            self.followed, self.masks = None, {}
+            if self.owner is not op or self.followed_version != op.followed_version:
+                self.followed = None
+            self.owner, self.version, self.followed_version = op, op.version, op.followed_version
+            self.masks = {}
         return self
 
     @property

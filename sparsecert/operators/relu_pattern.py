@@ -19,7 +19,7 @@ from .pattern_cache import PatternCache
 if TYPE_CHECKING:
     from ..typing import ArrayLike, DTypeLike, RngLike
 
-__all__ = ["ReluPatternOperator", "TILE_BYTES", "GEMM_FILL", "gather_masks"]
+__all__ = ["ReluPatternOperator", "TILE_BYTES", "GEMM_FILL", "gather_masks", "halfspace_ratio"]
 
 #: Bytes of one (generator block x row chunk) tile of pre-activations: small
 #: enough to stay in cache between the two GEMMs and the mask kernel.
@@ -78,6 +78,25 @@ def gather_masks(
         for t in new.tolist():
             cache.masks[int(blocks[t])] = (source, t)
     return source, np.arange(nb), new
+
+
+def halfspace_ratio(acc: np.ndarray) -> np.ndarray:
+    """Scores of :meth:`ReluPatternOperator.halfspace_scores` from the sums ``acc`` (6, d):
+    ``<x_k^+, r>``, ``<x_k^-, r>``, ``||x_k^+||^2``, ``||x_k^-||^2`` (``x^- = min(x, 0)``) and
+    the counts of negative and of positive ``x_k``. 0 where a half of a feature is empty.
+
+    A half-space holding every sample makes a linear unit, the same pattern for every such
+    feature (all of them on nonnegative data): only the best of those scores is kept."""
+    corr = np.stack([acc[0], -acc[1]])
+    nrm = np.sqrt(acc[2:4])
+    out = np.divide(corr, nrm, out=np.zeros_like(corr), where=nrm > 0)
+    linear = acc[4:6] == 0  # sigma x_k >= 0 on every sample: the all-ones pattern
+    if linear.sum() > 1:
+        keep = np.unravel_index(np.argmax(np.where(linear, out, -np.inf)), out.shape)
+        best = out[keep]
+        out[linear] = 0.0
+        out[keep] = best
+    return out[None]
 
 
 class _RestrictedPattern(RestrictedOperator):
@@ -235,7 +254,9 @@ class ReluPatternOperator(SparseSensingOperator):
             self._H = H
             self.key = None
         self._follow: SparseVector | None = None  # sequential-convex generators h_j = w_j
+        self._proposed: SparseVector | None = None  # generators set for blocks without weights
         self.version = 0  # bumped whenever the generators change
+        self.followed_version = 0  # bumped whenever the followed weights change
         self._XT: np.ndarray | None = None
         self.block = min(self.m, 1024) if block is None else min(check_int(block, "block", low=1), self.m)
         self._row_block = None if row_block is None else check_int(row_block, "row_block", low=1)
@@ -280,15 +301,62 @@ class ReluPatternOperator(SparseSensingOperator):
         else:
             assert self.key is not None  # seeded generators have a key
             H = counter_normals(self.key, j0, j1 - j0, self.d, self.dtype)
-        f = self._follow
-        if f is not None:
-            lo, hi = np.searchsorted(f.indices, [j0 * self.d, j1 * self.d])
-            if hi > lo:
-                idx = f.indices[lo:hi]
-                rows = np.unique(idx // self.d) - j0
-                H[rows] = 0.0
-                H.reshape(-1)[idx - j0 * self.d] = f.values[lo:hi]
+        for f in (self._proposed, self._follow):  # followed weights take precedence
+            if f is not None:
+                lo, hi = np.searchsorted(f.indices, [j0 * self.d, j1 * self.d])
+                if hi > lo:
+                    idx = f.indices[lo:hi]
+                    rows = np.unique(idx // self.d) - j0
+                    H[rows] = 0.0
+                    H.reshape(-1)[idx - j0 * self.d] = f.values[lo:hi]
         return H
+
+    def propose_generators(self, h: SparseVector | None) -> None:
+        """Set the generators of blocks without followed weights instead of their draw.
+
+        Parameters
+        ----------
+        h : SparseVector of length m*d, or None
+            ``h_j`` for the blocks where it has nonzeros (``None``: every block
+            back to its draw). A block whose generator follows weights
+            (:meth:`follow_weights`) keeps them; the proposal applies while it
+            has none. Stored as given, O(nnz).
+        """
+        if h is not None:
+            if not isinstance(h, SparseVector) or h.size != self.shape[1]:
+                raise ValueError(f"h must be a SparseVector of length {self.shape[1]}")
+            h = h.prune_zeros()
+            h = SparseVector(h.indices, h.values.astype(self.dtype), h.size)
+        self._proposed = h
+        self.version += 1
+
+    def halfspace_scores(self, r: Any) -> np.ndarray:
+        """How well one weight on one feature, under that weight's own pattern, fits ``r``.
+
+        For the generator ``sigma e_k`` (``sigma = +1`` or ``-1``) the column of
+        feature ``k`` is ``a = 1[sigma x_k >= 0] x_k``; a weight on it keeps that
+        pattern when the generator follows it only if it has the sign ``sigma``.
+        The score ``sigma <a, r> / ||a||`` is positive when such a one-weight unit
+        lowers the residual, and its square is the drop in ``||r||^2`` at the
+        best weight.
+
+        Parameters
+        ----------
+        r : array, shape (n,)
+            Residual (NumPy, or the operator's native array).
+
+        Returns
+        -------
+        ndarray, shape (1, 2, d)
+            ``[0, 0, k]`` for ``+e_k``, ``[0, 1, k]`` for ``-e_k`` (one part;
+            a stack of operators gives one row per part). One pass over
+            ``X.T`` (:func:`sparsecert.kernels.halfspace_sums`), features
+            split among the threads.
+        """
+        r, XT = np.asarray(r, dtype=self.dtype), self.XT
+        acc = np.empty((6, self.d))  # see halfspace_ratio
+        map_rows(lambda k0, k1: kernels.halfspace_sums(XT, r, acc, k0, k1), self.d, min_rows=max(1, 2**16 // XT.shape[1]))
+        return halfspace_ratio(acc)
 
     def follow_weights(self, w: SparseVector | None) -> None:
         """Sequential-convex update: ``h_j = w_j`` for every block with a nonzero, the
@@ -310,6 +378,7 @@ class ReluPatternOperator(SparseSensingOperator):
             w = SparseVector(w.indices, w.values.astype(self.dtype), w.size)
         self._follow = w
         self.version += 1
+        self.followed_version += 1
 
     def with_data(self, X: ArrayLike) -> ReluPatternOperator:
         """The operator with the same generators (and followed weights) on other data ``X``."""

@@ -21,7 +21,7 @@ from ..backend import is_tensor, resolve, to_numpy
 from .base import RestrictedOperator, check_support
 from .on_device import OnDevice
 from . import pattern_triton
-from .relu_pattern import GEMM_FILL, ReluPatternOperator, gather_masks
+from .relu_pattern import GEMM_FILL, ReluPatternOperator, gather_masks, halfspace_ratio
 
 __all__ = ["TorchReluPatternOperator"]
 
@@ -233,6 +233,17 @@ class TorchReluPatternOperator(OnDevice, ReluPatternOperator):
                 X_t = self.XTd[:, i0:i1]
                 out[i0:i1] += (((H @ X_t) >= 0) * (W @ X_t)).sum(0)
         return out
+
+    def halfspace_scores(self, r):
+        t, n = self.torch, self.shape[0]
+        r = self.native(r)
+        acc = t.zeros((6, self.d), dtype=t.float64, device=self.device)
+        for i0, i1 in _tiles(n, max(8, DEVICE_TILE_BYTES // (8 * self.d))):
+            Xc, rc = self.Xd[i0:i1], r[i0:i1]
+            P = t.clamp_min(Xc, 0)
+            N = Xc - P
+            acc += t.stack([rc @ P, rc @ N, (P * P).sum(0), (N * N).sum(0), (Xc < 0).sum(0), (Xc > 0).sum(0)]).to(t.float64)
+        return halfspace_ratio(to_numpy(acc))
 
     def restrict(self, idx, cache=None):
         return _TorchRestrictedPattern(self, check_support(idx, self.shape[1]), cache)

@@ -151,6 +151,18 @@ class HStackOperator(SparseSensingOperator):
         for op, part in zip(self.ops, self.split(w) if w is not None else [None] * len(self.ops)):
             op.follow_weights(part)
 
+    def propose_generators(self, h: SparseVector | None) -> None:
+        """Pass each part its slice of ``h`` (see :meth:`ReluPatternOperator.propose_generators`)."""
+        self._require("propose_generators")
+        for op, part in zip(self.ops, self.split(h) if h is not None else [None] * len(self.ops)):
+            op.propose_generators(part)
+
+    def halfspace_scores(self, r: Any) -> np.ndarray:
+        """The parts' scores (:meth:`ReluPatternOperator.halfspace_scores`), shape (parts, 2, d): a
+        part of sign -1 fits ``r`` with ``-relu``, so it scores ``-r``."""
+        self._require("halfspace_scores")
+        return np.concatenate([op.halfspace_scores(sg * r) for op, sg, _ in self._layout()])
+
     def followed_output(self, cache: Any = None) -> Any:
         """``A w`` for the weights the parts follow: the signed sum of the parts' outputs."""
         self._require("followed_output")

@@ -44,7 +44,7 @@ from .greedy import iht_omp, omp
 from .minibatch import MinibatchIHTSolver
 from .result import STATUSES, RecoveryResult
 from .published import published_aiht
-from .sequential import ADMISSIONS, SequentialIHTSolver
+from .sequential import ADMISSIONS, IDLE_GENERATORS, SequentialIHTSolver
 from .solver import METHODS, IHTSolver, iht, restricted_norm_sq
 
 __all__ = [
@@ -56,6 +56,7 @@ __all__ = [
     "RecoveryResult",
     "SequentialIHTSolver",
     "ADMISSIONS",
+    "IDLE_GENERATORS",
     "published_aiht",
     "iht",
     "iht_omp",
