@@ -19,8 +19,11 @@ IDLE_GENERATORS = ("residual", "random")
 
 _RISE = 1e-9  # relative rise of the network residual that counts as a rise (beyond round-off)
 
-#: ``unit_moves``: moves are tried only while at most this many units have weights.
+#: ``unit_moves``: moves are tried only while at most this many units have weights, scored on at
+#: most ``MOVE_ROWS`` samples, and the best ``MOVE_CHECKS`` checked on all of them.
 MERGE_UNITS = 64
+MOVE_ROWS = 4096
+MOVE_CHECKS = 3
 
 #: ``unit_moves``: a generator update that lowers the best network's residual by less than this
 #: fraction counts as a stall, after which unit moves are tried (measured on the regression
@@ -253,14 +256,17 @@ class SequentialIHTSolver(IHTSolver):
         return np.zeros(units.size, np.int64) if offsets is None else np.searchsorted(offsets, units * self.unit, "right") - 1
 
     def _restructure(self):
-        """Take the unit move that lowers the network's residual most, if one does.
+        """Take a unit move that lowers the network's residual, the best-scored first.
 
         The moves: merge two units of one part (the union of their features and the sum of
         their weights, on the first unit's block; its pre-activation is the sum of theirs), and
         split one feature off a unit with more than one into a free block of its part. All are
-        scored at once from the units' pre-activations ``Z = X W^T`` (n x units, on the host):
-        O(n d k + n k^2) for ``k`` units with weights, tried only with ``1 <= k <= MERGE_UNITS``.
-        Returns whether a move was taken (the iterate and residual are then the new network's).
+        scored at once from the units' pre-activations ``Z = X W^T`` on at most
+        ``MOVE_ROWS`` evenly spaced samples (O(rows (d k + k^2)) for ``k`` units with weights,
+        tried only with ``1 <= k <= MERGE_UNITS``); the best few (each unit's best merge and
+        best split) are then checked on all samples, O(n nnz) each, and the first that lowers
+        the residual is taken. Returns whether one was (the iterate and residual are then the
+        new network's).
         """
         S, d = self.S, self.unit
         X = _host_data(self.A)
@@ -268,16 +274,18 @@ class SequentialIHTSolver(IHTSolver):
         k = units.size
         if X is None or not 1 <= k <= MERGE_UNITS:
             return False
+        step = -(-X.shape[0] // MOVE_ROWS)
+        X, r = X[::step], to_numpy(self.r)[::step]
         bounds = np.append(start, S.size)
-        feat, wS, r = S % d, to_numpy(self.wS), to_numpy(self.r)
+        feat, wS = S % d, to_numpy(self.wS)
         W = np.zeros((k, d), wS.dtype)
         W[np.repeat(np.arange(k), np.diff(bounds)), feat] = wS
-        Z = X @ W.T  # (n, k) pre-activations
+        Z = X @ W.T  # (rows, k) pre-activations
         part = self._parts_of(units)
         sg = np.asarray(getattr(self.A, "signs", [1.0]))[part]
         O = sg * np.maximum(Z, 0)  # the units' outputs
         base = float(r @ r)
-        best, take = base * (1.0 - _RISE) ** 2, None
+        found = []  # (||r_new||^2 on the rows, S, w) of each unit's best merge and best split
 
         def score(D):  # ||r - D||^2 for each column D of output changes
             return base - 2.0 * (r @ D) + np.einsum("ij,ij->j", D, D)
@@ -288,8 +296,10 @@ class SequentialIHTSolver(IHTSolver):
             if js.size:
                 val = score(sg[i] * np.maximum(Z[:, i : i + 1] + Z[:, js], 0) - O[:, i : i + 1] - O[:, js])
                 t = int(np.argmin(val))
-                if val[t] < best:
-                    best, take = val[t], ("merge", i, int(js[t]))
+                merged = W[i] + W[js[t]]
+                f = np.flatnonzero(merged)
+                keep = (S // d != units[i]) & (S // d != units[js[t]])
+                found.append((val[t], np.concatenate([S[keep], units[i] * d + f]), np.concatenate([wS[keep], merged[f]])))
         offsets = getattr(self.A, "offsets", np.array([0, self.shape[1]])) // d
         for i in range(k):
             a, b = bounds[i], bounds[i + 1]
@@ -299,28 +309,23 @@ class SequentialIHTSolver(IHTSolver):
             Zt = X[:, feat[a:b]] * wS[a:b]  # the split-off features' pre-activations
             val = score(sg[i] * (np.maximum(Z[:, i : i + 1] - Zt, 0) + np.maximum(Zt, 0)) - O[:, i : i + 1])
             t = int(np.argmin(val))
-            if val[t] < best:
-                best, take = val[t], ("split", i, a + t, int(free[0]))
-        if take is None:
-            return False
-        S2, w2 = S.copy(), wS.copy()
-        if take[0] == "merge":
-            _, i, j = take
-            merged = W[i] + W[j]
-            f = np.flatnonzero(merged)
-            keep = (S // d != units[i]) & (S // d != units[j])
-            S2 = np.concatenate([S[keep], units[i] * d + f])
-            w2 = np.concatenate([wS[keep], merged[f]])
-        else:
-            _, i, e, j = take
-            S2[e] = j * d + feat[e]
-        order = np.argsort(S2, kind="stable")
-        self.S, self.wS = S2[order], w2[order]
+            S2 = S.copy()
+            S2[a + t] = free[0] * d + feat[a + t]
+            found.append((val[t], S2, wS))
+        now = norm(self.r)
+        for val, S2, w2 in sorted(found, key=lambda f: f[0])[:MOVE_CHECKS]:
+            if val >= base * (1.0 - _RISE) ** 2:
+                break
+            order = np.argsort(S2, kind="stable")
+            self.A.follow_weights(SparseVector(S2[order], w2[order], self.shape[1]))
+            r2 = self.y - self.A.followed_output(self.cache)
+            if norm(r2) < now * (1.0 - _RISE):
+                self.S, self.wS, self.r = S2[order], w2[order], r2
+                self.R_S, self._since_exact = None, 0
+                self.moves += 1
+                return True
         self.A.follow_weights(self.w)
-        self.r = self.y - self.A.followed_output(self.cache)
-        self.R_S, self._since_exact = None, 0
-        self.moves += 1
-        return True
+        return False
 
     def _restart(self):
         """Back to the best iterate (the operator following it), from where ``"halving"`` goes on."""
