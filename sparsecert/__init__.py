@@ -8,7 +8,7 @@ from .operators import DenseOperator, GaussianOperator, HStackOperator, PatternC
 from .recovery import METHODS, STATUSES, IHTSolver, MinibatchIHTSolver, RecoveryResult, SequentialIHTSolver, iht
 from .sparse import SparseVector, StreamingTopK
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 __all__ = [
     "DenseOperator",

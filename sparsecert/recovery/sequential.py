@@ -83,6 +83,14 @@ class SequentialIHTSolver(IHTSolver):
       update replaces. Measured on planted nets (README, "Idle units"):
       the small-``s`` corner went from ~30 dB to exact fits.
 
+    A support can hold two true units' weights on one unit, or one unit's
+    weights on two; no thresholding step undoes either. With ``unit_moves``,
+    after a generator update that lowers the best network's residual by less
+    than ``STALL`` (20 %), the solver scores every merge of two units and
+    every split of one feature off a unit into a free one
+    (:meth:`_restructure`) and takes one that lowers the network's residual;
+    ``info["unit_moves"]`` counts them.
+
     With ``merge_twins``, after each update units whose weights are positive
     multiples of each other are merged into one (the network is unchanged:
     ``relu(X a) + relu(X c a) = relu(X (1 + c) a)``, ``c > 0``), which frees
@@ -107,6 +115,12 @@ class SequentialIHTSolver(IHTSolver):
         Generators of units without weights (above). ``"residual"`` costs one
         pass over ``X`` per generator update (O(n d), against the gradient's
         O(n d m)).
+    unit_moves : bool
+        Merges and splits of units (above). Costs, on a stall, O(rows (d k +
+        k^2)) to score them (``k`` units with weights, at most ``MERGE_UNITS``
+        = 64, else skipped; ``rows`` at most ``MOVE_ROWS`` = 4096 evenly
+        spaced samples) and up to three O(n nnz) checks; nothing on nets with
+        more units.
     merge_twins : bool
         Merge twin units (above). Off by default: it fixes supports filled
         with copies of one unit (the small-s planted corner) but, on planted
