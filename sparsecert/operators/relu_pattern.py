@@ -322,13 +322,17 @@ class ReluPatternOperator(SparseSensingOperator):
             (:meth:`follow_weights`) keeps them; the proposal applies while it
             has none. Stored as given, O(nnz).
         """
-        if h is not None:
-            if not isinstance(h, SparseVector) or h.size != self.shape[1]:
-                raise ValueError(f"h must be a SparseVector of length {self.shape[1]}")
-            h = h.prune_zeros()
-            h = SparseVector(h.indices, h.values.astype(self.dtype), h.size)
-        self._proposed = h
+        self._proposed = self._sparse_rows(h, "h")
         self.version += 1
+
+    def _sparse_rows(self, w, name):
+        """``w`` (SparseVector of length m*d, or None) without zeros, in this operator's dtype."""
+        if w is None:
+            return None
+        if not isinstance(w, SparseVector) or w.size != self.shape[1]:
+            raise ValueError(f"{name} must be a SparseVector of length {self.shape[1]}")
+        w = w.prune_zeros()
+        return SparseVector(w.indices, w.values.astype(self.dtype), w.size)
 
     def halfspace_scores(self, r: Any) -> np.ndarray:
         """How well one weight on one feature, under that weight's own pattern, fits ``r``.
@@ -371,12 +375,7 @@ class ReluPatternOperator(SparseSensingOperator):
         Caches and restricted operators made before the change describe the
         old generators; caches are emptied on their next use.
         """
-        if w is not None:
-            if not isinstance(w, SparseVector) or w.size != self.shape[1]:
-                raise ValueError(f"w must be a SparseVector of length {self.shape[1]}")
-            w = w.prune_zeros()
-            w = SparseVector(w.indices, w.values.astype(self.dtype), w.size)
-        self._follow = w
+        self._follow = self._sparse_rows(w, "w")
         self.version += 1
         self.followed_version += 1
 

@@ -166,12 +166,12 @@ class SequentialIHTSolver(IHTSolver):
         if self.idle != "residual":
             return
         d, N = self.unit, self.shape[1]
-        offsets = getattr(self.A, "offsets", np.array([0, N]))  # parts of a stack, e.g. [A_+, -A_-]
+        offsets = self._part_offsets()
         scores = self.A.halfspace_scores(self.r)  # (parts, 2, d)
         active = np.unique(self.S // d)
         idx = []
         for p, sc in enumerate(scores):
-            blocks = np.arange(offsets[p] // d, offsets[p + 1] // d)
+            blocks = np.arange(offsets[p], offsets[p + 1])
             blocks = blocks[~np.isin(blocks, active, assume_unique=True)]
             flat = sc.ravel()
             best = np.argsort(-flat, kind="stable")[: blocks.size]
@@ -264,10 +264,13 @@ class SequentialIHTSolver(IHTSolver):
         self.merged += int((~keep).sum())
         self._follow(cand)
 
+    def _part_offsets(self):
+        """First unit of each part of a stack (e.g. [A_+, -A_-]) and the end: ``[0, m]`` for one operator."""
+        return getattr(self.A, "offsets", np.array([0, self.shape[1]])) // self.unit
+
     def _parts_of(self, units):
-        """Index of the stack part (e.g. 0 for A_+, 1 for -A_-) of each unit; zeros for one operator."""
-        offsets = getattr(self.A, "offsets", None)
-        return np.zeros(units.size, np.int64) if offsets is None else np.searchsorted(offsets, units * self.unit, "right") - 1
+        """Index of the part of each unit (0 for A_+, 1 for -A_-; zeros for one operator)."""
+        return np.searchsorted(self._part_offsets(), units, "right") - 1
 
     def _restructure(self):
         """Take a unit move that lowers the network's residual, the best-scored first.
@@ -314,7 +317,7 @@ class SequentialIHTSolver(IHTSolver):
                 f = np.flatnonzero(merged)
                 keep = (S // d != units[i]) & (S // d != units[js[t]])
                 found.append((val[t], np.concatenate([S[keep], units[i] * d + f]), np.concatenate([wS[keep], merged[f]])))
-        offsets = getattr(self.A, "offsets", np.array([0, self.shape[1]])) // d
+        offsets = self._part_offsets()
         for i in range(k):
             a, b = bounds[i], bounds[i + 1]
             free = np.setdiff1d(np.arange(offsets[part[i]], offsets[part[i] + 1]), units, assume_unique=True)
