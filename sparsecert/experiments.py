@@ -27,7 +27,8 @@ from tqdm.auto import tqdm
 from ._validation import check_int, check_option, check_rng
 from .deep import MLP, recover_mlp
 from .data import DATASETS
-from .imp import DenseNet, imp
+from .imp import imp
+from .nn import DenseNet
 from .models import planted_gaussian, planted_relu
 from .operators import ReluPatternOperator
 from .recovery import iht

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._validation import check_array, check_float, check_int
-from .imp import train
+from .nn import train
 
 __all__ = ["neq_train", "unit_similarity", "Equilibrium"]
 
@@ -72,7 +72,7 @@ def neq_train(net, X, y, X_val, *, epochs=10, mu_eq=0.5, eps=1e-3, masks=None, *
 
     Returns
     -------
-    dict with the keys of :func:`sparsecert.imp.train` and ``frozen`` (list per
+    dict with the keys of :func:`sparsecert.nn.train` and ``frozen`` (list per
     epoch of per-layer bool arrays used in that epoch), ``velocity`` and ``phi``
     (per epoch, per hidden layer), ``saved_fraction`` (share of the weight-gradient
     rows not computed, over the whole run).

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sparsecert import imp as I
+from sparsecert import kernels, nn
 from sparsecert import linear_theory as lt
 
 
@@ -23,39 +24,39 @@ def test_adam_and_relu_kernels_match_twins(rng):
     g = rng.standard_normal(50)
     mask = (rng.random(50) < 0.7).astype(np.uint8)
     states = [(rng.random(50), rng.random(50)) for _ in range(2)]
-    a = I.adam_step(w.copy(), g, *[s.copy() for s in states[0]], mask, 1e-2, 0.9, 0.999, 1e-8, 3)
-    b = I.adam_step_numpy(w.copy(), g, *[s.copy() for s in states[0]], mask, 1e-2, 0.9, 0.999, 1e-8, 3)
+    a = kernels.adam_step(w.copy(), g, *[s.copy() for s in states[0]], mask, 1e-2, 0.9, 0.999, 1e-8, 3)
+    b = kernels.adam_step_numpy(w.copy(), g, *[s.copy() for s in states[0]], mask, 1e-2, 0.9, 0.999, 1e-8, 3)
     np.testing.assert_allclose(a, b, rtol=1e-14)
     assert np.all(a[mask == 0] == 0)
     G = rng.standard_normal((7, 5))
     Z = rng.standard_normal((7, 5))
-    np.testing.assert_array_equal(I.relu_backward_inplace(G.copy(), Z), I.relu_backward_inplace_numpy(G.copy(), Z))
+    np.testing.assert_array_equal(kernels.relu_backward_inplace(G.copy(), Z), kernels.relu_backward_inplace_numpy(G.copy(), Z))
 
 
 @pytest.mark.parametrize("loss", ["mse", "ce"])
 def test_backprop_matches_finite_differences(loss, rng):
     """The analytic gradient of the mean loss equals central finite differences."""
-    net = I.DenseNet.init([4, 6, 5, 3], rng)
+    net = nn.DenseNet.init([4, 6, 5, 3], rng)
     X = rng.standard_normal((9, 4))
     y = rng.integers(0, 3, 9) if loss == "ce" else rng.standard_normal((9, 3))
-    Y = I.as_targets(y, loss)
-    _, gW, gb = I.loss_and_grad(net, X, Y, loss)
+    Y = nn.as_targets(y, loss)
+    _, gW, gb = nn.loss_and_grad(net, X, Y, loss)
     h = 1e-6
     for l in range(3):
         for idx in [(0, 0), (1, 2), (2, 1)]:
             W = net.Ws[l]
             old = W[idx]
             W[idx] = old + h
-            fp = I.loss_and_grad(net, X, Y, loss)[0]
+            fp = nn.loss_and_grad(net, X, Y, loss)[0]
             W[idx] = old - h
-            fm = I.loss_and_grad(net, X, Y, loss)[0]
+            fm = nn.loss_and_grad(net, X, Y, loss)[0]
             W[idx] = old
             assert abs((fp - fm) / (2 * h) - gW[l][idx]) < 1e-6
         b = net.bs[l]
         b[1] += h
-        fp = I.loss_and_grad(net, X, Y, loss)[0]
+        fp = nn.loss_and_grad(net, X, Y, loss)[0]
         b[1] -= 2 * h
-        fm = I.loss_and_grad(net, X, Y, loss)[0]
+        fm = nn.loss_and_grad(net, X, Y, loss)[0]
         b[1] += h
         assert abs((fp - fm) / (2 * h) - gb[l][1]) < 1e-6
 
@@ -72,7 +73,7 @@ def test_numpy_imp_reproduces_the_linear_closed_form(n, d, seed, rate):
     w0 = rng.standard_normal(d)
     k = max(1, d // 3)
     lam = np.linalg.eigvalsh(X.T @ X / n)
-    net0 = I.DenseNet([w0[None, :]])
+    net0 = nn.DenseNet([w0[None, :]])
     res = I.imp(net0, X, y, target=k, rate=rate, scope="global", optimizer="gd", lr=1.0 / lam[-1],
                 epochs=200_000, tol=1e-13)
     path = lt.imp_path(X, y, k, rate=rate, w0=w0)
@@ -87,7 +88,7 @@ def test_layerwise_rates_output_half_rate_and_biases_kept(rng):
     ceil(rate/2 * active); biases are never pruned; masks are nested."""
     X = rng.standard_normal((64, 10))
     y = rng.integers(0, 3, 64)
-    net0 = I.DenseNet.init([10, 20, 3], rng)
+    net0 = nn.DenseNet.init([10, 20, 3], rng)
     res = I.imp(net0, X, y, rounds=3, rate=0.2, loss="ce", epochs=2, lr=1e-2, batch_size=16, rng=0)
     sizes = [[int(mk.sum()) for mk in masks] for masks in res.masks]
     assert sizes[0] == [200, 60]
@@ -105,7 +106,7 @@ def test_layerwise_rates_output_half_rate_and_biases_kept(rng):
 def test_global_target_and_late_rewinding(rng):
     X = rng.standard_normal((40, 6))
     y = X @ rng.standard_normal(6)
-    net0 = I.DenseNet.init([6, 8, 1], rng)
+    net0 = nn.DenseNet.init([6, 8, 1], rng)
     res = I.imp(net0, X, y, target=20, rate=0.3, scope="global", rewind=5, epochs=3, lr=1e-2, rng=0)
     assert res.metrics[-1]["kept"] == 20
     assert res.metrics[-2]["kept"] > 20
@@ -116,7 +117,7 @@ def test_global_target_and_late_rewinding(rng):
 def test_imp_bad_input(rng):
     X = rng.standard_normal((10, 3))
     y = rng.standard_normal(10)
-    net0 = I.DenseNet.init([3, 4, 1], rng)
+    net0 = nn.DenseNet.init([3, 4, 1], rng)
     with pytest.raises(ValueError, match="rate must be in \\(0, 1\\)"):
         I.imp(net0, X, y, target=5, rate=1.5)
     with pytest.raises(ValueError, match="give exactly one of target"):
@@ -126,16 +127,16 @@ def test_imp_bad_input(rng):
     with pytest.raises(ValueError, match="rewind must be one of"):
         I.imp(net0, X, y, target=5, rewind="late")
     with pytest.raises(ValueError, match="Ws\\[1\\] must have 4 columns"):
-        I.DenseNet([np.ones((4, 3)), np.ones((1, 5))])
+        nn.DenseNet([np.ones((4, 3)), np.ones((1, 5))])
 
 
 def test_conversions_keep_the_function(rng):
     import sparsecert as sc
 
     p = sc.planted_relu(50, 4, 3, 6, rng=1, output_sign="mixed")
-    np.testing.assert_allclose(I.DenseNet.from_two_layer(p.model)(p.X), p.model.forward(p.X))
+    np.testing.assert_allclose(nn.DenseNet.from_two_layer(p.model)(p.X), p.model.forward(p.X))
     w = rng.standard_normal(4)
-    np.testing.assert_allclose(I.DenseNet.linear(w, 0.5)(p.X), p.X @ w + 0.5)
+    np.testing.assert_allclose(nn.DenseNet.linear(w, 0.5)(p.X), p.X @ w + 0.5)
 
 
 @pytest.mark.parametrize("labels, message", [
@@ -148,7 +149,7 @@ def test_conversions_keep_the_function(rng):
 def test_cross_entropy_labels_are_class_indices(labels, message):
     """Training with cross-entropy takes integer labels in [0, k) only (issue 18, defect 8)."""
     rng = np.random.default_rng(0)
-    net = I.DenseNet.init([2, 4, 3], rng)
+    net = nn.DenseNet.init([2, 4, 3], rng)
     with pytest.raises(ValueError, match=message):
-        I.train(net, rng.standard_normal((4, 2)), np.array(labels, dtype=object if isinstance(labels[0], list) else None),
+        nn.train(net, rng.standard_normal((4, 2)), np.array(labels, dtype=object if isinstance(labels[0], list) else None),
                 loss="ce", epochs=1)

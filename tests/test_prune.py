@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sparsecert.imp import DenseNet, loss_and_grad, as_targets
+from sparsecert.nn import DenseNet, as_targets, loss_and_grad
 from sparsecert.prune import ROUNDINGS, grasp, magnitude, prune_count, select_masks, snip, synflow, zhou_criterion
 
 

@@ -5,7 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sparsecert.imp import DenseNet, loss_and_grad, as_targets, imp, train
+from sparsecert.imp import imp
+from sparsecert.nn import DenseNet, as_targets, loss_and_grad, train
 from sparsecert.neq import neq_train, unit_similarity
 from sparsecert.prune.bingo import bingo_train
 from sparsecert.prune.dynamic import layer_densities, sparse_train

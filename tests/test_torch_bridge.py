@@ -12,7 +12,7 @@ import pytest
 torch = pytest.importorskip("torch", reason="the torch extra is not installed (pip install 'sparsecert[torch]')")
 
 from sparsecert import data  # noqa: E402
-from sparsecert.imp import DenseNet  # noqa: E402
+from sparsecert.nn import DenseNet  # noqa: E402
 from sparsecert.prune import snip  # noqa: E402
 from sparsecert.torch_bridge import fit, lenet_300_100, mlp, neq_fit, prunable_weights, prune_torch, resnet  # noqa: E402
 from sparsecert.torch_bridge.prune import torch_scores  # noqa: E402

@@ -5,7 +5,7 @@ import pytest
 
 import sparsecert as sc
 from sparsecert.deep import MLP
-from sparsecert.imp import DenseNet
+from sparsecert.nn import DenseNet
 
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.torch

@@ -19,14 +19,14 @@ import time
 import numpy as np
 
 from .._validation import check_array, check_float, check_int, check_rng
-from ..imp import as_targets, train
+from ..nn import as_targets, train
 
 __all__ = ["bingo_train"]
 
 
 def bingo_train(net, X, y, *, masks=None, subset_fraction=0.05, n_probes=4, probe_every=1, rng=None, init=None,
                 loss="mse", record=(), **train_kwargs):
-    """:func:`sparsecert.imp.train` with BINGO probing; returns its dict plus ``significance``.
+    """:func:`sparsecert.nn.train` with BINGO probing; returns its dict plus ``significance``.
 
     Parameters
     ----------

@@ -27,7 +27,7 @@ import time
 import numpy as np
 
 from .. import data as D
-from ..imp import DenseNet, train
+from ..nn import DenseNet, train
 from .run import prune_run
 
 __all__ = ["METHODS", "pruning_cell", "task_data"]

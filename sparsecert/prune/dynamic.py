@@ -27,7 +27,7 @@ import math
 import numpy as np
 
 from .._validation import check_float, check_int, check_option, check_rng
-from ..imp import loss_and_grad, as_targets, train
+from ..nn import as_targets, loss_and_grad, train
 
 __all__ = ["sparse_train", "layer_densities"]
 
@@ -58,7 +58,7 @@ def sparse_train(net, X, y, *, method="rigl", density=0.1, distribution="er", up
     ----------
     net : DenseNet
     X, y
-        Training data (see :func:`sparsecert.imp.train`).
+        Training data (see :func:`sparsecert.nn.train`).
     method : {"set", "rigl"}
     density : float in (0, 1]
         Fraction of weights active (biases are always dense).
@@ -74,7 +74,7 @@ def sparse_train(net, X, y, *, method="rigl", density=0.1, distribution="er", up
     grow_init : {"zero", "init"}
         Value of regrown weights (SET only; RigL always starts them at 0).
     train_kwargs
-        Passed to :func:`sparsecert.imp.train` (optimizer, lr, epochs, batch_size, loss).
+        Passed to :func:`sparsecert.nn.train` (optimizer, lr, epochs, batch_size, loss).
 
     Returns
     -------

@@ -32,7 +32,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .._validation import check_array, check_float, check_int, check_option, check_rng, progress_enabled
-from ..imp import DenseNet, IMPResult, train
+from ..imp import IMPResult
+from ..nn import DenseNet, train
 from .scores import SCORES
 from .select import prune_count, select_masks
 
@@ -139,7 +140,7 @@ def prune_run(net0, X, y, *, when="after", score="magnitude", schedule="iterativ
     prunable : list of bool, optional
         Layers that may be pruned (default all); the others stay dense.
     train_kwargs
-        Passed to :func:`sparsecert.imp.train` (optimizer, lr, epochs, batch_size, loss, tol).
+        Passed to :func:`sparsecert.nn.train` (optimizer, lr, epochs, batch_size, loss, tol).
 
     Returns
     -------

@@ -1,4 +1,4 @@
-"""Pruning scores for :class:`~sparsecert.imp.DenseNet` (one array per weight matrix; keep the largest).
+"""Pruning scores for :class:`~sparsecert.nn.DenseNet` (one array per weight matrix; keep the largest).
 
 ==================  =======================================================  ================================
 score               formula                                                  reference
@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._validation import check_float, check_int, check_option, check_rng
-from ..imp import loss_and_grad, as_targets
+from ..nn import as_targets, loss_and_grad
 from .select import select_masks
 
 __all__ = ["SCORES", "magnitude", "random_scores", "snip", "grasp", "synflow", "zhou_criterion", "ZHOU"]

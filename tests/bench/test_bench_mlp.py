@@ -12,7 +12,7 @@ timing is asserted; the note reports the ratios.
 import numpy as np
 import pytest
 
-from sparsecert.imp import DenseNet, train
+from sparsecert.nn import DenseNet, train
 
 torch = pytest.importorskip("torch")
 

@@ -1,0 +1,291 @@
+"""The NumPy network: :class:`DenseNet` (weights and biases, ReLU hidden layers, linear output),
+its loss and gradient (:func:`loss_and_grad`) and the training loop (:func:`train`: full or
+minibatch GD or Adam, masked updates, MSE or cross-entropy). Pruning strategies
+(:mod:`sparsecert.prune`) and :func:`sparsecert.imp.imp` build on it, as in open_lth: model,
+training and pruning kept apart."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .._validation import check_array, check_float, check_int, check_option, check_rng, is_integral
+from ..kernels import adam_step, relu_backward_inplace
+from ..torch_nn import layers_from_torch, layers_to_torch
+
+__all__ = ["DenseNet", "train", "loss_and_grad", "as_targets"]
+
+
+# -------------------------------------------------------------------------- model
+class DenseNet:
+    """Fully connected ReLU network: ``h_0 = x``, ``h_l = relu(h_{l-1} W_l^T + b_l)``, output linear.
+
+    A linear model is a ``DenseNet`` with no hidden layer.
+
+    Parameters
+    ----------
+    Ws : list of ndarray
+        ``Ws[l]`` of shape (m_{l+1}, m_l); the last is the output layer.
+    bs : list of ndarray or None
+        Biases (same count as ``Ws``), or None for a net without biases.
+    """
+
+    def __init__(self, Ws, bs=None):
+        self.Ws = [check_array(W, f"Ws[{i}]", ndim=2, copy=True) for i, W in enumerate(Ws)]
+        if not self.Ws:
+            raise ValueError("Ws must hold at least one layer")
+        for i in range(1, len(self.Ws)):
+            if self.Ws[i].shape[1] != self.Ws[i - 1].shape[0]:
+                raise ValueError(f"Ws[{i}] must have {self.Ws[i - 1].shape[0]} columns, got {self.Ws[i].shape}")
+        self.bs = None if bs is None else [
+            check_array(b, f"bs[{i}]", shape=(W.shape[0],), copy=True) for i, (b, W) in enumerate(zip(bs, self.Ws))
+        ]
+
+    @classmethod
+    def init(cls, sizes, rng=None, bias=True):
+        """He-uniform init as in PyTorch's ``nn.Linear`` (``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``).
+
+        ``sizes = [d, m_1, ..., k]``.
+        """
+        rng = check_rng(rng)
+        sizes = [check_int(s, "sizes[i]", low=1) for s in sizes]
+        if len(sizes) < 2:
+            raise ValueError("sizes must list the input and output widths at least")
+        Ws, bs = [], []
+        for a, b in zip(sizes[:-1], sizes[1:]):
+            bound = 1.0 / math.sqrt(a)
+            Ws.append(rng.uniform(-bound, bound, (b, a)))
+            bs.append(rng.uniform(-bound, bound, b))
+        return cls(Ws, bs if bias else None)
+
+    @classmethod
+    def linear(cls, w, b=None):
+        """The linear model ``x -> x . w (+ b)`` as a one-layer net."""
+        w = check_array(w, "w", ndim=1)
+        return cls([w[None, :]], None if b is None else [np.array([float(b)])])
+
+    @classmethod
+    def from_two_layer(cls, net):
+        """A :class:`~sparsecert.models.TwoLayerReLU` as a bias-free DenseNet (same function)."""
+        return cls([net.U, net.v[None, :]])
+
+    def copy(self):
+        return DenseNet(self.Ws, self.bs)
+
+    def to_torch(self, masks=None, dtype=None):
+        """The net as ``nn.Sequential(Linear, ReLU, ..., Linear)`` (biases if it has them);
+        ``masks``: the pruning engine's masks (``IMPResult.masks[r]``) or ``"nonzero"``,
+        applied with ``torch.nn.utils.prune.custom_from_mask``
+        (:func:`sparsecert.torch_nn.layers_to_torch`)."""
+        return layers_to_torch(self.Ws, self.bs, masks=masks, dtype=dtype)
+
+    @classmethod
+    def from_torch(cls, model):
+        """The net of a Linear/ReLU stack (pruned layers give their masked weights)."""
+        return cls(*layers_from_torch(model))
+
+    def forward(self, X, keep=False):
+        """Outputs (n, k) (or (n,) for k = 1); with ``keep`` also the pre-activations."""
+        return self._forward(check_array(X, "X", ndim=2, shape=(None, self.Ws[0].shape[1])), keep)
+
+    def _forward(self, H, keep=False):
+        """:meth:`forward` on an already checked float array (the training loops' path)."""
+        Zs = []
+        for l, W in enumerate(self.Ws):
+            Z = H @ W.T
+            if self.bs is not None:
+                Z += self.bs[l]
+            Zs.append(Z)
+            H = np.maximum(Z, 0.0) if l < len(self.Ws) - 1 else Z
+        out = H[:, 0] if H.shape[1] == 1 else H
+        return (out, Zs) if keep else out
+
+    __call__ = forward
+
+    @property
+    def n_weights(self) -> int:
+        return int(sum(W.size for W in self.Ws))
+
+    @property
+    def nbytes(self) -> int:
+        return int(sum(W.nbytes for W in self.Ws) + (sum(b.nbytes for b in self.bs) if self.bs else 0))
+
+
+def _adam_keep_frozen(w, g, st, upd, lr, step, frozen, l):
+    """Masked Adam; with frozen units, their entries keep value and moments (upd = 0 there)."""
+    if frozen is None or not frozen[l].any():
+        adam_step(w.reshape(-1), g.reshape(-1), *st, upd, lr, 0.9, 0.999, 1e-8, step)
+        return
+    keep_w, keep_m, keep_v = w.reshape(-1).copy(), st[0].copy(), st[1].copy()
+    adam_step(w.reshape(-1), g.reshape(-1), *st, upd, lr, 0.9, 0.999, 1e-8, step)
+    fz = (np.broadcast_to(frozen[l][:, None], w.shape) if w.ndim == 2 else frozen[l]).reshape(-1)
+    w.reshape(-1)[fz] = keep_w[fz]
+    st[0][fz] = keep_m[fz]
+    st[1][fz] = keep_v[fz]
+
+
+def loss_and_grad(net, X, Y, loss, frozen=None):
+    """Loss and gradients (lists for W and b) of the mean loss over the batch.
+
+    With ``frozen`` (per layer, bool per unit), the weight-gradient rows of
+    frozen units are not computed (left 0): the work NEq saves.
+    """
+    out, Zs = net._forward(X, keep=True)
+    n = X.shape[0]
+    out2 = out[:, None] if out.ndim == 1 else out
+    if loss == "mse":
+        R = out2 - Y
+        value = 0.5 * float(np.sum(R * R)) / n
+        G = R / n
+    else:  # softmax cross-entropy, Y holds integer labels in column 0
+        z = out2 - out2.max(axis=1, keepdims=True)
+        p = np.exp(z)
+        p /= p.sum(axis=1, keepdims=True)
+        lab = Y[:, 0].astype(np.int64)
+        value = -float(np.mean(np.log(p[np.arange(n), lab] + 1e-300)))
+        G = p
+        G[np.arange(n), lab] -= 1.0
+        G /= n
+    gW, gb = [None] * len(net.Ws), [None] * len(net.Ws)
+    for l in range(len(net.Ws) - 1, -1, -1):
+        H = X if l == 0 else np.maximum(Zs[l - 1], 0.0)
+        if frozen is not None and frozen[l].any():
+            live = np.flatnonzero(~frozen[l])
+            gW[l] = np.zeros(net.Ws[l].shape)
+            gW[l][live] = G[:, live].T @ H
+        else:
+            gW[l] = G.T @ H
+        gb[l] = G.sum(axis=0)
+        if l:
+            G = G @ net.Ws[l]
+            relu_backward_inplace(G, Zs[l - 1])
+    return value, gW, gb
+
+
+def as_targets(Y, loss, k=None):
+    """Targets as an (n, .) float array: labels (n, 1) for cross-entropy, values (n, k) for MSE.
+
+    Cross-entropy labels must be integers in ``[0, k)`` (``k``: the net's outputs, when known),
+    one per sample: -1 would index the last class, 2.7 would be truncated, NaN would fail
+    deep in the gradient."""
+    Y = np.asarray(Y)
+    if loss == "ce":
+        if Y.ndim == 2 and Y.shape[1] == 1:
+            Y = Y[:, 0]
+        if Y.ndim != 1 or Y.dtype.kind not in "biuf":
+            raise ValueError(f"cross-entropy labels must be a 1-d array of class indices, got shape {Y.shape}, "
+                             f"dtype {Y.dtype}")
+        if Y.size and (not is_integral(Y) or Y.min() < 0 or (k is not None and Y.max() >= k)):
+            hi = "" if k is None else f", < {k}"
+            raise ValueError(f"cross-entropy labels must be integers >= 0{hi} (class indices); "
+                             f"got values in [{Y.min()}, {Y.max()}]" + (" with NaN" if np.isnan(Y).any() else ""))
+        return Y.reshape(-1, 1).astype(np.float64)
+    return check_array(Y, "y", ndim=(1, 2)).reshape(Y.shape[0], -1)
+
+
+def train(net, X, y, *, masks=None, optimizer="adam", lr=1e-3, epochs=10, batch_size=None, loss="mse",
+          tol=0.0, rng=None, record=(), callback=None, frozen=None, epoch_callback=None):
+    """Train ``net`` in place with masked updates; return per-epoch losses and recorded iterates.
+
+    Parameters
+    ----------
+    net : DenseNet
+    X : array_like, shape (n, d)
+    y : array_like, shape (n,) or (n, k); integer labels for ``loss="ce"``
+    masks : list of ndarray of bool, optional
+        One per weight matrix; pruned weights stay 0. Biases are never masked.
+    optimizer : {"adam", "gd"}
+    lr : float
+    epochs : int
+    batch_size : int, optional
+        Full batch when None or 0.
+    loss : {"mse", "ce"}
+    tol : float
+        Stop early when the full-batch gradient norm falls below ``tol`` (GD convergence).
+    rng : None, int or Generator
+        Shuffles minibatches.
+    record : iterable of int
+        Steps after which a copy of the weights is kept (rewinding points).
+    callback : callable, optional
+        ``callback(step, net, rows)`` after each update (``rows``: the batch).
+        It may return a new list of masks (prune-and-regrow sparse training):
+        newly pruned weights are zeroed, regrown ones start from their current
+        value with zero optimizer moments.
+    frozen : list of ndarray of bool, optional
+        Per layer, units (rows of ``W_l``, entries of ``b_l``) whose parameters
+        are neither updated nor have their weight gradients computed.
+    epoch_callback : callable, optional
+        ``epoch_callback(epoch, net)`` after each epoch; it may return a new
+        ``frozen`` list for the next epoch (NEq).
+
+    Returns
+    -------
+    dict with ``losses`` (per epoch), ``steps``, ``iterates`` ({step: DenseNet})
+    and ``masks`` (those in force at the end).
+    """
+    X = check_array(X, "X", ndim=2)
+    n = X.shape[0]
+    loss = check_option(loss, "loss", {"mse", "ce"})
+    optimizer = check_option(optimizer, "optimizer", {"adam", "gd"})
+    Y = as_targets(y, loss, k=net.Ws[-1].shape[0])
+    if Y.shape[0] != n:
+        raise ValueError(f"y must have {n} rows, got {Y.shape[0]}")
+    lr = check_float(lr, "lr", low=0.0, low_open=True)
+    epochs = check_int(epochs, "epochs", low=0)
+    bs = n if not batch_size else min(check_int(batch_size, "batch_size", low=1), n)
+    rng = check_rng(rng)
+    masks = [np.ones(W.shape, bool) for W in net.Ws] if masks is None else masks
+    flat_masks = [mk.ravel().astype(np.uint8) for mk in masks]
+    ones_b = [np.ones(b.size, np.uint8) for b in (net.bs or [])]
+    for W, mk in zip(net.Ws, masks):
+        W[~mk] = 0.0
+    state = [(np.zeros(W.size), np.zeros(W.size)) for W in net.Ws]
+    state_b = [(np.zeros(b.size), np.zeros(b.size)) for b in (net.bs or [])]
+    record = set(int(k) for k in record)
+    iterates = {0: net.copy()} if 0 in record else {}
+    losses, step = [], 0
+    for _ in range(epochs):
+        order = rng.permutation(n) if bs < n else np.arange(n)
+        total = 0.0
+        for b0 in range(0, n, bs):
+            rows = order[b0 : b0 + bs]
+            value, gW, gb = loss_and_grad(net, X[rows], Y[rows], loss, frozen)
+            total += value * rows.size
+            step += 1
+            for l, W in enumerate(net.Ws):
+                upd = flat_masks[l] if frozen is None else (masks[l] & ~frozen[l][:, None]).ravel().astype(np.uint8)
+                if optimizer == "adam":
+                    _adam_keep_frozen(W, gW[l], state[l], upd, lr, step, frozen, l)
+                else:
+                    W -= lr * gW[l] * upd.reshape(W.shape)
+            if net.bs is not None:
+                for l, b in enumerate(net.bs):
+                    upd_b = ones_b[l] if frozen is None else (~frozen[l]).astype(np.uint8)
+                    if optimizer == "adam":
+                        _adam_keep_frozen(b, gb[l], state_b[l], upd_b, lr, step, frozen, l)
+                    else:
+                        b -= lr * gb[l] * upd_b
+            if step in record:
+                iterates[step] = net.copy()
+            if callback is not None:
+                new_masks = callback(step, net, rows)
+                if new_masks is not None:
+                    masks = new_masks
+                    flat_masks = [mk.ravel().astype(np.uint8) for mk in masks]
+                    for W, mk, (m1, v1) in zip(net.Ws, masks, state):
+                        W[~mk] = 0.0
+                        m1[~mk.ravel()] = 0.0
+                        v1[~mk.ravel()] = 0.0
+        losses.append(total / n)
+        if epoch_callback is not None:
+            new_frozen = epoch_callback(len(losses), net)
+            if new_frozen is not None:
+                frozen = new_frozen
+        if tol:
+            _, gW, gb = loss_and_grad(net, X, Y, loss)
+            gnorm = math.sqrt(sum(float(np.sum((g * mk) ** 2)) for g, mk in zip(gW, masks))
+                              + (sum(float(g @ g) for g in gb) if net.bs is not None else 0.0))
+            if gnorm <= tol:
+                break
+    return {"losses": np.asarray(losses), "steps": step, "iterates": iterates, "masks": masks}
