@@ -304,9 +304,9 @@ def test_hstack_refuses_methods_a_part_lacks():
 def test_restricted_products_gemm_and_entry_modes_agree(fill, monkeypatch, rng):
     """A_S v and A_S^T r are the column submatrix's products whichever way they are computed:
     GEMMs over the active blocks (fill 0: always) or the per-entry kernels (fill 2: never)."""
-    from sparsecert.operators import relu_pattern
+    from sparsecert.operators import restricted_pattern
 
-    monkeypatch.setattr(relu_pattern, "GEMM_FILL", fill)
+    monkeypatch.setattr(restricted_pattern, "GEMM_FILL", fill)
     X = rng.standard_normal((5000, 6))
     A = sc.ReluPatternOperator(X, 7, rng=2)
     S = np.sort(rng.choice(42, 20, replace=False))

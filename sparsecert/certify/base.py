@@ -67,7 +67,9 @@ class Certificate:
         return d
 
 
-def real_operator(A):
+def real_operator(A: LinearOperator | ArrayLike) -> SparseSensingOperator:
+    """``A`` as a :class:`~sparsecert.operators.SparseSensingOperator` (a real 2-d array is wrapped in a
+    :class:`~sparsecert.operators.DenseOperator`; a complex one is a ``ValueError``)."""
     if isinstance(A, SparseSensingOperator):
         return A
     if np.iscomplexobj(A):
@@ -75,7 +77,7 @@ def real_operator(A):
     return DenseOperator(check_array(A, "A", ndim=2))
 
 
-def check_certify_support(support, N):
+def check_certify_support(support: ArrayLike, N: int) -> tuple[np.ndarray, np.ndarray]:
     """``(S, order)``: the support as sorted int64 columns and the order that sorts the input.
 
     A support is a non-empty 1-d sequence of distinct integer column indices in
@@ -112,7 +114,9 @@ def column_blocks(A: LinearOperator | ArrayLike, block: int = 256) -> Iterator[t
 GRAM_ROWS_BYTES = 256 * 2**20
 
 
-def gram_rows(A, block, progress=None, normalise=True):
+def gram_rows(
+    A: LinearOperator | ArrayLike, block: int, progress: bool | None = None, normalise: bool = True
+) -> Iterator[tuple[int, np.ndarray]]:
     """Yield ``(i0, G_rows)``: rows i0..i0+B of the Gram matrix ``A^T A``, normalised to unit
     columns (``normalise``, the default; a zero column is then an error) or as it is.
 

@@ -21,7 +21,8 @@ from ..backend import is_tensor, resolve, to_numpy
 from .base import RestrictedOperator, check_support
 from .on_device import OnDevice
 from . import pattern_triton
-from .relu_pattern import GEMM_FILL, ReluPatternOperator, gather_masks, halfspace_ratio
+from .relu_pattern import ReluPatternOperator, halfspace_ratio
+from .restricted_pattern import GEMM_FILL, gather_masks
 
 __all__ = ["TorchReluPatternOperator"]
 

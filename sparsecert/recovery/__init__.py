@@ -45,7 +45,8 @@ from .minibatch import MinibatchIHTSolver
 from .result import STATUSES, RecoveryResult
 from .published import published_aiht
 from .sequential import ADMISSIONS, IDLE_GENERATORS, SequentialIHTSolver
-from .solver import METHODS, IHTSolver, iht, restricted_norm_sq
+from .solver import METHODS, IHTSolver, iht
+from .steps import restricted_norm_sq
 
 __all__ = [
     "METHODS",

@@ -10,7 +10,8 @@ import numpy as np
 from .._validation import check_array, check_int
 from ..sparse import SparseVector
 from .result import RecoveryResult
-from .solver import as_operator, iht
+from .solver import iht
+from .steps import as_operator
 
 if TYPE_CHECKING:
     from scipy.sparse.linalg import LinearOperator

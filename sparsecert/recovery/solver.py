@@ -9,17 +9,16 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 from tqdm.auto import tqdm
 
-from .. import kernels
 from .._memory import check_working_set
-from .._validation import check_array, check_float, check_int, check_option, check_rng, progress_enabled
+from .._validation import check_array, check_float, check_int, check_option, progress_enabled
 from ..backend import copy, norm, to_numpy
-from ..operators import DenseOperator, SparseSensingOperator
 from ..parallel import single_threaded_blas
 from ..sparse import SparseVector
 from .result import RecoveryResult
+from .steps import as_operator, cgls, hard_threshold, least_squares, restricted_norm_sq
 
 if TYPE_CHECKING:
-    from ..typing import ArrayLike, RngLike
+    from ..typing import ArrayLike
     from scipy.sparse.linalg import LinearOperator
 
 __all__ = ["IHTSolver", "iht", "restricted_norm_sq", "METHODS"]
@@ -37,122 +36,6 @@ LONG_PASS_ENTRIES = 10**10
 
 # Blumensath & Davies (2010) safeguard constants: shrink mu by 1/(kappa (1 - c)).
 _KAPPA, _C = 2.0, 0.01
-
-
-def as_operator(A: LinearOperator | ArrayLike) -> SparseSensingOperator:
-    """``A`` itself if it is a :class:`~sparsecert.operators.SparseSensingOperator`, a 2-d array wrapped
-    in a :class:`~sparsecert.operators.DenseOperator`; anything else is a ``TypeError``."""
-    if isinstance(A, SparseSensingOperator):
-        return A
-    if isinstance(A, np.ndarray) or hasattr(A, "__array__"):
-        return DenseOperator(A)
-    raise TypeError(
-        f"A must be a SparseSensingOperator (GaussianOperator, ReluPatternOperator, ...) or a 2-d array, "
-        f"got {type(A).__name__}"
-    )
-
-
-def restricted_norm_sq(A: LinearOperator | ArrayLike, k: int, n_iter: int = 20, rng: RngLike = 0) -> float:
-    """Estimate ``max_{|S| <= k} ||A_S||_2^2`` by the truncated power method.
-
-    Iterates ``z <- H_k(A^T A z) / ||.||`` (Yuan & Zhang 2013) with the
-    streaming top-k pass, so it is memory-linear like IHT itself. The value
-    is attained by a k-sparse unit vector, hence a lower bound of the
-    restricted constant (and of ``||A||_2^2``).
-
-    Parameters
-    ----------
-    A : SparseSensingOperator or ndarray
-    k : int
-        Support size (IHT uses ``2 s``).
-    n_iter : int
-        Power iterations (each one pass over ``A``).
-    rng : int or Generator
-        Seed of the random start.
-    """
-    A = as_operator(A)
-    k = check_int(k, "k", low=1, high=A.shape[1])
-    r = check_rng(rng).standard_normal(A.shape[0]).astype(A.dtype)
-    empty = np.empty(0, np.int64)
-    lam = 0.0
-    for _ in range(check_int(n_iter, "n_iter", low=1)):
-        _, idx, val = A.gradient_split(r, empty, k)
-        nrm = float(np.linalg.norm(val))
-        if nrm == 0.0:
-            break
-        r = A.restrict(idx).matvec(val / nrm)
-        lam = float(r @ r)
-    return lam
-
-
-def _threshold(U, vU, s):
-    keep = kernels.topk_abs(vU, U, s)
-    return U[keep], vU[keep]
-
-
-def _cgls(R, y, z, n_steps, tol, res=None, fused=False):
-    """Up to ``n_steps`` CGLS iterations on min ||y - R z|| from ``z``; returns (z, residual).
-
-    ``res``: the residual ``y - R z`` if the caller knows it (saves a product).
-    The gradient after the last step is not formed (nothing uses it).
-    ``fused``: take each step's two products in one sweep (``R.normal``) and
-    update the gradient by recurrence, ``g <- g - alpha R^T R p`` (the same
-    iterates in exact arithmetic; for a few steps, as AIHT takes, round-off
-    stays at the level of the products'). Products act on unit directions and
-    step sizes are ratios of scaled norms, so no scale of ``R`` or ``y`` that
-    float64 represents overflows or underflows here.
-    """
-    if res is None:
-        res = y - R.matvec(z)
-    if n_steps == 0:
-        return z, res
-    grad = R.rmatvec(res)
-    p = grad.copy()
-    gnorm = norm(grad)
-    g0 = gnorm
-    for it in range(n_steps):
-        if gnorm <= tol * g0 or gnorm == 0.0:
-            break
-        last = it == n_steps - 1
-        pnorm = norm(p)
-        u = p / pnorm
-        if fused and not last:
-            q, AtAu = R.normal(u)
-        else:
-            q = R.matvec(u)
-        qnorm = norm(q)
-        if qnorm == 0.0 or not np.isfinite(qnorm):
-            break
-        ratio = gnorm / qnorm
-        # alpha ||p||, alpha = ||g||^2 / ||R p||^2 = (||g|| / ||R u||)^2 / ||p||^2; beyond 1e150 ratio^2 would
-        # overflow, so divide first there (kept as it was elsewhere: the same bits as before)
-        step = ratio * ratio / pnorm if ratio < 1e150 else ratio * (ratio / pnorm)
-        z = z + step * u
-        res = res - step * q
-        if last:
-            break
-        grad = grad - step * AtAu if fused else R.rmatvec(res)
-        gnew = norm(grad)
-        beta = gnew / gnorm
-        p = grad + beta * beta * p
-        gnorm = gnew
-    return z, res
-
-
-#: Least squares on a support is solved directly (SVD of the n x |S| columns) when n |S|^2 is at
-#: most this many flops; CGLS otherwise (its iterations are products, which any operator has).
-DIRECT_LS_FLOPS = 2**24
-
-
-def _least_squares(R, y, z, n_steps, tol, res=None):
-    """``min ||y - R z||`` on a support: directly for small supports of host operators, else CGLS from ``z``."""
-    n, k = R.shape
-    if k and n * k * k <= DIRECT_LS_FLOPS and isinstance(y, np.ndarray):
-        C = R.to_dense()
-        if isinstance(C, np.ndarray) and C.dtype == y.dtype:
-            z = np.linalg.lstsq(C, y, rcond=None)[0]
-            return z, y - C @ z
-    return _cgls(R, y, z, n_steps, tol, res=res)
 
 
 class IHTSolver:
@@ -232,7 +115,7 @@ class IHTSolver:
         if w0 is None:
             self.S, self.wS = np.empty(0, np.int64), np.empty(0, A.dtype)
         else:
-            self.S, self.wS = _threshold(w0.indices, w0.values.astype(A.dtype) * self.y_scale, self.s)
+            self.S, self.wS = hard_threshold(w0.indices, w0.values.astype(A.dtype) * self.y_scale, self.s)
         self.cache = A.make_cache()
         self.peak_memory = 0
         self.refresh()
@@ -319,7 +202,7 @@ class IHTSolver:
             # NIHT step from the current support (or the best s candidates at w = 0).
             G_g = gS
             if not S.size:
-                G_idx, G_g = _threshold(cidx, cval, s)
+                G_idx, G_g = hard_threshold(cidx, cval, s)
                 R_G = A.restrict(G_idx, cache=cache)
             # mu = ||g||^2 / ||A g||^2 from the product on the unit direction (no overflow at any
             # scale; g is finite, checked above)
@@ -336,7 +219,7 @@ class IHTSolver:
                 g_scale = gn if gn > 0 else 1.0
         else:
             mu = self.step_size
-        T, wT = _threshold(U, wU + mu * gU, s)
+        T, wT = hard_threshold(U, wU + mu * gU, s)
         work = R_S.nbytes + (R_G.nbytes if R_G is not R_S else 0)
         r_T = None  # the residual at (T, wT) when a product already gave it
         if self.adaptive and S.size and not np.array_equal(T, S):
@@ -354,7 +237,7 @@ class IHTSolver:
                 if mu <= omega:
                     break
                 mu = mu / (_KAPPA * (1.0 - _C))
-                T, wT = _threshold(U, wU + mu * gU, s)
+                T, wT = hard_threshold(U, wU + mu * gU, s)
                 if np.array_equal(T, S):
                     break
             if Ad_T is T and not np.array_equal(T, S) and self._since_exact < self.exact_every:
@@ -368,9 +251,9 @@ class IHTSolver:
             r_T = self.r - (mu * g_scale) * Ag
 
         if self.method == "aiht" and self.inner_iter:
-            wT, r = _cgls(R_T, y, wT, self.inner_iter, 0.0, res=r_T, fused=True)
+            wT, r = cgls(R_T, y, wT, self.inner_iter, 0.0, res=r_T, fused=True)
         elif self.method == "htp":
-            wT, r = _least_squares(R_T, y, wT, self.ls_iter, self.ls_tol, res=r_T)
+            wT, r = least_squares(R_T, y, wT, self.ls_iter, self.ls_tol, res=r_T)
         else:
             r = r_T if r_T is not None else y - R_T.matvec(wT)
         return {"mu": mu, "S": T, "wS": wT, "R_S": R_T, "r": r, "same": same, "recurrence": r_T is not None,
@@ -513,7 +396,7 @@ class IHTSolver:
                     T = T[order]
                     w0 = np.concatenate([self.wS[keep], np.zeros(k, self.wS.dtype)])[order]
                     R_T = A.restrict(T, cache=cache)
-                    wT, rT = _least_squares(R_T, y, w0, self.ls_iter, self.ls_tol)
+                    wT, rT = least_squares(R_T, y, w0, self.ls_iter, self.ls_tol)
                     lT = norm(rT)
                     if lT < loss * (1 - 1e-12) and (best is None or lT < best[0]):
                         best = (lT, T, wT, rT, R_T, np.concatenate([norms[keep], cnorms[enter[:k]]])[order])
