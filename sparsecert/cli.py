@@ -18,7 +18,8 @@ from .sweep import SweepCellError
 def run_planted(ms, ss, seeds, out, n=5000, d=100, layers=1, method="aiht", max_iter=15, sequential=True, imp=False,
                 imp_epochs=15, device=None):
     """The planted-MLP grid: CSV of every cell and a PSNR heatmap (paper Fig. 1 style; IHT and IMP side by side)."""
-    from .experiments import planted_mlp_grid, write_csv
+    from .experiments import planted_mlp_grid
+    from .io import write_csv
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -16,10 +16,8 @@
 
 from __future__ import annotations
 
-import csv
 import time
 import tracemalloc
-from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -38,6 +36,7 @@ from .sparse import SparseVector
 from .prune.compare import METHODS as PRUNING_METHODS
 from .recovery import METHODS
 from .sweep import Param, register
+from .io import write_csv  # noqa: F401  (its home before 0.3.0)
 
 __all__ = [
     "capacity",
@@ -229,20 +228,6 @@ def planted_mlp_grid(ms, ss, seeds=(0,), *, progress=True, **kwargs):
             continue
         rows.append(planted_mlp(m, s, seed, **kwargs))
     return rows
-
-
-def write_csv(rows, path):
-    """Write a list of dicts as CSV (columns: the union of keys in first-seen order; missing
-    values are empty); returns the path."""
-    path = Path(path)
-    if not rows:
-        raise ValueError("rows is empty: nothing to write")
-    fields = list(dict.fromkeys(k for r in rows for k in r))
-    with open(path, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=fields)
-        w.writeheader()
-        w.writerows(rows)
-    return path
 
 
 def working_set(n, d, m, s, *, block=None, method="niht", iters=3, rng=0):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .io import save_figure
+
 __all__ = ["convergence_figure", "grid_heatmap", "phase_diagram", "pyplot"]
 
 
@@ -44,7 +46,7 @@ def convergence_figure(panels, path=None, *, title=None):
         fig.suptitle(title)
     fig.tight_layout()
     if path is not None:
-        fig.savefig(path, dpi=120)
+        save_figure(fig, path)
     plt.close(fig)
     return fig
 
@@ -116,7 +118,7 @@ def grid_heatmap(rows, value="psnr", *, x="s", y="m", vmin=-20, vmax=50, path=No
     if suptitle:
         fig.suptitle(suptitle, fontsize=10, y=1.06)
     if path is not None:
-        fig.savefig(path, dpi=120, bbox_inches="tight")
+        save_figure(fig, path, tight=False)
     plt.close(fig)
     return fig
 
@@ -178,6 +180,6 @@ def phase_diagram(rows, *, ax=None, title=None, theory=True, c=4.0, path=None, k
         ax.legend(fontsize=6, loc="upper left")
         fig.tight_layout()
         if path is not None:
-            fig.savefig(path, dpi=120)
+            save_figure(fig, path)
         plt.close(fig)
     return im

@@ -1,19 +1,7 @@
-"""What figure modules share: picking a configuration, and saving the PNG with the rows beside it."""
+"""What figure modules share: picking a configuration and naming its outputs (figures are saved by
+:func:`sparsecert.io.save_figure`)."""
 
 from __future__ import annotations
-
-from ..experiments import write_csv
-from ..plot import pyplot
-
-
-def save_figure(fig, rows, out, stem):
-    """Save ``fig`` as ``out/stem.png`` (dpi 110, tight layout) and ``rows`` as ``out/stem.csv``; return the PNG path."""
-    fig.tight_layout()
-    path = out / f"{stem}.png"
-    fig.savefig(path, dpi=110)
-    pyplot().close(fig)
-    write_csv(rows, out / f"{stem}.csv")
-    return path
 
 
 def pick_config(configs, quick=True, config=None):

@@ -21,7 +21,7 @@ from ..experiments import SUCCESS_TOL
 from ..metrics import relative_error
 from ..plot import pyplot
 from ..recovery import iht
-from ._common import save_figure
+from ..io import save_figure
 
 QUICK = {"N": 20, "deltas": (0.4, 0.7), "rhos": (0.05, 0.1, 0.2, 0.3, 0.4, 0.5), "trials": 15, "budget": 20_000}
 FULL = {"N": 40, "deltas": (0.3, 0.5, 0.7), "rhos": (0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5), "trials": 100,
@@ -83,4 +83,4 @@ def run(out="figures", quick=True, seed=0, executor=None, progress=None):
     axes[0, 0].set_ylabel("fraction of instances")
     axes[0, 0].legend(fontsize=7)
     fig.suptitle(f"certified vs actual recovery ({cfg['trials']} instances per point)", fontsize=10)
-    return [save_figure(fig, rows, out, "certify_phase")]
+    return [save_figure(fig, out / "certify_phase.png", rows)]

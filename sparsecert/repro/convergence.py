@@ -12,7 +12,7 @@ import math
 from pathlib import Path
 
 
-from ..experiments import write_csv
+from ..io import write_csv
 from ..metrics import relative_error
 from ..models import planted_gaussian, planted_relu
 from ..plot import convergence_figure

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..experiments import write_csv
+from ..io import save_figure, write_csv
 from ..plot import pyplot, phase_diagram
 from ..sweep import run_sweep
 
@@ -51,8 +51,6 @@ def run(out="figures", quick=True, seed=0, executor="process", progress=None):
                            keys=("cell_delta", "cell_rho"))
     axes[0].legend(fontsize=5.5, loc="upper left")
     fig.colorbar(im, ax=list(axes), label="P(success)", shrink=0.85)
-    path = out / "gaussian_phase.png"
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    path = save_figure(fig, out / "gaussian_phase.png", tight=False)
     write_csv([{k: v for k, v in r.items() if k != "experiment"} for r in rows], out / "gaussian_phase.csv")
     return [path]

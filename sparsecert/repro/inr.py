@@ -26,7 +26,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .. import data as D
-from ..experiments import write_csv
+from ..io import write_csv
 from ..tasks import inr_task
 from ._common import config_stem, pick_config
 from ._iht_imp import grid_rows, heatmaps

@@ -25,7 +25,7 @@ import numpy as np
 
 from .. import linear_theory as lt
 from ..plot import pyplot
-from ._common import save_figure
+from ..io import save_figure
 
 QUICK = {"d": 16, "s_true": 4, "rho": 0.5, "ratios": (1.5, 4.0), "noises": (0.1, 1.0), "trials": 6,
          "snr": (0.5, 1, 2, 3, 4, 6, 8), "support_trials": 30, "n_test": 500}
@@ -111,7 +111,7 @@ def run(out="figures", quick=True, seed=0, executor=None, progress=None):
                 ax.set_ylabel("test MSE of refit")
     axes[0, 0].legend(fontsize=7)
     fig.suptitle(f"IMP path vs selectors (d={d}, s*={cfg['s_true']}, rho={cfg['rho']}, {cfg['trials']} trials)")
-    p1 = save_figure(fig, rows, out, "linear_imp_path")
+    p1 = save_figure(fig, out / "linear_imp_path.png", rows)
 
     # --- figure 2: support recovery vs SNR
     n = 2 * d
@@ -137,4 +137,4 @@ def run(out="figures", quick=True, seed=0, executor=None, progress=None):
     ax.set_title(f"support recovery, n={n}, d={d}, s*={cfg['s_true']}, rho={cfg['rho']}", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    return [p1, save_figure(fig, rows2, out, "linear_imp_support")]
+    return [p1, save_figure(fig, out / "linear_imp_support.png", rows2)]

@@ -32,7 +32,8 @@ import numpy as np
 
 from .. import data as D
 from ..plot import pyplot
-from ._common import config_stem, pick_config, save_figure
+from ..io import save_figure
+from ._common import config_stem, pick_config
 
 NEEDS_TORCH = True
 QUICK = {"dataset": "digits", "iterations": 600, "eval_every": 25, "rounds": 8, "trials": 2, "control_every": 2,
@@ -106,4 +107,4 @@ def run(out="figures", quick=True, seed=0, executor=None, progress=None, config=
     axes[1].legend(fontsize=8)
     fig.suptitle(f"Lenet-300-100 lottery tickets on {cfg['dataset']} ({cfg['trials']} trials, min/max bars, "
                  f"{cfg['iterations']} iterations/run)", fontsize=10)
-    return [save_figure(fig, rows, out, config_stem("lottery_lenet", config))]
+    return [save_figure(fig, out / f"{config_stem('lottery_lenet', config)}.png", rows)]

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..experiments import capacity, write_csv
+from ..experiments import capacity
+from ..io import write_csv
 from ..plot import grid_heatmap
 from ..sweep import run_sweep
 

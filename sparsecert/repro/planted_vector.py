@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..experiments import write_csv
+from ..io import write_csv
 from ..plot import grid_heatmap
 from ..sweep import run_sweep
 

@@ -27,10 +27,10 @@ from pathlib import Path
 import numpy as np
 
 from .. import data as D
-from ..experiments import write_csv
+from ..io import write_csv
 from ..plot import pyplot
 from ..sweep import run_sweep
-from ._common import save_figure
+from ..io import save_figure
 
 SPARSE = ("magnitude", "imp", "random", "snip", "grasp", "synflow", "bingo", "set", "rigl")
 QUICK = {"dataset": "digits", "widths": "128-64", "epochs": 20, "seeds": 3, "keeps": (0.5, 0.2, 0.1, 0.05, 0.02),
@@ -113,7 +113,7 @@ def run(out="figures", quick=True, seed=0, executor="process", progress=None):
     bx.grid(alpha=0.3)
     bx.legend(fontsize=7, loc="lower left")
     bx.set_title("NEq (mu_eq = 0.5): saved backward work vs accuracy", fontsize=9)
-    path = save_figure(fig, [{k: v for k, v in r.items() if k != "experiment"} for r in rows], out, "pruning_compare")
+    path = save_figure(fig, out / "pruning_compare.png", [{k: v for k, v in r.items() if k != "experiment"} for r in rows])
     dense_t = _stats(dense, "seconds")[0]
     write_csv([dict(c, dense_seconds=dense_t) for c in cost], out / "pruning_cost.csv")
     return [path]

@@ -30,10 +30,11 @@ from pathlib import Path
 import numpy as np
 
 from ..certify import pattern_statistics, population_separation
-from ..experiments import RELU_VARIANTS, write_csv
+from ..experiments import RELU_VARIANTS
+from ..io import write_csv
 from ..plot import pyplot
 from ..sweep import run_sweep
-from ._common import save_figure
+from ..io import save_figure
 
 BASE = (4, 8, 10)
 QUICK = {"points": sorted({BASE, (2, 8, 10), (8, 8, 10), (4, 4, 10), (4, 16, 10), (4, 8, 5), (4, 8, 20)}),
@@ -133,8 +134,8 @@ def run(out="figures", quick=True, seed=0, executor="process", progress=None):
               f"{law['c']:+.1f}; held-out points within their interval: {law['loo_within']}/{law['points']}")
     write_csv(laws, out / "relu_phase_law.csv")
     structure = pattern_structure(cfg, seed)
-    return [save_figure(_draw(points, laws, res.rows, cfg), points, out, "relu_phase"),
-            save_figure(_draw_structure(structure, cfg), structure, out, "relu_structure")]
+    return [save_figure(_draw(points, laws, res.rows, cfg), out / "relu_phase.png", points),
+            save_figure(_draw_structure(structure, cfg), out / "relu_structure.png", structure)]
 
 
 def pattern_structure(cfg, seed=0):

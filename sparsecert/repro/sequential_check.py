@@ -35,7 +35,7 @@ from ..experiments import capacity, planted_mlp
 from ..recovery import published_aiht
 from ..relu import recover_relu
 from ..tasks import class_task, fit_iht, inr_task
-from ._common import save_figure
+from ..io import save_figure
 
 PLANTED = {"n": 2000, "ms": (1, 5, 20), "ss": (1, 5, 20, 50), "layers": (1, 2)}
 DIGITS = {"binary": ((0, 1), ((5, 20), (20, 50)), 15), "10-class": (None, ((20, 200), (50, 1000)), 100)}
@@ -166,8 +166,8 @@ def run(out="figures", quick=True, seed=0, executor=None, progress=None):
         change = "" if old is None else "0" if r["value"] == old else f"{r['value'] - old:+8.2f}"
         print(f"{r['case']:<20} {r['m']:>4} {r['s']:>5} {r['metric']:<8} {r['value']:>9.3f} "
               f"{'' if old is None else f'{old:9.3f}':>9} {change:>8}")
-    paths = [save_figure(_draw(rows), rows, out, STEM)]
+    paths = [save_figure(_draw(rows), out / f"{STEM}.png", rows)]
     if not quick:
         diag = _diagnosis_rows(seed)
-        paths.append(save_figure(_draw_diagnosis(diag), diag, out, "sequential_diagnosis"))
+        paths.append(save_figure(_draw_diagnosis(diag), out / "sequential_diagnosis.png", diag))
     return paths

@@ -43,7 +43,8 @@ import numpy as np
 
 from .. import data as D
 from ..plot import pyplot
-from ._common import config_stem, save_figure
+from ..io import save_figure
+from ._common import config_stem
 
 NEEDS_TORCH = True
 QUICK = {"source": "digits0-4", "targets": ("digits5-9",), "model": "convnet", "width": 4, "hidden": 32,
@@ -263,7 +264,7 @@ def run(out="figures", quick=True, seed=0, executor=None, progress=None, config=
         rows += _one_seed(cfg, seed + k, progress)
     fig = draw(rows, cfg)
     stem = config_stem("transfer", None if name in (None, "quick", "full") else name)
-    return [save_figure(fig, rows, out, stem)]
+    return [save_figure(fig, out / f"{stem}.png", rows)]
 
 
 STYLE = {"theta_S": ("C0", "o"), "theta_0": ("C1", "s"), "random init": ("C7", "x"), "random mask": ("C3", "v"),

@@ -1,0 +1,54 @@
+"""Where results go: rows to CSV, records to JSON, figures to PNG (one format, one resolution)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+__all__ = ["DPI", "write_csv", "write_json", "save_figure"]
+
+#: Resolution of every saved figure (dots per inch).
+DPI = 110
+
+
+def write_csv(rows: list[dict], path: str | Path) -> Path:
+    """Write a list of dicts as CSV (columns: the union of keys in first-seen order; missing
+    values are empty); returns the path."""
+    path = Path(path)
+    if not rows:
+        raise ValueError("rows is empty: nothing to write")
+    fields = list(dict.fromkeys(k for r in rows for k in r))
+    with open(path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=fields)
+        w.writeheader()
+        w.writerows(rows)
+    return path
+
+
+def write_json(obj: Any, path: str | Path) -> Path:
+    """Write ``obj`` as indented JSON (NumPy scalars and arrays as numbers and lists); returns the path."""
+    path = Path(path)
+
+    def plain(o):
+        return o.tolist() if hasattr(o, "tolist") else str(o)
+
+    path.write_text(json.dumps(obj, indent=2, default=plain) + "\n")
+    return path
+
+
+def save_figure(fig: Any, path: str | Path, rows: list[dict] | None = None, *, tight: bool = True) -> Path:
+    """Save a Matplotlib figure as PNG at :data:`DPI` with a tight bounding box and close it; with
+    ``rows``, also write them beside it as CSV (same stem). ``tight``: lay the axes out first
+    (``fig.tight_layout()``; off for colorbars shared across axes). Returns the PNG's path."""
+    import matplotlib.pyplot as plt  # a figure exists, so its backend is chosen
+
+    path = Path(path)
+    if tight:
+        fig.tight_layout()
+    fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    plt.close(fig)
+    if rows is not None:
+        write_csv(rows, path.with_suffix(".csv"))
+    return path

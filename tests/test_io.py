@@ -1,0 +1,37 @@
+"""Where results go (sparsecert.io): CSV rows, JSON records, PNG figures at one resolution."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from sparsecert import io
+from sparsecert.plot import pyplot
+
+
+def test_write_csv_takes_the_union_of_keys_in_first_seen_order(tmp_path):
+    rows = [{"a": 1, "b": 2.5}, {"b": 3, "c": "x"}]
+    path = io.write_csv(rows, tmp_path / "r.csv")
+    with open(path) as fh:
+        got = list(csv.reader(fh))
+    assert got == [["a", "b", "c"], ["1", "2.5", ""], ["", "3", "x"]]
+    with pytest.raises(ValueError, match="rows is empty"):
+        io.write_csv([], tmp_path / "e.csv")
+
+
+def test_write_json_turns_numpy_into_plain_numbers(tmp_path):
+    path = io.write_json({"w": np.arange(3), "s": np.float64(0.5), "n": 2}, tmp_path / "r.json")
+    assert json.loads(path.read_text()) == {"w": [0, 1, 2], "s": 0.5, "n": 2}
+
+
+def test_save_figure_writes_a_png_at_the_one_dpi_with_its_rows_and_closes_it(tmp_path):
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(2, 1))
+    ax.plot([0, 1], [0, 1])
+    path = io.save_figure(fig, tmp_path / "f.png", [{"x": 0, "y": 0}, {"x": 1, "y": 1}])
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (tmp_path / "f.csv").read_text().splitlines() == ["x,y", "0,0", "1,1"]
+    assert not plt.fignum_exists(fig.number)
+    width = int.from_bytes(path.read_bytes()[16:20], "big")  # IHDR width: at most 2 in x DPI (a tight box trims)
+    assert 0 < width <= 2 * io.DPI
