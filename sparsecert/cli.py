@@ -242,7 +242,7 @@ def main(argv=None):
     demo.add_argument("--out", default="figures")
 
     sw = sub.add_parser("sweep", help="run or resume a grid sweep of a registered experiment into SQLite")
-    sw.add_argument("experiment", help="gaussian_recovery, l1_recovery or planted_mlp")
+    sw.add_argument("experiment", help="a registered experiment (gaussian_recovery, l1_recovery, relu_recovery, planted_mlp, planted_vector, pruning) or module:function")
     sw.add_argument("--grid", nargs="+", required=True, metavar="NAME=V1,V2", help="parameter values")
     sw.add_argument("--seeds", type=int, nargs="+", default=[0])
     sw.add_argument("--db", default="sweep.sqlite", help="SQLite store (resumed if it exists)")
@@ -312,12 +312,12 @@ def main(argv=None):
             print(f"sparsecert repro: error: {exc}", file=sys.stderr)
             return 1
     elif args.command == "sweep":
-        from .sweep import EXPERIMENTS, SweepFormatError, describe, run_sweep
+        from .sweep import SweepFormatError, describe, experiment_function, run_sweep
 
-        import sparsecert.experiments  # noqa: F401  (registers the built-in experiments)
-
-        if args.experiment not in EXPERIMENTS:
-            parser.error(f"experiment must be one of {', '.join(sorted(EXPERIMENTS))}, got {args.experiment!r}")
+        try:
+            experiment_function(args.experiment)  # a registered name or "module:function"
+        except ValueError as exc:
+            parser.error(str(exc))
         if args.workers is not None and args.workers < 1:
             parser.error(f"--workers must be a positive number of processes, got {args.workers}")
         _check_out_file(args.db, parser, "--db")

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import importlib
 import itertools
 import json
 import os
@@ -42,12 +43,53 @@ from . import __version__
 from ._validation import check_int, check_option, progress_enabled
 
 __all__ = [
-    "EXPERIMENTS", "register", "Param", "REQUIRED", "normalise_cell", "run_sweep", "SweepStore", "SweepResult",
+    "EXPERIMENTS", "experiment_function", "register", "Param", "REQUIRED", "normalise_cell", "run_sweep", "SweepStore", "SweepResult",
     "SweepFormatError", "SweepParameterError", "SweepCellError",
 ]
 
 FORMAT = "sparsecert-sweep-1"
-EXPERIMENTS: dict = {}
+#: Registered experiments: name -> the function (once its module is imported) or, for the built-in
+#: ones, a ``"module:function"`` string imported on first use (so this module imports none of them).
+EXPERIMENTS: dict[str, Any] = {
+    name: f"sparsecert.experiments.cells:{fn}"
+    for name, fn in (("gaussian_recovery", "gaussian_recovery"), ("l1_recovery", "l1_recovery"),
+                     ("relu_recovery", "relu_recovery"), ("planted_mlp", "planted_mlp_cell"),
+                     ("planted_vector", "planted_vector_cell"), ("pruning", "pruning_cell"))
+}
+
+
+def experiment_function(experiment: str | Callable) -> Callable:
+    """The function ``f(params, seed) -> dict`` of an experiment given as a registered name, a
+    ``"module:function"`` string (imported here) or the callable itself."""
+    target = experiment if callable(experiment) else EXPERIMENTS.get(experiment, experiment)
+    if callable(target):
+        return target
+    if not isinstance(target, str) or ":" not in target:
+        raise ValueError(f"experiment must be one of {sorted(EXPERIMENTS)}, a 'module:function' string or a callable, "
+                         f"got {experiment!r}")
+    module, _, name = target.partition(":")
+    try:
+        fn = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"experiment {experiment!r}: cannot import {target} ({exc})") from None
+    if not callable(fn):
+        raise ValueError(f"experiment {experiment!r}: {target} is not callable")
+    return fn
+
+
+def _name_and_target(experiment):
+    """``(name, target)``: the name cells are stored under (the registered name, else
+    ``"module:function"``) and what a worker resolves (a ``"module:function"`` string, or the function
+    itself when no import reaches it: in ``__main__``, which pickling carries to spawned workers, or a
+    lambda or local function, which only the serial executor runs)."""
+    fn = experiment_function(experiment)
+    where = f"{fn.__module__}:{fn.__qualname__}"
+    name = getattr(fn, "experiment_name", None) or (experiment if isinstance(experiment, str) else where)
+    try:
+        importable = fn.__module__ != "__main__" and experiment_function(where) is fn
+    except ValueError:
+        importable = False  # a lambda or a local function: only the serial executor can run it
+    return name, (where if importable else fn)
 
 
 class SweepFormatError(ValueError):
@@ -150,29 +192,31 @@ def register(name: str, params: dict | None = None, check: Callable | None = Non
     return deco
 
 
-def normalise_cell(experiment: str, params: dict) -> dict:
+def normalise_cell(experiment: str | Callable, params: dict) -> dict:
     """A cell's parameters checked and normalised against the experiment's declaration.
 
     Returns the parameters as given (no defaults added, so stored keys do not
     change), with each value of its declared type. Raises
     :class:`SweepParameterError` naming the cell and the reason.
     """
-    fn = EXPERIMENTS[experiment]
+    fn = experiment_function(experiment)
+    label = getattr(fn, "experiment_name", None) or experiment
     declared = getattr(fn, "params", None)
     if declared is None:
         return dict(params)
     try:
         unknown = sorted(set(params) - set(declared))
         if unknown:
-            raise ValueError(f"unknown parameter(s) {', '.join(unknown)}; {experiment} takes {', '.join(sorted(declared))}")
+            raise ValueError(f"unknown parameter(s) {', '.join(unknown)}; {label} takes {', '.join(sorted(declared))}")
         missing = sorted(k for k, p in declared.items() if p.default is REQUIRED and k not in params)
         if missing:
             raise ValueError(f"missing required parameter(s) {', '.join(missing)}")
         out = {k: declared[k].normalise(k, v) for k, v in params.items()}
-        if fn.check is not None:
-            fn.check({**{k: p.default for k, p in declared.items() if p.default is not REQUIRED}, **out})
+        check = getattr(fn, "check", None)
+        if check is not None:
+            check({**{k: p.default for k, p in declared.items() if p.default is not REQUIRED}, **out})
     except ValueError as exc:
-        raise SweepParameterError(f"{experiment} cell ({describe(params)}): {exc}") from None
+        raise SweepParameterError(f"{label} cell ({describe(params)}): {exc}") from None
     return out
 
 
@@ -397,11 +441,9 @@ def _cells(grid, seeds):
     return [(dict(zip(names, combo)), seed) for combo in itertools.product(*(grid[k] for k in names)) for seed in seeds]
 
 
-def _run_cell(experiment, params, seed):
-    """Worker entry: compute one cell (looked up by name in the registry)."""
-    import sparsecert.experiments  # noqa: F401  (registers the built-in experiments)
-
-    fn = EXPERIMENTS[experiment]
+def _run_cell(target, params, seed):
+    """Worker entry: compute one cell of the experiment ``target`` (see :func:`experiment_function`)."""
+    fn = experiment_function(target)
     t0 = time.perf_counter()
     result = _plain_result(fn(dict(params), int(seed)))
     return result, time.perf_counter() - t0
@@ -435,7 +477,7 @@ def _single_blas_thread():
 
 
 def run_sweep(
-    experiment: str,
+    experiment: str | Callable,
     grid: dict | list,
     seeds: Any = (0,),
     path: str | Path = "sweep.sqlite",
@@ -450,9 +492,15 @@ def run_sweep(
 
     Parameters
     ----------
-    experiment : str
-        A registered experiment (see ``EXPERIMENTS``; ``sparsecert.experiments``
-        registers the built-in ones).
+    experiment : str or callable
+        A registered name (``EXPERIMENTS``: the built-in ones are imported from
+        :mod:`sparsecert.experiments.cells` on first use), a
+        ``"module:function"`` string, or the function ``f(params, seed)``
+        itself. Workers receive it as ``"module:function"`` and import it, so
+        an experiment of your own runs on process and dask workers when its
+        module is importable there (or it lives in the script run as
+        ``__main__``). Cells are stored under the registered name, else
+        under ``"module:function"``.
     grid : dict or list of dict
         ``{parameter: list of values}`` (cells are the Cartesian product), or
         an explicit list of parameter dicts. Checked against the experiment's
@@ -478,40 +526,37 @@ def run_sweep(
     -------
     SweepResult
     """
-    import sparsecert.experiments  # noqa: F401  (registers the built-in experiments)
-
-    if experiment not in EXPERIMENTS:
-        raise ValueError(f"experiment must be one of {sorted(EXPERIMENTS)}, got {experiment!r}")
+    name, target = _name_and_target(experiment)
     executor = check_option(executor, "executor", {"serial", "process", "dask"})
     on_error = check_option(on_error, "on_error", {"stop", "skip"})
-    cells = [(normalise_cell(experiment, p), s) for p, s in _cells(grid, seeds)]
+    cells = [(normalise_cell(target, p), s) for p, s in _cells(grid, seeds)]
     store = SweepStore(path)
     failed = []
     try:
-        done = store.done(experiment)
+        done = store.done(name)
         todo = [(p, s) for p, s in cells if (_canonical(p), s) not in done]
-        bar = tqdm(total=len(cells), initial=len(cells) - len(todo), desc=experiment, disable=not progress_enabled(progress))
+        bar = tqdm(total=len(cells), initial=len(cells) - len(todo), desc=name, disable=not progress_enabled(progress))
         with bar:
-            for params, seed, outcome, seconds in _execute(executor, experiment, todo, workers, scheduler, on_error):
+            for params, seed, outcome, seconds in _execute(executor, target, todo, workers, scheduler, on_error):
                 if isinstance(outcome, BaseException):
                     failed.append({"params": params, "seed": seed, "error": f"{type(outcome).__name__}: {outcome}",
                                    "exception": outcome})
                     continue
-                store.put(experiment, _canonical(params), seed, outcome, seconds)
+                store.put(name, _canonical(params), seed, outcome, seconds)
                 bar.update(1)
         wanted = {(_canonical(p), s) for p, s in cells}
         keys = sorted({k for p, _ in cells for k in p})
-        rows = [r for r in store.rows(experiment)
+        rows = [r for r in store.rows(name)
                 if (_canonical({k: r[k] for k in keys if k in r}), r["seed"]) in wanted]
     finally:
         store.close()
     if failed and on_error == "stop":
         first = failed[0]
         raise SweepCellError(
-            f"{experiment} cell ({describe(first['params'], first['seed'])}) failed: {first['error']}; "
+            f"{name} cell ({describe(first['params'], first['seed'])}) failed: {first['error']}; "
             f"{len(rows)} finished cells are stored in {path}: fix the cell or the grid and run again to resume"
         ) from first["exception"]
-    return SweepResult(experiment=experiment, rows=rows, path=Path(path), ran=len(todo) - len(failed),
+    return SweepResult(experiment=name, rows=rows, path=Path(path), ran=len(todo) - len(failed),
                        skipped=len(cells) - len(todo), failed=[{k: v for k, v in f.items() if k != "exception"} for f in failed])
 
 

@@ -286,3 +286,32 @@ def test_an_unreachable_dask_scheduler_is_named(tmp_path, capsys):
                  "--executor", "dask", "--scheduler", "tcp://127.0.0.1:9"])
     err = capsys.readouterr().err
     assert code == 2 and "cannot reach the dask scheduler at 'tcp://127.0.0.1:9'" in err and "Traceback" not in err
+
+
+def test_sweep_imports_no_experiment_module():
+    """The registry names the built-in experiments as "module:function" strings, imported on first use."""
+    code = ("import sys, sparsecert.sweep as S; print(any(m.startswith('sparsecert.experiments') for m in sys.modules), "
+            "S.EXPERIMENTS['planted_mlp'])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False", "sparsecert.experiments.cells:planted_mlp_cell"]
+
+
+def test_an_experiment_of_your_own_runs_on_spawned_workers(tmp_path, monkeypatch):
+    """Given as "module:function" (or as the function), a module-level experiment that was never
+    registered runs on a spawn-context pool: workers import it by that name. Cells are stored under it."""
+    (tmp_path / "my_cells.py").write_text(
+        "def square(params, seed):\n    return {'y': params['x'] ** 2 + seed}\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    grid = {"x": [1, 2, 3]}
+    res = run_sweep("my_cells:square", grid, [0, 10], tmp_path / "a.sqlite", executor="process", workers=2,
+                    progress=False)
+    assert sorted((r["x"], r["seed"], r["y"]) for r in res.rows) == [(x, s, x * x + s) for x in (1, 2, 3) for s in (0, 10)]
+    assert {r["experiment"] for r in res.rows} == {"my_cells:square"}
+    import my_cells
+
+    again = run_sweep(my_cells.square, grid, [0, 10], tmp_path / "a.sqlite", executor="serial", progress=False)
+    assert again.ran == 0 and again.skipped == 6  # the callable is the same experiment: nothing reruns
+    with pytest.raises(ValueError, match="cannot import"):
+        run_sweep("my_cells:cube", grid, [0], tmp_path / "b.sqlite", progress=False)
+    with pytest.raises(ValueError, match="'module:function' string or a callable"):
+        run_sweep("no_such_experiment", grid, [0], tmp_path / "b.sqlite", progress=False)

@@ -44,32 +44,6 @@ from .pattern import (
 )
 from .train import adam_step, adam_step_numpy, relu_backward_inplace, relu_backward_inplace_numpy
 
-__all__ = [
-    "ROW_TILE",
-    "philox4x32",
-    "philox4x32_numpy",
-    "philox_normals",
-    "philox_normals_numpy",
-    "topk_abs",
-    "topk_abs_numpy",
-    "threshold_candidates",
-    "threshold_candidates_numpy",
-    "mask_scale_capture",
-    "mask_scale_capture_numpy",
-    "mask_scale_followed",
-    "mask_scale_followed_numpy",
-    "pattern_matvec",
-    "pattern_matvec_numpy",
-    "pattern_rmatvec",
-    "pattern_rmatvec_numpy",
-    "pattern_normal",
-    "pattern_normal_numpy",
-    "sparse_masks",
-    "sparse_masks_numpy",
-    "halfspace_sums",
-    "halfspace_sums_numpy",
-    "adam_step",
-    "adam_step_numpy",
-    "relu_backward_inplace",
-    "relu_backward_inplace_numpy",
-]
+from . import pattern, philox, select, train
+
+__all__ = philox.__all__ + select.__all__ + pattern.__all__ + train.__all__

@@ -1,0 +1,193 @@
+"""The paper's planted-MLP experiments: plant a sparse ReLU net, fit it by IHT (and the IMP baseline)."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from .._validation import check_int, check_rng
+from ..deep import MLP, recover_mlp
+from ..imp import imp
+from ..nn import DenseNet
+from ..models import planted_relu
+from ..metrics import psnr
+from ..relu import match_neurons, recover_relu
+
+__all__ = ["capacity", "imp_relu_baseline", "planted_mlp", "planted_vector", "planted_mlp_grid"]
+
+
+def _planted_deep(n, d, m, s, layers, rng):
+    """Gaussian X; each of the ``layers`` hidden layers gets ``s // layers`` N(0,1) weights."""
+    X = rng.standard_normal((n, d))
+    Ws, fan_in = [], d
+    per = [s // layers] * layers
+    per[0] += s - sum(per)
+    for s_l in per:
+        W = np.zeros((m, fan_in))
+        W.flat[rng.choice(m * fan_in, min(s_l, m * fan_in), replace=False)] = rng.standard_normal(min(s_l, m * fan_in))
+        Ws.append(W)
+        fan_in = m
+    net = MLP(Ws, np.ones(m))
+    return X, net(X), net
+
+
+def capacity(m, d, layers=1):
+    """Weights a width-m net with ``layers`` hidden layers on d inputs can hold (the largest planted s)."""
+    return m * d + (layers - 1) * m * m
+
+
+def imp_relu_baseline(X, y, widths, s, *, epochs=15, lr=1e-3, rate=0.1, batch_size=None, rng=None):
+    """The recovery paper's IMP baseline: a dense ReLU MLP (with biases) trained by Adam
+    (lr 1e-3, MSE), 10% of the surviving weights pruned globally per round, survivors
+    rewound to their initialisation, the same epochs every round, until ``s`` weights
+    remain (biases not counted). A 2-d ``y`` (n, k) gives k outputs.
+
+    Returns
+    -------
+    IMPResult
+        ``.net`` is the final sparse network; ``peak_memory`` counts the dense state.
+    """
+    X = np.asarray(X)
+    k = 1 if np.ndim(y) == 1 else np.shape(y)[1]
+    net0 = DenseNet.init([X.shape[1], *widths, k], rng)
+    return imp(net0, X, y, target=s, rate=rate, scope="global", rewind="init", optimizer="adam", lr=lr,
+               epochs=epochs, batch_size=batch_size, rng=rng, progress=False)
+
+
+def _backend_kwargs(device):
+    """The IHT fits' ``backend``/``device`` arguments for ``device`` (None: NumPy)."""
+    return {"backend": "numpy"} if device is None else {"backend": "torch", "device": device}
+
+
+def planted_mlp(m, s, seed=0, *, n=50000, d=100, layers=1, method="aiht", sequential=True, max_iter=15, inner_iter=3,
+                imp_baseline=False, imp_epochs=15, device=None):
+    """Plant a sparse ReLU MLP of width ``m`` with ``s`` nonzeros and fit it by IHT.
+
+    Parameters
+    ----------
+    m : int
+        Hidden width (of the planted net and of the fit).
+    s : int
+        Nonzero weights of the planted net (the fit's budget too).
+    seed : int
+    n, d : int
+        Samples and input dimension (paper: n = 50,000, d = 100).
+    layers : int
+        Hidden layers (1 or more; deeper fits go layer by layer).
+    method, sequential, max_iter, inner_iter
+        IHT settings (paper: sequential-convex AIHT, 15 full-batch epochs).
+    imp_baseline : bool
+        Also fit the same instance by :func:`imp_relu_baseline` (``imp_epochs``
+        full-batch Adam epochs per round) and add ``imp_psnr``, ``imp_time``,
+        ``imp_peak_memory``, ``imp_rounds``.
+    device : str, optional
+        Run IHT on the torch backend on this device (``"cpu"``, ``"cuda"``);
+        default the NumPy backend.
+
+    Returns
+    -------
+    dict
+        ``m, s, seed, n, d, layers, method, psnr, support_recovered`` (None
+        for layers > 1), ``rel_weight_error`` (None for layers > 1, units
+        matched up to permutation), ``time`` (s), ``peak_memory`` (bytes),
+        ``iterations``.
+    """
+    m = check_int(m, "m", low=1)
+    layers = check_int(layers, "layers", low=1)
+    s = check_int(s, "s", low=layers, high=capacity(m, d, layers))
+    rng = check_rng(seed)
+    backend = _backend_kwargs(device)
+    row = {"m": m, "s": s, "seed": seed, "n": n, "d": d, "layers": layers, "method": method}
+    t0 = time.perf_counter()
+    if layers == 1:
+        p = planted_relu(n, d, m, s, rng=rng)
+        net, res = recover_relu(
+            p.X, p.y, m, s, method=method, sequential=sequential, max_iter=max_iter, inner_iter=inner_iter,
+            rng=rng, progress=False, **backend,
+        )
+        match = match_neurons(net, p.model)
+        row.update(
+            psnr=psnr(p.y, net.forward(p.X)), support_recovered=match["support_recovered"],
+            rel_weight_error=match["rel_error"], peak_memory=res.peak_memory, iterations=res.n_iter,
+        )
+    else:
+        X, y, _ = _planted_deep(n, d, m, s, layers, rng)
+        net, results = recover_mlp(
+            X, y, [m] * layers, s, method=method, sequential=sequential, max_iter=max_iter,
+            inner_iter=inner_iter, rng=rng, progress=False, **backend,
+        )
+        row.update(
+            psnr=psnr(y, net(X)), support_recovered=None, rel_weight_error=None,
+            peak_memory=max(r.peak_memory for r in results), iterations=sum(r.n_iter for r in results),
+        )
+    row["time"] = time.perf_counter() - t0
+    if imp_baseline:
+        X_, y_ = (p.X, p.y) if layers == 1 else (X, y)
+        res = imp_relu_baseline(X_, y_, [m] * layers, s, epochs=imp_epochs, rng=rng)
+        row.update(imp_psnr=psnr(y_, res.net(X_)), imp_time=res.time, imp_peak_memory=res.peak_memory,
+                   imp_rounds=len(res.nets) - 1)
+    return row
+
+
+def planted_vector(m, s, seed=0, *, n=50000, d=100, k=10, epochs=100, batch_size=5000, device=None,
+                   imp_baseline=False):
+    """Plant a sparse two-layer ReLU net with ``k`` outputs and fit it by vector IHT (paper Fig. 2).
+
+    The planted net follows the published code: ``X`` (n, d) i.i.d. N(0, 1);
+    ``s // 2`` uniformly placed N(0, 1) entries in the hidden weights ``U``
+    (m x d) and ``s // 2`` in the output weights ``V`` (m x k) (capped by
+    their sizes); ``Y = relu(X U^T) V``. The fit
+    (:func:`sparsecert.deep.recover_relu_vector`, budget ``s`` over both
+    layers) takes as many full-batch steps as ``epochs`` of minibatches of
+    ``batch_size`` would (``epochs * ceil(n / batch_size)``; paper: 100
+    epochs of 5000).
+
+    Returns
+    -------
+    dict
+        ``m, s, seed, n, d, k, psnr`` (dB over all n k outputs, peak max|Y|),
+        ``time`` (s), ``peak_memory`` (bytes), ``iterations``, ``status``.
+    """
+    from ..deep import recover_relu_vector
+
+    m = check_int(m, "m", low=1)
+    k = check_int(k, "k", low=1)
+    s = check_int(s, "s", low=2, high=m * (d + k))
+    steps = check_int(epochs, "epochs", low=1) * -(-n // check_int(batch_size, "batch_size", low=1))
+    rng = check_rng(seed)
+    X = rng.standard_normal((n, d))
+    U, V = np.zeros((m, d)), np.zeros((m, k))
+    for W in (U, V):
+        nnz = min(W.size, s // 2)
+        W.flat[rng.choice(W.size, nnz, replace=False)] = rng.standard_normal(nnz)
+    Y = np.maximum(X @ U.T, 0.0) @ V
+    t0 = time.perf_counter()
+    backend = _backend_kwargs(device)
+    net, res = recover_relu_vector(X, Y, m, s, max_iter=steps, rng=rng, progress=False, **backend)
+    row = {"m": m, "s": s, "seed": seed, "n": n, "d": d, "k": k, "psnr": psnr(Y.ravel(), net.forward(X).ravel()),
+           "time": time.perf_counter() - t0, "peak_memory": res.peak_memory, "iterations": res.n_iter,
+           "status": res.status}
+    if imp_baseline:
+        r = imp_relu_baseline(X, Y, [m], s, epochs=epochs, batch_size=batch_size, rng=rng)
+        row.update(imp_psnr=psnr(Y.ravel(), r.net(X).ravel()), imp_time=r.time, imp_peak_memory=r.peak_memory)
+    return row
+
+
+def planted_mlp_grid(ms, ss, seeds=(0,), *, progress=True, **kwargs):
+    """Run :func:`planted_mlp` over the grid ``ms x ss x seeds`` (cells with s > capacity skipped).
+
+    Returns
+    -------
+    list of dict, one per cell (see :func:`planted_mlp`).
+    """
+    cells = [(m, s, seed) for m in ms for s in ss for seed in seeds]
+    layers = kwargs.get("layers", 1)
+    d = kwargs.get("d", 100)
+    rows = []
+    for m, s, seed in tqdm(cells, desc="planted MLP", disable=not progress):
+        if not layers <= s <= capacity(m, d, layers):
+            continue
+        rows.append(planted_mlp(m, s, seed, **kwargs))
+    return rows
