@@ -3,7 +3,8 @@
 The NumPy/SciPy/Numba core never imports torch.
 """
 
-from .models import PlantedProblem, TwoLayerReLU, planted_gaussian, planted_relu
+from .models import PlantedProblem, planted_gaussian, planted_relu
+from .nn import TwoLayerReLU
 from .operators import DenseOperator, GaussianOperator, HStackOperator, PatternCache, ReluPatternOperator, SparseSensingOperator
 from .recovery import METHODS, STATUSES, IHTSolver, MinibatchIHTSolver, RecoveryResult, SequentialIHTSolver, iht
 from .sparse import SparseVector, StreamingTopK

@@ -20,63 +20,9 @@ import numpy as np
 from ._validation import check_array, check_int, check_rng
 from .recovery import FactoredIHTSolver
 from .relu import recover_relu
-from .torch_nn import layers_from_torch, layers_to_torch
+from .nn import MLP
 
-__all__ = ["MLP", "recover_relu_vector", "recover_mlp"]
-
-
-class MLP:
-    """ReLU network ``x -> relu(... relu(x W_1^T) ... W_L^T) V``.
-
-    Parameters
-    ----------
-    Ws : list of ndarray
-        Hidden layers, ``Ws[l]`` of shape (m_l, m_{l-1}) with ``m_0 = d``.
-    V : ndarray, shape (m_L,) or (m_L, k)
-        Output layer (no activation).
-    """
-
-    def __init__(self, Ws, V):
-        self.Ws = [check_array(W, f"Ws[{i}]", ndim=2) for i, W in enumerate(Ws)]
-        for i in range(1, len(self.Ws)):
-            if self.Ws[i].shape[1] != self.Ws[i - 1].shape[0]:
-                raise ValueError(f"Ws[{i}] must have {self.Ws[i - 1].shape[0]} columns, got {self.Ws[i].shape}")
-        self.V = check_array(V, "V", ndim=(1, 2))
-        if self.V.shape[0] != self.Ws[-1].shape[0]:
-            raise ValueError(f"V must have {self.Ws[-1].shape[0]} rows, got {self.V.shape}")
-
-    def features(self, X, depth=None):
-        """ReLU features after ``depth`` hidden layers (default all), shape (n, m_depth)."""
-        H = check_array(X, "X", ndim=2, shape=(None, self.Ws[0].shape[1]))
-        for W in self.Ws[: len(self.Ws) if depth is None else depth]:
-            H = np.maximum(H @ W.T, 0.0)
-        return H
-
-    def forward(self, X):
-        """Outputs, shape (n,) or (n, k)."""
-        return self.features(X) @ self.V
-
-    __call__ = forward
-
-    @property
-    def nnz(self) -> int:
-        return int(sum(np.count_nonzero(W) for W in self.Ws) + np.count_nonzero(self.V))
-
-    def to_torch(self, masks=None, dtype=None):
-        """The net as ``nn.Sequential`` of bias-free Linear layers with ReLUs (the output layer is
-        ``V^T``: outputs (n, k), or (n, 1) for a vector ``V``); ``masks`` as in
-        :func:`sparsecert.torch_nn.layers_to_torch`."""
-        V = self.V[None, :] if self.V.ndim == 1 else self.V.T
-        return layers_to_torch([*self.Ws, V], masks=masks, dtype=dtype)
-
-    @classmethod
-    def from_torch(cls, model):
-        """The net of a bias-free Linear/ReLU stack (a single output gives a vector ``V``)."""
-        Ws, bs = layers_from_torch(model)
-        if bs is not None or len(Ws) < 2:
-            raise ValueError("an MLP is at least two Linear layers without biases")
-        V = Ws[-1][0] if Ws[-1].shape[0] == 1 else Ws[-1].T
-        return cls(Ws[:-1], V)
+__all__ = ["recover_relu_vector", "recover_mlp"]
 
 
 def recover_relu_vector(X, Y, m, s, *, max_iter=100, tol=1e-10, block=256, rng=None, progress=None, init_scale=None,

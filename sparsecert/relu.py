@@ -27,7 +27,7 @@ import numpy as np
 from ._validation import check_array, check_int, check_option, check_rng, seed_from_rng
 from .backend import resolve, to_numpy
 from .metrics import psnr  # its home is sparsecert.metrics; kept importable from here
-from .models import TwoLayerReLU
+from .nn import TwoLayerReLU
 from .operators import HStackOperator, ReluPatternOperator, TorchReluPatternOperator
 from .recovery import ADMISSIONS, IDLE_GENERATORS, METHODS, IHTSolver, MinibatchIHTSolver, SequentialIHTSolver
 

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from sparsecert.deep import MLP, recover_mlp, recover_relu_vector
+from sparsecert.deep import recover_mlp, recover_relu_vector
+from sparsecert.nn import MLP
 from sparsecert.relu import psnr
 
 

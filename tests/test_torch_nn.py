@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import sparsecert as sc
-from sparsecert.deep import MLP
+from sparsecert.nn import MLP
 from sparsecert.nn import DenseNet
 
 torch = pytest.importorskip("torch")

@@ -8,7 +8,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .._validation import check_int, check_rng
-from ..deep import MLP, recover_mlp
+from ..deep import recover_mlp
+from ..nn import MLP
 from ..imp import imp
 from ..nn import DenseNet
 from ..models import planted_relu

@@ -1,5 +1,7 @@
-"""Networks held as NumPy arrays and their training (:mod:`sparsecert.nn.dense`)."""
+"""Networks held as NumPy arrays: the ReLU nets of the recovery theory (:mod:`sparsecert.nn.relu`) and
+the dense net that pruning trains (:mod:`sparsecert.nn.dense`)."""
 
 from .dense import DenseNet, as_targets, loss_and_grad, train
+from .relu import MLP, TwoLayerReLU
 
-__all__ = ["DenseNet", "train", "loss_and_grad", "as_targets"]
+__all__ = ["TwoLayerReLU", "MLP", "DenseNet", "train", "loss_and_grad", "as_targets"]

@@ -67,7 +67,7 @@ class DenseNet:
 
     @classmethod
     def from_two_layer(cls, net):
-        """A :class:`~sparsecert.models.TwoLayerReLU` as a bias-free DenseNet (same function)."""
+        """A :class:`~sparsecert.nn.TwoLayerReLU` as a bias-free DenseNet (same function)."""
         return cls([net.U, net.v[None, :]])
 
     def copy(self):
