@@ -205,8 +205,9 @@ def recover_relu(
         Sequential, full batch: generators of units without weights.
         ``"residual"`` (default) gives them, one each, the one-feature
         generators ``+-e_k`` whose unit best fits the residual, at the start
-        and after each update (one O(n d) pass); ``"random"`` keeps their
-        random draw (the published rule).
+        and after each update (one O(n d) pass), where the budget leaves units
+        sparse (``4 s <= m d``); ``"random"`` keeps their random draw (the
+        published rule).
     unit_moves : bool
         Sequential, full batch: after a generator update that brings no
         better network, take the merge of two units or the split of one

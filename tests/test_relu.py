@@ -418,3 +418,17 @@ def test_sequential_options_are_validated():
     with pytest.raises(TypeError, match='idle="residual" needs'):
         SequentialIHTSolver(NoProposals(X, 2, rng=0), y, 2)
     SequentialIHTSolver(NoProposals(X, 2, rng=0), y, 2, idle="random")  # the published rule needs neither
+
+
+def test_idle_generators_only_where_units_are_sparse():
+    """One-feature idle generators are a prior for sparse units: with a budget that fills the units
+    (4 s > m d) the defaults leave the random draws, and the run is the published rule's, iterate for
+    iterate; with a sparse budget they change the run."""
+    p = sc.planted_relu(600, 8, 3, 20, rng=5)  # 4 * 20 > 3 * 8
+    runs = [recover_relu(p.X, p.y, 3, 20, sequential=True, max_iter=10, rng=1, idle=idle, unit_moves=False)[1]
+            for idle in ("residual", "random")]
+    np.testing.assert_array_equal(runs[0].residuals, runs[1].residuals)
+    q = sc.planted_relu(600, 8, 3, 4, rng=5)  # 4 * 4 <= 3 * 8
+    runs = [recover_relu(q.X, q.y, 3, 4, sequential=True, max_iter=10, rng=1, idle=idle, unit_moves=False)[1]
+            for idle in ("residual", "random")]
+    assert not np.array_equal(runs[0].residuals, runs[1].residuals)
