@@ -141,6 +141,25 @@ def test_quick_figures_are_produced(name, tmp_path):
     assert list(tmp_path.glob("*.csv"))
 
 
+MICRO = ("gaussian-phase", "planted", "planted-vector", "certify", "pruning", "lottery", "transfer", "classify", "inr",
+         "relu-phase", "linear-imp")
+
+
+@pytest.mark.parametrize("name", MICRO)
+def test_micro_figures_run_every_step_in_seconds(name, tmp_path):
+    """Each figure's "micro" configuration (a grid of one or two cells) runs the figure's whole path --
+    sweep, fits, drawing, CSV -- in the default suite; the quick runs above are the slow ones."""
+    from sparsecert.repro import REGISTRY
+
+    module = REGISTRY[name]
+    if getattr(module, "NEEDS_TORCH", False):
+        pytest.importorskip("torch", reason="the torch extra is not installed")
+    assert "micro" in module.CONFIGS
+    paths = module.run(tmp_path, config="micro", executor="serial", progress=False)
+    assert paths and all(p.exists() for p in paths)
+    assert list(tmp_path.glob("*micro.csv"))  # named after the configuration, beside the quick run's files
+
+
 def test_certify_command(tmp_path, capsys):
     import numpy as np
 
@@ -189,7 +208,7 @@ def test_pick_config_names_the_ones_it_has():
 
     assert pick_config(inr.CONFIGS, quick=False) is inr.FULL
     assert pick_config(inr.CONFIGS, config="mnist5k")["images"]["mnist5k"][0] == ("mnist5k", 0)
-    with pytest.raises(ValueError, match="full, mnist5k, quick"):
+    with pytest.raises(ValueError, match="full, micro, mnist5k, quick"):
         pick_config(inr.CONFIGS, config="mnist")
     assert inr.load_image(("mnist5k", 0)).shape == (28, 28)
 

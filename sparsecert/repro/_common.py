@@ -21,3 +21,9 @@ def pick_config(configs, quick=True, config=None):
 def config_stem(stem, config=None):
     """File stem of a run: ``stem`` for quick/full, ``stem_<config>`` for a named configuration."""
     return f"{stem}_{config}" if config else stem
+
+
+def store_name(stem, quick=True, config=None):
+    """SQLite file of a run's sweep: ``stem_<config>.sqlite`` for a named configuration, else
+    ``stem_quick.sqlite`` or ``stem.sqlite``."""
+    return f"{stem}_{config}.sqlite" if config else f"{stem}{'_quick' if quick else ''}.sqlite"

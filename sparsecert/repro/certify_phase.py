@@ -22,12 +22,15 @@ from ..metrics import relative_error
 from ..plot import pyplot
 from ..recovery import iht
 from ..io import save_figure
+from ._common import config_stem, pick_config
 
 QUICK = {"N": 20, "deltas": (0.4, 0.7), "rhos": (0.05, 0.1, 0.2, 0.3, 0.4, 0.5), "trials": 15, "budget": 20_000}
 FULL = {"N": 40, "deltas": (0.3, 0.5, 0.7), "rhos": (0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5), "trials": 100,
         "budget": 200_000}
 CONDITIONS = ("IHT: delta_3s < 1/sqrt(32)", "unique: 2s columns independent", "ERC on support", "NSP on support+signs",
               "NIHT recovers")
+MICRO = {"N": 12, "deltas": (0.5,), "rhos": (0.1, 0.3), "trials": 2, "budget": 2_000}
+CONFIGS = {"micro": MICRO, "quick": QUICK, "full": FULL}
 
 
 def trial(rng, n, N, s, budget):
@@ -49,8 +52,8 @@ def trial(rng, n, N, s, budget):
     }
 
 
-def run(out="figures", quick=True, seed=0, executor=None, progress=None):
-    cfg = QUICK if quick else FULL
+def run(out="figures", quick=True, seed=0, executor=None, progress=None, config=None):
+    cfg = pick_config(CONFIGS, quick, config)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
@@ -83,4 +86,4 @@ def run(out="figures", quick=True, seed=0, executor=None, progress=None):
     axes[0, 0].set_ylabel("fraction of instances")
     axes[0, 0].legend(fontsize=7)
     fig.suptitle(f"certified vs actual recovery ({cfg['trials']} instances per point)", fontsize=10)
-    return [save_figure(fig, out / "certify_phase.png", rows)]
+    return [save_figure(fig, out / f"{config_stem('certify_phase', config)}.png", rows)]

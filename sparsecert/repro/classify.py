@@ -72,7 +72,14 @@ MNIST5K = {
                      "batch_size": 500, "imp_epochs": 50, "imp_batch_size": 500}),
     },
 }
-CONFIGS = {"quick": QUICK, "full": FULL, "mnist5k": MNIST5K}
+MICRO = {
+    "seeds": (0,),
+    "tasks": {
+        "binary_digits": (("digits", (0, 1), 60, 30), {"ms": (2,), "ss": (5,), "epochs": 3, "imp_epochs": 2,
+                                                         "imp_batch_size": 32}),
+    },
+}
+CONFIGS = {"micro": MICRO, "quick": QUICK, "full": FULL, "mnist5k": MNIST5K}
 LIMITS = {"binary": (50, 100), "multiclass": (10, 100)}
 
 

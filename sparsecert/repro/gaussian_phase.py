@@ -18,11 +18,14 @@ import numpy as np
 from ..io import save_figure, write_csv
 from ..plot import pyplot, phase_diagram
 from ..sweep import run_sweep
+from ._common import config_stem, pick_config, store_name
 
 QUICK = {"N": 64, "deltas": (0.25, 0.4, 0.6, 0.8), "rhos": (0.05, 0.1, 0.2, 0.3, 0.45, 0.6), "seeds": 4}
 FULL = {"N": 256, "deltas": tuple(np.round(np.linspace(0.1, 0.9, 9), 3)),
         "rhos": tuple(np.round(np.linspace(0.05, 0.6, 12), 3)), "seeds": 20}
 METHODS = ("iht", "niht", "aiht", "htp", "l1")
+MICRO = {"N": 24, "deltas": (0.5,), "rhos": (0.1, 0.3), "seeds": 1}
+CONFIGS = {"micro": MICRO, "quick": QUICK, "full": FULL}
 
 
 def _cells(cfg):
@@ -32,13 +35,13 @@ def _cells(cfg):
     return N, pairs
 
 
-def run(out="figures", quick=True, seed=0, executor="process", progress=None):
-    cfg = QUICK if quick else FULL
+def run(out="figures", quick=True, seed=0, executor="process", progress=None, config=None):
+    cfg = pick_config(CONFIGS, quick, config)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     N, pairs = _cells(cfg)
     seeds = list(range(seed, seed + cfg["seeds"]))
-    db = out / f"gaussian_phase{'_quick' if quick else ''}.sqlite"
+    db = out / store_name("gaussian_phase", quick, config)
     cells = [{"n": n, "N": N, "s": s, "cell_delta": d, "cell_rho": r} for n, s, d, r in pairs]
     iht_cells = [dict(c, method=m) for m in METHODS if m != "l1" for c in cells]
     rows = run_sweep("gaussian_recovery", iht_cells, seeds, db, executor=executor, progress=progress).rows
@@ -51,6 +54,6 @@ def run(out="figures", quick=True, seed=0, executor="process", progress=None):
                            keys=("cell_delta", "cell_rho"))
     axes[0].legend(fontsize=5.5, loc="upper left")
     fig.colorbar(im, ax=list(axes), label="P(success)", shrink=0.85)
-    path = save_figure(fig, out / "gaussian_phase.png", tight=False)
-    write_csv([{k: v for k, v in r.items() if k != "experiment"} for r in rows], out / "gaussian_phase.csv")
+    path = save_figure(fig, out / f"{config_stem('gaussian_phase', config)}.png", tight=False)
+    write_csv([{k: v for k, v in r.items() if k != "experiment"} for r in rows], out / f"{config_stem('gaussian_phase', config)}.csv")
     return [path]

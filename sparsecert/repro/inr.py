@@ -54,7 +54,9 @@ FULL: dict = {
     },
 }
 MNIST5K = {"seeds": (0,), "images": {"mnist5k": (("mnist5k", 0),) + FULL["images"]["mnist"][1:]}}
-CONFIGS = {"quick": QUICK, "full": FULL, "mnist5k": MNIST5K}
+MICRO = {"seeds": (0,), "images": {"china_grey": (("sample", "china.jpg", 12, True), 2.0,
+                                                  {"ms": (2,), "ss": (10,), "epochs": 3, "imp_epochs": 2})}}
+CONFIGS = {"micro": MICRO, "quick": QUICK, "full": FULL, "mnist5k": MNIST5K}
 
 
 def load_image(source):

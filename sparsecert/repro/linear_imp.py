@@ -26,11 +26,15 @@ import numpy as np
 from .. import linear_theory as lt
 from ..plot import pyplot
 from ..io import save_figure
+from ._common import config_stem, pick_config
 
 QUICK = {"d": 16, "s_true": 4, "rho": 0.5, "ratios": (1.5, 4.0), "noises": (0.1, 1.0), "trials": 6,
          "snr": (0.5, 1, 2, 3, 4, 6, 8), "support_trials": 30, "n_test": 500}
 FULL = {"d": 40, "s_true": 8, "rho": 0.5, "ratios": (1.25, 2.0, 5.0), "noises": (0.1, 0.5, 1.5), "trials": 50,
         "snr": (0.5, 1, 1.5, 2, 3, 4, 5, 6, 8, 10), "support_trials": 200, "n_test": 2000}
+MICRO = {"d": 8, "s_true": 2, "rho": 0.5, "ratios": (2.0,), "noises": (0.5,), "trials": 2,
+         "snr": (1, 4), "support_trials": 4, "n_test": 100}
+CONFIGS = {"micro": MICRO, "quick": QUICK, "full": FULL}
 
 
 def _design(rng, n, d, rho):
@@ -74,9 +78,9 @@ def _supports_by_size(X, y, rng, d):
     return out
 
 
-def run(out="figures", quick=True, seed=0, executor=None, progress=None):
+def run(out="figures", quick=True, seed=0, executor=None, progress=None, config=None):
     """Compute both figures; returns the paths written."""
-    cfg = QUICK if quick else FULL
+    cfg = pick_config(CONFIGS, quick, config)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
@@ -111,7 +115,7 @@ def run(out="figures", quick=True, seed=0, executor=None, progress=None):
                 ax.set_ylabel("test MSE of refit")
     axes[0, 0].legend(fontsize=7)
     fig.suptitle(f"IMP path vs selectors (d={d}, s*={cfg['s_true']}, rho={cfg['rho']}, {cfg['trials']} trials)")
-    p1 = save_figure(fig, out / "linear_imp_path.png", rows)
+    p1 = save_figure(fig, out / f"{config_stem('linear_imp_path', config)}.png", rows)
 
     # --- figure 2: support recovery vs SNR
     n = 2 * d
@@ -137,4 +141,4 @@ def run(out="figures", quick=True, seed=0, executor=None, progress=None):
     ax.set_title(f"support recovery, n={n}, d={d}, s*={cfg['s_true']}, rho={cfg['rho']}", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    return [p1, save_figure(fig, out / "linear_imp_support.png", rows2)]
+    return [p1, save_figure(fig, out / f"{config_stem('linear_imp_support', config)}.png", rows2)]

@@ -43,7 +43,9 @@ FULL = {"dataset": "mnist", "iterations": 50000, "eval_every": 100, "rounds": 20
 
 MNIST5K = {"dataset": "mnist5k", "iterations": 5000, "eval_every": 100, "rounds": 11, "trials": 2,
            "control_every": 2, "n_val": 500}
-CONFIGS = {"quick": QUICK, "full": FULL, "mnist5k": MNIST5K}
+MICRO = {"dataset": "digits", "iterations": 20, "eval_every": 10, "rounds": 2, "trials": 1, "control_every": 2,
+         "n_val": 100}
+CONFIGS = {"micro": MICRO, "quick": QUICK, "full": FULL, "mnist5k": MNIST5K}
 
 
 def split_train_val(dataset, n_val, seed=0):

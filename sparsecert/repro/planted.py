@@ -18,16 +18,19 @@ from ..experiments import capacity
 from ..io import write_csv
 from ..plot import grid_heatmap
 from ..sweep import run_sweep
+from ._common import config_stem, pick_config, store_name
 
 QUICK = {"n": 2000, "ms": (1, 5, 20), "ss": (1, 5, 20, 50), "seeds": (0,), "imp_epochs": 15}
 FULL = {"n": 50000, "ms": (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000), "ss": (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000),
         "seeds": (0, 1, 2), "imp_epochs": 15}
+MICRO = {"n": 300, "ms": (1, 3), "ss": (2, 6), "seeds": (0,), "imp_epochs": 2}
+CONFIGS = {"micro": MICRO, "quick": QUICK, "full": FULL}
 
 
-def run(out="figures", quick=True, seed=0, executor="process", progress=None, device=None):
+def run(out="figures", quick=True, seed=0, executor="process", progress=None, device=None, config=None):
     """Both figures; ``device`` runs IHT on the torch backend there (e.g. ``"cuda"``, with
     ``executor="serial"``: one process owns the GPU)."""
-    cfg = QUICK if quick else FULL
+    cfg = pick_config(CONFIGS, quick, config)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     d = 100
@@ -37,8 +40,8 @@ def run(out="figures", quick=True, seed=0, executor="process", progress=None, de
                   "imp_epochs": cfg["imp_epochs"], **({} if device is None else {"device": device})}
                  for m in cfg["ms"] for s in cfg["ss"] if layers <= s <= capacity(m, d, layers)]
         res = run_sweep("planted_mlp", cells, [seed + k for k in cfg["seeds"]],
-                        out / f"planted_mlp{'_quick' if quick else ''}.sqlite", executor=executor, progress=progress)
-        stem = f"planted_mlp_{layers}layer"
+                        out / store_name("planted_mlp", quick, config), executor=executor, progress=progress)
+        stem = config_stem(f"planted_mlp_{layers}layer", config)
         grid_heatmap(res.rows, ["psnr", "imp_psnr"], path=out / f"{stem}.png",
                      title=[f"IHT (sequential AIHT), {layers} hidden layer(s)\nn={cfg['n']}, PSNR (dB)",
                             f"IMP (Adam 1e-3, 10%/round)\n{cfg['imp_epochs']} epochs/round, PSNR (dB)"])

@@ -20,15 +20,18 @@ from pathlib import Path
 from ..io import write_csv
 from ..plot import grid_heatmap
 from ..sweep import run_sweep
+from ._common import config_stem, pick_config, store_name
 
 QUICK = {"n": 2000, "ms": (1, 5, 20), "ss": (2, 10, 40), "seeds": (0,), "epochs": 10, "batch_size": 500}
 FULL = {"n": 50000, "ms": (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000), "ss": (2, 5, 10, 20, 50, 100, 200, 500, 1000),
         "seeds": (0, 1, 2), "epochs": 100, "batch_size": 5000}
+MICRO = {"n": 300, "ms": (2,), "ss": (4,), "seeds": (0,), "epochs": 2, "batch_size": 150}
+CONFIGS = {"micro": MICRO, "quick": QUICK, "full": FULL}
 
 
-def run(out="figures", quick=True, seed=0, executor="process", progress=None, device=None):
+def run(out="figures", quick=True, seed=0, executor="process", progress=None, device=None, config=None):
     """The figure; ``device`` runs IHT on the torch backend there (e.g. ``"cuda"``)."""
-    cfg = QUICK if quick else FULL
+    cfg = pick_config(CONFIGS, quick, config)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     d, k = 100, 10
@@ -36,8 +39,8 @@ def run(out="figures", quick=True, seed=0, executor="process", progress=None, de
               "imp_baseline": True, **({} if device is None else {"device": device})}
              for m in cfg["ms"] for s in cfg["ss"] if s <= m * (d + k)]
     res = run_sweep("planted_vector", cells, [seed + j for j in cfg["seeds"]],
-                    out / f"planted_vector{'_quick' if quick else ''}.sqlite", executor=executor, progress=progress)
-    stem = "planted_vector"
+                    out / store_name("planted_vector", quick, config), executor=executor, progress=progress)
+    stem = config_stem("planted_vector", config)
     grid_heatmap(res.rows, ["psnr", "imp_psnr"], path=out / f"{stem}.png",
                  title=[f"vector IHT, {k} outputs, n={cfg['n']}\n{cfg['epochs']} epochs of {cfg['batch_size']}, PSNR (dB)",
                         f"IMP (Adam 1e-3, 10%/round)\n{cfg['epochs']} epochs/round, PSNR (dB)"])

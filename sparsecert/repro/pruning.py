@@ -31,6 +31,7 @@ from ..io import write_csv
 from ..plot import pyplot
 from ..sweep import run_sweep
 from ..io import save_figure
+from ._common import config_stem, pick_config, store_name
 
 SPARSE = ("magnitude", "imp", "random", "snip", "grasp", "synflow", "bingo", "set", "rigl")
 QUICK = {"dataset": "digits", "widths": "128-64", "epochs": 20, "seeds": 3, "keeps": (0.5, 0.2, 0.1, 0.05, 0.02),
@@ -39,6 +40,8 @@ FULL = {"dataset": "mnist", "widths": "300-100", "epochs": 10, "seeds": 3,
         "keeps": (0.5, 0.2, 0.1, 0.05, 0.02, 0.01), "neq_eps": (1e-4, 3e-4, 1e-3, 3e-3, 1e-2)}
 STYLE = {"magnitude": ("C0", "o"), "imp": ("C1", "s"), "random": ("C7", "x"), "snip": ("C2", "^"),
          "grasp": ("C3", "v"), "synflow": ("C4", "D"), "bingo": ("C5", "*"), "set": ("C8", "<"), "rigl": ("C9", ">")}
+MICRO = {"dataset": "digits", "widths": "16-8", "epochs": 2, "seeds": 1, "keeps": (0.2,), "neq_eps": (1e-2,)}
+CONFIGS = {"micro": MICRO, "quick": QUICK, "full": FULL}
 
 
 def _full_dataset():
@@ -56,9 +59,9 @@ def _stats(rows, key):
     return v.mean(), v.std()
 
 
-def run(out="figures", quick=True, seed=0, executor="process", progress=None):
-    cfg = dict(QUICK if quick else FULL)
-    if not quick:
+def run(out="figures", quick=True, seed=0, executor="process", progress=None, config=None):
+    cfg = dict(pick_config(CONFIGS, quick, config))
+    if (config or ("quick" if quick else "full")) == "full":
         cfg["dataset"] = _full_dataset()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -68,7 +71,7 @@ def run(out="figures", quick=True, seed=0, executor="process", progress=None):
     cells += [dict(base, method=m, keep=k) for m in SPARSE for k in cfg["keeps"]]
     cells += [dict(base, method="neq", keep=1.0, eps=e) for e in cfg["neq_eps"]]
     seeds = list(range(seed, seed + cfg["seeds"]))
-    db = out / f"pruning_compare{'_quick' if quick else ''}.sqlite"
+    db = out / store_name("pruning_compare", quick, config)
     rows = run_sweep("pruning", cells, seeds, db, executor=executor, progress=progress).rows
 
     plt = pyplot()
@@ -113,7 +116,7 @@ def run(out="figures", quick=True, seed=0, executor="process", progress=None):
     bx.grid(alpha=0.3)
     bx.legend(fontsize=7, loc="lower left")
     bx.set_title("NEq (mu_eq = 0.5): saved backward work vs accuracy", fontsize=9)
-    path = save_figure(fig, out / "pruning_compare.png", [{k: v for k, v in r.items() if k != "experiment"} for r in rows])
+    path = save_figure(fig, out / f"{config_stem('pruning_compare', config)}.png", [{k: v for k, v in r.items() if k != "experiment"} for r in rows])
     dense_t = _stats(dense, "seconds")[0]
-    write_csv([dict(c, dense_seconds=dense_t) for c in cost], out / "pruning_cost.csv")
+    write_csv([dict(c, dense_seconds=dense_t) for c in cost], out / f"{config_stem('pruning_cost', config)}.csv")
     return [path]

@@ -35,6 +35,7 @@ from ..io import write_csv
 from ..plot import pyplot
 from ..sweep import run_sweep
 from ..io import save_figure
+from ._common import config_stem, pick_config, store_name
 
 BASE = (4, 8, 10)
 QUICK = {"points": sorted({BASE, (2, 8, 10), (8, 8, 10), (4, 4, 10), (4, 16, 10), (4, 8, 5), (4, 8, 20)}),
@@ -45,6 +46,9 @@ FULL = {"points": [(s, m, d) for s in (2, 4, 8, 16) for m in (4, 8, 16, 32) for 
         "factors": (0.25, 0.5, 1, 2, 4, 8, 16, 32, 64), "trials": 40, "bootstrap": 1000,
         "structure_m": (5, 20, 80, 320), "structure_n": tuple(int(10 ** e) for e in np.arange(1, 6.01, 0.5)),
         "structure_seeds": 20, "gamma": 0.05}
+MICRO = {"points": [BASE], "factors": (1, 4), "trials": 2, "bootstrap": 20,
+         "structure_m": (5,), "structure_n": (30, 300), "structure_seeds": 1, "gamma": 0.05}
+CONFIGS = {"micro": MICRO, "quick": QUICK, "full": FULL}
 
 
 def law_x(s, m, d):
@@ -98,15 +102,15 @@ def fit_law(x, n50):
     return float(C), float(c)
 
 
-def run(out="figures", quick=True, seed=0, executor="process", progress=None):
-    cfg = QUICK if quick else FULL
+def run(out="figures", quick=True, seed=0, executor="process", progress=None, config=None):
+    cfg = pick_config(CONFIGS, quick, config)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     cells = [{"n": max(2, int(round(f * law_x(s, m, d)))), "d": d, "m": m, "s": s, "variant": v}
              for v in RELU_VARIANTS for (s, m, d) in cfg["points"] for f in cfg["factors"]]
     cells = list({tuple(sorted(c.items())): c for c in cells}.values())  # small x: two factors may round alike
     res = run_sweep("relu_recovery", cells, range(seed, seed + cfg["trials"]),
-                    out / f"relu_phase{'_quick' if quick else ''}.sqlite", executor=executor, progress=progress)
+                    out / store_name("relu_phase", quick, config), executor=executor, progress=progress)
     rng = np.random.default_rng(seed)
     points, laws = [], []
     for v in RELU_VARIANTS:
@@ -132,10 +136,10 @@ def run(out="figures", quick=True, seed=0, executor="process", progress=None):
     for law in laws:
         print(f"  {law['variant']:12s} n50 = {law['C']:.2f} [{law['C_lo']:.2f}, {law['C_hi']:.2f}] s log(md/s) "
               f"{law['c']:+.1f}; held-out points within their interval: {law['loo_within']}/{law['points']}")
-    write_csv(laws, out / "relu_phase_law.csv")
+    write_csv(laws, out / f"{config_stem('relu_phase_law', config)}.csv")
     structure = pattern_structure(cfg, seed)
-    return [save_figure(_draw(points, laws, res.rows, cfg), out / "relu_phase.png", points),
-            save_figure(_draw_structure(structure, cfg), out / "relu_structure.png", structure)]
+    return [save_figure(_draw(points, laws, res.rows, cfg), out / f"{config_stem('relu_phase', config)}.png", points),
+            save_figure(_draw_structure(structure, cfg), out / f"{config_stem('relu_structure', config)}.png", structure)]
 
 
 def pattern_structure(cfg, seed=0):

@@ -56,6 +56,8 @@ FULL = {"source": "cifar10", "targets": ("fashion-mnist", "smallnorb"), "model":
         "iterations": 30000, "target_iterations": 10000, "head_iterations": 10000, "batch_size": 128, "lr": 1e-3,
         "p_m": (100, 51.2, 26.2, 13.4, 6.9, 3.5), "seeds": 1, "split": None}
 CONFIGS = {
+    "micro": {**QUICK, "width": 2, "hidden": 8, "iterations": 10, "target_iterations": 10, "head_iterations": 10,
+              "p_m": (100, 64)},
     "quick": QUICK,
     "fmnist-mnist": {**REAL, "source": "fmnist10k", "targets": ("mnist5k",), "split": {"fmnist10k": (8000, 2000),
                                                                                            "mnist5k": (4000, 1000)}},
