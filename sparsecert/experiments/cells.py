@@ -15,7 +15,7 @@ from ..metrics import relative_error
 from ..sparse import SparseVector
 from ..prune.compare import METHODS as PRUNING_METHODS
 from ..recovery import METHODS
-from ..sweep import Param, register
+from ..registry import Param, register
 from .planted import capacity, planted_mlp, planted_vector
 
 __all__ = [
