@@ -117,3 +117,9 @@ def test_no_import_cycles_between_modules():
     for m in sorted(graph):
         if m not in state:
             visit(m)
+
+
+def test_no_module_is_over_600_lines():
+    """A module that outgrows 600 lines holds more than one concept: split it (DESIGN.md)."""
+    long = {str(p.relative_to(ROOT)): n for p in ALL if (n := len(p.read_text().splitlines())) > 600}
+    assert not long, f"modules over 600 lines: {long}"
