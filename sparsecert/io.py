@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DPI", "write_csv", "write_json", "save_figure"]
+__all__ = ["DPI", "write_csv", "read_csv", "write_json", "save_figure"]
 
 #: Resolution of every saved figure (dots per inch).
 DPI = 110
@@ -25,6 +25,29 @@ def write_csv(rows: list[dict], path: str | Path) -> Path:
         w.writeheader()
         w.writerows(rows)
     return path
+
+
+def read_csv(path: str | Path) -> list[dict]:
+    """The rows of a CSV written by :func:`write_csv`, values typed back: empty -> None, True/False ->
+    bool, then int, float (``inf``, ``nan`` included), else the text."""
+
+    def typed(v: str) -> Any:
+        if v == "":
+            return None
+        if v in ("True", "False"):
+            return v == "True"
+        for kind in (int, float):
+            try:
+                return kind(v)
+            except ValueError:
+                pass
+        return v
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist: run the figure once before redrawing it")
+    with open(path, newline="") as fh:
+        return [{k: typed(v) for k, v in row.items()} for row in csv.DictReader(fh)]
 
 
 def write_json(obj: Any, path: str | Path) -> Path:

@@ -266,3 +266,38 @@ def test_version_and_repro_list_import_no_figure_module():
             "print(heavy, 'transfer ' in out.getvalue(), 'sparsecert ' in out.getvalue())")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[] True True", out
+
+
+@pytest.mark.parametrize("name,stems", [("planted", ["planted_mlp_1layer_micro", "planted_mlp_2layer_micro"]),
+                                        ("planted-vector", ["planted_vector_micro"]),
+                                        ("gaussian-phase", ["gaussian_phase_micro"])])
+def test_redraw_draws_from_the_csv_without_computing(name, stems, tmp_path, monkeypatch):
+    from sparsecert.repro import REGISTRY
+
+    module = REGISTRY[name]
+    if getattr(module, "NEEDS_TORCH", False):
+        pytest.importorskip("torch", reason="the torch extra is not installed")
+    module.run(tmp_path, config="micro", executor="serial", progress=False)
+    for stem in stems:
+        (tmp_path / f"{stem}.png").unlink()
+    monkeypatch.setattr(module, "run_sweep", lambda *a, **k: pytest.fail("--redraw computed"))
+    assert main(["repro", name, "--config", "micro", "--redraw", "--out", str(tmp_path)]) == 0
+    assert all((tmp_path / f"{stem}.png").stat().st_size > 1000 for stem in stems)
+
+
+def test_redraw_needs_the_csv_and_a_module_that_can(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["repro", "planted", "--redraw", "--out", str(tmp_path)])
+    assert "run the figure once before redrawing it" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["repro", "certify", "--redraw", "--out", str(tmp_path)])
+    assert "cannot redraw from its CSV yet" in capsys.readouterr().err
+
+
+def test_sequential_check_redraws_from_its_csv(tmp_path):
+    import shutil
+    from pathlib import Path
+
+    shutil.copy(Path(__file__).resolve().parents[1] / "figures" / "sequential_regression.csv", tmp_path)
+    assert main(["repro", "sequential-check", "--redraw", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "sequential_regression.png").stat().st_size > 1000

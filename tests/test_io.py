@@ -35,3 +35,11 @@ def test_save_figure_writes_a_png_at_the_one_dpi_with_its_rows_and_closes_it(tmp
     assert not plt.fignum_exists(fig.number)
     width = int.from_bytes(path.read_bytes()[16:20], "big")  # IHDR width: at most 2 in x DPI (a tight box trims)
     assert 0 < width <= 2 * io.DPI
+
+
+def test_read_csv_gives_back_what_write_csv_wrote(tmp_path):
+    rows = [{"m": 5, "s": 20, "psnr": float("inf"), "ok": True, "name": "a b", "gap": None, "x": 0.25}]
+    got = io.read_csv(io.write_csv(rows, tmp_path / "r.csv"))
+    assert got == rows and type(got[0]["m"]) is int and type(got[0]["x"]) is float
+    with pytest.raises(FileNotFoundError, match="run the figure once"):
+        io.read_csv(tmp_path / "missing.csv")

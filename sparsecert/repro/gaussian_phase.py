@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import save_figure, write_csv
+from ..io import read_csv, save_figure, write_csv
 from ..plot import pyplot, phase_diagram
 from ..sweep import run_sweep
 from ._common import config_stem, pick_config, store_name
@@ -47,6 +47,14 @@ def run(out="figures", quick=True, seed=0, executor="process", progress=None, co
     rows = run_sweep("gaussian_recovery", iht_cells, seeds, db, executor=executor, progress=progress).rows
     l1 = run_sweep("l1_recovery", cells, seeds, db, executor=executor, progress=progress)
     rows += [dict(r, method="l1") for r in l1.rows]
+    rows = [{k: v for k, v in r.items() if k != "experiment"} for r in rows]
+    write_csv(rows, out / f"{config_stem('gaussian_phase', config)}.csv")
+    return draw(rows, cfg, out, config)
+
+
+def draw(rows, cfg, out, config=None):
+    """One phase diagram per method from the rows; returns the figure's path."""
+    N = cfg["N"]
     plt = pyplot()
     fig, axes = plt.subplots(1, len(METHODS), figsize=(3.3 * len(METHODS), 3.4), sharey=True)
     for ax, method in zip(axes, METHODS):
@@ -54,6 +62,10 @@ def run(out="figures", quick=True, seed=0, executor="process", progress=None, co
                            keys=("cell_delta", "cell_rho"))
     axes[0].legend(fontsize=5.5, loc="upper left")
     fig.colorbar(im, ax=list(axes), label="P(success)", shrink=0.85)
-    path = save_figure(fig, out / f"{config_stem('gaussian_phase', config)}.png", tight=False)
-    write_csv([{k: v for k, v in r.items() if k != "experiment"} for r in rows], out / f"{config_stem('gaussian_phase', config)}.csv")
-    return [path]
+    return [save_figure(fig, Path(out) / f"{config_stem('gaussian_phase', config)}.png", tight=False)]
+
+
+def redraw(out="figures", quick=True, config=None):
+    """The figure again from the CSV a run wrote, without computing."""
+    rows = read_csv(Path(out) / f"{config_stem('gaussian_phase', config)}.csv")
+    return draw(rows, pick_config(CONFIGS, quick, config), out, config)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..experiments import capacity
-from ..io import write_csv
+from ..io import read_csv, write_csv
 from ..plot import grid_heatmap
 from ..sweep import run_sweep
 from ._common import config_stem, pick_config, store_name
@@ -34,17 +34,32 @@ def run(out="figures", quick=True, seed=0, executor="process", progress=None, de
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     d = 100
-    paths = []
+    rows = []
     for layers in (1, 2):
         cells = [{"m": m, "s": s, "n": cfg["n"], "d": d, "layers": layers, "imp_baseline": True,
                   "imp_epochs": cfg["imp_epochs"], **({} if device is None else {"device": device})}
                  for m in cfg["ms"] for s in cfg["ss"] if layers <= s <= capacity(m, d, layers)]
         res = run_sweep("planted_mlp", cells, [seed + k for k in cfg["seeds"]],
                         out / store_name("planted_mlp", quick, config), executor=executor, progress=progress)
-        stem = config_stem(f"planted_mlp_{layers}layer", config)
-        grid_heatmap(res.rows, ["psnr", "imp_psnr"], path=out / f"{stem}.png",
+        layer_rows = [{k: v for k, v in r.items() if k != "experiment"} for r in res.rows]
+        write_csv(layer_rows, out / f"{config_stem(f'planted_mlp_{layers}layer', config)}.csv")
+        rows += layer_rows
+    return draw(rows, cfg, out, config)
+
+
+def draw(rows, cfg, out, config=None):
+    """The two heatmaps (one per number of hidden layers) from the rows; returns their paths."""
+    paths = []
+    for layers in (1, 2):
+        path = Path(out) / f"{config_stem(f'planted_mlp_{layers}layer', config)}.png"
+        grid_heatmap([r for r in rows if r["layers"] == layers], ["psnr", "imp_psnr"], path=path,
                      title=[f"IHT (sequential AIHT), {layers} hidden layer(s)\nn={cfg['n']}, PSNR (dB)",
                             f"IMP (Adam 1e-3, 10%/round)\n{cfg['imp_epochs']} epochs/round, PSNR (dB)"])
-        write_csv([{k: v for k, v in r.items() if k != "experiment"} for r in res.rows], out / f"{stem}.csv")
-        paths.append(out / f"{stem}.png")
+        paths.append(path)
     return paths
+
+
+def redraw(out="figures", quick=True, config=None):
+    """The figures again from the CSVs a run wrote, without computing."""
+    rows = [r for layers in (1, 2) for r in read_csv(Path(out) / f"{config_stem(f'planted_mlp_{layers}layer', config)}.csv")]
+    return draw(rows, pick_config(CONFIGS, quick, config), out, config)

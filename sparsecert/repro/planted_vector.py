@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..io import write_csv
+from ..io import read_csv, write_csv
 from ..plot import grid_heatmap
 from ..sweep import run_sweep
 from ._common import config_stem, pick_config, store_name
@@ -40,9 +40,22 @@ def run(out="figures", quick=True, seed=0, executor="process", progress=None, de
              for m in cfg["ms"] for s in cfg["ss"] if s <= m * (d + k)]
     res = run_sweep("planted_vector", cells, [seed + j for j in cfg["seeds"]],
                     out / store_name("planted_vector", quick, config), executor=executor, progress=progress)
-    stem = config_stem("planted_vector", config)
-    grid_heatmap(res.rows, ["psnr", "imp_psnr"], path=out / f"{stem}.png",
+    rows = [{key: v for key, v in r.items() if key != "experiment"} for r in res.rows]
+    write_csv(rows, out / f"{config_stem('planted_vector', config)}.csv")
+    return draw(rows, cfg, out, config)
+
+
+def draw(rows, cfg, out, config=None):
+    """The heatmaps from the rows; returns the figure's path."""
+    path = Path(out) / f"{config_stem('planted_vector', config)}.png"
+    k = rows[0]["k"] if rows else 10
+    grid_heatmap(rows, ["psnr", "imp_psnr"], path=path,
                  title=[f"vector IHT, {k} outputs, n={cfg['n']}\n{cfg['epochs']} epochs of {cfg['batch_size']}, PSNR (dB)",
                         f"IMP (Adam 1e-3, 10%/round)\n{cfg['epochs']} epochs/round, PSNR (dB)"])
-    write_csv([{key: v for key, v in r.items() if key != "experiment"} for r in res.rows], out / f"{stem}.csv")
-    return [out / f"{stem}.png"]
+    return [path]
+
+
+def redraw(out="figures", quick=True, config=None):
+    """The figure again from the CSV a run wrote, without computing."""
+    rows = read_csv(Path(out) / f"{config_stem('planted_vector', config)}.csv")
+    return draw(rows, pick_config(CONFIGS, quick, config), out, config)

@@ -26,7 +26,6 @@ steps (NIHT). About five minutes on 2 cores.
 
 from __future__ import annotations
 
-import csv
 import time
 from pathlib import Path
 
@@ -35,7 +34,7 @@ from ..experiments import capacity, planted_mlp
 from ..recovery import published_aiht
 from ..relu import recover_relu
 from ..tasks import class_task, fit_iht, inr_task
-from ..io import save_figure
+from ..io import read_csv, save_figure
 
 PLANTED = {"n": 2000, "ms": (1, 5, 20), "ss": (1, 5, 20, 50), "layers": (1, 2)}
 DIGITS = {"binary": ((0, 1), ((5, 20), (20, 50)), 15), "10-class": (None, ((20, 200), (50, 1000)), 100)}
@@ -126,8 +125,7 @@ def _draw_diagnosis(rows):
 def _previous(path):
     if not path.is_file():
         return {}
-    with open(path, newline="") as f:
-        return {(r["case"], int(r["m"]), int(r["s"])): float(r["value"]) for r in csv.DictReader(f)}
+    return {(r["case"], r["m"], r["s"]): float(r["value"]) for r in read_csv(path)}
 
 
 def _draw(rows):
@@ -170,4 +168,14 @@ def run(out="figures", quick=True, seed=0, executor=None, progress=None):
     if not quick:
         diag = _diagnosis_rows(seed)
         paths.append(save_figure(_draw_diagnosis(diag), out / "sequential_diagnosis.png", diag))
+    return paths
+
+
+def redraw(out="figures", quick=True, config=None):
+    """The figure(s) again from the CSVs a run wrote (the diagnosis one too where its CSV exists)."""
+    out = Path(out)
+    paths = [save_figure(_draw(read_csv(out / f"{STEM}.csv")), out / f"{STEM}.png")]
+    if not quick:
+        paths.append(save_figure(_draw_diagnosis(read_csv(out / "sequential_diagnosis.csv")),
+                                 out / "sequential_diagnosis.png"))
     return paths
