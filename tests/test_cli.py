@@ -270,7 +270,8 @@ def test_version_and_repro_list_import_no_figure_module():
 
 @pytest.mark.parametrize("name,stems", [("planted", ["planted_mlp_1layer_micro", "planted_mlp_2layer_micro"]),
                                         ("planted-vector", ["planted_vector_micro"]),
-                                        ("gaussian-phase", ["gaussian_phase_micro"])])
+                                        ("gaussian-phase", ["gaussian_phase_micro"]),
+                                        ("pruning", ["pruning_compare_micro"])])
 def test_redraw_draws_from_the_csv_without_computing(name, stems, tmp_path, monkeypatch):
     from sparsecert.repro import REGISTRY
 

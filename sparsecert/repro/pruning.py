@@ -27,10 +27,9 @@ from pathlib import Path
 import numpy as np
 
 from .. import data as D
-from ..io import write_csv
+from ..io import read_csv, save_figure, write_csv
 from ..plot import pyplot
 from ..sweep import run_sweep
-from ..io import save_figure
 from ._common import config_stem, pick_config, store_name
 
 SPARSE = ("magnitude", "imp", "random", "snip", "grasp", "synflow", "bingo", "set", "rigl")
@@ -73,7 +72,13 @@ def run(out="figures", quick=True, seed=0, executor="process", progress=None, co
     seeds = list(range(seed, seed + cfg["seeds"]))
     db = out / store_name("pruning_compare", quick, config)
     rows = run_sweep("pruning", cells, seeds, db, executor=executor, progress=progress).rows
+    return draw([{k: v for k, v in r.items() if k != "experiment"} for r in rows], cfg, out, config)
 
+
+def draw(rows, cfg, out, config=None):
+    """Accuracy against the kept fraction per method, and NEq's saved work, from the rows; writes
+    the rows and ``pruning_cost`` (mean seconds per method and level) as CSV; returns the figure's path."""
+    out = Path(out)
     plt = pyplot()
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(11.5, 4.2), gridspec_kw={"width_ratios": [1.6, 1]})
     dense = [r for r in rows if r["method"] == "dense"]
@@ -89,7 +94,8 @@ def run(out="figures", quick=True, seed=0, executor="process", progress=None, co
                 (am, as_), (tm, _) = _stats(sel, "accuracy"), _stats(sel, "seconds")
                 pts.append((np.mean([r["density"] for r in sel]), am, as_))
                 cost.append({"method": m, "keep": k, "accuracy": am, "accuracy_std": as_, "seconds": tm,
-                             "probe_seconds": _stats(sel, "probe_seconds")[0] if "probe_seconds" in sel[0] else 0.0})
+                             "probe_seconds": _stats(sel, "probe_seconds")[0] if sel[0].get("probe_seconds") is not None
+                             else 0.0})
         x, y, e = map(np.array, zip(*pts))
         c, mk = STYLE[m]
         ax.errorbar(x, y, yerr=e, color=c, marker=mk, ms=4, lw=1.2, capsize=2, label=m)
@@ -116,7 +122,15 @@ def run(out="figures", quick=True, seed=0, executor="process", progress=None, co
     bx.grid(alpha=0.3)
     bx.legend(fontsize=7, loc="lower left")
     bx.set_title("NEq (mu_eq = 0.5): saved backward work vs accuracy", fontsize=9)
-    path = save_figure(fig, out / f"{config_stem('pruning_compare', config)}.png", [{k: v for k, v in r.items() if k != "experiment"} for r in rows])
+    path = save_figure(fig, out / f"{config_stem('pruning_compare', config)}.png", rows)
     dense_t = _stats(dense, "seconds")[0]
     write_csv([dict(c, dense_seconds=dense_t) for c in cost], out / f"{config_stem('pruning_cost', config)}.csv")
     return [path]
+
+
+def redraw(out="figures", quick=True, config=None):
+    """The figure again from the CSV a run wrote, without computing."""
+    cfg = dict(pick_config(CONFIGS, quick, config))
+    rows = read_csv(Path(out) / f"{config_stem('pruning_compare', config)}.csv")
+    cfg["dataset"] = rows[0]["dataset"] if rows else cfg["dataset"]
+    return draw(rows, cfg, out, config)
