@@ -268,21 +268,20 @@ def test_version_and_repro_list_import_no_figure_module():
     assert out.strip() == "[] True True", out
 
 
-@pytest.mark.parametrize("name,stems", [("planted", ["planted_mlp_1layer_micro", "planted_mlp_2layer_micro"]),
-                                        ("planted-vector", ["planted_vector_micro"]),
-                                        ("gaussian-phase", ["gaussian_phase_micro"]),
-                                        ("pruning", ["pruning_compare_micro"])])
+@pytest.mark.parametrize("name,stems", [("planted", ["planted_mlp_1layer", "planted_mlp_2layer"]),
+                                        ("planted-vector", ["planted_vector"]), ("gaussian-phase", ["gaussian_phase"]),
+                                        ("pruning", ["pruning_compare"]), ("sequential-check", ["sequential_regression"])])
 def test_redraw_draws_from_the_csv_without_computing(name, stems, tmp_path, monkeypatch):
+    """--redraw on the quick run's CSVs (as committed under figures/) draws each figure without a sweep."""
+    import shutil
+    from pathlib import Path
+
     from sparsecert.repro import REGISTRY
 
-    module = REGISTRY[name]
-    if getattr(module, "NEEDS_TORCH", False):
-        pytest.importorskip("torch", reason="the torch extra is not installed")
-    module.run(tmp_path, config="micro", executor="serial", progress=False)
     for stem in stems:
-        (tmp_path / f"{stem}.png").unlink()
-    monkeypatch.setattr(module, "run_sweep", lambda *a, **k: pytest.fail("--redraw computed"))
-    assert main(["repro", name, "--config", "micro", "--redraw", "--out", str(tmp_path)]) == 0
+        shutil.copy(Path(__file__).resolve().parents[1] / "figures" / f"{stem}.csv", tmp_path)
+    monkeypatch.setattr(REGISTRY[name], "run_sweep", lambda *a, **k: pytest.fail("--redraw computed"), raising=False)
+    assert main(["repro", name, "--redraw", "--out", str(tmp_path)]) == 0
     assert all((tmp_path / f"{stem}.png").stat().st_size > 1000 for stem in stems)
 
 
@@ -293,12 +292,3 @@ def test_redraw_needs_the_csv_and_a_module_that_can(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["repro", "certify", "--redraw", "--out", str(tmp_path)])
     assert "cannot redraw from its CSV yet" in capsys.readouterr().err
-
-
-def test_sequential_check_redraws_from_its_csv(tmp_path):
-    import shutil
-    from pathlib import Path
-
-    shutil.copy(Path(__file__).resolve().parents[1] / "figures" / "sequential_regression.csv", tmp_path)
-    assert main(["repro", "sequential-check", "--redraw", "--out", str(tmp_path)]) == 0
-    assert (tmp_path / "sequential_regression.png").stat().st_size > 1000
