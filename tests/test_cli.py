@@ -38,6 +38,7 @@ def test_import_does_not_import_torch():
     assert out.stdout.strip() == "False"
 
 
+@pytest.mark.slow  # linear-imp's micro configuration runs in the fast suite
 def test_repro_linear_imp_quick(tmp_path, capsys):
     """The linear-IMP figures regenerate from one command (quick mode)."""
     assert main(["repro", "linear-imp", "--quick", "--out", str(tmp_path)]) == 0
@@ -126,10 +127,10 @@ def test_recover_writes_nothing_when_the_run_diverged(tmp_path, monkeypatch, cap
 _SLOW = pytest.mark.slow  # 5-50 s each: run by `make test` (and CI), left out of `pytest -m "not slow"`
 
 
-@pytest.mark.parametrize("name", ["convergence", "planted-vector"] + [
-    pytest.param(n, marks=_SLOW)
-    for n in ("gaussian-phase", "planted", "certify", "pruning", "lottery", "transfer", "classify", "inr",
-              "sequential-check", "relu-phase")
+@pytest.mark.parametrize("name", ["convergence"] + [
+    pytest.param(n, marks=_SLOW)  # each also runs in its micro configuration in the fast suite (below)
+    for n in ("planted-vector", "gaussian-phase", "planted", "certify", "pruning", "lottery", "transfer", "classify",
+              "inr", "sequential-check", "relu-phase")
 ])
 def test_quick_figures_are_produced(name, tmp_path):
     from sparsecert.repro import REGISTRY
@@ -269,7 +270,8 @@ def test_version_and_repro_list_import_no_figure_module():
 
 
 @pytest.mark.parametrize("name,stems", [("planted", ["planted_mlp_1layer", "planted_mlp_2layer"]),
-                                        ("planted-vector", ["planted_vector"]), ("gaussian-phase", ["gaussian_phase"]),
+                                        ("planted-vector", ["planted_vector"]),
+                                        pytest.param("gaussian-phase", ["gaussian_phase"], marks=_SLOW),
                                         ("pruning", ["pruning_compare"]), ("sequential-check", ["sequential_regression"])])
 def test_redraw_draws_from_the_csv_without_computing(name, stems, tmp_path, monkeypatch):
     """--redraw on the quick run's CSVs (as committed under figures/) draws each figure without a sweep."""
