@@ -27,10 +27,10 @@ from ._common import config_stem, pick_config
 QUICK = {"N": 20, "deltas": (0.4, 0.7), "rhos": (0.05, 0.1, 0.2, 0.3, 0.4, 0.5), "trials": 15, "budget": 20_000}
 FULL = {"N": 40, "deltas": (0.3, 0.5, 0.7), "rhos": (0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5), "trials": 100,
         "budget": 200_000}
-CONDITIONS = ("IHT: delta_3s < 1/sqrt(32)", "unique: 2s columns independent", "ERC on support", "NSP on support+signs",
-              "NIHT recovers")
 MICRO = {"N": 12, "deltas": (0.5,), "rhos": (0.1, 0.3), "trials": 2, "budget": 2_000}
 CONFIGS = {"micro": MICRO, "quick": QUICK, "full": FULL}
+CONDITIONS = ("IHT: delta_3s < 1/sqrt(32)", "unique: 2s columns independent", "ERC on support", "NSP on support+signs",
+              "NIHT recovers")
 
 
 def trial(rng, n, N, s, budget):

@@ -23,9 +23,9 @@ from ._common import config_stem, pick_config, store_name
 QUICK = {"N": 64, "deltas": (0.25, 0.4, 0.6, 0.8), "rhos": (0.05, 0.1, 0.2, 0.3, 0.45, 0.6), "seeds": 4}
 FULL = {"N": 256, "deltas": tuple(np.round(np.linspace(0.1, 0.9, 9), 3)),
         "rhos": tuple(np.round(np.linspace(0.05, 0.6, 12), 3)), "seeds": 20}
-METHODS = ("iht", "niht", "aiht", "htp", "l1")
 MICRO = {"N": 24, "deltas": (0.5,), "rhos": (0.1, 0.3), "seeds": 1}
 CONFIGS = {"micro": MICRO, "quick": QUICK, "full": FULL}
+METHODS = ("iht", "niht", "aiht", "htp", "l1")
 
 
 def _cells(cfg):

@@ -37,10 +37,10 @@ QUICK = {"dataset": "digits", "widths": "128-64", "epochs": 20, "seeds": 3, "kee
          "neq_eps": (1e-4, 3e-4, 1e-3, 3e-3, 1e-2)}
 FULL = {"dataset": "mnist", "widths": "300-100", "epochs": 10, "seeds": 3,
         "keeps": (0.5, 0.2, 0.1, 0.05, 0.02, 0.01), "neq_eps": (1e-4, 3e-4, 1e-3, 3e-3, 1e-2)}
-STYLE = {"magnitude": ("C0", "o"), "imp": ("C1", "s"), "random": ("C7", "x"), "snip": ("C2", "^"),
-         "grasp": ("C3", "v"), "synflow": ("C4", "D"), "bingo": ("C5", "*"), "set": ("C8", "<"), "rigl": ("C9", ">")}
 MICRO = {"dataset": "digits", "widths": "16-8", "epochs": 2, "seeds": 1, "keeps": (0.2,), "neq_eps": (1e-2,)}
 CONFIGS = {"micro": MICRO, "quick": QUICK, "full": FULL}
+STYLE = {"magnitude": ("C0", "o"), "imp": ("C1", "s"), "random": ("C7", "x"), "snip": ("C2", "^"),
+         "grasp": ("C3", "v"), "synflow": ("C4", "D"), "bingo": ("C5", "*"), "set": ("C8", "<"), "rigl": ("C9", ">")}
 
 
 def _full_dataset():
