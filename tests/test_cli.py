@@ -272,7 +272,8 @@ def test_version_and_repro_list_import_no_figure_module():
 @pytest.mark.parametrize("name,stems", [("planted", ["planted_mlp_1layer", "planted_mlp_2layer"]),
                                         ("planted-vector", ["planted_vector"]),
                                         pytest.param("gaussian-phase", ["gaussian_phase"], marks=_SLOW),
-                                        ("pruning", ["pruning_compare"]), ("sequential-check", ["sequential_regression"])])
+                                        ("pruning", ["pruning_compare"]), ("sequential-check", ["sequential_regression"]),
+                                        ("linear-imp", ["linear_imp_path", "linear_imp_support"])])
 def test_redraw_draws_from_the_csv_without_computing(name, stems, tmp_path, monkeypatch):
     """--redraw on the quick run's CSVs (as committed under figures/) draws each figure without a sweep."""
     import shutil

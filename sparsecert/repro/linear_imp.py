@@ -25,7 +25,7 @@ import numpy as np
 
 from .. import linear_theory as lt
 from ..plot import pyplot
-from ..io import save_figure
+from ..io import read_csv, save_figure
 from ._common import config_stem, pick_config
 
 QUICK = {"d": 16, "s_true": 4, "rho": 0.5, "ratios": (1.5, 4.0), "noises": (0.1, 1.0), "trials": 6,
@@ -35,6 +35,8 @@ FULL = {"d": 40, "s_true": 8, "rho": 0.5, "ratios": (1.25, 2.0, 5.0), "noises": 
 MICRO = {"d": 8, "s_true": 2, "rho": 0.5, "ratios": (2.0,), "noises": (0.5,), "trials": 2,
          "snr": (1, 4), "support_trials": 4, "n_test": 100}
 CONFIGS = {"micro": MICRO, "quick": QUICK, "full": FULL}
+#: Support selectors of figure 2.
+SELECTORS = ("IMP (20%/round)", "one-shot threshold", "OMP")
 
 
 def _design(rng, n, d, rho):
@@ -85,27 +87,50 @@ def run(out="figures", quick=True, seed=0, executor=None, progress=None, config=
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     d = cfg["d"]
-    plt = pyplot()
 
     # --- figure 1: test error along the path
     rows = []
-    fig, axes = plt.subplots(len(cfg["ratios"]), len(cfg["noises"]), figsize=(4.2 * len(cfg["noises"]), 3.2 * len(cfg["ratios"])),
-                             squeeze=False, sharex=True)
-    for i, ratio in enumerate(cfg["ratios"]):
-        for j, noise in enumerate(cfg["noises"]):
+    for ratio in cfg["ratios"]:
+        for noise in cfg["noises"]:
             acc = {}
             for _ in range(cfg["trials"]):
                 X, y, beta, _, Xt = _problem(rng, int(ratio * d), d, cfg["s_true"], cfg["rho"], noise, cfg["n_test"])
                 for name, by_k in _supports_by_size(X, y, rng, d).items():
                     for k, S in by_k.items():
                         acc.setdefault(name, {}).setdefault(k, []).append(_refit_mse(X, y, Xt, beta, S))
+            rows += [{"n_over_d": ratio, "noise": noise, "method": name, "kept": k, "test_mse": np.mean(by_k[k])}
+                     for name, by_k in acc.items() for k in sorted(by_k)]
+
+    # --- figure 2: support recovery vs SNR
+    n = 2 * d
+    rows2 = []
+    for snr in cfg["snr"]:
+        hits = dict.fromkeys(SELECTORS, 0)
+        for _ in range(cfg["support_trials"]):
+            # snr = min|beta*| sqrt(n) / sigma with min|beta*| >= 0.5
+            X, y, beta, S, _ = _problem(rng, n, d, cfg["s_true"], cfg["rho"], 0.5 * np.sqrt(n) / snr)
+            k = cfg["s_true"]
+            hits["IMP (20%/round)"] += np.array_equal(lt.imp_path(X, y, k, rate=0.2).support, S)
+            hits["one-shot threshold"] += np.array_equal(lt.imp_path(X, y, k, one_shot=True).support, S)
+            hits["OMP"] += np.array_equal(lt.omp_support(X, y, k), S)
+        rows2 += [{"snr": snr, "method": name, "p_recover": hits[name] / cfg["support_trials"]} for name in SELECTORS]
+    return draw((rows, rows2), cfg, out, config)
+
+
+def draw(rows, cfg, out, config=None):
+    """Both figures from ``rows = (path rows, support rows)``; writes each beside its PNG; returns the paths."""
+    rows, rows2 = rows
+    out, d = Path(out), cfg["d"]
+    plt = pyplot()
+    fig, axes = plt.subplots(len(cfg["ratios"]), len(cfg["noises"]), figsize=(4.2 * len(cfg["noises"]), 3.2 * len(cfg["ratios"])),
+                             squeeze=False, sharex=True)
+    for i, ratio in enumerate(cfg["ratios"]):
+        for j, noise in enumerate(cfg["noises"]):
             ax = axes[i, j]
-            for name, by_k in acc.items():
-                ks = sorted(by_k)
-                means = [np.mean(by_k[k]) for k in ks]
-                ax.semilogy(ks, means, marker=".", label=name)
-                rows += [{"n_over_d": ratio, "noise": noise, "method": name, "kept": k, "test_mse": m_}
-                         for k, m_ in zip(ks, means)]
+            cell = [r for r in rows if r["n_over_d"] == ratio and r["noise"] == noise]
+            for name in dict.fromkeys(r["method"] for r in cell):
+                pts = [(r["kept"], r["test_mse"]) for r in cell if r["method"] == name]
+                ax.semilogy([k for k, _ in pts], [m for _, m in pts], marker=".", label=name)
             ax.axvline(cfg["s_true"], color="gray", lw=0.8, ls=":")
             ax.set_title(f"n/d = {ratio}, noise = {noise}", fontsize=9)
             ax.grid(alpha=0.3)
@@ -116,29 +141,19 @@ def run(out="figures", quick=True, seed=0, executor=None, progress=None, config=
     axes[0, 0].legend(fontsize=7)
     fig.suptitle(f"IMP path vs selectors (d={d}, s*={cfg['s_true']}, rho={cfg['rho']}, {cfg['trials']} trials)")
     p1 = save_figure(fig, out / f"{config_stem('linear_imp_path', config)}.png", rows)
-
-    # --- figure 2: support recovery vs SNR
-    n = 2 * d
-    rows2 = []
-    rates = {"IMP (20%/round)": [], "one-shot threshold": [], "OMP": []}
-    for snr in cfg["snr"]:
-        hits = dict.fromkeys(rates, 0)
-        for _ in range(cfg["support_trials"]):
-            # snr = min|beta*| sqrt(n) / sigma with min|beta*| >= 0.5
-            X, y, beta, S, _ = _problem(rng, n, d, cfg["s_true"], cfg["rho"], 0.5 * np.sqrt(n) / snr)
-            k = cfg["s_true"]
-            hits["IMP (20%/round)"] += np.array_equal(lt.imp_path(X, y, k, rate=0.2).support, S)
-            hits["one-shot threshold"] += np.array_equal(lt.imp_path(X, y, k, one_shot=True).support, S)
-            hits["OMP"] += np.array_equal(lt.omp_support(X, y, k), S)
-        for name in rates:
-            rates[name].append(hits[name] / cfg["support_trials"])
-            rows2.append({"snr": snr, "method": name, "p_recover": hits[name] / cfg["support_trials"]})
     fig, ax = plt.subplots(figsize=(5, 3.6))
-    for name, ps in rates.items():
-        ax.plot(cfg["snr"], ps, marker="o", label=name)
+    for name in SELECTORS:
+        pts = [(r["snr"], r["p_recover"]) for r in rows2 if r["method"] == name]
+        ax.plot([x for x, _ in pts], [p_ for _, p_ in pts], marker="o", label=name)
     ax.set_xlabel(r"SNR = min$|\beta^*_j|\sqrt{n}/\sigma$")
     ax.set_ylabel("P(exact support)")
-    ax.set_title(f"support recovery, n={n}, d={d}, s*={cfg['s_true']}, rho={cfg['rho']}", fontsize=9)
+    ax.set_title(f"support recovery, n={2 * d}, d={d}, s*={cfg['s_true']}, rho={cfg['rho']}", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return [p1, save_figure(fig, out / f"{config_stem('linear_imp_support', config)}.png", rows2)]
+
+
+def redraw(out="figures", quick=True, config=None):
+    """Both figures again from the CSVs a run wrote, without computing."""
+    rows = tuple(read_csv(Path(out) / f"{config_stem(stem, config)}.csv") for stem in ("linear_imp_path", "linear_imp_support"))
+    return draw(rows, pick_config(CONFIGS, quick, config), out, config)
