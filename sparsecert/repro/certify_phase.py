@@ -21,7 +21,7 @@ from ..experiments import SUCCESS_TOL
 from ..metrics import relative_error
 from ..plot import pyplot
 from ..recovery import iht
-from ..io import save_figure
+from ..io import read_csv, save_figure
 from ._common import config_stem, pick_config
 
 QUICK = {"N": 20, "deltas": (0.4, 0.7), "rhos": (0.05, 0.1, 0.2, 0.3, 0.4, 0.5), "trials": 15, "budget": 20_000}
@@ -59,31 +59,44 @@ def run(out="figures", quick=True, seed=0, executor=None, progress=None, config=
     rng = np.random.default_rng(seed)
     N = cfg["N"]
     rows = []
-    plt = pyplot()
-    fig, axes = plt.subplots(1, len(cfg["deltas"]), figsize=(4.6 * len(cfg["deltas"]), 3.6), squeeze=False, sharey=True)
-    for ax, delta in zip(axes[0], cfg["deltas"]):
+    for delta in cfg["deltas"]:
         n = round(delta * N)
-        rhos, rates = [], {c: [] for c in CONDITIONS}
+        done = set()
         for rho in cfg["rhos"]:
             s = max(1, round(rho * n))
-            if s > n or (rhos and s == round(rhos[-1] * n)):
+            if s > n or s in done:
                 continue
+            done.add(s)
             hits = {c: 0 for c in CONDITIONS}
             for _ in range(cfg["trials"]):
                 for c, ok in trial(rng, n, N, s, cfg["budget"]).items():
                     hits[c] += ok
-            rhos.append(s / n)
-            for c in CONDITIONS:
-                rates[c].append(hits[c] / cfg["trials"])
-                rows.append({"delta": delta, "n": n, "N": N, "s": s, "rho": s / n, "condition": c,
-                             "fraction": hits[c] / cfg["trials"]})
+            rows += [{"delta": delta, "n": n, "N": N, "s": s, "rho": s / n, "condition": c,
+                      "fraction": hits[c] / cfg["trials"]} for c in CONDITIONS]
+    return draw(rows, cfg, out, config)
+
+
+def draw(rows, cfg, out, config=None):
+    """One panel per delta: the fraction of instances meeting each condition against rho; returns the path."""
+    plt = pyplot()
+    fig, axes = plt.subplots(1, len(cfg["deltas"]), figsize=(4.6 * len(cfg["deltas"]), 3.6), squeeze=False, sharey=True)
+    for ax, delta in zip(axes[0], cfg["deltas"]):
+        cell = [r for r in rows if r["delta"] == delta]
         for c in CONDITIONS:
-            ax.plot(rhos, rates[c], marker="o", ms=3, lw=2.2 if c == "NIHT recovers" else 1.2,
+            pts = [(r["rho"], r["fraction"]) for r in cell if r["condition"] == c]
+            ax.plot([x for x, _ in pts], [f for _, f in pts], marker="o", ms=3, lw=2.2 if c == "NIHT recovers" else 1.2,
                     color="k" if c == "NIHT recovers" else None, label=c)
-        ax.set_title(f"delta = n/N = {delta} (n={n}, N={N})", fontsize=9)
+        n = cell[0]["n"] if cell else round(delta * cfg["N"])
+        ax.set_title(f"delta = n/N = {delta} (n={n}, N={cfg['N']})", fontsize=9)
         ax.set_xlabel(r"$\rho = s/n$")
         ax.grid(alpha=0.3)
     axes[0, 0].set_ylabel("fraction of instances")
     axes[0, 0].legend(fontsize=7)
     fig.suptitle(f"certified vs actual recovery ({cfg['trials']} instances per point)", fontsize=10)
-    return [save_figure(fig, out / f"{config_stem('certify_phase', config)}.png", rows)]
+    return [save_figure(fig, Path(out) / f"{config_stem('certify_phase', config)}.png", rows)]
+
+
+def redraw(out="figures", quick=True, config=None):
+    """The figure again from the CSV a run wrote, without computing."""
+    rows = read_csv(Path(out) / f"{config_stem('certify_phase', config)}.csv")
+    return draw(rows, pick_config(CONFIGS, quick, config), out, config)
