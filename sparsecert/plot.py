@@ -46,7 +46,7 @@ def convergence_figure(panels, path=None, *, title=None):
         fig.suptitle(title)
     fig.tight_layout()
     if path is not None:
-        save_figure(fig, path)
+        save_figure(fig, path, tight=False)  # laid out above, also for the figure returned
     plt.close(fig)
     return fig
 
@@ -180,6 +180,6 @@ def phase_diagram(rows, *, ax=None, title=None, theory=True, c=4.0, path=None, k
         ax.legend(fontsize=6, loc="upper left")
         fig.tight_layout()
         if path is not None:
-            save_figure(fig, path)
+            save_figure(fig, path, tight=False)  # laid out above
         plt.close(fig)
     return im

@@ -377,14 +377,14 @@ class SequentialIHTSolver(IHTSolver):
         out = self._accept(cand)
         if self.unit_moves and self.rel_residual > self.best[0] * (1.0 - STALL) and self._restructure():
             out = (out[0], False, np.inf)  # the iterate moved: not stationary
-        self._propose()
         if self.rel_residual < self.best[0]:  # the network's own residual
             self.best, self._misses = (self.rel_residual, self.w, it), 0
         elif self.admission == "adaptive" and not self.halving:
             self._misses += 1
             if self._misses >= self.patience:
-                self._restart()
+                self._restart()  # proposes from the best iterate's residual
                 return out[0], False, np.inf  # the step taken is undone: no stationarity to read
+        self._propose()
         return out
 
     def _best_is_earlier(self):
