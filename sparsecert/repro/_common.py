@@ -26,4 +26,4 @@ def config_stem(stem, config=None):
 def store_name(stem, quick=True, config=None):
     """SQLite file of a run's sweep: ``stem_<config>.sqlite`` for a named configuration, else
     ``stem_quick.sqlite`` or ``stem.sqlite``."""
-    return f"{stem}_{config}.sqlite" if config else f"{stem}{'_quick' if quick else ''}.sqlite"
+    return f"{config_stem(stem, config or ('quick' if quick else None))}.sqlite"
