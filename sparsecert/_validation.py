@@ -150,6 +150,13 @@ def is_integral(a: Any) -> bool:
     return a.dtype.kind == "f" and bool(np.all(np.isfinite(a)) and np.all(a == np.round(a)))
 
 
+def check_bool(value: Any, name: str) -> bool:
+    """Check that ``value`` is ``True`` or ``False`` (a NumPy bool too); ``TypeError`` otherwise."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
 def check_option(value: Any, name: str, allowed: Any) -> Any:
     """Check that ``value`` is one of ``allowed`` (strings compared case-insensitively)."""
     key = value.lower() if isinstance(value, str) else value

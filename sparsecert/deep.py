@@ -26,23 +26,24 @@ __all__ = ["recover_relu_vector", "recover_mlp"]
 
 
 def recover_relu_vector(X, Y, m, s, *, max_iter=100, tol=1e-10, block=256, rng=None, progress=None, init_scale=None,
-                        backend="numpy", device=None):
+                        backend="numpy", device=None, loss="squared", precondition=None, momentum=None):
     """Fit ``F(X) = relu(X U^T) V`` (U: m x d, V: m x k) with at most ``s`` nonzeros in (U, V).
 
-    IHT on the factored loss ``0.5 ||Y - F(X)||_F^2``
-    (:class:`sparsecert.recovery.FactoredIHTSolver`): a gradient step on
+    IHT on the factored loss, ``0.5 ||Y - F(X)||_F^2`` or the softmax
+    cross-entropy (:class:`sparsecert.recovery.FactoredIHTSolver`): a gradient step on
     ``theta = [vec(U); vec(V)]``, one shared top-s over both layers, and a
     backtracking step size, so the loss never increases. Non-convex: no
     recovery guarantee, unlike the scalar convex reformulation.
 
     Parameters
     ----------
-    X, Y, m, s, block, rng, init_scale, backend, device
+    X, Y, m, s, block, rng, init_scale, backend, device, loss, precondition, momentum
         As for :class:`~sparsecert.recovery.FactoredIHTSolver` (``X`` (n, d),
         ``Y`` (n, k) or (n,), width ``m``, ``s`` nonzeros over both layers).
     max_iter : int
     tol : float
-        Stop when ``||Y - F(X)||_F <= tol ||Y||_F``.
+        Stop when ``||Y - F(X)||_F <= tol ||Y||_F`` (squared loss; under
+        cross-entropy when ``loss <= tol^2 loss(F = 0)``).
     progress : bool, optional
 
     Returns
@@ -52,7 +53,8 @@ def recover_relu_vector(X, Y, m, s, *, max_iter=100, tol=1e-10, block=256, rng=N
     result : RecoveryResult
         ``w`` is the sparse ``theta``.
     """
-    solver = FactoredIHTSolver(X, Y, m, s, block=block, rng=rng, init_scale=init_scale, backend=backend, device=device)
+    solver = FactoredIHTSolver(X, Y, m, s, block=block, rng=rng, init_scale=init_scale, backend=backend, device=device,
+                               loss=loss, precondition=precondition, momentum=momentum)
     # xtol 0: the fit stops as stationary only when no step decreases the loss
     result = solver.solve(max_iter=max_iter, tol=tol, xtol=0.0, progress=progress)
     V = solver.V if np.ndim(Y) == 2 else solver.V[:, 0]

@@ -21,11 +21,13 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from scipy.special import softmax
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._validation import check_int, check_option
-from .recovery import METHODS, iht, iht_omp
+from .recovery import LOSSES, METHODS, iht, iht_omp
 
 __all__ = ["SparseRegressor", "SparseReLURegressor", "SparseReLUClassifier"]
 
@@ -209,6 +211,9 @@ class SparseReLUClassifier(ClassifierMixin, BaseEstimator):
         Nonzero weights over both layers (capped at ``m (n_features + n_classes)``).
     max_iter : int
     random_state : None, int or RandomState
+    loss : {"cross-entropy", "squared"}
+        The fit's loss on the one-hot targets (:class:`sparsecert.recovery.FactoredIHTSolver`).
+        Cross-entropy (default) also gives :meth:`predict_proba` (the softmax of the outputs).
 
     Attributes
     ----------
@@ -218,11 +223,13 @@ class SparseReLUClassifier(ClassifierMixin, BaseEstimator):
     n_iter_, result_
     """
 
-    def __init__(self, m: int = 16, s: int = 200, *, max_iter: int = 200, random_state: Any = None) -> None:
+    def __init__(self, m: int = 16, s: int = 200, *, max_iter: int = 200, random_state: Any = None,
+                 loss: str = "cross-entropy") -> None:
         self.m = m
         self.s = s
         self.max_iter = max_iter
         self.random_state = random_state
+        self.loss = loss
 
     def fit(self, X: Any, y: Any) -> SparseReLUClassifier:
         from .deep import recover_relu_vector
@@ -237,7 +244,8 @@ class SparseReLUClassifier(ClassifierMixin, BaseEstimator):
         s = min(check_int(self.s, "s", low=2), m * (X.shape[1] + k))
         Y = np.eye(k)[idx]
         self.net_, self.result_ = recover_relu_vector(X, Y, m, s, max_iter=check_int(self.max_iter, "max_iter", low=1),
-                                                      rng=_seed(self.random_state), progress=False)
+                                                      rng=_seed(self.random_state), progress=False,
+                                                      loss=check_option(self.loss, "loss", LOSSES))
         self.n_iter_ = self.result_.n_iter
         return self
 
@@ -248,6 +256,14 @@ class SparseReLUClassifier(ClassifierMixin, BaseEstimator):
         X = validate_data(self, X, dtype=np.float64, reset=False)
         out = self.net_.forward(X)
         return out[:, 1] - out[:, 0] if self.classes_.size == 2 else out
+
+    @available_if(lambda self: self.loss == "cross-entropy")
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities, shape (n, n_classes): the softmax of the net's outputs (the model
+        the cross-entropy fit is the likelihood of)."""
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        return softmax(self.net_.forward(X), axis=1)
 
     def predict(self, X: Any) -> np.ndarray:
         scores = self.decision_function(X)  # (checks fitted first)

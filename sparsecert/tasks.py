@@ -202,7 +202,8 @@ def fit_iht(task, m, s, *, epochs=15, batch_size=None, block=64, rng=0):
     AIHT, 10 inner steps, generators following the weights, ``epochs``
     full-batch iterations (or epochs of minibatch steps when ``batch_size``
     is given); one-hot targets: :func:`sparsecert.deep.recover_relu_vector`
-    (factored, MSE, full batch) for as many iterations as ``epochs`` of
+    (factored, softmax cross-entropy as in the published code and the IMP
+    baseline, adaptive metric, full batch) for as many iterations as ``epochs`` of
     minibatches of ``batch_size`` would take (``epochs`` without a batch
     size; the reference code's 50 epochs of batch 5000 on 50,000 images are
     500 steps). ``s`` is capped at the number
@@ -226,7 +227,7 @@ def fit_iht(task, m, s, *, epochs=15, batch_size=None, block=64, rng=0):
         s_eff = min(int(s), m * (d + k))
         steps = epochs * (-(-len(task.X) // batch_size) if batch_size else 1)
         net, res = recover_relu_vector(task.X, task.y, m, s_eff, max_iter=steps, block=block, rng=rng,
-                                       progress=False)
+                                       progress=False, loss="cross-entropy")
     else:
         s_eff = min(int(s), m * d)
         net, res = recover_relu(task.X, task.y, m, s_eff, method="aiht", sequential=True, inner_iter=10,

@@ -119,6 +119,12 @@ def test_vector_output_and_deep_fits_on_torch():
     _, b = recover_relu_vector(X, Y, 4, 20, max_iter=30, rng=1, backend="torch", device=DEVICE)
     np.testing.assert_array_equal(a.w.indices, b.w.indices)
     assert _rel(b.w.values, a.w.values) <= 1e-10 and b.n_iter == a.n_iter
+    labels = np.eye(3)[np.argmax(Y, axis=1)]  # softmax cross-entropy on one-hot labels
+    _, a = recover_relu_vector(X, labels, 4, 20, max_iter=30, rng=1, loss="cross-entropy")
+    _, b = recover_relu_vector(X, labels, 4, 20, max_iter=30, rng=1, loss="cross-entropy", backend="torch",
+                               device=DEVICE)
+    np.testing.assert_array_equal(a.w.indices, b.w.indices)
+    assert _rel(b.w.values, a.w.values) <= 1e-10 and np.allclose(a.residuals, b.residuals, rtol=1e-10)
     # (a deep instance whose second-layer features have no duplicated columns: on duplicates the
     # restricted CG is singular and its null-space drift is round-off, different on each backend)
     _, ra = recover_mlp(X, Y[:, 0], [6, 5], 40, max_iter=5, rng=2)

@@ -54,6 +54,13 @@ def test_relu_estimators_fit_planted_nets():
     y = np.where(X[:, 0] > 0.3, "a", np.where(X[:, 1] > 0, "b", "c"))
     clf = SparseReLUClassifier(m=12, s=80, max_iter=300, random_state=0).fit(X, y)
     assert list(clf.classes_) == ["a", "b", "c"] and clf.score(X, y) > 0.85
+    # cross-entropy (default) fits the softmax model: probabilities sum to one and their argmax
+    # is predict; the squared loss has no likelihood, hence no predict_proba
+    P = clf.predict_proba(X)
+    np.testing.assert_allclose(P.sum(axis=1), 1.0)
+    np.testing.assert_array_equal(clf.classes_[P.argmax(axis=1)], clf.predict(X))
+    assert not hasattr(SparseReLUClassifier(loss="squared"), "predict_proba")
+    assert SparseReLUClassifier(m=12, s=80, max_iter=300, random_state=0, loss="squared").fit(X, y).score(X, y) > 0.85
 
 
 def test_bad_input_and_unfitted():
@@ -71,3 +78,5 @@ def test_bad_input_and_unfitted():
         SparseRegressor(splice=-1).fit(np.eye(3), [1.0, 2.0, 3.0])
     with pytest.raises(ValueError, match="at least 2 classes|one class"):
         SparseReLUClassifier().fit(np.eye(3), [1, 1, 1])
+    with pytest.raises(ValueError, match="loss must be one of"):
+        SparseReLUClassifier(loss="hinge").fit(np.eye(3), [0, 1, 0])

@@ -39,7 +39,7 @@ Methods
             ``n |S|^2 <= DIRECT_LS_FLOPS``; else CGLS to ``ls_tol``).
 """
 
-from .factored import FactoredIHTSolver
+from .factored import LOSSES, FactoredIHTSolver
 from .greedy import iht_omp, omp
 from .minibatch import MinibatchIHTSolver
 from .result import STATUSES, RecoveryResult
@@ -58,6 +58,7 @@ __all__ = [
     "SequentialIHTSolver",
     "ADMISSIONS",
     "IDLE_GENERATORS",
+    "LOSSES",
     "published_aiht",
     "iht",
     "iht_omp",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import check_int, check_option
+from .._validation import check_bool, check_int, check_option
 from ..backend import copy, norm, to_numpy
 from ..sparse import SparseVector
 from .solver import IHTSolver
@@ -151,11 +151,8 @@ class SequentialIHTSolver(IHTSolver):
         self.period = check_int(period, "period", low=1)
         self.admission = check_option(admission, "admission", set(ADMISSIONS))
         self.patience = check_int(patience, "patience", low=1)
-        for name, flag in (("unit_moves", unit_moves), ("merge_twins", merge_twins)):
-            if not isinstance(flag, (bool, np.bool_)):
-                raise TypeError(f"{name} must be True or False, got {flag!r}")
-        self.unit_moves = bool(unit_moves)
-        self.merge_twins = bool(merge_twins)
+        self.unit_moves = check_bool(unit_moves, "unit_moves")
+        self.merge_twins = check_bool(merge_twins, "merge_twins")
         self.unit = int(A.d)
         super().__init__(A, y, s, **kwargs)
 
