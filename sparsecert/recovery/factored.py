@@ -281,11 +281,11 @@ class FactoredIHTSolver(IHTSolver):
         # heavy-ball term on the support: beta_t (theta_t - theta_{t-1}), restarted when it does not descend
         p_c = np.zeros(cand.size)
         if self.momentum and self._prev is not None and self._since_restart:
-            p_c[on] = val
-            was = np.isin(self._prev[0], cand)
-            at = np.searchsorted(cand, self._prev[0][was])
-            p_c[at] -= np.where(np.isin(cand[at], idx), self._prev[1][was], 0.0)
-            p_c *= self._since_restart / (self._since_restart + 3.0)
+            p_idx, p_val = self._prev
+            before = np.zeros(idx.size)  # theta_{t-1} on S_t
+            hit = np.isin(idx, p_idx)
+            before[hit] = p_val[np.searchsorted(p_idx, idx[hit])]
+            p_c[on] = (val - before) * (self._since_restart / (self._since_restart + 3.0))
         while True:
             new = self._threshold(cand, th_c, g_c, D_c, p_c)
             if new[-1] <= self.loss or not p_c.any():
