@@ -22,6 +22,9 @@ _RISE = 1e-9  # relative rise of the network residual that counts as a rise (bey
 #: ``unit_moves``: moves are tried only while at most this many units have weights, scored on at
 #: most ``MOVE_ROWS`` samples, and the best ``MOVE_CHECKS`` checked on all of them.
 MERGE_UNITS = 64
+#: ``unit_moves`` also scores moving one feature of a unit to another unit with weights when
+#: ``|S| k rows`` (the entries that scoring touches) is at most this.
+MOVE_ENTRIES = 2**24
 MOVE_ROWS = 4096
 MOVE_CHECKS = 3
 
@@ -94,10 +97,12 @@ class SequentialIHTSolver(IHTSolver):
     A support can hold two true units' weights on one unit, or one unit's
     weights on two; no thresholding step undoes either. With ``unit_moves``,
     after a generator update that lowers the best network's residual by less
-    than ``STALL`` (20 %), the solver scores every merge of two units and
-    every split of one feature off a unit into a free one
-    (:meth:`_restructure`) and takes one that lowers the network's residual;
-    ``info["unit_moves"]`` counts them.
+    than ``STALL`` (20 %), the solver scores every merge of two units,
+    every split of one feature off a unit into a free one and every move of
+    one feature to another unit with weights (:meth:`_restructure`; the last
+    mends a unit spread over units that hold others when none is free) and
+    takes one that lowers the network's residual; ``info["unit_moves"]``
+    counts them.
 
     With ``merge_twins``, after each update units whose weights are positive
     multiples of each other are merged into one (the network is unchanged:
@@ -124,11 +129,12 @@ class SequentialIHTSolver(IHTSolver):
         pass over ``X`` per generator update (O(n d), against the gradient's
         O(n d m)).
     unit_moves : bool
-        Merges and splits of units (above). Costs, on a stall, O(rows (d k +
-        k^2)) to score them (``k`` units with weights, at most ``MERGE_UNITS``
-        = 64, else skipped; ``rows`` at most ``MOVE_ROWS`` = 4096 evenly
-        spaced samples) and up to three O(n nnz) checks; nothing on nets with
-        more units.
+        Merges, splits and feature moves (above). Costs, on a stall, O(rows (d k
+        + k^2)) to score merges and splits (``k`` units with weights, at most
+        ``MERGE_UNITS`` = 64, else skipped; ``rows`` at most ``MOVE_ROWS`` =
+        4096 evenly spaced samples), O(rows |S| k) for the feature moves (scored
+        only while that is at most ``MOVE_ENTRIES`` = 2^24) and up to three
+        O(n nnz) checks; nothing on nets with more units.
     merge_twins : bool
         Merge twin units (above). Off by default: it fixes supports filled
         with copies of one unit (the small-s planted corner) but, on planted
@@ -281,12 +287,13 @@ class SequentialIHTSolver(IHTSolver):
         """Take a unit move that lowers the network's residual, the best-scored first.
 
         The moves: merge two units of one part (the union of their features and the sum of
-        their weights, on the first unit's block; its pre-activation is the sum of theirs), and
-        split one feature off a unit with more than one into a free block of its part. All are
+        their weights, on the first unit's block; its pre-activation is the sum of theirs),
+        split one feature off a unit with more than one into a free block of its part, and
+        move one such feature to another unit of its part that lacks it. All are
         scored at once from the units' pre-activations ``Z = X W^T`` on at most
         ``MOVE_ROWS`` evenly spaced samples (O(rows (d k + k^2)) for ``k`` units with weights,
-        tried only with ``1 <= k <= MERGE_UNITS``); the best few (each unit's best merge and
-        best split) are then checked on all samples, O(n nnz) each, and the first that lowers
+        tried only with ``1 <= k <= MERGE_UNITS``); the best few (each unit's best merge, best
+        split and best move) are then checked on all samples, O(n nnz) each, and the first that lowers
         the residual is taken. Returns whether one was (the iterate and residual are then the
         new network's).
         """
@@ -334,6 +341,22 @@ class SequentialIHTSolver(IHTSolver):
             S2 = S.copy()
             S2[a + t] = free[0] * d + feat[a + t]
             found.append((val[t], S2, wS))
+        if S.size * k * X.shape[0] <= MOVE_ENTRIES:  # move one feature to another unit with weights
+            for i in range(k):
+                a, b = bounds[i], bounds[i + 1]
+                js = np.flatnonzero((part == part[i]) & (np.arange(k) != i))
+                if b - a < 2 or not js.size:
+                    continue
+                Zt = (X[:, feat[a:b]] * wS[a:b])[:, :, None]  # (rows, features of i, 1)
+                D = (sg[i] * (np.maximum(Z[:, i, None, None] - Zt, 0) - O[:, i, None, None])
+                     + sg[js] * (np.maximum(Z[:, None, js] + Zt, 0) - O[:, None, js]))  # (rows, features, targets)
+                val = base - 2.0 * np.einsum("r,rft->ft", r, D) + np.einsum("rft,rft->ft", D, D)
+                val[W[js][:, feat[a:b]].T != 0] = np.inf  # a target that has the feature already
+                t, u = np.unravel_index(int(np.argmin(val)), val.shape)
+                if np.isfinite(val[t, u]):
+                    S2 = S.copy()
+                    S2[a + t] = units[js[u]] * d + feat[a + t]
+                    found.append((val[t, u], S2, wS))
         now = norm(self.r)
         for val, S2, w2 in sorted(found, key=lambda f: f[0])[:MOVE_CHECKS]:
             if val >= base * (1.0 - _RISE) ** 2:
