@@ -90,11 +90,25 @@ def run_repro(names, out, quick=True, seed=0, executor="process", config=None, d
                 print(f"== {name}: no GPU path, runs on the CPU")
             else:
                 raise ValueError(f"--device: {name} has no GPU path (planted and planted-vector have)")
-        for path in REGISTRY[name].run(out, quick=quick, seed=seed, executor=executor, **kw):
+        made = list(REGISTRY[name].run(out, quick=quick, seed=seed, executor=executor, **kw))
+        for path in made:
             print(f"figure: {path}")
-            paths.append(path)
+        paths += made
+        _write_run_config(REGISTRY[name], name, out, quick, seed, config, made)
     print(f"{len(paths)} figures in {Path(out).resolve()}")
     return paths
+
+
+def _write_run_config(module, name, out, quick, seed, config, made):
+    """``<name>[_<config>].config.json`` beside the figures: which configuration made them, its
+    settings (where the module declares them in ``CONFIGS``), the seed and the package version."""
+    from .io import write_json
+    from .repro._common import config_stem
+
+    key = config or ("quick" if quick else "full")
+    record = {"figure": name, "config": key, "settings": getattr(module, "CONFIGS", {}).get(key), "seed": seed,
+              "version": __version__, "files": [Path(p).name for p in made]}
+    write_json(record, Path(out) / f"{config_stem(name.replace('-', '_'), config)}.config.json")
 
 
 def _parse_grid(items, parser):

@@ -8,6 +8,7 @@ import importlib.util
 import numpy as np
 from tqdm.auto import tqdm
 
+from ..io import read_csv
 from ..plot import grid_heatmap
 from ..tasks import fit_iht, fit_imp
 
@@ -37,6 +38,15 @@ def grid_rows(task, cfg, seeds, progress=None):
                 rows.append(row)
             bar.update(1)
     bar.close()
+    return rows
+
+
+def read_rows(path):
+    """The rows of a grid's CSV, cells left empty (no IMP without torch) dropped from each row; a
+    CSV written before the rows named their figure is refused with the way out."""
+    rows = [{k: v for k, v in r.items() if v is not None} for r in read_csv(path)]
+    if rows and "figure" not in rows[0]:
+        raise ValueError(f"{path} was written before the rows named their figure: run the figure again")
     return rows
 
 

@@ -41,7 +41,7 @@ from pathlib import Path
 from ..io import write_csv
 from ..tasks import class_task
 from ._common import config_stem, pick_config
-from ._iht_imp import grid_rows, heatmaps
+from ._iht_imp import grid_rows, heatmaps, read_rows
 
 BINARY = {"ms": (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000), "ss": (1, 2, 5, 10, 20, 50, 100, 200), "epochs": 15,
           "imp_epochs": 15, "batch_size": 1000, "imp_batch_size": 1000}
@@ -94,13 +94,31 @@ def run(out="figures", quick=True, seed=0, executor=None, progress=None, config=
     cfg = pick_config(CONFIGS, quick, config)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    rows, paths = [], []
+    rows = []
     for key, ((dataset, classes, per_class, per_class_test), grid) in cfg["tasks"].items():
         task = class_task(dataset, classes, per_class=per_class, per_class_test=per_class_test)
-        task_rows = grid_rows(task, grid, [seed + k for k in cfg["seeds"]], progress=progress)
-        lo, hi = LIMITS[task.kind]
-        note = f" (n={len(task.y)} train / {len(task.labels)} test, {len(cfg['seeds'])} seed(s))"
-        paths.append(heatmaps(task_rows, out / f"classify_{key}.png", lo=lo, hi=hi, percent=True, note=note))
-        rows += task_rows
+        # what the figure says of the task, so that it can be drawn again from the CSV alone
+        about = {"figure": key, "kind": task.kind, "n_train": len(task.y), "n_test": len(task.labels)}
+        rows += [dict(r, **about) for r in grid_rows(task, grid, [seed + k for k in cfg["seeds"]], progress=progress)]
     write_csv(rows, out / f"{config_stem('classify', config)}.csv")
+    return draw(rows, cfg, out)
+
+
+def draw(rows, cfg, out):
+    """One heatmap figure per task of ``cfg`` from the rows (``classify_<task>.png``); returns the paths."""
+    paths = []
+    for key in cfg["tasks"]:
+        task_rows = [r for r in rows if r["figure"] == key]
+        if task_rows:
+            r = task_rows[0]
+            lo, hi = LIMITS[r["kind"]]
+            note = f" (n={r['n_train']} train / {r['n_test']} test, {len(cfg['seeds'])} seed(s))"
+            paths.append(heatmaps(task_rows, Path(out) / f"classify_{key}.png", lo=lo, hi=hi, percent=True,
+                                  note=note))
     return paths
+
+
+def redraw(out="figures", quick=True, config=None):
+    """The figures again from the CSV a run wrote, without computing."""
+    return draw(read_rows(Path(out) / f"{config_stem('classify', config)}.csv"), pick_config(CONFIGS, quick, config),
+                out)

@@ -29,7 +29,7 @@ from .. import data as D
 from ..io import write_csv
 from ..tasks import inr_task
 from ._common import config_stem, pick_config
-from ._iht_imp import grid_rows, heatmaps
+from ._iht_imp import grid_rows, heatmaps, read_rows
 
 QUICK = {
     "seeds": (0,),
@@ -74,13 +74,26 @@ def run(out="figures", quick=True, seed=0, executor=None, progress=None, config=
     cfg = pick_config(CONFIGS, quick, config)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    rows, paths = [], []
+    rows = []
     for key, (source, sigma, grid) in cfg["images"].items():
         img = load_image(source)
         task = inr_task(img, d=1500, sigma=sigma, rng=seed, name=f"INR of {key} {img.shape}, sigma={sigma:g}")
-        task_rows = grid_rows(task, grid, [seed + k for k in cfg["seeds"]], progress=progress)
-        paths.append(heatmaps(task_rows, out / f"inr_{key}.png", lo=0, hi=50, percent=False,
-                              note=f" ({len(cfg['seeds'])} seed(s))"))
-        rows += task_rows
+        rows += [dict(r, figure=key) for r in grid_rows(task, grid, [seed + k for k in cfg["seeds"]], progress=progress)]
     write_csv(rows, out / f"{config_stem('inr', config)}.csv")
+    return draw(rows, cfg, out)
+
+
+def draw(rows, cfg, out):
+    """One heatmap figure per image of ``cfg`` from the rows (``inr_<image>.png``); returns the paths."""
+    paths = []
+    for key in cfg["images"]:
+        image_rows = [r for r in rows if r["figure"] == key]
+        if image_rows:
+            paths.append(heatmaps(image_rows, Path(out) / f"inr_{key}.png", lo=0, hi=50, percent=False,
+                                  note=f" ({len(cfg['seeds'])} seed(s))"))
     return paths
+
+
+def redraw(out="figures", quick=True, config=None):
+    """The figures again from the CSV a run wrote, without computing."""
+    return draw(read_rows(Path(out) / f"{config_stem('inr', config)}.csv"), pick_config(CONFIGS, quick, config), out)
