@@ -167,6 +167,16 @@ def test_layerwise_deep_fit_splits_the_budget():
         recover_mlp(X, y, [], 10)
 
 
+def test_layerwise_fit_with_unit_moves_on_a_narrow_second_layer():
+    """Regression: the second layer of a planted 2-layer net (m = 5 on 5 features, s = 100) holds
+    support weights that are exactly zero; a feature move must not be scored towards a unit whose
+    support already has the feature (it once duplicated a support index and the fit raised)."""
+    from sparsecert.experiments.planted import planted_mlp
+
+    row = planted_mlp(5, 100, 0, n=5000, layers=2)
+    assert row["iterations"] >= 1 and np.isfinite(row["psnr"])
+
+
 def test_mlp_validates_shapes():
     with pytest.raises(ValueError, match="Ws\\[1\\] must have 3 columns"):
         MLP([np.ones((3, 2)), np.ones((2, 4))], np.ones(2))

@@ -351,7 +351,7 @@ class SequentialIHTSolver(IHTSolver):
                 D = (sg[i] * (np.maximum(Z[:, i, None, None] - Zt, 0) - O[:, i, None, None])
                      + sg[js] * (np.maximum(Z[:, None, js] + Zt, 0) - O[:, None, js]))  # (rows, features, targets)
                 val = base - 2.0 * np.einsum("r,rft->ft", r, D) + np.einsum("rft,rft->ft", D, D)
-                val[W[js][:, feat[a:b]].T != 0] = np.inf  # a target that has the feature already
+                val[np.isin(units[js] * d + feat[a:b, None], S)] = np.inf  # a target that has the feature already
                 t, u = np.unravel_index(int(np.argmin(val)), val.shape)
                 if np.isfinite(val[t, u]):
                     S2 = S.copy()
