@@ -51,3 +51,25 @@ def test_relu_phase_crossing_is_the_monotone_half_point():
     dip = np.array([0, 0, 0, 0, 1, 1, 1, 0, 1, 1, 0, 0, 1, 1, 1, 1])  # .75 then .5: pooled to .625, .625
     assert crossing(n, dip) == pytest.approx(np.exp(np.log(10) + (0.5 / 0.625) * np.log(2)))
     assert np.isnan(crossing(n, np.zeros(16))) and np.isnan(crossing(n, np.ones(16)))
+
+
+def test_held_out_interval_carries_both_uncertainties():
+    """Points on a line n50 = 3 x + 2 with bootstrap spread 0.5: every held-out point is consistent
+    with the law fitted on the others (0 inside the joint interval of prediction - n50); a point
+    moved 20 above the line is not, and a point whose replicates never cross (NaN: beyond every n)
+    lies below every finite prediction."""
+    from sparsecert.repro.relu_phase import held_out_interval
+
+    rng = np.random.default_rng(0)
+    x = np.arange(1.0, 8.0)
+    boots = 3 * x[:, None] + 2 + 0.5 * rng.standard_normal((7, 400))
+    for i in range(7):
+        lo, hi = held_out_interval(x, boots, i)
+        assert lo <= 0 <= hi
+    moved = boots.copy()
+    moved[3] += 20
+    lo, hi = held_out_interval(x, moved, 3)
+    assert hi < 0
+    never = boots.copy()
+    never[2] = np.nan
+    assert held_out_interval(x, never, 2)[1] == -np.inf

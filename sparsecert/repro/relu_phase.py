@@ -11,7 +11,9 @@ interval (trials resampled within each n); then
     n50 = C s log(m d / s) + c
 
 is fitted per variant, with a bootstrap interval for C, and each point is
-predicted from the others (leave one out) and compared with its own interval.
+predicted from the others (leave one out) and compared with its own interval
+(``loo_within_interval``, which ignores the law's own uncertainty) and by the
+joint bootstrap of :func:`held_out_interval` (``loo_consistent``).
 n50 is where the success rate, made non-decreasing in n, crosses 1/2 (log-linear
 interpolation): the rate of the ReLU variants need not rise monotonically, since
 NIHT stalls in some instances at any n.
@@ -102,6 +104,24 @@ def fit_law(x, n50):
     return float(C), float(c)
 
 
+def held_out_interval(x, boots, i):
+    """95 % bootstrap interval of ``prediction - n50`` at point ``i``, the law fitted on the other
+    points: in replicate ``b`` the law is fitted to the others' replicate n50s ``boots[:, b]``
+    and compared with ``boots[i, b]`` (a replicate that never crosses counts as beyond every n), so
+    the interval carries the uncertainty of the law and of the held-out point. The point is
+    consistent with the law when the interval holds 0. ``boots``: (points, replicates)."""
+    keep = np.arange(len(x)) != i
+    diffs = []
+    for b in range(boots.shape[1]):
+        C, c = fit_law(x[keep], boots[keep, b])
+        if np.isfinite(C):
+            diffs.append(C * x[i] + c - (np.inf if np.isnan(boots[i, b]) else boots[i, b]))
+    if not diffs:
+        return np.nan, np.nan
+    lo, hi = np.percentile(diffs, [2.5, 97.5], method="nearest")
+    return float(lo), float(hi)
+
+
 def run(out="figures", quick=True, seed=0, executor="process", progress=None, config=None):
     cfg = pick_config(CONFIGS, quick, config)
     out = Path(out)
@@ -130,12 +150,16 @@ def run(out="figures", quick=True, seed=0, executor="process", progress=None, co
             Ci, ci = fit_law(x[keep], n50[keep])
             r["loo_prediction"] = Ci * r["x"] + ci
             r["loo_within_interval"] = bool(r["n50_lo"] <= r["loo_prediction"] <= r["n50_hi"])
+            r["loo_diff_lo"], r["loo_diff_hi"] = held_out_interval(x, np.array(boots), i)
+            r["loo_consistent"] = bool(r["loo_diff_lo"] <= 0.0 <= r["loo_diff_hi"])
         laws.append({"variant": v, "C": C, "C_lo": float(C_lo), "C_hi": float(C_hi), "c": c,
-                     "loo_within": sum(r["loo_within_interval"] for r in rows_v), "points": len(rows_v)})
+                     "loo_within": sum(r["loo_within_interval"] for r in rows_v),
+                     "loo_consistent": sum(r["loo_consistent"] for r in rows_v), "points": len(rows_v)})
         points += rows_v
     for law in laws:
         print(f"  {law['variant']:12s} n50 = {law['C']:.2f} [{law['C_lo']:.2f}, {law['C_hi']:.2f}] s log(md/s) "
-              f"{law['c']:+.1f}; held-out points within their interval: {law['loo_within']}/{law['points']}")
+              f"{law['c']:+.1f}; held-out points within their interval: {law['loo_within']}/{law['points']}, "
+              f"consistent with the law (joint bootstrap): {law['loo_consistent']}/{law['points']}")
     write_csv(laws, out / f"{config_stem('relu_phase_law', config)}.csv")
     structure = pattern_structure(cfg, seed)
     return [save_figure(_draw(points, laws, res.rows, cfg), out / f"{config_stem('relu_phase', config)}.png", points),
