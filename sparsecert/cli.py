@@ -64,7 +64,7 @@ def run_repro(names, out, quick=True, seed=0, executor="process", config=None, d
         names = having
     paths = []
     for name in names:
-        if getattr(REGISTRY[name], "NEEDS_TORCH", False) and not has_torch:
+        if getattr(REGISTRY[name], "NEEDS_TORCH", False) and not has_torch and not redraw:  # drawing needs no torch
             msg = f"{name} needs torch: pip install 'sparsecert[torch]' (torch==2.13.0)"
             if not everything:
                 raise ImportError(msg)

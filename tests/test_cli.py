@@ -274,7 +274,9 @@ def test_version_and_repro_list_import_no_figure_module():
                                         pytest.param("gaussian-phase", ["gaussian_phase"], marks=_SLOW),
                                         ("pruning", ["pruning_compare"]), ("sequential-check", ["sequential_regression"]),
                                         ("linear-imp", ["linear_imp_path", "linear_imp_support"]),
-                                        ("certify", ["certify_phase"])])
+                                        ("certify", ["certify_phase"]), ("lottery", ["lottery_lenet"]),
+                                        ("transfer", ["transfer"]),
+                                        ("transfer --config fmnist-mnist", ["transfer_fmnist-mnist"])])
 def test_redraw_draws_from_the_csv_without_computing(name, stems, tmp_path, monkeypatch):
     """--redraw on the quick run's CSVs (as committed under figures/) draws each figure without a sweep."""
     import shutil
@@ -284,8 +286,9 @@ def test_redraw_draws_from_the_csv_without_computing(name, stems, tmp_path, monk
 
     for stem in stems:
         shutil.copy(Path(__file__).resolve().parents[1] / "figures" / f"{stem}.csv", tmp_path)
+    name, *config = name.split()
     monkeypatch.setattr(REGISTRY[name], "run_sweep", lambda *a, **k: pytest.fail("--redraw computed"), raising=False)
-    assert main(["repro", name, "--redraw", "--out", str(tmp_path)]) == 0
+    assert main(["repro", name, *config, "--redraw", "--out", str(tmp_path)]) == 0
     assert all((tmp_path / f"{stem}.png").stat().st_size > 1000 for stem in stems)
 
 

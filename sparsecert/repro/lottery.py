@@ -32,7 +32,7 @@ import numpy as np
 
 from .. import data as D
 from ..plot import pyplot
-from ..io import save_figure
+from ..io import read_csv, save_figure
 from ._common import config_stem, pick_config
 
 NEEDS_TORCH = True
@@ -87,6 +87,11 @@ def run(out="figures", quick=True, seed=0, executor=None, progress=None, config=
                 h = fit(copy.deepcopy(start), *train, masks=mk, seed=s + r, **kw)
                 rows.append({"trial": trial, "round": r, "p_m": pm, "kind": kind, "early_stop": h["early_stop"],
                              "test_acc": h["test_acc_at_early_stop"], "final_test_acc": h["final_test_acc"]})
+    return [save_figure(draw(rows, cfg), out / f"{config_stem('lottery_lenet', config)}.png", rows)]
+
+
+def draw(rows, cfg):
+    """Early-stopping iteration and test accuracy against P_m, per kind (ticket and its controls)."""
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10.5, 3.8))
     for kind, c in (("winning ticket", "C0"), ("reinit", "C3"), ("random mask", "C7")):
@@ -109,4 +114,10 @@ def run(out="figures", quick=True, seed=0, executor=None, progress=None, config=
     axes[1].legend(fontsize=8)
     fig.suptitle(f"Lenet-300-100 lottery tickets on {cfg['dataset']} ({cfg['trials']} trials, min/max bars, "
                  f"{cfg['iterations']} iterations/run)", fontsize=10)
-    return [save_figure(fig, out / f"{config_stem('lottery_lenet', config)}.png", rows)]
+    return fig
+
+
+def redraw(out="figures", quick=True, config=None):
+    """The figure again from the CSV a run wrote, without training."""
+    path = Path(out) / f"{config_stem('lottery_lenet', config)}.png"
+    return [save_figure(draw(read_csv(path.with_suffix(".csv")), pick_config(CONFIGS, quick, config)), path)]

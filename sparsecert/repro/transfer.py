@@ -43,7 +43,7 @@ import numpy as np
 
 from .. import data as D
 from ..plot import pyplot
-from ..io import save_figure
+from ..io import read_csv, save_figure
 from ._common import config_stem
 
 NEEDS_TORCH = True
@@ -264,9 +264,17 @@ def run(out="figures", quick=True, seed=0, executor=None, progress=None, config=
     rows = []
     for k in range(cfg["seeds"]):
         rows += _one_seed(cfg, seed + k, progress)
-    fig = draw(rows, cfg)
-    stem = config_stem("transfer", None if name in (None, "quick", "full") else name)
-    return [save_figure(fig, out / f"{stem}.png", rows)]
+    return [save_figure(draw(rows, cfg), out / f"{_stem(name)}.png", rows)]
+
+
+def _stem(name):
+    return config_stem("transfer", None if name in (None, "quick", "full") else name)
+
+
+def redraw(out="figures", quick=True, config=None):
+    """The figure again from the CSV a run wrote (a named configuration), without training."""
+    path = Path(out) / f"{_stem(config)}.png"
+    return [save_figure(draw(read_csv(path.with_suffix(".csv")), resolve_config(config, quick)), path)]
 
 
 STYLE = {"theta_S": ("C0", "o"), "theta_0": ("C1", "s"), "random init": ("C7", "x"), "random mask": ("C3", "v"),
