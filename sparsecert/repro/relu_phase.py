@@ -33,7 +33,7 @@ import numpy as np
 
 from ..certify import pattern_statistics, population_separation
 from ..experiments import RELU_VARIANTS
-from ..io import write_csv
+from ..io import read_csv, write_csv
 from ..plot import pyplot
 from ..sweep import run_sweep
 from ..io import save_figure
@@ -161,9 +161,26 @@ def run(out="figures", quick=True, seed=0, executor="process", progress=None, co
               f"{law['c']:+.1f}; held-out points within their interval: {law['loo_within']}/{law['points']}, "
               f"consistent with the law (joint bootstrap): {law['loo_consistent']}/{law['points']}")
     write_csv(laws, out / f"{config_stem('relu_phase_law', config)}.csv")
+    trials = [{k: r[k] for k in ("variant", "s", "m", "d", "n", "seed", "success") if k in r} for r in res.rows]
+    write_csv(trials, out / f"{config_stem('relu_phase_trials', config)}.csv")
     structure = pattern_structure(cfg, seed)
-    return [save_figure(_draw(points, laws, res.rows, cfg), out / f"{config_stem('relu_phase', config)}.png", points),
-            save_figure(_draw_structure(structure, cfg), out / f"{config_stem('relu_structure', config)}.png", structure)]
+    return draw(points, laws, trials, structure, cfg, out, config)
+
+
+def draw(points, laws, trials, structure, cfg, out, config=None):
+    """Both figures from the rows (n50 points, laws, trials; pattern structure); writes the points'
+    and structure's CSVs beside them and returns the two paths."""
+    return [save_figure(_draw(points, laws, trials, cfg), Path(out) / f"{config_stem('relu_phase', config)}.png",
+                        points),
+            save_figure(_draw_structure(structure, cfg), Path(out) / f"{config_stem('relu_structure', config)}.png",
+                        structure)]
+
+
+def redraw(out="figures", quick=True, config=None):
+    """The figures again from the CSVs a run wrote, without computing."""
+    rows = [read_csv(Path(out) / f"{config_stem(stem, config)}.csv")
+            for stem in ("relu_phase", "relu_phase_law", "relu_phase_trials", "relu_structure")]
+    return draw(*rows, pick_config(CONFIGS, quick, config), out, config)
 
 
 def pattern_structure(cfg, seed=0):
