@@ -34,60 +34,12 @@ from tqdm.auto import tqdm
 from .._validation import check_array, check_float, check_int, check_option, check_rng, progress_enabled
 from ..imp import IMPResult
 from ..nn import DenseNet, train
+from .engine import AFTER, SCHEDULES, SCOPES, WHEN, PruningPlan, check_progress, prune_rounds, prune_step, prune_to
 from .scores import SCORES
-from .select import prune_count, select_masks
 
 __all__ = [
     "prune_run", "prune_step", "prune_to", "check_rate_prunable", "check_progress", "WHEN", "SCHEDULES", "AFTER",
 ]
-
-WHEN = ("init", "after", "during")
-SCHEDULES = ("one-shot", "iterative", "gradual")
-AFTER = ("rewind", "finetune", "reinit", "scratch")
-
-
-def prune_step(scores, masks, rates, *, scope="layer", target=None, prunable=None):
-    """Remove ``ceil(rate * active)`` lowest-scored weights (per layer or globally) without
-    going below ``target`` kept weights in total (and one per layer for layer scope).
-
-    ``prunable`` (bool per layer) leaves the other layers untouched.
-    """
-    L = len(masks)
-    prunable = [True] * L if prunable is None else list(prunable)
-    active = [int(m.sum()) for m in masks]
-    if scope == "global":
-        total = sum(a for a, p in zip(active, prunable) if p)
-        k = prune_count(rates[0], total)
-        if target is not None:
-            k = min(k, max(0, sum(active) - target))
-        return select_masks(scores, masks, k / total, scope="global", rounding="floor", prunable=prunable) if k else masks
-    layer_rates = [min(prune_count(r, a), max(0, a - 1)) / a if a and p else 0.0
-                   for r, a, p in zip(rates, active, prunable)]
-    new = select_masks(scores, masks, 0.0, scope="layer", rates=layer_rates, rounding="floor", prunable=prunable)
-    if target is not None:
-        short = target - sum(int(m.sum()) for m in new)
-        if short > 0:  # give back the strongest removals so that exactly `target` remain
-            flat_s = np.concatenate([np.asarray(s, float).ravel() for s in scores])
-            was = np.concatenate([m.ravel() for m in masks])
-            now = np.concatenate([m.ravel() for m in new])
-            dropped = np.flatnonzero(was & ~now)
-            now[dropped[np.lexsort((dropped, -flat_s[dropped]))[:short]]] = True
-            out, o = [], 0
-            for m in masks:
-                out.append(now[o : o + m.size].reshape(m.shape))
-                o += m.size
-            new = out
-    return new
-
-
-def prune_to(scores, masks, goal, *, scope="layer", prunable=None):
-    """One prune of the prunable layers straight down to ``goal`` kept weights (in total)."""
-    prunable = [True] * len(masks) if prunable is None else prunable
-    active = sum(int(m.sum()) for m in masks)
-    free = sum(int(m.sum()) for m, p in zip(masks, prunable) if p)
-    frac = min(max(active - goal, 0) / free, 1.0) if free else 0.0
-    return prune_step(scores, masks, [frac] * len(masks), scope=scope, target=goal, prunable=prunable)
-
 
 def check_rate_prunable(rate, prunable, L):
     """Validated ``rate`` in (0, 1) and ``prunable`` flags (L of them, at least one True)."""
@@ -156,7 +108,7 @@ def prune_run(net0, X, y, *, when="after", score="magnitude", schedule="iterativ
         raise ValueError(f"y must have one row per sample of X ({X.shape[0]}), got shape {np.shape(y)}")
     when = check_option(when, "when", set(WHEN))
     schedule = check_option(schedule, "schedule", set(SCHEDULES))
-    scope = check_option(scope, "scope", {"layer", "global"})
+    scope = check_option(scope, "scope", set(SCOPES))
     after = check_option(after, "after", set(AFTER))
     if not callable(score):  # one spelling from here on ("SynFlow" is "synflow" everywhere below)
         score = check_option(score, "score", set(SCORES) | {"bingo"})
@@ -206,6 +158,14 @@ def prune_run(net0, X, y, *, when="after", score="magnitude", schedule="iterativ
         batch = train_kwargs.get("batch_size") or X.shape[0]
         peak = max(peak, 4 * net.nbytes + sum(m.size for m in masks) + batch * sum(W.shape[0] for W in net.Ws) * 16)
 
+    def train_round(start, masks, r, rec=()):
+        net = start.copy()
+        out = _train_maybe_bingo(net, X, y, masks, rng, rec, score, bingo, ctx, train_kwargs)
+        record(net, masks, out, r)
+        if r:
+            bar.update(1)
+        return net, out.get("iterates", {})
+
     def fresh():
         return DenseNet.init([net0.Ws[0].shape[1]] + [W.shape[0] for W in net0.Ws], rng, bias=net0.bs is not None)
 
@@ -213,22 +173,7 @@ def prune_run(net0, X, y, *, when="after", score="magnitude", schedule="iterativ
         return prune_to(score_fn(net, masks, ctx), masks, goal, scope=scope, prunable=prunable)
 
     bar = tqdm(desc="pruning rounds", disable=not progress, leave=False)
-    if when == "init":
-        if score == "synflow":
-            _, masks = SCORES["synflow"](net0, masks, keep_fraction=target / total, scope=scope,
-                                            prunable=prunable)
-            if sum(int(m.sum()) for m in masks) > target:  # per-layer rounding left a few: finish exactly
-                masks = to_goal(net0, masks, target)
-        elif schedule == "iterative":  # score and prune repeatedly without training
-            while sum(int(m.sum()) for m in masks) > target:
-                masks = check_progress(masks, prune_step(score_fn(net0, masks, ctx), masks, rates, scope=scope,
-                                                      target=target, prunable=prunable))
-        else:
-            masks = to_goal(net0, masks, target)
-        net = net0.copy() if after != "reinit" else fresh()
-        out = train(net, X, y, masks=masks, rng=rng, **train_kwargs)
-        record(net, masks, out, 0)
-    elif when == "during":
+    if when == "during":
         net = net0.copy()
         n_prunes = check_int(rounds if rounds is not None else 10, "rounds", low=1)
         epochs = train_kwargs.pop("epochs", 10)
@@ -241,30 +186,16 @@ def prune_run(net0, X, y, *, when="after", score="magnitude", schedule="iterativ
                 masks = to_goal(net, masks, max(target, int(round(dens * total))))
             bar.update(1)
         record(net, masks, out, 0)
-    else:  # after training
-        net = net0.copy()
-        rec = (rewind_step,) if after == "rewind" and rewind_step > 0 else ()
-        out = _train_maybe_bingo(net, X, y, masks, rng, rec, score, bingo, ctx, train_kwargs)
-        rewind_net = out["iterates"].get(rewind_step, net0).copy() if rec else net0
-        record(net, masks, out, 0)
-        r = 0
-        while True:
-            kept = sum(int(m.sum()) for m in masks)
-            if (rounds is not None and r >= rounds) or (target is not None and kept <= target):
-                break
-            if schedule == "one-shot":
-                new = to_goal(net, masks, target)
-            else:
-                new = prune_step(score_fn(net, masks, ctx), masks, rates, scope=scope, target=target, prunable=prunable)
-            masks = check_progress(masks, new)
-            r += 1
-            start = {"rewind": rewind_net, "finetune": net, "reinit": None, "scratch": net0}[after]
-            net = fresh() if start is None else start.copy()
-            out = _train_maybe_bingo(net, X, y, masks, rng, (), score, bingo, ctx, train_kwargs)
-            record(net, masks, out, r)
-            bar.update(1)
-            if schedule == "one-shot":
-                break
+    else:
+        backend = _DenseNetBackend(net0, fresh, lambda net, masks: score_fn(net, masks, ctx), train_round)
+        if when == "init" and score == "synflow":  # SynFlow prunes itself (iteratively, data-free)
+            _, masks = SCORES["synflow"](net0, masks, keep_fraction=target / total, scope=scope, prunable=prunable)
+            if sum(int(m.sum()) for m in masks) > target:  # per-layer rounding left a few: finish exactly
+                masks = to_goal(net0, masks, target)
+            train_round(backend.start("reinit" if after == "reinit" else "scratch", 0, None, None), masks, 0)
+        else:
+            prune_rounds(PruningPlan(when, schedule, scope, after, tuple(rates), tuple(prunable), target, rounds,
+                                     rewind_step), backend, masks)
     bar.close()
     return IMPResult(masks=out_masks, nets=nets, metrics=metrics, time=time.perf_counter() - t0, peak_memory=int(peak),
                      info={"when": when, "score": score if isinstance(score, str) else getattr(score, "__name__", "custom"),
@@ -273,12 +204,21 @@ def prune_run(net0, X, y, *, when="after", score="magnitude", schedule="iterativ
                            "probe_seconds": ctx.get("probe_seconds", 0.0)})
 
 
-def check_progress(old, new):
-    """``new`` masks, or ValueError when a pruning round removed nothing (the target is unreachable)."""
-    if all(np.array_equal(a, b) for a, b in zip(old, new)):
-        raise ValueError("the schedule cannot reach the target: a round pruned nothing "
-                         "(layer scope keeps at least one weight per layer)")
-    return new
+class _DenseNetBackend:
+    """:func:`~sparsecert.prune.engine.prune_rounds`' backend for :class:`~sparsecert.nn.DenseNet`:
+    one ``rng`` feeds training, random scores and fresh initialisations, in the order the rounds
+    ask for them."""
+
+    def __init__(self, net0, fresh, scores, train_round):
+        self.net0, self.fresh, self.scores, self.train_round = net0, fresh, scores, train_round
+
+    def initial(self):
+        return self.net0
+
+    def start(self, after, r, trained, rewind):
+        if after == "reinit":
+            return self.fresh()
+        return {"rewind": rewind, "finetune": trained, "scratch": self.net0}[after]
 
 
 def _train_maybe_bingo(net, X, y, masks, rng, record, score, bingo, ctx, train_kwargs):

@@ -20,7 +20,8 @@ from torch import nn
 
 from .._validation import check_float, check_int, check_option, check_rng
 from ..neq import Equilibrium
-from ..prune.run import AFTER, SCHEDULES, WHEN, check_progress, check_rate_prunable, prune_step, prune_to
+from ..prune.engine import AFTER, SCHEDULES, SCOPES, WHEN, PruningPlan, prune_rounds
+from ..prune.run import check_rate_prunable
 from .models import glorot_normal
 from .train import fit, prunable_weights, to_tensor
 
@@ -146,7 +147,7 @@ def prune_torch(model0, X, y, *, when="after", score="magnitude", schedule="iter
     t0 = time.perf_counter()
     when = check_option(when, "when", set(WHEN) - {"during"})
     schedule = check_option(schedule, "schedule", set(SCHEDULES) - {"gradual"})
-    scope = check_option(scope, "scope", {"layer", "global"})
+    scope = check_option(scope, "scope", set(SCOPES))
     after = check_option(after, "after", set(AFTER))
     score = check_option(score, "score", set(TORCH_SCORES))
     L = len(prunable_weights(model0))
@@ -168,67 +169,61 @@ def prune_torch(model0, X, y, *, when="after", score="magnitude", schedule="iter
     state0 = copy.deepcopy(model0.state_dict())
     masks = [np.ones(s, bool) for s in shapes]
     out = TorchPruneResult([], [], [], [], [], model0)
-
-    def kept_of(ms):
-        return int(sum(int(m.sum()) for m, p in zip(ms, prunable) if p))
-
-    def scores(model):
-        if score == "bingo":
-            return probe.significance()
-        return torch_scores(model, score, X=X[:nb], y=y[:nb], rng=rng)
-
-    def train_round(model, ms, r, rec=(), cb=None):
-        hist = fit(model, X, y, masks=ms, record=rec, callback=cb, seed=seed + r, progress=progress, **fit_kwargs)
-        out.masks.append([m.copy() for m in ms])
-        out.histories.append(hist)
-        out.kept.append(kept_of(ms))
-        out.p_m.append(kept_of(ms) / total)
-        out.states.append(copy.deepcopy(model.state_dict()))
-        out.model = model
-        return hist
-
-    def to_goal(model, ms):
-        return prune_to(scores(model), ms, goal, scope=scope, prunable=prunable)
-
-    probe = None
-    if when == "init":
-        model = copy.deepcopy(model0)
-        if schedule == "one-shot":
-            masks = to_goal(model, masks)
-        else:
-            while sum(int(m.sum()) for m in masks) > goal:
-                masks = check_progress(masks, prune_step(scores(model), masks, rates, scope=scope, target=goal,
-                                                      prunable=prunable))
-        if after == "reinit":
-            model = reinitialised(model0, seed + 1)
-        train_round(model, masks, 0)
-    else:
-        model = copy.deepcopy(model0)
-        if score == "bingo":
-            probe = _BingoProbe(model, state0, masks, rng=rng, **(bingo or {}))
-        rec = (rewind_step,) if after == "rewind" and rewind_step > 0 else ()
-        hist = train_round(model, masks, 0, rec, probe)
-        rewind_state = hist["states"].get(rewind_step, state0) if rec else state0
-        r = 0
-        while not ((rounds is not None and r >= rounds) or (goal is not None and sum(map(np.sum, masks)) <= goal)):
-            trained = out.model
-            new = to_goal(trained, masks) if schedule == "one-shot" else prune_step(
-                scores(trained), masks, rates, scope=scope, target=goal, prunable=prunable)
-            masks = check_progress(masks, new)
-            r += 1
-            if after == "reinit":
-                model = reinitialised(model0, seed + 100 + r)
-            else:
-                model = copy.deepcopy(model0)
-                model.load_state_dict({"rewind": rewind_state, "scratch": state0,
-                                       "finetune": trained.state_dict()}[after])
-            train_round(model, masks, r)
-            if schedule == "one-shot":
-                break
+    backend = _ModuleBackend(model0, state0, X, y, nb, score, bingo, rng, seed, progress, fit_kwargs, out, total,
+                             prunable)
+    prune_rounds(PruningPlan(when, schedule, scope, after, tuple(rates), tuple(prunable), goal, rounds, rewind_step),
+                 backend, masks)
+    probe = backend.probe
     out.time = time.perf_counter() - t0
     out.info = {"when": when, "score": score, "schedule": schedule, "scope": scope, "after": after, "rates": rates,
                 "probe_seconds": probe.seconds if probe is not None else 0.0, "prunable": prunable}
     return out
+
+
+class _ModuleBackend:
+    """:func:`~sparsecert.prune.engine.prune_rounds`' backend for torch modules: states are modules,
+    round ``r`` trains with seed ``seed + r``, and records into ``out``."""
+
+    def __init__(self, model0, state0, X, y, nb, score, bingo, rng, seed, progress, fit_kwargs, out, total, prunable):
+        self.model0, self.state0, self.X, self.y, self.nb = model0, state0, X, y, nb
+        self.score, self.bingo, self.rng, self.seed, self.progress = score, bingo, rng, seed, progress
+        self.fit_kwargs, self.out, self.total, self.prunable = fit_kwargs, out, total, prunable
+        self.probe = None
+
+    def initial(self):
+        return self.model0
+
+    def scores(self, model, masks):
+        if self.score == "bingo":
+            return self.probe.significance()
+        if model is self.model0:  # scoring runs backward passes: leave the caller's model untouched
+            model = copy.deepcopy(model)
+        return torch_scores(model, self.score, X=self.X[: self.nb], y=self.y[: self.nb], rng=self.rng)
+
+    def train_round(self, start, masks, r, record=()):
+        model = copy.deepcopy(start)
+        if r == 0 and self.score == "bingo":
+            self.probe = _BingoProbe(model, self.state0, masks, rng=self.rng, **(self.bingo or {}))
+        hist = fit(model, self.X, self.y, masks=masks, record=record, callback=self.probe if r == 0 else None,
+                   seed=self.seed + r, progress=self.progress, **self.fit_kwargs)
+        k = int(sum(int(m.sum()) for m, p in zip(masks, self.prunable) if p))
+        self.out.masks.append([m.copy() for m in masks])
+        self.out.histories.append(hist)
+        self.out.kept.append(k)
+        self.out.p_m.append(k / self.total)
+        self.out.states.append(copy.deepcopy(model.state_dict()))
+        self.out.model = model
+        return model, hist.get("states", {})
+
+    def start(self, after, r, trained, rewind):
+        if after == "reinit":  # a fresh draw: seed + 1 for pruning at init, seed + 100 + r for round r
+            return reinitialised(self.model0, self.seed + (1 if r == 0 else 100 + r))
+        model = copy.deepcopy(self.model0)
+        if after == "rewind" and rewind is not self.model0:
+            model.load_state_dict(rewind)  # a state dict recorded in round 0
+        elif after == "finetune":
+            model.load_state_dict(trained.state_dict())
+        return model
 
 
 def _units(model):

@@ -1,0 +1,183 @@
+"""One round loop for every pruning run, on any model kind (Wang et al.'s when x score x schedule x
+scope x after; see :mod:`sparsecert.prune.run` for the vocabulary).
+
+:class:`PruningPlan` is a validated configuration; :func:`prune_rounds` runs
+it on a :class:`PruneBackend`, the small protocol a model kind implements:
+its weights' shapes, scores of a trained state, training a start under masks
+(recording the round) and the starts a round may take (the initialisation, a
+rewind point, the last trained state, a fresh initialisation).
+:func:`sparsecert.prune.run.prune_run` (NumPy :class:`~sparsecert.nn.DenseNet`)
+and :func:`sparsecert.torch_bridge.prune_torch` (torch modules) are its two
+backends, so counts, schedules, stopping rules and tie rules are the same for
+both by construction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from .select import prune_count, select_masks
+
+__all__ = ["PruningPlan", "PruneBackend", "prune_rounds", "prune_step", "prune_to", "check_progress", "kept",
+           "WHEN", "SCHEDULES", "AFTER", "SCOPES"]
+
+WHEN = ("init", "after", "during")
+SCHEDULES = ("one-shot", "iterative", "gradual")
+AFTER = ("rewind", "finetune", "reinit", "scratch")
+SCOPES = ("layer", "global")
+
+
+@dataclass(frozen=True)
+class PruningPlan:
+    """A validated pruning configuration (built by the public entry points after their checks).
+
+    Attributes
+    ----------
+    when : {"init", "after", "during"}
+    schedule : {"one-shot", "iterative", "gradual"}
+    scope : {"layer", "global"}
+    after : {"rewind", "finetune", "reinit", "scratch"}
+    rates : tuple of float
+        Per weight tensor: the fraction of its survivors a round removes (layer
+        scope; 0 for tensors left dense), or ``rates[0]`` for all (global scope).
+    prunable : tuple of bool
+        Tensors that may be pruned.
+    goal : int or None
+        Weights (of every tensor) to keep at the end; or ``rounds``.
+    rounds : int or None
+        Rounds of an iterative schedule without a goal.
+    rewind_step : int
+        For ``after="rewind"``: the training step of round 0 to rewind to (0: the initialisation).
+    """
+
+    when: str
+    schedule: str
+    scope: str
+    after: str
+    rates: tuple
+    prunable: tuple
+    goal: int | None = None
+    rounds: int | None = None
+    rewind_step: int = 0
+
+    @property
+    def record(self) -> tuple:
+        """Training steps of round 0 whose state later rounds start from."""
+        return (self.rewind_step,) if self.after == "rewind" and self.rewind_step > 0 else ()
+
+    def done(self, masks, r) -> bool:
+        """Whether the rounds stop after round ``r`` with ``masks``."""
+        return (self.rounds is not None and r >= self.rounds) or (self.goal is not None and kept(masks) <= self.goal)
+
+    def prune(self, scores, masks):
+        """One round's masks: straight to the goal (one-shot) or one step of the rates."""
+        if self.schedule == "one-shot":
+            return prune_to(scores, masks, self.goal, scope=self.scope, prunable=self.prunable)
+        return prune_step(scores, masks, self.rates, scope=self.scope, target=self.goal, prunable=self.prunable)
+
+
+class PruneBackend(Protocol):
+    """What :func:`prune_rounds` needs of a model kind; states are whatever the backend trains."""
+
+    def initial(self) -> Any:
+        """The initialisation (round 0's start; ``"scratch"``'s start)."""
+
+    def scores(self, state: Any, masks: list) -> list:
+        """One score array per weight tensor (keep the largest)."""
+
+    def train_round(self, start: Any, masks: list, r: int, record: tuple = ()) -> tuple[Any, dict]:
+        """Train (a copy of) ``start`` under ``masks`` as round ``r``, record the round; returns
+        the trained state and the states at the steps in ``record`` (``{step: state}``)."""
+
+    def start(self, after: str, r: int, trained: Any, rewind: Any) -> Any:
+        """Round ``r``'s start for ``after`` (``rewind``: the rewind point; ``trained``: the last
+        trained state)."""
+
+
+def kept(masks) -> int:
+    """Weights kept by ``masks`` (all tensors)."""
+    return int(sum(int(m.sum()) for m in masks))
+
+
+def prune_rounds(plan: PruningPlan, backend: PruneBackend, masks: list) -> list:
+    """Run ``plan`` (``when`` "init" or "after") from ``masks``; returns the last masks.
+
+    ``"init"``: score the initialisation and prune (one-shot: straight to the
+    goal; iterative: repeatedly, without training), then train once (round 0).
+    ``"after"``: train (round 0), then prune and train from the start ``after``
+    names until the goal or the rounds are reached (once for one-shot).
+    """
+    init = backend.initial()
+    if plan.when == "init":
+        if plan.schedule == "iterative":
+            while kept(masks) > plan.goal:
+                masks = check_progress(masks, prune_step(backend.scores(init, masks), masks, plan.rates,
+                                                         scope=plan.scope, target=plan.goal, prunable=plan.prunable))
+        else:
+            masks = prune_to(backend.scores(init, masks), masks, plan.goal, scope=plan.scope, prunable=plan.prunable)
+        backend.train_round(backend.start("reinit" if plan.after == "reinit" else "scratch", 0, None, None), masks, 0)
+        return masks
+    trained, states = backend.train_round(init, masks, 0, plan.record)
+    rewind = states.get(plan.rewind_step, init) if plan.record else init
+    r = 0
+    while not plan.done(masks, r):
+        masks = check_progress(masks, plan.prune(backend.scores(trained, masks), masks))
+        r += 1
+        trained, _ = backend.train_round(backend.start(plan.after, r, trained, rewind), masks, r)
+        if plan.schedule == "one-shot":
+            break
+    return masks
+
+
+def prune_step(scores, masks, rates, *, scope="layer", target=None, prunable=None):
+    """Remove ``ceil(rate * active)`` lowest-scored weights (per layer or globally) without
+    going below ``target`` kept weights in total (and one per layer for layer scope).
+
+    ``prunable`` (bool per layer) leaves the other layers untouched.
+    """
+    L = len(masks)
+    prunable = [True] * L if prunable is None else list(prunable)
+    active = [int(m.sum()) for m in masks]
+    if scope == "global":
+        total = sum(a for a, p in zip(active, prunable) if p)
+        k = prune_count(rates[0], total)
+        if target is not None:
+            k = min(k, max(0, sum(active) - target))
+        return select_masks(scores, masks, k / total, scope="global", rounding="floor", prunable=prunable) if k else masks
+    layer_rates = [min(prune_count(r, a), max(0, a - 1)) / a if a and p else 0.0
+                   for r, a, p in zip(rates, active, prunable)]
+    new = select_masks(scores, masks, 0.0, scope="layer", rates=layer_rates, rounding="floor", prunable=prunable)
+    if target is not None:
+        short = target - kept(new)
+        if short > 0:  # give back the strongest removals so that exactly `target` remain
+            flat_s = np.concatenate([np.asarray(s, float).ravel() for s in scores])
+            was = np.concatenate([m.ravel() for m in masks])
+            now = np.concatenate([m.ravel() for m in new])
+            dropped = np.flatnonzero(was & ~now)
+            now[dropped[np.lexsort((dropped, -flat_s[dropped]))[:short]]] = True
+            out, o = [], 0
+            for m in masks:
+                out.append(now[o : o + m.size].reshape(m.shape))
+                o += m.size
+            new = out
+    return new
+
+
+def prune_to(scores, masks, goal, *, scope="layer", prunable=None):
+    """One prune of the prunable layers straight down to ``goal`` kept weights (in total)."""
+    prunable = [True] * len(masks) if prunable is None else prunable
+    active = kept(masks)
+    free = sum(int(m.sum()) for m, p in zip(masks, prunable) if p)
+    frac = min(max(active - goal, 0) / free, 1.0) if free else 0.0
+    return prune_step(scores, masks, [frac] * len(masks), scope=scope, target=goal, prunable=prunable)
+
+
+def check_progress(old, new):
+    """``new`` masks, or ValueError when a pruning round removed nothing (the target is unreachable)."""
+    if all(np.array_equal(a, b) for a, b in zip(old, new)):
+        raise ValueError("the schedule cannot reach the target: a round pruned nothing "
+                         "(layer scope keeps at least one weight per layer)")
+    return new
