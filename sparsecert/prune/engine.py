@@ -112,12 +112,15 @@ def prune_rounds(plan: PruningPlan, backend: PruneBackend, masks: list) -> list:
     """
     init = backend.initial()
     if plan.when == "init":
+        goal = plan.goal
+        if goal is None:
+            raise ValueError("pruning at init prunes to a goal: give target= (weights to keep), not rounds=")
         if plan.schedule == "iterative":
-            while kept(masks) > plan.goal:
+            while kept(masks) > goal:
                 masks = check_progress(masks, prune_step(backend.scores(init, masks), masks, plan.rates,
-                                                         scope=plan.scope, target=plan.goal, prunable=plan.prunable))
+                                                         scope=plan.scope, target=goal, prunable=plan.prunable))
         else:
-            masks = prune_to(backend.scores(init, masks), masks, plan.goal, scope=plan.scope, prunable=plan.prunable)
+            masks = prune_to(backend.scores(init, masks), masks, goal, scope=plan.scope, prunable=plan.prunable)
         backend.train_round(backend.start("reinit" if plan.after == "reinit" else "scratch", 0, None, None), masks, 0)
         return masks
     trained, states = backend.train_round(init, masks, 0, plan.record)

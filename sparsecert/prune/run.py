@@ -34,12 +34,12 @@ from tqdm.auto import tqdm
 from .._validation import check_array, check_float, check_int, check_option, check_rng, progress_enabled
 from ..imp import IMPResult
 from ..nn import DenseNet, train
-from .engine import AFTER, SCHEDULES, SCOPES, WHEN, PruningPlan, check_progress, prune_rounds, prune_step, prune_to
+from .engine import AFTER, SCHEDULES, SCOPES, WHEN, PruningPlan, prune_rounds, prune_to
+from .engine import check_progress, prune_step  # noqa: F401  (their home before 0.3.1)
 from .scores import SCORES
 
-__all__ = [
-    "prune_run", "prune_step", "prune_to", "check_rate_prunable", "check_progress", "WHEN", "SCHEDULES", "AFTER",
-]
+# prune_step, prune_to, check_progress and the axes' names live in .engine (still importable from here)
+__all__ = ["prune_run", "check_rate_prunable"]
 
 def check_rate_prunable(rate, prunable, L):
     """Validated ``rate`` in (0, 1) and ``prunable`` flags (L of them, at least one True)."""
