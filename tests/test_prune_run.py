@@ -294,3 +294,23 @@ def test_sparse_train_bad_input():
         sparse_train(net, X, y, method="snfs")
     with pytest.raises(ValueError, match="density must be"):
         sparse_train(net, X, y, density=0.0)
+
+
+def test_one_loss_vocabulary_on_numpy_and_torch():
+    """"cross-entropy" (the torch side's name) trains the NumPy net exactly as its old name "ce"
+    does, and the torch side takes "ce" too; an unknown name is refused on both."""
+    X, y, net0 = data(4)
+    a = prune_run(net0, X, y, rounds=1, epochs=2, lr=1e-2, loss="ce", rng=3)
+    b = prune_run(net0, X, y, rounds=1, epochs=2, lr=1e-2, loss="cross-entropy", rng=3)
+    for u, v in zip(a.nets[-1].Ws, b.nets[-1].Ws):
+        np.testing.assert_array_equal(u, v)
+    with pytest.raises(ValueError, match="loss must be one of"):
+        train(net0.copy(), X, y, loss="hinge")
+    pytest.importorskip("torch")
+    from sparsecert.torch_bridge import fit, mlp
+
+    hist = [fit(mlp([6, 8, 3], seed=0), X.astype(np.float32), y, iterations=5, loss=name, seed=0)["train_loss"]
+            for name in ("ce", "cross-entropy")]
+    assert hist[0] == hist[1]
+    with pytest.raises(ValueError, match="loss must be one of"):
+        fit(mlp([6, 8, 3], seed=0), X.astype(np.float32), y, iterations=5, loss="hinge")

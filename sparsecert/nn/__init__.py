@@ -1,7 +1,7 @@
 """Networks held as NumPy arrays: the ReLU nets of the recovery theory (:mod:`sparsecert.nn.relu`) and
 the dense net that pruning trains (:mod:`sparsecert.nn.dense`)."""
 
-from .dense import DenseNet, as_targets, loss_and_grad, train
+from .dense import LOSSES, DenseNet, as_targets, loss_and_grad, loss_name, train
 from .relu import MLP, TwoLayerReLU
 
-__all__ = ["TwoLayerReLU", "MLP", "DenseNet", "train", "loss_and_grad", "as_targets"]
+__all__ = ["TwoLayerReLU", "MLP", "DenseNet", "train", "loss_and_grad", "as_targets", "LOSSES", "loss_name"]

@@ -14,7 +14,16 @@ from .._validation import check_array, check_float, check_int, check_option, che
 from ..kernels import adam_step, relu_backward_inplace
 from ..torch_nn import layers_from_torch, layers_to_torch
 
-__all__ = ["DenseNet", "train", "loss_and_grad", "as_targets"]
+__all__ = ["DenseNet", "train", "loss_and_grad", "as_targets", "LOSSES", "loss_name"]
+
+#: Training losses, one vocabulary for the NumPy and the torch networks (``"ce"`` is accepted
+#: for ``"cross-entropy"``).
+LOSSES = ("mse", "cross-entropy")
+
+
+def loss_name(loss):
+    """The canonical name of a training loss (``"ce"`` -> ``"cross-entropy"``); ValueError if unknown."""
+    return check_option("cross-entropy" if loss == "ce" else loss, "loss", set(LOSSES))
 
 
 # -------------------------------------------------------------------------- model
@@ -134,7 +143,7 @@ def loss_and_grad(net, X, Y, loss, frozen=None):
     out, Zs = net._forward(X, keep=True)
     n = X.shape[0]
     out2 = out[:, None] if out.ndim == 1 else out
-    if loss == "mse":
+    if loss_name(loss) == "mse":
         R = out2 - Y
         value = 0.5 * float(np.sum(R * R)) / n
         G = R / n
@@ -170,7 +179,7 @@ def as_targets(Y, loss, k=None):
     one per sample: -1 would index the last class, 2.7 would be truncated, NaN would fail
     deep in the gradient."""
     Y = np.asarray(Y)
-    if loss == "ce":
+    if loss_name(loss) == "cross-entropy":
         if Y.ndim == 2 and Y.shape[1] == 1:
             Y = Y[:, 0]
         if Y.ndim != 1 or Y.dtype.kind not in "biuf":
@@ -192,7 +201,7 @@ def train(net, X, y, *, masks=None, optimizer="adam", lr=1e-3, epochs=10, batch_
     ----------
     net : DenseNet
     X : array_like, shape (n, d)
-    y : array_like, shape (n,) or (n, k); integer labels for ``loss="ce"``
+    y : array_like, shape (n,) or (n, k); integer labels for ``loss="cross-entropy"``
     masks : list of ndarray of bool, optional
         One per weight matrix; pruned weights stay 0. Biases are never masked.
     optimizer : {"adam", "gd"}
@@ -200,7 +209,7 @@ def train(net, X, y, *, masks=None, optimizer="adam", lr=1e-3, epochs=10, batch_
     epochs : int
     batch_size : int, optional
         Full batch when None or 0.
-    loss : {"mse", "ce"}
+    loss : {"mse", "cross-entropy"}
     tol : float
         Stop early when the full-batch gradient norm falls below ``tol`` (GD convergence).
     rng : None, int or Generator
@@ -226,7 +235,7 @@ def train(net, X, y, *, masks=None, optimizer="adam", lr=1e-3, epochs=10, batch_
     """
     X = check_array(X, "X", ndim=2)
     n = X.shape[0]
-    loss = check_option(loss, "loss", {"mse", "ce"})
+    loss = loss_name(loss)
     optimizer = check_option(optimizer, "optimizer", {"adam", "gd"})
     Y = as_targets(y, loss, k=net.Ws[-1].shape[0])
     if Y.shape[0] != n:

@@ -63,7 +63,7 @@ def pruning_cell(params, seed):
     rng = np.random.default_rng(seed)
     net0 = DenseNet.init([Xtr.shape[1], *hidden, k], rng)
     kw = {"epochs": int(params.get("epochs", 20)), "lr": float(params.get("lr", 1e-3)),
-          "batch_size": int(params.get("batch_size", 64)), "loss": "ce"}
+          "batch_size": int(params.get("batch_size", 64)), "loss": "cross-entropy"}
     total = net0.n_weights
     target = max(len(net0.Ws), int(round(keep * total)))
     t0 = time.perf_counter()

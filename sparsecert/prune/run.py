@@ -72,7 +72,7 @@ def prune_run(net0, X, y, *, when="after", score="magnitude", schedule="iterativ
     net0 : DenseNet
         Initialisation (not modified).
     X, y
-        Training data (``y`` integer labels with ``loss="ce"``).
+        Training data (``y`` integer labels with ``loss="cross-entropy"``).
     when, score, schedule, scope, after
         The five axes.
     rate : float in (0, 1)

@@ -19,6 +19,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .._validation import check_int, check_option, progress_enabled
+from ..nn import loss_name
 
 __all__ = ["prunable_weights", "get_masks", "apply_masks", "fit", "evaluate", "to_tensor", "reestimate_batchnorm"]
 
@@ -71,7 +72,6 @@ def reestimate_batchnorm(model, X, batch_size=500):
     return model
 
 
-LOSSES = ("cross-entropy", "mse")
 
 
 def to_tensor(X, y=None, loss="cross-entropy"):
@@ -107,7 +107,7 @@ def evaluate(model, X, y, batch_size=1000, loss="cross-entropy"):
     ``loss="mse"``: the loss is the mean squared error per sample (averaged
     over outputs) and the accuracy is that of :func:`_hits`.
     """
-    loss = check_option(loss, "loss", set(LOSSES))
+    loss = loss_name(loss)
     was = model.training
     model.eval()
     X, y = to_tensor(X, y, loss)
@@ -160,8 +160,8 @@ def fit(model, X, y, *, masks=None, iterations=None, epochs=None, lr=1e-3, optim
     ``iterations``, ``seconds`` and ``states`` ({iteration: state dict}).
     """
     optimizer = check_option(optimizer, "optimizer", {"adam", "sgd"})
-    loss_name = check_option(loss, "loss", set(LOSSES))
-    Xt, yt = to_tensor(X, y, loss_name)
+    lname = loss_name(loss)
+    Xt, yt = to_tensor(X, y, lname)
     n = len(yt)
     batch_size = min(check_int(batch_size, "batch_size", low=1), n)
     per_epoch = -(-n // batch_size)
@@ -184,11 +184,11 @@ def fit(model, X, y, *, masks=None, iterations=None, epochs=None, lr=1e-3, optim
     def checkpoint(it):
         hist["iters"].append(it)
         if val is not None:
-            vl, va = evaluate(model, *val, loss=loss_name)
+            vl, va = evaluate(model, *val, loss=lname)
             hist["val_loss"].append(vl)
             hist["val_acc"].append(va)
         if test is not None:
-            hist["test_acc"].append(evaluate(model, *test, loss=loss_name)[1])
+            hist["test_acc"].append(evaluate(model, *test, loss=lname)[1])
 
     t0 = time.perf_counter()
     model.train()
@@ -206,7 +206,7 @@ def fit(model, X, y, *, masks=None, iterations=None, epochs=None, lr=1e-3, optim
         if augment is not None:
             xb = augment(xb, gen)
         opt.zero_grad(set_to_none=False)
-        loss = _loss(model(xb), yb, loss_name)
+        loss = _loss(model(xb), yb, lname)
         loss.backward()
         if mt is not None:
             for w, m in zip(weights, mt):
