@@ -14,45 +14,17 @@ below the target; among equal magnitudes the smaller flat index goes first.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 
 from ._validation import check_option
+from .prune.engine import PruneResult
 from .nn import DenseNet, as_targets, loss_and_grad, train  # noqa: F401  (their home before 0.3.0)
 
 __all__ = ["imp", "IMPResult"]
 
 
-@dataclass
-class IMPResult:
-    """Rounds of IMP: masks, trained nets and metrics.
-
-    Attributes
-    ----------
-    masks : list of list of ndarray of bool
-        Masks used in each round (round 0 dense).
-    nets : list of DenseNet
-        Trained network of each round.
-    metrics : list of dict
-        Per round: ``kept`` (weights), ``density``, ``loss`` (final training loss)
-        and whatever ``evaluate(net)`` returned.
-    time : float
-    peak_memory : int
-        Bytes of the dense state IMP holds: weights, masks, optimizer moments,
-        rewinding copy and one batch of activations.
-    """
-
-    masks: list
-    nets: list
-    metrics: list
-    time: float = 0.0
-    peak_memory: int = 0
-    info: dict = field(default_factory=dict)
-
-    @property
-    def net(self):
-        return self.nets[-1]
+#: IMP's result is the pruning engine's (its name before 0.3.1).
+IMPResult = PruneResult
 
 
 def imp(net0, X, y, *, target=None, rounds=None, rate=0.2, output_rate=None, scope="layer", rewind="init",
@@ -88,9 +60,9 @@ def imp(net0, X, y, *, target=None, rounds=None, rate=0.2, output_rate=None, sco
 
     Returns
     -------
-    IMPResult
+    PruneResult
     """
-    from .prune.run import prune_run
+    from .prune.run import prune_run  # (imp is imported by sparsecert; prune.run only when a run starts)
 
     if isinstance(rewind, (int, np.integer)) and not isinstance(rewind, bool):
         if rewind < 0:

@@ -14,14 +14,14 @@ both by construction.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 
 from .select import prune_count, select_masks
 
-__all__ = ["PruningPlan", "PruneBackend", "prune_rounds", "prune_step", "prune_to", "check_progress", "kept",
+__all__ = ["PruningPlan", "PruneBackend", "PruneResult", "prune_rounds", "prune_step", "prune_to", "check_progress", "kept",
            "WHEN", "SCHEDULES", "AFTER", "SCOPES"]
 
 WHEN = ("init", "after", "during")
@@ -77,6 +77,70 @@ class PruningPlan:
         if self.schedule == "one-shot":
             return prune_to(scores, masks, self.goal, scope=self.scope, prunable=self.prunable)
         return prune_step(scores, masks, self.rates, scope=self.scope, target=self.goal, prunable=self.prunable)
+
+
+@dataclass
+class PruneResult:
+    """The rounds of a pruning run, on either backend (round 0 is the dense run for ``when="after"``;
+    for ``"init"`` and ``"during"`` the single round is the pruned net).
+
+    Attributes
+    ----------
+    masks : list of list of ndarray of bool
+        Masks of each round, one per weight tensor.
+    states : list
+        The trained model of each round, in the backend's form: a
+        :class:`~sparsecert.nn.DenseNet` (NumPy) or a torch ``state_dict``.
+    histories : list of dict
+        Each round's record: NumPy: ``kept``, ``density``, ``loss`` (final
+        training loss) and what ``evaluate(net)`` returned; torch:
+        :func:`~sparsecert.torch_bridge.fit`'s history.
+    kept : list of int
+        Weights kept in each round (NumPy: of every layer; torch: of the prunable tensors).
+    p_m : list of float
+        ``kept`` over the (prunable) weights of the dense model.
+    model : object
+        The last trained model (a DenseNet, or the torch module).
+    time : float
+        Seconds.
+    peak_memory : int
+        Bytes of the dense training state (NumPy runs; 0 for torch).
+    info : dict
+        The configuration (axes, rates) and BINGO's probing seconds.
+
+    ``nets`` and ``metrics`` (the NumPy names) are ``states`` and ``histories``; ``net`` is ``model``.
+    """
+
+    masks: list = field(default_factory=list)
+    states: list = field(default_factory=list)
+    histories: list = field(default_factory=list)
+    kept: list = field(default_factory=list)
+    p_m: list = field(default_factory=list)
+    model: Any = None
+    time: float = 0.0
+    peak_memory: int = 0
+    info: dict = field(default_factory=dict)
+
+    @property
+    def nets(self) -> list:
+        return self.states
+
+    @property
+    def metrics(self) -> list:
+        return self.histories
+
+    @property
+    def net(self) -> Any:
+        return self.model
+
+    def add(self, masks, state, history, kept, total, model) -> None:
+        """Record one round."""
+        self.masks.append([m.copy() for m in masks])
+        self.states.append(state)
+        self.histories.append(history)
+        self.kept.append(int(kept))
+        self.p_m.append(int(kept) / total)
+        self.model = model
 
 
 class PruneBackend(Protocol):

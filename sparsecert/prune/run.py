@@ -32,9 +32,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .._validation import check_array, check_float, check_int, check_option, check_rng, progress_enabled
-from ..imp import IMPResult
 from ..nn import DenseNet, train
-from .engine import AFTER, SCHEDULES, SCOPES, WHEN, PruningPlan, prune_rounds, prune_to
+from .engine import AFTER, SCHEDULES, SCOPES, WHEN, PruneResult, PruningPlan, prune_rounds, prune_to
 from .engine import check_progress, prune_step  # noqa: F401  (their home before 0.3.1)
 from .scores import SCORES
 
@@ -96,9 +95,8 @@ def prune_run(net0, X, y, *, when="after", score="magnitude", schedule="iterativ
 
     Returns
     -------
-    IMPResult
-        Masks, trained nets and metrics per round (round 0 is dense for
-        ``when="after"``; for ``when="init"`` the single round is the pruned net).
+    PruneResult
+        Masks, trained nets (``states``/``nets``) and metrics (``histories``/``metrics``) per round.
     """
     t0 = time.perf_counter()
     X = check_array(X, "X", ndim=2, shape=(None, net0.Ws[0].shape[1]))  # the net's input width
@@ -142,21 +140,18 @@ def prune_run(net0, X, y, *, when="after", score="magnitude", schedule="iterativ
     nb = X.shape[0] if score_batch is None else min(check_int(score_batch, "score_batch", low=1), X.shape[0])
     ctx = {"X": X[:nb], "y": np.asarray(y)[:nb], "loss": loss, "rng": rng, "init": net0}
     masks = [np.ones(W.shape, bool) for W in net0.Ws]
-    out_masks, nets, metrics = [], [], []
-    peak = 0
+    result = PruneResult()
 
     def record(net, masks, out, r):
-        nonlocal peak
         kept = int(sum(m.sum() for m in masks))
         row = {"round": r, "kept": kept, "density": kept / total,
                "loss": float(out["losses"][-1]) if out is not None and out["losses"].size else np.nan}
         if evaluate is not None:
             row.update(evaluate(net))
-        out_masks.append([m.copy() for m in masks])
-        nets.append(net)
-        metrics.append(row)
+        result.add(masks, net, row, kept, total, net)
         batch = train_kwargs.get("batch_size") or X.shape[0]
-        peak = max(peak, 4 * net.nbytes + sum(m.size for m in masks) + batch * sum(W.shape[0] for W in net.Ws) * 16)
+        result.peak_memory = max(result.peak_memory, 4 * net.nbytes + sum(m.size for m in masks)
+                                 + batch * sum(W.shape[0] for W in net.Ws) * 16)
 
     def train_round(start, masks, r, rec=()):
         net = start.copy()
@@ -197,11 +192,11 @@ def prune_run(net0, X, y, *, when="after", score="magnitude", schedule="iterativ
             prune_rounds(PruningPlan(when, schedule, scope, after, tuple(rates), tuple(prunable), target, rounds,
                                      rewind_step), backend, masks)
     bar.close()
-    return IMPResult(masks=out_masks, nets=nets, metrics=metrics, time=time.perf_counter() - t0, peak_memory=int(peak),
-                     info={"when": when, "score": score if isinstance(score, str) else getattr(score, "__name__", "custom"),
-                           "schedule": schedule, "scope": scope, "after": after, "rate": rate,
-                           "output_rate": output_rate, "rewind_step": rewind_step,
-                           "probe_seconds": ctx.get("probe_seconds", 0.0)})
+    result.time = time.perf_counter() - t0
+    result.info = {"when": when, "score": score if isinstance(score, str) else getattr(score, "__name__", "custom"),
+                   "schedule": schedule, "scope": scope, "after": after, "rate": rate, "output_rate": output_rate,
+                   "rewind_step": rewind_step, "probe_seconds": ctx.get("probe_seconds", 0.0)}
+    return result
 
 
 class _DenseNetBackend:

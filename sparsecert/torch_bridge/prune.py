@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -20,7 +19,7 @@ from torch import nn
 
 from .._validation import check_float, check_int, check_option, check_rng
 from ..neq import Equilibrium
-from ..prune.engine import AFTER, SCHEDULES, SCOPES, WHEN, PruningPlan, prune_rounds
+from ..prune.engine import AFTER, SCHEDULES, SCOPES, WHEN, PruneResult, PruningPlan, prune_rounds
 from ..prune.run import check_rate_prunable
 from .models import glorot_normal
 from .train import fit, prunable_weights, to_tensor
@@ -30,24 +29,8 @@ __all__ = ["prune_torch", "torch_scores", "TorchPruneResult", "neq_fit", "TORCH_
 TORCH_SCORES = ("magnitude", "random", "snip", "bingo")
 
 
-@dataclass
-class TorchPruneResult:
-    """Rounds of a pruning run on a torch model.
-
-    ``masks[r]``, ``histories[r]`` (the :func:`fit` history of round r),
-    ``kept[r]`` and ``p_m[r]`` (fraction of prunable weights remaining); round 0
-    is the dense run for ``when="after"``. ``model`` is the last trained model;
-    ``states[r]`` its state dict in each round.
-    """
-
-    masks: list
-    histories: list
-    kept: list
-    p_m: list
-    states: list
-    model: nn.Module
-    time: float = 0.0
-    info: dict = field(default_factory=dict)
+#: The pruning engine's result (its torch name before 0.3.1).
+TorchPruneResult = PruneResult
 
 
 def torch_scores(model, name, *, X=None, y=None, rng=None, masks=None):
@@ -142,7 +125,9 @@ def prune_torch(model0, X, y, *, when="after", score="magnitude", schedule="iter
 
     Returns
     -------
-    TorchPruneResult
+    PruneResult
+        ``states`` are the rounds' ``state_dict``s, ``histories`` :func:`fit`'s histories,
+        ``model`` the last trained module.
     """
     t0 = time.perf_counter()
     when = check_option(when, "when", set(WHEN) - {"during"})
@@ -168,7 +153,7 @@ def prune_torch(model0, X, y, *, when="after", score="magnitude", schedule="iter
     nb = min(len(y), check_int(score_batch, "score_batch", low=1))
     state0 = copy.deepcopy(model0.state_dict())
     masks = [np.ones(s, bool) for s in shapes]
-    out = TorchPruneResult([], [], [], [], [], model0)
+    out = PruneResult(model=model0)
     backend = _ModuleBackend(model0, state0, X, y, nb, score, bingo, rng, seed, progress, fit_kwargs, out, total,
                              prunable)
     prune_rounds(PruningPlan(when, schedule, scope, after, tuple(rates), tuple(prunable), goal, rounds, rewind_step),
@@ -206,13 +191,8 @@ class _ModuleBackend:
             self.probe = _BingoProbe(model, self.state0, masks, rng=self.rng, **(self.bingo or {}))
         hist = fit(model, self.X, self.y, masks=masks, record=record, callback=self.probe if r == 0 else None,
                    seed=self.seed + r, progress=self.progress, **self.fit_kwargs)
-        k = int(sum(int(m.sum()) for m, p in zip(masks, self.prunable) if p))
-        self.out.masks.append([m.copy() for m in masks])
-        self.out.histories.append(hist)
-        self.out.kept.append(k)
-        self.out.p_m.append(k / self.total)
-        self.out.states.append(copy.deepcopy(model.state_dict()))
-        self.out.model = model
+        k = sum(int(m.sum()) for m, p in zip(masks, self.prunable) if p)
+        self.out.add(masks, copy.deepcopy(model.state_dict()), hist, k, self.total, model)
         return model, hist.get("states", {})
 
     def start(self, after, r, trained, rewind):
