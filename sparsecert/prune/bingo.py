@@ -19,9 +19,60 @@ import time
 import numpy as np
 
 from .._validation import check_array, check_float, check_int, check_rng
-from ..nn import as_targets, train
+from ..nn import as_targets, loss_name, train
 
-__all__ = ["bingo_train"]
+__all__ = ["bingo_train", "SubsetProbe"]
+
+
+class SubsetProbe:
+    """BINGO's probing for any model kind: the subsets, the credit and the significance.
+
+    The model is seen as one flat vector over its weight tensors (sizes
+    ``sizes``); ``live`` are the flat indices that may be probed. A call
+    ``probe(step, flats, init, batch_loss)`` (every ``probe_every`` steps) resets
+    ``n_probes`` random subsets of ``k = max(1, round(subset_fraction |live|))``
+    live weights, one at a time, to their initial values, measures
+    ``batch_loss()``, restores the weights and credits the rise in loss to the
+    subset. ``flats``/``init`` are per-tensor 1-d views (NumPy arrays or torch
+    tensors; ``index`` turns a NumPy index array into what they take).
+    """
+
+    def __init__(self, sizes, live, *, subset_fraction=0.05, n_probes=4, probe_every=1, rng=None, index=None):
+        self.offsets = np.cumsum([0] + list(sizes))
+        self.live = np.asarray(live)
+        self.k = max(1, int(round(check_float(subset_fraction, "subset_fraction", low=0.0, high=1.0, low_open=True)
+                                  * self.live.size)))
+        self.n_probes = check_int(n_probes, "n_probes", low=1)
+        self.every = check_int(probe_every, "probe_every", low=1)
+        self.rng = check_rng(rng)
+        self.index = (lambda a: a) if index is None else index
+        self.credit = np.zeros(self.offsets[-1])
+        self.count = np.zeros(self.offsets[-1])
+        self.seconds = 0.0
+
+    def probe(self, step, flats, init, batch_loss):
+        if step % self.every:
+            return
+        t0 = time.perf_counter()
+        base = batch_loss()
+        for _ in range(self.n_probes):
+            subset = np.sort(self.rng.choice(self.live, self.k, replace=False))
+            cuts = np.searchsorted(subset, self.offsets)
+            parts = [self.index(subset[cuts[l] : cuts[l + 1]] - self.offsets[l]) for l in range(len(flats))]
+            saved = [flat[sel] for flat, sel in zip(flats, parts)]  # (fancy indexing copies)
+            for flat, sel, start in zip(flats, parts, init):
+                flat[sel] = start[sel]
+            rise = batch_loss() - base
+            for flat, sel, vals in zip(flats, parts, saved):
+                flat[sel] = vals
+            self.credit[subset] += rise
+            self.count[subset] += 1
+        self.seconds += time.perf_counter() - t0
+
+    def significance(self, shapes):
+        """Mean credit per weight (0 where never probed), one array per tensor of ``shapes``."""
+        sig = np.divide(self.credit, self.count, out=np.zeros_like(self.credit), where=self.count > 0)
+        return [sig[self.offsets[l] : self.offsets[l + 1]].reshape(shape) for l, shape in enumerate(shapes)]
 
 
 def bingo_train(net, X, y, *, masks=None, subset_fraction=0.05, n_probes=4, probe_every=1, rng=None, init=None,
@@ -44,50 +95,26 @@ def bingo_train(net, X, y, *, masks=None, subset_fraction=0.05, n_probes=4, prob
     dict with ``losses``, ``steps``, ``iterates`` (as ``train``), ``significance``
     (list of arrays, one per weight matrix), ``probe_seconds`` and ``seconds``.
     """
-    subset_fraction = check_float(subset_fraction, "subset_fraction", low=0.0, high=1.0, low_open=True)
-    n_probes = check_int(n_probes, "n_probes", low=1)
-    probe_every = check_int(probe_every, "probe_every", low=1)
     rng = check_rng(rng)
     init = net.copy() if init is None else init
     masks = [np.ones(W.shape, bool) for W in net.Ws] if masks is None else masks
     Y = as_targets(y, loss, k=net.Ws[-1].shape[0])
     X = check_array(X, "X", ndim=2)
-    sizes = [W.size for W in net.Ws]
-    offsets = np.cumsum([0] + sizes)
-    init_flat = np.concatenate([W.ravel() for W in init.Ws])
-    credit = np.zeros(offsets[-1])
-    count = np.zeros(offsets[-1])
     live = np.flatnonzero(np.concatenate([m.ravel() for m in masks]))
-    probe_time = 0.0
+    probes = SubsetProbe([W.size for W in net.Ws], live, subset_fraction=subset_fraction, n_probes=n_probes,
+                         probe_every=probe_every, rng=rng)
+    starts = [W.ravel() for W in init.Ws]
 
     def probe(step, net, rows):
-        nonlocal probe_time
-        if step % probe_every:
+        if step % probes.every:
             return
-        t0 = time.perf_counter()
         Xb, Yb = X[rows], Y[rows]
-        base = _batch_loss(net, Xb, Yb, loss)
-        flats = [W.reshape(-1) for W in net.Ws]
-        k = max(1, int(round(subset_fraction * live.size)))
-        for _ in range(n_probes):
-            subset = np.sort(rng.choice(live, k, replace=False))
-            cuts = np.searchsorted(subset, offsets)
-            parts = [subset[cuts[l] : cuts[l + 1]] - offsets[l] for l in range(len(sizes))]
-            saved = [flat[sel] for flat, sel in zip(flats, parts)]
-            for l, (flat, sel) in enumerate(zip(flats, parts)):
-                flat[sel] = init_flat[sel + offsets[l]]
-            rise = _batch_loss(net, Xb, Yb, loss) - base
-            for flat, sel, vals in zip(flats, parts, saved):
-                flat[sel] = vals
-            credit[subset] += rise
-            count[subset] += 1
-        probe_time += time.perf_counter() - t0
+        probes.probe(step, [W.reshape(-1) for W in net.Ws], starts, lambda: _batch_loss(net, Xb, Yb, loss))
 
     t0 = time.perf_counter()
     out = train(net, X, y, masks=masks, rng=rng, loss=loss, record=record, callback=probe, **train_kwargs)
-    sig = np.divide(credit, count, out=np.zeros_like(credit), where=count > 0)
-    out["significance"] = [sig[offsets[l] : offsets[l + 1]].reshape(W.shape) for l, W in enumerate(net.Ws)]
-    out["probe_seconds"] = probe_time
+    out["significance"] = probes.significance([W.shape for W in net.Ws])
+    out["probe_seconds"] = probes.seconds
     out["seconds"] = time.perf_counter() - t0
     return out
 
@@ -95,7 +122,7 @@ def bingo_train(net, X, y, *, masks=None, subset_fraction=0.05, n_probes=4, prob
 def _batch_loss(net, X, Y, loss):
     out = net._forward(X)
     out2 = out[:, None] if out.ndim == 1 else out
-    if loss == "mse":
+    if loss_name(loss) == "mse":
         return 0.5 * float(np.sum((out2 - Y) ** 2)) / X.shape[0]
     z = out2 - out2.max(axis=1, keepdims=True)
     logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))

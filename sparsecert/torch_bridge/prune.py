@@ -20,6 +20,7 @@ from torch import nn
 from .._validation import check_float, check_int, check_option, check_rng
 from ..neq import Equilibrium
 from ..prune.engine import AFTER, SCHEDULES, SCOPES, WHEN, PruneResult, PruningPlan, prune_rounds
+from ..prune.bingo import SubsetProbe
 from ..prune.run import check_rate_prunable
 from .models import glorot_normal
 from .train import fit, prunable_weights, to_tensor
@@ -52,53 +53,32 @@ def torch_scores(model, name, *, X=None, y=None, rng=None, masks=None):
 
 
 class _BingoProbe:
-    """BINGO on a torch model: every ``probe_every`` steps, ``n_probes`` random subsets (a
-    ``subset_fraction`` of the live weights) are reset to their initial values one at a time and
-    the rise of the batch loss (eval mode, no grad) is credited to every weight of the subset."""
+    """BINGO on a torch model (:class:`sparsecert.prune.bingo.SubsetProbe` on its prunable
+    tensors): the batch loss is cross-entropy in eval mode, without gradients."""
 
     def __init__(self, model, init_state, masks, subset_fraction=0.05, n_probes=2, probe_every=1, rng=None):
         self.weights = [w for _, w in prunable_weights(model)]
-        names = [name for name, _ in prunable_weights(model)]
-        self.init = [init_state[nm].detach().reshape(-1).clone() for nm in names]
-        self.sizes = np.array([w.numel() for w in self.weights])
-        self.offsets = np.concatenate([[0], np.cumsum(self.sizes)])
-        self.live = np.flatnonzero(np.concatenate([m.ravel() for m in masks]))
-        self.credit = np.zeros(self.offsets[-1])
-        self.count = np.zeros(self.offsets[-1])
-        self.k = max(1, int(round(check_float(subset_fraction, "subset_fraction", low=0.0, high=1.0, low_open=True)
-                                  * self.live.size)))
-        self.n_probes = check_int(n_probes, "n_probes", low=1)
-        self.every = check_int(probe_every, "probe_every", low=1)
-        self.rng = check_rng(rng)
-        self.seconds = 0.0
+        self.init = [init_state[name].detach().reshape(-1).clone() for name, _ in prunable_weights(model)]
+        self.probes = SubsetProbe([w.numel() for w in self.weights], np.flatnonzero(np.concatenate([m.ravel() for m in masks])),
+                                  subset_fraction=subset_fraction, n_probes=n_probes, probe_every=probe_every, rng=rng,
+                                  index=torch.as_tensor)
+
+    @property
+    def seconds(self):
+        return self.probes.seconds
 
     @torch.no_grad()
     def __call__(self, it, model, xb, yb):
-        if it % self.every:
+        if it % self.probes.every:
             return
-        t0 = time.perf_counter()
         was = model.training
         model.eval()
-        base = float(nn.functional.cross_entropy(model(xb), yb))
-        flats = [w.view(-1) for w in self.weights]
-        for _ in range(self.n_probes):
-            subset = np.sort(self.rng.choice(self.live, self.k, replace=False))
-            cuts = np.searchsorted(subset, self.offsets)
-            parts = [torch.as_tensor(subset[cuts[l] : cuts[l + 1]] - self.offsets[l]) for l in range(len(flats))]
-            saved = [f[p].clone() for f, p in zip(flats, parts)]
-            for f, p, init in zip(flats, parts, self.init):
-                f[p] = init[p]
-            rise = float(nn.functional.cross_entropy(model(xb), yb)) - base
-            for f, p, v in zip(flats, parts, saved):
-                f[p] = v
-            self.credit[subset] += rise
-            self.count[subset] += 1
+        self.probes.probe(it, [w.view(-1) for w in self.weights], self.init,
+                          lambda: float(nn.functional.cross_entropy(model(xb), yb)))
         model.train(was)
-        self.seconds += time.perf_counter() - t0
 
     def significance(self):
-        sig = np.divide(self.credit, self.count, out=np.zeros_like(self.credit), where=self.count > 0)
-        return [sig[self.offsets[l] : self.offsets[l + 1]].reshape(tuple(w.shape)) for l, w in enumerate(self.weights)]
+        return self.probes.significance([tuple(w.shape) for w in self.weights])
 
 
 def reinitialised(model, seed):
