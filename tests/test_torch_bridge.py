@@ -114,6 +114,28 @@ def test_bad_configurations(digits):
         resnet(9)
 
 
+@pytest.mark.parametrize("scope", ["layer", "global"])
+def test_gradual_pruning_during_training_on_torch(digits, scope):
+    """when="during" on a torch model: the cubic schedule of the NumPy engine (gradual_goals), the
+    same counts: it ends at the target exactly, with the output layer pruned only by its share
+    (layer scope keeps every layer non-empty), and the frozen tensor dense."""
+    from sparsecert.prune.engine import gradual_goals
+
+    X, y, _, _ = digits
+    m0 = mlp([64, 16, 10], seed=0)
+    res = prune_torch(m0, X, y, when="during", schedule="gradual", scope=scope, target=300, rounds=4,
+                      iterations=40, batch_size=50, prunable=[True, False])
+    assert res.kept == [300] and res.masks[-1][1].all() and len(res.histories) == 1
+    # d_k = d_T + (1 - d_T)(1 - k/n)^3: d_T = .1, n = 2 -> .1 + .9 / 8 = .2125 of 1000, then the target
+    assert gradual_goals(100, 1000, 2) == [212, 100]
+    with pytest.raises(ValueError, match="use when='during' with schedule='gradual'"):
+        prune_torch(m0, X, y, when="during", schedule="iterative", target=300)
+    with pytest.raises(ValueError, match="use when='during' with schedule='gradual'"):
+        prune_torch(m0, X, y, when="after", schedule="gradual", target=300)
+    with pytest.raises(ValueError, match="needs target="):
+        prune_torch(m0, X, y, when="during", schedule="gradual", rounds=3)
+
+
 def test_bingo_on_a_conv_net_is_side_effect_free(digits):
     """BINGO through the pruning vocabulary on a ResNet: probes run in eval mode under no_grad, so
     the trained conv weights and the batch-norm running statistics equal those of plain training."""

@@ -21,7 +21,7 @@ import numpy as np
 
 from .select import prune_count, select_masks
 
-__all__ = ["PruningPlan", "PruneBackend", "PruneResult", "prune_rounds", "prune_step", "prune_to", "check_progress", "kept",
+__all__ = ["PruningPlan", "PruneBackend", "PruneResult", "prune_rounds", "gradual_goals", "prune_step", "prune_to", "check_progress", "kept",
            "WHEN", "SCHEDULES", "AFTER", "SCOPES"]
 
 WHEN = ("init", "after", "during")
@@ -197,6 +197,15 @@ def prune_rounds(plan: PruningPlan, backend: PruneBackend, masks: list) -> list:
         if plan.schedule == "one-shot":
             break
     return masks
+
+
+def gradual_goals(target, total, n_prunes):
+    """Weights to keep after each of the ``n_prunes`` prunes of the gradual schedule (Zhu & Gupta
+    2017): density ``d_k = d_T + (1 - d_T) (1 - k / n)^3`` for ``k = 1..n``, ``d_T = target /
+    total``, never below ``target`` (``total``: the dense count of the weights it applies to)."""
+    d_T = target / total
+    return [max(target, int(round((d_T + (1 - d_T) * (1 - k / n_prunes) ** 3) * total)))
+            for k in range(1, n_prunes + 1)]
 
 
 def prune_step(scores, masks, rates, *, scope="layer", target=None, prunable=None):

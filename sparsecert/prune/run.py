@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 
 from .._validation import check_array, check_float, check_int, check_option, check_rng, progress_enabled
 from ..nn import DenseNet, train
-from .engine import AFTER, SCHEDULES, SCOPES, WHEN, PruneResult, PruningPlan, prune_rounds, prune_to
+from .engine import AFTER, SCHEDULES, SCOPES, WHEN, PruneResult, PruningPlan, gradual_goals, prune_rounds, prune_to
 from .engine import check_progress, prune_step  # noqa: F401  (their home before 0.3.1)
 from .scores import SCORES
 
@@ -174,11 +174,11 @@ def prune_run(net0, X, y, *, when="after", score="magnitude", schedule="iterativ
         epochs = train_kwargs.pop("epochs", 10)
         per = max(1, epochs // (n_prunes + 1))
         out = None
+        goals = gradual_goals(target, total, n_prunes)
         for k in range(n_prunes + 1):
             out = train(net, X, y, masks=masks, rng=rng, epochs=per, **train_kwargs)
-            if k < n_prunes:  # cubic schedule: density d_k = d_T + (1 - d_T)(1 - (k+1)/n)^3
-                dens = target / total + (1 - target / total) * (1 - (k + 1) / n_prunes) ** 3
-                masks = to_goal(net, masks, max(target, int(round(dens * total))))
+            if k < n_prunes:
+                masks = to_goal(net, masks, goals[k])
             bar.update(1)
         record(net, masks, out, 0)
     else:

@@ -19,7 +19,7 @@ from torch import nn
 
 from .._validation import check_float, check_int, check_option, check_rng
 from ..neq import Equilibrium
-from ..prune.engine import AFTER, SCHEDULES, SCOPES, WHEN, PruneResult, PruningPlan, prune_rounds
+from ..prune.engine import AFTER, SCHEDULES, SCOPES, WHEN, PruneResult, PruningPlan, gradual_goals, prune_rounds, prune_to
 from ..prune.bingo import SubsetProbe
 from ..prune.run import check_rate_prunable
 from .models import glorot_normal
@@ -110,8 +110,11 @@ def prune_torch(model0, X, y, *, when="after", score="magnitude", schedule="iter
         ``model`` the last trained module.
     """
     t0 = time.perf_counter()
-    when = check_option(when, "when", set(WHEN) - {"during"})
-    schedule = check_option(schedule, "schedule", set(SCHEDULES) - {"gradual"})
+    when = check_option(when, "when", set(WHEN))
+    schedule = check_option(schedule, "schedule", set(SCHEDULES))
+    if (when == "during") != (schedule == "gradual"):
+        raise ValueError("when='during' prunes gradually while training, and the gradual schedule runs only "
+                         "there: use when='during' with schedule='gradual'")
     scope = check_option(scope, "scope", set(SCOPES))
     after = check_option(after, "after", set(AFTER))
     score = check_option(score, "score", set(TORCH_SCORES))
@@ -126,8 +129,10 @@ def prune_torch(model0, X, y, *, when="after", score="magnitude", schedule="iter
     frozen_count = int(sum(np.prod(s) for s, p in zip(shapes, prunable) if not p))
     if schedule == "iterative" and (target is None) == (rounds is None):
         raise ValueError("give exactly one of target= (weights to keep) or rounds=")
-    if schedule == "one-shot" and target is None:
-        raise ValueError("schedule='one-shot' needs target= (weights to keep)")
+    if schedule in ("one-shot", "gradual") and target is None:
+        raise ValueError(f"schedule={schedule!r} needs target= (weights to keep)")
+    if score == "bingo" and when != "after":
+        raise ValueError("score='bingo' ranks weights by probes taken while the dense net trains: use when='after'")
     goal = None if target is None else frozen_count + check_int(target, "target", low=1, high=total)
     rng = np.random.default_rng(seed)
     nb = min(len(y), check_int(score_batch, "score_batch", low=1))
@@ -136,8 +141,12 @@ def prune_torch(model0, X, y, *, when="after", score="magnitude", schedule="iter
     out = PruneResult(model=model0)
     backend = _ModuleBackend(model0, state0, X, y, nb, score, bingo, rng, seed, progress, fit_kwargs, out, total,
                              prunable)
-    prune_rounds(PruningPlan(when, schedule, scope, after, tuple(rates), tuple(prunable), goal, rounds, rewind_step),
-                 backend, masks)
+    if when == "during":
+        backend.prune_while_training(masks, [frozen_count + g for g in gradual_goals(
+            target, total, check_int(rounds if rounds is not None else 10, "rounds", low=1))], scope)
+    else:
+        prune_rounds(PruningPlan(when, schedule, scope, after, tuple(rates), tuple(prunable), goal, rounds,
+                                 rewind_step), backend, masks)
     probe = backend.probe
     out.time = time.perf_counter() - t0
     out.info = {"when": when, "score": score, "schedule": schedule, "scope": scope, "after": after, "rates": rates,
@@ -174,6 +183,22 @@ class _ModuleBackend:
         k = sum(int(m.sum()) for m, p in zip(masks, self.prunable) if p)
         self.out.add(masks, copy.deepcopy(model.state_dict()), hist, k, self.total, model)
         return model, hist.get("states", {})
+
+    def prune_while_training(self, masks, goals, scope):
+        """``when="during"``: train ``len(goals) + 1`` equal parts of the training budget (the
+        ``iterations`` or ``epochs`` of ``fit_kwargs``; default 10 epochs), pruning to the next goal
+        between them; recorded as round 0 (the last part's history)."""
+        parts = len(goals) + 1
+        kw = dict(self.fit_kwargs)
+        key = "iterations" if kw.get("iterations") is not None else "epochs"
+        kw[key] = max(1, check_int(kw.get(key, 10), key, low=1) // parts)
+        model = copy.deepcopy(self.model0)
+        for k in range(parts):
+            hist = fit(model, self.X, self.y, masks=masks, seed=self.seed + k, progress=self.progress, **kw)
+            if k < len(goals):
+                masks = prune_to(self.scores(model, masks), masks, goals[k], scope=scope, prunable=self.prunable)
+        self.out.add(masks, copy.deepcopy(model.state_dict()), hist,
+                     sum(int(m.sum()) for m, p in zip(masks, self.prunable) if p), self.total, model)
 
     def start(self, after, r, trained, rewind):
         if after == "reinit":  # a fresh draw: seed + 1 for pruning at init, seed + 100 + r for round r
