@@ -126,8 +126,8 @@ def test_gradual_pruning_during_training_on_torch(digits, scope):
     res = prune_torch(m0, X, y, when="during", schedule="gradual", scope=scope, target=300, rounds=4,
                       iterations=40, batch_size=50, prunable=[True, False])
     assert res.kept == [300] and res.masks[-1][1].all() and len(res.histories) == 1
-    # d_k = d_T + (1 - d_T)(1 - k/n)^3: d_T = .1, n = 2 -> .1 + .9 / 8 = .2125 of 1000, then the target
-    assert gradual_goals(100, 1000, 2) == [212, 100]
+    # d_k = d_T + (1 - d_T)(1 - k/n)^3, d_T = .2 of 1000: n = 3 -> .2 + .8 (8/27) = .437, .2 + .8/27 = .2296, .2
+    assert gradual_goals(200, 1000, 3) == [437, 230, 200]
     with pytest.raises(ValueError, match="use when='during' with schedule='gradual'"):
         prune_torch(m0, X, y, when="during", schedule="iterative", target=300)
     with pytest.raises(ValueError, match="use when='during' with schedule='gradual'"):
