@@ -63,6 +63,44 @@ def test_torch_snip_matches_the_numpy_snip_on_the_same_network(digits):
         np.testing.assert_allclose(u, v, rtol=2e-3, atol=1e-7)
 
 
+def test_torch_synflow_and_grasp_match_the_numpy_scores(digits):
+    """Cross-implementation checks on one bias-carrying MLP: SynFlow's |w * dR/dw| (all-ones input,
+    magnitudes, biases dropped) is the NumPy closed form to round-off, also under masks; GraSP's
+    w * (H g) by double backward (float32) matches the NumPy central difference of the gradient
+    (float64, t = 1e-4 / ||g||) to 1 %."""
+    from sparsecert.prune import grasp, synflow
+
+    X, y, _, _ = digits
+    tm = mlp([64, 20, 10], seed=2)
+    lin = [m for m in tm if isinstance(m, torch.nn.Linear)]
+    net = DenseNet([m.weight.detach().double().numpy() for m in lin], [m.bias.detach().double().numpy() for m in lin])
+    masks = [np.random.default_rng(0).random(W.shape) < 0.7 for W in net.Ws]
+    for mk in (None, masks):
+        for u, v in zip(torch_scores(tm, "synflow", X=X[:5], masks=mk), synflow(net, mk)):
+            np.testing.assert_allclose(u, v, rtol=1e-5, atol=1e-12 * np.abs(v).max())
+    a = torch_scores(tm, "grasp", X=X[:50], y=y[:50])
+    b = grasp(net, X[:50].reshape(50, -1), y[:50], loss="cross-entropy")
+    for u, v in zip(a, b):
+        np.testing.assert_allclose(u, v, rtol=1e-2, atol=1e-2 * np.abs(v).max())
+
+
+def test_synflow_prunes_a_torch_model_at_init_as_it_prunes_the_numpy_net(digits):
+    """SynFlow at init (its own 100-round exponential schedule, data-free) picks the same masks on
+    the torch model and on the NumPy net with the same weights, and ends at the target exactly."""
+    from sparsecert.prune.run import prune_run
+
+    X, y, _, _ = digits
+    tm = mlp([64, 20, 10], seed=3)
+    lin = [m for m in tm if isinstance(m, torch.nn.Linear)]
+    net = DenseNet([m.weight.detach().double().numpy() for m in lin], [m.bias.detach().double().numpy() for m in lin])
+    a = prune_torch(tm, X, y, when="init", score="synflow", schedule="one-shot", scope="global", target=300,
+                    iterations=1, batch_size=50)
+    b = prune_run(net, X.reshape(len(X), -1), y, when="init", score="synflow", scope="global", target=300,
+                  epochs=1, loss="cross-entropy")
+    assert a.kept == [300] and b.kept == [300]
+    assert all(np.array_equal(u, v) for u, v in zip(a.masks[0], b.masks[0]))
+
+
 def test_global_one_shot_keeps_unprunable_layers_dense(digits):
     X, y, _, _ = digits
     r = resnet(8, 4, in_channels=1, classes=10, seed=0)
@@ -105,7 +143,7 @@ def test_bad_configurations(digits):
     X, y, _, _ = digits
     m0 = mlp([64, 8, 10], seed=0)
     with pytest.raises(ValueError, match="score must be one of"):
-        prune_torch(m0, X, y, score="grasp", rounds=1)
+        prune_torch(m0, X, y, score="large_final", rounds=1)
     with pytest.raises(ValueError, match="no prunable layer"):
         prune_torch(m0, X, y, rounds=1, prunable=[False, False])
     with pytest.raises(ValueError, match="rate must be in"):

@@ -166,11 +166,13 @@ def kept(masks) -> int:
     return int(sum(int(m.sum()) for m in masks))
 
 
-def prune_rounds(plan: PruningPlan, backend: PruneBackend, masks: list) -> list:
+def prune_rounds(plan: PruningPlan, backend: PruneBackend, masks: list, init_pruning=None) -> list:
     """Run ``plan`` (``when`` "init" or "after") from ``masks``; returns the last masks.
 
     ``"init"``: score the initialisation and prune (one-shot: straight to the
-    goal; iterative: repeatedly, without training), then train once (round 0).
+    goal; iterative: repeatedly, without training; or ``init_pruning(masks) ->
+    masks``, a method's own schedule such as SynFlow's, finished exactly at the
+    goal), then train once (round 0).
     ``"after"``: train (round 0), then prune and train from the start ``after``
     names until the goal or the rounds are reached (once for one-shot).
     """
@@ -179,7 +181,11 @@ def prune_rounds(plan: PruningPlan, backend: PruneBackend, masks: list) -> list:
         goal = plan.goal
         if goal is None:
             raise ValueError("pruning at init prunes to a goal: give target= (weights to keep), not rounds=")
-        if plan.schedule == "iterative":
+        if init_pruning is not None:
+            masks = init_pruning(masks)
+            if kept(masks) > goal:  # per-layer rounding left a few: finish exactly
+                masks = prune_to(backend.scores(init, masks), masks, goal, scope=plan.scope, prunable=plan.prunable)
+        elif plan.schedule == "iterative":
             while kept(masks) > goal:
                 masks = check_progress(masks, prune_step(backend.scores(init, masks), masks, plan.rates,
                                                          scope=plan.scope, target=goal, prunable=plan.prunable))

@@ -35,7 +35,7 @@ from .._validation import check_array, check_float, check_int, check_option, che
 from ..nn import DenseNet, train
 from .engine import AFTER, SCHEDULES, SCOPES, WHEN, PruneResult, PruningPlan, gradual_goals, prune_rounds, prune_to
 from .engine import check_progress, prune_step  # noqa: F401  (their home before 0.3.1)
-from .scores import SCORES
+from .scores import SCORES, synflow_prune
 
 # prune_step, prune_to, check_progress and the axes' names live in .engine (still importable from here)
 __all__ = ["prune_run", "check_rate_prunable"]
@@ -183,14 +183,10 @@ def prune_run(net0, X, y, *, when="after", score="magnitude", schedule="iterativ
         record(net, masks, out, 0)
     else:
         backend = _DenseNetBackend(net0, fresh, lambda net, masks: score_fn(net, masks, ctx), train_round)
-        if when == "init" and score == "synflow":  # SynFlow prunes itself (iteratively, data-free)
-            _, masks = SCORES["synflow"](net0, masks, keep_fraction=target / total, scope=scope, prunable=prunable)
-            if sum(int(m.sum()) for m in masks) > target:  # per-layer rounding left a few: finish exactly
-                masks = to_goal(net0, masks, target)
-            train_round(backend.start("reinit" if after == "reinit" else "scratch", 0, None, None), masks, 0)
-        else:
-            prune_rounds(PruningPlan(when, schedule, scope, after, tuple(rates), tuple(prunable), target, rounds,
-                                     rewind_step), backend, masks)
+        own = (lambda ms: synflow_prune(lambda m: SCORES["synflow"](net0, m), ms, target / total, scope=scope,
+                                        prunable=prunable)) if when == "init" and score == "synflow" else None
+        prune_rounds(PruningPlan(when, schedule, scope, after, tuple(rates), tuple(prunable), target, rounds,
+                                 rewind_step), backend, masks, own)
     bar.close()
     result.time = time.perf_counter() - t0
     result.info = {"when": when, "score": score if isinstance(score, str) else getattr(score, "__name__", "custom"),

@@ -27,7 +27,8 @@ from .._validation import check_float, check_int, check_option, check_rng
 from ..nn import as_targets, loss_and_grad
 from .select import select_masks
 
-__all__ = ["SCORES", "magnitude", "random_scores", "snip", "grasp", "synflow", "zhou_criterion", "ZHOU"]
+__all__ = ["SCORES", "magnitude", "random_scores", "snip", "grasp", "synflow", "synflow_prune", "zhou_criterion",
+           "ZHOU"]
 
 
 def magnitude(net, **_):
@@ -105,17 +106,26 @@ def synflow(net, masks=None, *, keep_fraction=None, rounds=100, scope="global", 
     masks = [np.ones(W.shape, bool) for W in net.Ws] if masks is None else masks
     if keep_fraction is None:
         return _synflow_once(net, masks)
+    masks = synflow_prune(lambda ms: _synflow_once(net, ms), masks, keep_fraction, rounds=rounds, scope=scope,
+                          prunable=prunable)
+    return _synflow_once(net, masks), masks
+
+
+def synflow_prune(score_once, masks, keep_fraction, *, rounds=100, scope="global", prunable=None):
+    """SynFlow's iterative data-free pruning for any model kind: ``rounds`` rounds, round k keeping
+    ``keep_fraction^(k / rounds)`` of the weights (exponential schedule), re-scored each round by
+    ``score_once(masks) -> list of arrays``; returns the masks."""
     keep_fraction = check_float(keep_fraction, "keep_fraction", low=0.0, high=1.0, low_open=True)
     rounds = check_int(rounds, "rounds", low=1)
     total = sum(int(m.sum()) for m in masks)
     for k in range(1, rounds + 1):
-        scores = _synflow_once(net, masks)
+        scores = score_once(masks)
         target = keep_fraction ** (k / rounds) * total
         active = sum(int(m.sum()) for m in masks)
         free = sum(int(m.sum()) for m, p in zip(masks, prunable or [True] * len(masks)) if p)
         frac = max(0.0, (active - target) / free) if free else 0.0
         masks = select_masks(scores, masks, min(frac, 1 - 1e-12), scope=scope, rounding="floor", prunable=prunable)
-    return _synflow_once(net, masks), masks
+    return masks
 
 
 ZHOU = ("large_final", "small_final", "large_init", "small_init", "large_init_large_final",

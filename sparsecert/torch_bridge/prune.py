@@ -1,11 +1,13 @@
 """The pruning vocabulary on torch models, and NEq for convolutional nets.
 
 :func:`prune_torch` takes the same axes as :func:`sparsecert.prune.run.prune_run`
-(when x score x schedule x scope x after); the masks are chosen by the same
-NumPy :func:`~sparsecert.prune.run.prune_step`, so counts and tie rules are
-identical for NumPy and torch models. Scores: ``magnitude``, ``random``,
-``snip`` (``|w * dL/dw|`` on ``score_batch`` samples) and ``bingo``
-(probing during the dense training run, see :mod:`sparsecert.prune.bingo`).
+(when x score x schedule x scope x after) and runs the same round loop
+(:func:`sparsecert.prune.engine.prune_rounds`), so counts, schedules and tie
+rules are identical for NumPy and torch models. Scores: ``magnitude``, ``random``,
+``snip`` (``|w * dL/dw|`` on ``score_batch`` samples), ``grasp`` (``w * (H g)``
+by double backward), ``synflow`` (data-free; at init with its own iterative
+exponential schedule, :func:`sparsecert.prune.scores.synflow_prune`) and
+``bingo`` (probing during the dense training run, see :mod:`sparsecert.prune.bingo`).
 """
 
 from __future__ import annotations
@@ -21,13 +23,14 @@ from .._validation import check_float, check_int, check_option, check_rng
 from ..neq import Equilibrium
 from ..prune.engine import AFTER, SCHEDULES, SCOPES, WHEN, PruneResult, PruningPlan, gradual_goals, prune_rounds, prune_to
 from ..prune.bingo import SubsetProbe
+from ..prune.scores import synflow_prune
 from ..prune.run import check_rate_prunable
 from .models import glorot_normal
 from .train import fit, prunable_weights, to_tensor
 
 __all__ = ["prune_torch", "torch_scores", "TorchPruneResult", "neq_fit", "TORCH_SCORES", "reinitialised"]
 
-TORCH_SCORES = ("magnitude", "random", "snip", "bingo")
+TORCH_SCORES = ("magnitude", "random", "snip", "grasp", "synflow", "bingo")
 
 
 #: The pruning engine's result (its torch name before 0.3.1).
@@ -49,7 +52,31 @@ def torch_scores(model, name, *, X=None, y=None, rng=None, masks=None):
         out = [(w.detach() * w.grad).abs().numpy().astype(np.float64) for w in weights]
         model.zero_grad()
         return out
+    if name == "grasp":  # keep-scores w * (H g) of the cross-entropy, by double backward
+        Xt, yt = to_tensor(X, y)
+        g = torch.autograd.grad(nn.functional.cross_entropy(model(Xt), yt), weights, create_graph=True)
+        Hg = torch.autograd.grad(sum((a * a.detach()).sum() for a in g), weights)
+        return [(w.detach() * h).numpy().astype(np.float64) for w, h in zip(weights, Hg)]
+    if name == "synflow":
+        return _synflow_once(model, masks, tuple(np.shape(X)[1:]))
     raise ValueError(f"score must be one of {TORCH_SCORES}, got {name!r}")
+
+
+def _synflow_once(model, masks, input_shape):
+    """SynFlow's ``|w * dR/dw|``, ``R`` the sum of the outputs on an all-ones input of the net with
+    every weight replaced by its magnitude (masked), biases zero, in float64 and eval mode."""
+    m = copy.deepcopy(model).double().eval()
+    weights = [w for _, w in prunable_weights(m)]
+    with torch.no_grad():
+        for w, mk in zip(weights, masks or [None] * len(weights)):
+            w.abs_()
+            if mk is not None:
+                w.mul_(torch.as_tensor(mk, dtype=w.dtype))
+        for mod in m.modules():
+            if isinstance(mod, (nn.Linear, nn.Conv2d)) and mod.bias is not None:
+                mod.bias.zero_()
+    m(torch.ones((1,) + input_shape, dtype=torch.float64)).sum().backward()
+    return [(w.detach() * w.grad).abs().numpy() for w in weights]
 
 
 class _BingoProbe:
@@ -145,8 +172,10 @@ def prune_torch(model0, X, y, *, when="after", score="magnitude", schedule="iter
         backend.prune_while_training(masks, [frozen_count + g for g in gradual_goals(
             target, total, check_int(rounds if rounds is not None else 10, "rounds", low=1))], scope)
     else:
+        own = (lambda ms: synflow_prune(lambda m: backend.scores(model0, m), ms, goal / (total + frozen_count),
+                                        scope=scope, prunable=prunable)) if when == "init" and score == "synflow" else None
         prune_rounds(PruningPlan(when, schedule, scope, after, tuple(rates), tuple(prunable), goal, rounds,
-                                 rewind_step), backend, masks)
+                                 rewind_step), backend, masks, own)  # SynFlow prunes itself at init
     probe = backend.probe
     out.time = time.perf_counter() - t0
     out.info = {"when": when, "score": score, "schedule": schedule, "scope": scope, "after": after, "rates": rates,
@@ -172,7 +201,7 @@ class _ModuleBackend:
             return self.probe.significance()
         if model is self.model0:  # scoring runs backward passes: leave the caller's model untouched
             model = copy.deepcopy(model)
-        return torch_scores(model, self.score, X=self.X[: self.nb], y=self.y[: self.nb], rng=self.rng)
+        return torch_scores(model, self.score, X=self.X[: self.nb], y=self.y[: self.nb], rng=self.rng, masks=masks)
 
     def train_round(self, start, masks, r, record=()):
         model = copy.deepcopy(start)
