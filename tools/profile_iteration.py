@@ -21,7 +21,7 @@ import numpy as np
 
 import sparsecert as sc
 from sparsecert import parallel
-from sparsecert.operators import relu_pattern
+from sparsecert.operators import relu_pattern, restricted_pattern
 from sparsecert.parallel import n_threads, single_threaded_blas
 from sparsecert.recovery import SequentialIHTSolver
 from sparsecert.recovery import solver as solver_mod
@@ -47,8 +47,8 @@ def instrument():
     P.restrict = timed("restrict", P.restrict)
     P.follow_weights = timed("follow_weights", P.follow_weights)
     P._followed_masks = timed("followed_masks", P._followed_masks)
-    solver_mod._cgls = timed("cgls", solver_mod._cgls)
-    relu_pattern.gather_masks = timed("gather_masks", relu_pattern.gather_masks)
+    solver_mod.cgls = timed("cgls", solver_mod.cgls)  # the name the solver calls
+    restricted_pattern.gather_masks = timed("gather_masks", restricted_pattern.gather_masks)
     original = parallel.map_rows
 
     def map_rows(fn, n, **kw):
@@ -60,7 +60,9 @@ def instrument():
             TIMES[name] += time.perf_counter() - t0
 
     parallel.map_rows = map_rows
-    relu_pattern.map_rows = map_rows
+    for module in (relu_pattern, restricted_pattern):
+        if hasattr(module, "map_rows"):
+            module.map_rows = map_rows
 
 
 def main():
