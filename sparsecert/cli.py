@@ -106,7 +106,8 @@ def _write_run_config(module, name, out, quick, seed, config, made):
     from .repro._common import config_stem
 
     key = config or ("quick" if quick else "full")
-    record = {"figure": name, "config": key, "settings": getattr(module, "CONFIGS", {}).get(key), "seed": seed,
+    settings = getattr(module, "CONFIGS", {}).get(key)
+    record = {"figure": name, "config": key, "settings": None if settings is None else dict(settings), "seed": seed,
               "version": __version__, "files": [Path(p).name for p in made]}
     write_json(record, Path(out) / f"{config_stem(name.replace('-', '_'), config)}.config.json")
 

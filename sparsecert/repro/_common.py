@@ -3,6 +3,54 @@
 
 from __future__ import annotations
 
+import dataclasses
+import numbers
+import types
+import typing
+from collections.abc import Mapping
+
+
+class FigureConfig(Mapping):
+    """Base of the figures' configurations: subclasses are frozen dataclasses whose typed fields
+    are checked when a configuration is made (a misspelt or mistyped setting fails there, naming
+    it), and which read like the dicts they replaced (``cfg["n"]``, ``cfg.get``, ``{**cfg}``,
+    ``dict(cfg)`` for JSON)."""
+
+    def __post_init__(self):
+        hints = typing.get_type_hints(type(self))
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if not _is(value, hints[f.name]):
+                raise TypeError(f"{type(self).__name__}.{f.name} must be {hints[f.name]}, got {value!r}")
+
+    def __getitem__(self, key):
+        if key not in self._names():
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __iter__(self):
+        return iter(self._names())
+
+    def __len__(self):
+        return len(self._names())
+
+    def _names(self):
+        return [f.name for f in dataclasses.fields(self)]
+
+
+def _is(value, hint) -> bool:
+    """Whether ``value`` fits the annotation ``hint`` (int, float, str, bool, tuple, dict, unions)."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return any(_is(value, h) for h in typing.get_args(hint))
+    hint = typing.get_origin(hint) or hint
+    if hint is type(None):
+        return value is None
+    if hint is float:
+        return isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    return isinstance(value, hint) if isinstance(hint, type) else True
+
 
 def pick_config(configs, quick=True, config=None):
     """``configs[config]`` when a name is given, else ``configs["quick"]`` or ``configs["full"]``.

@@ -12,6 +12,8 @@ delta in {0.3, 0.5, 0.7}, 100 instances per point (~30 min).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from pathlib import Path
 
 import numpy as np
@@ -22,12 +24,23 @@ from ..metrics import relative_error
 from ..plot import pyplot
 from ..recovery import iht
 from ..io import read_csv, save_figure
-from ._common import config_stem, pick_config
+from ._common import FigureConfig, config_stem, pick_config
 
-QUICK = {"N": 20, "deltas": (0.4, 0.7), "rhos": (0.05, 0.1, 0.2, 0.3, 0.4, 0.5), "trials": 15, "budget": 20_000}
-FULL = {"N": 40, "deltas": (0.3, 0.5, 0.7), "rhos": (0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5), "trials": 100,
-        "budget": 200_000}
-MICRO = {"N": 12, "deltas": (0.5,), "rhos": (0.1, 0.3), "trials": 2, "budget": 2_000}
+@dataclass(frozen=True)
+class Config(FigureConfig):
+    """``N`` columns; ``deltas`` (n / N) and ``rhos`` (s / n); ``trials`` per cell; ``budget``: the
+    most supports an exact certificate may enumerate."""
+
+    N: int
+    deltas: tuple
+    rhos: tuple
+    trials: int
+    budget: int
+
+
+QUICK = Config(N=20, deltas=(0.4, 0.7), rhos=(0.05, 0.1, 0.2, 0.3, 0.4, 0.5), trials=15, budget=20_000)
+FULL = Config(N=40, deltas=(0.3, 0.5, 0.7), rhos=(0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5), trials=100, budget=200_000)
+MICRO = Config(N=12, deltas=(0.5,), rhos=(0.1, 0.3), trials=2, budget=2_000)
 CONFIGS = {"micro": MICRO, "quick": QUICK, "full": FULL}
 CONDITIONS = ("IHT: delta_3s < 1/sqrt(32)", "unique: 2s columns independent", "ERC on support", "NSP on support+signs",
               "NIHT recovers")

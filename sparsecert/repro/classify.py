@@ -36,18 +36,30 @@ for a named configuration).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from pathlib import Path
 
 from ..io import write_csv
 from ..tasks import class_task
-from ._common import config_stem, pick_config
+from ._common import FigureConfig, config_stem, pick_config
 from ._iht_imp import grid_rows, heatmaps, read_rows
+
+@dataclass(frozen=True)
+class Config(FigureConfig):
+    """``seeds`` (offsets of the run's seed); ``tasks``: figure key -> ((dataset, classes or None,
+    training and test samples per class or None), grid), the grid a dict of ``ms``, ``ss``,
+    ``epochs``, ``imp_epochs`` and optionally ``batch_size``, ``imp_batch_size``."""
+
+    seeds: tuple
+    tasks: dict
+
 
 BINARY = {"ms": (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000), "ss": (1, 2, 5, 10, 20, 50, 100, 200), "epochs": 15,
           "imp_epochs": 15, "batch_size": 1000, "imp_batch_size": 1000}
-QUICK = {
-    "seeds": (0,),
-    "tasks": {
+QUICK = Config(
+    seeds=(0,),
+    tasks={
         "binary_digits": (("digits", (0, 1), None, None),
                           {"ms": (1, 2, 5, 10, 20, 50), "ss": (1, 2, 5, 10, 20, 50, 100), "epochs": 15,
                            "imp_epochs": 10, "imp_batch_size": 32}),
@@ -55,37 +67,37 @@ QUICK = {
                    {"ms": (5, 10, 20, 50), "ss": (20, 50, 100, 200, 500, 1000), "epochs": 100, "imp_epochs": 10,
                     "imp_batch_size": 128}),
     },
-}
-FULL = {
-    "seeds": (0, 1, 2),
-    "tasks": {
+)
+FULL = Config(
+    seeds=(0, 1, 2),
+    tasks={
         "binary_mnist": (("mnist", (0, 1), 5000, 1000), BINARY),
         "mnist": (("mnist", None, 5000, 1000),
                   {"ms": (10, 20, 50, 100, 200, 500, 1000), "ss": (100, 200, 500, 1000, 2000), "epochs": 50,
                    "batch_size": 5000, "imp_epochs": 50, "imp_batch_size": 5000}),
         "binary_cifar10": (("cifar10", (0, 1), 5000, 1000), BINARY),
     },
-}
+)
 MNIST5K_10 = (("mnist5k", None, None, None),
               {"ms": (10, 20, 50, 100, 200), "ss": (100, 200, 500, 1000, 2000), "epochs": 50,
                "batch_size": 500, "imp_epochs": 50, "imp_batch_size": 500})
-MNIST5K = {
-    "seeds": (0,),
-    "tasks": {
+MNIST5K = Config(
+    seeds=(0,),
+    tasks={
         "binary_mnist5k": (("mnist5k", (0, 1), None, None),
                            {**BINARY, "ms": (1, 2, 5, 10, 20, 50, 100), "imp_batch_size": 100}),
         "mnist5k": MNIST5K_10,
     },
-}
-MICRO = {
-    "seeds": (0,),
-    "tasks": {
+)
+MICRO = Config(
+    seeds=(0,),
+    tasks={
         "binary_digits": (("digits", (0, 1), 60, 30), {"ms": (2,), "ss": (5,), "epochs": 3, "imp_epochs": 2,
                                                          "imp_batch_size": 32}),
     },
-}
+)
 #: the 10-class task of ``mnist5k`` alone (about 20 minutes on 2 cores)
-MNIST5K_MULTICLASS = {"seeds": (0,), "tasks": {"mnist5k": MNIST5K_10}}
+MNIST5K_MULTICLASS = Config(seeds=(0,), tasks={"mnist5k": MNIST5K_10})
 CONFIGS = {"micro": MICRO, "quick": QUICK, "full": FULL, "mnist5k": MNIST5K, "mnist5k-multiclass": MNIST5K_MULTICLASS}
 LIMITS = {"binary": (50, 100), "multiclass": (10, 100)}
 

@@ -11,6 +11,8 @@ SciPy's HiGHS).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from pathlib import Path
 
 import numpy as np
@@ -18,12 +20,22 @@ import numpy as np
 from ..io import read_csv, save_figure, write_csv
 from ..plot import pyplot, phase_diagram
 from ..sweep import run_sweep
-from ._common import config_stem, pick_config, store_name
+from ._common import FigureConfig, config_stem, pick_config, store_name
 
-QUICK = {"N": 64, "deltas": (0.25, 0.4, 0.6, 0.8), "rhos": (0.05, 0.1, 0.2, 0.3, 0.45, 0.6), "seeds": 4}
-FULL = {"N": 256, "deltas": tuple(np.round(np.linspace(0.1, 0.9, 9), 3)),
-        "rhos": tuple(np.round(np.linspace(0.05, 0.6, 12), 3)), "seeds": 20}
-MICRO = {"N": 24, "deltas": (0.5,), "rhos": (0.1, 0.3), "seeds": 1}
+@dataclass(frozen=True)
+class Config(FigureConfig):
+    """``N`` columns; the grid of ``deltas`` (n / N) and ``rhos`` (s / n); ``seeds`` trials per cell."""
+
+    N: int
+    deltas: tuple
+    rhos: tuple
+    seeds: int
+
+
+QUICK = Config(N=64, deltas=(0.25, 0.4, 0.6, 0.8), rhos=(0.05, 0.1, 0.2, 0.3, 0.45, 0.6), seeds=4)
+FULL = Config(N=256, deltas=tuple(np.round(np.linspace(0.1, 0.9, 9), 3)),
+              rhos=tuple(np.round(np.linspace(0.05, 0.6, 12), 3)), seeds=20)
+MICRO = Config(N=24, deltas=(0.5,), rhos=(0.1, 0.3), seeds=1)
 CONFIGS = {"micro": MICRO, "quick": QUICK, "full": FULL}
 METHODS = ("iht", "niht", "aiht", "htp", "l1")
 

@@ -23,17 +23,29 @@ configuration).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from pathlib import Path
 
 from .. import data as D
 from ..io import write_csv
 from ..tasks import inr_task
-from ._common import config_stem, pick_config
+from ._common import FigureConfig, config_stem, pick_config
 from ._iht_imp import grid_rows, heatmaps, read_rows
 
-QUICK = {
-    "seeds": (0,),
-    "images": {
+@dataclass(frozen=True)
+class Config(FigureConfig):
+    """``seeds`` (offsets of the run's seed); ``images``: figure key -> (source, Fourier-feature
+    sigma, grid), the source ``("sample", file, size, grey)`` or ``(dataset, test index)``, the grid a
+    dict of ``ms``, ``ss``, ``epochs`` and ``imp_epochs``."""
+
+    seeds: tuple
+    images: dict
+
+
+QUICK = Config(
+    seeds=(0,),
+    images={
         "china_grey": (("sample", "china.jpg", 28, True), 2.0,
                        {"ms": (2, 5, 10, 20), "ss": (5, 10, 20, 50, 100, 200, 500, 1000), "epochs": 50,
                         "imp_epochs": 50}),
@@ -41,10 +53,10 @@ QUICK = {
                        {"ms": (2, 5, 10), "ss": (5, 10, 20, 50, 100, 200, 500, 1000, 2000), "epochs": 50,
                         "imp_epochs": 50}),
     },
-}
-FULL: dict = {
-    "seeds": (0, 1, 2),
-    "images": {
+)
+FULL = Config(
+    seeds=(0, 1, 2),
+    images={
         "mnist": (("mnist", 1000), 2.0,
                   {"ms": (2, 5, 10, 20, 50, 100, 200), "ss": (2, 5, 10, 20, 50, 100, 200, 500, 1000), "epochs": 100,
                    "imp_epochs": 100}),
@@ -52,10 +64,10 @@ FULL: dict = {
                     {"ms": (1, 2, 5, 10, 20, 50, 100, 200), "ss": (5, 10, 20, 50, 100, 200, 500, 1000, 2000),
                      "epochs": 100, "imp_epochs": 100}),
     },
-}
-MNIST5K = {"seeds": (0,), "images": {"mnist5k": (("mnist5k", 0),) + FULL["images"]["mnist"][1:]}}
-MICRO = {"seeds": (0,), "images": {"china_grey": (("sample", "china.jpg", 12, True), 2.0,
-                                                  {"ms": (2,), "ss": (10,), "epochs": 3, "imp_epochs": 2})}}
+)
+MNIST5K = Config(seeds=(0,), images={"mnist5k": (("mnist5k", 0),) + FULL["images"]["mnist"][1:]})
+MICRO = Config(seeds=(0,), images={"china_grey": (("sample", "china.jpg", 12, True), 2.0,
+                                                  {"ms": (2,), "ss": (10,), "epochs": 3, "imp_epochs": 2})})
 CONFIGS = {"micro": MICRO, "quick": QUICK, "full": FULL, "mnist5k": MNIST5K}
 
 

@@ -19,6 +19,8 @@ point (about 3.5 minutes on 2 cores).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from pathlib import Path
 
 import numpy as np
@@ -26,14 +28,31 @@ import numpy as np
 from .. import linear_theory as lt
 from ..plot import pyplot
 from ..io import read_csv, save_figure
-from ._common import config_stem, pick_config
+from ._common import FigureConfig, config_stem, pick_config
 
-QUICK = {"d": 16, "s_true": 4, "rho": 0.5, "ratios": (1.5, 4.0), "noises": (0.1, 1.0), "trials": 6,
-         "snr": (0.5, 1, 2, 3, 4, 6, 8), "support_trials": 30, "n_test": 500}
-FULL = {"d": 40, "s_true": 8, "rho": 0.5, "ratios": (1.25, 2.0, 5.0), "noises": (0.1, 0.5, 1.5), "trials": 50,
-        "snr": (0.5, 1, 1.5, 2, 3, 4, 5, 6, 8, 10), "support_trials": 200, "n_test": 2000}
-MICRO = {"d": 8, "s_true": 2, "rho": 0.5, "ratios": (2.0,), "noises": (0.5,), "trials": 2,
-         "snr": (1, 4), "support_trials": 4, "n_test": 100}
+@dataclass(frozen=True)
+class Config(FigureConfig):
+    """``d`` features, ``s_true`` of them in the model, correlation ``rho``; sample ``ratios`` n / d and
+    ``noises`` (sigma) of the path figure with ``trials`` each; the ``snr`` grid of the support figure
+    with ``support_trials``; ``n_test`` held-out samples."""
+
+    d: int
+    s_true: int
+    rho: float
+    ratios: tuple
+    noises: tuple
+    trials: int
+    snr: tuple
+    support_trials: int
+    n_test: int
+
+
+QUICK = Config(d=16, s_true=4, rho=0.5, ratios=(1.5, 4.0), noises=(0.1, 1.0), trials=6, snr=(0.5, 1, 2, 3, 4, 6, 8),
+               support_trials=30, n_test=500)
+FULL = Config(d=40, s_true=8, rho=0.5, ratios=(1.25, 2.0, 5.0), noises=(0.1, 0.5, 1.5), trials=50,
+              snr=(0.5, 1, 1.5, 2, 3, 4, 5, 6, 8, 10), support_trials=200, n_test=2000)
+MICRO = Config(d=8, s_true=2, rho=0.5, ratios=(2.0,), noises=(0.5,), trials=2, snr=(1, 4), support_trials=4,
+               n_test=100)
 CONFIGS = {"micro": MICRO, "quick": QUICK, "full": FULL}
 #: Support selectors of figure 2.
 SELECTORS = ("IMP (20%/round)", "one-shot threshold", "OMP")

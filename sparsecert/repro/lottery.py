@@ -25,6 +25,8 @@ a named configuration).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import copy
 from pathlib import Path
 
@@ -33,18 +35,28 @@ import numpy as np
 from .. import data as D
 from ..plot import pyplot
 from ..io import read_csv, save_figure
-from ._common import config_stem, pick_config
+from ._common import FigureConfig, config_stem, pick_config
 
 NEEDS_TORCH = True
-QUICK = {"dataset": "digits", "iterations": 600, "eval_every": 25, "rounds": 8, "trials": 2, "control_every": 2,
-         "n_val": 288}
-FULL = {"dataset": "mnist", "iterations": 50000, "eval_every": 100, "rounds": 20, "trials": 5, "control_every": 1,
-        "n_val": 5000}
+@dataclass(frozen=True)
+class Config(FigureConfig):
+    """``dataset``; training ``iterations`` per round, evaluated every ``eval_every``; pruning
+    ``rounds``; ``trials``; the controls (reinit, random mask) every ``control_every`` rounds;
+    ``n_val`` validation samples drawn from the training set."""
 
-MNIST5K = {"dataset": "mnist5k", "iterations": 5000, "eval_every": 100, "rounds": 11, "trials": 2,
-           "control_every": 2, "n_val": 500}
-MICRO = {"dataset": "digits", "iterations": 20, "eval_every": 10, "rounds": 2, "trials": 1, "control_every": 2,
-         "n_val": 100}
+    dataset: str
+    iterations: int
+    eval_every: int
+    rounds: int
+    trials: int
+    control_every: int
+    n_val: int
+
+
+QUICK = Config(dataset="digits", iterations=600, eval_every=25, rounds=8, trials=2, control_every=2, n_val=288)
+FULL = Config(dataset="mnist", iterations=50000, eval_every=100, rounds=20, trials=5, control_every=1, n_val=5000)
+MNIST5K = Config(dataset="mnist5k", iterations=5000, eval_every=100, rounds=11, trials=2, control_every=2, n_val=500)
+MICRO = Config(dataset="digits", iterations=20, eval_every=10, rounds=2, trials=1, control_every=2, n_val=100)
 CONFIGS = {"micro": MICRO, "quick": QUICK, "full": FULL, "mnist5k": MNIST5K}
 
 

@@ -12,18 +12,32 @@ n = 50,000, seeds {0, 1, 2} (many hours on 2 cores; use --executor dask).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from pathlib import Path
 
 from ..experiments import capacity
 from ..io import read_csv, write_csv
 from ..plot import grid_heatmap
 from ..sweep import run_sweep
-from ._common import config_stem, pick_config, store_name
+from ._common import FigureConfig, config_stem, pick_config, store_name
 
-QUICK = {"n": 2000, "ms": (1, 5, 20), "ss": (1, 5, 20, 50), "seeds": (0,), "imp_epochs": 15}
-FULL = {"n": 50000, "ms": (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000), "ss": (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000),
-        "seeds": (0, 1, 2), "imp_epochs": 15}
-MICRO = {"n": 300, "ms": (1, 3), "ss": (2, 6), "seeds": (0,), "imp_epochs": 2}
+@dataclass(frozen=True)
+class Config(FigureConfig):
+    """``n`` samples; the grid of widths ``ms`` and budgets ``ss``; ``seeds`` (offsets of the run's
+    seed); the IMP baseline's ``imp_epochs`` per round."""
+
+    n: int
+    ms: tuple
+    ss: tuple
+    seeds: tuple
+    imp_epochs: int
+
+
+QUICK = Config(n=2000, ms=(1, 5, 20), ss=(1, 5, 20, 50), seeds=(0,), imp_epochs=15)
+FULL = Config(n=50000, ms=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000), ss=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000),
+              seeds=(0, 1, 2), imp_epochs=15)
+MICRO = Config(n=300, ms=(1, 3), ss=(2, 6), seeds=(0,), imp_epochs=2)
 CONFIGS = {"micro": MICRO, "quick": QUICK, "full": FULL}
 
 

@@ -15,17 +15,32 @@ on the same instances, side by side.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from pathlib import Path
 
 from ..io import read_csv, write_csv
 from ..plot import grid_heatmap
 from ..sweep import run_sweep
-from ._common import config_stem, pick_config, store_name
+from ._common import FigureConfig, config_stem, pick_config, store_name
 
-QUICK = {"n": 2000, "ms": (1, 5, 20), "ss": (2, 10, 40), "seeds": (0,), "epochs": 10, "batch_size": 500}
-FULL = {"n": 50000, "ms": (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000), "ss": (2, 5, 10, 20, 50, 100, 200, 500, 1000),
-        "seeds": (0, 1, 2), "epochs": 100, "batch_size": 5000}
-MICRO = {"n": 300, "ms": (2,), "ss": (4,), "seeds": (0,), "epochs": 2, "batch_size": 150}
+@dataclass(frozen=True)
+class Config(FigureConfig):
+    """``n`` samples; widths ``ms``, budgets ``ss`` (over both layers); ``seeds``; ``epochs`` of
+    minibatches of ``batch_size`` (IHT takes as many full-batch steps; IMP trains so per round)."""
+
+    n: int
+    ms: tuple
+    ss: tuple
+    seeds: tuple
+    epochs: int
+    batch_size: int
+
+
+QUICK = Config(n=2000, ms=(1, 5, 20), ss=(2, 10, 40), seeds=(0,), epochs=10, batch_size=500)
+FULL = Config(n=50000, ms=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000), ss=(2, 5, 10, 20, 50, 100, 200, 500, 1000),
+              seeds=(0, 1, 2), epochs=100, batch_size=5000)
+MICRO = Config(n=300, ms=(2,), ss=(4,), seeds=(0,), epochs=2, batch_size=150)
 CONFIGS = {"micro": MICRO, "quick": QUICK, "full": FULL}
 
 

@@ -22,6 +22,8 @@ against plain training and IMP).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from pathlib import Path
 
 import numpy as np
@@ -30,14 +32,27 @@ from .. import data as D
 from ..io import read_csv, save_figure, write_csv
 from ..plot import pyplot
 from ..sweep import run_sweep
-from ._common import config_stem, pick_config, store_name
+from ._common import FigureConfig, config_stem, pick_config, store_name
 
 SPARSE = ("magnitude", "imp", "random", "snip", "grasp", "synflow", "bingo", "set", "rigl")
-QUICK = {"dataset": "digits", "widths": "128-64", "epochs": 20, "seeds": 3, "keeps": (0.5, 0.2, 0.1, 0.05, 0.02),
-         "neq_eps": (1e-4, 3e-4, 1e-3, 3e-3, 1e-2)}
-FULL = {"dataset": "mnist", "widths": "300-100", "epochs": 10, "seeds": 3,
-        "keeps": (0.5, 0.2, 0.1, 0.05, 0.02, 0.01), "neq_eps": (1e-4, 3e-4, 1e-3, 3e-3, 1e-2)}
-MICRO = {"dataset": "digits", "widths": "16-8", "epochs": 2, "seeds": 1, "keeps": (0.2,), "neq_eps": (1e-2,)}
+@dataclass(frozen=True)
+class Config(FigureConfig):
+    """``dataset``; hidden ``widths`` ("128-64"); training ``epochs``; ``seeds``; the ``keeps``
+    (fractions of the weights kept) compared; NEq's thresholds ``neq_eps``."""
+
+    dataset: str
+    widths: str
+    epochs: int
+    seeds: int
+    keeps: tuple
+    neq_eps: tuple
+
+
+QUICK = Config(dataset="digits", widths="128-64", epochs=20, seeds=3, keeps=(0.5, 0.2, 0.1, 0.05, 0.02),
+               neq_eps=(1e-4, 3e-4, 1e-3, 3e-3, 1e-2))
+FULL = Config(dataset="mnist", widths="300-100", epochs=10, seeds=3, keeps=(0.5, 0.2, 0.1, 0.05, 0.02, 0.01),
+              neq_eps=(1e-4, 3e-4, 1e-3, 3e-3, 1e-2))
+MICRO = Config(dataset="digits", widths="16-8", epochs=2, seeds=1, keeps=(0.2,), neq_eps=(1e-2,))
 CONFIGS = {"micro": MICRO, "quick": QUICK, "full": FULL}
 STYLE = {"magnitude": ("C0", "o"), "imp": ("C1", "s"), "random": ("C7", "x"), "snip": ("C2", "^"),
          "grasp": ("C3", "v"), "synflow": ("C4", "D"), "bingo": ("C5", "*"), "set": ("C8", "<"), "rigl": ("C9", ">")}

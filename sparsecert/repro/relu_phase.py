@@ -27,6 +27,8 @@ coverage and the pairs closer than gamma) for random generators as n grows. Quic
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from pathlib import Path
 
 import numpy as np
@@ -37,19 +39,34 @@ from ..io import read_csv, write_csv
 from ..plot import pyplot
 from ..sweep import run_sweep
 from ..io import save_figure
-from ._common import config_stem, pick_config, store_name
+from ._common import FigureConfig, config_stem, pick_config, store_name
 
 BASE = (4, 8, 10)
-QUICK = {"points": sorted({BASE, (2, 8, 10), (8, 8, 10), (4, 4, 10), (4, 16, 10), (4, 8, 5), (4, 8, 20)}),
-         "factors": (0.5, 1, 2, 4, 8, 16, 32), "trials": 6, "bootstrap": 200,
-         "structure_m": (5, 20, 80), "structure_n": (10, 30, 100, 300, 1000, 3000, 10000, 30000), "structure_seeds": 3,
-         "gamma": 0.05}
-FULL = {"points": [(s, m, d) for s in (2, 4, 8, 16) for m in (4, 8, 16, 32) for d in (5, 10, 20, 40) if s <= m * d],
-        "factors": (0.25, 0.5, 1, 2, 4, 8, 16, 32, 64), "trials": 40, "bootstrap": 1000,
-        "structure_m": (5, 20, 80, 320), "structure_n": tuple(int(10 ** e) for e in np.arange(1, 6.01, 0.5)),
-        "structure_seeds": 20, "gamma": 0.05}
-MICRO = {"points": [BASE], "factors": (1, 4), "trials": 2, "bootstrap": 20,
-         "structure_m": (5,), "structure_n": (30, 300), "structure_seeds": 1, "gamma": 0.05}
+@dataclass(frozen=True)
+class Config(FigureConfig):
+    """``points`` (s, m, d); n at ``factors`` times ``s log(md/s)``; ``trials`` per n; ``bootstrap``
+    replicates; Assumption 2's figure: widths ``structure_m``, sample sizes ``structure_n``,
+    ``structure_seeds`` draws, separation threshold ``gamma``."""
+
+    points: tuple
+    factors: tuple
+    trials: int
+    bootstrap: int
+    structure_m: tuple
+    structure_n: tuple
+    structure_seeds: int
+    gamma: float
+
+
+QUICK = Config(points=tuple(sorted({BASE, (2, 8, 10), (8, 8, 10), (4, 4, 10), (4, 16, 10), (4, 8, 5), (4, 8, 20)})),
+               factors=(0.5, 1, 2, 4, 8, 16, 32), trials=6, bootstrap=200, structure_m=(5, 20, 80),
+               structure_n=(10, 30, 100, 300, 1000, 3000, 10000, 30000), structure_seeds=3, gamma=0.05)
+FULL = Config(points=tuple((s, m, d) for s in (2, 4, 8, 16) for m in (4, 8, 16, 32) for d in (5, 10, 20, 40)
+                           if s <= m * d),
+              factors=(0.25, 0.5, 1, 2, 4, 8, 16, 32, 64), trials=40, bootstrap=1000, structure_m=(5, 20, 80, 320),
+              structure_n=tuple(int(10 ** e) for e in np.arange(1, 6.01, 0.5)), structure_seeds=20, gamma=0.05)
+MICRO = Config(points=(BASE,), factors=(1, 4), trials=2, bootstrap=20, structure_m=(5,), structure_n=(30, 300),
+               structure_seeds=1, gamma=0.05)
 CONFIGS = {"micro": MICRO, "quick": QUICK, "full": FULL}
 
 
