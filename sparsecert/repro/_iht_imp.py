@@ -50,6 +50,14 @@ def read_rows(path):
     return rows
 
 
+def by_figure(rows, keys):
+    """``(key, rows of that figure)`` for each figure key (in order) that has rows."""
+    for key in keys:
+        sel = [r for r in rows if r["figure"] == key]
+        if sel:
+            yield key, sel
+
+
 def heatmaps(rows, path, *, lo, hi, percent, note=""):
     """IHT | IMP | memory ratio heatmaps of one task's rows (seeds averaged)."""
     scale = 100.0 if percent else 1.0

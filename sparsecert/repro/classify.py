@@ -43,7 +43,7 @@ from pathlib import Path
 from ..io import write_csv
 from ..tasks import class_task
 from ._common import FigureConfig, config_stem, pick_config
-from ._iht_imp import grid_rows, heatmaps, read_rows
+from ._iht_imp import by_figure, grid_rows, heatmaps, read_rows
 
 @dataclass(frozen=True)
 class Config(FigureConfig):
@@ -119,14 +119,11 @@ def run(out="figures", quick=True, seed=0, executor=None, progress=None, config=
 def draw(rows, cfg, out):
     """One heatmap figure per task of ``cfg`` from the rows (``classify_<task>.png``); returns the paths."""
     paths = []
-    for key in cfg["tasks"]:
-        task_rows = [r for r in rows if r["figure"] == key]
-        if task_rows:
-            r = task_rows[0]
-            lo, hi = LIMITS[r["kind"]]
-            note = f" (n={r['n_train']} train / {r['n_test']} test, {len(cfg['seeds'])} seed(s))"
-            paths.append(heatmaps(task_rows, Path(out) / f"classify_{key}.png", lo=lo, hi=hi, percent=True,
-                                  note=note))
+    for key, task_rows in by_figure(rows, cfg["tasks"]):
+        r = task_rows[0]
+        lo, hi = LIMITS[r["kind"]]
+        note = f" (n={r['n_train']} train / {r['n_test']} test, {len(cfg['seeds'])} seed(s))"
+        paths.append(heatmaps(task_rows, Path(out) / f"classify_{key}.png", lo=lo, hi=hi, percent=True, note=note))
     return paths
 
 

@@ -31,7 +31,7 @@ from .. import data as D
 from ..io import write_csv
 from ..tasks import inr_task
 from ._common import FigureConfig, config_stem, pick_config
-from ._iht_imp import grid_rows, heatmaps, read_rows
+from ._iht_imp import by_figure, grid_rows, heatmaps, read_rows
 
 @dataclass(frozen=True)
 class Config(FigureConfig):
@@ -97,13 +97,8 @@ def run(out="figures", quick=True, seed=0, executor=None, progress=None, config=
 
 def draw(rows, cfg, out):
     """One heatmap figure per image of ``cfg`` from the rows (``inr_<image>.png``); returns the paths."""
-    paths = []
-    for key in cfg["images"]:
-        image_rows = [r for r in rows if r["figure"] == key]
-        if image_rows:
-            paths.append(heatmaps(image_rows, Path(out) / f"inr_{key}.png", lo=0, hi=50, percent=False,
-                                  note=f" ({len(cfg['seeds'])} seed(s))"))
-    return paths
+    return [heatmaps(image_rows, Path(out) / f"inr_{key}.png", lo=0, hi=50, percent=False,
+                     note=f" ({len(cfg['seeds'])} seed(s))") for key, image_rows in by_figure(rows, cfg["images"])]
 
 
 def redraw(out="figures", quick=True, config=None):
