@@ -63,7 +63,7 @@ def _backend_kwargs(device):
 
 
 def planted_mlp(m, s, seed=0, *, n=50000, d=100, layers=1, method="aiht", sequential=True, max_iter=15, inner_iter=3,
-                imp_baseline=False, imp_epochs=15, device=None):
+                imp_baseline=False, imp_epochs=15, device=None, idle="residual", unit_moves=True):
     """Plant a sparse ReLU MLP of width ``m`` with ``s`` nonzeros and fit it by IHT.
 
     Parameters
@@ -79,6 +79,9 @@ def planted_mlp(m, s, seed=0, *, n=50000, d=100, layers=1, method="aiht", sequen
         Hidden layers (1 or more; deeper fits go layer by layer).
     method, sequential, max_iter, inner_iter
         IHT settings (paper: sequential-convex AIHT, 15 full-batch epochs).
+    idle, unit_moves
+        The sequential rule's options (:class:`sparsecert.recovery.SequentialIHTSolver`;
+        ``idle="random", unit_moves=False`` is the published rule).
     imp_baseline : bool
         Also fit the same instance by :func:`imp_relu_baseline` (``imp_epochs``
         full-batch Adam epochs per round) and add ``imp_psnr``, ``imp_time``,
@@ -100,13 +103,14 @@ def planted_mlp(m, s, seed=0, *, n=50000, d=100, layers=1, method="aiht", sequen
     s = check_int(s, "s", low=layers, high=capacity(m, d, layers))
     rng = check_rng(seed)
     backend = _backend_kwargs(device)
+    rule = {"idle": idle, "unit_moves": unit_moves} if sequential else {}
     row = {"m": m, "s": s, "seed": seed, "n": n, "d": d, "layers": layers, "method": method}
     t0 = time.perf_counter()
     if layers == 1:
         p = planted_relu(n, d, m, s, rng=rng)
         net, res = recover_relu(
             p.X, p.y, m, s, method=method, sequential=sequential, max_iter=max_iter, inner_iter=inner_iter,
-            rng=rng, progress=False, **backend,
+            rng=rng, progress=False, **backend, **rule,
         )
         match = match_neurons(net, p.model)
         row.update(
@@ -117,7 +121,7 @@ def planted_mlp(m, s, seed=0, *, n=50000, d=100, layers=1, method="aiht", sequen
         X, y, _ = _planted_deep(n, d, m, s, layers, rng)
         net, results = recover_mlp(
             X, y, [m] * layers, s, method=method, sequential=sequential, max_iter=max_iter,
-            inner_iter=inner_iter, rng=rng, progress=False, **backend,
+            inner_iter=inner_iter, rng=rng, progress=False, **backend, **rule,
         )
         row.update(
             psnr=psnr(y, net(X)), support_recovered=None, rel_weight_error=None,
