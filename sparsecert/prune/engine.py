@@ -3,13 +3,15 @@ scope x after; see :mod:`sparsecert.prune.run` for the vocabulary).
 
 :class:`PruningPlan` is a validated configuration; :func:`prune_rounds` runs
 it on a :class:`PruneBackend`, the small protocol a model kind implements:
-its weights' shapes, scores of a trained state, training a start under masks
+its initialisation, scores of a trained state, training a start under masks
 (recording the round) and the starts a round may take (the initialisation, a
 rewind point, the last trained state, a fresh initialisation).
 :func:`sparsecert.prune.run.prune_run` (NumPy :class:`~sparsecert.nn.DenseNet`)
 and :func:`sparsecert.torch_bridge.prune_torch` (torch modules) are its two
 backends, so counts, schedules, stopping rules and tie rules are the same for
-both by construction.
+both by construction; every run returns a :class:`PruneResult`. Pruning while
+training (``when="during"``) interleaves with each backend's training loop and
+takes its goals from :func:`gradual_goals`.
 """
 
 from __future__ import annotations
