@@ -10,8 +10,8 @@ rewind point, the last trained state, a fresh initialisation).
 and :func:`sparsecert.torch_bridge.prune_torch` (torch modules) are its two
 backends, so counts, schedules, stopping rules and tie rules are the same for
 both by construction; every run returns a :class:`PruneResult`. Pruning while
-training (``when="during"``) interleaves with each backend's training loop and
-takes its goals from :func:`gradual_goals`.
+training (``when="during"``) is :func:`prune_during` with the goals of
+:func:`gradual_goals`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import numpy as np
 
 from .select import prune_count, select_masks
 
-__all__ = ["PruningPlan", "PruneBackend", "PruneResult", "prune_rounds", "gradual_goals", "prune_step", "prune_to", "check_progress", "kept",
+__all__ = ["PruningPlan", "PruneBackend", "PruneResult", "prune_rounds", "prune_during", "gradual_goals", "prune_step", "prune_to", "check_progress", "kept",
            "WHEN", "SCHEDULES", "AFTER", "SCOPES"]
 
 WHEN = ("init", "after", "during")
@@ -160,7 +160,14 @@ class PruneBackend(Protocol):
 
     def start(self, after: str, r: int, trained: Any, rewind: Any) -> Any:
         """Round ``r``'s start for ``after`` (``rewind``: the rewind point; ``trained``: the last
-        trained state)."""
+        trained state), a model of its own."""
+
+    def train_part(self, model: Any, masks: list, k: int, parts: int) -> dict:
+        """Train ``model`` in place under ``masks`` for part ``k`` of ``parts`` equal parts of the
+        training budget; returns the part's history."""
+
+    def record(self, model: Any, masks: list, history: dict, r: int) -> None:
+        """Record ``model`` as round ``r``."""
 
 
 def kept(masks) -> int:
@@ -204,6 +211,19 @@ def prune_rounds(plan: PruningPlan, backend: PruneBackend, masks: list, init_pru
         trained, _ = backend.train_round(backend.start(plan.after, r, trained, rewind), masks, r)
         if plan.schedule == "one-shot":
             break
+    return masks
+
+
+def prune_during(plan: PruningPlan, backend: PruneBackend, masks: list, goals: list) -> list:
+    """``when="during"``: train the initialisation in ``len(goals) + 1`` equal parts, pruning to the
+    next of ``goals`` between them (Zhu & Gupta's gradual pruning); the result is round 0."""
+    model = backend.start("scratch", 0, None, None)
+    history: dict = {}
+    for k in range(len(goals) + 1):
+        history = backend.train_part(model, masks, k, len(goals) + 1)
+        if k < len(goals):
+            masks = prune_to(backend.scores(model, masks), masks, goals[k], scope=plan.scope, prunable=plan.prunable)
+    backend.record(model, masks, history, 0)
     return masks
 
 

@@ -33,8 +33,8 @@ from tqdm.auto import tqdm
 
 from .._validation import check_array, check_float, check_int, check_option, check_rng, progress_enabled
 from ..nn import DenseNet, train
-from .engine import AFTER, SCHEDULES, SCOPES, WHEN, PruneResult, PruningPlan, gradual_goals, prune_rounds, prune_to
-from .engine import check_progress, prune_step  # noqa: F401  (their home before 0.3.1)
+from .engine import AFTER, SCHEDULES, SCOPES, WHEN, PruneResult, PruningPlan, gradual_goals, prune_during, prune_rounds
+from .engine import check_progress, prune_step, prune_to  # noqa: F401  (their home before 0.3.1)
 from .scores import SCORES, synflow_prune
 
 # prune_step, prune_to, check_progress and the axes' names live in .engine (still importable from here)
@@ -164,29 +164,24 @@ def prune_run(net0, X, y, *, when="after", score="magnitude", schedule="iterativ
     def fresh():
         return DenseNet.init([net0.Ws[0].shape[1]] + [W.shape[0] for W in net0.Ws], rng, bias=net0.bs is not None)
 
-    def to_goal(net, masks, goal):
-        return prune_to(score_fn(net, masks, ctx), masks, goal, scope=scope, prunable=prunable)
+    def train_part(net, masks, k, parts):
+        kw = dict(train_kwargs)
+        kw["epochs"] = max(1, kw.get("epochs", 10) // parts)
+        out = train(net, X, y, masks=masks, rng=rng, **kw)
+        bar.update(1)
+        return out
 
     bar = tqdm(desc="pruning rounds", disable=not progress, leave=False)
+    backend = _DenseNetBackend(net0, fresh, lambda net, masks: score_fn(net, masks, ctx), train_round, train_part,
+                               record)
+    plan = PruningPlan(when, schedule, scope, after, tuple(rates), tuple(prunable), target, rounds, rewind_step)
     if when == "during":
-        net = net0.copy()
-        n_prunes = check_int(rounds if rounds is not None else 10, "rounds", low=1)
-        epochs = train_kwargs.pop("epochs", 10)
-        per = max(1, epochs // (n_prunes + 1))
-        out = None
-        goals = gradual_goals(target, total, n_prunes)
-        for k in range(n_prunes + 1):
-            out = train(net, X, y, masks=masks, rng=rng, epochs=per, **train_kwargs)
-            if k < n_prunes:
-                masks = to_goal(net, masks, goals[k])
-            bar.update(1)
-        record(net, masks, out, 0)
+        prune_during(plan, backend, masks,
+                     gradual_goals(target, total, check_int(rounds if rounds is not None else 10, "rounds", low=1)))
     else:
-        backend = _DenseNetBackend(net0, fresh, lambda net, masks: score_fn(net, masks, ctx), train_round)
         own = (lambda ms: synflow_prune(lambda m: SCORES["synflow"](net0, m), ms, target / total, scope=scope,
                                         prunable=prunable)) if when == "init" and score == "synflow" else None
-        prune_rounds(PruningPlan(when, schedule, scope, after, tuple(rates), tuple(prunable), target, rounds,
-                                 rewind_step), backend, masks, own)
+        prune_rounds(plan, backend, masks, own)  # SynFlow prunes itself at init
     bar.close()
     result.time = time.perf_counter() - t0
     result.info = {"when": when, "score": score if isinstance(score, str) else getattr(score, "__name__", "custom"),
@@ -200,8 +195,9 @@ class _DenseNetBackend:
     one ``rng`` feeds training, random scores and fresh initialisations, in the order the rounds
     ask for them."""
 
-    def __init__(self, net0, fresh, scores, train_round):
+    def __init__(self, net0, fresh, scores, train_round, train_part, record):
         self.net0, self.fresh, self.scores, self.train_round = net0, fresh, scores, train_round
+        self.train_part, self.record = train_part, record
 
     def initial(self):
         return self.net0
@@ -209,7 +205,7 @@ class _DenseNetBackend:
     def start(self, after, r, trained, rewind):
         if after == "reinit":
             return self.fresh()
-        return {"rewind": rewind, "finetune": trained, "scratch": self.net0}[after]
+        return {"rewind": rewind, "finetune": trained, "scratch": self.net0}[after].copy()
 
 
 def _train_maybe_bingo(net, X, y, masks, rng, record, score, bingo, ctx, train_kwargs):

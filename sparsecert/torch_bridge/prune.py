@@ -21,7 +21,7 @@ from torch import nn
 
 from .._validation import check_float, check_int, check_option, check_rng
 from ..neq import Equilibrium
-from ..prune.engine import AFTER, SCHEDULES, SCOPES, WHEN, PruneResult, PruningPlan, gradual_goals, prune_rounds, prune_to
+from ..prune.engine import AFTER, SCHEDULES, SCOPES, WHEN, PruneResult, PruningPlan, gradual_goals, prune_during, prune_rounds
 from ..prune.bingo import SubsetProbe
 from ..prune.scores import synflow_prune
 from ..prune.run import check_rate_prunable
@@ -168,14 +168,14 @@ def prune_torch(model0, X, y, *, when="after", score="magnitude", schedule="iter
     out = PruneResult(model=model0)
     backend = _ModuleBackend(model0, state0, X, y, nb, score, bingo, rng, seed, progress, fit_kwargs, out, total,
                              prunable)
+    plan = PruningPlan(when, schedule, scope, after, tuple(rates), tuple(prunable), goal, rounds, rewind_step)
     if when == "during":
-        backend.prune_while_training(masks, [frozen_count + g for g in gradual_goals(
-            target, total, check_int(rounds if rounds is not None else 10, "rounds", low=1))], scope)
+        prune_during(plan, backend, masks, [frozen_count + g for g in gradual_goals(
+            target, total, check_int(rounds if rounds is not None else 10, "rounds", low=1))])
     else:
         own = (lambda ms: synflow_prune(lambda m: backend.scores(model0, m), ms, goal / (total + frozen_count),
                                         scope=scope, prunable=prunable)) if when == "init" and score == "synflow" else None
-        prune_rounds(PruningPlan(when, schedule, scope, after, tuple(rates), tuple(prunable), goal, rounds,
-                                 rewind_step), backend, masks, own)  # SynFlow prunes itself at init
+        prune_rounds(plan, backend, masks, own)  # SynFlow prunes itself at init
     probe = backend.probe
     out.time = time.perf_counter() - t0
     out.info = {"when": when, "score": score, "schedule": schedule, "scope": scope, "after": after, "rates": rates,
@@ -209,25 +209,18 @@ class _ModuleBackend:
             self.probe = _BingoProbe(model, self.state0, masks, rng=self.rng, **(self.bingo or {}))
         hist = fit(model, self.X, self.y, masks=masks, record=record, callback=self.probe if r == 0 else None,
                    seed=self.seed + r, progress=self.progress, **self.fit_kwargs)
-        k = sum(int(m.sum()) for m, p in zip(masks, self.prunable) if p)
-        self.out.add(masks, copy.deepcopy(model.state_dict()), hist, k, self.total, model)
+        self.record(model, masks, hist, r)
         return model, hist.get("states", {})
 
-    def prune_while_training(self, masks, goals, scope):
-        """``when="during"``: train ``len(goals) + 1`` equal parts of the training budget (the
-        ``iterations`` or ``epochs`` of ``fit_kwargs``; default 10 epochs), pruning to the next goal
-        between them; recorded as round 0 (the last part's history)."""
-        parts = len(goals) + 1
-        kw = dict(self.fit_kwargs)
+    def train_part(self, model, masks, k, parts):
+        kw = dict(self.fit_kwargs)  # the budget (iterations or epochs; default 10 epochs) in equal parts
         key = "iterations" if kw.get("iterations") is not None else "epochs"
         kw[key] = max(1, check_int(kw.get(key, 10), key, low=1) // parts)
-        model = copy.deepcopy(self.model0)
-        for k in range(parts):
-            hist = fit(model, self.X, self.y, masks=masks, seed=self.seed + k, progress=self.progress, **kw)
-            if k < len(goals):
-                masks = prune_to(self.scores(model, masks), masks, goals[k], scope=scope, prunable=self.prunable)
-        self.out.add(masks, copy.deepcopy(model.state_dict()), hist,
-                     sum(int(m.sum()) for m, p in zip(masks, self.prunable) if p), self.total, model)
+        return fit(model, self.X, self.y, masks=masks, seed=self.seed + k, progress=self.progress, **kw)
+
+    def record(self, model, masks, hist, r):
+        k = sum(int(m.sum()) for m, p in zip(masks, self.prunable) if p)
+        self.out.add(masks, copy.deepcopy(model.state_dict()), hist, k, self.total, model)
 
     def start(self, after, r, trained, rewind):
         if after == "reinit":  # a fresh draw: seed + 1 for pruning at init, seed + 100 + r for round r
