@@ -127,10 +127,10 @@ def test_recover_writes_nothing_when_the_run_diverged(tmp_path, monkeypatch, cap
 _SLOW = pytest.mark.slow  # 5-50 s each: run by `make test` (and CI), left out of `pytest -m "not slow"`
 
 
-@pytest.mark.parametrize("name", ["convergence"] + [
-    pytest.param(n, marks=_SLOW)  # each also runs in its micro configuration in the fast suite (below)
-    for n in ("planted-vector", "gaussian-phase", "planted", "certify", "pruning", "lottery", "transfer", "classify",
-              "inr", "sequential-check", "relu-phase")
+@pytest.mark.parametrize("name", [
+    pytest.param(n, marks=_SLOW)  # each but sequential-check also runs in its micro configuration in the fast suite
+    for n in ("convergence", "planted-vector", "gaussian-phase", "planted", "certify", "pruning", "lottery",
+              "transfer", "classify", "inr", "sequential-check", "relu-phase")
 ])
 def test_quick_figures_are_produced(name, tmp_path):
     from sparsecert.repro import REGISTRY
@@ -143,7 +143,7 @@ def test_quick_figures_are_produced(name, tmp_path):
 
 
 MICRO = ("gaussian-phase", "planted", "planted-vector", "certify", "pruning", "lottery", "transfer", "classify", "inr",
-         "relu-phase", "linear-imp")
+         "relu-phase", "linear-imp", "convergence")
 
 
 @pytest.mark.parametrize("name", MICRO)
@@ -278,7 +278,8 @@ def test_version_and_repro_list_import_no_figure_module():
                                         ("transfer", ["transfer"]),
                                         ("transfer --config fmnist-mnist", ["transfer_fmnist-mnist"]),
                                         ("relu-phase", ["relu_phase", "relu_phase_law", "relu_phase_trials",
-                                                        "relu_structure"])])
+                                                        "relu_structure"]),
+                                        ("convergence", ["demo_convergence", "demo_convergence_residuals"])])
 def test_redraw_draws_from_the_csv_without_computing(name, stems, tmp_path, monkeypatch):
     """--redraw on the quick run's CSVs (as committed under figures/) draws each figure without a sweep."""
     import shutil
@@ -328,10 +329,13 @@ def test_repro_records_the_configuration_beside_the_figures(tmp_path):
     assert record["files"] and all((tmp_path / f).exists() for f in record["files"])
 
 
-def test_redraw_needs_the_csv_and_a_module_that_can(tmp_path, capsys):
+def test_redraw_needs_the_csv_and_a_module_that_can(tmp_path, capsys, monkeypatch):
+    from sparsecert.repro import REGISTRY
+
     with pytest.raises(SystemExit):
         main(["repro", "planted", "--redraw", "--out", str(tmp_path)])
     assert "run the figure once before redrawing it" in capsys.readouterr().err
+    monkeypatch.delattr(REGISTRY["convergence"], "redraw")  # (every built-in figure can redraw)
     with pytest.raises(SystemExit):
         main(["repro", "convergence", "--redraw", "--out", str(tmp_path)])
     assert "cannot redraw from its CSV yet" in capsys.readouterr().err

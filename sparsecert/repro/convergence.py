@@ -3,46 +3,86 @@
 Relative residual per iteration (one panel per problem); prints relative
 error, iterations, time and peak working memory of every run. Quick: N = 1000,
 s = 10 Gaussian and n = 4000, d = 100, m = 20, s = 60 ReLU (seconds); full:
-N = 20000, s = 100 and n = 20000, m = 200, s = 400 (minutes).
+N = 20000, s = 100 and n = 20000, m = 200, s = 400 (minutes). Writes
+``demo_convergence.csv`` (one row per run) and ``demo_convergence_residuals.csv``
+(the residual per iteration, from which ``--redraw`` draws the figure again).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
+import numpy as np
 
-from ..io import write_csv
+from ..io import read_csv, write_csv
 from ..metrics import relative_error
 from ..models import planted_gaussian, planted_relu
 from ..plot import convergence_figure
 from ..recovery import METHODS, iht
+from ._common import FigureConfig, config_stem, pick_config
 
 
-def run(out="figures", quick=True, seed=0, executor=None, progress=None):
+@dataclass(frozen=True)
+class Config(FigureConfig):
+    """Gaussian problem: ``N`` columns, ``s`` nonzeros, ``n = ceil(4 s log(N / s))`` rows; ReLU
+    problem: ``relu`` = (n, d, m, s); ``max_iter`` per run."""
+
+    N: int
+    s: int
+    relu: tuple
+    max_iter: int
+
+
+QUICK = Config(N=1000, s=10, relu=(4000, 100, 20, 60), max_iter=1000)
+FULL = Config(N=20000, s=100, relu=(20000, 100, 200, 400), max_iter=5000)
+MICRO = Config(N=200, s=5, relu=(600, 20, 4, 8), max_iter=200)
+CONFIGS = {"micro": MICRO, "quick": QUICK, "full": FULL}
+
+
+def run(out="figures", quick=True, seed=0, executor=None, progress=None, config=None):
+    cfg = pick_config(CONFIGS, quick, config)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    N, s = (1000, 10) if quick else (20000, 100)
+    N, s = cfg["N"], cfg["s"]
     n = math.ceil(4 * s * math.log(N / s))
-    n_r, d, m, s_r = (4000, 100, 20, 60) if quick else (20000, 100, 200, 400)
+    n_r, d, m, s_r = cfg["relu"]
     problems = {
         f"Gaussian A\nn={n}, N={N}, s={s}": planted_gaussian(n, N, s, rng=seed),
         f"ReLU patterns, planted generators\nn={n_r}, d={d}, m={m}, s={s_r}": planted_relu(n_r, d, m, s_r, rng=seed),
     }
-    panels, rows = {}, []
+    rows, residuals = [], []
     for name, p in problems.items():
         print(name.replace("\n", ": "))
-        panels[name] = {}
         for method in METHODS:
-            res = iht(p.A, p.y, p.w.nnz, method=method, max_iter=1000 if quick else 5000, progress=False)
+            res = iht(p.A, p.y, p.w.nnz, method=method, max_iter=cfg["max_iter"], progress=False)
             err = relative_error(res.w, p.w)
             print(f"  {method:5s} rel. error {err:9.2e}  iterations {res.n_iter:5d}  time {res.time:7.3f} s  "
                   f"peak work memory {res.peak_memory / 2**20:6.1f} MiB  [{res.status}]")
-            panels[name][method] = res
             rows.append({"problem": name.replace("\n", ": "), "method": method, "rel_error": err,
                          "iterations": res.n_iter, "time_s": res.time, "peak_bytes": res.peak_memory,
                          "status": res.status})
-    path = out / "demo_convergence.png"
+            residuals += [{"problem": name, "method": method, "iteration": i, "residual": float(v), "time_s": res.time}
+                          for i, v in enumerate(res.residuals)]
+    write_csv(rows, out / f"{config_stem('demo_convergence', config)}.csv")
+    write_csv(residuals, out / f"{config_stem('demo_convergence_residuals', config)}.csv")
+    return draw(residuals, out, config)
+
+
+def draw(residuals, out, config=None):
+    """The figure from the per-iteration rows (problem, method, iteration, residual, time_s)."""
+    panels: dict = {}
+    for r in residuals:
+        panels.setdefault(r["problem"], {}).setdefault(r["method"], []).append(r)
+    panels = {name: {method: SimpleNamespace(residuals=np.array([r["residual"] for r in rs]), time=rs[0]["time_s"])
+                     for method, rs in by_method.items()} for name, by_method in panels.items()}
+    path = Path(out) / f"{config_stem('demo_convergence', config)}.png"
     convergence_figure(panels, path, title="IHT family on planted problems")
-    write_csv(rows, out / "demo_convergence.csv")
     return [path]
+
+
+def redraw(out="figures", quick=True, config=None):
+    """The figure again from the residuals' CSV a run wrote, without computing."""
+    return draw(read_csv(Path(out) / f"{config_stem('demo_convergence_residuals', config)}.csv"), out, config)
