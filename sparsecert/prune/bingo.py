@@ -28,8 +28,8 @@ class SubsetProbe:
     """BINGO's probing for any model kind: the subsets, the credit and the significance.
 
     The model is seen as one flat vector over its weight tensors (sizes
-    ``sizes``); ``live`` are the flat indices that may be probed. A call
-    ``probe(step, flats, init, batch_loss)`` (every ``probe_every`` steps) resets
+    ``sizes``); ``live`` are the flat indices that may be probed. At a step where
+    ``due(step)`` (every ``probe_every`` steps), ``probe(flats, init, batch_loss)`` resets
     ``n_probes`` random subsets of ``k = max(1, round(subset_fraction |live|))``
     live weights, one at a time, to their initial values, measures
     ``batch_loss()``, restores the weights and credits the rise in loss to the
@@ -50,9 +50,11 @@ class SubsetProbe:
         self.count = np.zeros(self.offsets[-1])
         self.seconds = 0.0
 
-    def probe(self, step, flats, init, batch_loss):
-        if step % self.every:
-            return
+    def due(self, step):
+        """Whether training step ``step`` is a probing step."""
+        return step % self.every == 0
+
+    def probe(self, flats, init, batch_loss):
         t0 = time.perf_counter()
         base = batch_loss()
         for _ in range(self.n_probes):
@@ -106,10 +108,10 @@ def bingo_train(net, X, y, *, masks=None, subset_fraction=0.05, n_probes=4, prob
     starts = [W.ravel() for W in init.Ws]
 
     def probe(step, net, rows):
-        if step % probes.every:
+        if not probes.due(step):
             return
         Xb, Yb = X[rows], Y[rows]
-        probes.probe(step, [W.reshape(-1) for W in net.Ws], starts, lambda: _batch_loss(net, Xb, Yb, loss))
+        probes.probe([W.reshape(-1) for W in net.Ws], starts, lambda: _batch_loss(net, Xb, Yb, loss))
 
     t0 = time.perf_counter()
     out = train(net, X, y, masks=masks, rng=rng, loss=loss, record=record, callback=probe, **train_kwargs)

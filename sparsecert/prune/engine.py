@@ -155,8 +155,9 @@ class PruneBackend(Protocol):
         """One score array per weight tensor (keep the largest)."""
 
     def train_round(self, start: Any, masks: list, r: int, record: tuple = ()) -> tuple[Any, dict]:
-        """Train (a copy of) ``start`` under ``masks`` as round ``r``, record the round; returns
-        the trained state and the states at the steps in ``record`` (``{step: state}``)."""
+        """Train ``start`` (a model of its own, from :meth:`start`) in place under ``masks`` as round
+        ``r``, record the round; returns the trained state and the states at the steps in
+        ``record`` (``{step: state}``)."""
 
     def start(self, after: str, r: int, trained: Any, rewind: Any) -> Any:
         """Round ``r``'s start for ``after`` (``rewind``: the rewind point; ``trained``: the last
@@ -202,7 +203,7 @@ def prune_rounds(plan: PruningPlan, backend: PruneBackend, masks: list, init_pru
             masks = prune_to(backend.scores(init, masks), masks, goal, scope=plan.scope, prunable=plan.prunable)
         backend.train_round(backend.start("reinit" if plan.after == "reinit" else "scratch", 0, None, None), masks, 0)
         return masks
-    trained, states = backend.train_round(init, masks, 0, plan.record)
+    trained, states = backend.train_round(backend.start("scratch", 0, None, None), masks, 0, plan.record)
     rewind = states.get(plan.rewind_step, init) if plan.record else init
     r = 0
     while not plan.done(masks, r):

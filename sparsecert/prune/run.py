@@ -153,8 +153,7 @@ def prune_run(net0, X, y, *, when="after", score="magnitude", schedule="iterativ
         result.peak_memory = max(result.peak_memory, 4 * net.nbytes + sum(m.size for m in masks)
                                  + batch * sum(W.shape[0] for W in net.Ws) * 16)
 
-    def train_round(start, masks, r, rec=()):
-        net = start.copy()
+    def train_round(net, masks, r, rec=()):
         out = _train_maybe_bingo(net, X, y, masks, rng, rec, score, bingo, ctx, train_kwargs)
         record(net, masks, out, r)
         if r:

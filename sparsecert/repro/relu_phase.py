@@ -181,16 +181,15 @@ def run(out="figures", quick=True, seed=0, executor="process", progress=None, co
     trials = [{k: r[k] for k in ("variant", "s", "m", "d", "n", "seed", "success") if k in r} for r in res.rows]
     write_csv(trials, out / f"{config_stem('relu_phase_trials', config)}.csv")
     structure = pattern_structure(cfg, seed)
+    write_csv(points, out / f"{config_stem('relu_phase', config)}.csv")
+    write_csv(structure, out / f"{config_stem('relu_structure', config)}.csv")
     return draw(points, laws, trials, structure, cfg, out, config)
 
 
 def draw(points, laws, trials, structure, cfg, out, config=None):
-    """Both figures from the rows (n50 points, laws, trials; pattern structure); writes the points'
-    and structure's CSVs beside them and returns the two paths."""
-    return [save_figure(_draw(points, laws, trials, cfg), Path(out) / f"{config_stem('relu_phase', config)}.png",
-                        points),
-            save_figure(_draw_structure(structure, cfg), Path(out) / f"{config_stem('relu_structure', config)}.png",
-                        structure)]
+    """Both figures from the rows (n50 points, laws, trials; pattern structure); returns the two paths."""
+    return [save_figure(_draw(points, laws, trials, cfg), Path(out) / f"{config_stem('relu_phase', config)}.png"),
+            save_figure(_draw_structure(structure, cfg), Path(out) / f"{config_stem('relu_structure', config)}.png")]
 
 
 def redraw(out="figures", quick=True, config=None):

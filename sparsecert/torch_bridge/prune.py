@@ -96,11 +96,11 @@ class _BingoProbe:
 
     @torch.no_grad()
     def __call__(self, it, model, xb, yb):
-        if it % self.probes.every:
+        if not self.probes.due(it):
             return
         was = model.training
         model.eval()
-        self.probes.probe(it, [w.view(-1) for w in self.weights], self.init,
+        self.probes.probe([w.view(-1) for w in self.weights], self.init,
                           lambda: float(nn.functional.cross_entropy(model(xb), yb)))
         model.train(was)
 
@@ -203,8 +203,7 @@ class _ModuleBackend:
             model = copy.deepcopy(model)
         return torch_scores(model, self.score, X=self.X[: self.nb], y=self.y[: self.nb], rng=self.rng, masks=masks)
 
-    def train_round(self, start, masks, r, record=()):
-        model = copy.deepcopy(start)
+    def train_round(self, model, masks, r, record=()):
         if r == 0 and self.score == "bingo":
             self.probe = _BingoProbe(model, self.state0, masks, rng=self.rng, **(self.bingo or {}))
         hist = fit(model, self.X, self.y, masks=masks, record=record, callback=self.probe if r == 0 else None,
