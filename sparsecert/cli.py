@@ -41,75 +41,44 @@ def run_planted(ms, ss, seeds, out, n=5000, d=100, layers=1, method="aiht", max_
 
 
 def run_repro(names, out, quick=True, seed=0, executor="process", config=None, device=None, redraw=False):
-    """Run reproduction modules by name ("all" for every one); print and return the figures written.
+    """Run figures by name ("all" for every one) through :func:`sparsecert.repro.run`; print and
+    return the figures written.
 
     ``config`` names a configuration beyond quick/full (a key of a module's
     ``CONFIGS``); with "all" only the modules that have it run. ``redraw``:
-    draw the figures again from the CSVs in ``out`` without computing (the
-    modules with a ``redraw``; with "all" the others are skipped).
+    draw the figures again from the CSVs in ``out`` without computing. With
+    "all", figures that need torch (when it is missing) or have no GPU path
+    (with ``device``) are skipped with a note; named alone they are errors.
     """
     import importlib.util
-    import inspect
 
-    from .repro import REGISTRY
+    from .repro import REGISTRY, run
 
     has_torch = importlib.util.find_spec("torch") is not None
     everything = "all" in names
     names = sorted(REGISTRY) if everything else names
     if config is not None:
-        with_it = [n for n in sorted(REGISTRY) if config in getattr(REGISTRY[n], "CONFIGS", {})]
+        with_it = [n for n in sorted(REGISTRY) if config in REGISTRY[n].CONFIGS]
         having = [n for n in names if n in with_it]
         if not having or (len(having) < len(names) and not everything):
             raise ValueError(f"configuration {config!r} exists for {', '.join(with_it) or 'no module'}")
         names = having
     paths = []
     for name in names:
-        if getattr(REGISTRY[name], "NEEDS_TORCH", False) and not has_torch and not redraw:  # drawing needs no torch
-            msg = f"{name} needs torch: pip install 'sparsecert[torch]' (torch==2.13.0)"
-            if not everything:
-                raise ImportError(msg)
-            print(f"== {name}: skipped, {msg}")
+        module = REGISTRY[name]
+        if everything and getattr(module, "NEEDS_TORCH", False) and not has_torch and not redraw:
+            print(f"== {name}: skipped, it needs torch: pip install 'sparsecert[torch]' (torch==2.13.0)")
             continue
+        where = device if getattr(module, "GPU", False) or not everything else None
+        if device is not None and where is None:
+            print(f"== {name}: no GPU path, runs on the CPU")
         print(f"== {name} ({config or ('quick' if quick else 'full')})")
-        if redraw:
-            if not hasattr(REGISTRY[name], "redraw"):
-                can = [n for n in sorted(REGISTRY) if hasattr(REGISTRY[n], "redraw")]
-                if not everything:
-                    raise ValueError(f"{name} cannot redraw from its CSV yet; these can: {', '.join(can)}")
-                print(f"== {name}: skipped, no --redraw yet")
-                continue
-            for path in REGISTRY[name].redraw(out, quick=quick, config=config):
-                print(f"figure: {path}")
-                paths.append(path)
-            continue
-        kw = {"config": config} if config is not None else {}
-        if device is not None:
-            if "device" in inspect.signature(REGISTRY[name].run).parameters:
-                kw["device"] = device
-            elif everything:
-                print(f"== {name}: no GPU path, runs on the CPU")
-            else:
-                raise ValueError(f"--device: {name} has no GPU path (planted and planted-vector have)")
-        made = list(REGISTRY[name].run(out, quick=quick, seed=seed, executor=executor, **kw))
+        made = run(name, out, quick=quick, config=config, seed=seed, executor=executor, device=where, redraw=redraw)
         for path in made:
             print(f"figure: {path}")
         paths += made
-        _write_run_config(REGISTRY[name], name, out, quick, seed, config, made)
     print(f"{len(paths)} figures in {Path(out).resolve()}")
     return paths
-
-
-def _write_run_config(module, name, out, quick, seed, config, made):
-    """``<name>[_<config>].config.json`` beside the figures: which configuration made them, its
-    settings (where the module declares them in ``CONFIGS``), the seed and the package version."""
-    from .io import write_json
-    from .repro._common import config_stem
-
-    key = config or ("quick" if quick else "full")
-    settings = getattr(module, "CONFIGS", {}).get(key)
-    record = {"figure": name, "config": key, "settings": None if settings is None else dict(settings), "seed": seed,
-              "version": __version__, "files": [Path(p).name for p in made]}
-    write_json(record, Path(out) / f"{config_stem(name.replace('-', '_'), config)}.config.json")
 
 
 def _parse_grid(items, parser):

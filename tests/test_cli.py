@@ -133,32 +133,33 @@ _SLOW = pytest.mark.slow  # 5-50 s each: run by `make test` (and CI), left out o
               "transfer", "classify", "inr", "sequential-check", "relu-phase")
 ])
 def test_quick_figures_are_produced(name, tmp_path):
-    from sparsecert.repro import REGISTRY
+    from sparsecert.repro import REGISTRY, run
 
     if getattr(REGISTRY[name], "NEEDS_TORCH", False):
         pytest.importorskip("torch", reason="the torch extra is not installed")
-    paths = REGISTRY[name].run(tmp_path, quick=True, executor="process", progress=False)
+    paths = run(name, tmp_path, quick=True, executor="process", progress=False)
     assert paths and all(p.stat().st_size > 5000 for p in paths)
     assert list(tmp_path.glob("*.csv"))
 
 
 MICRO = ("gaussian-phase", "planted", "planted-vector", "certify", "pruning", "lottery", "transfer", "classify", "inr",
-         "relu-phase", "linear-imp", "convergence")
+         "relu-phase", "linear-imp", "convergence", "sequential-check")
 
 
 @pytest.mark.parametrize("name", MICRO)
 def test_micro_figures_run_every_step_in_seconds(name, tmp_path):
     """Each figure's "micro" configuration (a grid of one or two cells) runs the figure's whole path --
     sweep, fits, drawing, CSV -- in the default suite; the quick runs above are the slow ones."""
-    from sparsecert.repro import REGISTRY
+    from sparsecert.repro import REGISTRY, run
 
     module = REGISTRY[name]
     if getattr(module, "NEEDS_TORCH", False):
         pytest.importorskip("torch", reason="the torch extra is not installed")
     assert "micro" in module.CONFIGS
-    paths = module.run(tmp_path, config="micro", executor="serial", progress=False)
-    assert paths and all(p.exists() for p in paths)
-    assert list(tmp_path.glob("*micro.csv"))  # named after the configuration, beside the quick run's files
+    paths = run(name, tmp_path, config="micro", executor="serial", progress=False)
+    assert paths and all(p.exists() and p.stem.endswith("_micro") for p in paths)
+    # every table the module declares for this run is written, named after the configuration
+    assert {p.name for p in tmp_path.glob("*.csv")} >= {f"{t}_micro.csv" for t in module.TABLES[:1]}
 
 
 def test_certify_command(tmp_path, capsys):
@@ -186,12 +187,11 @@ def test_certify_command(tmp_path, capsys):
 
 
 def test_named_configuration_runs_only_where_it_exists(tmp_path, monkeypatch, capsys):
+    import sparsecert.repro
     from sparsecert.cli import run_repro
-    from sparsecert.repro import REGISTRY
 
     called = {}
-    for name, mod in REGISTRY.items():
-        monkeypatch.setattr(mod, "run", lambda out, name=name, **kw: called.setdefault(name, kw) and [])
+    monkeypatch.setattr(sparsecert.repro, "run", lambda name, out, **kw: called.setdefault(name, kw) and [])
     run_repro(["all"], tmp_path, config="mnist5k")
     assert sorted(called) == ["classify", "inr", "lottery"]
     assert all(kw["config"] == "mnist5k" for kw in called.values())
@@ -208,7 +208,7 @@ def test_pick_config_names_the_ones_it_has():
     from sparsecert.repro._common import pick_config
 
     assert pick_config(inr.CONFIGS, quick=False) is inr.FULL
-    assert pick_config(inr.CONFIGS, config="mnist5k")["images"]["mnist5k"][0] == ("mnist5k", 0)
+    assert pick_config(inr.CONFIGS, config="mnist5k")["images"]["digit"][0] == ("mnist5k", 0)
     with pytest.raises(ValueError, match="full, micro, mnist5k, quick"):
         pick_config(inr.CONFIGS, config="mnist")
     assert inr.load_image(("mnist5k", 0)).shape == (28, 28)
@@ -230,19 +230,19 @@ def test_sequential_check_reports_changes_against_the_previous_csv(tmp_path, mon
     the same (deterministic) cases reports no change; an edited previous value shows as a change."""
     import csv
 
-    from sparsecert.repro import sequential_check as chk
+    from sparsecert.repro import run
 
-    monkeypatch.setattr(chk, "PLANTED", {"n": 300, "ms": (2,), "ss": (4,), "layers": (1,)})
-    monkeypatch.setattr(chk, "DIGITS", {"binary": ((0, 1), ((2, 10),), 3)})
-    monkeypatch.setattr(chk, "INR", {"ms": (2,), "s": 20, "epochs": 3})
-    chk.run(tmp_path)
-    path = tmp_path / "sequential_regression.csv"
+    def check():
+        run("sequential-check", tmp_path, config="micro", progress=False)
+
+    check()
+    path = tmp_path / "sequential_regression_micro.csv"
     rows = list(csv.DictReader(open(path)))
     cases = [r["case"] for r in rows]
     assert cases[:2] == ["planted 1-layer", "digits binary"]
     assert all(r["value"] for r in rows)
     capsys.readouterr()
-    chk.run(tmp_path)
+    check()
     out = capsys.readouterr().out
     assert all(line.split()[-1] == "0" for line in out.splitlines() if line.startswith(("planted", "digits")))
     rows[0]["value"] = str(float(rows[0]["value"]) - 1.0)
@@ -250,7 +250,7 @@ def test_sequential_check_reports_changes_against_the_previous_csv(tmp_path, mon
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
-    chk.run(tmp_path)
+    check()
     first = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("planted"))
     assert first.split()[-1] == "+1.00"
 
@@ -300,13 +300,13 @@ def test_redraw_draws_from_the_csv_without_computing(name, stems, tmp_path, monk
 def test_grid_figures_redraw_from_their_csv(name, stem, tmp_path, monkeypatch):
     """classify and inr keep in each row the figure it belongs to (and what its title says of the
     task), so --redraw draws the same panels from the micro run's CSV without fitting."""
-    from sparsecert.repro import REGISTRY
+    from sparsecert.repro import REGISTRY, run
 
     module = REGISTRY[name]
     if getattr(module, "NEEDS_TORCH", False):
         pytest.importorskip("torch", reason="the torch extra is not installed")
-    module.run(tmp_path, config="micro", executor="serial", progress=False)
-    png = tmp_path / f"{stem}.png"
+    run(name, tmp_path, config="micro", executor="serial", progress=False)
+    png = tmp_path / f"{stem}_micro.png"
     png.unlink()
     monkeypatch.setattr(module, "grid_rows", lambda *a, **k: pytest.fail("--redraw computed"))
     assert main(["repro", name, "--redraw", "--config", "micro", "--out", str(tmp_path)]) == 0
@@ -329,16 +329,10 @@ def test_repro_records_the_configuration_beside_the_figures(tmp_path):
     assert record["files"] and all((tmp_path / f).exists() for f in record["files"])
 
 
-def test_redraw_needs_the_csv_and_a_module_that_can(tmp_path, capsys, monkeypatch):
-    from sparsecert.repro import REGISTRY
-
+def test_redraw_needs_the_csv(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["repro", "planted", "--redraw", "--out", str(tmp_path)])
     assert "run the figure once before redrawing it" in capsys.readouterr().err
-    monkeypatch.delattr(REGISTRY["convergence"], "redraw")  # (every built-in figure can redraw)
-    with pytest.raises(SystemExit):
-        main(["repro", "convergence", "--redraw", "--out", str(tmp_path)])
-    assert "cannot redraw from its CSV yet" in capsys.readouterr().err
 
 
 def test_figure_configurations_are_typed_and_frozen():
@@ -348,11 +342,12 @@ def test_figure_configurations_are_typed_and_frozen():
 
     from sparsecert.repro import REGISTRY, planted
 
-    typed = [n for n in sorted(REGISTRY) if hasattr(REGISTRY[n], "Config")]
-    assert len(typed) >= 10, typed
-    for name in typed:
+    for name in REGISTRY:  # every figure follows the runner's contract
         module = REGISTRY[name]
+        assert {"micro", "quick", "full"} <= set(module.CONFIGS), name
         assert all(isinstance(c, module.Config) for c in module.CONFIGS.values()), name
+        assert module.TABLES and callable(module.compute) and callable(module.draw), name
+        assert not hasattr(module, "run") and not hasattr(module, "redraw"), name
     q = planted.QUICK
     assert q["n"] == q.n == 2000 and dict(q)["ms"] == (1, 5, 20) and {**q}["imp_epochs"] == 15
     with pytest.raises(dataclasses.FrozenInstanceError):

@@ -257,23 +257,27 @@ def test_reestimated_batchnorm_statistics_are_those_of_the_data():
 
 
 def test_transfer_configurations_and_bad_input():
-    """Named configurations resolve; unknown keys, a source among the targets and a P_m grid
-    outside (0, 100] are named errors; a random mask keeps every layer's count."""
-    from sparsecert.repro import transfer
+    """Named configurations are checked when made; unknown settings, a source among the targets and
+    a P_m grid outside (0, 100] are named errors; a random mask keeps every layer's count."""
+    from sparsecert.repro import run, transfer
 
-    for name in transfer.CONFIGS:
-        assert transfer.resolve_config(name)["source"] not in transfer.resolve_config(name)["targets"]
-    cfg = transfer.resolve_config({"base": "mnist-fmnist", "seeds": 1})
-    assert cfg["seeds"] == 1 and cfg["targets"] == ("fmnist10k",) and cfg["p_m"][0] == 100
-    with pytest.raises(ValueError, match="unknown transfer configuration keys: epochs"):
-        transfer.resolve_config({"base": "quick", "epochs": 3})
+    for cfg in transfer.CONFIGS.values():
+        assert cfg.source not in cfg.targets and list(cfg.p_m) == sorted(cfg.p_m, reverse=True)
+    cfg = transfer.CONFIGS["mnist-fmnist"].replace(seeds=1, p_m=(10, 100, 10))
+    assert cfg["seeds"] == 1 and cfg["targets"] == ("fmnist10k",) and cfg["p_m"] == (100, 10)
+    with pytest.raises(ValueError, match="unknown transfer settings: epochs"):
+        transfer.QUICK.replace(epochs=3)
+    with pytest.raises(ValueError, match="unknown transfer settings: epochs"):
+        run("transfer", overrides={"epochs": 3})
+    with pytest.raises(TypeError, match="seeds must be"):
+        transfer.QUICK.replace(seeds="3")
     with pytest.raises(ValueError, match="is also a target"):
-        transfer.resolve_config({"base": "mnist-fmnist", "targets": ("mnist5k",)})
+        transfer.CONFIGS["mnist-fmnist"].replace(targets=("mnist5k",))
     for grid in [(100, 0), (120, 50), (), (-5,)]:
         with pytest.raises(ValueError, match="p_m must be percentages in \\(0, 100\\]"):
-            transfer.resolve_config({"base": "quick", "p_m": grid})
+            transfer.QUICK.replace(p_m=grid)
     with pytest.raises(ValueError, match="no configuration 'cifar'"):
-        transfer.resolve_config("cifar")
+        run("transfer", config="cifar")
     rng = np.random.default_rng(0)
     masks = [rng.random((4, 3, 3, 3)) < 0.3, rng.random((10, 5)) < 0.6]
     rand = transfer._random_mask(masks, rng)

@@ -1,8 +1,9 @@
-"""Reproduction modules: one per figure, each with ``run(out, quick=True, seed=0, executor=..., progress=...)``
-returning the PNG paths it wrote (the numbers go beside them as CSV).
+"""Reproduction modules: one per figure, each a configuration (``CONFIGS``), ``compute(cfg, run) ->
+tables`` and ``draw(tables, cfg) -> figures``; :func:`sparsecert.repro.runner.run` (``run`` here) picks
+the configuration and writes every file (CSV, PNG, ``.config.json``).
 
-``sparsecert repro NAME|all [--quick|--full]`` runs them; ``REGISTRY`` maps
-names to modules.
+``sparsecert repro NAME|all [--quick|--full|--config KEY] [--redraw]`` runs them; ``REGISTRY`` maps
+names to modules, each imported on first use.
 """
 
 import ast
@@ -49,3 +50,11 @@ def summary(name: str) -> str:
     """The first line of a figure module's docstring, read from its source without importing it."""
     source = (Path(__file__).parent / f"{_MODULES[name]}.py").read_text()
     return (ast.get_docstring(ast.parse(source)) or "").strip().splitlines()[0]
+
+
+def run(name: str, out="figures", **kwargs) -> list:
+    """Make the figure ``name``: see :func:`sparsecert.repro.runner.run` (imported on first call,
+    so that listing the figures imports none of their code)."""
+    from .runner import run as run_figure
+
+    return run_figure(name, out, **kwargs)

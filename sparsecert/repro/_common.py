@@ -1,5 +1,5 @@
-"""What figure modules share: picking a configuration and naming its outputs (figures are saved by
-:func:`sparsecert.io.save_figure`)."""
+"""What figure modules share: their configurations (:class:`FigureConfig`), picking one, naming the
+files of a run and what a run hands to a module's ``compute`` (:class:`Run`)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import numbers
 import types
 import typing
 from collections.abc import Mapping
+from pathlib import Path
 
 
 class FigureConfig(Mapping):
@@ -36,6 +37,22 @@ class FigureConfig(Mapping):
 
     def _names(self):
         return [f.name for f in dataclasses.fields(self)]
+
+    def replace(self, **overrides):
+        """A copy with some settings changed, checked like a new configuration.
+
+        Raises
+        ------
+        ValueError
+            A name that is not a setting of this configuration (the known ones are listed).
+        TypeError
+            A value of the wrong type.
+        """
+        unknown = sorted(set(overrides) - set(self._names()))
+        if unknown:
+            raise ValueError(f"unknown {type(self).__module__.rsplit('.', 1)[-1]} settings: {', '.join(unknown)} "
+                             f"(known: {', '.join(self._names())})")
+        return dataclasses.replace(self, **overrides)
 
 
 def _is(value, hint) -> bool:
@@ -71,7 +88,44 @@ def config_stem(stem, config=None):
     return f"{stem}_{config}" if config else stem
 
 
-def store_name(stem, quick=True, config=None):
-    """SQLite file of a run's sweep: ``stem_<config>.sqlite`` for a named configuration, else
-    ``stem_quick.sqlite`` or ``stem.sqlite``."""
-    return f"{config_stem(stem, config or ('quick' if quick else None))}.sqlite"
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """What one run of a figure gives its module's ``compute(cfg, run)`` besides the configuration.
+
+    Attributes
+    ----------
+    out : Path
+        The run's folder (sweep stores live there; the runner writes the CSVs and figures).
+    config : str or None
+        The configuration's name as asked (None: quick or full by ``quick``).
+    quick : bool
+    seed : int
+        Base seed of the run.
+    executor : str or None
+        Sweep executor ("process", "thread", "serial", "dask"); modules without a sweep ignore it.
+    progress : bool or None
+        Progress bars (None: when stderr is a terminal).
+    device : str or None
+        Torch device for the modules that declare ``GPU = True``.
+    """
+
+    out: Path
+    config: str | None = None
+    quick: bool = True
+    seed: int = 0
+    executor: str | None = "process"
+    progress: bool | None = None
+    device: str | None = None
+
+    @property
+    def key(self) -> str:
+        """The configuration's key in ``CONFIGS``."""
+        return self.config or ("quick" if self.quick else "full")
+
+    def path(self, stem: str, suffix: str) -> Path:
+        """``out / <stem>[_<config>]<suffix>``: where this run keeps the file ``stem``."""
+        return self.out / f"{config_stem(stem, self.config)}{suffix}"
+
+    def store(self, stem: str) -> Path:
+        """SQLite file of the run's sweep: ``stem.sqlite`` (full), else ``stem_<key>.sqlite``."""
+        return self.out / f"{stem if self.key == 'full' else f'{stem}_{self.key}'}.sqlite"

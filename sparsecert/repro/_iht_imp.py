@@ -8,7 +8,6 @@ import importlib.util
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..io import read_csv
 from ..plot import grid_heatmap
 from ..tasks import fit_iht, fit_imp
 
@@ -41,24 +40,20 @@ def grid_rows(task, cfg, seeds, progress=None):
     return rows
 
 
-def read_rows(path):
-    """The rows of a grid's CSV, cells left empty (no IMP without torch) dropped from each row; a
-    CSV written before the rows named their figure is refused with the way out."""
-    rows = [{k: v for k, v in r.items() if v is not None} for r in read_csv(path)]
-    if rows and "figure" not in rows[0]:
-        raise ValueError(f"{path} was written before the rows named their figure: run the figure again")
-    return rows
-
-
 def by_figure(rows, keys):
-    """``(key, rows of that figure)`` for each figure key (in order) that has rows."""
+    """``(key, rows of that figure)`` for each figure key (in order) that has rows; cells left empty
+    (no IMP without torch) are dropped from each row. Rows written before they named their figure
+    are refused with the way out."""
+    if rows and "figure" not in rows[0]:
+        raise ValueError("the CSV was written before its rows named their figure: run the figure again")
+    rows = [{k: v for k, v in r.items() if v is not None} for r in rows]
     for key in keys:
         sel = [r for r in rows if r["figure"] == key]
         if sel:
             yield key, sel
 
 
-def heatmaps(rows, path, *, lo, hi, percent, note=""):
+def heatmaps(rows, *, lo, hi, percent, note=""):
     """IHT | IMP | memory ratio heatmaps of one task's rows (seeds averaged)."""
     scale = 100.0 if percent else 1.0
     shown = [dict(r, iht=scale * r["iht"], **({"imp": scale * r["imp"]} if "imp" in r else {})) for r in rows]
@@ -73,6 +68,5 @@ def heatmaps(rows, path, *, lo, hi, percent, note=""):
         vmax += [hi, 3.0]
         fmt += ["{:.0f}", lambda v: f"{10 ** v:.2g}x"]
         label += [unit, "log10 ratio"]
-    grid_heatmap(shown, keys, vmin=vmin, vmax=vmax, fmt=fmt, label=label, title=titles, path=path,
-                 suptitle=f"{rows[0]['task']}{note}")
-    return path
+    return grid_heatmap(shown, keys, vmin=vmin, vmax=vmax, fmt=fmt, label=label, title=titles,
+                        suptitle=f"{rows[0]['task']}{note}")

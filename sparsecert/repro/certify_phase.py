@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pathlib import Path
 
 import numpy as np
 
@@ -23,8 +22,7 @@ from ..experiments import SUCCESS_TOL
 from ..metrics import relative_error
 from ..plot import pyplot
 from ..recovery import iht
-from ..io import read_csv, save_figure
-from ._common import FigureConfig, config_stem, pick_config
+from ._common import FigureConfig
 
 @dataclass(frozen=True)
 class Config(FigureConfig):
@@ -65,11 +63,12 @@ def trial(rng, n, N, s, budget):
     }
 
 
-def run(out="figures", quick=True, seed=0, executor=None, progress=None, config=None):
-    cfg = pick_config(CONFIGS, quick, config)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
+TABLES = ("certify_phase",)
+
+
+def compute(cfg, run):
+    """The fraction of instances meeting each condition per (delta, rho)."""
+    rng = np.random.default_rng(run.seed)
     N = cfg["N"]
     rows = []
     for delta in cfg["deltas"]:
@@ -86,11 +85,12 @@ def run(out="figures", quick=True, seed=0, executor=None, progress=None, config=
                     hits[c] += ok
             rows += [{"delta": delta, "n": n, "N": N, "s": s, "rho": s / n, "condition": c,
                       "fraction": hits[c] / cfg["trials"]} for c in CONDITIONS]
-    return draw(rows, cfg, out, config)
+    return {"certify_phase": rows}
 
 
-def draw(rows, cfg, out, config=None):
-    """One panel per delta: the fraction of instances meeting each condition against rho; returns the path."""
+def draw(tables, cfg):
+    """One panel per delta: the fraction of instances meeting each condition against rho."""
+    rows = tables["certify_phase"]
     plt = pyplot()
     fig, axes = plt.subplots(1, len(cfg["deltas"]), figsize=(4.6 * len(cfg["deltas"]), 3.6), squeeze=False, sharey=True)
     for ax, delta in zip(axes[0], cfg["deltas"]):
@@ -106,10 +106,5 @@ def draw(rows, cfg, out, config=None):
     axes[0, 0].set_ylabel("fraction of instances")
     axes[0, 0].legend(fontsize=7)
     fig.suptitle(f"certified vs actual recovery ({cfg['trials']} instances per point)", fontsize=10)
-    return [save_figure(fig, Path(out) / f"{config_stem('certify_phase', config)}.png", rows)]
-
-
-def redraw(out="figures", quick=True, config=None):
-    """The figure again from the CSV a run wrote, without computing."""
-    rows = read_csv(Path(out) / f"{config_stem('certify_phase', config)}.csv")
-    return draw(rows, pick_config(CONFIGS, quick, config), out, config)
+    fig.tight_layout()
+    return {"certify_phase": fig}

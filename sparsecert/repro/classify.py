@@ -38,12 +38,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pathlib import Path
 
-from ..io import write_csv
 from ..tasks import class_task
-from ._common import FigureConfig, config_stem, pick_config
-from ._iht_imp import by_figure, grid_rows, heatmaps, read_rows
+from ._common import FigureConfig
+from ._iht_imp import by_figure, grid_rows, heatmaps
 
 @dataclass(frozen=True)
 class Config(FigureConfig):
@@ -84,9 +82,9 @@ MNIST5K_10 = (("mnist5k", None, None, None),
 MNIST5K = Config(
     seeds=(0,),
     tasks={
-        "binary_mnist5k": (("mnist5k", (0, 1), None, None),
+        "binary": (("mnist5k", (0, 1), None, None),
                            {**BINARY, "ms": (1, 2, 5, 10, 20, 50, 100), "imp_batch_size": 100}),
-        "mnist5k": MNIST5K_10,
+        "multiclass": MNIST5K_10,
     },
 )
 MICRO = Config(
@@ -97,37 +95,32 @@ MICRO = Config(
     },
 )
 #: the 10-class task of ``mnist5k`` alone (about 20 minutes on 2 cores)
-MNIST5K_MULTICLASS = Config(seeds=(0,), tasks={"mnist5k": MNIST5K_10})
+MNIST5K_MULTICLASS = Config(seeds=(0,), tasks={"multiclass": MNIST5K_10})
 CONFIGS = {"micro": MICRO, "quick": QUICK, "full": FULL, "mnist5k": MNIST5K, "mnist5k-multiclass": MNIST5K_MULTICLASS}
 LIMITS = {"binary": (50, 100), "multiclass": (10, 100)}
 
 
-def run(out="figures", quick=True, seed=0, executor=None, progress=None, config=None):
-    cfg = pick_config(CONFIGS, quick, config)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+TABLES = ("classify",)
+
+
+def compute(cfg, run):
+    """IHT and IMP per (task, m, s, seed); each row names its figure (a key of ``cfg["tasks"]``)."""
     rows = []
     for key, ((dataset, classes, per_class, per_class_test), grid) in cfg["tasks"].items():
         task = class_task(dataset, classes, per_class=per_class, per_class_test=per_class_test)
         # what the figure says of the task, so that it can be drawn again from the CSV alone
         about = {"figure": key, "kind": task.kind, "n_train": len(task.y), "n_test": len(task.labels)}
-        rows += [dict(r, **about) for r in grid_rows(task, grid, [seed + k for k in cfg["seeds"]], progress=progress)]
-    write_csv(rows, out / f"{config_stem('classify', config)}.csv")
-    return draw(rows, cfg, out)
+        seeds = [run.seed + k for k in cfg["seeds"]]
+        rows += [dict(r, **about) for r in grid_rows(task, grid, seeds, progress=run.progress)]
+    return {"classify": rows}
 
 
-def draw(rows, cfg, out):
-    """One heatmap figure per task of ``cfg`` from the rows (``classify_<task>.png``); returns the paths."""
-    paths = []
-    for key, task_rows in by_figure(rows, cfg["tasks"]):
+def draw(tables, cfg):
+    """One heatmap figure per task of ``cfg`` (``classify_<task>``)."""
+    figures = {}
+    for key, task_rows in by_figure(tables["classify"], cfg["tasks"]):
         r = task_rows[0]
         lo, hi = LIMITS[r["kind"]]
         note = f" (n={r['n_train']} train / {r['n_test']} test, {len(cfg['seeds'])} seed(s))"
-        paths.append(heatmaps(task_rows, Path(out) / f"classify_{key}.png", lo=lo, hi=hi, percent=True, note=note))
-    return paths
-
-
-def redraw(out="figures", quick=True, config=None):
-    """The figures again from the CSV a run wrote, without computing."""
-    return draw(read_rows(Path(out) / f"{config_stem('classify', config)}.csv"), pick_config(CONFIGS, quick, config),
-                out)
+        figures[f"classify_{key}"] = heatmaps(task_rows, lo=lo, hi=hi, percent=True, note=note)
+    return figures

@@ -12,17 +12,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 
-from ..io import read_csv, write_csv
 from ..metrics import relative_error
 from ..models import planted_gaussian, planted_relu
 from ..plot import convergence_figure
 from ..recovery import METHODS, iht
-from ._common import FigureConfig, config_stem, pick_config
+from ._common import FigureConfig
 
 
 @dataclass(frozen=True)
@@ -42,10 +40,13 @@ MICRO = Config(N=200, s=5, relu=(600, 20, 4, 8), max_iter=200)
 CONFIGS = {"micro": MICRO, "quick": QUICK, "full": FULL}
 
 
-def run(out="figures", quick=True, seed=0, executor=None, progress=None, config=None):
-    cfg = pick_config(CONFIGS, quick, config)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+TABLES = ("demo_convergence_residuals", "demo_convergence")
+
+
+def compute(cfg, run):
+    """Each method of the IHT family on a planted Gaussian and a planted ReLU problem: a summary row
+    per run and its residual per iteration."""
+    seed = run.seed
     N, s = cfg["N"], cfg["s"]
     n = math.ceil(4 * s * math.log(N / s))
     n_r, d, m, s_r = cfg["relu"]
@@ -66,23 +67,14 @@ def run(out="figures", quick=True, seed=0, executor=None, progress=None, config=
                          "status": res.status})
             residuals += [{"problem": name, "method": method, "iteration": i, "residual": float(v), "time_s": res.time}
                           for i, v in enumerate(res.residuals)]
-    write_csv(rows, out / f"{config_stem('demo_convergence', config)}.csv")
-    write_csv(residuals, out / f"{config_stem('demo_convergence_residuals', config)}.csv")
-    return draw(residuals, out, config)
+    return {"demo_convergence_residuals": residuals, "demo_convergence": rows}
 
 
-def draw(residuals, out, config=None):
+def draw(tables, cfg):
     """The figure from the per-iteration rows (problem, method, iteration, residual, time_s)."""
     panels: dict = {}
-    for r in residuals:
+    for r in tables["demo_convergence_residuals"]:
         panels.setdefault(r["problem"], {}).setdefault(r["method"], []).append(r)
     panels = {name: {method: SimpleNamespace(residuals=np.array([r["residual"] for r in rs]), time=rs[0]["time_s"])
                      for method, rs in by_method.items()} for name, by_method in panels.items()}
-    path = Path(out) / f"{config_stem('demo_convergence', config)}.png"
-    convergence_figure(panels, path, title="IHT family on planted problems")
-    return [path]
-
-
-def redraw(out="figures", quick=True, config=None):
-    """The figure again from the residuals' CSV a run wrote, without computing."""
-    return draw(read_csv(Path(out) / f"{config_stem('demo_convergence_residuals', config)}.csv"), out, config)
+    return {"demo_convergence": convergence_figure(panels, title="IHT family on planted problems")}

@@ -13,14 +13,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pathlib import Path
 
 import numpy as np
 
-from ..io import read_csv, save_figure, write_csv
 from ..plot import pyplot, phase_diagram
 from ..sweep import run_sweep
-from ._common import FigureConfig, config_stem, pick_config, store_name
+from ._common import FigureConfig
 
 @dataclass(frozen=True)
 class Config(FigureConfig):
@@ -47,26 +45,26 @@ def _cells(cfg):
     return N, pairs
 
 
-def run(out="figures", quick=True, seed=0, executor="process", progress=None, config=None):
-    cfg = pick_config(CONFIGS, quick, config)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+TABLES = ("gaussian_phase",)
+
+
+def compute(cfg, run):
+    """Success of every method per (delta, rho) cell and seed (a resumable sweep)."""
     N, pairs = _cells(cfg)
-    seeds = list(range(seed, seed + cfg["seeds"]))
-    db = out / store_name("gaussian_phase", quick, config)
+    seeds = list(range(run.seed, run.seed + cfg["seeds"]))
+    db, executor, progress = run.store("gaussian_phase"), run.executor, run.progress
     cells = [{"n": n, "N": N, "s": s, "cell_delta": d, "cell_rho": r} for n, s, d, r in pairs]
     iht_cells = [dict(c, method=m) for m in METHODS if m != "l1" for c in cells]
     rows = run_sweep("gaussian_recovery", iht_cells, seeds, db, executor=executor, progress=progress).rows
     l1 = run_sweep("l1_recovery", cells, seeds, db, executor=executor, progress=progress)
     rows += [dict(r, method="l1") for r in l1.rows]
     rows = [{k: v for k, v in r.items() if k != "experiment"} for r in rows]
-    write_csv(rows, out / f"{config_stem('gaussian_phase', config)}.csv")
-    return draw(rows, cfg, out, config)
+    return {"gaussian_phase": rows}
 
 
-def draw(rows, cfg, out, config=None):
-    """One phase diagram per method from the rows; returns the figure's path."""
-    N = cfg["N"]
+def draw(tables, cfg):
+    """One phase diagram per method from the rows."""
+    rows, N = tables["gaussian_phase"], cfg["N"]
     plt = pyplot()
     fig, axes = plt.subplots(1, len(METHODS), figsize=(3.3 * len(METHODS), 3.4), sharey=True)
     for ax, method in zip(axes, METHODS):
@@ -74,10 +72,4 @@ def draw(rows, cfg, out, config=None):
                            keys=("cell_delta", "cell_rho"))
     axes[0].legend(fontsize=5.5, loc="upper left")
     fig.colorbar(im, ax=list(axes), label="P(success)", shrink=0.85)
-    return [save_figure(fig, Path(out) / f"{config_stem('gaussian_phase', config)}.png", tight=False)]
-
-
-def redraw(out="figures", quick=True, config=None):
-    """The figure again from the CSV a run wrote, without computing."""
-    rows = read_csv(Path(out) / f"{config_stem('gaussian_phase', config)}.csv")
-    return draw(rows, pick_config(CONFIGS, quick, config), out, config)
+    return {"gaussian_phase": fig}

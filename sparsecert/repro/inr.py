@@ -25,13 +25,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pathlib import Path
 
 from .. import data as D
-from ..io import write_csv
 from ..tasks import inr_task
-from ._common import FigureConfig, config_stem, pick_config
-from ._iht_imp import by_figure, grid_rows, heatmaps, read_rows
+from ._common import FigureConfig
+from ._iht_imp import by_figure, grid_rows, heatmaps
 
 @dataclass(frozen=True)
 class Config(FigureConfig):
@@ -65,7 +63,7 @@ FULL = Config(
                      "epochs": 100, "imp_epochs": 100}),
     },
 )
-MNIST5K = Config(seeds=(0,), images={"mnist5k": (("mnist5k", 0),) + FULL["images"]["mnist"][1:]})
+MNIST5K = Config(seeds=(0,), images={"digit": (("mnist5k", 0),) + FULL["images"]["mnist"][1:]})
 MICRO = Config(seeds=(0,), images={"china_grey": (("sample", "china.jpg", 12, True), 2.0,
                                                   {"ms": (2,), "ss": (10,), "epochs": 3, "imp_epochs": 2})})
 CONFIGS = {"micro": MICRO, "quick": QUICK, "full": FULL, "mnist5k": MNIST5K}
@@ -82,25 +80,21 @@ def load_image(source):
     return img.transpose(1, 2, 0) if img.ndim == 3 else img  # CIFAR: (3, 32, 32) -> (32, 32, 3)
 
 
-def run(out="figures", quick=True, seed=0, executor=None, progress=None, config=None):
-    cfg = pick_config(CONFIGS, quick, config)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    rows = []
+TABLES = ("inr",)
+
+
+def compute(cfg, run):
+    """IHT and IMP per (image, m, s, seed); each row names its figure (a key of ``cfg["images"]``)."""
+    seed, rows = run.seed, []
     for key, (source, sigma, grid) in cfg["images"].items():
         img = load_image(source)
         task = inr_task(img, d=1500, sigma=sigma, rng=seed, name=f"INR of {key} {img.shape}, sigma={sigma:g}")
-        rows += [dict(r, figure=key) for r in grid_rows(task, grid, [seed + k for k in cfg["seeds"]], progress=progress)]
-    write_csv(rows, out / f"{config_stem('inr', config)}.csv")
-    return draw(rows, cfg, out)
+        seeds = [seed + k for k in cfg["seeds"]]
+        rows += [dict(r, figure=key) for r in grid_rows(task, grid, seeds, progress=run.progress)]
+    return {"inr": rows}
 
 
-def draw(rows, cfg, out):
-    """One heatmap figure per image of ``cfg`` from the rows (``inr_<image>.png``); returns the paths."""
-    return [heatmaps(image_rows, Path(out) / f"inr_{key}.png", lo=0, hi=50, percent=False,
-                     note=f" ({len(cfg['seeds'])} seed(s))") for key, image_rows in by_figure(rows, cfg["images"])]
-
-
-def redraw(out="figures", quick=True, config=None):
-    """The figures again from the CSV a run wrote, without computing."""
-    return draw(read_rows(Path(out) / f"{config_stem('inr', config)}.csv"), pick_config(CONFIGS, quick, config), out)
+def draw(tables, cfg):
+    """One heatmap figure per image of ``cfg`` (``inr_<image>``)."""
+    return {f"inr_{key}": heatmaps(image_rows, lo=0, hi=50, percent=False, note=f" ({len(cfg['seeds'])} seed(s))")
+            for key, image_rows in by_figure(tables["inr"], cfg["images"])}

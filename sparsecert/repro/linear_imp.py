@@ -21,14 +21,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pathlib import Path
-
 import numpy as np
 
 from .. import linear_theory as lt
 from ..plot import pyplot
-from ..io import read_csv, save_figure
-from ._common import FigureConfig, config_stem, pick_config
+from ._common import FigureConfig
 
 @dataclass(frozen=True)
 class Config(FigureConfig):
@@ -99,12 +96,12 @@ def _supports_by_size(X, y, rng, d):
     return out
 
 
-def run(out="figures", quick=True, seed=0, executor=None, progress=None, config=None):
-    """Compute both figures; returns the paths written."""
-    cfg = pick_config(CONFIGS, quick, config)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
+TABLES = ("linear_imp_path", "linear_imp_support")
+
+
+def compute(cfg, run):
+    """The rows of both figures: test error along each path, support recovery against the SNR."""
+    rng = np.random.default_rng(run.seed)
     d = cfg["d"]
 
     # --- figure 1: test error along the path
@@ -133,13 +130,12 @@ def run(out="figures", quick=True, seed=0, executor=None, progress=None, config=
             hits["one-shot threshold"] += np.array_equal(lt.imp_path(X, y, k, one_shot=True).support, S)
             hits["OMP"] += np.array_equal(lt.omp_support(X, y, k), S)
         rows2 += [{"snr": snr, "method": name, "p_recover": hits[name] / cfg["support_trials"]} for name in SELECTORS]
-    return draw((rows, rows2), cfg, out, config)
+    return {"linear_imp_path": rows, "linear_imp_support": rows2}
 
 
-def draw(rows, cfg, out, config=None):
-    """Both figures from ``rows = (path rows, support rows)``; writes each beside its PNG; returns the paths."""
-    rows, rows2 = rows
-    out, d = Path(out), cfg["d"]
+def draw(tables, cfg):
+    """Both figures from the tables."""
+    rows, rows2, d = tables["linear_imp_path"], tables["linear_imp_support"], cfg["d"]
     plt = pyplot()
     fig, axes = plt.subplots(len(cfg["ratios"]), len(cfg["noises"]), figsize=(4.2 * len(cfg["noises"]), 3.2 * len(cfg["ratios"])),
                              squeeze=False, sharex=True)
@@ -159,7 +155,8 @@ def draw(rows, cfg, out, config=None):
                 ax.set_ylabel("test MSE of refit")
     axes[0, 0].legend(fontsize=7)
     fig.suptitle(f"IMP path vs selectors (d={d}, s*={cfg['s_true']}, rho={cfg['rho']}, {cfg['trials']} trials)")
-    p1 = save_figure(fig, out / f"{config_stem('linear_imp_path', config)}.png", rows)
+    fig.tight_layout()
+    path_fig = fig
     fig, ax = plt.subplots(figsize=(5, 3.6))
     for name in SELECTORS:
         pts = [(r["snr"], r["p_recover"]) for r in rows2 if r["method"] == name]
@@ -169,10 +166,5 @@ def draw(rows, cfg, out, config=None):
     ax.set_title(f"support recovery, n={2 * d}, d={d}, s*={cfg['s_true']}, rho={cfg['rho']}", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    return [p1, save_figure(fig, out / f"{config_stem('linear_imp_support', config)}.png", rows2)]
-
-
-def redraw(out="figures", quick=True, config=None):
-    """Both figures again from the CSVs a run wrote, without computing."""
-    rows = tuple(read_csv(Path(out) / f"{config_stem(stem, config)}.csv") for stem in ("linear_imp_path", "linear_imp_support"))
-    return draw(rows, pick_config(CONFIGS, quick, config), out, config)
+    fig.tight_layout()
+    return {"linear_imp_path": path_fig, "linear_imp_support": fig}

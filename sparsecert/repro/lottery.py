@@ -28,14 +28,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import copy
-from pathlib import Path
 
 import numpy as np
 
 from .. import data as D
 from ..plot import pyplot
-from ..io import read_csv, save_figure
-from ._common import FigureConfig, config_stem, pick_config
+from ._common import FigureConfig
 
 NEEDS_TORCH = True
 @dataclass(frozen=True)
@@ -71,13 +69,15 @@ def split_train_val(dataset, n_val, seed=0):
     return (f(Xtr[tr]), ytr[tr]), (f(Xtr[val]), ytr[val]), (f(Xte), yte)
 
 
-def run(out="figures", quick=True, seed=0, executor=None, progress=None, config=None):
+TABLES = ("lottery_lenet",)
+
+
+def compute(cfg, run):
+    """Per trial and round: the ticket's early-stopping iteration and accuracies, and its controls'."""
     from ..torch_bridge import fit, lenet_300_100, prune_torch
     from ..torch_bridge.prune import reinitialised
 
-    cfg = pick_config(CONFIGS, quick, config)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    seed, progress = run.seed, run.progress
     train, val, test = split_train_val(cfg["dataset"], cfg["n_val"], seed)
     kw = {"iterations": cfg["iterations"], "lr": 1.2e-3, "batch_size": 60, "val": val, "test": test,
           "eval_every": cfg["eval_every"], "progress": progress}
@@ -99,11 +99,12 @@ def run(out="figures", quick=True, seed=0, executor=None, progress=None, config=
                 h = fit(copy.deepcopy(start), *train, masks=mk, seed=s + r, **kw)
                 rows.append({"trial": trial, "round": r, "p_m": pm, "kind": kind, "early_stop": h["early_stop"],
                              "test_acc": h["test_acc_at_early_stop"], "final_test_acc": h["final_test_acc"]})
-    return [save_figure(draw(rows, cfg), out / f"{config_stem('lottery_lenet', config)}.png", rows)]
+    return {"lottery_lenet": rows}
 
 
-def draw(rows, cfg):
+def draw(tables, cfg):
     """Early-stopping iteration and test accuracy against P_m, per kind (ticket and its controls)."""
+    rows = tables["lottery_lenet"]
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10.5, 3.8))
     for kind, c in (("winning ticket", "C0"), ("reinit", "C3"), ("random mask", "C7")):
@@ -126,10 +127,5 @@ def draw(rows, cfg):
     axes[1].legend(fontsize=8)
     fig.suptitle(f"Lenet-300-100 lottery tickets on {cfg['dataset']} ({cfg['trials']} trials, min/max bars, "
                  f"{cfg['iterations']} iterations/run)", fontsize=10)
-    return fig
-
-
-def redraw(out="figures", quick=True, config=None):
-    """The figure again from the CSV a run wrote, without training."""
-    path = Path(out) / f"{config_stem('lottery_lenet', config)}.png"
-    return [save_figure(draw(read_csv(path.with_suffix(".csv")), pick_config(CONFIGS, quick, config)), path)]
+    fig.tight_layout()
+    return {"lottery_lenet": fig}

@@ -14,13 +14,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pathlib import Path
 
 from ..experiments import capacity
-from ..io import read_csv, write_csv
 from ..plot import grid_heatmap
 from ..sweep import run_sweep
-from ._common import FigureConfig, config_stem, pick_config, store_name
+from ._common import FigureConfig
 
 @dataclass(frozen=True)
 class Config(FigureConfig):
@@ -41,39 +39,29 @@ MICRO = Config(n=300, ms=(1, 3), ss=(2, 6), seeds=(0,), imp_epochs=2)
 CONFIGS = {"micro": MICRO, "quick": QUICK, "full": FULL}
 
 
-def run(out="figures", quick=True, seed=0, executor="process", progress=None, device=None, config=None):
-    """Both figures; ``device`` runs IHT on the torch backend there (e.g. ``"cuda"``, with
-    ``executor="serial"``: one process owns the GPU)."""
-    cfg = pick_config(CONFIGS, quick, config)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    d = 100
-    rows = []
+GPU = True
+TABLES = ("planted_mlp_1layer", "planted_mlp_2layer")
+
+
+def compute(cfg, run):
+    """IHT and IMP per (m, s, seed) cell for 1 and 2 hidden layers (a resumable sweep); ``run.device``
+    runs IHT on the torch backend there (e.g. ``"cuda"``, with ``executor="serial"``: one process
+    owns the GPU)."""
+    d, device = 100, run.device
+    tables = {}
     for layers in (1, 2):
         cells = [{"m": m, "s": s, "n": cfg["n"], "d": d, "layers": layers, "imp_baseline": True,
                   "imp_epochs": cfg["imp_epochs"], **({} if device is None else {"device": device})}
                  for m in cfg["ms"] for s in cfg["ss"] if layers <= s <= capacity(m, d, layers)]
-        res = run_sweep("planted_mlp", cells, [seed + k for k in cfg["seeds"]],
-                        out / store_name("planted_mlp", quick, config), executor=executor, progress=progress)
-        layer_rows = [{k: v for k, v in r.items() if k != "experiment"} for r in res.rows]
-        write_csv(layer_rows, out / f"{config_stem(f'planted_mlp_{layers}layer', config)}.csv")
-        rows += layer_rows
-    return draw(rows, cfg, out, config)
+        res = run_sweep("planted_mlp", cells, [run.seed + k for k in cfg["seeds"]], run.store("planted_mlp"),
+                        executor=run.executor, progress=run.progress)
+        tables[f"planted_mlp_{layers}layer"] = [{k: v for k, v in r.items() if k != "experiment"} for r in res.rows]
+    return tables
 
 
-def draw(rows, cfg, out, config=None):
-    """The two heatmaps (one per number of hidden layers) from the rows; returns their paths."""
-    paths = []
-    for layers in (1, 2):
-        path = Path(out) / f"{config_stem(f'planted_mlp_{layers}layer', config)}.png"
-        grid_heatmap([r for r in rows if r["layers"] == layers], ["psnr", "imp_psnr"], path=path,
-                     title=[f"IHT (sequential AIHT), {layers} hidden layer(s)\nn={cfg['n']}, PSNR (dB)",
-                            f"IMP (Adam 1e-3, 10%/round)\n{cfg['imp_epochs']} epochs/round, PSNR (dB)"])
-        paths.append(path)
-    return paths
-
-
-def redraw(out="figures", quick=True, config=None):
-    """The figures again from the CSVs a run wrote, without computing."""
-    rows = [r for layers in (1, 2) for r in read_csv(Path(out) / f"{config_stem(f'planted_mlp_{layers}layer', config)}.csv")]
-    return draw(rows, pick_config(CONFIGS, quick, config), out, config)
+def draw(tables, cfg):
+    """The two heatmaps (one per number of hidden layers)."""
+    return {stem: grid_heatmap(tables[stem], ["psnr", "imp_psnr"],
+                               title=[f"IHT (sequential AIHT), {layers} hidden layer(s)\nn={cfg['n']}, PSNR (dB)",
+                                      f"IMP (Adam 1e-3, 10%/round)\n{cfg['imp_epochs']} epochs/round, PSNR (dB)"])
+            for layers, stem in enumerate(TABLES, start=1) if stem in tables}

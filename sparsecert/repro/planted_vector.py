@@ -17,12 +17,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pathlib import Path
 
-from ..io import read_csv, write_csv
 from ..plot import grid_heatmap
 from ..sweep import run_sweep
-from ._common import FigureConfig, config_stem, pick_config, store_name
+from ._common import FigureConfig
 
 @dataclass(frozen=True)
 class Config(FigureConfig):
@@ -44,33 +42,27 @@ MICRO = Config(n=300, ms=(2,), ss=(4,), seeds=(0,), epochs=2, batch_size=150)
 CONFIGS = {"micro": MICRO, "quick": QUICK, "full": FULL}
 
 
-def run(out="figures", quick=True, seed=0, executor="process", progress=None, device=None, config=None):
-    """The figure; ``device`` runs IHT on the torch backend there (e.g. ``"cuda"``)."""
-    cfg = pick_config(CONFIGS, quick, config)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    d, k = 100, 10
+GPU = True
+TABLES = ("planted_vector",)
+
+
+def compute(cfg, run):
+    """Vector IHT and IMP per (m, s, seed) cell (a resumable sweep); ``run.device`` runs IHT on the
+    torch backend there (e.g. ``"cuda"``)."""
+    d, k, device = 100, 10, run.device
     cells = [{"m": m, "s": s, "n": cfg["n"], "d": d, "k": k, "epochs": cfg["epochs"], "batch_size": cfg["batch_size"],
               "imp_baseline": True, **({} if device is None else {"device": device})}
              for m in cfg["ms"] for s in cfg["ss"] if s <= m * (d + k)]
-    res = run_sweep("planted_vector", cells, [seed + j for j in cfg["seeds"]],
-                    out / store_name("planted_vector", quick, config), executor=executor, progress=progress)
-    rows = [{key: v for key, v in r.items() if key != "experiment"} for r in res.rows]
-    write_csv(rows, out / f"{config_stem('planted_vector', config)}.csv")
-    return draw(rows, cfg, out, config)
+    res = run_sweep("planted_vector", cells, [run.seed + j for j in cfg["seeds"]], run.store("planted_vector"),
+                    executor=run.executor, progress=run.progress)
+    return {"planted_vector": [{key: v for key, v in r.items() if key != "experiment"} for r in res.rows]}
 
 
-def draw(rows, cfg, out, config=None):
-    """The heatmaps from the rows; returns the figure's path."""
-    path = Path(out) / f"{config_stem('planted_vector', config)}.png"
+def draw(tables, cfg):
+    """The heatmaps from the rows."""
+    rows = tables["planted_vector"]
     k = rows[0]["k"] if rows else 10
-    grid_heatmap(rows, ["psnr", "imp_psnr"], path=path,
-                 title=[f"vector IHT, {k} outputs, n={cfg['n']}\n{cfg['epochs']} epochs of {cfg['batch_size']}, PSNR (dB)",
-                        f"IMP (Adam 1e-3, 10%/round)\n{cfg['epochs']} epochs/round, PSNR (dB)"])
-    return [path]
-
-
-def redraw(out="figures", quick=True, config=None):
-    """The figure again from the CSV a run wrote, without computing."""
-    rows = read_csv(Path(out) / f"{config_stem('planted_vector', config)}.csv")
-    return draw(rows, pick_config(CONFIGS, quick, config), out, config)
+    fig = grid_heatmap(rows, ["psnr", "imp_psnr"],
+                       title=[f"vector IHT, {k} outputs, n={cfg['n']}\n{cfg['epochs']} epochs of {cfg['batch_size']}, PSNR (dB)",
+                              f"IMP (Adam 1e-3, 10%/round)\n{cfg['epochs']} epochs/round, PSNR (dB)"])
+    return {"planted_vector": fig}

