@@ -34,6 +34,22 @@ def check_rng(rng: Any) -> np.random.Generator:
     )
 
 
+def integer_seed(rng: Any, seed: Any = None) -> int:
+    """An integer seed for code seeded by integers (torch) under the package's ``rng`` convention:
+    a non-negative int is itself, a Generator gives a draw, None a fresh one. ``seed``: the old
+    name of the argument on the torch side, accepted with a FutureWarning (one name, ``rng``, on
+    both backends)."""
+    if seed is not None:
+        import warnings
+
+        warnings.warn("seed= is called rng= now (the same name as on the NumPy side)", FutureWarning, stacklevel=3)
+        rng = seed
+    if isinstance(rng, (numbers.Integral, np.integer)) and not isinstance(rng, bool):
+        check_rng(rng)  # non-negative
+        return int(rng)
+    return seed_from_rng(rng)
+
+
 def seed_from_rng(rng: Any) -> int:
     """Draw one 63-bit integer key from ``rng``: the root of a counter-based stream."""
     return int(check_rng(rng).integers(0, 2**63 - 1))

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import data as D
-from ._validation import check_array, check_float, check_int, check_rng
+from ._validation import check_array, check_float, check_int, check_rng, integer_seed
 from .metrics import psnr
 
 __all__ = ["Task", "class_task", "fourier_features", "inr_task", "fit_iht", "fit_imp", "imp_bytes"]
@@ -238,7 +238,7 @@ def fit_iht(task, m, s, *, epochs=15, batch_size=None, block=64, rng=0):
             "bytes": int(res.peak_memory) + 16 * int(res.w.nnz), "seconds": time.perf_counter() - t0}
 
 
-def fit_imp(task, m, ss, *, epochs=15, batch_size=None, rate=0.1, seed=0, progress=None):
+def fit_imp(task, m, ss, *, epochs=15, batch_size=None, rate=0.1, rng=0, progress=None):
     """The paper's IMP baseline at every sparsity of ``ss`` from one run (needs torch).
 
     A dense bias-free ReLU net ``d-m-k`` (torch's default init), Adam 1e-3,
@@ -264,12 +264,13 @@ def fit_imp(task, m, ss, *, epochs=15, batch_size=None, rate=0.1, seed=0, progre
     X = task.X.astype(np.float32)
     loss = "cross-entropy" if task.kind == "multiclass" else "mse"
     y = task.y.argmax(axis=1) if loss == "cross-entropy" else task.y.astype(np.float32)
+    seed = integer_seed(rng)
     model = mlp([d, m, k], init="torch", bias=False, seed=seed)
     batch = min(n, batch_size or n)
     target = max(1, min(min(int(v) for v in ss), P))
     res = prune_torch(model, X, y, score="magnitude", schedule="iterative", scope="global", rate=rate,
                       after="rewind", target=target, epochs=epochs, batch_size=batch, lr=1e-3, loss=loss,
-                      eval_every=10**9, seed=seed, progress=progress)
+                      eval_every=10**9, rng=seed, progress=progress)
     seconds = time.perf_counter() - t0
     Xt = torch.as_tensor(task.X_test, dtype=torch.float32)
     rows = []

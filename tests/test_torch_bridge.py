@@ -118,7 +118,7 @@ def test_bingo_probes_leave_training_unchanged(digits):
     a = prune_torch(m0, X, y, score="bingo", schedule="one-shot", target=100, scope="global", after="finetune",
                     iterations=15, bingo={"n_probes": 3})
     plain = mlp([64, 32, 10], seed=2)
-    fit(plain, X, y, iterations=15, seed=0)
+    fit(plain, X, y, iterations=15, rng=0)
     for name, w in prunable_weights(plain):
         np.testing.assert_array_equal(a.states[0][name].numpy(), w.detach().numpy())
     assert a.info["probe_seconds"] > 0 and a.kept[-1] == 100
@@ -183,7 +183,7 @@ def test_bingo_on_a_conv_net_is_side_effect_free(digits):
     res = prune_torch(r0, Xc, y, score="bingo", schedule="one-shot", scope="global", after="finetune", target=300,
                       iterations=6, batch_size=32, bingo={"n_probes": 2})
     plain = copy.deepcopy(r0)
-    fit(plain, Xc, y, iterations=6, batch_size=32, seed=0)
+    fit(plain, Xc, y, iterations=6, batch_size=32, rng=0)
     for name, v in plain.state_dict().items():
         np.testing.assert_array_equal(res.states[0][name].numpy(), v.numpy(), err_msg=name)
     assert res.kept[-1] == 300 and any(m.ndim == 4 and not m.all() for m in res.masks[-1])

@@ -14,7 +14,7 @@ from .._validation import check_array, check_float, check_int, check_option, che
 from ..kernels import adam_step, relu_backward_inplace
 from ..torch_nn import layers_from_torch, layers_to_torch
 
-__all__ = ["DenseNet", "train", "loss_and_grad", "as_targets", "LOSSES", "loss_name"]
+__all__ = ["DenseNet", "train", "loss_and_grad", "as_targets", "LOSSES", "loss_name", "OPTIMIZERS", "optimizer_name"]
 
 #: Training losses, one vocabulary for the NumPy and the torch networks (``"ce"`` is accepted
 #: for ``"cross-entropy"``).
@@ -24,6 +24,21 @@ LOSSES = ("mse", "cross-entropy")
 def loss_name(loss):
     """The canonical name of a training loss (``"ce"`` -> ``"cross-entropy"``); ValueError if unknown."""
     return check_option("cross-entropy" if loss == "ce" else loss, "loss", set(LOSSES))
+
+
+#: Optimisers, one vocabulary for the NumPy and the torch networks: ``"adam"`` (betas 0.9, 0.999,
+#: eps 1e-8) and ``"sgd"`` (heavy ball: ``v <- momentum v + g``, ``w <- w - lr v``, as torch's SGD
+#: without dampening). ``"gd"`` is accepted for ``"sgd"`` with momentum 0.
+OPTIMIZERS = ("adam", "sgd")
+
+
+def optimizer_name(optimizer, momentum):
+    """``(name, momentum)`` in canonical form (``"gd"`` -> ``("sgd", 0.0)``); ValueError if the name is
+    unknown or the momentum is outside [0, 1]."""
+    if optimizer == "gd":
+        return "sgd", 0.0
+    return (check_option(optimizer, "optimizer", set(OPTIMIZERS)),
+            check_float(momentum, "momentum", low=0.0, high=1.0))
 
 
 # -------------------------------------------------------------------------- model
@@ -134,6 +149,17 @@ def _adam_keep_frozen(w, g, st, upd, lr, step, frozen, l):
     st[1][fz] = keep_v[fz]
 
 
+def _sgd_step(w, g, v, upd, lr, momentum):
+    """Masked heavy-ball step in place: where ``upd`` is 1, ``v <- momentum v + g`` and ``w <- w - lr v``;
+    elsewhere ``w`` and ``v`` keep their values. ``v``: flat velocity of w's size."""
+    if not momentum:
+        w -= lr * g * upd.reshape(w.shape)
+        return
+    on = upd.astype(bool)
+    v[on] = momentum * v[on] + g.reshape(-1)[on]
+    w.reshape(-1)[on] -= lr * v[on]
+
+
 def loss_and_grad(net, X, Y, loss, frozen=None):
     """Loss and gradients (lists for W and b) of the mean loss over the batch.
 
@@ -194,7 +220,7 @@ def as_targets(Y, loss, k=None):
 
 
 def train(net, X, y, *, masks=None, optimizer="adam", lr=1e-3, epochs=10, batch_size=None, loss="mse",
-          tol=0.0, rng=None, record=(), callback=None, frozen=None, epoch_callback=None):
+          tol=0.0, rng=None, record=(), callback=None, frozen=None, epoch_callback=None, momentum=0.9):
     """Train ``net`` in place with masked updates; return per-epoch losses and recorded iterates.
 
     Parameters
@@ -204,7 +230,8 @@ def train(net, X, y, *, masks=None, optimizer="adam", lr=1e-3, epochs=10, batch_
     y : array_like, shape (n,) or (n, k); integer labels for ``loss="cross-entropy"``
     masks : list of ndarray of bool, optional
         One per weight matrix; pruned weights stay 0. Biases are never masked.
-    optimizer : {"adam", "gd"}
+    optimizer : {"adam", "sgd"}
+        See :data:`OPTIMIZERS` (``"gd"``: plain gradient steps, ``"sgd"`` with momentum 0).
     lr : float
     epochs : int
     batch_size : int, optional
@@ -227,6 +254,8 @@ def train(net, X, y, *, masks=None, optimizer="adam", lr=1e-3, epochs=10, batch_
     epoch_callback : callable, optional
         ``epoch_callback(epoch, net)`` after each epoch; it may return a new
         ``frozen`` list for the next epoch (NEq).
+    momentum : float in [0, 1]
+        Of ``"sgd"`` (as torch's default in :func:`sparsecert.torch_bridge.fit`).
 
     Returns
     -------
@@ -236,7 +265,7 @@ def train(net, X, y, *, masks=None, optimizer="adam", lr=1e-3, epochs=10, batch_
     X = check_array(X, "X", ndim=2)
     n = X.shape[0]
     loss = loss_name(loss)
-    optimizer = check_option(optimizer, "optimizer", {"adam", "gd"})
+    optimizer, momentum = optimizer_name(optimizer, momentum)
     Y = as_targets(y, loss, k=net.Ws[-1].shape[0])
     if Y.shape[0] != n:
         raise ValueError(f"y must have {n} rows, got {Y.shape[0]}")
@@ -267,14 +296,14 @@ def train(net, X, y, *, masks=None, optimizer="adam", lr=1e-3, epochs=10, batch_
                 if optimizer == "adam":
                     _adam_keep_frozen(W, gW[l], state[l], upd, lr, step, frozen, l)
                 else:
-                    W -= lr * gW[l] * upd.reshape(W.shape)
+                    _sgd_step(W, gW[l], state[l][0], upd, lr, momentum)
             if net.bs is not None:
                 for l, b in enumerate(net.bs):
                     upd_b = ones_b[l] if frozen is None else (~frozen[l]).astype(np.uint8)
                     if optimizer == "adam":
                         _adam_keep_frozen(b, gb[l], state_b[l], upd_b, lr, step, frozen, l)
                     else:
-                        b -= lr * gb[l] * upd_b
+                        _sgd_step(b, gb[l], state_b[l][0], upd_b, lr, momentum)
             if step in record:
                 iterates[step] = net.copy()
             if callback is not None:

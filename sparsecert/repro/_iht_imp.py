@@ -25,7 +25,7 @@ def grid_rows(task, cfg, seeds, progress=None):
     for m in cfg["ms"]:
         for seed in seeds:
             imp = (fit_imp(task, m, cfg["ss"], epochs=cfg["imp_epochs"], batch_size=cfg.get("imp_batch_size"),
-                           seed=seed) if has_torch else [None] * len(cfg["ss"]))
+                           rng=seed) if has_torch else [None] * len(cfg["ss"]))
             for s, b in zip(cfg["ss"], imp):
                 a = fit_iht(task, m, s, epochs=cfg["epochs"], batch_size=cfg.get("batch_size"), rng=seed)
                 row = {"task": task.name, "metric": task.metric, "m": m, "s": s, "seed": seed, "iht": a["score"],

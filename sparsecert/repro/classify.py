@@ -30,8 +30,8 @@ binary-MNIST grid), seeds 0-2:
 days on 2 cores for IMP at m = 1000 (an IMP run there is ~100 rounds of 15
 epochs of a 785K-weight net), a few hours without the two largest widths.
 
-Writes ``classify_<task>.png`` per task and ``classify.csv`` (``classify_<config>.csv``
-for a named configuration).
+Writes ``classify_<task>.png`` per task and ``classify.csv`` (``classify_<task>_<config>.png``,
+``classify_<config>.csv`` for a named configuration).
 """
 
 from __future__ import annotations

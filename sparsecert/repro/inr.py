@@ -17,8 +17,8 @@ seeds 0-2 (hours on 2 cores, dominated by IMP at m = 200).
 ``--config mnist5k``: a real MNIST digit, image 0 of the mnist5k test split
 (:func:`sparsecert.data.load_mnist5k`), the full MNIST grid, one seed.
 
-Writes ``inr_<image>.png`` per image and ``inr.csv`` (``inr_<config>.csv`` for a named
-configuration).
+Writes ``inr_<image>.png`` per image and ``inr.csv`` (``inr_<image>_<config>.png``, ``inr_<config>.csv``
+for a named configuration).
 """
 
 from __future__ import annotations

@@ -85,7 +85,7 @@ def compute(cfg, run):
     for trial in range(cfg["trials"]):
         s = seed + 1000 * trial
         m0 = lenet_300_100(train[0].shape[1], 10, seed=s)
-        res = prune_torch(m0, *train, rounds=cfg["rounds"], rate=0.2, output_rate=0.1, after="rewind", seed=s, **kw)
+        res = prune_torch(m0, *train, rounds=cfg["rounds"], rate=0.2, output_rate=0.1, after="rewind", rng=s, **kw)
         rng = np.random.default_rng(s)
         for r, (masks, hist, pm) in enumerate(zip(res.masks, res.histories, res.p_m)):
             rows.append({"trial": trial, "round": r, "p_m": pm, "kind": "winning ticket",
@@ -96,7 +96,7 @@ def compute(cfg, run):
             controls = {"reinit": (reinitialised(m0, s + 7 + r), masks),
                         "random mask": (m0, [rng.permutation(m.ravel()).reshape(m.shape) for m in masks])}
             for kind, (start, mk) in controls.items():
-                h = fit(copy.deepcopy(start), *train, masks=mk, seed=s + r, **kw)
+                h = fit(copy.deepcopy(start), *train, masks=mk, rng=s + r, **kw)
                 rows.append({"trial": trial, "round": r, "p_m": pm, "kind": kind, "early_stop": h["early_stop"],
                              "test_acc": h["test_acc_at_early_stop"], "final_test_acc": h["final_test_acc"]})
     return {"lottery_lenet": rows}

@@ -206,7 +206,7 @@ def _one_seed(cfg, seed, progress):
     kw = {"lr": cfg["lr"], "batch_size": cfg["batch_size"], "progress": progress}
     rounds = max(0, math.ceil(math.log(min(cfg["p_m"]) / 100) / math.log(1 - RATE)))
     t0 = time.perf_counter()
-    imp = prune_torch(m0, *source_train, rounds=rounds, after="rewind", rates=rates, seed=seed,
+    imp = prune_torch(m0, *source_train, rounds=rounds, after="rewind", rates=rates, rng=seed,
                       iterations=cfg["iterations"], val=source_val, test=source_test,
                       eval_every=max(1, cfg["iterations"] // 5), **kw)
     source_seconds = time.perf_counter() - t0
@@ -240,7 +240,7 @@ def _one_seed(cfg, seed, progress):
                     t1 = time.perf_counter()
                     if regime == "fine-tune":
                         h = fit(net, *train, masks=mk, iterations=cfg["target_iterations"], val=val,
-                                test=target_test, eval_every=max(1, cfg["target_iterations"] // 10), seed=seed + r, **kw)
+                                test=target_test, eval_every=max(1, cfg["target_iterations"] // 10), rng=seed + r, **kw)
                     else:
                         if regime == "frozen":
                             reestimate_batchnorm(net, train[0])
@@ -249,7 +249,7 @@ def _one_seed(cfg, seed, progress):
                         head = net.head
                         h = fit(head, F[0], train[1], iterations=cfg["head_iterations"], val=(F[1], val[1]),
                                 test=(F[2], target_test[1]), eval_every=max(1, cfg["head_iterations"] // 10),
-                                seed=seed + r, **kw)
+                                rng=seed + r, **kw)
                     rows.append({"seed": seed, "source": cfg["source"], "target": target, "round": r,
                                  "p_m": p_feat[r], "start": start, "regime": regime,
                                  "test_acc": h["test_acc_at_early_stop"], "final_test_acc": h["final_test_acc"],

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._validation import check_float, check_int, check_option, check_rng
+from .._validation import check_float, check_int, check_option, check_rng, integer_seed
 from ..neq import Equilibrium
 from ..prune.engine import AFTER, SCHEDULES, SCOPES, WHEN, PruneResult, PruningPlan, gradual_goals, prune_during, prune_rounds
 from ..prune.bingo import SubsetProbe
@@ -121,7 +121,7 @@ def reinitialised(model, seed):
 
 def prune_torch(model0, X, y, *, when="after", score="magnitude", schedule="iterative", scope="layer",
                 after="rewind", rate=0.2, rates=None, output_rate=None, target=None, rounds=None, rewind_step=0,
-                prunable=None, score_batch=256, bingo=None, seed=0, progress=None, **fit_kwargs):
+                prunable=None, score_batch=256, bingo=None, rng=0, progress=None, seed=None, **fit_kwargs):
     """Run one configuration of the pruning vocabulary on a torch model (``model0`` is not modified).
 
     Parameters are those of :func:`sparsecert.prune.run.prune_run`; in addition
@@ -161,6 +161,7 @@ def prune_torch(model0, X, y, *, when="after", score="magnitude", schedule="iter
     if score == "bingo" and when != "after":
         raise ValueError("score='bingo' ranks weights by probes taken while the dense net trains: use when='after'")
     goal = None if target is None else frozen_count + check_int(target, "target", low=1, high=total)
+    seed = integer_seed(rng, seed)
     rng = np.random.default_rng(seed)
     nb = min(len(y), check_int(score_batch, "score_batch", low=1))
     state0 = copy.deepcopy(model0.state_dict())
@@ -207,7 +208,7 @@ class _ModuleBackend:
         if r == 0 and self.score == "bingo":
             self.probe = _BingoProbe(model, self.state0, masks, rng=self.rng, **(self.bingo or {}))
         hist = fit(model, self.X, self.y, masks=masks, record=record, callback=self.probe if r == 0 else None,
-                   seed=self.seed + r, progress=self.progress, **self.fit_kwargs)
+                   rng=self.seed + r, progress=self.progress, **self.fit_kwargs)
         self.record(model, masks, hist, r)
         return model, hist.get("states", {})
 
@@ -215,7 +216,7 @@ class _ModuleBackend:
         kw = dict(self.fit_kwargs)  # the budget (iterations or epochs; default 10 epochs) in equal parts
         key = "iterations" if kw.get("iterations") is not None else "epochs"
         kw[key] = max(1, check_int(kw.get(key, 10), key, low=1) // parts)
-        return fit(model, self.X, self.y, masks=masks, seed=self.seed + k, progress=self.progress, **kw)
+        return fit(model, self.X, self.y, masks=masks, rng=self.seed + k, progress=self.progress, **kw)
 
     def record(self, model, masks, hist, r):
         k = sum(int(m.sum()) for m, p in zip(masks, self.prunable) if p)

@@ -18,8 +18,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .._validation import check_int, check_option, progress_enabled
-from ..nn import loss_name
+from .._validation import check_int, integer_seed, progress_enabled
+from ..nn import loss_name, optimizer_name
 
 __all__ = ["prunable_weights", "get_masks", "apply_masks", "fit", "evaluate", "to_tensor", "reestimate_batchnorm"]
 
@@ -122,7 +122,7 @@ def evaluate(model, X, y, batch_size=1000, loss="cross-entropy"):
 
 def fit(model, X, y, *, masks=None, iterations=None, epochs=None, lr=1e-3, optimizer="adam", momentum=0.9,
         weight_decay=0.0, batch_size=60, val=None, test=None, eval_every=100, params=None, record=(),
-        callback=None, epoch_callback=None, augment=None, loss="cross-entropy", seed=0, progress=None):
+        callback=None, epoch_callback=None, augment=None, loss="cross-entropy", rng=0, progress=None, seed=None):
     """Train ``model`` in place on (X, y) with masks; return the history.
 
     Parameters
@@ -135,6 +135,10 @@ def fit(model, X, y, *, masks=None, iterations=None, epochs=None, lr=1e-3, optim
     iterations, epochs : int
         Training length (one of them; iterations wins).
     optimizer : {"adam", "sgd"}
+        See :data:`sparsecert.nn.OPTIMIZERS` (``"gd"``: ``"sgd"`` with momentum 0); the NumPy
+        :func:`sparsecert.nn.train` takes the same names with the same meaning.
+    momentum : float in [0, 1]
+        Of ``"sgd"``.
     val, test : (X, y), optional
         Evaluated every ``eval_every`` iterations (and at the end).
     params : iterable of parameters, optional
@@ -149,8 +153,9 @@ def fit(model, X, y, *, masks=None, iterations=None, epochs=None, lr=1e-3, optim
         ``augment(xb, generator) -> xb`` on each batch (tensors).
     loss : {"cross-entropy", "mse"}
         Training loss; validation/test use the same (see :func:`evaluate`).
-    seed : int
-        Seeds the batch order and augmentation.
+    rng : int, Generator or None
+        Seeds the batch order and augmentation (an int is the torch seed; ``seed=`` is its old
+        name, accepted with a FutureWarning).
 
     Returns
     -------
@@ -159,7 +164,7 @@ def fit(model, X, y, *, masks=None, iterations=None, epochs=None, lr=1e-3, optim
     ``test_acc_at_early_stop``, ``final_test_acc``, ``train_loss``,
     ``iterations``, ``seconds`` and ``states`` ({iteration: state dict}).
     """
-    optimizer = check_option(optimizer, "optimizer", {"adam", "sgd"})
+    optimizer, momentum = optimizer_name(optimizer, momentum)
     lname = loss_name(loss)
     Xt, yt = to_tensor(X, y, lname)
     n = len(yt)
@@ -169,7 +174,7 @@ def fit(model, X, y, *, masks=None, iterations=None, epochs=None, lr=1e-3, optim
         iterations = per_epoch * check_int(epochs if epochs is not None else 10, "epochs", low=1)
     iterations = check_int(iterations, "iterations", low=0)
     eval_every = check_int(eval_every, "eval_every", low=1)
-    gen = torch.Generator().manual_seed(int(seed))
+    gen = torch.Generator().manual_seed(integer_seed(rng, seed))
     params = list(model.parameters()) if params is None else list(params)
     opt = (torch.optim.Adam(params, lr=lr, weight_decay=weight_decay) if optimizer == "adam"
            else torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay))
