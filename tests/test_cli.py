@@ -130,7 +130,7 @@ _SLOW = pytest.mark.slow  # 5-50 s each: run by `make test` (and CI), left out o
 @pytest.mark.parametrize("name", [
     pytest.param(n, marks=_SLOW)  # each but sequential-check also runs in its micro configuration in the fast suite
     for n in ("convergence", "planted-vector", "gaussian-phase", "planted", "certify", "pruning", "lottery",
-              "transfer", "classify", "inr", "sequential-check", "relu-phase")
+              "transfer", "classify", "inr", "sequential-check")
 ])
 def test_quick_figures_are_produced(name, tmp_path):
     from sparsecert.repro import REGISTRY, run

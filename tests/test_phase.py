@@ -73,3 +73,26 @@ def test_held_out_interval_carries_both_uncertainties():
     never = boots.copy()
     never[2] = np.nan
     assert held_out_interval(x, never, 2)[1] == -np.inf
+
+
+@pytest.mark.slow
+def test_relu_phase_quick_run_and_its_law_on_held_out_points(tmp_path):
+    """The quick relu-phase run (about 75 s) draws both figures and its tables; the Gaussian
+    transitions follow n50 = C s log(N/s) + c with C's interval above 0; then issue 19's test:
+    the law fitted on the other (s, m, d) points of the grid predicts each held-out point (0 in
+    its joint bootstrap interval of prediction - n50), for the planted generators and among random
+    ones. Measured (0.3.2, network recovery, 20 trials per n): 4 and 5 of 7 points consistent;
+    the others are the d-variations, whose n50 falls as d grows at fixed (s, m) (54, 35, 30 at
+    d = 5, 10, 20) where the law rises: reported as an expected failure with the points."""
+    from sparsecert.io import read_csv
+    from sparsecert.repro import run
+
+    paths = run("relu-phase", tmp_path, quick=True, progress=False)
+    assert sorted(p.name for p in paths) == ["relu_phase.png", "relu_structure.png"]
+    points, laws = read_csv(tmp_path / "relu_phase.csv"), {r["variant"]: r for r in read_csv(tmp_path / "relu_phase_law.csv")}
+    gaussian = laws["gaussian"]
+    assert 0 < gaussian["C_lo"] <= gaussian["C"] <= gaussian["C_hi"]
+    off = [(r["variant"], r["s"], r["m"], r["d"], round(r["n50"], 1)) for r in points
+           if r["variant"] != "gaussian" and not r["loo_consistent"]]
+    if off:
+        pytest.xfail(f"the law s log(md/s) does not predict these held-out ReLU points: {off}")

@@ -20,7 +20,8 @@ NIHT stalls in some instances at any n.
 This is a measured law, not the recovery paper's theorem (whose constants are
 not available here). A second figure measures Assumption 2 (pattern separation,
 coverage and the pairs closer than gamma) for random generators as n grows. Quick: seven points (s, m, d varied one at a time around
-(4, 8, 10)), 7 values of n, 6 trials (about a minute on 2 cores); full: every
+(4, 8, 10)), 13 values of n a factor sqrt(2) apart (0.5 to 32 times s log(md/s)), 20 trials
+(about 75 s on 2 cores); full: every
 (s, m, d) in {2, 4, 8, 16} x {4, 8, 16, 32} x {5, 10, 20, 40}, 9 values of n,
 40 trials (hours).
 """
@@ -56,7 +57,8 @@ class Config(FigureConfig):
 
 
 QUICK = Config(points=tuple(sorted({BASE, (2, 8, 10), (8, 8, 10), (4, 4, 10), (4, 16, 10), (4, 8, 5), (4, 8, 20)})),
-               factors=(0.5, 1, 2, 4, 8, 16, 32), trials=6, bootstrap=200, structure_m=(5, 20, 80),
+               factors=tuple(round(2 ** (k / 2), 3) for k in range(-2, 11)), trials=20, bootstrap=200,
+               structure_m=(5, 20, 80),
                structure_n=(10, 30, 100, 300, 1000, 3000, 10000, 30000), structure_seeds=3, gamma=0.05)
 FULL = Config(points=tuple((s, m, d) for s in (2, 4, 8, 16) for m in (4, 8, 16, 32) for d in (5, 10, 20, 40)
                            if s <= m * d),
