@@ -278,6 +278,20 @@ def test_splice_is_validated():
         sc.iht(q.A, q.y, 3, splice=1.5)
 
 
+def test_omp_stops_on_a_column_in_the_span_of_its_support():
+    """The Cholesky update's pivot ||a_j||^2 - ||L^-1 A_S^T a_j||^2 is the squared distance of a_j
+    from span(A_S): with every column equal, after the first pick the residual is orthogonal to
+    all of them, the next pick has pivot 0, and OMP stops there (flagged) instead of dividing by it;
+    the one coefficient is the least-squares one."""
+    from sparsecert.recovery import omp
+
+    a = np.random.default_rng(0).standard_normal(30)
+    y = np.random.default_rng(1).standard_normal(30)
+    res = omp(np.tile(a[:, None], (1, 4)), y, 3, tol=0.0)
+    assert res.info["dependent"] and res.support.tolist() == [0] and res.n_iter == 1
+    assert res.w.values[0] == pytest.approx(a @ y / (a @ a), rel=1e-12)
+
+
 def test_omp_matches_scikit_learn_and_the_restart_helps():
     """Our OMP on an operator gives scikit-learn's OrthogonalMatchingPursuit coefficients (1e-12);
     iht_omp keeps the better of IHT and IHT from OMP's solution, so it never ends above plain IHT,

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .._validation import check_array, check_int
+from ..operators import DenseOperator
 from ..sparse import SparseVector
 from .result import RecoveryResult
 from .solver import iht
@@ -26,8 +27,11 @@ def omp(A: LinearOperator | ArrayLike, y: ArrayLike, s: int, *, tol: float = 1e-
 
     Each step adds the column of largest ``|a_j^T r|`` off the support (one
     streaming pass, :meth:`~sparsecert.operators.SparseSensingOperator.gradient_split`)
-    and refits least squares on the support (its columns, ``n x |S|``, by
-    :func:`numpy.linalg.lstsq`). Stops early when ``||r|| <= tol ||y||``.
+    and refits least squares on the support through the Cholesky factor ``L`` of
+    ``A_S^T A_S``, extended by one row per step (``L l = A_S^T a_j``,
+    ``delta^2 = ||a_j||^2 - ||l||^2``): O(n |S|) per step instead of a new
+    factorisation, as scikit-learn's OMP does. Stops early when ``||r|| <= tol ||y||``,
+    or when the chosen column lies (to round-off) in the span of the support's.
 
     Parameters
     ----------
@@ -40,35 +44,68 @@ def omp(A: LinearOperator | ArrayLike, y: ArrayLike, s: int, *, tol: float = 1e-
     Returns
     -------
     RecoveryResult
-        ``method="omp"``; ``steps`` are NaN (no step sizes); memory O(n s) for the columns.
+        ``method="omp"``; ``steps`` are NaN (no step sizes); memory O(n s) for the columns;
+        ``info["dependent"]``: whether it stopped on a dependent column.
     """
+    from scipy.linalg.blas import dtrsv
+
     t0 = time.perf_counter()
     A = as_operator(A)
     n, N = A.shape
     y = check_array(y, "y", shape=(n,), dtype=A.dtype)
     s = check_int(s, "s", low=1, high=min(n, N))
     ynorm = float(np.linalg.norm(y))
-    S = np.empty(0, np.int64)
-    C = np.empty((n, 0), A.dtype)
-    w = np.empty(0, A.dtype)
+    picked: list[int] = []  # in the order chosen; C, L and Aty follow it
+    C = np.empty((n, s), A.dtype)
+    L = np.zeros((s, s))
+    Aty = np.empty(s)
+    w = np.empty(0)
     r = y.copy()
     residuals = [1.0 if ynorm else 0.0]
-    while S.size < s and ynorm and residuals[-1] > tol:
-        _, cidx, _ = A.gradient_split(r, S, 1)
-        if not cidx.size:
+    dependent = False
+    explicit = isinstance(A, DenseOperator)  # A^T r in one product; else a streaming pass
+    while len(picked) < s and ynorm and residuals[-1] > tol:
+        k = len(picked)
+        if explicit:
+            g = np.abs(A.matrix.T @ r)
+            g[picked] = -1.0
+            j = int(np.argmax(g))
+        else:
+            _, cidx, _ = A.gradient_split(r, np.sort(np.asarray(picked, np.int64)), 1)
+            if not cidx.size:
+                break
+            j = int(cidx[0])
+        a = np.asarray(A.columns(np.array([j]))).ravel()
+        aa = float(a @ a)
+        if k:
+            l = dtrsv(L[:k, :k], C[:, :k].T @ a, lower=1)
+            delta2 = aa - float(l @ l)
+            if delta2 <= 1e-14 * aa:  # a_j in the span of the support's columns (to round-off)
+                dependent = True
+                break
+            L[k, :k] = l
+        elif aa == 0.0:
+            dependent = True
             break
-        j = int(cidx[0])
-        pos = int(np.searchsorted(S, j))
-        S = np.insert(S, pos, j)
-        C = np.insert(C, pos, np.asarray(A.columns(np.array([j]))).ravel(), axis=1)
-        w = np.linalg.lstsq(C, y, rcond=None)[0]
-        r = y - C @ w
+        else:
+            delta2 = aa
+        L[k, k] = np.sqrt(delta2)
+        C[:, k] = a
+        Aty[k] = a @ y
+        picked.append(j)
+        k += 1
+        w = dtrsv(L[:k, :k], dtrsv(L[:k, :k], Aty[:k], lower=1), lower=1, trans=1)  # (L L^T) w = A_S^T y
+        r = y - C[:, :k] @ w
         residuals.append(float(np.linalg.norm(r)) / ynorm)
     status = "zero" if not ynorm else ("residual" if residuals[-1] <= tol else "max_iter")
+    order = np.argsort(picked)
+    S = np.asarray(picked, np.int64)[order]
     return RecoveryResult(
-        w=SparseVector(S, w.astype(A.dtype), N), support=S, n_iter=len(residuals) - 1, converged=status != "max_iter",
-        status=status, residuals=np.asarray(residuals), steps=np.full(len(residuals) - 1, np.nan),
-        time=time.perf_counter() - t0, peak_memory=int(C.nbytes + 3 * n * 8), method="omp", info={"n": n, "N": N, "s": s},
+        w=SparseVector(S, np.asarray(w)[order].astype(A.dtype), N), support=S, n_iter=len(residuals) - 1,
+        converged=status != "max_iter", status=status, residuals=np.asarray(residuals),
+        steps=np.full(len(residuals) - 1, np.nan), time=time.perf_counter() - t0,
+        peak_memory=int(C.nbytes + L.nbytes + 3 * n * 8), method="omp",
+        info={"n": n, "N": N, "s": s, "dependent": dependent},
     )
 
 
