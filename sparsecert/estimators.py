@@ -66,12 +66,13 @@ class SparseRegressor(RegressorMixin, BaseEstimator):
         0 turns it off. The default 2 recovers from fewer samples (the benchmark
         against abess and OMP) at one extra pass per exchange.
     restart : {None, "omp"}
-        ``"omp"``: a fit that ends above ``tol`` is run again from the OMP
-        solution and the better one kept (:func:`sparsecert.recovery.iht_omp`;
-        it costs ``s`` passes, only on such fits). For noiseless problems: it
-        recovers from the fewest samples (the peer benchmark); with noise every
-        fit ends above ``tol``, the restart always runs and, fitting the noise
-        harder, can make cross-validation prefer a larger s. None (default): one run.
+        ``"omp"``: the best of OMP, IHT from OMP's solution and IHT from zero,
+        tried in turn until one ends at ``tol`` (:func:`sparsecert.recovery.iht_omp`;
+        OMP first where its ``s`` steps are cheap, i.e. small ``s``). For
+        noiseless problems: it recovers from the fewest samples (the peer
+        benchmark); with noise every fit ends above ``tol``, all three run and,
+        fitting the noise harder, can make cross-validation prefer a larger s.
+        None (default): one IHT run.
     random_state : None, int or RandomState
         Accepted for scikit-learn compatibility; the fit is deterministic.
 

@@ -40,7 +40,7 @@ Methods
 """
 
 from .factored import LOSSES, FactoredIHTSolver
-from .greedy import iht_omp, omp
+from .greedy import IHT_OMP_FIRST, IHT_PASSES, iht_omp, omp
 from .minibatch import MinibatchIHTSolver
 from .result import STATUSES, RecoveryResult
 from .published import published_aiht
@@ -62,6 +62,8 @@ __all__ = [
     "published_aiht",
     "iht",
     "iht_omp",
+    "IHT_PASSES",
+    "IHT_OMP_FIRST",
     "omp",
     "restricted_norm_sq",
 ]

@@ -2,9 +2,9 @@
 
 Peers: scikit-learn's ``OrthogonalMatchingPursuit`` and ``abess`` (best-subset
 selection, PyPI; skipped when not installed). ``htp`` and ``aiht`` are
-SparseRegressor with ``restart="omp"`` (its default splicing exchanges of up to
-2 coefficients after IHT, and a restart from OMP's solution when the fit ends
-above tol);
+SparseRegressor with ``restart="omp"`` (the best of OMP, IHT with its default
+splicing from OMP's solution, and IHT from zero, tried in turn until one fits;
+OMP first at these sizes);
 ``htp-splice`` is HTP with splicing only, ``htp-plain`` HTP alone. abess is given y scaled by 1e6:
 at unit scale its default tolerances stop it early (relative error ~0.35 on
 these instances), scaled it recovers them exactly.
