@@ -265,7 +265,7 @@ def fit_imp(task, m, ss, *, epochs=15, batch_size=None, rate=0.1, rng=0, progres
     loss = "cross-entropy" if task.kind == "multiclass" else "mse"
     y = task.y.argmax(axis=1) if loss == "cross-entropy" else task.y.astype(np.float32)
     seed = integer_seed(rng)
-    model = mlp([d, m, k], init="torch", bias=False, seed=seed)
+    model = mlp([d, m, k], init="torch", bias=False, rng=seed)
     batch = min(n, batch_size or n)
     target = max(1, min(min(int(v) for v in ss), P))
     res = prune_torch(model, X, y, score="magnitude", schedule="iterative", scope="global", rate=rate,

@@ -309,8 +309,8 @@ def test_one_loss_vocabulary_on_numpy_and_torch():
     pytest.importorskip("torch")
     from sparsecert.torch_bridge import fit, mlp
 
-    hist = [fit(mlp([6, 8, 3], seed=0), X.astype(np.float32), y, iterations=5, loss=name, rng=0)["train_loss"]
+    hist = [fit(mlp([6, 8, 3], rng=0), X.astype(np.float32), y, iterations=5, loss=name, rng=0)["train_loss"]
             for name in ("ce", "cross-entropy")]
     assert hist[0] == hist[1]
     with pytest.raises(ValueError, match="loss must be one of"):
-        fit(mlp([6, 8, 3], seed=0), X.astype(np.float32), y, iterations=5, loss="hinge")
+        fit(mlp([6, 8, 3], rng=0), X.astype(np.float32), y, iterations=5, loss="hinge")

@@ -32,7 +32,7 @@ def test_lottery_ticket_schedule_gives_the_pm_levels(digits):
     counts ceil(rate * active)): P_m(k) computed here in exact arithmetic; pruned weights stay 0
     through training; every round starts from the initialisation (rewind to init) under its mask."""
     X, y, Xte, yte = digits
-    m0 = lenet_300_100(64, 10, seed=0)
+    m0 = lenet_300_100(64, 10, rng=0)
     res = prune_torch(m0, X, y, rounds=3, iterations=20, batch_size=60)
     sizes = [64 * 300, 300 * 100, 100 * 10]
     active = list(sizes)
@@ -54,7 +54,7 @@ def test_torch_snip_matches_the_numpy_snip_on_the_same_network(digits):
     """Cross-implementation check: |w * dL/dw| from torch autograd (float32) equals the NumPy
     backprop SNIP (float64) on the same bias-carrying MLP and batch."""
     X, y, _, _ = digits
-    tm = mlp([64, 20, 10], seed=1)
+    tm = mlp([64, 20, 10], rng=1)
     lin = [m for m in tm if isinstance(m, torch.nn.Linear)]
     net = DenseNet([m.weight.detach().double().numpy() for m in lin], [m.bias.detach().double().numpy() for m in lin])
     a = torch_scores(tm, "snip", X=X[:50], y=y[:50])
@@ -71,7 +71,7 @@ def test_torch_synflow_and_grasp_match_the_numpy_scores(digits):
     from sparsecert.prune import grasp, synflow
 
     X, y, _, _ = digits
-    tm = mlp([64, 20, 10], seed=2)
+    tm = mlp([64, 20, 10], rng=2)
     lin = [m for m in tm if isinstance(m, torch.nn.Linear)]
     net = DenseNet([m.weight.detach().double().numpy() for m in lin], [m.bias.detach().double().numpy() for m in lin])
     masks = [np.random.default_rng(0).random(W.shape) < 0.7 for W in net.Ws]
@@ -90,7 +90,7 @@ def test_synflow_prunes_a_torch_model_at_init_as_it_prunes_the_numpy_net(digits)
     from sparsecert.prune.run import prune_run
 
     X, y, _, _ = digits
-    tm = mlp([64, 20, 10], seed=3)
+    tm = mlp([64, 20, 10], rng=3)
     lin = [m for m in tm if isinstance(m, torch.nn.Linear)]
     net = DenseNet([m.weight.detach().double().numpy() for m in lin], [m.bias.detach().double().numpy() for m in lin])
     a = prune_torch(tm, X, y, when="init", score="synflow", schedule="one-shot", scope="global", target=300,
@@ -103,7 +103,7 @@ def test_synflow_prunes_a_torch_model_at_init_as_it_prunes_the_numpy_net(digits)
 
 def test_global_one_shot_keeps_unprunable_layers_dense(digits):
     X, y, _, _ = digits
-    r = resnet(8, 4, in_channels=1, classes=10, seed=0)
+    r = resnet(8, 4, in_channels=1, classes=10, rng=0)
     L = len(prunable_weights(r))
     res = prune_torch(r, X[:, None], y, when="after", schedule="one-shot", scope="global", after="finetune",
                       target=500, prunable=[True] * (L - 1) + [False], iterations=3, batch_size=32)
@@ -114,10 +114,10 @@ def test_bingo_probes_leave_training_unchanged(digits):
     """Probes reset a subset to init and restore it exactly, under no_grad: the trained weights
     equal those of plain training with the same seed."""
     X, y, _, _ = digits
-    m0 = mlp([64, 32, 10], seed=2)
+    m0 = mlp([64, 32, 10], rng=2)
     a = prune_torch(m0, X, y, score="bingo", schedule="one-shot", target=100, scope="global", after="finetune",
                     iterations=15, bingo={"n_probes": 3})
-    plain = mlp([64, 32, 10], seed=2)
+    plain = mlp([64, 32, 10], rng=2)
     fit(plain, X, y, iterations=15, rng=0)
     for name, w in prunable_weights(plain):
         np.testing.assert_array_equal(a.states[0][name].numpy(), w.detach().numpy())
@@ -129,7 +129,7 @@ def test_neq_frozen_units_do_not_move(digits):
     phi compares epochs 1 and 0, then 2 and 1, v their difference): from then on the hidden layer's weights and biases stop
     changing while the output layer still trains (4 steps per epoch here)."""
     X, y, _, _ = digits
-    m = mlp([64, 16, 10], seed=3)
+    m = mlp([64, 16, 10], rng=3)
     hist = neq_fit(m, X, y, X[:50], eps=1e9, epochs=5, batch_size=100, record=(12, 20))
     s12, s20 = hist["states"][12], hist["states"][20]
     hidden, out = prunable_weights(m)[0][0], prunable_weights(m)[1][0]
@@ -141,7 +141,7 @@ def test_neq_frozen_units_do_not_move(digits):
 
 def test_bad_configurations(digits):
     X, y, _, _ = digits
-    m0 = mlp([64, 8, 10], seed=0)
+    m0 = mlp([64, 8, 10], rng=0)
     with pytest.raises(ValueError, match="score must be one of"):
         prune_torch(m0, X, y, score="large_final", rounds=1)
     with pytest.raises(ValueError, match="no prunable layer"):
@@ -160,7 +160,7 @@ def test_gradual_pruning_during_training_on_torch(digits, scope):
     from sparsecert.prune.engine import gradual_goals
 
     X, y, _, _ = digits
-    m0 = mlp([64, 16, 10], seed=0)
+    m0 = mlp([64, 16, 10], rng=0)
     res = prune_torch(m0, X, y, when="during", schedule="gradual", scope=scope, target=300, rounds=4,
                       iterations=40, batch_size=50, prunable=[True, False])
     assert res.kept == [300] and res.masks[-1][1].all() and len(res.histories) == 1
@@ -179,7 +179,7 @@ def test_bingo_on_a_conv_net_is_side_effect_free(digits):
     the trained conv weights and the batch-norm running statistics equal those of plain training."""
     X, y, _, _ = digits
     Xc = X[:, None]
-    r0 = resnet(8, 4, in_channels=1, classes=10, seed=4)
+    r0 = resnet(8, 4, in_channels=1, classes=10, rng=4)
     res = prune_torch(r0, Xc, y, score="bingo", schedule="one-shot", scope="global", after="finetune", target=300,
                       iterations=6, batch_size=32, bingo={"n_probes": 2})
     plain = copy.deepcopy(r0)
@@ -193,7 +193,7 @@ def test_neq_on_a_conv_net_freezes_channels(digits):
     """NEq tracks conv channels: with eps huge every tracked channel is frozen from epoch 2 on, so
     the conv kernels stop changing while the (untracked) linear head keeps training."""
     X, y, _, _ = digits
-    r = resnet(8, 4, in_channels=1, classes=10, seed=5)
+    r = resnet(8, 4, in_channels=1, classes=10, rng=5)
     hist = neq_fit(r, X[:, None], y, X[:40, None], eps=1e9, epochs=6, batch_size=200, record=(6, 12))
     a, b = hist["states"][6], hist["states"][12]
     convs = [n for n, w in prunable_weights(r) if w.ndim == 4]
@@ -212,14 +212,14 @@ def test_mse_loss_and_accuracy_match_a_direct_computation():
 
     rng = np.random.default_rng(0)
     X = rng.random((37, 5)).astype(np.float32)
-    net = mlp([5, 4, 1], init="torch", bias=False, seed=0)
+    net = mlp([5, 4, 1], init="torch", bias=False, rng=0)
     y = (rng.random(37) > 0.5).astype(np.float32)
     with torch.no_grad():
         out = net(torch.as_tensor(X)).numpy()[:, 0]
     loss, acc = evaluate(net, X, y, batch_size=10, loss="mse")
     assert loss == pytest.approx(np.mean((out - y) ** 2), rel=1e-5)
     assert acc == np.mean((out >= 0.5) == (y == 1))
-    net3 = mlp([5, 4, 3], seed=1)
+    net3 = mlp([5, 4, 3], rng=1)
     Y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 37)]
     with torch.no_grad():
         out3 = net3(torch.as_tensor(X)).numpy()
@@ -239,7 +239,7 @@ def test_reestimated_batchnorm_statistics_are_those_of_the_data():
     source's statistics are gone, the net is in eval mode and the weights are untouched."""
     from sparsecert.torch_bridge import convnet, reestimate_batchnorm
 
-    net = convnet(1, 3, width=2, hidden=4, image_size=8, seed=0)
+    net = convnet(1, 3, width=2, hidden=4, image_size=8, rng=0)
     X = np.random.default_rng(0).standard_normal((50, 1, 8, 8)).astype(np.float32) * 3 + 1
     conv, bn = net.body[0], net.body[1]
     bn.running_mean.fill_(100.0)  # "source" statistics
@@ -297,3 +297,21 @@ def test_transfer_splits_are_disjoint_and_sized():
     assert not any(x.tobytes() in rows for x in Xb)
     (Xc, _), _ = transfer.task("mnist5k", split, seed=1)
     assert not np.array_equal(Xa, Xc)
+
+
+def test_torch_side_takes_rng_like_numpy():
+    """One seed name on both backends: the torch factories, fit and prune_torch take rng= (an int
+    is the torch seed: the same net as before); seed= still works, with a FutureWarning."""
+    a = mlp([6, 5, 2], rng=3)
+    with pytest.warns(FutureWarning, match="rng="):
+        b = mlp([6, 5, 2], seed=3)
+    torch.manual_seed(3)
+    c = mlp([6, 5, 2])  # None: torch's generator as it is
+    for p, q, r in zip(a.parameters(), b.parameters(), c.parameters()):
+        assert torch.equal(p, q) and torch.equal(p, r)
+    X = np.random.default_rng(0).standard_normal((40, 6)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int)
+    h1 = fit(mlp([6, 5, 2], rng=0), X, y, iterations=4, batch_size=8, rng=7)
+    with pytest.warns(FutureWarning):
+        h2 = fit(mlp([6, 5, 2], rng=0), X, y, iterations=4, batch_size=8, seed=7)
+    assert h1["train_loss"] and h1["train_loss"] == h2["train_loss"]

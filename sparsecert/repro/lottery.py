@@ -84,7 +84,7 @@ def compute(cfg, run):
     rows = []
     for trial in range(cfg["trials"]):
         s = seed + 1000 * trial
-        m0 = lenet_300_100(train[0].shape[1], 10, seed=s)
+        m0 = lenet_300_100(train[0].shape[1], 10, rng=s)
         res = prune_torch(m0, *train, rounds=cfg["rounds"], rate=0.2, output_rate=0.1, after="rewind", rng=s, **kw)
         rng = np.random.default_rng(s)
         for r, (masks, hist, pm) in enumerate(zip(res.masks, res.histories, res.p_m)):

@@ -159,8 +159,8 @@ def _build(cfg, X, classes, seed):
     from ..torch_bridge import convnet, resnet
 
     if cfg["model"] == "resnet":
-        return resnet(cfg["depth"], cfg["width"], in_channels=X.shape[1], classes=classes, seed=seed)
-    return convnet(X.shape[1], classes, cfg["width"], cfg["hidden"], image_size=X.shape[-1], seed=seed)
+        return resnet(cfg["depth"], cfg["width"], in_channels=X.shape[1], classes=classes, rng=seed)
+    return convnet(X.shape[1], classes, cfg["width"], cfg["hidden"], image_size=X.shape[-1], rng=seed)
 
 
 def _holdout(X, y, seed):

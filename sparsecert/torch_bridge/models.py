@@ -5,6 +5,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .._validation import integer_seed
+
+
+def _seed_torch(rng, seed):
+    """Seed torch's generator from ``rng`` (an int is the seed, a Generator gives a draw); None
+    leaves it as it is. ``seed``: the old name, accepted with a FutureWarning."""
+    if rng is not None or seed is not None:
+        torch.manual_seed(integer_seed(rng, seed))
+
 
 def glorot_normal(model):
     """Glorot (Xavier) normal weights for every Linear and Conv2d layer of ``model``, in place."""
@@ -16,16 +25,16 @@ def glorot_normal(model):
     return model
 
 
-def mlp(sizes, *, init="glorot", bias=True, seed=None):
+def mlp(sizes, *, init="glorot", bias=True, rng=None, seed=None):
     """ReLU MLP ``sizes = [d, m_1, ..., k]`` with a Flatten in front (images in, logits out).
 
     ``init``: ``"glorot"`` (Gaussian Glorot, as in Frankle & Carbin) or ``"torch"`` (nn.Linear's default).
-    ``bias=False`` drops every bias (the IHT papers' bias-free nets).
+    ``bias=False`` drops every bias (the IHT papers' bias-free nets). ``rng`` (int or Generator)
+    seeds torch's generator first; None leaves it as it is.
     """
     if init not in ("glorot", "torch"):
         raise ValueError(f"init must be 'glorot' or 'torch', got {init!r}")
-    if seed is not None:
-        torch.manual_seed(seed)
+    _seed_torch(rng, seed)
     layers = [nn.Flatten()]
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
         layers.append(nn.Linear(a, b, bias=bias))
@@ -35,9 +44,10 @@ def mlp(sizes, *, init="glorot", bias=True, seed=None):
     return glorot_normal(net) if init == "glorot" else net
 
 
-def lenet_300_100(d_in=784, k=10, seed=None):
-    """Lenet-300-100 (Frankle & Carbin): d_in-300-100-k, Gaussian Glorot init."""
-    return mlp([d_in, 300, 100, k], seed=seed)
+def lenet_300_100(d_in=784, k=10, rng=None, seed=None):
+    """Lenet-300-100 (Frankle & Carbin): d_in-300-100-k, Gaussian Glorot init (``rng`` as in :func:`mlp`)."""
+    _seed_torch(rng, seed)
+    return mlp([d_in, 300, 100, k])
 
 
 class _Block(nn.Module):
@@ -83,10 +93,9 @@ class ResNet(nn.Module):
         return self.head(self.features(x))
 
 
-def resnet(depth=20, width=16, in_channels=3, classes=10, seed=None):
-    """A :class:`ResNet` with Gaussian Glorot init (``seed`` seeds torch's generator)."""
-    if seed is not None:
-        torch.manual_seed(seed)
+def resnet(depth=20, width=16, in_channels=3, classes=10, rng=None, seed=None):
+    """A :class:`ResNet` with Gaussian Glorot init (``rng`` as in :func:`mlp`)."""
+    _seed_torch(rng, seed)
     return glorot_normal(ResNet(depth, width, in_channels, classes))
 
 
@@ -120,8 +129,7 @@ class ConvNet(nn.Module):
         return self.head(self.features(x))
 
 
-def convnet(in_channels=1, classes=10, width=8, hidden=64, image_size=28, seed=None):
-    """A :class:`ConvNet` with Gaussian Glorot init (``seed`` seeds torch's generator)."""
-    if seed is not None:
-        torch.manual_seed(seed)
+def convnet(in_channels=1, classes=10, width=8, hidden=64, image_size=28, rng=None, seed=None):
+    """A :class:`ConvNet` with Gaussian Glorot init (``rng`` as in :func:`mlp`)."""
+    _seed_torch(rng, seed)
     return glorot_normal(ConvNet(in_channels, classes, width, hidden, image_size))
