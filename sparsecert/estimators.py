@@ -27,7 +27,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._validation import check_int, check_option
-from .recovery import LOSSES, METHODS, iht, iht_omp
+from .recovery import LOSSES, METHODS, iht, iht_omp, omp
 
 __all__ = ["SparseRegressor", "SparseReLURegressor", "SparseReLUClassifier"]
 
@@ -54,7 +54,9 @@ class SparseRegressor(RegressorMixin, BaseEstimator):
     ----------
     s : int
         Nonzero coefficients (capped at the number of features).
-    method : {"iht", "niht", "aiht", "htp"}
+    method : {"iht", "niht", "aiht", "htp", "omp"}
+        An IHT variant, or ``"omp"``: orthogonal matching pursuit alone
+        (:func:`sparsecert.recovery.omp`; ``splice`` and ``restart`` do not apply).
     max_iter : int
     tol : float
         Relative residual at which the fit stops.
@@ -108,16 +110,20 @@ class SparseRegressor(RegressorMixin, BaseEstimator):
 
     def fit(self, X: Any, y: Any) -> SparseRegressor:
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True)
-        check_option(self.method, "method", set(METHODS))
+        check_option(self.method, "method", set(METHODS) | {"omp"})
         s = min(check_int(self.s, "s", low=1), X.shape[1])
         x_mean = X.mean(axis=0) if self.fit_intercept else np.zeros(X.shape[1])
         y_mean = float(y.mean()) if self.fit_intercept else 0.0
         if self.restart not in ("omp", None):
             raise ValueError(f"restart must be 'omp' or None, got {self.restart!r}")
-        fit = iht_omp if self.restart == "omp" else iht
-        _set_fitted(self, fit(X - x_mean, y - y_mean, s, method=self.method, tol=float(self.tol), progress=False,
-                              max_iter=check_int(self.max_iter, "max_iter", low=1),
-                              splice=check_int(self.splice, "splice", low=0)))
+        max_iter, splice = check_int(self.max_iter, "max_iter", low=1), check_int(self.splice, "splice", low=0)
+        if self.method == "omp":
+            result = omp(X - x_mean, y - y_mean, s, tol=float(self.tol))
+        else:
+            fit = iht_omp if self.restart == "omp" else iht
+            result = fit(X - x_mean, y - y_mean, s, method=self.method, tol=float(self.tol), progress=False,
+                         max_iter=max_iter, splice=splice)
+        _set_fitted(self, result)
         self.intercept_ = y_mean - float(x_mean @ self.coef_)
         return self
 

@@ -71,7 +71,7 @@ def test_bad_input_and_unfitted():
     with pytest.raises(ValueError, match="s must be"):
         SparseRegressor(s=0).fit(np.eye(3), [1.0, 2.0, 3.0])
     with pytest.raises(ValueError, match="method must be one of"):
-        SparseRegressor(method="omp").fit(np.eye(3), [1.0, 2.0, 3.0])
+        SparseRegressor(method="lasso").fit(np.eye(3), [1.0, 2.0, 3.0])
     with pytest.raises(ValueError, match="restart must be 'omp' or None"):
         SparseRegressor(restart="abess").fit(np.eye(3), [1.0, 2.0, 3.0])
     with pytest.raises(ValueError, match="splice must be in"):
@@ -80,3 +80,17 @@ def test_bad_input_and_unfitted():
         SparseReLUClassifier().fit(np.eye(3), [1, 1, 1])
     with pytest.raises(ValueError, match="loss must be one of"):
         SparseReLUClassifier(loss="hinge").fit(np.eye(3), [0, 1, 0])
+
+
+def test_sparse_regressor_omp_is_scikit_learns_omp():
+    """method="omp" gives scikit-learn's OrthogonalMatchingPursuit fit (coefficients and intercept,
+    1e-10) on a noisy planted problem with an offset."""
+    from sklearn.linear_model import OrthogonalMatchingPursuit
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((80, 40))
+    y = X[:, [3, 7, 11]] @ np.array([1.5, -2.0, 0.7]) + 0.3 + 0.05 * rng.standard_normal(80)
+    ours = SparseRegressor(s=4, method="omp").fit(X, y)
+    ref = OrthogonalMatchingPursuit(n_nonzero_coefs=4).fit(X, y)
+    np.testing.assert_allclose(ours.coef_, ref.coef_, atol=1e-10)
+    assert ours.intercept_ == pytest.approx(ref.intercept_, abs=1e-10)

@@ -63,7 +63,7 @@ def omp(A: LinearOperator | ArrayLike, y: ArrayLike, s: int, *, tol: float = 1e-
     r = y.copy()
     residuals = [1.0 if ynorm else 0.0]
     dependent = False
-    explicit = isinstance(A, DenseOperator)  # A^T r in one product; else a streaming pass
+    explicit = isinstance(A, DenseOperator)  # A^T r in one product, columns read; else a streaming pass
     while len(picked) < s and ynorm and residuals[-1] > tol:
         k = len(picked)
         if explicit:
@@ -75,7 +75,7 @@ def omp(A: LinearOperator | ArrayLike, y: ArrayLike, s: int, *, tol: float = 1e-
             if not cidx.size:
                 break
             j = int(cidx[0])
-        a = np.asarray(A.columns(np.array([j]))).ravel()
+        a = A.matrix[:, j] if explicit else np.asarray(A.columns(np.array([j]))).ravel()
         aa = float(a @ a)
         if k:
             l = dtrsv(L[:k, :k], C[:, :k].T @ a, lower=1)
