@@ -330,9 +330,15 @@ def test_repro_records_the_configuration_beside_the_figures(tmp_path):
 
 
 def test_redraw_needs_the_csv(tmp_path, capsys):
+    from sparsecert.repro import run
+
     with pytest.raises(SystemExit):
         main(["repro", "planted", "--redraw", "--out", str(tmp_path)])
     assert "run the figure once before redrawing it" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="no figure 'plantd'; the figures are certify, classify"):
+        run("plantd", tmp_path)
+    with pytest.raises(ValueError, match="unknown linear_imp settings: trails"):
+        run("linear-imp", tmp_path, config="micro", overrides={"trails": 3})
 
 
 def test_figure_configurations_are_typed_and_frozen():

@@ -7,7 +7,7 @@ A figure module declares
 * ``CONFIGS``: name -> frozen :class:`~._common.FigureConfig` (``micro``, ``quick``, ``full`` and
   named ones);
 * ``TABLES``: the stems of the CSVs it writes, the first one required for ``--redraw``;
-* ``compute(cfg, run) -> {stem: rows}`` (``run``: a :class:`~._common.Run`), which writes no file
+* ``compute(cfg, run) -> {stem: rows}`` (``run``: a :class:`Run`), which writes no file
   but its sweep store;
 * ``draw(tables, cfg) -> {stem: Figure}``, laid out, from the tables alone;
 * optionally ``NEEDS_TORCH = True`` and ``GPU = True`` (``compute`` honours ``run.device``).
@@ -25,7 +25,7 @@ from ..io import read_csv, save_figure, write_csv, write_json
 from . import REGISTRY
 from ._common import FigureConfig, Run, pick_config
 
-__all__ = ["run"]
+__all__ = ["run", "Run"]
 
 
 def run(name: str, out: str | Path = "figures", *, quick: bool = True, config: str | None = None,
@@ -47,19 +47,21 @@ def run(name: str, out: str | Path = "figures", *, quick: bool = True, config: s
         Settings changed from that configuration (``{"seeds": 1}``); checked, recorded in the
         ``.config.json``; the files keep the configuration's name.
     seed, executor, progress, device
-        See :class:`sparsecert.repro._common.Run`.
+        See :class:`Run`.
     redraw : bool
         Draw from the CSVs a run left in ``out`` without computing (no torch needed).
 
     Raises
     ------
     ValueError
-        Unknown configuration or setting; ``device`` for a figure without a GPU path.
+        Unknown figure, configuration or setting; ``device`` for a figure without a GPU path.
     ImportError
         The figure needs torch and torch is not installed.
     FileNotFoundError
         ``redraw`` without the CSV of a run.
     """
+    if name not in REGISTRY:
+        raise ValueError(f"no figure {name!r}; the figures are {', '.join(REGISTRY)}")
     module = REGISTRY[name]
     cfg: FigureConfig = pick_config(module.CONFIGS, quick, config)
     if overrides:
