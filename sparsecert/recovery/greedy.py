@@ -26,8 +26,9 @@ def omp(A: LinearOperator | ArrayLike, y: ArrayLike, s: int, *, tol: float = 1e-
     """Orthogonal matching pursuit (Pati et al. 1993; Tropp 2004): ``s`` greedy steps.
 
     Each step adds the column of largest ``|a_j^T r|`` off the support (one
-    streaming pass, :meth:`~sparsecert.operators.SparseSensingOperator.gradient_split`)
-    and refits least squares on the support through the Cholesky factor ``L`` of
+    product with an explicit matrix; one streaming pass,
+    :meth:`~sparsecert.operators.SparseSensingOperator.gradient_split`, with an
+    implicit operator) and refits least squares on the support through the Cholesky factor ``L`` of
     ``A_S^T A_S``, extended by one row per step (``L l = A_S^T a_j``,
     ``delta^2 = ||a_j||^2 - ||l||^2``): O(n |S|) per step instead of a new
     factorisation, as scikit-learn's OMP does. Stops early when ``||r|| <= tol ||y||``,
