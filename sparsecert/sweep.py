@@ -250,6 +250,11 @@ class SweepResult:
                 cols[k] = np.array(vals, dtype=object)
         return cols
 
+    @property
+    def table(self) -> list:
+        """The rows without their ``experiment`` entry (one name for the whole sweep): a figure's table."""
+        return [{k: v for k, v in r.items() if k != "experiment"} for r in self.rows]
+
     def to_csv(self, path: str | Path) -> Path:
         """Write the rows as CSV; returns the path."""
         keys = list(dict.fromkeys(k for r in self.rows for k in r))

@@ -161,7 +161,8 @@ def iht_omp(A: LinearOperator | ArrayLike, y: ArrayLike, s: int, *, method: str 
     """
     first = check_option(first, "first", set(IHT_OMP_FIRST))
     s = check_int(s, "s", low=1)
-    N = as_operator(A).shape[1]
+    A = as_operator(A)  # once: every fit below takes the operator
+    N = A.shape[1]
     if first == "auto":
         first = "omp" if s * (N + s) < IHT_PASSES * (N + s * s) else "iht"
     fits: dict[str, RecoveryResult] = {}

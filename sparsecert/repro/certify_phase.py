@@ -23,6 +23,7 @@ from ..plot import pyplot
 from ..recovery import iht
 from ._common import FigureConfig
 
+
 @dataclass(frozen=True)
 class Config(FigureConfig):
     """``N`` columns; ``deltas`` (n / N) and ``rhos`` (s / n); ``trials`` per cell; ``budget``: the

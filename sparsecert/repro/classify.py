@@ -38,10 +38,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-
 from ..tasks import class_task
 from ._common import FigureConfig
 from ._iht_imp import by_figure, grid_rows, heatmaps
+
 
 @dataclass(frozen=True)
 class Config(FigureConfig):
@@ -83,7 +83,7 @@ MNIST5K = Config(
     seeds=(0,),
     tasks={
         "binary": (("mnist5k", (0, 1), None, None),
-                           {**BINARY, "ms": (1, 2, 5, 10, 20, 50, 100), "imp_batch_size": 100}),
+                   {**BINARY, "ms": (1, 2, 5, 10, 20, 50, 100), "imp_batch_size": 100}),
         "multiclass": MNIST5K_10,
     },
 )

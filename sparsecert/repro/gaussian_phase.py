@@ -19,6 +19,7 @@ from ..plot import pyplot, phase_diagram
 from ..sweep import run_sweep
 from ._common import FigureConfig
 
+
 @dataclass(frozen=True)
 class Config(FigureConfig):
     """``N`` columns; the grid of ``deltas`` (n / N) and ``rhos`` (s / n); ``seeds`` trials per cell."""
@@ -54,11 +55,9 @@ def compute(cfg, run):
     db, executor, progress = run.store("gaussian_phase"), run.executor, run.progress
     cells = [{"n": n, "N": N, "s": s, "cell_delta": d, "cell_rho": r} for n, s, d, r in pairs]
     iht_cells = [dict(c, method=m) for m in METHODS if m != "l1" for c in cells]
-    rows = run_sweep("gaussian_recovery", iht_cells, seeds, db, executor=executor, progress=progress).rows
+    rows = run_sweep("gaussian_recovery", iht_cells, seeds, db, executor=executor, progress=progress).table
     l1 = run_sweep("l1_recovery", cells, seeds, db, executor=executor, progress=progress)
-    rows += [dict(r, method="l1") for r in l1.rows]
-    rows = [{k: v for k, v in r.items() if k != "experiment"} for r in rows]
-    return {"gaussian_phase": rows}
+    return {"gaussian_phase": rows + [dict(r, method="l1") for r in l1.table]}
 
 
 def draw(tables, cfg):

@@ -25,11 +25,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-
 from .. import data as D
 from ..tasks import inr_task
 from ._common import FigureConfig
 from ._iht_imp import by_figure, grid_rows, heatmaps
+
 
 @dataclass(frozen=True)
 class Config(FigureConfig):

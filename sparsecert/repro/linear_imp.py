@@ -27,6 +27,7 @@ from .. import linear_theory as lt
 from ..plot import pyplot
 from ._common import FigureConfig
 
+
 @dataclass(frozen=True)
 class Config(FigureConfig):
     """``d`` features, ``s_true`` of them in the model, correlation ``rho``; sample ``ratios`` n / d and

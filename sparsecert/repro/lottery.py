@@ -36,6 +36,8 @@ from ..plot import pyplot
 from ._common import FigureConfig
 
 NEEDS_TORCH = True
+
+
 @dataclass(frozen=True)
 class Config(FigureConfig):
     """``dataset``; training ``iterations`` per round, evaluated every ``eval_every``; pruning

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-
 from ..experiments import capacity
 from ..plot import grid_heatmap
 from ..sweep import run_sweep
 from ._common import FigureConfig
+
 
 @dataclass(frozen=True)
 class Config(FigureConfig):
@@ -55,7 +55,7 @@ def compute(cfg, run):
                  for m in cfg["ms"] for s in cfg["ss"] if layers <= s <= capacity(m, d, layers)]
         res = run_sweep("planted_mlp", cells, [run.seed + k for k in cfg["seeds"]], run.store("planted_mlp"),
                         executor=run.executor, progress=run.progress)
-        tables[f"planted_mlp_{layers}layer"] = [{k: v for k, v in r.items() if k != "experiment"} for r in res.rows]
+        tables[f"planted_mlp_{layers}layer"] = res.table
     return tables
 
 

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-
 from ..plot import grid_heatmap
 from ..sweep import run_sweep
 from ._common import FigureConfig
+
 
 @dataclass(frozen=True)
 class Config(FigureConfig):
@@ -55,7 +55,7 @@ def compute(cfg, run):
              for m in cfg["ms"] for s in cfg["ss"] if s <= m * (d + k)]
     res = run_sweep("planted_vector", cells, [run.seed + j for j in cfg["seeds"]], run.store("planted_vector"),
                     executor=run.executor, progress=run.progress)
-    return {"planted_vector": [{key: v for key, v in r.items() if key != "experiment"} for r in res.rows]}
+    return {"planted_vector": res.table}
 
 
 def draw(tables, cfg):

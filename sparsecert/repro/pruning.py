@@ -32,6 +32,8 @@ from ..sweep import run_sweep
 from ._common import FigureConfig
 
 SPARSE = ("magnitude", "imp", "random", "snip", "grasp", "synflow", "bingo", "set", "rigl")
+
+
 @dataclass(frozen=True)
 class Config(FigureConfig):
     """``dataset``; hidden ``widths`` ("128-64"); training ``epochs``; ``seeds``; the ``keeps``
@@ -84,8 +86,7 @@ def compute(cfg, run):
     cells += [dict(base, method="neq", keep=1.0, eps=e) for e in cfg["neq_eps"]]
     seeds = list(range(run.seed, run.seed + cfg["seeds"]))
     rows = run_sweep("pruning", cells, seeds, run.store("pruning_compare"), executor=run.executor,
-                     progress=run.progress).rows
-    rows = [{k: v for k, v in r.items() if k != "experiment"} for r in rows]
+                     progress=run.progress).table
     dense_t = _stats([r for r in rows if r["method"] == "dense"], "seconds")[0]
     cost = []
     for m in SPARSE:

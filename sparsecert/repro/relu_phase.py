@@ -41,6 +41,8 @@ from ..sweep import run_sweep
 from ._common import FigureConfig
 
 BASE = (4, 8, 10)
+
+
 @dataclass(frozen=True)
 class Config(FigureConfig):
     """``points`` (s, m, d); n at ``factors`` times ``s log(md/s)``; ``trials`` per n; ``bootstrap``
@@ -165,16 +167,16 @@ def compute(cfg, run):
             rows_v.append({"variant": v, "s": s, "m": m, "d": d, "x": law_x(s, m, d), "n50": n50, "n50_lo": lo,
                            "n50_hi": hi})
             boots.append(b)
-        x, n50 = np.array([r["x"] for r in rows_v]), np.array([r["n50"] for r in rows_v])
+        x, n50, boots = np.array([r["x"] for r in rows_v]), np.array([r["n50"] for r in rows_v]), np.array(boots)
         C, c = fit_law(x, n50)
-        Cb = [fit_law(x, np.array([b[i] for b in boots]))[0] for i in range(cfg["bootstrap"])]
+        Cb = [fit_law(x, boots[:, i])[0] for i in range(cfg["bootstrap"])]
         C_lo, C_hi = np.nanpercentile(Cb, [2.5, 97.5]) if np.isfinite(Cb).any() else (np.nan, np.nan)
         for i, r in enumerate(rows_v):  # leave one out: the law fitted on the other points predicts this one
             keep = np.arange(len(rows_v)) != i
             Ci, ci = fit_law(x[keep], n50[keep])
             r["loo_prediction"] = Ci * r["x"] + ci
             r["loo_within_interval"] = bool(r["n50_lo"] <= r["loo_prediction"] <= r["n50_hi"])
-            r["loo_diff_lo"], r["loo_diff_hi"] = held_out_interval(x, np.array(boots), i)
+            r["loo_diff_lo"], r["loo_diff_hi"] = held_out_interval(x, boots, i)
             r["loo_consistent"] = bool(r["loo_diff_lo"] <= 0.0 <= r["loo_diff_hi"])
         laws.append({"variant": v, "C": C, "C_lo": float(C_lo), "C_hi": float(C_hi), "c": c,
                      "loo_within": sum(r["loo_within_interval"] for r in rows_v),
