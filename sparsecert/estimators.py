@@ -117,12 +117,14 @@ class SparseRegressor(RegressorMixin, BaseEstimator):
         if self.restart not in ("omp", None):
             raise ValueError(f"restart must be 'omp' or None, got {self.restart!r}")
         max_iter, splice = check_int(self.max_iter, "max_iter", low=1), check_int(self.splice, "splice", low=0)
+        if self.fit_intercept:
+            X, y = X - x_mean, y - y_mean
         if self.method == "omp":
-            result = omp(X - x_mean, y - y_mean, s, tol=float(self.tol))
+            result = omp(X, y, s, tol=float(self.tol))
         else:
             fit = iht_omp if self.restart == "omp" else iht
-            result = fit(X - x_mean, y - y_mean, s, method=self.method, tol=float(self.tol), progress=False,
-                         max_iter=max_iter, splice=splice)
+            result = fit(X, y, s, method=self.method, tol=float(self.tol), progress=False, max_iter=max_iter,
+                         splice=splice)
         _set_fitted(self, result)
         self.intercept_ = y_mean - float(x_mean @ self.coef_)
         return self

@@ -246,3 +246,92 @@ def test_halfspace_sums_twin_and_definition(n, d, seed):
     P, N = np.maximum(XT, 0), np.minimum(XT, 0)
     want = np.stack([P @ r, N @ r, (P**2).sum(1), (N**2).sum(1), (XT < 0).sum(1), (XT > 0).sum(1)])
     np.testing.assert_allclose(a[:, k0:k1], want[:, k0:k1], rtol=1e-12, atol=1e-12)
+
+
+PURSUIT_CASES = [(40, 300, 8, 0), (25, 200, 10, 1), (120, 400, 30, 2), (60, 70, 20, 3), (18, 150, 6, 4)]
+
+
+@pytest.mark.parametrize("n, N, s, seed", PURSUIT_CASES)
+def test_omp_kernel_twin_and_operator_loop_take_the_same_steps(n, N, s, seed):
+    """OMP on an explicit matrix: the Numba kernel, its NumPy twin and recovery.omp's operator loop
+    (on the same matrix as a one-part stack, which the kernel does not take) pick the same columns in the same order, with the
+    same least-squares values and residuals (1e-9); the picked columns are the greedy ones
+    (each the largest |a_j^T r| off the support, checked from the definition)."""
+    from sparsecert.operators import DenseOperator, HStackOperator
+    from sparsecert.recovery import omp
+
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((n, N))
+    y = A[:, rng.choice(N, s, replace=False)] @ rng.standard_normal(s) + 0.01 * rng.standard_normal(n)
+    picked, w, res, dep = kernels.omp_dense(A, y, s, 1e-10)
+    tpicked, tw, tres, tdep = kernels.omp_dense_numpy(A, y, s, 1e-10)
+    np.testing.assert_array_equal(picked, tpicked)
+    np.testing.assert_allclose(w, tw, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(res, tres, rtol=1e-9, atol=1e-14)
+    assert dep == tdep and picked.size == s
+    generic = omp(HStackOperator([DenseOperator(A)]), y, s)  # an operator the kernel does not take
+    np.testing.assert_array_equal(generic.support, np.sort(picked))
+    np.testing.assert_allclose(generic.residuals, res, rtol=1e-9, atol=1e-14)
+    for k in range(s):  # the greedy choice, from the definition
+        S = picked[:k]
+        r = y - A[:, S] @ np.linalg.lstsq(A[:, S], y, rcond=None)[0] if k else y
+        g = np.abs(A.T @ r)
+        g[S] = -1
+        assert picked[k] == np.argmax(g)
+
+
+@pytest.mark.parametrize("n, N, s, seed", PURSUIT_CASES)
+@pytest.mark.parametrize("start", ["zero", "omp"])
+@pytest.mark.parametrize("splice", [0, 2])
+def test_htp_kernel_twin_and_solver_take_the_same_steps(n, N, s, seed, start, splice):
+    """HTP with splicing on an explicit matrix: the Numba kernel, its NumPy twin and IHTSolver
+    (method="htp" on the same matrix as a one-part stack, which the kernel does not take) end on the same
+    support with the same status, iteration and exchange counts, values and residual history
+    (1e-9); and every iterate after an HTP step is the least-squares fit on its support."""
+    from sparsecert import SparseVector, iht
+    from sparsecert.operators import DenseOperator, HStackOperator
+    from sparsecert.recovery import IHTSolver
+
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((n, N))
+    y = A[:, rng.choice(N, s, replace=False)] @ rng.standard_normal(s)
+    S0, w0 = np.empty(0, np.int64), np.empty(0)
+    if start == "omp":
+        picked, w, _, _ = kernels.omp_dense(A, y, s, 1e-10)
+        S0, w0 = np.sort(picked), w[np.argsort(picked)]
+    out = kernels.htp_dense(A, y, S0, w0, s, 300, 1e-10, 1e-12, splice, 100)
+    twin = kernels.htp_dense_numpy(A, y, S0, w0, s, 300, 1e-10, 1e-12, splice, 100)
+    kw = dict(method="htp", max_iter=300, splice=splice, w0=SparseVector(S0, w0, N) if S0.size else None)
+    fast = iht(A, y, s, **kw)
+    stack = HStackOperator([DenseOperator(A)])  # the same matrix, as an operator the kernel does not take
+    generic = iht(stack, y, s, **kw)
+    assert IHTSolver(A, y, s, method="htp").dense_kernel() and not IHTSolver(stack, y, s, method="htp").dense_kernel()
+    S, wS, r, status, n_iter, made, res, steps = out
+    codes = ("max_iter", "residual", "stationary", "diverged")
+    for other in (twin[:2] + twin[3:6],
+                  *((x.support, x.w.values, codes.index(x.status), x.n_iter, x.info.get("exchanges", 0))
+                    for x in (fast, generic))):
+        np.testing.assert_array_equal(S, other[0])
+        np.testing.assert_allclose(wS, other[1], rtol=1e-9, atol=1e-12)
+        assert (status, n_iter, made) == tuple(other[2:5])
+    np.testing.assert_allclose(res, twin[6], rtol=1e-9, atol=1e-13)
+    np.testing.assert_allclose(generic.residuals, res, rtol=1e-9, atol=1e-13)
+    np.testing.assert_allclose(r, y - A[:, S] @ wS, atol=1e-12 * np.linalg.norm(y))
+    np.testing.assert_allclose(wS, np.linalg.lstsq(A[:, S], y, rcond=None)[0], rtol=1e-8, atol=1e-10)
+    assert np.all(np.diff(res[n_iter - made:]) < 0)  # each exchange lowers the residual
+
+
+def test_pursuit_kernels_on_degenerate_columns():
+    """Equal columns: OMP stops on the dependent one (kernel and twin alike); HTP's least squares on
+    a support holding both falls back to the SVD solve and stays finite."""
+    rng = np.random.default_rng(5)
+    A = rng.standard_normal((30, 60))
+    A[:, 7] = A[:, 3]
+    y = A[:, [3, 10, 20]] @ np.array([1.0, -2.0, 0.5]) + 0.1 * A[:, 40]
+    for f in (kernels.omp_dense, kernels.omp_dense_numpy):
+        picked, w, res, dep = f(A, y, 10, 0.0)
+        assert dep and 3 in picked and 7 not in picked and np.all(np.isfinite(w))
+    S = np.array([3, 7, 10, 20], np.int64)
+    for f in (kernels.htp_dense, kernels.htp_dense_numpy):
+        out = f(A, y, S, np.ones(4), 4, 50, 1e-10, 1e-12, 1, 20)
+        assert np.all(np.isfinite(out[1])) and out[3] in (1, 2)

@@ -30,9 +30,13 @@ def test_iht_checks_its_estimated_working_set_at_setup(monkeypatch):
     """The solver's own estimate (memory_usage) is compared with what is available before any pass."""
     p = sc.planted_gaussian(40, 100, 3, rng=0)
     monkeypatch.setattr(memory, "available_bytes", lambda: 1000)
+    monkeypatch.setattr(memory, "UNCHECKED_BYTES", 0)
     with pytest.raises(memory.WorkingSetError, match="IHT on a 40 x 100 operator with s = 3 needs about"):
         sc.iht(p.A, p.y, 3)
     monkeypatch.setattr(memory, "available_bytes", lambda: None)  # the OS says nothing: nothing is checked
+    assert sc.iht(p.A, p.y, 3).status == "residual"
+    monkeypatch.setattr(memory, "available_bytes", lambda: 1000)
+    monkeypatch.setattr(memory, "UNCHECKED_BYTES", 16 * 2**20)  # small working sets are not checked
     assert sc.iht(p.A, p.y, 3).status == "residual"
 
 

@@ -139,6 +139,9 @@ def test_runs_without_jit(tmp_path):
         "assert np.allclose(net.forward(p.X), res.info['operator'].matvec(res.w))\n"
         "q = sc.planted_gaussian(40, 80, 3, rng=0)\n"
         "assert np.allclose(sc.iht(q.A, q.y, 3).w.to_dense(), q.w.to_dense())\n"
+        "D = q.A.to_dense()\n"  # the dense pursuit kernels, as Python
+        "assert np.allclose(sc.iht(D, q.y, 3, method='htp', splice=2).w.to_dense(), q.w.to_dense())\n"
+        "assert np.allclose(sc.recovery.omp(D, q.y, 3).w.to_dense(), q.w.to_dense())\n"
         "print('ok')\n"
     )
     env = dict(os.environ, NUMBA_DISABLE_JIT="1")

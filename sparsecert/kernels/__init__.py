@@ -42,8 +42,9 @@ from .pattern import (
     halfspace_sums,
     halfspace_sums_numpy,
 )
+from .pursuit import omp_dense, omp_dense_numpy, omp_steps, htp_dense, htp_dense_numpy
 from .train import adam_step, adam_step_numpy, relu_backward_inplace, relu_backward_inplace_numpy
 
-from . import pattern, philox, select, train
+from . import pattern, philox, pursuit, select, train
 
-__all__ = philox.__all__ + select.__all__ + pattern.__all__ + train.__all__
+__all__ = philox.__all__ + select.__all__ + pattern.__all__ + pursuit.__all__ + train.__all__

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .. import kernels
 from .._validation import check_array, check_int, check_option
 from ..operators import DenseOperator
 from ..sparse import SparseVector
@@ -48,56 +49,22 @@ def omp(A: LinearOperator | ArrayLike, y: ArrayLike, s: int, *, tol: float = 1e-
         ``method="omp"``; ``steps`` are NaN (no step sizes); memory O(n s) for the columns;
         ``info["dependent"]``: whether it stopped on a dependent column.
     """
-    from scipy.linalg.blas import dtrsv
-
     t0 = time.perf_counter()
     A = as_operator(A)
     n, N = A.shape
     y = check_array(y, "y", shape=(n,), dtype=A.dtype)
     s = check_int(s, "s", low=1, high=min(n, N))
     ynorm = float(np.linalg.norm(y))
-    picked: list[int] = []  # in the order chosen; C, L and Aty follow it
-    C = np.empty((n, s), A.dtype)
-    L = np.zeros((s, s))
-    Aty = np.empty(s)
-    w = np.empty(0)
-    r = y.copy()
-    residuals = [1.0 if ynorm else 0.0]
-    dependent = False
-    explicit = isinstance(A, DenseOperator)  # A^T r in one product, columns read; else a streaming pass
-    while len(picked) < s and ynorm and residuals[-1] > tol:
-        k = len(picked)
-        if explicit:
-            g = np.abs(A.matrix.T @ r)
-            g[picked] = -1.0
-            j = int(np.argmax(g))
-        else:
-            _, cidx, _ = A.gradient_split(r, np.sort(np.asarray(picked, np.int64)), 1)
-            if not cidx.size:
-                break
-            j = int(cidx[0])
-        a = A.matrix[:, j] if explicit else np.asarray(A.columns(np.array([j]))).ravel()
-        aa = float(a @ a)
-        if k:
-            l = dtrsv(L[:k, :k], C[:, :k].T @ a, lower=1)
-            delta2 = aa - float(l @ l)
-            if delta2 <= 1e-14 * aa:  # a_j in the span of the support's columns (to round-off)
-                dependent = True
-                break
-            L[k, :k] = l
-        elif aa == 0.0:
-            dependent = True
-            break
-        else:
-            delta2 = aa
-        L[k, k] = np.sqrt(delta2)
-        C[:, k] = a
-        Aty[k] = a @ y
-        picked.append(j)
-        k += 1
-        w = dtrsv(L[:k, :k], dtrsv(L[:k, :k], Aty[:k], lower=1), lower=1, trans=1)  # (L L^T) w = A_S^T y
-        r = y - C[:, :k] @ w
-        residuals.append(float(np.linalg.norm(r)) / ynorm)
+    if isinstance(A, DenseOperator) and A.dtype == np.float64 and A.matrix.flags.c_contiguous and ynorm:
+        # the whole loop in one compiled call, the same steps (sparsecert.kernels.omp_dense)
+        picked, w, residuals, dependent = kernels.omp_dense(A.matrix, np.ascontiguousarray(y), s, tol)
+    else:
+        def pick(r, picked):
+            _, cidx, _ = A.gradient_split(r, np.sort(picked), 1)
+            return int(cidx[0]) if cidx.size else -1
+
+        picked, w, residuals, dependent = kernels.omp_steps(
+            pick, lambda j: np.asarray(A.columns(np.array([j]))).ravel(), y, s, tol)
     status = "zero" if not ynorm else ("residual" if residuals[-1] <= tol else "max_iter")
     order = np.argsort(picked)
     S = np.asarray(picked, np.int64)[order]
@@ -105,7 +72,7 @@ def omp(A: LinearOperator | ArrayLike, y: ArrayLike, s: int, *, tol: float = 1e-
         w=SparseVector(S, np.asarray(w)[order].astype(A.dtype), N), support=S, n_iter=len(residuals) - 1,
         converged=status != "max_iter", status=status, residuals=np.asarray(residuals),
         steps=np.full(len(residuals) - 1, np.nan), time=time.perf_counter() - t0,
-        peak_memory=int(C.nbytes + L.nbytes + 3 * n * 8), method="omp",
+        peak_memory=int((n * s + s * s + 3 * n) * A.dtype.itemsize), method="omp",
         info={"n": n, "N": N, "s": s, "dependent": dependent},
     )
 

@@ -9,13 +9,16 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 from tqdm.auto import tqdm
 
+from .. import kernels
 from .._memory import check_working_set
 from .._validation import check_array, check_float, check_int, check_option, progress_enabled
 from ..backend import copy, norm, to_numpy
+from ..kernels.pursuit import SAFEGUARD, STATUS_NAMES
+from ..operators import DenseOperator
 from ..parallel import single_threaded_blas
 from ..sparse import SparseVector
 from .result import RecoveryResult
-from .steps import as_operator, cgls, hard_threshold, least_squares, restricted_norm_sq
+from .steps import DIRECT_LS_FLOPS, as_operator, cgls, hard_threshold, least_squares, restricted_norm_sq
 
 if TYPE_CHECKING:
     from ..typing import ArrayLike
@@ -34,8 +37,7 @@ Y_NORM_RANGE = (2.0**-256, 2.0**256)
 #: when the run shows progress (one pass then takes seconds to hours: m = 10^9 units, say).
 LONG_PASS_ENTRIES = 10**10
 
-# Blumensath & Davies (2010) safeguard constants: shrink mu by 1/(kappa (1 - c)).
-_KAPPA, _C = 2.0, 0.01
+_KAPPA, _C = SAFEGUARD
 
 
 class IHTSolver:
@@ -197,8 +199,16 @@ class IHTSolver:
         gU = np.concatenate([gS, cval])[order]
         wU = np.concatenate([wS, np.zeros(cidx.size, A.dtype)])[order]
 
-        R_G = R_S
-        if self.adaptive:
+        R_G, along_S = R_S, True  # along_S: the step is along g_S (A_S g_S then moves the residual)
+        # HTP: w_S solves least squares on S, so g_S is round-off and the NIHT ratio on it noise (the
+        # path then depended on summation order). The Rayleigh quotient along w_S instead,
+        # ||w_S||^2 / ||A_S w_S||^2, with A_S w_S = y - r: no product.
+        wn, fn = (norm(wS), norm(y - self.r)) if self.adaptive and S.size and self.method == "htp" else (0.0, 0.0)
+        if wn > 0 and fn > 0:
+            mu, along_S = (wn / fn) * (wn / fn), False
+            if not np.isfinite(mu) or mu == 0.0:
+                return None
+        elif self.adaptive:
             # NIHT step from the current support (or the best s candidates at w = 0).
             G_g = gS
             if not S.size:
@@ -246,7 +256,7 @@ class IHTSolver:
         same = bool(np.array_equal(T, S))
         R_T = R_S if same and R_S is not None else A.restrict(T, cache=cache)
         work = max(work, R_T.nbytes)
-        if same and self.adaptive and self._since_exact < self.exact_every:
+        if same and self.adaptive and along_S and self._since_exact < self.exact_every:
             # Same support: w moved by mu g_S, so r moves by -mu A_S g_S (computed above).
             r_T = self.r - (mu * g_scale) * Ag
 
@@ -295,6 +305,9 @@ class IHTSolver:
             self.status, self.S, self.wS = "zero", np.empty(0, np.int64), np.empty(0, self.wS.dtype)
             self.residuals[-1] = 0.0
             return self
+        if callback is None and not progress and self.dense_kernel():
+            self.status = STATUS_NAMES[self._kernel_run(max_iter, tol, xtol, 0, 0)[0]]
+            return self
         bar = tqdm(total=max_iter, desc=f"{self.method.upper()} s={self.s}", disable=not progress, leave=False)
         # A too-large fixed step overflows; that is reported as status "diverged".
         # BLAS stays on one thread for the whole run: switching it per step wakes
@@ -327,6 +340,34 @@ class IHTSolver:
                     self.status = "stationary"
                     break
         return self
+
+    def dense_kernel(self) -> bool:
+        """Whether :meth:`run` and :meth:`splice` hand the whole loop to
+        :func:`sparsecert.kernels.htp_dense` (the same iteration in one compiled
+        call): HTP with the adaptive step on an explicit C-ordered float64 matrix
+        small enough for direct least squares (``n s^2 <= DIRECT_LS_FLOPS``),
+        in a solver that does not change the step."""
+        A = self.A
+        return (
+            self.method == "htp" and self.adaptive and type(self)._step is IHTSolver._step
+            and isinstance(A, DenseOperator) and A.dtype == np.float64 and A.matrix.flags.c_contiguous
+            and A.shape[0] * self.s * self.s <= DIRECT_LS_FLOPS
+        )
+
+    def _kernel_run(self, max_iter, tol, xtol, splice, max_rounds):
+        """Run :func:`~sparsecert.kernels.htp_dense` from the current iterate and take its
+        history; returns ``(status code, exchanges)``."""
+        n, N = self.shape
+        S, wS, r, code, it, made, res, steps = kernels.htp_dense(
+            self.A.matrix, np.ascontiguousarray(self.y), self.S, self.wS, self.s, max_iter, tol, xtol, splice,
+            max_rounds)
+        self.S, self.wS, self.r, self.R_S, self._since_exact = S, wS, r, None, 0
+        self.n_iter += it
+        self.residuals.extend(res[1:].tolist())
+        self.steps.extend(steps.tolist())
+        # the kernel's arrays: a gradient and the candidates (3 N), two copies of the support's columns
+        self.peak_memory = max(self.peak_memory, 8 * (3 * N + 2 * n * self.s + 4 * n + 12 * self.s))
+        return code, made
 
     def result_w(self) -> SparseVector:
         """The iterate the result reports (the current one; variants may choose another)."""
@@ -376,6 +417,8 @@ class IHTSolver:
         A, y, cache = self.A, self.y, self.cache
         if not self.S.size or self.ynorm == 0.0:
             return 0
+        if self.dense_kernel():
+            return self._kernel_run(0, 0.0, 0.0, k_max, max_rounds)[1]
         norms = A.column_norms(self.S) ** 2
         loss = norm(self.r)
         made = 0
