@@ -51,14 +51,8 @@ def _norm(x):
 
 @njit(cache=True, nogil=True)
 def _rmatvec(A, r):
-    """``A^T r``, row by row (contiguous inner loop)."""
-    n, N = A.shape
-    g = np.zeros(N)
-    for i in range(n):
-        ri = r[i]
-        for j in range(N):
-            g[j] += A[i, j] * ri
-    return g
+    """``A^T r`` (BLAS gemv)."""
+    return A.T @ r
 
 
 @njit(cache=True, nogil=True)

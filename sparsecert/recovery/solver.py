@@ -528,8 +528,8 @@ def iht(
         After the run, exchange up to ``splice`` support entries at a time
         while that lowers the residual (:meth:`IHTSolver.splice`; 0: off).
         It moves the 50 % recovery transition of Gaussian problems to fewer
-        samples (N = 1000: HTP's n50 / s 5.35 / 4.34 / 3.69 at s = 10 / 25 / 50,
-        with ``splice=2`` 5.08 / 4.10 / 3.32) at one pass and ``splice``
+        samples (N = 1000: HTP's n50 / s 5.29 / 4.48 / 3.66 at s = 10 / 25 / 50,
+        with ``splice=2`` 4.94 / 4.05 / 3.45) at one pass and ``splice``
         least-squares solves per exchange. ``result.info["exchanges"]``.
 
     Returns
@@ -538,6 +538,13 @@ def iht(
 
     Notes
     -----
+    HTP on an explicit C-ordered float64 matrix with ``n s^2 <= DIRECT_LS_FLOPS``
+    (and no callback or progress bar) runs, splicing included, as one compiled
+    call, :func:`sparsecert.kernels.htp_dense`: the same iteration
+    (:meth:`IHTSolver.dense_kernel`). HTP's step after a least-squares solve is
+    ``||w_S||^2 / ||A_S w_S||^2``: the NIHT ratio on ``g_S`` would be a ratio of
+    round-off there.
+
     Working memory is one streaming pass of ``A`` (``A.pass_nbytes``) plus the
     restricted operators of at most ``2 s`` columns and a few length-n and
     length-2s vectors; for :class:`~sparsecert.operators.ReluPatternOperator`
