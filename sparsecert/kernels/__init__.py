@@ -4,6 +4,10 @@ Every public kernel ``name`` has a twin ``name_numpy``; the tests check that
 both return the same thing. With ``NUMBA_DISABLE_JIT=1`` the Numba versions
 run as plain Python (slowly) and the package still works.
 
+Modules: ``select`` (top-k, thresholding), ``pattern`` (the ReLU-pattern products),
+``philox`` (counter-based normals), ``train`` (Adam, ReLU backward), ``pursuit``
+(whole OMP and HTP-with-splicing fits on an explicit float64 matrix).
+
 Conventions
 -----------
 * Top-k by magnitude breaks ties deterministically: larger ``|value|`` first,
