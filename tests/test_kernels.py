@@ -335,3 +335,22 @@ def test_pursuit_kernels_on_degenerate_columns():
     for f in (kernels.htp_dense, kernels.htp_dense_numpy):
         out = f(A, y, S, np.ones(4), 4, 50, 1e-10, 1e-12, 1, 20)
         assert np.all(np.isfinite(out[1])) and out[3] in (1, 2)
+
+
+def test_htp_kernel_on_columns_scaled_over_six_orders():
+    """The kernel's least squares (corrected semi-normal equations) and the twin's SVD agree on
+    columns whose norms span 10^-3 .. 10^3 (Cholesky is invariant to column scaling): same support,
+    same values, and the final residual is orthogonal to the support's columns."""
+    rng = np.random.default_rng(6)
+    scale = 10.0 ** rng.uniform(-3, 3, 300)
+    A = rng.standard_normal((50, 300)) * scale
+    w = np.zeros(300)
+    S = rng.choice(300, 8, replace=False)
+    w[S] = rng.standard_normal(8) / scale[S]
+    y = A @ w
+    out = kernels.htp_dense(A, y, np.empty(0, np.int64), np.empty(0), 8, 200, 1e-12, 1e-14, 2, 50)
+    twin = kernels.htp_dense_numpy(A, y, np.empty(0, np.int64), np.empty(0), 8, 200, 1e-12, 1e-14, 2, 50)
+    np.testing.assert_array_equal(out[0], twin[0])
+    np.testing.assert_allclose(out[1], twin[1], rtol=1e-9)
+    C = A[:, out[0]]
+    assert np.linalg.norm(C.T @ out[2]) <= 1e-9 * np.linalg.norm(C.T, 2) * np.linalg.norm(y)  # normal equations
