@@ -110,15 +110,22 @@ def _same(a, b):
 
 
 @njit(cache=True, nogil=True)
-def _cholesky_solve(L, b):
-    """``(L L^T) z = b`` by forward and back substitution."""
-    k = b.size
-    z = np.empty(k)
-    for p in range(k):
+def _forward(L, b):
+    """``L z = b`` for the leading ``b.size`` rows of the lower-triangular ``L``."""
+    z = np.empty(b.size)
+    for p in range(b.size):
         acc = b[p]
         for q in range(p):
             acc -= L[p, q] * z[q]
         z[p] = acc / L[p, p]
+    return z
+
+
+@njit(cache=True, nogil=True)
+def _cholesky_solve(L, b):
+    """``(L L^T) z = b`` for the leading ``b.size`` rows and columns of ``L``."""
+    k = b.size
+    z = _forward(L, b)
     for p in range(k - 1, -1, -1):
         acc = z[p]
         for q in range(p + 1, k):
@@ -210,12 +217,7 @@ def omp_dense(A, y, s, tol):
         a = A[:, j].copy()
         aa = a @ a
         if k:
-            l = np.empty(k)  # L l = A_S^T a, forward substitution
-            for p in range(k):
-                acc = Ct[p] @ a
-                for q in range(p):
-                    acc -= L[p, q] * l[q]
-                l[p] = acc / L[p, p]
+            l = _forward(L, Ct[:k] @ a)  # L l = A_S^T a
             delta2 = aa - l @ l
             if delta2 <= 1e-14 * aa:
                 dependent = True
@@ -231,18 +233,7 @@ def omp_dense(A, y, s, tol):
         Aty[k] = a @ y
         picked[k] = j
         k += 1
-        z = np.empty(k)  # (L L^T) w = A_S^T y: forward, then back substitution
-        for p in range(k):
-            acc = Aty[p]
-            for q in range(p):
-                acc -= L[p, q] * z[q]
-            z[p] = acc / L[p, p]
-        w = np.empty(k)
-        for p in range(k - 1, -1, -1):
-            acc = z[p]
-            for q in range(p + 1, k):
-                acc -= L[q, p] * w[q]
-            w[p] = acc / L[p, p]
+        w = _cholesky_solve(L, Aty[:k])  # (L L^T) w = A_S^T y
         r = y.copy()
         for p in range(k):
             r -= w[p] * Ct[p]
