@@ -141,9 +141,9 @@ def _fit(A, T, y):
     Corrected semi-normal equations: the Cholesky factor of ``A_T^T A_T`` (one
     GEMM, ``|T|^3 / 3`` flops), a solve, and one step of refinement on the
     residual (Bjorck: accurate to about ``cond(A_T) eps`` while ``cond(A_T)^2 eps``
-    is well below one). Where ``A_T`` is worse conditioned than that (a Cholesky
-    pivot below ``eps^(1/2)`` of the largest) or wide, the SVD solve with
-    NumPy's default cutoff, as :func:`numpy.linalg.lstsq`.
+    is well below one). Where a column lies within 1e-4 radians of the span of
+    those before it (a Cholesky pivot below 1e-8 of its squared norm), or ``A_T``
+    is wide, the SVD solve with NumPy's default cutoff, as :func:`numpy.linalg.lstsq`.
     """
     n, k = A.shape[0], T.size
     C = _columns(A, T)
@@ -197,7 +197,7 @@ def omp_dense(A, y, s, tol):
     dependent : bool
         Whether it stopped on a column in the span of those chosen.
     """
-    n, N = A.shape
+    n = A.shape[0]
     ynorm = _norm(y)
     picked = np.empty(s, np.int64)
     Ct = np.empty((s, n))  # the chosen columns, as rows
@@ -334,7 +334,7 @@ def htp_dense(A, y, S0, w0, s, max_iter, tol, xtol, splice, max_rounds):
     steps : ndarray, shape (n_iter,)
         ``mu`` per iteration, NaN for an exchange.
     """
-    n, N = A.shape
+    N = A.shape[1]
     ynorm = _norm(y)
     S, wS = _threshold(S0, w0, s)
     r = y - _cols_matvec(A, S, wS) if S.size else y.copy()
@@ -348,7 +348,6 @@ def htp_dense(A, y, S0, w0, s, max_iter, tol, xtol, splice, max_rounds):
         gS = g[S]
         cidx, cval = _top_outside(g, S, s)
         mu = np.nan
-        T = S
         if cidx.size >= min(s, N - S.size) and np.all(np.isfinite(gS)):
             U = np.concatenate((S, cidx))
             order = np.argsort(U, kind="mergesort")
