@@ -57,7 +57,7 @@ def _rmatvec(A, r):
 
 @njit(cache=True, nogil=True)
 def _columns(A, idx):
-    """The n x |idx| submatrix ``A[:, idx]`` (a contiguous copy)."""
+    """The n x ``|idx|`` submatrix ``A[:, idx]`` (a contiguous copy)."""
     n = A.shape[0]
     C = np.empty((n, idx.size))
     for i in range(n):
@@ -324,7 +324,7 @@ def htp_dense(A, y, S0, w0, s, max_iter, tol, xtol, splice, max_rounds):
 
     Returns
     -------
-    S, wS : ndarray, shape (|S|,)
+    S, wS : ndarray, shape (``|S|``,)
         Final support (sorted) and values.
     r : ndarray, shape (n,)
         ``y - A_S w_S``.
