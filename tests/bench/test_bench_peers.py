@@ -110,9 +110,14 @@ def test_peer_transitions(benchmark):
     for s in (10, 25, 50):
         row = {m: round(table[(m, s)], 2) for m in methods}
         ms = {m: round(1e3 * seconds[(m, s)], 1) for m in methods}
-        print(f"s = {s}: n50 / s = {row}; ms per fit = {ms}")
+        peers = [m for m in ("omp", "abess") if m in methods]
+        # the best-n50 configuration against the best peer: n50 difference and time ratio to the fastest
+        vs = {"n50_minus_best_peer": round(table[("htp", s)] - min(table[(m, s)] for m in peers), 2),
+              "time_over_fastest_peer": round(seconds[("htp", s)] / min(seconds[(m, s)] for m in peers), 2)}
+        print(f"s = {s}: n50 / s = {row}; ms per fit = {ms}; restart='omp' against the peers: {vs}")
         benchmark.extra_info[f"n50_over_s_{s}"] = row
         benchmark.extra_info[f"ms_per_fit_{s}"] = ms
+        benchmark.extra_info[f"htp_restart_vs_peers_{s}"] = vs
     benchmark.extra_info["seconds"] = time.perf_counter() - t0
 
 
