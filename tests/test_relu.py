@@ -243,6 +243,22 @@ def test_planted_mlp_rows_and_grid():
     assert [(r["m"], r["s"]) for r in rows] == [(1, 2), (3, 2)]  # s=50 > m*d is skipped
 
 
+def test_planted_mlp_fallback_keeps_the_better_network():
+    """fallback_tol: a sequential fit whose network is left above it is followed by the fit the published
+    rule alone makes on the same instance (the same generator draws), and the better network is kept:
+    the PSNR is the larger of the two single fits'; an exact fit runs once."""
+    one = planted_mlp(5, 20, 2, n=300, fallback_tol=None)
+    alone = planted_mlp(5, 20, 2, n=300, idle="random", unit_moves=False)
+    both = planted_mlp(5, 20, 2, n=300)
+    assert one["fallback"] == alone["fallback"] == "" and both["fallback"] in ("first", "published")
+    assert both["psnr"] == max(one["psnr"], alone["psnr"]) and one["psnr"] != alone["psnr"]
+    assert both["iterations"] == one["iterations"] + alone["iterations"]
+    exact = planted_mlp(1, 2, 0, n=300)
+    assert exact["fallback"] == "" and exact["psnr"] > 100
+    with pytest.raises(ValueError, match="fallback_tol"):
+        planted_mlp(2, 4, 0, n=300, fallback_tol=-1.0)
+
+
 def test_working_set_does_not_grow_with_m():
     """At fixed n, d, s and block, the measured peak working set (tracemalloc) stays
     flat as m grows 10x (200 -> 2000): it is O(row_block*block + n*block/8 +

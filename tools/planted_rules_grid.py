@@ -3,7 +3,8 @@
 
 n = 50,000, d = 100, m and s in {1, 2, 5, 10, 20, 50, 100, 200, 500, 1000}, seeds 0-2, 1 and 2
 hidden layers, 15 iterations of sequential AIHT (``sparsecert.experiments.planted_mlp``): each
-cell fitted with the defaults and with ``idle="random", unit_moves=False`` on the same instance.
+cell fitted with the defaults (without the published-rule fallback, ``fallback_tol=None``) and with
+``idle="random", unit_moves=False`` on the same instance.
 Rows are appended as cells finish (cheap cells first), so a partial run is usable::
 
     python tools/planted_rules_grid.py figures/planted_full_rules.csv
@@ -18,7 +19,7 @@ from multiprocessing import Pool
 from sparsecert.experiments import capacity, planted_mlp
 
 GRID = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
-RULES = {"defaults": {}, "published": {"idle": "random", "unit_moves": False}}
+RULES = {"defaults": {"fallback_tol": None}, "published": {"idle": "random", "unit_moves": False}}
 
 
 def cell(args):
