@@ -93,11 +93,12 @@ def planted_mlp(m, s, seed=0, *, n=50000, d=100, layers=1, method="aiht", sequen
         Sequential fits only: when the fitted network's relative residual
         ``||y - f(X)|| / ||y||`` is above ``fallback_tol``, fit again under the
         published rule (the fit ``idle="random", unit_moves=False`` alone would
-        make: the same generator draws) and keep the network that fits better. A planted net is fitted exactly by its
-        own weights, so a fit left above ~1e-4 has failed; the two rules fail
-        on different instances (README, issue 16). Costs a second fit where
-        the first fails. None: one fit. Row ``fallback``: ``""`` (not run),
-        ``"first"`` or ``"published"`` (the fit kept).
+        make: the same generator draws) and keep the network that fits better.
+        A planted net is fitted exactly by its own weights, so a fit left above
+        ~1e-4 has failed; the two rules fail on different instances (README,
+        "Sequential-convex IHT"). Costs a second fit where the first fails.
+        None: one fit. Row ``fallback``: ``""`` (not run), ``"first"`` or
+        ``"published"`` (the fit kept).
     imp_baseline : bool
         Also fit the same instance by :func:`imp_relu_baseline` (``imp_epochs``
         full-batch Adam epochs per round) and add ``imp_psnr``, ``imp_time``,
