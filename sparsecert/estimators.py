@@ -73,8 +73,9 @@ class SparseRegressor(RegressorMixin, BaseEstimator):
         OMP first where its ``s`` steps are cheap, i.e. small ``s``). For
         noiseless problems: with ``method="htp"`` it recovers from the fewest
         samples of the peer benchmark and in less time than scikit-learn's OMP
-        and abess (README, "scikit-learn estimators"); with noise every fit ends above ``tol``, all three run and,
-        fitting the noise harder, can make cross-validation prefer a larger s.
+        and abess (README, "scikit-learn estimators"); with noise every fit ends
+        above ``tol``, all three run and, fitting the noise harder, can make
+        cross-validation prefer a larger s.
         None (default): one IHT run.
     random_state : None, int or RandomState
         Accepted for scikit-learn compatibility; the fit is deterministic.

@@ -254,9 +254,9 @@ PURSUIT_CASES = [(40, 300, 8, 0), (25, 200, 10, 1), (120, 400, 30, 2), (60, 70, 
 @pytest.mark.parametrize("n, N, s, seed", PURSUIT_CASES)
 def test_omp_kernel_twin_and_operator_loop_take_the_same_steps(n, N, s, seed):
     """OMP on an explicit matrix: the Numba kernel, its NumPy twin and recovery.omp's operator loop
-    (on the same matrix as a one-part stack, which the kernel does not take) pick the same columns in the same order, with the
-    same least-squares values and residuals (1e-9); the picked columns are the greedy ones
-    (each the largest |a_j^T r| off the support, checked from the definition)."""
+    (on the same matrix as a one-part stack, which the kernel does not take) pick the same columns
+    in the same order, with the same least-squares values and residuals (1e-9); the picked columns
+    are the greedy ones (each the largest |a_j^T r| off the support, checked from the definition)."""
     from sparsecert.operators import DenseOperator, HStackOperator
     from sparsecert.recovery import omp
 

@@ -9,11 +9,10 @@ import numpy as np
 
 from .. import kernels
 from .._validation import check_array, check_int, check_option
-from ..operators import DenseOperator
 from ..sparse import SparseVector
 from .result import RecoveryResult
 from .solver import iht
-from .steps import as_operator
+from .steps import as_operator, kernel_matrix
 
 if TYPE_CHECKING:
     from scipy.sparse.linalg import LinearOperator
@@ -55,9 +54,10 @@ def omp(A: LinearOperator | ArrayLike, y: ArrayLike, s: int, *, tol: float = 1e-
     y = check_array(y, "y", shape=(n,), dtype=A.dtype)
     s = check_int(s, "s", low=1, high=min(n, N))
     ynorm = float(np.linalg.norm(y))
-    if isinstance(A, DenseOperator) and A.dtype == np.float64 and A.matrix.flags.c_contiguous and ynorm:
+    M = kernel_matrix(A)
+    if M is not None and ynorm:
         # the whole loop in one compiled call, the same steps (sparsecert.kernels.omp_dense)
-        picked, w, residuals, dependent = kernels.omp_dense(A.matrix, np.ascontiguousarray(y), s, tol)
+        picked, w, residuals, dependent = kernels.omp_dense(M, np.ascontiguousarray(y), s, tol)
     else:
         def pick(r, picked):
             _, cidx, _ = A.gradient_split(r, np.sort(picked), 1)

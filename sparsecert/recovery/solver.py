@@ -14,11 +14,11 @@ from .._memory import check_working_set
 from .._validation import check_array, check_float, check_int, check_option, progress_enabled
 from ..backend import copy, norm, to_numpy
 from ..kernels.pursuit import SAFEGUARD, STATUS_NAMES
-from ..operators import DenseOperator
 from ..parallel import single_threaded_blas
 from ..sparse import SparseVector
 from .result import RecoveryResult
-from .steps import DIRECT_LS_FLOPS, as_operator, cgls, hard_threshold, least_squares, restricted_norm_sq
+from .steps import (DIRECT_LS_FLOPS, as_operator, cgls, hard_threshold, kernel_matrix, least_squares,
+                    restricted_norm_sq)
 
 if TYPE_CHECKING:
     from ..typing import ArrayLike
@@ -347,11 +347,9 @@ class IHTSolver:
         call): HTP with the adaptive step on an explicit C-ordered float64 matrix
         small enough for direct least squares (``n s^2 <= DIRECT_LS_FLOPS``),
         in a solver that does not change the step."""
-        A = self.A
         return (
             self.method == "htp" and self.adaptive and type(self)._step is IHTSolver._step
-            and isinstance(A, DenseOperator) and A.dtype == np.float64 and A.matrix.flags.c_contiguous
-            and A.shape[0] * self.s * self.s <= DIRECT_LS_FLOPS
+            and kernel_matrix(self.A) is not None and self.shape[0] * self.s * self.s <= DIRECT_LS_FLOPS
         )
 
     def _kernel_run(self, max_iter, tol, xtol, splice, max_rounds):

@@ -16,7 +16,8 @@ if TYPE_CHECKING:
     from ..typing import ArrayLike, RngLike
     from scipy.sparse.linalg import LinearOperator
 
-__all__ = ["as_operator", "restricted_norm_sq", "hard_threshold", "cgls", "least_squares", "DIRECT_LS_FLOPS"]
+__all__ = ["as_operator", "kernel_matrix", "restricted_norm_sq", "hard_threshold", "cgls", "least_squares",
+           "DIRECT_LS_FLOPS"]
 
 
 def as_operator(A: LinearOperator | ArrayLike) -> SparseSensingOperator:
@@ -30,6 +31,15 @@ def as_operator(A: LinearOperator | ArrayLike) -> SparseSensingOperator:
         f"A must be a SparseSensingOperator (GaussianOperator, ReluPatternOperator, ...) or a 2-d array, "
         f"got {type(A).__name__}"
     )
+
+
+def kernel_matrix(A: SparseSensingOperator) -> np.ndarray | None:
+    """The explicit matrix behind ``A`` when the compiled pursuit kernels take it (a
+    :class:`~sparsecert.operators.DenseOperator` in C-ordered float64: :mod:`sparsecert.kernels.pursuit`),
+    else None."""
+    if isinstance(A, DenseOperator) and A.dtype == np.float64 and A.matrix.flags.c_contiguous:
+        return A.matrix
+    return None
 
 
 def restricted_norm_sq(A: LinearOperator | ArrayLike, k: int, n_iter: int = 20, rng: RngLike = 0) -> float:

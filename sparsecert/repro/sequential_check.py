@@ -85,19 +85,19 @@ def _digits_rows(cfg, seed):
 def _inr_rows(cfg, seed):
     from ..data import load_mnist5k
 
-    INR = cfg["inr"]
+    inr = cfg["inr"]
     X, _ = load_mnist5k("test")
     task = inr_task(X[0], d=1500, sigma=2.0, rng=seed)
-    for m in INR["ms"]:
+    for m in inr["ms"]:
         scores = {}
         t0 = time.perf_counter()
         for admission in ("adaptive", "all"):
-            net, _ = recover_relu(task.X, task.y, m, INR["s"], method="aiht", sequential=True, inner_iter=10,
-                                  max_iter=INR["epochs"], block=64, rng=seed, progress=False, admission=admission)
+            net, _ = recover_relu(task.X, task.y, m, inr["s"], method="aiht", sequential=True, inner_iter=10,
+                                  max_iter=inr["epochs"], block=64, rng=seed, progress=False, admission=admission)
             scores[admission] = task.score(net.forward(task.X))
             if admission == "adaptive":
                 seconds = time.perf_counter() - t0
-        yield {"case": "mnist5k INR", "m": m, "s": INR["s"], "metric": "PSNR", "value": scores["adaptive"],
+        yield {"case": "mnist5k INR", "m": m, "s": inr["s"], "metric": "PSNR", "value": scores["adaptive"],
                "published_rule": scores["all"], "seconds": seconds}
 
 
@@ -105,20 +105,20 @@ def _diagnosis_rows(cfg, seed):
     """Residual per iteration of the published algorithm and of ours, mnist5k INR (the README's diagnosis)."""
     from ..data import load_mnist5k
 
-    INR = cfg["inr"]
+    inr = cfg["inr"]
     X, _ = load_mnist5k("test")
     task = inr_task(X[0], d=1500, sigma=2.0, rng=seed)
     runs = []
     for m in (50, 200):
         for inactive in ("empty", "random"):
-            w, res = published_aiht(task.X, task.y, m, INR["s"], n_iter=INR["epochs"], inactive=inactive, rng=seed)
+            w, res = published_aiht(task.X, task.y, m, inr["s"], n_iter=inr["epochs"], inactive=inactive, rng=seed)
             runs.append((m, f"published ({inactive} generators off the support)", res))
         for label, kw in (("sparsecert, published admission", {"admission": "all"}),
                           ("sparsecert, halving admission", {"admission": "halving"}),
                           ("sparsecert, adaptive admission (default)", {"admission": "adaptive"}),
                           ("sparsecert, published admission, NIHT (no inner steps)", {"admission": "all", "inner_iter": 0})):
             kw = {"inner_iter": 10, **kw}
-            _, r = recover_relu(task.X, task.y, m, INR["s"], method="aiht", sequential=True, max_iter=INR["epochs"],
+            _, r = recover_relu(task.X, task.y, m, inr["s"], method="aiht", sequential=True, max_iter=inr["epochs"],
                                 block=64, rng=seed, progress=False, tol=0.0, **kw)
             runs.append((m, label, r.residuals))
     return [{"m": m, "run": label, "iteration": i, "rel_residual": float(v)}
