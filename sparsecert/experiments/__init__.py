@@ -19,10 +19,11 @@ from __future__ import annotations
 from ..io import write_csv  # noqa: F401  (its home before 0.3.0)
 from .cells import RELU_VARIANTS, SUCCESS_TOL, gaussian_recovery, l1_recovery, relu_recovery
 from .memory import working_set
-from .planted import capacity, imp_relu_baseline, planted_mlp, planted_mlp_grid, planted_vector
+from .planted import capacity, imp_relu_baseline, planted_deep, planted_mlp, planted_mlp_grid, planted_vector
 
 __all__ = [
     "capacity",
+    "planted_deep",
     "planted_mlp",
     "planted_mlp_grid",
     "planted_vector",

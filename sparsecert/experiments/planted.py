@@ -17,11 +17,24 @@ from ..models import planted_relu
 from ..metrics import psnr
 from ..relu import match_neurons, recover_relu
 
-__all__ = ["capacity", "imp_relu_baseline", "planted_mlp", "planted_vector", "planted_mlp_grid"]
+__all__ = ["capacity", "imp_relu_baseline", "planted_deep", "planted_mlp", "planted_vector", "planted_mlp_grid"]
 
 
-def _planted_deep(n, d, m, s, layers, rng):
-    """Gaussian X; each of the ``layers`` hidden layers gets ``s // layers`` N(0,1) weights."""
+def planted_deep(n, d, m, s, layers, rng=None):
+    """The instance :func:`planted_mlp` fits for ``layers`` hidden layers of width ``m``.
+
+    Gaussian X (n, d); hidden layer ``l`` gets ``s // layers`` N(0, 1) weights at uniformly
+    drawn positions (the first layer the remainder too); the output weights are all 1.
+
+    Returns
+    -------
+    X : ndarray, shape (n, d)
+    y : ndarray, shape (n,)
+        The planted net's outputs.
+    net : MLP
+        The planted net.
+    """
+    rng = check_rng(rng)
     X = rng.standard_normal((n, d))
     Ws, fan_in = [], d
     per = [s // layers] * layers
@@ -128,7 +141,7 @@ def planted_mlp(m, s, seed=0, *, n=50000, d=100, layers=1, method="aiht", sequen
         p = planted_relu(n, d, m, s, rng=rng)
         X, y = p.X, p.y
     else:
-        X, y, _ = _planted_deep(n, d, m, s, layers, rng)
+        X, y, _ = planted_deep(n, d, m, s, layers, rng)
 
     def fit(idle, unit_moves, rng):
         """The fitted network's outputs and its row entries under one sequential rule."""
