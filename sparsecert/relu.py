@@ -198,9 +198,11 @@ def recover_relu(
         update (:class:`~sparsecert.recovery.SequentialIHTSolver`).
         ``"all"`` is the published rule; ``"halving"`` retries an update that
         would raise the network's residual with half, a quarter, ... of the
-        entering units and keeps the best; ``"adaptive"`` (default) runs
-        ``"all"`` until two updates in a row bring no better network, then
-        goes back to the best one and on with ``"halving"``.
+        entering units and keeps the best; ``"adaptive"`` (default) halves
+        from the start where idle units take one-feature generators
+        (``idle="residual"``, sparse units), else runs ``"all"`` until two
+        updates in a row bring no better network, then goes back to the best
+        one and on with ``"halving"``.
     idle : {"residual", "random"}
         Sequential, full batch: generators of units without weights.
         ``"residual"`` (default) gives them, one each, the one-feature

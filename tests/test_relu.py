@@ -308,27 +308,38 @@ def test_halving_admission_takes_the_best_tried_candidate():
 def test_admission_keeps_the_fit_of_a_wide_net():
     """The regression the rules are for (README, "Sequential-convex IHT: the diagnosis"): on a wide
     net with few weights per unit the published rule's best network is far worse than the halving
-    rule's, and the adaptive rule (the default) switches to halving after two updates without a
-    better network; the network returned is the convex model read off w (h_j = w_j), exactly."""
+    rule's. The adaptive rule (the default) halves from the first update under the residual's idle
+    generators (the same run as "halving") and, under random idle generators, switches to halving
+    after two updates without a better network. The network returned is the convex model read
+    off w (h_j = w_j), exactly."""
     X, y, m, s = wide_inr_instance()
     out = {}
-    for admission in ("all", "halving", "adaptive"):
-        net, res = recover_relu(X, y, m, s, method="aiht", sequential=True, inner_iter=10, max_iter=60, rng=0,
-                                admission=admission)
-        out[admission] = (psnr(y, net.forward(X), peak=1.0), res.info["switched_at"])
-        A = res.info["operator"]
-        np.testing.assert_allclose(net.forward(X), A.matvec(res.w), rtol=1e-9, atol=1e-12)
-    assert out["halving"][0] >= out["all"][0] + 3.0 and out["adaptive"][0] >= out["all"][0] + 3.0, out
-    assert out["adaptive"][1] is not None and out["all"][1] is None and out["halving"][1] is None
+    for idle in ("residual", "random"):
+        for admission in ("all", "halving", "adaptive"):
+            net, res = recover_relu(X, y, m, s, method="aiht", sequential=True, inner_iter=10, max_iter=60, rng=0,
+                                    admission=admission, idle=idle)
+            out[idle, admission] = (psnr(y, net.forward(X), peak=1.0), res.info["switched_at"], res.w)
+            A = res.info["operator"]
+            np.testing.assert_allclose(net.forward(X), A.matvec(res.w), rtol=1e-9, atol=1e-12)
+        assert out[idle, "halving"][0] >= out[idle, "all"][0] + 3.0, out
+        assert out[idle, "adaptive"][0] >= out[idle, "all"][0] + 3.0, out
+        assert out[idle, "all"][1] is None and out[idle, "halving"][1] is None
+    assert out["residual", "adaptive"][1] == 0 and out["random", "adaptive"][1] >= 2
+    np.testing.assert_array_equal(out["residual", "adaptive"][2].indices, out["residual", "halving"][2].indices)
+    np.testing.assert_array_equal(out["residual", "adaptive"][2].values, out["residual", "halving"][2].values)
 
 
-def test_adaptive_admission_leaves_a_converging_run_alone():
+@pytest.mark.parametrize("idle", ["residual", "random"])
+def test_adaptive_admission_leaves_a_converging_run_alone(idle):
     """Where every generator update improves on the best network but the first (a planted net,
-    n >> s), the adaptive rule never switches and its iterates are the published rule's."""
+    n >> s), the adaptive rule's iterates are the published rule's: under random idle generators
+    it never switches; under the residual's it halves from the start, and no update asks for a
+    retry."""
     p = sc.planted_relu(3000, 20, 10, 20, rng=0)
     runs = [recover_relu(p.X, p.y, 10, 20, method="aiht", sequential=True, max_iter=15, inner_iter=3, rng=1,
-                         tol=0.0, admission=a)[1] for a in ("all", "adaptive")]
-    assert runs[1].info["switched_at"] is None and runs[1].info["admission_retries"] == 0
+                         tol=0.0, admission=a, idle=idle)[1] for a in ("all", "adaptive")]
+    assert runs[1].info["switched_at"] == (0 if idle == "residual" else None)
+    assert runs[1].info["admission_retries"] == 0
     np.testing.assert_array_equal(runs[0].w.indices, runs[1].w.indices)
     np.testing.assert_array_equal(runs[0].w.values, runs[1].w.values)
 
