@@ -177,6 +177,19 @@ def test_layerwise_fit_with_unit_moves_on_a_narrow_second_layer():
     assert row["iterations"] >= 1 and np.isfinite(row["psnr"])
 
 
+def test_planted_deep_plants_the_stated_net():
+    """``planted_deep``: s // layers N(0, 1) weights per hidden layer (the first takes the rest),
+    output weights 1, y the net's outputs on X; one seed, one instance."""
+    from sparsecert.experiments import planted_deep
+
+    X, y, net = planted_deep(300, 7, 4, 11, 2, rng=3)
+    assert X.shape == (300, 7) and [np.count_nonzero(W) for W in net.Ws] == [6, 5]
+    np.testing.assert_array_equal(net.V, np.ones(4))
+    np.testing.assert_allclose(y, np.maximum(np.maximum(X @ net.Ws[0].T, 0) @ net.Ws[1].T, 0).sum(axis=1))
+    X2, y2, _ = planted_deep(300, 7, 4, 11, 2, rng=3)
+    np.testing.assert_array_equal(y, y2)
+
+
 def test_mlp_validates_shapes():
     with pytest.raises(ValueError, match="Ws\\[1\\] must have 3 columns"):
         MLP([np.ones((3, 2)), np.ones((2, 4))], np.ones(2))
