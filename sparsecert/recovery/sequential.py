@@ -80,7 +80,7 @@ class SequentialIHTSolver(IHTSolver):
       never retried, and the iterates were the same as under ``"all"``),
       while the stall that triggers the switch comes only once every unit
       has entered, too late for halving to help (INR of mnist5k digits, m =
-      50, s = 1000: 24-36 dB, against 50-200 dB halving from the start;
+      50, s = 1000: 24-36 dB, against 58-200 dB halving from the start;
       README, "Sequential-convex IHT"). Under random idle generators units
       enter with patterns their weights replace; halving from the start then
       admits units too slowly for the paper's 15-iteration planted runs
