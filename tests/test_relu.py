@@ -344,6 +344,35 @@ def test_adaptive_admission_leaves_a_converging_run_alone(idle):
     np.testing.assert_array_equal(runs[0].w.values, runs[1].w.values)
 
 
+@pytest.mark.parametrize("output_sign", ["positive", "mixed"])
+def test_dead_random_draws_are_negated_on_nonnegative_data(output_sign):
+    """With X >= 0 a random generator h_j < 0 (every entry) has a zero block: 1[X h_j >= 0] keeps
+    only all-zero rows. The sequential solver gives such idle units -h_j, so a width-1 net on one
+    nonnegative feature (the second layer of a deep fit) fits y = 2 relu(x) exactly whatever the
+    draw; draws with a nonnegative entry, and every draw on data of either sign, are kept."""
+    rng = np.random.default_rng(0)
+    X = np.abs(rng.standard_normal((200, 1)))
+    y = 2.0 * X[:, 0]
+    signs = set()
+    for seed in range(8):
+        A = relu_operator(X, 1, output_sign=output_sign, rng=seed)
+        parts = A.ops if hasattr(A, "ops") else [A]
+        draws = [op.generators().copy() for op in parts]
+        signs.add(float(np.sign(draws[0][0, 0])))
+        solver = sc.recovery.SequentialIHTSolver(A, y, 1, method="aiht", inner_iter=3, idle="random")
+        solver.setup()
+        for op, h in zip(parts, draws):
+            np.testing.assert_array_equal(op.generators(), np.where(h < 0, -h, h))
+        res = solver.solve(max_iter=10)
+        assert np.linalg.norm(A.matvec(res.w) - y) <= 1e-8 * np.linalg.norm(y), (seed, res.residuals)
+    assert signs == {-1.0, 1.0}  # both kinds of draw were met
+    Xs = rng.standard_normal((200, 3))  # either sign: nothing is changed
+    A = relu_operator(Xs, 4, rng=1)
+    draws = A.generators().copy()
+    sc.recovery.SequentialIHTSolver(A, Xs[:, 0], 2, idle="random").setup()
+    np.testing.assert_array_equal(A.generators(), draws)
+
+
 def test_sequential_solver_validates_admission():
     A = relu_operator(np.ones((5, 3)), 2, rng=0)
     with pytest.raises(ValueError, match="admission must be one of"):

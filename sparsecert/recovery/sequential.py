@@ -38,6 +38,10 @@ STALL = 0.2
 DENSE_UNITS = 4
 
 
+#: Generators drawn at a time when :meth:`SequentialIHTSolver._revive_dead_draws` checks them.
+_DRAW_CHUNK = 4096
+
+
 def _host_data(A):
     """The data ``X`` (n, d) of a ReLU-pattern operator or of a stack's first part, as a host
     array (None when the operator keeps it only on a device)."""
@@ -180,8 +184,35 @@ class SequentialIHTSolver(IHTSolver):
         self.halving = self.admission == "halving" or (self.admission == "adaptive" and self._proposes())
         self.switched_at = 0 if self.halving and self.admission == "adaptive" else None
         self._misses = 0  # "adaptive" under random idle generators switches to halving on a stall
-        self._propose()
+        if self._proposes():
+            self._propose()
+        else:
+            self._revive_dead_draws()
         return self
+
+    def _revive_dead_draws(self):
+        """Random idle generators on nonnegative data: negate each draw ``h_j < 0`` (every entry).
+
+        With ``X >= 0`` such a unit's pattern ``1[X h_j >= 0]`` keeps only rows that are zero on
+        every feature, so its block of ``A`` is zero and no weight can ever enter it; ``-h_j``
+        gives it the all-ones pattern (a linear unit). Other draws, and all draws on data of
+        either sign, are kept. Matters for few nonnegative features: the layers after the first
+        of a deep fit (one input: half the draws are dead, and a width-1 layer then fits
+        nothing). Proposed once (:meth:`propose_generators`), so it holds whenever such a block
+        has no weights; O(n d) to check the data and O(m d) for the draws."""
+        X = _host_data(self.A)
+        if X is None or X.size == 0 or X.min() < 0 or not callable(getattr(self.A, "propose_generators", None)):
+            return
+        parts = self.A.ops if hasattr(self.A, "ops") else [self.A]
+        d, cols, vals = self.unit, [], []
+        for op, start in zip(parts, self._part_offsets()[:-1]):
+            for j0 in range(0, op.m, _DRAW_CHUNK):
+                H = op.generators(j0, min(op.m, j0 + _DRAW_CHUNK))
+                dead = np.flatnonzero((H < 0).all(axis=1))
+                cols.append(((start + j0 + dead)[:, None] * d + np.arange(d)).ravel())
+                vals.append(-H[dead].ravel())
+        if sum(c.size for c in cols):
+            self.A.propose_generators(SparseVector(np.concatenate(cols), np.concatenate(vals), self.shape[1]))
 
     def _proposes(self):
         """Whether idle units take the residual's one-feature generators (``idle="residual"``
