@@ -365,6 +365,10 @@ def test_dead_random_draws_are_negated_on_nonnegative_data(output_sign):
             np.testing.assert_array_equal(op.generators(), np.where(h < 0, -h, h))
         res = solver.solve(max_iter=10)
         assert np.linalg.norm(A.matvec(res.w) - y) <= 1e-8 * np.linalg.norm(y), (seed, res.residuals)
+        A.follow_weights(None)
+        sc.recovery.SequentialIHTSolver(A, y, 1, idle="random").setup()  # a second solver reads the draws
+        for op, h in zip(parts, draws):
+            np.testing.assert_array_equal(op.generators(), np.where(h < 0, -h, h))
     assert signs == {-1.0, 1.0}  # both kinds of draw were met
     Xs = rng.standard_normal((200, 3))  # either sign: nothing is changed
     A = relu_operator(Xs, 4, rng=1)

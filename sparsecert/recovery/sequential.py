@@ -198,11 +198,13 @@ class SequentialIHTSolver(IHTSolver):
         gives it the all-ones pattern (a linear unit). Other draws, and all draws on data of
         either sign, are kept. Matters for few nonnegative features: the layers after the first
         of a deep fit (one input: half the draws are dead, and a width-1 layer then fits
-        nothing). Proposed once (:meth:`propose_generators`), so it holds whenever such a block
-        has no weights; O(n d) to check the data and O(m d) for the draws."""
+        nothing). Proposed once (:meth:`propose_generators`, after clearing an earlier
+        solver's proposal so that the draws are read), so it holds whenever such a block has
+        no weights; O(n d) to check the data and O(m d) for the draws."""
         X = _host_data(self.A)
         if X is None or X.size == 0 or X.min() < 0 or not callable(getattr(self.A, "propose_generators", None)):
             return
+        self.A.propose_generators(None)
         parts = self.A.ops if hasattr(self.A, "ops") else [self.A]
         d, cols, vals = self.unit, [], []
         for op, start in zip(parts, self._part_offsets()[:-1]):
