@@ -181,10 +181,11 @@ class SequentialIHTSolver(IHTSolver):
         super().setup(w0)
         self.best = (1.0 if self.ynorm else 0.0, self.w, 0)  # (relative residual, w, iteration)
         self.retries = self.merged = self.moves = 0
-        self.halving = self.admission == "halving" or (self.admission == "adaptive" and self._proposes())
-        self.switched_at = 0 if self.halving and self.admission == "adaptive" else None
-        self._misses = 0  # "adaptive" under random idle generators switches to halving on a stall
-        if self._proposes():
+        proposes = self._proposes()
+        from_start = self.admission == "adaptive" and proposes  # else "adaptive" switches on a stall
+        self.halving = self.admission == "halving" or from_start
+        self.switched_at, self._misses = (0 if from_start else None), 0
+        if proposes:
             self._propose()
         else:
             self._revive_dead_draws()
