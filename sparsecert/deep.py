@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import check_array, check_int, check_rng
+from .validation import check_array, check_int, check_rng
 from .recovery import FactoredIHTSolver
 from .relu import recover_relu
 from .nn import MLP

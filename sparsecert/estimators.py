@@ -26,7 +26,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._validation import check_int, check_option
+from .validation import check_int, check_option
 from .recovery import LOSSES, METHODS, iht, iht_omp, omp
 
 __all__ = ["SparseRegressor", "SparseReLURegressor", "SparseReLUClassifier"]

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import check_option
+from .validation import check_option
 from .prune.engine import PruneResult
 from .nn import DenseNet, as_targets, loss_and_grad, train  # noqa: F401  (their home before 0.3.0)
 

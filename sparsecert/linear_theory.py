@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._validation import check_array, check_float, check_int, check_option, check_rng
+from .validation import check_array, check_float, check_int, check_option, check_rng
 from .prune.select import prune_count
 
 __all__ = [

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ._memory import check_working_set
-from ._validation import check_float, check_int, check_option, check_rng, check_dtype
+from .validation import check_float, check_int, check_option, check_rng, check_dtype
 from .operators import GaussianOperator, ReluPatternOperator, SparseSensingOperator
 from .sparse import SparseVector
 from .nn import TwoLayerReLU

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import check_array, check_float, check_int
+from .validation import check_array, check_float, check_int
 from .nn import train
 
 __all__ = ["neq_train", "unit_similarity", "Equilibrium"]

@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from typing import Any, Callable, Iterator
 
-from ._validation import check_int
+from .validation import check_int
 
 __all__ = [
     "available_cores", "get_n_threads", "set_n_threads", "n_threads", "row_ranges", "map_rows", "single_threaded_blas",

@@ -59,7 +59,7 @@ def grid_heatmap(rows, value="psnr", *, x="s", y="m", vmin=-20, vmax=50, path=No
     ----------
     rows : list of dict
         Results with keys ``x``, ``y`` and ``value`` (e.g. from
-        :func:`sparsecert.experiments.planted_mlp_grid`).
+        :func:`sparsecert.planted.planted_mlp_grid`).
     value : str or list of str
         Key(s) to plot; several keys give panels side by side on one colour
         scale (e.g. ``["psnr", "imp_psnr"]``). Cells without rows are blank.

@@ -22,7 +22,7 @@ __all__ = [
 #: Registered experiments: name -> the function (once its module is imported) or, for the built-in
 #: ones, a ``"module:function"`` string imported on first use (so this module imports none of them).
 EXPERIMENTS: dict[str, Any] = {
-    name: f"sparsecert.experiments.cells:{fn}"
+    name: f"sparsecert.cells:{fn}"
     for name, fn in (("gaussian_recovery", "gaussian_recovery"), ("l1_recovery", "l1_recovery"),
                      ("relu_recovery", "relu_recovery"), ("planted_mlp", "planted_mlp_cell"),
                      ("planted_vector", "planted_vector_cell"), ("pruning", "pruning_cell"))

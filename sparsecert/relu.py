@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from ._validation import check_array, check_int, check_option, check_rng, seed_from_rng
+from .validation import check_array, check_int, check_option, check_rng, seed_from_rng
 from .backend import resolve, to_numpy
 from .metrics import psnr  # its home is sparsecert.metrics; kept importable from here
 from .nn import TwoLayerReLU

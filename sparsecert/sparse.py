@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import kernels
-from ._validation import check_int
+from .validation import check_int
 
 if TYPE_CHECKING:
     from .typing import ArrayLike, DTypeLike

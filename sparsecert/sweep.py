@@ -39,7 +39,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from . import __version__
-from ._validation import check_int, check_option, progress_enabled
+from .validation import check_int, check_option, progress_enabled
 from .registry import (  # noqa: F401  (documented in sparsecert.registry; importable from here as before)
     EXPERIMENTS,
     REQUIRED,
@@ -336,7 +336,7 @@ def run_sweep(
     ----------
     experiment : str or callable
         A registered name (``EXPERIMENTS``: the built-in ones are imported from
-        :mod:`sparsecert.experiments.cells` on first use), a
+        :mod:`sparsecert.cells` on first use), a
         ``"module:function"`` string, or the function ``f(params, seed)``
         itself. Workers receive it as ``"module:function"`` and import it, so
         an experiment of your own runs on process and dask workers when its

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import kernels
-from ._validation import check_rng
+from .validation import check_rng
 from .backend import to_numpy
 from .operators.base import SparseSensingOperator
 

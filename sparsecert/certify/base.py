@@ -10,7 +10,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .._memory import check_working_set
-from .._validation import check_array, check_int, is_integral, progress_enabled
+from ..validation import check_array, check_int, is_integral, progress_enabled
 from ..operators import DenseOperator, SparseSensingOperator
 
 if TYPE_CHECKING:

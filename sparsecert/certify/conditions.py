@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .._validation import check_array, check_int
+from ..validation import check_array, check_int
 from ..sparse import SparseVector
 
 from .base import Certificate, check_certify_support, column_blocks, mutual_coherence, real_operator

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._validation import check_int, check_rng
+from ..validation import check_int, check_rng
 
 from .base import Certificate, gram_rows, real_operator
 

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .._validation import check_array
+from ..validation import check_array
 
 from .base import Certificate
 

@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from .._validation import check_array, check_float, check_int, check_option, check_rng, is_integral
+from ..validation import check_array, check_float, check_int, check_option, check_rng, is_integral
 from ..kernels import adam_step, relu_backward_inplace
 from ..torch_nn import layers_from_torch, layers_to_torch
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._validation import check_array, check_int
+from ..validation import check_array, check_int
 from ..sparse import SparseVector
 from ..torch_nn import layers_from_torch, layers_to_torch
 

@@ -31,7 +31,7 @@ import numpy as np
 from scipy.sparse.linalg import LinearOperator
 from tqdm.auto import tqdm
 
-from .._validation import check_int
+from ..validation import check_int
 from ..backend import is_tensor, to_numpy
 from ..sparse import SparseVector, StreamingTopK
 

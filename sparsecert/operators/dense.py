@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._validation import check_array, check_int
+from ..validation import check_array, check_int
 from .base import RestrictedOperator, SparseSensingOperator, check_support
 
 if TYPE_CHECKING:

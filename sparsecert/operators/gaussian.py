@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._validation import check_dtype, check_int, seed_from_rng
+from ..validation import check_dtype, check_int, seed_from_rng
 from ..random import counter_normals
 from .base import RestrictedOperator, SparseSensingOperator, block_size, check_support
 

@@ -8,7 +8,7 @@ import numpy as np
 from scipy.sparse.linalg import LinearOperator
 
 from .. import kernels
-from .._validation import check_array, check_dtype, check_int, seed_from_rng
+from ..validation import check_array, check_dtype, check_int, seed_from_rng
 from ..parallel import get_n_threads, map_rows
 from ..random import counter_normals
 from ..sparse import SparseVector

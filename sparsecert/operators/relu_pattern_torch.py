@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.sparse.linalg import LinearOperator
 
-from .._validation import check_array
+from ..validation import check_array
 from ..backend import is_tensor, resolve, to_numpy
 from .base import RestrictedOperator, check_support
 from .on_device import OnDevice

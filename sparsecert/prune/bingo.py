@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from .._validation import check_array, check_float, check_int, check_rng
+from ..validation import check_array, check_float, check_int, check_rng
 from ..nn import as_targets, loss_name, train
 
 __all__ = ["bingo_train", "SubsetProbe"]

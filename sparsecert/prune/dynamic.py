@@ -26,7 +26,7 @@ import math
 
 import numpy as np
 
-from .._validation import check_float, check_int, check_option, check_rng
+from ..validation import check_float, check_int, check_option, check_rng
 from ..nn import as_targets, loss_and_grad, train
 
 __all__ = ["sparse_train", "layer_densities"]

@@ -31,7 +31,7 @@ import time
 import numpy as np
 from tqdm.auto import tqdm
 
-from .._validation import check_array, check_float, check_int, check_option, check_rng, progress_enabled
+from ..validation import check_array, check_float, check_int, check_option, check_rng, progress_enabled
 from ..nn import DenseNet, train
 from .engine import AFTER, SCHEDULES, SCOPES, WHEN, PruneResult, PruningPlan, gradual_goals, prune_during, prune_rounds
 from .engine import check_progress, prune_step, prune_to  # noqa: F401  (their home before 0.3.1)

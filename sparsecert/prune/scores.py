@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import check_float, check_int, check_option, check_rng
+from ..validation import check_float, check_int, check_option, check_rng
 from ..nn import as_targets, loss_and_grad
 from .select import select_masks
 

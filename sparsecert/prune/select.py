@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from .._validation import check_float, check_option
+from ..validation import check_float, check_option
 
 ROUNDINGS = ("floor", "round", "ceil")
 

@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 
-from .._validation import check_array, check_bool, check_float, check_int, check_option, check_rng, seed_from_rng
+from ..validation import check_array, check_bool, check_float, check_int, check_option, check_rng, seed_from_rng
 from ..backend import is_tensor, norm, resolve, to_numpy
 from ..kernels import topk_abs
 from ..random import counter_normals

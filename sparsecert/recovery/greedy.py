@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .. import kernels
-from .._validation import check_array, check_int, check_option
+from ..validation import check_array, check_int, check_option
 from ..sparse import SparseVector
 from .result import RecoveryResult
 from .solver import iht

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from tqdm.auto import tqdm
 
-from .._validation import check_array, check_int, check_rng, progress_enabled
+from ..validation import check_array, check_int, check_rng, progress_enabled
 from ..backend import norm, to_numpy
 from ..parallel import single_threaded_blas
 from .solver import IHTSolver

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import check_array, check_int, check_option, check_rng
+from ..validation import check_array, check_int, check_option, check_rng
 from ..sparse import SparseVector
 
 __all__ = ["published_aiht"]

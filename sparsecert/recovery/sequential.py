@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import check_bool, check_int, check_option
+from ..validation import check_bool, check_int, check_option
 from ..backend import copy, norm, to_numpy
 from ..sparse import SparseVector
 from .solver import IHTSolver

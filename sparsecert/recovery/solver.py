@@ -11,7 +11,7 @@ from tqdm.auto import tqdm
 
 from .. import kernels
 from .._memory import check_working_set
-from .._validation import check_array, check_float, check_int, check_option, progress_enabled
+from ..validation import check_array, check_float, check_int, check_option, progress_enabled
 from ..backend import copy, norm, to_numpy
 from ..kernels.pursuit import SAFEGUARD, STATUS_NAMES
 from ..parallel import single_threaded_blas

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .. import kernels
-from .._validation import check_int, check_rng
+from ..validation import check_int, check_rng
 from ..backend import norm
 from ..operators import DenseOperator, SparseSensingOperator
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .._validation import integer_seed
+from ..validation import integer_seed
 
 
 def _seed_torch(rng, seed):

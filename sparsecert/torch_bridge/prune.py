@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._validation import check_float, check_int, check_option, check_rng, integer_seed
+from ..validation import check_float, check_int, check_option, check_rng, integer_seed
 from ..neq import Equilibrium
 from ..prune.engine import AFTER, SCHEDULES, SCOPES, WHEN, PruneResult, PruningPlan, gradual_goals, prune_during, prune_rounds
 from ..prune.bingo import SubsetProbe

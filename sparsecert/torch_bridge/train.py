@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .._validation import check_int, integer_seed, progress_enabled
+from ..validation import check_int, integer_seed, progress_enabled
 from ..nn import loss_name, optimizer_name
 
 __all__ = ["prunable_weights", "get_masks", "apply_masks", "fit", "evaluate", "to_tensor", "reestimate_batchnorm"]

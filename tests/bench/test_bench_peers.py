@@ -33,7 +33,7 @@ from sklearn.linear_model import OrthogonalMatchingPursuit  # noqa: E402
 
 from sparsecert.estimators import SparseRegressor  # noqa: E402
 from sparsecert.metrics import relative_error  # noqa: E402
-from sparsecert.repro.relu_phase import crossing  # noqa: E402
+from paper_repro.recovery.relu_phase import crossing  # noqa: E402
 
 
 def _abess(s):

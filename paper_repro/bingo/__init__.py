@@ -1,0 +1,2 @@
+"""BINGO: its page (``README.md``); the method runs in :mod:`sparsecert.prune.bingo` and its figure is
+the survey's pruning comparison (:mod:`paper_repro.survey.pruning`)."""

@@ -1,0 +1,72 @@
+"""IHT against the IMP baseline over an (m, s) grid on one :class:`~paper_repro.recovery.tasks.Task` (shared by
+:mod:`.classify` and :mod:`.inr`)."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from sparsecert.plot import grid_heatmap
+from .tasks import fit_iht, fit_imp
+
+
+def grid_rows(task, cfg, seeds, progress=None):
+    """One row per (m, s, seed): IHT and (with torch) IMP scores, memory and seconds.
+
+    ``cfg``: ``ms``, ``ss``, ``epochs`` (IHT iterations / epochs),
+    ``imp_epochs`` (per round), ``batch_size`` (IHT minibatch, None = full
+    batch) and ``imp_batch_size``.
+    """
+    has_torch = importlib.util.find_spec("torch") is not None
+    rows = []
+    bar = tqdm(total=len(cfg["ms"]) * len(seeds), desc=task.name, disable=not progress, leave=False)
+    for m in cfg["ms"]:
+        for seed in seeds:
+            imp = (fit_imp(task, m, cfg["ss"], epochs=cfg["imp_epochs"], batch_size=cfg.get("imp_batch_size"),
+                           rng=seed) if has_torch else [None] * len(cfg["ss"]))
+            for s, b in zip(cfg["ss"], imp):
+                a = fit_iht(task, m, s, epochs=cfg["epochs"], batch_size=cfg.get("batch_size"), rng=seed)
+                row = {"task": task.name, "metric": task.metric, "m": m, "s": s, "seed": seed, "iht": a["score"],
+                       "iht_nnz": a["nnz"], "iht_bytes": a["bytes"], "iht_seconds": a["seconds"]}
+                if b is not None:
+                    row.update({"imp": b["score"], "imp_kept": b["kept"], "imp_round": b["round"],
+                                "imp_bytes": b["bytes"], "imp_seconds": b["seconds"],
+                                "log10_mem_ratio": float(np.log10(b["bytes"] / a["bytes"]))})
+                rows.append(row)
+            bar.update(1)
+    bar.close()
+    return rows
+
+
+def by_figure(rows, keys):
+    """``(key, rows of that figure)`` for each figure key (in order) that has rows; cells left empty
+    (no IMP without torch) are dropped from each row. Rows written before they named their figure
+    are refused with the way out."""
+    if rows and "figure" not in rows[0]:
+        raise ValueError("the CSV was written before its rows named their figure: run the figure again")
+    rows = [{k: v for k, v in r.items() if v is not None} for r in rows]
+    for key in keys:
+        sel = [r for r in rows if r["figure"] == key]
+        if sel:
+            yield key, sel
+
+
+def heatmaps(rows, *, lo, hi, percent, note=""):
+    """IHT | IMP | memory ratio heatmaps of one task's rows (seeds averaged)."""
+    scale = 100.0 if percent else 1.0
+    shown = [dict(r, iht=scale * r["iht"], **({"imp": scale * r["imp"]} if "imp" in r else {})) for r in rows]
+    unit = "%" if percent else "dB"
+    keys, titles = ["iht"], [f"IHT (sequential-convex AIHT)\n{rows[0]['metric']} ({unit})"]
+    vmin, vmax, fmt, label = [lo], [hi], ["{:.0f}"], [unit]
+    if "imp" in rows[0]:
+        keys += ["imp", "log10_mem_ratio"]
+        titles += [f"IMP (Adam 1e-3, 10%/round global, rewind)\n{rows[0]['metric']} ({unit})",
+                   "memory: IMP / IHT\n(>1: IHT uses less)"]
+        vmin += [lo, -2.0]
+        vmax += [hi, 3.0]
+        fmt += ["{:.0f}", lambda v: f"{10 ** v:.2g}x"]
+        label += [unit, "log10 ratio"]
+    return grid_heatmap(shown, keys, vmin=vmin, vmax=vmax, fmt=fmt, label=label, title=titles,
+                        suptitle=f"{rows[0]['task']}{note}")

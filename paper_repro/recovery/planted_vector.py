@@ -1,0 +1,68 @@
+"""Planted sparse MLPs with 10 outputs, the recovery paper's Fig. 2: PSNR of vector IHT over (m, s).
+
+The planted net follows the published code (Gaussian inputs, d = 100, s/2
+N(0, 1) weights in each of the hidden and the output layer, ``Y = relu(X U^T) V``);
+IHT thresholds both layers together (:func:`sparsecert.deep.recover_relu_vector`)
+for as many full-batch steps as the paper's minibatch epochs. Runs as a
+resumable sweep. Quick: n = 2000, m in {1, 5, 20}, s in {2, 10, 40}, 10 epochs
+of 500 (40 steps; about 10 s); full: m, s in {2, 5, 10, 20, 50, 100, 200, 500,
+1000} (s >= 2: one weight per layer at least), n = 50,000, seeds {0, 1, 2}, 100
+epochs of 5000 (1000 steps per cell: a GPU job, ``--device cuda --executor serial``).
+The IMP baseline (dense ReLU net with biases, Adam 1e-3, MSE, 10% of the
+weights pruned per round, rewound, the same epochs and batch per round) runs
+on the same instances, side by side.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sparsecert.plot import grid_heatmap
+from sparsecert.sweep import run_sweep
+from ..common import FigureConfig
+
+
+@dataclass(frozen=True)
+class Config(FigureConfig):
+    """``n`` samples; widths ``ms``, budgets ``ss`` (over both layers); ``seeds``; ``epochs`` of
+    minibatches of ``batch_size`` (IHT takes as many full-batch steps; IMP trains so per round)."""
+
+    n: int
+    ms: tuple
+    ss: tuple
+    seeds: tuple
+    epochs: int
+    batch_size: int
+
+
+QUICK = Config(n=2000, ms=(1, 5, 20), ss=(2, 10, 40), seeds=(0,), epochs=10, batch_size=500)
+FULL = Config(n=50000, ms=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000), ss=(2, 5, 10, 20, 50, 100, 200, 500, 1000),
+              seeds=(0, 1, 2), epochs=100, batch_size=5000)
+MICRO = Config(n=300, ms=(2,), ss=(4,), seeds=(0,), epochs=2, batch_size=150)
+CONFIGS = {"micro": MICRO, "quick": QUICK, "full": FULL}
+
+
+GPU = True
+TABLES = ("planted_vector",)
+
+
+def compute(cfg, run):
+    """Vector IHT and IMP per (m, s, seed) cell (a resumable sweep); ``run.device`` runs IHT on the
+    torch backend there (e.g. ``"cuda"``)."""
+    d, k, device = 100, 10, run.device
+    cells = [{"m": m, "s": s, "n": cfg["n"], "d": d, "k": k, "epochs": cfg["epochs"], "batch_size": cfg["batch_size"],
+              "imp_baseline": True, **({} if device is None else {"device": device})}
+             for m in cfg["ms"] for s in cfg["ss"] if s <= m * (d + k)]
+    res = run_sweep("planted_vector", cells, [run.seed + j for j in cfg["seeds"]], run.store("planted_vector"),
+                    executor=run.executor, progress=run.progress)
+    return {"planted_vector": res.table}
+
+
+def draw(tables, cfg):
+    """The heatmaps from the rows."""
+    rows = tables["planted_vector"]
+    k = rows[0]["k"] if rows else 10
+    fig = grid_heatmap(rows, ["psnr", "imp_psnr"],
+                       title=[f"vector IHT, {k} outputs, n={cfg['n']}\n{cfg['epochs']} epochs of {cfg['batch_size']}, PSNR (dB)",
+                              f"IMP (Adam 1e-3, 10%/round)\n{cfg['epochs']} epochs/round, PSNR (dB)"])
+    return {"planted_vector": fig}

@@ -1,0 +1,284 @@
+"""The IHT paper's real-data problems as NumPy arrays (no torch needed).
+
+* :func:`class_task`: classification with a sparse two-layer net (Fig. 3 of
+  Fridovich-Keil & Pilanci): **binary** (two classes, targets 0/1, predicted
+  class ``f(x) >= 0.5``; MNIST 0 vs 1, CIFAR-10 airplane vs automobile) or
+  **multi-class** (one-hot targets, predicted class ``argmax f(x)``).
+* :func:`fourier_features`, :func:`inr_task`: an implicit neural
+  representation of one image (Figs. 4-5). Each pixel's integer coordinates
+  ``x`` (row, column, and the channel index for colour images) become random
+  Fourier features ``gamma(x) = [sin(2 pi B x), cos(2 pi B x)]`` with
+  ``d = 1500`` features (750 frequencies), ``B ~ N(0, sigma^2)`` (sigma 2 for
+  MNIST, 5 for CIFAR-10; the channel column ``N(0, 0.05^2)``), and the
+  target is the pixel's intensity in [0, 1]. The metric is the PSNR of the
+  fit on the pixels themselves (peak 1).
+
+Every task is a :class:`Task`; :meth:`Task.score` turns predictions into the
+paper's metric.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from sparsecert import data as D
+from sparsecert.validation import check_array, check_float, check_int, check_rng, integer_seed
+from sparsecert.metrics import psnr
+
+__all__ = ["Task", "class_task", "fourier_features", "inr_task", "fit_iht", "fit_imp", "imp_bytes"]
+
+#: Divisor of each dataset's pixels (``"standard"``: per-feature standardisation
+#: with the training statistics, as the paper does for CIFAR-10).
+SCALES = {"digits": 16.0, "cifar10": "standard"}
+
+
+@dataclass
+class Task:
+    """One fitting problem.
+
+    Attributes
+    ----------
+    name : str
+    kind : {"binary", "multiclass", "regression"}
+    X : ndarray, shape (n, d)
+        Training inputs (float64).
+    y : ndarray, shape (n,) or (n, k)
+        Targets: 0/1 (binary), one-hot (multiclass), values in [0, 1] (regression).
+    X_test, y_test : ndarray
+        Held-out data; for an INR the pixels themselves (the fit is the point).
+    labels : ndarray of int
+        Class labels of ``y_test`` (classification only).
+    B : ndarray, shape (d/2, c)
+        Fourier frequencies (INR only).
+    """
+
+    name: str
+    kind: str
+    X: np.ndarray
+    y: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    labels: np.ndarray | None = None
+    B: np.ndarray | None = None
+
+    @property
+    def metric(self) -> str:
+        return "PSNR" if self.kind == "regression" else "test accuracy"
+
+    def score(self, pred):
+        """The paper's metric of predictions on ``X_test``: accuracy, or PSNR (peak 1)."""
+        pred = np.asarray(pred, dtype=np.float64)
+        if pred.shape[0] != self.y_test.shape[0]:
+            raise ValueError(f"pred must have {self.y_test.shape[0]} rows, got shape {pred.shape}")
+        if self.kind == "regression":
+            return psnr(self.y_test, pred.reshape(self.y_test.shape), peak=1.0)
+        if self.kind == "binary":
+            return float(np.mean((pred.reshape(-1) >= 0.5) == (self.labels == 1)))
+        return float(np.mean(pred.argmax(axis=1) == self.labels))
+
+
+def class_task(dataset, classes=None, *, per_class=None, per_class_test=None, root=None):
+    """Flattened images of ``dataset`` as a binary or multi-class problem.
+
+    Parameters
+    ----------
+    dataset : str
+        A name of :data:`sparsecert.data.DATASETS` (``"mnist"``, ``"cifar10"``, ``"digits"``, ...).
+    classes : sequence of int, optional
+        Two classes: binary targets (the second is 1). More, or None (all):
+        one-hot targets, in this order.
+    per_class, per_class_test : int, optional
+        Keep the first this many images of each class in the train / test
+        files (the paper: 5000 / 1000 for MNIST).
+    root : path, optional
+        Data directory (see :mod:`sparsecert.data`).
+
+    Returns
+    -------
+    Task
+        Pixels divided by 255 (16 for the digits); CIFAR-10 standardised per
+        feature with the training statistics.
+    """
+    scale = SCALES.get(dataset, 255.0)
+    Xtr, ytr = D.load(dataset, "train", root=root)
+    Xte, yte = D.load(dataset, "test", root=root)
+    if classes is None:
+        classes = np.unique(ytr)
+    classes = [int(c) for c in classes]
+    if len(classes) < 2 or len(set(classes)) != len(classes):
+        raise ValueError(f"classes must name at least two distinct labels, got {classes}")
+    X, y, stats = D.prepare(Xtr, ytr, classes=classes, per_class=per_class, scale=scale)
+    Xt, yt, _ = D.prepare(Xte, yte, classes=classes, per_class=per_class_test, scale=scale, stats=stats)
+    if len(classes) == 2:
+        kind, Y, Yt = "binary", y.astype(np.float64), yt.astype(np.float64)
+    else:
+        kind, Y, Yt = "multiclass", np.eye(len(classes))[y], np.eye(len(classes))[yt]
+    name = f"{dataset} {' vs '.join(map(str, classes))}" if kind == "binary" else f"{dataset} {len(classes)}-class"
+    return Task(name, kind, X, Y, Xt, Yt, yt)
+
+
+def fourier_features(coords, B):
+    """Random Fourier features ``[sin(2 pi coords B^T), cos(2 pi coords B^T)]``.
+
+    Parameters
+    ----------
+    coords : array_like, shape (n, c)
+    B : array_like, shape (f, c)
+        Frequencies.
+
+    Returns
+    -------
+    ndarray, shape (n, 2 f)
+    """
+    coords = check_array(coords, "coords", ndim=2)
+    B = check_array(B, "B", ndim=2, shape=(None, coords.shape[1]))
+    P = 2.0 * np.pi * (coords @ B.T)
+    return np.concatenate([np.sin(P), np.cos(P)], axis=1)
+
+
+def inr_task(image, *, d=1500, sigma=2.0, channel_sigma=0.05, rng=0, name="image"):
+    """One image as a regression problem: Fourier features of pixel coordinates -> intensity.
+
+    Parameters
+    ----------
+    image : array_like, shape (H, W) or (H, W, C)
+        uint8 (divided by 255) or float in [0, 1].
+    d : int
+        Number of features, even (``d / 2`` frequencies).
+    sigma : float
+        Standard deviation of the spatial frequencies (2: MNIST, 5: CIFAR-10).
+    channel_sigma : float
+        Standard deviation of the channel-index frequency (colour images).
+    rng : None, int or Generator
+        Draws ``B``.
+
+    Returns
+    -------
+    Task
+        ``kind="regression"``, ``X`` (H W C, d) in channel-major pixel order,
+        ``X_test is X``, ``B`` the frequencies.
+    """
+    img = np.asarray(image)
+    if img.ndim not in (2, 3):
+        raise ValueError(f"image must have shape (H, W) or (H, W, C), got {img.shape}")
+    img = img / 255.0 if img.dtype == np.uint8 else check_array(img, "image").astype(np.float64)
+    if img.min() < 0 or img.max() > 1:
+        raise ValueError("a float image must have values in [0, 1]")
+    d = check_int(d, "d", low=2)
+    if d % 2:
+        raise ValueError(f"d must be even (sin and cos of d/2 frequencies), got {d}")
+    sigma = check_float(sigma, "sigma", low=0.0, low_open=True)
+    rng = check_rng(rng)
+    H, W = img.shape[:2]
+    rows, cols = np.meshgrid(np.arange(H), np.arange(W), indexing="ij")
+    B = rng.standard_normal((d // 2, 2)) * sigma
+    if img.ndim == 2:
+        coords, y = np.stack([rows.ravel(), cols.ravel()], axis=1), img.ravel()
+    else:
+        C = img.shape[2]
+        ch = np.repeat(np.arange(C), H * W)
+        coords = np.stack([np.tile(rows.ravel(), C), np.tile(cols.ravel(), C), ch], axis=1)
+        y = img.transpose(2, 0, 1).ravel()
+        B = np.concatenate([B, rng.standard_normal((d // 2, 1)) * check_float(channel_sigma, "channel_sigma", low=0.0)],
+                           axis=1)
+    X = fourier_features(coords.astype(np.float64), B)
+    return Task(name, "regression", X, y, X, y, B=B)
+
+
+def imp_bytes(P, batch, widths):
+    """Training memory of the dense IMP baseline: 24 bytes per weight (float32
+    weight, gradient, Adam's two moments, mask and the rewind copy) plus the
+    activations and their gradients of one batch (8 bytes per unit per sample)."""
+    return 24 * int(P) + 8 * int(batch) * int(sum(widths))
+
+
+def fit_iht(task, m, s, *, epochs=15, batch_size=None, block=64, rng=0):
+    """Sparse two-layer net on ``task`` by sequential-convex IHT (NumPy only).
+
+    Scalar targets (binary, INR): :func:`sparsecert.relu.recover_relu` with
+    AIHT, 10 inner steps, generators following the weights, ``epochs``
+    full-batch iterations (or epochs of minibatch steps when ``batch_size``
+    is given); one-hot targets: :func:`sparsecert.deep.recover_relu_vector`
+    (factored, softmax cross-entropy as in the published code and the IMP
+    baseline, adaptive metric, full batch) for as many iterations as ``epochs`` of
+    minibatches of ``batch_size`` would take (``epochs`` without a batch
+    size; the reference code's 50 epochs of batch 5000 on 50,000 images are
+    500 steps). ``s`` is capped at the number
+    of weights of a width-``m`` net. ``block`` hidden units are streamed
+    at a time: the working set is O(block (n + d) + s), not O(m d).
+
+    Returns
+    -------
+    dict with ``net`` (the fitted network), ``score`` (:meth:`Task.score`
+    on ``X_test``), ``s_eff``, ``nnz``, ``n_iter`` (IHT iterations),
+    ``bytes`` (solver's peak working memory plus 16 bytes per kept weight,
+    value and index) and ``seconds``.
+    """
+    from sparsecert.deep import recover_relu_vector
+    from sparsecert.relu import recover_relu
+
+    t0 = time.perf_counter()
+    d = task.X.shape[1]
+    if task.kind == "multiclass":
+        k = task.y.shape[1]
+        s_eff = min(int(s), m * (d + k))
+        steps = epochs * (-(-len(task.X) // batch_size) if batch_size else 1)
+        net, res = recover_relu_vector(task.X, task.y, m, s_eff, max_iter=steps, block=block, rng=rng,
+                                       progress=False, loss="cross-entropy")
+    else:
+        s_eff = min(int(s), m * d)
+        net, res = recover_relu(task.X, task.y, m, s_eff, method="aiht", sequential=True, inner_iter=10,
+                                max_iter=epochs, epochs=epochs, batch_size=batch_size, block=block, rng=rng,
+                                progress=False)
+    return {"net": net, "score": task.score(net.forward(task.X_test)), "s_eff": s_eff, "nnz": int(res.w.nnz),
+            "n_iter": int(res.n_iter),
+            "bytes": int(res.peak_memory) + 16 * int(res.w.nnz), "seconds": time.perf_counter() - t0}
+
+
+def fit_imp(task, m, ss, *, epochs=15, batch_size=None, rate=0.1, rng=0, progress=None):
+    """The paper's IMP baseline at every sparsity of ``ss`` from one run (needs torch).
+
+    A dense bias-free ReLU net ``d-m-k`` (torch's default init), Adam 1e-3,
+    MSE (cross-entropy for multi-class), ``epochs`` passes per round with
+    minibatches of ``batch_size`` (default: full batch), ``rate`` of the
+    surviving weights pruned per round by global magnitude, survivors rewound
+    to the initialisation, until ``min(ss)`` weights remain. The score at
+    ``s`` is that of the first round with at most ``s`` weights.
+
+    Returns
+    -------
+    list of dict, one per ``s``: ``score``, ``kept``, ``round``, ``bytes``
+    (:func:`imp_bytes`) and ``seconds`` (the whole run).
+    """
+    import torch
+
+    from sparsecert.torch_bridge import mlp, prune_torch
+
+    t0 = time.perf_counter()
+    n, d = task.X.shape
+    k = task.y.shape[1] if task.kind == "multiclass" else 1
+    P = m * (d + k)
+    X = task.X.astype(np.float32)
+    loss = "cross-entropy" if task.kind == "multiclass" else "mse"
+    y = task.y.argmax(axis=1) if loss == "cross-entropy" else task.y.astype(np.float32)
+    seed = integer_seed(rng)
+    model = mlp([d, m, k], init="torch", bias=False, rng=seed)
+    batch = min(n, batch_size or n)
+    target = max(1, min(min(int(v) for v in ss), P))
+    res = prune_torch(model, X, y, score="magnitude", schedule="iterative", scope="global", rate=rate,
+                      after="rewind", target=target, epochs=epochs, batch_size=batch, lr=1e-3, loss=loss,
+                      eval_every=10**9, rng=seed, progress=progress)
+    seconds = time.perf_counter() - t0
+    Xt = torch.as_tensor(task.X_test, dtype=torch.float32)
+    rows = []
+    for s in ss:
+        r = next(i for i, kept in enumerate(res.kept) if kept <= s) if min(res.kept) <= s else len(res.kept) - 1
+        model.load_state_dict(res.states[r])  # prune_torch trains copies; model is still ours
+        with torch.no_grad():
+            pred = model(Xt).numpy()
+        rows.append({"score": task.score(pred if k > 1 else pred[:, 0]), "kept": res.kept[r], "round": r,
+                     "bytes": imp_bytes(P, batch, (m, k)), "seconds": seconds})
+    return rows

@@ -1,0 +1,93 @@
+"""The one runner of every figure: pick the configuration, compute the module's tables (or read them
+back from their CSVs), write each table as CSV and the run's record as JSON, draw, save each figure
+once (PNG at :data:`sparsecert.io.DPI`).
+
+A figure module declares
+
+* ``CONFIGS``: name -> frozen :class:`~._common.FigureConfig` (``micro``, ``quick``, ``full`` and
+  named ones);
+* ``TABLES``: the stems of the CSVs it writes, the first one required for ``--redraw``;
+* ``compute(cfg, run) -> {stem: rows}`` (``run``: a :class:`Run`), which writes no file
+  but its sweep store;
+* ``draw(tables, cfg) -> {stem: Figure}``, laid out, from the tables alone;
+* optionally ``NEEDS_TORCH = True`` and ``GPU = True`` (``compute`` honours ``run.device``).
+
+Files are named ``<out>/<paper>/<stem>[_<config>]`` (no suffix for quick and full), ``<paper>`` the
+figure's sub-package (``recovery``, ``lottery``, ``transfer``, ``survey``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+from sparsecert import __version__
+from sparsecert.io import read_csv, save_figure, write_csv, write_json
+from . import REGISTRY, paper
+from .common import FigureConfig, Run, pick_config
+
+__all__ = ["run", "Run"]
+
+
+def run(name: str, out: str | Path = "figures", *, quick: bool = True, config: str | None = None,
+        overrides: dict | None = None, seed: int = 0, executor: str | None = "process",
+        progress: bool | None = None, device: str | None = None, redraw: bool = False) -> list[Path]:
+    """Make one figure; return the paths of the PNGs written.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`paper_repro.REGISTRY` (e.g. ``"planted"``).
+    out : str or Path
+        Root of the run's files: they go to ``out/<paper>/`` (made if missing).
+    quick : bool
+        The ``quick`` configuration, else ``full`` (when ``config`` is None).
+    config : str, optional
+        A configuration by name (a key of the module's ``CONFIGS``).
+    overrides : dict, optional
+        Settings changed from that configuration (``{"seeds": 1}``); checked, recorded in the
+        ``.config.json``; the files keep the configuration's name.
+    seed, executor, progress, device
+        See :class:`Run`.
+    redraw : bool
+        Draw from the CSVs a run left in ``out`` without computing (no torch needed).
+
+    Raises
+    ------
+    ValueError
+        Unknown figure, configuration or setting; ``device`` for a figure without a GPU path.
+    ImportError
+        The figure needs torch and torch is not installed.
+    FileNotFoundError
+        ``redraw`` without the CSV of a run.
+    """
+    if name not in REGISTRY:
+        raise ValueError(f"no figure {name!r}; the figures are {', '.join(REGISTRY)}")
+    module = REGISTRY[name]
+    cfg: FigureConfig = pick_config(module.CONFIGS, quick, config)
+    if overrides:
+        cfg = cfg.replace(**overrides)
+    if device is not None and not getattr(module, "GPU", False):
+        raise ValueError(f"--device: {name} has no GPU path")
+    if getattr(module, "NEEDS_TORCH", False) and not redraw and importlib.util.find_spec("torch") is None:
+        raise ImportError(f"{name} needs torch: pip install 'sparsecert[torch]' (torch==2.13.0)")
+    ctx = Run(Path(out) / paper(name), config, quick, seed, executor, progress, device)
+    ctx.out.mkdir(parents=True, exist_ok=True)
+    if redraw:
+        first, *rest = module.TABLES
+        tables = {first: read_csv(ctx.path(first, ".csv"))}
+        tables.update({t: read_csv(ctx.path(t, ".csv")) for t in rest if ctx.path(t, ".csv").exists()})
+    else:
+        tables = module.compute(cfg, ctx)
+        unknown = set(tables) - set(module.TABLES)
+        if unknown:
+            raise RuntimeError(f"{name}.compute returned tables {sorted(unknown)} not in its TABLES")
+        for stem, rows in tables.items():
+            write_csv(rows, ctx.path(stem, ".csv"))
+    paths = [save_figure(fig, ctx.path(stem, ".png"), tight=False) for stem, fig in module.draw(tables, cfg).items()]
+    if not redraw:
+        record = {"figure": name, "config": ctx.key, "overrides": dict(overrides or {}), "settings": dict(cfg),
+                  "seed": seed, "version": __version__,
+                  "files": [ctx.path(t, ".csv").name for t in tables] + [p.name for p in paths]}
+        write_json(record, ctx.path(name.replace("-", "_"), ".config.json"))
+    return paths

@@ -1,0 +1,250 @@
+"""Planted sparse ReLU MLPs: plant a net, fit it by IHT (and the IMP baseline), score the fit.
+
+* :func:`planted_mlp` / :func:`planted_mlp_grid`: plant a sparse ReLU MLP (Gaussian inputs, scalar
+  output, ``s / layers`` N(0, 1) weights per layer, output = sum of the last hidden layer's ReLUs),
+  fit it by IHT and report PSNR on the training data, exact-support recovery, relative weight error,
+  time and peak working memory; :func:`planted_deep` builds the instance alone.
+* :func:`planted_vector`: the same with ``k`` outputs, fitted by vector IHT on both layers.
+* :func:`capacity`, :func:`imp_relu_baseline`: the weights a width-``m`` net holds; the dense IMP
+  baseline on the same data.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from .validation import check_float, check_int, check_rng
+from .deep import recover_mlp
+from .nn import MLP
+from .imp import imp
+from .nn import DenseNet
+from .models import planted_relu
+from .metrics import psnr
+from .relu import match_neurons, recover_relu
+
+__all__ = ["capacity", "imp_relu_baseline", "planted_deep", "planted_mlp", "planted_vector", "planted_mlp_grid"]
+
+
+def planted_deep(n, d, m, s, layers, rng=None):
+    """The instance :func:`planted_mlp` fits for ``layers`` hidden layers of width ``m``.
+
+    Gaussian X (n, d); hidden layer ``l`` gets ``s // layers`` N(0, 1) weights at uniformly
+    drawn positions (the first layer the remainder too); the output weights are all 1.
+
+    Returns
+    -------
+    X : ndarray, shape (n, d)
+    y : ndarray, shape (n,)
+        The planted net's outputs.
+    net : MLP
+        The planted net.
+    """
+    rng = check_rng(rng)
+    X = rng.standard_normal((n, d))
+    Ws, fan_in = [], d
+    per = [s // layers] * layers
+    per[0] += s - sum(per)
+    for s_l in per:
+        W = np.zeros((m, fan_in))
+        W.flat[rng.choice(m * fan_in, min(s_l, m * fan_in), replace=False)] = rng.standard_normal(min(s_l, m * fan_in))
+        Ws.append(W)
+        fan_in = m
+    net = MLP(Ws, np.ones(m))
+    return X, net(X), net
+
+
+def capacity(m, d, layers=1):
+    """Weights a width-m net with ``layers`` hidden layers on d inputs can hold (the largest planted s)."""
+    return m * d + (layers - 1) * m * m
+
+
+def imp_relu_baseline(X, y, widths, s, *, epochs=15, lr=1e-3, rate=0.1, batch_size=None, rng=None):
+    """The recovery paper's IMP baseline: a dense ReLU MLP (with biases) trained by Adam
+    (lr 1e-3, MSE), 10% of the surviving weights pruned globally per round, survivors
+    rewound to their initialisation, the same epochs every round, until ``s`` weights
+    remain (biases not counted). A 2-d ``y`` (n, k) gives k outputs.
+
+    Returns
+    -------
+    IMPResult
+        ``.net`` is the final sparse network; ``peak_memory`` counts the dense state.
+    """
+    X = np.asarray(X)
+    k = 1 if np.ndim(y) == 1 else np.shape(y)[1]
+    net0 = DenseNet.init([X.shape[1], *widths, k], rng)
+    return imp(net0, X, y, target=s, rate=rate, scope="global", rewind="init", optimizer="adam", lr=lr,
+               epochs=epochs, batch_size=batch_size, rng=rng, progress=False)
+
+
+def _backend_kwargs(device):
+    """The IHT fits' ``backend``/``device`` arguments for ``device`` (None: NumPy)."""
+    return {"backend": "numpy"} if device is None else {"backend": "torch", "device": device}
+
+
+#: ``planted_mlp``'s default ``fallback_tol``: a sequential fit whose network ends above this relative
+#: residual is followed by a second fit under the published rule (the better network is kept).
+FALLBACK_TOL = 1e-4
+
+
+def planted_mlp(m, s, seed=0, *, n=50000, d=100, layers=1, method="aiht", sequential=True, max_iter=15, inner_iter=3,
+                imp_baseline=False, imp_epochs=15, device=None, idle="residual", unit_moves=True,
+                fallback_tol=FALLBACK_TOL):
+    """Plant a sparse ReLU MLP of width ``m`` with ``s`` nonzeros and fit it by IHT.
+
+    Parameters
+    ----------
+    m : int
+        Hidden width (of the planted net and of the fit).
+    s : int
+        Nonzero weights of the planted net (the fit's budget too).
+    seed : int
+    n, d : int
+        Samples and input dimension (paper: n = 50,000, d = 100).
+    layers : int
+        Hidden layers (1 or more; deeper fits go layer by layer).
+    method, sequential, max_iter, inner_iter
+        IHT settings (paper: sequential-convex AIHT, 15 full-batch epochs).
+    idle, unit_moves
+        The sequential rule's options (:class:`sparsecert.recovery.SequentialIHTSolver`;
+        ``idle="random", unit_moves=False`` is the published rule).
+    fallback_tol : float or None
+        Sequential fits only: when the fitted network's relative residual
+        ``||y - f(X)|| / ||y||`` is above ``fallback_tol``, fit again under the
+        published rule (the fit ``idle="random", unit_moves=False`` alone would
+        make: the same generator draws) and keep the network that fits better.
+        A planted net is fitted exactly by its own weights, so a fit left above
+        ~1e-4 has failed; the two rules fail on different instances (README,
+        "Sequential-convex IHT"). Costs a second fit where the first fails.
+        None: one fit. Row ``fallback``: ``""`` (not run), ``"first"`` or
+        ``"published"`` (the fit kept).
+    imp_baseline : bool
+        Also fit the same instance by :func:`imp_relu_baseline` (``imp_epochs``
+        full-batch Adam epochs per round) and add ``imp_psnr``, ``imp_time``,
+        ``imp_peak_memory``, ``imp_rounds``.
+    device : str, optional
+        Run IHT on the torch backend on this device (``"cpu"``, ``"cuda"``);
+        default the NumPy backend.
+
+    Returns
+    -------
+    dict
+        ``m, s, seed, n, d, layers, method, psnr, support_recovered`` (None
+        for layers > 1), ``rel_weight_error`` (None for layers > 1, units
+        matched up to permutation), ``time`` (s), ``peak_memory`` (bytes),
+        ``iterations`` (of both fits when the fallback ran), ``fallback``.
+    """
+    m = check_int(m, "m", low=1)
+    layers = check_int(layers, "layers", low=1)
+    s = check_int(s, "s", low=layers, high=capacity(m, d, layers))
+    rng = check_rng(seed)
+    backend = _backend_kwargs(device)
+    if fallback_tol is not None:
+        fallback_tol = check_float(fallback_tol, "fallback_tol", low=0.0)
+    row = {"m": m, "s": s, "seed": seed, "n": n, "d": d, "layers": layers, "method": method}
+    t0 = time.perf_counter()
+    if layers == 1:
+        p = planted_relu(n, d, m, s, rng=rng)
+        X, y = p.X, p.y
+    else:
+        X, y, _ = planted_deep(n, d, m, s, layers, rng)
+
+    def fit(idle, unit_moves, rng):
+        """The fitted network's outputs and its row entries under one sequential rule."""
+        rule = {"idle": idle, "unit_moves": unit_moves} if sequential else {}
+        kw = dict(method=method, sequential=sequential, max_iter=max_iter, inner_iter=inner_iter, rng=rng,
+                  progress=False, **backend, **rule)
+        if layers == 1:
+            net, res = recover_relu(X, y, m, s, **kw)
+            match = match_neurons(net, p.model)
+            out = net.forward(X)
+            return out, dict(support_recovered=match["support_recovered"], rel_weight_error=match["rel_error"],
+                             peak_memory=res.peak_memory, iterations=res.n_iter)
+        net, results = recover_mlp(X, y, [m] * layers, s, **kw)
+        return net(X), dict(support_recovered=None, rel_weight_error=None,
+                            peak_memory=max(r.peak_memory for r in results), iterations=sum(r.n_iter for r in results))
+
+    fallback_rng = copy.deepcopy(rng)  # the second fit draws what a fit under the published rule alone would
+    out, fields = fit(idle, unit_moves, rng)
+    row.update(fields, fallback="")
+    ynorm = max(float(np.linalg.norm(y)), np.finfo(float).tiny)
+    rel = float(np.linalg.norm(y - out)) / ynorm
+    if sequential and fallback_tol is not None and rel > fallback_tol and (idle, unit_moves) != ("random", False):
+        out2, fields2 = fit("random", False, fallback_rng)
+        iterations = row["iterations"] + fields2["iterations"]
+        if float(np.linalg.norm(y - out2)) / ynorm < rel:
+            out, row = out2, {**row, **fields2}
+        row.update(iterations=iterations, fallback="published" if out is out2 else "first",
+                   peak_memory=max(row["peak_memory"], fields2["peak_memory"]))
+    row["psnr"] = psnr(y, out)
+    row["time"] = time.perf_counter() - t0
+    if imp_baseline:
+        res = imp_relu_baseline(X, y, [m] * layers, s, epochs=imp_epochs, rng=rng)
+        row.update(imp_psnr=psnr(y, res.net(X)), imp_time=res.time, imp_peak_memory=res.peak_memory,
+                   imp_rounds=len(res.nets) - 1)
+    return row
+
+
+def planted_vector(m, s, seed=0, *, n=50000, d=100, k=10, epochs=100, batch_size=5000, device=None,
+                   imp_baseline=False):
+    """Plant a sparse two-layer ReLU net with ``k`` outputs and fit it by vector IHT (paper Fig. 2).
+
+    The planted net follows the published code: ``X`` (n, d) i.i.d. N(0, 1);
+    ``s // 2`` uniformly placed N(0, 1) entries in the hidden weights ``U``
+    (m x d) and ``s // 2`` in the output weights ``V`` (m x k) (capped by
+    their sizes); ``Y = relu(X U^T) V``. The fit
+    (:func:`sparsecert.deep.recover_relu_vector`, budget ``s`` over both
+    layers) takes as many full-batch steps as ``epochs`` of minibatches of
+    ``batch_size`` would (``epochs * ceil(n / batch_size)``; paper: 100
+    epochs of 5000).
+
+    Returns
+    -------
+    dict
+        ``m, s, seed, n, d, k, psnr`` (dB over all n k outputs, peak max|Y|),
+        ``time`` (s), ``peak_memory`` (bytes), ``iterations``, ``status``.
+    """
+    from .deep import recover_relu_vector
+
+    m = check_int(m, "m", low=1)
+    k = check_int(k, "k", low=1)
+    s = check_int(s, "s", low=2, high=m * (d + k))
+    steps = check_int(epochs, "epochs", low=1) * -(-n // check_int(batch_size, "batch_size", low=1))
+    rng = check_rng(seed)
+    X = rng.standard_normal((n, d))
+    U, V = np.zeros((m, d)), np.zeros((m, k))
+    for W in (U, V):
+        nnz = min(W.size, s // 2)
+        W.flat[rng.choice(W.size, nnz, replace=False)] = rng.standard_normal(nnz)
+    Y = np.maximum(X @ U.T, 0.0) @ V
+    t0 = time.perf_counter()
+    backend = _backend_kwargs(device)
+    net, res = recover_relu_vector(X, Y, m, s, max_iter=steps, rng=rng, progress=False, **backend)
+    row = {"m": m, "s": s, "seed": seed, "n": n, "d": d, "k": k, "psnr": psnr(Y.ravel(), net.forward(X).ravel()),
+           "time": time.perf_counter() - t0, "peak_memory": res.peak_memory, "iterations": res.n_iter,
+           "status": res.status}
+    if imp_baseline:
+        r = imp_relu_baseline(X, Y, [m], s, epochs=epochs, batch_size=batch_size, rng=rng)
+        row.update(imp_psnr=psnr(Y.ravel(), r.net(X).ravel()), imp_time=r.time, imp_peak_memory=r.peak_memory)
+    return row
+
+
+def planted_mlp_grid(ms, ss, seeds=(0,), *, progress=True, **kwargs):
+    """Run :func:`planted_mlp` over the grid ``ms x ss x seeds`` (cells with s > capacity skipped).
+
+    Returns
+    -------
+    list of dict, one per cell (see :func:`planted_mlp`).
+    """
+    cells = [(m, s, seed) for m in ms for s in ss for seed in seeds]
+    layers = kwargs.get("layers", 1)
+    d = kwargs.get("d", 100)
+    rows = []
+    for m, s, seed in tqdm(cells, desc="planted MLP", disable=not progress):
+        if not layers <= s <= capacity(m, d, layers):
+            continue
+        rows.append(planted_mlp(m, s, seed, **kwargs))
+    return rows

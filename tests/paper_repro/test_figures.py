@@ -1,0 +1,217 @@
+"""The figures' runner and command: every figure's micro configuration end to end, the quick ones (slow),
+configurations, redrawing from CSVs, the run's record, and files under ``OUT/<paper>/``."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from paper_repro import REGISTRY, paper, run
+from sparsecert.cli import main
+
+#: The committed reference outputs, one folder per paper.
+FIGURES = Path(__file__).resolve().parents[2] / "figures"
+
+
+@pytest.mark.slow  # linear-imp's micro configuration runs in the fast suite
+def test_repro_linear_imp_quick(tmp_path, capsys):
+    """The linear-IMP figures regenerate from one command (quick mode)."""
+    assert main(["repro", "linear-imp", "--quick", "--out", str(tmp_path)]) == 0
+    for stem in ("linear_imp_path", "linear_imp_support"):
+        assert (tmp_path / "lottery" / f"{stem}.png").stat().st_size > 1000
+        assert (tmp_path / "lottery" / f"{stem}.csv").read_text().count("\n") > 5
+    assert main(["repro", "list"]) == 0
+    assert "linear-imp" in capsys.readouterr().out
+
+
+_SLOW = pytest.mark.slow  # 5-50 s each: run by `make test` (and CI), left out of `pytest -m "not slow"`
+
+
+@pytest.mark.parametrize("name", [
+    pytest.param(n, marks=_SLOW)  # each but sequential-check also runs in its micro configuration in the fast suite
+    for n in ("convergence", "planted-vector", "gaussian-phase", "planted", "certify", "pruning", "lottery",
+              "transfer", "classify", "inr", "sequential-check")
+])
+def test_quick_figures_are_produced(name, tmp_path):
+    if getattr(REGISTRY[name], "NEEDS_TORCH", False):
+        pytest.importorskip("torch", reason="the torch extra is not installed")
+    paths = run(name, tmp_path, quick=True, executor="process", progress=False)
+    assert paths and all(p.stat().st_size > 5000 for p in paths)
+    assert list((tmp_path / paper(name)).glob("*.csv"))
+
+
+MICRO = ("gaussian-phase", "planted", "planted-vector", "certify", "pruning", "lottery", "transfer", "classify", "inr",
+         "relu-phase", "linear-imp", "convergence", "sequential-check")
+
+
+@pytest.mark.parametrize("name", MICRO)
+def test_micro_figures_run_every_step_in_seconds(name, tmp_path):
+    """Each figure's "micro" configuration (a grid of one or two cells) runs the figure's whole path --
+    sweep, fits, drawing, CSV -- in the default suite; the quick runs above are the slow ones."""
+    module = REGISTRY[name]
+    if getattr(module, "NEEDS_TORCH", False):
+        pytest.importorskip("torch", reason="the torch extra is not installed")
+    assert "micro" in module.CONFIGS
+    paths = run(name, tmp_path, config="micro", executor="serial", progress=False)
+    assert paths and all(p.exists() and p.stem.endswith("_micro") for p in paths)
+    # every table the module declares for this run is written, named after the configuration
+    assert all(p.parent == tmp_path / paper(name) for p in paths)
+    assert {p.name for p in (tmp_path / paper(name)).glob("*.csv")} >= {f"{t}_micro.csv" for t in module.TABLES[:1]}
+
+
+def test_named_configuration_runs_only_where_it_exists(tmp_path, monkeypatch, capsys):
+    import paper_repro.cli
+    from paper_repro.cli import run_repro
+
+    called = {}
+    monkeypatch.setattr(paper_repro.cli, "run", lambda name, out, **kw: called.setdefault(name, kw) and [])
+    run_repro(["all"], tmp_path, config="mnist5k")
+    assert sorted(called) == ["classify", "inr", "lottery"]
+    assert all(kw["config"] == "mnist5k" for kw in called.values())
+    with pytest.raises(SystemExit) as exc:
+        main(["repro", "linear-imp", "--config", "mnist5k", "--out", str(tmp_path)])
+    assert exc.value.code == 2
+    assert "'mnist5k' exists for classify, inr, lottery" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["repro", "classify", "--config", "mnist5k", "--full"])  # one mode at a time
+
+
+def test_pick_config_names_the_ones_it_has():
+    from paper_repro.common import pick_config
+    from paper_repro.recovery import inr
+
+    assert pick_config(inr.CONFIGS, quick=False) is inr.FULL
+    assert pick_config(inr.CONFIGS, config="mnist5k")["images"]["digit"][0] == ("mnist5k", 0)
+    with pytest.raises(ValueError, match="full, micro, mnist5k, quick"):
+        pick_config(inr.CONFIGS, config="mnist")
+    assert inr.load_image(("mnist5k", 0)).shape == (28, 28)
+
+
+def test_sequential_check_reports_changes_against_the_previous_csv(tmp_path, monkeypatch, capsys):
+    """The regression check prints each score beside the one its CSV held before: a second run of
+    the same (deterministic) cases reports no change; an edited previous value shows as a change."""
+    import csv
+
+    def check():
+        run("sequential-check", tmp_path, config="micro", progress=False)
+
+    check()
+    path = tmp_path / "recovery" / "sequential_regression_micro.csv"
+    rows = list(csv.DictReader(open(path)))
+    cases = [r["case"] for r in rows]
+    assert cases[:2] == ["planted 1-layer", "digits binary"]
+    assert all(r["value"] for r in rows)
+    capsys.readouterr()
+    check()
+    out = capsys.readouterr().out
+    assert all(line.split()[-1] == "0" for line in out.splitlines() if line.startswith(("planted", "digits")))
+    rows[0]["value"] = str(float(rows[0]["value"]) - 1.0)
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    check()
+    first = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("planted"))
+    assert first.split()[-1] == "+1.00"
+
+
+def test_version_and_repro_list_import_no_figure_module():
+    """``sparsecert --version`` and ``repro list`` read the figures' one-line summaries from source:
+    no figure module, matplotlib, torch or scikit-learn is imported."""
+    code = ("import sys, contextlib, io\nfrom sparsecert.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+            "    main(['repro', 'list'])\n"
+            "    try:\n        main(['--version'])\n    except SystemExit:\n        pass\n"
+            "heavy = sorted(m for m in sys.modules if (m.startswith('paper_repro.') and m != 'paper_repro.cli') or m.split('.')[0] in "
+            "('matplotlib', 'torch', 'sklearn'))\n"
+            "print(heavy, 'transfer ' in out.getvalue(), 'sparsecert ' in out.getvalue())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[] True True", out
+
+
+@pytest.mark.parametrize("name,stems", [("planted", ["planted_mlp_1layer", "planted_mlp_2layer"]),
+                                        ("planted-vector", ["planted_vector"]),
+                                        pytest.param("gaussian-phase", ["gaussian_phase"], marks=_SLOW),
+                                        ("pruning", ["pruning_compare"]), ("sequential-check", ["sequential_regression"]),
+                                        ("linear-imp", ["linear_imp_path", "linear_imp_support"]),
+                                        ("certify", ["certify_phase"]), ("lottery", ["lottery_lenet"]),
+                                        ("transfer", ["transfer"]),
+                                        ("transfer --config fmnist-mnist", ["transfer_fmnist-mnist"]),
+                                        ("relu-phase", ["relu_phase", "relu_phase_law", "relu_phase_trials",
+                                                        "relu_structure"]),
+                                        ("convergence", ["demo_convergence", "demo_convergence_residuals"])])
+def test_redraw_draws_from_the_csv_without_computing(name, stems, tmp_path, monkeypatch):
+    """--redraw on the quick run's CSVs (as committed under figures/) draws each figure without a sweep."""
+    import shutil
+
+    name, *config = name.split()
+    figures, out = FIGURES / paper(name), tmp_path / paper(name)
+    out.mkdir()
+    for stem in stems:
+        shutil.copy(figures / f"{stem}.csv", out)
+    monkeypatch.setattr(REGISTRY[name], "run_sweep", lambda *a, **k: pytest.fail("--redraw computed"), raising=False)
+    assert main(["repro", name, *config, "--redraw", "--out", str(tmp_path)]) == 0
+    assert all((out / f"{stem}.png").stat().st_size > 1000 for stem in stems if (figures / f"{stem}.png").exists())
+
+
+@pytest.mark.parametrize("name,stem", [("classify", "classify_binary_digits"), ("inr", "inr_china_grey")])
+def test_grid_figures_redraw_from_their_csv(name, stem, tmp_path, monkeypatch):
+    """classify and inr keep in each row the figure it belongs to (and what its title says of the
+    task), so --redraw draws the same panels from the micro run's CSV without fitting."""
+    module = REGISTRY[name]
+    if getattr(module, "NEEDS_TORCH", False):
+        pytest.importorskip("torch", reason="the torch extra is not installed")
+    run(name, tmp_path, config="micro", executor="serial", progress=False)
+    png = tmp_path / "recovery" / f"{stem}_micro.png"
+    png.unlink()
+    monkeypatch.setattr(module, "grid_rows", lambda *a, **k: pytest.fail("--redraw computed"))
+    assert main(["repro", name, "--redraw", "--config", "micro", "--out", str(tmp_path)]) == 0
+    assert png.stat().st_size > 1000
+
+
+def test_repro_records_the_configuration_beside_the_figures(tmp_path):
+    """Each `sparsecert repro NAME` run leaves NAME[_CONFIG].config.json: the configuration's name
+    and settings, the seed, the version and the files it drew."""
+    import json
+
+    import sparsecert
+
+    assert main(["repro", "certify", "--config", "micro", "--seed", "3", "--out", str(tmp_path)]) == 0
+    record = json.loads((tmp_path / "recovery" / "certify_micro.config.json").read_text())
+    assert record["config"] == "micro" and record["seed"] == 3 and record["version"] == sparsecert.__version__
+    assert record["settings"] == json.loads(json.dumps(dict(REGISTRY["certify"].CONFIGS["micro"])))
+    assert record["files"] and all((tmp_path / "recovery" / f).exists() for f in record["files"])
+
+
+def test_redraw_needs_the_csv(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["repro", "planted", "--redraw", "--out", str(tmp_path)])
+    assert "run the figure once before redrawing it" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="no figure 'plantd'; the figures are certify, classify"):
+        run("plantd", tmp_path)
+    with pytest.raises(ValueError, match="unknown linear_imp settings: trails"):
+        run("linear-imp", tmp_path, config="micro", overrides={"trails": 3})
+
+
+def test_figure_configurations_are_typed_and_frozen():
+    """Each figure's configurations are frozen dataclasses with typed fields, checked when made (a
+    misspelt or mistyped setting fails there, naming it); they read like the dicts they replaced."""
+    import dataclasses
+
+    from paper_repro.recovery import planted
+
+    for name in REGISTRY:  # every figure follows the runner's contract
+        module = REGISTRY[name]
+        assert {"micro", "quick", "full"} <= set(module.CONFIGS), name
+        assert all(isinstance(c, module.Config) for c in module.CONFIGS.values()), name
+        assert module.TABLES and callable(module.compute) and callable(module.draw), name
+        assert not hasattr(module, "run") and not hasattr(module, "redraw"), name
+    q = planted.QUICK
+    assert q["n"] == q.n == 2000 and dict(q)["ms"] == (1, 5, 20) and {**q}["imp_epochs"] == 15
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        q.n = 10  # type: ignore[misc]
+    with pytest.raises(TypeError, match="Config.n must be <class 'int'>, got '2000'"):
+        planted.Config(n="2000", ms=(1,), ss=(1,), seeds=(0,), imp_epochs=1)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'epochs'"):
+        planted.Config(n=2000, ms=(1,), ss=(1,), seeds=(0,), epochs=1)

@@ -1,0 +1,153 @@
+"""The IHT paper's real-data tasks: classification subsets, INR features, IHT and the IMP baseline."""
+
+import numpy as np
+import pytest
+
+from paper_repro.recovery import tasks
+from sparsecert import data
+from sparsecert.relu import psnr, recover_relu
+
+
+def test_fourier_features_are_a_shift_invariant_kernel():
+    """<gamma(x), gamma(x')> = sum_i cos(2 pi b_i . (x - x')): sin a sin b + cos a cos b = cos(a - b)."""
+    rng = np.random.default_rng(0)
+    B = rng.standard_normal((40, 2)) * 2
+    x = rng.integers(0, 28, size=(30, 2)).astype(float)
+    G = tasks.fourier_features(x, B)
+    assert G.shape == (30, 80)
+    K = np.cos(2 * np.pi * (x[:, None, :] - x[None, :, :]) @ B.T).sum(-1)
+    np.testing.assert_allclose(G @ G.T, K, atol=1e-9)
+    np.testing.assert_allclose(np.diag(G @ G.T), 40.0)
+    with pytest.raises(ValueError, match="B must have shape"):
+        tasks.fourier_features(x, B[:, :1])
+
+
+def test_inr_task_pixels_and_features():
+    img = np.arange(12, dtype=np.uint8).reshape(3, 4) * 20
+    t = tasks.inr_task(img, d=8, sigma=2.0, rng=1)
+    assert t.kind == "regression" and t.X.shape == (12, 8) and t.B.shape == (4, 2)
+    np.testing.assert_allclose(t.y, img.ravel() / 255.0)
+    r, c = 2, 1  # pixel (2, 1) is row 2 * 4 + 1
+    np.testing.assert_allclose(t.X[2 * 4 + 1], tasks.fourier_features(np.array([[r, c]], float), t.B)[0])
+    # colour: channel-major, the channel index a third coordinate with its own small frequencies
+    rgb = np.random.default_rng(0).random((2, 3, 3))
+    tc = tasks.inr_task(rgb, d=10, sigma=5.0, channel_sigma=0.05, rng=2)
+    assert tc.X.shape == (18, 10) and tc.B.shape == (5, 3)
+    np.testing.assert_allclose(tc.y, rgb.transpose(2, 0, 1).ravel())
+    i = 2 * 6 + 1 * 3 + 2  # channel 2, row 1, column 2
+    np.testing.assert_allclose(tc.X[i], tasks.fourier_features(np.array([[1.0, 2.0, 2.0]]), tc.B)[0])
+    assert np.std(tc.B[:, 2]) < 0.2 < np.std(tc.B[:, 0])
+    np.testing.assert_array_equal(tasks.inr_task(img, d=8, rng=1).B, t.B)  # same seed, same frequencies
+
+
+@pytest.mark.parametrize("kwargs, match", [({"d": 7}, "d must be even"), ({"sigma": 0.0}, "sigma"),
+                                           ({"image": np.zeros((2, 2, 2, 2))}, "image must have shape"),
+                                           ({"image": np.full((2, 2), 1.5)}, r"values in \[0, 1\]")])
+def test_inr_task_rejects_bad_input(kwargs, match):
+    args = {"image": np.zeros((4, 4), np.uint8), **kwargs}
+    with pytest.raises(ValueError, match=match):
+        tasks.inr_task(args.pop("image"), **args)
+
+
+def test_sample_image_block_average():
+    """Reduction by block means: the result's mean equals the mean of the central crop."""
+    from sklearn.datasets import load_sample_image
+
+    full = load_sample_image("flower.jpg").astype(float)  # 427 x 640
+    img = data.sample_image("flower.jpg", 32)
+    b = 427 // 32
+    top, left = (427 - 32 * b) // 2, (640 - 32 * b) // 2
+    crop = full[top : top + 32 * b, left : left + 32 * b]
+    assert img.shape == (32, 32, 3) and img.dtype == np.uint8
+    assert abs(img.astype(float).mean() - crop.mean()) < 0.6  # rounding to uint8 only
+    np.testing.assert_allclose(img[0, 0], crop[:b, :b].mean(axis=(0, 1)), atol=0.5)
+    assert data.sample_image("china.jpg", 28, gray=True).shape == (28, 28)
+
+
+def test_class_task_binary_and_multiclass():
+    t = tasks.class_task("digits", (7, 3), per_class=20, per_class_test=5)
+    assert t.kind == "binary" and t.X.shape == (40, 64) and t.X_test.shape == (10, 64)
+    assert set(np.unique(t.y)) == {0.0, 1.0} and np.sum(t.y) == 20  # class 3 -> 1
+    assert 0 <= t.X.min() and t.X.max() <= 1
+    Xtr, ytr = data.load_digits("train")
+    first3 = Xtr[ytr == 3][:20].reshape(20, -1) / 16.0
+    np.testing.assert_allclose(t.X[t.y == 1], first3)  # the first 20 of the class, in file order
+    m = tasks.class_task("digits")
+    assert m.kind == "multiclass" and m.y.shape[1] == 10
+    np.testing.assert_array_equal(m.y.sum(1), 1.0)
+    np.testing.assert_array_equal(m.y_test.argmax(1), m.labels)
+    with pytest.raises(ValueError, match="at least two distinct"):
+        tasks.class_task("digits", (3, 3))
+
+
+def test_class_task_without_files_names_them(tmp_path, monkeypatch):
+    monkeypatch.setenv("SPARSECERT_DATA", str(tmp_path))
+    with pytest.raises(data.DataNotFound, match="train-images-idx3-ubyte"):
+        tasks.class_task("mnist", (0, 1))
+
+
+def test_task_scores_match_their_definitions():
+    t = tasks.Task("b", "binary", None, None, np.zeros((4, 1)), np.array([0, 1, 1, 0.0]), np.array([0, 1, 1, 0]))
+    assert t.score(np.array([0.2, 0.5, 0.9, 0.7])) == 0.75  # threshold 0.5 (0.5 counts as 1)
+    y = np.array([0.1, 0.5, 0.9])
+    r = tasks.Task("r", "regression", None, y, None, y)
+    pred = y + np.array([0.1, -0.1, 0.0])
+    assert r.score(pred) == pytest.approx(-10 * np.log10(np.mean((pred - y) ** 2)))  # peak 1
+    assert psnr(y, pred) == pytest.approx(20 * np.log10(0.9) - 10 * np.log10(np.mean((pred - y) ** 2)))
+    with pytest.raises(ValueError, match="pred must have 3 rows"):
+        r.score(np.zeros(2))
+
+
+def test_sequential_iht_returns_the_best_network_seen():
+    """Moving generators make sequential IHT non-monotone; the returned network's own relative
+    residual is the smallest one recorded (residuals after each generator update are the network's)."""
+    img = data.sample_image("china.jpg", 16, gray=True)
+    t = tasks.inr_task(img, d=200, sigma=2.0)
+    net, res = recover_relu(t.X, t.y, 20, 20, method="aiht", sequential=True, inner_iter=10, max_iter=25, rng=0)
+    rel = np.linalg.norm(t.y - net.forward(t.X)) / np.linalg.norm(t.y)
+    assert rel == pytest.approx(min(res.residuals), rel=1e-8)
+    assert res.info["best_iter"] <= res.n_iter and net.nnz <= 20
+
+
+def test_fit_iht_counts_and_scores():
+    t = tasks.class_task("digits", (0, 1))
+    out = tasks.fit_iht(t, 5, 20, epochs=15, rng=0)
+    assert out["nnz"] <= 20 and out["net"].nnz == out["nnz"]
+    assert out["score"] == t.score(out["net"].forward(t.X_test))
+    assert out["score"] > max(np.mean(t.labels), 1 - np.mean(t.labels))  # beats the majority class
+    assert out["bytes"] >= 16 * out["nnz"]
+    big = tasks.fit_iht(t, 1, 10_000, epochs=3)  # s above m d is capped
+    assert big["s_eff"] == 64
+    multi = tasks.class_task("digits")
+    mo = tasks.fit_iht(multi, 10, 100, epochs=20)
+    assert mo["nnz"] <= 100 and mo["score"] > 0.2 and mo["n_iter"] == 20
+    # Vector IHT is full batch: with a batch size it takes the steps that many minibatch epochs would.
+    assert tasks.fit_iht(multi, 10, 100, epochs=2, batch_size=500)["n_iter"] == 2 * -(-len(multi.X) // 500)
+
+
+@pytest.mark.torch
+def test_fit_imp_reads_each_sparsity_off_one_run():
+    """One IMP run serves every s: the score at s is that of the first round with at most s weights,
+    and rounds remove 10% of the survivors (global magnitude), so kept counts fall geometrically."""
+    pytest.importorskip("torch", reason="the torch extra is not installed")
+    t = tasks.class_task("digits", (0, 1))
+    ss = [5, 20, 50, 1000]
+    rows = tasks.fit_imp(t, 3, ss, epochs=2, batch_size=64)
+    P = 3 * 65
+    for s, r in zip(ss, rows):
+        assert r["kept"] <= max(s, 5) and r["bytes"] == tasks.imp_bytes(P, 64, (3, 1))
+    assert rows[-1]["round"] == 0 and rows[-1]["kept"] == P  # s >= P: the dense net
+    assert rows[0]["kept"] == 5 and rows[0]["round"] > rows[1]["round"] > rows[2]["round"]
+    assert rows[0]["kept"] <= rows[1]["kept"] <= rows[2]["kept"]
+    assert all(0 <= r["score"] <= 1 for r in rows)
+
+
+def test_grid_without_torch_draws_iht_only(tmp_path, monkeypatch):
+    from paper_repro.recovery import _iht_imp
+
+    monkeypatch.setattr(_iht_imp.importlib.util, "find_spec", lambda name: None)
+    t = tasks.class_task("digits", (0, 1), per_class=40)
+    rows = _iht_imp.grid_rows(t, {"ms": (1, 2), "ss": (2, 5), "epochs": 5, "imp_epochs": 1}, [0])
+    assert len(rows) == 4 and all("imp" not in r for r in rows)
+    fig = _iht_imp.heatmaps(rows, lo=50, hi=100, percent=True)
+    assert len(fig.axes) == 2  # the IHT panel and its colour bar: no IMP or memory panels
