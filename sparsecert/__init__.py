@@ -9,7 +9,7 @@ from .operators import DenseOperator, GaussianOperator, HStackOperator, PatternC
 from .recovery import METHODS, STATUSES, IHTSolver, MinibatchIHTSolver, RecoveryResult, SequentialIHTSolver, iht
 from .sparse import SparseVector, StreamingTopK
 
-__version__ = "0.3.4"
+__version__ = "0.4.0"
 
 __all__ = [
     "DenseOperator",

@@ -117,7 +117,7 @@ def planted_mlp(m, s, seed=0, *, n=50000, d=100, layers=1, method="aiht", sequen
         published rule (the fit ``idle="random", unit_moves=False`` alone would
         make: the same generator draws) and keep the network that fits better.
         A planted net is fitted exactly by its own weights, so a fit left above
-        ~1e-4 has failed; the two rules fail on different instances (README,
+        ~1e-4 has failed; the two rules fail on different instances (docs/explanations/sequential_rule.md,
         "Sequential-convex IHT"). Costs a second fit where the first fails.
         None: one fit. Row ``fallback``: ``""`` (not run), ``"first"`` or
         ``"published"`` (the fit kept).

@@ -228,7 +228,7 @@ def recover_relu(
         AIHT inner conjugate-gradient steps per iteration (the reference
         code uses 10 gradient steps). With ``sequential`` on wide nets and few
         samples, fewer steps fit the random patterns less exactly and survive
-        the generator update better (README, "Real MNIST at reduced size").
+        the generator update better (paper_repro/recovery/README.md, "Real MNIST at reduced size").
     batch_size : int, optional
         0 or None: full batch. Otherwise epochs of one IHT step per minibatch
         (rows shuffled with ``rng`` each epoch).

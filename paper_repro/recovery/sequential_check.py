@@ -1,5 +1,5 @@
 """Regression check of sequential-convex IHT: fixed instances whose scores every change to the
-algorithm is measured against (README, "Sequential-convex IHT: the diagnosis").
+algorithm is measured against (docs/explanations, "Sequential-convex IHT: the diagnosis").
 
 Cases (IHT only, one seed, the package defaults):
 
@@ -102,7 +102,7 @@ def _inr_rows(cfg, seed):
 
 
 def _diagnosis_rows(cfg, seed):
-    """Residual per iteration of the published algorithm and of ours, mnist5k INR (the README's diagnosis)."""
+    """Residual per iteration of the published algorithm and of ours, mnist5k INR (docs/explanations/sequential_rule.md)."""
     from sparsecert.data import load_mnist5k
 
     inr = cfg["inr"]

@@ -1,4 +1,4 @@
-"""Deprecated home (until 0.4) of :mod:`sparsecert.planted`, :mod:`sparsecert.cells` and
+"""Deprecated home (until 0.5) of :mod:`sparsecert.planted`, :mod:`sparsecert.cells` and
 :mod:`sparsecert.working_set`: each name still resolves here, with a ``FutureWarning`` naming its new
 module."""
 
@@ -23,6 +23,6 @@ def __getattr__(name: str):
     if name not in _MOVED:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     home = f"sparsecert.{_MOVED[name]}"
-    warnings.warn(f"sparsecert.experiments.{name} moved to {home}.{name}; the old name goes in 0.4",
+    warnings.warn(f"sparsecert.experiments.{name} moved to {home}.{name}; the old name goes in 0.5",
                   FutureWarning, stacklevel=2)
     return getattr(importlib.import_module(home), name)

@@ -2,7 +2,7 @@
 
 The recovery paper's code runs on CuPy; this is a dense NumPy statement of the
 same algorithm, written from its description (``shared/research/paper1.md``
-and the README's diagnosis), for side-by-side runs with
+and the diagnosis in docs/explanations/sequential_rule.md), for side-by-side runs with
 :class:`~sparsecert.recovery.SequentialIHTSolver` on CPUs. It holds the
 (m, d) weights and the (n, m) patterns densely: a reference for small and
 mid-size instances, not a scalable solver.

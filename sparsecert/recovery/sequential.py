@@ -64,7 +64,7 @@ class SequentialIHTSolver(IHTSolver):
     pattern; once its generator follows them its pattern is its own, which
     the fit did not see. When many units enter at once with few weights
     each, as on wide nets fitted to few samples, the update loses the fit
-    and the published rule never recovers it (README, "Sequential-convex
+    and the published rule never recovers it (docs/explanations, "Sequential-convex
     IHT: the diagnosis"). The ``admission`` rules:
 
     * ``"all"``: every unit the thresholding picks enters (the published rule).
@@ -85,7 +85,7 @@ class SequentialIHTSolver(IHTSolver):
       while the stall that triggers the switch comes only once every unit
       has entered, too late for halving to help (INR of mnist5k digits, m =
       50, s = 1000: 24-36 dB, against 58-200 dB halving from the start;
-      README, "Sequential-convex IHT"). Under random idle generators units
+      docs/explanations, "Sequential-convex IHT"). Under random idle generators units
       enter with patterns their weights replace; halving from the start then
       admits units too slowly for the paper's 15-iteration planted runs
       (benchmark instance: 24.1 against 34.0 dB), so the switch waits for
@@ -102,7 +102,7 @@ class SequentialIHTSolver(IHTSolver):
       one O(n d) pass); units beyond the positive scores keep their draw. A
       unit then enters with the pattern of a feature's half-space, which its
       own weight keeps, instead of a random pattern that the first generator
-      update replaces. Measured on planted nets (README, "Idle units"):
+      update replaces. Measured on planted nets (docs/explanations, "Idle units"):
       the small-``s`` corner went from ~30 dB to exact fits. Only where the
       budget leaves units sparse (``4 s <= m d``): with denser units a
       random generator is the better start (planted m = 10, s = 1000 = m d,
@@ -154,7 +154,7 @@ class SequentialIHTSolver(IHTSolver):
         Merge twin units (above). Off by default: it fixes supports filled
         with copies of one unit (the small-s planted corner) but, on planted
         nets with many one-weight units on few features (n = 50,000, d = 100,
-        m = s = 1000), the run degrades (README, "Twin units").
+        m = s = 1000), the run degrades (docs/explanations, "Twin units").
     **kwargs
         As for :class:`IHTSolver`.
     """

@@ -1,0 +1,155 @@
+"""Mean +- standard deviation over seeds of a figure's CSV, as the Markdown tables the paper pages
+(``paper_repro/<paper>/README.md``) quote.
+
+``python -m paper_repro.tables [--figures DIR] [TABLE ...]`` prints the named tables (all by
+default) from the CSVs under ``DIR`` (default ``figures``); :func:`mean_sd` is the one reduction.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from sparsecert.io import read_csv
+
+__all__ = ["mean_sd", "compare", "markdown", "table", "TABLES", "main"]
+
+
+def mean_sd(rows: Iterable[dict], by: Sequence[str], values: Sequence[str]) -> list[dict]:
+    """Group ``rows`` by the columns ``by`` and give, per group and value column, the mean and the
+    sample standard deviation (``ddof=1``; NaN for one value) of its finite values, their count, and
+    the count of infinite ones (exact fits: PSNR ``inf``).
+
+    Returns
+    -------
+    list of dict
+        One per group in order of first appearance: the ``by`` columns, then ``<v>_mean``, ``<v>_sd``,
+        ``<v>_n`` (values in all) and ``<v>_exact`` (of them ``+inf``) for each ``v`` of ``values``.
+        A group whose values are all ``+inf`` has mean ``inf``; a mixed one the mean of its finite
+        values (the exact ones are counted, not averaged in).
+    """
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault(tuple(r[k] for k in by), []).append(r)
+    out = []
+    for key, members in groups.items():
+        row = dict(zip(by, key))
+        for v in values:
+            x = np.array([float(m[v]) for m in members if m.get(v) not in (None, "")], dtype=float)
+            x = x[~np.isnan(x)]
+            finite = x[np.isfinite(x)]
+            row[f"{v}_exact"] = int(np.sum(x == math.inf))
+            row[f"{v}_mean"] = (float(finite.mean()) if len(finite) else math.inf if row[f"{v}_exact"] else math.nan)
+            row[f"{v}_sd"] = float(finite.std(ddof=1)) if len(finite) > 1 else math.nan
+            row[f"{v}_n"] = int(len(x))
+        out.append(row)
+    return out
+
+
+def _fmt(mean: float, sd: float, digits: int, exact: int = 0) -> str:
+    if math.isinf(mean):
+        return "inf (exact)"
+    if math.isnan(mean):
+        return "-"
+    text = f"{mean:.{digits}f}" + ("" if math.isnan(sd) else f" ± {sd:.{digits}f}")
+    return text + (f", +{exact} exact" if exact else "")
+
+
+def markdown(stats: list[dict], by: Sequence[str], values: Sequence[str], digits: int = 3) -> str:
+    """``stats`` (from :func:`mean_sd`) as a Markdown table: mean ± sd of the finite values, the
+    exact ones counted, and (n) per value column."""
+    head = list(by) + [f"{v} (mean ± sd, n)" for v in values]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for r in stats:
+        cells = [str(r[k]) for k in by] + [f"{_fmt(r[f'{v}_mean'], r[f'{v}_sd'], digits, r[f'{v}_exact'])} ({r[f'{v}_n']})"
+                                            for v in values]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def compare(stats: list[dict], by: str, a: str, b: str, tol: float) -> list[dict]:
+    """Per value of ``by`` (a figure), over its cells (rows of ``stats`` from :func:`mean_sd`): the
+    medians of the cell means of ``a`` and ``b``, and how many cells have ``a`` ahead of ``b`` (and
+    ``b`` of ``a``) beyond the seeds' spread: by more than the sum of the two standard deviations
+    and more than ``tol``. A cell exact on every seed (``inf``) is ahead of any finite one and ties
+    with another exact one; a mixed cell counts by the mean of its finite seeds (conservative)."""
+    out = []
+    for key in dict.fromkeys(r[by] for r in stats):
+        cells = [r for r in stats if r[by] == key]
+        ahead = {a: 0, b: 0}
+        for r in cells:
+            x, y = r[f"{a}_mean"], r[f"{b}_mean"]
+            spread = max(tol, np.nansum([r[f"{a}_sd"], r[f"{b}_sd"]]))
+            if x == y or math.isnan(x) or math.isnan(y):
+                continue
+            if math.isinf(x) or math.isinf(y) or abs(x - y) > spread:
+                ahead[a if x > y else b] += 1
+        out.append({by: key, "cells": len(cells), "seeds": max(r[f"{a}_n"] for r in cells),
+                    f"{a}_median": float(np.median([r[f"{a}_mean"] for r in cells])),
+                    f"{b}_median": float(np.median([r[f"{b}_mean"] for r in cells])),
+                    f"{a}_ahead": ahead[a], f"{b}_ahead": ahead[b]})
+    return out
+
+
+#: Table name -> (CSV under the figures folder, row filter, group columns, value columns, digits);
+#: with ``compare=(figure column, tolerance)`` the table is :func:`compare`'s per-figure summary.
+TABLES: dict[str, tuple] = {
+    "recovery-planted-1layer": ("recovery/planted_mlp_1layer_seeds3.csv", None, ("layers", "m", "s"), ("psnr", "imp_psnr"), 1,
+                                ("layers", 0.5)),
+    "recovery-planted-2layer": ("recovery/planted_mlp_2layer_seeds3.csv", None, ("layers", "m", "s"), ("psnr", "imp_psnr"), 1,
+                                ("layers", 0.5)),
+    "recovery-planted-vector": ("recovery/planted_vector_seeds3.csv", None, ("k", "m", "s"), ("psnr", "imp_psnr"), 1,
+                                ("k", 0.5)),
+    "recovery-classify": ("recovery/classify_seeds3.csv", None, ("figure", "m", "s"), ("iht", "imp"), 3, ("figure", 0.005)),
+    "recovery-inr": ("recovery/inr_seeds3.csv", None, ("figure", "m", "s"), ("iht", "imp"), 1, ("figure", 0.5)),
+    "lottery-lenet-mnist5k": ("lottery/lottery_lenet_mnist5k.csv", None, ("kind", "p_m"), ("test_acc", "early_stop"), 3,
+                              None),
+    "transfer-fmnist-mnist": ("transfer/transfer_fmnist-mnist.csv", lambda r: r["regime"] == "frozen",
+                              ("start", "p_m"), ("final_test_acc",), 3, None),
+    "transfer-mnist-fmnist": ("transfer/transfer_mnist-fmnist.csv", lambda r: r["regime"] == "frozen",
+                              ("start", "p_m"), ("final_test_acc",), 3, None),
+    "survey-pruning": ("survey/pruning_compare.csv", lambda r: r["method"] != "neq", ("method", "keep"),
+                       ("accuracy", "seconds"), 3, None),
+    "neq": ("survey/pruning_compare.csv", lambda r: r["method"] in ("neq", "dense"), ("method", "eps"),
+            ("accuracy", "saved_fraction"), 3, None),
+}
+
+
+def table(name: str, figures: str | Path = "figures") -> str:
+    """The Markdown table ``name`` (a key of :data:`TABLES`) from the CSVs under ``figures``."""
+    csv, keep, by, values, digits, comparing = TABLES[name]
+    rows = [r for r in read_csv(Path(figures) / csv) if keep is None or keep(r)]
+    for r in rows:  # a fraction read back as a float prints as it was written
+        for k in by:
+            if isinstance(r[k], float):
+                r[k] = round(r[k], 4)
+    stats = mean_sd(rows, by, values)
+    if comparing is None:
+        return markdown(stats, by, values, digits)
+    column, tol = comparing
+    a, b = values
+    lines = [f"| {column} | cells | seeds | {a}: median of cell means | {b}: median | {a} ahead | {b} ahead |",
+             "|" + " --- |" * 7]
+    for r in compare(stats, column, a, b, tol):
+        lines.append(f"| {r[column]} | {r['cells']} | {r['seeds']} | {_fmt(r[f'{a}_median'], math.nan, digits)} | "
+                     f"{_fmt(r[f'{b}_median'], math.nan, digits)} | {r[f'{a}_ahead']} | {r[f'{b}_ahead']} |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m paper_repro.tables", description=__doc__.split("\n\n")[0])
+    parser.add_argument("tables", nargs="*", choices=sorted(TABLES) + [[]], metavar="TABLE",
+                        help=f"any of {', '.join(sorted(TABLES))} (default: all)")
+    parser.add_argument("--figures", default="figures", help="the figures folder (default: figures)")
+    args = parser.parse_args(argv)
+    for name in args.tables or sorted(TABLES):
+        print(f"### {name}\n\n{table(name, args.figures)}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
