@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from sparsecert.cli import check_device, check_out_dir
-from sparsecert.sweep import SweepCellError
+from sparsecert.sweep import SweepCellError, SweepInterrupted
 
 from . import REGISTRY, run, summary
 
@@ -92,8 +92,14 @@ def main(argv=None, prog: str = "python -m paper_repro") -> int:
     try:
         run_repro(args.names, check_out_dir(args.out, parser), quick=args.quick, seed=args.seed,
                   executor=args.executor, config=args.config, device=args.device, redraw=args.redraw)
+    except SweepInterrupted as exc:  # Ctrl-C: the finished cells are stored, a rerun resumes
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 130
     except (ValueError, ImportError, FileNotFoundError) as exc:
         parser.error(str(exc))
+    except OSError as exc:  # an output or a store that cannot be written: the message names it
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
     except SweepCellError as exc:  # a cell failed while it ran: not a usage error
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 1

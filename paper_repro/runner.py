@@ -18,6 +18,7 @@ figure's sub-package (``recovery``, ``lottery``, ``transfer``, ``survey``).
 
 from __future__ import annotations
 
+import csv
 import importlib.util
 from pathlib import Path
 
@@ -75,8 +76,7 @@ def run(name: str, out: str | Path = "figures", *, quick: bool = True, config: s
     ctx.out.mkdir(parents=True, exist_ok=True)
     if redraw:
         first, *rest = module.TABLES
-        tables = {first: read_csv(ctx.path(first, ".csv"))}
-        tables.update({t: read_csv(ctx.path(t, ".csv")) for t in rest if ctx.path(t, ".csv").exists()})
+        tables = {t: _read_table(ctx.path(t, ".csv")) for t in [first] + [t for t in rest if ctx.path(t, ".csv").exists()]}
     else:
         tables = module.compute(cfg, ctx)
         unknown = set(tables) - set(module.TABLES)
@@ -84,10 +84,29 @@ def run(name: str, out: str | Path = "figures", *, quick: bool = True, config: s
             raise RuntimeError(f"{name}.compute returned tables {sorted(unknown)} not in its TABLES")
         for stem, rows in tables.items():
             write_csv(rows, ctx.path(stem, ".csv"))
-    paths = [save_figure(fig, ctx.path(stem, ".png"), tight=False) for stem, fig in module.draw(tables, cfg).items()]
+    try:
+        figures = module.draw(tables, cfg)  # every figure drawn before any PNG is written
+    except KeyError as exc:
+        if not redraw:
+            raise
+        raise ValueError(f"--redraw: the CSVs of {name} in {ctx.out} lack the column {exc} that the figure needs "
+                         "(written by another version, or edited); rerun the figure without --redraw") from None
+    paths = [save_figure(fig, ctx.path(stem, ".png"), tight=False) for stem, fig in figures.items()]
     if not redraw:
         record = {"figure": name, "config": ctx.key, "overrides": dict(overrides or {}), "settings": dict(cfg),
                   "seed": seed, "version": __version__,
                   "files": [ctx.path(t, ".csv").name for t in tables] + [p.name for p in paths]}
         write_json(record, ctx.path(name.replace("-", "_"), ".config.json"))
     return paths
+
+
+def _read_table(path: Path) -> list[dict]:
+    """A run's CSV for ``--redraw``: rows with the same columns; no rows, no header or text that is not
+    CSV is a ValueError naming the file (a figure is never redrawn from nothing)."""
+    try:
+        rows = read_csv(path)
+    except (UnicodeDecodeError, csv.Error, ValueError) as exc:
+        raise ValueError(f"--redraw: {path} is not a CSV a run wrote ({exc})") from None
+    if not rows:
+        raise ValueError(f"--redraw: {path} has no rows; rerun the figure without --redraw")
+    return rows

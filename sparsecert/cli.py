@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import os
 import sys
 from pathlib import Path
@@ -62,14 +63,17 @@ def _parse_grid(items, parser):
 
 
 def _load(path, parser, name):
+    """The one array of a ``.npy`` or one-array ``.npz`` file; anything else (a missing, damaged or
+    pickled file, an object array, a zip with a bad CRC) is a parser error naming the file (exit 2)."""
     try:
         data = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        parser.error(f"{name}: cannot read {path}: {exc}")
-    if isinstance(data, np.lib.npyio.NpzFile):
-        if len(data.files) != 1:
-            parser.error(f"{name}: {path} holds {data.files}; give a .npy or a one-array .npz")
-        data = data[data.files[0]]
+        if isinstance(data, np.lib.npyio.NpzFile):
+            with data:
+                if len(data.files) != 1:
+                    raise ValueError(f"it holds {data.files}; give a .npy or a one-array .npz")
+                data = data[data.files[0]]  # read and CRC-checked here
+    except Exception as exc:  # noqa: BLE001 - whatever the file does wrong, it is the user's file
+        parser.error(f"{name}: cannot read {path}: {type(exc).__name__}: {exc}")
     return data
 
 
@@ -79,6 +83,24 @@ def _check_out_file(path, parser, option):
     if not path.parent.is_dir() or not os.access(path.parent, os.W_OK) or path.is_dir():
         parser.error(f"{option}: cannot write {path} (the folder must exist and be writable); checked before running")
     return path
+
+
+def _same_file(a, b) -> bool:
+    """Whether two paths name one file (a symlink or another spelling included)."""
+    a, b = Path(a), Path(b)
+    if a.exists() and b.exists():
+        return os.path.samefile(a, b)
+    return a.resolve() == b.resolve()
+
+
+def _report_to_stderr(prog: str) -> None:
+    """The library's warnings (``logging``: a capped pool, a store's cells of other versions) as one
+    line each on stderr, prefixed with the command."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(f"{prog}: note: %(message)s"))
+    log = logging.getLogger("sparsecert")
+    log.handlers = [handler]
+    log.propagate = False
 
 
 def check_device(device, parser):
@@ -115,6 +137,9 @@ def run_recover(args, parser):
         parser.error("give exactly one of --A (sensing matrix) or --X (data of a two-layer ReLU model)")
     out = Path(args.out)
     out = _check_out_file(out if out.suffix == ".npz" else out.with_name(out.name + ".npz"), parser, "--out")  # np.savez's name
+    for option, given in (("--y", args.y), ("--A", args.A), ("--X", args.X)):
+        if given is not None and _same_file(out, given):
+            parser.error(f"--out {out} is the input {option} {given}: writing there would destroy it")
     try:
         if args.A is not None:
             res = iht(_load(args.A, parser, "--A"), y, args.s, method=args.method, max_iter=args.iters)
@@ -130,7 +155,14 @@ def run_recover(args, parser):
         print(f"sparsecert recover: the run diverged after {res.n_iter} iterations (relative residual "
               f"{res.residual:.3e}); nothing written. Try --method niht or aiht (adaptive steps).", file=sys.stderr)
         return 1
-    np.savez(out, indices=res.w.indices, values=res.w.values, size=res.w.size, residuals=res.residuals)
+    from .io import OutputError, atomic_write
+
+    try:
+        with atomic_write(out, "wb") as fh:
+            np.savez(fh, indices=res.w.indices, values=res.w.values, size=res.w.size, residuals=res.residuals)
+    except OutputError as exc:
+        print(f"sparsecert recover: error: {exc}", file=sys.stderr)
+        return 2
     print(f"{res.status} after {res.n_iter} iterations, relative residual {res.residual:.3e}, "
           f"{res.time:.2f} s; wrote {out} (indices, values, size, residuals)")
     return 0
@@ -193,7 +225,10 @@ def main(argv=None):
     sw.add_argument("--executor", choices=["serial", "process", "dask"], default="process")
     sw.add_argument("--workers", type=int, default=None)
     sw.add_argument("--scheduler", default=None, help="Dask scheduler address")
-    sw.add_argument("--csv", default=None, help="also write the rows as CSV")
+    sw.add_argument("--csv", default=None, help="also write the rows as CSV (never the store itself)")
+    sw.add_argument("--drop-other-versions", action="store_true",
+                    help="delete the store's cells of this experiment written by other versions of sparsecert "
+                    "(they are never reused) before running")
     sw.add_argument("--on-error", choices=["stop", "skip"], default="stop",
                     help="a cell that raises: stop the sweep (default) or skip it and run on; finished cells are stored either way")
 
@@ -243,7 +278,7 @@ def main(argv=None):
         parser.print_help()
         return 2
     if args.command == "sweep":
-        from .sweep import SweepFormatError, describe, experiment_function, run_sweep
+        from .sweep import SweepFormatError, SweepInterrupted, describe, experiment_function, run_sweep
 
         try:
             experiment_function(args.experiment)  # a registered name or "module:function"
@@ -254,19 +289,32 @@ def main(argv=None):
         _check_out_file(args.db, parser, "--db")
         if args.csv:
             _check_out_file(args.csv, parser, "--csv")
+            if _same_file(args.csv, args.db):
+                parser.error(f"--csv {args.csv} is the sweep store --db {args.db}: writing the rows there would "
+                             "destroy it; give another file")
+        _report_to_stderr("sparsecert sweep")
         try:
+            if args.drop_other_versions:
+                from .sweep import SweepStore
+
+                with SweepStore(args.db) as store:
+                    name = getattr(experiment_function(args.experiment), "experiment_name", args.experiment)
+                    print(f"dropped {store.drop_other_versions(name)} cells of other versions from {args.db}")
             res = run_sweep(args.experiment, _parse_grid(args.grid, parser), args.seeds, args.db,
                             executor=args.executor, workers=args.workers, scheduler=args.scheduler, progress=True,
                             on_error=args.on_error)
+            print(f"{res.ran} cells run, {res.skipped} already in {args.db}; {len(res.rows)} rows")
+            if args.csv:
+                print(f"rows: {res.to_csv(args.csv)}")
+        except SweepInterrupted as exc:
+            print(f"sparsecert sweep: {exc}", file=sys.stderr)
+            return 130
         except (SweepFormatError, ValueError, TypeError, ImportError, OSError) as exc:
             print(f"sparsecert sweep: error: {exc}", file=sys.stderr)
             return 2
         except SweepCellError as exc:
             print(f"sparsecert sweep: error: {exc}", file=sys.stderr)
             return 1
-        print(f"{res.ran} cells run, {res.skipped} already in {args.db}; {len(res.rows)} rows")
-        if args.csv:
-            print(f"rows: {res.to_csv(args.csv)}")
         for f in res.failed:
             print(f"sparsecert sweep: cell ({describe(f['params'], f['seed'])}) failed: {f['error']}", file=sys.stderr)
         if res.failed:
@@ -288,9 +336,15 @@ def main(argv=None):
             parser.error(f"no (m, s) cell fits: every --s exceeds the weights of a width-m net (m * d = "
                          f"{max(args.m) * args.d} at the largest --m)")
         check_device(args.device, parser)
-        run_planted(args.m, args.s, args.seeds, check_out_dir(args.out, parser), n=args.n, d=args.d, layers=args.layers, method=args.method,
-                    max_iter=args.iters, sequential=not args.fixed, imp=args.imp, imp_epochs=args.imp_epochs,
-                    device=args.device)
+        from ._memory import WorkingSetError
+
+        try:
+            run_planted(args.m, args.s, args.seeds, check_out_dir(args.out, parser), n=args.n, d=args.d,
+                        layers=args.layers, method=args.method, max_iter=args.iters, sequential=not args.fixed,
+                        imp=args.imp, imp_epochs=args.imp_epochs, device=args.device)
+        except (WorkingSetError, OSError) as exc:  # a grid this machine cannot hold; an output it cannot write
+            print(f"sparsecert planted: error: {exc}", file=sys.stderr)
+            return 2
     return 0
 
 

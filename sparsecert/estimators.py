@@ -8,7 +8,9 @@
   binary and multiclass.
 
 They follow scikit-learn's conventions: parameters are stored as given and
-validated in ``fit``; fitted attributes end with an underscore (``coef_``,
+validated in ``fit`` against each class's declared ``_parameter_constraints`` (types, intervals,
+options; anything else is scikit-learn's ``InvalidParameterError``, a ``ValueError`` and
+``TypeError``: ``fit_intercept="False"`` is refused, not read as true); fitted attributes end with an underscore (``coef_``,
 ``support_``, ``net_``, ``n_iter_``, ``result_``); ``random_state`` seeds the
 random generators of the fit; ``predict`` before ``fit`` raises
 ``NotFittedError``; non-finite input is refused. They work in ``Pipeline`` and
@@ -17,16 +19,18 @@ random generators of the fit; ``predict`` before ``fit`` raises
 
 from __future__ import annotations
 
+import dataclasses
+from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from scipy.special import softmax
+from sklearn.utils._param_validation import Interval, StrOptions  # scikit-learn's own parameter constraints
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .validation import check_int, check_option
 from .recovery import LOSSES, METHODS, iht, iht_omp, omp
 
 __all__ = ["SparseRegressor", "SparseReLURegressor", "SparseReLUClassifier"]
@@ -41,10 +45,20 @@ def _seed(random_state):
     raise ValueError(f"random_state must be None, an int or a numpy RandomState, got {random_state!r}")
 
 
+_POSITIVE = Interval(Integral, 1, None, closed="left")
+
+
+def _lean(result):
+    """``result`` without what ``predict`` does not need and a pickle should not carry: the entries of
+    its ``info`` that are not plain scalars (the operator, which holds the training data)."""
+    return dataclasses.replace(result, info={k: v for k, v in result.info.items()
+                                             if isinstance(v, (bool, int, float, str, type(None)))})
+
+
 def _set_fitted(est, result):
-    """The fitted attributes every estimator here has: ``result_``, ``coef_`` (the dense
-    weights IHT recovered), ``support_``, ``n_iter_``."""
-    est.result_, est.coef_, est.support_, est.n_iter_ = result, result.w.to_dense(), result.w.indices, result.n_iter
+    """The fitted attributes every estimator here has: ``result_`` (lean: no training data),
+    ``coef_`` (the dense weights IHT recovered), ``support_``, ``n_iter_``."""
+    est.result_, est.coef_, est.support_, est.n_iter_ = _lean(result), result.w.to_dense(), result.w.indices, result.n_iter
 
 
 class SparseRegressor(RegressorMixin, BaseEstimator):
@@ -73,7 +87,7 @@ class SparseRegressor(RegressorMixin, BaseEstimator):
         OMP first where its ``s`` steps are cheap, i.e. small ``s``). For
         noiseless problems: with ``method="htp"`` it recovers from the fewest
         samples of the peer benchmark and in less time than scikit-learn's OMP
-        and abess (README, "scikit-learn estimators"); with noise every fit ends
+        and abess (docs/explanations, "scikit-learn estimators"); with noise every fit ends
         above ``tol``, all three run and, fitting the noise harder, can make
         cross-validation prefer a larger s.
         None (default): one IHT run.
@@ -110,15 +124,24 @@ class SparseRegressor(RegressorMixin, BaseEstimator):
         self.restart = restart
         self.random_state = random_state
 
+    _parameter_constraints: dict = {
+        "s": [_POSITIVE],
+        "method": [StrOptions(set(METHODS) | {"omp"})],
+        "max_iter": [_POSITIVE],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "fit_intercept": ["boolean"],
+        "splice": [Interval(Integral, 0, None, closed="left")],
+        "restart": [StrOptions({"omp"}), None],
+        "random_state": ["random_state"],
+    }
+
     def fit(self, X: Any, y: Any) -> SparseRegressor:
+        self._validate_params()
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True)
-        check_option(self.method, "method", set(METHODS) | {"omp"})
-        s = min(check_int(self.s, "s", low=1), X.shape[1])
+        s = min(int(self.s), X.shape[1])
         x_mean = X.mean(axis=0) if self.fit_intercept else np.zeros(X.shape[1])
         y_mean = float(y.mean()) if self.fit_intercept else 0.0
-        if self.restart not in ("omp", None):
-            raise ValueError(f"restart must be 'omp' or None, got {self.restart!r}")
-        max_iter, splice = check_int(self.max_iter, "max_iter", low=1), check_int(self.splice, "splice", low=0)
+        max_iter, splice = int(self.max_iter), int(self.splice)
         if self.fit_intercept:
             X, y = X - x_mean, y - y_mean
         if self.method == "omp":
@@ -188,12 +211,25 @@ class SparseReLURegressor(RegressorMixin, BaseEstimator):
         self.device = device
         self.random_state = random_state
 
+    _parameter_constraints: dict = {
+        "m": [_POSITIVE],
+        "s": [_POSITIVE],
+        "sequential": ["boolean"],
+        "output_sign": [StrOptions({"positive", "mixed"})],
+        "method": [StrOptions(set(METHODS))],
+        "max_iter": [_POSITIVE],
+        "batch_size": [_POSITIVE, None],
+        "device": [str, None],
+        "random_state": ["random_state"],
+    }
+
     def fit(self, X: Any, y: Any) -> SparseReLURegressor:
         from .relu import recover_relu
 
+        self._validate_params()
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True)
-        m = check_int(self.m, "m", low=1)
-        s = min(check_int(self.s, "s", low=1), m * X.shape[1])
+        m = int(self.m)
+        s = min(int(self.s), m * X.shape[1])
         kw: dict[str, Any] = (
             {"batch_size": self.batch_size, "epochs": self.max_iter} if self.batch_size else {"max_iter": self.max_iter}
         )
@@ -242,22 +278,29 @@ class SparseReLUClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.loss = loss
 
+    _parameter_constraints: dict = {
+        "m": [_POSITIVE],
+        "s": [Interval(Integral, 2, None, closed="left")],
+        "max_iter": [_POSITIVE],
+        "random_state": ["random_state"],
+        "loss": [StrOptions(set(LOSSES))],
+    }
+
     def fit(self, X: Any, y: Any) -> SparseReLUClassifier:
         from .deep import recover_relu_vector
 
+        self._validate_params()
         X, y = validate_data(self, X, y, dtype=np.float64)
         check_classification_targets(y)
         self.classes_, idx = np.unique(y, return_inverse=True)
         if self.classes_.size < 2:
             raise ValueError(f"SparseReLUClassifier needs samples of at least 2 classes; got {self.classes_.size} class")
-        m = check_int(self.m, "m", low=1)
-        k = self.classes_.size
-        s = min(check_int(self.s, "s", low=2), m * (X.shape[1] + k))
+        m, k = int(self.m), self.classes_.size
+        s = min(int(self.s), m * (X.shape[1] + k))
         Y = np.eye(k)[idx]
-        self.net_, self.result_ = recover_relu_vector(X, Y, m, s, max_iter=check_int(self.max_iter, "max_iter", low=1),
-                                                      rng=_seed(self.random_state), progress=False,
-                                                      loss=check_option(self.loss, "loss", LOSSES))
-        self.n_iter_ = self.result_.n_iter
+        self.net_, result = recover_relu_vector(X, Y, m, s, max_iter=int(self.max_iter), rng=_seed(self.random_state),
+                                                progress=False, loss=self.loss)
+        self.result_, self.n_iter_ = _lean(result), result.n_iter
         return self
 
     def decision_function(self, X: Any) -> np.ndarray:

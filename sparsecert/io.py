@@ -1,26 +1,79 @@
-"""Where results go: rows to CSV, records to JSON, figures to PNG (one format, one resolution)."""
+"""Where results go: rows to CSV, records to JSON, figures to PNG (one format, one resolution).
+
+Every file is written atomically (:func:`atomic_write`): to a temporary file in the same folder, then
+renamed over the target, so a full disk or an interrupt never leaves a truncated file where a good one
+was; the error names the file.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import json
+import os
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-__all__ = ["DPI", "write_csv", "read_csv", "write_json", "save_figure"]
+__all__ = ["DPI", "OutputError", "atomic_write", "write_csv", "read_csv", "write_json", "save_figure"]
 
 #: Resolution of every saved figure (dots per inch).
 DPI = 110
 
 
+class OutputError(OSError):
+    """An output file could not be written; the file that was there before is intact."""
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | Path, mode: str = "w") -> Iterator[IO]:
+    """Open a temporary file beside ``path`` for writing (``mode`` ``"w"`` text or ``"wb"``); on a
+    clean exit flush it to disk and rename it over ``path``; on any error remove it and leave ``path``
+    as it was.
+
+    Raises
+    ------
+    OutputError
+        The folder cannot take the file (full disk, no permission, a file-size limit): the message
+        names ``path`` and the reason.
+    """
+    path = Path(path)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise OutputError(exc.errno, f"cannot write {path}: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(fd, mode, **({"newline": ""} if "b" not in mode else {})) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(exc, OSError) and not isinstance(exc, OutputError):
+            raise OutputError(exc.errno, f"cannot write {path}: {exc.strerror or exc}; the previous file is "
+                              "intact") from None
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_csv(rows: list[dict], path: str | Path) -> Path:
     """Write a list of dicts as CSV (columns: the union of keys in first-seen order; missing
-    values are empty); returns the path."""
+    values are empty), atomically; returns the path."""
     path = Path(path)
     if not rows:
         raise ValueError("rows is empty: nothing to write")
     fields = list(dict.fromkeys(k for r in rows for k in r))
-    with open(path, "w", newline="") as fh:
+    with atomic_write(path) as fh:
         w = csv.DictWriter(fh, fieldnames=fields)
         w.writeheader()
         w.writerows(rows)
@@ -31,8 +84,8 @@ def read_csv(path: str | Path) -> list[dict]:
     """The rows of a CSV written by :func:`write_csv`, values typed back: empty -> None, True/False ->
     bool, then int, float (``inf``, ``nan`` included), else the text."""
 
-    def typed(v: str) -> Any:
-        if v == "":
+    def typed(v: str | None) -> Any:
+        if v is None or v == "":  # None: a row shorter than the header
             return None
         if v in ("True", "False"):
             return v == "True"
@@ -47,7 +100,11 @@ def read_csv(path: str | Path) -> list[dict]:
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist: run the figure once before redrawing it")
     with open(path, newline="") as fh:
-        return [{k: typed(v) for k, v in row.items()} for row in csv.DictReader(fh)]
+        rows = list(csv.DictReader(fh))
+    for i, row in enumerate(rows):
+        if None in row:  # DictReader files a longer row's surplus fields under None
+            raise ValueError(f"{path}: row {i + 2} has more fields than the header")
+    return [{k: typed(v) for k, v in row.items()} for row in rows]
 
 
 def write_json(obj: Any, path: str | Path) -> Path:
@@ -57,7 +114,9 @@ def write_json(obj: Any, path: str | Path) -> Path:
     def plain(o):
         return o.tolist() if hasattr(o, "tolist") else str(o)
 
-    path.write_text(json.dumps(obj, indent=2, default=plain) + "\n")
+    text = json.dumps(obj, indent=2, default=plain) + "\n"
+    with atomic_write(path) as fh:
+        fh.write(text)
     return path
 
 
@@ -70,8 +129,13 @@ def save_figure(fig: Any, path: str | Path, rows: list[dict] | None = None, *, t
     path = Path(path)
     if tight:
         fig.tight_layout()
-    fig.savefig(path, dpi=DPI, bbox_inches="tight")
-    plt.close(fig)
+    png = io.BytesIO()  # drawn in memory first: a figure that fails to draw leaves the old PNG alone
+    try:
+        fig.savefig(png, format="png", dpi=DPI, bbox_inches="tight")
+    finally:
+        plt.close(fig)
+    with atomic_write(path, "wb") as fh:
+        fh.write(png.getvalue())
     if rows is not None:
         write_csv(rows, path.with_suffix(".csv"))
     return path

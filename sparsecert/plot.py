@@ -62,7 +62,8 @@ def grid_heatmap(rows, value="psnr", *, x="s", y="m", vmin=-20, vmax=50, path=No
         :func:`sparsecert.planted.planted_mlp_grid`).
     value : str or list of str
         Key(s) to plot; several keys give panels side by side on one colour
-        scale (e.g. ``["psnr", "imp_psnr"]``). Cells without rows are blank.
+        scale (e.g. ``["psnr", "imp_psnr"]``). Cells without rows are blank; a key
+        that no row holds is a KeyError.
     x, y : str
         Grid keys.
     vmin, vmax : float or list of float
@@ -81,6 +82,9 @@ def grid_heatmap(rows, value="psnr", *, x="s", y="m", vmin=-20, vmax=50, path=No
     plt = pyplot()
     values = [value] if isinstance(value, str) else list(value)
     P = len(values)
+    absent = [v for v in values if not any(v in r for r in rows)]
+    if absent:  # a whole panel of nothing: a table without the column, not blank cells
+        raise KeyError(", ".join(absent))
 
     def per_panel(v):
         return list(v) if isinstance(v, (list, tuple)) else [v] * P

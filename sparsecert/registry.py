@@ -158,9 +158,11 @@ def register(name: str, params: dict | None = None, check: Callable | None = Non
 def normalise_cell(experiment: str | Callable, params: dict) -> dict:
     """A cell's parameters checked and normalised against the experiment's declaration.
 
-    Returns the parameters as given (no defaults added, so stored keys do not
-    change), with each value of its declared type. Raises
-    :class:`SweepParameterError` naming the cell and the reason.
+    Returns every declared parameter, each value of its declared type, with the
+    defaults filled in for those the cell omits: a cell keyed by these is the
+    same cell whether a default is spelled out or left out (``max_iter=500``
+    where 500 is the default). Raises :class:`SweepParameterError` naming the
+    cell and the reason.
     """
     fn = experiment_function(experiment)
     label = getattr(fn, "experiment_name", None) or experiment
@@ -174,10 +176,11 @@ def normalise_cell(experiment: str | Callable, params: dict) -> dict:
         missing = sorted(k for k, p in declared.items() if p.default is REQUIRED and k not in params)
         if missing:
             raise ValueError(f"missing required parameter(s) {', '.join(missing)}")
-        out = {k: declared[k].normalise(k, v) for k, v in params.items()}
+        out = {k: p.default for k, p in declared.items() if p.default is not REQUIRED}
+        out.update({k: declared[k].normalise(k, v) for k, v in params.items()})
         check = getattr(fn, "check", None)
         if check is not None:
-            check({**{k: p.default for k, p in declared.items() if p.default is not REQUIRED}, **out})
+            check(dict(out))
     except ValueError as exc:
         raise SweepParameterError(f"{label} cell ({describe(params)}): {exc}") from None
     return out

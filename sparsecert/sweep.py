@@ -24,10 +24,11 @@ Example
 from __future__ import annotations
 
 import contextlib
-import csv
 import itertools
 import json
+import logging
 import os
+import signal
 import sqlite3
 import threading
 import time
@@ -39,6 +40,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from . import __version__
+from .io import write_csv
+from .parallel import available_cores
 from .validation import check_int, check_option, progress_enabled
 from .registry import (  # noqa: F401  (documented in sparsecert.registry; importable from here as before)
     EXPERIMENTS,
@@ -52,15 +55,40 @@ from .registry import (  # noqa: F401  (documented in sparsecert.registry; impor
     register,
 )
 
-__all__ = ["run_sweep", "SweepStore", "SweepResult", "SweepFormatError", "SweepCellError"]
+__all__ = ["run_sweep", "SweepStore", "SweepResult", "SweepFormatError", "SweepCellError", "SweepStoreError",
+           "SweepInterrupted", "RESERVED"]
 
 FORMAT = "sparsecert-sweep-1"
+
+#: Columns a sweep adds to every row itself: an experiment's result may not use these names (nor a
+#: parameter's). ``seconds`` is the cell's wall time unless the result reports its own ``seconds``,
+#: in which case the wall time is ``cell_seconds``.
+RESERVED = ("experiment", "seed")
+
+logger = logging.getLogger(__name__)
+
 class SweepFormatError(ValueError):
     """The file is not a sparsecert sweep store (corrupt, foreign or of another format)."""
 
 
 class SweepCellError(RuntimeError):
     """A cell failed while it ran; the message names the cell, and the finished cells are stored."""
+
+
+class SweepStoreError(OSError):
+    """The store cannot be written (a read-only or immutable file, a full disk): found before any cell
+    runs where possible, else at the first cell that cannot be stored, which stops the sweep at once;
+    the cells stored before it stay."""
+
+
+class SweepInterrupted(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) stopped a sweep: running and queued cells were cancelled; ``stored`` cells of the
+    sweep are in ``path`` and a rerun computes only the rest."""
+
+    def __init__(self, stored: int, total: int, path: Path) -> None:
+        super().__init__(f"interrupted: {stored} of {total} cells are stored in {path}; run the same command again "
+                         "to resume")
+        self.stored, self.total, self.path = stored, total, path
 
 
 def _canonical(params):
@@ -77,9 +105,14 @@ def _canonical(params):
     return json.dumps({k: plain(v) for k, v in params.items()}, sort_keys=True, allow_nan=True)
 
 
-def _plain_result(result):
+def _plain_result(result, params=()):
     if not isinstance(result, dict):
         raise TypeError(f"an experiment must return a dict of scalars, got {type(result).__name__}")
+    clash = sorted(k for k in result if k in RESERVED or (k in params and result[k] != params[k]))
+    if clash:
+        raise ValueError(f"experiment result keys {clash} are also parameter or sweep column names (with other "
+                         f"values); rename them: a row holds the parameters, {', '.join(RESERVED)} and the results "
+                         "side by side (a result may repeat a parameter's own value)")
     out = {}
     for k, v in result.items():
         if isinstance(v, (np.generic,)):
@@ -176,6 +209,60 @@ class SweepStore:
             raise
         self.conn.execute("COMMIT")
 
+    def check_writable(self) -> None:
+        """Write (and keep) a small record in the store, so that a file that cannot be written is found
+        before any cell runs.
+
+        Raises
+        ------
+        SweepStoreError
+            Read-only or immutable file, folder without write access, full disk.
+        """
+        try:
+            with self._tx():
+                self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('opened_by', ?)", (__version__,))
+        except sqlite3.DatabaseError as exc:
+            raise SweepStoreError(f"cannot write the sweep store {self.path}: {exc}; checked before running, nothing "
+                                  "was computed") from None
+
+    def other_versions(self, experiment: str, version: str = __version__) -> dict:
+        """``{version: cells}`` stored for ``experiment`` by other versions of the package (not reused)."""
+        rows = self.conn.execute("SELECT version, COUNT(*) FROM cells WHERE experiment=? AND version!=? "
+                                 "GROUP BY version ORDER BY version", (experiment, version))
+        return dict(rows.fetchall())
+
+    def drop_other_versions(self, experiment: str, version: str = __version__) -> int:
+        """Delete the cells of ``experiment`` stored by other versions; returns how many."""
+        with self._tx():
+            return self.conn.execute("DELETE FROM cells WHERE experiment=? AND version!=?",
+                                     (experiment, version)).rowcount
+
+    def check_rows(self, experiment: str, version: str = __version__) -> None:
+        """Refuse a store whose rows of ``experiment`` are not cells (parameters and result each a JSON
+        object of scalars), naming them, before anything runs.
+
+        Raises
+        ------
+        SweepFormatError
+        """
+        bad = []
+        for rowid, p, r in self.conn.execute("SELECT rowid, params, result FROM cells WHERE experiment=? AND "
+                                             "version=?", (experiment, version)):
+            try:
+                params, result = json.loads(p), json.loads(r)
+                why = next((f"{what} is a {type(v).__name__}, not a mapping" for what, v in
+                            (("params", params), ("result", result)) if not isinstance(v, dict)), None)
+            except (TypeError, ValueError) as exc:
+                why = f"not JSON ({exc})"
+            if why:
+                bad.append((rowid, why))
+        if bad:
+            ids = ", ".join(str(i) for i, _ in bad)
+            raise SweepFormatError(
+                f"{self.path} holds {len(bad)} row(s) of {experiment} that are not sweep cells (rowid {bad[0][0]}: "
+                f"{bad[0][1]}); nothing was run. Delete them and run again: sqlite3 {self.path} "
+                f"\"DELETE FROM cells WHERE rowid IN ({ids})\"")
+
     def done(self, experiment: str, version: str = __version__) -> set:
         """Set of ``(params_json, seed)`` already stored."""
         rows = self.conn.execute(
@@ -192,12 +279,23 @@ class SweepStore:
         seconds: float,
         version: str = __version__,
     ) -> None:
-        """Store one finished cell (its own transaction; a duplicate is ignored)."""
-        with self._tx():
-            self.conn.execute(
-                "INSERT OR IGNORE INTO cells VALUES (?, ?, ?, ?, ?, ?)",
-                (experiment, params_json, int(seed), version, json.dumps(result, allow_nan=True), float(seconds)),
-            )
+        """Store one finished cell (its own transaction; a duplicate is ignored).
+
+        Raises
+        ------
+        SweepStoreError
+            The store cannot take the row (full disk, read-only file).
+        """
+        try:
+            with self._tx():
+                self.conn.execute(
+                    "INSERT OR IGNORE INTO cells VALUES (?, ?, ?, ?, ?, ?)",
+                    (experiment, params_json, int(seed), version, json.dumps(result, allow_nan=True), float(seconds)),
+                )
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise
+            raise SweepStoreError(f"cannot write the sweep store {self.path}: {exc}") from None
 
     def rows(self, experiment: str | None = None, version: str = __version__) -> list[dict]:
         """All stored cells as dicts: parameters, ``seed``, results, ``seconds``."""
@@ -208,7 +306,9 @@ class SweepStore:
             args.append(experiment)
         out = []
         for exp, p, s, r, sec in self.conn.execute(q + " ORDER BY experiment, params, seed", args):
-            out.append({"experiment": exp, **json.loads(p), "seed": s, **json.loads(r), "seconds": sec})
+            result = json.loads(r)
+            out.append({"experiment": exp, **json.loads(p), "seed": s, **result,
+                        ("cell_seconds" if "seconds" in result else "seconds"): sec})
         return out
 
     def close(self) -> None:
@@ -228,7 +328,8 @@ class SweepResult:
 
     ``ran``: cells computed and stored by this call; ``skipped``: cells already
     in the store; ``failed``: ``{"params", "seed", "error"}`` of the cells that
-    raised (with ``on_error="skip"``; they are not stored).
+    raised (with ``on_error="skip"``; they are not stored); ``stale``: ``{version:
+    cells}`` the store holds for this experiment from other versions (not reused).
     """
 
     experiment: str
@@ -237,6 +338,7 @@ class SweepResult:
     ran: int
     skipped: int
     failed: list = field(default_factory=list)
+    stale: dict = field(default_factory=dict)
 
     def to_arrays(self) -> dict:
         """Pandas-free columns: ``{key: ndarray}`` over all rows (None -> NaN for numbers)."""
@@ -256,13 +358,8 @@ class SweepResult:
         return [{k: v for k, v in r.items() if k != "experiment"} for r in self.rows]
 
     def to_csv(self, path: str | Path) -> Path:
-        """Write the rows as CSV; returns the path."""
-        keys = list(dict.fromkeys(k for r in self.rows for k in r))
-        with open(path, "w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=keys)
-            w.writeheader()
-            w.writerows(self.rows)
-        return Path(path)
+        """Write the rows as CSV, atomically (:func:`sparsecert.io.write_csv`); returns the path."""
+        return write_csv(self.rows, path)
 
 
 def _cells(grid, seeds):
@@ -287,13 +384,15 @@ def _run_cell(target, params, seed):
     """Worker entry: compute one cell of the experiment ``target`` (see :func:`experiment_function`)."""
     fn = experiment_function(target)
     t0 = time.perf_counter()
-    result = _plain_result(fn(dict(params), int(seed)))
+    result = _plain_result(fn(dict(params), int(seed)), params)
     return result, time.perf_counter() - t0
 
 
 def _exit_with_parent(parent_pid):
     """Pool-worker initializer: the worker ends when the sweep's process dies (kill -9 included)
-    instead of living on as an orphan that waits for work (each holds a Python, NumPy and Numba)."""
+    instead of living on as an orphan that waits for work (each holds a Python, NumPy and Numba); it
+    ignores SIGINT, which a terminal's Ctrl-C sends to the whole group: the parent stops the sweep."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     def watch():
         while os.getppid() == parent_pid:
@@ -373,23 +472,40 @@ def run_sweep(
     on_error = check_option(on_error, "on_error", {"stop", "skip"})
     cells = [(normalise_cell(target, p), s) for p, s in _cells(grid, seeds)]
     store = SweepStore(path)
-    failed = []
+    failed: list = []
+    stored = 0
     try:
+        store.check_rows(name)
+        store.check_writable()
+        stale = store.other_versions(name)
+        if stale:
+            logger.warning(
+                "%s holds %d cells of %s from other versions (%s), not reused: results can differ between "
+                "versions. Export them with SweepStore(path).rows(version=...) or drop them with "
+                "--drop-other-versions (SweepStore.drop_other_versions)", path, sum(stale.values()), name,
+                ", ".join(f"{v}: {n}" for v, n in stale.items()))
         done = store.done(name)
         todo = [(p, s) for p, s in cells if (_canonical(p), s) not in done]
-        bar = tqdm(total=len(cells), initial=len(cells) - len(todo), desc=name, disable=not progress_enabled(progress))
-        with bar:
-            for params, seed, outcome, seconds in _execute(executor, target, todo, workers, scheduler, on_error):
+        stored = len(cells) - len(todo)
+        bar = tqdm(total=len(cells), initial=stored, desc=name, disable=not progress_enabled(progress))
+        with bar, contextlib.closing(_execute(executor, target, todo, workers, scheduler, on_error)) as outcomes:
+            for params, seed, outcome, seconds in outcomes:
                 if isinstance(outcome, BaseException):
                     failed.append({"params": params, "seed": seed, "error": f"{type(outcome).__name__}: {outcome}",
                                    "exception": outcome})
                     continue
                 store.put(name, _canonical(params), seed, outcome, seconds)
+                stored += 1
                 bar.update(1)
         wanted = {(_canonical(p), s) for p, s in cells}
         keys = sorted({k for p, _ in cells for k in p})
         rows = [r for r in store.rows(name)
                 if (_canonical({k: r[k] for k in keys if k in r}), r["seed"]) in wanted]
+    except KeyboardInterrupt:
+        raise SweepInterrupted(stored, len(cells), Path(path)) from None
+    except SweepStoreError as exc:
+        raise SweepStoreError(f"{exc}; the sweep stopped there: {stored} of {len(cells)} cells are stored in {path} "
+                              "and a rerun resumes once the store can be written") from None
     finally:
         store.close()
     if failed and on_error == "stop":
@@ -399,7 +515,25 @@ def run_sweep(
             f"{len(rows)} finished cells are stored in {path}: fix the cell or the grid and run again to resume"
         ) from first["exception"]
     return SweepResult(experiment=name, rows=rows, path=Path(path), ran=len(todo) - len(failed),
-                       skipped=len(cells) - len(todo), failed=[{k: v for k, v in f.items() if k != "exception"} for f in failed])
+                       skipped=len(cells) - len(todo), failed=[{k: v for k, v in f.items() if k != "exception"} for f in failed],
+                       stale=stale)
+
+
+def pool_size(workers: int | None, cells: int) -> int:
+    """Processes a sweep's pool starts for ``cells`` cells: ``workers`` (default: all cores), capped at
+    the cores this process may use, at what the available memory holds (about 256 MiB a worker: a
+    Python with NumPy and Numba) and at the number of cells; a cap above the request is logged."""
+    cores = available_cores()
+    asked = cores if workers is None else check_int(workers, "workers", low=1)
+    try:
+        memory = max(1, os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // (256 << 20))
+    except (ValueError, OSError, AttributeError):
+        memory = asked
+    size = max(1, min(asked, cores, memory, cells))
+    if workers is not None and size < min(asked, cells):
+        logger.warning("workers capped at %d (asked %d): %d core(s) this process may use, memory for about %d",
+                       size, asked, cores, memory)
+    return size
 
 
 def _execute(executor, experiment, todo, workers, scheduler, on_error):
@@ -422,12 +556,17 @@ def _execute(executor, experiment, todo, workers, scheduler, on_error):
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
-        workers = (os.cpu_count() or 1) if workers is None else check_int(workers, "workers", low=1)
-        with _single_blas_thread(), ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                                        initializer=_exit_with_parent, initargs=(os.getpid(),)) as pool:
-            futures = {pool.submit(_run_cell, experiment, p, s): (p, s) for p, s in todo}
+        pool = ProcessPoolExecutor(pool_size(workers, len(todo)), mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_exit_with_parent, initargs=(os.getpid(),))
+        try:
+            with _single_blas_thread():  # the workers start at submit and keep this environment
+                futures = {pool.submit(_run_cell, experiment, p, s): (p, s) for p, s in todo}
             yield from _drain(as_completed(futures), futures.__getitem__, lambda: [f.cancel() for f in futures],
                               on_error)
+        except BaseException:  # Ctrl-C, a store that cannot be written, the caller closing early
+            _abandon(pool)
+            raise
+        pool.shutdown(wait=True)
         return
     try:
         from dask.distributed import Client, as_completed
@@ -444,6 +583,16 @@ def _execute(executor, experiment, todo, workers, scheduler, on_error):
                           lambda: client.cancel([f for f in futures if not f.done()]), on_error)
     finally:
         client.close()
+
+
+def _abandon(pool):
+    """Stop a process pool now: cancel the queued cells and end the running ones (their results are
+    not wanted), without waiting for them to finish."""
+    workers = list(getattr(pool, "_processes", None) or {})  # the pids, where this Python exposes them
+    pool.shutdown(wait=False, cancel_futures=True)
+    for pid in workers:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGTERM)
 
 
 def _drain(finished, cell_of, cancel_rest, on_error):

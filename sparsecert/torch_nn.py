@@ -68,6 +68,15 @@ def layers_to_torch(Ws: list, bs: list | None = None, masks: str | list | None =
     return nn.Sequential(*layers)
 
 
+def _current_weight(lin: Any) -> Any:
+    """A Linear layer's weight as it stands now. Under torch's pruning reparametrisation ``weight`` is
+    ``weight_orig * weight_mask`` recomputed only by the next forward pass, so after an optimiser step
+    it is stale: compute it from the two here."""
+    if hasattr(lin, "weight_orig") and hasattr(lin, "weight_mask"):
+        return lin.weight_orig * lin.weight_mask
+    return lin.weight
+
+
 def layers_from_torch(model: Any) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
     """``(Ws, bs)`` of a model made of Linear layers with ReLUs between them (``bs`` None when
     no layer has a bias); pruned layers give their masked weights."""
@@ -81,7 +90,7 @@ def layers_from_torch(model: Any) -> tuple[list[np.ndarray], list[np.ndarray] | 
     expected = [nn.Linear if i % 2 == 0 else nn.ReLU for i in range(2 * len(lins) - 1)]
     if [type(m) for m in mods] != expected:
         raise TypeError("model must alternate Linear and ReLU, starting and ending with Linear")
-    Ws = [m.weight.detach().cpu().double().numpy().copy() for m in lins]
+    Ws = [_current_weight(m).detach().cpu().double().numpy().copy() for m in lins]
     has_bias = [m.bias is not None for m in lins]
     if any(has_bias) and not all(has_bias):
         raise ValueError("either every Linear layer has a bias or none does")

@@ -68,17 +68,17 @@ def test_bad_input_and_unfitted():
         SparseRegressor().predict(np.ones((2, 3)))
     with pytest.raises(ValueError, match="NaN|infinity"):
         SparseRegressor().fit(np.array([[1.0, np.nan], [0.0, 1.0]]), [1.0, 2.0])
-    with pytest.raises(ValueError, match="s must be"):
+    with pytest.raises(ValueError, match="'s' parameter of SparseRegressor must be an int in the range"):
         SparseRegressor(s=0).fit(np.eye(3), [1.0, 2.0, 3.0])
-    with pytest.raises(ValueError, match="method must be one of"):
+    with pytest.raises(ValueError, match="'method' parameter of SparseRegressor must be a str among"):
         SparseRegressor(method="lasso").fit(np.eye(3), [1.0, 2.0, 3.0])
-    with pytest.raises(ValueError, match="restart must be 'omp' or None"):
+    with pytest.raises(ValueError, match="'restart' parameter of SparseRegressor must be a str among {'omp'} or None"):
         SparseRegressor(restart="abess").fit(np.eye(3), [1.0, 2.0, 3.0])
-    with pytest.raises(ValueError, match="splice must be in"):
+    with pytest.raises(ValueError, match="'splice' parameter of SparseRegressor must be an int in the range"):
         SparseRegressor(splice=-1).fit(np.eye(3), [1.0, 2.0, 3.0])
     with pytest.raises(ValueError, match="at least 2 classes|one class"):
         SparseReLUClassifier().fit(np.eye(3), [1, 1, 1])
-    with pytest.raises(ValueError, match="loss must be one of"):
+    with pytest.raises(ValueError, match="'loss' parameter of SparseReLUClassifier must be a str among"):
         SparseReLUClassifier(loss="hinge").fit(np.eye(3), [0, 1, 0])
 
 
@@ -94,3 +94,39 @@ def test_sparse_regressor_omp_is_scikit_learns_omp():
     ref = OrthogonalMatchingPursuit(n_nonzero_coefs=4).fit(X, y)
     np.testing.assert_allclose(ours.coef_, ref.coef_, atol=1e-10)
     assert ours.intercept_ == pytest.approx(ref.intercept_, abs=1e-10)
+
+
+@pytest.mark.parametrize("estimator,param,bad", [
+    (SparseRegressor, "fit_intercept", "False"), (SparseRegressor, "s", 0), (SparseRegressor, "method", "lasso"),
+    (SparseRegressor, "restart", "ompp"), (SparseRegressor, "tol", -1.0), (SparseRegressor, "splice", 1.5),
+    (SparseReLURegressor, "sequential", "False"), (SparseReLURegressor, "output_sign", "negative"),
+    (SparseReLURegressor, "batch_size", 0), (SparseReLURegressor, "m", 2.5),
+    (SparseReLUClassifier, "s", 1), (SparseReLUClassifier, "loss", "hinge"),
+])
+def test_parameters_are_refused_at_fit_with_scikit_learns_error(estimator, param, bad):
+    """Each declared constraint (type, interval, option) refuses a value outside it with
+    scikit-learn's InvalidParameterError (a ValueError and a TypeError) naming the parameter; the
+    string "False" is not a false boolean."""
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((40, 5)), rng.integers(0, 2, 40)
+    with pytest.raises(InvalidParameterError, match=f"'{param}' parameter of {estimator.__name__}"):
+        estimator(**{param: bad}).fit(X, y)
+
+
+def test_a_fitted_estimators_pickle_carries_no_training_data():
+    """The fitted ReLU estimator keeps what predict needs (the net, the weights, the support, a lean
+    result): its pickle is O(s + m d), far below X (800 KB here), and predicts the same."""
+    import pickle
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((1000, 100))
+    y = np.maximum(X[:, :3].sum(axis=1), 0)
+    for est in (SparseReLURegressor(m=6, s=17, max_iter=20, random_state=0),
+                SparseReLUClassifier(m=6, s=40, max_iter=20, random_state=0)):
+        est.fit(X, y if isinstance(est, SparseReLURegressor) else (y > 1).astype(int))
+        blob = pickle.dumps(est)
+        assert len(blob) < 64_000, (type(est).__name__, len(blob))
+        assert np.array_equal(pickle.loads(blob).predict(X[:5]), est.predict(X[:5]))
+        assert all(isinstance(v, (bool, int, float, str, type(None))) for v in est.result_.info.values())

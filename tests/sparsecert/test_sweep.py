@@ -48,7 +48,7 @@ import os, sys, time
 import sparsecert.cells as E
 from sparsecert.sweep import EXPERIMENTS, register, run_sweep
 
-@register("slow_gaussian")
+@register("slow_gaussian", E.gaussian_recovery.params)
 def slow(params, seed):
     open(os.path.join(sys.argv[3], str(os.getpid())), "w").close()  # who computes cells
     time.sleep(0.15)
@@ -107,7 +107,7 @@ def test_sweep_killed_mid_run_resumes_to_the_same_result(tmp_path, executor):
     import sparsecert.cells as E
     from sparsecert.sweep import register
 
-    register("slow_gaussian")(lambda params, seed: E.gaussian_recovery(params, seed))
+    register("slow_gaussian", E.gaussian_recovery.params)(lambda params, seed: E.gaussian_recovery(params, seed))
     resumed = run_sweep("slow_gaussian", GRID, SEEDS, path, executor="serial" if executor == "process" else executor,
                         progress=False)
     assert resumed.skipped == stored and resumed.ran == 18 - stored  # exactly the missing cells ran

@@ -103,3 +103,23 @@ def test_numpy_and_torch_optimisers_take_the_same_steps(optimizer, momentum):
         plain = net0.copy()
         train(plain, X, y, masks=masks, optimizer="gd", lr=0.1, epochs=6, loss="cross-entropy")
         assert max(np.abs(a - b).max() for a, b in zip(plain.Ws, net.Ws)) > 1e-3
+
+
+def test_from_torch_reads_the_weights_after_an_optimiser_step():
+    """Under torch's pruning reparametrisation ``weight`` is refreshed only by a forward pass; after a
+    step, ``from_torch`` must give ``weight_orig * weight_mask`` (the weights the next forward uses)."""
+    rng = np.random.default_rng(0)
+    W = rng.standard_normal((5, 4)) * (rng.random((5, 4)) < 0.5)
+    model = MLP([W], rng.standard_normal(5)).to_torch(masks="nonzero", dtype=torch.float64)
+    X = torch.as_tensor(rng.standard_normal((16, 4)))
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    loss = model(X).pow(2).mean()
+    loss.backward()
+    opt.step()
+    back = MLP.from_torch(model)
+    with torch.no_grad():
+        assert np.allclose(back.forward(X.numpy()), model(X).numpy().ravel())
+        first = model[0]
+        assert np.allclose(back.Ws[0], (first.weight_orig * first.weight_mask).numpy())
+        assert not np.allclose(back.Ws[0], W)  # the step moved the kept weights
+        assert np.array_equal(back.Ws[0] != 0, W != 0)  # and the pruned ones stay zero
