@@ -30,10 +30,10 @@ from .metrics import psnr  # its home is sparsecert.metrics; kept importable fro
 from .nn import TwoLayerReLU
 from .operators import HStackOperator, ReluPatternOperator, TorchReluPatternOperator
 from .recovery import ADMISSIONS, IDLE_GENERATORS, METHODS, IHTSolver, MinibatchIHTSolver, SequentialIHTSolver
+from .sparse import SparseVector
 
 if TYPE_CHECKING:
     from .recovery.result import RecoveryResult
-    from .sparse import SparseVector
     from .typing import ArrayLike, RngLike
     from scipy.sparse.linalg import LinearOperator
 
@@ -295,6 +295,30 @@ def recover_relu(
         else:
             solver = IHTSolver(A, y, s, method=method, inner_iter=inner_iter)
         result = solver.solve(max_iter=max_iter, tol=tol, xtol=xtol, progress=progress, callback=callback)
+    net = _describe_returned(result, X, y, m, d, output_sign, sequential)
     result.time = time.perf_counter() - t_start
     result.info["operator"] = A
-    return model_from_weights(result.w, m, d, output_sign), result
+    return net, result
+
+
+def _describe_returned(result, X, y, m, d, output_sign, sequential):
+    """The network read off ``result.w``, with ``result`` made to describe it: ``residual`` is the
+    network's own (the solver's last entry is the last iterate's, and with fixed patterns the
+    convex model ``A w``'s); where fixed patterns make the network another function than ``A w``
+    the status says so (``"network_differs"``, the model's residual in ``info["linear_residual"]``),
+    and a network worse than the zero one is replaced by it (``w = 0``, ``best_iter`` 0)."""
+    net = model_from_weights(result.w, m, d, output_sign)
+    ny = float(np.linalg.norm(y))
+    scale = ny if ny > 0 else 1.0
+    fitted = float(np.linalg.norm(net.forward(X) - y)) / scale
+    linear = result.residual
+    if not sequential and abs(fitted - linear) > 1e-9 * max(1.0, linear):
+        result.status, result.converged = "network_differs", False
+        result.info["linear_residual"] = linear
+    if fitted > (1.0 if ny > 0 else 0.0) and result.w.nnz:
+        result.w = SparseVector.zeros(result.w.size, dtype=result.w.values.dtype)
+        result.support = result.w.indices
+        result.info["best_iter"] = 0
+        net, fitted = model_from_weights(result.w, m, d, output_sign), (1.0 if ny > 0 else 0.0)
+    result.final_residual = fitted
+    return net

@@ -18,6 +18,9 @@ STATUSES = {
     "diverged": "the residual became non-finite (a fixed step too large for ||A||)",
     "max_iter": "max_iter iterations ran without another stopping test firing",
     "epochs": "minibatch IHT ran its epochs (it has no other stopping test)",
+    "network_differs": "fixed activation patterns: the network read off w is not the fitted linear model A w "
+                       "(a unit's pattern is not its generator's); residual is the returned network's, "
+                       "info['linear_residual'] the linear model's",
 }
 
 @dataclass
@@ -51,6 +54,10 @@ class RecoveryResult:
     info : dict
         Problem sizes and solver-specific entries (``best_iter`` of the
         sequential solver, ``epochs``/``batch_size`` of the minibatch one).
+    final_residual : float, optional
+        The returned model's relative residual where it is not ``residuals[-1]``
+        (a best iterate returned instead of the last; a network read off ``w``
+        that is not ``A w``); :attr:`residual` reads it.
     """
 
     w: SparseVector
@@ -64,11 +71,13 @@ class RecoveryResult:
     peak_memory: int
     method: str
     info: dict = field(default_factory=dict)
+    final_residual: float | None = None
 
     @property
     def residual(self) -> float:
-        """Final relative residual."""
-        return float(self.residuals[-1])
+        """Relative residual of the returned model (``final_residual`` where set, else the last
+        iterate's)."""
+        return float(self.residuals[-1] if self.final_residual is None else self.final_residual)
 
     def to_dict(self) -> dict:
         """Plain-Python summary (arrays as lists) for storage."""
