@@ -36,6 +36,7 @@ float design matrices.
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import pickle
 import struct
@@ -72,9 +73,33 @@ def _open(path):
 _CORRUPT = (struct.error, EOFError, gzip.BadGzipFile, zlib.error)
 
 
+#: The largest array a dataset file may declare (bytes): far above every real one (CIFAR-10's 150 MB),
+#: far below what would exhaust a machine; a header beyond it is refused before anything is read.
+MAX_DATA_BYTES = 1 << 34
+
+
+def _read_body(f, path, shape, dtype, what):
+    """The data after a header that declares ``shape`` of ``dtype``: exactly that many bytes, read with
+    a bound (a small gzip that inflates to far more than it declares cannot flood memory), else a
+    ValueError naming ``path``."""
+    if any(n < 0 for n in shape):
+        raise ValueError(f"{path}: {what} header declares a negative dimension {tuple(shape)}")
+    expected = math.prod(shape) * dtype.itemsize  # Python ints: no overflow
+    if expected > MAX_DATA_BYTES:
+        raise ValueError(f"{path}: {what} header declares {tuple(shape)} of {dtype} ({expected} bytes), more than "
+                         f"any dataset here ({MAX_DATA_BYTES} bytes at most)")
+    data = f.read(expected + 1)
+    if len(data) != expected:
+        held = "more" if len(data) > expected else f"{len(data)}"
+        raise ValueError(f"{path}: {what} header says {tuple(shape)} of {dtype} ({expected} bytes) but the file holds "
+                         f"{held} data bytes")
+    return np.frombuffer(data, dtype).reshape(shape).astype(dtype.newbyteorder("="))
+
+
 def read_idx(path):
     """Read an IDX file (raw or gzip) into an array of its stored type (native byte order);
-    a file that is not IDX, truncated or corrupt raises ``ValueError`` naming it."""
+    a file that is not IDX, truncated, corrupt or longer than its header says raises ``ValueError``
+    naming it (at most the declared size is ever read)."""
     try:
         with _open(path) as f:
             head = f.read(4)
@@ -82,13 +107,9 @@ def read_idx(path):
                 raise ValueError(f"{path}: not an IDX file (magic bytes {head!r})")
             dtype, ndim = np.dtype(_IDX_TYPES[head[2]]), head[3]
             shape = struct.unpack(f">{ndim}I", f.read(4 * ndim))
-            data = f.read()
+            return _read_body(f, path, shape, dtype, "IDX")
     except _CORRUPT as err:
         raise ValueError(f"{path}: truncated or corrupt IDX file ({type(err).__name__}: {err})") from None
-    count = int(np.prod(shape))
-    if len(data) != count * dtype.itemsize:
-        raise ValueError(f"{path}: IDX header says {shape} of {dtype} but the file holds {len(data)} data bytes")
-    return np.frombuffer(data, dtype).reshape(shape).astype(dtype.newbyteorder("="))
 
 
 def _type_code(a, table, fmt):
@@ -113,8 +134,8 @@ def write_idx(path, array, compress=None):
 
 
 def read_norb_matrix(path):
-    """Read a SmallNORB binary matrix (raw or gzip); a truncated or corrupt file raises
-    ``ValueError`` naming it."""
+    """Read a SmallNORB binary matrix (raw or gzip); a truncated, corrupt or overlong file raises
+    ``ValueError`` naming it (at most the declared size is ever read)."""
     try:
         with _open(path) as f:
             head = f.read(8)
@@ -124,14 +145,9 @@ def read_norb_matrix(path):
             if magic & 0xFFFFFFFF not in _NORB_TYPES or ndim > 16:
                 raise ValueError(f"{path}: not a SmallNORB binary matrix (magic {magic & 0xFFFFFFFF:#x})")
             dims = struct.unpack(f"<{max(ndim, 3)}i", f.read(4 * max(ndim, 3)))[:ndim]
-            dtype = np.dtype(_NORB_TYPES[magic & 0xFFFFFFFF])
-            data = f.read()
+            return _read_body(f, path, dims, np.dtype(_NORB_TYPES[magic & 0xFFFFFFFF]), "SmallNORB")
     except _CORRUPT as err:
         raise ValueError(f"{path}: truncated or corrupt SmallNORB matrix ({type(err).__name__}: {err})") from None
-    count = int(np.prod(dims))
-    if len(data) != count * dtype.itemsize:
-        raise ValueError(f"{path}: header says {dims} of {dtype} but the file holds {len(data)} data bytes")
-    return np.frombuffer(data, dtype).reshape(dims).astype(dtype.newbyteorder("="))
 
 
 def write_norb_matrix(path, array, compress=None):
