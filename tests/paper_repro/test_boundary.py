@@ -66,3 +66,19 @@ def test_python_m_paper_repro_is_the_repro_command():
     assert out.stdout.splitlines()[0].startswith("certify") and "transfer" in out.stdout
     bad = subprocess.run([sys.executable, "-m", "paper_repro", "plantd"], capture_output=True, text=True)
     assert bad.returncode == 2 and "invalid choice: 'plantd'" in bad.stderr
+
+
+def test_the_old_experiments_names_warn_and_lead_to_their_new_homes():
+    """``sparsecert.experiments`` (before 0.4) still resolves each name, with a FutureWarning naming
+    the new module; an unknown name is an AttributeError."""
+    import sparsecert.cells
+    import sparsecert.experiments as old
+    import sparsecert.planted
+    import sparsecert.working_set
+
+    for name, home in [("planted_mlp", sparsecert.planted), ("relu_recovery", sparsecert.cells),
+                       ("working_set", sparsecert.working_set)]:
+        with pytest.warns(FutureWarning, match=f"sparsecert.experiments.{name} moved to {home.__name__}.{name}"):
+            assert getattr(old, name) is getattr(home, name)
+    with pytest.raises(AttributeError):
+        old.no_such_name  # noqa: B018

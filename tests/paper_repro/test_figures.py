@@ -215,3 +215,31 @@ def test_figure_configurations_are_typed_and_frozen():
         planted.Config(n="2000", ms=(1,), ss=(1,), seeds=(0,), imp_epochs=1)
     with pytest.raises(TypeError, match="unexpected keyword argument 'epochs'"):
         planted.Config(n=2000, ms=(1,), ss=(1,), seeds=(0,), epochs=1)
+
+
+@pytest.mark.parametrize("damage", ["header only", "binary junk", "a column missing"])
+def test_redraw_from_a_bad_csv_is_refused_and_keeps_the_good_figure(damage, tmp_path, capsys):
+    """--redraw from a CSV without rows, with bytes that are not text, or without the column a panel
+    draws: exit 2 naming what is wrong, and the PNG drawn before is left byte for byte."""
+    out = tmp_path / "recovery"
+    out.mkdir()
+    for stem in ("planted_mlp_1layer", "planted_mlp_2layer"):
+        (out / f"{stem}.csv").write_bytes((FIGURES / "recovery" / f"{stem}.csv").read_bytes())
+    assert main(["repro", "planted", "--redraw", "--out", str(tmp_path)]) == 0
+    good = (out / "planted_mlp_1layer.png").read_bytes()
+    csv = out / "planted_mlp_1layer.csv"
+    lines = csv.read_text().splitlines()
+    if damage == "header only":
+        csv.write_text(lines[0] + "\n")
+    elif damage == "binary junk":
+        csv.write_bytes(bytes(range(256)) * 8)
+    else:
+        header = lines[0].split(",")
+        keep = [i for i, h in enumerate(header) if h not in ("psnr", "imp_psnr")]
+        csv.write_text("\n".join(",".join(row.split(",")[i] for i in keep) for row in lines) + "\n")
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:
+        main(["repro", "planted", "--redraw", "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "--redraw" in err and ("no rows" in err or "not a CSV" in err or "lack the column" in err)
+    assert (out / "planted_mlp_1layer.png").read_bytes() == good

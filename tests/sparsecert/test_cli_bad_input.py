@@ -141,3 +141,33 @@ def test_repro_refuses_bad_input(data):
              option(draw, "--config", None, ["nope"]), option(draw, "--device", None, ["cuda:9", "tpu"])]
     assume(name_bad or any(bad for _, bad in parts))
     assert_refused(["repro", name, *[a for p, _ in parts for a in p], "--executor", "serial"])
+
+
+def test_damaged_npz_files_and_an_oversized_grid_exit_2_without_a_traceback(tmp_path):
+    """An object-array .npz (nothing is unpickled), a .npz whose member fails its CRC, and a planted
+    grid whose working set the machine cannot hold: exit 2, one line, no traceback (issue "Reliability
+    II", item 11)."""
+    import subprocess
+    import sys
+    import zipfile
+
+    y = tmp_path / "y.npy"
+    np.save(y, np.ones(10))
+    obj = tmp_path / "obj.npz"
+    np.savez(obj, a=np.array([{"x": 1}, None], dtype=object))
+    good = tmp_path / "good.npz"
+    np.savez(good, a=np.arange(100.0).reshape(10, 10))
+    crc = tmp_path / "crc.npz"
+    with zipfile.ZipFile(good) as z:
+        assert z.infolist()[0].compress_type == zipfile.ZIP_STORED  # the array's bytes lie in the file as they are
+    raw = bytearray(good.read_bytes())
+    at = raw.find(np.arange(100.0).tobytes()[-8:])  # the last element: flip a byte, the stored CRC no longer matches
+    raw[at + 7] ^= 0xFF
+    crc.write_bytes(bytes(raw))
+    for A in (obj, crc):
+        res = subprocess.run([sys.executable, "-m", "sparsecert.cli", "recover", "--A", str(A), "--y", str(y), "--s",
+                              "2", "--out", str(tmp_path / "w.npz")], capture_output=True, text=True)
+        assert res.returncode == 2 and "Traceback" not in res.stderr and f"cannot read {A}" in res.stderr, res.stderr
+    res = subprocess.run([sys.executable, "-m", "sparsecert.cli", "planted", "--m", "10000", "--s", "5", "--n",
+                          "10000000", "--out", str(tmp_path)], capture_output=True, text=True)
+    assert res.returncode == 2 and "Traceback" not in res.stderr and "needs about" in res.stderr, res.stderr
