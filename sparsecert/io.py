@@ -45,7 +45,7 @@ def atomic_write(path: str | Path, mode: str = "w") -> Iterator[IO]:
     except OSError as exc:
         raise OutputError(exc.errno, f"cannot write {path}: {exc.strerror or exc}") from None
     try:
-        with os.fdopen(fd, mode, **({"newline": ""} if "b" not in mode else {})) as fh:
+        with os.fdopen(fd, mode, newline=None if "b" in mode else "") as fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
