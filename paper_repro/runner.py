@@ -4,7 +4,7 @@ once (PNG at :data:`sparsecert.io.DPI`).
 
 A figure module declares
 
-* ``CONFIGS``: name -> frozen :class:`~._common.FigureConfig` (``micro``, ``quick``, ``full`` and
+* ``CONFIGS``: name -> frozen :class:`~.common.FigureConfig` (``micro``, ``quick``, ``full`` and
   named ones);
 * ``TABLES``: the stems of the CSVs it writes, the first one required for ``--redraw``;
 * ``compute(cfg, run) -> {stem: rows}`` (``run``: a :class:`Run`), which writes no file
@@ -61,6 +61,11 @@ def run(name: str, out: str | Path = "figures", *, quick: bool = True, config: s
         The figure needs torch and torch is not installed.
     FileNotFoundError
         ``redraw`` without the CSV of a run.
+    ValueError
+        ``redraw`` from a CSV without rows, that is not CSV, or without a column the figure draws
+        (every figure is drawn before any PNG is written: a good PNG is never replaced by a bad one).
+    sparsecert.io.OutputError
+        A file that cannot be written (named; the previous one is intact).
     """
     if name not in REGISTRY:
         raise ValueError(f"no figure {name!r}; the figures are {', '.join(REGISTRY)}")

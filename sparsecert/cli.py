@@ -295,11 +295,11 @@ def main(argv=None):
         _report_to_stderr("sparsecert sweep")
         try:
             if args.drop_other_versions:
-                from .sweep import SweepStore
+                from .sweep import SweepStore, name_and_target
 
                 with SweepStore(args.db) as store:
-                    name = getattr(experiment_function(args.experiment), "experiment_name", args.experiment)
-                    print(f"dropped {store.drop_other_versions(name)} cells of other versions from {args.db}")
+                    dropped = store.drop_other_versions(name_and_target(args.experiment)[0])
+                print(f"dropped {dropped} cells of other versions from {args.db}")
             res = run_sweep(args.experiment, _parse_grid(args.grid, parser), args.seeds, args.db,
                             executor=args.executor, workers=args.workers, scheduler=args.scheduler, progress=True,
                             on_error=args.on_error)
