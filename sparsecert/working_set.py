@@ -1,9 +1,13 @@
-"""The solver's peak working set for given (n, d, m, s, block), estimated and measured (tracemalloc),
-against the O(n d + n block + s) model."""
+"""Peak memory, measured one way for every method: :func:`measure_peak` (the growth of the process's
+resident set during a call, and tracemalloc's peak as a cross-check), and the IHT solver's working set
+for given (n, d, m, s, block), estimated and measured, against the O(n d + n block + s) model
+(:func:`working_set`)."""
 
 from __future__ import annotations
 
+import time
 import tracemalloc
+from typing import Any, Callable
 
 import numpy as np
 
@@ -12,7 +16,70 @@ from .operators import ReluPatternOperator
 from .recovery import iht
 from .sparse import SparseVector
 
-__all__ = ["working_set"]
+__all__ = ["working_set", "measure_peak", "MALLOC_ENV"]
+
+#: Environment for a fresh process whose resident set should follow its live arrays: glibc serves every
+#: allocation above 128 KiB by mmap and returns it at free (its default raises that threshold as arrays
+#: are freed, after which freed heap pages are reused without showing in the resident set). Set it before
+#: the process starts (:mod:`paper_repro.recovery.memory` does).
+MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "131072", "MALLOC_TRIM_THRESHOLD_": "131072", "MALLOC_TOP_PAD_": "0"}
+
+
+def _status_kib(field: str) -> int | None:
+    try:
+        with open("/proc/self/status") as fh:
+            return next(int(line.split()[1]) for line in fh if line.startswith(field + ":"))
+    except (OSError, StopIteration, ValueError):
+        return None
+
+
+def _reset_high_water_mark() -> bool:
+    """Reset this process's peak resident set (VmHWM) to its current one (Linux >= 4.0)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def measure_peak(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, dict]:
+    """Run ``fn(*args, **kwargs)`` and measure what it allocated at its peak, by the same means for
+    every method (NumPy, Numba, torch on the CPU: they all take pages from the process).
+
+    Returns
+    -------
+    result
+        What ``fn`` returned.
+    measured : dict
+        ``rss_bytes``: the peak resident set during the call minus the resident set before it (the
+        kernel's high-water mark, reset first: exact, not sampled; None where the OS does not give
+        it); ``traced_bytes``: tracemalloc's peak over the same call (Python and NumPy allocations only:
+        a cross-check that misses torch's and Numba's); ``seconds``.
+
+    Notes
+    -----
+    Data made before the call (``X``, ``y``) is not counted; copies the call makes of it are. Run it
+    in a fresh process after a warm-up call (compilation and first-use allocations of the libraries
+    are not the method's), started with :data:`MALLOC_ENV`, so that freed memory reused by the
+    allocator does not hide a peak.
+    """
+    import gc
+
+    gc.collect()
+    reset = _reset_high_water_mark()
+    before = _status_kib("VmRSS")
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    try:
+        result = fn(*args, **kwargs)
+        seconds = time.perf_counter() - t0
+        traced = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    peak = _status_kib("VmHWM")
+    rss = (peak - before) * 1024 if reset and peak is not None and before is not None else None
+    return result, {"rss_bytes": rss, "traced_bytes": int(traced), "seconds": seconds}
 
 
 def working_set(n, d, m, s, *, block=None, method="niht", iters=3, rng=0):

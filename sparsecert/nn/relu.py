@@ -15,7 +15,10 @@ from ..torch_nn import layers_from_torch, layers_to_torch
 if TYPE_CHECKING:
     from ..typing import ArrayLike
 
-__all__ = ["TwoLayerReLU", "MLP"]
+__all__ = ["TwoLayerReLU", "MLP", "FORWARD_ELEMENTS"]
+
+#: Most hidden activations :meth:`TwoLayerReLU.forward` holds at once (8 MiB in float64).
+FORWARD_ELEMENTS = 1 << 20
 
 
 class TwoLayerReLU:
@@ -42,9 +45,17 @@ class TwoLayerReLU:
         return self.U.shape[1]
 
     def forward(self, X: ArrayLike) -> np.ndarray:
-        """Network output, shape (n,), for ``X`` of shape (n, d)."""
+        """Network output, shape (n,), for ``X`` of shape (n, d): in blocks of rows whose hidden
+        activations hold at most :data:`FORWARD_ELEMENTS` numbers (a wide net on many samples
+        never holds the n x m activations at once; each row's output is computed as in one product)."""
         X = check_array(X, "X", ndim=2, shape=(None, self.d))
-        return np.maximum(X @ self.U.T, 0.0) @ self.v
+        rows = max(1, FORWARD_ELEMENTS // max(1, self.m))
+        if X.shape[0] <= rows:
+            return np.maximum(X @ self.U.T, 0.0) @ self.v
+        out = np.empty(X.shape[0], dtype=np.result_type(X.dtype, self.U.dtype))
+        for r0 in range(0, X.shape[0], rows):
+            out[r0 : r0 + rows] = np.maximum(X[r0 : r0 + rows] @ self.U.T, 0.0) @ self.v
+        return out
 
     __call__ = forward
 

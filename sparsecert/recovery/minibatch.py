@@ -57,10 +57,16 @@ class MinibatchIHTSolver(IHTSolver):
         self.full_y = self.y
 
     def _use_rows(self, rows):
-        """Point the solver at the samples ``rows`` (operator, targets, cache, A_S, residual)."""
+        """Point the solver at the samples ``rows`` (operator, targets, cache, A_S, residual). The
+        previous batch's operator (its rows, their transpose, its masks) is let go first, so that two
+        batches are never held at once."""
+        self._drop_batch()
         self.A, self.y = self.full_A.with_data(self.X[rows]), self.full_y[rows]
         self.cache = self.A.make_cache()
         self.refresh()
+
+    def _drop_batch(self):
+        self.A, self.cache, self.R_S = self.full_A, None, None
 
     def full_residual(self):
         """``||y - A w|| / ||y||`` on all samples, in row chunks of one batch."""
@@ -87,6 +93,7 @@ class MinibatchIHTSolver(IHTSolver):
                     if self.sequential and self.n_iter % self.period == 0:
                         self.full_A.follow_weights(self.w)
                     bar.update(1)
+                self._drop_batch()  # the last batch's operator is not needed by the full residual
                 self.residuals.append(self.full_residual())
                 if callback is not None:
                     callback(self.n_iter, self.w, self.residuals[-1])

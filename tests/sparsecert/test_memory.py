@@ -65,3 +65,35 @@ def test_long_gradient_passes_show_progress(monkeypatch, capsys):
     monkeypatch.setattr(solver, "LONG_PASS_ENTRIES", 40 * 100)
     sc.iht(p.A, p.y, 3, max_iter=2, progress=True)
     assert "gradient pass" in capsys.readouterr().err
+
+
+def test_measure_peak_sees_numpy_and_foreign_allocations_alike():
+    """The one instrument for every method: a call that holds 40 MB at its peak (NumPy's, which
+    tracemalloc sees, or a ctypes buffer, which it does not, as torch's are not) adds 40 MB to the
+    resident set's high-water mark; data made before the call is not counted."""
+    import ctypes
+
+    from sparsecert.working_set import measure_peak
+
+    before = np.ones(5_000_000)  # made before: not the call's
+
+    def numpy_peak():
+        a = np.ones(5_000_000)  # 40 MB, touched
+        return float(a.sum() + before[0])
+
+    libc = ctypes.CDLL(None)
+    libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
+    libc.memset.argtypes, libc.free.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t], [ctypes.c_void_p]
+
+    def foreign_peak():
+        buf = libc.malloc(40_000_000)  # C's malloc, as torch's CPU allocator: invisible to tracemalloc
+        libc.memset(buf, 1, 40_000_000)
+        libc.free(buf)
+        return 0
+
+    _, a = measure_peak(numpy_peak)
+    _, b = measure_peak(foreign_peak)
+    if a["rss_bytes"] is None:
+        pytest.skip("this OS does not let a process reset its resident high-water mark")
+    assert 39e6 <= a["rss_bytes"] <= 46e6 and 39e6 <= a["traced_bytes"] <= 41e6
+    assert 39e6 <= b["rss_bytes"] <= 46e6 and b["traced_bytes"] < 1e6  # tracemalloc misses it; the RSS does not
