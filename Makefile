@@ -19,6 +19,10 @@ $(VENV)/.installed-test: $(BIN)/python pyproject.toml
 
 demo: $(VENV)/.installed
 	$(BIN)/sparsecert repro all --quick --out figures
+	@echo
+	@echo "Done. The command and the API live in $(VENV): run 'source $(VENV)/bin/activate', then"
+	@echo "  sparsecert --help                  (or: python -m paper_repro list)"
+	@echo "  python -c 'import sparsecert'      (README.md has three examples)"
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest

@@ -13,7 +13,7 @@ from sparsecert.sweep import SweepCellError, SweepInterrupted
 
 from . import REGISTRY, run, summary
 
-TORCH_HINT = "pip install 'sparsecert[torch]' (torch==2.13.0)"
+TORCH_HINT = "pip install -e '.[torch]' in the repository (torch==2.13.0)"
 
 
 def run_repro(names, out, quick=True, seed=0, executor="process", config=None, device=None, redraw=False):

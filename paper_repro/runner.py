@@ -76,7 +76,7 @@ def run(name: str, out: str | Path = "figures", *, quick: bool = True, config: s
     if device is not None and not getattr(module, "GPU", False):
         raise ValueError(f"--device: {name} has no GPU path")
     if getattr(module, "NEEDS_TORCH", False) and not redraw and importlib.util.find_spec("torch") is None:
-        raise ImportError(f"{name} needs torch: pip install 'sparsecert[torch]' (torch==2.13.0)")
+        raise ImportError(f"{name} needs torch: pip install -e '.[torch]' in the repository (torch==2.13.0)")
     ctx = Run(Path(out) / paper(name), config, quick, seed, executor, progress, device)
     ctx.out.mkdir(parents=True, exist_ok=True)
     if redraw:

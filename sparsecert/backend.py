@@ -123,7 +123,7 @@ def resolve(backend="numpy", device=None) -> Backend:
         import torch
     except ImportError as exc:  # pragma: no cover - exercised where torch is absent
         raise ImportError(
-            "backend='torch' needs PyTorch: pip install 'sparsecert[torch]' (torch==2.13.0, CPU build)"
+            "backend='torch' needs PyTorch: pip install -e '.[torch]' in the repository (torch==2.13.0, CPU build)"
         ) from exc
     device = "cpu" if device is None else str(device)
     available = ["cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]

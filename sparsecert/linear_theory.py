@@ -333,7 +333,7 @@ def _sklearn_linear_model():
     try:
         from sklearn import linear_model
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError("OMP and the Lasso path come from scikit-learn: pip install 'sparsecert[test]'") from exc
+        raise ImportError("OMP and the Lasso path come from scikit-learn: pip install -e '.[test]' in the repository") from exc
     return linear_model
 
 

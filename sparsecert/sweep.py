@@ -345,7 +345,7 @@ def _execute(executor, experiment, todo, workers, scheduler, on_error):
     try:
         from dask.distributed import Client, as_completed
     except ImportError as exc:
-        raise ImportError("executor='dask' needs the dask extra: pip install 'sparsecert[dask]'") from exc
+        raise ImportError("executor='dask' needs the dask extra: pip install -e '.[dask]' in the repository") from exc
     try:
         client = Client(scheduler, timeout="10s") if scheduler else Client(processes=False, dashboard_address=None)
     except (OSError, TimeoutError) as exc:

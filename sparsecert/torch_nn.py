@@ -24,7 +24,7 @@ def _torch():
     try:
         import torch
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError("to_torch/from_torch need torch: pip install 'sparsecert[torch]' (torch==2.13.0)") from exc
+        raise ImportError("to_torch/from_torch need torch: pip install -e '.[torch]' in the repository (torch==2.13.0)") from exc
     return torch
 
 

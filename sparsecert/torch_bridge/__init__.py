@@ -1,6 +1,6 @@
 """Optional torch bridge: the papers' real-data experiments on torch models.
 
-Needs the ``torch`` extra (``pip install 'sparsecert[torch]'``, i.e.
+Needs the ``torch`` extra (``pip install -e '.[torch]' in the repository``, i.e.
 ``torch==2.13.0``); ``import sparsecert`` never imports this package.
 
 * :mod:`.models`: MLPs (Lenet-300-100), CIFAR-style ResNets and a Conv-4 style net;
@@ -15,7 +15,7 @@ Needs the ``torch`` extra (``pip install 'sparsecert[torch]'``, i.e.
 try:
     import torch  # noqa: F401
 except ImportError as exc:  # pragma: no cover - exercised only without torch
-    raise ImportError("sparsecert.torch_bridge needs torch: pip install 'sparsecert[torch]' (torch==2.13.0)") from exc
+    raise ImportError("sparsecert.torch_bridge needs torch: pip install -e '.[torch]' in the repository (torch==2.13.0)") from exc
 
 from .models import convnet, lenet_300_100, mlp, resnet
 from .prune import TorchPruneResult, neq_fit, prune_torch, torch_scores

@@ -9,7 +9,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch", reason="the torch extra is not installed (pip install 'sparsecert[torch]')")
+torch = pytest.importorskip("torch", reason="the torch extra is not installed (pip install -e '.[torch]')")
 
 from sparsecert import data  # noqa: E402
 from sparsecert.nn import DenseNet  # noqa: E402
