@@ -190,6 +190,12 @@ class SweepStore:
         )
         return {(p, s) for p, s in rows}
 
+    def cells(self, experiment: str, version: str = __version__) -> list[tuple[str, int, Any]]:
+        """``(params_json, seed, result)`` of every stored cell of ``experiment``."""
+        rows = self.conn.execute("SELECT params, seed, result FROM cells WHERE experiment=? AND version=?",
+                                 (experiment, version))
+        return [(p, s, json.loads(r)) for p, s, r in rows]
+
     def put(
         self,
         experiment: str,

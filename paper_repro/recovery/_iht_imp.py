@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 
 import numpy as np
@@ -12,31 +13,55 @@ from sparsecert.plot import grid_heatmap
 from .tasks import fit_iht, fit_imp
 
 
-def grid_rows(task, cfg, seeds, progress=None):
+def grid_rows(task, cfg, seeds, progress=None, store=None):
     """One row per (m, s, seed): IHT and (with torch) IMP scores, memory and seconds.
 
     ``cfg``: ``ms``, ``ss``, ``epochs`` (IHT iterations / epochs),
     ``imp_epochs`` (per round), ``batch_size`` (IHT minibatch, None = full
-    batch) and ``imp_batch_size``.
+    batch), ``imp_batch_size`` and ``imp_ms`` (the widths IMP runs at; default
+    every one). ``store``: a sweep store (path) that keeps each (m, seed) as it
+    finishes, so that an interrupted run resumes where it stopped (cells are
+    keyed by the task, the grid's settings and the package version).
     """
+    from sparsecert.store import SweepStore, canonical
+
     has_torch = importlib.util.find_spec("torch") is not None
+    imp_ms = set(cfg.get("imp_ms", cfg["ms"])) if has_torch else set()
+    settings = {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.items() if k != "ms"}
     rows = []
-    bar = tqdm(total=len(cfg["ms"]) * len(seeds), desc=task.name, disable=not progress, leave=False)
-    for m in cfg["ms"]:
-        for seed in seeds:
-            imp = (fit_imp(task, m, cfg["ss"], epochs=cfg["imp_epochs"], batch_size=cfg.get("imp_batch_size"),
-                           rng=seed) if has_torch else [None] * len(cfg["ss"]))
-            for s, b in zip(cfg["ss"], imp):
-                a = fit_iht(task, m, s, epochs=cfg["epochs"], batch_size=cfg.get("batch_size"), rng=seed)
-                row = {"task": task.name, "metric": task.metric, "m": m, "s": s, "seed": seed, "iht": a["score"],
-                       "iht_nnz": a["nnz"], "iht_bytes": a["bytes"], "iht_seconds": a["seconds"]}
-                if b is not None:
-                    row.update({"imp": b["score"], "imp_kept": b["kept"], "imp_round": b["round"],
-                                "imp_bytes": b["bytes"], "imp_seconds": b["seconds"],
-                                "log10_mem_ratio": float(np.log10(b["bytes"] / a["bytes"]))})
-                rows.append(row)
-            bar.update(1)
-    bar.close()
+    with contextlib.ExitStack() as stack:
+        db = stack.enter_context(SweepStore(store)) if store is not None else None
+        name = f"grid:{task.name}"
+        done = {} if db is None else {(p, s): r for p, s, r in db.cells(name)}
+        bar = stack.enter_context(tqdm(total=len(cfg["ms"]) * len(seeds), desc=task.name, disable=not progress,
+                                       leave=False))
+        for m in cfg["ms"]:
+            for seed in seeds:
+                key = canonical({**settings, "m": m, "imp": m in imp_ms})
+                if (key, seed) not in done:
+                    cell = _cell(task, cfg, m, seed, m in imp_ms)
+                    if db is not None:
+                        db.put(name, key, seed, {"rows": cell}, 0.0)
+                    done[(key, seed)] = {"rows": cell}
+                rows += done[(key, seed)]["rows"]
+                bar.update(1)
+    return rows
+
+
+def _cell(task, cfg, m, seed, with_imp):
+    """The rows of one width and seed: one IMP run read at every s, and one IHT fit per s."""
+    imp = (fit_imp(task, m, cfg["ss"], epochs=cfg["imp_epochs"], batch_size=cfg.get("imp_batch_size"), rng=seed)
+           if with_imp else [None] * len(cfg["ss"]))
+    rows = []
+    for s, b in zip(cfg["ss"], imp):
+        a = fit_iht(task, m, s, epochs=cfg["epochs"], batch_size=cfg.get("batch_size"), rng=seed)
+        row = {"task": task.name, "metric": task.metric, "m": m, "s": s, "seed": seed, "iht": a["score"],
+               "iht_nnz": a["nnz"], "iht_bytes": a["bytes"], "iht_seconds": a["seconds"]}
+        if b is not None:
+            row.update({"imp": b["score"], "imp_kept": b["kept"], "imp_round": b["round"],
+                        "imp_bytes": b["bytes"], "imp_seconds": b["seconds"],
+                        "log10_mem_ratio": float(np.log10(b["bytes"] / a["bytes"]))})
+        rows.append(row)
     return rows
 
 
@@ -60,7 +85,7 @@ def heatmaps(rows, *, lo, hi, percent, note=""):
     unit = "%" if percent else "dB"
     keys, titles = ["iht"], [f"IHT (sequential-convex AIHT)\n{rows[0]['metric']} ({unit})"]
     vmin, vmax, fmt, label = [lo], [hi], ["{:.0f}"], [unit]
-    if "imp" in rows[0]:
+    if any("imp" in r for r in rows):  # IMP may have run on some widths only (cells without it are blank)
         keys += ["imp", "log10_mem_ratio"]
         titles += [f"IMP (Adam 1e-3, 10%/round global, rewind)\n{rows[0]['metric']} ({unit})",
                    "memory: IMP / IHT\n(>1: IHT uses less)"]

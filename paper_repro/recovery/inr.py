@@ -92,7 +92,7 @@ def compute(cfg, run):
         img = load_image(source)
         task = inr_task(img, d=1500, sigma=sigma, rng=seed, name=f"INR of {key} {img.shape}, sigma={sigma:g}")
         seeds = [seed + k for k in cfg["seeds"]]
-        rows += [dict(r, figure=key) for r in grid_rows(task, grid, seeds, progress=run.progress)]
+        rows += [dict(r, figure=key) for r in grid_rows(task, grid, seeds, progress=run.progress, store=run.store("inr"))]
     return {"inr": rows}
 
 

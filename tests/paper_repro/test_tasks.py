@@ -151,3 +151,18 @@ def test_grid_without_torch_draws_iht_only(tmp_path, monkeypatch):
     assert len(rows) == 4 and all("imp" not in r for r in rows)
     fig = _iht_imp.heatmaps(rows, lo=50, hi=100, percent=True)
     assert len(fig.axes) == 2  # the IHT panel and its colour bar: no IMP or memory panels
+
+
+def test_a_grid_resumes_from_its_store_and_runs_imp_only_where_asked(tmp_path, monkeypatch):
+    """Each (m, seed) of a classify/INR grid is stored as it finishes: a rerun computes nothing and
+    gives the same rows; ``imp_ms`` names the widths IMP runs at (the other cells have IHT only)."""
+    pytest.importorskip("torch")
+    from paper_repro.recovery import _iht_imp
+
+    t = tasks.class_task("digits", (0, 1), per_class=40)
+    grid = {"ms": (1, 2), "ss": (2, 5), "epochs": 3, "imp_epochs": 1, "imp_ms": (2,)}
+    first = _iht_imp.grid_rows(t, grid, [0, 1], store=tmp_path / "g.sqlite")
+    assert len(first) == 8 and all(("imp" in r) == (r["m"] == 2) for r in first)
+    monkeypatch.setattr(_iht_imp, "fit_iht", lambda *a, **k: pytest.fail("a stored cell was computed again"))
+    monkeypatch.setattr(_iht_imp, "fit_imp", lambda *a, **k: pytest.fail("a stored cell was computed again"))
+    assert _iht_imp.grid_rows(t, grid, [0, 1], store=tmp_path / "g.sqlite") == first
