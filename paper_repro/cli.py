@@ -33,7 +33,9 @@ def run_repro(names, out, quick=True, seed=0, executor="process", config=None, d
         with_it = [n for n in sorted(REGISTRY) if config in REGISTRY[n].CONFIGS]
         having = [n for n in names if n in with_it]
         if not having or (len(having) < len(names) and not everything):
-            raise ValueError(f"configuration {config!r} exists for {', '.join(with_it) or 'no module'}")
+            known = "; ".join(f"{n}: {', '.join(REGISTRY[n].CONFIGS)}" for n in names)
+            raise ValueError(f"configuration {config!r} exists for {', '.join(with_it) or 'no figure'}; the "
+                             f"configurations are {known}")
         names = having
     paths = []
     for name in names:

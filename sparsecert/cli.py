@@ -140,13 +140,17 @@ def run_recover(args, parser):
     for option, given in (("--y", args.y), ("--A", args.A), ("--X", args.X)):
         if given is not None and _same_file(out, given):
             parser.error(f"--out {out} is the input {option} {given}: writing there would destroy it")
+    option, M = ("--A", _load(args.A, parser, "--A")) if args.A is not None else ("--X", _load(args.X, parser, "--X"))
+    if M.ndim == 2 and np.ndim(y) == 1 and M.shape[0] != len(y):
+        flipped = " (its columns match --y: samples must be rows; transpose it)" if M.shape[1] == len(y) else ""
+        parser.error(f"{option} has {M.shape[0]} rows (shape {M.shape}) but --y has {len(y)} values{flipped}")
     try:
         if args.A is not None:
-            res = iht(_load(args.A, parser, "--A"), y, args.s, method=args.method, max_iter=args.iters)
+            res = iht(M, y, args.s, method=args.method, max_iter=args.iters)
         else:
             if args.m is None:
                 parser.error("--X needs --m (hidden width)")
-            _, res = recover_relu(_load(args.X, parser, "--X"), y, args.m, args.s, method=args.method,
+            _, res = recover_relu(M, y, args.m, args.s, method=args.method,
                                   sequential=not args.fixed, max_iter=args.iters, rng=args.seed)
     except (ValueError, TypeError) as exc:
         print(f"sparsecert recover: error: {exc}", file=sys.stderr)
@@ -217,13 +221,22 @@ def main(argv=None):
                    add_help=False)
     sub.add_parser("demo", help="every quick figure (same as 'repro all --quick')", add_help=False)
 
-    sw = sub.add_parser("sweep", help="run or resume a grid sweep of a registered experiment into SQLite")
+    sw = sub.add_parser("sweep", help="run or resume a grid sweep of a registered experiment into SQLite",
+                        formatter_class=argparse.RawDescriptionHelpFormatter,
+                        epilog="examples:\n  sparsecert sweep gaussian_recovery --describe\n"
+                        "  sparsecert sweep gaussian_recovery --grid n=40,60 N=100 s=2,5 method=niht --seeds 0 1 2 "
+                        "--db g.sqlite --csv g.csv\n  (Ctrl-C stops it keeping every finished cell; the same command "
+                        "resumes)")
     sw.add_argument("experiment", help="a registered experiment (gaussian_recovery, l1_recovery, relu_recovery, planted_mlp, planted_vector, pruning) or module:function")
-    sw.add_argument("--grid", nargs="+", required=True, metavar="NAME=V1,V2", help="parameter values")
-    sw.add_argument("--seeds", type=int, nargs="+", default=[0])
+    sw.add_argument("--describe", action="store_true",
+                    help="list the experiment's parameters (type, range or choices, default) and exit")
+    sw.add_argument("--grid", nargs="+", metavar="NAME=V1,V2", help="parameter values (cells: their product)")
+    sw.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds of every cell (default 0)")
     sw.add_argument("--db", default="sweep.sqlite", help="SQLite store (resumed if it exists)")
-    sw.add_argument("--executor", choices=["serial", "process", "dask"], default="process")
-    sw.add_argument("--workers", type=int, default=None)
+    sw.add_argument("--executor", choices=["serial", "process", "dask"], default="process",
+                    help="where cells run: this process, a process pool (default), or Dask")
+    sw.add_argument("--workers", type=int, default=None,
+                    help="process-pool size (default: the cores this process may use; capped there)")
     sw.add_argument("--scheduler", default=None, help="Dask scheduler address")
     sw.add_argument("--csv", default=None, help="also write the rows as CSV (never the store itself)")
     sw.add_argument("--drop-other-versions", action="store_true",
@@ -232,40 +245,48 @@ def main(argv=None):
     sw.add_argument("--on-error", choices=["stop", "skip"], default="stop",
                     help="a cell that raises: stop the sweep (default) or skip it and run on; finished cells are stored either way")
 
-    rc = sub.add_parser("recover", help="sparse recovery from .npy/.npz files")
+    rc = sub.add_parser("recover", help="sparse recovery from .npy/.npz files",
+                        formatter_class=argparse.RawDescriptionHelpFormatter,
+                        epilog="examples:\n  sparsecert recover --A A.npy --y y.npy --s 20 --method htp --out w.npz\n"
+                        "  sparsecert recover --X X.npy --y y.npy --m 10 --s 30 --out net.npz   (a sparse ReLU net)")
     rc.add_argument("--y", required=True, help="measurements (n,)")
     rc.add_argument("--A", default=None, help="sensing matrix (n, N)")
     rc.add_argument("--X", default=None, help="data (n, d) of a two-layer ReLU model")
     rc.add_argument("--s", type=int, required=True, help="nonzeros")
     rc.add_argument("--m", type=int, default=None, help="hidden width (with --X)")
-    rc.add_argument("--method", choices=list(METHODS), default="aiht")
-    rc.add_argument("--iters", type=int, default=500)
+    rc.add_argument("--method", choices=list(METHODS), default="aiht", help="the IHT variant (default aiht)")
+    rc.add_argument("--iters", type=int, default=500, help="most iterations (default 500)")
     rc.add_argument("--fixed", action="store_true", help="fixed random patterns (with --X)")
-    rc.add_argument("--seed", type=int, default=0)
-    rc.add_argument("--out", default="recovered.npz")
+    rc.add_argument("--seed", type=int, default=0, help="seeds the generators (with --X)")
+    rc.add_argument("--out", default="recovered.npz", help="where the solution goes (.npz: indices, values, size, "
+                    "residuals)")
 
-    ce = sub.add_parser("certify", help="check recovery conditions of a sensing matrix (.npy/.npz)")
+    ce = sub.add_parser("certify", help="check recovery conditions of a sensing matrix (.npy/.npz)",
+                        formatter_class=argparse.RawDescriptionHelpFormatter,
+                        epilog="example:\n  sparsecert certify --A A.npy --s 5 --support 3,7,11,19,42")
     ce.add_argument("--A", required=True, help="sensing matrix (n, N)")
     ce.add_argument("--s", type=int, required=True, help="sparsity")
     ce.add_argument("--support", default=None, help="comma-separated support for ERC and NSP")
     ce.add_argument("--y", default=None, help="measurements, with --w to certify a solution")
     ce.add_argument("--w", default=None, help="a solution (dense .npy of length N)")
     ce.add_argument("--budget", type=int, default=50_000, help="most supports to enumerate exactly")
-    ce.add_argument("--seed", type=int, default=0)
+    ce.add_argument("--seed", type=int, default=0, help="seeds the sampled supports of the bounds")
 
-    pl = sub.add_parser("planted", help="planted sparse MLPs over your own (m, s) grid, PSNR heatmap")
+    pl = sub.add_parser("planted", help="planted sparse MLPs over your own (m, s) grid, PSNR heatmap",
+                        formatter_class=argparse.RawDescriptionHelpFormatter,
+                        epilog="example:\n  sparsecert planted --m 1 5 20 --s 5 20 50 --n 2000 --imp --out planted")
     pl.add_argument("--m", type=int, nargs="+", default=[1, 2, 5, 10, 20], help="hidden widths")
     pl.add_argument("--s", type=int, nargs="+", default=[1, 2, 5, 10, 20, 50], help="nonzero weights")
     pl.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds (averaged)")
     pl.add_argument("--n", type=int, default=5000, help="samples (paper: 50000)")
     pl.add_argument("--d", type=int, default=100, help="input dimension (paper: 100)")
     pl.add_argument("--layers", type=int, default=1, help="hidden layers (fitted layer by layer)")
-    pl.add_argument("--method", choices=list(METHODS), default="aiht")
+    pl.add_argument("--method", choices=list(METHODS), default="aiht", help="the IHT variant (default aiht)")
     pl.add_argument("--iters", type=int, default=15, help="IHT iterations (paper: 15 epochs)")
     pl.add_argument("--fixed", action="store_true", help="fixed random patterns instead of sequential convex")
     pl.add_argument("--imp", action="store_true", help="also fit each instance by the IMP baseline")
     pl.add_argument("--imp-epochs", type=int, default=15, help="Adam epochs per IMP round")
-    pl.add_argument("--out", default="figures")
+    pl.add_argument("--out", default="figures", help="folder of the CSV and the heatmap (default figures)")
     pl.add_argument("--device", default=None, help="run IHT on the torch backend on this device (cpu, cuda, cuda:K); default NumPy")
 
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -284,6 +305,13 @@ def main(argv=None):
             experiment_function(args.experiment)  # a registered name or "module:function"
         except ValueError as exc:
             parser.error(str(exc))
+        if args.describe:
+            from .registry import parameters
+
+            print(parameters(args.experiment))
+            return 0
+        if not args.grid:
+            parser.error("sweep: --grid is required (see the parameters with --describe)")
         if args.workers is not None and args.workers < 1:
             parser.error(f"--workers must be a positive number of processes, got {args.workers}")
         _check_out_file(args.db, parser, "--db")

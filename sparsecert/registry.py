@@ -16,7 +16,7 @@ import numpy as np
 
 __all__ = [
     "EXPERIMENTS", "experiment_function", "name_and_target", "register", "Param", "REQUIRED", "normalise_cell",
-    "describe", "SweepParameterError",
+    "describe", "parameters", "SweepParameterError",
 ]
 
 #: Registered experiments: name -> the function (once its module is imported) or, for the built-in
@@ -190,3 +190,20 @@ def describe(params: dict, seed: int | None = None) -> str:
     """``name=value, ...`` of a cell (and its seed), for messages."""
     text = ", ".join(f"{k}={v!r}" for k, v in sorted(params.items()))
     return text if seed is None else f"{text}, seed={seed}"
+
+
+def parameters(experiment: str | Callable) -> str:
+    """The experiment's declared parameters, one line each: name, type, range or choices, default."""
+    fn = experiment_function(experiment)
+    declared = getattr(fn, "params", None)
+    label = getattr(fn, "experiment_name", None) or experiment
+    if not declared:
+        return f"{label}: no declared parameters (cells pass as given)"
+    lines = [f"{label}: {len(declared)} parameters"]
+    for k, p in sorted(declared.items()):
+        span = (f"one of {', '.join(p.choices)}" if p.choices else
+                f"in [{p.low if p.low is not None else '-inf'}, {p.high if p.high is not None else 'inf'}]"
+                if p.kind in (int, float) else "")
+        default = "required" if p.default is REQUIRED else f"default {p.default!r}"
+        lines.append(f"  {k:14s} {p.kind.__name__:5s} {span:32s} {default}")
+    return "\n".join(lines)
