@@ -3,13 +3,13 @@
 The NumPy/SciPy/Numba core never imports torch.
 """
 
+from ._version import __version__  # noqa: F401  (sparsecert.__version__)
 from .models import PlantedProblem, planted_gaussian, planted_relu
 from .nn import TwoLayerReLU
 from .operators import DenseOperator, GaussianOperator, HStackOperator, PatternCache, ReluPatternOperator, SparseSensingOperator
 from .recovery import METHODS, STATUSES, IHTSolver, MinibatchIHTSolver, RecoveryResult, SequentialIHTSolver, iht
 from .sparse import SparseVector, StreamingTopK
 
-__version__ = "0.4.0"
 
 __all__ = [
     "DenseOperator",

@@ -159,7 +159,7 @@ def run_recover(args, parser):
         print(f"sparsecert recover: the run diverged after {res.n_iter} iterations (relative residual "
               f"{res.residual:.3e}); nothing written. Try --method niht or aiht (adaptive steps).", file=sys.stderr)
         return 1
-    from .io import OutputError, atomic_write
+    from .files import OutputError, atomic_write
 
     try:
         with atomic_write(out, "wb") as fh:

@@ -1,69 +1,25 @@
 """Where results go: rows to CSV, records to JSON, figures to PNG (one format, one resolution).
 
-Every file is written atomically (:func:`atomic_write`): to a temporary file in the same folder, then
-renamed over the target, so a full disk or an interrupt never leaves a truncated file where a good one
-was; the error names the file.
+Every file is written atomically (:func:`sparsecert.files.atomic_write`): to a temporary file in the
+same folder, then renamed over the target, so a full disk or an interrupt never leaves a truncated file
+where a good one was; the error names the file.
 """
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
-import os
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-__all__ = ["DPI", "OutputError", "atomic_write", "write_csv", "read_csv", "write_json", "save_figure"]
+from .files import OutputError, atomic_write, load_arrays, save_arrays  # noqa: F401  (documented here too)
+
+__all__ = ["DPI", "OutputError", "atomic_write", "write_csv", "read_csv", "write_json", "save_figure", "save_arrays",
+           "load_arrays"]
 
 #: Resolution of every saved figure (dots per inch).
 DPI = 110
-
-
-class OutputError(OSError):
-    """An output file could not be written; the file that was there before is intact."""
-
-
-@contextlib.contextmanager
-def atomic_write(path: str | Path, mode: str = "w") -> Iterator[IO]:
-    """Open a temporary file beside ``path`` for writing (``mode`` ``"w"`` text or ``"wb"``); on a
-    clean exit flush it to disk and rename it over ``path``; on any error remove it and leave ``path``
-    as it was.
-
-    Raises
-    ------
-    OutputError
-        The folder cannot take the file (full disk, no permission, a file-size limit): the message
-        names ``path`` and the reason.
-    """
-    path = Path(path)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as exc:
-        raise OutputError(exc.errno, f"cannot write {path}: {exc.strerror or exc}") from None
-    try:
-        with os.fdopen(fd, mode, newline=None if "b" in mode else "") as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(exc, OSError) and not isinstance(exc, OutputError):
-            raise OutputError(exc.errno, f"cannot write {path}: {exc.strerror or exc}; the previous file is "
-                              "intact") from None
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def write_csv(rows: list[dict], path: str | Path) -> Path:

@@ -4,6 +4,7 @@ nets), each with its torch converters."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -64,6 +65,20 @@ class TwoLayerReLU:
         ``masks="nonzero"`` marks the zero weights as pruned for ``torch.nn.utils.prune``
         (see :func:`sparsecert.torch_nn.layers_to_torch`)."""
         return layers_to_torch([self.U, self.v[None, :]], masks=masks, dtype=dtype)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the net to ``path`` (``.npz`` of ``U`` and ``v`` with a JSON description; no pickle)."""
+        from ..files import save_arrays
+
+        return save_arrays(path, "TwoLayerReLU", {"U": self.U, "v": self.v})
+
+    @classmethod
+    def load(cls, path: str | Path) -> TwoLayerReLU:
+        """The net :meth:`save` wrote (ValueError naming the file for anything else)."""
+        from ..files import load_arrays
+
+        arrays, _ = load_arrays(path, "TwoLayerReLU")
+        return cls(arrays["U"], arrays["v"])
 
     @classmethod
     def from_torch(cls, model: Any) -> TwoLayerReLU:
@@ -142,6 +157,21 @@ class MLP:
     @property
     def nnz(self) -> int:
         return int(sum(np.count_nonzero(W) for W in self.Ws) + np.count_nonzero(self.V))
+
+    def save(self, path):
+        """Write the net to ``path`` (``.npz`` of ``W0, W1, ...`` and ``V`` with a JSON description)."""
+        from ..files import save_arrays
+
+        return save_arrays(path, "MLP", {**{f"W{i}": W for i, W in enumerate(self.Ws)}, "V": self.V},
+                           {"layers": len(self.Ws)})
+
+    @classmethod
+    def load(cls, path):
+        """The net :meth:`save` wrote (ValueError naming the file for anything else)."""
+        from ..files import load_arrays
+
+        arrays, meta = load_arrays(path, "MLP")
+        return cls([arrays[f"W{i}"] for i in range(int(meta["layers"]))], arrays["V"])
 
     def to_torch(self, masks=None, dtype=None):
         """The net as ``nn.Sequential`` of bias-free Linear layers with ReLUs (the output layer is

@@ -79,6 +79,27 @@ class RecoveryResult:
         iterate's)."""
         return float(self.residuals[-1] if self.final_residual is None else self.final_residual)
 
+    def save(self, path) -> object:
+        """Write the result to ``path`` (``.npz``: the solution, residuals and steps as arrays, the rest
+        as JSON; the plain entries of ``info`` only, never an operator or its data)."""
+        from ..files import save_arrays
+
+        scalars = {k: v for k, v in asdict(self).items() if k not in ("w", "support", "residuals", "steps", "info")}
+        info = {k: v for k, v in self.info.items() if isinstance(v, (bool, int, float, str, type(None)))}
+        return save_arrays(path, "RecoveryResult", {"indices": self.w.indices, "values": self.w.values,
+                                                    "residuals": self.residuals, "steps": self.steps},
+                           {"size": self.w.size, "fields": scalars, "info": info})
+
+    @classmethod
+    def load(cls, path) -> RecoveryResult:
+        """The result :meth:`save` wrote."""
+        from ..files import load_arrays
+
+        arrays, meta = load_arrays(path, "RecoveryResult")
+        w = SparseVector(arrays["indices"], arrays["values"], int(meta["size"]))
+        return cls(w=w, support=w.indices, residuals=arrays["residuals"], steps=arrays["steps"], info=meta["info"],
+                   **meta["fields"])
+
     def to_dict(self) -> dict:
         """Plain-Python summary (arrays as lists) for storage."""
         d = asdict(self)

@@ -43,3 +43,36 @@ def test_read_csv_gives_back_what_write_csv_wrote(tmp_path):
     assert got == rows and type(got[0]["m"]) is int and type(got[0]["x"]) is float
     with pytest.raises(FileNotFoundError, match="run the figure once"):
         io.read_csv(tmp_path / "missing.csv")
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=20, deadline=None)
+@given(m=st.integers(1, 6), d=st.integers(1, 5), k=st.integers(1, 3), seed=st.integers(0, 10**6))
+def test_networks_and_results_round_trip_through_their_files(tmp_path_factory, m, d, k, seed):
+    """save then load gives the same function (bit for bit) and the same result fields, from a file
+    that np.load reads with allow_pickle=False; a file of another kind is refused by name."""
+    import numpy as np
+
+    import sparsecert as sc
+    from sparsecert.nn import MLP, TwoLayerReLU
+    from sparsecert.recovery import RecoveryResult
+
+    rng = np.random.default_rng(seed)
+    folder = tmp_path_factory.mktemp("nets")
+    X = rng.standard_normal((7, d))
+    net = TwoLayerReLU(rng.standard_normal((m, d)), rng.standard_normal(m))
+    back = TwoLayerReLU.load(net.save(folder / "net.npz"))
+    assert np.array_equal(back.forward(X), net.forward(X))
+    mlp = MLP([rng.standard_normal((m, d)), rng.standard_normal((m + 1, m))], rng.standard_normal((m + 1, k)))
+    assert np.array_equal(MLP.load(mlp.save(folder / "mlp.npz")).forward(X), mlp.forward(X))
+    q = sc.planted_gaussian(20, 30, 2, rng=seed)
+    res = sc.iht(q.A, q.y, 2, method="niht", max_iter=5, progress=False)
+    again = RecoveryResult.load(res.save(folder / "res.npz"))
+    assert again.to_dict() == res.to_dict() and again.residual == res.residual
+    with np.load(folder / "res.npz", allow_pickle=False) as data:
+        assert "meta.json" in data.files
+    with pytest.raises(ValueError, match=f"{folder / 'mlp.npz'}: holds a 'MLP', not a 'TwoLayerReLU'"):
+        TwoLayerReLU.load(folder / "mlp.npz")
