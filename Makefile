@@ -3,26 +3,33 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test bench docs clean
+.PHONY: demo figures test bench docs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade --quiet pip
 
-$(VENV)/.installed: $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install --quiet -e '.[torch,data]'
+$(VENV)/.installed: $(BIN)/python pyproject.toml constraints.txt
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[torch,data]'
 	touch $@
 
-$(VENV)/.installed-test: $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install --quiet -e '.[test,torch]'
+$(VENV)/.installed-test: $(BIN)/python pyproject.toml constraints.txt
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,torch]'
 	touch $@ $(VENV)/.installed
 
+# every quick figure into build/demo (ignored: the committed figures stay as they are), then the
+# comparison with them; `make figures` is the deliberate refresh of the committed ones
 demo: $(VENV)/.installed
-	$(BIN)/sparsecert repro all --quick --out figures
+	$(BIN)/sparsecert repro all --quick --out build/demo
+	$(BIN)/python -m paper_repro.compare build/demo figures
 	@echo
-	@echo "Done. The command and the API live in $(VENV): run 'source $(VENV)/bin/activate', then"
+	@echo "Done: the figures are in build/demo/<paper>/. The command and the API live in $(VENV):"
+	@echo "run 'source $(VENV)/bin/activate', then"
 	@echo "  sparsecert --help                  (or: python -m paper_repro list)"
 	@echo "  python -c 'import sparsecert'      (README.md has three examples)"
+
+figures: $(VENV)/.installed
+	$(BIN)/sparsecert repro all --quick --out figures
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest

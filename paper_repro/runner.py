@@ -20,6 +20,9 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import platform
+import sys
+import time
 from pathlib import Path
 
 from sparsecert import __version__
@@ -27,7 +30,7 @@ from sparsecert.io import read_csv, save_figure, write_csv, write_json
 from . import REGISTRY, paper
 from .common import FigureConfig, Run, pick_config
 
-__all__ = ["run", "Run"]
+__all__ = ["run", "Run", "environment"]
 
 
 def run(name: str, out: str | Path = "figures", *, quick: bool = True, config: str | None = None,
@@ -77,6 +80,7 @@ def run(name: str, out: str | Path = "figures", *, quick: bool = True, config: s
         raise ValueError(f"--device: {name} has no GPU path")
     if getattr(module, "NEEDS_TORCH", False) and not redraw and importlib.util.find_spec("torch") is None:
         raise ImportError(f"{name} needs torch: pip install -e '.[torch]' in the repository (torch==2.13.0)")
+    t0 = time.perf_counter()
     ctx = Run(Path(out) / paper(name), config, quick, seed, executor, progress, device)
     ctx.out.mkdir(parents=True, exist_ok=True)
     if redraw:
@@ -99,7 +103,8 @@ def run(name: str, out: str | Path = "figures", *, quick: bool = True, config: s
     paths = [save_figure(fig, ctx.path(stem, ".png"), tight=False) for stem, fig in figures.items()]
     if not redraw:
         record = {"figure": name, "config": ctx.key, "overrides": dict(overrides or {}), "settings": dict(cfg),
-                  "seed": seed, "version": __version__,
+                  "seed": seed, "version": __version__, "seconds": round(time.perf_counter() - t0, 1),
+                  "environment": environment(),
                   "files": [ctx.path(t, ".csv").name for t in tables] + [p.name for p in paths]}
         write_json(record, ctx.path(name.replace("-", "_"), ".config.json"))
     return paths
@@ -115,3 +120,23 @@ def _read_table(path: Path) -> list[dict]:
     if not rows:
         raise ValueError(f"--redraw: {path} has no rows; rerun the figure without --redraw")
     return rows
+
+
+def environment() -> dict:
+    """What produced a run's numbers: Python, the platform, the versions of NumPy, SciPy, Numba and
+    torch (where installed) and the BLAS NumPy calls (recorded in every ``.config.json``)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    env = {"python": platform.python_version(), "platform": f"{sys.platform}-{platform.machine()}"}
+    for pkg in ("numpy", "scipy", "numba", "torch", "scikit-learn"):
+        try:
+            env[pkg] = version(pkg)
+        except PackageNotFoundError:
+            pass
+    try:
+        from threadpoolctl import threadpool_info
+
+        env["blas"] = sorted({f"{i['internal_api']} {i['version']}" for i in threadpool_info() if i["user_api"] == "blas"})
+    except Exception:  # noqa: BLE001 - a record, never a failure
+        pass
+    return env

@@ -41,3 +41,17 @@ def test_compare_counts_only_differences_beyond_the_spread():
 def test_every_page_table_reads_its_committed_csv(name):
     text = table(name)
     assert text.startswith("| ") and text.count("\n") >= 2
+
+
+def test_the_demo_comparison_sorts_changes_by_what_a_platform_may_move():
+    """Same to 1e-6; PSNR within 3 dB or both exact (>= 100 dB); fractions within 0.03; counts within
+    25 %; anything else (or a text that changed) beyond. A run compared with itself is all 'same'."""
+    from paper_repro.compare import classify, compare_runs
+
+    assert classify("psnr", 138.2, 135.26, {}) == "within" and classify("psnr", 40.0, 45.0, {}) == "beyond"
+    assert classify("iht", 30.0, 31.0, {"metric": "PSNR"}) == "within"
+    assert classify("iht", 0.985, 1.0, {"metric": "test accuracy"}) == "within"
+    assert classify("accuracy", 0.90, 0.95, {}) == "beyond" and classify("iterations", 29, 27, {}) == "within"
+    assert classify("rel_error", 1.0, 1.0 + 1e-9, {}) == "same" and classify("method", "niht", "htp", {}) == "beyond"
+    rows = compare_runs("figures", "figures")
+    assert rows and all(r["beyond"] == 0 and r["within"] == 0 and r["same"] > 0 for r in rows)
