@@ -79,3 +79,18 @@ def test_every_link_of_the_readme_and_the_explanations_exists():
         for link in re.findall(r"\]\(([^)#]+)\)", page.read_text()):
             if not link.startswith("http"):
                 assert (page.parent / link).resolve().exists(), f"{page.relative_to(ROOT)} links a missing {link}"
+
+
+PAGES_WITH_CODE = sorted(p for p in [*(DOCS / "explanations").glob("*.md"), *PAGES] if "```python" in p.read_text())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("page", PAGES_WITH_CODE, ids=lambda p: str(p.relative_to(ROOT)))
+def test_explanation_and_paper_page_code_runs_as_written(page, tmp_path, monkeypatch):
+    """Every ```python block of the explanations and the paper pages, in order, in one namespace."""
+    pytest.importorskip("sklearn")
+    blocks = re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.S)
+    monkeypatch.chdir(tmp_path)
+    namespace = {"__name__": "__page__"}
+    for code in blocks:
+        exec(compile(code, str(page), "exec"), namespace)  # noqa: S102
