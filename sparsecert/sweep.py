@@ -35,12 +35,12 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from .io import write_csv
 from .store import FORMAT, SweepFormatError, SweepStore, SweepStoreError, canonical  # noqa: F401  (FORMAT: its home before 0.4)
 from .parallel import available_cores
-from .validation import check_int, check_option, progress_enabled
+from .progress import progress_bar
+from .validation import check_int, check_option
 from .registry import (  # noqa: F401  (documented in sparsecert.registry; importable from here as before)
     EXPERIMENTS,
     REQUIRED,
@@ -261,7 +261,7 @@ def run_sweep(
         done = store.done(name)
         todo = [(p, s) for p, s in cells if (canonical(p), s) not in done]
         stored = len(cells) - len(todo)
-        bar = tqdm(total=len(cells), initial=stored, desc=name, disable=not progress_enabled(progress))
+        bar = progress_bar(len(cells), name, progress, initial=stored)
         with bar, contextlib.closing(_execute(executor, target, todo, workers, scheduler, on_error)) as outcomes:
             for params, seed, outcome, seconds in outcomes:
                 if isinstance(outcome, BaseException):

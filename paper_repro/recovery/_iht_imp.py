@@ -7,9 +7,8 @@ import contextlib
 import importlib.util
 
 import numpy as np
-from tqdm.auto import tqdm
-
 from sparsecert.plot import grid_heatmap
+from sparsecert.progress import progress_bar
 from .tasks import fit_iht, fit_imp
 
 
@@ -33,8 +32,7 @@ def grid_rows(task, cfg, seeds, progress=None, store=None):
         db = stack.enter_context(SweepStore(store)) if store is not None else None
         name = f"grid:{task.name}"
         done = {} if db is None else {(p, s): r for p, s, r in db.cells(name)}
-        bar = stack.enter_context(tqdm(total=len(cfg["ms"]) * len(seeds), desc=task.name, disable=not progress,
-                                       leave=False))
+        bar = stack.enter_context(progress_bar(len(cfg["ms"]) * len(seeds), task.name, progress, leave=False))
         for m in cfg["ms"]:
             for seed in seeds:
                 key = canonical({**settings, "m": m, "imp": m in imp_ms})

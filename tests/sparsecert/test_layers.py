@@ -10,7 +10,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2] / "sparsecert"
 
 #: Layer of each core module or package (L0 checks and kernels, L1 operators, L2 solvers).
 LAYERS = {
-    "validation": 0, "_memory": 0, "_version": 0, "files": 0, "typing": 0, "kernels": 0, "sparse": 0, "random": 0, "parallel": 0, "backend": 0,
+    "validation": 0, "_memory": 0, "_version": 0, "files": 0, "progress": 0, "typing": 0, "kernels": 0, "sparse": 0, "random": 0, "parallel": 0, "backend": 0,
     "operators": 1, "testing": 1,
     "recovery": 2,
 }

@@ -203,3 +203,21 @@ def test_workers_are_capped_at_the_cores_and_said(tmp_path, caplog):
         assert pool_size(100_000, 50) <= available_cores()
     assert "workers capped at" in caplog.text
     assert pool_size(None, 1) == 1 and pool_size(1, 10) == 1
+
+
+def test_a_redirected_log_gets_a_progress_line_a_minute_and_one_at_the_end(capsys):
+    """``progress=None`` with stderr not a terminal (a log file, a batch job): plain lines, at most one
+    per interval, and the last one at the end (a run of hours no longer writes nothing)."""
+    from sparsecert.progress import LineProgress, progress_bar
+
+    bar = progress_bar(10, "cells")
+    assert isinstance(bar, LineProgress)  # pytest's captured stderr is no terminal
+    with LineProgress(4, "cells", interval=3600) as slow:
+        for _ in range(4):
+            slow.update()
+    assert capsys.readouterr().err.splitlines() == ["cells: 4/4 done, 0 s elapsed, about 0 s left"]
+    with LineProgress(3, "cells", initial=1, interval=0.0) as fast:
+        fast.update()
+        fast.update()
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].startswith("cells: 2/3 done") and lines[-1].startswith("cells: 3/3 done") and len(lines) == 3
