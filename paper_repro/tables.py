@@ -142,10 +142,12 @@ def table(name: str, figures: str | Path = "figures") -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m paper_repro.tables", description=__doc__.split("\n\n")[0])
-    parser.add_argument("tables", nargs="*", choices=sorted(TABLES) + [[]], metavar="TABLE",
-                        help=f"any of {', '.join(sorted(TABLES))} (default: all)")
+    parser.add_argument("tables", nargs="*", metavar="TABLE", help=f"any of {', '.join(sorted(TABLES))} (default: all)")
     parser.add_argument("--figures", default="figures", help="the figures folder (default: figures)")
     args = parser.parse_args(argv)
+    unknown = sorted(set(args.tables) - set(TABLES))
+    if unknown:
+        parser.error(f"no table {', '.join(unknown)}; the tables are {', '.join(sorted(TABLES))}")
     for name in args.tables or sorted(TABLES):
         print(f"### {name}\n\n{table(name, args.figures)}\n")
     return 0
