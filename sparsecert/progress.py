@@ -24,7 +24,7 @@ class LineProgress:
     def __init__(self, total: int, desc: str = "", initial: int = 0, interval: float = 60.0) -> None:
         self.total, self.desc, self.n, self.interval = int(total), desc, int(initial), float(interval)
         self.t0 = self.last = time.monotonic()
-        self.start = self.n
+        self.start = self.shown = self.n
 
     def line(self) -> str:
         elapsed = time.monotonic() - self.t0
@@ -35,12 +35,15 @@ class LineProgress:
     def update(self, k: int = 1) -> None:
         self.n += k
         if time.monotonic() - self.last >= self.interval:
-            self.last = time.monotonic()
-            print(self.line(), file=sys.stderr, flush=True)
+            self._show()
+
+    def _show(self) -> None:
+        self.last, self.shown = time.monotonic(), self.n
+        print(self.line(), file=sys.stderr, flush=True)
 
     def close(self) -> None:
-        if self.n > self.start:
-            print(self.line(), file=sys.stderr, flush=True)
+        if self.n != self.shown:  # the last state, once
+            self._show()
 
     def __enter__(self) -> LineProgress:
         return self

@@ -220,4 +220,4 @@ def test_a_redirected_log_gets_a_progress_line_a_minute_and_one_at_the_end(capsy
         fast.update()
         fast.update()
     lines = capsys.readouterr().err.splitlines()
-    assert lines[0].startswith("cells: 2/3 done") and lines[-1].startswith("cells: 3/3 done") and len(lines) == 3
+    assert [line.split(",")[0] for line in lines] == ["cells: 2/3 done", "cells: 3/3 done"]  # the last one once
