@@ -50,6 +50,17 @@ def classify(column: str, old, new, row: dict) -> str:
     return "beyond"
 
 
+#: Columns that say which cell a row is (grid parameters, names, seeds): rows are matched on them, so
+#: that a store that lists its cells in another order is not read as a change.
+IDENTITY = ("figure", "task", "problem", "case", "method", "variant", "kind", "condition", "rule", "start", "regime",
+            "source", "target", "widths", "dataset", "layers", "k", "m", "s", "n", "N", "d", "seed", "trial", "keep",
+            "eps", "p_m", "round", "delta", "rho", "cell_delta", "cell_rho", "snr", "n_over_d", "noise", "iteration")
+
+
+def _in_order(rows: list[dict]) -> list[dict]:
+    return sorted(rows, key=lambda r: tuple(str(r.get(k)) for k in IDENTITY))
+
+
 def compare_runs(new_root: str | Path, ref_root: str | Path, config: str = "quick") -> list[dict]:
     """One summary per figure of ``ref_root`` with a ``config`` run found in ``new_root`` too."""
     out = []
@@ -70,7 +81,7 @@ def compare_runs(new_root: str | Path, ref_root: str | Path, config: str = "quic
                 counts["beyond"] += 1
                 worst = worst or f"{name}: {len(new_rows)} rows against {len(old_rows)}"
                 continue
-            for a, b in zip(old_rows, new_rows):
+            for a, b in zip(_in_order(old_rows), _in_order(new_rows)):
                 for col in a:
                     if col not in b or any(k in col for k in TIMING):
                         continue
