@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -79,7 +80,7 @@ class RecoveryResult:
         iterate's)."""
         return float(self.residuals[-1] if self.final_residual is None else self.final_residual)
 
-    def save(self, path) -> object:
+    def save(self, path: str | Path) -> Path:
         """Write the result to ``path`` (``.npz``: the solution, residuals and steps as arrays, the rest
         as JSON; the plain entries of ``info`` only, never an operator or its data)."""
         from ..files import save_arrays
@@ -91,7 +92,7 @@ class RecoveryResult:
                            {"size": self.w.size, "fields": scalars, "info": info})
 
     @classmethod
-    def load(cls, path) -> RecoveryResult:
+    def load(cls, path: str | Path) -> RecoveryResult:
         """The result :meth:`save` wrote."""
         from ..files import load_arrays
 
