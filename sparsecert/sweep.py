@@ -229,7 +229,8 @@ def run_sweep(
     scheduler : str, optional
         Dask scheduler address; default a local in-process cluster.
     progress : bool, optional
-        Progress bar with cells done/total and ETA (default: on a terminal).
+        Progress with cells done/total and ETA: a bar (default on a terminal), a line a minute
+        (default when stderr is redirected), or nothing (``False``).
     on_error : {"stop", "skip"}
         What a cell that raises does. Every executor stores each good cell as
         it finishes. ``"stop"``: no new cell starts, the running ones finish
@@ -240,6 +241,19 @@ def run_sweep(
     Returns
     -------
     SweepResult
+
+    Raises
+    ------
+    SweepInterrupted
+        Ctrl-C: running and queued cells cancelled, the finished ones stored (a ``KeyboardInterrupt``).
+    SweepStoreError
+        The store cannot be written: before any cell runs, or at the first cell that cannot be stored.
+    SweepFormatError
+        Not a sweep store, a damaged one, or one with rows that are not cells.
+    SweepParameterError
+        A cell that does not match the experiment's declared parameters (before any cell runs).
+    SweepCellError
+        A cell raised (``on_error="stop"``).
     """
     name, target = name_and_target(experiment)
     executor = check_option(executor, "executor", {"serial", "process", "dask"})
