@@ -27,10 +27,6 @@ from sparsecert.working_set import MALLOC_ENV, measure_peak
 from .tasks import class_task, fit_iht, fit_imp, imp_bytes
 
 
-def _task(name, classes, per_class):
-    return class_task(name, classes, per_class=per_class)
-
-
 def _iht_parts(task, m, s, block):
     """IHT's working set by the solver's own estimate, part by part (bytes)."""
     from sparsecert.relu import relu_operator
@@ -44,7 +40,7 @@ def _iht_parts(task, m, s, block):
 def _child(method, spec, queue):
     """One measurement in this (fresh) process: the data, a warm-up fit, then the measured fit."""
     try:
-        task = _task(spec["task"], spec["classes"], spec["per_class"])
+        task = class_task(spec["task"], spec["classes"], per_class=spec["per_class"])
         m, s, epochs, batch = spec["m"], spec["s"], spec["epochs"], spec["batch"]
         if method == "iht":
             fit_iht(task, 2, 4, epochs=1, batch_size=batch)  # compilation and first use, not counted
