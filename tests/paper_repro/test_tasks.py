@@ -166,3 +166,17 @@ def test_a_grid_resumes_from_its_store_and_runs_imp_only_where_asked(tmp_path, m
     monkeypatch.setattr(_iht_imp, "fit_iht", lambda *a, **k: pytest.fail("a stored cell was computed again"))
     monkeypatch.setattr(_iht_imp, "fit_imp", lambda *a, **k: pytest.fail("a stored cell was computed again"))
     assert _iht_imp.grid_rows(t, grid, [0, 1], store=tmp_path / "g.sqlite") == first
+
+
+@pytest.mark.slow
+def test_the_memory_harness_measures_a_fit_in_a_fresh_process():
+    """One row per method: the measured growth of the resident set (positive, and at least what
+    tracemalloc saw of NumPy's part, within the allocator's page granularity) beside the estimate's parts."""
+    from paper_repro.recovery.memory import measure
+
+    spec = {"task": "digits", "classes": [0, 1], "per_class": None, "m": 4, "s": 10, "epochs": 2, "batch": 100,
+            "seed": 0}
+    row = measure("iht", spec)
+    assert row["method"] == "iht" and row["n"] > 200 and 0 <= row["score"] <= 1
+    assert row["rss_bytes"] is None or row["rss_bytes"] >= 0
+    assert row["traced_bytes"] > 0 and row["pass_bytes"] > 0 and row["iterate_bytes"] == 160
