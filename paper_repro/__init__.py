@@ -22,6 +22,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType
 
+#: How to get the torch extra, for the figures that need it.
+TORCH_HINT = "pip install -e '.[torch]' in the repository (torch==2.13.0)"
+
 #: Figure name -> ``"<paper>.<module>"`` inside this package.
 MODULES = {
     "certify": "recovery.certify_phase",

@@ -11,10 +11,7 @@ from pathlib import Path
 from sparsecert.cli import check_device, check_out_dir
 from sparsecert.sweep import SweepCellError, SweepInterrupted
 
-from . import REGISTRY, run, summary
-
-TORCH_HINT = "pip install -e '.[torch]' in the repository (torch==2.13.0)"
-
+from . import REGISTRY, TORCH_HINT, run, summary
 
 def run_repro(names, out, quick=True, seed=0, executor="process", config=None, device=None, redraw=False):
     """Run figures by name ("all" for every one) through :func:`paper_repro.run`; print and

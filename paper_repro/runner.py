@@ -27,7 +27,7 @@ from pathlib import Path
 
 from sparsecert import __version__
 from sparsecert.io import read_csv, save_figure, write_csv, write_json
-from . import REGISTRY, paper
+from . import REGISTRY, TORCH_HINT, paper
 from .common import FigureConfig, Run, pick_config
 
 __all__ = ["run", "Run", "environment"]
@@ -67,7 +67,7 @@ def run(name: str, out: str | Path = "figures", *, quick: bool = True, config: s
     ValueError
         ``redraw`` from a CSV without rows, that is not CSV, or without a column the figure draws
         (every figure is drawn before any PNG is written: a good PNG is never replaced by a bad one).
-    sparsecert.io.OutputError
+    sparsecert.files.OutputError
         A file that cannot be written (named; the previous one is intact).
     """
     if name not in REGISTRY:
@@ -79,7 +79,7 @@ def run(name: str, out: str | Path = "figures", *, quick: bool = True, config: s
     if device is not None and not getattr(module, "GPU", False):
         raise ValueError(f"--device: {name} has no GPU path")
     if getattr(module, "NEEDS_TORCH", False) and not redraw and importlib.util.find_spec("torch") is None:
-        raise ImportError(f"{name} needs torch: pip install -e '.[torch]' in the repository (torch==2.13.0)")
+        raise ImportError(f"{name} needs torch: {TORCH_HINT}")
     t0 = time.perf_counter()
     ctx = Run(Path(out) / paper(name), config, quick, seed, executor, progress, device)
     ctx.out.mkdir(parents=True, exist_ok=True)

@@ -19,7 +19,6 @@ random generators of the fit; ``predict`` before ``fit`` raises
 
 from __future__ import annotations
 
-import dataclasses
 from numbers import Integral, Real
 from typing import Any
 
@@ -48,17 +47,10 @@ def _seed(random_state):
 _POSITIVE = Interval(Integral, 1, None, closed="left")
 
 
-def _lean(result):
-    """``result`` without what ``predict`` does not need and a pickle should not carry: the entries of
-    its ``info`` that are not plain scalars (the operator, which holds the training data)."""
-    return dataclasses.replace(result, info={k: v for k, v in result.info.items()
-                                             if isinstance(v, (bool, int, float, str, type(None)))})
-
-
 def _set_fitted(est, result):
     """The fitted attributes every estimator here has: ``result_`` (lean: no training data),
     ``coef_`` (the dense weights IHT recovered), ``support_``, ``n_iter_``."""
-    est.result_, est.coef_, est.support_, est.n_iter_ = _lean(result), result.w.to_dense(), result.w.indices, result.n_iter
+    est.result_, est.coef_, est.support_, est.n_iter_ = result.lean(), result.w.to_dense(), result.w.indices, result.n_iter
 
 
 class SparseRegressor(RegressorMixin, BaseEstimator):
@@ -300,7 +292,7 @@ class SparseReLUClassifier(ClassifierMixin, BaseEstimator):
         Y = np.eye(k)[idx]
         self.net_, result = recover_relu_vector(X, Y, m, s, max_iter=int(self.max_iter), rng=_seed(self.random_state),
                                                 progress=False, loss=self.loss)
-        self.result_, self.n_iter_ = _lean(result), result.n_iter
+        self.result_, self.n_iter_ = result.lean(), result.n_iter
         return self
 
     def decision_function(self, X: Any) -> np.ndarray:

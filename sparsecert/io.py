@@ -13,10 +13,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .files import OutputError, atomic_write, load_arrays, save_arrays  # noqa: F401  (documented here too)
+from .files import atomic_write
 
-__all__ = ["DPI", "OutputError", "atomic_write", "write_csv", "read_csv", "write_json", "save_figure", "save_arrays",
-           "load_arrays"]
+__all__ = ["DPI", "write_csv", "read_csv", "write_json", "save_figure"]
 
 #: Resolution of every saved figure (dots per inch).
 DPI = 110

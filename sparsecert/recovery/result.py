@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -80,13 +80,20 @@ class RecoveryResult:
         iterate's)."""
         return float(self.residuals[-1] if self.final_residual is None else self.final_residual)
 
+    def lean(self) -> RecoveryResult:
+        """A copy whose ``info`` keeps only its plain entries (numbers, strings, None): no operator, so
+        none of the data behind it (what a pickle or a saved file should carry)."""
+        plain = {k: v for k, v in self.info.items() if isinstance(v, (bool, int, float, str, type(None)))}
+        return replace(self, info=plain)
+
     def save(self, path: str | Path) -> Path:
         """Write the result to ``path`` (``.npz``: the solution, residuals and steps as arrays, the rest
         as JSON; the plain entries of ``info`` only, never an operator or its data)."""
         from ..files import save_arrays
 
-        scalars = {k: v for k, v in asdict(self).items() if k not in ("w", "support", "residuals", "steps", "info")}
-        info = {k: v for k, v in self.info.items() if isinstance(v, (bool, int, float, str, type(None)))}
+        lean = self.lean()  # asdict copies every field deeply: not the operator and its data
+        scalars = {k: v for k, v in asdict(lean).items() if k not in ("w", "support", "residuals", "steps", "info")}
+        info = lean.info
         return save_arrays(path, "RecoveryResult", {"indices": self.w.indices, "values": self.w.values,
                                                     "residuals": self.residuals, "steps": self.steps},
                            {"size": self.w.size, "fields": scalars, "info": info})
