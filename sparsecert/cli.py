@@ -151,7 +151,8 @@ def run_recover(args, parser):
             if args.m is None:
                 parser.error("--X needs --m (hidden width)")
             _, res = recover_relu(M, y, args.m, args.s, method=args.method,
-                                  sequential=not args.fixed, max_iter=args.iters, rng=args.seed)
+                                  sequential=not args.fixed, output_sign=args.output_sign, max_iter=args.iters,
+                                  rng=args.seed)
     except (ValueError, TypeError) as exc:
         print(f"sparsecert recover: error: {exc}", file=sys.stderr)
         return 2
@@ -256,7 +257,10 @@ def main(argv=None):
     rc.add_argument("--m", type=int, default=None, help="hidden width (with --X)")
     rc.add_argument("--method", choices=list(METHODS), default="aiht", help="the IHT variant (default aiht)")
     rc.add_argument("--iters", type=int, default=500, help="most iterations (default 500)")
-    rc.add_argument("--fixed", action="store_true", help="fixed random patterns (with --X)")
+    rc.add_argument("--fixed", action="store_true",
+                    help="fixed random patterns, the recovery theorem's setting (with --X; default: sequential convex)")
+    rc.add_argument("--output-sign", choices=["auto", "positive", "mixed"], default="auto",
+                    help="output weights all +1 or +-1 (with --X; default auto: +1 where every y >= 0)")
     rc.add_argument("--seed", type=int, default=0, help="seeds the generators (with --X)")
     rc.add_argument("--out", default="recovered.npz", help="where the solution goes (.npz: indices, values, size, "
                     "residuals)")

@@ -162,9 +162,10 @@ class SparseReLURegressor(RegressorMixin, BaseEstimator):
     s : int
         Nonzero hidden weights (capped at ``m * n_features``).
     sequential : bool
-        Sequential-convex IHT (the paper's method) or fixed random patterns.
-    output_sign : {"positive", "mixed"}
-        Output weights all +1, or +-1 (pairs of units).
+        Sequential-convex IHT (default, the paper's method) or fixed random patterns.
+    output_sign : {"auto", "positive", "mixed"}
+        Output weights all +1, or +-1 (pairs of units); ``"auto"`` (default): all +1
+        where every target is ``>= 0``, else +-1 (as :func:`sparsecert.relu.recover_relu`).
     method : {"iht", "niht", "aiht", "htp"}
     max_iter : int
     batch_size : int, optional
@@ -186,7 +187,7 @@ class SparseReLURegressor(RegressorMixin, BaseEstimator):
         s: int = 20,
         *,
         sequential: bool = True,
-        output_sign: str = "mixed",
+        output_sign: str = "auto",
         method: str = "aiht",
         max_iter: int = 100,
         batch_size: int | None = None,
@@ -207,7 +208,7 @@ class SparseReLURegressor(RegressorMixin, BaseEstimator):
         "m": [_POSITIVE],
         "s": [_POSITIVE],
         "sequential": ["boolean"],
-        "output_sign": [StrOptions({"positive", "mixed"})],
+        "output_sign": [StrOptions({"auto", "positive", "mixed"})],
         "method": [StrOptions(set(METHODS))],
         "max_iter": [_POSITIVE],
         "batch_size": [_POSITIVE, None],

@@ -6,7 +6,7 @@ import numpy as np
 
 from .io import save_figure
 
-__all__ = ["convergence_figure", "grid_heatmap", "phase_diagram", "pyplot"]
+__all__ = ["EXACT_DB", "convergence_figure", "grid_heatmap", "phase_diagram", "pyplot"]
 
 
 def pyplot():
@@ -51,8 +51,36 @@ def convergence_figure(panels, path=None, *, title=None):
     return fig
 
 
+EXACT_DB = 100.0
+"""PSNR (dB) from which a heatmap cell reads as an exact fit ("∞"): a relative error of 1e-5 of
+the peak, far above what any inexact fit here reaches (< 60 dB) and far below float64's ~300 dB."""
+
+
+def _is_psnr(key):
+    return key.endswith("psnr")
+
+
+def _label(key):
+    """A colour bar's default label: the key, in words for PSNR."""
+    return "PSNR (dB)" if _is_psnr(key) else key
+
+
+def _ink(rgba):
+    """Black or white, whichever reads on the colour ``rgba`` (its relative luminance)."""
+    r, g, b = (c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in rgba[:3])
+    return "k" if 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.18 else "w"
+
+
+def _colorbar(fig, im, ax, label, saturated, exact):
+    """The colour bar; where cells pass the top of the scale, an arrow for them, and where some
+    cell is exact (``exact`` given), a label that says what ∞ marks."""
+    if exact is not None:
+        label += f"\n(∞: exact fit, ≥ {exact:g})"
+    fig.colorbar(im, ax=ax, label=label, extend="max" if saturated else "neither")
+
+
 def grid_heatmap(rows, value="psnr", *, x="s", y="m", vmin=-20, vmax=50, path=None, title=None, cmap="viridis",
-                 fmt="{:.0f}", label=None, suptitle=None):
+                 fmt="{:.0f}", label=None, suptitle=None, exact="psnr"):
     """Heatmap(s) of ``value`` over the (y, x) grid of result rows, seeds averaged.
 
     Parameters
@@ -74,6 +102,11 @@ def grid_heatmap(rows, value="psnr", *, x="s", y="m", vmin=-20, vmax=50, path=No
     label : str or list of str, optional
         Colour-bar labels (default: the value keys).
     suptitle : str, optional
+    exact : "psnr", float, None or list of them
+        Value from which a cell reads as an exact fit: drawn "∞" in bold, and
+        the colour bar says so. ``"psnr"`` (default): :data:`EXACT_DB` for keys
+        ending in ``psnr``, none for the others. Cells above ``vmax`` keep the top
+        colour and print their value (the colour bar gets an arrow).
     path : str or Path, optional
         Where to save the PNG.
     title : str or list of str, optional
@@ -91,11 +124,16 @@ def grid_heatmap(rows, value="psnr", *, x="s", y="m", vmin=-20, vmax=50, path=No
 
     titles, fmts = per_panel(title), per_panel(fmt)
     vmins, vmaxs, labels = per_panel(vmin), per_panel(vmax), per_panel(label)
+    exacts = [EXACT_DB if e == "psnr" and _is_psnr(k) else None if e == "psnr" else e
+              for e, k in zip(per_panel(exact), values)]
     shared = len(set(vmins)) == 1 and len(set(vmaxs)) == 1
     xs = sorted({r[x] for r in rows})
     ys = sorted({r[y] for r in rows})
-    fig, axes = plt.subplots(1, P, figsize=(P * (2.2 + 0.6 * len(xs)), 1.6 + 0.5 * len(ys)), squeeze=False)
-    for ax, key, ttl, f, lo, hi, lab in zip(axes[0], values, titles, fmts, vmins, vmaxs, labels):
+    fig, axes = plt.subplots(1, P, figsize=(P * (2.6 + 0.6 * len(xs)), 1.8 + 0.5 * len(ys)), squeeze=False,
+                             layout="constrained")
+    colours = plt.get_cmap(cmap)
+    over = []
+    for ax, key, ttl, f, lo, hi, lab, top in zip(axes[0], values, titles, fmts, vmins, vmaxs, labels, exacts):
         grid = np.full((len(ys), len(xs)), np.nan)
         for i, yv in enumerate(ys):
             for j, xv in enumerate(xs):
@@ -107,20 +145,23 @@ def grid_heatmap(rows, value="psnr", *, x="s", y="m", vmin=-20, vmax=50, path=No
         ax.set_yticks(range(len(ys)), [str(v) for v in ys])
         ax.set_xlabel(x)
         ax.set_ylabel(y)
-        for i in range(len(ys)):
-            for j in range(len(xs)):
-                if np.isfinite(grid[i, j]):
-                    v = grid[i, j]
-                    text = "∞" if key.endswith("psnr") and v >= 100 else (f(v) if callable(f) else f.format(v))
-                    ax.text(j, i, text, ha="center", va="center", fontsize=7, color="w")
+        for i, j in zip(*np.nonzero(np.isfinite(grid))):
+            v = grid[i, j]
+            exact = top is not None and v >= top
+            text = "∞" if exact else (f(v) if callable(f) else f.format(v))
+            ax.text(j, i, text, ha="center", va="center", fontsize=11 if exact else 8,
+                    fontweight="bold" if exact else "normal", color=_ink(colours((v - lo) / (hi - lo))))
         if ttl:
             ax.set_title(ttl, fontsize=9)
+        peak = np.nanmax(grid, initial=-np.inf)
+        over.append((peak > hi, top if top is not None and peak >= top else None))
         if not shared:
-            fig.colorbar(im, ax=ax, label=lab or key)
+            _colorbar(fig, im, ax, lab or _label(key), *over[-1])
     if shared:
-        fig.colorbar(im, ax=list(axes[0]), label=labels[0] or values[0])
+        tops = {t for _, t in over if t is not None}
+        _colorbar(fig, im, list(axes[0]), labels[0] or _label(values[0]), any(o for o, _ in over), min(tops, default=None))
     if suptitle:
-        fig.suptitle(suptitle, fontsize=10, y=1.06)
+        fig.suptitle(suptitle, fontsize=10)
     if path is not None:
         save_figure(fig, path, tight=False)
     plt.close(fig)

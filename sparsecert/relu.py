@@ -149,8 +149,8 @@ def recover_relu(
     *,
     generators: ArrayLike | int | None = None,
     method: str = "aiht",
-    output_sign: str = "positive",
-    sequential: bool = False,
+    output_sign: str = "auto",
+    sequential: bool = True,
     period: int = 1,
     admission: str = "adaptive",
     idle: str = "residual",
@@ -183,14 +183,26 @@ def recover_relu(
         Nonzeros allowed in the fused weights, ``1 <= s <= m * d`` (``2 m d``
         for mixed signs).
     generators : array_like, shape (m, d), optional
-        Fixed generators; default: seeded Gaussian (the theory's setting).
+        Given generators (fixed, or the first ones with ``sequential``);
+        default: seeded Gaussian draws keyed by ``rng``.
     method : {"iht", "niht", "aiht", "htp"}
-    output_sign : {"positive", "mixed"}
+    output_sign : {"auto", "positive", "mixed"}
+        Output weights all +1 (``"positive"``, the paper's model: ``m d``
+        columns) or +-1 (``"mixed"``: a positive and a negative unit per
+        generator, ``2 m d`` columns). ``"auto"`` (default) takes
+        ``"positive"`` where every target is ``>= 0`` (the only targets a
+        positive net can produce; there it recovers planted nets exactly
+        where ``"mixed"`` stops near 35-45 dB) and ``"mixed"`` otherwise;
+        the choice made is ``info["output_sign"]``.
     sequential : bool
-        Sequential-convex variant: generators follow the weights. The
-        sequence is not monotone (the operator changes), so the iterate whose
-        network fits best is returned (``info["best_iter"]``); the
-        residuals record the whole run.
+        Sequential-convex IHT (default, the paper's method): generators
+        follow the weights. The sequence is not monotone (the operator
+        changes), so the iterate whose network fits best is returned
+        (``info["best_iter"]``); the residuals record the whole run.
+        ``False``: fixed patterns (the recovery theorem's setting; the
+        ``generators`` given, else seeded Gaussian ones), which fit a
+        planted net at about 15-20 dB where the sequential rule recovers
+        it (paper_repro/recovery/README.md).
     period : int
         Steps between generator updates (sequential only).
     admission : {"adaptive", "halving", "all"}
@@ -270,7 +282,9 @@ def recover_relu(
         raise ValueError(f"X must have at least one row and one column, got shape {X.shape}")
     y = check_array(to_numpy(y), "y", shape=(n,), dtype=X.dtype)
     m = check_int(m, "m", low=1)
-    output_sign = check_option(output_sign, "output_sign", {"positive", "mixed"})
+    output_sign = check_option(output_sign, "output_sign", {"auto", "positive", "mixed"})
+    if output_sign == "auto":
+        output_sign = "positive" if float(y.min()) >= 0 else "mixed"
     N = m * d * (2 if output_sign == "mixed" else 1)
     s = check_int(s, "s", low=1, high=N)
     method = check_option(method, "method", set(METHODS))
@@ -298,6 +312,7 @@ def recover_relu(
     net = _describe_returned(result, X, y, m, d, output_sign, sequential)
     result.time = time.perf_counter() - t_start
     result.info["operator"] = A
+    result.info["output_sign"] = output_sign
     return net, result
 
 

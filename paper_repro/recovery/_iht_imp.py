@@ -7,7 +7,7 @@ import contextlib
 import importlib.util
 
 import numpy as np
-from sparsecert.plot import grid_heatmap
+from sparsecert.plot import EXACT_DB, grid_heatmap
 from sparsecert.progress import progress_bar
 from .tasks import fit_iht, fit_imp
 
@@ -91,5 +91,6 @@ def heatmaps(rows, *, lo, hi, percent, note=""):
         vmax += [hi, 3.0]
         fmt += ["{:.0f}", lambda v: f"{10 ** v:.2g}x"]
         label += [unit, "log10 ratio"]
+    exact = None if percent else EXACT_DB  # (exact fits: images only; the memory panel never)
     return grid_heatmap(shown, keys, vmin=vmin, vmax=vmax, fmt=fmt, label=label, title=titles,
-                        suptitle=f"{rows[0]['task']}{note}")
+                        suptitle=f"{rows[0]['task']}{note}", exact=[exact, exact, None][:len(keys)])

@@ -230,7 +230,8 @@ def fit_iht(task, m, s, *, epochs=15, batch_size=None, block=64, rng=0):
                                        progress=False, loss="cross-entropy")
     else:
         s_eff = min(int(s), m * d)
-        net, res = recover_relu(task.X, task.y, m, s_eff, method="aiht", sequential=True, inner_iter=10,
+        net, res = recover_relu(task.X, task.y, m, s_eff, method="aiht", sequential=True, output_sign="positive",
+                                inner_iter=10,
                                 max_iter=epochs, epochs=epochs, batch_size=batch_size, block=block, rng=rng,
                                 progress=False)
     return {"net": net, "score": task.score(net.forward(task.X_test)), "s_eff": s_eff, "nnz": int(res.w.nnz),

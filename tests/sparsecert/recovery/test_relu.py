@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 import sparsecert as sc
 from sparsecert.planted import planted_mlp, planted_mlp_grid
 from sparsecert.working_set import working_set
+from sparsecert.estimators import SparseReLURegressor
 from sparsecert.relu import match_neurons, psnr, recover_relu, relu_operator
 
 planted = st.tuples(
@@ -65,7 +66,7 @@ def test_fixed_pattern_iht_never_converges_to_a_wrong_network(d, m, seed):
     assume(inst is not None)
     X, y, U, s = inst
     w = U.ravel()
-    net, res = recover_relu(X, y, m, s, generators=U, method="aiht", max_iter=3000)
+    net, res = recover_relu(X, y, m, s, generators=U, sequential=False, method="aiht", max_iter=3000)
     err = np.linalg.norm(res.w.to_dense() - w) / np.linalg.norm(w)
     if res.status == "residual":
         assert err <= 1e-6
@@ -91,7 +92,7 @@ def test_fixed_pattern_recovery_rate_in_the_theorem_regime():
             continue
         X, y, U, s = inst
         tried += 1
-        _, res = recover_relu(X, y, U.shape[0], s, generators=U, method="aiht", max_iter=3000)
+        _, res = recover_relu(X, y, U.shape[0], s, generators=U, sequential=False, method="aiht", max_iter=3000)
         w = U.ravel()
         ok += np.linalg.norm(res.w.to_dense() - w) <= 1e-6 * np.linalg.norm(w) and np.array_equal(
             res.support, np.flatnonzero(w)
@@ -114,7 +115,7 @@ def test_sequential_convex_at_least_as_good_as_fixed():
     for seed in range(24):
         rng = np.random.default_rng(seed)
         p, m, s = instance(int(rng.integers(5, 21)), int(rng.integers(2, 9)), seed, float(rng.random()))
-        net_f, res_f = recover_relu(p.X, p.y, m, s, method="aiht", max_iter=30, rng=1)
+        net_f, res_f = recover_relu(p.X, p.y, m, s, method="aiht", max_iter=30, rng=1, sequential=False)
         net_s, res_s = recover_relu(p.X, p.y, m, s, method="aiht", max_iter=30, rng=1, sequential=True)
         fixed = max(psnr(p.y, res_f.info["operator"].matvec(res_f.w)), psnr(p.y, net_f.forward(p.X)))
         seq = min(psnr(p.y, net_s.forward(p.X)), 300.0)
@@ -138,8 +139,8 @@ def test_permuting_hidden_units_does_not_change_the_function(case, perm_seed):
     p, m, s = instance(*case)
     H = p.A.generators()
     perm = np.random.default_rng(perm_seed).permutation(m)
-    net1, r1 = recover_relu(p.X, p.y, m, s, generators=H, method="htp", max_iter=200)
-    net2, r2 = recover_relu(p.X, p.y, m, s, generators=H[perm], method="htp", max_iter=200)
+    net1, r1 = recover_relu(p.X, p.y, m, s, generators=H, sequential=False, method="htp", max_iter=200)
+    net2, r2 = recover_relu(p.X, p.y, m, s, generators=H[perm], sequential=False, method="htp", max_iter=200)
     assume(r1.status == r2.status and r1.n_iter == r2.n_iter)
     Xt = np.random.default_rng(1).standard_normal((100, p.X.shape[1]))
     np.testing.assert_allclose(net1.forward(Xt), net2.forward(Xt), rtol=1e-8, atol=1e-8)
@@ -183,22 +184,36 @@ def test_positive_only_fit_cannot_express_negative_units():
     y = -np.maximum(X[:, 0] - 0.5 * X[:, 1], 0)
     exact = 0
     for seed in range(8):
-        pos, _ = recover_relu(X, y, 3, 2, method="htp", sequential=True, max_iter=50, rng=seed)
+        pos, _ = recover_relu(X, y, 3, 2, output_sign="positive", method="htp", sequential=True, max_iter=50,
+                              rng=seed)
         mix, _ = recover_relu(X, y, 3, 2, output_sign="mixed", method="htp", sequential=True, max_iter=50, rng=seed)
         assert psnr(y, pos.forward(X)) <= psnr(y, np.zeros_like(y)) + 1e-9
         exact += psnr(y, mix.forward(X)) > 60
     assert exact >= 7
 
 
+def test_auto_output_sign_follows_the_targets_sign():
+    """A net with output weights all +1 outputs sums of ReLUs, so only targets >= 0: "auto" takes
+    the positive model there (m d columns) and the split [A_+, -A_-] (2 m d) as soon as one target
+    is negative; the estimator and the CLI share the default."""
+    p = sc.planted_relu(600, 4, 3, 5, rng=0)
+    _, res = recover_relu(p.X, p.y, 3, 5, max_iter=5, rng=0)
+    assert res.info["output_sign"] == "positive" and res.info["operator"].shape == (600, 12)
+    _, res = recover_relu(p.X, p.y - 1e-3, 3, 5, max_iter=5, rng=0)
+    assert res.info["output_sign"] == "mixed" and res.info["operator"].shape == (600, 24)
+    assert SparseReLURegressor().get_params()["output_sign"] == "auto"
+
+
 def test_minibatch_epochs_fit_and_full_batch_equivalence():
     p = sc.planted_relu(4000, 10, 5, 12, rng=2)
     H = p.A.generators()
-    net, res = recover_relu(p.X, p.y, 5, 12, generators=H, method="htp", batch_size=1000, epochs=4, rng=0)
+    net, res = recover_relu(p.X, p.y, 5, 12, generators=H, sequential=False, method="htp", batch_size=1000, epochs=4,
+                            rng=0)
     assert res.status == "epochs" and res.n_iter == 16 and res.residuals.shape == (5,)
     assert res.residuals[-1] < 1e-6
     # batch_size >= n is the full-batch path
-    net0, r0 = recover_relu(p.X, p.y, 5, 12, generators=H, method="htp", batch_size=0)
-    net1, r1 = recover_relu(p.X, p.y, 5, 12, generators=H, method="htp", batch_size=10**6)
+    net0, r0 = recover_relu(p.X, p.y, 5, 12, generators=H, sequential=False, method="htp", batch_size=0)
+    net1, r1 = recover_relu(p.X, p.y, 5, 12, generators=H, sequential=False, method="htp", batch_size=10**6)
     np.testing.assert_array_equal(r0.w.values, r1.w.values)
 
 
@@ -208,7 +223,9 @@ def test_recover_relu_rejects_bad_input(rng):
     with pytest.raises(ValueError, match="m must be in \\[1, inf\\]"):
         recover_relu(X, y, 0, 1)
     with pytest.raises(ValueError, match="s must be in \\[1, 12\\]"):
-        recover_relu(X, y, 3, 13)
+        recover_relu(X, y, 3, 13, output_sign="positive")
+    with pytest.raises(ValueError, match="s must be in \\[1, 24\\]"):  # y has negative entries: "auto" is "mixed"
+        recover_relu(X, y, 3, 25)
     Xn = X.copy()
     Xn[3, 1] = np.nan
     with pytest.raises(ValueError, match="X must be finite"):
