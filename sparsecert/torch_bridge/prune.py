@@ -26,7 +26,7 @@ from ..prune.bingo import SubsetProbe
 from ..prune.scores import synflow_prune
 from ..prune.run import check_rate_prunable
 from .models import glorot_normal
-from .train import fit, prunable_weights, to_tensor
+from .train import fit, prunable_weights, thread_budget, to_tensor
 
 __all__ = ["prune_torch", "torch_scores", "TorchPruneResult", "neq_fit", "TORCH_SCORES", "reinitialised"]
 
@@ -119,6 +119,7 @@ def reinitialised(model, seed):
     return glorot_normal(fresh)
 
 
+@thread_budget
 def prune_torch(model0, X, y, *, when="after", score="magnitude", schedule="iterative", scope="layer",
                 after="rewind", rate=0.2, rates=None, output_rate=None, target=None, rounds=None, rewind_step=0,
                 prunable=None, score_batch=256, bingo=None, rng=0, progress=None, seed=None, **fit_kwargs):

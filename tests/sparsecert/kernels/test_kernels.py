@@ -1,5 +1,7 @@
 """Every Numba kernel agrees with its NumPy twin; top-k follows the stated order."""
 
+import os
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -357,3 +359,34 @@ def test_htp_kernel_on_columns_scaled_over_six_orders():
     np.testing.assert_allclose(out[1], twin[1], rtol=1e-9)
     C = A[:, out[0]]
     assert np.linalg.norm(C.T @ out[2]) <= 1e-9 * np.linalg.norm(C.T, 2) * np.linalg.norm(y)  # normal equations
+
+
+_JIT_SCRIPT = """
+import json, numpy as np, sparsecert as sc
+from sparsecert import kernels
+from sparsecert.deep import recover_relu_vector
+from sparsecert.relu import recover_relu
+p = sc.planted_relu(600, 6, 4, 8, rng=0)
+recover_relu(p.X, p.y, 4, 8, max_iter=4, rng=0, progress=False)
+recover_relu_vector(p.X, np.stack([p.y, p.y], 1), 3, 10, max_iter=3, rng=0, progress=False)
+stats = [getattr(kernels, k).stats for k in dir(kernels) if hasattr(getattr(kernels, k), "stats")]
+print(json.dumps({"hits": sum(sum(s.cache_hits.values()) for s in stats),
+                  "misses": sum(sum(s.cache_misses.values()) for s in stats)}))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.environ.get("NUMBA_DISABLE_JIT") == "1", reason="no compilation without the JIT")
+def test_a_second_process_loads_the_compiled_kernels_from_the_cache(tmp_path):
+    """Every kernel is compiled with cache=True: the first process in a fresh cache compiles (misses),
+    a second one loads every kernel it uses from the cache (hits, no miss), so a second `make demo`
+    pays no compilation."""
+    import json
+    import subprocess
+    import sys
+
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    runs = [json.loads(subprocess.run([sys.executable, "-c", _JIT_SCRIPT], env=env, capture_output=True, text=True,
+                                      check=True).stdout.splitlines()[-1]) for _ in range(2)]
+    assert runs[0]["misses"] > 0
+    assert runs[1]["misses"] == 0 and runs[1]["hits"] >= runs[0]["misses"]
