@@ -16,13 +16,31 @@ from .operators import ReluPatternOperator
 from .recovery import iht
 from .sparse import SparseVector
 
-__all__ = ["working_set", "measure_peak", "MALLOC_ENV"]
+__all__ = ["working_set", "measure_peak", "pin_allocator", "MALLOC_ENV"]
 
 #: Environment for a fresh process whose resident set should follow its live arrays: glibc serves every
 #: allocation above 128 KiB by mmap and returns it at free (its default raises that threshold as arrays
 #: are freed, after which freed heap pages are reused without showing in the resident set). Set it before
 #: the process starts (:mod:`paper_repro.recovery.memory` does).
 MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "131072", "MALLOC_TRIM_THRESHOLD_": "131072", "MALLOC_TOP_PAD_": "0"}
+
+
+def pin_allocator() -> bool:
+    """Set :data:`MALLOC_ENV`'s three glibc settings in this running process (``mallopt``): from then
+    on every allocation above 128 KiB is its own mapping, returned at free, so the resident set
+    follows the live arrays in a process that has run other work before (a sweep's cells) as in a
+    fresh one. Returns False where the C library is not glibc (nothing changed)."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    # M_TRIM_THRESHOLD = -1, M_TOP_PAD = -2, M_MMAP_THRESHOLD = -3 (malloc.h)
+    return all(mallopt(opt, int(MALLOC_ENV[key])) == 1 for opt, key in (
+        (-3, "MALLOC_MMAP_THRESHOLD_"), (-1, "MALLOC_TRIM_THRESHOLD_"), (-2, "MALLOC_TOP_PAD_")))
 
 
 def _status_kib(field: str) -> int | None:
@@ -60,12 +78,13 @@ def measure_peak(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any
     Notes
     -----
     Data made before the call (``X``, ``y``) is not counted; copies the call makes of it are. Run it
-    in a fresh process after a warm-up call (compilation and first-use allocations of the libraries
-    are not the method's), started with :data:`MALLOC_ENV`, so that freed memory reused by the
-    allocator does not hide a peak.
+    after a warm-up call (compilation and first-use allocations of the libraries are not the
+    method's). It pins the allocator first (:func:`pin_allocator`), so that freed memory the
+    allocator would reuse does not hide a peak.
     """
     import gc
 
+    pin_allocator()
     gc.collect()
     reset = _reset_high_water_mark()
     before = _status_kib("VmRSS")

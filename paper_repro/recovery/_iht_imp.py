@@ -9,11 +9,19 @@ import importlib.util
 import numpy as np
 from sparsecert.plot import EXACT_DB, grid_heatmap
 from sparsecert.progress import progress_bar
+from sparsecert.working_set import measure_peak
 from .tasks import fit_iht, fit_imp
 
 
 def grid_rows(task, cfg, seeds, progress=None, store=None):
     """One row per (m, s, seed): IHT and (with torch) IMP scores, memory and seconds.
+
+    Memory is measured one way for both methods (:func:`sparsecert.working_set.measure_peak`: the
+    growth of the resident set at the fit's peak over what the data already held, after a warm-up
+    fit of each method in this process): ``iht_bytes`` and ``imp_bytes`` (IMP's for the one run
+    that every ``s`` of a width is read from); the former figures' numbers stay beside them as
+    cross-checks: ``iht_est_bytes`` (the solver's own estimate plus 16 bytes a weight) and
+    ``imp_formula_bytes`` (24 bytes a weight plus a batch of activations).
 
     ``cfg``: ``ms``, ``ss``, ``epochs`` (IHT iterations / epochs),
     ``imp_epochs`` (per round), ``batch_size`` (IHT minibatch, None = full
@@ -33,10 +41,14 @@ def grid_rows(task, cfg, seeds, progress=None, store=None):
         name = f"grid:{task.name}"
         done = {} if db is None else {(p, s): r for p, s, r in db.cells(name)}
         bar = stack.enter_context(progress_bar(len(cfg["ms"]) * len(seeds), task.name, progress, leave=False))
+        warm = False
         for m in cfg["ms"]:
             for seed in seeds:
-                key = canonical({**settings, "m": m, "imp": m in imp_ms})
+                key = canonical({**settings, "m": m, "imp": m in imp_ms, "bytes": "measured"})
                 if (key, seed) not in done:
+                    if not warm:  # compilation and first-use allocations are not a cell's
+                        _warm_up(task, cfg, bool(imp_ms))
+                        warm = True
                     cell = _cell(task, cfg, m, seed, m in imp_ms)
                     if db is not None:
                         db.put(name, key, seed, {"rows": cell}, 0.0)
@@ -46,19 +58,33 @@ def grid_rows(task, cfg, seeds, progress=None, store=None):
     return rows
 
 
+def _warm_up(task, cfg, with_imp):
+    fit_iht(task, 2, 4, epochs=1, batch_size=cfg.get("batch_size"))
+    if with_imp:
+        fit_imp(task, 2, [4], epochs=1, batch_size=cfg.get("imp_batch_size"))
+
+
+def _measured(fit, *args, **kwargs):
+    """``fit``'s result and its measured peak bytes (the resident set's growth; tracemalloc's peak
+    where the OS does not give it)."""
+    out, peak = measure_peak(fit, *args, **kwargs)
+    return out, int(peak["rss_bytes"] if peak["rss_bytes"] is not None else peak["traced_bytes"])
+
+
 def _cell(task, cfg, m, seed, with_imp):
     """The rows of one width and seed: one IMP run read at every s, and one IHT fit per s."""
-    imp = (fit_imp(task, m, cfg["ss"], epochs=cfg["imp_epochs"], batch_size=cfg.get("imp_batch_size"), rng=seed)
-           if with_imp else [None] * len(cfg["ss"]))
+    imp, imp_peak = (_measured(fit_imp, task, m, cfg["ss"], epochs=cfg["imp_epochs"],
+                               batch_size=cfg.get("imp_batch_size"), rng=seed)
+                     if with_imp else ([None] * len(cfg["ss"]), None))
     rows = []
     for s, b in zip(cfg["ss"], imp):
-        a = fit_iht(task, m, s, epochs=cfg["epochs"], batch_size=cfg.get("batch_size"), rng=seed)
+        a, iht_peak = _measured(fit_iht, task, m, s, epochs=cfg["epochs"], batch_size=cfg.get("batch_size"), rng=seed)
         row = {"task": task.name, "metric": task.metric, "m": m, "s": s, "seed": seed, "iht": a["score"],
-               "iht_nnz": a["nnz"], "iht_bytes": a["bytes"], "iht_seconds": a["seconds"]}
+               "iht_nnz": a["nnz"], "iht_bytes": iht_peak, "iht_est_bytes": a["bytes"], "iht_seconds": a["seconds"]}
         if b is not None:
             row.update({"imp": b["score"], "imp_kept": b["kept"], "imp_round": b["round"],
-                        "imp_bytes": b["bytes"], "imp_seconds": b["seconds"],
-                        "log10_mem_ratio": float(np.log10(b["bytes"] / a["bytes"]))})
+                        "imp_bytes": imp_peak, "imp_formula_bytes": b["bytes"], "imp_seconds": b["seconds"],
+                        "log10_mem_ratio": float(np.log10(max(imp_peak, 1) / max(iht_peak, 1)))})
         rows.append(row)
     return rows
 
@@ -86,7 +112,7 @@ def heatmaps(rows, *, lo, hi, percent, note=""):
     if any("imp" in r for r in rows):  # IMP may have run on some widths only (cells without it are blank)
         keys += ["imp", "log10_mem_ratio"]
         titles += [f"IMP (Adam 1e-3, 10%/round global, rewind)\n{rows[0]['metric']} ({unit})",
-                   "memory: IMP / IHT\n(>1: IHT uses less)"]
+                   "measured peak memory: IMP / IHT\n(>1: IHT uses less)"]
         vmin += [lo, -2.0]
         vmax += [hi, 3.0]
         fmt += ["{:.0f}", lambda v: f"{10 ** v:.2g}x"]

@@ -19,11 +19,21 @@ from .restricted_pattern import RestrictedPattern
 if TYPE_CHECKING:
     from ..typing import ArrayLike, DTypeLike, RngLike
 
-__all__ = ["ReluPatternOperator", "TILE_BYTES", "halfspace_ratio"]
+__all__ = ["ReluPatternOperator", "TILE_BYTES", "gather_transposed", "halfspace_ratio"]
 
 #: Bytes of one (generator block x row chunk) tile of pre-activations: small
 #: enough to stay in cache between the two GEMMs and the mask kernel.
 TILE_BYTES = 4 * 2**20
+
+def gather_transposed(X: np.ndarray, rows: ArrayLike, chunk: int = 256) -> np.ndarray:
+    """``X[rows].T`` as a C-contiguous (d, len(rows)) array, gathered ``chunk`` rows at a time, so
+    that the only full-size array made is the result (``X[rows].T.copy()`` holds the rows twice)."""
+    rows = np.asarray(rows, dtype=np.int64)
+    XT = np.empty((X.shape[1], rows.size), dtype=X.dtype)
+    for c0 in range(0, rows.size, chunk):
+        XT[:, c0 : c0 + chunk] = X[rows[c0 : c0 + chunk]].T
+    return XT
+
 
 def halfspace_ratio(acc: np.ndarray) -> np.ndarray:
     """Scores of :meth:`ReluPatternOperator.halfspace_scores` from the sums ``acc`` (6, d):
@@ -240,12 +250,21 @@ class ReluPatternOperator(SparseSensingOperator):
         self.version += 1
         self.followed_version += 1
 
-    def with_data(self, X: ArrayLike) -> ReluPatternOperator:
-        """The operator with the same generators (and followed weights) on other data ``X``."""
-        X = check_array(X, "X", ndim=2, shape=(None, self.d), dtype=self.dtype)
+    def with_data(self, X: ArrayLike, *, transposed: bool = False) -> ReluPatternOperator:
+        """The operator with the same generators (and followed weights) on other data ``X``.
+
+        ``transposed``: ``X`` is given as ``X.T``, shape (d, n'), and is used as it is (C-contiguous,
+        the layout every product reads): the operator holds no other copy of the samples
+        (:func:`gather_transposed` makes one from rows of a larger ``X``: a minibatch).
+        """
+        if transposed:
+            XT = check_array(X, "X.T", ndim=2, shape=(self.d, None), dtype=self.dtype)
+            X = XT.T  # (a view, F-ordered: BLAS reads it transposed)
+        else:
+            X, XT = check_array(X, "X", ndim=2, shape=(None, self.d), dtype=self.dtype), None
         new = object.__new__(type(self))
         new.__dict__.update(self.__dict__)
-        new.X, new._XT = X, None
+        new.X, new._XT = X, XT
         new.row_block = new._rows_per_tile(X.shape[0])
         LinearOperator.__init__(new, dtype=self.dtype, shape=(X.shape[0], self.shape[1]))
         return new

@@ -168,7 +168,7 @@ class HStackOperator(SparseSensingOperator):
         self._require("followed_output")
         return sum(sg * op.followed_output(c) for (op, sg, _), c in zip(self._layout(), self._parts(cache)))
 
-    def with_data(self, X: Any) -> HStackOperator:
-        """The stack of the parts' ``with_data(X)``."""
+    def with_data(self, X: Any, **kwargs: Any) -> HStackOperator:
+        """The stack of the parts' ``with_data(X, **kwargs)`` (one ``X`` that they all share)."""
         self._require("with_data")
-        return HStackOperator([op.with_data(X) for op in self.ops], self.signs)
+        return HStackOperator([op.with_data(X, **kwargs) for op in self.ops], self.signs)

@@ -7,6 +7,7 @@ from tqdm.auto import tqdm
 
 from ..validation import check_array, check_int, check_rng, progress_enabled
 from ..backend import norm, to_numpy
+from ..operators.relu_pattern import gather_transposed
 from ..parallel import single_threaded_blas
 from .solver import IHTSolver
 
@@ -61,7 +62,11 @@ class MinibatchIHTSolver(IHTSolver):
         previous batch's operator (its rows, their transpose, its masks) is let go first, so that two
         batches are never held at once."""
         self._drop_batch()
-        self.A, self.y = self.full_A.with_data(self.X[rows]), self.full_y[rows]
+        if isinstance(self.X, np.ndarray):  # the batch held once, transposed (the products' layout)
+            self.A = self.full_A.with_data(gather_transposed(self.X, rows), transposed=True)
+        else:  # a device tensor (torch parts)
+            self.A = self.full_A.with_data(self.X[rows])
+        self.y = self.full_y[rows]
         self.cache = self.A.make_cache()
         self.refresh()
 
