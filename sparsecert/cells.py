@@ -156,7 +156,8 @@ def relu_recovery(params, seed):
 @register("planted_mlp", {
     "m": _size(), "s": _size(), "n": _size(50000), "d": _size(100), "layers": _size(1),
     "method": Param(str, "aiht", choices=METHODS), "sequential": Param(bool, True), "max_iter": _size(15),
-    "inner_iter": Param(int, 3, low=0), "imp_baseline": Param(bool, False), "imp_epochs": _size(15), "device": _DEVICE,
+    "inner_iter": Param(int, 3, low=0), "imp_baseline": Param(bool, False), "imp_epochs": _size(15), "imp_tuned": Param(bool, False),
+    "device": _DEVICE,
 }, _fits_mlp)
 def planted_mlp_cell(params, seed):
     """A :func:`planted_mlp` cell (parameters as its keyword arguments)."""

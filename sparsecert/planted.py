@@ -5,8 +5,9 @@
   fit it by IHT and report PSNR on the training data, exact-support recovery, relative weight error,
   time and peak working memory; :func:`planted_deep` builds the instance alone.
 * :func:`planted_vector`: the same with ``k`` outputs, fitted by vector IHT on both layers.
-* :func:`capacity`, :func:`imp_relu_baseline`: the weights a width-``m`` net holds; the dense IMP
-  baseline on the same data.
+* :func:`capacity`, :func:`imp_relu_baseline`, :func:`tuned_imp_relu`: the weights a width-``m``
+  net holds; the dense IMP baseline on the same data, as published and with its learning rate and
+  epochs chosen on a validation split.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import time
 import numpy as np
 from tqdm.auto import tqdm
 
-from .validation import check_float, check_int, check_rng
+from .validation import check_float, check_int, check_rng, integer_seed
 from .deep import recover_mlp
 from .nn import MLP
 from .imp import imp
@@ -26,7 +27,7 @@ from .models import planted_relu
 from .metrics import psnr
 from .relu import match_neurons, recover_relu
 
-__all__ = ["capacity", "imp_relu_baseline", "planted_deep", "planted_mlp", "planted_vector", "planted_mlp_grid"]
+__all__ = ["capacity", "imp_relu_baseline", "tuned_imp_relu", "TUNED_LRS", "TUNED_EPOCHS", "planted_deep", "planted_mlp", "planted_vector", "planted_mlp_grid"]
 
 
 def planted_deep(n, d, m, s, layers, rng=None):
@@ -80,6 +81,60 @@ def imp_relu_baseline(X, y, widths, s, *, epochs=15, lr=1e-3, rate=0.1, batch_si
                epochs=epochs, batch_size=batch_size, rng=rng, progress=False)
 
 
+#: The tuned IMP's search (:func:`tuned_imp_relu`): Adam's learning rates and the epochs per round.
+TUNED_LRS = (1e-3, 1e-2, 3e-2)
+TUNED_EPOCHS = (15, 45)
+
+
+def tuned_imp_relu(X, y, widths, s, *, lrs=TUNED_LRS, epochs=TUNED_EPOCHS, val_fraction=0.2, rate=0.1, rng=None):
+    """IMP with its learning rate and epochs per round chosen on a validation split, so that the
+    comparison stands for a reader who finds the published setting (Adam 1e-3, 15 epochs) unfair.
+
+    Every ``(lr, epochs)`` of ``lrs x epochs`` runs :func:`imp_relu_baseline` on a random
+    ``1 - val_fraction`` of the samples from the same initialisation; the one whose pruned network
+    has the best PSNR on the held-out samples is run again on all of them. Compute: the search's
+    runs on 80 % of the data plus the final one, about ``0.8 sum(epochs) len(lrs) / 15 + 1`` times
+    the published run's (13x with the defaults).
+
+    Parameters
+    ----------
+    X : ndarray, shape (n, d)
+    y : ndarray, shape (n,) or (n, k)
+    widths : sequence of int
+    s : int
+        Weights left (biases not counted).
+    lrs, epochs : sequences
+        The search grid.
+    val_fraction : float in (0, 1)
+    rng : None, int or Generator
+        Draws the split and seeds the initialisation.
+
+    Returns
+    -------
+    result : IMPResult
+        The chosen setting's run on all samples.
+    chosen : dict
+        ``lr``, ``epochs``, ``val_psnr`` (of the chosen setting), ``seed`` (of the initialisation every
+        run starts from) and ``seconds`` (search and final run).
+    """
+    t0 = time.perf_counter()
+    X, y = np.asarray(X), np.asarray(y)
+    val_fraction = check_float(val_fraction, "val_fraction", low=0.0, high=1.0)
+    rng = check_rng(rng)
+    n_val = min(len(X) - 1, max(1, int(round(val_fraction * len(X)))))
+    order = rng.permutation(len(X))
+    val, fit = order[:n_val], order[n_val:]
+    seed = integer_seed(rng)
+    scores = {}
+    for lr in lrs:
+        for e in epochs:
+            res = imp_relu_baseline(X[fit], y[fit], widths, s, epochs=e, lr=lr, rate=rate, rng=seed)
+            scores[(lr, e)] = psnr(y[val], res.net(X[val]))
+    (lr, e), best = max(scores.items(), key=lambda kv: kv[1])
+    res = imp_relu_baseline(X, y, widths, s, epochs=e, lr=lr, rate=rate, rng=seed)
+    return res, {"lr": lr, "epochs": e, "val_psnr": float(best), "seed": seed, "seconds": time.perf_counter() - t0}
+
+
 def _backend_kwargs(device):
     """The IHT fits' ``backend``/``device`` arguments for ``device`` (None: NumPy)."""
     return {"backend": "numpy"} if device is None else {"backend": "torch", "device": device}
@@ -91,7 +146,7 @@ FALLBACK_TOL = 1e-4
 
 
 def planted_mlp(m, s, seed=0, *, n=50000, d=100, layers=1, method="aiht", sequential=True, max_iter=15, inner_iter=3,
-                imp_baseline=False, imp_epochs=15, device=None, idle="residual", unit_moves=True,
+                imp_baseline=False, imp_epochs=15, imp_tuned=False, device=None, idle="residual", unit_moves=True,
                 fallback_tol=FALLBACK_TOL):
     """Plant a sparse ReLU MLP of width ``m`` with ``s`` nonzeros and fit it by IHT.
 
@@ -125,6 +180,9 @@ def planted_mlp(m, s, seed=0, *, n=50000, d=100, layers=1, method="aiht", sequen
         Also fit the same instance by :func:`imp_relu_baseline` (``imp_epochs``
         full-batch Adam epochs per round) and add ``imp_psnr``, ``imp_time``,
         ``imp_peak_memory``, ``imp_rounds``.
+    imp_tuned : bool
+        Also fit it by :func:`tuned_imp_relu` and add ``imp_tuned_psnr``, ``imp_tuned_lr``,
+        ``imp_tuned_epochs``, ``imp_tuned_time``.
     device : str, optional
         Run IHT on the torch backend on this device (``"cpu"``, ``"cuda"``);
         default the NumPy backend.
@@ -185,6 +243,10 @@ def planted_mlp(m, s, seed=0, *, n=50000, d=100, layers=1, method="aiht", sequen
         res = imp_relu_baseline(X, y, [m] * layers, s, epochs=imp_epochs, rng=rng)
         row.update(imp_psnr=psnr(y, res.net(X)), imp_time=res.time, imp_peak_memory=res.peak_memory,
                    imp_rounds=len(res.nets) - 1)
+    if imp_tuned:
+        res, chosen = tuned_imp_relu(X, y, [m] * layers, s, rng=rng)
+        row.update(imp_tuned_psnr=psnr(y, res.net(X)), imp_tuned_lr=chosen["lr"], imp_tuned_epochs=chosen["epochs"],
+                   imp_tuned_time=chosen["seconds"])
     return row
 
 

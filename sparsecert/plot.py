@@ -222,7 +222,7 @@ def phase_diagram(rows, *, ax=None, title=None, theory=True, c=4.0, path=None, k
         ax.set_title(title, fontsize=9)
     if own:
         fig.colorbar(im, ax=ax, label="P(success)")
-        ax.legend(fontsize=6, loc="upper left")
+        ax.legend(fontsize=7, loc="upper left")
         fig.tight_layout()
         if path is not None:
             save_figure(fig, path, tight=False)  # laid out above

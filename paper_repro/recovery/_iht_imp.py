@@ -65,10 +65,13 @@ def _warm_up(task, cfg, with_imp):
 
 
 def _measured(fit, *args, **kwargs):
-    """``fit``'s result and its measured peak bytes (the resident set's growth; tracemalloc's peak
-    where the OS does not give it)."""
-    out, peak = measure_peak(fit, *args, **kwargs)
-    return out, int(peak["rss_bytes"] if peak["rss_bytes"] is not None else peak["traced_bytes"])
+    """``fit``'s result and its measured peak bytes: the resident set's growth (without tracemalloc,
+    which would slow the fit), or tracemalloc's peak where the OS does not give the former."""
+    out, peak = measure_peak(fit, *args, trace=False, **kwargs)
+    if peak["rss_bytes"] is None:
+        out, peak = measure_peak(fit, *args, **kwargs)
+        return out, int(peak["traced_bytes"])
+    return out, int(peak["rss_bytes"])
 
 
 def _cell(task, cfg, m, seed, with_imp):

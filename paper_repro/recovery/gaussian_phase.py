@@ -68,6 +68,6 @@ def draw(tables, cfg):
     for ax, method in zip(axes, METHODS):
         im = phase_diagram([r for r in rows if r["method"] == method], ax=ax, title=f"{method.upper()}, N={N}",
                            keys=("cell_delta", "cell_rho"))
-    axes[0].legend(fontsize=5.5, loc="upper left")
+    axes[0].legend(fontsize=7, loc="upper left", framealpha=0.9)
     fig.colorbar(im, ax=list(axes), label="P(success)", shrink=0.85)
     return {"gaussian_phase": fig}

@@ -135,7 +135,8 @@ def draw(tables, cfg):
     bx.errorbar([0.0], [dm], yerr=[ds], color="k", marker="o", capsize=2, label="full training")
     bx.errorbar(sx[:, 0], ay[:, 0], xerr=sx[:, 1], yerr=ay[:, 1], color="C6", marker="o", capsize=2, label="NEq")
     for i, ((e, _), x_, y_) in enumerate(zip(neq, sx[:, 0], ay[:, 0])):
-        bx.annotate(f"eps={e:g}", (x_, y_), textcoords="offset points", xytext=(5, 6 if i % 2 else -11), fontsize=7)
+        bx.annotate(f"eps={e:g}", (x_, y_), textcoords="offset points", fontsize=7,
+                    **({"xytext": (6, 6)} if i % 2 else {"xytext": (-6, -12), "ha": "right"}))
     bx.set_xlabel("fraction of weight-gradient work saved")
     bx.set_ylabel("test accuracy")
     bx.grid(alpha=0.3)

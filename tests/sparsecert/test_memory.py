@@ -97,3 +97,7 @@ def test_measure_peak_sees_numpy_and_foreign_allocations_alike():
         pytest.skip("this OS does not let a process reset its resident high-water mark")
     assert 39e6 <= a["rss_bytes"] <= 46e6 and 39e6 <= a["traced_bytes"] <= 41e6
     assert 39e6 <= b["rss_bytes"] <= 46e6 and b["traced_bytes"] < 1e6  # tracemalloc misses it; the RSS does not
+    # a second call in the same process sees its peak again (the allocator is pinned: freed arrays are
+    # returned, not kept for reuse), and trace=False measures it without tracemalloc
+    _, c = measure_peak(numpy_peak, trace=False)
+    assert 39e6 <= c["rss_bytes"] <= 46e6 and c["traced_bytes"] is None
