@@ -133,10 +133,11 @@ def draw(tables, cfg):
     sx = np.array([_stats(sel, "saved_fraction") for _, sel in neq])
     ay = np.array([_stats(sel, "accuracy") for _, sel in neq])
     bx.errorbar([0.0], [dm], yerr=[ds], color="k", marker="o", capsize=2, label="full training")
-    bx.errorbar(sx[:, 0], ay[:, 0], xerr=sx[:, 1], yerr=ay[:, 1], color="C6", marker="o", capsize=2, label="NEq")
-    for i, ((e, _), x_, y_) in enumerate(zip(neq, sx[:, 0], ay[:, 0])):
-        bx.annotate(f"eps={e:g}", (x_, y_), textcoords="offset points", fontsize=7,
-                    **({"xytext": (6, 6)} if i % 2 else {"xytext": (-6, -12), "ha": "right"}))
+    bx.errorbar(sx[:, 0], ay[:, 0], xerr=sx[:, 1], yerr=ay[:, 1], color="C6", marker="o", capsize=2,
+                label="NEq (its eps above each point)")
+    for (e, _), x_, top in zip(neq, sx[:, 0], ay[:, 0] + np.nan_to_num(ay[:, 1])):  # eps above each error bar
+        bx.annotate(f"{e:.0e}".replace("e-0", "e-"), (x_, top), textcoords="offset points", xytext=(0, 3), ha="center",
+                    va="bottom", fontsize=7)
     bx.set_xlabel("fraction of weight-gradient work saved")
     bx.set_ylabel("test accuracy")
     bx.grid(alpha=0.3)
