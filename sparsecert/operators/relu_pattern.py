@@ -25,6 +25,7 @@ __all__ = ["ReluPatternOperator", "TILE_BYTES", "gather_transposed", "halfspace_
 #: enough to stay in cache between the two GEMMs and the mask kernel.
 TILE_BYTES = 4 * 2**20
 
+
 def gather_transposed(X: np.ndarray, rows: ArrayLike, chunk: int = 256) -> np.ndarray:
     """``X[rows].T`` as a C-contiguous (d, len(rows)) array, gathered ``chunk`` rows at a time, so
     that the only full-size array made is the result (``X[rows].T.copy()`` holds the rows twice)."""

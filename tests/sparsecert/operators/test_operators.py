@@ -456,3 +456,28 @@ def test_halfspace_scores_are_one_weight_fits(rng):
     np.testing.assert_allclose(got[0], want(r), atol=1e-12)
     C = sc.HStackOperator([A, sc.ReluPatternOperator(X, 3, rng=1)], signs=[1, -1])
     np.testing.assert_allclose(C.halfspace_scores(r), np.stack([want(r), want(-r)]), atol=1e-12)
+
+
+def test_a_minibatch_held_once_transposed_is_the_same_operator(rng):
+    """with_data(gather_transposed(X, rows), transposed=True) holds only X[rows].T (C-contiguous, no
+    row-major copy) and is the operator of X[rows]: the same products (every mode of rmatvec, a
+    restricted operator) as with_data(X[rows]), also with followed generators; mixed signs share it."""
+    from sparsecert.operators.relu_pattern import gather_transposed
+
+    X = rng.standard_normal((700, 9))
+    rows = np.sort(rng.choice(700, 300, replace=False))
+    XT = gather_transposed(X, rows, chunk=64)
+    assert XT.flags.c_contiguous and np.array_equal(XT, X[rows].T)
+    A = sc.ReluPatternOperator(X, 6, rng=3, block=4)
+    A.follow_weights(sc.SparseVector(np.array([3, 11, 40]), np.array([1.0, -2.0, 0.5]), 54))
+    B, C = A.with_data(X[rows]), A.with_data(XT, transposed=True)
+    assert C.XT is XT and C.shape == B.shape == (300, 54)
+    w, r = rng.standard_normal(54), rng.standard_normal(300)
+    np.testing.assert_allclose(C.matvec(w), B.matvec(w), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(C.rmatvec(r), B.rmatvec(r), rtol=1e-12, atol=1e-12)
+    S = np.array([2, 11, 30, 40])
+    np.testing.assert_array_equal(C.restrict(S).to_dense(), B.restrict(S).to_dense())
+    H = sc.HStackOperator([A, sc.ReluPatternOperator(X, 6, rng=4)], signs=[1, -1]).with_data(XT, transposed=True)
+    assert all(op.XT is XT for op in H.ops)
+    with pytest.raises(ValueError, match=r"X.T must have shape \(9, \*\)"):
+        A.with_data(XT.T, transposed=True)
