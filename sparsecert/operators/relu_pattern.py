@@ -258,16 +258,17 @@ class ReluPatternOperator(SparseSensingOperator):
         the layout every product reads): the operator holds no other copy of the samples
         (:func:`gather_transposed` makes one from rows of a larger ``X``: a minibatch).
         """
+        XT: np.ndarray | None = None
         if transposed:
             XT = check_array(X, "X.T", ndim=2, shape=(self.d, None), dtype=self.dtype)
-            X = XT.T  # (a view, F-ordered: BLAS reads it transposed)
+            data = XT.T  # (a view, F-ordered: BLAS reads it transposed)
         else:
-            X, XT = check_array(X, "X", ndim=2, shape=(None, self.d), dtype=self.dtype), None
+            data = check_array(X, "X", ndim=2, shape=(None, self.d), dtype=self.dtype)
         new = object.__new__(type(self))
         new.__dict__.update(self.__dict__)
-        new.X, new._XT = X, XT
-        new.row_block = new._rows_per_tile(X.shape[0])
-        LinearOperator.__init__(new, dtype=self.dtype, shape=(X.shape[0], self.shape[1]))
+        new.X, new._XT = data, XT
+        new.row_block = new._rows_per_tile(data.shape[0])
+        LinearOperator.__init__(new, dtype=self.dtype, shape=(data.shape[0], self.shape[1]))
         return new
 
     # --------------------------------------------------------------------- masks
