@@ -115,7 +115,8 @@ def heatmaps(rows, *, lo, hi, percent, note=""):
     if any("imp" in r for r in rows):  # IMP may have run on some widths only (cells without it are blank)
         keys += ["imp", "log10_mem_ratio"]
         titles += [f"IMP (Adam 1e-3, 10%/round global, rewind)\n{rows[0]['metric']} ({unit})",
-                   "measured peak memory: IMP / IHT\n(>1: IHT uses less)"]
+                   ("measured peak memory: IMP / IHT\n(>1: IHT uses less)" if "iht_est_bytes" in rows[0] else
+                    "memory, 0.4.0's estimates: IMP's formula /\nIHT's estimate (not measured; rerun to measure)")]
         vmin += [lo, -2.0]
         vmax += [hi, 3.0]
         fmt += ["{:.0f}", lambda v: f"{10 ** v:.2g}x"]
