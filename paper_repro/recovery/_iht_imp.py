@@ -105,17 +105,33 @@ def by_figure(rows, keys):
             yield key, sel
 
 
+#: Smallest measured peak a memory ratio is drawn from: below it the resident set's growth is within
+#: the instrument's resolution (pages, allocator reuse; the bundled digits' fits measure 0 to 2 MB,
+#: some 0), and the cell is left blank.
+MEMORY_RESOLUTION = 1 << 20
+
+
+def _shown_ratio(r):
+    """The row's log10 memory ratio as drawn: measured peaks both above :data:`MEMORY_RESOLUTION`."""
+    if "iht_est_bytes" in r and min(r.get("iht_bytes", 0), r.get("imp_bytes", 0)) < MEMORY_RESOLUTION:
+        return {}
+    return {"log10_mem_ratio": r["log10_mem_ratio"]} if "log10_mem_ratio" in r else {}
+
+
 def heatmaps(rows, *, lo, hi, percent, note=""):
-    """IHT | IMP | memory ratio heatmaps of one task's rows (seeds averaged)."""
+    """IHT | IMP | memory ratio heatmaps of one task's rows (seeds averaged; the ratio only where
+    both measured peaks reach :data:`MEMORY_RESOLUTION`)."""
     scale = 100.0 if percent else 1.0
-    shown = [dict(r, iht=scale * r["iht"], **({"imp": scale * r["imp"]} if "imp" in r else {})) for r in rows]
+    shown = [{**{k: v for k, v in r.items() if k != "log10_mem_ratio"}, **_shown_ratio(r), "iht": scale * r["iht"],
+              **({"imp": scale * r["imp"]} if "imp" in r else {})} for r in rows]
     unit = "%" if percent else "dB"
     keys, titles = ["iht"], [f"IHT (sequential-convex AIHT)\n{rows[0]['metric']} ({unit})"]
     vmin, vmax, fmt, label = [lo], [hi], ["{:.0f}"], [unit]
     if any("imp" in r for r in rows):  # IMP may have run on some widths only (cells without it are blank)
-        keys += ["imp", "log10_mem_ratio"]
+        keys += ["imp"] + (["log10_mem_ratio"] if any("log10_mem_ratio" in r for r in shown) else [])
         titles += [f"IMP (Adam 1e-3, 10%/round global, rewind)\n{rows[0]['metric']} ({unit})",
-                   ("measured peak memory: IMP / IHT\n(>1: IHT uses less)" if "iht_est_bytes" in rows[0] else
+                   ("measured peak memory: IMP / IHT\n(>1: IHT uses less; blank: a peak under 1 MiB)"
+                    if "iht_est_bytes" in rows[0] else
                     "memory, 0.4.0's estimates: IMP's formula /\nIHT's estimate (not measured; rerun to measure)")]
         vmin += [lo, -2.0]
         vmax += [hi, 3.0]
