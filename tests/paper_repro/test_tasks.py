@@ -153,6 +153,25 @@ def test_grid_without_torch_draws_iht_only(tmp_path, monkeypatch):
     assert len(fig.axes) == 2  # the IHT panel and its colour bar: no IMP or memory panels
 
 
+def test_the_memory_panel_draws_only_ratios_above_the_instruments_resolution():
+    """A measured ratio is drawn only where both peaks reach MEMORY_RESOLUTION (below it the resident
+    set's growth is pages and allocator reuse: 0 bytes measured happens); rows of 0.4.0 (estimates,
+    no iht_est_bytes) keep their panel, titled as estimates."""
+    from paper_repro.recovery import _iht_imp
+
+    MiB = 1 << 20
+    base = {"task": "t", "metric": "accuracy", "s": 5, "seed": 0, "iht": 0.9, "imp": 0.5, "iht_est_bytes": 1}
+    tiny = [dict(base, m=m, iht_bytes=0, imp_bytes=3 * MiB, log10_mem_ratio=6.5) for m in (1, 2)]
+    fig = _iht_imp.heatmaps(tiny, lo=50, hi=100, percent=True)
+    assert [ax.get_title() for ax in fig.axes if ax.get_title()][-1].startswith("IMP")  # no memory panel
+    big = tiny + [dict(base, m=4, iht_bytes=2 * MiB, imp_bytes=20 * MiB, log10_mem_ratio=1.0)]
+    titles = [ax.get_title() for ax in _iht_imp.heatmaps(big, lo=50, hi=100, percent=True).axes if ax.get_title()]
+    assert titles[-1].startswith("measured peak memory")
+    old = [{k: v for k, v in r.items() if k != "iht_est_bytes"} for r in tiny]
+    titles = [ax.get_title() for ax in _iht_imp.heatmaps(old, lo=50, hi=100, percent=True).axes if ax.get_title()]
+    assert titles[-1].startswith("memory, 0.4.0's estimates")
+
+
 def test_a_grid_resumes_from_its_store_and_runs_imp_only_where_asked(tmp_path, monkeypatch):
     """Each (m, seed) of a classify/INR grid is stored as it finishes: a rerun computes nothing and
     gives the same rows; ``imp_ms`` names the widths IMP runs at (the other cells have IHT only)."""
