@@ -22,8 +22,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType
 
-#: How to get the torch extra, for the figures that need it.
-TORCH_HINT = "pip install -e '.[torch]' in the repository (torch==2.13.0)"
+from sparsecert.backend import TORCH_HINT  # noqa: F401  (the figures that need torch say how to get it)
 
 #: Figure name -> ``"<paper>.<module>"`` inside this package.
 MODULES = {

@@ -13,6 +13,7 @@ from sparsecert.sweep import SweepCellError, SweepInterrupted
 
 from . import REGISTRY, TORCH_HINT, run, summary
 
+
 def run_repro(names, out, quick=True, seed=0, executor="process", config=None, device=None, redraw=False):
     """Run figures by name ("all" for every one) through :func:`paper_repro.run`; print and
     return the figures written.

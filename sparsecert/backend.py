@@ -20,7 +20,11 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["BACKENDS", "Backend", "resolve", "norm", "copy", "to_numpy", "is_tensor"]
+__all__ = ["BACKENDS", "Backend", "resolve", "norm", "copy", "to_numpy", "is_tensor", "TORCH_HINT"]
+
+#: How to get torch, for every message of a path that needs it (the extra is a range; ``make`` pins
+#: the CPU build through constraints.txt).
+TORCH_HINT = "pip install -e '.[torch]' in the repository (torch 2.1 to 2.13.0; make installs 2.13.0, the CPU build)"
 
 BACKENDS = ("numpy", "torch")
 
@@ -122,9 +126,7 @@ def resolve(backend="numpy", device=None) -> Backend:
     try:
         import torch
     except ImportError as exc:  # pragma: no cover - exercised where torch is absent
-        raise ImportError(
-            "backend='torch' needs PyTorch: pip install -e '.[torch]' in the repository (torch==2.13.0, CPU build)"
-        ) from exc
+        raise ImportError(f"backend='torch' needs PyTorch: {TORCH_HINT}") from exc
     device = "cpu" if device is None else str(device)
     available = ["cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
     name = "cuda:0" if device == "cuda" else device

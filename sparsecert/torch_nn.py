@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from .backend import TORCH_HINT
+
 __all__ = ["layers_to_torch", "layers_from_torch"]
 
 
@@ -24,7 +26,7 @@ def _torch():
     try:
         import torch
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError("to_torch/from_torch need torch: pip install -e '.[torch]' in the repository (torch==2.13.0)") from exc
+        raise ImportError(f"to_torch/from_torch need torch: {TORCH_HINT}") from exc
     return torch
 
 

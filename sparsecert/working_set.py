@@ -30,8 +30,9 @@ def pin_allocator() -> bool:
     on every allocation above 128 KiB is its own mapping, returned at free, so the resident set
     follows the live arrays in a process that has run other work before (a sweep's cells) as in a
     fresh one (left to itself, glibc keeps freed arrays for reuse: the same minibatch fit measured
-    10.6 to 17.7 MB by what ran before it, against 10.2 MB in a fresh process). The price: NumPy code
-    that makes large temporaries runs slower (the INR fits 2x), so only measured runs pin it.
+    10.6 to 17.7 MB by what ran before it, against 10.2 MB in a fresh process). It stays pinned for the
+    rest of the process, and NumPy code that makes large temporaries runs slower under it (the INR
+    fits 2x): only processes that measure should call it (:func:`measure_peak` does).
     Returns False where the C library is not glibc (nothing changed)."""
     import ctypes
     import ctypes.util

@@ -10,7 +10,7 @@ import numpy as np
 from sparsecert.plot import EXACT_DB, grid_heatmap
 from sparsecert.progress import progress_bar
 from sparsecert.working_set import measure_peak
-from .tasks import fit_iht, fit_imp
+from .tasks import fit_iht, fit_imp, warm_up
 
 
 def grid_rows(task, cfg, seeds, progress=None, store=None):
@@ -47,7 +47,9 @@ def grid_rows(task, cfg, seeds, progress=None, store=None):
                 key = canonical({**settings, "m": m, "imp": m in imp_ms, "bytes": "measured"})
                 if (key, seed) not in done:
                     if not warm:  # compilation and first-use allocations are not a cell's
-                        _warm_up(task, cfg, bool(imp_ms))
+                        warm_up(task, "iht", cfg.get("batch_size"))
+                        if imp_ms:
+                            warm_up(task, "imp", cfg.get("imp_batch_size"))
                         warm = True
                     cell = _cell(task, cfg, m, seed, m in imp_ms)
                     if db is not None:
@@ -56,12 +58,6 @@ def grid_rows(task, cfg, seeds, progress=None, store=None):
                 rows += done[(key, seed)]["rows"]
                 bar.update(1)
     return rows
-
-
-def _warm_up(task, cfg, with_imp):
-    fit_iht(task, 2, 4, epochs=1, batch_size=cfg.get("batch_size"))
-    if with_imp:
-        fit_imp(task, 2, [4], epochs=1, batch_size=cfg.get("imp_batch_size"))
 
 
 def _measured(fit, *args, **kwargs):

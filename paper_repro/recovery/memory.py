@@ -24,7 +24,7 @@ import sys
 from sparsecert.io import write_csv
 from sparsecert.working_set import MALLOC_ENV, measure_peak
 
-from .tasks import class_task, fit_iht, fit_imp, imp_bytes
+from .tasks import class_task, fit_iht, fit_imp, imp_bytes, warm_up
 
 
 def _iht_parts(task, m, s, block):
@@ -42,12 +42,11 @@ def _child(method, spec, queue):
     try:
         task = class_task(spec["task"], spec["classes"], per_class=spec["per_class"])
         m, s, epochs, batch = spec["m"], spec["s"], spec["epochs"], spec["batch"]
+        warm_up(task, method, batch)  # compilation and first use, not counted
         if method == "iht":
-            fit_iht(task, 2, 4, epochs=1, batch_size=batch)  # compilation and first use, not counted
             out, measured = measure_peak(fit_iht, task, m, s, epochs=epochs, batch_size=batch, rng=spec["seed"])
             row = {"score": out["score"], "reported_bytes": out["bytes"], **_iht_parts(task, m, s, 64)}
         else:
-            fit_imp(task, 2, [4], epochs=1, batch_size=batch)
             out, measured = measure_peak(fit_imp, task, m, [s], epochs=epochs, batch_size=batch, rng=spec["seed"])
             k = 1 if task.kind != "multiclass" else task.y.shape[1]
             row = {"score": out[0]["score"], "reported_bytes": imp_bytes(m * (task.X.shape[1] + k),

@@ -60,7 +60,7 @@ def compute(cfg, run):
     tables = {}
     for layers in cfg["layers"]:
         cells = [{"m": m, "s": s, "n": cfg["n"], "d": d, "layers": layers, "imp_baseline": True,
-                  "imp_epochs": cfg["imp_epochs"], **({"imp_tuned": True} if cfg["imp_tuned"] else {}),
+                  "imp_epochs": cfg["imp_epochs"], "imp_tuned": cfg["imp_tuned"],
                   **({} if device is None else {"device": device})}
                  for m in cfg["ms"] for s in cfg["ss"] if layers <= s <= capacity(m, d, layers)]
         res = run_sweep("planted_mlp", cells, [run.seed + k for k in cfg["seeds"]], run.store("planted_mlp"),

@@ -28,7 +28,7 @@ from sparsecert import data as D
 from sparsecert.validation import check_array, check_float, check_int, check_rng, integer_seed
 from sparsecert.metrics import psnr
 
-__all__ = ["Task", "class_task", "fourier_features", "inr_task", "fit_iht", "fit_imp", "imp_bytes"]
+__all__ = ["Task", "class_task", "fourier_features", "inr_task", "fit_iht", "fit_imp", "imp_bytes", "warm_up"]
 
 #: Divisor of each dataset's pixels (``"standard"``: per-feature standardisation
 #: with the training statistics, as the paper does for CIFAR-10).
@@ -231,9 +231,8 @@ def fit_iht(task, m, s, *, epochs=15, batch_size=None, block=64, rng=0):
     else:
         s_eff = min(int(s), m * d)
         net, res = recover_relu(task.X, task.y, m, s_eff, method="aiht", sequential=True, output_sign="positive",
-                                inner_iter=10,
-                                max_iter=epochs, epochs=epochs, batch_size=batch_size, block=block, rng=rng,
-                                progress=False)
+                                inner_iter=10, max_iter=epochs, epochs=epochs, batch_size=batch_size, block=block,
+                                rng=rng, progress=False)
     return {"net": net, "score": task.score(net.forward(task.X_test)), "s_eff": s_eff, "nnz": int(res.w.nnz),
             "n_iter": int(res.n_iter),
             "bytes": int(res.peak_memory) + 16 * int(res.w.nnz), "seconds": time.perf_counter() - t0}
@@ -283,3 +282,12 @@ def fit_imp(task, m, ss, *, epochs=15, batch_size=None, rate=0.1, rng=0, progres
         rows.append({"score": task.score(pred if k > 1 else pred[:, 0]), "kept": res.kept[r], "round": r,
                      "bytes": imp_bytes(P, batch, (m, k)), "seconds": seconds})
     return rows
+
+
+def warm_up(task, method, batch_size=None):
+    """One tiny fit of ``method`` (``"iht"`` or ``"imp"``) on ``task``, so that a measured fit after
+    it pays no compilation and no libraries' first-use allocations (m = 2, s = 4, one epoch)."""
+    if method == "iht":
+        fit_iht(task, 2, 4, epochs=1, batch_size=batch_size)
+    else:
+        fit_imp(task, 2, [4], epochs=1, batch_size=batch_size)

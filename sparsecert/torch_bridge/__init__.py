@@ -1,7 +1,7 @@
 """Optional torch bridge: the papers' real-data experiments on torch models.
 
-Needs the ``torch`` extra (``pip install -e '.[torch]' in the repository``, i.e.
-``torch==2.13.0``); ``import sparsecert`` never imports this package.
+Needs the ``torch`` extra (``pip install -e '.[torch]'`` in the repository: torch 2.1 to 2.13.0);
+``import sparsecert`` never imports this package.
 
 * :mod:`.models`: MLPs (Lenet-300-100), CIFAR-style ResNets and a Conv-4 style net;
 * :mod:`.train`: masked training with validation every ``eval_every``
@@ -12,10 +12,12 @@ Needs the ``torch`` extra (``pip install -e '.[torch]' in the repository``, i.e.
   come from the same NumPy code as the NumPy models.
 """
 
+from ..backend import TORCH_HINT
+
 try:
     import torch  # noqa: F401
 except ImportError as exc:  # pragma: no cover - exercised only without torch
-    raise ImportError("sparsecert.torch_bridge needs torch: pip install -e '.[torch]' in the repository (torch==2.13.0)") from exc
+    raise ImportError(f"sparsecert.torch_bridge needs torch: {TORCH_HINT}") from exc
 
 from .models import convnet, lenet_300_100, mlp, resnet
 from .prune import TorchPruneResult, neq_fit, prune_torch, torch_scores
