@@ -9,7 +9,7 @@ import numpy as np
 
 from .data import DATASETS
 from .models import planted_gaussian, planted_relu
-from .operators import ReluPatternOperator
+from .operators import DenseOperator, ReluPatternOperator
 from .recovery import iht
 from .metrics import relative_error
 from .sparse import SparseVector
@@ -31,6 +31,9 @@ __all__ = [
 
 #: Relative error below which a recovery counts as a success in phase diagrams.
 SUCCESS_TOL = 1e-4
+
+#: :func:`relu_recovery` solves on the explicit matrix of an operator with at most this many entries
+DENSE_ENTRIES = 2**22
 
 
 def _size(default=None):
@@ -143,7 +146,10 @@ def relu_recovery(params, seed):
     if variant == "true+random":
         H = np.vstack([p.A.generators(), np.random.default_rng([seed, 1]).standard_normal((m, d))])
         A, w = ReluPatternOperator(p.X, H), SparseVector(w.indices, w.values, 2 * m * d)
-    res = iht(A, p.y, s, method=params.get("method", "niht"), max_iter=int(params.get("max_iter", 300)), progress=False)
+    # the explicit matrix (a few MB at most here): the solver then runs NIHT as one compiled call
+    M = (DenseOperator(np.ascontiguousarray(A.restrict(np.arange(A.shape[1])).to_dense(), float))
+         if A.shape[0] * A.shape[1] <= DENSE_ENTRIES else A)
+    res = iht(M, p.y, s, method=params.get("method", "niht"), max_iter=int(params.get("max_iter", 300)), progress=False)
     fresh = np.random.default_rng([seed, 2]).standard_normal((2 * A.shape[1], m * d if variant == "gaussian" else d))
     At = fresh if variant == "gaussian" else ReluPatternOperator(fresh, A.generators())
     diff = res.w.to_dense() - w.to_dense()

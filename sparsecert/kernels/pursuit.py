@@ -1,11 +1,11 @@
-"""Greedy and thresholding pursuit on an explicit float64 matrix: OMP, and HTP with splicing.
+"""Greedy and thresholding pursuit on an explicit float64 matrix: OMP, and NIHT or HTP with splicing.
 
 Small dense problems (N = 1000 columns, a few dozen samples: the phase
 diagrams and the peer benchmark) spend most of a solver's time in Python
 between BLAS calls, not in them. These kernels run a whole fit in one call.
 They follow the operator-generic solvers step for step
 (:func:`sparsecert.recovery.omp`, :class:`sparsecert.recovery.IHTSolver` with
-``method="htp"`` and :meth:`~sparsecert.recovery.IHTSolver.splice`), which
+``method="niht"`` or ``"htp"`` and :meth:`~sparsecert.recovery.IHTSolver.splice`), which
 the tests check, and each has a NumPy twin of the same signature.
 
 Status codes (``STATUS_NAMES[code]`` is the solver's status string):
@@ -19,7 +19,7 @@ from numba import njit
 
 from .select import topk_abs, topk_abs_numpy
 
-__all__ = ["omp_dense", "omp_dense_numpy", "omp_steps", "htp_dense", "htp_dense_numpy"]
+__all__ = ["omp_dense", "omp_dense_numpy", "omp_steps", "iht_dense", "iht_dense_numpy"]
 
 STATUS_NAMES = ("max_iter", "residual", "stationary", "diverged")
 
@@ -301,14 +301,16 @@ def omp_dense_numpy(A, y, s, tol):
     return omp_steps(pick, lambda j: A[:, j], y, s, tol)
 
 
-# --------------------------------------------------------------------------- HTP with splicing
+# --------------------------------------------------------------------------- NIHT / HTP with splicing
 @njit(cache=True, nogil=True)
-def htp_dense(A, y, S0, w0, s, max_iter, tol, xtol, splice, max_rounds):
-    """Hard thresholding pursuit (normalised step with the safeguard), then splicing, on an explicit matrix.
+def iht_dense(A, y, S0, w0, s, max_iter, tol, xtol, splice, max_rounds, ls):
+    """Normalised IHT (the step with the safeguard), with least squares on each support (HTP) or
+    without (NIHT), then splicing, on an explicit matrix.
 
-    The iteration of :class:`~sparsecert.recovery.IHTSolver` with
-    ``method="htp"`` and direct least squares on each support, followed by
-    :meth:`~sparsecert.recovery.IHTSolver.splice` when ``splice > 0``.
+    The iteration of :class:`~sparsecert.recovery.IHTSolver` with ``method="htp"`` (``ls``: direct
+    least squares on each support; the step ``||w_S||^2 / ||A_S w_S||^2``) or ``method="niht"``
+    (``ls`` False: the step ``||g_S||^2 / ||A_S g_S||^2``, the residual recomputed at each iterate),
+    followed by :meth:`~sparsecert.recovery.IHTSolver.splice` when ``splice > 0``.
 
     Parameters
     ----------
@@ -321,6 +323,8 @@ def htp_dense(A, y, S0, w0, s, max_iter, tol, xtol, splice, max_rounds):
         Stopping tests as in :func:`sparsecert.iht`.
     splice, max_rounds : int
         Entries exchanged at a time (0: no splicing) and most exchange rounds.
+    ls : bool
+        HTP (True) or NIHT (False).
 
     Returns
     -------
@@ -354,7 +358,7 @@ def htp_dense(A, y, S0, w0, s, max_iter, tol, xtol, splice, max_rounds):
             U = U[order]
             gU = np.concatenate((gS, cval))[order]
             wU = np.concatenate((wS, np.zeros(cidx.size)))[order]
-            wn, fn = _norm(wS), _norm(y - r)
+            wn, fn = (_norm(wS), _norm(y - r)) if ls else (0.0, 0.0)
             if wn > 0 and fn > 0:  # ||w_S||^2 / ||A_S w_S||^2 (g_S is round-off after a least-squares solve)
                 mu = (wn / fn) * (wn / fn)
             else:  # the NIHT step on g_S, or on the top-s of g at w = 0
@@ -386,7 +390,10 @@ def htp_dense(A, y, S0, w0, s, max_iter, tol, xtol, splice, max_rounds):
                 if _same(T, S):
                     break
         same = _same(T, S)
-        wT, r = _fit(A, T, y)
+        if ls:
+            wT, r = _fit(A, T, y)
+        else:
+            r = y - _cols_matvec(A, T, wT)
         dw = _norm(wT - wS) if same else np.inf
         S, wS = T, wT
         it += 1
@@ -463,8 +470,8 @@ def _fit_numpy(A, T, y):
     return z, y - C @ z
 
 
-def htp_dense_numpy(A, y, S0, w0, s, max_iter, tol, xtol, splice, max_rounds):
-    """NumPy twin of :func:`htp_dense`."""
+def iht_dense_numpy(A, y, S0, w0, s, max_iter, tol, xtol, splice, max_rounds, ls):
+    """NumPy twin of :func:`iht_dense`."""
     norm = np.linalg.norm
     N = A.shape[1]
     ynorm = norm(y)
@@ -484,7 +491,7 @@ def htp_dense_numpy(A, y, S0, w0, s, max_iter, tol, xtol, splice, max_rounds):
         order = np.argsort(U, kind="stable")
         U, gU = U[order], np.concatenate((g[S], cval))[order]
         wU = np.concatenate((wS, np.zeros(cidx.size)))[order]
-        wn, fn = norm(wS), norm(y - r)
+        wn, fn = (norm(wS), norm(y - r)) if ls else (0.0, 0.0)
         if wn > 0 and fn > 0:
             mu = (wn / fn) ** 2
         else:
@@ -508,7 +515,7 @@ def htp_dense_numpy(A, y, S0, w0, s, max_iter, tol, xtol, splice, max_rounds):
             if np.array_equal(T, S):
                 break
         same = np.array_equal(T, S)
-        wT, r = _fit_numpy(A, T, y)
+        wT, r = _fit_numpy(A, T, y) if ls else (wT, y - A[:, T] @ wT)
         dw = norm(wT - wS) if same else np.inf
         S, wS = T, wT
         residuals.append(norm(r) / ynorm)

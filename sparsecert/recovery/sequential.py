@@ -6,6 +6,7 @@ import numpy as np
 
 from ..validation import check_bool, check_int, check_option
 from ..backend import copy, norm, to_numpy
+from ..kernels import move_scores
 from ..sparse import SparseVector
 from .solver import IHTSolver
 
@@ -393,21 +394,18 @@ class SequentialIHTSolver(IHTSolver):
             S2[a + t] = free[0] * d + feat[a + t]
             found.append((val[t], S2, wS))
         if S.size * k * X.shape[0] <= MOVE_ENTRIES:  # move one feature to another unit with weights
+            has = np.zeros((k, d), bool)
+            has[np.repeat(np.arange(k), np.diff(bounds)), feat] = True
+            val = move_scores(X, r, Z, O, sg.astype(float), part, feat, wS, bounds, has)
             for i in range(k):
                 a, b = bounds[i], bounds[i + 1]
-                js = np.flatnonzero((part == part[i]) & (np.arange(k) != i))
-                if b - a < 2 or not js.size:
+                if b - a < 2:
                     continue
-                Zt = (X[:, feat[a:b]] * wS[a:b])[:, :, None]  # (rows, features of i, 1)
-                D = (sg[i] * (np.maximum(Z[:, i, None, None] - Zt, 0) - O[:, i, None, None])
-                     + sg[js] * (np.maximum(Z[:, None, js] + Zt, 0) - O[:, None, js]))  # (rows, features, targets)
-                val = base - 2.0 * np.einsum("r,rft->ft", r, D) + np.einsum("rft,rft->ft", D, D)
-                val[np.isin(units[js] * d + feat[a:b, None], S)] = np.inf  # a target that has the feature already
-                t, u = np.unravel_index(int(np.argmin(val)), val.shape)
-                if np.isfinite(val[t, u]):
+                t, u = np.unravel_index(int(np.argmin(val[a:b])), (b - a, k))
+                if np.isfinite(val[a + t, u]):
                     S2 = S.copy()
-                    S2[a + t] = units[js[u]] * d + feat[a + t]
-                    found.append((val[t, u], S2, wS))
+                    S2[a + t] = units[u] * d + feat[a + t]
+                    found.append((val[a + t, u], S2, wS))
         now = norm(self.r)
         for val, S2, w2 in sorted(found, key=lambda f: f[0])[:MOVE_CHECKS]:
             if val >= base * (1.0 - _RISE) ** 2:

@@ -343,22 +343,23 @@ class IHTSolver:
 
     def dense_kernel(self) -> bool:
         """Whether :meth:`run` and :meth:`splice` hand the whole loop to
-        :func:`sparsecert.kernels.htp_dense` (the same iteration in one compiled
-        call): HTP with the adaptive step on an explicit C-ordered float64 matrix
-        small enough for direct least squares (``n s^2 <= DIRECT_LS_FLOPS``),
-        in a solver that does not change the step."""
+        :func:`sparsecert.kernels.iht_dense` (the same iteration in one compiled
+        call): NIHT, or HTP small enough for direct least squares (``n s^2 <=
+        DIRECT_LS_FLOPS``), on an explicit C-ordered float64 matrix, in a solver
+        that does not change the step."""
         return (
-            self.method == "htp" and self.adaptive and type(self)._step is IHTSolver._step
-            and kernel_matrix(self.A) is not None and self.shape[0] * self.s * self.s <= DIRECT_LS_FLOPS
+            type(self)._step is IHTSolver._step and self.method in ("niht", "htp") and self.adaptive
+            and kernel_matrix(self.A) is not None
+            and (self.method == "niht" or self.shape[0] * self.s * self.s <= DIRECT_LS_FLOPS)
         )
 
     def _kernel_run(self, max_iter, tol, xtol, splice, max_rounds):
-        """Run :func:`~sparsecert.kernels.htp_dense` from the current iterate and take its
+        """Run :func:`~sparsecert.kernels.iht_dense` from the current iterate and take its
         history; returns ``(status code, exchanges)``."""
         n, N = self.shape
-        S, wS, r, code, it, made, res, steps = kernels.htp_dense(
+        S, wS, r, code, it, made, res, steps = kernels.iht_dense(
             self.A.matrix, np.ascontiguousarray(self.y), self.S, self.wS, self.s, max_iter, tol, xtol, splice,
-            max_rounds)
+            max_rounds, self.method == "htp")
         self.S, self.wS, self.r, self.R_S, self._since_exact = S, wS, r, None, 0
         self.n_iter += it
         self.residuals.extend(res[1:].tolist())
@@ -536,9 +537,9 @@ def iht(
 
     Notes
     -----
-    HTP on an explicit C-ordered float64 matrix with ``n s^2 <= DIRECT_LS_FLOPS``
-    (and no callback or progress bar) runs, splicing included, as one compiled
-    call, :func:`sparsecert.kernels.htp_dense`: the same iteration
+    NIHT, and HTP with ``n s^2 <= DIRECT_LS_FLOPS``, on an explicit C-ordered float64
+    matrix (and no callback or progress bar) run, splicing included, as one compiled
+    call, :func:`sparsecert.kernels.iht_dense`: the same iteration
     (:meth:`IHTSolver.dense_kernel`). HTP's step after a least-squares solve is
     ``||w_S||^2 / ||A_S w_S||^2``: the NIHT ratio on ``g_S`` would be a ratio of
     round-off there.
