@@ -17,10 +17,11 @@ $(VENV)/.installed-test: $(BIN)/python pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,torch]'
 	touch $@ $(VENV)/.installed
 
-# every quick figure into build/demo (ignored: the committed figures stay as they are), then the
-# comparison with them; `make figures` is the deliberate refresh of the committed ones
+# every quick figure into build/demo (ignored: the committed figures stay as they are), two at a time,
+# each on one core (the same numbers on any machine), then the comparison with them; `make figures`
+# is the deliberate refresh of the committed ones, made the same way
 demo: $(VENV)/.installed
-	$(BIN)/sparsecert repro all --quick --out build/demo
+	$(BIN)/sparsecert repro all --quick --jobs 2 --out build/demo
 	$(BIN)/python -m paper_repro.compare build/demo figures
 	@echo
 	@echo "Done: the figures are in build/demo/<paper>/. The command and the API live in $(VENV):"
@@ -29,7 +30,7 @@ demo: $(VENV)/.installed
 	@echo "  python -c 'import sparsecert'      (README.md has three examples)"
 
 figures: $(VENV)/.installed
-	$(BIN)/sparsecert repro all --quick --out figures
+	$(BIN)/sparsecert repro all --quick --jobs 2 --out figures
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest

@@ -5,16 +5,21 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import io
+import json
+import os
 import sys
 from pathlib import Path
 
 from sparsecert.cli import check_device, check_out_dir
+from sparsecert.parallel import available_cores
+from sparsecert.validation import check_int
 from sparsecert.sweep import SweepCellError, SweepInterrupted
 
 from . import REGISTRY, TORCH_HINT, run, summary
 
 
-def run_repro(names, out, quick=True, seed=0, executor="process", config=None, device=None, redraw=False):
+def run_repro(names, out, quick=True, seed=0, executor="process", config=None, device=None, redraw=False, jobs=1):
     """Run figures by name ("all" for every one) through :func:`paper_repro.run`; print and
     return the figures written.
 
@@ -23,6 +28,7 @@ def run_repro(names, out, quick=True, seed=0, executor="process", config=None, d
     draw the figures again from the CSVs in ``out`` without computing. With
     "all", figures that need torch (when it is missing) or have no GPU path
     (with ``device``) are skipped with a note; named alone they are errors.
+    ``jobs`` > 1 runs that many figures at once (:func:`run_jobs`).
     """
     has_torch = importlib.util.find_spec("torch") is not None
     everything = "all" in names
@@ -35,7 +41,7 @@ def run_repro(names, out, quick=True, seed=0, executor="process", config=None, d
             raise ValueError(f"configuration {config!r} exists for {', '.join(with_it) or 'no figure'}; the "
                              f"configurations are {known}")
         names = having
-    paths = []
+    todo = []
     for name in names:
         module = REGISTRY[name]
         if everything and getattr(module, "NEEDS_TORCH", False) and not has_torch and not redraw:
@@ -44,13 +50,98 @@ def run_repro(names, out, quick=True, seed=0, executor="process", config=None, d
         where = device if getattr(module, "GPU", False) or not everything else None
         if device is not None and where is None:
             print(f"== {name}: no GPU path, runs on the CPU")
-        print(f"== {name} ({config or ('quick' if quick else 'full')})")
-        made = run(name, out, quick=quick, config=config, seed=seed, executor=executor, device=where, redraw=redraw)
-        for path in made:
-            print(f"figure: {path}")
-        paths += made
+        todo.append((name, dict(out=out, quick=quick, config=config, seed=seed, executor=executor, device=where,
+                                redraw=redraw)))
+    jobs = min(check_int(jobs, "jobs", low=1), len(todo), available_cores())
+    paths = [p for made in (run_jobs(todo, jobs) if jobs > 1 else map(_figure, todo)) for p in made]
     print(f"{len(paths)} figures under {Path(out).resolve()}")
     return paths
+
+
+def _figure(job):
+    """Run one ``(name, keyword arguments of run)``; print its header and files; return the files."""
+    name, kw = job
+    print(f"== {name} ({kw['config'] or ('quick' if kw['quick'] else 'full')})", flush=True)
+    made = run(name, **kw)
+    for path in made:
+        print(f"figure: {path}", flush=True)
+    return made
+
+
+def run_jobs(todo, jobs):
+    """Run the figures of ``todo`` (``(name, run's keyword arguments)``) on ``jobs`` processes, each
+    pinned to one core of this process's (its pools, BLAS and torch then run one thread: the same
+    numbers on any machine, where torch's sums on several threads depend on how many), the longest
+    first by the seconds the last run of each recorded (in its ``out`` or in the repository's
+    ``figures/``); every line a figure prints comes out whole, prefixed with its name. Returns the
+    files of each figure, in ``todo``'s order."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    longest_first = sorted(todo, key=lambda job: -_last_seconds(*job))
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(jobs))  # jobs <= cores
+    ctx = multiprocessing.get_context("spawn")
+    shares = ctx.Queue()
+    for core in cores[:jobs]:
+        shares.put({core})
+    with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_job_init, initargs=(shares,)) as pool:  # not daemons:
+        made = dict(zip((name for name, _ in longest_first), pool.map(_job, longest_first)))  # their sweeps start pools
+    return [made[name] for name, _ in todo]
+
+
+def _last_seconds(name, kw):
+    """Seconds of the last recorded run of this figure and configuration (0 when none is found)."""
+    from . import paper
+    from .common import Run
+
+    for root in (Path(kw["out"]), Path(__file__).resolve().parents[1] / "figures"):
+        record = Run(root / paper(name), kw["config"], kw["quick"]).path(name.replace("-", "_"), ".config.json")
+        try:
+            return float(json.loads(record.read_text())["seconds"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return 0.0
+
+
+class _Prefixed(io.TextIOBase):
+    """A text stream that writes each whole line, prefixed, in one write to ``fd`` (lines of two
+    processes never mix); not a terminal, so progress comes as plain lines."""
+
+    prefix = ""
+
+    def __init__(self, fd):
+        self.fd, self.buf = fd, ""
+
+    def writable(self):
+        return True
+
+    def write(self, text):
+        self.buf += text.replace("\r", "\n")
+        *lines, self.buf = self.buf.split("\n")
+        for line in lines:
+            if line.strip():
+                os.write(self.fd, f"{_Prefixed.prefix}{line}\n".encode())
+        return len(text)
+
+    def flush(self):
+        pass
+
+
+def _job_init(shares):
+    """A job's process: pinned to its core, BLAS's threads (started at import) held to one."""
+    from threadpoolctl import threadpool_limits
+
+    core = shares.get()
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, core)
+    available_cores.cache_clear()
+    threadpool_limits(1)
+    sys.stdout, sys.stderr = _Prefixed(1), _Prefixed(2)
+
+
+def _job(job):
+    _Prefixed.prefix = f"[{job[0]}] "
+    return _figure(job)
 
 
 def build_parser(prog: str = "python -m paper_repro") -> argparse.ArgumentParser:
@@ -73,6 +164,9 @@ def build_parser(prog: str = "python -m paper_repro") -> argparse.ArgumentParser
                     help="how sweep cells run (default: a process pool)")
     rp.add_argument("--out", default="figures", help="output root; each figure writes to OUT/<paper>/ (default: figures)")
     rp.add_argument("--seed", type=int, default=0, help="base seed of the run (default 0)")
+    rp.add_argument("--jobs", type=int, default=1, metavar="N",
+                    help="figures run at once, each on one core (default 1: one after the other on all cores; "
+                    "`make demo` and `make figures` use 2)")
     rp.add_argument("--device", default=None,
                     help="run IHT on the torch backend on this device (cpu, cuda, cuda:K); default NumPy")
     return rp
@@ -91,9 +185,13 @@ def main(argv=None, prog: str = "python -m paper_repro") -> int:
     check_device(args.device, parser)
     try:
         run_repro(args.names, check_out_dir(args.out, parser), quick=args.quick, seed=args.seed,
-                  executor=args.executor, config=args.config, device=args.device, redraw=args.redraw)
+                  executor=args.executor, config=args.config, device=args.device, redraw=args.redraw, jobs=args.jobs)
     except SweepInterrupted as exc:  # Ctrl-C: the finished cells are stored, a rerun resumes
         print(f"{prog}: {exc}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:  # Ctrl-C with --jobs: each figure's sweep stored its finished cells
+        print(f"{prog}: interrupted; the finished cells are stored, run the same command again to resume",
+              file=sys.stderr)
         return 130
     except (ValueError, ImportError, FileNotFoundError) as exc:
         parser.error(str(exc))

@@ -123,11 +123,15 @@ def _read_table(path: Path) -> list[dict]:
 
 
 def environment() -> dict:
-    """What produced a run's numbers: Python, the platform, the versions of NumPy, SciPy, Numba and
-    torch (where installed) and the BLAS NumPy calls (recorded in every ``.config.json``)."""
+    """What produced a run's numbers: Python, the platform, the cores the process ran on (torch's sums
+    depend on its threads), the versions of NumPy, SciPy, Numba and torch (where installed) and the
+    BLAS NumPy calls (recorded in every ``.config.json``)."""
     from importlib.metadata import PackageNotFoundError, version
 
-    env = {"python": platform.python_version(), "platform": f"{sys.platform}-{platform.machine()}"}
+    from sparsecert.parallel import available_cores
+
+    env = {"python": platform.python_version(), "platform": f"{sys.platform}-{platform.machine()}",
+           "cores": available_cores()}
     for pkg in ("numpy", "scipy", "numba", "torch", "scikit-learn"):
         try:
             env[pkg] = version(pkg)

@@ -243,3 +243,27 @@ def test_redraw_from_a_bad_csv_is_refused_and_keeps_the_good_figure(damage, tmp_
     err = capsys.readouterr().err
     assert exc.value.code == 2 and "--redraw" in err and ("no rows" in err or "not a CSV" in err or "lack the column" in err)
     assert (out / "planted_mlp_1layer.png").read_bytes() == good
+
+
+def test_jobs_run_figures_at_once_each_on_one_core_with_the_same_numbers(tmp_path, capfd):
+    """``--jobs 2`` runs two figures in two processes, each pinned to one core (the process's CPU
+    affinity, which sizes its pools and BLAS; recorded), prints each line of a figure whole behind its
+    name, and writes the same CSVs as one after the other (NumPy figures: no thread-dependent sums)."""
+    import json
+    import os
+
+    from sparsecert.cli import main
+
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs two cores")
+    names = ["linear-imp", "certify"]
+    assert main(["repro", *names, "--config", "micro", "--jobs", "2", "--out", str(tmp_path / "two")]) == 0
+    out = capfd.readouterr().out.splitlines()
+    assert {line.split("] ")[0] for line in out[:-1]} == {"[linear-imp", "[certify"}  # the last: the summary
+    for record in (tmp_path / "two").rglob("*.config.json"):
+        assert json.loads(record.read_text())["environment"]["cores"] == 1
+    assert main(["repro", *names, "--config", "micro", "--out", str(tmp_path / "one")]) == 0
+    for csv in (tmp_path / "one").rglob("*.csv"):
+        assert csv.read_text() == (tmp_path / "two" / csv.relative_to(tmp_path / "one")).read_text(), csv.name
+    with pytest.raises(SystemExit):
+        main(["repro", "certify", "--jobs", "0", "--out", str(tmp_path)])
