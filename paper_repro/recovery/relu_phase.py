@@ -23,7 +23,7 @@ This is a measured law, not the recovery paper's theorem (whose constants are
 not available here). A second figure measures Assumption 2 (pattern separation,
 coverage and the pairs closer than gamma) for random generators as n grows. Quick: seven points (s, m, d varied one at a time around
 (4, 8, 10)), 13 values of n a factor sqrt(2) apart (0.5 to 32 times s log(md/s)), 20 trials
-(about 75 s on 2 cores); full: every
+(about 15 s on 2 cores); full: every
 (s, m, d) in {2, 4, 8, 16} x {4, 8, 16, 32} x {5, 10, 20, 40}, 9 values of n,
 40 trials (hours).
 """

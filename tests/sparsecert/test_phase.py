@@ -77,7 +77,7 @@ def test_held_out_interval_carries_both_uncertainties():
 
 @pytest.mark.slow
 def test_relu_phase_quick_run_and_its_law_on_held_out_points(tmp_path):
-    """The quick relu-phase run (about 75 s) draws both figures and its tables; the Gaussian
+    """The quick relu-phase run (about 15 s) draws both figures and its tables; the Gaussian
     transitions follow n50 = C s log(N/s) + c with C's interval above 0; then issue 19's test:
     the law fitted on the other (s, m, d) points of the grid predicts each held-out point (0 in
     its joint bootstrap interval of prediction - n50), for the planted generators and among random
