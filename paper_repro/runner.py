@@ -9,6 +9,8 @@ A figure module declares
 * ``TABLES``: the stems of the CSVs it writes, the first one required for ``--redraw``;
 * ``compute(cfg, run) -> {stem: rows}`` (``run``: a :class:`Run`), which writes no file
   but its sweep store;
+* optionally ``DERIVED`` and ``derive(tables, cfg) -> {stem: rows}``: tables computed from the
+  others (summaries), written at every run and redraw;
 * ``draw(tables, cfg) -> {stem: Figure}``, laid out, from the tables alone;
 * optionally ``NEEDS_TORCH = True`` and ``GPU = True`` (``compute`` honours ``run.device``).
 
@@ -94,18 +96,23 @@ def run(name: str, out: str | Path = "figures", *, quick: bool = True, config: s
         for stem, rows in tables.items():
             write_csv(rows, ctx.path(stem, ".csv"))
     try:
-        figures = module.draw(tables, cfg)  # every figure drawn before any PNG is written
+        derived = module.derive(tables, cfg) if hasattr(module, "derive") else {}
+        figures = module.draw({**tables, **derived}, cfg)  # every figure drawn before any PNG is written
     except KeyError as exc:
         if not redraw:
             raise
         raise ValueError(f"--redraw: the CSVs of {name} in {ctx.out} lack the column {exc} that the figure needs "
                          "(written by another version, or edited); rerun the figure without --redraw") from None
+    if set(derived) - set(getattr(module, "DERIVED", ())):
+        raise RuntimeError(f"{name}.derive returned tables {sorted(derived)} beyond its DERIVED")
+    for stem, rows in derived.items():
+        write_csv(rows, ctx.path(stem, ".csv"))
     paths = [save_figure(fig, ctx.path(stem, ".png"), tight=False) for stem, fig in figures.items()]
     if not redraw:
         record = {"figure": name, "config": ctx.key, "overrides": dict(overrides or {}), "settings": dict(cfg),
                   "seed": seed, "version": __version__, "seconds": round(time.perf_counter() - t0, 1),
                   "environment": environment(),
-                  "files": [ctx.path(t, ".csv").name for t in tables] + [p.name for p in paths]}
+                  "files": [ctx.path(t, ".csv").name for t in [*tables, *derived]] + [p.name for p in paths]}
         write_json(record, ctx.path(name.replace("-", "_"), ".config.json"))
     return paths
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from sparsecert.io import read_csv
 
-__all__ = ["mean_sd", "compare", "markdown", "table", "TABLES", "main"]
+__all__ = ["mean_sd", "compare", "ahead", "markdown", "table", "TABLES", "main"]
 
 
 def mean_sd(rows: Iterable[dict], by: Sequence[str], values: Sequence[str]) -> list[dict]:
@@ -80,19 +80,23 @@ def compare(stats: list[dict], by: str, a: str, b: str, tol: float) -> list[dict
     out = []
     for key in dict.fromkeys(r[by] for r in stats):
         cells = [r for r in stats if r[by] == key]
-        ahead = {a: 0, b: 0}
-        for r in cells:
-            x, y = r[f"{a}_mean"], r[f"{b}_mean"]
-            spread = max(tol, np.nansum([r[f"{a}_sd"], r[f"{b}_sd"]]))
-            if x == y or math.isnan(x) or math.isnan(y):
-                continue
-            if math.isinf(x) or math.isinf(y) or abs(x - y) > spread:
-                ahead[a if x > y else b] += 1
+        leads = [ahead(r, a, b, tol) for r in cells]
         out.append({by: key, "cells": len(cells), "seeds": max(r[f"{a}_n"] for r in cells),
                     f"{a}_median": float(np.median([r[f"{a}_mean"] for r in cells])),
                     f"{b}_median": float(np.median([r[f"{b}_mean"] for r in cells])),
-                    f"{a}_ahead": ahead[a], f"{b}_ahead": ahead[b]})
+                    f"{a}_ahead": leads.count(a), f"{b}_ahead": leads.count(b)})
     return out
+
+
+def ahead(cell: dict, a: str, b: str, tol: float) -> str | None:
+    """Which of ``a`` and ``b`` leads in one cell of :func:`mean_sd` beyond the seeds' spread (see
+    :func:`compare`), None for neither."""
+    x, y = cell[f"{a}_mean"], cell[f"{b}_mean"]
+    if x == y or math.isnan(x) or math.isnan(y):
+        return None
+    if math.isinf(x) or math.isinf(y) or abs(x - y) > max(tol, np.nansum([cell[f"{a}_sd"], cell[f"{b}_sd"]])):
+        return a if x > y else b
+    return None
 
 
 #: Table name -> (CSV under the figures folder, row filter, group columns, value columns, digits);

@@ -7,10 +7,11 @@ import contextlib
 import importlib.util
 
 import numpy as np
-from sparsecert.plot import EXACT_DB, grid_heatmap
+from sparsecert.plot import EXACT_DB, grid_heatmap, pyplot
 from sparsecert.progress import progress_bar
 from sparsecert.working_set import measure_peak
 from .tasks import fit_iht, fit_imp, warm_up
+from ..tables import ahead, mean_sd
 
 
 def grid_rows(task, cfg, seeds, progress=None, store=None):
@@ -136,3 +137,46 @@ def heatmaps(rows, *, lo, hi, percent, note=""):
     exact = None if percent else EXACT_DB  # (exact fits: images only; the memory panel never)
     return grid_heatmap(shown, keys, vmin=vmin, vmax=vmax, fmt=fmt, label=label, title=titles,
                         suptitle=f"{rows[0]['task']}{note}", exact=[exact, exact, None][:len(keys)])
+
+
+def spread(rows, tol):
+    """Per (figure, m, s): each method's mean and standard deviation over the seeds
+    (:func:`paper_repro.tables.mean_sd`: ``iht_mean``, ``iht_sd``, ``iht_n``, ``iht_exact``, the same
+    for ``imp``) and, where both ran, ``ahead``: ``"iht"``, ``"imp"`` or ``"neither"`` by
+    :func:`paper_repro.tables.ahead` (by more than the two sds together and more than ``tol``)."""
+    stats = mean_sd(rows, ("figure", "task", "metric", "m", "s"), ("iht", "imp"))
+    for r in stats:
+        if r["imp_n"]:
+            r["ahead"] = ahead(r, "iht", "imp", tol) or "neither"
+    return stats
+
+
+def errorbars(summary, *, percent, title):
+    """Score against s, mean ± sd over the seeds (``summary``: :func:`spread`): IHT solid, IMP dashed,
+    one colour per width (the widths IMP ran at, else up to four), with the count of cells each
+    method leads beyond the seeds' spread."""
+    plt = pyplot()
+    scale = 100.0 if percent else 1.0
+    with_imp = sorted({r["m"] for r in summary if r["imp_n"]})
+    ms = sorted({r["m"] for r in summary})
+    shown = with_imp or [ms[round(i)] for i in np.linspace(0, len(ms) - 1, min(4, len(ms)))]
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), layout="constrained")
+    colours = plt.get_cmap("viridis")(np.linspace(0, 0.85, len(shown)))
+    for m, colour in zip(shown, colours):
+        for k, style in (("iht", "-"), ("imp", "--")):
+            pts = sorted((r["s"], r[f"{k}_mean"], r[f"{k}_sd"]) for r in summary if r["m"] == m)
+            pts = [p for p in pts if np.isfinite(p[1])]  # not run (NaN), exact on every seed (inf): not drawn
+            if pts:
+                s_, mean, sd = (np.array(v, float) for v in zip(*pts))
+                ax.errorbar(s_, scale * mean, yerr=scale * np.nan_to_num(sd), ls=style, color=colour, marker="o",
+                            ms=3, capsize=2, label=f"{k.upper()} m={m}")
+    ax.set_xscale("log")
+    ax.set_xlabel("s (nonzero weights)")
+    ax.set_ylabel(f"{summary[0]['metric']} ({'%' if percent else 'dB'}), mean ± sd")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    both = [r for r in summary if "ahead" in r]
+    counts = {k: sum(r["ahead"] == k for r in both) for k in ("iht", "imp", "neither")}
+    ax.set_title(f"{title}\nof {len(both)} cells with both, ahead beyond the seeds' spread: IHT in {counts['iht']}, "
+                 f"IMP in {counts['imp']}, neither in {counts['neither']}", fontsize=8)
+    return fig

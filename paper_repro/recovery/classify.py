@@ -40,7 +40,7 @@ from dataclasses import dataclass
 
 from .tasks import class_task
 from ..common import FigureConfig
-from ._iht_imp import by_figure, grid_rows, heatmaps
+from ._iht_imp import by_figure, errorbars, grid_rows, heatmaps, spread
 
 
 @dataclass(frozen=True)
@@ -111,6 +111,8 @@ LIMITS = {"binary": (50, 100), "multiclass": (10, 100)}
 
 
 TABLES = ("classify",)
+#: written from the tables at every run and redraw: mean, sd, range over the seeds per (task, m, s)
+DERIVED = ("classify_spread",)
 
 
 def compute(cfg, run):
@@ -126,12 +128,21 @@ def compute(cfg, run):
     return {"classify": rows}
 
 
+def derive(tables, cfg):
+    """``classify_spread``: :func:`._iht_imp.spread` of the rows."""
+    return {"classify_spread": spread(tables["classify"], tol=0.005)}  # half a point of accuracy
+
+
 def draw(tables, cfg):
-    """One heatmap figure per task of ``cfg`` (``classify_<task>``)."""
+    """One heatmap figure per task of ``cfg`` (``classify_<task>``), and with several seeds their
+    spread (``classify_<task>_seeds``)."""
     figures = {}
     for key, task_rows in by_figure(tables["classify"], cfg["tasks"]):
         r = task_rows[0]
         lo, hi = LIMITS[r["kind"]]
         note = f" (n={r['n_train']} train / {r['n_test']} test, {len(cfg['seeds'])} seed(s))"
         figures[f"classify_{key}"] = heatmaps(task_rows, lo=lo, hi=hi, percent=True, note=note)
+        summary = [x for x in tables["classify_spread"] if x["figure"] == key]
+        if max(x["iht_n"] for x in summary) > 1:
+            figures[f"classify_{key}_seeds"] = errorbars(summary, percent=True, title=f"{r['task']}{note}")
     return figures

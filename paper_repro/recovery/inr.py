@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from sparsecert import data as D
 from .tasks import inr_task
 from ..common import FigureConfig
-from ._iht_imp import by_figure, grid_rows, heatmaps
+from ._iht_imp import by_figure, errorbars, grid_rows, heatmaps, spread
 
 
 @dataclass(frozen=True)
@@ -83,6 +83,8 @@ def load_image(source):
 
 
 TABLES = ("inr",)
+#: written from the tables at every run and redraw: mean, sd, range over the seeds per (image, m, s)
+DERIVED = ("inr_spread",)
 
 
 def compute(cfg, run):
@@ -96,7 +98,19 @@ def compute(cfg, run):
     return {"inr": rows}
 
 
+def derive(tables, cfg):
+    """``inr_spread``: :func:`._iht_imp.spread` of the rows."""
+    return {"inr_spread": spread(tables["inr"], tol=0.5)}  # dB
+
+
 def draw(tables, cfg):
-    """One heatmap figure per image of ``cfg`` (``inr_<image>``)."""
-    return {f"inr_{key}": heatmaps(image_rows, lo=0, hi=50, percent=False, note=f" ({len(cfg['seeds'])} seed(s))")
-            for key, image_rows in by_figure(tables["inr"], cfg["images"])}
+    """One heatmap figure per image of ``cfg`` (``inr_<image>``), and with several seeds their
+    spread (``inr_<image>_seeds``)."""
+    figures = {}
+    for key, image_rows in by_figure(tables["inr"], cfg["images"]):
+        note = f" ({len(cfg['seeds'])} seed(s))"
+        figures[f"inr_{key}"] = heatmaps(image_rows, lo=0, hi=50, percent=False, note=note)
+        summary = [x for x in tables["inr_spread"] if x["figure"] == key]
+        if max(x["iht_n"] for x in summary) > 1:
+            figures[f"inr_{key}_seeds"] = errorbars(summary, percent=False, title=f"{image_rows[0]['task']}{note}")
+    return figures

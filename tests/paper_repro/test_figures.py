@@ -166,8 +166,30 @@ def test_grid_figures_redraw_from_their_csv(name, stem, tmp_path, monkeypatch):
     png = tmp_path / "recovery" / f"{stem}_micro.png"
     png.unlink()
     monkeypatch.setattr(module, "grid_rows", lambda *a, **k: pytest.fail("--redraw computed"))
+    spread = tmp_path / "recovery" / f"{name}_spread_micro.csv"
+    spread.unlink()
     assert main(["repro", name, "--redraw", "--config", "micro", "--out", str(tmp_path)]) == 0
     assert png.stat().st_size > 1000
+    assert spread.exists()  # the derived summary is written again from the CSV
+
+
+def test_spread_summarises_seeds_and_says_who_leads_beyond_them():
+    """Per (figure, m, s): mean and sample sd over the seeds of each method, and which one leads by
+    more than the two sds together (and the tolerance); an exact fit (inf) leads any finite score;
+    cells without IMP have no verdict. The multi-seed error-bar figure counts the verdicts."""
+    from paper_repro.recovery._iht_imp import errorbars, spread
+
+    inf = float("inf")
+    cells = {(1, 5): ([0.90, 0.91, 0.92], [0.50, 0.52, 0.54]), (1, 10): ([0.7, 0.8, 0.9], [0.75, 0.8, 0.85]),
+             (2, 5): ([inf, inf, inf], [30.0, 31.0, 32.0]), (2, 10): ([0.6, 0.6, 0.6], [None] * 3)}
+    rows = [{"figure": "f", "task": "t", "metric": "accuracy", "m": m, "s": s, "seed": k, "iht": a[k],
+             **({} if b[k] is None else {"imp": b[k]})} for (m, s), (a, b) in cells.items() for k in range(3)]
+    got = {(r["m"], r["s"]): r for r in spread(rows, tol=0.005)}
+    assert got[(1, 5)]["iht_mean"] == pytest.approx(0.91) and got[(1, 5)]["iht_sd"] == pytest.approx(0.01)
+    assert got[(1, 5)]["imp_sd"] == pytest.approx(0.02) and got[(1, 5)]["iht_n"] == 3
+    assert [got[c].get("ahead") for c in cells] == ["iht", "neither", "iht", None]
+    fig = errorbars(list(got.values()), percent=True, title="t")
+    assert "IHT in 2, IMP in 0, neither in 1" in fig.axes[0].get_title()
 
 
 def test_repro_records_the_configuration_beside_the_figures(tmp_path):
