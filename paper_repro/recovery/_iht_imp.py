@@ -83,8 +83,9 @@ def _cell(task, cfg, m, seed, with_imp):
                "iht_nnz": a["nnz"], "iht_bytes": iht_peak, "iht_est_bytes": a["bytes"], "iht_seconds": a["seconds"]}
         if b is not None:
             row.update({"imp": b["score"], "imp_kept": b["kept"], "imp_round": b["round"],
-                        "imp_bytes": imp_peak, "imp_formula_bytes": b["bytes"], "imp_seconds": b["seconds"],
-                        "log10_mem_ratio": float(np.log10(max(imp_peak, 1) / max(iht_peak, 1)))})
+                        "imp_bytes": imp_peak, "imp_formula_bytes": b["bytes"], "imp_seconds": b["seconds"]})
+            if min(imp_peak, iht_peak) >= MEMORY_RESOLUTION:  # else within the instrument's resolution: blank
+                row["log10_mem_ratio"] = float(np.log10(imp_peak / iht_peak))
         rows.append(row)
     return rows
 
