@@ -31,7 +31,7 @@ def move_scores(X, r, Z, O, sg, part, feat, wS, bounds, has):
         The units' pre-activations and signed outputs.
     sg : ndarray, shape (k,)
         Each unit's output sign; ``part[j]``: the part of a stack unit ``j`` belongs to.
-    feat, wS : ndarray, shape (|S|,)
+    feat, wS : ndarray, shape (``|S|``,)
         Feature and weight of each support entry, grouped by unit: unit ``j``'s entries are
         ``bounds[j]:bounds[j + 1]``.
     has : ndarray of bool, shape (k, d)
@@ -39,7 +39,7 @@ def move_scores(X, r, Z, O, sg, part, feat, wS, bounds, has):
 
     Returns
     -------
-    val : ndarray, shape (|S|, k)
+    val : ndarray, shape (``|S|``, k)
         The score of moving entry ``q`` to unit ``t``; ``inf`` where the move is not allowed (the
         same unit, another part, a target that has the feature, a unit with one weight).
     """
