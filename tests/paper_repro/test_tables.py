@@ -2,6 +2,7 @@
 count of cells where one method is ahead beyond the seeds' spread (values worked out by hand)."""
 
 import math
+from pathlib import Path
 
 import pytest
 
@@ -55,3 +56,21 @@ def test_the_demo_comparison_sorts_changes_by_what_a_platform_may_move():
     assert classify("rel_error", 1.0, 1.0 + 1e-9, {}) == "same" and classify("method", "niht", "htp", {}) == "beyond"
     rows = compare_runs("figures", "figures")
     assert rows and all(r["beyond"] == 0 and r["within"] == 0 and r["same"] > 0 for r in rows)
+
+
+def test_the_demo_comparison_names_a_table_the_run_did_not_write(tmp_path):
+    """A run of another version that lacks one of the reference's tables is reported (beyond, with the
+    file named), not a crash."""
+    import json
+    import shutil
+
+    from paper_repro.compare import compare_runs
+
+    new = tmp_path / "recovery"
+    new.mkdir()
+    record = json.loads(Path("figures/recovery/inr.config.json").read_text())
+    for name in record["files"] + ["inr.config.json"]:
+        if name != "inr_spread.csv":
+            shutil.copy(Path("figures/recovery") / name, new)
+    (row,) = [r for r in compare_runs(tmp_path, "figures") if r["figure"] == "inr"]
+    assert row["beyond"] == 1 and row["first_beyond"] == "inr_spread.csv: not written by the run" and row["same"] > 0
