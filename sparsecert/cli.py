@@ -220,7 +220,8 @@ def main(argv=None):
     # use and hand it their arguments (this module imports nothing from it)
     sub.add_parser("repro", help="regenerate paper figures (PNG + CSV): python -m paper_repro, same options",
                    add_help=False)
-    sub.add_parser("demo", help="every quick figure (same as 'repro all --quick')", add_help=False)
+    sub.add_parser("demo", help="every quick figure, two at a time (same as 'repro all --quick --jobs 2')",
+                   add_help=False)
 
     sw = sub.add_parser("sweep", help="run or resume a grid sweep of a registered experiment into SQLite",
                         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -296,7 +297,7 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv and argv[0] in ("repro", "demo"):
         figures = importlib.import_module("paper_repro.cli")
-        return figures.main(["all", "--quick", *argv[1:]] if argv[0] == "demo" else argv[1:],
+        return figures.main(["all", "--quick", "--jobs", "2", *argv[1:]] if argv[0] == "demo" else argv[1:],
                             prog=f"sparsecert {argv[0]}")
     args = parser.parse_args(argv)
     if args.command is None:
