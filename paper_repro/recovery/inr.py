@@ -17,7 +17,8 @@ seeds 0-2 (hours on 2 cores, dominated by IMP at m = 200).
 ``--config mnist5k``: a real MNIST digit, image 0 of the mnist5k test split
 (:func:`sparsecert.data.load_mnist5k`), the full MNIST grid, one seed.
 ``--config fmnist``: Fashion-MNIST test image 1000 (the full-size stand-in for MNIST's), the full
-MNIST grid, seeds 0-2, IMP at m <= 100.
+MNIST grid, seeds 0-2, IMP at m <= 100; ``--config photo32``: the colour photograph ``flower.jpg`` at
+32 x 32 (the stand-in for CIFAR-10's image), the full CIFAR-10 grid, seeds 0-2, IMP at m <= 50.
 
 Writes ``inr_<image>.png`` per image and ``inr.csv`` (``inr_<image>_<config>.png``, ``inr_<config>.csv``
 for a named configuration).
@@ -75,7 +76,12 @@ SEEDS3 = QUICK.replace(seeds=(0, 1, 2))
 #: (at m = 200 about 7 minutes a seed on 2 cores; every width on a GPU). Resumable per (m, seed).
 FMNIST = Config(seeds=(0, 1, 2), images={"fmnist": (("fashion-mnist", 1000),) + FULL["images"]["mnist"][1:2]
                                          + ({**FULL["images"]["mnist"][2], "imp_ms": (2, 5, 10, 20, 50, 100)},)})
-CONFIGS = {"micro": MICRO, "quick": QUICK, "seeds3": SEEDS3, "full": FULL, "mnist5k": MNIST5K, "fmnist": FMNIST}
+#: Fig. 5 at full size on the CIFAR-10 stand-in: scikit-learn's colour photograph ``flower.jpg`` reduced to
+#: 32 x 32 (3,072 samples), the paper's CIFAR-10 grid, 3 seeds; IMP at m <= 50 (wider ones: a GPU).
+PHOTO32 = Config(seeds=(0, 1, 2), images={"photo32": (("sample", "flower.jpg", 32, False),) + FULL["images"]["cifar10"][1:2]
+                                          + ({**FULL["images"]["cifar10"][2], "imp_ms": (1, 2, 5, 10, 20, 50)},)})
+CONFIGS = {"micro": MICRO, "quick": QUICK, "seeds3": SEEDS3, "full": FULL, "mnist5k": MNIST5K, "fmnist": FMNIST,
+           "photo32": PHOTO32}
 
 
 def load_image(source):
