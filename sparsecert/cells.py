@@ -11,6 +11,7 @@ from .data import DATASETS
 from .models import planted_gaussian, planted_relu
 from .operators import DenseOperator, ReluPatternOperator
 from .recovery import iht
+from .certify import pattern_statistics
 from .metrics import relative_error
 from .sparse import SparseVector
 from .prune.compare import METHODS as PRUNING_METHODS
@@ -34,6 +35,9 @@ SUCCESS_TOL = 1e-4
 
 #: :func:`relu_recovery` solves on the explicit matrix of an operator with at most this many entries
 DENSE_ENTRIES = 2**22
+
+#: :func:`relu_recovery`'s ``close_pairs``: planted patterns closer than this normalised Hamming distance
+CLOSE_PAIRS = 0.05
 
 
 def _size(default=None):
@@ -137,7 +141,13 @@ def relu_recovery(params, seed):
     columns are equal and the weights are not identifiable at any n, while the
     network is; ``weights_recovered`` (relative weight error at most SUCCESS_TOL) is
     kept beside it. Returns ``success``, ``weights_recovered``, ``rel_error`` (of the
-    weights), ``iterations`` and ``x = s log(m d / s)``.
+    weights), ``iterations``, ``x = s log(m d / s)`` and what Assumption 2 and Lemma 1
+    speak of, measured on the instance: ``alpha``, ``beta`` and ``kappa = beta / alpha``,
+    the extreme eigenvalues of ``A_S^T A_S`` on the planted support S divided by the mean squared
+    norm of its columns (1 and 1 for orthogonal columns of equal norm), and for the ReLU
+    variants the planted patterns' (units with weights; NaN for the Gaussian A)
+    ``coverage`` (eps), ``separation`` (gamma), ``distinct`` patterns and ``close_pairs``
+    (the fraction of pairs closer than CLOSE_PAIRS; :func:`sparsecert.certify.pattern_statistics`).
     """
     n, d, m, s = (int(params[k]) for k in ("n", "d", "m", "s"))
     variant = params.get("variant", "true")
@@ -156,7 +166,22 @@ def relu_recovery(params, seed):
     out_err = float(np.linalg.norm(At @ diff)) / max(float(np.linalg.norm(At @ w.to_dense())), np.finfo(float).tiny)
     err = relative_error(res.w, w)
     return {"success": out_err <= SUCCESS_TOL, "weights_recovered": err <= SUCCESS_TOL, "rel_error": err,
-            "iterations": res.n_iter, "x": s * np.log(m * d / s)}
+            "iterations": res.n_iter, "x": s * np.log(m * d / s), **_instance(p, A, w, d, variant)}
+
+
+def _instance(p, A, w, d, variant):
+    """:func:`relu_recovery`'s measured quantities of the instance (see there)."""
+    S = w.indices
+    A_S = A.restrict(S).to_dense()
+    G = A_S.T @ A_S
+    eig = np.linalg.eigvalsh(G / max(np.trace(G) / len(S), np.finfo(float).tiny))
+    out = {"alpha": float(eig[0]), "beta": float(eig[-1]),
+           "kappa": float(eig[-1] / eig[0]) if eig[0] > 0 else np.inf}
+    if variant == "gaussian":
+        return {**out, "coverage": np.nan, "separation": np.nan, "distinct": np.nan, "close_pairs": np.nan}
+    st = pattern_statistics(p.X, p.A.generators()[np.unique(S // d)], gamma=CLOSE_PAIRS)
+    return {**out, "coverage": st["coverage"], "separation": st["separation"], "distinct": st["distinct"],
+            "close_pairs": st["violating"]}
 
 
 @register("planted_mlp", {

@@ -24,8 +24,11 @@ not available here). A second figure measures Assumption 2 (pattern separation,
 coverage and the pairs closer than gamma) for random generators as n grows. Quick: seven points (s, m, d varied one at a time around
 (4, 8, 10)), 13 values of n a factor sqrt(2) apart (0.5 to 32 times s log(md/s)), 20 trials
 (about 15 s on 2 cores); full: every
-(s, m, d) in {2, 4, 8, 16} x {4, 8, 16, 32} x {5, 10, 20, 40}, 9 values of n,
-40 trials (hours).
+(s, m, d) in {2, 4, 8, 16} x {4, 8, 16, 32} x {5, 10, 20, 40}, 17 values of n a factor
+sqrt(2) apart, 40 trials (about two hours); holdout: the independent grid a law must predict
+((s, m, d) in {3, 6, 12} x {6, 12, 24} x {7, 14, 28}, other seeds). Every trial also records its
+instance's restricted eigenvalues on the planted support and its planted patterns' coverage,
+separation and distinct count (``relu_phase_trials``: the data a law needs).
 """
 
 from __future__ import annotations
@@ -41,13 +44,16 @@ from sparsecert.sweep import run_sweep
 from ..common import FigureConfig
 
 BASE = (4, 8, 10)
+#: what each trial also records of its instance (:func:`sparsecert.cells.relu_recovery`): the data a law needs
+INSTANCE = ("alpha", "beta", "kappa", "coverage", "separation", "distinct", "close_pairs")
 
 
 @dataclass(frozen=True)
 class Config(FigureConfig):
     """``points`` (s, m, d); n at ``factors`` times ``s log(md/s)``; ``trials`` per n; ``bootstrap``
     replicates; Assumption 2's figure: widths ``structure_m``, sample sizes ``structure_n``,
-    ``structure_seeds`` draws, separation threshold ``gamma``."""
+    ``structure_seeds`` draws, separation threshold ``gamma``; the trials' seeds start ``seed_offset``
+    after the run's (an independent grid)."""
 
     points: tuple
     factors: tuple
@@ -57,23 +63,32 @@ class Config(FigureConfig):
     structure_n: tuple
     structure_seeds: int
     gamma: float
+    seed_offset: int = 0
 
 
 QUICK = Config(points=tuple(sorted({BASE, (2, 8, 10), (8, 8, 10), (4, 4, 10), (4, 16, 10), (4, 8, 5), (4, 8, 20)})),
                factors=tuple(round(2 ** (k / 2), 3) for k in range(-2, 11)), trials=20, bootstrap=200,
                structure_m=(5, 20, 80),
                structure_n=(10, 30, 100, 300, 1000, 3000, 10000, 30000), structure_seeds=3, gamma=0.05)
+#: every (s, m, d) in {2, 4, 8, 16} x {4, 8, 16, 32} x {5, 10, 20, 40} (m up to 6.4 d, d up to 10 m), n a
+#: factor sqrt(2) apart from 0.25 to 64 times s log(md/s), 40 trials: about 130,000 trials, some two hours
+#: on 2 cores (resumable)
 FULL = Config(points=tuple((s, m, d) for s in (2, 4, 8, 16) for m in (4, 8, 16, 32) for d in (5, 10, 20, 40)
                            if s <= m * d),
-              factors=(0.25, 0.5, 1, 2, 4, 8, 16, 32, 64), trials=40, bootstrap=1000, structure_m=(5, 20, 80, 320),
-              structure_n=tuple(int(10 ** e) for e in np.arange(1, 6.01, 0.5)), structure_seeds=20, gamma=0.05)
+              factors=tuple(round(2 ** (k / 2), 3) for k in range(-4, 13)), trials=40, bootstrap=1000,
+              structure_m=(5, 20, 80, 320), structure_n=tuple(int(10 ** e) for e in np.arange(1, 6.01, 0.5)),
+              structure_seeds=20, gamma=0.05)
+#: the independent grid a law fitted on ``full`` must predict: (s, m, d) values none of whose are in it,
+#: other seeds (issue 37)
+HOLDOUT = FULL.replace(points=tuple((s, m, d) for s in (3, 6, 12) for m in (6, 12, 24) for d in (7, 14, 28)),
+                       seed_offset=100_000)
 MICRO = Config(points=(BASE,), factors=(1, 4), trials=2, bootstrap=20, structure_m=(5,), structure_n=(30, 300),
                structure_seeds=1, gamma=0.05)
 #: every (s, m, d) in {2, 4, 8} x {4, 8, 16} x {5, 10, 20}: how n50 moves with each at fixed others
 #: (about 10 minutes on 2 cores)
 FACTORIAL = QUICK.replace(points=tuple((s, m, d) for s in (2, 4, 8) for m in (4, 8, 16) for d in (5, 10, 20)
                                        if s <= m * d))
-CONFIGS = {"micro": MICRO, "quick": QUICK, "full": FULL, "factorial": FACTORIAL}
+CONFIGS = {"micro": MICRO, "quick": QUICK, "full": FULL, "factorial": FACTORIAL, "holdout": HOLDOUT}
 
 
 def law_x(s, m, d):
@@ -155,7 +170,8 @@ def compute(cfg, run):
     cells = [{"n": max(2, int(round(f * law_x(s, m, d)))), "d": d, "m": m, "s": s, "variant": v}
              for v in RELU_VARIANTS for (s, m, d) in cfg["points"] for f in cfg["factors"]]
     cells = list({tuple(sorted(c.items())): c for c in cells}.values())  # small x: two factors may round alike
-    res = run_sweep("relu_recovery", cells, range(seed, seed + cfg["trials"]), run.store("relu_phase"),
+    first = seed + cfg["seed_offset"]
+    res = run_sweep("relu_recovery", cells, range(first, first + cfg["trials"]), run.store("relu_phase"),
                     executor=run.executor, progress=run.progress)
     rng = np.random.default_rng(seed)
     points, laws = [], []
@@ -186,7 +202,8 @@ def compute(cfg, run):
         print(f"  {law['variant']:12s} n50 = {law['C']:.2f} [{law['C_lo']:.2f}, {law['C_hi']:.2f}] s log(md/s) "
               f"{law['c']:+.1f}; held-out points within their interval: {law['loo_within']}/{law['points']}, "
               f"consistent with the law (joint bootstrap): {law['loo_consistent']}/{law['points']}")
-    trials = [{k: r[k] for k in ("variant", "s", "m", "d", "n", "seed", "success") if k in r} for r in res.rows]
+    trials = [{**{k: r[k] for k in ("variant", "s", "m", "d", "n", "seed", "success")},
+               **{k: float(f"{r[k]:.4g}") for k in INSTANCE if k in r}} for r in res.rows]  # 4 digits: a CSV to commit
     return {"relu_phase": points, "relu_phase_law": laws, "relu_phase_trials": trials,
             "relu_structure": pattern_structure(cfg, seed)}
 

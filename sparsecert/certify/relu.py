@@ -38,7 +38,7 @@ def pattern_statistics(X: ArrayLike, U: ArrayLike, gamma: float | None = None) -
         ``separation``: the smallest normalised Hamming distance between two patterns or a
         pattern and the complement of another (``min(h, 1 - h)``), ``pair``: where it is
         attained, ``coverage``: the smallest fraction of samples a unit is active on
-        (``coverages``: each unit's), and
+        (``coverages``: each unit's), ``distinct``: how many different patterns there are, and
         ``violating`` (with ``gamma``): the fraction of pairs with ``min(h, 1 - h) < gamma``.
         One GEMM of the patterns: O(n p^2) time, O(n p + p^2) memory.
 
@@ -53,7 +53,8 @@ def pattern_statistics(X: ArrayLike, U: ArrayLike, gamma: float | None = None) -
     P = (X @ U[U.any(axis=1)].T >= 0).astype(np.float64)
     n, p = P.shape
     cov = P.mean(axis=0)
-    out = {"coverage": float(cov.min()) if p else 1.0, "coverages": cov, "separation": 1.0, "pair": (-1, -1)}
+    out = {"coverage": float(cov.min()) if p else 1.0, "coverages": cov, "separation": 1.0, "pair": (-1, -1),
+           "distinct": len({col.tobytes() for col in P.T.astype(np.uint8)})}
     if p > 1:
         H = (P.T @ (1.0 - P) + (1.0 - P).T @ P) / n  # Hamming distances of all pairs
         H = np.minimum(H, 1.0 - H)  # a pattern and a complement are equally confusable for mixed signs

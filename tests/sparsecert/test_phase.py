@@ -97,3 +97,21 @@ def test_relu_phase_quick_run_and_its_law_on_held_out_points(tmp_path):
            if r["variant"] != "gaussian" and not r["loo_consistent"]]
     if off:
         pytest.xfail(f"the law s log(md/s) does not predict these held-out ReLU points: {off}")
+
+
+def test_relu_trials_measure_their_instance():
+    """Each fixed-pattern trial records Lemma 1's restricted eigenvalues on the planted support
+    (normalised by the mean squared column norm, so kappa = beta / alpha and alpha <= 1 <= beta) and
+    Assumption 2's quantities of the planted patterns: coverage and separation in [0, 1/2] (a pattern
+    and its complement count as one), at most as many distinct patterns as units carrying weights.
+    A Gaussian A of many rows is nearly an isometry on s columns (alpha, beta near 1); it has no patterns."""
+    from sparsecert.cells import relu_recovery
+
+    for variant in ("true", "true+random"):
+        r = relu_recovery({"n": 400, "d": 10, "m": 8, "s": 12, "variant": variant}, 3)
+        assert 0 < r["alpha"] <= 1.0 <= r["beta"] and r["kappa"] == pytest.approx(r["beta"] / r["alpha"])
+        assert 0 < r["coverage"] <= 1 and 0 <= r["separation"] <= 0.5 and 0 <= r["close_pairs"] <= 1
+        assert 1 <= r["distinct"] <= 8
+    g = relu_recovery({"n": 4000, "d": 10, "m": 8, "s": 4, "variant": "gaussian"}, 3)
+    assert 0.85 < g["alpha"] <= 1.0 <= g["beta"] < 1.15
+    assert all(np.isnan(g[k]) for k in ("coverage", "separation", "distinct", "close_pairs"))

@@ -261,3 +261,14 @@ def test_pattern_separation_tends_to_the_angles_over_pi(p, d, seed):
     small = C.pattern_statistics(X[:2000], U, gamma=0.2)
     assert small["separation"] == pytest.approx(min(h), abs=1e-12)
     assert small["violating"] == pytest.approx(np.mean(np.array(h) < 0.2), abs=1e-12)
+
+
+def test_pattern_statistics_counts_distinct_patterns():
+    """Generators that are positive multiples of one another have one pattern; a negated one has the
+    complement (another pattern, though at separation 0); a zero row is skipped."""
+    g = np.random.default_rng(0)
+    X = g.standard_normal((500, 4))
+    u = g.standard_normal(4)
+    U = np.stack([u, 2 * u, -u, g.standard_normal(4), np.zeros(4)])
+    stats = C.pattern_statistics(X, U)
+    assert stats["distinct"] == 3 and stats["separation"] == 0.0
