@@ -79,14 +79,14 @@ def relu_operator(
     m = check_int(m, "m", low=1)
     output_sign = check_option(output_sign, "output_sign", {"positive", "mixed"})
     rng = check_rng(rng)
-    X = check_array(to_numpy(X), "X", ndim=2)
+    X = check_array(to_numpy(X), "X", ndim=2, fortran=True)  # F-contiguous X: the operator's X.T is a view
     if generators is not None:
         generators = check_array(to_numpy(generators), "generators", shape=(m, X.shape[1]), dtype=X.dtype)
     parts = []
     for _ in range(1 if output_sign == "positive" else 2):
         gen = m if generators is None else generators
         if be.name == "torch":
-            parts.append(TorchReluPatternOperator(X, gen, device=be.device, rng=seed_from_rng(rng), block=block))
+            parts.append(TorchReluPatternOperator(np.ascontiguousarray(X), gen, device=be.device, rng=seed_from_rng(rng), block=block))
         else:
             parts.append(ReluPatternOperator(X, gen, rng=seed_from_rng(rng), block=block))
     return parts[0] if output_sign == "positive" else HStackOperator(parts, signs=[1, -1])
@@ -276,7 +276,7 @@ def recover_relu(
     """
     t_start = time.perf_counter()
     resolve(backend, device)  # fail early on an unknown or unavailable backend
-    X = check_array(to_numpy(X), "X", ndim=2)
+    X = check_array(to_numpy(X), "X", ndim=2, fortran=True)  # F-contiguous X: the operator's X.T is a view
     n, d = X.shape
     if n < 1 or d < 1:
         raise ValueError(f"X must have at least one row and one column, got shape {X.shape}")

@@ -95,7 +95,8 @@ def check_dtype(dtype: Any, name: str = "dtype") -> np.dtype:
 
 
 def check_array(
-    a: Any, name: str, *, ndim: int | None = None, shape: tuple | None = None, dtype: Any = None, copy: bool = False
+    a: Any, name: str, *, ndim: int | None = None, shape: tuple | None = None, dtype: Any = None, copy: bool = False,
+    fortran: bool = False,
 ) -> np.ndarray:
     """Convert ``a`` to a finite floating C-contiguous array and check its shape.
 
@@ -111,6 +112,11 @@ def check_array(
     dtype : dtype, optional
         Target float dtype. By default float32 input stays float32 and every
         other input becomes float64.
+    copy : bool
+        Always a new array.
+    fortran : bool
+        Keep a 2-d F-contiguous ``a`` as it is (no copy where its dtype is the target): data read
+        feature by feature, whose transpose is then a C-contiguous view.
     """
     if a is None:
         raise ValueError(f"{name} must be an array, got None")
@@ -121,7 +127,12 @@ def check_array(
         raise TypeError(f"{name} must be real, got dtype {arr.dtype}")
     if dtype is None:
         dtype = np.float32 if arr.dtype == np.float32 else np.float64
-    arr = np.array(arr, dtype=dtype, order="C", copy=copy) if copy else np.ascontiguousarray(arr, dtype=dtype)
+    if copy:
+        arr = np.array(arr, dtype=dtype, order="C", copy=True)
+    elif fortran and arr.ndim == 2 and arr.flags.f_contiguous and not arr.flags.c_contiguous:
+        arr = np.asfortranarray(arr, dtype=dtype)
+    else:
+        arr = np.ascontiguousarray(arr, dtype=dtype)
     if ndim is not None:
         allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
         if arr.ndim not in allowed:

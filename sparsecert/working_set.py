@@ -37,10 +37,11 @@ def pin_allocator() -> bool:
     import ctypes
     import ctypes.util
 
-    global _PINNED
+    global _PINNED, _TRIM
     if _PINNED is None:  # once per process (finding the C library runs a program)
         try:
-            mallopt = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+            mallopt, _TRIM = libc.mallopt, libc.malloc_trim
         except (OSError, AttributeError):
             _PINNED = False
         else:  # M_TRIM_THRESHOLD = -1, M_TOP_PAD = -2, M_MMAP_THRESHOLD = -3 (malloc.h)
@@ -49,7 +50,16 @@ def pin_allocator() -> bool:
     return _PINNED
 
 
+def _release_free_memory() -> None:
+    """Hand the pages of freed heap chunks back to the OS (glibc's ``malloc_trim``), so that a call
+    which reuses them takes them again and shows in the resident set (arrays freed before the
+    allocator was pinned, by a warm-up fit for one, would otherwise hide as much of a peak)."""
+    if _TRIM is not None:
+        _TRIM(0)
+
+
 _PINNED: bool | None = None
+_TRIM = None
 
 
 def _status_kib(field: str) -> int | None:
@@ -89,13 +99,14 @@ def measure_peak(fn: Callable[..., Any], /, *args: Any, trace: bool = True, **kw
     -----
     Data made before the call (``X``, ``y``) is not counted; copies the call makes of it are. Run it
     after a warm-up call (compilation and first-use allocations of the libraries are not the
-    method's). It pins the allocator first (:func:`pin_allocator`), so that freed memory the
-    allocator would reuse does not hide a peak.
+    method's). It pins the allocator first (:func:`pin_allocator`) and hands freed heap pages back
+    to the OS, so that freed memory the allocator would reuse does not hide a peak.
     """
     import gc
 
     pin_allocator()
     gc.collect()
+    _release_free_memory()
     reset = _reset_high_water_mark()
     before = _status_kib("VmRSS")
     if trace:

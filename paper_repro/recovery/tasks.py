@@ -158,8 +158,8 @@ def inr_task(image, *, d=1500, sigma=2.0, channel_sigma=0.05, rng=0, name="image
     Returns
     -------
     Task
-        ``kind="regression"``, ``X`` (H W C, d) in channel-major pixel order,
-        ``X_test is X``, ``B`` the frequencies.
+        ``kind="regression"``, ``X`` (H W C, d) in channel-major pixel order, F-contiguous (the
+        layout IHT's passes read), ``X_test is X``, ``B`` the frequencies.
     """
     img = np.asarray(image)
     if img.ndim not in (2, 3):
@@ -184,7 +184,8 @@ def inr_task(image, *, d=1500, sigma=2.0, channel_sigma=0.05, rng=0, name="image
         y = img.transpose(2, 0, 1).ravel()
         B = np.concatenate([B, rng.standard_normal((d // 2, 1)) * check_float(channel_sigma, "channel_sigma", low=0.0)],
                            axis=1)
-    X = fourier_features(coords.astype(np.float64), B)
+    # held feature-major (F-contiguous): IHT's passes read X.T, then a view, not a copy of the data
+    X = np.asfortranarray(fourier_features(coords.astype(np.float64), B))
     return Task(name, "regression", X, y, X, y, B=B)
 
 
@@ -261,7 +262,7 @@ def fit_imp(task, m, ss, *, epochs=15, batch_size=None, rate=0.1, rng=0, progres
     n, d = task.X.shape
     k = task.y.shape[1] if task.kind == "multiclass" else 1
     P = m * (d + k)
-    X = task.X.astype(np.float32)
+    X = np.ascontiguousarray(task.X, dtype=np.float32)  # torch's layout, as the published code has it
     loss = "cross-entropy" if task.kind == "multiclass" else "mse"
     y = task.y.argmax(axis=1) if loss == "cross-entropy" else task.y.astype(np.float32)
     seed = integer_seed(rng)

@@ -51,7 +51,7 @@ class TwoLayerReLU:
         (the others add exact zeros), in blocks of rows whose hidden activations hold at most
         :data:`FORWARD_ELEMENTS` numbers (a wide net on many samples never holds the n x m
         activations at once; each row's output is computed as in one product)."""
-        X = check_array(X, "X", ndim=2, shape=(None, self.d))
+        X = check_array(X, "X", ndim=2, shape=(None, self.d), fortran=True)
         live = np.flatnonzero((self.v != 0) & self.U.any(axis=1))
         U, v = (self.U, self.v) if live.size == self.m else (self.U[live], self.v[live])
         rows = max(1, FORWARD_ELEMENTS // max(1, live.size))

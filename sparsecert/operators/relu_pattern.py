@@ -108,7 +108,7 @@ class ReluPatternOperator(SparseSensingOperator):
         row_block: int | None = None,
         dtype: DTypeLike | None = None,
     ) -> None:
-        X = check_array(X, "X", ndim=2, dtype=None if dtype is None else check_dtype(dtype))
+        X = check_array(X, "X", ndim=2, dtype=None if dtype is None else check_dtype(dtype), fortran=True)
         n, d = X.shape
         if n < 1 or d < 1:
             raise ValueError(f"X must have at least one row and one column, got shape {X.shape}")
@@ -143,7 +143,8 @@ class ReluPatternOperator(SparseSensingOperator):
 
     @property
     def XT(self) -> np.ndarray:
-        """``X.T`` as a C-contiguous (d, n) array (made on first use)."""
+        """``X.T`` as a C-contiguous (d, n) array (made on first use: a copy of a C-contiguous ``X``,
+        a view of an F-contiguous one)."""
         if self._XT is None:
             self._XT = np.ascontiguousarray(self.X.T)
         return self._XT
