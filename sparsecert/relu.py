@@ -86,7 +86,8 @@ def relu_operator(
     for _ in range(1 if output_sign == "positive" else 2):
         gen = m if generators is None else generators
         if be.name == "torch":
-            parts.append(TorchReluPatternOperator(np.ascontiguousarray(X), gen, device=be.device, rng=seed_from_rng(rng), block=block))
+            parts.append(TorchReluPatternOperator(np.ascontiguousarray(X), gen, device=be.device, rng=seed_from_rng(rng),
+                                                  block=block))
         else:
             parts.append(ReluPatternOperator(X, gen, rng=seed_from_rng(rng), block=block))
     return parts[0] if output_sign == "positive" else HStackOperator(parts, signs=[1, -1])

@@ -152,6 +152,16 @@ def spread(rows, tol):
     return stats
 
 
+def task_figures(prefix, key, rows, spread_rows, *, lo, hi, percent, note):
+    """One task's figures: the heatmaps ``<prefix>_<key>`` (:func:`heatmaps`) and, with several
+    seeds, their spread ``<prefix>_<key>_seeds`` (:func:`errorbars` of its rows of :func:`spread`)."""
+    figures = {f"{prefix}_{key}": heatmaps(rows, lo=lo, hi=hi, percent=percent, note=note)}
+    summary = [x for x in spread_rows if x["figure"] == key]
+    if max(x["iht_n"] for x in summary) > 1:
+        figures[f"{prefix}_{key}_seeds"] = errorbars(summary, percent=percent, title=f"{rows[0]['task']}{note}")
+    return figures
+
+
 def errorbars(summary, *, percent, title):
     """Score against s, mean ± sd over the seeds (``summary``: :func:`spread`): IHT solid, IMP dashed,
     one colour per width (the widths IMP ran at, else up to four), with the count of cells each

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 
 from .tasks import class_task
 from ..common import FigureConfig
-from ._iht_imp import by_figure, errorbars, grid_rows, heatmaps, spread
+from ._iht_imp import by_figure, grid_rows, spread, task_figures
 
 
 @dataclass(frozen=True)
@@ -141,8 +141,6 @@ def draw(tables, cfg):
         r = task_rows[0]
         lo, hi = LIMITS[r["kind"]]
         note = f" (n={r['n_train']} train / {r['n_test']} test, {len(cfg['seeds'])} seed(s))"
-        figures[f"classify_{key}"] = heatmaps(task_rows, lo=lo, hi=hi, percent=True, note=note)
-        summary = [x for x in tables["classify_spread"] if x["figure"] == key]
-        if max(x["iht_n"] for x in summary) > 1:
-            figures[f"classify_{key}_seeds"] = errorbars(summary, percent=True, title=f"{r['task']}{note}")
+        figures.update(task_figures("classify", key, task_rows, tables["classify_spread"], lo=lo, hi=hi, percent=True,
+                                    note=note))
     return figures

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from sparsecert import data as D
 from .tasks import inr_task
 from ..common import FigureConfig
-from ._iht_imp import by_figure, errorbars, grid_rows, heatmaps, spread
+from ._iht_imp import by_figure, grid_rows, spread, task_figures
 
 
 @dataclass(frozen=True)
@@ -121,9 +121,6 @@ def draw(tables, cfg):
     spread (``inr_<image>_seeds``)."""
     figures = {}
     for key, image_rows in by_figure(tables["inr"], cfg["images"]):
-        note = f" ({len(cfg['seeds'])} seed(s))"
-        figures[f"inr_{key}"] = heatmaps(image_rows, lo=0, hi=50, percent=False, note=note)
-        summary = [x for x in tables["inr_spread"] if x["figure"] == key]
-        if max(x["iht_n"] for x in summary) > 1:
-            figures[f"inr_{key}_seeds"] = errorbars(summary, percent=False, title=f"{image_rows[0]['task']}{note}")
+        figures.update(task_figures("inr", key, image_rows, tables["inr_spread"], lo=0, hi=50, percent=False,
+                                    note=f" ({len(cfg['seeds'])} seed(s))"))
     return figures

@@ -85,7 +85,7 @@ HOLDOUT = FULL.replace(points=tuple((s, m, d) for s in (3, 6, 12) for m in (6, 1
 MICRO = Config(points=(BASE,), factors=(1, 4), trials=2, bootstrap=20, structure_m=(5,), structure_n=(30, 300),
                structure_seeds=1, gamma=0.05)
 #: every (s, m, d) in {2, 4, 8} x {4, 8, 16} x {5, 10, 20}: how n50 moves with each at fixed others
-#: (about 10 minutes on 2 cores)
+#: (about a minute on 2 cores)
 FACTORIAL = QUICK.replace(points=tuple((s, m, d) for s in (2, 4, 8) for m in (4, 8, 16) for d in (5, 10, 20)
                                        if s <= m * d))
 CONFIGS = {"micro": MICRO, "quick": QUICK, "full": FULL, "factorial": FACTORIAL, "holdout": HOLDOUT}
