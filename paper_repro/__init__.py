@@ -28,6 +28,7 @@ from sparsecert.backend import TORCH_HINT  # noqa: F401  (the figures that need 
 MODULES = {
     "certify": "recovery.certify_phase",
     "classify": "recovery.classify",
+    "constants": "recovery.constants",
     "convergence": "recovery.convergence",
     "gaussian-phase": "recovery.gaussian_phase",
     "planted": "recovery.planted",

@@ -25,7 +25,8 @@ EXPERIMENTS: dict[str, Any] = {
     name: f"sparsecert.cells:{fn}"
     for name, fn in (("gaussian_recovery", "gaussian_recovery"), ("l1_recovery", "l1_recovery"),
                      ("relu_recovery", "relu_recovery"), ("planted_mlp", "planted_mlp_cell"),
-                     ("planted_vector", "planted_vector_cell"), ("pruning", "pruning_cell"))
+                     ("planted_vector", "planted_vector_cell"), ("pruning", "pruning_cell"),
+                     ("planted_constants", "planted_constants"))
 }
 
 

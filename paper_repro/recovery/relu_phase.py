@@ -8,27 +8,29 @@ same n, N = m d and s. Success is the network recovered: relative error of its
 outputs on fresh samples <= 1e-4 (weights of units that share a generator are
 not identifiable at any n; the trials keep ``weights_recovered`` too). Per point,
 n50 (50 % success) comes with a bootstrap interval (trials resampled within each
-n); then
+n): n50 is where the success rate, made non-decreasing in n, crosses 1/2 (log-linear
+interpolation; the rate of the ReLU variants need not rise monotonically, since
+NIHT stalls in some instances at any n).
 
-    n50 = C s log(m d / s) + c
+Every law of :data:`CANDIDATES` is then fitted per variant
+(:func:`sparsecert.phase.fit_sample_size_law`: relative least squares, bootstrap
+intervals of the coefficients with trials and points resampled, leave-one-out error,
+jackknife prediction interval) and, where the configuration has held-out points
+(other (s, m, d) values, other seeds), judged by how many of them it predicts within
+its interval and within 20 %. The law with the least leave-one-out error per variant
+is the one :func:`sparsecert.certify.sample_size` uses. This is a measured law, not the
+recovery paper's theorem (whose constants are not available here). A second figure
+measures Assumption 2 (pattern separation, coverage and the pairs closer than gamma) for
+random generators as n grows.
 
-is fitted per variant, with a bootstrap interval for C, and each point is
-predicted from the others (leave one out) and compared with its own interval
-(``loo_within_interval``, which ignores the law's own uncertainty) and by the
-joint bootstrap of :func:`held_out_interval` (``loo_consistent``).
-n50 is where the success rate, made non-decreasing in n, crosses 1/2 (log-linear
-interpolation): the rate of the ReLU variants need not rise monotonically, since
-NIHT stalls in some instances at any n.
-This is a measured law, not the recovery paper's theorem (whose constants are
-not available here). A second figure measures Assumption 2 (pattern separation,
-coverage and the pairs closer than gamma) for random generators as n grows. Quick: seven points (s, m, d varied one at a time around
-(4, 8, 10)), 13 values of n a factor sqrt(2) apart (0.5 to 32 times s log(md/s)), 20 trials
-(about 15 s on 2 cores); full: every
-(s, m, d) in {2, 4, 8, 16} x {4, 8, 16, 32} x {5, 10, 20, 40}, 17 values of n a factor
-sqrt(2) apart, 40 trials (about two hours); holdout: the independent grid a law must predict
-((s, m, d) in {3, 6, 12} x {6, 12, 24} x {7, 14, 28}, other seeds). Every trial also records its
-instance's restricted eigenvalues on the planted support and its planted patterns' coverage,
-separation and distinct count (``relu_phase_trials``: the data a law needs).
+Quick: seven points (s, m, d varied one at a time around (4, 8, 10)), 13 values of n a
+factor sqrt(2) apart (0.5 to 32 times s log(md/s)), 20 trials (about 15 s on 2 cores);
+factorial: every (s, m, d) in {2, 4, 8} x {4, 8, 16} x {5, 10, 20} (about a minute);
+laws (= full): every (s, m, d) in {2, 4, 8, 16} x {4, 8, 16, 32} x {5, 10, 20, 40}, 17
+values of n a factor sqrt(2) apart, 40 trials, and 45 held-out points (about 20 minutes
+on 2 cores). Every trial also records its instance's restricted eigenvalues on the
+planted support and its planted patterns' coverage, separation and distinct count
+(``relu_phase_trials``: the data a law needs).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sparsecert.certify import pattern_statistics, population_separation
+from sparsecert.phase import SampleSizeLaw, fit_sample_size_law
 from sparsecert.cells import RELU_VARIANTS
 from sparsecert.plot import pyplot
 from sparsecert.sweep import run_sweep
@@ -64,6 +67,8 @@ class Config(FigureConfig):
     structure_seeds: int
     gamma: float
     seed_offset: int = 0
+    holdout: tuple = ()
+    holdout_offset: int = 100_000
 
 
 QUICK = Config(points=tuple(sorted({BASE, (2, 8, 10), (8, 8, 10), (4, 4, 10), (4, 16, 10), (4, 8, 5), (4, 8, 20)})),
@@ -71,24 +76,23 @@ QUICK = Config(points=tuple(sorted({BASE, (2, 8, 10), (8, 8, 10), (4, 4, 10), (4
                structure_m=(5, 20, 80),
                structure_n=(10, 30, 100, 300, 1000, 3000, 10000, 30000), structure_seeds=3, gamma=0.05)
 #: every (s, m, d) in {2, 4, 8, 16} x {4, 8, 16, 32} x {5, 10, 20, 40} (m up to 6.4 d, d up to 10 m), n a
-#: factor sqrt(2) apart from 0.25 to 64 times s log(md/s), 40 trials: about 130,000 trials, some two hours
-#: on 2 cores (resumable)
+#: factor sqrt(2) apart from 0.25 to 64 times s log(md/s), 40 trials: about 130,000 trials; and the
+#: held-out grids the laws must predict, (s, m, d) in {3, 6, 12} x {6, 12, 24} x {7, 14, 28} and in
+#: {5, 10} x {5, 10, 20} x {6, 12, 24} (no value in the first) on other seeds (issue 37)
 FULL = Config(points=tuple((s, m, d) for s in (2, 4, 8, 16) for m in (4, 8, 16, 32) for d in (5, 10, 20, 40)
                            if s <= m * d),
               factors=tuple(round(2 ** (k / 2), 3) for k in range(-4, 13)), trials=40, bootstrap=1000,
-              structure_m=(5, 20, 80, 320), structure_n=tuple(int(10 ** e) for e in np.arange(1, 6.01, 0.5)),
-              structure_seeds=20, gamma=0.05)
-#: the independent grid a law fitted on ``full`` must predict: (s, m, d) values none of whose are in it,
-#: other seeds (issue 37)
-HOLDOUT = FULL.replace(points=tuple((s, m, d) for s in (3, 6, 12) for m in (6, 12, 24) for d in (7, 14, 28)),
-                       seed_offset=100_000)
+              structure_m=(5, 20, 80, 320), structure_n=tuple(int(10 ** e) for e in np.arange(1, 5.01, 0.5)),
+              structure_seeds=10, gamma=0.05,
+              holdout=tuple((s, m, d) for s in (3, 6, 12) for m in (6, 12, 24) for d in (7, 14, 28))
+              + tuple((s, m, d) for s in (5, 10) for m in (5, 10, 20) for d in (6, 12, 24)))
 MICRO = Config(points=(BASE,), factors=(1, 4), trials=2, bootstrap=20, structure_m=(5,), structure_n=(30, 300),
                structure_seeds=1, gamma=0.05)
 #: every (s, m, d) in {2, 4, 8} x {4, 8, 16} x {5, 10, 20}: how n50 moves with each at fixed others
 #: (about a minute on 2 cores)
 FACTORIAL = QUICK.replace(points=tuple((s, m, d) for s in (2, 4, 8) for m in (4, 8, 16) for d in (5, 10, 20)
                                        if s <= m * d))
-CONFIGS = {"micro": MICRO, "quick": QUICK, "full": FULL, "factorial": FACTORIAL, "holdout": HOLDOUT}
+CONFIGS = {"micro": MICRO, "quick": QUICK, "full": FULL, "laws": FULL, "factorial": FACTORIAL}
 
 
 def law_x(s, m, d):
@@ -133,79 +137,122 @@ def n50_interval(n, success, n_boot, rng):
     return crossing(n, success), float(lo), float(hi), boots
 
 
-def fit_law(x, n50):
-    """Least-squares ``(C, c)`` of ``n50 = C x + c`` over the finite points."""
-    ok = np.isfinite(n50)
-    if ok.sum() < 2:
-        return np.nan, np.nan
-    C, c = np.polyfit(np.asarray(x)[ok], np.asarray(n50)[ok], 1)
-    return float(C), float(c)
+#: the candidate laws fitted per variant: (name, terms of :data:`sparsecert.phase.LAW_TERMS`, log);
+#: every one is reported (issue 37). x = s log(md/s) (the Gaussian law), s + x = s log(e md/s); the
+#: linear ones add a crowding term, the log ones free the exponents
+CANDIDATES = (
+    ("s log(md/s)", ("x", "1"), False),
+    ("s log(e md/s)", ("x", "s", "1"), False),
+    ("+ s m/d", ("x", "s m/d", "1"), False),
+    ("+ s m/distinct", ("x", "s m/distinct", "1"), False),
+    ("+ s/eps", ("x", "s/eps", "1"), False),
+    ("power law s^a m^b d^c", ("1", "log s", "log m", "log d"), True),
+    ("(s log(e md/s))^a", ("1", "log(s + x)"), True),
+    ("x^a (s + x)^b", ("1", "log x", "log(s + x)"), True),
+    ("crowding x^a exp(b m/d + c s m/d^2)", ("1", "log x", "m/d", "s m/d^2"), True),
+)
+#: the statistics of a point's instances a law may use: medians over its trials at its largest n
+POINT_STATS = ("kappa", "coverage", "separation", "distinct", "close_pairs")
 
 
-def held_out_interval(x, boots, i):
-    """95 % bootstrap interval of ``prediction - n50`` at point ``i``, the law fitted on the other
-    points: in replicate ``b`` the law is fitted to the others' replicate n50s ``boots[:, b]``
-    and compared with ``boots[i, b]`` (a replicate that never crosses counts as beyond every n), so
-    the interval carries the uncertainty of the law and of the held-out point. The point is
-    consistent with the law when the interval holds 0. ``boots``: (points, replicates)."""
-    keep = np.arange(len(x)) != i
-    diffs = []
-    for b in range(boots.shape[1]):
-        C, c = fit_law(x[keep], boots[keep, b])
-        if np.isfinite(C):
-            diffs.append(C * x[i] + c - (np.inf if np.isnan(boots[i, b]) else boots[i, b]))
-    if not diffs:
-        return np.nan, np.nan
-    lo, hi = np.percentile(diffs, [2.5, 97.5], method="nearest")
-    return float(lo), float(hi)
+def point_rows(rows, points, variant, n_boot, rng):
+    """Per point: n50 with its bootstrap interval and the medians of :data:`POINT_STATS` over the
+    trials at the point's largest n (the instance's population values, as near as the grid gets);
+    and the (points, n_boot) bootstrap replicates of n50."""
+    out, boots = [], []
+    for s, m, d in points:
+        trials = [r for r in rows if r["variant"] == variant and (r["s"], r["m"], r["d"]) == (s, m, d)]
+        n = np.array([r["n"] for r in trials])
+        n50, lo, hi, b = n50_interval(n, [r["success"] for r in trials], n_boot, rng)
+        top = [r for r in trials if r["n"] == n.max()]
+        stats = {k: float(np.median([r[k] for r in top])) for k in POINT_STATS if k in top[0]}
+        out.append({"variant": variant, "s": s, "m": m, "d": d, "x": law_x(s, m, d), "n_min": int(n.min()),
+                    "n_max": int(n.max()), "n50": n50, "n50_lo": lo, "n50_hi": hi, **stats})
+        boots.append(b)
+    return out, np.array(boots).reshape(len(out), n_boot)
 
 
-TABLES = ("relu_phase", "relu_phase_law", "relu_phase_trials", "relu_structure")
+def _censored_hit(p, lo, hi, pred):
+    """A point whose n50 is beyond the grid (rate below 1/2 at its largest n; NaN n50) is predicted
+    within the interval when the interval reaches past that n, and within 20 % when the prediction does."""
+    return hi >= p["n_max"], pred >= p["n_max"] / 1.2
+
+
+def candidate_laws(fit, boots, holdout=()):
+    """Every :data:`CANDIDATES` law fitted on the ``fit`` points of one variant (bootstrap intervals
+    of the coefficients from ``boots``, leave-one-out error, jackknife prediction interval) and,
+    with ``holdout`` points, how it predicts them. Returns (laws, predictions): one row per
+    candidate and one per (candidate, held-out point)."""
+    laws, preds = [], []
+    n50 = np.array([p["n50"] for p in fit])
+    for name, terms, log in CANDIDATES:
+        try:
+            law, _ = fit_sample_size_law(fit, n50, terms, log=log, name=name, replicates=boots)
+        except (KeyError, ValueError):  # a statistic the variant lacks (the Gaussian A has no patterns)
+            continue
+        if not all(np.isfinite(law.features(p)).all() for p in fit):
+            continue
+        row = {"variant": fit[0]["variant"], "law": name, "log": log, "points": law.points,
+               "cv_median_error": law.cv_median_error, "halfwidth": law.halfwidth,
+               **{f"coef[{t}]": c for t, c in zip(terms, law.coef)},
+               **{f"coef_lo[{t}]": c for t, c in zip(terms, law.coef_lo)},
+               **{f"coef_hi[{t}]": c for t, c in zip(terms, law.coef_hi)}}
+        hits = []
+        for p in holdout:
+            pred, lo, hi = law.predict(p)
+            if np.isfinite(p["n50"]):
+                within, close = lo <= p["n50"] <= hi, abs(pred / p["n50"] - 1) <= 0.2
+            else:
+                within, close = _censored_hit(p, lo, hi, pred)
+            hits.append((within, close))
+            preds.append({"variant": p["variant"], "law": name, "s": p["s"], "m": p["m"], "d": p["d"],
+                          "n50": p["n50"], "prediction": pred, "lo": lo, "hi": hi, "within_interval": bool(within),
+                          "within_20pct": bool(close)})
+        if holdout:
+            row.update(holdout_points=len(holdout), holdout_within_interval=sum(h[0] for h in hits),
+                       holdout_within_20pct=sum(h[1] for h in hits))
+        laws.append(row)
+    return laws, preds
+
+
+TABLES = ("relu_phase", "relu_phase_law", "relu_phase_trials", "relu_structure", "relu_law_holdout")
 
 
 def compute(cfg, run):
     """Trials of fixed-pattern recovery over n (a resumable sweep), n50 per point with its bootstrap
-    interval, the law per variant with its held-out checks, and the patterns' structure."""
+    interval, every candidate law per variant (with its prediction of the held-out grid, when the
+    configuration has one) and the patterns' structure."""
     seed = run.seed
-    cells = [{"n": max(2, int(round(f * law_x(s, m, d)))), "d": d, "m": m, "s": s, "variant": v}
-             for v in RELU_VARIANTS for (s, m, d) in cfg["points"] for f in cfg["factors"]]
-    cells = list({tuple(sorted(c.items())): c for c in cells}.values())  # small x: two factors may round alike
-    first = seed + cfg["seed_offset"]
-    res = run_sweep("relu_recovery", cells, range(first, first + cfg["trials"]), run.store("relu_phase"),
-                    executor=run.executor, progress=run.progress)
+    rows = []
+    for points, offset in ((cfg["points"], cfg["seed_offset"]), (cfg["holdout"], cfg["holdout_offset"])):
+        cells = [{"n": max(2, int(round(f * law_x(s, m, d)))), "d": d, "m": m, "s": s, "variant": v}
+                 for v in RELU_VARIANTS for (s, m, d) in points for f in cfg["factors"]]
+        cells = list({tuple(sorted(c.items())): c for c in cells}.values())  # small x: two factors may round alike
+        if cells:
+            rows += run_sweep("relu_recovery", cells, range(seed + offset, seed + offset + cfg["trials"]),
+                              run.store("relu_phase"), executor=run.executor, progress=run.progress).rows
     rng = np.random.default_rng(seed)
-    points, laws = [], []
+    points, laws, preds = [], [], []
     for v in RELU_VARIANTS:
-        rows_v, boots = [], []
-        for s, m, d in cfg["points"]:
-            trials = [r for r in res.rows if r["variant"] == v and (r["s"], r["m"], r["d"]) == (s, m, d)]
-            n50, lo, hi, b = n50_interval([r["n"] for r in trials], [r["success"] for r in trials], cfg["bootstrap"], rng)
-            rows_v.append({"variant": v, "s": s, "m": m, "d": d, "x": law_x(s, m, d), "n50": n50, "n50_lo": lo,
-                           "n50_hi": hi})
-            boots.append(b)
-        x, n50, boots = np.array([r["x"] for r in rows_v]), np.array([r["n50"] for r in rows_v]), np.array(boots)
-        C, c = fit_law(x, n50)
-        Cb = [fit_law(x, boots[:, i])[0] for i in range(cfg["bootstrap"])]
-        C_lo, C_hi = np.nanpercentile(Cb, [2.5, 97.5]) if np.isfinite(Cb).any() else (np.nan, np.nan)
-        for i, r in enumerate(rows_v):  # leave one out: the law fitted on the other points predicts this one
-            keep = np.arange(len(rows_v)) != i
-            Ci, ci = fit_law(x[keep], n50[keep])
-            r["loo_prediction"] = Ci * r["x"] + ci
-            r["loo_within_interval"] = bool(r["n50_lo"] <= r["loo_prediction"] <= r["n50_hi"])
-            r["loo_diff_lo"], r["loo_diff_hi"] = held_out_interval(x, boots, i)
-            r["loo_consistent"] = bool(r["loo_diff_lo"] <= 0.0 <= r["loo_diff_hi"])
-        laws.append({"variant": v, "C": C, "C_lo": float(C_lo), "C_hi": float(C_hi), "c": c,
-                     "loo_within": sum(r["loo_within_interval"] for r in rows_v),
-                     "loo_consistent": sum(r["loo_consistent"] for r in rows_v), "points": len(rows_v)})
-        points += rows_v
+        fit, boots = point_rows(rows, cfg["points"], v, cfg["bootstrap"], rng)
+        held = point_rows(rows, cfg["holdout"], v, 0, rng)[0]
+        law_rows, pred_rows = candidate_laws(fit, boots, held)
+        laws += law_rows
+        preds += pred_rows
+        points += [{**p, "grid": "fit"} for p in fit] + [{**p, "grid": "holdout"} for p in held]
     for law in laws:
-        print(f"  {law['variant']:12s} n50 = {law['C']:.2f} [{law['C_lo']:.2f}, {law['C_hi']:.2f}] s log(md/s) "
-              f"{law['c']:+.1f}; held-out points within their interval: {law['loo_within']}/{law['points']}, "
-              f"consistent with the law (joint bootstrap): {law['loo_consistent']}/{law['points']}")
+        coef = ", ".join(f"{k[5:-1]} {v:.3g}" for k, v in law.items() if k.startswith("coef["))
+        tail = (f"; held out within interval {law['holdout_within_interval']}/{law['holdout_points']}, "
+                f"within 20 % {law['holdout_within_20pct']}" if "holdout_points" in law else "")
+        print(f"  {law['variant']:12s} {law['law']:24s} [{coef}] leave-one-out median error "
+              f"{law['cv_median_error']:.1%}, interval x/ {np.exp(law['halfwidth']):.2f}{tail}")
     trials = [{**{k: r[k] for k in ("variant", "s", "m", "d", "n", "seed", "success")},
-               **{k: float(f"{r[k]:.4g}") for k in INSTANCE if k in r}} for r in res.rows]  # 4 digits: a CSV to commit
-    return {"relu_phase": points, "relu_phase_law": laws, "relu_phase_trials": trials,
-            "relu_structure": pattern_structure(cfg, seed)}
+               **{k: float(f"{r[k]:.4g}") for k in INSTANCE if k in r}} for r in rows]  # 4 digits: a CSV to commit
+    out = {"relu_phase": points, "relu_phase_law": laws, "relu_phase_trials": trials,
+           "relu_structure": pattern_structure(cfg, seed)}
+    if preds:
+        out["relu_law_holdout"] = preds
+    return out
 
 
 def draw(tables, cfg):
@@ -258,25 +305,54 @@ def _draw_structure(rows, cfg):
     return fig
 
 
+def law_from_row(row):
+    """The :class:`~sparsecert.phase.SampleSizeLaw` a ``relu_phase_law`` row describes (for drawing and
+    predicting; its bootstrap intervals and domain are not kept)."""
+    terms = tuple(k[5:-1] for k in row if k.startswith("coef[") and row[k] is not None)
+    return SampleSizeLaw(row["law"], terms, tuple(row[f"coef[{t}]"] for t in terms), bool(row["log"]),
+                         row["halfwidth"], cv_median_error=row["cv_median_error"], points=row["points"])
+
+
+def best_law(laws, variant):
+    """The ``relu_phase_law`` row of ``variant`` with the smallest leave-one-out error."""
+    return min((r for r in laws if r["variant"] == variant), key=lambda r: r["cv_median_error"])
+
+
 def _draw(points, laws, trials, cfg):
     plt = pyplot()
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.4))
+    fig, (ax, ax1, ax2) = plt.subplots(1, 3, figsize=(16, 4.6))
     colors = dict(zip(RELU_VARIANTS, ("C0", "C3", "C7")))
-    for law in laws:
-        v = law["variant"]
-        pts = [p for p in points if p["variant"] == v]
-        x = np.array([p["x"] for p in pts])
-        n50 = np.array([p["n50"] for p in pts])
-        err = np.array([[p["n50"] - p["n50_lo"], p["n50_hi"] - p["n50"]] for p in pts]).T
-        err = np.where(np.isfinite(err), err, 0.0).clip(0, None)  # no bar where the interval is open (never crossed)
-        ax.errorbar(x, n50, yerr=err, fmt="o", color=colors[v], capsize=3, label=v)
-        xs = np.linspace(0, x.max() * 1.05, 50)
-        ax.plot(xs, law["C"] * xs + law["c"], color=colors[v], lw=1,
-                label=f"measured: {law['C']:.2f} s log(md/s) {law['c']:+.1f}")
+    for v in RELU_VARIANTS:
+        c = colors[v]
+        for grid, marker, face in (("fit", "o", c), ("holdout", "s", "none")):
+            pts = [p for p in points if p["variant"] == v and p.get("grid", "fit") == grid and np.isfinite(p["n50"])]
+            if not pts:
+                continue
+            x, n50 = np.array([p["x"] for p in pts]), np.array([p["n50"] for p in pts])
+            err = np.array([[p["n50"] - p["n50_lo"], p["n50_hi"] - p["n50"]] for p in pts]).T
+            err = np.where(np.isfinite(err), err, 0.0).clip(0, None)  # no bar where the interval is open
+            ax.errorbar(x, n50, yerr=err if grid == "fit" else None, fmt=marker, color=c, mfc=face, ms=4,
+                        capsize=2, label=f"{v}" + (" (held out)" if grid == "holdout" else ""))
+            law = law_from_row(best_law(laws, v))
+            pred = np.array([law.predict(p)[0] for p in pts])
+            ax1.loglog(pred, n50, marker, color=c, mfc=face, ms=4,
+                       label=f"{v}: {law.name}" if grid == "fit" else f"{v}, held out")
+        gauss = law_from_row(next(r for r in laws if r["variant"] == v and r["law"] == CANDIDATES[0][0]))
+        xs = np.linspace(0, max(p["x"] for p in points) * 1.05, 50)
+        ax.plot(xs, gauss.coef[0] * xs + gauss.coef[1], color=c, lw=1)
     ax.set(xlabel="s log(m d / s)", ylabel="n50 (50 % of the nets recovered)",
-           title="fixed-pattern NIHT: measured sample complexity\n(not the paper's theorem)")
+           title="fixed-pattern NIHT: measured sample complexity\n(lines: n50 = C s log(md/s) + c per variant)")
     ax.legend(fontsize=7)
-    s, m, d = BASE
+    lim = np.array(ax1.get_xlim() + ax1.get_ylim())
+    lim = [lim[lim > 0].min(), lim.max()]
+    best = law_from_row(best_law(laws, RELU_VARIANTS[0]))
+    ax1.plot(lim, lim, "k-", lw=1)
+    ax1.fill_between(lim, np.multiply(lim, np.exp(-best.halfwidth)), np.multiply(lim, np.exp(best.halfwidth)),
+                     color=colors[RELU_VARIANTS[0]], alpha=0.12, lw=0)
+    ax1.set(xlabel="n50 the best law predicts", ylabel="n50 measured",
+            title=f"best law per variant (least leave-one-out error)\nband: {RELU_VARIANTS[0]}'s "
+                  f"{best.level:.0%} prediction interval")
+    ax1.legend(fontsize=7)
     for v in RELU_VARIANTS:
         rows = [r for r in trials if r["variant"] == v and (r["s"], r["m"], r["d"]) == BASE]
         ns = sorted({r["n"] for r in rows})

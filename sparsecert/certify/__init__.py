@@ -30,6 +30,10 @@ ERC (Tropp 2004)            max_{j not in S} ||A_S^+ a_j||_1 < 1 => OMP and BP  
 NSP for a support (LP)      BP recovers every vector on S (with the given             ``2^|S|`` LPs (SciPy HiGHS)
                             signs, or all signs)
 ReLU structure              separation and coverage of the planted patterns           O(n p^2)
+support eigenvalues         alpha_S, beta_S on one support; kappa_S bounds kappa_k    O(n |S|^2)
+                            below for k >= |S| (Cauchy interlacing)
+sample_size (measured law)  predicts n50 of fixed-pattern NIHT on planted ReLU nets   free (a fitted law)
+                            with a prediction interval: a measurement, not a proof
 ==========================  ========================================================  ===========================
 """
 
@@ -46,8 +50,17 @@ from .conditions import (
     null_space_property,
     rip_from_coherence,
 )
-from .eigen import JTK_C, RestrictedEigenvalues, relaxed_iht, restricted_eigenvalues, rip_exact, rip_sampled
+from .eigen import (
+    JTK_C,
+    RestrictedEigenvalues,
+    relaxed_iht,
+    restricted_eigenvalues,
+    rip_exact,
+    rip_sampled,
+    support_eigenvalues,
+)
 from .relu import pattern_statistics, population_separation, relu_structure
+from .sample_size import LAWS, SampleSize, sample_size
 
 __all__ = [
     "Certificate",
@@ -61,6 +74,10 @@ __all__ = [
     "exact_recovery_condition",
     "null_space_property",
     "restricted_eigenvalues",
+    "support_eigenvalues",
+    "sample_size",
+    "SampleSize",
+    "LAWS",
     "RestrictedEigenvalues",
     "relaxed_iht",
     "relu_structure",

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..validation import check_int, check_rng
 
-from .base import Certificate, gram_rows, real_operator
+from .base import Certificate, check_certify_support, gram_rows, real_operator
 
 if TYPE_CHECKING:
     from ..typing import ArrayLike, RngLike
@@ -24,6 +24,7 @@ __all__ = [
     "rip_sampled",
     "RestrictedEigenvalues",
     "restricted_eigenvalues",
+    "support_eigenvalues",
     "relaxed_iht",
     "JTK_C",
 ]
@@ -60,6 +61,21 @@ class RestrictedEigenvalues:
     def kappa_lower(self) -> float:
         """A lower bound on ``beta_k / alpha_k`` (attained ratios of found supports)."""
         return self.beta_lower / self.alpha_upper if self.alpha_upper > 0 else math.inf
+
+
+def support_eigenvalues(A: LinearOperator | ArrayLike, support: ArrayLike) -> tuple[float, float]:
+    """``(alpha_S, beta_S)``: the smallest and largest eigenvalue of ``A_S^T A_S`` on one support.
+
+    Exact (one |S| x |S| eigen-decomposition after forming the n x |S| columns: O(n |S|^2) time,
+    O(n |S|) memory). By Cauchy interlacing, every support containing S has ``alpha_k <= alpha_S``
+    and ``beta_k >= beta_S``: the ratio is a lower bound on the restricted condition number
+    ``kappa_k`` for every ``k >= |S|``.
+    """
+    A = real_operator(A)
+    S, _ = check_certify_support(support, A.shape[1])
+    C = A.restrict(S).to_dense()
+    ev = np.linalg.eigvalsh(C.T @ C)
+    return float(ev[0]), float(ev[-1])
 
 
 def _extreme_eigs(M, S):
