@@ -24,7 +24,7 @@ import sys
 from sparsecert.io import write_csv
 from sparsecert.working_set import MALLOC_ENV, measure_peak
 
-from .tasks import class_task, fit_iht, fit_imp, imp_bytes, warm_up
+from .tasks import class_task, fit_iht, fit_imp, iht_block, imp_bytes, warm_up
 
 
 def _iht_parts(task, m, s, block):
@@ -45,7 +45,7 @@ def _child(method, spec, queue):
         warm_up(task, method, batch)  # compilation and first use, not counted
         if method == "iht":
             out, measured = measure_peak(fit_iht, task, m, s, epochs=epochs, batch_size=batch, rng=spec["seed"])
-            row = {"score": out["score"], "reported_bytes": out["bytes"], **_iht_parts(task, m, s, 64)}
+            row = {"score": out["score"], "reported_bytes": out["bytes"], **_iht_parts(task, m, s, iht_block(task.X.shape[1]))}
         else:
             out, measured = measure_peak(fit_imp, task, m, [s], epochs=epochs, batch_size=batch, rng=spec["seed"])
             k = 1 if task.kind != "multiclass" else task.y.shape[1]

@@ -249,15 +249,13 @@ def compute(cfg, run):
     trials = [{**{k: r[k] for k in ("variant", "s", "m", "d", "n", "seed", "success")},
                **{k: float(f"{r[k]:.4g}") for k in INSTANCE if k in r}} for r in rows]  # 4 digits: a CSV to commit
     out = {"relu_phase": points, "relu_phase_law": laws, "relu_phase_trials": trials,
-           "relu_structure": pattern_structure(cfg, seed)}
-    if preds:
-        out["relu_law_holdout"] = preds
-    return out
+           "relu_structure": pattern_structure(cfg, seed), "relu_law_holdout": preds}
+    return {k: v for k, v in out.items() if v}  # no laws on a grid too small to fit one (micro)
 
 
 def draw(tables, cfg):
     """The phase figure (n50 points, laws, trials) and the pattern-structure figure."""
-    fig = _draw(tables["relu_phase"], tables["relu_phase_law"], tables["relu_phase_trials"], cfg)
+    fig = _draw(tables["relu_phase"], tables.get("relu_phase_law", []), tables["relu_phase_trials"], cfg)
     fig.tight_layout()
     structure = _draw_structure(tables["relu_structure"], cfg)
     structure.tight_layout()
@@ -333,26 +331,31 @@ def _draw(points, laws, trials, cfg):
             err = np.where(np.isfinite(err), err, 0.0).clip(0, None)  # no bar where the interval is open
             ax.errorbar(x, n50, yerr=err if grid == "fit" else None, fmt=marker, color=c, mfc=face, ms=4,
                         capsize=2, label=f"{v}" + (" (held out)" if grid == "holdout" else ""))
+            if not any(r["variant"] == v for r in laws):
+                continue
             law = law_from_row(best_law(laws, v))
             pred = np.array([law.predict(p)[0] for p in pts])
             ax1.loglog(pred, n50, marker, color=c, mfc=face, ms=4,
                        label=f"{v}: {law.name}" if grid == "fit" else f"{v}, held out")
-        gauss = law_from_row(next(r for r in laws if r["variant"] == v and r["law"] == CANDIDATES[0][0]))
-        xs = np.linspace(0, max(p["x"] for p in points) * 1.05, 50)
-        ax.plot(xs, gauss.coef[0] * xs + gauss.coef[1], color=c, lw=1)
+        first = [r for r in laws if r["variant"] == v and r["law"] == CANDIDATES[0][0]]
+        if first:
+            gauss = law_from_row(first[0])
+            xs = np.linspace(0, max(p["x"] for p in points) * 1.05, 50)
+            ax.plot(xs, gauss.coef[0] * xs + gauss.coef[1], color=c, lw=1)
     ax.set(xlabel="s log(m d / s)", ylabel="n50 (50 % of the nets recovered)",
            title="fixed-pattern NIHT: measured sample complexity\n(lines: n50 = C s log(md/s) + c per variant)")
     ax.legend(fontsize=7)
-    lim = np.array(ax1.get_xlim() + ax1.get_ylim())
-    lim = [lim[lim > 0].min(), lim.max()]
-    best = law_from_row(best_law(laws, RELU_VARIANTS[0]))
-    ax1.plot(lim, lim, "k-", lw=1)
-    ax1.fill_between(lim, np.multiply(lim, np.exp(-best.halfwidth)), np.multiply(lim, np.exp(best.halfwidth)),
-                     color=colors[RELU_VARIANTS[0]], alpha=0.12, lw=0)
+    if any(r["variant"] == RELU_VARIANTS[0] for r in laws):
+        lim = np.array(ax1.get_xlim() + ax1.get_ylim())
+        lim = [lim[lim > 0].min(), lim.max()]
+        best = law_from_row(best_law(laws, RELU_VARIANTS[0]))
+        ax1.plot(lim, lim, "k-", lw=1)
+        ax1.fill_between(lim, np.multiply(lim, np.exp(-best.halfwidth)), np.multiply(lim, np.exp(best.halfwidth)),
+                         color=colors[RELU_VARIANTS[0]], alpha=0.12, lw=0)
+        ax1.legend(fontsize=7)
     ax1.set(xlabel="n50 the best law predicts", ylabel="n50 measured",
             title=f"best law per variant (least leave-one-out error)\nband: {RELU_VARIANTS[0]}'s "
-                  f"{best.level:.0%} prediction interval")
-    ax1.legend(fontsize=7)
+                  "95% prediction interval")
     for v in RELU_VARIANTS:
         rows = [r for r in trials if r["variant"] == v and (r["s"], r["m"], r["d"]) == BASE]
         ns = sorted({r["n"] for r in rows})

@@ -196,7 +196,19 @@ def imp_bytes(P, batch, widths):
     return 24 * int(P) + 8 * int(batch) * int(sum(widths))
 
 
-def fit_iht(task, m, s, *, epochs=15, batch_size=None, block=64, rng=0):
+#: ``fit_iht``'s default streaming block: at most 64 units and about this many columns (units x d), so
+#: the pass's per-block arrays (the gradient block, its top-k candidates, the block's generators) stay
+#: near 256 KB each whatever d (INR, d = 1500: 21 units; the whole per-block set was 7 of the 8.7 MB an
+#: INR fit at m = 100 held with 64 units, 2.6 with 21, at 10 % more time)
+BLOCK_COLUMNS = 2**15
+
+
+def iht_block(d):
+    """:func:`fit_iht`'s default block for ``d`` features."""
+    return max(1, min(64, BLOCK_COLUMNS // d))
+
+
+def fit_iht(task, m, s, *, epochs=15, batch_size=None, block=None, rng=0):
     """Sparse two-layer net on ``task`` by sequential-convex IHT (NumPy only).
 
     Scalar targets (binary, INR): :func:`sparsecert.relu.recover_relu` with
@@ -209,7 +221,8 @@ def fit_iht(task, m, s, *, epochs=15, batch_size=None, block=64, rng=0):
     size; the reference code's 50 epochs of batch 5000 on 50,000 images are
     500 steps). ``s`` is capped at the number
     of weights of a width-``m`` net. ``block`` hidden units are streamed
-    at a time: the working set is O(block (n + d) + s), not O(m d).
+    at a time (default: at most 64, and about ``BLOCK_COLUMNS / d``): the working set is
+    O(block (n + d) + s), not O(m d).
 
     Returns
     -------
@@ -223,6 +236,7 @@ def fit_iht(task, m, s, *, epochs=15, batch_size=None, block=64, rng=0):
 
     t0 = time.perf_counter()
     d = task.X.shape[1]
+    block = iht_block(d) if block is None else block
     if task.kind == "multiclass":
         k = task.y.shape[1]
         s_eff = min(int(s), m * (d + k))

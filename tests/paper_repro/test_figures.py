@@ -42,7 +42,7 @@ def test_quick_figures_are_produced(name, tmp_path):
 
 
 MICRO = ("gaussian-phase", "planted", "planted-vector", "certify", "pruning", "lottery", "transfer", "classify", "inr",
-         "relu-phase", "linear-imp", "convergence", "sequential-check")
+         "relu-phase", "linear-imp", "convergence", "sequential-check", "constants")
 
 
 @pytest.mark.parametrize("name", MICRO)
@@ -140,6 +140,8 @@ def test_version_and_repro_list_import_no_figure_module():
                                         ("transfer --config fmnist-mnist", ["transfer_fmnist-mnist"]),
                                         ("relu-phase", ["relu_phase", "relu_phase_law", "relu_phase_trials",
                                                         "relu_structure"]),
+                                        ("constants", ["planted_constants"]),
+                                        ("constants --config paper", ["planted_constants_paper"]),
                                         ("convergence", ["demo_convergence", "demo_convergence_residuals"])])
 def test_redraw_draws_from_the_csv_without_computing(name, stems, tmp_path, monkeypatch):
     """--redraw on the quick run's CSVs (as committed under figures/) draws each figure without a sweep."""
