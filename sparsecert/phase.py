@@ -15,6 +15,11 @@
   axes (``c = 4``: the regime of the IHT tests).
 * :func:`fit_transition` -- the empirical 50% point along ``rho`` by a
   logistic fit of success against ``rho`` at one ``delta``.
+* :func:`fit_sample_size_law` -- a measured sample-size law: n50 (the n at which
+  half the instances of (s, m, d) are recovered) as a combination of named terms
+  (:data:`LAW_TERMS`), with bootstrap intervals, leave-one-out error and a
+  jackknife prediction interval (:class:`SampleSizeLaw`; the fitted ones live in
+  :data:`sparsecert.certify.LAWS`).
 """
 
 from __future__ import annotations
@@ -128,7 +133,7 @@ LAW_TERMS = {
 def _term(name, point):
     try:
         return float(LAW_TERMS[name](point))
-    except ZeroDivisionError:  # e.g. two planted units with one pattern: separation 0
+    except ZeroDivisionError:  # a statistic of 0 (a coverage) in a denominator
         return np.inf
 
 

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sparsecert.certify import pattern_statistics, population_separation
-from sparsecert.phase import SampleSizeLaw, fit_sample_size_law
+from sparsecert.phase import LAW_TERMS, SampleSizeLaw, fit_sample_size_law
 from sparsecert.cells import RELU_VARIANTS
 from sparsecert.plot import pyplot
 from sparsecert.sweep import run_sweep
@@ -96,8 +96,8 @@ CONFIGS = {"micro": MICRO, "quick": QUICK, "full": FULL, "laws": FULL, "factoria
 
 
 def law_x(s, m, d):
-    """The law's variable ``s log(m d / s)``."""
-    return s * np.log(m * d / s)
+    """The Gaussian law's variable ``s log(m d / s)`` (``LAW_TERMS["x"]``)."""
+    return LAW_TERMS["x"]({"s": s, "m": m, "d": d})
 
 
 def _isotonic(y, w):

@@ -30,8 +30,8 @@ ERC (Tropp 2004)            max_{j not in S} ||A_S^+ a_j||_1 < 1 => OMP and BP  
 NSP for a support (LP)      BP recovers every vector on S (with the given             ``2^|S|`` LPs (SciPy HiGHS)
                             signs, or all signs)
 ReLU structure              separation and coverage of the planted patterns           O(n p^2)
-support eigenvalues         alpha_S, beta_S on one support; kappa_S bounds kappa_k    O(n |S|^2)
-                            below for k >= |S| (Cauchy interlacing)
+support eigenvalues         alpha_S, beta_S on one support S of size k; kappa_S       O(n k^2)
+                            bounds kappa_k' below for k' >= k (Cauchy interlacing)
 sample_size (measured law)  predicts n50 of fixed-pattern NIHT on planted ReLU nets   free (a fitted law)
                             with a prediction interval: a measurement, not a proof
 ==========================  ========================================================  ===========================

@@ -66,10 +66,10 @@ class RestrictedEigenvalues:
 def support_eigenvalues(A: LinearOperator | ArrayLike, support: ArrayLike) -> tuple[float, float]:
     """``(alpha_S, beta_S)``: the smallest and largest eigenvalue of ``A_S^T A_S`` on one support.
 
-    Exact (one |S| x |S| eigen-decomposition after forming the n x |S| columns: O(n |S|^2) time,
-    O(n |S|) memory). By Cauchy interlacing, every support containing S has ``alpha_k <= alpha_S``
-    and ``beta_k >= beta_S``: the ratio is a lower bound on the restricted condition number
-    ``kappa_k`` for every ``k >= |S|``.
+    Exact (one k x k eigen-decomposition after forming the n x k columns, k the support's size:
+    O(n k^2) time, O(n k) memory). By Cauchy interlacing, every support containing S has
+    ``alpha_k <= alpha_S`` and ``beta_k >= beta_S``: the ratio is a lower bound on the restricted
+    condition number ``kappa_k`` for every k at least the size of S.
     """
     A = real_operator(A)
     S, _ = check_certify_support(support, A.shape[1])
