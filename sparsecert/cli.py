@@ -15,6 +15,7 @@ import numpy as np
 from . import __version__
 from .plot import grid_heatmap
 from .recovery import METHODS
+from .registry import EXPERIMENTS
 from .sweep import SweepCellError
 
 
@@ -207,29 +208,14 @@ def run_certify(args, parser):
     return 0
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(
-        prog="sparsecert",
-        description="Provable recovery of sparse neural networks: IHT on implicit operators, pruning baselines, "
-        "certificates and the papers' figures.",
-    )
-    parser.add_argument("--version", action="version", version=f"sparsecert {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-
-    # the papers' figures live in the paper_repro package beside this one: these two verbs load it on first
-    # use and hand it their arguments (this module imports nothing from it)
-    sub.add_parser("repro", help="regenerate paper figures (PNG + CSV): python -m paper_repro, same options",
-                   add_help=False)
-    sub.add_parser("demo", help="every quick figure, two at a time (same as 'repro all --quick --jobs 2')",
-                   add_help=False)
-
+def _sweep_parser(sub):
     sw = sub.add_parser("sweep", help="run or resume a grid sweep of a registered experiment into SQLite",
                         formatter_class=argparse.RawDescriptionHelpFormatter,
                         epilog="examples:\n  sparsecert sweep gaussian_recovery --describe\n"
                         "  sparsecert sweep gaussian_recovery --grid n=40,60 N=100 s=2,5 method=niht --seeds 0 1 2 "
                         "--db g.sqlite --csv g.csv\n  (Ctrl-C stops it keeping every finished cell; the same command "
                         "resumes)")
-    sw.add_argument("experiment", help="a registered experiment (gaussian_recovery, l1_recovery, relu_recovery, planted_mlp, planted_vector, pruning) or module:function")
+    sw.add_argument("experiment", help=f"a registered experiment ({', '.join(EXPERIMENTS)}) or module:function")
     sw.add_argument("--describe", action="store_true",
                     help="list the experiment's parameters (type, range or choices, default) and exit")
     sw.add_argument("--grid", nargs="+", metavar="NAME=V1,V2", help="parameter values (cells: their product)")
@@ -246,7 +232,10 @@ def main(argv=None):
                     "(they are never reused) before running")
     sw.add_argument("--on-error", choices=["stop", "skip"], default="stop",
                     help="a cell that raises: stop the sweep (default) or skip it and run on; finished cells are stored either way")
+    sw.set_defaults(run=_cmd_sweep)
 
+
+def _recover_parser(sub):
     rc = sub.add_parser("recover", help="sparse recovery from .npy/.npz files",
                         formatter_class=argparse.RawDescriptionHelpFormatter,
                         epilog="examples:\n  sparsecert recover --A A.npy --y y.npy --s 20 --method htp --out w.npz\n"
@@ -265,7 +254,10 @@ def main(argv=None):
     rc.add_argument("--seed", type=int, default=0, help="seeds the generators (with --X)")
     rc.add_argument("--out", default="recovered.npz", help="where the solution goes (.npz: indices, values, size, "
                     "residuals)")
+    rc.set_defaults(run=run_recover)
 
+
+def _certify_parser(sub):
     ce = sub.add_parser("certify", help="check recovery conditions of a sensing matrix (.npy/.npz)",
                         formatter_class=argparse.RawDescriptionHelpFormatter,
                         epilog="example:\n  sparsecert certify --A A.npy --s 5 --support 3,7,11,19,42")
@@ -276,7 +268,10 @@ def main(argv=None):
     ce.add_argument("--w", default=None, help="a solution (dense .npy of length N)")
     ce.add_argument("--budget", type=int, default=50_000, help="most supports to enumerate exactly")
     ce.add_argument("--seed", type=int, default=0, help="seeds the sampled supports of the bounds")
+    ce.set_defaults(run=run_certify)
 
+
+def _planted_parser(sub):
     pl = sub.add_parser("planted", help="planted sparse MLPs over your own (m, s) grid, PSNR heatmap",
                         formatter_class=argparse.RawDescriptionHelpFormatter,
                         epilog="example:\n  sparsecert planted --m 1 5 20 --s 5 20 50 --n 2000 --imp --out planted")
@@ -293,7 +288,111 @@ def main(argv=None):
     pl.add_argument("--imp-epochs", type=int, default=15, help="Adam epochs per IMP round")
     pl.add_argument("--out", default="figures", help="folder of the CSV and the heatmap (default figures)")
     pl.add_argument("--device", default=None, help="run IHT on the torch backend on this device (cpu, cuda, cuda:K); default NumPy")
+    pl.set_defaults(run=_cmd_planted)
 
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``sparsecert`` parser: one sub-parser per command, each naming the function that runs it
+    (``args.run(args, parser)``, its exit status)."""
+    parser = argparse.ArgumentParser(
+        prog="sparsecert",
+        description="Provable recovery of sparse neural networks: IHT on implicit operators, pruning baselines, "
+        "certificates and the papers' figures.",
+    )
+    parser.add_argument("--version", action="version", version=f"sparsecert {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    # the papers' figures live in the paper_repro package beside this one: these two verbs load it on first
+    # use and hand it their arguments (this module imports nothing from it)
+    sub.add_parser("repro", help="regenerate paper figures (PNG + CSV): python -m paper_repro, same options",
+                   add_help=False)
+    sub.add_parser("demo", help="every quick figure, two at a time (same as 'repro all --quick --jobs 2')",
+                   add_help=False)
+    for add in (_sweep_parser, _recover_parser, _certify_parser, _planted_parser):
+        add(sub)
+    return parser
+
+
+def _cmd_sweep(args, parser):
+    """``sparsecert sweep``: run or resume a sweep into its store (and a CSV)."""
+    from .sweep import SweepFormatError, SweepInterrupted, describe, experiment_function, run_sweep
+
+    try:
+        experiment_function(args.experiment)  # a registered name or "module:function"
+    except ValueError as exc:
+        parser.error(str(exc))
+    if args.describe:
+        from .registry import parameters
+
+        print(parameters(args.experiment))
+        return 0
+    if not args.grid:
+        parser.error("sweep: --grid is required (see the parameters with --describe)")
+    if args.workers is not None and args.workers < 1:
+        parser.error(f"--workers must be a positive number of processes, got {args.workers}")
+    _check_out_file(args.db, parser, "--db")
+    if args.csv:
+        _check_out_file(args.csv, parser, "--csv")
+        if _same_file(args.csv, args.db):
+            parser.error(f"--csv {args.csv} is the sweep store --db {args.db}: writing the rows there would "
+                         "destroy it; give another file")
+    _report_to_stderr("sparsecert sweep")
+    try:
+        if args.drop_other_versions:
+            from .sweep import SweepStore, name_and_target
+
+            with SweepStore(args.db) as store:
+                dropped = store.drop_other_versions(name_and_target(args.experiment)[0])
+            print(f"dropped {dropped} cells of other versions from {args.db}")
+        res = run_sweep(args.experiment, _parse_grid(args.grid, parser), args.seeds, args.db,
+                        executor=args.executor, workers=args.workers, scheduler=args.scheduler, progress=True,
+                        on_error=args.on_error)
+        print(f"{res.ran} cells run, {res.skipped} already in {args.db}; {len(res.rows)} rows")
+        if args.csv:
+            print(f"rows: {res.to_csv(args.csv)}")
+    except SweepInterrupted as exc:
+        print(f"sparsecert sweep: {exc}", file=sys.stderr)
+        return 130
+    except (SweepFormatError, ValueError, TypeError, ImportError, OSError) as exc:
+        print(f"sparsecert sweep: error: {exc}", file=sys.stderr)
+        return 2
+    except SweepCellError as exc:
+        print(f"sparsecert sweep: error: {exc}", file=sys.stderr)
+        return 1
+    for f in res.failed:
+        print(f"sparsecert sweep: cell ({describe(f['params'], f['seed'])}) failed: {f['error']}", file=sys.stderr)
+    if res.failed:
+        print(f"sparsecert sweep: {len(res.failed)} cells failed and were skipped (not stored; a rerun retries them)",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def _cmd_planted(args, parser):
+    """``sparsecert planted``: the planted-MLP grid over the user's (m, s)."""
+    bad = [f"--{k} {v}" for k, vals in (("m", args.m), ("s", args.s), ("seeds", args.seeds)) for v in vals
+           if v < (0 if k == "seeds" else 1)]
+    if bad or args.n < 1 or args.d < 1 or args.layers < 1 or args.iters < 1:
+        parser.error(f"sizes must be positive (seeds non-negative); got {' '.join(bad) or 'a non-positive --n/--d/--layers/--iters'}")
+    from .planted import capacity
+
+    if not any(args.layers <= s <= capacity(m, args.d, args.layers) for m in args.m for s in args.s):
+        parser.error(f"no (m, s) cell fits: every --s exceeds the weights of a width-m net (m * d = "
+                     f"{max(args.m) * args.d} at the largest --m)")
+    check_device(args.device, parser)
+    from ._memory import WorkingSetError
+
+    try:
+        run_planted(args.m, args.s, args.seeds, check_out_dir(args.out, parser), n=args.n, d=args.d,
+                    layers=args.layers, method=args.method, max_iter=args.iters, sequential=not args.fixed,
+                    imp=args.imp, imp_epochs=args.imp_epochs, device=args.device)
+    except (WorkingSetError, OSError) as exc:  # a grid this machine cannot hold; an output it cannot write
+        print(f"sparsecert planted: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def main(argv=None):
+    parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv and argv[0] in ("repro", "demo"):
         figures = importlib.import_module("paper_repro.cli")
@@ -303,82 +402,7 @@ def main(argv=None):
     if args.command is None:
         parser.print_help()
         return 2
-    if args.command == "sweep":
-        from .sweep import SweepFormatError, SweepInterrupted, describe, experiment_function, run_sweep
-
-        try:
-            experiment_function(args.experiment)  # a registered name or "module:function"
-        except ValueError as exc:
-            parser.error(str(exc))
-        if args.describe:
-            from .registry import parameters
-
-            print(parameters(args.experiment))
-            return 0
-        if not args.grid:
-            parser.error("sweep: --grid is required (see the parameters with --describe)")
-        if args.workers is not None and args.workers < 1:
-            parser.error(f"--workers must be a positive number of processes, got {args.workers}")
-        _check_out_file(args.db, parser, "--db")
-        if args.csv:
-            _check_out_file(args.csv, parser, "--csv")
-            if _same_file(args.csv, args.db):
-                parser.error(f"--csv {args.csv} is the sweep store --db {args.db}: writing the rows there would "
-                             "destroy it; give another file")
-        _report_to_stderr("sparsecert sweep")
-        try:
-            if args.drop_other_versions:
-                from .sweep import SweepStore, name_and_target
-
-                with SweepStore(args.db) as store:
-                    dropped = store.drop_other_versions(name_and_target(args.experiment)[0])
-                print(f"dropped {dropped} cells of other versions from {args.db}")
-            res = run_sweep(args.experiment, _parse_grid(args.grid, parser), args.seeds, args.db,
-                            executor=args.executor, workers=args.workers, scheduler=args.scheduler, progress=True,
-                            on_error=args.on_error)
-            print(f"{res.ran} cells run, {res.skipped} already in {args.db}; {len(res.rows)} rows")
-            if args.csv:
-                print(f"rows: {res.to_csv(args.csv)}")
-        except SweepInterrupted as exc:
-            print(f"sparsecert sweep: {exc}", file=sys.stderr)
-            return 130
-        except (SweepFormatError, ValueError, TypeError, ImportError, OSError) as exc:
-            print(f"sparsecert sweep: error: {exc}", file=sys.stderr)
-            return 2
-        except SweepCellError as exc:
-            print(f"sparsecert sweep: error: {exc}", file=sys.stderr)
-            return 1
-        for f in res.failed:
-            print(f"sparsecert sweep: cell ({describe(f['params'], f['seed'])}) failed: {f['error']}", file=sys.stderr)
-        if res.failed:
-            print(f"sparsecert sweep: {len(res.failed)} cells failed and were skipped (not stored; a rerun retries them)",
-                  file=sys.stderr)
-            return 1
-    elif args.command == "recover":
-        return run_recover(args, parser)
-    elif args.command == "certify":
-        return run_certify(args, parser)
-    elif args.command == "planted":
-        bad = [f"--{k} {v}" for k, vals in (("m", args.m), ("s", args.s), ("seeds", args.seeds)) for v in vals
-               if v < (0 if k == "seeds" else 1)]
-        if bad or args.n < 1 or args.d < 1 or args.layers < 1 or args.iters < 1:
-            parser.error(f"sizes must be positive (seeds non-negative); got {' '.join(bad) or 'a non-positive --n/--d/--layers/--iters'}")
-        from .planted import capacity
-
-        if not any(args.layers <= s <= capacity(m, args.d, args.layers) for m in args.m for s in args.s):
-            parser.error(f"no (m, s) cell fits: every --s exceeds the weights of a width-m net (m * d = "
-                         f"{max(args.m) * args.d} at the largest --m)")
-        check_device(args.device, parser)
-        from ._memory import WorkingSetError
-
-        try:
-            run_planted(args.m, args.s, args.seeds, check_out_dir(args.out, parser), n=args.n, d=args.d,
-                        layers=args.layers, method=args.method, max_iter=args.iters, sequential=not args.fixed,
-                        imp=args.imp, imp_epochs=args.imp_epochs, device=args.device)
-        except (WorkingSetError, OSError) as exc:  # a grid this machine cannot hold; an output it cannot write
-            print(f"sparsecert planted: error: {exc}", file=sys.stderr)
-            return 2
-    return 0
+    return args.run(args, parser)
 
 
 if __name__ == "__main__":

@@ -14,8 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from ..phase import SampleSizeLaw
 from ..validation import check_array, check_int, check_option
 
