@@ -355,69 +355,14 @@ class SequentialIHTSolver(IHTSolver):
         S, d = self.S, self.unit
         X = _host_data(self.A)
         units, start = np.unique(S // d, return_index=True)
-        k = units.size
-        if X is None or not 1 <= k <= MERGE_UNITS:
+        if X is None or not 1 <= units.size <= MERGE_UNITS:
             return False
         step = -(-X.shape[0] // MOVE_ROWS)
-        X, r = X[::step], to_numpy(self.r)[::step]
-        bounds = np.append(start, S.size)
-        feat, wS = S % d, to_numpy(self.wS)
-        W = np.zeros((k, d), wS.dtype)
-        W[np.repeat(np.arange(k), np.diff(bounds)), feat] = wS
-        Z = X @ W.T  # (rows, k) pre-activations
         part = self._parts_of(units)
-        sg = np.asarray(getattr(self.A, "signs", [1.0]))[part]
-        O = sg * np.maximum(Z, 0)  # the units' outputs
-        base = float(r @ r)
-        found = []  # (||r_new||^2 on the rows, S, w) of each unit's best merge and best split
-
-        def score(D_of, count):  # ||r - D||^2 for each column D of output changes, a chunk of columns at a time
-            out, step = np.empty(count), max(1, SCORE_CHUNK_BYTES // (8 * X.shape[0]))
-            for c0 in range(0, count, step):
-                D = D_of(c0, min(count, c0 + step))
-                out[c0 : c0 + D.shape[1]] = base - 2.0 * (r @ D) + np.einsum("ij,ij->j", D, D)
-            return out
-
-        for i in range(k - 1):
-            js = np.arange(i + 1, k)
-            js = js[part[js] == part[i]]
-            if js.size:
-                val = score(lambda c0, c1: sg[i] * np.maximum(Z[:, i : i + 1] + Z[:, js[c0:c1]], 0) - O[:, i : i + 1]
-                            - O[:, js[c0:c1]], js.size)
-                t = int(np.argmin(val))
-                merged = W[i] + W[js[t]]
-                f = np.flatnonzero(merged)
-                keep = (S // d != units[i]) & (S // d != units[js[t]])
-                found.append((val[t], np.concatenate([S[keep], units[i] * d + f]), np.concatenate([wS[keep], merged[f]])))
-        offsets = self._part_offsets()
-        for i in range(k):
-            a, b = bounds[i], bounds[i + 1]
-            free = np.setdiff1d(np.arange(offsets[part[i]], offsets[part[i] + 1]), units, assume_unique=True)
-            if b - a < 2 or not free.size:
-                continue
-
-            def split(c0, c1):
-                Zt = X[:, feat[a + c0 : a + c1]] * wS[a + c0 : a + c1]  # the split-off features' pre-activations
-                return sg[i] * (np.maximum(Z[:, i : i + 1] - Zt, 0) + np.maximum(Zt, 0)) - O[:, i : i + 1]
-
-            val = score(split, b - a)
-            t = int(np.argmin(val))
-            S2 = S.copy()
-            S2[a + t] = free[0] * d + feat[a + t]
-            found.append((val[t], S2, wS))
-        if S.size * k * X.shape[0] <= MOVE_ENTRIES:  # move one feature to another unit with weights
-            has = np.zeros((k, d), bool)
-            has[np.repeat(np.arange(k), np.diff(bounds)), feat] = True
-            val = move_scores(X, r, Z, O, sg.astype(float), part, feat, wS, bounds, has)
-            for i in range(k):
-                a, b = bounds[i], bounds[i + 1]
-                if b - a < 2:
-                    continue
-                t, u = np.unravel_index(int(np.argmin(val[a:b])), (b - a, k))
-                if np.isfinite(val[a + t, u]):
-                    S2 = S.copy()
-                    S2[a + t] = units[u] * d + feat[a + t]
-                    found.append((val[a + t, u], S2, wS))
+        u = _Units(X[::step], to_numpy(self.r)[::step], S, to_numpy(self.wS), d, units, np.append(start, S.size), part,
+                   np.asarray(getattr(self.A, "signs", [1.0]))[part])
+        base = u.base
+        found = _merges(u) + _splits(u, self._part_offsets()) + _feature_moves(u)
         now = norm(self.r)
         for val, S2, w2 in sorted(found, key=lambda f: f[0])[:MOVE_CHECKS]:
             if val >= base * (1.0 - _RISE) ** 2:
@@ -479,3 +424,90 @@ class SequentialIHTSolver(IHTSolver):
             self.A.follow_weights(self.best[1])  # the operator describes the network returned
         return super().finalize(best_iter=self.best[2], admission_retries=self.retries, switched_at=self.switched_at,
                                 merged_weights=self.merged, unit_moves=self.moves, **info)
+
+
+class _Units:
+    """The units with weights of a sparse iterate, on the rows the unit moves are scored on: their
+    weights ``W`` (k, d), pre-activations ``Z = X W^T`` and outputs ``O`` (rows, k), and what each
+    move needs (the support ``S`` sorted by unit, ``bounds`` of each unit's run in it, its ``feat``
+    and ``wS``, each unit's ``part`` and output sign ``sg``, ``base = ||r||^2`` on the rows)."""
+
+    def __init__(self, X, r, S, wS, d, units, bounds, part, sg):
+        self.X, self.r, self.S, self.wS, self.d, self.units, self.bounds, self.part, self.sg = (
+            X, r, S, wS, d, units, bounds, part, sg)
+        self.k, self.feat = units.size, S % d
+        self.W = np.zeros((self.k, d), wS.dtype)
+        self.W[np.repeat(np.arange(self.k), np.diff(bounds)), self.feat] = wS
+        self.Z = X @ self.W.T  # (rows, k) pre-activations
+        self.O = sg * np.maximum(self.Z, 0)  # the units' outputs
+        self.base = float(r @ r)
+
+    def scores(self, D_of, count):
+        """``||r - D||^2`` for each of ``count`` columns of output changes ``D_of(c0, c1)`` builds, a chunk
+        of at most SCORE_CHUNK_BYTES at a time."""
+        out, step = np.empty(count), max(1, SCORE_CHUNK_BYTES // (8 * self.X.shape[0]))
+        for c0 in range(0, count, step):
+            D = D_of(c0, min(count, c0 + step))
+            out[c0 : c0 + D.shape[1]] = self.base - 2.0 * (self.r @ D) + np.einsum("ij,ij->j", D, D)
+        return out
+
+
+def _merges(u):
+    """Each unit's best merge with a later unit of its part: ``(||r_new||^2 on the rows, S, w)``."""
+    found, Z, O, sg, S, d = [], u.Z, u.O, u.sg, u.S, u.d
+    for i in range(u.k - 1):
+        js = np.arange(i + 1, u.k)
+        js = js[u.part[js] == u.part[i]]
+        if js.size:
+            val = u.scores(lambda c0, c1: sg[i] * np.maximum(Z[:, i : i + 1] + Z[:, js[c0:c1]], 0) - O[:, i : i + 1]
+                           - O[:, js[c0:c1]], js.size)
+            t = int(np.argmin(val))
+            merged = u.W[i] + u.W[js[t]]
+            f = np.flatnonzero(merged)
+            keep = (S // d != u.units[i]) & (S // d != u.units[js[t]])
+            found.append((val[t], np.concatenate([S[keep], u.units[i] * d + f]),
+                          np.concatenate([u.wS[keep], merged[f]])))
+    return found
+
+
+def _splits(u, offsets):
+    """Each unit's best split of one feature into a free block of its part (``offsets``: the parts'
+    first blocks): ``(||r_new||^2 on the rows, S, w)``."""
+    found = []
+    for i in range(u.k):
+        a, b = u.bounds[i], u.bounds[i + 1]
+        free = np.setdiff1d(np.arange(offsets[u.part[i]], offsets[u.part[i] + 1]), u.units, assume_unique=True)
+        if b - a < 2 or not free.size:
+            continue
+
+        def split(c0, c1):
+            Zt = u.X[:, u.feat[a + c0 : a + c1]] * u.wS[a + c0 : a + c1]  # the split-off features' pre-activations
+            return u.sg[i] * (np.maximum(u.Z[:, i : i + 1] - Zt, 0) + np.maximum(Zt, 0)) - u.O[:, i : i + 1]
+
+        val = u.scores(split, b - a)
+        t = int(np.argmin(val))
+        S2 = u.S.copy()
+        S2[a + t] = free[0] * u.d + u.feat[a + t]
+        found.append((val[t], S2, u.wS))
+    return found
+
+
+def _feature_moves(u):
+    """Each unit's best move of one feature to another unit of its part that lacks it (when
+    ``|S| k rows <= MOVE_ENTRIES``): ``(||r_new||^2 on the rows, S, w)``."""
+    if u.S.size * u.k * u.X.shape[0] > MOVE_ENTRIES:
+        return []
+    has = np.zeros((u.k, u.d), bool)
+    has[np.repeat(np.arange(u.k), np.diff(u.bounds)), u.feat] = True
+    val = move_scores(u.X, u.r, u.Z, u.O, u.sg.astype(float), u.part, u.feat, u.wS, u.bounds, has)
+    found = []
+    for i in range(u.k):
+        a, b = u.bounds[i], u.bounds[i + 1]
+        if b - a < 2:
+            continue
+        t, j = np.unravel_index(int(np.argmin(val[a:b])), (b - a, u.k))
+        if np.isfinite(val[a + t, j]):
+            S2 = u.S.copy()
+            S2[a + t] = u.units[j] * u.d + u.feat[a + t]
+            found.append((val[a + t, j], S2, u.wS))
+    return found
