@@ -251,10 +251,10 @@ class SequentialIHTSolver(IHTSolver):
     def _follow(self, cand):
         """Let the generators follow the candidate's weights; its residual becomes the network's.
         Returns the relative residual. ``A_S`` is restricted again when next needed."""
-        self.A.follow_weights(SparseVector(cand["S"], cand["wS"], self.shape[1]))
-        cand["r"] = self.y - self.A.followed_output(self.cache)  # a by-product of the followed masks
-        cand["R_S"], cand["recurrence"] = None, False
-        return norm(cand["r"]) / self.ynorm if self.ynorm else 0.0
+        self.A.follow_weights(SparseVector(cand.S, cand.wS, self.shape[1]))
+        cand.r = self.y - self.A.followed_output(self.cache)  # a by-product of the followed masks
+        cand.R_S, cand.recurrence = None, False
+        return norm(cand.r) / self.ynorm if self.ynorm else 0.0
 
     def _admit(self, grad, cand, res):
         """Retry with half, a quarter, ... of the entering units; the best candidate, followed.
@@ -266,7 +266,7 @@ class SequentialIHTSolver(IHTSolver):
         gS, cidx, cval = grad
         d = self.unit
         old = np.unique(self.S // d)
-        new_units = np.setdiff1d(np.unique(cand["S"] // d), old)
+        new_units = np.setdiff1d(np.unique(cand.S // d), old)
         if res <= self.rel_residual * (1.0 + _RISE) or not new_units.size:
             return cand
         units = cidx // d
@@ -301,13 +301,13 @@ class SequentialIHTSolver(IHTSolver):
         for ``c > 0``, so the network and its residual stay while the merged-away units'
         weights are freed for the next step. Such twins are equal columns of ``A_S``, on which
         the inner solve splits the weight and the thresholding keeps both."""
-        S, d = cand["S"], self.unit
+        S, d = cand.S, self.unit
         if S.size < 2:
             return
         units, start = np.unique(S // d, return_index=True)
         if units.size < 2:
             return
-        wS = to_numpy(cand["wS"])
+        wS = to_numpy(cand.wS)
         part = self._parts_of(units)
         bounds = np.append(start, S.size)
         groups = {}
@@ -320,13 +320,13 @@ class SequentialIHTSolver(IHTSolver):
         if not twins:
             return
         keep = np.ones(S.size, bool)
-        merged = cand["wS"].copy()
+        merged = cand.wS.copy()
         for (a0, b0), *rest in twins:
             for a, b in rest:
                 merged[a0:b0] = merged[a0:b0] + merged[a:b]
                 keep[a:b] = False
-        cand["S"], cand["wS"] = S[keep], merged[keep]
-        cand["same"] = bool(np.array_equal(cand["S"], self.S))
+        cand.S, cand.wS = S[keep], merged[keep]
+        cand.same = bool(np.array_equal(cand.S, self.S))
         self.merged += int((~keep).sum())
         self._follow(cand)
 

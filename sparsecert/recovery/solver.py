@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
@@ -38,6 +39,24 @@ Y_NORM_RANGE = (2.0**-256, 2.0**256)
 LONG_PASS_ENTRIES = 10**10
 
 _KAPPA, _C = SAFEGUARD
+
+
+@dataclass
+class Candidate:
+    """The next iterate a step proposes, the solver's state untouched until it is accepted: the step
+    ``mu``, support ``S`` and weights ``wS``, ``A_S`` (``R_S``; None: restrict again when needed), the
+    residual ``r``, whether the support stayed (``same``), whether ``r`` came from the residual
+    recurrence rather than a product (``recurrence``) and the bytes of restricted operators the step
+    held (``work``)."""
+
+    mu: float
+    S: np.ndarray
+    wS: Any
+    R_S: Any
+    r: Any
+    same: bool
+    recurrence: bool
+    work: int
 
 
 class IHTSolver:
@@ -186,88 +205,96 @@ class IHTSolver:
         return gS, cidx, cval
 
     def _candidate(self, gS, cidx, cval):
-        """The next iterate from the gradient ``(g_S, cidx, cval)`` as a dict, the state untouched:
-        threshold ``w + mu g`` over ``S`` and the candidates, then the inner solve on the new
-        support. Variants pass fewer candidates to restrict where the support may grow."""
-        A, s, y, cache = self.A, self.s, self.y, self.cache
-        S, wS = self.S, self.wS
+        """The next iterate from the gradient ``(g_S, cidx, cval)`` as a :class:`Candidate`, the state
+        untouched: threshold ``w + mu g`` over ``S`` and the candidates, then the inner solve on the
+        new support. Variants pass fewer candidates to restrict where the support may grow."""
+        A, s, cache, S = self.A, self.s, self.cache, self.S
         R_S = self._support_operator()
         # U = S (disjoint) cup candidates, sorted; w is zero on the candidates.
         U = np.concatenate([S, cidx])
         order = np.argsort(U, kind="stable")
         U = U[order]
         gU = np.concatenate([gS, cval])[order]
-        wU = np.concatenate([wS, np.zeros(cidx.size, A.dtype)])[order]
-
-        R_G, along_S = R_S, True  # along_S: the step is along g_S (A_S g_S then moves the residual)
-        # HTP: w_S solves least squares on S, so g_S is round-off and the NIHT ratio on it noise (the
-        # path then depended on summation order). The Rayleigh quotient along w_S instead,
-        # ||w_S||^2 / ||A_S w_S||^2, with A_S w_S = y - r: no product.
-        wn, fn = (norm(wS), norm(y - self.r)) if self.adaptive and S.size and self.method == "htp" else (0.0, 0.0)
-        if wn > 0 and fn > 0:
-            mu, along_S = (wn / fn) * (wn / fn), False
-            if not np.isfinite(mu) or mu == 0.0:
-                return None
-        elif self.adaptive:
-            # NIHT step from the current support (or the best s candidates at w = 0).
-            G_g = gS
-            if not S.size:
-                G_idx, G_g = hard_threshold(cidx, cval, s)
-                R_G = A.restrict(G_idx, cache=cache)
-            # mu = ||g||^2 / ||A g||^2 from the product on the unit direction (no overflow at any
-            # scale; g is finite, checked above)
-            gn = norm(G_g)
-            Ag = R_G.matvec(G_g / gn) if gn > 0 else R_G.matvec(G_g)
-            an = norm(Ag)
-            inv = 1.0 / an if gn > 0 and an > 0 else 1.0
-            mu = inv * inv  # (1 / ||A u||)^2; products, not **: a Python float ** 2 raises OverflowError
-            if not np.isfinite(an) or mu == 0.0:
-                return None  # an overflowing product or an unrepresentable step: stop, keep w
-            if 1e-150 < gn < 1e150:  # A_S g_S itself, for the residual recurrence
-                Ag, g_scale = Ag * gn, 1.0
-            else:  # kept as A_S u (A_S g_S = ||g|| A_S u would overflow or underflow)
-                g_scale = gn if gn > 0 else 1.0
-        else:
-            mu = self.step_size
+        wU = np.concatenate([self.wS, np.zeros(cidx.size, A.dtype)])[order]
+        step = self._step_size(gS, cidx, cval, R_S)
+        if step is None:
+            return None
+        mu, along_S, R_G, Ag, g_scale = step
         T, wT = hard_threshold(U, wU + mu * gU, s)
         work = R_S.nbytes + (R_G.nbytes if R_G is not R_S else 0)
         r_T = None  # the residual at (T, wT) when a product already gave it
         if self.adaptive and S.size and not np.array_equal(T, S):
-            # Blumensath-Davies safeguard: accept mu only if mu <= omega.
-            R_U = A.restrict(U, cache=cache)
-            work = max(work, R_S.nbytes + R_U.nbytes)
-            R_S = R_G = self.R_S = None  # R_U covers S; let A_S go (a retry restricts again)
-            for _ in range(60):
-                diff = -wU
-                diff[np.searchsorted(U, T)] += wT
-                dn = norm(diff)
-                Ad, Ad_T = R_U.matvec(diff / dn) * dn, T  # the kernels skip the zeros of diff: cost ~ |S cup T|
-                ratio = dn / max(norm(Ad), np.finfo(float).tiny)
-                omega = (1.0 - _C) * ratio * ratio
-                if mu <= omega:
-                    break
-                mu = mu / (_KAPPA * (1.0 - _C))
-                T, wT = hard_threshold(U, wU + mu * gU, s)
-                if np.array_equal(T, S):
-                    break
-            if Ad_T is T and not np.array_equal(T, S) and self._since_exact < self.exact_every:
-                r_T = self.r - Ad  # A_T wT = A_S wS + A_U diff
-            del R_U
+            held = R_S.nbytes
+            R_S = self.R_S = None  # the safeguard's A_U covers S; let A_S go (a retry restricts again)
+            mu, T, wT, r_T, work = self._safeguard(U, wU, gU, mu, T, wT, work, held)
         same = bool(np.array_equal(T, S))
         R_T = R_S if same and R_S is not None else A.restrict(T, cache=cache)
         work = max(work, R_T.nbytes)
         if same and self.adaptive and along_S and self._since_exact < self.exact_every:
             # Same support: w moved by mu g_S, so r moves by -mu A_S g_S (computed above).
             r_T = self.r - (mu * g_scale) * Ag
-
         if self.method == "aiht" and self.inner_iter:
-            wT, r = cgls(R_T, y, wT, self.inner_iter, 0.0, res=r_T, fused=True)
+            wT, r = cgls(R_T, self.y, wT, self.inner_iter, 0.0, res=r_T, fused=True)
         elif self.method == "htp":
-            wT, r = least_squares(R_T, y, wT, self.ls_iter, self.ls_tol, res=r_T)
+            wT, r = least_squares(R_T, self.y, wT, self.ls_iter, self.ls_tol, res=r_T)
         else:
-            r = r_T if r_T is not None else y - R_T.matvec(wT)
-        return {"mu": mu, "S": T, "wS": wT, "R_S": R_T, "r": r, "same": same, "recurrence": r_T is not None,
-                "work": work}
+            r = r_T if r_T is not None else self.y - R_T.matvec(wT)
+        return Candidate(mu, T, wT, R_T, r, same, r_T is not None, work)
+
+    def _step_size(self, gS, cidx, cval, R_S):
+        """``(mu, along_S, R_G, A g, g_scale)`` of a step, or None where none can be taken: the fixed
+        step; HTP's Rayleigh quotient along ``w_S``; else NIHT's ``||g||^2 / ||A g||^2`` on the support
+        (or on the best s candidates at w = 0), with ``A g`` for the residual recurrence (kept as
+        ``A u``, ``u = g / ||g||``, with ``g_scale = ||g||`` where ``A g`` would overflow)."""
+        if not self.adaptive:
+            return self.step_size, True, R_S, None, 1.0
+        S, wS = self.S, self.wS
+        # HTP: w_S solves least squares on S, so g_S is round-off and the NIHT ratio on it noise (the
+        # path then depended on summation order). The Rayleigh quotient along w_S instead,
+        # ||w_S||^2 / ||A_S w_S||^2, with A_S w_S = y - r: no product.
+        wn, fn = (norm(wS), norm(self.y - self.r)) if S.size and self.method == "htp" else (0.0, 0.0)
+        if wn > 0 and fn > 0:
+            mu = (wn / fn) * (wn / fn)
+            return None if not np.isfinite(mu) or mu == 0.0 else (mu, False, R_S, None, 1.0)
+        G_g, R_G = gS, R_S
+        if not S.size:
+            G_idx, G_g = hard_threshold(cidx, cval, self.s)
+            R_G = self.A.restrict(G_idx, cache=self.cache)
+        # mu = ||g||^2 / ||A g||^2 from the product on the unit direction (no overflow at any
+        # scale; g is finite, checked above)
+        gn = norm(G_g)
+        Ag = R_G.matvec(G_g / gn) if gn > 0 else R_G.matvec(G_g)
+        an = norm(Ag)
+        inv = 1.0 / an if gn > 0 and an > 0 else 1.0
+        mu = inv * inv  # (1 / ||A u||)^2; products, not **: a Python float ** 2 raises OverflowError
+        if not np.isfinite(an) or mu == 0.0:
+            return None  # an overflowing product or an unrepresentable step: stop, keep w
+        if 1e-150 < gn < 1e150:  # A_S g_S itself, for the residual recurrence
+            return mu, True, R_G, Ag * gn, 1.0
+        return mu, True, R_G, Ag, gn if gn > 0 else 1.0  # kept as A_S u (A_S g_S would overflow or underflow)
+
+    def _safeguard(self, U, wU, gU, mu, T, wT, work, held):
+        """Blumensath-Davies: accept ``mu`` only if ``mu <= omega``, shrinking it otherwise (at most 60
+        times). Returns ``(mu, T, wT, r_T, work)``, ``r_T`` the residual at ``(T, wT)`` when the last
+        product gave it (else None); ``work`` counts ``A_U`` beside the ``held`` bytes of ``A_S``."""
+        R_U = self.A.restrict(U, cache=self.cache)
+        work = max(work, held + R_U.nbytes)
+        S = self.S
+        for _ in range(60):
+            diff = -wU
+            diff[np.searchsorted(U, T)] += wT
+            dn = norm(diff)
+            Ad, Ad_T = R_U.matvec(diff / dn) * dn, T  # the kernels skip the zeros of diff: cost ~ |S cup T|
+            ratio = dn / max(norm(Ad), np.finfo(float).tiny)
+            omega = (1.0 - _C) * ratio * ratio
+            if mu <= omega:
+                break
+            mu = mu / (_KAPPA * (1.0 - _C))
+            T, wT = hard_threshold(U, wU + mu * gU, self.s)
+            if np.array_equal(T, S):
+                break
+        r_T = self.r - Ad if Ad_T is T and not np.array_equal(T, S) and self._since_exact < self.exact_every else None
+        return mu, T, wT, r_T, work
 
     def _accept(self, cand):
         """Make the candidate the iterate; returns ``(mu, same_support, ||w_new - w||)``
@@ -277,12 +304,12 @@ class IHTSolver:
         A = self.A
         n = A.shape[0]
         vec_bytes = 4 * n * A.dtype.itemsize + 12 * (2 * self.s) * 8
-        self.peak_memory = max(self.peak_memory, A.pass_nbytes + A.cache_nbytes(self.cache) + cand["work"] + vec_bytes)
-        self._since_exact = self._since_exact + 1 if cand["recurrence"] else 0
-        same = cand["same"]
-        dw = norm(cand["wS"] - self.wS) if same else np.inf
-        self.S, self.wS, self.R_S, self.r = cand["S"], cand["wS"], cand["R_S"], cand["r"]
-        return cand["mu"], same, dw
+        self.peak_memory = max(self.peak_memory, A.pass_nbytes + A.cache_nbytes(self.cache) + cand.work + vec_bytes)
+        self._since_exact = self._since_exact + 1 if cand.recurrence else 0
+        same = cand.same
+        dw = norm(cand.wS - self.wS) if same else np.inf
+        self.S, self.wS, self.R_S, self.r = cand.S, cand.wS, cand.R_S, cand.r
+        return cand.mu, same, dw
 
     def run(
         self,
