@@ -154,6 +154,28 @@ class IMPPath:
         return np.flatnonzero(self.masks[-1])
 
 
+def _imp_schedule(d, target, rate, count, threshold, one_shot):
+    """:func:`imp_path`'s schedule checked: exactly one of ``rate``, ``count``, ``threshold`` or
+    ``one_shot``; ``target`` required but for thresholds (where it is a floor, default 1)."""
+    modes = sum(v is not None for v in (rate, count, threshold)) + bool(one_shot and threshold is None)
+    if modes != 1:
+        raise ValueError("give exactly one schedule: rate=, count=, threshold= or one_shot=True")
+    if threshold is None:
+        if target is None:
+            raise ValueError("target (number of weights to keep) is required for rate/count/one-shot schedules")
+        target = check_int(target, "target", low=1, high=d)
+    else:
+        threshold = check_float(threshold, "threshold", low=0.0)
+        target = 1 if target is None else check_int(target, "target", low=1, high=d)
+    if rate is not None:
+        rate = check_float(rate, "rate", low=0.0, low_open=True)
+        if rate >= 1.0:
+            raise ValueError(f"rate must be in (0, 1), got {rate}")
+    if count is not None:
+        count = check_int(count, "count", low=1)
+    return target, rate, count, threshold
+
+
 def imp_path(
     X,
     y,
@@ -214,22 +236,7 @@ def imp_path(
     d = X.shape[1]
     rewind = check_option(rewind, "rewind", set(REWINDS))
     w0 = _w0(w0, d, X.dtype)
-    modes = sum(v is not None for v in (rate, count, threshold)) + bool(one_shot and threshold is None)
-    if modes != 1:
-        raise ValueError("give exactly one schedule: rate=, count=, threshold= or one_shot=True")
-    if threshold is None:
-        if target is None:
-            raise ValueError("target (number of weights to keep) is required for rate/count/one-shot schedules")
-        target = check_int(target, "target", low=1, high=d)
-    else:
-        threshold = check_float(threshold, "threshold", low=0.0)
-        target = 1 if target is None else check_int(target, "target", low=1, high=d)
-    if rate is not None:
-        rate = check_float(rate, "rate", low=0.0, low_open=True)
-        if rate >= 1.0:
-            raise ValueError(f"rate must be in (0, 1), got {rate}")
-    if count is not None:
-        count = check_int(count, "count", low=1)
+    target, rate, count, threshold = _imp_schedule(d, target, rate, count, threshold, one_shot)
     rng = check_rng(rng)
     sigma0 = float(np.std(w0))
 

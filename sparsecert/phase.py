@@ -27,8 +27,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import brentq, minimize, minimize_scalar
-from scipy.stats import norm
+
+# SciPy's optimize and stats are imported where used: this module is imported with
+# sparsecert.certify (its fitted laws), which should stay quick to import (every sweep worker does)
 
 __all__ = ["l1_statistical_dimension", "l1_transition", "sample_complexity_curve", "fit_transition", "LAW_TERMS",
            "SampleSizeLaw", "fit_sample_size_law"]
@@ -36,6 +37,9 @@ __all__ = ["l1_statistical_dimension", "l1_transition", "sample_complexity_curve
 
 def l1_statistical_dimension(eps):
     """``psi(eps)``: statistical dimension of the l1 descent cone divided by N, for ``eps = s/N`` in [0, 1]."""
+    from scipy.optimize import minimize_scalar
+    from scipy.stats import norm
+
     eps = float(eps)
     if not 0.0 <= eps <= 1.0:
         raise ValueError(f"eps must be in [0, 1], got {eps}")
@@ -50,6 +54,8 @@ def l1_statistical_dimension(eps):
 
 def l1_transition(delta):
     """The l1 phase-transition ``rho`` (= s/n) at each ``delta`` (= n/N) in (0, 1)."""
+    from scipy.optimize import brentq
+
     deltas = np.atleast_1d(np.asarray(delta, dtype=float))
     if np.any((deltas <= 0) | (deltas >= 1)):
         raise ValueError("delta must lie in (0, 1)")
@@ -60,6 +66,8 @@ def l1_transition(delta):
 
 def sample_complexity_curve(delta, c=4.0):
     """``rho`` with ``n = c s ln(N/s)`` at each ``delta``: solves ``rho = 1 / (c ln(1 / (rho delta)))``."""
+    from scipy.optimize import brentq
+
     deltas = np.atleast_1d(np.asarray(delta, dtype=float))
     out = []
     for d in deltas:
@@ -85,6 +93,8 @@ def fit_transition(rho, success):
     float
         ``rho50``, or NaN when every trial succeeded or every one failed.
     """
+    from scipy.optimize import minimize
+
     rho = np.asarray(rho, dtype=float)
     y = np.asarray(success, dtype=float)
     if rho.shape != y.shape or rho.size == 0:

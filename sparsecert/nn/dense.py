@@ -219,6 +219,14 @@ def as_targets(Y, loss, k=None):
     return check_array(Y, "y", ndim=(1, 2)).reshape(Y.shape[0], -1)
 
 
+def _update(p, g, state, upd, optimizer, lr, momentum, step, frozen, l):
+    """One masked update of the parameter ``p`` (a weight matrix or a bias of layer ``l``) in place."""
+    if optimizer == "adam":
+        _adam_keep_frozen(p, g, state, upd, lr, step, frozen, l)
+    else:
+        _sgd_step(p, g, state[0], upd, lr, momentum)
+
+
 def train(net, X, y, *, masks=None, optimizer="adam", lr=1e-3, epochs=10, batch_size=None, loss="mse",
           tol=0.0, rng=None, record=(), callback=None, frozen=None, epoch_callback=None, momentum=0.9):
     """Train ``net`` in place with masked updates; return per-epoch losses and recorded iterates.
@@ -293,28 +301,20 @@ def train(net, X, y, *, masks=None, optimizer="adam", lr=1e-3, epochs=10, batch_
             step += 1
             for l, W in enumerate(net.Ws):
                 upd = flat_masks[l] if frozen is None else (masks[l] & ~frozen[l][:, None]).ravel().astype(np.uint8)
-                if optimizer == "adam":
-                    _adam_keep_frozen(W, gW[l], state[l], upd, lr, step, frozen, l)
-                else:
-                    _sgd_step(W, gW[l], state[l][0], upd, lr, momentum)
-            if net.bs is not None:
-                for l, b in enumerate(net.bs):
-                    upd_b = ones_b[l] if frozen is None else (~frozen[l]).astype(np.uint8)
-                    if optimizer == "adam":
-                        _adam_keep_frozen(b, gb[l], state_b[l], upd_b, lr, step, frozen, l)
-                    else:
-                        _sgd_step(b, gb[l], state_b[l][0], upd_b, lr, momentum)
+                _update(W, gW[l], state[l], upd, optimizer, lr, momentum, step, frozen, l)
+            for l, b in enumerate(net.bs or []):
+                upd_b = ones_b[l] if frozen is None else (~frozen[l]).astype(np.uint8)
+                _update(b, gb[l], state_b[l], upd_b, optimizer, lr, momentum, step, frozen, l)
             if step in record:
                 iterates[step] = net.copy()
-            if callback is not None:
-                new_masks = callback(step, net, rows)
-                if new_masks is not None:
-                    masks = new_masks
-                    flat_masks = [mk.ravel().astype(np.uint8) for mk in masks]
-                    for W, mk, (m1, v1) in zip(net.Ws, masks, state):
-                        W[~mk] = 0.0
-                        m1[~mk.ravel()] = 0.0
-                        v1[~mk.ravel()] = 0.0
+            new_masks = None if callback is None else callback(step, net, rows)
+            if new_masks is not None:
+                masks = new_masks
+                flat_masks = [mk.ravel().astype(np.uint8) for mk in masks]
+                for W, mk, (m1, v1) in zip(net.Ws, masks, state):
+                    W[~mk] = 0.0
+                    m1[~mk.ravel()] = 0.0
+                    v1[~mk.ravel()] = 0.0
         losses.append(total / n)
         if epoch_callback is not None:
             new_frozen = epoch_callback(len(losses), net)
