@@ -52,8 +52,11 @@ def test_ctrl_c_stops_a_process_pool_sweep_within_a_second_and_a_rerun_resumes(t
     line; the rerun computes exactly the missing cells."""
     db = tmp_path / "s.sqlite"
     args = ["--grid", "t=0.4", "--seeds", *map(str, range(24)), "--db", str(db), "--workers", "2"]
+    # SIGINT at its default in the command, as a terminal starts it: a suite started in the background
+    # (``make test &``) inherits SIGINT ignored, and Python then installs no KeyboardInterrupt handler
     proc = subprocess.Popen(sweep_cmd(SLOW, *args), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
+                            text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 60
     while time.time() < deadline and not (db.exists() and count(db) >= 2):
         time.sleep(0.1)
@@ -61,9 +64,7 @@ def test_ctrl_c_stops_a_process_pool_sweep_within_a_second_and_a_rerun_resumes(t
     os.killpg(proc.pid, signal.SIGINT)
     t0 = time.time()
     out, err = proc.communicate(timeout=30)
-    # 3 s until 0.4.3, whose full suite on the 2-core machine measured 4.6 s here three times running
-    # (alone, and after the sweep and phase tests, it stops in well under 3 s): not yet explained
-    assert time.time() - t0 < 6.0, "the sweep took more than 6 s to stop"
+    assert time.time() - t0 < 3.0, "the sweep took more than 3 s to stop"
     stored = count(db)
     assert proc.returncode == 130 and 2 <= stored < 24, (proc.returncode, stored, err)
     assert "Traceback" not in err and f"interrupted: {stored} of 24 cells are stored in {db}" in err
