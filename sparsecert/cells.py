@@ -193,7 +193,7 @@ def _instance(p, A, w, d, variant):
     "m": _size(), "s": _size(), "n": _size(50000), "d": _size(100), "layers": _size(1),
     "method": Param(str, "aiht", choices=METHODS), "sequential": Param(bool, True), "max_iter": _size(15),
     "inner_iter": Param(int, 3, low=0), "imp_baseline": Param(bool, False), "imp_epochs": _size(15), "imp_tuned": Param(bool, False),
-    "device": _DEVICE,
+    "device": _DEVICE, "measure_memory": Param(bool, False),
 }, _fits_mlp)
 def planted_mlp_cell(params, seed):
     """A :func:`planted_mlp` cell (parameters as its keyword arguments)."""

@@ -150,7 +150,7 @@ FALLBACK_TOL = 1e-4
 
 def planted_mlp(m, s, seed=0, *, n=50000, d=100, layers=1, method="aiht", sequential=True, max_iter=15, inner_iter=3,
                 imp_baseline=False, imp_epochs=15, imp_tuned=False, device=None, idle="residual", unit_moves=True,
-                fallback_tol=FALLBACK_TOL):
+                fallback_tol=FALLBACK_TOL, measure_memory=False):
     """Plant a sparse ReLU MLP of width ``m`` with ``s`` nonzeros and fit it by IHT.
 
     Parameters
@@ -189,14 +189,21 @@ def planted_mlp(m, s, seed=0, *, n=50000, d=100, layers=1, method="aiht", sequen
     device : str, optional
         Run IHT on the torch backend on this device (``"cpu"``, ``"cuda"``);
         default the NumPy backend.
+    measure_memory : bool
+        Measure IHT's and IMP's memory one way (:func:`sparsecert.working_set.measure_peak`: the growth
+        of the resident set at each fit's peak over what the data already held; the larger of the
+        two fits where the fallback ran), after one small warm-up fit of each per process (its
+        compilation and first-use allocations are not the cell's). ``X`` is then held
+        feature-major, as IHT's operator reads it (IMP copies it to float32 C order, as the
+        published code does: counted as IMP's). Adds ``rss_bytes`` and ``imp_rss_bytes``.
 
     Returns
     -------
     dict
         ``m, s, seed, n, d, layers, method, psnr, support_recovered`` (None
         for layers > 1), ``rel_weight_error`` (None for layers > 1, units
-        matched up to permutation), ``time`` (s), ``peak_memory`` (bytes),
-        ``iterations`` (of both fits when the fallback ran), ``fallback``.
+        matched up to permutation), ``time`` (s), ``peak_memory`` (bytes, the
+        solver's own estimate), ``iterations`` (of both fits when the fallback ran), ``fallback``.
     """
     m = check_int(m, "m", low=1)
     layers = check_int(layers, "layers", low=1)
@@ -212,6 +219,9 @@ def planted_mlp(m, s, seed=0, *, n=50000, d=100, layers=1, method="aiht", sequen
         X, y = p.X, p.y
     else:
         X, y, _ = planted_deep(n, d, m, s, layers, rng)
+    measure = _measurer(bool(measure_memory), layers, imp_baseline, backend)
+    if measure_memory:
+        X = np.asfortranarray(X)
 
     def fit(idle, unit_moves, rng):
         """The fitted network's outputs and its row entries under one sequential rule."""
@@ -219,18 +229,19 @@ def planted_mlp(m, s, seed=0, *, n=50000, d=100, layers=1, method="aiht", sequen
         kw = dict(method=method, sequential=sequential, max_iter=max_iter, inner_iter=inner_iter, rng=rng,
                   progress=False, **backend, **rule)
         if layers == 1:
-            net, res = recover_relu(X, y, m, s, **kw)
+            (net, res), rss = measure(recover_relu, X, y, m, s, **kw)
             match = match_neurons(net, p.model)
             out = net.forward(X)
             return out, dict(support_recovered=match["support_recovered"], rel_weight_error=match["rel_error"],
-                             peak_memory=res.peak_memory, iterations=res.n_iter)
-        net, results = recover_mlp(X, y, [m] * layers, s, **kw)
-        return net(X), dict(support_recovered=None, rel_weight_error=None,
+                             peak_memory=res.peak_memory, iterations=res.n_iter, rss_bytes=rss)
+        (net, results), rss = measure(recover_mlp, X, y, [m] * layers, s, **kw)
+        return net(X), dict(support_recovered=None, rel_weight_error=None, rss_bytes=rss,
                             peak_memory=max(r.peak_memory for r in results), iterations=sum(r.n_iter for r in results))
 
     fallback_rng = copy.deepcopy(rng)  # the second fit draws what a fit under the published rule alone would
     out, fields = fit(idle, unit_moves, rng)
     row.update(fields, fallback="")
+    rss = fields["rss_bytes"]
     ynorm = max(float(np.linalg.norm(y)), np.finfo(float).tiny)
     rel = float(np.linalg.norm(y - out)) / ynorm
     if sequential and fallback_tol is not None and rel > fallback_tol and (idle, unit_moves) != ("random", False):
@@ -239,18 +250,46 @@ def planted_mlp(m, s, seed=0, *, n=50000, d=100, layers=1, method="aiht", sequen
         if float(np.linalg.norm(y - out2)) / ynorm < rel:
             out, row = out2, {**row, **fields2}
         row.update(iterations=iterations, fallback="published" if out is out2 else "first",
-                   peak_memory=max(row["peak_memory"], fields2["peak_memory"]))
+                   peak_memory=max(row["peak_memory"], fields2["peak_memory"]),
+                   rss_bytes=None if rss is None else max(rss, fields2["rss_bytes"]))
     row["psnr"] = psnr(y, out)
     row["time"] = time.perf_counter() - t0
+    if not measure_memory:
+        del row["rss_bytes"]
     if imp_baseline:
-        res = imp_relu_baseline(X, y, [m] * layers, s, epochs=imp_epochs, rng=rng)
+        res, rss = measure(imp_relu_baseline, X, y, [m] * layers, s, epochs=imp_epochs, rng=rng)
         row.update(imp_psnr=psnr(y, res.net(X)), imp_time=res.time, imp_peak_memory=res.peak_memory,
-                   imp_rounds=len(res.nets) - 1)
+                   imp_rounds=len(res.nets) - 1, **({"imp_rss_bytes": rss} if measure_memory else {}))
     if imp_tuned:
         res, chosen = tuned_imp_relu(X, y, [m] * layers, s, rng=rng)
         row.update(imp_tuned_psnr=psnr(y, res.net(X)), imp_tuned_lr=chosen["lr"], imp_tuned_epochs=chosen["epochs"],
                    imp_tuned_time=chosen["seconds"])
     return row
+
+
+#: (layers, IMP too, backend) warmed up in this process by :func:`_measurer`
+_WARMED = set()
+
+
+def _measurer(on, layers, imp_baseline, backend):
+    """``measure(fn, *args, **kwargs) -> (result, rss_bytes)``: :func:`~sparsecert.working_set.measure_peak`'s
+    resident-set growth when ``on`` (after one small warm-up :func:`planted_mlp` per ``(layers, imp_baseline,
+    backend)`` in this process), else ``(result, None)``."""
+    if not on:
+        return lambda fn, *args, **kwargs: (fn(*args, **kwargs), None)
+    from .working_set import measure_peak
+
+    key = (layers, bool(imp_baseline), repr(sorted(backend.items())))
+    if key not in _WARMED:
+        planted_mlp(2, layers, n=200, layers=layers, max_iter=2, imp_baseline=imp_baseline, imp_epochs=1,
+                    device=backend.get("device"))
+        _WARMED.add(key)
+
+    def measure(fn, *args, **kwargs):
+        out, peak = measure_peak(fn, *args, trace=False, **kwargs)
+        return out, peak["rss_bytes"]
+
+    return measure
 
 
 def planted_vector(m, s, seed=0, *, n=50000, d=100, k=10, epochs=100, batch_size=5000, device=None,

@@ -7,17 +7,23 @@ same epochs per round), on identical instances (Gaussian inputs, d = 100,
 s/layers N(0, 1) weights per layer). Runs as a resumable sweep. Quick:
 n = 2000, m in {1, 5, 20}, s in {1, 5, 20, 50}, one seed (about 15 s);
 full: the paper's grid m, s in {1, 2, 5, 10, 20, 50, 100, 200, 500, 1000},
-n = 50,000, seeds {0, 1, 2} (many hours on 2 cores; use --executor dask).
+n = 50,000, seeds {0, 1, 2} (many hours on 2 cores; use --executor dask). ``--config paper``: the
+paper's grid at n = 50,000, 3 seeds, both methods' memory measured one way, IMP on the widths of
+``imp_ms`` and two hidden layers on the widths of ``deep_ms`` (the rest waits for a GPU), drawn as the
+paper draws it (IHT | IMP | memory ratio) with an error-bar panel.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import math
+
 from sparsecert.planted import capacity
 from sparsecert.plot import grid_heatmap
 from sparsecert.sweep import run_sweep
 from ..common import FigureConfig
+from ._iht_imp import spread, task_figures
 
 
 @dataclass(frozen=True)
@@ -25,7 +31,10 @@ class Config(FigureConfig):
     """``n`` samples; the grid of widths ``ms`` and budgets ``ss``; ``seeds`` (offsets of the run's
     seed); the IMP baseline's ``imp_epochs`` per round; ``imp_tuned``: also IMP with its learning rate
     and epochs chosen on a validation split (:func:`sparsecert.planted.tuned_imp_relu`); ``layers``:
-    the numbers of hidden layers drawn (one figure each)."""
+    the numbers of hidden layers drawn (one figure each); ``imp_ms``: the widths IMP runs at (None:
+    all); ``deep_ms``: the widths of the nets with more than one hidden layer (None: ``ms``);
+    ``measure``: both methods' memory measured one way (``planted_mlp(measure_memory=True)``) and the
+    figures drawn with a memory-ratio and an error-bar panel."""
 
     n: int
     ms: tuple
@@ -34,6 +43,9 @@ class Config(FigureConfig):
     imp_epochs: int
     imp_tuned: bool = False
     layers: tuple = (1, 2)
+    imp_ms: tuple | None = None
+    deep_ms: tuple | None = None
+    measure: bool = False
 
 
 QUICK = Config(n=2000, ms=(1, 5, 20), ss=(1, 5, 20, 50), seeds=(0,), imp_epochs=15)
@@ -45,11 +57,18 @@ SEEDS3 = QUICK.replace(seeds=(0, 1, 2))
 #: the quick one-layer grid on seeds 0-2 with the tuned IMP beside the published one (the baseline
 #: nobody can call unfair; its search costs about 43 published runs a cell)
 TUNED = SEEDS3.replace(imp_tuned=True, layers=(1,))
-CONFIGS = {"micro": MICRO, "quick": QUICK, "seeds3": SEEDS3, "tuned": TUNED, "full": FULL}
+#: Fig. 1 at the paper's size on 2 cores: the paper's grid at n = 50,000, 3 seeds, one hidden layer at
+#: every width (IHT about 10 minutes a seed), two at m <= 100 (m = 1000: 3 minutes a cell); IMP (torch,
+#: full batch: 25 s a cell at m = 10, minutes from m = 100) at m = 10 and 20. Wider IMP and deeper wide
+#: nets wait for a GPU.
+PAPER = FULL.replace(imp_ms=(10, 20), deep_ms=(1, 2, 5, 10, 20, 50, 100), measure=True)
+CONFIGS = {"micro": MICRO, "quick": QUICK, "seeds3": SEEDS3, "tuned": TUNED, "full": FULL, "paper": PAPER}
 
 
 GPU = True
 TABLES = ("planted_mlp_1layer", "planted_mlp_2layer")
+#: with ``measure``: mean, sd and the method ahead per (layers, m, s), from the tables
+DERIVED = ("planted_mlp_spread",)
 
 
 def compute(cfg, run):
@@ -57,20 +76,53 @@ def compute(cfg, run):
     runs IHT on the torch backend there (e.g. ``"cuda"``, with ``executor="serial"``: one process
     owns the GPU)."""
     d, device = 100, run.device
+    imp_ms = cfg["ms"] if cfg["imp_ms"] is None else cfg["imp_ms"]
     tables = {}
     for layers in cfg["layers"]:
-        cells = [{"m": m, "s": s, "n": cfg["n"], "d": d, "layers": layers, "imp_baseline": True,
+        ms = cfg["ms"] if layers == 1 or cfg["deep_ms"] is None else cfg["deep_ms"]
+        cells = [{"m": m, "s": s, "n": cfg["n"], "d": d, "layers": layers, "imp_baseline": m in imp_ms,
                   "imp_epochs": cfg["imp_epochs"], "imp_tuned": cfg["imp_tuned"],
-                  **({} if device is None else {"device": device})}
-                 for m in cfg["ms"] for s in cfg["ss"] if layers <= s <= capacity(m, d, layers)]
+                  **({} if device is None else {"device": device}),
+                  **({"measure_memory": True} if cfg["measure"] else {})}
+                 for m in ms for s in cfg["ss"] if layers <= s <= capacity(m, d, layers)]
         res = run_sweep("planted_mlp", cells, [run.seed + k for k in cfg["seeds"]], run.store("planted_mlp"),
                         executor=run.executor, progress=run.progress)
         tables[f"planted_mlp_{layers}layer"] = res.table
     return tables
 
 
+def as_grid_rows(tables):
+    """The measured tables' rows in :mod:`._iht_imp`'s form (``figure`` = ``"<layers>layer"``,
+    ``iht``/``imp`` the PSNRs, ``iht_bytes``/``imp_bytes`` the measured peaks, ``iht_est_bytes`` the
+    solver's estimate), so that the figures and the spread are those of Figs. 3-5."""
+    out = []
+    for stem in TABLES:
+        for r in tables.get(stem, []):
+            row = {"figure": f"{r['layers']}layer", "task": f"planted MLP, {r['layers']} hidden layer(s), n={r['n']}, "
+                   f"d={r['d']}", "metric": "PSNR", "m": r["m"], "s": r["s"], "seed": r["seed"], "iht": r["psnr"],
+                   "iht_bytes": r["rss_bytes"], "iht_est_bytes": r["peak_memory"]}
+            if r.get("imp_psnr") not in (None, ""):
+                row.update(imp=r["imp_psnr"], imp_bytes=r["imp_rss_bytes"],
+                           log10_mem_ratio=math.log10(max(r["imp_rss_bytes"], 1) / max(r["rss_bytes"], 1)))
+            out.append(row)
+    return out
+
+
+def derive(tables, cfg):
+    """``planted_mlp_spread`` (:func:`._iht_imp.spread`, 0.5 dB) when memory is measured."""
+    return {"planted_mlp_spread": spread(as_grid_rows(tables), tol=0.5)} if cfg["measure"] else {}
+
+
 def draw(tables, cfg):
-    """The two heatmaps (one per number of hidden layers), with a third panel for the tuned IMP."""
+    """The two heatmaps (one per number of hidden layers), with a third panel for the tuned IMP; with
+    ``measure``: IHT | IMP | memory ratio and the mean ± sd panel per number of layers."""
+    if cfg["measure"]:
+        rows, figs = as_grid_rows(tables), {}
+        for layers in cfg["layers"]:
+            sel = [r for r in rows if r["figure"] == f"{layers}layer"]
+            figs.update(task_figures("planted_mlp", f"{layers}layer", sel, tables["planted_mlp_spread"], lo=-20, hi=50,
+                                     percent=False, note=f" ({len(cfg['seeds'])} seed(s))"))
+        return figs
     figs = {}
     for layers, stem in enumerate(TABLES, start=1):
         if stem not in tables:

@@ -60,6 +60,29 @@ def test_micro_figures_run_every_step_in_seconds(name, tmp_path):
     assert {p.name for p in (tmp_path / paper(name)).glob("*.csv")} >= {f"{t}_micro.csv" for t in module.TABLES[:1]}
 
 
+def test_planted_measured_config_runs_imp_where_asked_and_draws_the_paper_panels(tmp_path, monkeypatch):
+    """``measure`` (the paper configuration's setting): IMP only at the widths of ``imp_ms``, two layers
+    only at those of ``deep_ms``, both methods' resident-set peaks in every row that ran them, and the
+    paper's panels plus the mean ± sd one per number of layers."""
+    pytest.importorskip("torch", reason="the torch extra is not installed")
+    from paper_repro.recovery import planted
+    from sparsecert.io import read_csv
+
+    monkeypatch.setitem(planted.CONFIGS, "micro",
+                        planted.MICRO.replace(measure=True, imp_ms=(1,), deep_ms=(1,), seeds=(0, 1)))
+    paths = run("planted", tmp_path, config="micro", executor="serial", progress=False)
+    assert {p.name for p in paths} == {f"planted_mlp_{k}layer{x}_micro.png" for k in (1, 2) for x in ("", "_seeds")}
+    one = read_csv(tmp_path / "recovery" / "planted_mlp_1layer_micro.csv")
+    two = read_csv(tmp_path / "recovery" / "planted_mlp_2layer_micro.csv")
+    assert {r["m"] for r in one} == {1, 3} and {r["m"] for r in two} == {1}
+    assert all(r["rss_bytes"] >= 0 for r in one + two)
+    assert all((r["imp_psnr"] not in (None, "")) == (r["m"] == 1) for r in one)
+    assert all(r["imp_rss_bytes"] >= 0 for r in one + two if r["m"] == 1)
+    spread = read_csv(tmp_path / "recovery" / "planted_mlp_spread_micro.csv")
+    assert {(r["figure"], r["m"]) for r in spread} == {("1layer", 1), ("1layer", 3), ("2layer", 1)}
+    assert all(r["iht_n"] == 2 for r in spread)
+
+
 def test_named_configuration_runs_only_where_it_exists(tmp_path, monkeypatch, capsys):
     import paper_repro.cli
     from paper_repro.cli import run_repro
