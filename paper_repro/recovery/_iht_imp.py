@@ -10,7 +10,7 @@ import numpy as np
 from sparsecert.plot import EXACT_DB, grid_heatmap, pyplot
 from sparsecert.progress import progress_bar
 from sparsecert.working_set import measure_peak
-from .tasks import fit_iht, fit_imp, warm_up
+from .tasks import fit_iht, fit_imp, fit_imp_tuned, warm_up
 from ..tables import ahead, mean_sd
 
 
@@ -27,20 +27,25 @@ def grid_rows(task, cfg, seeds, progress=None, store=None):
     ``cfg``: ``ms``, ``ss``, ``epochs`` (IHT iterations / epochs),
     ``imp_epochs`` (per round), ``batch_size`` (IHT minibatch, None = full
     batch), ``imp_batch_size`` and ``imp_ms`` (the widths IMP runs at; default
-    every one). ``store``: a sweep store (path) that keeps each (m, seed) as it
+    every one); ``imp_tuned_ms``: the widths the tuned IMP (:func:`.tasks.fit_imp_tuned`) runs at
+    too (default none; columns ``imp_tuned``, ``imp_tuned_lr``, ``imp_tuned_epochs``,
+    ``imp_tuned_seconds``). ``store``: a sweep store (path) that keeps each (m, seed) as it
     finishes, so that an interrupted run resumes where it stopped (cells are
-    keyed by the task, the grid's settings and the package version).
+    keyed by the task, the grid's settings and the package version; the tuned IMP's apart, so that
+    adding its widths computes only them).
     """
     from sparsecert.store import SweepStore, canonical
 
     has_torch = importlib.util.find_spec("torch") is not None
     imp_ms = set(cfg.get("imp_ms", cfg["ms"])) if has_torch else set()
-    settings = {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.items() if k != "ms"}
+    tuned_ms = set(cfg.get("imp_tuned_ms", ())) if has_torch else set()
+    settings = {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.items() if k not in ("ms", "imp_tuned_ms")}
     rows = []
     with contextlib.ExitStack() as stack:
         db = stack.enter_context(SweepStore(store)) if store is not None else None
-        name = f"grid:{task.name}"
+        name, tuned_name = f"grid:{task.name}", f"tuned:{task.name}"
         done = {} if db is None else {(p, s): r for p, s, r in db.cells(name)}
+        tuned_done = {} if db is None or not tuned_ms else {(p, s): r for p, s, r in db.cells(tuned_name)}
         bar = stack.enter_context(progress_bar(len(cfg["ms"]) * len(seeds), task.name, progress, leave=False))
         warm = False
         for m in cfg["ms"]:
@@ -56,7 +61,19 @@ def grid_rows(task, cfg, seeds, progress=None, store=None):
                     if db is not None:
                         db.put(name, key, seed, {"rows": cell}, 0.0)
                     done[(key, seed)] = {"rows": cell}
-                rows += done[(key, seed)]["rows"]
+                cell = done[(key, seed)]["rows"]
+                if m in tuned_ms:
+                    tkey = canonical({**settings, "m": m})
+                    if (tkey, seed) not in tuned_done:
+                        tuned = [{"imp_tuned": r["score"], "imp_tuned_lr": r["lr"], "imp_tuned_epochs": r["epochs"],
+                                  "imp_tuned_seconds": r["seconds"]}
+                                 for r in fit_imp_tuned(task, m, cfg["ss"], epochs=cfg["imp_epochs"],
+                                                        batch_size=cfg.get("imp_batch_size"), rng=seed)]
+                        if db is not None:
+                            db.put(tuned_name, tkey, seed, {"rows": tuned}, 0.0)
+                        tuned_done[(tkey, seed)] = {"rows": tuned}
+                    cell = [{**r, **x} for r, x in zip(cell, tuned_done[(tkey, seed)]["rows"])]
+                rows += cell
                 bar.update(1)
     return rows
 
@@ -121,34 +138,44 @@ def heatmaps(rows, *, lo, hi, percent, note=""):
     both measured peaks reach :data:`MEMORY_RESOLUTION`)."""
     scale = 100.0 if percent else 1.0
     shown = [{**{k: v for k, v in r.items() if k != "log10_mem_ratio"}, **_shown_ratio(r), "iht": scale * r["iht"],
-              **({"imp": scale * r["imp"]} if "imp" in r else {})} for r in rows]
+              **{k: scale * r[k] for k in ("imp", "imp_tuned") if k in r}} for r in rows]
     unit = "%" if percent else "dB"
     keys, titles = ["iht"], [f"IHT (sequential-convex AIHT)\n{rows[0]['metric']} ({unit})"]
     vmin, vmax, fmt, label = [lo], [hi], ["{:.0f}"], [unit]
+
+    def panel(key, title, *scale):
+        keys.append(key)
+        titles.append(title)
+        for lst, v in zip((vmin, vmax, fmt, label), scale or (lo, hi, "{:.0f}", unit)):
+            lst.append(v)
+
     if any("imp" in r for r in rows):  # IMP may have run on some widths only (cells without it are blank)
-        keys += ["imp"] + (["log10_mem_ratio"] if any("log10_mem_ratio" in r for r in shown) else [])
-        titles += [f"IMP (Adam 1e-3, 10%/round global, rewind)\n{rows[0]['metric']} ({unit})",
-                   ("measured peak memory: IMP / IHT\n(>1: IHT uses less; blank: a peak under 1 MiB)"
-                    if "iht_est_bytes" in rows[0] else
-                    "memory, 0.4.0's estimates: IMP's formula /\nIHT's estimate (not measured; rerun to measure)")]
-        vmin += [lo, -2.0]
-        vmax += [hi, 3.0]
-        fmt += ["{:.0f}", lambda v: f"{10 ** v:.2g}x"]
-        label += [unit, "log10 ratio"]
+        panel("imp", f"IMP (Adam 1e-3, 10%/round global, rewind)\n{rows[0]['metric']} ({unit})")
+        if any("log10_mem_ratio" in r for r in shown):
+            panel("log10_mem_ratio", "measured peak memory: IMP / IHT\n(>1: IHT uses less; blank: a peak under 1 MiB)"
+                  if "iht_est_bytes" in rows[0] else
+                  "memory, 0.4.0's estimates: IMP's formula /\nIHT's estimate (not measured; rerun to measure)",
+                  -2.0, 3.0, lambda v: f"{10 ** v:.2g}x", "log10 ratio")
+    if any("imp_tuned" in r for r in rows):  # the baseline nobody can call unfair, at the widths it ran
+        panel("imp_tuned", f"IMP tuned (lr, epochs/round chosen\non a validation split), {rows[0]['metric']} ({unit})")
     exact = None if percent else EXACT_DB  # (exact fits: images only; the memory panel never)
     return grid_heatmap(shown, keys, vmin=vmin, vmax=vmax, fmt=fmt, label=label, title=titles,
-                        suptitle=f"{rows[0]['task']}{note}", exact=[exact, exact, None][:len(keys)])
+                        suptitle=f"{rows[0]['task']}{note}",
+                        exact=[None if k == "log10_mem_ratio" else exact for k in keys])
 
 
 def spread(rows, tol):
     """Per (figure, m, s): each method's mean and standard deviation over the seeds
     (:func:`paper_repro.tables.mean_sd`: ``iht_mean``, ``iht_sd``, ``iht_n``, ``iht_exact``, the same
     for ``imp``) and, where both ran, ``ahead``: ``"iht"``, ``"imp"`` or ``"neither"`` by
-    :func:`paper_repro.tables.ahead` (by more than the two sds together and more than ``tol``)."""
-    stats = mean_sd(rows, ("figure", "task", "metric", "m", "s"), ("iht", "imp"))
+    :func:`paper_repro.tables.ahead` (by more than the two sds together and more than ``tol``); with
+    the tuned IMP, ``imp_tuned_*`` and ``ahead_tuned`` the same against it."""
+    tuned = any("imp_tuned" in r for r in rows)
+    stats = mean_sd(rows, ("figure", "task", "metric", "m", "s"), ("iht", "imp") + (("imp_tuned",) if tuned else ()))
     for r in stats:
-        if r["imp_n"]:
-            r["ahead"] = ahead(r, "iht", "imp", tol) or "neither"
+        for k, col in (("imp", "ahead"), ("imp_tuned", "ahead_tuned")):
+            if r.get(f"{k}_n"):
+                r[col] = ahead(r, "iht", k, tol) or "neither"
     return stats
 
 
@@ -174,13 +201,13 @@ def errorbars(summary, *, percent, title):
     fig, ax = plt.subplots(figsize=(6.4, 4.2), layout="constrained")
     colours = plt.get_cmap("viridis")(np.linspace(0, 0.85, len(shown)))
     for m, colour in zip(shown, colours):
-        for k, style in (("iht", "-"), ("imp", "--")):
-            pts = sorted((r["s"], r[f"{k}_mean"], r[f"{k}_sd"]) for r in summary if r["m"] == m)
+        for k, style in (("iht", "-"), ("imp", "--"), ("imp_tuned", ":")):
+            pts = sorted((r["s"], r[f"{k}_mean"], r[f"{k}_sd"]) for r in summary if r["m"] == m and r.get(f"{k}_n"))
             pts = [p for p in pts if np.isfinite(p[1])]  # not run (NaN), exact on every seed (inf): not drawn
             if pts:
                 s_, mean, sd = (np.array(v, float) for v in zip(*pts))
                 ax.errorbar(s_, scale * mean, yerr=scale * np.nan_to_num(sd), ls=style, color=colour, marker="o",
-                            ms=3, capsize=2, label=f"{k.upper()} m={m}")
+                            ms=3, capsize=2, label=f"{k.upper().replace('_', ' ')} m={m}")
     ax.set_xscale("log")
     ax.set_xlabel("s (nonzero weights)")
     ax.set_ylabel(f"{summary[0]['metric']} ({'%' if percent else 'dB'}), mean ± sd")
@@ -188,6 +215,12 @@ def errorbars(summary, *, percent, title):
     ax.legend(fontsize=7, ncol=2)
     both = [r for r in summary if "ahead" in r]
     counts = {k: sum(r["ahead"] == k for r in both) for k in ("iht", "imp", "neither")}
-    ax.set_title(f"{title}\nof {len(both)} cells with both, ahead beyond the seeds' spread: IHT in {counts['iht']}, "
-                 f"IMP in {counts['imp']}, neither in {counts['neither']}", fontsize=8)
+    lines = [f"of {len(both)} cells with both, ahead beyond the seeds' spread: IHT in {counts['iht']}, "
+             f"IMP in {counts['imp']}, neither in {counts['neither']}"]
+    tuned = [r for r in summary if "ahead_tuned" in r]
+    if tuned:
+        c = {k: sum(r["ahead_tuned"] == k for r in tuned) for k in ("iht", "imp_tuned", "neither")}
+        lines.append(f"against the tuned IMP ({len(tuned)} cells): IHT in {c['iht']}, tuned IMP in {c['imp_tuned']}, "
+                     f"neither in {c['neither']}")
+    ax.set_title("\n".join([title, *lines]), fontsize=8)
     return fig

@@ -20,7 +20,7 @@ paper's metric.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -28,7 +28,8 @@ from sparsecert import data as D
 from sparsecert.validation import check_array, check_float, check_int, check_rng, integer_seed
 from sparsecert.metrics import psnr
 
-__all__ = ["Task", "class_task", "fourier_features", "inr_task", "fit_iht", "fit_imp", "imp_bytes", "warm_up"]
+__all__ = ["Task", "class_task", "fourier_features", "inr_task", "fit_iht", "fit_imp", "fit_imp_tuned", "imp_bytes",
+           "warm_up", "TUNED_LRS", "TUNED_EPOCH_FACTORS"]
 
 #: Divisor of each dataset's pixels (``"standard"``: per-feature standardisation
 #: with the training statistics, as the paper does for CIFAR-10).
@@ -255,10 +256,10 @@ def fit_iht(task, m, s, *, epochs=15, batch_size=None, block=None, rng=0):
             "bytes": int(res.peak_memory) + 16 * int(res.w.nnz), "seconds": time.perf_counter() - t0}
 
 
-def fit_imp(task, m, ss, *, epochs=15, batch_size=None, rate=0.1, rng=0, progress=None):
+def fit_imp(task, m, ss, *, epochs=15, batch_size=None, rate=0.1, lr=1e-3, rng=0, progress=None):
     """The paper's IMP baseline at every sparsity of ``ss`` from one run (needs torch).
 
-    A dense bias-free ReLU net ``d-m-k`` (torch's default init), Adam 1e-3,
+    A dense bias-free ReLU net ``d-m-k`` (torch's default init), Adam (``lr``, the paper's 1e-3),
     MSE (cross-entropy for multi-class), ``epochs`` passes per round with
     minibatches of ``batch_size`` (default: full batch), ``rate`` of the
     surviving weights pruned per round by global magnitude, survivors rewound
@@ -286,7 +287,7 @@ def fit_imp(task, m, ss, *, epochs=15, batch_size=None, rate=0.1, rng=0, progres
     batch = min(n, batch_size or n)
     target = max(1, min(min(int(v) for v in ss), P))
     res = prune_torch(model, X, y, score="magnitude", schedule="iterative", scope="global", rate=rate,
-                      after="rewind", target=target, epochs=epochs, batch_size=batch, lr=1e-3, loss=loss,
+                      after="rewind", target=target, epochs=epochs, batch_size=batch, lr=lr, loss=loss,
                       eval_every=10**9, rng=seed, progress=progress)
     seconds = time.perf_counter() - t0
     Xt = torch.as_tensor(task.X_test, dtype=torch.float32)
@@ -299,6 +300,51 @@ def fit_imp(task, m, ss, *, epochs=15, batch_size=None, rate=0.1, rng=0, progres
         rows.append({"score": task.score(pred if k > 1 else pred[:, 0]), "kept": res.kept[r], "round": r,
                      "bytes": imp_bytes(P, batch, (m, k)), "seconds": seconds})
     return rows
+
+
+#: The tuned IMP's search (:func:`fit_imp_tuned`): Adam's learning rates, and the epochs per round as
+#: multiples of the published ones (6 settings; planted nets: :data:`sparsecert.planted.TUNED_LRS`).
+TUNED_LRS = (1e-3, 1e-2, 3e-2)
+TUNED_EPOCH_FACTORS = (1, 3)
+
+
+def fit_imp_tuned(task, m, ss, *, epochs=15, batch_size=None, lrs=TUNED_LRS, epoch_factors=TUNED_EPOCH_FACTORS,
+                  val_fraction=0.2, rng=0):
+    """IMP with Adam's learning rate and its epochs per round chosen per ``s``, so that the comparison
+    stands for a reader who finds the published setting unfair (:func:`fit_imp` for the rest).
+
+    Classification: every ``(lr, factor * epochs)`` runs on a random ``1 - val_fraction`` of the
+    training images and is scored at each ``s`` on the held-out rest; each ``s`` takes its best
+    setting, run again on all the training images (once per setting chosen) and scored on the test
+    set. Compute: ``0.8 len(lrs) sum(epoch_factors)`` published runs for the search plus at most one
+    full run per chosen setting (about 10-16 with the defaults). INR: the fit is the point (the
+    test pixels are the training pixels), so each ``s`` takes the setting with the best fit and the
+    search's runs are the final ones (``len(lrs) sum(epoch_factors)``, 12).
+
+    Returns
+    -------
+    list of dict, one per ``s``: :func:`fit_imp`'s keys plus ``lr``, ``epochs`` and ``seconds`` (the
+    search and the final runs together).
+    """
+    t0 = time.perf_counter()
+    settings = [(lr, f * epochs) for lr in lrs for f in epoch_factors]
+    if task.kind == "regression":
+        search, final = task, None
+    else:
+        order = np.random.default_rng(integer_seed(rng)).permutation(len(task.X))
+        n_val = min(len(task.X) - 1, max(1, round(val_fraction * len(task.X))))
+        val, fit = np.sort(order[:n_val]), np.sort(order[n_val:])
+        labels = task.y[val].argmax(axis=1) if task.kind == "multiclass" else task.y[val].astype(int)
+        search = replace(task, X=task.X[fit], y=task.y[fit], X_test=task.X[val], y_test=task.y[val],
+                                     labels=labels)
+        final = {}
+    scored = {st: fit_imp(search, m, ss, epochs=st[1], batch_size=batch_size, lr=st[0], rng=rng) for st in settings}
+    best = [max(settings, key=lambda st: scored[st][i]["score"]) for i in range(len(ss))]
+    if final is not None:
+        final = {st: fit_imp(task, m, ss, epochs=st[1], batch_size=batch_size, lr=st[0], rng=rng) for st in set(best)}
+    runs = scored if final is None else final
+    seconds = time.perf_counter() - t0
+    return [{**runs[st][i], "lr": st[0], "epochs": st[1], "seconds": seconds} for i, st in enumerate(best)]
 
 
 def warm_up(task, method, batch_size=None):

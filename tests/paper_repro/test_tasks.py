@@ -142,6 +142,35 @@ def test_fit_imp_reads_each_sparsity_off_one_run():
     assert all(0 <= r["score"] <= 1 for r in rows)
 
 
+@pytest.mark.torch
+def test_tuned_imp_on_an_image_is_never_below_the_published_setting():
+    """On an INR the fit is the score, the published setting (Adam 1e-3, the published epochs) is one
+    of the search's and the runs are deterministic from the seed: so at every s the tuned score is at
+    least the published one, and its setting is one of the grid's."""
+    pytest.importorskip("torch", reason="the torch extra is not installed")
+    t = tasks.inr_task(np.random.default_rng(0).random((6, 6)), d=16, rng=0)
+    ss = [10, 40]
+    published = tasks.fit_imp(t, 3, ss, epochs=4, rng=1)
+    tuned = tasks.fit_imp_tuned(t, 3, ss, epochs=4, rng=1, lrs=(1e-3, 3e-2), epoch_factors=(1, 2))
+    for p, q in zip(published, tuned):
+        assert q["score"] >= p["score"] - 1e-9
+        assert q["lr"] in (1e-3, 3e-2) and q["epochs"] in (4, 8)
+    assert any(q["score"] > p["score"] + 1.0 for p, q in zip(published, tuned))  # 4 epochs at 1e-3 fit little
+
+
+@pytest.mark.torch
+def test_tuned_imp_chooses_on_held_out_training_images():
+    """Classification: the search never sees the test set: scores come from runs on all the training
+    images at the chosen settings (a setting chosen for two s is run once: equal seconds, one run)."""
+    pytest.importorskip("torch", reason="the torch extra is not installed")
+    t = tasks.class_task("digits", (0, 1))
+    rows = tasks.fit_imp_tuned(t, 3, [5, 50], epochs=2, batch_size=64, lrs=(1e-3, 1e-2), epoch_factors=(1,))
+    for r in rows:
+        again = tasks.fit_imp(t, 3, [5, 50], epochs=r["epochs"], batch_size=64, lr=r["lr"], rng=0)
+        assert r["score"] in {x["score"] for x in again}
+        assert 0 <= r["score"] <= 1
+
+
 def test_grid_without_torch_draws_iht_only(tmp_path, monkeypatch):
     from paper_repro.recovery import _iht_imp
 
@@ -185,6 +214,16 @@ def test_a_grid_resumes_from_its_store_and_runs_imp_only_where_asked(tmp_path, m
     monkeypatch.setattr(_iht_imp, "fit_iht", lambda *a, **k: pytest.fail("a stored cell was computed again"))
     monkeypatch.setattr(_iht_imp, "fit_imp", lambda *a, **k: pytest.fail("a stored cell was computed again"))
     assert _iht_imp.grid_rows(t, grid, [0, 1], store=tmp_path / "g.sqlite") == first
+    # the tuned IMP added at one width computes only it: the stored published cells are kept
+    monkeypatch.setattr(_iht_imp, "fit_imp_tuned", lambda task, m, ss, **k: [
+        {"score": 0.75, "lr": 1e-2, "epochs": 3, "seconds": 1.0} for _ in ss])
+    tuned = _iht_imp.grid_rows(t, {**grid, "imp_tuned_ms": (2,)}, [0, 1], store=tmp_path / "g.sqlite")
+    assert [{k: v for k, v in r.items() if not k.startswith("imp_tuned")} for r in tuned] == first
+    assert all(("imp_tuned" in r) == (r["m"] == 2) for r in tuned)
+    stats = _iht_imp.spread([dict(r, figure="f") for r in tuned], tol=0.005)
+    assert all(("ahead_tuned" in r) == (r["m"] == 2) for r in stats)
+    titles = [ax.get_title() for ax in _iht_imp.heatmaps(tuned, lo=50, hi=100, percent=True).axes if ax.get_title()]
+    assert titles[-1].startswith("IMP tuned")
 
 
 @pytest.mark.slow
