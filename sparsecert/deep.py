@@ -26,7 +26,8 @@ __all__ = ["recover_relu_vector", "recover_mlp"]
 
 
 def recover_relu_vector(X, Y, m, s, *, max_iter=100, tol=1e-10, block=256, rng=None, progress=None, init_scale=None,
-                        backend="numpy", device=None, loss="squared", precondition=None, momentum=None):
+                        backend="numpy", device=None, loss="squared", precondition=None, momentum=None,
+                        batch_size=None):
     """Fit ``F(X) = relu(X U^T) V`` (U: m x d, V: m x k) with at most ``s`` nonzeros in (U, V).
 
     IHT on the factored loss, ``0.5 ||Y - F(X)||_F^2`` or the softmax
@@ -41,10 +42,15 @@ def recover_relu_vector(X, Y, m, s, *, max_iter=100, tol=1e-10, block=256, rng=N
         As for :class:`~sparsecert.recovery.FactoredIHTSolver` (``X`` (n, d),
         ``Y`` (n, k) or (n,), width ``m``, ``s`` nonzeros over both layers).
     max_iter : int
+        Full-batch steps; with ``batch_size``, epochs.
     tol : float
         Stop when ``||Y - F(X)||_F <= tol ||Y||_F`` (squared loss; under
-        cross-entropy when ``loss <= tol^2 loss(F = 0)``).
+        cross-entropy when ``loss <= tol^2 loss(F = 0)``); full batch only.
     progress : bool, optional
+    batch_size : int, optional
+        ``max_iter`` epochs of one step per shuffled batch of this many samples
+        (:meth:`~sparsecert.recovery.FactoredIHTSolver.run_epochs`; the published code's schedule,
+        ``n / batch_size`` times cheaper a step than a full-batch one).
 
     Returns
     -------
@@ -55,8 +61,10 @@ def recover_relu_vector(X, Y, m, s, *, max_iter=100, tol=1e-10, block=256, rng=N
     """
     solver = FactoredIHTSolver(X, Y, m, s, block=block, rng=rng, init_scale=init_scale, backend=backend, device=device,
                                loss=loss, precondition=precondition, momentum=momentum)
-    # xtol 0: the fit stops as stationary only when no step decreases the loss
-    result = solver.solve(max_iter=max_iter, tol=tol, xtol=0.0, progress=progress)
+    if batch_size is None:  # xtol 0: the fit stops as stationary only when no step decreases the loss
+        result = solver.solve(max_iter=max_iter, tol=tol, xtol=0.0, progress=progress)
+    else:
+        result = solver.run_epochs(max_iter, batch_size, progress=progress).finalize(batch_size=int(batch_size))
     V = solver.V if np.ndim(Y) == 2 else solver.V[:, 0]
     return MLP([solver.U], V), result
 

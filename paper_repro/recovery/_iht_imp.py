@@ -26,7 +26,8 @@ def grid_rows(task, cfg, seeds, progress=None, store=None):
 
     ``cfg``: ``ms``, ``ss``, ``epochs`` (IHT iterations / epochs),
     ``imp_epochs`` (per round), ``batch_size`` (IHT minibatch, None = full
-    batch), ``imp_batch_size`` and ``imp_ms`` (the widths IMP runs at; default
+    batch), ``minibatch`` (10 classes: IHT's steps on the minibatches, see :func:`.tasks.fit_iht`;
+    default False), ``imp_batch_size`` and ``imp_ms`` (the widths IMP runs at; default
     every one); ``imp_tuned_ms``: the widths the tuned IMP (:func:`.tasks.fit_imp_tuned`) runs at
     too (default none; columns ``imp_tuned``, ``imp_tuned_lr``, ``imp_tuned_epochs``,
     ``imp_tuned_seconds``). ``store``: a sweep store (path) that keeps each (m, seed) as it
@@ -95,7 +96,8 @@ def _cell(task, cfg, m, seed, with_imp):
                      if with_imp else ([None] * len(cfg["ss"]), None))
     rows = []
     for s, b in zip(cfg["ss"], imp):
-        a, iht_peak = _measured(fit_iht, task, m, s, epochs=cfg["epochs"], batch_size=cfg.get("batch_size"), rng=seed)
+        a, iht_peak = _measured(fit_iht, task, m, s, epochs=cfg["epochs"], batch_size=cfg.get("batch_size"),
+                                minibatch=cfg.get("minibatch", False), rng=seed)
         row = {"task": task.name, "metric": task.metric, "m": m, "s": s, "seed": seed, "iht": a["score"],
                "iht_nnz": a["nnz"], "iht_bytes": iht_peak, "iht_est_bytes": a["bytes"], "iht_seconds": a["seconds"]}
         if b is not None:

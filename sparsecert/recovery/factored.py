@@ -6,7 +6,10 @@ import time
 
 import numpy as np
 
-from ..validation import check_array, check_bool, check_float, check_int, check_option, check_rng, seed_from_rng
+from tqdm.auto import tqdm
+
+from ..validation import (check_array, check_bool, check_float, check_int, check_option, check_rng, progress_enabled,
+                          seed_from_rng)
 from ..backend import is_tensor, norm, resolve, to_numpy
 from ..kernels import topk_abs
 from ..random import counter_normals
@@ -65,6 +68,10 @@ class FactoredIHTSolver(IHTSolver):
     recovery guarantee. The weights are held as dense m x d and m x k arrays
     (this fit is not memory-linear). :meth:`run` and :meth:`finalize` are
     :class:`IHTSolver`'s.
+
+    Minibatches (:meth:`run_epochs`): one step per shuffled batch of samples, the published code's
+    schedule; the step size, the metric and the momentum carry over from batch to batch, and each
+    step decreases the loss of its own batch only.
 
     Parameters
     ----------
@@ -136,6 +143,7 @@ class FactoredIHTSolver(IHTSolver):
                              "probabilities (nonnegative, summing to 1), e.g. one-hot labels")
         self.dtype = X.dtype
         self.X, self.Y = self._dev(X), self._dev(Y)  # converted once, here
+        self._all = (self.X, self.Y)  # the samples; X and Y are a batch's during run_epochs
         m = check_int(m, "m", low=1)
         self.m, self.d, self.k = m, d, Y.shape[1]
         self.s = check_int(s, "s", low=1, high=m * (d + self.k))
@@ -389,6 +397,46 @@ class FactoredIHTSolver(IHTSolver):
         if eloss < loss:
             return e_idx, e_val, eU, eV, eR, eloss
         return idx, val, U, V, R, loss
+
+    def use_rows(self, rows):
+        """Point the solver at the samples ``rows`` (None: all of them): ``X``, ``Y``, the residual
+        ``R`` and the loss become the batch's; the weights, the step size, the metric and the
+        momentum's last iterate carry over."""
+        X, Y = self._all
+        self.X, self.Y = (X, Y) if rows is None else (X[rows], Y[rows])
+        self.R, self.loss = self._fit(self.U, self.V)
+
+    def run_epochs(self, epochs, batch_size, progress=None, callback=None):
+        """``epochs`` passes over the samples, each in batches of ``batch_size`` rows (shuffled by
+        ``rng`` every epoch, each batch's rows in order), one :meth:`step` per batch. ``residuals``
+        holds the relative residual on all samples before the first and after each epoch, ``steps``
+        one step size per batch; ``callback(n_iter, w, residual)`` after each epoch. Status
+        ``"epochs"`` (``"zero"`` for ``Y = 0``, ``"diverged"`` if the loss stops being finite)."""
+        epochs = check_int(epochs, "epochs", low=1)
+        n = self._all[0].shape[0]
+        batch_size = min(check_int(batch_size, "batch_size", low=1), n)
+        if self.ynorm == 0.0:
+            return self.run(0)
+        bar = tqdm(total=epochs * -(-n // batch_size), desc="minibatch vector IHT",
+                   disable=not progress_enabled(progress), leave=False)
+        self.status = "epochs"
+        with bar, np.errstate(over="ignore", invalid="ignore"):
+            for _ in range(epochs):
+                order = self.rng.permutation(n)
+                for b0 in range(0, n, batch_size):
+                    self.use_rows(np.sort(order[b0 : b0 + batch_size]))
+                    mu, _, _ = self.step()
+                    self.n_iter += 1
+                    self.steps.append(mu)
+                    bar.update(1)
+                self.use_rows(None)
+                self.residuals.append(self.rel_residual)
+                if callback is not None:
+                    callback(self.n_iter, self.w, self.residuals[-1])
+                if not np.isfinite(self.residuals[-1]):
+                    self.status = "diverged"
+                    break
+        return self
 
     def run(self, *args, **kwargs):
         super().run(*args, **kwargs)

@@ -123,6 +123,9 @@ def test_fit_iht_counts_and_scores():
     assert mo["nnz"] <= 100 and mo["score"] > 0.2 and mo["n_iter"] == 20
     # Vector IHT is full batch: with a batch size it takes the steps that many minibatch epochs would.
     assert tasks.fit_iht(multi, 10, 100, epochs=2, batch_size=500)["n_iter"] == 2 * -(-len(multi.X) // 500)
+    # ``minibatch``: the same number of steps, each on one batch (the published code's schedule)
+    mb = tasks.fit_iht(multi, 10, 100, epochs=10, batch_size=500, minibatch=True)
+    assert mb["n_iter"] == 10 * -(-len(multi.X) // 500) and mb["nnz"] <= 100 and mb["score"] > 0.5
 
 
 @pytest.mark.torch

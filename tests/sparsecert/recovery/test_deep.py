@@ -122,6 +122,34 @@ def test_cross_entropy_fit_classifies_digits():
     assert acc["default"] >= acc["published"] and acc["default"] >= 0.85, acc
 
 
+def test_one_batch_of_every_sample_is_the_full_batch_fit():
+    """run_epochs with a batch of all n samples takes, per epoch, the step the full-batch fit takes
+    (the batch is X itself, rows in order; the epoch's shuffle draws nothing the steps use): the
+    iterates are identical, and the residual history is the full-data one."""
+    X, Y, m, s = planted_vector(0, n=400)
+    full, rf = recover_relu_vector(X, Y, m, s, max_iter=30, rng=3)
+    one, ro = recover_relu_vector(X, Y, m, s, max_iter=30, rng=3, batch_size=400)
+    np.testing.assert_array_equal(ro.w.indices, rf.w.indices)
+    np.testing.assert_array_equal(ro.w.values, rf.w.values)
+    np.testing.assert_array_equal(ro.residuals, rf.residuals)
+    assert ro.status == "epochs" and ro.info["batch_size"] == 400
+
+
+@pytest.mark.parametrize("loss", ["squared", "cross-entropy"])
+def test_minibatch_vector_iht_takes_one_step_per_batch_and_learns(loss):
+    """Epochs of batches: ceil(n / b) steps an epoch, the full-data residual after each epoch, s
+    nonzeros at most; from the random start the residual after the last epoch is below the first
+    (each step decreases its batch's loss, so the full loss falls on average)."""
+    X, Y, m, s = planted_vector(1, n=1000)
+    if loss == "cross-entropy":
+        Y = np.eye(3)[Y.argmax(1)]
+    net, res = recover_relu_vector(X, Y, m, s, max_iter=5, rng=0, batch_size=300, loss=loss)
+    assert res.n_iter == 5 * 4 and len(res.steps) == 20 and len(res.residuals) == 6
+    assert res.w.nnz <= s and res.residuals[-1] < 0.8 * res.residuals[0]
+    with pytest.raises(ValueError, match="batch_size must be"):
+        recover_relu_vector(X, Y, m, s, max_iter=1, batch_size=0, loss=loss)
+
+
 def test_vector_output_options_are_validated():
     X, Y = np.zeros((10, 3)), np.eye(2)[np.arange(10) % 2]
     with pytest.raises(ValueError, match="loss must be one of"):
