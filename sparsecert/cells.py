@@ -204,6 +204,7 @@ def planted_mlp_cell(params, seed):
 @register("planted_vector", {
     "m": _size(), "s": _size(), "n": _size(50000), "d": _size(100), "k": _size(10), "epochs": _size(100),
     "batch_size": _size(5000), "imp_baseline": Param(bool, False), "device": _DEVICE,
+    "minibatch": Param(bool, False), "measure_memory": Param(bool, False),
 }, _fits_vector)
 def planted_vector_cell(params, seed):
     """A :func:`planted_vector` cell (parameters as its keyword arguments)."""

@@ -219,7 +219,9 @@ def planted_mlp(m, s, seed=0, *, n=50000, d=100, layers=1, method="aiht", sequen
         X, y = p.X, p.y
     else:
         X, y, _ = planted_deep(n, d, m, s, layers, rng)
-    measure = _measurer(bool(measure_memory), layers, imp_baseline, backend)
+    measure = _measurer(bool(measure_memory), ("mlp", layers, bool(imp_baseline), device),
+                        lambda: planted_mlp(2, layers, n=200, layers=layers, max_iter=2, imp_baseline=imp_baseline,
+                                            imp_epochs=1, device=device))
     if measure_memory:
         X = np.asfortranarray(X)
 
@@ -267,22 +269,20 @@ def planted_mlp(m, s, seed=0, *, n=50000, d=100, layers=1, method="aiht", sequen
     return row
 
 
-#: (layers, IMP too, backend) warmed up in this process by :func:`_measurer`
+#: the fits warmed up in this process by :func:`_measurer`
 _WARMED = set()
 
 
-def _measurer(on, layers, imp_baseline, backend):
+def _measurer(on, key, warm):
     """``measure(fn, *args, **kwargs) -> (result, rss_bytes)``: :func:`~sparsecert.working_set.measure_peak`'s
-    resident-set growth when ``on`` (after one small warm-up :func:`planted_mlp` per ``(layers, imp_baseline,
-    backend)`` in this process), else ``(result, None)``."""
+    resident-set growth when ``on`` (after ``warm()`` once per ``key`` in this process: compilation and
+    first-use allocations are not a cell's), else ``(result, None)``."""
     if not on:
         return lambda fn, *args, **kwargs: (fn(*args, **kwargs), None)
     from .working_set import measure_peak
 
-    key = (layers, bool(imp_baseline), repr(sorted(backend.items())))
     if key not in _WARMED:
-        planted_mlp(2, layers, n=200, layers=layers, max_iter=2, imp_baseline=imp_baseline, imp_epochs=1,
-                    device=backend.get("device"))
+        warm()
         _WARMED.add(key)
 
     def measure(fn, *args, **kwargs):
@@ -293,7 +293,7 @@ def _measurer(on, layers, imp_baseline, backend):
 
 
 def planted_vector(m, s, seed=0, *, n=50000, d=100, k=10, epochs=100, batch_size=5000, device=None,
-                   imp_baseline=False):
+                   imp_baseline=False, minibatch=False, measure_memory=False):
     """Plant a sparse two-layer ReLU net with ``k`` outputs and fit it by vector IHT (paper Fig. 2).
 
     The planted net follows the published code: ``X`` (n, d) i.i.d. N(0, 1);
@@ -303,13 +303,18 @@ def planted_vector(m, s, seed=0, *, n=50000, d=100, k=10, epochs=100, batch_size
     (:func:`sparsecert.deep.recover_relu_vector`, budget ``s`` over both
     layers) takes as many full-batch steps as ``epochs`` of minibatches of
     ``batch_size`` would (``epochs * ceil(n / batch_size)``; paper: 100
-    epochs of 5000).
+    epochs of 5000), or with ``minibatch`` those steps on the minibatches themselves (the published
+    code's schedule, ``n / batch_size`` times cheaper a step). ``imp_baseline``: the IMP baseline
+    (:func:`imp_relu_baseline`, ``epochs`` per round, the same batches) on the same instance;
+    ``measure_memory``: both fits' memory measured one way, as :func:`planted_mlp` does.
 
     Returns
     -------
     dict
         ``m, s, seed, n, d, k, psnr`` (dB over all n k outputs, peak max|Y|),
-        ``time`` (s), ``peak_memory`` (bytes), ``iterations``, ``status``.
+        ``time`` (s), ``peak_memory`` (bytes, the solver's estimate), ``iterations``, ``status``; with
+        ``imp_baseline`` ``imp_psnr``, ``imp_time``, ``imp_peak_memory``; with ``measure_memory``
+        ``rss_bytes`` (and ``imp_rss_bytes``).
     """
     from .deep import recover_relu_vector
 
@@ -324,15 +329,20 @@ def planted_vector(m, s, seed=0, *, n=50000, d=100, k=10, epochs=100, batch_size
         nnz = min(W.size, s // 2)
         W.flat[rng.choice(W.size, nnz, replace=False)] = rng.standard_normal(nnz)
     Y = np.maximum(X @ U.T, 0.0) @ V
+    measure = _measurer(bool(measure_memory), ("vector", bool(imp_baseline), device, bool(minibatch)),
+                        lambda: planted_vector(2, 4, n=200, d=d, k=k, epochs=1, batch_size=100, device=device,
+                                               imp_baseline=imp_baseline, minibatch=minibatch))
     t0 = time.perf_counter()
     backend = _backend_kwargs(device)
-    net, res = recover_relu_vector(X, Y, m, s, max_iter=steps, rng=rng, progress=False, **backend)
+    (net, res), rss = measure(recover_relu_vector, X, Y, m, s, max_iter=epochs if minibatch else steps, rng=rng,
+                              progress=False, batch_size=batch_size if minibatch else None, **backend)
     row = {"m": m, "s": s, "seed": seed, "n": n, "d": d, "k": k, "psnr": psnr(Y.ravel(), net.forward(X).ravel()),
            "time": time.perf_counter() - t0, "peak_memory": res.peak_memory, "iterations": res.n_iter,
-           "status": res.status}
+           "status": res.status, **({"rss_bytes": rss} if measure_memory else {})}
     if imp_baseline:
-        r = imp_relu_baseline(X, Y, [m], s, epochs=epochs, batch_size=batch_size, rng=rng)
-        row.update(imp_psnr=psnr(Y.ravel(), r.net(X).ravel()), imp_time=r.time, imp_peak_memory=r.peak_memory)
+        r, rss = measure(imp_relu_baseline, X, Y, [m], s, epochs=epochs, batch_size=batch_size, rng=rng)
+        row.update(imp_psnr=psnr(Y.ravel(), r.net(X).ravel()), imp_time=r.time, imp_peak_memory=r.peak_memory,
+                   **({"imp_rss_bytes": rss} if measure_memory else {}))
     return row
 
 

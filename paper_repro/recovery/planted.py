@@ -17,13 +17,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import math
-
 from sparsecert.planted import capacity
 from sparsecert.plot import grid_heatmap
 from sparsecert.sweep import run_sweep
 from ..common import FigureConfig
-from ._iht_imp import spread, task_figures
+from ._iht_imp import spread, sweep_grid_rows, task_figures
 
 
 @dataclass(frozen=True)
@@ -92,20 +90,10 @@ def compute(cfg, run):
 
 
 def as_grid_rows(tables):
-    """The measured tables' rows in :mod:`._iht_imp`'s form (``figure`` = ``"<layers>layer"``,
-    ``iht``/``imp`` the PSNRs, ``iht_bytes``/``imp_bytes`` the measured peaks, ``iht_est_bytes`` the
-    solver's estimate), so that the figures and the spread are those of Figs. 3-5."""
-    out = []
-    for stem in TABLES:
-        for r in tables.get(stem, []):
-            row = {"figure": f"{r['layers']}layer", "task": f"planted MLP, {r['layers']} hidden layer(s), n={r['n']}, "
-                   f"d={r['d']}", "metric": "PSNR", "m": r["m"], "s": r["s"], "seed": r["seed"], "iht": r["psnr"],
-                   "iht_bytes": r["rss_bytes"], "iht_est_bytes": r["peak_memory"]}
-            if r.get("imp_psnr") not in (None, ""):
-                row.update(imp=r["imp_psnr"], imp_bytes=r["imp_rss_bytes"],
-                           log10_mem_ratio=math.log10(max(r["imp_rss_bytes"], 1) / max(r["rss_bytes"], 1)))
-            out.append(row)
-    return out
+    """The measured tables' rows in :mod:`._iht_imp`'s form, figure ``"<layers>layer"``."""
+    return [row for stem in TABLES for r in tables.get(stem, [])
+            for row in sweep_grid_rows([r], f"{r['layers']}layer",
+                                       f"planted MLP, {r['layers']} hidden layer(s), n={r['n']}, d={r['d']}")]
 
 
 def derive(tables, cfg):

@@ -10,7 +10,9 @@ of 500 (40 steps; about 10 s); full: m, s in {2, 5, 10, 20, 50, 100, 200, 500,
 epochs of 5000 (1000 steps per cell: a GPU job, ``--device cuda --executor serial``).
 The IMP baseline (dense ReLU net with biases, Adam 1e-3, MSE, 10% of the
 weights pruned per round, rewound, the same epochs and batch per round) runs
-on the same instances, side by side.
+on the same instances, side by side. ``--config paper``: the paper's grid at n = 50,000 up to
+m = 100 with IHT's steps on the minibatches (the published schedule), 3 seeds, both methods'
+memory measured one way, IMP at m = 5; drawn IHT | IMP | memory ratio with an error-bar panel.
 """
 
 from __future__ import annotations
@@ -20,12 +22,15 @@ from dataclasses import dataclass
 from sparsecert.plot import grid_heatmap
 from sparsecert.sweep import run_sweep
 from ..common import FigureConfig
+from ._iht_imp import spread, sweep_grid_rows, task_figures
 
 
 @dataclass(frozen=True)
 class Config(FigureConfig):
     """``n`` samples; widths ``ms``, budgets ``ss`` (over both layers); ``seeds``; ``epochs`` of
-    minibatches of ``batch_size`` (IHT takes as many full-batch steps; IMP trains so per round)."""
+    minibatches of ``batch_size`` (IHT takes as many full-batch steps, or with ``minibatch`` steps on
+    the minibatches; IMP trains so per round); ``imp_ms``: the widths IMP runs at (None: all);
+    ``measure``: both methods' memory measured one way and the paper's panels with error bars."""
 
     n: int
     ms: tuple
@@ -33,6 +38,9 @@ class Config(FigureConfig):
     seeds: tuple
     epochs: int
     batch_size: int
+    minibatch: bool = False
+    imp_ms: tuple | None = None
+    measure: bool = False
 
 
 QUICK = Config(n=2000, ms=(1, 5, 20), ss=(2, 10, 40), seeds=(0,), epochs=10, batch_size=500)
@@ -41,27 +49,50 @@ FULL = Config(n=50000, ms=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000), ss=(2, 5, 
 MICRO = Config(n=300, ms=(2,), ss=(4,), seeds=(0,), epochs=2, batch_size=150)
 #: the quick grid on seeds 0-2 (the paper page's mean ± sd; 3x the quick run's time)
 SEEDS3 = QUICK.replace(seeds=(0, 1, 2))
-CONFIGS = {"micro": MICRO, "quick": QUICK, "seeds3": SEEDS3, "full": FULL}
+#: Fig. 2 at the paper's size on 2 cores: n = 50,000, the paper's schedule (100 epochs of 5,000, IHT's
+#: steps on the batches), widths up to 100 (m = 1000: 5 minutes a fit: a GPU), 3 seeds; IMP (50,000
+#: Adam steps a run) at m = 5.
+PAPER = FULL.replace(ms=(1, 2, 5, 10, 20, 50, 100), minibatch=True, imp_ms=(5,), measure=True)
+CONFIGS = {"micro": MICRO, "quick": QUICK, "seeds3": SEEDS3, "full": FULL, "paper": PAPER}
 
 
 GPU = True
 TABLES = ("planted_vector",)
+#: with ``measure``: mean, sd and the method ahead per (m, s)
+DERIVED = ("planted_vector_spread",)
 
 
 def compute(cfg, run):
     """Vector IHT and IMP per (m, s, seed) cell (a resumable sweep); ``run.device`` runs IHT on the
     torch backend there (e.g. ``"cuda"``)."""
     d, k, device = 100, 10, run.device
+    imp_ms = cfg["ms"] if cfg["imp_ms"] is None else cfg["imp_ms"]
+    extra = {**({} if device is None else {"device": device}), **({"minibatch": True} if cfg["minibatch"] else {}),
+             **({"measure_memory": True} if cfg["measure"] else {})}
     cells = [{"m": m, "s": s, "n": cfg["n"], "d": d, "k": k, "epochs": cfg["epochs"], "batch_size": cfg["batch_size"],
-              "imp_baseline": True, **({} if device is None else {"device": device})}
+              "imp_baseline": m in imp_ms, **extra}
              for m in cfg["ms"] for s in cfg["ss"] if s <= m * (d + k)]
     res = run_sweep("planted_vector", cells, [run.seed + j for j in cfg["seeds"]], run.store("planted_vector"),
                     executor=run.executor, progress=run.progress)
     return {"planted_vector": res.table}
 
 
+def _grid_rows(tables):
+    rows = tables["planted_vector"]
+    return sweep_grid_rows(rows, "vector", f"planted MLP, {rows[0]['k']} outputs, n={rows[0]['n']}, d={rows[0]['d']}")
+
+
+def derive(tables, cfg):
+    """``planted_vector_spread`` (:func:`._iht_imp.spread`, 0.5 dB) when memory is measured."""
+    return {"planted_vector_spread": spread(_grid_rows(tables), tol=0.5)} if cfg["measure"] else {}
+
+
 def draw(tables, cfg):
-    """The heatmaps from the rows."""
+    """The heatmaps from the rows; with ``measure`` IHT | IMP | memory ratio and the mean ± sd panel."""
+    if cfg["measure"]:
+        return task_figures("planted", "vector", _grid_rows(tables), tables["planted_vector_spread"], lo=-20, hi=50,
+                            percent=False, note=f" ({cfg['epochs']} epochs of {cfg['batch_size']}, "
+                                                f"{len(cfg['seeds'])} seed(s))")
     rows = tables["planted_vector"]
     k = rows[0]["k"] if rows else 10
     fig = grid_heatmap(rows, ["psnr", "imp_psnr"],

@@ -83,6 +83,22 @@ def test_planted_measured_config_runs_imp_where_asked_and_draws_the_paper_panels
     assert all(r["iht_n"] == 2 for r in spread)
 
 
+def test_planted_vector_measured_config_steps_on_minibatches_and_draws_the_paper_panels(tmp_path, monkeypatch):
+    """Fig. 2's paper configuration: IHT's steps on the minibatches (epochs x batches of them), IMP at
+    the widths of ``imp_ms`` only, both measured peaks, the paper's panels and the mean ± sd one."""
+    pytest.importorskip("torch", reason="the torch extra is not installed")
+    from paper_repro.recovery import planted_vector
+    from sparsecert.io import read_csv
+
+    monkeypatch.setitem(planted_vector.CONFIGS, "micro", planted_vector.MICRO.replace(
+        ms=(2, 3), measure=True, imp_ms=(2,), minibatch=True, seeds=(0, 1)))
+    paths = run("planted-vector", tmp_path, config="micro", executor="serial", progress=False)
+    assert {p.name for p in paths} == {"planted_vector_micro.png", "planted_vector_seeds_micro.png"}
+    rows = read_csv(tmp_path / "recovery" / "planted_vector_micro.csv")
+    assert all(r["iterations"] == 2 * 2 and r["status"] == "epochs" and r["rss_bytes"] >= 0 for r in rows)
+    assert all((r["imp_psnr"] not in (None, "")) == (r["m"] == 2) for r in rows)
+
+
 def test_named_configuration_runs_only_where_it_exists(tmp_path, monkeypatch, capsys):
     import paper_repro.cli
     from paper_repro.cli import run_repro
