@@ -258,15 +258,23 @@ def planted_mlp(m, s, seed=0, *, n=50000, d=100, layers=1, method="aiht", sequen
     row["time"] = time.perf_counter() - t0
     if not measure_memory:
         del row["rss_bytes"]
-    if imp_baseline:
-        res, rss = measure(imp_relu_baseline, X, y, [m] * layers, s, epochs=imp_epochs, rng=rng)
-        row.update(imp_psnr=psnr(y, res.net(X)), imp_time=res.time, imp_peak_memory=res.peak_memory,
-                   imp_rounds=len(res.nets) - 1, **({"imp_rss_bytes": rss} if measure_memory else {}))
-    if imp_tuned:
-        res, chosen = tuned_imp_relu(X, y, [m] * layers, s, rng=rng)
-        row.update(imp_tuned_psnr=psnr(y, res.net(X)), imp_tuned_lr=chosen["lr"], imp_tuned_epochs=chosen["epochs"],
+    return {**row, **_imp_fields(X, y, [m] * layers, s, rng, measure if imp_baseline else None, imp_epochs, imp_tuned,
+                                 measure_memory)}
+
+
+def _imp_fields(X, y, widths, s, rng, measure, epochs, tuned, measured):
+    """:func:`planted_mlp`'s IMP entries: the published baseline's (through ``measure``; None: not
+    run), with ``imp_rss_bytes`` when ``measured``, and the tuned IMP's."""
+    out = {}
+    if measure is not None:
+        res, rss = measure(imp_relu_baseline, X, y, widths, s, epochs=epochs, rng=rng)
+        out.update(imp_psnr=psnr(y, res.net(X)), imp_time=res.time, imp_peak_memory=res.peak_memory,
+                   imp_rounds=len(res.nets) - 1, **({"imp_rss_bytes": rss} if measured else {}))
+    if tuned:
+        res, chosen = tuned_imp_relu(X, y, widths, s, rng=rng)
+        out.update(imp_tuned_psnr=psnr(y, res.net(X)), imp_tuned_lr=chosen["lr"], imp_tuned_epochs=chosen["epochs"],
                    imp_tuned_time=chosen["seconds"])
-    return row
+    return out
 
 
 #: the fits warmed up in this process by :func:`_measurer`
