@@ -244,11 +244,14 @@ class FactoredIHTSolver(IHTSolver):
             V[idle] = counter_normals(self.key + 1, j0, j1 - j0, self.k, V.dtype)[idle] * self.scale
         return V
 
-    def _step(self):
-        X, U, V, R, idx, val, s = self.X, self.U, self.V, self.R, self.S, self.wS, self.s
+    def _stream_gradient(self):
+        """One streamed pass over blocks of units: ``(top, g_sup, entrant)``, the 2s candidates off the
+        support ranked by ``g^2 / D`` (:class:`~sparsecert.sparse.StreamingTopK`), the gradient on the
+        support, and ``(energy, (unit, its hidden gradient))`` of the idle unit that may enter
+        (``(0.0, None)`` for none)."""
+        X, U, V, R, idx = self.X, self.U, self.V, self.R, self.S
         m, d, k = self.m, self.d, self.k
-        # Streamed gradient: only the top candidates and the support's entries are kept.
-        top = StreamingTopK(2 * s)
+        top = StreamingTopK(2 * self.s)
         g_sup = np.zeros(idx.size)
         entrant = (0.0, None)  # (gradient energy, (unit, gU row)) of the best idle unit
         self._t += 1
@@ -275,6 +278,11 @@ class FactoredIHTSolver(IHTSolver):
                 g_sup[lo:hi] = g[idx[lo:hi] - off]
             tiles = 2 * Z.shape[0] * Z.shape[1]  # Z and P
             self.peak_memory = max(self.peak_memory, 8 * (tiles + gU.size + gV.size) + top.nbytes)
+        return top, g_sup, entrant
+
+    def _step(self):
+        U, V, R, idx, val = self.U, self.V, self.R, self.S, self.wS
+        top, g_sup, entrant = self._stream_gradient()  # only the top candidates and the support's entries are kept
         if self.precondition:
             self._floor = 1e-8 * max(float(np.sqrt(self._sq.max() / (1 - DECAY ** self._t))), np.finfo(float).tiny)
         # Candidate set: support plus the 2s strongest gradients; theta is 0 off the support.
