@@ -24,6 +24,40 @@ def _top_s(v, s):
     return np.sort(idx[v[idx] != 0])
 
 
+def _pattern_out(X, M, V):
+    """``A v`` for the patterns ``M`` (n, m) and weights ``V`` (m, d): ``sum_j D_j X v_j``."""
+    return np.einsum("nm,nm->n", X @ V.T, M)
+
+
+def _pattern_grad(X, M, r):
+    """``A^T r`` as an (m, d) array."""
+    return (X.T @ (M * r[:, None])).T
+
+
+def _armijo_steps(X, y, M, tilde, T, mu, steps):
+    """:func:`published_aiht`'s step 3 from the thresholded point ``tilde`` on the support ``T``
+    (boolean, m x d): ``steps`` gradient steps, each halving ``mu`` until Armijo's condition holds;
+    after 11 halvings, back to ``tilde``. Returns the point and the last ``mu``."""
+    W, f = tilde, None
+    for _ in range(steps):
+        rr = _pattern_out(X, M, W) - y
+        if f is None:
+            f = f_tilde = float(rr @ rr)
+        gT = np.where(T, _pattern_grad(X, M, rr), 0.0)
+        gg = float((gT * gT).sum())
+        for _trial in range(11):
+            cand = W - mu * gT
+            rc = _pattern_out(X, M, cand) - y
+            fc = float(rc @ rc)
+            if fc <= f - 0.9 * mu * gg:
+                W, f = cand, fc
+                break
+            mu /= 2.0
+        else:
+            W, f = tilde, f_tilde
+    return W, mu
+
+
 def published_aiht(X, y, m, s, *, n_iter=100, inner_steps=10, inactive="empty", rng=None, callback=None):
     """Sequential-convex AIHT as the published code runs it, for scalar outputs.
 
@@ -76,12 +110,6 @@ def published_aiht(X, y, m, s, *, n_iter=100, inner_steps=10, inactive="empty", 
     W = np.zeros((m, d))
     ynorm = float(np.linalg.norm(y)) or 1.0
 
-    def out(M, V):  # A v for the patterns M (n, m): sum_j D_j X v_j
-        return np.einsum("nm,nm->n", X @ V.T, M)
-
-    def grad(M, r):  # A^T r as (m, d)
-        return (X.T @ (M * r[:, None])).T
-
     def network_residual(W):
         return float(np.linalg.norm(y - np.maximum(X @ W.T, 0.0).sum(1))) / ynorm
 
@@ -89,36 +117,16 @@ def published_aiht(X, y, m, s, *, n_iter=100, inner_steps=10, inactive="empty", 
     for it in range(n_iter):
         M = (X @ H.T > 0).astype(X.dtype)
         support = W != 0
-        r = out(M, W) - y
-        g = grad(M, r)
+        g = _pattern_grad(X, M, _pattern_out(X, M, W) - y)
         if support.any():
             gS = np.where(support, g, 0.0)
-            mu = float((gS * gS).sum()) / (float(np.square(out(M, gS)).sum()) + 1e-8)
+            mu = float((gS * gS).sum()) / (float(np.square(_pattern_out(X, M, gS)).sum()) + 1e-8)
         else:
             mu = 1e-14
         v = (W - mu * g).ravel()
         keep = np.zeros(v.size, bool)
         keep[_top_s(v, s)] = True
-        tilde = np.where(keep, v, 0.0).reshape(m, d)
-        T = keep.reshape(m, d)
-        Wn, f = tilde, None
-        for _ in range(inner_steps):
-            rr = out(M, Wn) - y
-            if f is None:
-                f = f_tilde = float(rr @ rr)
-            gT = np.where(T, grad(M, rr), 0.0)
-            gg = float((gT * gT).sum())
-            for trial in range(11):
-                cand = Wn - mu * gT
-                rc = out(M, cand) - y
-                fc = float(rc @ rc)
-                if fc <= f - 0.9 * mu * gg:
-                    Wn, f = cand, fc
-                    break
-                mu /= 2.0
-            else:
-                Wn, f = tilde, f_tilde
-        W = Wn
+        W, mu = _armijo_steps(X, y, M, np.where(keep, v, 0.0).reshape(m, d), keep.reshape(m, d), mu, inner_steps)
         if it >= 1:
             H = W.copy() if inactive == "empty" else np.where(W.any(axis=1)[:, None], W, H0)
         residuals.append(network_residual(W))
