@@ -114,23 +114,7 @@ def prune_run(net0, X, y, *, when="after", score="magnitude", schedule="iterativ
     output_rate = rate / 2 if output_rate is None else check_float(output_rate, "output_rate", low=0.0, high=1.0)
     rewind_step = check_int(rewind_step, "rewind_step", low=0)
     total = net0.n_weights
-    if schedule == "iterative":
-        if (target is None) == (rounds is None):
-            raise ValueError("give exactly one of target= (weights to keep) or rounds=")
-        rounds = None if rounds is None else check_int(rounds, "rounds", low=0)
-    elif target is None:
-        raise ValueError(f"schedule={schedule!r} needs target= (weights to keep)")
-    if target is not None:
-        target = check_int(target, "target", low=1, high=total)
-    if when == "during" and schedule != "gradual":
-        raise ValueError("when='during' prunes gradually: use schedule='gradual'")
-    if when == "init" and schedule == "iterative" and target is None:
-        raise ValueError("when='init' with schedule='iterative' scores and prunes until a target: give target= "
-                         "(weights to keep), not rounds=")
-    if when == "during" and check_int(train_kwargs.get("epochs", 10), "epochs", low=0) < 1:
-        raise ValueError("when='during' prunes between epochs of training: epochs must be >= 1")
-    if score == "bingo" and when != "after":
-        raise ValueError("score='bingo' ranks weights by probes taken while the dense net trains: use when='after'")
+    target, rounds = _check_plan(when, score, schedule, target, rounds, total, train_kwargs.get("epochs", 10))
     L = len(net0.Ws)
     rng = check_rng(rng)
     progress = progress_enabled(progress)
@@ -140,39 +124,12 @@ def prune_run(net0, X, y, *, when="after", score="magnitude", schedule="iterativ
     nb = X.shape[0] if score_batch is None else min(check_int(score_batch, "score_batch", low=1), X.shape[0])
     ctx = {"X": X[:nb], "y": np.asarray(y)[:nb], "loss": loss, "rng": rng, "init": net0}
     masks = [np.ones(W.shape, bool) for W in net0.Ws]
-    result = PruneResult()
-
-    def record(net, masks, out, r):
-        kept = int(sum(m.sum() for m in masks))
-        row = {"round": r, "kept": kept, "density": kept / total,
-               "loss": float(out["losses"][-1]) if out is not None and out["losses"].size else np.nan}
-        if evaluate is not None:
-            row.update(evaluate(net))
-        result.add(masks, net, row, kept, total, net)
-        batch = train_kwargs.get("batch_size") or X.shape[0]
-        result.peak_memory = max(result.peak_memory, 4 * net.nbytes + sum(m.size for m in masks)
-                                 + batch * sum(W.shape[0] for W in net.Ws) * 16)
-
-    def train_round(net, masks, r, rec=()):
-        out = _train_maybe_bingo(net, X, y, masks, rng, rec, score, bingo, ctx, train_kwargs)
-        record(net, masks, out, r)
-        if r:
-            bar.update(1)
-        return net, out.get("iterates", {})
-
-    def fresh():
-        return DenseNet.init([net0.Ws[0].shape[1]] + [W.shape[0] for W in net0.Ws], rng, bias=net0.bs is not None)
-
-    def train_part(net, masks, k, parts):
-        kw = dict(train_kwargs)
-        kw["epochs"] = max(1, kw.get("epochs", 10) // parts)
-        out = train(net, X, y, masks=masks, rng=rng, **kw)
-        bar.update(1)
-        return out
-
     bar = tqdm(desc="pruning rounds", disable=not progress, leave=False)
-    backend = _DenseNetBackend(net0, fresh, lambda net, masks: score_fn(net, masks, ctx), train_round, train_part,
-                               record)
+    backend = _DenseNetBackend(net0, X, y, rng, bar, lambda net, masks: score_fn(net, masks, ctx),
+                               lambda net, masks, rec: _train_maybe_bingo(net, X, y, masks, rng, rec, score, bingo, ctx,
+                                                                          train_kwargs),
+                               train_kwargs, evaluate)
+    result = backend.result
     plan = PruningPlan(when, schedule, scope, after, tuple(rates), tuple(prunable), target, rounds, rewind_step)
     if when == "during":
         prune_during(plan, backend, masks,
@@ -189,14 +146,38 @@ def prune_run(net0, X, y, *, when="after", score="magnitude", schedule="iterativ
     return result
 
 
+def _check_plan(when, score, schedule, target, rounds, total, epochs):
+    """:func:`prune_run`'s checks of how the options combine; returns ``(target, rounds)`` checked."""
+    if schedule == "iterative":
+        if (target is None) == (rounds is None):
+            raise ValueError("give exactly one of target= (weights to keep) or rounds=")
+        rounds = None if rounds is None else check_int(rounds, "rounds", low=0)
+    elif target is None:
+        raise ValueError(f"schedule={schedule!r} needs target= (weights to keep)")
+    if target is not None:
+        target = check_int(target, "target", low=1, high=total)
+    if when == "during" and schedule != "gradual":
+        raise ValueError("when='during' prunes gradually: use schedule='gradual'")
+    if when == "init" and schedule == "iterative" and target is None:
+        raise ValueError("when='init' with schedule='iterative' scores and prunes until a target: give target= "
+                         "(weights to keep), not rounds=")
+    if when == "during" and check_int(epochs, "epochs", low=0) < 1:
+        raise ValueError("when='during' prunes between epochs of training: epochs must be >= 1")
+    if score == "bingo" and when != "after":
+        raise ValueError("score='bingo' ranks weights by probes taken while the dense net trains: use when='after'")
+    return target, rounds
+
+
 class _DenseNetBackend:
     """:func:`~sparsecert.prune.engine.prune_rounds`' backend for :class:`~sparsecert.nn.DenseNet`:
     one ``rng`` feeds training, random scores and fresh initialisations, in the order the rounds
-    ask for them."""
+    ask for them. ``scores(net, masks)``; ``train(net, masks, record)`` trains a round (with
+    BINGO's probes where asked); every round's net is recorded in ``result``."""
 
-    def __init__(self, net0, fresh, scores, train_round, train_part, record):
-        self.net0, self.fresh, self.scores, self.train_round = net0, fresh, scores, train_round
-        self.train_part, self.record = train_part, record
+    def __init__(self, net0, X, y, rng, bar, scores, train, train_kwargs, evaluate):
+        self.net0, self.X, self.y, self.rng, self.bar = net0, X, y, rng, bar
+        self.scores, self.train, self.train_kwargs, self.evaluate = scores, train, train_kwargs, evaluate
+        self.result, self.total = PruneResult(), net0.n_weights
 
     def initial(self):
         return self.net0
@@ -205,6 +186,36 @@ class _DenseNetBackend:
         if after == "reinit":
             return self.fresh()
         return {"rewind": rewind, "finetune": trained, "scratch": self.net0}[after].copy()
+
+    def fresh(self):
+        net0 = self.net0
+        return DenseNet.init([net0.Ws[0].shape[1]] + [W.shape[0] for W in net0.Ws], self.rng, bias=net0.bs is not None)
+
+    def record(self, net, masks, out, r):
+        """Add round ``r``'s net, masks and row (kept, density, last loss, ``evaluate``'s entries)."""
+        kept = int(sum(m.sum() for m in masks))
+        row = {"round": r, "kept": kept, "density": kept / self.total,
+               "loss": float(out["losses"][-1]) if out is not None and out["losses"].size else np.nan}
+        if self.evaluate is not None:
+            row.update(self.evaluate(net))
+        self.result.add(masks, net, row, kept, self.total, net)
+        batch = self.train_kwargs.get("batch_size") or self.X.shape[0]
+        self.result.peak_memory = max(self.result.peak_memory, 4 * net.nbytes + sum(m.size for m in masks)
+                                      + batch * sum(W.shape[0] for W in net.Ws) * 16)
+
+    def train_round(self, net, masks, r, rec=()):
+        out = self.train(net, masks, rec)
+        self.record(net, masks, out, r)
+        if r:
+            self.bar.update(1)
+        return net, out.get("iterates", {})
+
+    def train_part(self, net, masks, k, parts):
+        kw = dict(self.train_kwargs)
+        kw["epochs"] = max(1, kw.get("epochs", 10) // parts)
+        out = train(net, self.X, self.y, masks=masks, rng=self.rng, **kw)
+        self.bar.update(1)
+        return out
 
 
 def _train_maybe_bingo(net, X, y, masks, rng, record, score, bingo, ctx, train_kwargs):
