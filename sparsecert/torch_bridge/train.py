@@ -219,15 +219,6 @@ def fit(model, X, y, *, masks=None, iterations=None, epochs=None, lr=1e-3, optim
     hist = {"iters": [], "val_loss": [], "val_acc": [], "test_acc": [], "train_loss": [],
             "states": {0: copy.deepcopy(model.state_dict())} if 0 in record else {}}
 
-    def checkpoint(it):
-        hist["iters"].append(it)
-        if val is not None:
-            vl, va = evaluate(model, *val, loss=lname)
-            hist["val_loss"].append(vl)
-            hist["val_acc"].append(va)
-        if test is not None:
-            hist["test_acc"].append(evaluate(model, *test, loss=lname)[1])
-
     t0 = time.perf_counter()
     model.train()
     it, order, pos, running = 0, torch.randperm(n, generator=gen), 0, 0.0
@@ -243,33 +234,56 @@ def fit(model, X, y, *, masks=None, iterations=None, epochs=None, lr=1e-3, optim
         xb, yb = (Xt, yt) if batch_size == n else (Xt[rows], yt[rows])  # full batch: the order does not matter
         if augment is not None:
             xb = augment(xb, gen)
-        opt.zero_grad(set_to_none=False)
-        loss = _loss(model(xb), yb, lname)
-        loss.backward()
-        if mt is not None:
-            for w, m in zip(weights, mt):
-                w.grad.mul_(m)
-        opt.step()
-        if mt is not None:
-            with torch.no_grad():
-                for w, m in zip(weights, mt):
-                    w.mul_(m)
+        loss = _masked_step(model, opt, xb, yb, lname, weights, mt)
         it += 1
-        running += float(loss.detach())
+        running += loss
         if callback is not None:
             callback(it, model, xb, yb)
         if it in record:
             hist["states"][it] = copy.deepcopy(model.state_dict())
         if it % eval_every == 0 or it == iterations:
-            checkpoint(it)
+            _checkpoint(hist, it, model, val, test, lname)
             hist["train_loss"].append(running / (it - (hist["iters"][-2] if len(hist["iters"]) > 1 else 0)))
             running = 0.0
         bar.update(1)
     bar.close()
     if not hist["iters"]:
-        checkpoint(0)
-    hist["iterations"] = it
-    hist["seconds"] = time.perf_counter() - t0
+        _checkpoint(hist, 0, model, val, test, lname)
+    return _summary(hist, it, time.perf_counter() - t0)
+
+
+def _checkpoint(hist, it, model, val, test, lname):
+    """Append iteration ``it``'s validation loss and accuracy and test accuracy to ``hist``."""
+    hist["iters"].append(it)
+    if val is not None:
+        vl, va = evaluate(model, *val, loss=lname)
+        hist["val_loss"].append(vl)
+        hist["val_acc"].append(va)
+    if test is not None:
+        hist["test_acc"].append(evaluate(model, *test, loss=lname)[1])
+
+
+def _masked_step(model, opt, xb, yb, lname, weights, mt):
+    """One optimiser step on the batch with the pruned weights' gradients and values held at zero
+    (``mt``: the masks as tensors, or None); returns the batch loss."""
+    opt.zero_grad(set_to_none=False)
+    loss = _loss(model(xb), yb, lname)
+    loss.backward()
+    if mt is not None:
+        for w, m in zip(weights, mt):
+            w.grad.mul_(m)
+    opt.step()
+    if mt is not None:
+        with torch.no_grad():
+            for w, m in zip(weights, mt):
+                w.mul_(m)
+    return float(loss.detach())
+
+
+def _summary(hist, iterations, seconds):
+    """:func:`fit`'s history completed: ``iterations``, ``seconds``, the early-stopping point (the
+    least validation loss) and the final test accuracy."""
+    hist["iterations"], hist["seconds"] = iterations, seconds
     if hist["val_loss"]:
         k = int(np.argmin(hist["val_loss"]))
         hist["early_stop"] = hist["iters"][k]
