@@ -192,7 +192,7 @@ def _one_seed(cfg, seed, progress):
     import torch
     from torch import nn
 
-    from sparsecert.torch_bridge import fit, prunable_weights, prune_torch, reestimate_batchnorm
+    from sparsecert.torch_bridge import prunable_weights, prune_torch
     from sparsecert.torch_bridge.prune import reinitialised
     from sparsecert.torch_bridge.train import apply_masks
 
@@ -238,18 +238,7 @@ def _one_seed(cfg, seed, progress):
                 for regime in regimes:
                     net = copy.deepcopy(base)
                     t1 = time.perf_counter()
-                    if regime == "fine-tune":
-                        h = fit(net, *train, masks=mk, iterations=cfg["target_iterations"], val=val,
-                                test=target_test, eval_every=max(1, cfg["target_iterations"] // 10), rng=seed + r, **kw)
-                    else:
-                        if regime == "frozen":
-                            reestimate_batchnorm(net, train[0])
-                        net.eval()
-                        F = [_features(net, X) for X in (train[0], val[0], target_test[0])]
-                        head = net.head
-                        h = fit(head, F[0], train[1], iterations=cfg["head_iterations"], val=(F[1], val[1]),
-                                test=(F[2], target_test[1]), eval_every=max(1, cfg["head_iterations"] // 10),
-                                rng=seed + r, **kw)
+                    h = _train_regime(cfg, net, regime, mk, train, val, target_test, seed + r, kw)
                     rows.append({"seed": seed, "source": cfg["source"], "target": target, "round": r,
                                  "p_m": p_feat[r], "start": start, "regime": regime,
                                  "test_acc": h["test_acc_at_early_stop"], "final_test_acc": h["final_test_acc"],
@@ -257,6 +246,23 @@ def _one_seed(cfg, seed, progress):
                                  "source_test_acc": imp.histories[r]["test_acc_at_early_stop"],
                                  "source_seconds": source_seconds})
     return rows
+
+
+def _train_regime(cfg, net, regime, masks, train, val, test, rng, kw):
+    """Train the transferred ``net`` on the target under ``regime``: ``"fine-tune"`` (every kept
+    weight), or only its fresh head on the frozen features (``"frozen"`` re-estimates the batch
+    norms on the target first; ``"frozen, source BN"`` keeps the source's). Returns the history."""
+    from sparsecert.torch_bridge import fit, reestimate_batchnorm
+
+    if regime == "fine-tune":
+        return fit(net, *train, masks=masks, iterations=cfg["target_iterations"], val=val, test=test,
+                   eval_every=max(1, cfg["target_iterations"] // 10), rng=rng, **kw)
+    if regime == "frozen":
+        reestimate_batchnorm(net, train[0])
+    net.eval()
+    F = [_features(net, X) for X in (train[0], val[0], test[0])]
+    return fit(net.head, F[0], train[1], iterations=cfg["head_iterations"], val=(F[1], val[1]), test=(F[2], test[1]),
+               eval_every=max(1, cfg["head_iterations"] // 10), rng=rng, **kw)
 
 
 def compute(cfg, run):
