@@ -123,3 +123,20 @@ def test_no_module_is_over_600_lines():
     """A module that outgrows 600 lines holds more than one concept: split it (DESIGN.md)."""
     long = {str(p.relative_to(ROOT)): n for p in ALL if (n := len(p.read_text().splitlines())) > 600}
     assert not long, f"modules over 600 lines: {long}"
+
+
+def _body_lines(fn):
+    """Lines of a function's body, its docstring aside."""
+    body = fn.body[1:] if ast.get_docstring(fn) is not None else fn.body
+    return body[-1].end_lineno - body[0].lineno + 1 if body else 0
+
+
+def test_no_function_body_outside_the_kernels_is_over_60_lines():
+    """A function longer than 60 lines (docstring aside) does more than one thing: split it (issue
+    "One way to fit a sparse network"). The compiled kernels are exempt: a loop nest is read whole."""
+    paths = [p for p in ALL if "kernels" not in p.relative_to(ROOT).parts]
+    paths += sorted((ROOT.parent / "paper_repro").rglob("*.py"))
+    long = {f"{p.relative_to(ROOT.parent)}:{fn.name}": n for p in paths
+            for fn in ast.walk(ast.parse(p.read_text()))
+            if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) and (n := _body_lines(fn)) > 60}
+    assert not long, f"function bodies over 60 lines: {long}"
