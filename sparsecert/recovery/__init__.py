@@ -17,7 +17,8 @@ reformulation, :meth:`IHTSolver.step` itself: :class:`SequentialIHTSolver`
 (generators follow the weights), :class:`MinibatchIHTSolver` (one step per
 batch); :class:`FactoredIHTSolver` (vector outputs, both layers thresholded
 together) brings its own step. Every run ends in a :class:`RecoveryResult` whose ``status`` is
-one of :data:`STATUSES`.
+one of :data:`STATUSES`; when a run stops is a composable criterion (:mod:`.stopping`:
+``MaxIterations(500) | RelativeResidual(1e-10) | TimeLimit(5.0)``).
 
 Methods
 -------
@@ -47,6 +48,7 @@ from .published import published_aiht
 from .sequential import ADMISSIONS, IDLE_GENERATORS, SequentialIHTSolver
 from .solver import METHODS, IHTSolver, iht
 from .steps import restricted_norm_sq
+from .stopping import AnyOf, MaxIterations, RelativeResidual, Stagnation, StoppingCriterion, TimeLimit
 
 __all__ = [
     "METHODS",
@@ -66,4 +68,10 @@ __all__ = [
     "IHT_OMP_FIRST",
     "omp",
     "restricted_norm_sq",
+    "StoppingCriterion",
+    "MaxIterations",
+    "RelativeResidual",
+    "Stagnation",
+    "TimeLimit",
+    "AnyOf",
 ]

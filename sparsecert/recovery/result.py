@@ -18,6 +18,7 @@ STATUSES = {
     "zero": "y = 0: the answer is w = 0",
     "diverged": "the residual became non-finite (a fixed step too large for ||A||)",
     "max_iter": "max_iter iterations ran without another stopping test firing",
+    "time": "a TimeLimit's seconds ran out (no step starts after it)",
     "epochs": "minibatch IHT ran its epochs (it has no other stopping test)",
     "network_differs": "fixed activation patterns: the network read off w is not the fitted linear model A w "
                        "(a unit's pattern is not its generator's); residual is the returned network's, "
@@ -37,7 +38,7 @@ class RecoveryResult:
     n_iter : int
         Outer iterations run.
     converged : bool
-        True when a stopping test other than ``max_iter`` fired.
+        True when a test of convergence fired (not ``max_iter``, ``time``, ``epochs`` or ``diverged``).
     status : str
         One of :data:`STATUSES`.
     residuals : ndarray, shape (n_iter + 1,)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
@@ -18,7 +17,8 @@ from ..kernels.pursuit import SAFEGUARD, STATUS_NAMES
 from ..parallel import single_threaded_blas
 from ..sparse import SparseVector
 from .result import RecoveryResult
-from .steps import (DIRECT_LS_FLOPS, as_operator, cgls, hard_threshold, kernel_matrix, least_squares,
+from .stopping import Step, StoppingCriterion, default_stop
+from .steps import (DIRECT_LS_FLOPS, Candidate, as_operator, cgls, hard_threshold, kernel_matrix, least_squares,
                     restricted_norm_sq)
 
 if TYPE_CHECKING:
@@ -39,24 +39,6 @@ Y_NORM_RANGE = (2.0**-256, 2.0**256)
 LONG_PASS_ENTRIES = 10**10
 
 _KAPPA, _C = SAFEGUARD
-
-
-@dataclass
-class Candidate:
-    """The next iterate a step proposes, the solver's state untouched until it is accepted: the step
-    ``mu``, support ``S`` and weights ``wS``, ``A_S`` (``R_S``; None: restrict again when needed), the
-    residual ``r``, whether the support stayed (``same``), whether ``r`` came from the residual
-    recurrence rather than a product (``recurrence``) and the bytes of restricted operators the step
-    held (``work``)."""
-
-    mu: float
-    S: np.ndarray
-    wS: Any
-    R_S: Any
-    r: Any
-    same: bool
-    recurrence: bool
-    work: int
 
 
 class IHTSolver:
@@ -318,30 +300,38 @@ class IHTSolver:
         xtol: float = 1e-12,
         progress: bool | None = None,
         callback: Callable | None = None,
+        stop: StoppingCriterion | None = None,
     ) -> IHTSolver:
         """Iterate :meth:`step` until a stopping test fires; sets ``status``; returns ``self``.
 
-        Arguments as in :func:`iht`.
+        Arguments as in :func:`iht`; ``stop`` (a :class:`~sparsecert.recovery.StoppingCriterion`,
+        e.g. ``MaxIterations(100) | TimeLimit(5.0)``) replaces ``max_iter``, ``tol`` and ``xtol``.
         """
-        max_iter = check_int(max_iter, "max_iter", low=0)
-        tol = check_float(tol, "tol", low=0.0)
-        xtol = check_float(xtol, "xtol", low=0.0)
+        if stop is None:
+            stop, kernel_ok = default_stop(max_iter, tol, xtol), True
+        elif isinstance(stop, StoppingCriterion):
+            kernel_ok = False
+        else:
+            raise TypeError(f"stop must be a StoppingCriterion (e.g. MaxIterations(100)), got {type(stop).__name__}")
         progress = progress_enabled(progress)
         self.pass_progress = progress and self.A.shape[0] * self.A.shape[1] >= LONG_PASS_ENTRIES
+        self.run_started = time.perf_counter()
         if self.ynorm == 0.0:
             self.status, self.S, self.wS = "zero", np.empty(0, np.int64), np.empty(0, self.wS.dtype)
             self.residuals[-1] = 0.0
             return self
-        if callback is None and not progress and self.dense_kernel():
+        if kernel_ok and callback is None and not progress and self.dense_kernel():
             self.status = STATUS_NAMES[self._kernel_run(max_iter, tol, xtol, 0, 0)[0]]
             return self
-        bar = tqdm(total=max_iter, desc=f"{self.method.upper()} s={self.s}", disable=not progress, leave=False)
+        bar = tqdm(total=stop.max_steps, desc=f"{self.method.upper()} s={self.s}", disable=not progress, leave=False)
         # A too-large fixed step overflows; that is reported as status "diverged".
         # BLAS stays on one thread for the whole run: switching it per step wakes
         # OpenBLAS's threads, whose spinning costs more than the step (sparsecert.parallel).
         with bar, np.errstate(over="ignore", invalid="ignore"), single_threaded_blas():
-            for _ in range(max_iter):
+            k = 0
+            while (status := stop.before(self, k)) is None:
                 mu, same, dw = self.step()
+                k += 1
                 self.n_iter += 1
                 rel = self.rel_residual
                 self.residuals.append(rel)
@@ -351,22 +341,21 @@ class IHTSolver:
                     log.debug("%s it=%d rel_res=%.3e mu=%.3e |S|=%d", self.method, self.n_iter, rel, mu, self.S.size)
                 if callback is not None:
                     callback(self.n_iter, self.w, rel)
-                if not np.isfinite(rel):
-                    self.status = "diverged"
+                status = "diverged" if not np.isfinite(rel) else stop.after(self, Step(rel, mu, same, dw))
+                if status != "residual" and not np.isfinite(mu):
+                    status = "diverged"  # a product overflowed: say so rather than stop "converged"
+                if status is not None:
                     break
-                if rel <= tol and self._since_exact:
-                    self.exact_residual()  # confirm on the exact residual
-                    rel = self.residuals[-1] = self.rel_residual
-                if rel <= tol:
-                    self.status = "residual"
-                    break
-                if not np.isfinite(mu):
-                    self.status = "diverged"  # a product overflowed: say so rather than stop "converged"
-                    break
-                if same and dw <= xtol * max(norm(self.wS), np.finfo(float).tiny):
-                    self.status = "stationary"
-                    break
+        self.status = status
         return self
+
+    def confirmed_residual(self) -> float:
+        """The relative residual of the current iterate, recomputed exactly first where the running
+        one is a recurrence (the residual test's confirmation)."""
+        if self._since_exact:
+            self.exact_residual()
+            self.residuals[-1] = self.rel_residual
+        return self.residuals[-1]
 
     def dense_kernel(self) -> bool:
         """Whether :meth:`run` and :meth:`splice` hand the whole loop to
@@ -409,7 +398,7 @@ class IHTSolver:
             w=w,
             support=w.indices,
             n_iter=self.n_iter,
-            converged=self.status not in ("max_iter", "diverged", "epochs"),
+            converged=self.status not in ("max_iter", "diverged", "epochs", "time"),
             status=self.status,
             residuals=np.asarray(self.residuals),
             steps=np.asarray(self.steps),
@@ -486,9 +475,10 @@ class IHTSolver:
         xtol: float = 1e-12,
         progress: bool | None = None,
         callback: Callable | None = None,
+        stop: StoppingCriterion | None = None,
     ) -> RecoveryResult:
         """:meth:`run` then :meth:`finalize`."""
-        return self.run(max_iter, tol, xtol, progress, callback).finalize()
+        return self.run(max_iter, tol, xtol, progress, callback, stop).finalize()
 
 
 def iht(
@@ -509,6 +499,7 @@ def iht(
     callback: Callable | None = None,
     s_project: int | None = None,
     splice: int = 0,
+    stop: StoppingCriterion | None = None,
 ) -> RecoveryResult:
     """Recover an s-sparse ``w`` with ``y ~ A w`` by iterative hard thresholding.
 
@@ -557,6 +548,10 @@ def iht(
         samples (N = 1000: HTP's n50 / s 5.29 / 4.48 / 3.66 at s = 10 / 25 / 50,
         with ``splice=2`` 4.94 / 4.05 / 3.45) at one pass and ``splice``
         least-squares solves per exchange. ``result.info["exchanges"]``.
+    stop : StoppingCriterion, optional
+        When to stop, in place of ``max_iter``, ``tol`` and ``xtol``: criteria of
+        :mod:`sparsecert.recovery.stopping` joined by ``|`` (e.g.
+        ``MaxIterations(1000) | RelativeResidual(1e-8) | TimeLimit(2.0)``).
 
     Returns
     -------
@@ -585,7 +580,7 @@ def iht(
     solver = IHTSolver(
         A, y, s_eff, method=method, step=step, inner_iter=inner_iter, ls_iter=ls_iter, ls_tol=ls_tol, w0=w0
     )
-    solver.run(max_iter=max_iter, tol=tol, xtol=xtol, progress=progress, callback=callback)
+    solver.run(max_iter=max_iter, tol=tol, xtol=xtol, progress=progress, callback=callback, stop=stop)
     info = {}
     if splice:
         info["exchanges"] = made = solver.splice(splice)

@@ -3,6 +3,7 @@ thresholding, and the least-squares solves on a support (directly, or CGLS)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
     from scipy.sparse.linalg import LinearOperator
 
 __all__ = ["as_operator", "kernel_matrix", "restricted_norm_sq", "hard_threshold", "cgls", "least_squares",
-           "DIRECT_LS_FLOPS"]
+           "DIRECT_LS_FLOPS", "Candidate"]
 
 
 def as_operator(A: LinearOperator | ArrayLike) -> SparseSensingOperator:
@@ -145,3 +146,21 @@ def least_squares(R: Any, y: Any, z: Any, n_steps: int, tol: float, res: Any = N
             z = np.linalg.lstsq(C, y, rcond=None)[0]
             return z, y - C @ z
     return cgls(R, y, z, n_steps, tol, res=res)
+
+
+@dataclass
+class Candidate:
+    """The next iterate a step proposes, the solver's state untouched until it is accepted: the step
+    ``mu``, support ``S`` and weights ``wS``, ``A_S`` (``R_S``; None: restrict again when needed), the
+    residual ``r``, whether the support stayed (``same``), whether ``r`` came from the residual
+    recurrence rather than a product (``recurrence``) and the bytes of restricted operators the step
+    held (``work``)."""
+
+    mu: float
+    S: np.ndarray
+    wS: Any
+    R_S: Any
+    r: Any
+    same: bool
+    recurrence: bool
+    work: int
