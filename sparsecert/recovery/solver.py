@@ -17,8 +17,9 @@ from ..kernels.pursuit import SAFEGUARD, STATUS_NAMES
 from ..parallel import single_threaded_blas
 from ..sparse import SparseVector
 from .result import RecoveryResult
+from .rules import rules_for
 from .stopping import Step, StoppingCriterion, default_stop
-from .steps import (DIRECT_LS_FLOPS, Candidate, as_operator, cgls, hard_threshold, kernel_matrix, least_squares,
+from .steps import (DIRECT_LS_FLOPS, Candidate, as_operator, hard_threshold, kernel_matrix, least_squares,
                     restricted_norm_sq)
 
 if TYPE_CHECKING:
@@ -101,8 +102,10 @@ class IHTSolver:
         if step is None and self.method == "iht":
             L = restricted_norm_sq(A, min(2 * self.s, N))
             step = 1.0 / L if L > 0 else 1.0
-        self.adaptive = step is None
-        self.step_size = None if self.adaptive else check_float(step, "step", low=0.0, low_open=True)
+        step = None if step is None else check_float(step, "step", low=0.0, low_open=True)
+        # the method's two choices, made once (sparsecert.recovery.rules)
+        self.step_rule, self.inner = rules_for(self.method, step, self.inner_iter, self.ls_iter, self.ls_tol)
+        self.adaptive = self.step_rule.adaptive
         if w0 is not None and (not isinstance(w0, SparseVector) or w0.size != N):
             raise ValueError(f"w0 must be a SparseVector of length {N}")
         self.setup(w0)
@@ -198,7 +201,7 @@ class IHTSolver:
         U = U[order]
         gU = np.concatenate([gS, cval])[order]
         wU = np.concatenate([self.wS, np.zeros(cidx.size, A.dtype)])[order]
-        step = self._step_size(gS, cidx, cval, R_S)
+        step = self.step_rule.size(self, gS, cidx, cval, R_S)
         if step is None:
             return None
         mu, along_S, R_G, Ag, g_scale = step
@@ -215,45 +218,8 @@ class IHTSolver:
         if same and self.adaptive and along_S and self._since_exact < self.exact_every:
             # Same support: w moved by mu g_S, so r moves by -mu A_S g_S (computed above).
             r_T = self.r - (mu * g_scale) * Ag
-        if self.method == "aiht" and self.inner_iter:
-            wT, r = cgls(R_T, self.y, wT, self.inner_iter, 0.0, res=r_T, fused=True)
-        elif self.method == "htp":
-            wT, r = least_squares(R_T, self.y, wT, self.ls_iter, self.ls_tol, res=r_T)
-        else:
-            r = r_T if r_T is not None else self.y - R_T.matvec(wT)
+        wT, r = self.inner.solve(R_T, self.y, wT, r_T)
         return Candidate(mu, T, wT, R_T, r, same, r_T is not None, work)
-
-    def _step_size(self, gS, cidx, cval, R_S):
-        """``(mu, along_S, R_G, A g, g_scale)`` of a step, or None where none can be taken: the fixed
-        step; HTP's Rayleigh quotient along ``w_S``; else NIHT's ``||g||^2 / ||A g||^2`` on the support
-        (or on the best s candidates at w = 0), with ``A g`` for the residual recurrence (kept as
-        ``A u``, ``u = g / ||g||``, with ``g_scale = ||g||`` where ``A g`` would overflow)."""
-        if not self.adaptive:
-            return self.step_size, True, R_S, None, 1.0
-        S, wS = self.S, self.wS
-        # HTP: w_S solves least squares on S, so g_S is round-off and the NIHT ratio on it noise (the
-        # path then depended on summation order). The Rayleigh quotient along w_S instead,
-        # ||w_S||^2 / ||A_S w_S||^2, with A_S w_S = y - r: no product.
-        wn, fn = (norm(wS), norm(self.y - self.r)) if S.size and self.method == "htp" else (0.0, 0.0)
-        if wn > 0 and fn > 0:
-            mu = (wn / fn) * (wn / fn)
-            return None if not np.isfinite(mu) or mu == 0.0 else (mu, False, R_S, None, 1.0)
-        G_g, R_G = gS, R_S
-        if not S.size:
-            G_idx, G_g = hard_threshold(cidx, cval, self.s)
-            R_G = self.A.restrict(G_idx, cache=self.cache)
-        # mu = ||g||^2 / ||A g||^2 from the product on the unit direction (no overflow at any
-        # scale; g is finite, checked above)
-        gn = norm(G_g)
-        Ag = R_G.matvec(G_g / gn) if gn > 0 else R_G.matvec(G_g)
-        an = norm(Ag)
-        inv = 1.0 / an if gn > 0 and an > 0 else 1.0
-        mu = inv * inv  # (1 / ||A u||)^2; products, not **: a Python float ** 2 raises OverflowError
-        if not np.isfinite(an) or mu == 0.0:
-            return None  # an overflowing product or an unrepresentable step: stop, keep w
-        if 1e-150 < gn < 1e150:  # A_S g_S itself, for the residual recurrence
-            return mu, True, R_G, Ag * gn, 1.0
-        return mu, True, R_G, Ag, gn if gn > 0 else 1.0  # kept as A_S u (A_S g_S would overflow or underflow)
 
     def _safeguard(self, U, wU, gU, mu, T, wT, work, held):
         """Blumensath-Davies: accept ``mu`` only if ``mu <= omega``, shrinking it otherwise (at most 60
