@@ -67,3 +67,19 @@ def test_criteria_are_checked_when_made():
         sc.iht(A, y, s, stop=100)
     combo = MaxIterations(5) | (RelativeResidual(1e-3) | TimeLimit(1.0))
     assert len(combo.criteria) == 3 and combo.max_steps == 5
+
+
+def test_each_method_is_a_step_rule_and_an_inner_solver_chosen_once():
+    """The four methods differ only in their two rules (sparsecert.recovery.rules), fixed when the
+    solver is made: a given ``step`` is a fixed step whatever the method."""
+    from sparsecert.recovery import rules
+
+    A, y, s = problem()
+    pairs = {m: sc.recovery.IHTSolver(A, y, s, method=m) for m in ("iht", "niht", "aiht", "htp")}
+    assert type(pairs["niht"].step_rule) is rules.NormalizedStep and pairs["niht"].inner == rules.NoInner()
+    assert pairs["aiht"].inner == rules.ConjugateGradient(3)
+    assert type(pairs["htp"].step_rule) is rules.RayleighStep and pairs["htp"].inner == rules.LeastSquares(50, 1e-12)
+    assert type(pairs["iht"].step_rule) is rules.FixedStep and not pairs["iht"].adaptive
+    assert sc.recovery.IHTSolver(A, y, s, method="aiht", inner_iter=0).inner == rules.NoInner()
+    fixed = sc.recovery.IHTSolver(A, y, s, method="htp", step=0.5)
+    assert fixed.step_rule == rules.FixedStep(0.5) and type(fixed.inner) is rules.LeastSquares
