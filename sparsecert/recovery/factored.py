@@ -6,14 +6,12 @@ import time
 
 import numpy as np
 
-from tqdm.auto import tqdm
-
-from ..validation import (check_array, check_bool, check_float, check_int, check_option, check_rng, progress_enabled,
-                          seed_from_rng)
+from ..validation import check_array, check_bool, check_float, check_int, check_option, check_rng, seed_from_rng
 from ..backend import is_tensor, norm, resolve, to_numpy
 from ..kernels import topk_abs
 from ..random import counter_normals
 from ..sparse import StreamingTopK
+from .epochs import run_epochs
 from .solver import IHTSolver
 
 __all__ = ["FactoredIHTSolver", "LOSSES"]
@@ -415,36 +413,20 @@ class FactoredIHTSolver(IHTSolver):
         self.R, self.loss = self._fit(self.U, self.V)
 
     def run_epochs(self, epochs, batch_size, progress=None, callback=None):
-        """``epochs`` passes over the samples, each in batches of ``batch_size`` rows (shuffled by
-        ``rng`` every epoch, each batch's rows in order), one :meth:`step` per batch. ``residuals``
-        holds the relative residual on all samples before the first and after each epoch, ``steps``
-        one step size per batch; ``callback(n_iter, w, residual)`` after each epoch. Status
-        ``"epochs"`` (``"zero"`` for ``Y = 0``, ``"diverged"`` if the loss stops being finite)."""
+        """``epochs`` passes over the samples in shuffled batches of ``batch_size`` rows, one
+        :meth:`step` per batch (:func:`~sparsecert.recovery.epochs.run_epochs`). ``residuals`` holds the
+        relative residual on all samples before the first and after each epoch, ``steps`` one step
+        size per batch. Status ``"epochs"`` (``"zero"`` for ``Y = 0``, ``"diverged"`` if the loss
+        stops being finite)."""
         epochs = check_int(epochs, "epochs", low=1)
-        n = self._all[0].shape[0]
-        batch_size = min(check_int(batch_size, "batch_size", low=1), n)
+        batch_size = min(check_int(batch_size, "batch_size", low=1), self.shape[0])
         if self.ynorm == 0.0:
             return self.run(0)
-        bar = tqdm(total=epochs * -(-n // batch_size), desc="minibatch vector IHT",
-                   disable=not progress_enabled(progress), leave=False)
-        self.status = "epochs"
-        with bar, np.errstate(over="ignore", invalid="ignore"):
-            for _ in range(epochs):
-                order = self.rng.permutation(n)
-                for b0 in range(0, n, batch_size):
-                    self.use_rows(np.sort(order[b0 : b0 + batch_size]))
-                    mu, _, _ = self.step()
-                    self.n_iter += 1
-                    self.steps.append(mu)
-                    bar.update(1)
-                self.use_rows(None)
-                self.residuals.append(self.rel_residual)
-                if callback is not None:
-                    callback(self.n_iter, self.w, self.residuals[-1])
-                if not np.isfinite(self.residuals[-1]):
-                    self.status = "diverged"
-                    break
-        return self
+        return run_epochs(self, epochs, batch_size, desc="minibatch vector IHT", progress=progress, callback=callback)
+
+    def epoch_residual(self):
+        """The relative residual on all samples (after ``use_rows(None)``)."""
+        return self.rel_residual
 
     def run(self, *args, **kwargs):
         super().run(*args, **kwargs)

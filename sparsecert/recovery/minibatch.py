@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
-from tqdm.auto import tqdm
 
-from ..validation import check_array, check_int, check_rng, progress_enabled
+from ..validation import check_array, check_int, check_rng
 from ..backend import norm, to_numpy
 from ..operators.relu_pattern import gather_transposed
-from ..parallel import single_threaded_blas
+from .epochs import run_epochs
 from .solver import IHTSolver
 
 __all__ = ["MinibatchIHTSolver"]
@@ -81,29 +80,27 @@ class MinibatchIHTSolver(IHTSolver):
             r2 += norm(self.full_y[b0 : b0 + self.batch_size] - Ab.matvec(w)) ** 2
         return np.sqrt(r2) / self.ynorm if self.ynorm else 0.0  # ynorm: of the full y (__init__)
 
+    def use_rows(self, rows):
+        """The batch ``rows`` (:meth:`_use_rows`), or None: back to all samples, no batch held."""
+        if rows is None:
+            self._drop_batch()
+        else:
+            self._use_rows(rows)
+
+    def epoch_residual(self):
+        """:meth:`full_residual`."""
+        return self.full_residual()
+
     def run(self, progress=None, callback=None):
-        """All epochs; sets ``status = "epochs"``; returns ``self``."""
-        n = self.shape[0]
-        n_batches = -(-n // self.batch_size)
-        progress = progress_enabled(progress)
-        bar = tqdm(total=self.epochs * n_batches, desc=f"minibatch {self.method.upper()}", disable=not progress, leave=False)
-        with bar, single_threaded_blas():
-            for _ in range(self.epochs):
-                order = self.rng.permutation(n)
-                for b0 in range(0, n, self.batch_size):
-                    self._use_rows(np.sort(order[b0 : b0 + self.batch_size]))
-                    mu, _, _ = self.step()
-                    self.n_iter += 1
-                    self.steps.append(mu)
-                    if self.sequential and self.n_iter % self.period == 0:
-                        self.full_A.follow_weights(self.w)
-                    bar.update(1)
-                self._drop_batch()  # the last batch's operator is not needed by the full residual
-                self.residuals.append(self.full_residual())
-                if callback is not None:
-                    callback(self.n_iter, self.w, self.residuals[-1])
+        """All epochs (:func:`~sparsecert.recovery.epochs.run_epochs`, generators following the weights
+        every ``period`` steps when ``sequential``); sets ``status = "epochs"``; returns ``self``."""
+        def follow():
+            if self.n_iter % self.period == 0:
+                self.full_A.follow_weights(self.w)
+
+        run_epochs(self, self.epochs, self.batch_size, desc=f"minibatch {self.method.upper()}", progress=progress,
+                   callback=callback, after_step=follow if self.sequential else None)
         self.A, self.y = self.full_A, self.full_y
-        self.status = "epochs"
         return self
 
     def solve(self, progress=None, callback=None):
