@@ -101,7 +101,7 @@ def recover_mlp(X, y, widths, s, *, method="aiht", sequential=True, max_iter=30,
     budgets = [s // L] * L
     budgets[0] += s - sum(budgets)
     rng = check_rng(rng)
-    X = check_array(X, "X", ndim=2)
+    X = check_array(X, "X", ndim=2, fortran=True)  # feature-major X: no copy (the first layer's operator reads it so)
     y = check_array(y, "y", ndim=(1, 2), dtype=X.dtype)
     H, Ws, results, V = X, [], [], None
     for m_l, s_l in zip(widths, budgets):

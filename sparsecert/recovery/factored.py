@@ -130,7 +130,7 @@ class FactoredIHTSolver(IHTSolver):
         ce = self.loss_name == "cross-entropy"
         self.precondition = ce if precondition is None else check_bool(precondition, "precondition")
         self.momentum = (not ce) if momentum is None else check_bool(momentum, "momentum")
-        X = check_array(to_numpy(X), "X", ndim=2)
+        X = check_array(to_numpy(X), "X", ndim=2, fortran=True)  # a feature-major X is used as it is: no copy
         n, d = X.shape
         Y = check_array(to_numpy(Y), "Y", ndim=(1, 2), dtype=X.dtype)
         if Y.shape[0] != n:
