@@ -278,7 +278,7 @@ def _imp_fields(X, y, widths, s, rng, measure, epochs, tuned, measured):
 
 
 #: the fits warmed up in this process by :func:`_measurer`
-_WARMED = set()
+_WARMED: set[tuple] = set()
 
 
 def _measurer(on, key, warm):

@@ -66,12 +66,12 @@ class AnyOf(StoppingCriterion):
     """Stops when any of ``criteria`` does; they are asked in order (``a | b | c``)."""
 
     def __init__(self, *criteria: StoppingCriterion) -> None:
-        flat = []
+        flat: list[StoppingCriterion] = []
         for c in criteria:
             if not isinstance(c, StoppingCriterion):
                 raise TypeError(f"AnyOf takes stopping criteria, got {type(c).__name__}")
             flat += c.criteria if isinstance(c, AnyOf) else [c]
-        self.criteria = tuple(flat)
+        self.criteria: tuple[StoppingCriterion, ...] = tuple(flat)
 
     def before(self, solver, k):
         return next((s for c in self.criteria if (s := c.before(solver, k)) is not None), None)
