@@ -282,22 +282,17 @@ _WARMED: set[tuple] = set()
 
 
 def _measurer(on, key, warm):
-    """``measure(fn, *args, **kwargs) -> (result, rss_bytes)``: :func:`~sparsecert.working_set.measure_peak`'s
-    resident-set growth when ``on`` (after ``warm()`` once per ``key`` in this process: compilation and
-    first-use allocations are not a cell's), else ``(result, None)``."""
+    """``measure(fn, *args, **kwargs) -> (result, bytes)``: :func:`~sparsecert.working_set.measured_bytes`
+    when ``on`` (after ``warm()`` once per ``key`` in this process: compilation and first-use
+    allocations are not a cell's), else ``(result, None)``."""
     if not on:
         return lambda fn, *args, **kwargs: (fn(*args, **kwargs), None)
-    from .working_set import measure_peak
+    from .working_set import measured_bytes
 
     if key not in _WARMED:
         warm()
         _WARMED.add(key)
-
-    def measure(fn, *args, **kwargs):
-        out, peak = measure_peak(fn, *args, trace=False, **kwargs)
-        return out, peak["rss_bytes"]
-
-    return measure
+    return measured_bytes
 
 
 def planted_vector(m, s, seed=0, *, n=50000, d=100, k=10, epochs=100, batch_size=5000, device=None,

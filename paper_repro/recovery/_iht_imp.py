@@ -9,7 +9,7 @@ import importlib.util
 import numpy as np
 from sparsecert.plot import EXACT_DB, grid_heatmap, pyplot
 from sparsecert.progress import progress_bar
-from sparsecert.working_set import measure_peak
+from sparsecert.working_set import measured_bytes
 from .tasks import fit_iht, fit_imp, fit_imp_tuned, warm_up
 from ..tables import ahead, mean_sd
 
@@ -17,7 +17,7 @@ from ..tables import ahead, mean_sd
 def grid_rows(task, cfg, seeds, progress=None, store=None):
     """One row per (m, s, seed): IHT and (with torch) IMP scores, memory and seconds.
 
-    Memory is measured one way for both methods (:func:`sparsecert.working_set.measure_peak`: the
+    Memory is measured one way for both methods (:func:`sparsecert.working_set.measured_bytes`: the
     growth of the resident set at the fit's peak over what the data already held, after a warm-up
     fit of each method in this process): ``iht_bytes`` and ``imp_bytes`` (IMP's for the one run
     that every ``s`` of a width is read from); the former figures' numbers stay beside them as
@@ -79,25 +79,15 @@ def grid_rows(task, cfg, seeds, progress=None, store=None):
     return rows
 
 
-def _measured(fit, *args, **kwargs):
-    """``fit``'s result and its measured peak bytes: the resident set's growth (without tracemalloc,
-    which would slow the fit), or tracemalloc's peak where the OS does not give the former."""
-    out, peak = measure_peak(fit, *args, trace=False, **kwargs)
-    if peak["rss_bytes"] is None:
-        out, peak = measure_peak(fit, *args, **kwargs)
-        return out, int(peak["traced_bytes"])
-    return out, int(peak["rss_bytes"])
-
-
 def _cell(task, cfg, m, seed, with_imp):
     """The rows of one width and seed: one IMP run read at every s, and one IHT fit per s."""
-    imp, imp_peak = (_measured(fit_imp, task, m, cfg["ss"], epochs=cfg["imp_epochs"],
-                               batch_size=cfg.get("imp_batch_size"), rng=seed)
+    imp, imp_peak = (measured_bytes(fit_imp, task, m, cfg["ss"], epochs=cfg["imp_epochs"],
+                                    batch_size=cfg.get("imp_batch_size"), rng=seed)
                      if with_imp else ([None] * len(cfg["ss"]), None))
     rows = []
     for s, b in zip(cfg["ss"], imp):
-        a, iht_peak = _measured(fit_iht, task, m, s, epochs=cfg["epochs"], batch_size=cfg.get("batch_size"),
-                                minibatch=cfg.get("minibatch", False), rng=seed)
+        a, iht_peak = measured_bytes(fit_iht, task, m, s, epochs=cfg["epochs"], batch_size=cfg.get("batch_size"),
+                                     minibatch=cfg.get("minibatch", False), rng=seed)
         row = {"task": task.name, "metric": task.metric, "m": m, "s": s, "seed": seed, "iht": a["score"],
                "iht_nnz": a["nnz"], "iht_bytes": iht_peak, "iht_est_bytes": a["bytes"], "iht_seconds": a["seconds"]}
         if b is not None:

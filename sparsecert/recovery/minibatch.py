@@ -56,11 +56,13 @@ class MinibatchIHTSolver(IHTSolver):
         super().__init__(A, y, s, **kwargs)
         self.full_y = self.y
 
-    def _use_rows(self, rows):
-        """Point the solver at the samples ``rows`` (operator, targets, cache, A_S, residual). The
-        previous batch's operator (its rows, their transpose, its masks) is let go first, so that two
-        batches are never held at once."""
+    def use_rows(self, rows):
+        """Point the solver at the samples ``rows`` (operator, targets, cache, A_S, residual), or with
+        None at all of them, no batch held. The previous batch's operator (its rows, their
+        transpose, its masks) is let go first, so that two batches are never held at once."""
         self._drop_batch()
+        if rows is None:
+            return
         if isinstance(self.X, np.ndarray):  # the batch held once, transposed (the products' layout)
             self.A = self.full_A.with_data(gather_transposed(self.X, rows), transposed=True)
         else:  # a device tensor (torch parts)
@@ -79,13 +81,6 @@ class MinibatchIHTSolver(IHTSolver):
             Ab = self.full_A.with_data(self.X[b0 : b0 + self.batch_size])
             r2 += norm(self.full_y[b0 : b0 + self.batch_size] - Ab.matvec(w)) ** 2
         return np.sqrt(r2) / self.ynorm if self.ynorm else 0.0  # ynorm: of the full y (__init__)
-
-    def use_rows(self, rows):
-        """The batch ``rows`` (:meth:`_use_rows`), or None: back to all samples, no batch held."""
-        if rows is None:
-            self._drop_batch()
-        else:
-            self._use_rows(rows)
 
     def epoch_residual(self):
         """:meth:`full_residual`."""

@@ -273,10 +273,11 @@ class IHTSolver:
         Arguments as in :func:`iht`; ``stop`` (a :class:`~sparsecert.recovery.StoppingCriterion`,
         e.g. ``MaxIterations(100) | TimeLimit(5.0)``) replaces ``max_iter``, ``tol`` and ``xtol``.
         """
-        if stop is None:
-            stop, kernel_ok = default_stop(max_iter, tol, xtol), True
+        if stop is None:  # the keywords, checked once by the criteria they make
+            stop = default_stop(max_iter, tol, xtol)
+            limits = tuple(getattr(c, f) for c, f in zip(stop.criteria, ("n", "tol", "xtol")))
         elif isinstance(stop, StoppingCriterion):
-            kernel_ok = False
+            limits = None  # the compiled loop knows only the default criteria
         else:
             raise TypeError(f"stop must be a StoppingCriterion (e.g. MaxIterations(100)), got {type(stop).__name__}")
         progress = progress_enabled(progress)
@@ -286,7 +287,8 @@ class IHTSolver:
             self.status, self.S, self.wS = "zero", np.empty(0, np.int64), np.empty(0, self.wS.dtype)
             self.residuals[-1] = 0.0
             return self
-        if kernel_ok and callback is None and not progress and self.dense_kernel():
+        if limits is not None and callback is None and not progress and self.dense_kernel():
+            max_iter, tol, xtol = limits
             self.status = STATUS_NAMES[self._kernel_run(max_iter, tol, xtol, 0, 0)[0]]
             return self
         bar = tqdm(total=stop.max_steps, desc=f"{self.method.upper()} s={self.s}", disable=not progress, leave=False)

@@ -95,7 +95,7 @@ class MaxIterations(StoppingCriterion):
     n: int
 
     def __post_init__(self):
-        check_int(self.n, "max_iter", low=0)
+        object.__setattr__(self, "n", check_int(self.n, "max_iter", low=0))  # checked, as a Python number
 
     def before(self, solver, k):
         return "max_iter" if k >= self.n else None
@@ -113,7 +113,7 @@ class RelativeResidual(StoppingCriterion):
     tol: float
 
     def __post_init__(self):
-        check_float(self.tol, "tol", low=0.0)
+        object.__setattr__(self, "tol", check_float(self.tol, "tol", low=0.0))  # checked, as a Python number
 
     def after(self, solver, step):
         return "residual" if step.rel <= self.tol and solver.confirmed_residual() <= self.tol else None
@@ -126,7 +126,7 @@ class Stagnation(StoppingCriterion):
     xtol: float
 
     def __post_init__(self):
-        check_float(self.xtol, "xtol", low=0.0)
+        object.__setattr__(self, "xtol", check_float(self.xtol, "xtol", low=0.0))  # checked, as a Python number
 
     def after(self, solver, step):
         if step.same and step.dw <= self.xtol * max(norm(solver.wS), np.finfo(float).tiny):
@@ -141,7 +141,7 @@ class TimeLimit(StoppingCriterion):
     seconds: float
 
     def __post_init__(self):
-        check_float(self.seconds, "seconds", low=0.0)
+        object.__setattr__(self, "seconds", check_float(self.seconds, "seconds", low=0.0))  # checked, as a Python number
 
     def before(self, solver, k):
         return "time" if time.perf_counter() - solver.run_started >= self.seconds else None
