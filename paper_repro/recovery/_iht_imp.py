@@ -27,8 +27,8 @@ def grid_rows(task, cfg, seeds, progress=None, store=None):
     ``cfg``: ``ms``, ``ss``, ``epochs`` (IHT iterations / epochs),
     ``imp_epochs`` (per round), ``batch_size`` (IHT minibatch, None = full
     batch), ``minibatch`` (10 classes: IHT's steps on the minibatches, see :func:`.tasks.fit_iht`;
-    default False), ``imp_batch_size`` and ``imp_ms`` (the widths IMP runs at; default
-    every one); ``imp_tuned_ms``: the widths the tuned IMP (:func:`.tasks.fit_imp_tuned`) runs at
+    default False), ``layers`` (hidden layers of width m, both methods; default 1),
+    ``imp_batch_size`` and ``imp_ms`` (the widths IMP runs at; default every one); ``imp_tuned_ms``: the widths the tuned IMP (:func:`.tasks.fit_imp_tuned`) runs at
     too (default none; columns ``imp_tuned``, ``imp_tuned_lr``, ``imp_tuned_epochs``,
     ``imp_tuned_seconds``). ``store``: a sweep store (path) that keeps each (m, seed) as it
     finishes, so that an interrupted run resumes where it stopped (cells are
@@ -41,6 +41,7 @@ def grid_rows(task, cfg, seeds, progress=None, store=None):
     imp_ms = set(cfg.get("imp_ms", cfg["ms"])) if has_torch else set()
     tuned_ms = set(cfg.get("imp_tuned_ms", ())) if has_torch else set()
     settings = {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.items() if k not in ("ms", "imp_tuned_ms")}
+    layers = cfg.get("layers", 1)
     rows = []
     with contextlib.ExitStack() as stack:
         db = stack.enter_context(SweepStore(store)) if store is not None else None
@@ -54,9 +55,9 @@ def grid_rows(task, cfg, seeds, progress=None, store=None):
                 key = canonical({**settings, "m": m, "imp": m in imp_ms, "bytes": "measured"})
                 if (key, seed) not in done:
                     if not warm:  # compilation and first-use allocations are not a cell's
-                        warm_up(task, "iht", cfg.get("batch_size"))
+                        warm_up(task, "iht", cfg.get("batch_size"), layers)
                         if imp_ms:
-                            warm_up(task, "imp", cfg.get("imp_batch_size"))
+                            warm_up(task, "imp", cfg.get("imp_batch_size"), layers)
                         warm = True
                     cell = _cell(task, cfg, m, seed, m in imp_ms)
                     if db is not None:
@@ -69,7 +70,8 @@ def grid_rows(task, cfg, seeds, progress=None, store=None):
                         tuned = [{"imp_tuned": r["score"], "imp_tuned_lr": r["lr"], "imp_tuned_epochs": r["epochs"],
                                   "imp_tuned_seconds": r["seconds"]}
                                  for r in fit_imp_tuned(task, m, cfg["ss"], epochs=cfg["imp_epochs"],
-                                                        batch_size=cfg.get("imp_batch_size"), rng=seed)]
+                                                        batch_size=cfg.get("imp_batch_size"), layers=layers,
+                                                        rng=seed)]
                         if db is not None:
                             db.put(tuned_name, tkey, seed, {"rows": tuned}, 0.0)
                         tuned_done[(tkey, seed)] = {"rows": tuned}
@@ -81,13 +83,14 @@ def grid_rows(task, cfg, seeds, progress=None, store=None):
 
 def _cell(task, cfg, m, seed, with_imp):
     """The rows of one width and seed: one IMP run read at every s, and one IHT fit per s."""
+    layers = cfg.get("layers", 1)
     imp, imp_peak = (measured_bytes(fit_imp, task, m, cfg["ss"], epochs=cfg["imp_epochs"],
-                                    batch_size=cfg.get("imp_batch_size"), rng=seed)
+                                    batch_size=cfg.get("imp_batch_size"), layers=layers, rng=seed)
                      if with_imp else ([None] * len(cfg["ss"]), None))
     rows = []
     for s, b in zip(cfg["ss"], imp):
         a, iht_peak = measured_bytes(fit_iht, task, m, s, epochs=cfg["epochs"], batch_size=cfg.get("batch_size"),
-                                     minibatch=cfg.get("minibatch", False), rng=seed)
+                                     minibatch=cfg.get("minibatch", False), layers=layers, rng=seed)
         row = {"task": task.name, "metric": task.metric, "m": m, "s": s, "seed": seed, "iht": a["score"],
                "iht_nnz": a["nnz"], "iht_bytes": iht_peak, "iht_est_bytes": a["bytes"], "iht_seconds": a["seconds"]}
         if b is not None:

@@ -27,6 +27,7 @@ import numpy as np
 from sparsecert import data as D
 from sparsecert.validation import check_array, check_float, check_int, check_rng, integer_seed
 from sparsecert.metrics import psnr
+from sparsecert.planted import capacity
 
 __all__ = ["Task", "class_task", "fourier_features", "inr_task", "fit_iht", "fit_imp", "fit_imp_tuned", "imp_bytes",
            "warm_up", "TUNED_LRS", "TUNED_EPOCH_FACTORS"]
@@ -212,8 +213,8 @@ def iht_block(d):
     return 2 ** int(np.clip(np.floor(np.log2(max(1, BLOCK_COLUMNS // d))), 0, 6))
 
 
-def fit_iht(task, m, s, *, epochs=15, batch_size=None, block=None, minibatch=False, rng=0):
-    """Sparse two-layer net on ``task`` by sequential-convex IHT (NumPy only).
+def fit_iht(task, m, s, *, epochs=15, batch_size=None, block=None, minibatch=False, layers=1, rng=0):
+    """Sparse ReLU net on ``task`` by sequential-convex IHT (NumPy only).
 
     Scalar targets (binary, INR): :func:`sparsecert.relu.recover_relu` with
     AIHT, 10 inner steps, generators following the weights, ``epochs``
@@ -227,6 +228,9 @@ def fit_iht(task, m, s, *, epochs=15, batch_size=None, block=None, minibatch=Fal
     code's schedule, ``n / batch_size`` times cheaper). ``s`` is capped at the number of weights of a width-``m`` net. ``block``
     hidden units are streamed at a time (default :func:`iht_block`: a power of two up to 64,
     at most ``BLOCK_COLUMNS / d``): the working set is O(block (n + d) + s), not O(m d).
+    ``layers`` > 1 (scalar targets): ``layers`` hidden layers of width ``m`` fitted one after another,
+    ``s`` split evenly (:func:`sparsecert.deep.recover_mlp`, the published deeper fit), each layer as
+    the one-layer fit is.
 
     Returns
     -------
@@ -235,13 +239,17 @@ def fit_iht(task, m, s, *, epochs=15, batch_size=None, block=None, minibatch=Fal
     ``bytes`` (solver's peak working memory plus 16 bytes per kept weight,
     value and index) and ``seconds``.
     """
-    from sparsecert.deep import recover_relu_vector
+    from sparsecert.deep import recover_mlp, recover_relu_vector
     from sparsecert.relu import recover_relu
 
     t0 = time.perf_counter()
     d = task.X.shape[1]
     block = iht_block(d) if block is None else block
+    layers = check_int(layers, "layers", low=1)
     if task.kind == "multiclass":
+        if layers > 1:
+            raise ValueError("fit_iht fits one hidden layer for one-hot targets (layers=1), got layers="
+                             f"{layers}")
         k = task.y.shape[1]
         s_eff = min(int(s), m * (d + k))
         steps = epochs * (-(-len(task.X) // batch_size) if batch_size and not minibatch else 1)
@@ -249,19 +257,23 @@ def fit_iht(task, m, s, *, epochs=15, batch_size=None, block=None, minibatch=Fal
                                        progress=False, loss="cross-entropy",
                                        batch_size=batch_size if minibatch else None)
     else:
-        s_eff = min(int(s), m * d)
-        net, res = recover_relu(task.X, task.y, m, s_eff, method="aiht", sequential=True, output_sign="positive",
-                                inner_iter=10, max_iter=epochs, epochs=epochs, batch_size=batch_size, block=block,
-                                rng=rng, progress=False)
-    return {"net": net, "score": task.score(net.forward(task.X_test)), "s_eff": s_eff, "nnz": int(res.w.nnz),
-            "n_iter": int(res.n_iter),
-            "bytes": int(res.peak_memory) + 16 * int(res.w.nnz), "seconds": time.perf_counter() - t0}
+        s_eff = min(int(s), capacity(m, d, layers))
+        fit = dict(method="aiht", sequential=True, output_sign="positive", inner_iter=10, max_iter=epochs,
+                   epochs=epochs, batch_size=batch_size, block=block, rng=rng, progress=False)
+        net, res = (recover_relu(task.X, task.y, m, s_eff, **fit) if layers == 1
+                    else recover_mlp(task.X, task.y, [m] * layers, s_eff, **fit))
+    parts = res if isinstance(res, list) else [res]  # one result per layer
+    nnz = sum(int(r.w.nnz) for r in parts)
+    return {"net": net, "score": task.score(net.forward(task.X_test)), "s_eff": s_eff, "nnz": nnz,
+            "n_iter": sum(int(r.n_iter) for r in parts),
+            "bytes": max(int(r.peak_memory) for r in parts) + 16 * nnz, "seconds": time.perf_counter() - t0}
 
 
-def fit_imp(task, m, ss, *, epochs=15, batch_size=None, rate=0.1, lr=1e-3, rng=0, progress=None):
+def fit_imp(task, m, ss, *, epochs=15, batch_size=None, rate=0.1, lr=1e-3, layers=1, rng=0, progress=None):
     """The paper's IMP baseline at every sparsity of ``ss`` from one run (needs torch).
 
-    A dense bias-free ReLU net ``d-m-k`` (torch's default init), Adam (``lr``, the paper's 1e-3),
+    A dense bias-free ReLU net ``d-m-k`` (``d-m-...-m-k`` with ``layers`` hidden layers; torch's
+    default init), Adam (``lr``, the paper's 1e-3),
     MSE (cross-entropy for multi-class), ``epochs`` passes per round with
     minibatches of ``batch_size`` (default: full batch), ``rate`` of the
     surviving weights pruned per round by global magnitude, survivors rewound
@@ -280,12 +292,13 @@ def fit_imp(task, m, ss, *, epochs=15, batch_size=None, rate=0.1, lr=1e-3, rng=0
     t0 = time.perf_counter()
     n, d = task.X.shape
     k = task.y.shape[1] if task.kind == "multiclass" else 1
-    P = m * (d + k)
+    layers = check_int(layers, "layers", low=1)
+    P = capacity(m, d, layers) + m * k
     X = np.ascontiguousarray(task.X, dtype=np.float32)  # torch's layout, as the published code has it
     loss = "cross-entropy" if task.kind == "multiclass" else "mse"
     y = task.y.argmax(axis=1) if loss == "cross-entropy" else task.y.astype(np.float32)
     seed = integer_seed(rng)
-    model = mlp([d, m, k], init="torch", bias=False, rng=seed)
+    model = mlp([d] + [m] * layers + [k], init="torch", bias=False, rng=seed)
     batch = min(n, batch_size or n)
     target = max(1, min(min(int(v) for v in ss), P))
     res = prune_torch(model, X, y, score="magnitude", schedule="iterative", scope="global", rate=rate,
@@ -300,7 +313,7 @@ def fit_imp(task, m, ss, *, epochs=15, batch_size=None, rate=0.1, lr=1e-3, rng=0
         with torch.no_grad():
             pred = model(Xt).numpy()
         rows.append({"score": task.score(pred if k > 1 else pred[:, 0]), "kept": res.kept[r], "round": r,
-                     "bytes": imp_bytes(P, batch, (m, k)), "seconds": seconds})
+                     "bytes": imp_bytes(P, batch, (m,) * layers + (k,)), "seconds": seconds})
     return rows
 
 
@@ -311,7 +324,7 @@ TUNED_EPOCH_FACTORS = (1, 3)
 
 
 def fit_imp_tuned(task, m, ss, *, epochs=15, batch_size=None, lrs=TUNED_LRS, epoch_factors=TUNED_EPOCH_FACTORS,
-                  val_fraction=0.2, rng=0):
+                  val_fraction=0.2, layers=1, rng=0):
     """IMP with Adam's learning rate and its epochs per round chosen per ``s``, so that the comparison
     stands for a reader who finds the published setting unfair (:func:`fit_imp` for the rest).
 
@@ -340,19 +353,19 @@ def fit_imp_tuned(task, m, ss, *, epochs=15, batch_size=None, lrs=TUNED_LRS, epo
         search = replace(task, X=task.X[fit], y=task.y[fit], X_test=task.X[val], y_test=task.y[val],
                                      labels=labels)
         final = {}
-    scored = {st: fit_imp(search, m, ss, epochs=st[1], batch_size=batch_size, lr=st[0], rng=rng) for st in settings}
+    scored = {st: fit_imp(search, m, ss, epochs=st[1], batch_size=batch_size, lr=st[0], layers=layers, rng=rng) for st in settings}
     best = [max(settings, key=lambda st: scored[st][i]["score"]) for i in range(len(ss))]
     if final is not None:
-        final = {st: fit_imp(task, m, ss, epochs=st[1], batch_size=batch_size, lr=st[0], rng=rng) for st in set(best)}
+        final = {st: fit_imp(task, m, ss, epochs=st[1], batch_size=batch_size, lr=st[0], layers=layers, rng=rng) for st in set(best)}
     runs = scored if final is None else final
     seconds = time.perf_counter() - t0
     return [{**runs[st][i], "lr": st[0], "epochs": st[1], "seconds": seconds} for i, st in enumerate(best)]
 
 
-def warm_up(task, method, batch_size=None):
+def warm_up(task, method, batch_size=None, layers=1):
     """One tiny fit of ``method`` (``"iht"`` or ``"imp"``) on ``task``, so that a measured fit after
     it pays no compilation and no libraries' first-use allocations (m = 2, s = 4, one epoch)."""
     if method == "iht":
-        fit_iht(task, 2, 4, epochs=1, batch_size=batch_size)
+        fit_iht(task, 2, 4, epochs=1, batch_size=batch_size, layers=layers)
     else:
-        fit_imp(task, 2, [4], epochs=1, batch_size=batch_size)
+        fit_imp(task, 2, [4], epochs=1, batch_size=batch_size, layers=layers)

@@ -146,7 +146,7 @@ class MLP:
 
     def features(self, X, depth=None):
         """ReLU features after ``depth`` hidden layers (default all), shape (n, m_depth)."""
-        H = check_array(X, "X", ndim=2, shape=(None, self.Ws[0].shape[1]))
+        H = check_array(X, "X", ndim=2, shape=(None, self.Ws[0].shape[1]), fortran=True)  # a feature-major X as it is
         for W in self.Ws[: len(self.Ws) if depth is None else depth]:
             H = np.maximum(H @ W.T, 0.0)
         return H

@@ -128,6 +128,32 @@ def test_fit_iht_counts_and_scores():
     assert mb["n_iter"] == 10 * -(-len(multi.X) // 500) and mb["nnz"] <= 100 and mb["score"] > 0.5
 
 
+def test_two_hidden_layers_split_the_budget_and_score_the_network_returned():
+    """``layers=2`` (Fig. 4's deeper fit): an MLP with two hidden layers of width m whose nonzeros
+    are at most s, s // 2 of them at most in the second layer (the budget split evenly, the first layer
+    taking the rest), scored on its own outputs; s is capped at the net's capacity m d + m^2."""
+    img = data.sample_image("china.jpg", 10, gray=True)
+    t = tasks.inr_task(img, d=40, sigma=2.0, rng=0)
+    out = tasks.fit_iht(t, 4, 30, epochs=5, layers=2, rng=0)
+    net = out["net"]
+    assert [W.shape for W in net.Ws] == [(4, 40), (4, 4)]
+    assert out["nnz"] <= 30 and np.count_nonzero(net.Ws[1]) <= 15
+    assert out["score"] == t.score(net.forward(t.X_test))
+    assert tasks.fit_iht(t, 2, 10_000, epochs=1, layers=2)["s_eff"] == 2 * 40 + 4
+    with pytest.raises(ValueError, match="one-hot"):
+        tasks.fit_iht(tasks.class_task("digits"), 4, 20, layers=2)
+
+
+@pytest.mark.torch
+def test_fit_imp_with_two_hidden_layers_prunes_every_layer_to_s():
+    """IMP's dense net has two hidden layers of width m (m d + m^2 + m k weights, all pruned globally)."""
+    pytest.importorskip("torch", reason="the torch extra is not installed")
+    t = tasks.class_task("digits", (0, 1))
+    rows = tasks.fit_imp(t, 3, [20, 10_000], epochs=1, batch_size=128, layers=2)
+    assert rows[1]["kept"] == 3 * 64 + 9 + 3 and rows[0]["kept"] <= 20
+    assert rows[0]["bytes"] == tasks.imp_bytes(3 * 64 + 9 + 3, 128, (3, 3, 1))
+
+
 @pytest.mark.torch
 def test_fit_imp_reads_each_sparsity_off_one_run():
     """One IMP run serves every s: the score at s is that of the first round with at most s weights,
