@@ -409,8 +409,25 @@ class FactoredIHTSolver(IHTSolver):
         ``R`` and the loss become the batch's; the weights, the step size, the metric and the
         momentum's last iterate carry over."""
         X, Y = self._all
-        self.X, self.Y = (X, Y) if rows is None else (X[rows], Y[rows])
+        self.X, self.Y = X, Y  # the last batch let go before the next is gathered: one held at a time
+        if rows is None:
+            self._batch = None  # all samples: the batches' buffer goes too
+        else:
+            self.X, self.Y = self._gather(X, rows), Y[rows]
         self.R, self.loss = self._fit(self.U, self.V)
+
+    def _gather(self, X, rows):
+        """``X[rows]``; on NumPy into one buffer of the largest batch's size, reused by every batch
+        and filled 256 rows at a time (``np.take(..., out=)`` buffers a whole copy of X)."""
+        if is_tensor(X):
+            return X[rows]
+        buf = getattr(self, "_batch", None)
+        if buf is None or buf.shape[0] < len(rows):
+            buf = self._batch = np.empty((len(rows), X.shape[1]), X.dtype)
+        out = buf[: len(rows)]
+        for c0 in range(0, len(rows), 256):
+            out[c0 : c0 + 256] = X[rows[c0 : c0 + 256]]
+        return out
 
     def run_epochs(self, epochs, batch_size, progress=None, callback=None):
         """``epochs`` passes over the samples in shuffled batches of ``batch_size`` rows, one

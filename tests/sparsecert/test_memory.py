@@ -162,3 +162,26 @@ def test_networks_read_feature_major_data_without_a_copy():
             tracemalloc.stop()
         assert peak < XF.nbytes / 4, (type(net).__name__, peak)
         np.testing.assert_array_equal(out, net.forward(np.ascontiguousarray(XF)))
+
+
+def test_minibatch_vector_iht_holds_one_batch_at_a_time():
+    """The factored solver's minibatches: the previous batch is let go before the next is gathered
+    and one buffer serves every batch, gathered in chunks, so a fit on a feature-major X allocates
+    about one batch (2,000 x 300 floats, 4.8 MB) beyond the small per-unit arrays: under 1.4 batches
+    (two batches at once, or numpy.take's buffered copy of X, would be 2 and 4)."""
+    import tracemalloc
+
+    from sparsecert.deep import recover_relu_vector
+
+    rng = np.random.default_rng(0)
+    X = np.asfortranarray(rng.standard_normal((6000, 300)))
+    Y = np.eye(3)[rng.integers(0, 3, 6000)]
+    kw = dict(batch_size=2000, loss="cross-entropy", progress=False, rng=0)
+    recover_relu_vector(X, Y, 2, 4, max_iter=1, **kw)
+    tracemalloc.start()
+    try:
+        recover_relu_vector(X, Y, 4, 40, max_iter=2, **kw)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1.4 * 2000 * 300 * 8, peak
