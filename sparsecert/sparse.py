@@ -84,6 +84,10 @@ class SparseVector:
         return self.size
 
 
+#: Entries :meth:`StreamingTopK.push` merges at a time (a merge allocates a few arrays of this length).
+PUSH_CHUNK = 2**14
+
+
 class StreamingTopK:
     """Running top-k by magnitude over a long vector seen block by block.
 
@@ -115,10 +119,15 @@ class StreamingTopK:
         return int(self.indices.nbytes + self.values.nbytes + self.exclude.nbytes)
 
     def push(self, values: ArrayLike, offset: int) -> None:
-        """Merge the block ``values`` whose global indices start at ``offset``."""
+        """Merge the block ``values`` whose global indices start at ``offset`` (:data:`PUSH_CHUNK`
+        entries at a time, so what a merge allocates stays small whatever the block)."""
         if self.k == 0:
             return
         values = np.asarray(values).ravel()
+        for c0 in range(0, values.size, PUSH_CHUNK):
+            self._merge(values[c0 : c0 + PUSH_CHUNK], int(offset) + c0)
+
+    def _merge(self, values: np.ndarray, offset: int) -> None:
         pos = kernels.threshold_candidates(values, int(offset), self._tau, self.exclude)
         if pos.size == 0:
             return

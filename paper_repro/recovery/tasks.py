@@ -113,6 +113,7 @@ def class_task(dataset, classes=None, *, per_class=None, per_class_test=None, ro
     if len(classes) < 2 or len(set(classes)) != len(classes):
         raise ValueError(f"classes must name at least two distinct labels, got {classes}")
     X, y, stats = D.prepare(Xtr, ytr, classes=classes, per_class=per_class, scale=scale)
+    X = np.asfortranarray(X)  # feature-major: the fits read X.T and minibatches in place (no copy of either)
     Xt, yt, _ = D.prepare(Xte, yte, classes=classes, per_class=per_class_test, scale=scale, stats=stats)
     if len(classes) == 2:
         kind, Y, Yt = "binary", y.astype(np.float64), yt.astype(np.float64)

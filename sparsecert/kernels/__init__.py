@@ -46,6 +46,8 @@ from .pattern import (
     sparse_masks_numpy,
     halfspace_sums,
     halfspace_sums_numpy,
+    gather_columns,
+    gather_columns_numpy,
 )
 from .pursuit import omp_dense, omp_dense_numpy, omp_steps, iht_dense, iht_dense_numpy
 from .train import adam_step, adam_step_numpy, relu_backward_inplace, relu_backward_inplace_numpy

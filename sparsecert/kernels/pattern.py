@@ -21,6 +21,8 @@ __all__ = [
     "sparse_masks_numpy",
     "halfspace_sums",
     "halfspace_sums_numpy",
+    "gather_columns",
+    "gather_columns_numpy",
 ]
 
 
@@ -122,8 +124,46 @@ def mask_scale_followed_numpy(Zd, dpos, fpos, Mf, r0, r, Z, M):
 ROW_TILE = 2048
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _feature(XT, f, i0, i1, cols, buf):
+    """Feature ``f`` on samples ``i0:i1``: ``XT[f, i0:i1]`` (a view), or with ``cols`` (the samples'
+    columns of ``XT``, e.g. a minibatch's rows of a larger X) ``XT[f, cols[i0:i1]]`` gathered into
+    ``buf``, so that the arithmetic after it is the same either way."""
+    if cols is None:
+        return XT[f, i0:i1]
+    for i in range(i1 - i0):
+        buf[i] = XT[f, cols[i0 + i]]
+    return buf[: i1 - i0]
+
+
+@njit(cache=True, nogil=True)
+def gather_columns(XT, cols, out):
+    """``out[:, i] = XT[:, cols[i]]``: samples (columns of the (d, N) ``XT``) gathered into the
+    (d, len(cols)) ``out``, one feature row at a time (sorted ``cols`` read each row forwards)."""
+    for f in range(XT.shape[0]):
+        src, dst = XT[f], out[f]
+        for i in range(cols.size):
+            dst[i] = src[cols[i]]
+    return out
+
+
+def gather_columns_numpy(XT, cols, out):
+    """NumPy twin of :func:`gather_columns`."""
+    return np.take(XT, cols, axis=1, out=out, mode="clip")  # "clip": unbuffered (the default copies)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _gather_buffers(XT, cols, k):
+    """``k`` rows of :func:`_feature`'s buffers (one column when nothing is gathered)."""
+    if cols is None:
+        width = 1
+    else:
+        width = ROW_TILE
+    return np.empty((k, width), XT.dtype)
+
+
 @njit(cache=True, nogil=True, fastmath={"contract"})
-def pattern_matvec(XT, masks, blk, feat, v, out, r0, r1):
+def pattern_matvec(XT, masks, blk, feat, v, out, r0, r1, cols=None):
     """Rows ``r0:r1`` of ``A_S v`` for a support ``S`` of the ReLU-pattern operator.
 
     ``out[i] = sum_q masks[blk[q], i] * X[i, feat[q]] * v[q]`` for ``r0 <= i < r1``
@@ -147,7 +187,12 @@ def pattern_matvec(XT, masks, blk, feat, v, out, r0, r1):
         Rows ``r0:r1`` overwritten.
     r0, r1 : int
         Row range, ``0 <= r0 <= r1 <= n``.
+    cols : ndarray of int64, shape (n,), optional
+        Sample ``i`` is column ``cols[i]`` of ``XT`` (then of shape (d, N)): the samples of a
+        minibatch read in place from the whole data's ``X.T``, each tile's features gathered
+        into a small buffer first. Default: sample ``i`` is column ``i``.
     """
+    xb = _gather_buffers(XT, cols, 4)
     nz = np.flatnonzero(v != 0)
     nnz = nz.size
     for i0 in range(r0, r1, ROW_TILE):
@@ -158,7 +203,8 @@ def pattern_matvec(XT, masks, blk, feat, v, out, r0, r1):
         t = 0
         while t + 4 <= nnz:
             q0, q1, q2, q3 = nz[t], nz[t + 1], nz[t + 2], nz[t + 3]
-            x0, x1, x2, x3 = XT[feat[q0], i0:i1], XT[feat[q1], i0:i1], XT[feat[q2], i0:i1], XT[feat[q3], i0:i1]
+            x0, x1 = _feature(XT, feat[q0], i0, i1, cols, xb[0]), _feature(XT, feat[q1], i0, i1, cols, xb[1])
+            x2, x3 = _feature(XT, feat[q2], i0, i1, cols, xb[2]), _feature(XT, feat[q3], i0, i1, cols, xb[3])
             m0, m1, m2, m3 = masks[blk[q0], i0:i1], masks[blk[q1], i0:i1], masks[blk[q2], i0:i1], masks[blk[q3], i0:i1]
             v0, v1, v2, v3 = v[q0], v[q1], v[q2], v[q3]
             for i in range(L):
@@ -166,28 +212,35 @@ def pattern_matvec(XT, masks, blk, feat, v, out, r0, r1):
             t += 4
         while t < nnz:
             q0 = nz[t]
-            x0, m0, v0 = XT[feat[q0], i0:i1], masks[blk[q0], i0:i1], v[q0]
+            x0, m0, v0 = _feature(XT, feat[q0], i0, i1, cols, xb[0]), masks[blk[q0], i0:i1], v[q0]
             for i in range(L):
                 o[i] += m0[i] * x0[i] * v0
             t += 1
     return out
 
 
-def pattern_matvec_numpy(XT, masks, blk, feat, v, out, r0, r1):
+def _features_numpy(XT, feat, r0, r1, cols):
+    """``X[r0:r1, feat].T`` for the NumPy twins (``cols``: as in :func:`pattern_matvec`)."""
+    return XT[feat, r0:r1] if cols is None else XT[feat][:, cols[r0:r1]]
+
+
+def pattern_matvec_numpy(XT, masks, blk, feat, v, out, r0, r1, cols=None):
     """NumPy twin of :func:`pattern_matvec`."""
-    out[r0:r1] = (masks[blk, r0:r1] * XT[feat, r0:r1]).T @ v
+    out[r0:r1] = (masks[blk, r0:r1] * _features_numpy(XT, feat, r0, r1, cols)).T @ v
     return out
 
 
 @njit(cache=True, nogil=True, fastmath={"contract", "reassoc"})
-def _rmatvec_tile(XT, masks, blk, feat, r, out, i0, i1):
-    """Add rows ``i0:i1``'s share of ``A_S^T r`` to ``out`` (four entries per sweep)."""
+def _rmatvec_tile(XT, masks, blk, feat, r, out, i0, i1, cols, xb):
+    """Add rows ``i0:i1``'s share of ``A_S^T r`` to ``out`` (four entries per sweep; ``cols``, ``xb``:
+    :func:`_feature`'s)."""
     nnz = feat.size
     L = i1 - i0
     rc = r[i0:i1]
     q = 0
     while q + 4 <= nnz:
-        x0, x1, x2, x3 = XT[feat[q], i0:i1], XT[feat[q + 1], i0:i1], XT[feat[q + 2], i0:i1], XT[feat[q + 3], i0:i1]
+        x0, x1 = _feature(XT, feat[q], i0, i1, cols, xb[0]), _feature(XT, feat[q + 1], i0, i1, cols, xb[1])
+        x2, x3 = _feature(XT, feat[q + 2], i0, i1, cols, xb[2]), _feature(XT, feat[q + 3], i0, i1, cols, xb[3])
         m0, m1, m2, m3 = masks[blk[q], i0:i1], masks[blk[q + 1], i0:i1], masks[blk[q + 2], i0:i1], masks[blk[q + 3], i0:i1]
         a0 = a1 = a2 = a3 = 0.0
         for i in range(L):
@@ -202,7 +255,7 @@ def _rmatvec_tile(XT, masks, blk, feat, r, out, i0, i1):
         out[q + 3] += a3
         q += 4
     while q < nnz:
-        x0, m0 = XT[feat[q], i0:i1], masks[blk[q], i0:i1]
+        x0, m0 = _feature(XT, feat[q], i0, i1, cols, xb[0]), masks[blk[q], i0:i1]
         a0 = 0.0
         for i in range(L):
             a0 += m0[i] * x0[i] * rc[i]
@@ -211,27 +264,28 @@ def _rmatvec_tile(XT, masks, blk, feat, r, out, i0, i1):
 
 
 @njit(cache=True, nogil=True)
-def pattern_rmatvec(XT, masks, blk, feat, r, out, r0, r1):
+def pattern_rmatvec(XT, masks, blk, feat, r, out, r0, r1, cols=None):
     """The rows ``r0:r1`` part of ``A_S^T r``: ``out[q] = sum_{r0 <= i < r1} masks[blk[q], i] X[i, feat[q]] r[i]``.
 
     Same arguments as :func:`pattern_matvec`, with ``r`` of shape (n,) and
     ``out`` of shape (``|S|``,), overwritten. Partial sums of disjoint row ranges
     add up to ``A_S^T r``.
     """
+    xb = _gather_buffers(XT, cols, 4)
     out[:] = 0.0
     for i0 in range(r0, r1, ROW_TILE):
-        _rmatvec_tile(XT, masks, blk, feat, r, out, i0, min(r1, i0 + ROW_TILE))
+        _rmatvec_tile(XT, masks, blk, feat, r, out, i0, min(r1, i0 + ROW_TILE), cols, xb)
     return out
 
 
-def pattern_rmatvec_numpy(XT, masks, blk, feat, r, out, r0, r1):
+def pattern_rmatvec_numpy(XT, masks, blk, feat, r, out, r0, r1, cols=None):
     """NumPy twin of :func:`pattern_rmatvec`."""
-    out[:] = (masks[blk, r0:r1] * XT[feat, r0:r1]) @ r[r0:r1]
+    out[:] = (masks[blk, r0:r1] * _features_numpy(XT, feat, r0, r1, cols)) @ r[r0:r1]
     return out
 
 
 @njit(cache=True, nogil=True)
-def pattern_normal(XT, masks, blk, feat, p, q, out, r0, r1):
+def pattern_normal(XT, masks, blk, feat, p, q, out, r0, r1, cols=None):
     """``q = A_S p`` on rows ``r0:r1`` and the rows-``r0:r1`` part of ``A_S^T q``, in one sweep.
 
     Each row tile computes ``q`` on its rows (as :func:`pattern_matvec`) and
@@ -242,22 +296,23 @@ def pattern_normal(XT, masks, blk, feat, p, q, out, r0, r1):
     ``r0:r1`` overwritten), ``out`` of shape (``|S|``,) (overwritten with the
     partial sum).
     """
+    xb = _gather_buffers(XT, cols, 4)
     out[:] = 0.0
     for i0 in range(r0, r1, ROW_TILE):
         i1 = min(r1, i0 + ROW_TILE)
-        pattern_matvec(XT, masks, blk, feat, p, q, i0, i1)
-        _rmatvec_tile(XT, masks, blk, feat, q, out, i0, i1)
+        pattern_matvec(XT, masks, blk, feat, p, q, i0, i1, cols)
+        _rmatvec_tile(XT, masks, blk, feat, q, out, i0, i1, cols, xb)
     return out
 
 
-def pattern_normal_numpy(XT, masks, blk, feat, p, q, out, r0, r1):
+def pattern_normal_numpy(XT, masks, blk, feat, p, q, out, r0, r1, cols=None):
     """NumPy twin of :func:`pattern_normal`."""
-    pattern_matvec_numpy(XT, masks, blk, feat, p, q, r0, r1)
-    return pattern_rmatvec_numpy(XT, masks, blk, feat, q, out, r0, r1)
+    pattern_matvec_numpy(XT, masks, blk, feat, p, q, r0, r1, cols)
+    return pattern_rmatvec_numpy(XT, masks, blk, feat, q, out, r0, r1, cols)
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
-def sparse_masks(XT, ptr, feat, vals, out, rows, r0, r1, relu_sum):
+def sparse_masks(XT, ptr, feat, vals, out, rows, r0, r1, relu_sum, cols=None):
     """Activation masks of sparse generators: ``out[rows[b], i] = 1[z_b[i] >= 0]``, ``z_b = X h_b``.
 
     For the sequential-convex variant, where ``h_j = w_j`` has a few nonzeros:
@@ -281,7 +336,10 @@ def sparse_masks(XT, ptr, feat, vals, out, rows, r0, r1, relu_sum):
         Sample range.
     relu_sum : ndarray, shape (n,) or (0,)
         Written when it has length n; ignored when empty.
+    cols : ndarray of int64, shape (n,), optional
+        As in :func:`pattern_matvec`: the samples are these columns of ``XT``.
     """
+    xb = _gather_buffers(XT, cols, 1)
     z = np.empty(ROW_TILE, XT.dtype)
     with_sum = relu_sum.size > 0
     for i0 in range(r0, r1, ROW_TILE):
@@ -292,7 +350,7 @@ def sparse_masks(XT, ptr, feat, vals, out, rows, r0, r1, relu_sum):
         for b in range(ptr.size - 1):
             z[:L] = 0.0
             for q in range(ptr[b], ptr[b + 1]):
-                x = XT[feat[q], i0:i1]
+                x = _feature(XT, feat[q], i0, i1, cols, xb[0])
                 v = vals[q]
                 for i in range(L):
                     z[i] += x[i] * v
@@ -307,13 +365,13 @@ def sparse_masks(XT, ptr, feat, vals, out, rows, r0, r1, relu_sum):
     return out
 
 
-def sparse_masks_numpy(XT, ptr, feat, vals, out, rows, r0, r1, relu_sum):
+def sparse_masks_numpy(XT, ptr, feat, vals, out, rows, r0, r1, relu_sum, cols=None):
     """NumPy twin of :func:`sparse_masks`."""
     if relu_sum.size:
         relu_sum[r0:r1] = 0.0
     for b in range(ptr.size - 1):
         sl = slice(ptr[b], ptr[b + 1])
-        z = vals[sl] @ XT[feat[sl], r0:r1] if ptr[b + 1] > ptr[b] else np.zeros(r1 - r0, XT.dtype)
+        z = vals[sl] @ _features_numpy(XT, feat[sl], r0, r1, cols) if ptr[b + 1] > ptr[b] else np.zeros(r1 - r0, XT.dtype)
         out[rows[b], r0:r1] = z >= 0
         if relu_sum.size:
             relu_sum[r0:r1] += np.maximum(z, 0)

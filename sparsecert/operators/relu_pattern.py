@@ -19,11 +19,14 @@ from .restricted_pattern import RestrictedPattern
 if TYPE_CHECKING:
     from ..typing import ArrayLike, DTypeLike, RngLike
 
-__all__ = ["ReluPatternOperator", "TILE_BYTES", "gather_transposed", "halfspace_ratio"]
+__all__ = ["ReluPatternOperator", "TILE_BYTES", "GATHER_BYTES", "gather_transposed", "halfspace_ratio"]
 
 #: Bytes of one (generator block x row chunk) tile of pre-activations: small
 #: enough to stay in cache between the two GEMMs and the mask kernel.
 TILE_BYTES = 4 * 2**20
+#: Bytes of one row tile gathered from the data when the operator reads a subset of its samples in
+#: place (:meth:`ReluPatternOperator.with_rows`): ``d x rows`` floats, per thread.
+GATHER_BYTES = 2**20
 
 
 def gather_transposed(X: np.ndarray, rows: ArrayLike, chunk: int = 256) -> np.ndarray:
@@ -130,6 +133,7 @@ class ReluPatternOperator(SparseSensingOperator):
         self.version = 0  # bumped whenever the generators change
         self.followed_version = 0  # bumped whenever the followed weights change
         self._XT: np.ndarray | None = None
+        self.cols: np.ndarray | None = None  # with_rows: the samples' columns of XT (None: all, in order)
         self.block = min(self.m, 1024) if block is None else min(check_int(block, "block", low=1), self.m)
         self._row_block = None if row_block is None else check_int(row_block, "row_block", low=1)
         self.row_block = self._rows_per_tile(n)
@@ -138,13 +142,17 @@ class ReluPatternOperator(SparseSensingOperator):
     def _rows_per_tile(self, n):
         rb = self._row_block
         if rb is None:
-            rb = max(8, TILE_BYTES // (self.block * self.X.dtype.itemsize) // 8 * 8)
+            it = (self.dtype if self.X is None else self.X.dtype).itemsize
+            rb = max(8, TILE_BYTES // (self.block * it) // 8 * 8)
+            if self.cols is not None:  # each tile's samples are gathered: a buffer of d x rb
+                rb = min(rb, max(8, GATHER_BYTES // (self.d * it) // 8 * 8))
         return min(rb, n)
 
     @property
     def XT(self) -> np.ndarray:
         """``X.T`` as a C-contiguous (d, n) array (made on first use: a copy of a C-contiguous ``X``,
-        a view of an F-contiguous one)."""
+        a view of an F-contiguous one). For an operator on some of the samples (:meth:`with_rows`)
+        the whole data's, shape (d, N); its samples are the columns :attr:`cols`."""
         if self._XT is None:
             self._XT = np.ascontiguousarray(self.X.T)
         return self._XT
@@ -230,9 +238,17 @@ class ReluPatternOperator(SparseSensingOperator):
             ``X.T`` (:func:`sparsecert.kernels.halfspace_sums`), features
             split among the threads.
         """
-        r, XT = np.asarray(r, dtype=self.dtype), self.XT
+        r, XT, n = np.asarray(r, dtype=self.dtype), self.XT, self.shape[0]
         acc = np.empty((6, self.d))  # see halfspace_ratio
-        map_rows(lambda k0, k1: kernels.halfspace_sums(XT, r, acc, k0, k1), self.d, min_rows=max(1, 2**16 // XT.shape[1]))
+        if self.cols is None:
+            map_rows(lambda k0, k1: kernels.halfspace_sums(XT, r, acc, k0, k1), self.d, min_rows=max(1, 2**16 // n))
+        else:  # features a few at a time, their samples gathered (GATHER_BYTES)
+            step = max(1, GATHER_BYTES // (n * self.dtype.itemsize))
+            for k0 in range(0, self.d, step):
+                Xk = kernels.gather_columns(XT[k0 : k0 + step], self.cols, np.empty((min(step, self.d - k0), n), self.dtype))
+                part = np.empty((6, Xk.shape[0]))
+                kernels.halfspace_sums(Xk, r, part, 0, Xk.shape[0])
+                acc[:, k0 : k0 + step] = part
         return halfspace_ratio(acc)
 
     def follow_weights(self, w: SparseVector | None) -> None:
@@ -267,20 +283,61 @@ class ReluPatternOperator(SparseSensingOperator):
             data = check_array(X, "X", ndim=2, shape=(None, self.d), dtype=self.dtype)
         new = object.__new__(type(self))
         new.__dict__.update(self.__dict__)
-        new.X, new._XT = data, XT
+        new.X, new._XT, new.cols = data, XT, None
         new.row_block = new._rows_per_tile(data.shape[0])
         LinearOperator.__init__(new, dtype=self.dtype, shape=(data.shape[0], self.shape[1]))
         return new
 
+    def with_rows(self, rows: ArrayLike) -> ReluPatternOperator:
+        """The operator with the same generators (and followed weights) on the samples ``rows`` of
+        its own data, read in place: no copy of them is made (a minibatch of a feature-major X).
+
+        Every product gathers a tile of the samples at a time (:data:`GATHER_BYTES` a thread) from
+        :attr:`XT`, the whole data's, which must be a view (an F-contiguous X; a C-contiguous one
+        would be copied whole: gather the rows with :func:`gather_transposed` and :meth:`with_data`
+        instead). The per-entry products and the followed masks give the same numbers as the
+        operator on ``X[rows]``, bit for bit; the passes' GEMMs run on tiles of other sizes.
+        """
+        if self._XT is None and not (self.X is not None and self.X.flags.f_contiguous):
+            raise ValueError("with_rows reads the samples in place from X.T, which needs a feature-major "
+                             "(F-contiguous) X; gather the rows with gather_transposed and use with_data")
+        n = self.shape[0]
+        rows = check_array(rows, "rows", ndim=1, dtype=np.int64)
+        if rows.size < 1 or rows.min() < 0 or rows.max() >= n:
+            raise ValueError(f"rows must be 1 or more sample indices in [0, {n}), got {rows.size} "
+                             f"in [{rows.min(initial=0)}, {rows.max(initial=0)}]")
+        XT = self.XT
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        new.X, new._XT = None, XT
+        new.cols = rows if self.cols is None else self.cols[rows]
+        # a pass gathers every tile once per block: blocks of at least GATHER_BYTES of generators
+        wide = 2 ** int(np.floor(np.log2(max(1, GATHER_BYTES // (self.d * self.dtype.itemsize)))))
+        new.block = min(self.m, max(self.block, wide))
+        new.row_block = new._rows_per_tile(rows.size)
+        LinearOperator.__init__(new, dtype=self.dtype, shape=(rows.size, self.shape[1]))
+        return new
+
+    def data_tile(self, i0: int, i1: int, buf: np.ndarray | None = None) -> np.ndarray:
+        """The samples ``i0:i1`` as a (d, i1 - i0) array: a view of :attr:`XT`, or for an operator on
+        some rows (:meth:`with_rows`) those samples gathered into ``buf`` (made if None)."""
+        if self.cols is None:
+            return self.XT[:, i0:i1]
+        L = i1 - i0
+        out = np.empty((self.d, L), self.dtype) if buf is None else buf[:, :L]
+        return kernels.gather_columns(self.XT, self.cols[i0:i1], out)
     # --------------------------------------------------------------------- masks
     def _tiles(self, H, r0, r1):
-        """Yield ``(i0, Z)`` with ``Z = H @ X[i0:i0 + L].T`` (block-major) for row tiles of ``r0:r1``."""
+        """Yield ``(i0, Z, XTt)`` with ``XTt = X[i0:i0 + L].T`` (:meth:`data_tile`) and ``Z = H @ XTt``
+        (block-major) for row tiles of ``r0:r1``."""
         rb = self.row_block
-        buf = np.empty((H.shape[0], min(rb, r1 - r0)), dtype=self.dtype)
-        XT = self.XT
+        L = min(rb, r1 - r0)
+        buf = np.empty((H.shape[0], L), dtype=self.dtype)
+        gathered = None if self.cols is None else np.empty((self.d, L), dtype=self.dtype)
         for i0 in range(r0, r1, rb):
             i1 = min(r1, i0 + rb)
-            yield i0, np.matmul(H, XT[:, i0:i1], out=buf[:, : i1 - i0])
+            XTt = self.data_tile(i0, i1, gathered)
+            yield i0, np.matmul(H, XTt, out=buf[:, : i1 - i0]), XTt
 
     def _followed_masks(self, cache=None):
         """``(blocks, masks, output)``: the sorted blocks whose generator follows nonzero weights,
@@ -299,7 +356,8 @@ class ReluPatternOperator(SparseSensingOperator):
             masks = np.empty((blocks.size, n), np.uint8)
             output = np.empty(n, self.dtype)
             feat, rows, XT = f.indices - blk * d, np.arange(blocks.size), self.XT
-            map_rows(lambda r0, r1: kernels.sparse_masks(XT, ptr, feat, f.values, masks, rows, r0, r1, output), n)
+            map_rows(lambda r0, r1: kernels.sparse_masks(XT, ptr, feat, f.values, masks, rows, r0, r1, output, self.cols),
+                     n)
             out = blocks, masks, output
         if cache is not None:
             cache.followed = out
@@ -357,7 +415,7 @@ class ReluPatternOperator(SparseSensingOperator):
             dest = rows[t0 : t0 + self.block]
 
             def fill(r0, r1):
-                for i0, Z in self._tiles(H, r0, r1):
+                for i0, Z, _ in self._tiles(H, r0, r1):
                     out[dest, i0 : i0 + Z.shape[1]] = Z >= 0
 
             map_rows(fill, self.shape[0])
@@ -401,14 +459,14 @@ class ReluPatternOperator(SparseSensingOperator):
             def rows(r0, r1, Hd=Hd, fol=fol, dense=dense, Mf=Mf, M=M, B=j1 - j0):
                 G = np.zeros((B, d), dtype=self.dtype)
                 Z = np.empty((B, min(self.row_block, r1 - r0)), dtype=self.dtype) if fol.size else None
-                for i0, Zd in self._tiles(Hd, r0, r1):
+                for i0, Zd, XTt in self._tiles(Hd, r0, r1):
                     L = Zd.shape[1]
                     if fol.size:
                         Zt = Z[:, :L]
                         kernels.mask_scale_followed(Zd, dense, fol, Mf, i0, r[i0 : i0 + L], Zt, M)
                     else:
                         Zt = kernels.mask_scale_capture(Zd, r[i0 : i0 + L], M, i0)
-                    G += Zt @ self.X[i0 : i0 + L]
+                    G += Zt @ (self.X[i0 : i0 + L] if self.cols is None else XTt.T)
                 return G
 
             parts = map_rows(rows, n)
@@ -447,7 +505,6 @@ class ReluPatternOperator(SparseSensingOperator):
         w = np.ravel(w).astype(self.dtype, copy=False)
         d = self.d
         out = np.zeros(self.shape[0], dtype=self.dtype)
-        XT = self.XT
         for j0 in range(0, self.m, self.block):
             j1 = min(self.m, j0 + self.block)
             W = w[j0 * d : j1 * d].reshape(j1 - j0, d)
@@ -456,9 +513,8 @@ class ReluPatternOperator(SparseSensingOperator):
             H = self.generators(j0, j1)
 
             def rows(r0, r1, W=W, H=H):
-                for i0, Z in self._tiles(H, r0, r1):
-                    i1 = i0 + Z.shape[1]
-                    out[i0:i1] += np.einsum("bi,bi->i", Z >= 0, W @ XT[:, i0:i1])
+                for i0, Z, XTt in self._tiles(H, r0, r1):
+                    out[i0 : i0 + Z.shape[1]] += np.einsum("bi,bi->i", Z >= 0, W @ XTt)
 
             map_rows(rows, self.shape[0])
         return out
@@ -471,7 +527,7 @@ class ReluPatternOperator(SparseSensingOperator):
         d, B, it, n = self.d, self.block, self.dtype.itemsize, self.shape[0]
         fmasks = 0 if self._follow is None else n * np.unique(self._follow.indices // d).size
         tiles = 2 if fmasks else 1
-        per_thread = tiles * min(self.row_block, n) * B + B * d
+        per_thread = tiles * min(self.row_block, n) * B + B * d + (0 if self.cols is None else d * min(self.row_block, n))
         return int(it * (get_n_threads() * per_thread + 2 * B * d) + B * n + fmasks)
 
     def cache_nbytes_bound(self, s: int) -> int:

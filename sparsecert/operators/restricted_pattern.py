@@ -100,38 +100,37 @@ class RestrictedPattern(RestrictedOperator):
     def _matvec(self, v):
         v = np.ascontiguousarray(np.ravel(v), dtype=self.dtype)
         out = np.empty(self.shape[0], dtype=self.dtype)
-        XT, masks = self.parent.XT, self.masks
+        parent, masks = self.parent, self.masks
         if self.mode == "gemm":
-            W = np.zeros((self.blocks.size, self.parent.d), dtype=self.dtype)
+            W = np.zeros((self.blocks.size, parent.d), dtype=self.dtype)
             W[self.blk, self.feat] = v
 
             def rows(r0, r1):
-                for i0 in range(r0, r1, kernels.ROW_TILE):
-                    i1 = min(r1, i0 + kernels.ROW_TILE)
-                    out[i0:i1] = np.einsum("bi,bi->i", masks[:, i0:i1], W @ XT[:, i0:i1])
+                for i0, i1, XTt in self._data_tiles(r0, r1):
+                    out[i0:i1] = np.einsum("bi,bi->i", masks[:, i0:i1], W @ XTt)
         else:
 
             def rows(r0, r1):
-                kernels.pattern_matvec(XT, masks, self.blk, self.feat, v, out, r0, r1)
+                kernels.pattern_matvec(parent.XT, masks, self.blk, self.feat, v, out, r0, r1, parent.cols)
 
         map_rows(rows, self.shape[0])
         return out
 
     def _rmatvec(self, r):
         r = np.ascontiguousarray(np.ravel(r), dtype=self.dtype)
-        XT, X, masks = self.parent.XT, self.parent.X, self.masks
+        parent, masks = self.parent, self.masks
         if self.mode == "gemm":
 
             def rows(r0, r1):
-                G = np.zeros((self.blocks.size, self.parent.d), dtype=self.dtype)
-                for i0 in range(r0, r1, kernels.ROW_TILE):
-                    i1 = min(r1, i0 + kernels.ROW_TILE)
-                    G += (masks[:, i0:i1] * r[i0:i1]) @ X[i0:i1]
+                G = np.zeros((self.blocks.size, parent.d), dtype=self.dtype)
+                for i0, i1, XTt in self._data_tiles(r0, r1):
+                    G += (masks[:, i0:i1] * r[i0:i1]) @ (parent.X[i0:i1] if parent.cols is None else XTt.T)
                 return G[self.blk, self.feat]
         else:
 
             def rows(r0, r1):
-                return kernels.pattern_rmatvec(XT, masks, self.blk, self.feat, r, np.empty(self.shape[1], self.dtype), r0, r1)
+                return kernels.pattern_rmatvec(parent.XT, masks, self.blk, self.feat, r, np.empty(self.shape[1], self.dtype),
+                                               r0, r1, parent.cols)
 
         parts = map_rows(rows, self.shape[0])
         return parts[0] if len(parts) == 1 else np.sum(parts, axis=0)
@@ -142,13 +141,27 @@ class RestrictedPattern(RestrictedOperator):
             return super().normal(p)
         p = np.ascontiguousarray(np.ravel(p), dtype=self.dtype)
         q = np.empty(self.shape[0], dtype=self.dtype)
-        XT, masks, size = self.parent.XT, self.masks, self.shape[1]
+        parent, masks, size = self.parent, self.masks, self.shape[1]
 
         def rows(r0, r1):
-            return kernels.pattern_normal(XT, masks, self.blk, self.feat, p, q, np.empty(size, self.dtype), r0, r1)
+            return kernels.pattern_normal(parent.XT, masks, self.blk, self.feat, p, q, np.empty(size, self.dtype), r0, r1,
+                                          parent.cols)
 
         parts = map_rows(rows, self.shape[0])
         return q, parts[0] if len(parts) == 1 else np.sum(parts, axis=0)
 
+    def _data_tiles(self, r0, r1):
+        """``(i0, i1, X[i0:i1].T)`` for tiles of :data:`~sparsecert.kernels.ROW_TILE` samples of ``r0:r1``
+        (the parent's :meth:`~ReluPatternOperator.data_tile`: views, or for an operator on some rows of
+        its data tiles of at most its ``row_block`` samples gathered into one buffer)."""
+        parent = self.parent
+        step = kernels.ROW_TILE if parent.cols is None else min(kernels.ROW_TILE, parent.row_block)
+        buf = None if parent.cols is None else np.empty((parent.d, min(step, r1 - r0)), self.dtype)
+        for i0 in range(r0, r1, step):
+            i1 = min(r1, i0 + step)
+            yield i0, i1, parent.data_tile(i0, i1, buf)
+
     def to_dense(self) -> np.ndarray:
-        return (self.masks[self.blk] * self.parent.XT[self.feat]).T.astype(self.dtype)
+        XT = self.parent.XT[self.feat]
+        XT = XT if self.parent.cols is None else XT[:, self.parent.cols]
+        return (self.masks[self.blk] * XT).T.astype(self.dtype)

@@ -172,3 +172,8 @@ class HStackOperator(SparseSensingOperator):
         """The stack of the parts' ``with_data(X, **kwargs)`` (one ``X`` that they all share)."""
         self._require("with_data")
         return HStackOperator([op.with_data(X, **kwargs) for op in self.ops], self.signs)
+
+    def with_rows(self, rows: Any) -> HStackOperator:
+        """The stack of the parts' ``with_rows(rows)`` (the samples ``rows`` of their data, in place)."""
+        self._require("with_rows")
+        return HStackOperator([op.with_rows(rows) for op in self.ops], self.signs)

@@ -425,3 +425,49 @@ def test_move_scores_twin_and_definition(rows, d, k, seed):
     args = (X, r, Z, O, sg, part, feat.astype(np.int64), wS, bounds, W != 0)
     for fn in (kernels.move_scores, kernels.move_scores_numpy):
         np.testing.assert_allclose(fn(*args), want, rtol=1e-10, atol=1e-10)
+
+
+@given(n=st.integers(1, 40), extra=st.integers(0, 30), d=st.integers(1, 6), nb=st.integers(0, 5),
+       seed=st.integers(0, 1000), data=st.data())
+def test_pattern_kernels_read_samples_in_place_as_if_gathered(n, extra, d, nb, seed, data):
+    """With ``cols`` (sample i is column cols[i] of a larger (d, N) XT: a minibatch read in place)
+    every per-entry kernel gives, bit for bit, what it gives on the gathered XT[:, cols], and the
+    twins agree: the gathered features enter the same arithmetic in the same order."""
+    rng = np.random.default_rng(seed)
+    XT, masks, ptr, feat = _pattern_case(rng, n, d, nb, d, np.float64)
+    N = n + extra
+    cols = np.sort(rng.choice(N, n, replace=False)).astype(np.int64)
+    big = rng.standard_normal((d, N))
+    big[:, cols] = XT  # the samples are columns cols of the larger array
+    blk = np.repeat(np.arange(nb), np.diff(ptr)).astype(np.int64)
+    v, r = rng.standard_normal(feat.size), rng.standard_normal(n)
+    r0 = data.draw(st.integers(0, n))
+    r1 = data.draw(st.integers(r0, n))
+    for pair in ((kernels.pattern_matvec, kernels.pattern_matvec_numpy),
+                 (kernels.pattern_rmatvec, kernels.pattern_rmatvec_numpy)):
+        size = n if pair[0] is kernels.pattern_matvec else feat.size
+        x = v if pair[0] is kernels.pattern_matvec else r
+        want = pair[0](XT, masks, blk, feat, x, np.full(size, 7.0), r0, r1)
+        np.testing.assert_array_equal(pair[0](big, masks, blk, feat, x, np.full(size, 7.0), r0, r1, cols), want)
+        np.testing.assert_allclose(pair[1](big, masks, blk, feat, x, np.full(size, 7.0), r0, r1, cols), want,
+                                   rtol=1e-12, atol=1e-12)
+    q1, q2 = np.full(n, 7.0), np.full(n, 7.0)
+    g1 = kernels.pattern_normal(XT, masks, blk, feat, v, q1, np.empty(feat.size), r0, r1)
+    g2 = kernels.pattern_normal(big, masks, blk, feat, v, q2, np.empty(feat.size), r0, r1, cols)
+    np.testing.assert_array_equal(g1, g2)
+    np.testing.assert_array_equal(q1, q2)
+    rows = np.arange(nb, dtype=np.int64)
+    out = [np.full((nb, n), 7, np.uint8) for _ in range(3)]
+    sums = [np.full(n, 7.0) for _ in range(3)]
+    kernels.sparse_masks(XT, ptr, feat, v, out[0], rows, r0, r1, sums[0])
+    kernels.sparse_masks(big, ptr, feat, v, out[1], rows, r0, r1, sums[1], cols)
+    kernels.sparse_masks_numpy(big, ptr, feat, v, out[2], rows, r0, r1, sums[2], cols)
+    np.testing.assert_array_equal(out[0], out[1])
+    np.testing.assert_array_equal(out[0], out[2])
+    np.testing.assert_array_equal(sums[0], sums[1])
+    np.testing.assert_allclose(sums[0], sums[2], rtol=1e-12, atol=1e-12)
+    gathered = [np.empty((d, n)), np.empty((d, n))]
+    kernels.gather_columns(big, cols, gathered[0])
+    kernels.gather_columns_numpy(big, cols, gathered[1])
+    np.testing.assert_array_equal(gathered[0], XT)
+    np.testing.assert_array_equal(gathered[1], XT)

@@ -481,3 +481,44 @@ def test_a_minibatch_held_once_transposed_is_the_same_operator(rng):
     assert all(op.XT is XT for op in H.ops)
     with pytest.raises(ValueError, match=r"X.T must have shape \(9, \*\)"):
         A.with_data(XT.T, transposed=True)
+
+
+def test_a_minibatch_read_in_place_is_the_operator_of_its_rows(rng):
+    """with_rows(rows) on a feature-major X holds no copy of the rows and is the operator of
+    X[rows]: per-entry restricted products, followed masks and outputs, block masks and half-space
+    scores equal with_data(X[rows])'s bit for bit; the passes' GEMMs (tiles of another size) to
+    rounding. Rows of rows compose; a row-major X, an empty or out-of-range rows are refused."""
+    X = np.asfortranarray(rng.standard_normal((2000, 300)))
+    rows = np.sort(rng.choice(2000, 900, replace=False))
+    A = sc.ReluPatternOperator(X, 12, rng=3, block=4)
+    A.follow_weights(sc.SparseVector(np.array([3, 311, 640, 2000]), np.array([1.0, -2.0, 0.5, 0.3]), 3600))
+    B, C = A.with_data(X[rows]), A.with_rows(rows)
+    assert C.shape == B.shape == (900, 3600) and np.shares_memory(C.XT, X)
+    assert C.row_block < 900  # tiles of the rows are gathered (GATHER_BYTES), not the whole batch
+    w, r = rng.standard_normal(3600), rng.standard_normal(900)
+    np.testing.assert_allclose(C.matvec(w), B.matvec(w), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(C.rmatvec(r), B.rmatvec(r), rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(C.followed_output(), B.followed_output())
+    np.testing.assert_array_equal(C.block_masks(np.arange(12)), B.block_masks(np.arange(12)))
+    np.testing.assert_array_equal(C.halfspace_scores(r), B.halfspace_scores(r))
+    for S in (np.array([2, 11, 330, 640, 3599]), np.arange(600, 1200)):  # per-entry kernels, then GEMMs
+        RB, RC = B.restrict(S), C.restrict(S)
+        assert RB.mode == RC.mode
+        v = rng.standard_normal(S.size)
+        np.testing.assert_array_equal(RC.to_dense(), RB.to_dense())
+        np.testing.assert_allclose(RC.matvec(v), RB.matvec(v), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(RC.rmatvec(r), RB.rmatvec(r), rtol=1e-12, atol=1e-12)
+        if RB.mode == "entries":
+            np.testing.assert_array_equal(RC.matvec(v), RB.matvec(v))
+            np.testing.assert_array_equal(RC.normal(v)[1], RB.normal(v)[1])
+    sub = np.array([0, 5, 899])
+    np.testing.assert_allclose(C.with_rows(sub).matvec(w), A.with_data(X[rows[sub]]).matvec(w), rtol=1e-12)
+    H = sc.HStackOperator([A, sc.ReluPatternOperator(X, 12, rng=4)], signs=[1, -1])
+    np.testing.assert_allclose(H.with_rows(rows).matvec(np.r_[w, w]), H.with_data(X[rows]).matvec(np.r_[w, w]),
+                               rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="feature-major"):
+        sc.ReluPatternOperator(np.ascontiguousarray(X), 12).with_rows(rows)
+    with pytest.raises(ValueError, match=r"rows must be 1 or more sample indices in \[0, 2000\)"):
+        A.with_rows([0, 2000])
+    with pytest.raises(ValueError, match="rows must be 1 or more"):
+        A.with_rows(np.empty(0, np.int64))
