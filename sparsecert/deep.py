@@ -118,5 +118,7 @@ def recover_mlp(X, y, widths, s, *, method="aiht", sequential=True, max_iter=30,
             W, V = net.Ws[0], net.V
         Ws.append(W)
         results.append(res)
-        H = np.maximum(H @ W.T, 0.0)
+        # the next layer's data, feature-major as X is: its operator reads H.T as a view, no copy
+        H = np.matmul(H, W.T, out=np.empty((H.shape[0], W.shape[0]), H.dtype, order="F"))
+        np.maximum(H, 0.0, out=H)
     return MLP(Ws, V), results

@@ -213,3 +213,26 @@ def test_minibatch_iht_reads_a_feature_major_x_in_place():
     assert peaks[0] < batch / 2 < batch < peaks[1], peaks
     (net_f, res_f), (net_c, res_c) = nets
     np.testing.assert_allclose(res_f.residuals, res_c.residuals, rtol=1e-6)
+
+
+def test_deeper_layers_get_feature_major_data(monkeypatch):
+    """recover_mlp hands every layer its data feature-major (the ReLU features of the layers before
+    it as X is), so no layer's operator copies its data to read X.T; the features are those of the
+    fitted net (MLP.features)."""
+    import sparsecert.deep as deep
+
+    seen = []
+    fit = deep.recover_relu
+
+    def spy(H, *args, **kwargs):
+        seen.append((H.flags.f_contiguous, H.copy()))
+        return fit(H, *args, **kwargs)
+
+    monkeypatch.setattr(deep, "recover_relu", spy)
+    rng = np.random.default_rng(0)
+    X = np.asfortranarray(rng.standard_normal((400, 12)))
+    y = np.maximum(X[:, :2].sum(1), 0)
+    net, _ = deep.recover_mlp(X, y, [4, 3, 3], 12, max_iter=3, rng=0, progress=False)
+    assert [f for f, _ in seen] == [True, True, True]
+    for depth, (_, H) in enumerate(seen):
+        np.testing.assert_array_equal(H, net.features(X, depth))
