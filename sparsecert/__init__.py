@@ -4,6 +4,7 @@ The NumPy/SciPy/Numba core never imports torch.
 """
 
 from ._version import __version__  # noqa: F401  (sparsecert.__version__)
+from .fitting import IHT, Minibatch, Sequential, fit
 from .models import PlantedProblem, planted_gaussian, planted_relu
 from .nn import TwoLayerReLU
 from .operators import DenseOperator, GaussianOperator, HStackOperator, PatternCache, ReluPatternOperator, SparseSensingOperator
@@ -15,19 +16,23 @@ __all__ = [
     "DenseOperator",
     "GaussianOperator",
     "HStackOperator",
+    "IHT",
     "IHTSolver",
     "METHODS",
+    "Minibatch",
     "MinibatchIHTSolver",
     "PatternCache",
     "PlantedProblem",
     "RecoveryResult",
     "ReluPatternOperator",
     "STATUSES",
+    "Sequential",
     "SequentialIHTSolver",
     "SparseSensingOperator",
     "SparseVector",
     "StreamingTopK",
     "TwoLayerReLU",
+    "fit",
     "iht",
     "planted_gaussian",
     "planted_relu",

@@ -215,9 +215,9 @@ def iht_block(d):
 
 
 def fit_iht(task, m, s, *, epochs=15, batch_size=None, block=None, minibatch=False, layers=1, rng=0):
-    """Sparse ReLU net on ``task`` by sequential-convex IHT (NumPy only).
+    """Sparse ReLU net on ``task`` by sequential-convex IHT (NumPy only), through :func:`sparsecert.fit`.
 
-    Scalar targets (binary, INR): :func:`sparsecert.relu.recover_relu` with
+    Scalar targets (binary, INR): the two-layer fit (:func:`sparsecert.relu.recover_relu`) with
     AIHT, 10 inner steps, generators following the weights, ``epochs``
     full-batch iterations (or epochs of minibatch steps when ``batch_size``
     is given); one-hot targets: :func:`sparsecert.deep.recover_relu_vector`
@@ -240,8 +240,7 @@ def fit_iht(task, m, s, *, epochs=15, batch_size=None, block=None, minibatch=Fal
     ``bytes`` (solver's peak working memory plus 16 bytes per kept weight,
     value and index) and ``seconds``.
     """
-    from sparsecert.deep import recover_mlp, recover_relu_vector
-    from sparsecert.relu import recover_relu
+    from sparsecert import IHT, Minibatch, fit
 
     t0 = time.perf_counter()
     d = task.X.shape[1]
@@ -251,18 +250,16 @@ def fit_iht(task, m, s, *, epochs=15, batch_size=None, block=None, minibatch=Fal
         if layers > 1:
             raise ValueError("fit_iht fits one hidden layer for one-hot targets (layers=1), got layers="
                              f"{layers}")
-        k = task.y.shape[1]
-        s_eff = min(int(s), m * (d + k))
+        s_eff = min(int(s), m * (d + task.y.shape[1]))
         steps = epochs * (-(-len(task.X) // batch_size) if batch_size and not minibatch else 1)
-        net, res = recover_relu_vector(task.X, task.y, m, s_eff, max_iter=steps, block=block, rng=rng,
-                                       progress=False, loss="cross-entropy",
-                                       batch_size=batch_size if minibatch else None)
+        net, res = fit(task.X, task.y, m=m, s=s_eff, solver=IHT(max_iter=steps, block=block), loss="cross-entropy",
+                       batches=Minibatch(batch_size, epochs) if batch_size and minibatch else None, rng=rng,
+                       progress=False)
     else:
         s_eff = min(int(s), capacity(m, d, layers))
-        fit = dict(method="aiht", sequential=True, output_sign="positive", inner_iter=10, max_iter=epochs,
-                   epochs=epochs, batch_size=batch_size, block=block, rng=rng, progress=False)
-        net, res = (recover_relu(task.X, task.y, m, s_eff, **fit) if layers == 1
-                    else recover_mlp(task.X, task.y, [m] * layers, s_eff, **fit))
+        net, res = fit(task.X, task.y, m=m, s=s_eff, solver=IHT(inner_iter=10, max_iter=epochs, block=block),
+                       batches=Minibatch(batch_size, epochs) if batch_size else None, layers=layers,
+                       output_sign="positive", rng=rng, progress=False)
     parts = res if isinstance(res, list) else [res]  # one result per layer
     nnz = sum(int(r.w.nnz) for r in parts)
     return {"net": net, "score": task.score(net.forward(task.X_test)), "s_eff": s_eff, "nnz": nnz,

@@ -1,0 +1,103 @@
+"""sparsecert.fit: one function, its options checked once as frozen objects, the same fits as the
+functions it chooses between."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+import sparsecert as sc
+from sparsecert.deep import recover_mlp, recover_relu_vector
+from sparsecert.relu import recover_relu
+
+
+@pytest.fixture(scope="module")
+def planted():
+    return sc.planted_relu(600, 6, 3, 8, rng=2)
+
+
+def _same(a, b):
+    (net_a, res_a), (net_b, res_b) = a, b
+    for ra, rb in zip(res_a if isinstance(res_a, list) else [res_a], res_b if isinstance(res_b, list) else [res_b]):
+        np.testing.assert_array_equal(ra.w.indices, rb.w.indices)
+        np.testing.assert_array_equal(ra.w.values, rb.w.values)
+        np.testing.assert_array_equal(ra.residuals, rb.residuals)
+        assert ra.status == rb.status
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: sc.IHT(method="lasso"), "method must be one of"),
+    (lambda: sc.IHT(inner_iter=-1), "inner_iter must be in"),
+    (lambda: sc.IHT(max_iter=0), "max_iter must be in"),
+    (lambda: sc.IHT(tol=-1.0), "tol must be >= 0"),
+    (lambda: sc.IHT(block=0), "block must be in"),
+    (lambda: sc.Sequential(period=0), "period must be in"),
+    (lambda: sc.Sequential(admission="some"), "admission must be one of"),
+    (lambda: sc.Sequential(idle="zero"), "idle must be one of"),
+    (lambda: sc.Minibatch(0), "batch_size must be in"),
+    (lambda: sc.Minibatch(10, epochs=0), "epochs must be in"),
+])
+def test_options_are_checked_when_made(make, match):
+    """A wrong option is named where it is written, before any data is read."""
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_options_are_frozen_and_compare_by_value():
+    with pytest.raises(TypeError, match="unit_moves must be True or False"):
+        sc.Sequential(unit_moves=1)
+    opts = sc.IHT(max_iter=5)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        opts.max_iter = 6
+    assert sc.IHT(max_iter=5) == opts and sc.Minibatch(100, 2) == sc.Minibatch(100, epochs=2)
+    pub = sc.Sequential.published()
+    assert (pub.admission, pub.idle, pub.unit_moves, pub.merge_twins) == ("all", "random", False, False)
+
+
+def test_scalar_fits_are_the_two_layer_fit(planted):
+    """fit on a 1-d y is recover_relu with the same options, step for step: full batch with the
+    default rule, the published rule, fixed given generators, and minibatch epochs."""
+    X, y, H = planted.X, planted.y, planted.A.generators()
+    _same(sc.fit(X, y, m=3, s=8, solver=sc.IHT(max_iter=20, inner_iter=5), rng=1),
+          recover_relu(X, y, 3, 8, max_iter=20, inner_iter=5, rng=1))
+    _same(sc.fit(X, y, m=3, s=8, solver=sc.IHT(max_iter=10), rule=sc.Sequential.published(), rng=1),
+          recover_relu(X, y, 3, 8, max_iter=10, admission="all", idle="random", unit_moves=False, rng=1))
+    _same(sc.fit(X, y, m=3, s=8, solver=sc.IHT(method="htp"), rule=None, generators=H),
+          recover_relu(X, y, 3, 8, method="htp", sequential=False, generators=H))
+    _same(sc.fit(X, y, m=3, s=8, batches=sc.Minibatch(200, epochs=3), rng=4),
+          recover_relu(X, y, 3, 8, batch_size=200, epochs=3, rng=4))
+
+
+def test_deeper_and_vector_fits_are_the_functions_they_choose(planted):
+    """layers > 1 is recover_mlp (the budget split evenly); a 2-d y is the factored fit, full batch
+    or in minibatch epochs, in squared error or cross-entropy."""
+    X, y = planted.X, planted.y
+    net, results = sc.fit(X, y, m=3, s=8, layers=2, solver=sc.IHT(max_iter=5), rng=0)
+    assert isinstance(net, sc.nn.MLP) and len(results) == 2
+    _same((net, results), recover_mlp(X, y, [3, 3], 8, max_iter=5, rng=0))
+    Y = np.eye(3)[np.random.default_rng(0).integers(0, 3, X.shape[0])]
+    _same(sc.fit(X, Y, m=4, s=20, solver=sc.IHT(max_iter=8), loss="cross-entropy", rng=0),
+          recover_relu_vector(X, Y, 4, 20, max_iter=8, loss="cross-entropy", rng=0))
+    _same(sc.fit(X, Y, m=4, s=20, batches=sc.Minibatch(150, epochs=2), rng=0),
+          recover_relu_vector(X, Y, 4, 20, max_iter=2, batch_size=150, rng=0))
+
+
+def test_options_that_do_not_apply_are_refused(planted):
+    X, y = planted.X, planted.y
+    Y = np.c_[y, y]
+    with pytest.raises(TypeError, match="solver must be a sparsecert.IHT, got dict"):
+        sc.fit(X, y, m=3, s=8, solver={"max_iter": 3})
+    with pytest.raises(TypeError, match="rule must be a sparsecert.Sequential"):
+        sc.fit(X, y, m=3, s=8, rule="published")
+    with pytest.raises(ValueError, match="scalar output is fitted in squared error"):
+        sc.fit(X, y, m=3, s=8, loss="cross-entropy")
+    with pytest.raises(ValueError, match="loss must be one of"):
+        sc.fit(X, y, m=3, s=8, loss="hinge")
+    with pytest.raises(ValueError, match="one hidden layer"):
+        sc.fit(X, Y, m=3, s=8, layers=2)
+    with pytest.raises(ValueError, match="takes no rule"):
+        sc.fit(X, Y, m=3, s=8, rule=sc.Sequential.published())
+    with pytest.raises(ValueError, match="solver.method"):
+        sc.fit(X, Y, m=3, s=8, solver=sc.IHT(method="htp"))
+    with pytest.raises(ValueError, match="generators and callback apply to one hidden layer"):
+        sc.fit(X, y, m=3, s=8, layers=2, generators=planted.A.generators())
