@@ -217,19 +217,17 @@ class SparseReLURegressor(RegressorMixin, BaseEstimator):
     }
 
     def fit(self, X: Any, y: Any) -> SparseReLURegressor:
-        from .relu import recover_relu
+        from .fitting import IHT, Minibatch, Sequential, fit
 
         self._validate_params()
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True)
         m = int(self.m)
         s = min(int(self.s), m * X.shape[1])
-        kw: dict[str, Any] = (
-            {"batch_size": self.batch_size, "epochs": self.max_iter} if self.batch_size else {"max_iter": self.max_iter}
-        )
-        if self.device is not None:
-            kw.update(backend="torch", device=self.device)
-        self.net_, result = recover_relu(X, y, m, s, sequential=bool(self.sequential), output_sign=self.output_sign,
-                                         method=self.method, rng=_seed(self.random_state), progress=False, **kw)
+        where = {} if self.device is None else {"backend": "torch", "device": self.device}
+        self.net_, result = fit(X, y, m=m, s=s, solver=IHT(method=self.method, max_iter=int(self.max_iter)),
+                                rule=Sequential() if self.sequential else None, output_sign=self.output_sign,
+                                batches=Minibatch(int(self.batch_size), int(self.max_iter)) if self.batch_size else None,
+                                rng=_seed(self.random_state), progress=False, **where)
         _set_fitted(self, result)
         return self
 
@@ -280,7 +278,7 @@ class SparseReLUClassifier(ClassifierMixin, BaseEstimator):
     }
 
     def fit(self, X: Any, y: Any) -> SparseReLUClassifier:
-        from .deep import recover_relu_vector
+        from .fitting import IHT, fit
 
         self._validate_params()
         X, y = validate_data(self, X, y, dtype=np.float64)
@@ -291,8 +289,8 @@ class SparseReLUClassifier(ClassifierMixin, BaseEstimator):
         m, k = int(self.m), self.classes_.size
         s = min(int(self.s), m * (X.shape[1] + k))
         Y = np.eye(k)[idx]
-        self.net_, result = recover_relu_vector(X, Y, m, s, max_iter=int(self.max_iter), rng=_seed(self.random_state),
-                                                progress=False, loss=self.loss)
+        self.net_, result = fit(X, Y, m=m, s=s, solver=IHT(max_iter=int(self.max_iter)), loss=self.loss,
+                                rng=_seed(self.random_state), progress=False)
         self.result_, self.n_iter_ = result.lean(), result.n_iter
         return self
 

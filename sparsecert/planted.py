@@ -19,13 +19,13 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .validation import check_float, check_int, check_rng, integer_seed
-from .deep import recover_mlp
+from .fitting import IHT, Minibatch, Sequential, fit
 from .nn import MLP
 from .imp import imp
 from .nn import DenseNet
 from .models import planted_relu
 from .metrics import psnr
-from .relu import match_neurons, recover_relu
+from .relu import match_neurons
 
 __all__ = ["capacity", "imp_relu_baseline", "tuned_imp_relu", "TUNED_LRS", "TUNED_EPOCHS", "planted_deep", "planted_mlp",
            "planted_vector", "planted_mlp_grid"]
@@ -225,29 +225,26 @@ def planted_mlp(m, s, seed=0, *, n=50000, d=100, layers=1, method="aiht", sequen
     if measure_memory:
         X = np.asfortranarray(X)
 
-    def fit(idle, unit_moves, rng):
+    def fit_under(idle, unit_moves, rng):
         """The fitted network's outputs and its row entries under one sequential rule."""
-        rule = {"idle": idle, "unit_moves": unit_moves} if sequential else {}
-        kw = dict(method=method, sequential=sequential, max_iter=max_iter, inner_iter=inner_iter, rng=rng,
-                  progress=False, **backend, **rule)
+        (net, res), rss = measure(fit, X, y, m=m, s=s, solver=IHT(method=method, max_iter=max_iter, inner_iter=inner_iter),
+                                  rule=Sequential(idle=idle, unit_moves=unit_moves) if sequential else None,
+                                  layers=layers, rng=rng, progress=False, **backend)
         if layers == 1:
-            (net, res), rss = measure(recover_relu, X, y, m, s, **kw)
             match = match_neurons(net, p.model)
-            out = net.forward(X)
-            return out, dict(support_recovered=match["support_recovered"], rel_weight_error=match["rel_error"],
-                             peak_memory=res.peak_memory, iterations=res.n_iter, rss_bytes=rss)
-        (net, results), rss = measure(recover_mlp, X, y, [m] * layers, s, **kw)
+            return net.forward(X), dict(support_recovered=match["support_recovered"], rel_weight_error=match["rel_error"],
+                                        peak_memory=res.peak_memory, iterations=res.n_iter, rss_bytes=rss)
         return net(X), dict(support_recovered=None, rel_weight_error=None, rss_bytes=rss,
-                            peak_memory=max(r.peak_memory for r in results), iterations=sum(r.n_iter for r in results))
+                            peak_memory=max(r.peak_memory for r in res), iterations=sum(r.n_iter for r in res))
 
     fallback_rng = copy.deepcopy(rng)  # the second fit draws what a fit under the published rule alone would
-    out, fields = fit(idle, unit_moves, rng)
+    out, fields = fit_under(idle, unit_moves, rng)
     row.update(fields, fallback="")
     rss = fields["rss_bytes"]
     ynorm = max(float(np.linalg.norm(y)), np.finfo(float).tiny)
     rel = float(np.linalg.norm(y - out)) / ynorm
     if sequential and fallback_tol is not None and rel > fallback_tol and (idle, unit_moves) != ("random", False):
-        out2, fields2 = fit("random", False, fallback_rng)
+        out2, fields2 = fit_under("random", False, fallback_rng)
         iterations = row["iterations"] + fields2["iterations"]
         if float(np.linalg.norm(y - out2)) / ynorm < rel:
             out, row = out2, {**row, **fields2}
@@ -319,7 +316,6 @@ def planted_vector(m, s, seed=0, *, n=50000, d=100, k=10, epochs=100, batch_size
         ``imp_baseline`` ``imp_psnr``, ``imp_time``, ``imp_peak_memory``; with ``measure_memory``
         ``rss_bytes`` (and ``imp_rss_bytes``).
     """
-    from .deep import recover_relu_vector
 
     m = check_int(m, "m", low=1)
     k = check_int(k, "k", low=1)
@@ -337,8 +333,9 @@ def planted_vector(m, s, seed=0, *, n=50000, d=100, k=10, epochs=100, batch_size
                                                imp_baseline=imp_baseline, minibatch=minibatch))
     t0 = time.perf_counter()
     backend = _backend_kwargs(device)
-    (net, res), rss = measure(recover_relu_vector, X, Y, m, s, max_iter=epochs if minibatch else steps, rng=rng,
-                              progress=False, batch_size=batch_size if minibatch else None, **backend)
+    (net, res), rss = measure(fit, X, Y, m=m, s=s, solver=IHT(max_iter=steps),
+                              batches=Minibatch(batch_size, epochs) if minibatch else None, rng=rng, progress=False,
+                              **backend)
     row = {"m": m, "s": s, "seed": seed, "n": n, "d": d, "k": k, "psnr": psnr(Y.ravel(), net.forward(X).ravel()),
            "time": time.perf_counter() - t0, "peak_memory": res.peak_memory, "iterations": res.n_iter,
            "status": res.status, **({"rss_bytes": rss} if measure_memory else {})}
