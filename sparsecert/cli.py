@@ -130,8 +130,8 @@ def check_out_dir(path, parser, option="--out"):
 
 def run_recover(args, parser):
     """``sparsecert recover``: y from --y, and A from --A (dense matrix) or X from --X (ReLU model)."""
+    from .fitting import IHT, Sequential, fit
     from .recovery import iht
-    from .relu import recover_relu
 
     y = _load(args.y, parser, "--y")
     if (args.A is None) == (args.X is None):
@@ -151,9 +151,8 @@ def run_recover(args, parser):
         else:
             if args.m is None:
                 parser.error("--X needs --m (hidden width)")
-            _, res = recover_relu(M, y, args.m, args.s, method=args.method,
-                                  sequential=not args.fixed, output_sign=args.output_sign, max_iter=args.iters,
-                                  rng=args.seed)
+            _, res = fit(M, y, m=args.m, s=args.s, solver=IHT(method=args.method, max_iter=args.iters),
+                         rule=None if args.fixed else Sequential(), output_sign=args.output_sign, rng=args.seed)
     except (ValueError, TypeError) as exc:
         print(f"sparsecert recover: error: {exc}", file=sys.stderr)
         return 2
