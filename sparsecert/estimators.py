@@ -223,7 +223,7 @@ class SparseReLURegressor(RegressorMixin, BaseEstimator):
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True)
         m = int(self.m)
         s = min(int(self.s), m * X.shape[1])
-        where = {} if self.device is None else {"backend": "torch", "device": self.device}
+        where: dict[str, Any] = {} if self.device is None else {"backend": "torch", "device": self.device}
         self.net_, result = fit(X, y, m=m, s=s, solver=IHT(method=self.method, max_iter=int(self.max_iter)),
                                 rule=Sequential() if self.sequential else None, output_sign=self.output_sign,
                                 batches=Minibatch(int(self.batch_size), int(self.max_iter)) if self.batch_size else None,

@@ -115,7 +115,7 @@ class ReluPatternOperator(SparseSensingOperator):
         n, d = X.shape
         if n < 1 or d < 1:
             raise ValueError(f"X must have at least one row and one column, got shape {X.shape}")
-        self.X = X
+        self.X: np.ndarray | None = X  # None for an operator on some rows of another's data (with_rows)
         self.d = d
         if isinstance(generators, (int, np.integer)) and not isinstance(generators, bool):
             self.m = check_int(generators, "generators (m)", low=1)
@@ -154,6 +154,7 @@ class ReluPatternOperator(SparseSensingOperator):
         a view of an F-contiguous one). For an operator on some of the samples (:meth:`with_rows`)
         the whole data's, shape (d, N); its samples are the columns :attr:`cols`."""
         if self._XT is None:
+            assert self.X is not None  # an operator without X (with_rows) is made with its XT
             self._XT = np.ascontiguousarray(self.X.T)
         return self._XT
 
@@ -466,7 +467,7 @@ class ReluPatternOperator(SparseSensingOperator):
                         kernels.mask_scale_followed(Zd, dense, fol, Mf, i0, r[i0 : i0 + L], Zt, M)
                     else:
                         Zt = kernels.mask_scale_capture(Zd, r[i0 : i0 + L], M, i0)
-                    G += Zt @ (self.X[i0 : i0 + L] if self.cols is None else XTt.T)
+                    G += Zt @ (XTt.T if self.X is None else self.X[i0 : i0 + L])
                 return G
 
             parts = map_rows(rows, n)
