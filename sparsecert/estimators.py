@@ -223,11 +223,10 @@ class SparseReLURegressor(RegressorMixin, BaseEstimator):
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True)
         m = int(self.m)
         s = min(int(self.s), m * X.shape[1])
-        where: dict[str, Any] = {} if self.device is None else {"backend": "torch", "device": self.device}
         self.net_, result = fit(X, y, m=m, s=s, solver=IHT(method=self.method, max_iter=int(self.max_iter)),
                                 rule=Sequential() if self.sequential else None, output_sign=self.output_sign,
                                 batches=Minibatch(int(self.batch_size), int(self.max_iter)) if self.batch_size else None,
-                                rng=_seed(self.random_state), progress=False, **where)
+                                rng=_seed(self.random_state), progress=False, device=self.device)
         _set_fitted(self, result)
         return self
 
@@ -289,7 +288,7 @@ class SparseReLUClassifier(ClassifierMixin, BaseEstimator):
         m, k = int(self.m), self.classes_.size
         s = min(int(self.s), m * (X.shape[1] + k))
         Y = np.eye(k)[idx]
-        self.net_, result = fit(X, Y, m=m, s=s, solver=IHT(max_iter=int(self.max_iter)), loss=self.loss,
+        self.net_, result = fit(X, Y, m=m, s=s, solver=IHT(max_iter=int(self.max_iter), loss=self.loss),
                                 rng=_seed(self.random_state), progress=False)
         self.result_, self.n_iter_ = result.lean(), result.n_iter
         return self

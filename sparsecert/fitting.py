@@ -19,7 +19,7 @@ when they are made, so a wrong value is named where it is written:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -46,6 +46,9 @@ class IHT:
         relative (:func:`sparsecert.iht`).
     block : int, optional
         Hidden units per streaming block (default: the operator's).
+    loss : {"squared", "cross-entropy"}
+        What the steps descend: the squared error (a scalar output is always fitted so), or for a
+        2-d ``y`` the softmax cross-entropy (rows of ``y`` are class probabilities).
     """
 
     method: str = "aiht"
@@ -54,11 +57,13 @@ class IHT:
     tol: float = 1e-10
     xtol: float = 1e-12
     block: int | None = None
+    loss: str = "squared"
 
     def __post_init__(self) -> None:
         from .recovery import METHODS
 
         check_option(self.method, "method", set(METHODS))
+        check_option(self.loss, "loss", {"squared", "cross-entropy"})
         check_int(self.inner_iter, "inner_iter", low=0)
         check_int(self.max_iter, "max_iter", low=1)
         check_float(self.tol, "tol", low=0.0)
@@ -139,12 +144,9 @@ def fit(
     batches: Minibatch | None = None,
     layers: int = 1,
     output_sign: str = "auto",
-    loss: str = "squared",
     generators: Any = None,
     rng: Any = None,
     progress: bool | None = None,
-    callback: Callable | None = None,
-    backend: str = "numpy",
     device: str | None = None,
 ) -> tuple[Any, Any]:
     """Fit a sparse ReLU network with at most ``s`` nonzero weights to ``(X, y)``.
@@ -160,9 +162,9 @@ def fit(
     s : int
         Nonzero weights allowed (all layers together; split evenly across ``layers``).
     solver : IHT, optional
-        The step and the stopping rule (default ``IHT()``). The factored fit (2-d ``y``) uses
-        its ``max_iter``, ``tol`` and ``block``; ``method`` and ``inner_iter`` must keep their
-        defaults there.
+        The step, the loss and the stopping rule (default ``IHT()``). The factored fit (2-d ``y``)
+        uses its ``max_iter``, ``tol``, ``block`` and ``loss``; ``method`` and ``inner_iter`` must
+        keep their defaults there.
     rule : Sequential or None
         Generators follow the weights (default) or stay fixed (``None``). Scalar output only:
         the factored fit thresholds both layers at once and takes no rule.
@@ -172,20 +174,15 @@ def fit(
         Hidden layers of width ``m`` (scalar output), fitted one after another.
     output_sign : {"auto", "positive", "mixed"}
         Scalar output: output weights all +1, or +-1 (see :func:`sparsecert.relu.recover_relu`).
-    loss : {"squared", "cross-entropy"}
-        The factored fit's loss (cross-entropy needs rows of ``y`` that are class
-        probabilities); a scalar output is fitted in squared error.
     generators : array_like, shape (m, d), optional
         The first layer's generators (default: seeded Gaussian draws keyed by ``rng``).
     rng : None, int or Generator
         Seeds the generators, the start and the minibatch order.
     progress : bool, optional
         Progress bar (default: when stderr is a terminal).
-    callback : callable, optional
-        ``callback(it, w, rel_residual)`` after each step (one hidden layer, scalar output).
-    backend : {"numpy", "torch"}
     device : str, optional
-        Where the products run (``"cuda"`` with the torch backend).
+        None (default): NumPy and Numba. A torch device (``"cpu"``, ``"cuda"``): the products run
+        there through the torch backend (the same iterates to ~1e-12 in float64).
 
     Returns
     -------
@@ -208,29 +205,29 @@ def fit(
     solver = IHT() if solver is None else _check_config(solver, IHT, "solver")
     batches = None if batches is None else _check_config(batches, Minibatch, "batches")
     layers = check_int(layers, "layers", low=1)
-    check_option(loss, "loss", {"squared", "cross-entropy"})
+    where = {"backend": "numpy"} if device is None else {"backend": "torch", "device": device}
     if np.ndim(y) == 2:
-        return _fit_vector(recover_relu_vector, X, y, m, s, solver, rule, batches, layers, loss, generators,
-                           callback, dict(rng=rng, progress=progress, backend=backend, device=device))
-    if loss != "squared":
-        raise ValueError(f"a scalar output is fitted in squared error (loss='squared'), got loss={loss!r}")
+        return _fit_vector(recover_relu_vector, X, y, m, s, solver, rule, batches, layers, generators,
+                           dict(rng=rng, progress=progress, **where))
+    if solver.loss != "squared":
+        raise ValueError(f"a scalar output is fitted in squared error (loss='squared'), got loss={solver.loss!r}")
     rule = None if rule is None else _check_config(rule, Sequential, "rule")
     kw = dict(method=solver.method, inner_iter=solver.inner_iter, max_iter=solver.max_iter, tol=solver.tol,
               xtol=solver.xtol, block=solver.block, output_sign=output_sign, sequential=rule is not None,
-              rng=rng, progress=progress, backend=backend, device=device)
+              rng=rng, progress=progress, **where)
     if rule is not None:
         kw.update(period=rule.period, admission=rule.admission, idle=rule.idle, unit_moves=rule.unit_moves,
                   merge_twins=rule.merge_twins)
     if batches is not None:
         kw.update(batch_size=batches.batch_size, epochs=batches.epochs)
     if layers == 1:
-        return recover_relu(X, y, m, s, generators=generators, callback=callback, **kw)
-    if generators is not None or callback is not None:
-        raise ValueError("generators and callback apply to one hidden layer (layers=1)")
+        return recover_relu(X, y, m, s, generators=generators, **kw)
+    if generators is not None:
+        raise ValueError("generators are the first layer's of a one-layer fit (layers=1)")
     return recover_mlp(X, y, [m] * layers, s, **kw)
 
 
-def _fit_vector(recover, X, Y, m, s, solver, rule, batches, layers, loss, generators, callback, kw):
+def _fit_vector(recover, X, Y, m, s, solver, rule, batches, layers, generators, kw):
     """The factored fit of a 2-d ``Y`` (one hidden layer): what applies of the options, the rest refused."""
     if layers != 1:
         raise ValueError(f"a 2-d y is fitted with one hidden layer (layers=1), got layers={layers}")
@@ -240,13 +237,13 @@ def _fit_vector(recover, X, Y, m, s, solver, rule, batches, layers, loss, genera
     if (solver.method, solver.inner_iter) != (IHT.method, IHT.inner_iter):
         raise ValueError("the factored fit of a 2-d y takes its own step: leave solver.method and "
                          "solver.inner_iter at their defaults")
-    if generators is not None or callback is not None:
-        raise ValueError("generators and callback apply to a 1-d y")
+    if generators is not None:
+        raise ValueError("generators apply to a 1-d y")
     if batches is None:
         return recover(X, Y, m, s, max_iter=solver.max_iter, tol=solver.tol, block=solver.block or 256,
-                       loss=loss, **kw)
+                       loss=solver.loss, **kw)
     return recover(X, Y, m, s, max_iter=batches.epochs, batch_size=batches.batch_size, block=solver.block or 256,
-                   loss=loss, **kw)
+                   loss=solver.loss, **kw)
 
 
 def _check_config(value, kind, name):

@@ -138,11 +138,6 @@ def tuned_imp_relu(X, y, widths, s, *, lrs=TUNED_LRS, epochs=TUNED_EPOCHS, val_f
     return res, {"lr": lr, "epochs": e, "val_psnr": float(best), "seed": seed, "seconds": time.perf_counter() - t0}
 
 
-def _backend_kwargs(device):
-    """The IHT fits' ``backend``/``device`` arguments for ``device`` (None: NumPy)."""
-    return {"backend": "numpy"} if device is None else {"backend": "torch", "device": device}
-
-
 #: ``planted_mlp``'s default ``fallback_tol``: a sequential fit whose network ends above this relative
 #: residual is followed by a second fit under the published rule (the better network is kept).
 FALLBACK_TOL = 1e-4
@@ -209,7 +204,6 @@ def planted_mlp(m, s, seed=0, *, n=50000, d=100, layers=1, method="aiht", sequen
     layers = check_int(layers, "layers", low=1)
     s = check_int(s, "s", low=layers, high=capacity(m, d, layers))
     rng = check_rng(seed)
-    backend = _backend_kwargs(device)
     if fallback_tol is not None:
         fallback_tol = check_float(fallback_tol, "fallback_tol", low=0.0)
     row = {"m": m, "s": s, "seed": seed, "n": n, "d": d, "layers": layers, "method": method}
@@ -229,7 +223,7 @@ def planted_mlp(m, s, seed=0, *, n=50000, d=100, layers=1, method="aiht", sequen
         """The fitted network's outputs and its row entries under one sequential rule."""
         (net, res), rss = measure(fit, X, y, m=m, s=s, solver=IHT(method=method, max_iter=max_iter, inner_iter=inner_iter),
                                   rule=Sequential(idle=idle, unit_moves=unit_moves) if sequential else None,
-                                  layers=layers, rng=rng, progress=False, **backend)
+                                  layers=layers, rng=rng, progress=False, device=device)
         if layers == 1:
             match = match_neurons(net, p.model)
             return net.forward(X), dict(support_recovered=match["support_recovered"], rel_weight_error=match["rel_error"],
@@ -332,10 +326,9 @@ def planted_vector(m, s, seed=0, *, n=50000, d=100, k=10, epochs=100, batch_size
                         lambda: planted_vector(2, 4, n=200, d=d, k=k, epochs=1, batch_size=100, device=device,
                                                imp_baseline=imp_baseline, minibatch=minibatch))
     t0 = time.perf_counter()
-    backend = _backend_kwargs(device)
     (net, res), rss = measure(fit, X, Y, m=m, s=s, solver=IHT(max_iter=steps),
                               batches=Minibatch(batch_size, epochs) if minibatch else None, rng=rng, progress=False,
-                              **backend)
+                              device=device)
     row = {"m": m, "s": s, "seed": seed, "n": n, "d": d, "k": k, "psnr": psnr(Y.ravel(), net.forward(X).ravel()),
            "time": time.perf_counter() - t0, "peak_memory": res.peak_memory, "iterations": res.n_iter,
            "status": res.status, **({"rss_bytes": rss} if measure_memory else {})}

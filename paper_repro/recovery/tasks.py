@@ -252,7 +252,7 @@ def fit_iht(task, m, s, *, epochs=15, batch_size=None, block=None, minibatch=Fal
                              f"{layers}")
         s_eff = min(int(s), m * (d + task.y.shape[1]))
         steps = epochs * (-(-len(task.X) // batch_size) if batch_size and not minibatch else 1)
-        net, res = fit(task.X, task.y, m=m, s=s_eff, solver=IHT(max_iter=steps, block=block), loss="cross-entropy",
+        net, res = fit(task.X, task.y, m=m, s=s_eff, solver=IHT(max_iter=steps, block=block, loss="cross-entropy"),
                        batches=Minibatch(batch_size, epochs) if batch_size and minibatch else None, rng=rng,
                        progress=False)
     else:

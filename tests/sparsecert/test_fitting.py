@@ -31,6 +31,7 @@ def _same(a, b):
     (lambda: sc.IHT(max_iter=0), "max_iter must be in"),
     (lambda: sc.IHT(tol=-1.0), "tol must be >= 0"),
     (lambda: sc.IHT(block=0), "block must be in"),
+    (lambda: sc.IHT(loss="hinge"), "loss must be one of"),
     (lambda: sc.Sequential(period=0), "period must be in"),
     (lambda: sc.Sequential(admission="some"), "admission must be one of"),
     (lambda: sc.Sequential(idle="zero"), "idle must be one of"),
@@ -76,7 +77,7 @@ def test_deeper_and_vector_fits_are_the_functions_they_choose(planted):
     assert isinstance(net, sc.nn.MLP) and len(results) == 2
     _same((net, results), recover_mlp(X, y, [3, 3], 8, max_iter=5, rng=0))
     Y = np.eye(3)[np.random.default_rng(0).integers(0, 3, X.shape[0])]
-    _same(sc.fit(X, Y, m=4, s=20, solver=sc.IHT(max_iter=8), loss="cross-entropy", rng=0),
+    _same(sc.fit(X, Y, m=4, s=20, solver=sc.IHT(max_iter=8, loss="cross-entropy"), rng=0),
           recover_relu_vector(X, Y, 4, 20, max_iter=8, loss="cross-entropy", rng=0))
     _same(sc.fit(X, Y, m=4, s=20, batches=sc.Minibatch(150, epochs=2), rng=0),
           recover_relu_vector(X, Y, 4, 20, max_iter=2, batch_size=150, rng=0))
@@ -90,14 +91,23 @@ def test_options_that_do_not_apply_are_refused(planted):
     with pytest.raises(TypeError, match="rule must be a sparsecert.Sequential"):
         sc.fit(X, y, m=3, s=8, rule="published")
     with pytest.raises(ValueError, match="scalar output is fitted in squared error"):
-        sc.fit(X, y, m=3, s=8, loss="cross-entropy")
-    with pytest.raises(ValueError, match="loss must be one of"):
-        sc.fit(X, y, m=3, s=8, loss="hinge")
+        sc.fit(X, y, m=3, s=8, solver=sc.IHT(loss="cross-entropy"))
     with pytest.raises(ValueError, match="one hidden layer"):
         sc.fit(X, Y, m=3, s=8, layers=2)
     with pytest.raises(ValueError, match="takes no rule"):
         sc.fit(X, Y, m=3, s=8, rule=sc.Sequential.published())
     with pytest.raises(ValueError, match="solver.method"):
         sc.fit(X, Y, m=3, s=8, solver=sc.IHT(method="htp"))
-    with pytest.raises(ValueError, match="generators and callback apply to one hidden layer"):
+    with pytest.raises(ValueError, match="generators are the first layer's of a one-layer fit"):
         sc.fit(X, y, m=3, s=8, layers=2, generators=planted.A.generators())
+
+
+@pytest.mark.torch
+def test_a_device_runs_the_same_fit_on_torch(planted):
+    """device="cpu" runs the products through the torch backend: the NumPy fit's iterates to 1e-10
+    in float64."""
+    pytest.importorskip("torch", reason="the torch extra is not installed")
+    X, y = planted.X, planted.y
+    (_, a), (_, b) = (sc.fit(X, y, m=3, s=8, solver=sc.IHT(max_iter=10), rng=1, device=dev) for dev in (None, "cpu"))
+    np.testing.assert_array_equal(a.w.indices, b.w.indices)
+    np.testing.assert_allclose(a.w.values, b.w.values, rtol=1e-10, atol=1e-10)
