@@ -14,6 +14,8 @@ below the target; among equal magnitudes the smaller flat index goes first.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from .validation import check_option
@@ -31,6 +33,8 @@ def imp(net0, X, y, *, target=None, rounds=None, rate=0.2, output_rate=None, sco
         evaluate=None, progress=None, rng=None, **train_kwargs):
     """Iterative magnitude pruning: train, prune, rewind, repeat (Frankle & Carbin 2019).
 
+    Deprecated (0.4.5, removed in 0.5): ``sparsecert.prune.prune(net0, X, y, Plan.imp(...))`` runs the
+    same (``Plan(after="finetune")`` or ``"reinit"`` for ``rewind="continue"`` or ``"reinit"``).
     One configuration of the pruning vocabulary:
     ``prune_run(when="after", score="magnitude", schedule="iterative", after=...)``
     (:func:`sparsecert.prune.run.prune_run`).
@@ -63,6 +67,10 @@ def imp(net0, X, y, *, target=None, rounds=None, rate=0.2, output_rate=None, sco
     PruneResult
     """
     from .prune.run import prune_run  # (imp is imported by sparsecert; prune.run only when a run starts)
+
+    warnings.warn("sparsecert.imp.imp is deprecated and will be removed in 0.5: use sparsecert.prune.prune(net0, "
+                  "X, y, sparsecert.prune.Plan.imp(target=..., rate=..., scope=..., rewind_step=...), **training)",
+                  FutureWarning, stacklevel=2)
 
     if isinstance(rewind, (int, np.integer)) and not isinstance(rewind, bool):
         if rewind < 0:

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from .validation import check_float, check_int, check_rng, integer_seed
 from .fitting import IHT, Minibatch, Sequential, fit
 from .nn import MLP
-from .imp import imp
+from .prune import Plan, prune
 from .nn import DenseNet
 from .models import planted_relu
 from .metrics import psnr
@@ -78,8 +78,8 @@ def imp_relu_baseline(X, y, widths, s, *, epochs=15, lr=1e-3, rate=0.1, batch_si
     X = np.asarray(X)
     k = 1 if np.ndim(y) == 1 else np.shape(y)[1]
     net0 = DenseNet.init([X.shape[1], *widths, k], rng)
-    return imp(net0, X, y, target=s, rate=rate, scope="global", rewind="init", optimizer="adam", lr=lr,
-               epochs=epochs, batch_size=batch_size, rng=rng, progress=False)
+    return prune(net0, X, y, Plan.imp(target=s, rate=rate, scope="global"), optimizer="adam", lr=lr, epochs=epochs,
+                 batch_size=batch_size, rng=rng, progress=False)
 
 
 #: The tuned IMP's search (:func:`tuned_imp_relu`): Adam's learning rates and the epochs per round.

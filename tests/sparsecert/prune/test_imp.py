@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from sparsecert import imp as I
 from sparsecert import kernels, nn
 from sparsecert import linear_theory as lt
+from sparsecert.prune import Plan, prune
 
 
 def exact_ceil(rate, active):
@@ -74,7 +75,7 @@ def test_numpy_imp_reproduces_the_linear_closed_form(n, d, seed, rate):
     k = max(1, d // 3)
     lam = np.linalg.eigvalsh(X.T @ X / n)
     net0 = nn.DenseNet([w0[None, :]])
-    res = I.imp(net0, X, y, target=k, rate=rate, scope="global", optimizer="gd", lr=1.0 / lam[-1],
+    res = prune(net0, X, y, Plan.imp(target=k, rate=rate, scope="global"), optimizer="gd", lr=1.0 / lam[-1],
                 epochs=200_000, tol=1e-13)
     path = lt.imp_path(X, y, k, rate=rate, w0=w0)
     assert len(res.masks) == len(path.masks)
@@ -89,7 +90,7 @@ def test_layerwise_rates_output_half_rate_and_biases_kept(rng):
     X = rng.standard_normal((64, 10))
     y = rng.integers(0, 3, 64)
     net0 = nn.DenseNet.init([10, 20, 3], rng)
-    res = I.imp(net0, X, y, rounds=3, rate=0.2, loss="ce", epochs=2, lr=1e-2, batch_size=16, rng=0)
+    res = prune(net0, X, y, Plan.imp(rounds=3, rate=0.2), loss="ce", epochs=2, lr=1e-2, batch_size=16, rng=0)
     sizes = [[int(mk.sum()) for mk in masks] for masks in res.masks]
     assert sizes[0] == [200, 60]
     for a, b in zip(sizes, sizes[1:]):
@@ -107,11 +108,15 @@ def test_global_target_and_late_rewinding(rng):
     X = rng.standard_normal((40, 6))
     y = X @ rng.standard_normal(6)
     net0 = nn.DenseNet.init([6, 8, 1], rng)
-    res = I.imp(net0, X, y, target=20, rate=0.3, scope="global", rewind=5, epochs=3, lr=1e-2, rng=0)
+    res = prune(net0, X, y, Plan.imp(target=20, rate=0.3, scope="global", rewind_step=5), epochs=3, lr=1e-2, rng=0)
     assert res.metrics[-1]["kept"] == 20
     assert res.metrics[-2]["kept"] > 20
-    res_cont = I.imp(net0, X, y, target=20, rate=0.3, scope="global", rewind="continue", epochs=3, lr=1e-2, rng=0)
+    cont = Plan(target=20, rate=0.3, scope="global", after="finetune")
+    res_cont = prune(net0, X, y, cont, epochs=3, lr=1e-2, rng=0)
     assert res_cont.metrics[-1]["kept"] == 20
+    with pytest.warns(FutureWarning, match="sparsecert.imp.imp is deprecated"):  # the old name, the same run
+        old = I.imp(net0, X, y, target=20, rate=0.3, scope="global", rewind="continue", epochs=3, lr=1e-2, rng=0)
+    assert old.kept == res_cont.kept and all(np.array_equal(a, b) for a, b in zip(old.masks[-1], res_cont.masks[-1]))
 
 
 def test_imp_bad_input(rng):
@@ -119,12 +124,12 @@ def test_imp_bad_input(rng):
     y = rng.standard_normal(10)
     net0 = nn.DenseNet.init([3, 4, 1], rng)
     with pytest.raises(ValueError, match="rate must be in \\(0, 1\\)"):
-        I.imp(net0, X, y, target=5, rate=1.5)
-    with pytest.raises(ValueError, match="give exactly one of target"):
-        I.imp(net0, X, y, rate=0.2)
+        Plan.imp(target=5, rate=1.5)
+    with pytest.raises(ValueError, match="exactly one of target"):
+        Plan.imp(rate=0.2)
     with pytest.raises(ValueError, match="cannot reach the target"):
-        I.imp(net0, X, y, target=1, rate=0.5, epochs=1)  # layer-wise keeps >= 1 weight per layer
-    with pytest.raises(ValueError, match="rewind must be one of"):
+        prune(net0, X, y, Plan.imp(target=1, rate=0.5), epochs=1)  # layer-wise keeps >= 1 weight per layer
+    with pytest.warns(FutureWarning), pytest.raises(ValueError, match="rewind must be one of"):
         I.imp(net0, X, y, target=5, rewind="late")
     with pytest.raises(ValueError, match="Ws\\[1\\] must have 4 columns"):
         nn.DenseNet([np.ones((4, 3)), np.ones((1, 5))])

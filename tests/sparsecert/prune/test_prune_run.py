@@ -130,8 +130,10 @@ def test_bad_data_for_prune_run_is_named_before_any_work():
 
 
 def test_imp_is_the_iterative_magnitude_configuration():
+    """imp (deprecated for prune with Plan.imp: it says so) runs the iterative magnitude configuration."""
     X, y, net0 = data(4)
-    a = imp(net0, X, y, rounds=2, rate=0.3, epochs=2, loss="ce", rng=5)
+    with pytest.warns(FutureWarning, match=r"sparsecert.prune.prune\(net0, X, y, sparsecert.prune.Plan.imp"):
+        a = imp(net0, X, y, rounds=2, rate=0.3, epochs=2, loss="ce", rng=5)
     b = prune_run(net0, X, y, when="after", score="magnitude", schedule="iterative", after="rewind", rounds=2,
                   rate=0.3, epochs=2, loss="ce", rng=5)
     for ma, mb in zip(a.masks, b.masks):
