@@ -46,7 +46,7 @@ from .minibatch import MinibatchIHTSolver
 from .result import STATUSES, RecoveryResult
 from .published import published_aiht
 from .sequential import ADMISSIONS, IDLE_GENERATORS, SequentialIHTSolver
-from .solver import METHODS, IHTSolver, iht
+from .solver import METHODS, IHTSolver, IterativeSolver, iht
 from .steps import restricted_norm_sq
 from .stopping import AnyOf, MaxIterations, RelativeResidual, Stagnation, StoppingCriterion, TimeLimit
 
@@ -55,6 +55,7 @@ __all__ = [
     "STATUSES",
     "FactoredIHTSolver",
     "IHTSolver",
+    "IterativeSolver",
     "MinibatchIHTSolver",
     "RecoveryResult",
     "SequentialIHTSolver",

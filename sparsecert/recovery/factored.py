@@ -12,7 +12,7 @@ from ..kernels import topk_abs
 from ..random import counter_normals
 from ..sparse import StreamingTopK
 from .epochs import run_epochs
-from .solver import IHTSolver
+from .solver import IterativeSolver
 
 __all__ = ["FactoredIHTSolver", "LOSSES"]
 
@@ -43,7 +43,7 @@ def _largest(rows, keep):
     return np.sort(np.argsort(-np.abs(rows), axis=1, kind="stable")[:, :keep], axis=1)
 
 
-class FactoredIHTSolver(IHTSolver):
+class FactoredIHTSolver(IterativeSolver):
     """IHT on ``theta = [vec(U); vec(V)]`` for ``F(X) = relu(X U^T) V`` (U: m x d, V: m x k).
 
     Each :meth:`step` streams the gradient of the loss (``0.5 ||Y - F(X)||_F^2``,
@@ -150,7 +150,6 @@ class FactoredIHTSolver(IHTSolver):
         self.key = seed_from_rng(self.rng)
         self.scale = 1.0 / np.sqrt(d) if init_scale is None else check_float(init_scale, "init_scale", low=0.0)
         self.shape = (n, m * (d + self.k))
-        self.A = None
         self.setup()
 
     def setup(self, w0=None):

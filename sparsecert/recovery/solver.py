@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from .. import kernels
 from .._memory import check_working_set
-from ..validation import check_array, check_float, check_int, check_option, progress_enabled
+from ..validation import check_array, check_float, check_int, check_option
 from ..backend import copy, norm, to_numpy
 from ..kernels.pursuit import SAFEGUARD, STATUS_NAMES
 from ..parallel import single_threaded_blas
 from ..sparse import SparseVector
+from .loop import IterativeSolver
 from .result import RecoveryResult
 from .rules import rules_for
-from .stopping import Step, StoppingCriterion, default_stop
+from .stopping import StoppingCriterion
 from .steps import (DIRECT_LS_FLOPS, Candidate, as_operator, hard_threshold, kernel_matrix, least_squares,
                     restricted_norm_sq)
 
@@ -27,8 +26,6 @@ if TYPE_CHECKING:
     from scipy.sparse.linalg import LinearOperator
 
 __all__ = ["IHTSolver", "iht", "restricted_norm_sq", "METHODS"]
-
-log = logging.getLogger(__name__)
 
 METHODS = ("iht", "niht", "aiht", "htp")
 
@@ -42,7 +39,7 @@ LONG_PASS_ENTRIES = 10**10
 _KAPPA, _C = SAFEGUARD
 
 
-class IHTSolver:
+class IHTSolver(IterativeSolver):
     """The IHT loop as a solver object: :meth:`setup`, :meth:`step`, :meth:`run`, :meth:`finalize`.
 
     :func:`iht` is ``IHTSolver(...).solve(...)``. Use the class directly to
@@ -66,8 +63,6 @@ class IHTSolver:
 
     #: Steps between exact residuals when the residual is updated by recurrence.
     exact_every = 25
-    #: The power of two y was scaled by inside the solver (see ``__init__``; 1.0: not scaled).
-    y_scale = 1.0
 
     def __init__(
         self,
@@ -158,23 +153,8 @@ class IHTSolver:
         return self.R_S
 
     @property
-    def w(self) -> SparseVector:
-        """Current iterate as a :class:`SparseVector`."""
-        return SparseVector(self.S, self.wS, self.shape[1])
-
-    @property
     def rel_residual(self) -> float:
         return norm(self.r) / self.ynorm if self.ynorm else 0.0
-
-    def step(self) -> tuple[float, bool, float]:
-        """One iteration. Returns ``(mu, same_support, ||w_new - w||)``.
-
-        BLAS runs on one thread meanwhile: the operators' passes take the cores
-        through :mod:`sparsecert.parallel` (see there why). To time single steps,
-        hold ``with sparsecert.parallel.single_threaded_blas():`` around them all.
-        """
-        with single_threaded_blas():
-            return self._step()
 
     def _step(self):
         grad = self._gradient()  # None: the gradient overflowed (stop, keep w)
@@ -259,71 +239,14 @@ class IHTSolver:
         self.S, self.wS, self.R_S, self.r = cand.S, cand.wS, cand.R_S, cand.r
         return cand.mu, same, dw
 
-    def run(
-        self,
-        max_iter: int = 500,
-        tol: float = 1e-10,
-        xtol: float = 1e-12,
-        progress: bool | None = None,
-        callback: Callable | None = None,
-        stop: StoppingCriterion | None = None,
-    ) -> IHTSolver:
-        """Iterate :meth:`step` until a stopping test fires; sets ``status``; returns ``self``.
+    def _long_passes(self) -> bool:
+        return self.A.shape[0] * self.A.shape[1] >= LONG_PASS_ENTRIES
 
-        Arguments as in :func:`iht`; ``stop`` (a :class:`~sparsecert.recovery.StoppingCriterion`,
-        e.g. ``MaxIterations(100) | TimeLimit(5.0)``) replaces ``max_iter``, ``tol`` and ``xtol``.
-        """
-        if stop is None:  # the keywords, checked once by the criteria they make
-            stop = default_stop(max_iter, tol, xtol)
-            limits = tuple(getattr(c, f) for c, f in zip(stop.criteria, ("n", "tol", "xtol")))
-        elif isinstance(stop, StoppingCriterion):
-            limits = None  # the compiled loop knows only the default criteria
-        else:
-            raise TypeError(f"stop must be a StoppingCriterion (e.g. MaxIterations(100)), got {type(stop).__name__}")
-        progress = progress_enabled(progress)
-        self.pass_progress = progress and self.A.shape[0] * self.A.shape[1] >= LONG_PASS_ENTRIES
-        self.run_started = time.perf_counter()
-        if self.ynorm == 0.0:
-            self.status, self.S, self.wS = "zero", np.empty(0, np.int64), np.empty(0, self.wS.dtype)
-            self.residuals[-1] = 0.0
-            return self
-        if limits is not None and callback is None and not progress and self.dense_kernel():
-            max_iter, tol, xtol = limits
-            self.status = STATUS_NAMES[self._kernel_run(max_iter, tol, xtol, 0, 0)[0]]
-            return self
-        bar = tqdm(total=stop.max_steps, desc=f"{self.method.upper()} s={self.s}", disable=not progress, leave=False)
-        # A too-large fixed step overflows; that is reported as status "diverged".
-        # BLAS stays on one thread for the whole run: switching it per step wakes
-        # OpenBLAS's threads, whose spinning costs more than the step (sparsecert.parallel).
-        with bar, np.errstate(over="ignore", invalid="ignore"), single_threaded_blas():
-            k = 0
-            while (status := stop.before(self, k)) is None:
-                mu, same, dw = self.step()
-                k += 1
-                self.n_iter += 1
-                rel = self.rel_residual
-                self.residuals.append(rel)
-                self.steps.append(mu)
-                bar.update(1)
-                if log.isEnabledFor(logging.DEBUG):
-                    log.debug("%s it=%d rel_res=%.3e mu=%.3e |S|=%d", self.method, self.n_iter, rel, mu, self.S.size)
-                if callback is not None:
-                    callback(self.n_iter, self.w, rel)
-                status = "diverged" if not np.isfinite(rel) else stop.after(self, Step(rel, mu, same, dw))
-                if status != "residual" and not np.isfinite(mu):
-                    status = "diverged"  # a product overflowed: say so rather than stop "converged"
-                if status is not None:
-                    break
-        self.status = status
-        return self
-
-    def confirmed_residual(self) -> float:
-        """The relative residual of the current iterate, recomputed exactly first where the running
-        one is a recurrence (the residual test's confirmation)."""
-        if self._since_exact:
-            self.exact_residual()
-            self.residuals[-1] = self.rel_residual
-        return self.residuals[-1]
+    def _compiled_run(self, max_iter, tol, xtol) -> str | None:
+        """NIHT and HTP on an explicit matrix: :func:`~sparsecert.kernels.iht_dense` (:meth:`dense_kernel`)."""
+        if not self.dense_kernel():
+            return None
+        return STATUS_NAMES[self._kernel_run(max_iter, tol, xtol, 0, 0)[0]]
 
     def dense_kernel(self) -> bool:
         """Whether :meth:`run` and :meth:`splice` hand the whole loop to
@@ -351,30 +274,6 @@ class IHTSolver:
         # the kernel's arrays: a gradient and the candidates (3 N), two copies of the support's columns
         self.peak_memory = max(self.peak_memory, 8 * (3 * N + 2 * n * self.s + 4 * n + 12 * self.s))
         return code, made
-
-    def result_w(self) -> SparseVector:
-        """The iterate the result reports (the current one; variants may choose another)."""
-        return self.w
-
-    def finalize(self, **info) -> RecoveryResult:
-        """The :class:`RecoveryResult` of the run so far (``info`` entries added to ``result.info``)."""
-        w = self.result_w()
-        if self.y_scale != 1.0:
-            w = SparseVector(w.indices, w.values / self.y_scale, w.size)
-        n, N = self.shape
-        return RecoveryResult(
-            w=w,
-            support=w.indices,
-            n_iter=self.n_iter,
-            converged=self.status not in ("max_iter", "diverged", "epochs", "time"),
-            status=self.status,
-            residuals=np.asarray(self.residuals),
-            steps=np.asarray(self.steps),
-            time=time.perf_counter() - self.t_start,
-            peak_memory=int(self.peak_memory),
-            method=self.method,
-            info={"n": n, "N": N, "s": self.s, **info},
-        )
 
     def splice(self, k_max: int = 2, max_rounds: int = 100) -> int:
         """Improve the current support by exchanges (the splicing of abess; Zhu et al., PNAS 2020).
@@ -435,18 +334,6 @@ class IHTSolver:
                 self.residuals.append(self.rel_residual)
                 self.steps.append(np.nan)
         return made
-
-    def solve(
-        self,
-        max_iter: int = 500,
-        tol: float = 1e-10,
-        xtol: float = 1e-12,
-        progress: bool | None = None,
-        callback: Callable | None = None,
-        stop: StoppingCriterion | None = None,
-    ) -> RecoveryResult:
-        """:meth:`run` then :meth:`finalize`."""
-        return self.run(max_iter, tol, xtol, progress, callback, stop).finalize()
 
 
 def iht(

@@ -11,7 +11,7 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 #: Modules whose public functions and methods carry full annotations (parameters and return).
-TYPED = ["sparse", "models", "metrics", "relu", "random", "parallel", "registry", "certify/base", "certify/eigen", "certify/conditions", "certify/relu", "recovery/solver", "recovery/steps", "recovery/result",
+TYPED = ["sparse", "models", "metrics", "relu", "random", "parallel", "registry", "certify/base", "certify/eigen", "certify/conditions", "certify/relu", "recovery/solver", "recovery/loop", "recovery/steps", "recovery/result", "fitting",
          "recovery/greedy", "validation", "typing", "estimators", "torch_nn", "sweep", "operators/base", "operators/dense",
          "operators/gaussian", "operators/relu_pattern", "operators/stack", "operators/pattern_cache", "operators/restricted_pattern"]
 

@@ -237,3 +237,17 @@ def test_planted_vector_cell():
     assert row["psnr"] > 0 and np.isfinite(row["imp_psnr"]) and row["imp_peak_memory"] > 0
     with pytest.raises(ValueError, match="s must be"):
         planted_vector(6, 1, 0, n=400, d=8)
+
+
+def test_the_factored_solver_is_a_sibling_that_shows_progress(rng):
+    """The factored solver shares the run loop (IterativeSolver) with IHTSolver instead of deriving
+    from it with its operator switched off: a run with a progress bar works (it raised
+    AttributeError on the missing operator up to 0.4.4) and gives the run without one."""
+    from sparsecert.recovery import FactoredIHTSolver, IHTSolver, IterativeSolver
+
+    assert issubclass(FactoredIHTSolver, IterativeSolver) and not issubclass(FactoredIHTSolver, IHTSolver)
+    X, Y = rng.standard_normal((120, 5)), rng.random((120, 2))
+    runs = [recover_relu_vector(X, Y, 3, 10, max_iter=4, rng=0, progress=p)[1] for p in (True, False)]
+    assert not hasattr(FactoredIHTSolver(X, Y, 3, 10, rng=0), "A")
+    np.testing.assert_array_equal(runs[0].w.values, runs[1].w.values)
+    np.testing.assert_array_equal(runs[0].residuals, runs[1].residuals)
