@@ -327,6 +327,7 @@ class ReluPatternOperator(SparseSensingOperator):
         L = i1 - i0
         out = np.empty((self.d, L), self.dtype) if buf is None else buf[:, :L]
         return kernels.gather_columns(self.XT, self.cols[i0:i1], out)
+
     # --------------------------------------------------------------------- masks
     def _tiles(self, H, r0, r1):
         """Yield ``(i0, Z, XTt)`` with ``XTt = X[i0:i0 + L].T`` (:meth:`data_tile`) and ``Z = H @ XTt``
