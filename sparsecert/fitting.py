@@ -207,6 +207,8 @@ def fit(
     layers = check_int(layers, "layers", low=1)
     where = {"backend": "numpy"} if device is None else {"backend": "torch", "device": device}
     if np.ndim(y) == 2:
+        if output_sign != "auto":
+            raise ValueError("output_sign applies to a 1-d y (the factored fit learns its output layer)")
         return _fit_vector(recover_relu_vector, X, y, m, s, solver, rule, batches, layers, generators,
                            dict(rng=rng, progress=progress, **where))
     if solver.loss != "squared":

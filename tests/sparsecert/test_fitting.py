@@ -96,6 +96,8 @@ def test_options_that_do_not_apply_are_refused(planted):
         sc.fit(X, Y, m=3, s=8, layers=2)
     with pytest.raises(ValueError, match="takes no rule"):
         sc.fit(X, Y, m=3, s=8, rule=sc.Sequential.published())
+    with pytest.raises(ValueError, match="output_sign applies to a 1-d y"):
+        sc.fit(X, Y, m=3, s=8, output_sign="mixed")
     with pytest.raises(ValueError, match="solver.method"):
         sc.fit(X, Y, m=3, s=8, solver=sc.IHT(method="htp"))
     with pytest.raises(ValueError, match="generators are the first layer's of a one-layer fit"):
