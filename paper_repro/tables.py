@@ -120,6 +120,8 @@ TABLES: dict[str, tuple] = {
     "recovery-inr-fmnist": ("recovery/inr_fmnist.csv", None, ("m", "s"), ("iht",), 1, None),
     "recovery-inr-fmnist-imp": ("recovery/inr_fmnist.csv", lambda r: r.get("imp") is not None, ("figure", "m", "s"),
                                 ("iht", "imp"), 1, ("figure", 0.5)),
+    "recovery-classify-fmnist-tuned": ("recovery/classify_fmnist-tuned.csv", None, ("figure", "m", "s"),
+                                       ("iht", "imp_tuned"), 3, ("figure", 0.005)),
     "recovery-inr-fmnist-tuned": ("recovery/inr_fmnist.csv", lambda r: r.get("imp_tuned") is not None,
                                   ("figure", "m", "s"), ("iht", "imp_tuned"), 1, ("figure", 0.5)),
     "recovery-inr-fmnist2": ("recovery/inr_fmnist2.csv", lambda r: r.get("imp") is not None, ("figure", "m", "s"),
