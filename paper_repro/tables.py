@@ -127,6 +127,8 @@ TABLES: dict[str, tuple] = {
     "recovery-inr-fmnist2": ("recovery/inr_fmnist2.csv", lambda r: r.get("imp") is not None, ("figure", "m", "s"),
                              ("iht", "imp"), 1, ("figure", 0.5)),
     "recovery-inr-photo32": ("recovery/inr_photo32.csv", None, ("m", "s"), ("iht",), 1, None),
+    "recovery-inr-photo32-tuned": ("recovery/inr_photo32.csv", lambda r: r.get("imp_tuned") is not None,
+                                   ("figure", "m", "s"), ("iht", "imp_tuned"), 1, ("figure", 0.5)),
     "recovery-inr-photo32-imp": ("recovery/inr_photo32.csv", lambda r: r.get("imp") is not None,
                                  ("figure", "m", "s"), ("iht", "imp"), 1, ("figure", 0.5)),
     "recovery-classify-fmnist10": ("recovery/classify_fmnist10.csv", None, ("m", "s"), ("iht",), 3, None),
