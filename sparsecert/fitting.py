@@ -60,10 +60,10 @@ class IHT:
     loss: str = "squared"
 
     def __post_init__(self) -> None:
-        from .recovery import METHODS
+        from .recovery import LOSSES, METHODS
 
         check_option(self.method, "method", set(METHODS))
-        check_option(self.loss, "loss", {"squared", "cross-entropy"})
+        check_option(self.loss, "loss", set(LOSSES))
         check_int(self.inner_iter, "inner_iter", low=0)
         check_int(self.max_iter, "max_iter", low=1)
         check_float(self.tol, "tol", low=0.0)
@@ -241,11 +241,9 @@ def _fit_vector(recover, X, Y, m, s, solver, rule, batches, layers, generators, 
                          "solver.inner_iter at their defaults")
     if generators is not None:
         raise ValueError("generators apply to a 1-d y")
-    if batches is None:
-        return recover(X, Y, m, s, max_iter=solver.max_iter, tol=solver.tol, block=solver.block or 256,
-                       loss=solver.loss, **kw)
-    return recover(X, Y, m, s, max_iter=batches.epochs, batch_size=batches.batch_size, block=solver.block or 256,
-                   loss=solver.loss, **kw)
+    steps = (dict(max_iter=solver.max_iter, tol=solver.tol) if batches is None
+             else dict(max_iter=batches.epochs, batch_size=batches.batch_size))
+    return recover(X, Y, m, s, block=solver.block or 256, loss=solver.loss, **steps, **kw)
 
 
 def _check_config(value, kind, name):

@@ -21,9 +21,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from ..validation import check_float
 from .select import prune_count, select_masks
 
-__all__ = ["PruningPlan", "PruneBackend", "PruneResult", "prune_rounds", "prune_during", "gradual_goals", "prune_step", "prune_to", "check_progress", "kept",
+__all__ = ["check_rate", "check_target_or_rounds", "check_during", "PruningPlan", "PruneBackend", "PruneResult", "prune_rounds", "prune_during", "gradual_goals", "prune_step", "prune_to", "check_progress", "kept",
            "WHEN", "SCHEDULES", "AFTER", "SCOPES"]
 
 WHEN = ("init", "after", "during")
@@ -169,6 +170,31 @@ class PruneBackend(Protocol):
 
     def record(self, model: Any, masks: list, history: dict, r: int) -> None:
         """Record ``model`` as round ``r``."""
+
+
+def check_rate(rate) -> float:
+    """``rate`` (a round's fraction of the survivors) as a float in (0, 1)."""
+    rate = check_float(rate, "rate", low=0.0, low_open=True)
+    if rate >= 1.0:
+        raise ValueError(f"rate must be in (0, 1), got {rate}")
+    return rate
+
+
+def check_target_or_rounds(schedule: str, target, rounds) -> None:
+    """An iterative schedule stops at ``target`` weights or after ``rounds`` (exactly one of them);
+    the other schedules prune to ``target``."""
+    if schedule == "iterative":
+        if (target is None) == (rounds is None):
+            raise ValueError("give exactly one of target= (weights to keep) or rounds=")
+    elif target is None:
+        raise ValueError(f"schedule={schedule!r} needs target= (weights to keep)")
+
+
+def check_during(when: str, schedule: str) -> None:
+    """``when="during"`` and the gradual schedule go together (the torch runs and :class:`~sparsecert.prune.Plan`)."""
+    if (when == "during") != (schedule == "gradual"):
+        raise ValueError("when='during' prunes gradually while training, and the gradual schedule runs only "
+                         "there: use when='during' with schedule='gradual'")
 
 
 def kept(masks) -> int:

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from ..validation import check_float, check_int, check_option
-from .engine import AFTER, SCHEDULES, SCOPES, WHEN
+from .engine import AFTER, SCHEDULES, SCOPES, WHEN, check_during, check_rate, check_target_or_rounds
 
 __all__ = ["Plan", "prune"]
 
@@ -64,9 +64,7 @@ class Plan:
         check_option(self.after, "after", set(AFTER))
         if not isinstance(self.score, str):
             raise TypeError(f"score must be the name of a score, got {type(self.score).__name__}")
-        rate = check_float(self.rate, "rate", low=0.0, low_open=True)
-        if rate >= 1.0:
-            raise ValueError(f"rate must be in (0, 1), got {rate}")
+        check_rate(self.rate)
         if self.output_rate is not None:
             check_float(self.output_rate, "output_rate", low=0.0, high=1.0)
         if self.target is not None:
@@ -74,13 +72,8 @@ class Plan:
         if self.rounds is not None:
             check_int(self.rounds, "rounds", low=1)
         check_int(self.rewind_step, "rewind_step", low=0)
-        if (self.when == "during") != (self.schedule == "gradual"):
-            raise ValueError("when='during' prunes gradually while training, and the gradual schedule runs only "
-                             "there: use when='during' with schedule='gradual'")
-        if self.schedule == "iterative" and (self.target is None) == (self.rounds is None):
-            raise ValueError("an iterative plan needs exactly one of target= (weights to keep) or rounds=")
-        if self.schedule != "iterative" and self.target is None:
-            raise ValueError(f"schedule={self.schedule!r} needs target= (weights to keep)")
+        check_during(self.when, self.schedule)
+        check_target_or_rounds(self.schedule, self.target, self.rounds)
 
     @classmethod
     def imp(cls, *, target: int | None = None, rounds: int | None = None, rate: float = 0.2, scope: str = "layer",

@@ -33,7 +33,8 @@ from tqdm.auto import tqdm
 
 from ..validation import check_array, check_float, check_int, check_option, check_rng, progress_enabled
 from ..nn import DenseNet, train
-from .engine import AFTER, SCHEDULES, SCOPES, WHEN, PruneResult, PruningPlan, gradual_goals, prune_during, prune_rounds
+from .engine import (AFTER, SCHEDULES, SCOPES, WHEN, PruneResult, PruningPlan, check_rate, check_target_or_rounds,
+                     gradual_goals, prune_during, prune_rounds)
 from .engine import check_progress, prune_step, prune_to  # noqa: F401  (their home before 0.3.1)
 from .scores import SCORES, synflow_prune
 
@@ -42,9 +43,7 @@ __all__ = ["prune_run", "check_rate_prunable"]
 
 def check_rate_prunable(rate, prunable, L):
     """Validated ``rate`` in (0, 1) and ``prunable`` flags (L of them, at least one True)."""
-    rate = check_float(rate, "rate", low=0.0, low_open=True)
-    if rate >= 1.0:
-        raise ValueError(f"rate must be in (0, 1), got {rate}")
+    rate = check_rate(rate)
     prunable = [True] * L if prunable is None else [bool(p) for p in prunable]
     if len(prunable) != L or not any(prunable):
         raise ValueError(f"no prunable layer: prunable must hold {L} flags, at least one True; got {prunable}")
@@ -148,12 +147,9 @@ def prune_run(net0, X, y, *, when="after", score="magnitude", schedule="iterativ
 
 def _check_plan(when, score, schedule, target, rounds, total, epochs):
     """:func:`prune_run`'s checks of how the options combine; returns ``(target, rounds)`` checked."""
-    if schedule == "iterative":
-        if (target is None) == (rounds is None):
-            raise ValueError("give exactly one of target= (weights to keep) or rounds=")
-        rounds = None if rounds is None else check_int(rounds, "rounds", low=0)
-    elif target is None:
-        raise ValueError(f"schedule={schedule!r} needs target= (weights to keep)")
+    check_target_or_rounds(schedule, target, rounds)
+    if schedule == "iterative" and rounds is not None:
+        rounds = check_int(rounds, "rounds", low=0)
     if target is not None:
         target = check_int(target, "target", low=1, high=total)
     if when == "during" and schedule != "gradual":

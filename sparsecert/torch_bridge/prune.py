@@ -21,7 +21,8 @@ from torch import nn
 
 from ..validation import check_float, check_int, check_option, check_rng, integer_seed
 from ..neq import Equilibrium
-from ..prune.engine import AFTER, SCHEDULES, SCOPES, WHEN, PruneResult, PruningPlan, gradual_goals, prune_during, prune_rounds
+from ..prune.engine import (AFTER, SCHEDULES, SCOPES, WHEN, PruneResult, PruningPlan, check_during,
+                            check_target_or_rounds, gradual_goals, prune_during, prune_rounds)
 from ..prune.bingo import SubsetProbe
 from ..prune.scores import synflow_prune
 from ..prune.run import check_rate_prunable
@@ -140,9 +141,7 @@ def prune_torch(model0, X, y, *, when="after", score="magnitude", schedule="iter
     t0 = time.perf_counter()
     when = check_option(when, "when", set(WHEN))
     schedule = check_option(schedule, "schedule", set(SCHEDULES))
-    if (when == "during") != (schedule == "gradual"):
-        raise ValueError("when='during' prunes gradually while training, and the gradual schedule runs only "
-                         "there: use when='during' with schedule='gradual'")
+    check_during(when, schedule)
     scope = check_option(scope, "scope", set(SCOPES))
     after = check_option(after, "after", set(AFTER))
     score = check_option(score, "score", set(TORCH_SCORES))
@@ -155,10 +154,7 @@ def prune_torch(model0, X, y, *, when="after", score="magnitude", schedule="iter
     shapes = [tuple(w.shape) for _, w in prunable_weights(model0)]
     total = int(sum(np.prod(s) for s, p in zip(shapes, prunable) if p))
     frozen_count = int(sum(np.prod(s) for s, p in zip(shapes, prunable) if not p))
-    if schedule == "iterative" and (target is None) == (rounds is None):
-        raise ValueError("give exactly one of target= (weights to keep) or rounds=")
-    if schedule in ("one-shot", "gradual") and target is None:
-        raise ValueError(f"schedule={schedule!r} needs target= (weights to keep)")
+    check_target_or_rounds(schedule, target, rounds)
     if score == "bingo" and when != "after":
         raise ValueError("score='bingo' ranks weights by probes taken while the dense net trains: use when='after'")
     goal = None if target is None else frozen_count + check_int(target, "target", low=1, high=total)
