@@ -6,7 +6,7 @@ run as plain Python (slowly) and the package still works.
 
 Modules: ``select`` (top-k, thresholding), ``pattern`` (the ReLU-pattern products),
 ``philox`` (counter-based normals), ``train`` (Adam, ReLU backward), ``pursuit``
-(whole OMP and HTP-with-splicing fits on an explicit float64 matrix), ``moves`` (the sequential
+(whole OMP and HTP-with-splicing fits on an explicit float64 matrix, MCP coordinate descent), ``moves`` (the sequential
 rule's feature-move scores).
 
 Conventions
@@ -49,7 +49,7 @@ from .pattern import (
     gather_columns,
     gather_columns_numpy,
 )
-from .pursuit import omp_dense, omp_dense_numpy, omp_steps, iht_dense, iht_dense_numpy
+from .pursuit import omp_dense, omp_dense_numpy, omp_steps, iht_dense, iht_dense_numpy, mcp_cd, mcp_cd_numpy
 from .train import adam_step, adam_step_numpy, relu_backward_inplace, relu_backward_inplace_numpy
 from .moves import move_scores, move_scores_numpy
 

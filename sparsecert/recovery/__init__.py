@@ -41,9 +41,12 @@ Methods
 """
 
 from .factored import LOSSES, FactoredIHTSolver
+from .amp import amp, bernoulli_gaussian_posterior
 from .greedy import IHT_OMP_FIRST, IHT_PASSES, iht_omp, omp
+from .penalized import mcp_path
 from .minibatch import MinibatchIHTSolver
 from .result import STATUSES, RecoveryResult
+from .portfolio import PATH_FITS, portfolio
 from .published import published_aiht
 from .sequential import ADMISSIONS, IDLE_GENERATORS, SequentialIHTSolver
 from .solver import METHODS, IHTSolver, IterativeSolver, iht
@@ -68,6 +71,11 @@ __all__ = [
     "IHT_PASSES",
     "IHT_OMP_FIRST",
     "omp",
+    "amp",
+    "bernoulli_gaussian_posterior",
+    "mcp_path",
+    "portfolio",
+    "PATH_FITS",
     "restricted_norm_sq",
     "StoppingCriterion",
     "MaxIterations",

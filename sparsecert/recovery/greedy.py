@@ -139,7 +139,7 @@ def iht_omp(A: LinearOperator | ArrayLike, y: ArrayLike, s: int, *, method: str 
         return fit.residual <= tol or fit.status == "zero"
 
     def from_omp():
-        fits["omp"] = omp(A, y, s, tol=tol)
+        fits["omp"] = omp(A, y, min(s, A.shape[0]), tol=tol)  # more than n columns add nothing
         if not done(fits["omp"]):
             fits["iht from omp"] = iht(A, y, s, method=method, splice=splice, tol=tol, w0=fits["omp"].w, **kwargs)
 
