@@ -38,8 +38,15 @@ test: $(VENV)/.installed-test
 docs: $(VENV)/.installed-test
 	$(BIN)/python -m sphinx -W --keep-going -b html docs docs/_build/html
 
-bench: $(VENV)/.installed-test
+$(VENV)/.installed-bench: $(VENV)/.installed-test
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,torch,bench]'
+	touch $@
+
+# the fast benchmarks, then the peer tables (docs/explanations/compared.md; about 20 minutes)
+bench: $(VENV)/.installed-bench
 	$(BIN)/python -m pytest tests/bench --benchmark-enable --benchmark-only -m "not slow"
+	$(BIN)/python -m pytest tests/bench/test_bench_peers.py --benchmark-enable --benchmark-only -s -q \
+	  -k "transitions or noisy"
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis docs/_build

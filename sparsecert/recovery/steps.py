@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from scipy.sparse.linalg import LinearOperator
 
 __all__ = ["as_operator", "kernel_matrix", "restricted_norm_sq", "hard_threshold", "cgls", "least_squares",
-           "DIRECT_LS_FLOPS", "Candidate", "BestSupportFit"]
+           "DIRECT_LS_FLOPS", "Candidate", "BestSupportFit", "Products"]
 
 
 def as_operator(A: LinearOperator | ArrayLike) -> SparseSensingOperator:
@@ -168,6 +168,36 @@ class Candidate:
     work: int
 
 
+class Products:
+    """``A x``, ``A^T r`` and ``A[:, S]`` as float64 NumPy arrays: straight from the matrix when ``A``
+    holds one (:func:`kernel_matrix`; the path solvers' small dense problems spend their time in these
+    calls), else through the operator's streaming methods.
+
+    Parameters
+    ----------
+    A : SparseSensingOperator, shape (n, N)
+    """
+
+    def __init__(self, A: SparseSensingOperator) -> None:
+        self.A, self.M = A, kernel_matrix(A)
+
+    def matvec(self, x: np.ndarray) -> np.ndarray:
+        """``A x`` for a dense x of length N."""
+        return self.M @ x if self.M is not None else np.asarray(self.A.matvec(x), np.float64)
+
+    def rmatvec(self, r: np.ndarray) -> np.ndarray:
+        """``A^T r`` (length N)."""
+        return self.M.T @ r if self.M is not None else np.asarray(self.A.rmatvec(r), np.float64)
+
+    def column_norms(self) -> np.ndarray:
+        """``||a_j||`` for every column (length N)."""
+        return np.linalg.norm(self.M, axis=0) if self.M is not None else np.asarray(self.A.column_norms(), np.float64)
+
+    def columns(self, S: np.ndarray) -> np.ndarray:
+        """``A[:, S]``, shape (n, |S|), for sorted distinct S."""
+        return self.M[:, S] if self.M is not None else np.asarray(self.A.columns(S), np.float64)
+
+
 class BestSupportFit:
     """The best least-squares fit on the top ``s`` entries of the iterates a path offers.
 
@@ -185,6 +215,7 @@ class BestSupportFit:
 
     def __init__(self, A: SparseSensingOperator, y: np.ndarray, s: int) -> None:
         self.A, self.y, self.s = A, y, s
+        self.products = Products(A)
         self.ynorm = float(np.linalg.norm(y))
         self.support = np.zeros(0, np.int64)
         self.coef = np.zeros(0, y.dtype)
@@ -201,7 +232,7 @@ class BestSupportFit:
         if not S.size or (self._last is not None and np.array_equal(S, self._last)):
             return self.residual
         self._last = S
-        C = np.asarray(self.A.columns(S))
+        C = self.products.columns(S)
         try:  # the normal equations by Cholesky, one step of refinement: a third of an SVD solve's time
             factor = scipy.linalg.cho_factor(C.T @ C, check_finite=False)
             coef = scipy.linalg.cho_solve(factor, C.T @ self.y, check_finite=False)

@@ -92,6 +92,11 @@ def test_recover_command_on_npy_files(tmp_path, capsys):
     assert main(["recover", "--A", str(tmp_path / "A.npy"), "--y", str(tmp_path / "y.npy"), "--s", "4",
                  "--out", str(tmp_path / "result")]) == 0
     assert f"wrote {tmp_path / 'result.npz'}" in capsys.readouterr().out and (tmp_path / "result.npz").exists()
+    np.testing.assert_array_equal(np.load(tmp_path / "result.npz")["indices"], p.w.indices)  # the portfolio's
+    with pytest.raises(SystemExit) as exc:  # the portfolio is linear recovery only
+        main(["recover", "--X", str(tmp_path / "X.npy"), "--y", str(tmp_path / "yq.npy"), "--s", "5", "--m", "3",
+              "--method", "portfolio", "--out", str(out)])
+    assert exc.value.code == 2 and "--method portfolio is for --A" in capsys.readouterr().err
 
 
 def test_recover_writes_nothing_when_the_run_diverged(tmp_path, monkeypatch, capsys):
@@ -106,9 +111,11 @@ def test_recover_writes_nothing_when_the_run_diverged(tmp_path, monkeypatch, cap
                                   n_iter=3, converged=False, status="diverged", residuals=np.array([1.0, np.inf]),
                                   steps=np.array([1.0]), time=0.0, peak_memory=0, method="iht", info={})
     monkeypatch.setattr(rec, "iht", lambda *a, **k: diverged)
-    assert main(["recover", "--A", str(tmp_path / "A.npy"), "--y", str(tmp_path / "y.npy"), "--s", "1",
-                 "--out", str(tmp_path / "w.npz")]) == 1
-    assert "diverged" in capsys.readouterr().err and not (tmp_path / "w.npz").exists()
+    monkeypatch.setattr(rec, "portfolio", lambda *a, **k: diverged)
+    for method in ([], ["--method", "iht"]):  # the default (portfolio) and an IHT variant
+        assert main(["recover", "--A", str(tmp_path / "A.npy"), "--y", str(tmp_path / "y.npy"), "--s", "1",
+                     "--out", str(tmp_path / "w.npz"), *method]) == 1
+        assert "diverged" in capsys.readouterr().err and not (tmp_path / "w.npz").exists()
     with pytest.raises(SystemExit):
         main(["recover", "--y", str(tmp_path / "y.npy"), "--s", "4"])  # neither --A nor --X
 
