@@ -6,7 +6,8 @@ run as plain Python (slowly) and the package still works.
 
 Modules: ``select`` (top-k, thresholding), ``pattern`` (the ReLU-pattern products),
 ``philox`` (counter-based normals), ``train`` (Adam, ReLU backward), ``pursuit``
-(whole OMP and HTP-with-splicing fits on an explicit float64 matrix, MCP coordinate descent), ``moves`` (the sequential
+(whole OMP and HTP-with-splicing fits on an explicit float64 matrix), ``coordinate`` (MCP coordinate
+descent), ``moves`` (the sequential
 rule's feature-move scores).
 
 Conventions
@@ -49,10 +50,12 @@ from .pattern import (
     gather_columns,
     gather_columns_numpy,
 )
-from .pursuit import omp_dense, omp_dense_numpy, omp_steps, iht_dense, iht_dense_numpy, mcp_cd, mcp_cd_numpy
+from .pursuit import omp_dense, omp_dense_numpy, omp_steps, iht_dense, iht_dense_numpy
+from .coordinate import mcp_cd, mcp_cd_numpy
 from .train import adam_step, adam_step_numpy, relu_backward_inplace, relu_backward_inplace_numpy
 from .moves import move_scores, move_scores_numpy
 
-from . import moves, pattern, philox, pursuit, select, train
+from . import coordinate, moves, pattern, philox, pursuit, select, train
 
-__all__ = philox.__all__ + select.__all__ + pattern.__all__ + pursuit.__all__ + train.__all__ + moves.__all__
+__all__ = (philox.__all__ + select.__all__ + pattern.__all__ + pursuit.__all__ + coordinate.__all__ + train.__all__
+           + moves.__all__)

@@ -1,5 +1,4 @@
-"""Greedy and thresholding pursuit on an explicit float64 matrix: OMP, NIHT or HTP with splicing, and
-coordinate descent on the MCP-penalised least squares.
+"""Greedy and thresholding pursuit on an explicit float64 matrix: OMP, and NIHT or HTP with splicing.
 
 Small dense problems (N = 1000 columns, a few dozen samples: the phase
 diagrams and the peer benchmark) spend most of a solver's time in Python
@@ -20,7 +19,7 @@ from numba import njit
 
 from .select import topk_abs, topk_abs_numpy
 
-__all__ = ["omp_dense", "omp_dense_numpy", "omp_steps", "iht_dense", "iht_dense_numpy", "mcp_cd", "mcp_cd_numpy"]
+__all__ = ["omp_dense", "omp_dense_numpy", "omp_steps", "iht_dense", "iht_dense_numpy"]
 
 STATUS_NAMES = ("max_iter", "residual", "stationary", "diverged")
 
@@ -559,61 +558,3 @@ def iht_dense_numpy(A, y, S0, w0, s, max_iter, tol, xtol, splice, max_rounds, ls
             status = 1
     return S, wS, r, status, len(steps), made, np.asarray(residuals), np.asarray(steps)
 
-
-# --------------------------------------------------------------------------- MCP coordinate descent
-@njit(cache=True, nogil=True)
-def mcp_cd(Ct, cn, w, r, lam, gamma, tol, max_epochs):
-    """Cyclic coordinate descent on ``1/2 ||r||^2 + sum_j MCP(w_j; lam, gamma)`` over a working set.
-
-    ``Ct`` (k, n) holds the working set's columns as rows (``Ct[j] = a_j``), ``cn[j] = ||a_j||^2``
-    (each ``> 1 / gamma``). ``w`` (k,) and the residual ``r = y - A w`` (n,) are updated in place.
-    A coordinate's update is the minimiser of ``cn_j / 2 (v - z)^2 + MCP(v)`` with
-    ``z = w_j + a_j^T r / cn_j``: ``z`` where ``|z| > gamma lam``, else the firm threshold
-    ``sign(z) max(cn_j |z| - lam, 0) / (cn_j - 1 / gamma)`` (Breheny & Huang 2011). Epochs stop
-    when the largest change ``sqrt(cn_j) |dw_j|`` is at most ``tol``. Returns the epochs run.
-    """
-    k, n = Ct.shape
-    for epoch in range(max_epochs):
-        biggest = 0.0
-        for j in range(k):
-            a = Ct[j]
-            g = 0.0
-            for i in range(n):
-                g += a[i] * r[i]
-            c = cn[j]
-            z = w[j] + g / c
-            if abs(z) > gamma * lam:
-                new = z
-            else:
-                t = c * abs(z) - lam
-                new = 0.0 if t <= 0.0 else np.sign(z) * t / (c - 1.0 / gamma)
-            d = new - w[j]
-            if d != 0.0:
-                for i in range(n):
-                    r[i] -= d * a[i]
-                w[j] = new
-                biggest = max(biggest, abs(d) * np.sqrt(c))
-        if biggest <= tol:
-            return epoch + 1
-    return max_epochs
-
-
-def mcp_cd_numpy(Ct, cn, w, r, lam, gamma, tol, max_epochs):
-    """NumPy twin of :func:`mcp_cd` (the same coordinate order and updates)."""
-    for epoch in range(max_epochs):
-        biggest = 0.0
-        for j in range(Ct.shape[0]):
-            z = w[j] + float(Ct[j] @ r) / cn[j]
-            if abs(z) > gamma * lam:
-                new = z
-            else:
-                t = cn[j] * abs(z) - lam
-                new = 0.0 if t <= 0.0 else np.sign(z) * t / (cn[j] - 1.0 / gamma)
-            d = new - w[j]
-            if d != 0.0:
-                r -= d * Ct[j]
-                w[j] = new
-                biggest = max(biggest, abs(d) * np.sqrt(cn[j]))
-        if biggest <= tol:
-            return epoch + 1
-    return max_epochs

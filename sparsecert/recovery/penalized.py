@@ -30,7 +30,7 @@ def mcp_path(A: LinearOperator | ArrayLike, y: ArrayLike, s: int, *, gamma: floa
     Solves ``min_v 1/2 ||y - A_n v||^2 + sum_j MCP(v_j; lambda, gamma)`` (Zhang 2010's minimax
     concave penalty; ``A_n`` is ``A`` with unit-norm columns) for ``n_lambdas`` values of lambda from
     ``lambda_max = ||A_n^T y||_inf`` (where ``v = 0``) down to ``lambda_ratio lambda_max``, each
-    solve warm-started from the last, by cyclic coordinate descent (:func:`sparsecert.kernels.mcp_cd`)
+    solve warm-started from the last, by cyclic coordinate descent (:func:`sparsecert.kernels.coordinate.mcp_cd`)
     on a working set: the columns whose gradient exceeds lambda are added (at most ``max(s, 8)`` a
     round, largest first) until none is left, and the columns at zero leave it after each lambda.
     After each lambda the ``s`` largest ``|v_j|`` give a support and least squares on it a candidate

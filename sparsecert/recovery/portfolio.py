@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..validation import check_int, check_option
 from .amp import amp
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 __all__ = ["portfolio", "PATH_FITS"]
 
 #: The path methods :func:`portfolio` can try after OMP and HTP, by name.
-PATH_FITS = {"amp": amp, "mcp": mcp_path}
+PATH_FITS: dict[str, Callable[..., RecoveryResult]] = {"amp": amp, "mcp": mcp_path}
 
 
 def portfolio(A: LinearOperator | ArrayLike, y: ArrayLike, s: int, *, then: tuple[str, ...] = ("amp", "mcp"),

@@ -132,3 +132,22 @@ def test_a_fitted_estimators_pickle_carries_no_training_data():
         assert len(blob) < 64_000, (type(est).__name__, len(blob))
         assert np.array_equal(pickle.loads(blob).predict(X[:5]), est.predict(X[:5]))
         assert all(isinstance(v, (bool, int, float, str, type(None))) for v in est.result_.info.values())
+
+
+def test_information_criteria_choose_the_sparsity():
+    """With ``criterion``, ``s`` is the largest support tried. Noiseless: the planted 8-sparse w is the
+    first exact fit, RSS is floored at (tol ||y||)^2 from there on, so the smallest exact k wins and
+    no larger k is fitted. Noisy (SNR about 26 dB): SIC's penalty log(N) log(log n) per nonzero
+    picks the planted support; each value is n log(RSS_k / n) + k c, recomputed here."""
+    p = sc.planted_gaussian(120, 300, 8, rng=3)
+    reg = SparseRegressor(20, criterion="sic", fit_intercept=False).fit(p.A.to_dense(), p.y)
+    assert reg.s_ == 8 and reg.criterion_.size == 8 and np.array_equal(reg.support_, p.w.indices)
+    q = sc.planted_gaussian(120, 300, 8, rng=3, noise=0.05)
+    X = q.A.to_dense()
+    reg = SparseRegressor(20, criterion="sic", fit_intercept=False).fit(X, q.y)
+    assert reg.s_ == 8 and np.array_equal(reg.support_, q.w.indices)
+    rss = np.sum((q.y - X @ reg.coef_) ** 2)
+    assert reg.criterion_[7] == pytest.approx(120 * np.log(rss / 120) + 8 * np.log(300) * np.log(np.log(120)))
+    assert reg.criterion_.size == 20 and np.argmin(reg.criterion_) == 7
+    with pytest.raises(ValueError, match="'criterion' parameter of SparseRegressor must be a str among"):
+        SparseRegressor(criterion="aic").fit(X, q.y)
