@@ -4,7 +4,7 @@ The NumPy/SciPy/Numba core never imports torch.
 """
 
 from ._version import __version__  # noqa: F401  (sparsecert.__version__)
-from .fitting import IHT, Minibatch, Sequential, fit
+from .fitting import IHT, Minibatch, Restarts, Sequential, fit
 from .models import PlantedProblem, planted_gaussian, planted_relu
 from .nn import TwoLayerReLU
 from .operators import DenseOperator, GaussianOperator, HStackOperator, PatternCache, ReluPatternOperator, SparseSensingOperator
@@ -24,6 +24,7 @@ __all__ = [
     "PatternCache",
     "PlantedProblem",
     "RecoveryResult",
+    "Restarts",
     "ReluPatternOperator",
     "STATUSES",
     "Sequential",

@@ -25,7 +25,7 @@ import numpy as np
 
 from .validation import check_bool, check_float, check_int, check_option
 
-__all__ = ["IHT", "Sequential", "Minibatch", "fit"]
+__all__ = ["IHT", "Sequential", "Minibatch", "Restarts", "fit"]
 
 
 @dataclass(frozen=True)
@@ -129,6 +129,34 @@ class Minibatch:
         check_int(self.epochs, "epochs", low=1)
 
 
+@dataclass(frozen=True)
+class Restarts:
+    """Several seeded fits with room to spare, each refined, until one fits exactly (scalar output,
+    one hidden layer, full batch).
+
+    Try ``k`` fits ``ceil(slack s)`` nonzeros from generators seeded by the ``k``-th child of ``rng``;
+    :func:`sparsecert.relu.refine_relu` then takes Gauss-Newton steps on its nonzero weights, drops the
+    negligible ones and, if more than ``s`` remain, keeps the ``s`` largest and refines again. The tries
+    stop at the first network whose relative residual is at most ``IHT.tol``; the best is returned.
+    On planted nets (d = 10-20, m = 5-20, 2-4 weights a unit, n >= 50 s) the spare nonzeros let the
+    sequential rule reach the right patterns and the refinement finishes what its slow last steps
+    leave (``docs/explanations/sparse_relu.md``).
+
+    Parameters
+    ----------
+    tries : int, >= 1
+    slack : float, >= 1
+        The fits' nonzeros over ``s``.
+    """
+
+    tries: int = 8
+    slack: float = 1.5
+
+    def __post_init__(self) -> None:
+        check_int(self.tries, "tries", low=1)
+        check_float(self.slack, "slack", low=1.0)
+
+
 #: ``rule``'s default: :class:`Sequential` for a scalar output; the factored fit has no rule.
 DEFAULT_RULE = Sequential()
 
@@ -142,6 +170,7 @@ def fit(
     solver: IHT | None = None,
     rule: Sequential | None = DEFAULT_RULE,
     batches: Minibatch | None = None,
+    restarts: Restarts | None = None,
     layers: int = 1,
     output_sign: str = "auto",
     generators: Any = None,
@@ -170,6 +199,9 @@ def fit(
         the factored fit thresholds both layers at once and takes no rule.
     batches : Minibatch, optional
         Minibatch epochs instead of full-batch steps.
+    restarts : Restarts, optional
+        Seeded tries with spare nonzeros, each refined by Gauss-Newton steps, until one fits exactly
+        (scalar output, one layer, full batch); ``result.info["tries"]`` the tries made.
     layers : int, >= 1
         Hidden layers of width ``m`` (scalar output), fitted one after another.
     output_sign : {"auto", "positive", "mixed"}
@@ -206,7 +238,10 @@ def fit(
     batches = None if batches is None else _check_config(batches, Minibatch, "batches")
     layers = check_int(layers, "layers", low=1)
     where = {"backend": "numpy"} if device is None else {"backend": "torch", "device": device}
+    restarts = None if restarts is None else _check_config(restarts, Restarts, "restarts")
     if np.ndim(y) == 2:
+        if restarts is not None:
+            raise ValueError("restarts apply to a 1-d y (a scalar output)")
         if output_sign != "auto":
             raise ValueError("output_sign applies to a 1-d y (the factored fit learns its output layer)")
         return _fit_vector(recover_relu_vector, X, y, m, s, solver, rule, batches, layers, generators,
@@ -222,11 +257,43 @@ def fit(
                   merge_twins=rule.merge_twins)
     if batches is not None:
         kw.update(batch_size=batches.batch_size, epochs=batches.epochs)
+    if restarts is not None:
+        if layers != 1 or batches is not None or generators is not None:
+            raise ValueError("restarts apply to a one-layer full-batch fit from seeded generators "
+                             "(layers=1, batches=None, generators=None)")
+        return _fit_restarts(recover_relu, X, y, m, s, restarts, solver.tol, kw)
     if layers == 1:
         return recover_relu(X, y, m, s, generators=generators, **kw)
     if generators is not None:
         raise ValueError("generators are the first layer's of a one-layer fit (layers=1)")
     return recover_mlp(X, y, [m] * layers, s, **kw)
+
+
+def _fit_restarts(recover, X, y, m, s, restarts, tol, kw):
+    """:class:`Restarts`: seeded tries with spare nonzeros, each refined; the first exact or the best."""
+    import time
+    from dataclasses import replace
+
+    from .relu import refine_relu
+    from .validation import check_rng
+
+    t0 = time.perf_counter()
+    spare = min(int(np.ceil(restarts.slack * s)), m * np.shape(X)[1])
+    best = None
+    for k, child in enumerate(check_rng(kw.pop("rng")).spawn(restarts.tries)):
+        net, res = recover(X, y, m, spare, rng=child, **kw)
+        net, info = refine_relu(net, X, y, s=s, tol=tol)
+        if best is None or info["residual"] < best[2]["residual"]:
+            best = (net, res, info)
+        if info["residual"] <= tol:
+            break
+    net, res, info = best
+    w = net.fused_weights()
+    exact = info["residual"] <= tol
+    return net, replace(res, w=w, support=w.indices, final_residual=info["residual"],
+                        status="residual" if exact else res.status, converged=exact or res.converged,
+                        time=time.perf_counter() - t0,
+                        info={**res.info, "tries": k + 1, "refine_steps": info["steps"], "refined_from": info["start"]})
 
 
 def _fit_vector(recover, X, Y, m, s, solver, rule, batches, layers, generators, kw):

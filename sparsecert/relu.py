@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from .typing import ArrayLike, RngLike
     from scipy.sparse.linalg import LinearOperator
 
-__all__ = ["relu_operator", "recover_relu", "psnr", "model_from_weights", "match_neurons"]
+__all__ = ["relu_operator", "recover_relu", "refine_relu", "psnr", "model_from_weights", "match_neurons"]
 
 
 def relu_operator(
@@ -338,3 +338,78 @@ def _describe_returned(result, X, y, m, d, output_sign, sequential):
         net, fitted = model_from_weights(result.w, m, d, output_sign), (1.0 if ny > 0 else 0.0)
     result.final_residual = fitted
     return net
+
+
+def refine_relu(net: TwoLayerReLU, X: ArrayLike, y: ArrayLike, *, s: int | None = None, max_iter: int = 100,
+                tol: float = 1e-10) -> tuple[TwoLayerReLU, dict]:
+    """Gauss-Newton on the nonzero hidden weights of a two-layer ReLU net, output weights fixed.
+
+    With the activation patterns ``D_j = diag(1[X u_j >= 0])`` of the current ``U`` held fixed the net
+    is linear in its nonzero weights, ``f(X) = sum_j v_j D_j X_{T_j} u_{j, T_j}`` (``T_j`` the support
+    of ``u_j``): each step solves that least-squares problem (an n x nnz matrix) and moves towards its
+    solution, halving the step until the net's own relative residual (patterns recomputed) falls. Near
+    a network that fits exactly the patterns are right on all but a few samples and a few steps reach
+    it to round-off, where IHT's steps on the reformulation converge slowly. Weights below
+    ``1e-12 max |u|`` are dropped after the steps; if more than ``s`` remain, the ``s`` largest
+    ``|v_j u_jk|`` are kept and the steps run again on them.
+
+    Parameters
+    ----------
+    net : TwoLayerReLU
+    X : array_like, shape (n, d)
+    y : array_like, shape (n,)
+    s : int, optional
+        Nonzero hidden weights the result may keep (default: those of ``net``).
+    max_iter : int
+        Steps at most (per support).
+    tol : float
+        Relative residual ``||y - f(X)|| / ||y||`` at which the steps stop.
+
+    Returns
+    -------
+    net : TwoLayerReLU
+        The refined network (a new object; ``net`` is unchanged).
+    info : dict
+        ``residual`` (relative, of the returned net), ``steps`` taken, ``start`` (the given net's
+        relative residual).
+    """
+    X = check_array(X, "X", ndim=2)
+    y = check_array(y, "y", shape=(X.shape[0],), dtype=X.dtype)
+    max_iter = check_int(max_iter, "max_iter", low=0)
+    U, v = np.array(net.U, dtype=np.float64), np.asarray(net.v, dtype=np.float64)
+    if U.shape[1] != X.shape[1]:
+        raise ValueError(f"net has {U.shape[1]} inputs, X has {X.shape[1]} features")
+    ynorm = float(np.linalg.norm(y)) or 1.0
+
+    def residual(U):
+        return float(np.linalg.norm(y - np.maximum(X @ U.T, 0.0) @ v)) / ynorm
+
+    def steps(U, budget):
+        J, K = np.nonzero(U)
+        rel, taken = residual(U), 0
+        while taken < budget and rel > tol and J.size:
+            C = (X @ U.T >= 0)[:, J] * X[:, K] * v[J]
+            D = np.zeros_like(U)
+            D[J, K] = np.linalg.lstsq(C, y, rcond=None)[0] - U[J, K]
+            t = 1.0
+            while t >= 1e-3 and residual(U + t * D) >= rel:
+                t /= 2
+            if t < 1e-3:  # no step lowers the residual: the patterns are not close enough
+                break
+            U = U + t * D
+            rel, taken = residual(U), taken + 1
+        return U, rel, taken
+
+    start = residual(U)
+    U, rel, taken = steps(U, max_iter)
+    U[np.abs(U) <= 1e-12 * (np.abs(U).max() if U.size else 0.0)] = 0.0
+    s = int(np.count_nonzero(U)) if s is None else check_int(s, "s", low=1)
+    if np.count_nonzero(U) > s:
+        keep = np.argsort(-np.abs(U * v[:, None]), axis=None, kind="stable")[:s]
+        pruned = np.zeros_like(U)
+        pruned.flat[keep] = U.flat[keep]
+        U, rel, more = steps(pruned, max_iter)
+        taken += more
+    else:
+        rel = residual(U)
+    return TwoLayerReLU(U.astype(net.U.dtype, copy=False), net.v.copy()), {"residual": rel, "steps": taken, "start": start}

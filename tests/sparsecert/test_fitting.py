@@ -37,6 +37,8 @@ def _same(a, b):
     (lambda: sc.Sequential(idle="zero"), "idle must be one of"),
     (lambda: sc.Minibatch(0), "batch_size must be in"),
     (lambda: sc.Minibatch(10, epochs=0), "epochs must be in"),
+    (lambda: sc.Restarts(tries=0), "tries must be in"),
+    (lambda: sc.Restarts(slack=0.5), "slack must be >= 1"),
 ])
 def test_options_are_checked_when_made(make, match):
     """A wrong option is named where it is written, before any data is read."""
@@ -102,6 +104,31 @@ def test_options_that_do_not_apply_are_refused(planted):
         sc.fit(X, Y, m=3, s=8, solver=sc.IHT(method="htp"))
     with pytest.raises(ValueError, match="generators are the first layer's of a one-layer fit"):
         sc.fit(X, y, m=3, s=8, layers=2, generators=planted.A.generators())
+    with pytest.raises(TypeError, match="restarts must be a sparsecert.Restarts"):
+        sc.fit(X, y, m=3, s=8, restarts=4)
+    with pytest.raises(ValueError, match="restarts apply to a 1-d y"):
+        sc.fit(X, Y, m=3, s=8, restarts=sc.Restarts())
+    for bad in (dict(layers=2), dict(batches=sc.Minibatch(100)), dict(generators=planted.A.generators())):
+        with pytest.raises(ValueError, match="restarts apply to a one-layer full-batch fit"):
+            sc.fit(X, y, m=3, s=8, restarts=sc.Restarts(), **bad)
+
+
+def test_restarts_recover_planted_nets_the_plain_fit_misses():
+    """Mixed-sign planted nets (n = 50 s) on which one sequential fit ends short of exact: with
+    Restarts every one is recovered, outputs on fresh samples within 1e-6 relative, with at most s
+    nonzeros, and ``result.residual`` is the returned network's own residual, recomputed here."""
+    for seed in (1, 7):
+        p = sc.planted_relu(1000, 10, 5, 20, rng=seed, output_sign="mixed")
+        Xt = np.random.default_rng(seed).standard_normal((500, 10))
+        yt = p.model.forward(Xt)
+        net, res = sc.fit(p.X, p.y, m=5, s=20, rng=seed, output_sign="mixed", progress=False)
+        assert np.linalg.norm(net.forward(Xt) - yt) > 1e-3 * np.linalg.norm(yt)
+        net, res = sc.fit(p.X, p.y, m=5, s=20, rng=seed, output_sign="mixed", progress=False,
+                          restarts=sc.Restarts())
+        assert np.linalg.norm(net.forward(Xt) - yt) <= 1e-6 * np.linalg.norm(yt)
+        assert net.nnz <= 20 and res.status == "residual" and 1 <= res.info["tries"] <= 8
+        assert res.residual == pytest.approx(np.linalg.norm(p.y - net.forward(p.X)) / np.linalg.norm(p.y), abs=1e-15)
+        np.testing.assert_array_equal(res.w.to_dense(), (net.U * net.v[:, None]).ravel())
 
 
 @pytest.mark.torch

@@ -583,3 +583,30 @@ def test_tuned_imp_picks_on_held_out_samples_and_refits_on_all():
         tuned_imp_relu(p.X, p.y, [3], 6, val_fraction=1.5)
     row = planted_mlp(3, 6, 0, n=300, d=6, imp_tuned=True)
     assert {"imp_tuned_psnr", "imp_tuned_lr", "imp_tuned_epochs", "imp_tuned_time"} <= set(row)
+
+
+def test_refine_relu_is_exact_from_near_the_planted_net():
+    """Near the planted net every activation pattern is right, so the net is linear in its nonzero
+    weights and one Gauss-Newton (least-squares) step lands on it: the refined net equals the
+    planted one to round-off. The residual reported is the returned net's; the input net is left
+    as it was; no step ever raises the residual; with s smaller than the support the largest are kept."""
+    from sparsecert.relu import refine_relu
+
+    p = sc.planted_relu(800, 8, 4, 12, rng=3, output_sign="mixed")
+    U0 = p.model.U.copy()
+    near = sc.TwoLayerReLU(U0 + 1e-3 * (U0 != 0) * np.random.default_rng(0).standard_normal(U0.shape), p.model.v)
+    before = near.U.copy()
+    net, info = refine_relu(near, p.X, p.y)
+    np.testing.assert_allclose(net.U, U0, atol=1e-10)
+    assert info["residual"] <= 1e-12 and 1 <= info["steps"] <= 3 and info["start"] > 1e-5
+    assert info["residual"] == pytest.approx(np.linalg.norm(p.y - net.forward(p.X)) / np.linalg.norm(p.y), abs=1e-15)
+    np.testing.assert_array_equal(near.U, before)
+    far = sc.TwoLayerReLU(np.random.default_rng(1).standard_normal(U0.shape) * (U0 != 0), p.model.v)
+    net, info = refine_relu(far, p.X, p.y, max_iter=20)
+    assert info["residual"] <= info["start"]
+    net, info = refine_relu(near, p.X, p.y, s=6)
+    W = near.U * near.v[:, None]
+    keep = np.abs(W) >= np.sort(np.abs(W), axis=None)[-6]  # the 6 largest |v_j u_jk| (no ties here)
+    pruned = sc.TwoLayerReLU(near.U * keep, near.v)
+    assert net.nnz <= 6
+    assert info["residual"] <= np.linalg.norm(p.y - pruned.forward(p.X)) / np.linalg.norm(p.y)
