@@ -30,6 +30,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .fitting import Restarts
 from .recovery import LOSSES, METHODS, iht, iht_omp, omp, portfolio
 
 __all__ = ["SparseRegressor", "SparseReLURegressor", "SparseReLUClassifier"]
@@ -203,6 +204,10 @@ class SparseReLURegressor(RegressorMixin, BaseEstimator):
         Minibatch IHT (epochs = ``max_iter``).
     device : str, optional
         Run on the torch backend there (``"cpu"``, ``"cuda"``).
+    restarts : sparsecert.Restarts, optional
+        Seeded tries with spare nonzeros, each refined by Gauss-Newton steps, until one fits exactly
+        (full batch): recovers planted nets from scratch (:class:`sparsecert.Restarts`). With noise
+        no try is exact and all of them run.
     random_state : None, int or RandomState
 
     Attributes
@@ -223,6 +228,7 @@ class SparseReLURegressor(RegressorMixin, BaseEstimator):
         max_iter: int = 100,
         batch_size: int | None = None,
         device: str | None = None,
+        restarts: Any = None,
         random_state: Any = None,
     ) -> None:
         self.m = m
@@ -233,6 +239,7 @@ class SparseReLURegressor(RegressorMixin, BaseEstimator):
         self.max_iter = max_iter
         self.batch_size = batch_size
         self.device = device
+        self.restarts = restarts
         self.random_state = random_state
 
     _parameter_constraints: dict = {
@@ -244,6 +251,7 @@ class SparseReLURegressor(RegressorMixin, BaseEstimator):
         "max_iter": [_POSITIVE],
         "batch_size": [_POSITIVE, None],
         "device": [str, None],
+        "restarts": [Restarts, None],
         "random_state": ["random_state"],
     }
 
@@ -257,7 +265,8 @@ class SparseReLURegressor(RegressorMixin, BaseEstimator):
         self.net_, result = fit(X, y, m=m, s=s, solver=IHT(method=self.method, max_iter=int(self.max_iter)),
                                 rule=Sequential() if self.sequential else None, output_sign=self.output_sign,
                                 batches=Minibatch(int(self.batch_size), int(self.max_iter)) if self.batch_size else None,
-                                rng=_seed(self.random_state), progress=False, device=self.device)
+                                restarts=self.restarts, rng=_seed(self.random_state), progress=False,
+                                device=self.device)
         _set_fitted(self, result)
         return self
 

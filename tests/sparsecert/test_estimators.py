@@ -25,6 +25,7 @@ def _expected(estimator):
 
 @parametrize_with_checks(
     [SparseRegressor(s=3), SparseReLURegressor(m=4, s=8, max_iter=20, random_state=0),
+     SparseReLURegressor(m=4, s=8, max_iter=20, restarts=sc.Restarts(tries=2), random_state=0),
      SparseReLUClassifier(m=8, s=60, max_iter=100, random_state=0)],
     expected_failed_checks=_expected,
 )
@@ -46,6 +47,18 @@ def test_cross_validation_finds_the_true_sparsity():
     reg = search.best_estimator_[-1]
     np.testing.assert_array_equal(reg.support_, p.w.indices)
     assert reg.coef_.shape == (60,) and reg.n_iter_ >= 1 and reg.result_.status in sc.STATUSES
+
+
+def test_relu_regressor_with_restarts_recovers_a_planted_net():
+    """A mixed-sign planted net one sequential fit misses (test_fitting has the same instance):
+    with ``restarts`` the estimator's predictions on fresh samples match the planted net's to 1e-6."""
+    p = sc.planted_relu(1000, 10, 5, 20, rng=7, output_sign="mixed")
+    Xt = np.random.default_rng(0).standard_normal((400, 10))
+    reg = SparseReLURegressor(m=5, s=20, output_sign="mixed", restarts=sc.Restarts(), random_state=7).fit(p.X, p.y)
+    yt = p.model.forward(Xt)
+    assert np.linalg.norm(reg.predict(Xt) - yt) <= 1e-6 * np.linalg.norm(yt) and reg.net_.nnz <= 20
+    with pytest.raises(ValueError, match="'restarts' parameter of SparseReLURegressor must be an instance of"):
+        SparseReLURegressor(restarts=3).fit(p.X, p.y)
 
 
 def test_relu_estimators_fit_planted_nets():
