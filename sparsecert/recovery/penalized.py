@@ -81,6 +81,7 @@ def mcp_path(A: LinearOperator | ArrayLike, y: ArrayLike, s: int, *, gamma: floa
     n_lambdas = check_int(n_lambdas, "n_lambdas", low=1)
     lambda_ratio = check_float(lambda_ratio, "lambda_ratio", low=0.0, high=1.0, low_open=True)
     max_epochs = check_int(max_epochs, "max_epochs", low=1)
+    tol = check_float(tol, "tol", low=0.0)
     best, ops = BestSupportFit(A, y, s), Products(A)
     norms = ops.column_norms()
     norms[norms == 0] = np.inf  # a zero column never enters
