@@ -358,6 +358,10 @@ def iht(
 ) -> RecoveryResult:
     """Recover an s-sparse ``w`` with ``y ~ A w`` by iterative hard thresholding.
 
+    One IHT run. To recover from the fewest samples use :func:`sparsecert.recovery.portfolio`
+    (``SparseRegressor``'s and ``sparsecert recover --A``'s default): OMP and HTP, then AMP and the
+    MCP path each polished by HTP, until one fits exactly.
+
     Parameters
     ----------
     A : SparseSensingOperator or ndarray, shape (n, N)
