@@ -30,7 +30,7 @@ import numpy as np
 def installed(method: str) -> bool:
     """Whether the package a method needs imports."""
     module = {"omp": "sklearn", "abess": "abess.linear", "skglm-mcp": "skglm", "skglm-l05": "skglm",
-              "spgl1": "spgl1"}.get(method)
+              "spgl1": "spgl1", "scnn": "scnn.optimize"}.get(method)
     if module is None:
         return True
     try:
@@ -113,3 +113,37 @@ def fit(method: str, A: np.ndarray, y: np.ndarray, s: int) -> np.ndarray:
 
 OURS = ["portfolio", "htp", "htp-plain", "omp-ours"]
 PEERS = ["omp", "abess", "skglm-mcp", "skglm-l05", "spgl1"]
+
+
+def scnn_gated(X: np.ndarray, y: np.ndarray, seed: int):
+    """scnn's gated-ReLU fit (group L1 by R-FISTA) tuned as a user would: 100 or 500 gate vectors and
+    the strength in {1e-2, 1e-3, 1e-4, 1e-5}, chosen by the squared error on a held-out fifth.
+
+    scnn (PyPI ``pyscnn``) is not in the ``bench`` extra: it requires torchvision, whose wheel brings a
+    CUDA torch in place of the pinned CPU one. It runs in an environment that borrows this project's
+    packages::
+
+        python3 -m venv /tmp/scnnvenv --system-site-packages
+        /tmp/scnnvenv/bin/pip install --no-deps pyscnn==0.0.10 linalg_backends==0.0.1b0 opt_einsum tqdm
+        /tmp/scnnvenv/bin/pip install cvxpy
+        PYTHONPATH=.venv/lib/python3.11/site-packages:. /tmp/scnnvenv/bin/python -m pytest \\
+            tests/bench/test_bench_from_scratch.py --benchmark-enable --benchmark-only -s
+
+    Returns the fitted model (``model(X)`` predicts) and its nonzero weights.
+    """
+    from scnn.optimize import optimize
+    from scnn.regularizers import NeuronGL1
+
+    cut = int(0.8 * len(y))
+    best = None
+    for neurons in (100, 500):
+        for lam in (1e-2, 1e-3, 1e-4, 1e-5):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                model, _ = optimize("gated_relu", neurons, X[:cut], y[:cut], regularizer=NeuronGL1(lam),
+                                    dtype="float64", seed=seed)
+            val = float(np.mean((model(X[cut:]).ravel() - y[cut:]) ** 2))
+            if best is None or val < best[0]:
+                best = (val, model)
+    model = best[1]
+    return model, int(np.count_nonzero(np.abs(model.parameters[0]) > 1e-10))
