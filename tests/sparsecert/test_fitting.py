@@ -126,7 +126,7 @@ def test_restarts_recover_planted_nets_the_plain_fit_misses():
         net, res = sc.fit(p.X, p.y, m=5, s=20, rng=seed, output_sign="mixed", progress=False,
                           restarts=sc.Restarts())
         assert np.linalg.norm(net.forward(Xt) - yt) <= 1e-6 * np.linalg.norm(yt)
-        assert net.nnz <= 20 and res.status == "residual" and 1 <= res.info["tries"] <= 8
+        assert net.nnz <= 20 and res.status == "residual" and 1 <= res.info["tries"] <= 16
         assert res.residual == pytest.approx(np.linalg.norm(p.y - net.forward(p.X)) / np.linalg.norm(p.y), abs=1e-15)
         np.testing.assert_array_equal(res.w.to_dense(), (net.U * net.v[:, None]).ravel())
 
