@@ -381,35 +381,40 @@ def refine_relu(net: TwoLayerReLU, X: ArrayLike, y: ArrayLike, *, s: int | None 
         raise ValueError(f"net has {U.shape[1]} inputs, X has {X.shape[1]} features")
     ynorm = float(np.linalg.norm(y)) or 1.0
 
-    def residual(U):
-        return float(np.linalg.norm(y - np.maximum(X @ U.T, 0.0) @ v)) / ynorm
+    def forward(U):
+        """The relative residual of the net with hidden weights ``U``, and its pre-activations ``X U^T``."""
+        Z = X @ U.T
+        return float(np.linalg.norm(y - np.maximum(Z, 0.0) @ v)) / ynorm, Z
 
-    def steps(U, budget):
+    def steps(U, rel, Z, budget):
         J, K = np.nonzero(U)
-        rel, taken = residual(U), 0
+        taken = 0
         while taken < budget and rel > tol and J.size:
-            C = (X @ U.T >= 0)[:, J] * X[:, K] * v[J]
+            C = (Z >= 0)[:, J] * X[:, K] * v[J]
             D = np.zeros_like(U)
             D[J, K] = np.linalg.lstsq(C, y, rcond=None)[0] - U[J, K]
             t = 1.0
-            while t >= 1e-3 and residual(U + t * D) >= rel:
+            while t >= 1e-3:
+                new_rel, new_Z = forward(U + t * D)
+                if new_rel < rel:
+                    break
                 t /= 2
-            if t < 1e-3:  # no step lowers the residual: the patterns are not close enough
+            else:  # no step lowers the residual: the patterns are not close enough
                 break
-            U = U + t * D
-            rel, taken = residual(U), taken + 1
+            U, rel, Z, taken = U + t * D, new_rel, new_Z, taken + 1
         return U, rel, taken
 
-    start = residual(U)
-    U, rel, taken = steps(U, max_iter)
+    start, Z = forward(U)
+    U, rel, taken = steps(U, start, Z, max_iter)
     U[np.abs(U) <= 1e-12 * (np.abs(U).max() if U.size else 0.0)] = 0.0
     s = int(np.count_nonzero(U)) if s is None else check_int(s, "s", low=1)
     if np.count_nonzero(U) > s:
         keep = np.argsort(-np.abs(U * v[:, None]), axis=None, kind="stable")[:s]
         pruned = np.zeros_like(U)
         pruned.flat[keep] = U.flat[keep]
-        U, rel, more = steps(pruned, max_iter)
+        rel, Z = forward(pruned)
+        U, rel, more = steps(pruned, rel, Z, max_iter)
         taken += more
     else:
-        rel = residual(U)
+        rel, _ = forward(U)
     return TwoLayerReLU(U.astype(net.U.dtype, copy=False), net.v.copy()), {"residual": rel, "steps": taken, "start": start}

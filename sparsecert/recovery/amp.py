@@ -10,7 +10,7 @@ from scipy.special import expit
 
 from ..validation import check_array, check_float, check_int
 from .result import RecoveryResult
-from .steps import BestSupportFit, Products, as_operator
+from .steps import BestSupportFit, as_operator
 
 if TYPE_CHECKING:
     from scipy.sparse.linalg import LinearOperator
@@ -99,7 +99,8 @@ def amp(A: LinearOperator | ArrayLike, y: ArrayLike, s: int, *, max_iter: int = 
     damping = check_float(damping, "damping", low=0.0, high=1.0, low_open=True)
     tol = check_float(tol, "tol", low=0.0)
     xtol = check_float(xtol, "xtol", low=0.0)
-    best, ops = BestSupportFit(A, y, s), Products(A)
+    best = BestSupportFit(A, y, s)
+    ops = best.products  # the same fast path for the solver's own products
     c = float(np.sqrt(np.mean(ops.column_norms() ** 2)))
     rho, phi, delta = min(s / N, 1 - 1e-12), best.ynorm ** 2 / s, n / N
     idx = np.arange(N)

@@ -10,7 +10,7 @@ import numpy as np
 from .. import kernels
 from ..validation import check_array, check_float, check_int
 from .result import RecoveryResult
-from .steps import BestSupportFit, Products, as_operator
+from .steps import BestSupportFit, as_operator
 
 if TYPE_CHECKING:
     from scipy.sparse.linalg import LinearOperator
@@ -82,7 +82,8 @@ def mcp_path(A: LinearOperator | ArrayLike, y: ArrayLike, s: int, *, gamma: floa
     lambda_ratio = check_float(lambda_ratio, "lambda_ratio", low=0.0, high=1.0, low_open=True)
     max_epochs = check_int(max_epochs, "max_epochs", low=1)
     tol = check_float(tol, "tol", low=0.0)
-    best, ops = BestSupportFit(A, y, s), Products(A)
+    best = BestSupportFit(A, y, s)
+    ops = best.products  # the same fast path for the solver's own products
     norms = ops.column_norms()
     norms[norms == 0] = np.inf  # a zero column never enters
     r = y.copy()

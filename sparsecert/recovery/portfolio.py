@@ -68,12 +68,12 @@ def portfolio(A: LinearOperator | ArrayLike, y: ArrayLike, s: int, *, then: tupl
     for name in then:
         if best.residual <= tol or best.status == "zero":
             break
-        fit = PATH_FITS[name](A, y, s, tol=tol)
-        for label in (name, f"htp from {name}"):
-            if label != name:
-                if fit.residual <= tol:
-                    break
-                fit = iht(A, y, s, method=method, splice=splice, tol=tol, max_iter=max_iter, w0=fit.w, **kwargs)
+        path = PATH_FITS[name](A, y, s, tol=tol)
+        fits = [(name, path)]
+        if path.residual > tol:  # polish it
+            fits.append((f"htp from {name}", iht(A, y, s, method=method, splice=splice, tol=tol,
+                                                   max_iter=max_iter, w0=path.w, **kwargs)))
+        for label, fit in fits:
             runs.append(label)
             if fit.residual < best.residual:
                 best, kept = fit, label
