@@ -6,7 +6,7 @@ The NumPy/SciPy/Numba core never imports torch.
 from ._version import __version__  # noqa: F401  (sparsecert.__version__)
 from .fitting import IHT, Minibatch, Restarts, Sequential, fit
 from .models import PlantedProblem, planted_gaussian, planted_relu
-from .nn import TwoLayerReLU
+from .nn import ReLUNet
 from .operators import DenseOperator, GaussianOperator, HStackOperator, PatternCache, ReluPatternOperator, SparseSensingOperator
 from .recovery import METHODS, STATUSES, IHTSolver, MinibatchIHTSolver, RecoveryResult, SequentialIHTSolver, iht
 from .sparse import SparseVector, StreamingTopK
@@ -23,6 +23,7 @@ __all__ = [
     "MinibatchIHTSolver",
     "PatternCache",
     "PlantedProblem",
+    "ReLUNet",
     "RecoveryResult",
     "Restarts",
     "ReluPatternOperator",
@@ -32,9 +33,16 @@ __all__ = [
     "SparseSensingOperator",
     "SparseVector",
     "StreamingTopK",
-    "TwoLayerReLU",
     "fit",
     "iht",
     "planted_gaussian",
     "planted_relu",
 ]
+
+
+def __getattr__(name: str):
+    if name == "TwoLayerReLU":  # deprecated: sparsecert.nn gives it with its FutureWarning
+        from . import nn
+
+        return nn.__getattr__(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

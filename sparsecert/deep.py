@@ -20,7 +20,7 @@ import numpy as np
 from .validation import check_array, check_int, check_rng
 from .recovery import FactoredIHTSolver
 from .relu import recover_relu
-from .nn import MLP
+from .nn import ReLUNet
 
 __all__ = ["recover_relu_vector", "recover_mlp"]
 
@@ -54,8 +54,8 @@ def recover_relu_vector(X, Y, m, s, *, max_iter=100, tol=1e-10, block=256, rng=N
 
     Returns
     -------
-    net : MLP
-        One hidden layer, ``V`` of shape (m, k) (or (m,) for a 1-d ``Y``).
+    net : ReLUNet
+        One hidden layer; the output layer ``net.Ws[-1]`` of shape (k, m) (k = 1 for a 1-d ``Y``).
     result : RecoveryResult
         ``w`` is the sparse ``theta``.
     """
@@ -65,8 +65,7 @@ def recover_relu_vector(X, Y, m, s, *, max_iter=100, tol=1e-10, block=256, rng=N
         result = solver.solve(max_iter=max_iter, tol=tol, xtol=0.0, progress=progress)
     else:
         result = solver.run_epochs(max_iter, batch_size, progress=progress).finalize(batch_size=int(batch_size))
-    V = solver.V if np.ndim(Y) == 2 else solver.V[:, 0]
-    return MLP([solver.U], V), result
+    return ReLUNet([solver.U, solver.V.T], copy=False), result
 
 
 def recover_mlp(X, y, widths, s, *, method="aiht", sequential=True, max_iter=30, rng=None, progress=None, **kwargs):
@@ -90,7 +89,7 @@ def recover_mlp(X, y, widths, s, *, method="aiht", sequential=True, max_iter=30,
 
     Returns
     -------
-    net : MLP
+    net : ReLUNet
     results : list of RecoveryResult, one per layer
     """
     widths = [check_int(w, "widths[i]", low=1) for w in widths]
@@ -111,14 +110,14 @@ def recover_mlp(X, y, widths, s, *, method="aiht", sequential=True, max_iter=30,
                 H, y, m_l, s_l, method=method, sequential=sequential, max_iter=max_iter, rng=rng,
                 progress=progress, **kwargs,
             )
-            W, V = net.U * np.abs(net.v)[:, None], np.sign(net.v)
+            W, V = net.U * np.abs(net.v)[:, None], np.sign(net.v)[None, :]
         else:
             where = {k: kwargs[k] for k in ("backend", "device") if k in kwargs}
             net, res = recover_relu_vector(H, y, m_l, s_l, max_iter=max_iter, rng=rng, progress=progress, **where)
-            W, V = net.Ws[0], net.V
+            W, V = net.Ws
         Ws.append(W)
         results.append(res)
         # the next layer's data, feature-major as X is: its operator reads H.T as a view, no copy
         H = np.matmul(H, W.T, out=np.empty((H.shape[0], W.shape[0]), H.dtype, order="F"))
         np.maximum(H, 0.0, out=H)
-    return MLP(Ws, V), results
+    return ReLUNet([*Ws, V], copy=False), results

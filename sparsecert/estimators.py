@@ -212,7 +212,8 @@ class SparseReLURegressor(RegressorMixin, BaseEstimator):
 
     Attributes
     ----------
-    net_ : TwoLayerReLU
+    net_ : ReLUNet
+        Two layers (``net_.U``, ``net_.v``).
     coef_ : ndarray, the fused weights (m' * n_features,), m' = 2 m for mixed signs
     support_, n_iter_, result_
     """
@@ -295,8 +296,8 @@ class SparseReLUClassifier(ClassifierMixin, BaseEstimator):
     Attributes
     ----------
     classes_ : ndarray
-    net_ : MLP
-        One hidden layer, ``V`` of shape (m, n_classes).
+    net_ : ReLUNet
+        One hidden layer; the output layer ``net_.Ws[-1]`` of shape (n_classes, m).
     n_iter_, result_
     """
 

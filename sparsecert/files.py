@@ -78,15 +78,16 @@ def save_arrays(path: str | Path, kind: str, arrays: dict, meta: dict | None = N
     return Path(path)
 
 
-def load_arrays(path: str | Path, kind: str) -> tuple[dict, dict]:
-    """``(arrays, meta)`` of a file :func:`save_arrays` wrote with ``kind``; anything else (another
-    kind, a pickled or foreign file) is a ValueError naming the file. Nothing is unpickled."""
+def load_arrays(path: str | Path, kind: str, older: tuple[str, ...] = ()) -> tuple[dict, dict]:
+    """``(arrays, meta)`` of a file :func:`save_arrays` wrote with ``kind`` (or one of the ``older``
+    kinds it replaces: ``meta["kind"]`` says which); anything else (another kind, a pickled or foreign
+    file) is a ValueError naming the file. Nothing is unpickled."""
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
         meta = json.loads(str(arrays.pop(META)))
     except (OSError, ValueError, KeyError, EOFError) as exc:
         raise ValueError(f"{path}: not a sparsecert {kind} file ({type(exc).__name__}: {exc})") from None
-    if meta.get("kind") != kind:
+    if meta.get("kind") not in (kind, *older):
         raise ValueError(f"{path}: holds a {meta.get('kind')!r}, not a {kind!r}")
     return arrays, meta

@@ -221,7 +221,7 @@ def fit(
 
     Returns
     -------
-    net : TwoLayerReLU or MLP
+    net : ReLUNet
         The fitted network (``net.forward(X)``).
     result : RecoveryResult, or a list of them (one per layer)
         The run: residuals, status, iterations, peak memory.

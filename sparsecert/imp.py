@@ -1,7 +1,7 @@
 """Iterative magnitude pruning (lottery tickets) for NumPy models.
 
 Kept apart, as in open_lth: the model and the training loop
-(:mod:`sparsecert.nn`: :class:`~sparsecert.nn.DenseNet`, :func:`~sparsecert.nn.train`)
+(:mod:`sparsecert.nn`: :class:`~sparsecert.nn.ReLUNet`, :func:`~sparsecert.nn.train`)
 and the pruning strategy (:mod:`sparsecert.prune`: scores, mask selection,
 schedules).
 :func:`imp` ties them together: train, prune, rewind, repeat (Frankle &
@@ -20,7 +20,7 @@ import numpy as np
 
 from .validation import check_option
 from .prune.engine import PruneResult
-from .nn import DenseNet, as_targets, loss_and_grad, train  # noqa: F401  (their home before 0.3.0)
+from .nn import as_targets, loss_and_grad, train  # noqa: F401  (their home before 0.3.0)
 
 __all__ = ["imp", "IMPResult"]
 
@@ -41,7 +41,7 @@ def imp(net0, X, y, *, target=None, rounds=None, rate=0.2, output_rate=None, sco
 
     Parameters
     ----------
-    net0 : DenseNet
+    net0 : ReLUNet
         Initialisation (not modified).
     X, y
         Training data.

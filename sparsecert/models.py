@@ -16,7 +16,7 @@ from ._memory import check_working_set
 from .validation import check_float, check_int, check_option, check_rng, check_dtype
 from .operators import GaussianOperator, ReluPatternOperator, SparseSensingOperator
 from .sparse import SparseVector
-from .nn import TwoLayerReLU
+from .nn import ReLUNet
 
 if TYPE_CHECKING:
     from .typing import DTypeLike, RngLike
@@ -38,7 +38,7 @@ class PlantedProblem:
         The true sparse signal (fused weights for ReLU problems).
     X : ndarray, shape (n, d), or None
         Data (ReLU problems only).
-    model : TwoLayerReLU or None
+    model : ReLUNet or None
         The planted network (ReLU problems only).
     """
 
@@ -46,7 +46,7 @@ class PlantedProblem:
     y: np.ndarray
     w: SparseVector
     X: np.ndarray | None = None
-    model: TwoLayerReLU | None = None
+    model: ReLUNet | None = None
     info: dict = field(default_factory=dict)
 
 
@@ -132,7 +132,7 @@ def planted_relu(
     U = np.zeros((m, d), dtype=dtype)
     U.flat[_support(rng, m * d, s)] = rng.standard_normal(s)
     v = np.ones(m, dtype=dtype) if output_sign == "positive" else rng.choice([-1.0, 1.0], m).astype(dtype)
-    model = TwoLayerReLU(U, v)
+    model = ReLUNet.two_layer(U, v)
     y = model.forward(X)
     if noise:
         y = y + noise * rng.standard_normal(n).astype(dtype)

@@ -20,9 +20,8 @@ from tqdm.auto import tqdm
 
 from .validation import check_float, check_int, check_rng, integer_seed
 from .fitting import IHT, Minibatch, Sequential, fit
-from .nn import MLP
 from .prune import Plan, prune
-from .nn import DenseNet
+from .nn import ReLUNet
 from .models import planted_relu
 from .metrics import psnr
 from .relu import match_neurons
@@ -42,7 +41,7 @@ def planted_deep(n, d, m, s, layers, rng=None):
     X : ndarray, shape (n, d)
     y : ndarray, shape (n,)
         The planted net's outputs.
-    net : MLP
+    net : ReLUNet
         The planted net.
     """
     rng = check_rng(rng)
@@ -55,7 +54,7 @@ def planted_deep(n, d, m, s, layers, rng=None):
         W.flat[rng.choice(m * fan_in, min(s_l, m * fan_in), replace=False)] = rng.standard_normal(min(s_l, m * fan_in))
         Ws.append(W)
         fan_in = m
-    net = MLP(Ws, np.ones(m))
+    net = ReLUNet([*Ws, np.ones((1, m))], copy=False)
     return X, net(X), net
 
 
@@ -77,7 +76,7 @@ def imp_relu_baseline(X, y, widths, s, *, epochs=15, lr=1e-3, rate=0.1, batch_si
     """
     X = np.asarray(X)
     k = 1 if np.ndim(y) == 1 else np.shape(y)[1]
-    net0 = DenseNet.init([X.shape[1], *widths, k], rng)
+    net0 = ReLUNet.init([X.shape[1], *widths, k], rng)
     return prune(net0, X, y, Plan.imp(target=s, rate=rate, scope="global"), optimizer="adam", lr=lr, epochs=epochs,
                  batch_size=batch_size, rng=rng, progress=False)
 

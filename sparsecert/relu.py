@@ -27,7 +27,7 @@ import numpy as np
 from .validation import check_array, check_int, check_option, check_rng, seed_from_rng
 from .backend import resolve, to_numpy
 from .metrics import psnr  # its home is sparsecert.metrics; kept importable from here
-from .nn import TwoLayerReLU
+from .nn import ReLUNet
 from .operators import HStackOperator, ReluPatternOperator, TorchReluPatternOperator
 from .recovery import ADMISSIONS, IDLE_GENERATORS, METHODS, IHTSolver, MinibatchIHTSolver, SequentialIHTSolver
 from .sparse import SparseVector
@@ -93,8 +93,8 @@ def relu_operator(
     return parts[0] if output_sign == "positive" else HStackOperator(parts, signs=[1, -1])
 
 
-def model_from_weights(w: SparseVector | ArrayLike, m: int, d: int, output_sign: str = "positive") -> TwoLayerReLU:
-    """The :class:`TwoLayerReLU` of fused weights ``w`` (length m*d, or 2*m*d for mixed signs).
+def model_from_weights(w: SparseVector | ArrayLike, m: int, d: int, output_sign: str = "positive") -> ReLUNet:
+    """The two-layer :class:`~sparsecert.nn.ReLUNet` of fused weights ``w`` (length m*d, or 2*m*d for mixed signs).
 
     Block ``j`` becomes ``u_j = w_j / ||w_j||``, ``v_j = +-||w_j||`` (minus
     for the second half of a mixed-sign ``w``). Its output equals ``A w``
@@ -102,11 +102,11 @@ def model_from_weights(w: SparseVector | ArrayLike, m: int, d: int, output_sign:
     """
     if output_sign == "mixed":
         signs = np.concatenate([np.ones(m), -np.ones(m)])
-        return TwoLayerReLU.from_fused(w, 2 * m, d, signs=signs)
-    return TwoLayerReLU.from_fused(w, m, d)
+        return ReLUNet.from_fused(w, 2 * m, d, signs=signs)
+    return ReLUNet.from_fused(w, m, d)
 
 
-def match_neurons(net_hat: TwoLayerReLU, net: TwoLayerReLU) -> dict:
+def match_neurons(net_hat: ReLUNet, net: ReLUNet) -> dict:
     """Match hidden units of two networks (they are defined up to permutation).
 
     Compares the fused weight rows ``u_j v_j`` of the nonzero units by the
@@ -169,7 +169,7 @@ def recover_relu(
     callback: Callable | None = None,
     backend: str = "numpy",
     device: str | None = None,
-) -> tuple[TwoLayerReLU, RecoveryResult]:
+) -> tuple[ReLUNet, RecoveryResult]:
     """Fit a sparse two-layer ReLU net ``f(x) = sum_j relu(x . u_j) v_j`` to ``(X, y)`` by IHT.
 
     Parameters
@@ -263,7 +263,7 @@ def recover_relu(
 
     Returns
     -------
-    net : TwoLayerReLU
+    net : ReLUNet
         Width ``m`` (``2 m`` for mixed signs; zero units where blocks are empty).
     result : RecoveryResult
         With ``info["operator"]`` the final operator (its generators included).
@@ -340,8 +340,8 @@ def _describe_returned(result, X, y, m, d, output_sign, sequential):
     return net
 
 
-def refine_relu(net: TwoLayerReLU, X: ArrayLike, y: ArrayLike, *, s: int | None = None, max_iter: int = 100,
-                tol: float = 1e-10) -> tuple[TwoLayerReLU, dict]:
+def refine_relu(net: ReLUNet, X: ArrayLike, y: ArrayLike, *, s: int | None = None, max_iter: int = 100,
+                tol: float = 1e-10) -> tuple[ReLUNet, dict]:
     """Gauss-Newton on the nonzero hidden weights of a two-layer ReLU net, output weights fixed.
 
     With the activation patterns ``D_j = diag(1[X u_j >= 0])`` of the current ``U`` held fixed the net
@@ -355,7 +355,7 @@ def refine_relu(net: TwoLayerReLU, X: ArrayLike, y: ArrayLike, *, s: int | None 
 
     Parameters
     ----------
-    net : TwoLayerReLU
+    net : ReLUNet
     X : array_like, shape (n, d)
     y : array_like, shape (n,)
     s : int, optional
@@ -367,7 +367,7 @@ def refine_relu(net: TwoLayerReLU, X: ArrayLike, y: ArrayLike, *, s: int | None 
 
     Returns
     -------
-    net : TwoLayerReLU
+    net : ReLUNet
         The refined network (a new object; ``net`` is unchanged).
     info : dict
         ``residual`` (relative, of the returned net), ``steps`` taken, ``start`` (the given net's
@@ -417,4 +417,4 @@ def refine_relu(net: TwoLayerReLU, X: ArrayLike, y: ArrayLike, *, s: int | None 
         taken += more
     else:
         rel, _ = forward(U)
-    return TwoLayerReLU(U.astype(net.U.dtype, copy=False), net.v.copy()), {"residual": rel, "steps": taken, "start": start}
+    return ReLUNet.two_layer(U.astype(net.U.dtype, copy=False), net.v.copy()), {"residual": rel, "steps": taken, "start": start}

@@ -1,8 +1,7 @@
 """ReLU networks to and from plain ``torch.nn`` models (torch imported only when called).
 
-Every network of the package is a stack of weight matrices with ReLUs between
-them (``TwoLayerReLU``: ``[U, v]``; ``MLP``: ``Ws + [V^T]``; ``DenseNet``: its
-``Ws`` and biases). :func:`layers_to_torch` builds ``nn.Sequential(Linear, ReLU,
+Every network of the package (:class:`~sparsecert.nn.ReLUNet`) is a stack of weight
+matrices with ReLUs between them (and biases, for the nets pruning trains). :func:`layers_to_torch` builds ``nn.Sequential(Linear, ReLU,
 ..., Linear)`` with those weights (float64 by default, so outputs agree with
 NumPy to round-off), optionally with pruning masks applied through
 ``torch.nn.utils.prune.custom_from_mask`` so that torch's own tooling

@@ -1,8 +1,24 @@
-"""Networks held as NumPy arrays: the ReLU nets of the recovery theory (:mod:`sparsecert.nn.relu`) and
-the dense net that pruning trains (:mod:`sparsecert.nn.dense`)."""
+"""Networks held as NumPy arrays: :class:`ReLUNet` (:mod:`sparsecert.nn.net`), the one network class of
+the package, and its training loop (:mod:`sparsecert.nn.training`). ``TwoLayerReLU``, ``MLP`` and
+``DenseNet`` still resolve here for one release (:mod:`sparsecert.nn.aliases`), with a
+``FutureWarning`` naming the new call."""
 
-from .dense import LOSSES, OPTIMIZERS, DenseNet, as_targets, loss_and_grad, loss_name, optimizer_name, train
-from .relu import MLP, TwoLayerReLU
+from __future__ import annotations
 
-__all__ = ["TwoLayerReLU", "MLP", "DenseNet", "train", "loss_and_grad", "as_targets", "LOSSES", "loss_name", "OPTIMIZERS",
+import importlib
+import warnings
+
+from .net import FORWARD_ELEMENTS, ReLUNet
+from .training import LOSSES, OPTIMIZERS, as_targets, loss_and_grad, loss_name, optimizer_name, train
+
+__all__ = ["ReLUNet", "FORWARD_ELEMENTS", "train", "loss_and_grad", "as_targets", "LOSSES", "loss_name", "OPTIMIZERS",
            "optimizer_name"]
+
+
+def __getattr__(name: str):
+    aliases = importlib.import_module(f"{__name__}.aliases")
+    if name not in aliases.REPLACED_BY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    warnings.warn(f"sparsecert.nn.{name} is deprecated and goes in 0.6: use sparsecert.nn.{aliases.REPLACED_BY[name]}",
+                  FutureWarning, stacklevel=2)
+    return getattr(aliases, name)

@@ -89,7 +89,7 @@ def bingo_train(net, X, y, *, masks=None, subset_fraction=0.05, n_probes=4, prob
         Subsets studied (one at a time) at each probing step.
     probe_every : int
         Training steps between probing steps.
-    init : DenseNet, optional
+    init : ReLUNet, optional
         Values to reset to (default: ``net`` as it is when training starts).
 
     Returns
@@ -122,8 +122,7 @@ def bingo_train(net, X, y, *, masks=None, subset_fraction=0.05, n_probes=4, prob
 
 
 def _batch_loss(net, X, Y, loss):
-    out = net._forward(X)
-    out2 = out[:, None] if out.ndim == 1 else out
+    out2 = net.pre_activations(X)[-1]
     if loss_name(loss) == "mse":
         return 0.5 * float(np.sum((out2 - Y) ** 2)) / X.shape[0]
     z = out2 - out2.max(axis=1, keepdims=True)

@@ -27,7 +27,7 @@ import time
 import numpy as np
 
 from .. import data as D
-from ..nn import DenseNet, train
+from ..nn import ReLUNet, train
 from .run import prune_run
 
 __all__ = ["METHODS", "pruning_cell", "task_data"]
@@ -61,7 +61,7 @@ def pruning_cell(params, seed):
     hidden = [int(w) for w in str(params.get("widths", "128-64")).split("-")]
     k = int(ytr.max()) + 1
     rng = np.random.default_rng(seed)
-    net0 = DenseNet.init([Xtr.shape[1], *hidden, k], rng)
+    net0 = ReLUNet.init([Xtr.shape[1], *hidden, k], rng)
     kw = {"epochs": int(params.get("epochs", 20)), "lr": float(params.get("lr", 1e-3)),
           "batch_size": int(params.get("batch_size", 64)), "loss": "cross-entropy"}
     total = net0.n_weights

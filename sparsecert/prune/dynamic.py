@@ -56,7 +56,7 @@ def sparse_train(net, X, y, *, method="rigl", density=0.1, distribution="er", up
 
     Parameters
     ----------
-    net : DenseNet
+    net : ReLUNet
     X, y
         Training data (see :func:`sparsecert.nn.train`).
     method : {"set", "rigl"}

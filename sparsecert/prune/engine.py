@@ -6,7 +6,7 @@ it on a :class:`PruneBackend`, the small protocol a model kind implements:
 its initialisation, scores of a trained state, training a start under masks
 (recording the round) and the starts a round may take (the initialisation, a
 rewind point, the last trained state, a fresh initialisation).
-:func:`sparsecert.prune.run.prune_run` (NumPy :class:`~sparsecert.nn.DenseNet`)
+:func:`sparsecert.prune.run.prune_run` (NumPy :class:`~sparsecert.nn.ReLUNet`)
 and :func:`sparsecert.torch_bridge.prune_torch` (torch modules) are its two
 backends, so counts, schedules, stopping rules and tie rules are the same for
 both by construction; every run returns a :class:`PruneResult`. Pruning while
@@ -93,7 +93,7 @@ class PruneResult:
         Masks of each round, one per weight tensor.
     states : list
         The trained model of each round, in the backend's form: a
-        :class:`~sparsecert.nn.DenseNet` (NumPy) or a torch ``state_dict``.
+        :class:`~sparsecert.nn.ReLUNet` (NumPy) or a torch ``state_dict``.
     histories : list of dict
         Each round's record: NumPy: ``kept``, ``density``, ``loss`` (final
         training loss) and what ``evaluate(net)`` returned; torch:
@@ -103,7 +103,7 @@ class PruneResult:
     p_m : list of float
         ``kept`` over the (prunable) weights of the dense model.
     model : object
-        The last trained model (a DenseNet, or the torch module).
+        The last trained model (a ReLUNet, or the torch module).
     time : float
         Seconds.
     peak_memory : int

@@ -4,7 +4,7 @@ A :class:`Plan` is the five axes of the pruning vocabulary (:mod:`sparsecert.pru
 schedule, scope, what training restarts from) with its rates and target, frozen and checked when
 made; named presets give the methods of the literature (:meth:`Plan.imp`, :meth:`Plan.one_shot`,
 :meth:`Plan.at_init`, :meth:`Plan.gradual`). :func:`prune` runs a plan on a
-:class:`~sparsecert.nn.DenseNet` (NumPy, :func:`~sparsecert.prune.run.prune_run`) or on a torch
+:class:`~sparsecert.nn.ReLUNet` (NumPy, :func:`~sparsecert.prune.run.prune_run`) or on a torch
 module (:func:`sparsecert.torch_bridge.prune_torch`), chosen from the model's type; training
 options (``epochs``, ``lr``, ``batch_size``, ``loss``, ...) are passed through.
 """
@@ -105,8 +105,8 @@ def prune(model: Any, X: Any, y: Any, plan: Plan, **training: Any) -> Any:
 
     Parameters
     ----------
-    model : DenseNet or torch.nn.Module
-        The initialisation: a :class:`~sparsecert.nn.DenseNet` runs on NumPy
+    model : ReLUNet or torch.nn.Module
+        The initialisation: a :class:`~sparsecert.nn.ReLUNet` runs on NumPy
         (:func:`~sparsecert.prune.run.prune_run`), a torch module on torch
         (:func:`sparsecert.torch_bridge.prune_torch`).
     X : array_like, shape (n, d) (or the module's input shape)
@@ -122,12 +122,12 @@ def prune(model: Any, X: Any, y: Any, plan: Plan, **training: Any) -> Any:
     PruneResult
         Masks, trained states and metrics per round.
     """
-    from ..nn import DenseNet
+    from ..nn import ReLUNet
 
     if not isinstance(plan, Plan):
         raise TypeError(f"plan must be a sparsecert.prune.Plan, got {type(plan).__name__}")
     options = {k: v for k, v in asdict(plan).items() if k != "score"}
-    if isinstance(model, DenseNet):
+    if isinstance(model, ReLUNet):
         from .run import prune_run
 
         return prune_run(model, X, y, score=plan.score, **options, **training)
@@ -136,4 +136,4 @@ def prune(model: Any, X: Any, y: Any, plan: Plan, **training: Any) -> Any:
         from ..torch_bridge import prune_torch
 
         return prune_torch(model, X, y, score=plan.score, **options, **training)
-    raise TypeError(f"model must be a sparsecert.nn.DenseNet or a torch.nn.Module, got {type(model).__name__}")
+    raise TypeError(f"model must be a sparsecert.nn.ReLUNet or a torch.nn.Module, got {type(model).__name__}")

@@ -32,7 +32,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..validation import check_array, check_float, check_int, check_option, check_rng, progress_enabled
-from ..nn import DenseNet, train
+from ..nn import ReLUNet, train
 from .engine import (AFTER, SCHEDULES, SCOPES, WHEN, PruneResult, PruningPlan, check_rate, check_target_or_rounds,
                      gradual_goals, prune_during, prune_rounds)
 from .engine import check_progress, prune_step, prune_to  # noqa: F401  (their home before 0.3.1)
@@ -67,7 +67,7 @@ def prune_run(net0, X, y, *, when="after", score="magnitude", schedule="iterativ
 
     Parameters
     ----------
-    net0 : DenseNet
+    net0 : ReLUNet
         Initialisation (not modified).
     X, y
         Training data (``y`` integer labels with ``loss="cross-entropy"``).
@@ -124,7 +124,7 @@ def prune_run(net0, X, y, *, when="after", score="magnitude", schedule="iterativ
     ctx = {"X": X[:nb], "y": np.asarray(y)[:nb], "loss": loss, "rng": rng, "init": net0}
     masks = [np.ones(W.shape, bool) for W in net0.Ws]
     bar = tqdm(desc="pruning rounds", disable=not progress, leave=False)
-    backend = _DenseNetBackend(net0, X, y, rng, bar, lambda net, masks: score_fn(net, masks, ctx),
+    backend = _NumpyBackend(net0, X, y, rng, bar, lambda net, masks: score_fn(net, masks, ctx),
                                lambda net, masks, rec: _train_maybe_bingo(net, X, y, masks, rng, rec, score, bingo, ctx,
                                                                           train_kwargs),
                                train_kwargs, evaluate)
@@ -164,8 +164,8 @@ def _check_plan(when, score, schedule, target, rounds, total, epochs):
     return target, rounds
 
 
-class _DenseNetBackend:
-    """:func:`~sparsecert.prune.engine.prune_rounds`' backend for :class:`~sparsecert.nn.DenseNet`:
+class _NumpyBackend:
+    """:func:`~sparsecert.prune.engine.prune_rounds`' backend for :class:`~sparsecert.nn.ReLUNet`:
     one ``rng`` feeds training, random scores and fresh initialisations, in the order the rounds
     ask for them. ``scores(net, masks)``; ``train(net, masks, record)`` trains a round (with
     BINGO's probes where asked); every round's net is recorded in ``result``."""
@@ -185,7 +185,7 @@ class _DenseNetBackend:
 
     def fresh(self):
         net0 = self.net0
-        return DenseNet.init([net0.Ws[0].shape[1]] + [W.shape[0] for W in net0.Ws], self.rng, bias=net0.bs is not None)
+        return ReLUNet.init([net0.Ws[0].shape[1]] + [W.shape[0] for W in net0.Ws], self.rng, bias=net0.bs is not None)
 
     def record(self, net, masks, out, r):
         """Add round ``r``'s net, masks and row (kept, density, last loss, ``evaluate``'s entries)."""

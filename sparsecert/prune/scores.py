@@ -1,4 +1,4 @@
-"""Pruning scores for :class:`~sparsecert.nn.DenseNet` (one array per weight matrix; keep the largest).
+"""Pruning scores for :class:`~sparsecert.nn.ReLUNet` (one array per weight matrix; keep the largest).
 
 ==================  =======================================================  ================================
 score               formula                                                  reference

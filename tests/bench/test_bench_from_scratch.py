@@ -43,7 +43,7 @@ def _against_scnn(config, seeds=(1000, 1001)):
         net, _ = sc.fit(p.X, p.y, m=m, s=s, rng=seed - 1000, output_sign="mixed", progress=False,
                         restarts=sc.Restarts())
         rows.append({"seed": seed, "scnn_psnr": psnr(yt, model(Xt).ravel()), "scnn_nnz": nnz,
-                     "ours_psnr": psnr(yt, net.forward(Xt)), "ours_nnz": net.nnz})
+                     "ours_psnr": psnr(yt, net.forward(Xt)), "ours_nnz": net.fused_weights().nnz})
     return rows
 
 

@@ -12,7 +12,7 @@ timing is asserted; the note reports the ratios.
 import numpy as np
 import pytest
 
-from sparsecert.nn import DenseNet, train
+from sparsecert.nn import ReLUNet, train
 
 torch = pytest.importorskip("torch")
 
@@ -23,7 +23,7 @@ def setup(width):
     rng = np.random.default_rng(0)
     X = rng.standard_normal((N, D))
     y = rng.integers(0, K, N)
-    net = DenseNet.init([D, width, width, K], rng)
+    net = ReLUNet.init([D, width, width, K], rng)
     masks = [rng.random(W.shape) < 0.2 for W in net.Ws]
     return X, y, net, masks
 

@@ -106,13 +106,13 @@ def test_sequential_iht_returns_the_best_network_seen():
     net, res = recover_relu(t.X, t.y, 20, 20, method="aiht", sequential=True, inner_iter=10, max_iter=25, rng=0)
     rel = np.linalg.norm(t.y - net.forward(t.X)) / np.linalg.norm(t.y)
     assert rel == pytest.approx(min(res.residuals), rel=1e-8)
-    assert res.info["best_iter"] <= res.n_iter and net.nnz <= 20
+    assert res.info["best_iter"] <= res.n_iter and net.fused_weights().nnz <= 20
 
 
 def test_fit_iht_counts_and_scores():
     t = tasks.class_task("digits", (0, 1))
     out = tasks.fit_iht(t, 5, 20, epochs=15, rng=0)
-    assert out["nnz"] <= 20 and out["net"].nnz == out["nnz"]
+    assert out["nnz"] <= 20 and out["net"].fused_weights().nnz == out["nnz"]
     assert out["score"] == t.score(out["net"].forward(t.X_test))
     assert out["score"] > max(np.mean(t.labels), 1 - np.mean(t.labels))  # beats the majority class
     assert out["bytes"] >= 16 * out["nnz"]
@@ -136,7 +136,7 @@ def test_two_hidden_layers_split_the_budget_and_score_the_network_returned():
     t = tasks.inr_task(img, d=40, sigma=2.0, rng=0)
     out = tasks.fit_iht(t, 4, 30, epochs=5, layers=2, rng=0)
     net = out["net"]
-    assert [W.shape for W in net.Ws] == [(4, 40), (4, 4)]
+    assert [W.shape for W in net.Ws] == [(4, 40), (4, 4), (1, 4)]
     assert out["nnz"] <= 30 and np.count_nonzero(net.Ws[1]) <= 15
     assert out["score"] == t.score(net.forward(t.X_test))
     assert tasks.fit_iht(t, 2, 10_000, epochs=1, layers=2)["s_eff"] == 2 * 40 + 4

@@ -56,7 +56,7 @@ def test_relu_regressor_with_restarts_recovers_a_planted_net():
     Xt = np.random.default_rng(0).standard_normal((400, 10))
     reg = SparseReLURegressor(m=5, s=20, output_sign="mixed", restarts=sc.Restarts(), random_state=7).fit(p.X, p.y)
     yt = p.model.forward(Xt)
-    assert np.linalg.norm(reg.predict(Xt) - yt) <= 1e-6 * np.linalg.norm(yt) and reg.net_.nnz <= 20
+    assert np.linalg.norm(reg.predict(Xt) - yt) <= 1e-6 * np.linalg.norm(yt) and reg.net_.fused_weights().nnz <= 20
     with pytest.raises(ValueError, match="'restarts' parameter of SparseReLURegressor must be an instance of"):
         SparseReLURegressor(restarts=3).fit(p.X, p.y)
 

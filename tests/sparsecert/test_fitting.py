@@ -76,7 +76,7 @@ def test_deeper_and_vector_fits_are_the_functions_they_choose(planted):
     or in minibatch epochs, in squared error or cross-entropy."""
     X, y = planted.X, planted.y
     net, results = sc.fit(X, y, m=3, s=8, layers=2, solver=sc.IHT(max_iter=5), rng=0)
-    assert isinstance(net, sc.nn.MLP) and len(results) == 2
+    assert isinstance(net, sc.ReLUNet) and len(net.Ws) == 3 and len(results) == 2
     _same((net, results), recover_mlp(X, y, [3, 3], 8, max_iter=5, rng=0))
     Y = np.eye(3)[np.random.default_rng(0).integers(0, 3, X.shape[0])]
     _same(sc.fit(X, Y, m=4, s=20, solver=sc.IHT(max_iter=8, loss="cross-entropy"), rng=0),
@@ -126,7 +126,7 @@ def test_restarts_recover_planted_nets_the_plain_fit_misses():
         net, res = sc.fit(p.X, p.y, m=5, s=20, rng=seed, output_sign="mixed", progress=False,
                           restarts=sc.Restarts())
         assert np.linalg.norm(net.forward(Xt) - yt) <= 1e-6 * np.linalg.norm(yt)
-        assert net.nnz <= 20 and res.status == "residual" and 1 <= res.info["tries"] <= 16
+        assert net.fused_weights().nnz <= 20 and res.status == "residual" and 1 <= res.info["tries"] <= 16
         assert res.residual == pytest.approx(np.linalg.norm(p.y - net.forward(p.X)) / np.linalg.norm(p.y), abs=1e-15)
         np.testing.assert_array_equal(res.w.to_dense(), (net.U * net.v[:, None]).ravel())
 

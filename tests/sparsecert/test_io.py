@@ -57,22 +57,23 @@ def test_networks_and_results_round_trip_through_their_files(tmp_path_factory, m
     import numpy as np
 
     import sparsecert as sc
-    from sparsecert.nn import MLP, TwoLayerReLU
+    from sparsecert.nn import ReLUNet
     from sparsecert.recovery import RecoveryResult
 
     rng = np.random.default_rng(seed)
     folder = tmp_path_factory.mktemp("nets")
     X = rng.standard_normal((7, d))
-    net = TwoLayerReLU(rng.standard_normal((m, d)), rng.standard_normal(m))
-    back = TwoLayerReLU.load(net.save(folder / "net.npz"))
+    net = ReLUNet.two_layer(rng.standard_normal((m, d)), rng.standard_normal(m))
+    back = ReLUNet.load(net.save(folder / "net.npz"))
     assert np.array_equal(back.forward(X), net.forward(X))
-    mlp = MLP([rng.standard_normal((m, d)), rng.standard_normal((m + 1, m))], rng.standard_normal((m + 1, k)))
-    assert np.array_equal(MLP.load(mlp.save(folder / "mlp.npz")).forward(X), mlp.forward(X))
+    mlp = ReLUNet([rng.standard_normal((m, d)), rng.standard_normal((m + 1, m)), rng.standard_normal((k, m + 1))],
+                  [rng.standard_normal(m), rng.standard_normal(m + 1), rng.standard_normal(k)])
+    assert np.array_equal(ReLUNet.load(mlp.save(folder / "mlp.npz")).forward(X), mlp.forward(X))
     q = sc.planted_gaussian(20, 30, 2, rng=seed)
     res = sc.iht(q.A, q.y, 2, method="niht", max_iter=5, progress=False)
     again = RecoveryResult.load(res.save(folder / "res.npz"))
     assert again.to_dict() == res.to_dict() and again.residual == res.residual
     with np.load(folder / "res.npz", allow_pickle=False) as data:
         assert "meta.json" in data.files
-    with pytest.raises(ValueError, match=f"{folder / 'mlp.npz'}: holds a 'MLP', not a 'TwoLayerReLU'"):
-        TwoLayerReLU.load(folder / "mlp.npz")
+    with pytest.raises(ValueError, match=f"{folder / 'res.npz'}: holds a 'RecoveryResult', not a 'ReLUNet'"):
+        ReLUNet.load(folder / "res.npz")

@@ -142,16 +142,16 @@ def test_feature_major_data_is_not_copied_for_the_passes():
 
 def test_networks_read_feature_major_data_without_a_copy():
     """Scoring a fit on a feature-major X (as the INR and planted tasks hold it) allocates the
-    activations, not a second X: ``MLP.forward`` and ``TwoLayerReLU.forward`` on an F-contiguous
+    activations, not a second X: ``ReLUNet.forward`` (three layers, and two) on an F-contiguous
     X (2.4 MB) trace far less than X, and equal the outputs on the C-contiguous copy."""
     import tracemalloc
 
-    from sparsecert.nn import MLP, TwoLayerReLU
+    from sparsecert.nn import ReLUNet
 
     rng = np.random.default_rng(0)
     XF = np.asfortranarray(rng.standard_normal((1000, 300)))
-    nets = [MLP([rng.standard_normal((8, 300)), rng.standard_normal((8, 8))], rng.standard_normal(8)),
-            TwoLayerReLU(rng.standard_normal((8, 300)), rng.standard_normal(8))]
+    nets = [ReLUNet([rng.standard_normal((8, 300)), rng.standard_normal((8, 8)), rng.standard_normal((1, 8))]),
+            ReLUNet.two_layer(rng.standard_normal((8, 300)), rng.standard_normal(8))]
     for net in nets:
         net.forward(XF[:2])
         tracemalloc.start()

@@ -17,7 +17,7 @@ def test_fused_identity(n, d, m, s_frac, sign, seed):
     """With the true generators h_j = u_j, A w = f(X): D_j X u_j v_j = relu(X u_j) v_j."""
     s = max(1, int(s_frac * m * d))
     p = sc.planted_relu(n, d, m, s, rng=seed, output_sign=sign)
-    assert p.w.nnz == s == p.model.nnz
+    assert p.w.nnz == s == p.model.fused_weights().nnz
     f = p.model.forward(p.X)
     np.testing.assert_allclose(p.A.matvec(p.w), f, rtol=0, atol=1e-10 * (1 + np.abs(f).max()))
     np.testing.assert_allclose(p.y, f)
@@ -29,12 +29,12 @@ def test_from_fused_roundtrip(m, d, seed):
     rng = np.random.default_rng(seed)
     W = rng.standard_normal((m, d)) * (rng.random((m, d)) < 0.6)
     w = sc.SparseVector.from_dense(W.ravel())
-    net = sc.TwoLayerReLU.from_fused(w, m, d)
+    net = sc.ReLUNet.from_fused(w, m, d)
     np.testing.assert_allclose(net.fused_weights().to_dense(), W.ravel(), atol=1e-12)
     X = rng.standard_normal((30, d))
     H = np.where(W.any(axis=1, keepdims=True), W, 1.0)  # generator of an empty block is irrelevant
     np.testing.assert_allclose(net.forward(X), sc.ReluPatternOperator(X, H).matvec(w), atol=1e-10)
-    dense_net = sc.TwoLayerReLU.from_fused(W.ravel(), m, d)
+    dense_net = sc.ReLUNet.from_fused(W.ravel(), m, d)
     np.testing.assert_allclose(dense_net.U, net.U)
 
 

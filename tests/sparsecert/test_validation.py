@@ -68,12 +68,12 @@ def test_operators_reject_bad_input(rng):
 
 def test_models_reject_shape_mismatch(rng):
     with pytest.raises(ValueError, match="v must have shape \\(3,\\)"):
-        sc.TwoLayerReLU(rng.standard_normal((3, 2)), np.ones(2))
-    net = sc.TwoLayerReLU(rng.standard_normal((3, 2)), np.ones(3))
+        sc.ReLUNet.two_layer(rng.standard_normal((3, 2)), np.ones(2))
+    net = sc.ReLUNet.two_layer(rng.standard_normal((3, 2)), np.ones(3))
     with pytest.raises(ValueError, match="X must have shape \\(\\*, 2\\)"):
         net.forward(rng.standard_normal((4, 3)))
     with pytest.raises(ValueError, match="w has length 5, expected m\\*d = 6"):
-        sc.TwoLayerReLU.from_fused(sc.SparseVector.zeros(5), 3, 2)
+        sc.ReLUNet.from_fused(sc.SparseVector.zeros(5), 3, 2)
 
 
 def test_finiteness_check_without_a_full_temporary():

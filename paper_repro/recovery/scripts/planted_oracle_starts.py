@@ -19,7 +19,7 @@ from scipy.optimize import minimize
 
 from sparsecert.planted import planted_deep
 from sparsecert.metrics import psnr
-from sparsecert.nn import DenseNet, loss_and_grad
+from sparsecert.nn import ReLUNet, loss_and_grad
 
 
 def oracle_fit(X, y, masks, rng, maxiter):
@@ -32,7 +32,7 @@ def oracle_fit(X, y, masks, rng, maxiter):
         Ws = [np.zeros(M.shape) for M in masks]
         for W, M, a, b in zip(Ws, masks, sizes[:-1], sizes[1:]):
             W[M] = p[a:b]
-        return DenseNet(Ws)
+        return ReLUNet(Ws, copy=False)
 
     def fun(p):
         value, gW, _ = loss_and_grad(unpack(p), X, y[:, None], "mse")
@@ -58,6 +58,6 @@ if __name__ == "__main__":
     for seed in a.seeds:
         X, y, net = planted_deep(a.n, 100, a.m, a.s, a.layers, seed)
         rng = np.random.default_rng(1000 + seed)
-        scores = [oracle_fit(X, y, [W != 0 for W in net.Ws], rng, a.maxiter)[0] for _ in range(a.starts)]
+        scores = [oracle_fit(X, y, [W != 0 for W in net.Ws[:-1]], rng, a.maxiter)[0] for _ in range(a.starts)]
         print(f"{seed} | {sum(p >= a.target for p in scores)} of {a.starts} | {max(scores):.1f} | "
               f"{float(np.median(scores)):.1f}", flush=True)

@@ -37,7 +37,7 @@ def test_adam_and_relu_kernels_match_twins(rng):
 @pytest.mark.parametrize("loss", ["mse", "ce"])
 def test_backprop_matches_finite_differences(loss, rng):
     """The analytic gradient of the mean loss equals central finite differences."""
-    net = nn.DenseNet.init([4, 6, 5, 3], rng)
+    net = nn.ReLUNet.init([4, 6, 5, 3], rng)
     X = rng.standard_normal((9, 4))
     y = rng.integers(0, 3, 9) if loss == "ce" else rng.standard_normal((9, 3))
     Y = nn.as_targets(y, loss)
@@ -74,7 +74,7 @@ def test_numpy_imp_reproduces_the_linear_closed_form(n, d, seed, rate):
     w0 = rng.standard_normal(d)
     k = max(1, d // 3)
     lam = np.linalg.eigvalsh(X.T @ X / n)
-    net0 = nn.DenseNet([w0[None, :]])
+    net0 = nn.ReLUNet([w0[None, :]])
     res = prune(net0, X, y, Plan.imp(target=k, rate=rate, scope="global"), optimizer="gd", lr=1.0 / lam[-1],
                 epochs=200_000, tol=1e-13)
     path = lt.imp_path(X, y, k, rate=rate, w0=w0)
@@ -89,7 +89,7 @@ def test_layerwise_rates_output_half_rate_and_biases_kept(rng):
     ceil(rate/2 * active); biases are never pruned; masks are nested."""
     X = rng.standard_normal((64, 10))
     y = rng.integers(0, 3, 64)
-    net0 = nn.DenseNet.init([10, 20, 3], rng)
+    net0 = nn.ReLUNet.init([10, 20, 3], rng)
     res = prune(net0, X, y, Plan.imp(rounds=3, rate=0.2), loss="ce", epochs=2, lr=1e-2, batch_size=16, rng=0)
     sizes = [[int(mk.sum()) for mk in masks] for masks in res.masks]
     assert sizes[0] == [200, 60]
@@ -107,7 +107,7 @@ def test_layerwise_rates_output_half_rate_and_biases_kept(rng):
 def test_global_target_and_late_rewinding(rng):
     X = rng.standard_normal((40, 6))
     y = X @ rng.standard_normal(6)
-    net0 = nn.DenseNet.init([6, 8, 1], rng)
+    net0 = nn.ReLUNet.init([6, 8, 1], rng)
     res = prune(net0, X, y, Plan.imp(target=20, rate=0.3, scope="global", rewind_step=5), epochs=3, lr=1e-2, rng=0)
     assert res.metrics[-1]["kept"] == 20
     assert res.metrics[-2]["kept"] > 20
@@ -122,7 +122,7 @@ def test_global_target_and_late_rewinding(rng):
 def test_imp_bad_input(rng):
     X = rng.standard_normal((10, 3))
     y = rng.standard_normal(10)
-    net0 = nn.DenseNet.init([3, 4, 1], rng)
+    net0 = nn.ReLUNet.init([3, 4, 1], rng)
     with pytest.raises(ValueError, match="rate must be in \\(0, 1\\)"):
         Plan.imp(target=5, rate=1.5)
     with pytest.raises(ValueError, match="exactly one of target"):
@@ -132,16 +132,16 @@ def test_imp_bad_input(rng):
     with pytest.warns(FutureWarning), pytest.raises(ValueError, match="rewind must be one of"):
         I.imp(net0, X, y, target=5, rewind="late")
     with pytest.raises(ValueError, match="Ws\\[1\\] must have 4 columns"):
-        nn.DenseNet([np.ones((4, 3)), np.ones((1, 5))])
+        nn.ReLUNet([np.ones((4, 3)), np.ones((1, 5))])
 
 
 def test_conversions_keep_the_function(rng):
     import sparsecert as sc
 
     p = sc.planted_relu(50, 4, 3, 6, rng=1, output_sign="mixed")
-    np.testing.assert_allclose(nn.DenseNet.from_two_layer(p.model)(p.X), p.model.forward(p.X))
+    np.testing.assert_allclose(nn.ReLUNet.copy(p.model)(p.X), p.model.forward(p.X))
     w = rng.standard_normal(4)
-    np.testing.assert_allclose(nn.DenseNet.linear(w, 0.5)(p.X), p.X @ w + 0.5)
+    np.testing.assert_allclose(nn.ReLUNet.linear(w, 0.5)(p.X), p.X @ w + 0.5)
 
 
 @pytest.mark.parametrize("labels, message", [
@@ -154,7 +154,7 @@ def test_conversions_keep_the_function(rng):
 def test_cross_entropy_labels_are_class_indices(labels, message):
     """Training with cross-entropy takes integer labels in [0, k) only (issue 18, defect 8)."""
     rng = np.random.default_rng(0)
-    net = nn.DenseNet.init([2, 4, 3], rng)
+    net = nn.ReLUNet.init([2, 4, 3], rng)
     with pytest.raises(ValueError, match=message):
         nn.train(net, rng.standard_normal((4, 2)), np.array(labels, dtype=object if isinstance(labels[0], list) else None),
                 loss="ce", epochs=1)

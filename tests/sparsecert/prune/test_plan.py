@@ -5,7 +5,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from sparsecert.nn import DenseNet
+from sparsecert.nn import ReLUNet
 from sparsecert.prune import Plan, prune
 from sparsecert.prune.run import prune_run
 
@@ -14,7 +14,7 @@ def data(seed=0, n=60, d=6, k=3):
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((n, d))
     y = np.argmax(X[:, :k] + 0.3 * rng.standard_normal((n, k)), axis=1)
-    return X, y, DenseNet.init([d, 10, 8, k], rng)
+    return X, y, ReLUNet.init([d, 10, 8, k], rng)
 
 
 def _same_runs(a, b):
@@ -54,7 +54,7 @@ def test_presets_are_the_methods_they_name():
 @pytest.mark.parametrize("plan", [Plan.imp(target=40, rate=0.4), Plan.one_shot(40), Plan.at_init(40),
                                   Plan.gradual(40, rounds=3)])
 def test_prune_on_numpy_is_prune_run(plan):
-    """On a DenseNet, prune(model, X, y, plan) is prune_run with the plan's axes: the same masks."""
+    """On a ReLUNet, prune(model, X, y, plan) is prune_run with the plan's axes: the same masks."""
     X, y, net0 = data()
     kw = dict(epochs=3, lr=1e-2, loss="ce", rng=1)
     got = prune(net0, X, y, plan, **kw)
@@ -82,5 +82,5 @@ def test_prune_refuses_what_it_cannot_run():
     X, y, net0 = data()
     with pytest.raises(TypeError, match="plan must be a sparsecert.prune.Plan"):
         prune(net0, X, y, {"target": 40})
-    with pytest.raises(TypeError, match="model must be a sparsecert.nn.DenseNet or a torch.nn.Module"):
+    with pytest.raises(TypeError, match="model must be a sparsecert.nn.ReLUNet or a torch.nn.Module"):
         prune([np.ones((6, 3))], X, y, Plan.imp(target=4))

@@ -5,13 +5,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sparsecert.nn import DenseNet, as_targets, loss_and_grad
+from sparsecert.nn import ReLUNet, as_targets, loss_and_grad
 from sparsecert.prune import ROUNDINGS, grasp, magnitude, prune_count, select_masks, snip, synflow, zhou_criterion
 
 
 def tiny(seed, bias=True, sizes=(4, 5, 3, 2)):
     rng = np.random.default_rng(seed)
-    net = DenseNet.init(list(sizes), rng, bias=bias)
+    net = ReLUNet.init(list(sizes), rng, bias=bias)
     X = rng.standard_normal((7, sizes[0]))
     y = rng.standard_normal((7, sizes[-1]))
     return net, X, y

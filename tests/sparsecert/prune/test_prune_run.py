@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sparsecert.imp import imp
-from sparsecert.nn import DenseNet, as_targets, loss_and_grad, train
+from sparsecert.nn import ReLUNet, as_targets, loss_and_grad, train
 from sparsecert.neq import neq_train, unit_similarity
 from sparsecert.prune.bingo import bingo_train
 from sparsecert.prune.dynamic import layer_densities, sparse_train
@@ -17,7 +17,7 @@ def data(seed=0, n=60, d=6, k=3):
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((n, d))
     y = np.argmax(X[:, :k] + 0.3 * rng.standard_normal((n, k)), axis=1)
-    return X, y, DenseNet.init([d, 10, 8, k], rng)
+    return X, y, ReLUNet.init([d, 10, 8, k], rng)
 
 
 def kept(masks):
@@ -259,7 +259,7 @@ def test_rigl_grows_the_largest_gradients():
     """One RigL update at step 1 (alpha=0.5, constant): the grown weights are the inactive ones with the
     largest |dL/dW| at the trained point, and the dropped ones the smallest |w| among the active."""
     X, _, net = data(9)
-    net = DenseNet([net.Ws[0]], [net.bs[0]])  # one linear layer 6 -> 10, MSE targets
+    net = ReLUNet([net.Ws[0]], [net.bs[0]])  # one linear layer 6 -> 10, MSE targets
     Y = np.random.default_rng(0).standard_normal((X.shape[0], 10))
     before = {}
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from sparsecert.deep import recover_mlp, recover_relu_vector
-from sparsecert.nn import MLP
+from sparsecert.nn import ReLUNet
 from sparsecert.relu import psnr
 
 
@@ -15,7 +15,7 @@ def planted_vector(seed, n=3000, d=12, m=6, k=3, s=24):
     U.flat[rng.choice(m * d, s // 2, replace=False)] = rng.standard_normal(s // 2)
     V = np.zeros((m, k))
     V.flat[rng.choice(m * k, s // 2, replace=False)] = rng.standard_normal(s // 2)
-    return X, MLP([U], V)(X), m, s
+    return X, ReLUNet([U, V.T])(X), m, s
 
 
 @pytest.mark.parametrize("seed,precondition,momentum", [(0, True, True), (1, True, True), (0, False, False),
@@ -31,7 +31,7 @@ def test_vector_output_iht_descends_and_fits(seed, precondition, momentum):
     assert net.nnz <= s and res.w.nnz <= s
     assert net(X).shape == Y.shape
     assert psnr(Y, net(X)) > 20
-    np.testing.assert_allclose(net(X), np.maximum(X @ net.Ws[0].T, 0) @ net.V)
+    np.testing.assert_allclose(net(X), np.maximum(X @ net.Ws[0].T, 0) @ net.Ws[1].T)
 
 
 @pytest.mark.parametrize("m,s,k", [(50, 100, 10), (5, 7, 3), (4, 100, 2)])
@@ -186,9 +186,9 @@ def test_layerwise_deep_fit_splits_the_budget():
     W1.flat[rng.choice(80, 16, replace=False)] = rng.standard_normal(16)
     W2 = np.zeros((4, 8))
     W2.flat[rng.choice(32, 8, replace=False)] = np.abs(rng.standard_normal(8))
-    y = MLP([W1, W2], np.ones(4))(X)
+    y = ReLUNet([W1, W2, np.ones((1, 4))])(X)
     net, results = recover_mlp(X, y, [8, 4], 24, max_iter=20, rng=1)
-    assert len(net.Ws) == 2 and net.Ws[0].shape == (8, 10) and net.Ws[1].shape == (4, 8)
+    assert len(net.Ws) == 3 and net.Ws[0].shape == (8, 10) and net.Ws[1].shape == (4, 8) and net.k == 1
     assert np.count_nonzero(net.Ws[0]) <= 12 and np.count_nonzero(net.Ws[1]) <= 12
     assert psnr(y, net(X)) > 20
     with pytest.raises(ValueError, match="widths must name at least one hidden layer"):
@@ -211,18 +211,18 @@ def test_planted_deep_plants_the_stated_net():
     from sparsecert.planted import planted_deep
 
     X, y, net = planted_deep(300, 7, 4, 11, 2, rng=3)
-    assert X.shape == (300, 7) and [np.count_nonzero(W) for W in net.Ws] == [6, 5]
-    np.testing.assert_array_equal(net.V, np.ones(4))
+    assert X.shape == (300, 7) and [np.count_nonzero(W) for W in net.Ws[:-1]] == [6, 5]
+    np.testing.assert_array_equal(net.Ws[-1], np.ones((1, 4)))
     np.testing.assert_allclose(y, np.maximum(np.maximum(X @ net.Ws[0].T, 0) @ net.Ws[1].T, 0).sum(axis=1))
     X2, y2, _ = planted_deep(300, 7, 4, 11, 2, rng=3)
     np.testing.assert_array_equal(y, y2)
 
 
-def test_mlp_validates_shapes():
+def test_network_validates_shapes():
     with pytest.raises(ValueError, match="Ws\\[1\\] must have 3 columns"):
-        MLP([np.ones((3, 2)), np.ones((2, 4))], np.ones(2))
-    with pytest.raises(ValueError, match="V must have 2 rows"):
-        MLP([np.ones((2, 2))], np.ones(3))
+        ReLUNet([np.ones((3, 2)), np.ones((2, 4)), np.ones((1, 2))])
+    with pytest.raises(ValueError, match="Ws\\[1\\] must have 2 columns"):
+        ReLUNet([np.ones((2, 2)), np.ones((1, 3))])
 
 
 def test_planted_vector_cell():

@@ -249,7 +249,7 @@ def test_published_aiht_reference_baseline():
     assert res.shape == (41,) and res[0] == 1.0
     assert abs(res[1] - 1.0) < 1e-6  # the 1e-14 first step
     assert w.nnz <= 6 and res[-1] < 1e-6
-    net = sc.TwoLayerReLU.from_fused(w.to_dense(), 2, 10)
+    net = sc.ReLUNet.from_fused(w.to_dense(), 2, 10)
     np.testing.assert_allclose(np.linalg.norm(p.y - net.forward(p.X)) / np.linalg.norm(p.y), res[-1], rtol=1e-8, atol=1e-12)
     with pytest.raises(ValueError, match="inactive must be one of"):
         published_aiht(p.X, p.y, 2, 6, inactive="zero")

@@ -46,7 +46,7 @@ def theorem_regime_instance(d, m, seed, per_max=4, min_sep=0.2):
     X = rng.standard_normal((n, d))
     if separation(X @ U.T >= 0) < min_sep:
         return None
-    return X, sc.TwoLayerReLU(U, np.ones(m)).forward(X), U, s
+    return X, sc.ReLUNet.two_layer(U, np.ones(m)).forward(X), U, s
 
 
 @settings(max_examples=20)
@@ -594,19 +594,19 @@ def test_refine_relu_is_exact_from_near_the_planted_net():
 
     p = sc.planted_relu(800, 8, 4, 12, rng=3, output_sign="mixed")
     U0 = p.model.U.copy()
-    near = sc.TwoLayerReLU(U0 + 1e-3 * (U0 != 0) * np.random.default_rng(0).standard_normal(U0.shape), p.model.v)
+    near = sc.ReLUNet.two_layer(U0 + 1e-3 * (U0 != 0) * np.random.default_rng(0).standard_normal(U0.shape), p.model.v)
     before = near.U.copy()
     net, info = refine_relu(near, p.X, p.y)
     np.testing.assert_allclose(net.U, U0, atol=1e-10)
     assert info["residual"] <= 1e-12 and 1 <= info["steps"] <= 3 and info["start"] > 1e-5
     assert info["residual"] == pytest.approx(np.linalg.norm(p.y - net.forward(p.X)) / np.linalg.norm(p.y), abs=1e-15)
     np.testing.assert_array_equal(near.U, before)
-    far = sc.TwoLayerReLU(np.random.default_rng(1).standard_normal(U0.shape) * (U0 != 0), p.model.v)
+    far = sc.ReLUNet.two_layer(np.random.default_rng(1).standard_normal(U0.shape) * (U0 != 0), p.model.v)
     net, info = refine_relu(far, p.X, p.y, max_iter=20)
     assert info["residual"] <= info["start"]
     net, info = refine_relu(near, p.X, p.y, s=6)
     W = near.U * near.v[:, None]
     keep = np.abs(W) >= np.sort(np.abs(W), axis=None)[-6]  # the 6 largest |v_j u_jk| (no ties here)
-    pruned = sc.TwoLayerReLU(near.U * keep, near.v)
-    assert net.nnz <= 6
+    pruned = sc.ReLUNet.two_layer(near.U * keep, near.v)
+    assert net.fused_weights().nnz <= 6
     assert info["residual"] <= np.linalg.norm(p.y - pruned.forward(p.X)) / np.linalg.norm(p.y)

@@ -12,7 +12,7 @@ import pytest
 torch = pytest.importorskip("torch", reason="the torch extra is not installed (pip install -e '.[torch]')")
 
 from sparsecert import data  # noqa: E402
-from sparsecert.nn import DenseNet  # noqa: E402
+from sparsecert.nn import ReLUNet  # noqa: E402
 from sparsecert.prune import snip  # noqa: E402
 from sparsecert.torch_bridge import fit, lenet_300_100, mlp, neq_fit, prunable_weights, prune_torch, resnet  # noqa: E402
 from sparsecert.torch_bridge.prune import torch_scores  # noqa: E402
@@ -56,7 +56,7 @@ def test_torch_snip_matches_the_numpy_snip_on_the_same_network(digits):
     X, y, _, _ = digits
     tm = mlp([64, 20, 10], rng=1)
     lin = [m for m in tm if isinstance(m, torch.nn.Linear)]
-    net = DenseNet([m.weight.detach().double().numpy() for m in lin], [m.bias.detach().double().numpy() for m in lin])
+    net = ReLUNet([m.weight.detach().double().numpy() for m in lin], [m.bias.detach().double().numpy() for m in lin])
     a = torch_scores(tm, "snip", X=X[:50], y=y[:50])
     b = snip(net, X[:50].reshape(50, -1), y[:50], loss="ce")
     for u, v in zip(a, b):
@@ -73,7 +73,7 @@ def test_torch_synflow_and_grasp_match_the_numpy_scores(digits):
     X, y, _, _ = digits
     tm = mlp([64, 20, 10], rng=2)
     lin = [m for m in tm if isinstance(m, torch.nn.Linear)]
-    net = DenseNet([m.weight.detach().double().numpy() for m in lin], [m.bias.detach().double().numpy() for m in lin])
+    net = ReLUNet([m.weight.detach().double().numpy() for m in lin], [m.bias.detach().double().numpy() for m in lin])
     masks = [np.random.default_rng(0).random(W.shape) < 0.7 for W in net.Ws]
     for mk in (None, masks):
         for u, v in zip(torch_scores(tm, "synflow", X=X[:5], masks=mk), synflow(net, mk)):
@@ -92,7 +92,7 @@ def test_synflow_prunes_a_torch_model_at_init_as_it_prunes_the_numpy_net(digits)
     X, y, _, _ = digits
     tm = mlp([64, 20, 10], rng=3)
     lin = [m for m in tm if isinstance(m, torch.nn.Linear)]
-    net = DenseNet([m.weight.detach().double().numpy() for m in lin], [m.bias.detach().double().numpy() for m in lin])
+    net = ReLUNet([m.weight.detach().double().numpy() for m in lin], [m.bias.detach().double().numpy() for m in lin])
     a = prune_torch(tm, X, y, when="init", score="synflow", schedule="one-shot", scope="global", target=300,
                     iterations=1, batch_size=50)
     b = prune_run(net, X.reshape(len(X), -1), y, when="init", score="synflow", scope="global", target=300,

@@ -1,7 +1,6 @@
-"""The NumPy network: :class:`DenseNet` (weights and biases, ReLU hidden layers, linear output),
-its loss and gradient (:func:`loss_and_grad`) and the training loop (:func:`train`: full or
-minibatch GD or Adam, masked updates, MSE or cross-entropy). Pruning strategies
-(:mod:`sparsecert.prune`) and :func:`sparsecert.imp.imp` build on it, as in open_lth: model,
+"""Training a :class:`~sparsecert.nn.ReLUNet` in NumPy: its loss and gradient (:func:`loss_and_grad`)
+and the training loop (:func:`train`: full or minibatch GD or Adam, masked updates, MSE or
+cross-entropy). Pruning strategies (:mod:`sparsecert.prune`) build on it, as in open_lth: model,
 training and pruning kept apart."""
 
 from __future__ import annotations
@@ -12,9 +11,8 @@ import numpy as np
 
 from ..validation import check_array, check_float, check_int, check_option, check_rng, is_integral
 from ..kernels import adam_step, relu_backward_inplace
-from ..torch_nn import layers_from_torch, layers_to_torch
 
-__all__ = ["DenseNet", "train", "loss_and_grad", "as_targets", "LOSSES", "loss_name", "OPTIMIZERS", "optimizer_name"]
+__all__ = ["train", "loss_and_grad", "as_targets", "LOSSES", "loss_name", "OPTIMIZERS", "optimizer_name"]
 
 #: Training losses, one vocabulary for the NumPy and the torch networks (``"ce"`` is accepted
 #: for ``"cross-entropy"``).
@@ -39,101 +37,6 @@ def optimizer_name(optimizer, momentum):
         return "sgd", 0.0
     return (check_option(optimizer, "optimizer", set(OPTIMIZERS)),
             check_float(momentum, "momentum", low=0.0, high=1.0))
-
-
-# -------------------------------------------------------------------------- model
-class DenseNet:
-    """Fully connected ReLU network: ``h_0 = x``, ``h_l = relu(h_{l-1} W_l^T + b_l)``, output linear.
-
-    A linear model is a ``DenseNet`` with no hidden layer.
-
-    Parameters
-    ----------
-    Ws : list of ndarray
-        ``Ws[l]`` of shape (m_{l+1}, m_l); the last is the output layer.
-    bs : list of ndarray or None
-        Biases (same count as ``Ws``), or None for a net without biases.
-    """
-
-    def __init__(self, Ws, bs=None):
-        self.Ws = [check_array(W, f"Ws[{i}]", ndim=2, copy=True) for i, W in enumerate(Ws)]
-        if not self.Ws:
-            raise ValueError("Ws must hold at least one layer")
-        for i in range(1, len(self.Ws)):
-            if self.Ws[i].shape[1] != self.Ws[i - 1].shape[0]:
-                raise ValueError(f"Ws[{i}] must have {self.Ws[i - 1].shape[0]} columns, got {self.Ws[i].shape}")
-        self.bs = None if bs is None else [
-            check_array(b, f"bs[{i}]", shape=(W.shape[0],), copy=True) for i, (b, W) in enumerate(zip(bs, self.Ws))
-        ]
-
-    @classmethod
-    def init(cls, sizes, rng=None, bias=True):
-        """He-uniform init as in PyTorch's ``nn.Linear`` (``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``).
-
-        ``sizes = [d, m_1, ..., k]``.
-        """
-        rng = check_rng(rng)
-        sizes = [check_int(s, "sizes[i]", low=1) for s in sizes]
-        if len(sizes) < 2:
-            raise ValueError("sizes must list the input and output widths at least")
-        Ws, bs = [], []
-        for a, b in zip(sizes[:-1], sizes[1:]):
-            bound = 1.0 / math.sqrt(a)
-            Ws.append(rng.uniform(-bound, bound, (b, a)))
-            bs.append(rng.uniform(-bound, bound, b))
-        return cls(Ws, bs if bias else None)
-
-    @classmethod
-    def linear(cls, w, b=None):
-        """The linear model ``x -> x . w (+ b)`` as a one-layer net."""
-        w = check_array(w, "w", ndim=1)
-        return cls([w[None, :]], None if b is None else [np.array([float(b)])])
-
-    @classmethod
-    def from_two_layer(cls, net):
-        """A :class:`~sparsecert.nn.TwoLayerReLU` as a bias-free DenseNet (same function)."""
-        return cls([net.U, net.v[None, :]])
-
-    def copy(self):
-        return DenseNet(self.Ws, self.bs)
-
-    def to_torch(self, masks=None, dtype=None):
-        """The net as ``nn.Sequential(Linear, ReLU, ..., Linear)`` (biases if it has them);
-        ``masks``: the pruning engine's masks (``IMPResult.masks[r]``) or ``"nonzero"``,
-        applied with ``torch.nn.utils.prune.custom_from_mask``
-        (:func:`sparsecert.torch_nn.layers_to_torch`)."""
-        return layers_to_torch(self.Ws, self.bs, masks=masks, dtype=dtype)
-
-    @classmethod
-    def from_torch(cls, model):
-        """The net of a Linear/ReLU stack (pruned layers give their masked weights)."""
-        return cls(*layers_from_torch(model))
-
-    def forward(self, X, keep=False):
-        """Outputs (n, k) (or (n,) for k = 1); with ``keep`` also the pre-activations."""
-        return self._forward(check_array(X, "X", ndim=2, shape=(None, self.Ws[0].shape[1])), keep)
-
-    def _forward(self, H, keep=False):
-        """:meth:`forward` on an already checked float array (the training loops' path)."""
-        Zs = []
-        for l, W in enumerate(self.Ws):
-            Z = H @ W.T
-            if self.bs is not None:
-                Z += self.bs[l]
-            Zs.append(Z)
-            H = np.maximum(Z, 0.0) if l < len(self.Ws) - 1 else Z
-        out = H[:, 0] if H.shape[1] == 1 else H
-        return (out, Zs) if keep else out
-
-    __call__ = forward
-
-    @property
-    def n_weights(self) -> int:
-        return int(sum(W.size for W in self.Ws))
-
-    @property
-    def nbytes(self) -> int:
-        return int(sum(W.nbytes for W in self.Ws) + (sum(b.nbytes for b in self.bs) if self.bs else 0))
 
 
 def _adam_keep_frozen(w, g, st, upd, lr, step, frozen, l):
@@ -166,15 +69,15 @@ def loss_and_grad(net, X, Y, loss, frozen=None):
     With ``frozen`` (per layer, bool per unit), the weight-gradient rows of
     frozen units are not computed (left 0): the work NEq saves.
     """
-    out, Zs = net._forward(X, keep=True)
+    Zs = net.pre_activations(X)
+    out = Zs[-1]
     n = X.shape[0]
-    out2 = out[:, None] if out.ndim == 1 else out
     if loss_name(loss) == "mse":
-        R = out2 - Y
+        R = out - Y
         value = 0.5 * float(np.sum(R * R)) / n
         G = R / n
     else:  # softmax cross-entropy, Y holds integer labels in column 0
-        z = out2 - out2.max(axis=1, keepdims=True)
+        z = out - out.max(axis=1, keepdims=True)
         p = np.exp(z)
         p /= p.sum(axis=1, keepdims=True)
         lab = Y[:, 0].astype(np.int64)
@@ -233,7 +136,7 @@ def train(net, X, y, *, masks=None, optimizer="adam", lr=1e-3, epochs=10, batch_
 
     Parameters
     ----------
-    net : DenseNet
+    net : ReLUNet
     X : array_like, shape (n, d)
     y : array_like, shape (n,) or (n, k); integer labels for ``loss="cross-entropy"``
     masks : list of ndarray of bool, optional
@@ -267,7 +170,7 @@ def train(net, X, y, *, masks=None, optimizer="adam", lr=1e-3, epochs=10, batch_
 
     Returns
     -------
-    dict with ``losses`` (per epoch), ``steps``, ``iterates`` ({step: DenseNet})
+    dict with ``losses`` (per epoch), ``steps``, ``iterates`` ({step: ReLUNet})
     and ``masks`` (those in force at the end).
     """
     X = check_array(X, "X", ndim=2)
