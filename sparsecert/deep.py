@@ -1,6 +1,6 @@
 """Vector-output and deeper sparse ReLU networks, fitted by IHT.
 
-* :func:`recover_relu_vector`: a two-layer net ``F(X) = relu(X U^T) V`` with
+* :func:`fit_factored`: a two-layer net ``F(X) = relu(X U^T) V`` with
   k outputs. IHT runs on the factored parameters ``theta = [vec(U); vec(V)]``
   (length ``m d + m k``) with one top-s over both layers, as in the paper's
   vector-output experiments. The gradient is streamed over blocks of hidden
@@ -8,26 +8,29 @@
   as dense m x d and m x k arrays here: this fit is not memory-linear). Units
   without weights take their activation pattern from a seeded random
   generator (the sequential-convex rule), so they can enter the support.
-* :func:`recover_mlp`: deeper nets fitted layer by layer: each layer is a
+* :func:`fit_layerwise`: deeper nets fitted layer by layer: each layer is a
   sparse two-layer fit on the previous layer's ReLU features, the sparsity
   budget split evenly across layers.
+
+:func:`sparsecert.fit` runs them (a 2-d ``y``; ``layers`` > 1): call that. ``recover_relu_vector`` and
+``recover_mlp``, their names in 0.4, still work with a ``FutureWarning``.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .validation import check_array, check_int, check_rng
+from .validation import check_array, check_int, check_rng, warn_deprecated
 from .recovery import FactoredIHTSolver
-from .relu import recover_relu
+from .relu import fit_two_layer
 from .nn import ReLUNet
 
-__all__ = ["recover_relu_vector", "recover_mlp"]
+__all__ = ["fit_factored", "fit_layerwise", "recover_relu_vector", "recover_mlp"]
 
 
-def recover_relu_vector(X, Y, m, s, *, max_iter=100, tol=1e-10, block=256, rng=None, progress=None, init_scale=None,
-                        backend="numpy", device=None, loss="squared", precondition=None, momentum=None,
-                        batch_size=None):
+def fit_factored(X, Y, m, s, *, max_iter=100, tol=1e-10, block=256, rng=None, progress=None, init_scale=None,
+                 backend="numpy", device=None, loss="squared", precondition=None, momentum=None,
+                 batch_size=None):
     """Fit ``F(X) = relu(X U^T) V`` (U: m x d, V: m x k) with at most ``s`` nonzeros in (U, V).
 
     IHT on the factored loss, ``0.5 ||Y - F(X)||_F^2`` or the softmax
@@ -68,11 +71,11 @@ def recover_relu_vector(X, Y, m, s, *, max_iter=100, tol=1e-10, block=256, rng=N
     return ReLUNet([solver.U, solver.V.T], copy=False), result
 
 
-def recover_mlp(X, y, widths, s, *, method="aiht", sequential=True, max_iter=30, rng=None, progress=None, **kwargs):
+def fit_layerwise(X, y, widths, s, *, method="aiht", sequential=True, max_iter=30, rng=None, progress=None, **kwargs):
     """Fit a deep sparse ReLU net layer by layer, the budget ``s`` split evenly.
 
-    Layer ``l`` is a sparse two-layer fit (:func:`sparsecert.relu.recover_relu`
-    for a 1-d ``y``, :func:`recover_relu_vector` for a 2-d ``y``) of ``y``
+    Layer ``l`` is a sparse two-layer fit (:func:`sparsecert.relu.fit_two_layer`
+    for a 1-d ``y``, :func:`fit_factored` for a 2-d ``y``) of ``y``
     on the ReLU features of the layers before it; its hidden weights are kept
     and its output weights become the network's output layer if it is last.
 
@@ -106,14 +109,14 @@ def recover_mlp(X, y, widths, s, *, method="aiht", sequential=True, max_iter=30,
     for m_l, s_l in zip(widths, budgets):
         s_l = min(s_l, m_l * H.shape[1])
         if y.ndim == 1:
-            net, res = recover_relu(
+            net, res = fit_two_layer(
                 H, y, m_l, s_l, method=method, sequential=sequential, max_iter=max_iter, rng=rng,
                 progress=progress, **kwargs,
             )
             W, V = net.U * np.abs(net.v)[:, None], np.sign(net.v)[None, :]
         else:
             where = {k: kwargs[k] for k in ("backend", "device") if k in kwargs}
-            net, res = recover_relu_vector(H, y, m_l, s_l, max_iter=max_iter, rng=rng, progress=progress, **where)
+            net, res = fit_factored(H, y, m_l, s_l, max_iter=max_iter, rng=rng, progress=progress, **where)
             W, V = net.Ws
         Ws.append(W)
         results.append(res)
@@ -121,3 +124,18 @@ def recover_mlp(X, y, widths, s, *, method="aiht", sequential=True, max_iter=30,
         H = np.matmul(H, W.T, out=np.empty((H.shape[0], W.shape[0]), H.dtype, order="F"))
         np.maximum(H, 0.0, out=H)
     return ReLUNet([*Ws, V], copy=False), results
+
+
+def recover_relu_vector(X, Y, m, s, **options):
+    """Deprecated (goes in 0.6): :func:`sparsecert.fit` with a 2-d ``y``; the same fit as
+    :func:`fit_factored` (``options`` are its keywords)."""
+    warn_deprecated("sparsecert.deep.recover_relu_vector", "sparsecert.fit(X, Y, m=m, s=s, solver=sparsecert.IHT("
+                    "max_iter, tol, block, loss), batches=sparsecert.Minibatch(batch_size, epochs))")
+    return fit_factored(X, Y, m, s, **options)
+
+
+def recover_mlp(X, y, widths, s, **options):
+    """Deprecated (goes in 0.6): :func:`sparsecert.fit` with ``layers``; the same fit as
+    :func:`fit_layerwise` (``options`` are its keywords)."""
+    warn_deprecated("sparsecert.deep.recover_mlp", "sparsecert.fit(X, y, m=m, s=s, layers=len(widths), ...)")
+    return fit_layerwise(X, y, widths, s, **options)

@@ -2,9 +2,9 @@
 
 * :class:`SparseRegressor`: an s-sparse linear model ``y ~ X w + b`` by the IHT family.
 * :class:`SparseReLURegressor`: a sparse two-layer ReLU net ``y ~ sum_j relu(x . u_j) v_j``
-  fitted by sequential-convex (or fixed-pattern) IHT (:func:`sparsecert.relu.recover_relu`).
+  fitted by sequential-convex (or fixed-pattern) IHT (:func:`sparsecert.relu.fit_two_layer`).
 * :class:`SparseReLUClassifier`: a sparse two-layer ReLU net with one output per class,
-  fitted on one-hot targets by vector IHT (:func:`sparsecert.deep.recover_relu_vector`);
+  fitted on one-hot targets by vector IHT (:func:`sparsecert.deep.fit_factored`);
   binary and multiclass.
 
 They follow scikit-learn's conventions: parameters are stored as given and
@@ -197,7 +197,7 @@ class SparseReLURegressor(RegressorMixin, BaseEstimator):
         Sequential-convex IHT (default, the paper's method) or fixed random patterns.
     output_sign : {"auto", "positive", "mixed"}
         Output weights all +1, or +-1 (pairs of units); ``"auto"`` (default): all +1
-        where every target is ``>= 0``, else +-1 (as :func:`sparsecert.relu.recover_relu`).
+        where every target is ``>= 0``, else +-1 (as :func:`sparsecert.relu.fit_two_layer`).
     method : {"iht", "niht", "aiht", "htp"}
     max_iter : int
     batch_size : int, optional

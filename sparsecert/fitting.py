@@ -1,10 +1,10 @@
 """One function that fits a sparse ReLU network, and its options as frozen configuration objects.
 
 ``fit(X, y, m=..., s=...)`` chooses the fit from ``y`` and ``layers``: a 1-d ``y`` and one hidden
-layer is the paper's two-layer fit (:func:`sparsecert.relu.recover_relu`), several layers are
-fitted one after another with the budget split evenly (:func:`sparsecert.deep.recover_mlp`), and a
+layer is the paper's two-layer fit (:func:`sparsecert.relu.fit_two_layer`), several layers are
+fitted one after another with the budget split evenly (:func:`sparsecert.deep.fit_layerwise`), and a
 2-d ``y`` (``k`` outputs) is the factored fit over both layers at once
-(:func:`sparsecert.deep.recover_relu_vector`). The options of each part are objects checked once,
+(:func:`sparsecert.deep.fit_factored`). The options of each part are objects checked once,
 when they are made, so a wrong value is named where it is written:
 
 * :class:`IHT`: the step (``method``, ``inner_iter``), when the run stops (``max_iter``, ``tol``,
@@ -208,7 +208,7 @@ def fit(
     layers : int, >= 1
         Hidden layers of width ``m`` (scalar output), fitted one after another.
     output_sign : {"auto", "positive", "mixed"}
-        Scalar output: output weights all +1, or +-1 (see :func:`sparsecert.relu.recover_relu`).
+        Scalar output: output weights all +1, or +-1 (see :func:`sparsecert.relu.fit_two_layer`).
     generators : array_like, shape (m, d), optional
         The first layer's generators (default: seeded Gaussian draws keyed by ``rng``).
     rng : None, int or Generator
@@ -234,8 +234,8 @@ def fit(
     >>> bool(res.residual < 1e-6)
     True
     """
-    from .deep import recover_mlp, recover_relu_vector
-    from .relu import recover_relu
+    from .deep import fit_layerwise, fit_factored
+    from .relu import fit_two_layer
 
     solver = IHT() if solver is None else _check_config(solver, IHT, "solver")
     batches = None if batches is None else _check_config(batches, Minibatch, "batches")
@@ -247,7 +247,7 @@ def fit(
             raise ValueError("restarts apply to a 1-d y (a scalar output)")
         if output_sign != "auto":
             raise ValueError("output_sign applies to a 1-d y (the factored fit learns its output layer)")
-        return _fit_vector(recover_relu_vector, X, y, m, s, solver, rule, batches, layers, generators,
+        return _fit_vector(fit_factored, X, y, m, s, solver, rule, batches, layers, generators,
                            dict(rng=rng, progress=progress, **where))
     if solver.loss != "squared":
         raise ValueError(f"a scalar output is fitted in squared error (loss='squared'), got loss={solver.loss!r}")
@@ -264,12 +264,12 @@ def fit(
         if layers != 1 or batches is not None or generators is not None:
             raise ValueError("restarts apply to a one-layer full-batch fit from seeded generators "
                              "(layers=1, batches=None, generators=None)")
-        return _fit_restarts(recover_relu, X, y, m, s, restarts, solver.tol, kw)
+        return _fit_restarts(fit_two_layer, X, y, m, s, restarts, solver.tol, kw)
     if layers == 1:
-        return recover_relu(X, y, m, s, generators=generators, **kw)
+        return fit_two_layer(X, y, m, s, generators=generators, **kw)
     if generators is not None:
         raise ValueError("generators are the first layer's of a one-layer fit (layers=1)")
-    return recover_mlp(X, y, [m] * layers, s, **kw)
+    return fit_layerwise(X, y, [m] * layers, s, **kw)
 
 
 def _fit_restarts(recover, X, y, m, s, restarts, tol, kw):

@@ -293,7 +293,7 @@ def planted_vector(m, s, seed=0, *, n=50000, d=100, k=10, epochs=100, batch_size
     ``s // 2`` uniformly placed N(0, 1) entries in the hidden weights ``U``
     (m x d) and ``s // 2`` in the output weights ``V`` (m x k) (capped by
     their sizes); ``Y = relu(X U^T) V``. The fit
-    (:func:`sparsecert.deep.recover_relu_vector`, budget ``s`` over both
+    (:func:`sparsecert.deep.fit_factored`, budget ``s`` over both
     layers) takes as many full-batch steps as ``epochs`` of minibatches of
     ``batch_size`` would (``epochs * ceil(n / batch_size)``; paper: 100
     epochs of 5000), or with ``minibatch`` those steps on the minibatches themselves (the published

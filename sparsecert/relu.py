@@ -3,7 +3,7 @@
 ``y ~ f(X) = sum_j relu(X u_j) v_j`` is the linear sensing problem
 ``y = A w`` with ``A = [D_1 X, ..., D_m X]``, ``D_j = diag(1[X h_j >= 0])`` and
 fused weights ``w_j = u_j v_j`` (Fridovich-Keil & Pilanci, "A Recovery
-Guarantee for Sparse Neural Networks"). :func:`recover_relu` solves it with
+Guarantee for Sparse Neural Networks"). :func:`fit_two_layer` solves it with
 the IHT family of :mod:`sparsecert.recovery`:
 
 * fixed patterns (``sequential=False``): the generators ``h_j`` stay as given
@@ -15,16 +15,19 @@ the IHT family of :mod:`sparsecert.recovery`:
   ``"mixed"`` via ``[A_+, -A_-]`` with separate generators for the two parts;
 * minibatches: ``batch_size`` > 0 runs epochs of one IHT step per batch,
   reusing the generators (and followed weights) on each batch.
+
+:func:`sparsecert.fit` runs it (its options as configuration objects, checked when made): call
+that. ``recover_relu``, the name of 0.4, still works with a ``FutureWarning``.
 """
 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from .validation import check_array, check_int, check_option, check_rng, seed_from_rng
+from .validation import check_array, check_int, check_option, check_rng, seed_from_rng, warn_deprecated
 from .backend import resolve, to_numpy
 from .metrics import psnr  # its home is sparsecert.metrics; kept importable from here
 from .nn import ReLUNet
@@ -37,7 +40,7 @@ if TYPE_CHECKING:
     from .typing import ArrayLike, RngLike
     from scipy.sparse.linalg import LinearOperator
 
-__all__ = ["relu_operator", "recover_relu", "refine_relu", "psnr", "model_from_weights", "match_neurons"]
+__all__ = ["relu_operator", "fit_two_layer", "recover_relu", "refine_relu", "psnr", "model_from_weights", "match_neurons"]
 
 
 def relu_operator(
@@ -142,7 +145,7 @@ def match_neurons(net_hat: ReLUNet, net: ReLUNet) -> dict:
     return {"rel_error": float(np.sqrt(sq)) / total, "support_recovered": bool(same_support), "perm": list(zip(ia, ib))}
 
 
-def recover_relu(
+def fit_two_layer(
     X: ArrayLike,
     y: ArrayLike,
     m: int,
@@ -170,7 +173,9 @@ def recover_relu(
     backend: str = "numpy",
     device: str | None = None,
 ) -> tuple[ReLUNet, RecoveryResult]:
-    """Fit a sparse two-layer ReLU net ``f(x) = sum_j relu(x . u_j) v_j`` to ``(X, y)`` by IHT.
+    """Fit a sparse two-layer ReLU net ``f(x) = sum_j relu(x . u_j) v_j`` to ``(X, y)`` by IHT: the fit
+    :func:`sparsecert.fit` runs for a 1-d ``y`` and one hidden layer (call that: its configuration
+    objects hold these options).
 
     Parameters
     ----------
@@ -315,6 +320,15 @@ def recover_relu(
     result.info["operator"] = A
     result.info["output_sign"] = output_sign
     return net, result
+
+
+def recover_relu(X: ArrayLike, y: ArrayLike, m: int, s: int, **options: Any) -> tuple[ReLUNet, RecoveryResult]:
+    """Deprecated (goes in 0.6): :func:`sparsecert.fit`, whose ``solver``, ``rule`` and ``batches``
+    hold these options; the same fit as :func:`fit_two_layer` (``options`` are its keywords)."""
+    warn_deprecated("sparsecert.relu.recover_relu", "sparsecert.fit(X, y, m=m, s=s, solver=sparsecert.IHT(method, "
+                    "inner_iter, max_iter, tol, xtol, block), rule=sparsecert.Sequential(...) or None, "
+                    "batches=sparsecert.Minibatch(batch_size, epochs), output_sign=..., generators=...)")
+    return fit_two_layer(X, y, m, s, **options)
 
 
 def _describe_returned(result, X, y, m, d, output_sign, sequential):

@@ -34,6 +34,13 @@ def check_rng(rng: Any) -> np.random.Generator:
     )
 
 
+def warn_deprecated(old: str, new: str, stacklevel: int = 3) -> None:
+    """The ``FutureWarning`` of a deprecated name: ``old`` goes in 0.6, ``new`` is the call to write."""
+    import warnings
+
+    warnings.warn(f"{old} is deprecated and goes in 0.6: use {new}", FutureWarning, stacklevel=stacklevel)
+
+
 def integer_seed(rng: Any, seed: Any = None) -> int:
     """An integer seed for code seeded by integers (torch) under the package's ``rng`` convention:
     a non-negative int is itself, a Generator gives a draw, None a fresh one. ``seed``: the old

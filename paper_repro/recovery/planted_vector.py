@@ -2,7 +2,7 @@
 
 The planted net follows the published code (Gaussian inputs, d = 100, s/2
 N(0, 1) weights in each of the hidden and the output layer, ``Y = relu(X U^T) V``);
-IHT thresholds both layers together (:func:`sparsecert.deep.recover_relu_vector`)
+IHT thresholds both layers together (:func:`sparsecert.fit` with a 2-d ``y``)
 for as many full-batch steps as the paper's minibatch epochs. Runs as a
 resumable sweep. Quick: n = 2000, m in {1, 5, 20}, s in {2, 10, 40}, 10 epochs
 of 500 (40 steps; about 10 s); full: m, s in {2, 5, 10, 20, 50, 100, 200, 500,

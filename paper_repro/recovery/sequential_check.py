@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from sparsecert.data import DataNotFound
 from sparsecert.planted import capacity, planted_mlp
 from sparsecert.recovery import published_aiht
-from sparsecert.relu import recover_relu
+from sparsecert import IHT, Sequential, fit
 from .tasks import class_task, fit_iht, inr_task
 from sparsecert.io import read_csv
 from ..common import FigureConfig
@@ -92,8 +92,8 @@ def _inr_rows(cfg, seed):
         scores = {}
         t0 = time.perf_counter()
         for admission in ("adaptive", "all"):
-            net, _ = recover_relu(task.X, task.y, m, inr["s"], method="aiht", sequential=True, inner_iter=10,
-                                  max_iter=inr["epochs"], block=64, rng=seed, progress=False, admission=admission)
+            net, _ = fit(task.X, task.y, m=m, s=inr["s"], solver=IHT(method="aiht", inner_iter=10, max_iter=inr["epochs"], block=64),
+                         rule=Sequential(admission=admission), rng=seed, progress=False)
             scores[admission] = task.score(net.forward(task.X))
             if admission == "adaptive":
                 seconds = time.perf_counter() - t0
@@ -113,13 +113,13 @@ def _diagnosis_rows(cfg, seed):
         for inactive in ("empty", "random"):
             w, res = published_aiht(task.X, task.y, m, inr["s"], n_iter=inr["epochs"], inactive=inactive, rng=seed)
             runs.append((m, f"published ({inactive} generators off the support)", res))
-        for label, kw in (("sparsecert, published admission", {"admission": "all"}),
-                          ("sparsecert, halving admission", {"admission": "halving"}),
-                          ("sparsecert, adaptive admission (default)", {"admission": "adaptive"}),
-                          ("sparsecert, published admission, NIHT (no inner steps)", {"admission": "all", "inner_iter": 0})):
-            kw = {"inner_iter": 10, **kw}
-            _, r = recover_relu(task.X, task.y, m, inr["s"], method="aiht", sequential=True, max_iter=inr["epochs"],
-                                block=64, rng=seed, progress=False, tol=0.0, **kw)
+        for label, admission, inner in (("sparsecert, published admission", "all", 10),
+                                        ("sparsecert, halving admission", "halving", 10),
+                                        ("sparsecert, adaptive admission (default)", "adaptive", 10),
+                                        ("sparsecert, published admission, NIHT (no inner steps)", "all", 0)):
+            solver = IHT(method="aiht", inner_iter=inner, max_iter=inr["epochs"], tol=0.0, block=64)
+            _, r = fit(task.X, task.y, m=m, s=inr["s"], solver=solver, rule=Sequential(admission=admission), rng=seed,
+                       progress=False)
             runs.append((m, label, r.residuals))
     return [{"m": m, "run": label, "iteration": i, "rel_residual": float(v)}
             for m, label, res in runs for i, v in enumerate(res)]

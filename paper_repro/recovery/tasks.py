@@ -217,10 +217,10 @@ def iht_block(d):
 def fit_iht(task, m, s, *, epochs=15, batch_size=None, block=None, minibatch=False, layers=1, rng=0):
     """Sparse ReLU net on ``task`` by sequential-convex IHT (NumPy only), through :func:`sparsecert.fit`.
 
-    Scalar targets (binary, INR): the two-layer fit (:func:`sparsecert.relu.recover_relu`) with
+    Scalar targets (binary, INR): the two-layer fit (:func:`sparsecert.fit`) with
     AIHT, 10 inner steps, generators following the weights, ``epochs``
     full-batch iterations (or epochs of minibatch steps when ``batch_size``
-    is given); one-hot targets: :func:`sparsecert.deep.recover_relu_vector`
+    is given); one-hot targets: the factored fit of :func:`sparsecert.fit`
     (factored, softmax cross-entropy as in the published code and the IMP
     baseline, adaptive metric, full batch) for as many iterations as ``epochs`` of
     minibatches of ``batch_size`` would take (``epochs`` without a batch
@@ -230,7 +230,7 @@ def fit_iht(task, m, s, *, epochs=15, batch_size=None, block=None, minibatch=Fal
     hidden units are streamed at a time (default :func:`iht_block`: a power of two up to 64,
     at most ``BLOCK_COLUMNS / d``): the working set is O(block (n + d) + s), not O(m d).
     ``layers`` > 1 (scalar targets): ``layers`` hidden layers of width ``m`` fitted one after another,
-    ``s`` split evenly (:func:`sparsecert.deep.recover_mlp`, the published deeper fit), each layer as
+    ``s`` split evenly (:func:`sparsecert.fit` with ``layers``, the published deeper fit), each layer as
     the one-layer fit is.
 
     Returns

@@ -6,8 +6,8 @@ the package, and its training loop (:mod:`sparsecert.nn.training`). ``TwoLayerRe
 from __future__ import annotations
 
 import importlib
-import warnings
 
+from ..validation import warn_deprecated
 from .net import FORWARD_ELEMENTS, ReLUNet
 from .training import LOSSES, OPTIMIZERS, as_targets, loss_and_grad, loss_name, optimizer_name, train
 
@@ -19,6 +19,5 @@ def __getattr__(name: str):
     aliases = importlib.import_module(f"{__name__}.aliases")
     if name not in aliases.REPLACED_BY:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    warnings.warn(f"sparsecert.nn.{name} is deprecated and goes in 0.6: use sparsecert.nn.{aliases.REPLACED_BY[name]}",
-                  FutureWarning, stacklevel=2)
+    warn_deprecated(f"sparsecert.nn.{name}", f"sparsecert.nn.{aliases.REPLACED_BY[name]}")
     return getattr(aliases, name)

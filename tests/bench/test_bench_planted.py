@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 import sparsecert as sc
-from sparsecert.relu import psnr, recover_relu
+from sparsecert.relu import psnr, fit_two_layer
 
 n, d, m, s = 20000, 100, 200, 200
 
@@ -50,7 +50,7 @@ def test_sequential_aiht_15_iterations(benchmark, inner_iter, admission):
     out = {}
 
     def run():
-        net, res = recover_relu(
+        net, res = fit_two_layer(
             p.X, p.y, m, s, method="aiht", sequential=True, max_iter=15, inner_iter=inner_iter, rng=1, tol=0.0,
             admission=admission,
         )

@@ -11,7 +11,7 @@ import pytest
 
 import sparsecert as sc
 from sparsecert.backend import resolve
-from sparsecert.relu import recover_relu
+from sparsecert.relu import fit_two_layer
 from sparsecert.testing import check_operator
 
 torch = pytest.importorskip("torch")
@@ -57,13 +57,13 @@ CASES = {
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_torch_gives_the_numpy_iterates(case):
-    """recover_relu(backend="torch") follows the NumPy run: same support, weights and residuals
+    """fit_two_layer(backend="torch") follows the NumPy run: same support, weights and residuals
     to 1e-10 relative in float64 (products differ only in summation order). HTP included: its
     step after a least-squares solve is ||w_S||^2 / ||A_S w_S||^2, no longer a ratio of round-off."""
     p = sc.planted_relu(1500, 8, 16, 24, rng=2)
     kw = {"max_iter": 8, "rng": 1, "tol": 0.0, "method": "aiht", **CASES[case]}
-    _, a = recover_relu(p.X, p.y, 16, 24, **kw)
-    _, b = recover_relu(torch.as_tensor(p.X), p.y, 16, 24, backend="torch", device=DEVICE, **kw)
+    _, a = fit_two_layer(p.X, p.y, 16, 24, **kw)
+    _, b = fit_two_layer(torch.as_tensor(p.X), p.y, 16, 24, backend="torch", device=DEVICE, **kw)
     np.testing.assert_array_equal(a.w.indices, b.w.indices)
     assert _rel(b.w.values, a.w.values) <= 1e-10
     assert _rel(b.residuals, a.residuals) <= 1e-10 or np.abs(b.residuals - a.residuals).max() <= 1e-12
@@ -85,8 +85,8 @@ def test_float32_on_torch_is_float32_accurate():
     """float32 data gives float32 products; the fit agrees with float64 to float32 accuracy (~1e-4)."""
     p = sc.planted_relu(1000, 6, 8, 12, rng=4)
     X32 = p.X.astype(np.float32)
-    _, a = recover_relu(X32, p.y.astype(np.float32), 8, 12, max_iter=6, rng=1, tol=0.0, backend="torch", device=DEVICE)
-    _, b = recover_relu(p.X, p.y, 8, 12, max_iter=6, rng=1, tol=0.0, backend="torch", device=DEVICE)
+    _, a = fit_two_layer(X32, p.y.astype(np.float32), 8, 12, max_iter=6, rng=1, tol=0.0, backend="torch", device=DEVICE)
+    _, b = fit_two_layer(p.X, p.y, 8, 12, max_iter=6, rng=1, tol=0.0, backend="torch", device=DEVICE)
     assert a.w.values.dtype == np.float32
     assert np.abs(a.residuals - b.residuals).max() <= 1e-4
 
@@ -99,23 +99,23 @@ def test_bad_backend_and_device():
     with pytest.raises(ValueError, match="not available"):
         resolve("torch", "cuda:7")
     with pytest.raises(ValueError, match="backend must be one of"):
-        recover_relu(np.ones((5, 2)), np.ones(5), 2, 2, backend="cupy")
+        fit_two_layer(np.ones((5, 2)), np.ones(5), 2, 2, backend="cupy")
 
 
 def test_vector_output_and_deep_fits_on_torch():
     """The factored (vector-output) fit and the layer-by-layer deep fit follow NumPy on CPU torch."""
-    from sparsecert.deep import recover_mlp, recover_relu_vector
+    from sparsecert.deep import fit_layerwise, fit_factored
 
     rng = np.random.default_rng(0)
     X = rng.standard_normal((300, 6))
     Y = np.maximum(X @ rng.standard_normal((6, 4)), 0) @ rng.standard_normal((4, 3))
-    _, a = recover_relu_vector(X, Y, 4, 20, max_iter=30, rng=1)
-    _, b = recover_relu_vector(X, Y, 4, 20, max_iter=30, rng=1, backend="torch", device=DEVICE)
+    _, a = fit_factored(X, Y, 4, 20, max_iter=30, rng=1)
+    _, b = fit_factored(X, Y, 4, 20, max_iter=30, rng=1, backend="torch", device=DEVICE)
     np.testing.assert_array_equal(a.w.indices, b.w.indices)
     assert _rel(b.w.values, a.w.values) <= 1e-10 and b.n_iter == a.n_iter
     labels = np.eye(3)[np.argmax(Y, axis=1)]  # softmax cross-entropy on one-hot labels
-    _, a = recover_relu_vector(X, labels, 4, 20, max_iter=30, rng=1, loss="cross-entropy")
-    _, b = recover_relu_vector(X, labels, 4, 20, max_iter=30, rng=1, loss="cross-entropy", backend="torch",
+    _, a = fit_factored(X, labels, 4, 20, max_iter=30, rng=1, loss="cross-entropy")
+    _, b = fit_factored(X, labels, 4, 20, max_iter=30, rng=1, loss="cross-entropy", backend="torch",
                                device=DEVICE)
     np.testing.assert_array_equal(a.w.indices, b.w.indices)
     assert _rel(b.w.values, a.w.values) <= 1e-10 and np.allclose(a.residuals, b.residuals, rtol=1e-10)
@@ -123,8 +123,8 @@ def test_vector_output_and_deep_fits_on_torch():
     # restricted CG is singular and its null-space drift is round-off, different on each backend;
     # so positive outputs: the mixed split starts both signs' units from the same generators)
     kw = dict(max_iter=5, rng=2, output_sign="positive")
-    _, ra = recover_mlp(X, Y[:, 0], [6, 5], 40, **kw)
-    _, rb = recover_mlp(X, Y[:, 0], [6, 5], 40, backend="torch", device=DEVICE, **kw)
+    _, ra = fit_layerwise(X, Y[:, 0], [6, 5], 40, **kw)
+    _, rb = fit_layerwise(X, Y[:, 0], [6, 5], 40, backend="torch", device=DEVICE, **kw)
     for x, z in zip(ra, rb):
         np.testing.assert_array_equal(x.w.indices, z.w.indices)
         assert _rel(z.w.values, x.w.values) <= 1e-10

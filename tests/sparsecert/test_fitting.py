@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 import sparsecert as sc
-from sparsecert.deep import recover_mlp, recover_relu_vector
-from sparsecert.relu import recover_relu
+from sparsecert.deep import fit_layerwise, fit_factored
+from sparsecert.relu import fit_two_layer
 
 
 @pytest.fixture(scope="module")
@@ -58,31 +58,31 @@ def test_options_are_frozen_and_compare_by_value():
 
 
 def test_scalar_fits_are_the_two_layer_fit(planted):
-    """fit on a 1-d y is recover_relu with the same options, step for step: full batch with the
+    """fit on a 1-d y is fit_two_layer with the same options, step for step: full batch with the
     default rule, the published rule, fixed given generators, and minibatch epochs."""
     X, y, H = planted.X, planted.y, planted.A.generators()
     _same(sc.fit(X, y, m=3, s=8, solver=sc.IHT(max_iter=20, inner_iter=5), rng=1),
-          recover_relu(X, y, 3, 8, max_iter=20, inner_iter=5, rng=1))
+          fit_two_layer(X, y, 3, 8, max_iter=20, inner_iter=5, rng=1))
     _same(sc.fit(X, y, m=3, s=8, solver=sc.IHT(max_iter=10), rule=sc.Sequential.published(), rng=1),
-          recover_relu(X, y, 3, 8, max_iter=10, admission="all", idle="random", unit_moves=False, rng=1))
+          fit_two_layer(X, y, 3, 8, max_iter=10, admission="all", idle="random", unit_moves=False, rng=1))
     _same(sc.fit(X, y, m=3, s=8, solver=sc.IHT(method="htp"), rule=None, generators=H),
-          recover_relu(X, y, 3, 8, method="htp", sequential=False, generators=H))
+          fit_two_layer(X, y, 3, 8, method="htp", sequential=False, generators=H))
     _same(sc.fit(X, y, m=3, s=8, batches=sc.Minibatch(200, epochs=3), rng=4),
-          recover_relu(X, y, 3, 8, batch_size=200, epochs=3, rng=4))
+          fit_two_layer(X, y, 3, 8, batch_size=200, epochs=3, rng=4))
 
 
 def test_deeper_and_vector_fits_are_the_functions_they_choose(planted):
-    """layers > 1 is recover_mlp (the budget split evenly); a 2-d y is the factored fit, full batch
+    """layers > 1 is fit_layerwise (the budget split evenly); a 2-d y is the factored fit, full batch
     or in minibatch epochs, in squared error or cross-entropy."""
     X, y = planted.X, planted.y
     net, results = sc.fit(X, y, m=3, s=8, layers=2, solver=sc.IHT(max_iter=5), rng=0)
     assert isinstance(net, sc.ReLUNet) and len(net.Ws) == 3 and len(results) == 2
-    _same((net, results), recover_mlp(X, y, [3, 3], 8, max_iter=5, rng=0))
+    _same((net, results), fit_layerwise(X, y, [3, 3], 8, max_iter=5, rng=0))
     Y = np.eye(3)[np.random.default_rng(0).integers(0, 3, X.shape[0])]
     _same(sc.fit(X, Y, m=4, s=20, solver=sc.IHT(max_iter=8, loss="cross-entropy"), rng=0),
-          recover_relu_vector(X, Y, 4, 20, max_iter=8, loss="cross-entropy", rng=0))
+          fit_factored(X, Y, 4, 20, max_iter=8, loss="cross-entropy", rng=0))
     _same(sc.fit(X, Y, m=4, s=20, batches=sc.Minibatch(150, epochs=2), rng=0),
-          recover_relu_vector(X, Y, 4, 20, max_iter=2, batch_size=150, rng=0))
+          fit_factored(X, Y, 4, 20, max_iter=2, batch_size=150, rng=0))
 
 
 def test_options_that_do_not_apply_are_refused(planted):
@@ -140,3 +140,21 @@ def test_a_device_runs_the_same_fit_on_torch(planted):
     (_, a), (_, b) = (sc.fit(X, y, m=3, s=8, solver=sc.IHT(max_iter=10), rng=1, device=dev) for dev in (None, "cpu"))
     np.testing.assert_array_equal(a.w.indices, b.w.indices)
     np.testing.assert_allclose(a.w.values, b.w.values, rtol=1e-10, atol=1e-10)
+
+
+def test_the_names_of_0_4_warn_and_run_the_same_fits(planted):
+    """recover_relu, recover_relu_vector and recover_mlp warn (naming sparsecert.fit) and return what the
+    fits they became return, bit for bit."""
+    from sparsecert.deep import fit_factored, fit_layerwise, recover_mlp, recover_relu_vector
+    from sparsecert.relu import fit_two_layer, recover_relu
+
+    X, y = planted.X, planted.y
+    Y = np.stack([y, -y], axis=1)
+    cases = [(recover_relu, fit_two_layer, (X, y, 3, 8), {"max_iter": 5, "rng": 0}),
+             (recover_relu_vector, fit_factored, (X, Y, 3, 8), {"max_iter": 5, "rng": 0}),
+             (recover_mlp, fit_layerwise, (X, y, [3, 3], 8), {"max_iter": 5, "rng": 0})]
+    for old, new, args, kw in cases:
+        with pytest.warns(FutureWarning, match=rf"{old.__name__} is deprecated.*use sparsecert\.fit\("):
+            net_old, _ = old(*args, **kw)
+        net_new, _ = new(*args, **kw)
+        assert all(np.array_equal(a, b) for a, b in zip(net_old.Ws, net_new.Ws))

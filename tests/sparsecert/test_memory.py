@@ -171,16 +171,16 @@ def test_minibatch_vector_iht_holds_one_batch_at_a_time():
     (two batches at once, or numpy.take's buffered copy of X, would be 2 and 4)."""
     import tracemalloc
 
-    from sparsecert.deep import recover_relu_vector
+    from sparsecert.deep import fit_factored
 
     rng = np.random.default_rng(0)
     X = np.asfortranarray(rng.standard_normal((6000, 300)))
     Y = np.eye(3)[rng.integers(0, 3, 6000)]
     kw = dict(batch_size=2000, loss="cross-entropy", progress=False, rng=0)
-    recover_relu_vector(X, Y, 2, 4, max_iter=1, **kw)
+    fit_factored(X, Y, 2, 4, max_iter=1, **kw)
     tracemalloc.start()
     try:
-        recover_relu_vector(X, Y, 4, 40, max_iter=2, **kw)
+        fit_factored(X, Y, 4, 40, max_iter=2, **kw)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -193,7 +193,7 @@ def test_minibatch_iht_reads_a_feature_major_x_in_place():
     (the row-major X's path holds each batch, transposed, at once), and both paths fit alike."""
     import tracemalloc
 
-    from sparsecert.relu import recover_relu
+    from sparsecert.relu import fit_two_layer
 
     rng = np.random.default_rng(0)
     X = np.asfortranarray(rng.standard_normal((6000, 300)))
@@ -202,10 +202,10 @@ def test_minibatch_iht_reads_a_feature_major_x_in_place():
               progress=False, rng=0)
     peaks, nets = [], []
     for data in (X, np.ascontiguousarray(X)):
-        recover_relu(data, y, 2, 4, **{**kw, "epochs": 1})
+        fit_two_layer(data, y, 2, 4, **{**kw, "epochs": 1})
         tracemalloc.start()
         try:
-            nets.append(recover_relu(data, y, 8, 10, **kw))
+            nets.append(fit_two_layer(data, y, 8, 10, **kw))
             peaks.append(tracemalloc.get_traced_memory()[1])
         finally:
             tracemalloc.stop()
@@ -216,23 +216,23 @@ def test_minibatch_iht_reads_a_feature_major_x_in_place():
 
 
 def test_deeper_layers_get_feature_major_data(monkeypatch):
-    """recover_mlp hands every layer its data feature-major (the ReLU features of the layers before
+    """fit_layerwise hands every layer its data feature-major (the ReLU features of the layers before
     it as X is), so no layer's operator copies its data to read X.T; the features are those of the
     fitted net (MLP.features)."""
     import sparsecert.deep as deep
 
     seen = []
-    fit = deep.recover_relu
+    fit = deep.fit_two_layer
 
     def spy(H, *args, **kwargs):
         seen.append((H.flags.f_contiguous, H.copy()))
         return fit(H, *args, **kwargs)
 
-    monkeypatch.setattr(deep, "recover_relu", spy)
+    monkeypatch.setattr(deep, "fit_two_layer", spy)
     rng = np.random.default_rng(0)
     X = np.asfortranarray(rng.standard_normal((400, 12)))
     y = np.maximum(X[:, :2].sum(1), 0)
-    net, _ = deep.recover_mlp(X, y, [4, 3, 3], 12, max_iter=3, rng=0, progress=False)
+    net, _ = deep.fit_layerwise(X, y, [4, 3, 3], 12, max_iter=3, rng=0, progress=False)
     assert [f for f, _ in seen] == [True, True, True]
     for depth, (_, H) in enumerate(seen):
         np.testing.assert_array_equal(H, net.features(X, depth))

@@ -23,10 +23,10 @@ def test_import_sparsecert_does_not_import_torch():
 def test_recovered_two_layer_net_in_torch_gives_the_numpy_outputs():
     """A recovered net evaluated in torch (float64) gives its NumPy outputs to 1e-12; the zero
     weights are seen as pruned by torch's own tooling; from_torch reads the same net back."""
-    from sparsecert.relu import recover_relu  # (sparsecert.relu is a submodule, not imported by sparsecert)
+    from sparsecert.relu import fit_two_layer  # (sparsecert.relu is a submodule, not imported by sparsecert)
 
     p = sc.planted_relu(400, 6, 5, 9, rng=0)
-    net, _ = recover_relu(p.X, p.y, 5, 9, max_iter=20, rng=1)
+    net, _ = fit_two_layer(p.X, p.y, 5, 9, max_iter=20, rng=1)
     model = net.to_torch(masks="nonzero")
     out = model(torch.as_tensor(p.X)).detach().numpy()[:, 0]
     np.testing.assert_allclose(out, net.forward(p.X), rtol=1e-12, atol=1e-12)
