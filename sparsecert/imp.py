@@ -5,7 +5,7 @@ Kept apart, as in open_lth: the model and the training loop
 and the pruning strategy (:mod:`sparsecert.prune`: scores, mask selection,
 schedules).
 :func:`imp` ties them together: train, prune, rewind, repeat (Frankle &
-Carbin 2019), as one configuration of :func:`sparsecert.prune.run.prune_run`.
+Carbin 2019), as one :class:`~sparsecert.prune.Plan` of :func:`sparsecert.prune.prune`.
 
 Rounding convention: a round prunes ``ceil(rate * active)`` weights of a
 layer (layer-wise) or of the whole network (global), at least one and never
@@ -36,8 +36,8 @@ def imp(net0, X, y, *, target=None, rounds=None, rate=0.2, output_rate=None, sco
     Deprecated (0.4.5, removed in 0.5): ``sparsecert.prune.prune(net0, X, y, Plan.imp(...))`` runs the
     same (``Plan(after="finetune")`` or ``"reinit"`` for ``rewind="continue"`` or ``"reinit"``).
     One configuration of the pruning vocabulary:
-    ``prune_run(when="after", score="magnitude", schedule="iterative", after=...)``
-    (:func:`sparsecert.prune.run.prune_run`).
+    ``prune(net0, X, y, Plan(when="after", score="magnitude", schedule="iterative", after=...))``
+    (:func:`sparsecert.prune.prune`).
 
     Parameters
     ----------
@@ -66,7 +66,7 @@ def imp(net0, X, y, *, target=None, rounds=None, rate=0.2, output_rate=None, sco
     -------
     PruneResult
     """
-    from .prune.run import prune_run  # (imp is imported by sparsecert; prune.run only when a run starts)
+    from .prune import Plan, prune  # (imp is imported by sparsecert; prune only when a run starts)
 
     warnings.warn("sparsecert.imp.imp is deprecated and will be removed in 0.5: use sparsecert.prune.prune(net0, "
                   "X, y, sparsecert.prune.Plan.imp(target=..., rate=..., scope=..., rewind_step=...), **training)",
@@ -79,6 +79,6 @@ def imp(net0, X, y, *, target=None, rounds=None, rate=0.2, output_rate=None, sco
     else:
         rewind = check_option(rewind, "rewind", {"init", "continue", "reinit"})
         after, step = {"init": ("rewind", 0), "continue": ("finetune", 0), "reinit": ("reinit", 0)}[rewind]
-    return prune_run(net0, X, y, when="after", score="magnitude", schedule="iterative", rate=rate,
-                     output_rate=output_rate, scope=scope, after=after, rewind_step=step, target=target, rounds=rounds,
-                     evaluate=evaluate, progress=progress, rng=rng, **train_kwargs)
+    plan = Plan(when="after", score="magnitude", schedule="iterative", rate=rate, output_rate=output_rate, scope=scope,
+                after=after, rewind_step=step, target=target, rounds=rounds)
+    return prune(net0, X, y, plan, evaluate=evaluate, progress=progress, rng=rng, **train_kwargs)

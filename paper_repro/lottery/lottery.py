@@ -76,7 +76,8 @@ TABLES = ("lottery_lenet",)
 
 def compute(cfg, run):
     """Per trial and round: the ticket's early-stopping iteration and accuracies, and its controls'."""
-    from sparsecert.torch_bridge import fit, lenet_300_100, prune_torch
+    from sparsecert.prune import Plan, prune
+    from sparsecert.torch_bridge import fit, lenet_300_100
     from sparsecert.torch_bridge.prune import reinitialised
 
     seed, progress = run.seed, run.progress
@@ -87,7 +88,7 @@ def compute(cfg, run):
     for trial in range(cfg["trials"]):
         s = seed + 1000 * trial
         m0 = lenet_300_100(train[0].shape[1], 10, rng=s)
-        res = prune_torch(m0, *train, rounds=cfg["rounds"], rate=0.2, output_rate=0.1, after="rewind", rng=s, **kw)
+        res = prune(m0, *train, Plan(rounds=cfg["rounds"], rate=0.2, output_rate=0.1, after="rewind"), rng=s, **kw)
         rng = np.random.default_rng(s)
         for r, (masks, hist, pm) in enumerate(zip(res.masks, res.histories, res.p_m)):
             rows.append({"trial": trial, "round": r, "p_m": pm, "kind": "winning ticket",

@@ -285,7 +285,8 @@ def fit_imp(task, m, ss, *, epochs=15, batch_size=None, rate=0.1, lr=1e-3, layer
     """
     import torch
 
-    from sparsecert.torch_bridge import mlp, prune_torch
+    from sparsecert.prune import Plan, prune
+    from sparsecert.torch_bridge import mlp
 
     t0 = time.perf_counter()
     n, d = task.X.shape
@@ -299,15 +300,15 @@ def fit_imp(task, m, ss, *, epochs=15, batch_size=None, rate=0.1, lr=1e-3, layer
     model = mlp([d] + [m] * layers + [k], init="torch", bias=False, rng=seed)
     batch = min(n, batch_size or n)
     target = max(1, min(min(int(v) for v in ss), P))
-    res = prune_torch(model, X, y, score="magnitude", schedule="iterative", scope="global", rate=rate,
-                      after="rewind", target=target, epochs=epochs, batch_size=batch, lr=lr, loss=loss,
-                      eval_every=10**9, rng=seed, progress=progress)
+    plan = Plan(score="magnitude", schedule="iterative", scope="global", rate=rate, after="rewind", target=target)
+    res = prune(model, X, y, plan, epochs=epochs, batch_size=batch, lr=lr, loss=loss, eval_every=10**9, rng=seed,
+                progress=progress)
     seconds = time.perf_counter() - t0
     Xt = torch.as_tensor(task.X_test, dtype=torch.float32)
     rows = []
     for s in ss:
         r = next(i for i, kept in enumerate(res.kept) if kept <= s) if min(res.kept) <= s else len(res.kept) - 1
-        model.load_state_dict(res.states[r])  # prune_torch trains copies; model is still ours
+        model.load_state_dict(res.states[r])  # prune trains copies; model is still ours
         with torch.no_grad():
             pred = model(Xt).numpy()
         rows.append({"score": task.score(pred if k > 1 else pred[:, 0]), "kept": res.kept[r], "round": r,

@@ -192,7 +192,8 @@ def _one_seed(cfg, seed, progress):
     import torch
     from torch import nn
 
-    from sparsecert.torch_bridge import prunable_weights, prune_torch
+    from sparsecert.prune import Plan, prune
+    from sparsecert.torch_bridge import prunable_weights
     from sparsecert.torch_bridge.prune import reinitialised
     from sparsecert.torch_bridge.train import apply_masks
 
@@ -206,9 +207,9 @@ def _one_seed(cfg, seed, progress):
     kw = {"lr": cfg["lr"], "batch_size": cfg["batch_size"], "progress": progress}
     rounds = max(0, math.ceil(math.log(min(cfg["p_m"]) / 100) / math.log(1 - RATE)))
     t0 = time.perf_counter()
-    imp = prune_torch(m0, *source_train, rounds=rounds, after="rewind", rates=rates, rng=seed,
-                      iterations=cfg["iterations"], val=source_val, test=source_test,
-                      eval_every=max(1, cfg["iterations"] // 5), **kw)
+    imp = prune(m0, *source_train, Plan(rounds=rounds, after="rewind"), rates=rates, rng=seed,
+                iterations=cfg["iterations"], val=source_val, test=source_test,
+                eval_every=max(1, cfg["iterations"] // 5), **kw)
     source_seconds = time.perf_counter() - t0
     p_feat = [_feature_p_m(m) for m in imp.masks]
     levels = sorted({int(np.argmin([abs(100 * p - g) for p in p_feat])) for g in cfg["p_m"]})

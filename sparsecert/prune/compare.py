@@ -1,6 +1,6 @@
 """Pruning methods side by side on one classification task: one sweep cell per (method, kept fraction, seed).
 
-Every method runs through the pruning vocabulary (:func:`sparsecert.prune.run.prune_run`)
+Every method runs through the pruning vocabulary (a :class:`~sparsecert.prune.Plan`, :func:`sparsecert.prune.run.prune_numpy`)
 or the sparse-training / NEq loops, on the same MLP, data, optimiser and epochs:
 
 ========== ============================================================================
@@ -28,7 +28,8 @@ import numpy as np
 
 from .. import data as D
 from ..nn import ReLUNet, train
-from .run import prune_run
+from .plan import Plan
+from .run import prune_numpy
 
 __all__ = ["METHODS", "pruning_cell", "task_data"]
 
@@ -86,14 +87,16 @@ def pruning_cell(params, seed):
         out = sparse_train(net, Xtr, ytr, method=method, density=keep, update_every=25, rng=rng, **kw)
         kept = sum(int(m.sum()) for m in out["masks"])
     else:
-        cfg = {
-            "magnitude": dict(when="after", score="magnitude", schedule="one-shot", scope="global", after="finetune"),
-            "imp": dict(when="after", score="magnitude", schedule="iterative", scope="layer", after="rewind", rate=0.2),
-            "bingo": dict(when="after", score="bingo", schedule="one-shot", scope="global", after="finetune",
-                          bingo={"subset_fraction": float(params.get("bingo_subset", 0.05)),
-                                 "n_probes": int(params.get("bingo_probes", 4))}),
-        }.get(method, dict(when="init", score=method, schedule="one-shot", scope="global", after="scratch"))
-        res = prune_run(net0, Xtr, ytr, target=target, score_batch=256, rng=rng, progress=False, **cfg, **kw)
+        plan = {
+            "magnitude": Plan(score="magnitude", schedule="one-shot", scope="global", after="finetune", target=target),
+            "imp": Plan(score="magnitude", scope="layer", after="rewind", rate=0.2, target=target),
+            "bingo": Plan(score="bingo", schedule="one-shot", scope="global", after="finetune", target=target),
+        }.get(method) or Plan(when="init", score=method, schedule="one-shot", scope="global", after="scratch",
+                              target=target)
+        if method == "bingo":
+            kw["bingo"] = {"subset_fraction": float(params.get("bingo_subset", 0.05)),
+                           "n_probes": int(params.get("bingo_probes", 4))}
+        res = prune_numpy(net0, Xtr, ytr, plan, score_batch=256, rng=rng, progress=False, **kw)
         net, kept = res.net, res.metrics[-1]["kept"]
         extra = {"rounds": len(res.nets) - 1, "probe_seconds": res.info["probe_seconds"]}
     seconds = time.perf_counter() - t0

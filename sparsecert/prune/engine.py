@@ -6,8 +6,8 @@ it on a :class:`PruneBackend`, the small protocol a model kind implements:
 its initialisation, scores of a trained state, training a start under masks
 (recording the round) and the starts a round may take (the initialisation, a
 rewind point, the last trained state, a fresh initialisation).
-:func:`sparsecert.prune.run.prune_run` (NumPy :class:`~sparsecert.nn.ReLUNet`)
-and :func:`sparsecert.torch_bridge.prune_torch` (torch modules) are its two
+:func:`sparsecert.prune.run.prune_numpy` (NumPy :class:`~sparsecert.nn.ReLUNet`)
+and :func:`sparsecert.torch_bridge.prune_module` (torch modules) are its two
 backends, so counts, schedules, stopping rules and tie rules are the same for
 both by construction; every run returns a :class:`PruneResult`. Pruning while
 training (``when="during"``) is :func:`prune_during` with the goals of

@@ -4,19 +4,19 @@ A :class:`Plan` is the five axes of the pruning vocabulary (:mod:`sparsecert.pru
 schedule, scope, what training restarts from) with its rates and target, frozen and checked when
 made; named presets give the methods of the literature (:meth:`Plan.imp`, :meth:`Plan.one_shot`,
 :meth:`Plan.at_init`, :meth:`Plan.gradual`). :func:`prune` runs a plan on a
-:class:`~sparsecert.nn.ReLUNet` (NumPy, :func:`~sparsecert.prune.run.prune_run`) or on a torch
-module (:func:`sparsecert.torch_bridge.prune_torch`), chosen from the model's type; training
+:class:`~sparsecert.nn.ReLUNet` (NumPy, :func:`~sparsecert.prune.run.prune_numpy`) or on a torch
+module (:func:`sparsecert.torch_bridge.prune_module`), chosen from the model's type; training
 options (``epochs``, ``lr``, ``batch_size``, ``loss``, ...) are passed through.
 """
 
 from __future__ import annotations
 
 import sys
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable
 
 from ..validation import check_float, check_int, check_option
-from .engine import AFTER, SCHEDULES, SCOPES, WHEN, check_during, check_rate, check_target_or_rounds
+from .engine import AFTER, SCHEDULES, SCOPES, WHEN, check_rate, check_target_or_rounds
 
 __all__ = ["Plan", "prune"]
 
@@ -29,9 +29,12 @@ class Plan:
     ----------
     when : {"init", "after", "during"}
         Score the initialisation, the trained net, or prune gradually while training.
-    score : str
-        A name of :data:`sparsecert.prune.SCORES` (``"magnitude"``, ``"snip"``, ...) or ``"bingo"``.
+    score : str or callable
+        A name of :data:`sparsecert.prune.SCORES` (``"magnitude"``, ``"snip"``, ...) or ``"bingo"``;
+        on a NumPy net also a callable ``score(net, masks, ctx) -> list of arrays`` (keep the largest).
     schedule : {"one-shot", "iterative", "gradual"}
+        ``"gradual"``: ``rounds`` prunes spread over training (with ``when="during"``; a NumPy net
+        also takes them after training).
     scope : {"layer", "global"}
     after : {"rewind", "finetune", "reinit", "scratch"}
         What the next training starts from.
@@ -42,12 +45,13 @@ class Plan:
     target : int, optional
         Weights to keep at the end (or ``rounds``, iterative only).
     rounds : int, optional
+        Iterative rounds (0: train only), or the gradual schedule's prunes.
     rewind_step : int
         With ``after="rewind"``: the training step of the first run to rewind to (0: the init).
     """
 
     when: str = "after"
-    score: str = "magnitude"
+    score: str | Callable = "magnitude"
     schedule: str = "iterative"
     scope: str = "layer"
     after: str = "rewind"
@@ -62,17 +66,18 @@ class Plan:
         check_option(self.schedule, "schedule", set(SCHEDULES))
         check_option(self.scope, "scope", set(SCOPES))
         check_option(self.after, "after", set(AFTER))
-        if not isinstance(self.score, str):
-            raise TypeError(f"score must be the name of a score, got {type(self.score).__name__}")
+        if not (isinstance(self.score, str) or callable(self.score)):
+            raise TypeError(f"score must be the name of a score or a callable, got {type(self.score).__name__}")
         check_rate(self.rate)
         if self.output_rate is not None:
             check_float(self.output_rate, "output_rate", low=0.0, high=1.0)
         if self.target is not None:
             check_int(self.target, "target", low=1)
         if self.rounds is not None:
-            check_int(self.rounds, "rounds", low=1)
+            check_int(self.rounds, "rounds", low=0)
         check_int(self.rewind_step, "rewind_step", low=0)
-        check_during(self.when, self.schedule)
+        if self.when == "during" and self.schedule != "gradual":
+            raise ValueError("when='during' prunes gradually: use schedule='gradual'")
         check_target_or_rounds(self.schedule, self.target, self.rounds)
 
     @classmethod
@@ -107,8 +112,8 @@ def prune(model: Any, X: Any, y: Any, plan: Plan, **training: Any) -> Any:
     ----------
     model : ReLUNet or torch.nn.Module
         The initialisation: a :class:`~sparsecert.nn.ReLUNet` runs on NumPy
-        (:func:`~sparsecert.prune.run.prune_run`), a torch module on torch
-        (:func:`sparsecert.torch_bridge.prune_torch`).
+        (:func:`~sparsecert.prune.run.prune_numpy`), a torch module on torch
+        (:func:`sparsecert.torch_bridge.prune_module`).
     X : array_like, shape (n, d) (or the module's input shape)
     y : array_like, shape (n,)
         Targets (integer labels with a cross-entropy loss).
@@ -126,14 +131,13 @@ def prune(model: Any, X: Any, y: Any, plan: Plan, **training: Any) -> Any:
 
     if not isinstance(plan, Plan):
         raise TypeError(f"plan must be a sparsecert.prune.Plan, got {type(plan).__name__}")
-    options = {k: v for k, v in asdict(plan).items() if k != "score"}
     if isinstance(model, ReLUNet):
-        from .run import prune_run
+        from .run import prune_numpy
 
-        return prune_run(model, X, y, score=plan.score, **options, **training)
+        return prune_numpy(model, X, y, plan, **training)
     torch = sys.modules.get("torch")
     if torch is not None and isinstance(model, torch.nn.Module):
-        from ..torch_bridge import prune_torch
+        from ..torch_bridge import prune_module
 
-        return prune_torch(model, X, y, score=plan.score, **options, **training)
+        return prune_module(model, X, y, plan, **training)
     raise TypeError(f"model must be a sparsecert.nn.ReLUNet or a torch.nn.Module, got {type(model).__name__}")

@@ -31,15 +31,16 @@ import time
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..validation import check_array, check_float, check_int, check_option, check_rng, progress_enabled
+from ..validation import check_array, check_int, check_option, check_rng, progress_enabled, warn_deprecated
 from ..nn import ReLUNet, train
-from .engine import (AFTER, SCHEDULES, SCOPES, WHEN, PruneResult, PruningPlan, check_rate, check_target_or_rounds,
-                     gradual_goals, prune_during, prune_rounds)
+from .engine import (PruneResult, PruningPlan, check_rate, check_target_or_rounds, gradual_goals, prune_during,
+                     prune_rounds)
 from .engine import check_progress, prune_step, prune_to  # noqa: F401  (their home before 0.3.1)
+from .plan import Plan
 from .scores import SCORES, synflow_prune
 
 # prune_step, prune_to, check_progress and the axes' names live in .engine (still importable from here)
-__all__ = ["prune_run", "check_rate_prunable"]
+__all__ = ["prune_numpy", "prune_run", "check_rate_prunable"]
 
 def check_rate_prunable(rate, prunable, L):
     """Validated ``rate`` in (0, 1) and ``prunable`` flags (L of them, at least one True)."""
@@ -60,10 +61,10 @@ def _score_fn(score):
     return lambda net, masks, ctx: fn(net, X=ctx["X"], y=ctx["y"], loss=ctx["loss"], rng=ctx["rng"], masks=masks)
 
 
-def prune_run(net0, X, y, *, when="after", score="magnitude", schedule="iterative", rate=0.2, output_rate=None,
-              scope="layer", after="rewind", rewind_step=0, target=None, rounds=None, evaluate=None, score_batch=None,
-              bingo=None, prunable=None, progress=None, rng=None, **train_kwargs):
-    """Run one configuration of the pruning vocabulary (see the module docstring).
+def prune_numpy(net0, X, y, plan, *, evaluate=None, score_batch=None, bingo=None, prunable=None, progress=None,
+                rng=None, **train_kwargs):
+    """Run ``plan`` on a NumPy net: the backend :func:`sparsecert.prune.prune` chooses for a
+    :class:`~sparsecert.nn.ReLUNet` (call that).
 
     Parameters
     ----------
@@ -71,16 +72,9 @@ def prune_run(net0, X, y, *, when="after", score="magnitude", schedule="iterativ
         Initialisation (not modified).
     X, y
         Training data (``y`` integer labels with ``loss="cross-entropy"``).
-    when, score, schedule, scope, after
-        The five axes.
-    rate : float in (0, 1)
-        Per-round fraction (iterative) of the surviving weights.
-    output_rate : float, optional
-        Output-layer rate for layer scope (default ``rate / 2``).
-    rewind_step : int
-        For ``after="rewind"``: the step of the first training run to rewind to.
-    target : int, optional
-        Weights to keep at the end. Or ``rounds`` (iterative only).
+    plan : Plan
+        The five axes, rates, target or rounds and rewind step (see the module docstring); here
+        ``plan.score`` may also be a callable ``score(net, masks, ctx) -> list of arrays``.
     evaluate : callable, optional
         ``evaluate(net) -> dict`` added to each round's metrics.
     score_batch : int, optional
@@ -103,50 +97,55 @@ def prune_run(net0, X, y, *, when="after", score="magnitude", schedule="iterativ
         raise ValueError("X must hold at least one sample, got shape (0, d)")
     if np.shape(y)[:1] != X.shape[:1]:
         raise ValueError(f"y must have one row per sample of X ({X.shape[0]}), got shape {np.shape(y)}")
-    when = check_option(when, "when", set(WHEN))
-    schedule = check_option(schedule, "schedule", set(SCHEDULES))
-    scope = check_option(scope, "scope", set(SCOPES))
-    after = check_option(after, "after", set(AFTER))
+    when, schedule, scope, score = plan.when, plan.schedule, plan.scope, plan.score
     if not callable(score):  # one spelling from here on ("SynFlow" is "synflow" everywhere below)
         score = check_option(score, "score", set(SCORES) | {"bingo"})
-    rate, prunable = check_rate_prunable(rate, prunable, len(net0.Ws))
-    output_rate = rate / 2 if output_rate is None else check_float(output_rate, "output_rate", low=0.0, high=1.0)
-    rewind_step = check_int(rewind_step, "rewind_step", low=0)
+    rate, prunable = check_rate_prunable(plan.rate, prunable, len(net0.Ws))
+    output_rate = rate / 2 if plan.output_rate is None else plan.output_rate
     total = net0.n_weights
-    target, rounds = _check_plan(when, score, schedule, target, rounds, total, train_kwargs.get("epochs", 10))
+    target, rounds = _check_plan(when, score, schedule, plan.target, plan.rounds, total, train_kwargs.get("epochs", 10))
     L = len(net0.Ws)
     rng = check_rng(rng)
-    progress = progress_enabled(progress)
     score_fn = _score_fn(score)
-    loss = train_kwargs.get("loss", "mse")
     rates = [rate] * L if scope == "global" else [rate] * (L - 1) + [output_rate]
     nb = X.shape[0] if score_batch is None else min(check_int(score_batch, "score_batch", low=1), X.shape[0])
-    ctx = {"X": X[:nb], "y": np.asarray(y)[:nb], "loss": loss, "rng": rng, "init": net0}
+    ctx = {"X": X[:nb], "y": np.asarray(y)[:nb], "loss": train_kwargs.get("loss", "mse"), "rng": rng, "init": net0}
     masks = [np.ones(W.shape, bool) for W in net0.Ws]
-    bar = tqdm(desc="pruning rounds", disable=not progress, leave=False)
+    bar = tqdm(desc="pruning rounds", disable=not progress_enabled(progress), leave=False)
     backend = _NumpyBackend(net0, X, y, rng, bar, lambda net, masks: score_fn(net, masks, ctx),
-                               lambda net, masks, rec: _train_maybe_bingo(net, X, y, masks, rng, rec, score, bingo, ctx,
-                                                                          train_kwargs),
-                               train_kwargs, evaluate)
+                            lambda net, masks, rec: _train_maybe_bingo(net, X, y, masks, rng, rec, score, bingo, ctx,
+                                                                       train_kwargs),
+                            train_kwargs, evaluate)
     result = backend.result
-    plan = PruningPlan(when, schedule, scope, after, tuple(rates), tuple(prunable), target, rounds, rewind_step)
+    steps = PruningPlan(when, schedule, scope, plan.after, tuple(rates), tuple(prunable), target, rounds, plan.rewind_step)
     if when == "during":
-        prune_during(plan, backend, masks,
+        prune_during(steps, backend, masks,
                      gradual_goals(target, total, check_int(rounds if rounds is not None else 10, "rounds", low=1)))
     else:
         own = (lambda ms: synflow_prune(lambda m: SCORES["synflow"](net0, m), ms, target / total, scope=scope,
                                         prunable=prunable)) if when == "init" and score == "synflow" else None
-        prune_rounds(plan, backend, masks, own)  # SynFlow prunes itself at init
+        prune_rounds(steps, backend, masks, own)  # SynFlow prunes itself at init
     bar.close()
     result.time = time.perf_counter() - t0
     result.info = {"when": when, "score": score if isinstance(score, str) else getattr(score, "__name__", "custom"),
-                   "schedule": schedule, "scope": scope, "after": after, "rate": rate, "output_rate": output_rate,
-                   "rewind_step": rewind_step, "probe_seconds": ctx.get("probe_seconds", 0.0)}
+                   "schedule": schedule, "scope": scope, "after": plan.after, "rate": rate, "output_rate": output_rate,
+                   "rewind_step": plan.rewind_step, "probe_seconds": ctx.get("probe_seconds", 0.0)}
     return result
 
 
+def prune_run(net0, X, y, *, when="after", score="magnitude", schedule="iterative", rate=0.2, output_rate=None,
+              scope="layer", after="rewind", rewind_step=0, target=None, rounds=None, **options):
+    """Deprecated (goes in 0.6): ``sparsecert.prune.prune(net0, X, y, Plan(when, score, schedule, scope, after,
+    rate, output_rate, target, rounds, rewind_step), **options)``, the same run (:func:`prune_numpy`)."""
+    warn_deprecated("sparsecert.prune.run.prune_run", "sparsecert.prune.prune(net0, X, y, sparsecert.prune.Plan("
+                    "when, score, schedule, scope, after, rate, output_rate, target, rounds, rewind_step), **training)")
+    plan = Plan(when=when, score=score, schedule=schedule, scope=scope, after=after, rate=rate, output_rate=output_rate,
+                target=target, rounds=rounds, rewind_step=rewind_step)
+    return prune_numpy(net0, X, y, plan, **options)
+
+
 def _check_plan(when, score, schedule, target, rounds, total, epochs):
-    """:func:`prune_run`'s checks of how the options combine; returns ``(target, rounds)`` checked."""
+    """:func:`prune_numpy`'s checks of how the options combine; returns ``(target, rounds)`` checked."""
     check_target_or_rounds(schedule, target, rounds)
     if schedule == "iterative" and rounds is not None:
         rounds = check_int(rounds, "rounds", low=0)

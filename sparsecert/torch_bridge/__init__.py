@@ -20,8 +20,8 @@ except ImportError as exc:  # pragma: no cover - exercised only without torch
     raise ImportError(f"sparsecert.torch_bridge needs torch: {TORCH_HINT}") from exc
 
 from .models import convnet, lenet_300_100, mlp, resnet
-from .prune import TorchPruneResult, neq_fit, prune_torch, torch_scores
+from .prune import TorchPruneResult, neq_fit, prune_module, prune_torch, torch_scores
 from .train import evaluate, fit, get_masks, prunable_weights, reestimate_batchnorm
 
-__all__ = ["mlp", "lenet_300_100", "resnet", "convnet", "fit", "reestimate_batchnorm", "evaluate", "prunable_weights", "get_masks", "prune_torch",
+__all__ = ["mlp", "lenet_300_100", "resnet", "convnet", "fit", "reestimate_batchnorm", "evaluate", "prunable_weights", "get_masks", "prune_module", "prune_torch",
            "torch_scores", "TorchPruneResult", "neq_fit"]

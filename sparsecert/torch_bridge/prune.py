@@ -1,6 +1,6 @@
 """The pruning vocabulary on torch models, and NEq for convolutional nets.
 
-:func:`prune_torch` takes the same axes as :func:`sparsecert.prune.run.prune_run`
+:func:`prune_module` takes the same :class:`~sparsecert.prune.Plan` as :func:`sparsecert.prune.run.prune_numpy`
 (when x score x schedule x scope x after) and runs the same round loop
 (:func:`sparsecert.prune.engine.prune_rounds`), so counts, schedules and tie
 rules are identical for NumPy and torch models. Scores: ``magnitude``, ``random``,
@@ -19,17 +19,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..validation import check_float, check_int, check_option, check_rng, integer_seed
+from ..validation import check_float, check_int, check_option, check_rng, integer_seed, warn_deprecated
 from ..neq import Equilibrium
-from ..prune.engine import (AFTER, SCHEDULES, SCOPES, WHEN, PruneResult, PruningPlan, check_during,
-                            check_target_or_rounds, gradual_goals, prune_during, prune_rounds)
+from ..prune.engine import PruneResult, PruningPlan, check_during, gradual_goals, prune_during, prune_rounds
+from ..prune.plan import Plan
 from ..prune.bingo import SubsetProbe
 from ..prune.scores import synflow_prune
 from ..prune.run import check_rate_prunable
 from .models import glorot_normal
 from .train import fit, prunable_weights, thread_budget, to_tensor
 
-__all__ = ["prune_torch", "torch_scores", "TorchPruneResult", "neq_fit", "TORCH_SCORES", "reinitialised"]
+__all__ = ["prune_module", "prune_torch", "torch_scores", "TorchPruneResult", "neq_fit", "TORCH_SCORES", "reinitialised"]
 
 TORCH_SCORES = ("magnitude", "random", "snip", "grasp", "synflow", "bingo")
 
@@ -121,16 +121,17 @@ def reinitialised(model, seed):
 
 
 @thread_budget
-def prune_torch(model0, X, y, *, when="after", score="magnitude", schedule="iterative", scope="layer",
-                after="rewind", rate=0.2, rates=None, output_rate=None, target=None, rounds=None, rewind_step=0,
-                prunable=None, score_batch=256, bingo=None, rng=0, progress=None, seed=None, **fit_kwargs):
-    """Run one configuration of the pruning vocabulary on a torch model (``model0`` is not modified).
+def prune_module(model0, X, y, plan, *, rates=None, prunable=None, score_batch=256, bingo=None, rng=0, progress=None,
+                 seed=None, **fit_kwargs):
+    """Run ``plan`` on a torch model (``model0`` is not modified): the backend
+    :func:`sparsecert.prune.prune` chooses for a ``torch.nn.Module`` (call that).
 
-    Parameters are those of :func:`sparsecert.prune.run.prune_run`; in addition
-    ``rates`` (per prunable tensor, layer scope) overrides ``rate`` /
-    ``output_rate`` (e.g. conv 20%, fc 0%), ``target`` counts weights of
-    prunable tensors only, and ``fit_kwargs`` go to :func:`fit` (``iterations``
-    or ``epochs``, ``lr``, ``batch_size``, ``val``, ``test``, ``eval_every``, ...).
+    Options are those of :func:`sparsecert.prune.run.prune_numpy`; in addition ``rates`` (per
+    prunable tensor, layer scope) overrides the plan's ``rate`` / ``output_rate`` (e.g. conv 20%, fc
+    0%), the plan's ``target`` counts weights of prunable tensors only, and ``fit_kwargs`` go to
+    :func:`fit` (``iterations`` or ``epochs``, ``lr``, ``batch_size``, ``val``, ``test``,
+    ``eval_every``, ...). The score is a name of :data:`TORCH_SCORES`, and the gradual schedule runs
+    while training (``when="during"``).
 
     Returns
     -------
@@ -139,22 +140,18 @@ def prune_torch(model0, X, y, *, when="after", score="magnitude", schedule="iter
         ``model`` the last trained module.
     """
     t0 = time.perf_counter()
-    when = check_option(when, "when", set(WHEN))
-    schedule = check_option(schedule, "schedule", set(SCHEDULES))
+    when, schedule, scope, after, target, rounds = plan.when, plan.schedule, plan.scope, plan.after, plan.target, plan.rounds
     check_during(when, schedule)
-    scope = check_option(scope, "scope", set(SCOPES))
-    after = check_option(after, "after", set(AFTER))
-    score = check_option(score, "score", set(TORCH_SCORES))
+    score = check_option(plan.score, "score", set(TORCH_SCORES))
     L = len(prunable_weights(model0))
-    rate, prunable = check_rate_prunable(rate, prunable, L)
+    rate, prunable = check_rate_prunable(plan.rate, prunable, L)
     if rates is None:
-        out_rate = rate / 2 if output_rate is None else output_rate
+        out_rate = rate / 2 if plan.output_rate is None else plan.output_rate
         rates = [rate] * L if scope == "global" else [rate] * (L - 1) + [out_rate]
     rates = [r if p else 0.0 for r, p in zip(rates, prunable)]
     shapes = [tuple(w.shape) for _, w in prunable_weights(model0)]
     total = int(sum(np.prod(s) for s, p in zip(shapes, prunable) if p))
     frozen_count = int(sum(np.prod(s) for s, p in zip(shapes, prunable) if not p))
-    check_target_or_rounds(schedule, target, rounds)
     if score == "bingo" and when != "after":
         raise ValueError("score='bingo' ranks weights by probes taken while the dense net trains: use when='after'")
     goal = None if target is None else frozen_count + check_int(target, "target", low=1, high=total)
@@ -166,19 +163,30 @@ def prune_torch(model0, X, y, *, when="after", score="magnitude", schedule="iter
     out = PruneResult(model=model0)
     backend = _ModuleBackend(model0, state0, X, y, nb, score, bingo, rng, seed, progress, fit_kwargs, out, total,
                              prunable)
-    plan = PruningPlan(when, schedule, scope, after, tuple(rates), tuple(prunable), goal, rounds, rewind_step)
+    steps = PruningPlan(when, schedule, scope, after, tuple(rates), tuple(prunable), goal, rounds, plan.rewind_step)
     if when == "during":
-        prune_during(plan, backend, masks, [frozen_count + g for g in gradual_goals(
+        prune_during(steps, backend, masks, [frozen_count + g for g in gradual_goals(
             target, total, check_int(rounds if rounds is not None else 10, "rounds", low=1))])
     else:
         own = (lambda ms: synflow_prune(lambda m: backend.scores(model0, m), ms, goal / (total + frozen_count),
                                         scope=scope, prunable=prunable)) if when == "init" and score == "synflow" else None
-        prune_rounds(plan, backend, masks, own)  # SynFlow prunes itself at init
+        prune_rounds(steps, backend, masks, own)  # SynFlow prunes itself at init
     probe = backend.probe
     out.time = time.perf_counter() - t0
     out.info = {"when": when, "score": score, "schedule": schedule, "scope": scope, "after": after, "rates": rates,
                 "probe_seconds": probe.seconds if probe is not None else 0.0, "prunable": prunable}
     return out
+
+
+def prune_torch(model0, X, y, *, when="after", score="magnitude", schedule="iterative", scope="layer",
+                after="rewind", rate=0.2, output_rate=None, target=None, rounds=None, rewind_step=0, **options):
+    """Deprecated (goes in 0.6): ``sparsecert.prune.prune(model0, X, y, Plan(when, score, schedule, scope,
+    after, rate, output_rate, target, rounds, rewind_step), **options)``, the same run (:func:`prune_module`)."""
+    warn_deprecated("sparsecert.torch_bridge.prune_torch", "sparsecert.prune.prune(model0, X, y, sparsecert.prune.Plan("
+                    "when, score, schedule, scope, after, rate, output_rate, target, rounds, rewind_step), **training)")
+    plan = Plan(when=when, score=score, schedule=schedule, scope=scope, after=after, rate=rate, output_rate=output_rate,
+                target=target, rounds=rounds, rewind_step=rewind_step)
+    return prune_module(model0, X, y, plan, **options)
 
 
 class _ModuleBackend:

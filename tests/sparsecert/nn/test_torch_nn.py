@@ -40,15 +40,16 @@ def test_recovered_two_layer_net_in_torch_gives_the_numpy_outputs():
 
 
 def test_densenet_with_the_pruning_engines_masks():
-    """prune_run's masks go to custom_from_mask; the torch model computes the masked net, with
+    """prune_numpy's masks go to custom_from_mask; the torch model computes the masked net, with
     biases, to 1e-12; and from_torch gives the masked weights back."""
-    from sparsecert.prune.run import prune_run
+    from sparsecert.prune import Plan
+    from sparsecert.prune.run import prune_numpy
 
     rng = np.random.default_rng(0)
     X = rng.standard_normal((80, 5))
     y = (X[:, 0] > 0).astype(int)
     net0 = ReLUNet.init([5, 8, 2], rng)
-    res = prune_run(net0, X, y, rounds=2, epochs=3, loss="ce", progress=False, rng=0)
+    res = prune_numpy(net0, X, y, Plan(rounds=2), epochs=3, loss="ce", progress=False, rng=0)
     net, masks = res.nets[-1], res.masks[-1]
     model = net.to_torch(masks=masks)
     assert all(prune.is_pruned(model[i]) for i in (0, 2))

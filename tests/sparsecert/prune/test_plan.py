@@ -53,19 +53,21 @@ def test_presets_are_the_methods_they_name():
 
 @pytest.mark.parametrize("plan", [Plan.imp(target=40, rate=0.4), Plan.one_shot(40), Plan.at_init(40),
                                   Plan.gradual(40, rounds=3)])
-def test_prune_on_numpy_is_prune_run(plan):
-    """On a ReLUNet, prune(model, X, y, plan) is prune_run with the plan's axes: the same masks."""
+def test_prune_on_numpy_is_the_deprecated_prune_run(plan):
+    """On a ReLUNet, prune(model, X, y, plan) is what prune_run (0.4's name, now warning) ran with the
+    plan's axes: the same masks."""
     X, y, net0 = data()
     kw = dict(epochs=3, lr=1e-2, loss="ce", rng=1)
     got = prune(net0, X, y, plan, **kw)
-    want = prune_run(net0, X, y, when=plan.when, score=plan.score, schedule=plan.schedule, scope=plan.scope,
-                     after=plan.after, rate=plan.rate, target=plan.target, rounds=plan.rounds, **kw)
+    with pytest.warns(FutureWarning, match=r"prune_run is deprecated.*sparsecert\.prune\.prune\(net0, X, y"):
+        want = prune_run(net0, X, y, when=plan.when, score=plan.score, schedule=plan.schedule, scope=plan.scope,
+                         after=plan.after, rate=plan.rate, target=plan.target, rounds=plan.rounds, **kw)
     _same_runs(got, want)
     assert got.kept[-1] == 40
 
 
 @pytest.mark.torch
-def test_prune_on_torch_is_prune_torch():
+def test_prune_on_torch_is_the_deprecated_prune_torch():
     torch = pytest.importorskip("torch", reason="the torch extra is not installed")
     from sparsecert.torch_bridge import mlp, prune_torch
 
@@ -73,7 +75,8 @@ def test_prune_on_torch_is_prune_torch():
     model = mlp([6, 10, 3], rng=0)
     plan = Plan.imp(rounds=2)
     got = prune(model, X.astype(np.float32), y, plan, iterations=5, batch_size=20)
-    want = prune_torch(model, X.astype(np.float32), y, rounds=2, iterations=5, batch_size=20)
+    with pytest.warns(FutureWarning, match=r"prune_torch is deprecated.*sparsecert\.prune\.prune\(model0, X, y"):
+        want = prune_torch(model, X.astype(np.float32), y, rounds=2, iterations=5, batch_size=20)
     _same_runs(got, want)
     assert isinstance(model, torch.nn.Module)
 

@@ -1,4 +1,4 @@
-"""The pruning vocabulary end to end: prune_run's axes, BINGO, NEq, SET/RigL."""
+"""The pruning vocabulary end to end: prune_numpy's plans, BINGO, NEq, SET/RigL."""
 
 import numpy as np
 import pytest
@@ -10,7 +10,8 @@ from sparsecert.nn import ReLUNet, as_targets, loss_and_grad, train
 from sparsecert.neq import neq_train, unit_similarity
 from sparsecert.prune.bingo import bingo_train
 from sparsecert.prune.dynamic import layer_densities, sparse_train
-from sparsecert.prune.run import prune_run
+from sparsecert.prune import Plan
+from sparsecert.prune.run import prune_numpy
 
 
 def data(seed=0, n=60, d=6, k=3):
@@ -30,8 +31,9 @@ def test_score_names_are_case_insensitive_all_the_way(when, score, schedule):
     the lower-case names do (the name check was case-insensitive but the branches were not:
     "BINGO" raised KeyError, "SynFlow" silently took the one-shot path; issue 18, defect 11)."""
     X, y, net0 = data()
-    runs = [prune_run(net0, X, y, when=when, score=name, schedule=schedule, target=40, epochs=2, lr=1e-2, loss="ce",
-                      rng=1, bingo={"subset_fraction": 0.1, "n_probes": 2}) for name in (score, score.upper())]
+    runs = [prune_numpy(net0, X, y, Plan(when=when, score=name, schedule=schedule, target=40),
+                        epochs=2, lr=1e-2, loss="ce", rng=1, bingo={"subset_fraction": 0.1, "n_probes": 2})
+            for name in (score, score.upper())]
     for a, b in zip(runs[0].masks[-1], runs[1].masks[-1]):
         np.testing.assert_array_equal(a, b)
 
@@ -46,8 +48,8 @@ def test_every_configuration_reaches_the_target_and_respects_its_masks(when, sco
     round to round, and the trained nets zero outside their masks."""
     X, y, net0 = data()
     target = 40
-    res = prune_run(net0, X, y, when=when, score=score, schedule=schedule, scope=scope, target=target, rate=0.4,
-                    epochs=4, lr=1e-2, loss="ce", rng=1, bingo={"subset_fraction": 0.1, "n_probes": 2})
+    res = prune_numpy(net0, X, y, Plan(when=when, score=score, schedule=schedule, scope=scope, target=target, rate=0.4),
+                      epochs=4, lr=1e-2, loss="ce", rng=1, bingo={"subset_fraction": 0.1, "n_probes": 2})
     assert res.metrics[-1]["kept"] == kept(res.masks[-1]) == target
     for a, b in zip(res.masks, res.masks[1:]):
         assert all(np.all(mb <= ma) for ma, mb in zip(a, b))
@@ -61,7 +63,7 @@ def test_after_sets_the_start_of_each_round(after):
     """With no training (epochs=0) each round's net is its start, masked: rewind/scratch ->
     the initialisation; finetune -> the previous round's net; reinit -> a fresh draw."""
     X, y, net0 = data()
-    res = prune_run(net0, X, y, score="magnitude", schedule="iterative", rounds=2, after=after, epochs=0, rng=3)
+    res = prune_numpy(net0, X, y, Plan(score="magnitude", schedule="iterative", rounds=2, after=after), epochs=0, rng=3)
     for r in (1, 2):
         ref = res.nets[r - 1] if after == "finetune" else net0
         same = all(np.array_equal(W, R * m) for W, R, m in zip(res.nets[r].Ws, ref.Ws, res.masks[r]))
@@ -71,8 +73,8 @@ def test_after_sets_the_start_of_each_round(after):
 def test_one_shot_magnitude_after_training_keeps_the_largest_trained_weights():
     """Global one-shot magnitude pruning keeps exactly the `target` largest |w| of the dense trained net."""
     X, y, net0 = data(2)
-    res = prune_run(net0, X, y, score="magnitude", schedule="one-shot", scope="global", target=25, epochs=3,
-                    lr=1e-2, loss="ce", rng=0)
+    res = prune_numpy(net0, X, y, Plan(score="magnitude", schedule="one-shot", scope="global", target=25),
+                      epochs=3, lr=1e-2, loss="ce", rng=0)
     w = np.concatenate([np.abs(W).ravel() for W in res.nets[0].Ws])
     m = np.concatenate([mk.ravel() for mk in res.masks[-1]])
     assert m.sum() == 25 and w[m].min() >= w[~m].max()
@@ -80,52 +82,53 @@ def test_one_shot_magnitude_after_training_keeps_the_largest_trained_weights():
 
 def test_prunable_layers_stay_dense():
     X, y, net0 = data()
-    res = prune_run(net0, X, y, score="magnitude", schedule="one-shot", target=60, prunable=[True, True, False],
-                    epochs=1, loss="ce", rng=0)
+    res = prune_numpy(net0, X, y, Plan(score="magnitude", schedule="one-shot", target=60),
+                      prunable=[True, True, False], epochs=1, loss="ce", rng=0)
     assert res.masks[-1][2].all() and kept(res.masks[-1]) == 60
 
 
 def test_bad_configurations_raise_clear_errors():
     X, y, net0 = data()
     with pytest.raises(ValueError, match="rate must be in \\(0, 1\\)"):
-        prune_run(net0, X, y, rate=1.0, rounds=1)
+        prune_numpy(net0, X, y, Plan(rate=1.0, rounds=1))
     with pytest.raises(ValueError, match="score must be one of"):
-        prune_run(net0, X, y, score="taylor", rounds=1)
+        prune_numpy(net0, X, y, Plan(score="taylor", rounds=1))
     with pytest.raises(ValueError, match="no prunable layer"):
-        prune_run(net0, X, y, rounds=1, prunable=[False, False, False])
+        prune_numpy(net0, X, y, Plan(rounds=1), prunable=[False, False, False])
     with pytest.raises(ValueError, match="when must be one of"):
-        prune_run(net0, X, y, when="before", rounds=1)
+        prune_numpy(net0, X, y, Plan(when="before", rounds=1))
     with pytest.raises(ValueError, match="use schedule='gradual'"):
-        prune_run(net0, X, y, when="during", schedule="one-shot", target=10)
+        prune_numpy(net0, X, y, Plan(when="during", schedule="one-shot", target=10))
     with pytest.raises(ValueError, match="needs target="):
-        prune_run(net0, X, y, schedule="one-shot")
+        prune_numpy(net0, X, y, Plan(schedule="one-shot"))
     with pytest.raises(ValueError, match="target must be"):
-        prune_run(net0, X, y, schedule="one-shot", target=10**6)
+        prune_numpy(net0, X, y, Plan(schedule="one-shot", target=10**6))
     with pytest.raises(ValueError, match="cannot reach the target"):
-        prune_run(net0, X, y, when="init", score="snip", target=2, epochs=1, loss="ce")  # 3 layers keep >= 1 each
+        prune_numpy(net0, X, y, Plan(when="init", score="snip", target=2),
+                    epochs=1, loss="ce")  # 3 layers keep >= 1 each
 
 
-def test_bad_data_for_prune_run_is_named_before_any_work():
+def test_bad_data_for_prune_numpy_is_named_before_any_work():
     """Issue 18, defect 8: X of the wrong width, empty X, y of another length, epochs=0 where pruning
     happens between epochs, and configurations that cannot run are named errors (before: a matmul
     error, 'range() arg 3 must not be zero', a silent extra epoch, TypeError, KeyError); X as a
     nested list is converted once. (epochs=0 after training is legitimate: rounds start untrained.)"""
     X, y, net0 = data()
     with pytest.raises(ValueError, match=f"X must have shape \\(\\*, {X.shape[1]}\\)"):
-        prune_run(net0, X[:, :-1], y, rounds=1)
+        prune_numpy(net0, X[:, :-1], y, Plan(rounds=1))
     with pytest.raises(ValueError, match="at least one sample"):
-        prune_run(net0, X[:0], y[:0], rounds=1)
+        prune_numpy(net0, X[:0], y[:0], Plan(rounds=1))
     with pytest.raises(ValueError, match="one row per sample"):
-        prune_run(net0, X, y[:-1], rounds=1)
+        prune_numpy(net0, X, y[:-1], Plan(rounds=1))
     with pytest.raises(ValueError, match="epochs must be >= 1"):
-        prune_run(net0, X, y, when="during", schedule="gradual", target=50, epochs=0)
+        prune_numpy(net0, X, y, Plan(when="during", schedule="gradual", target=50), epochs=0)
     with pytest.raises(ValueError, match="give target="):  # before: TypeError comparing an int with None
-        prune_run(net0, X, y, when="init", schedule="iterative", rounds=2)
+        prune_numpy(net0, X, y, Plan(when="init", schedule="iterative", rounds=2))
     for when, schedule in (("init", "one-shot"), ("during", "gradual")):  # before: KeyError 'bingo'
         with pytest.raises(ValueError, match="score='bingo' ranks weights by probes"):
-            prune_run(net0, X, y, when=when, schedule=schedule, score="BINGO", target=50)
-    a = prune_run(net0, X.tolist(), y, rounds=1, rng=0, progress=False)
-    b = prune_run(net0, X, y, rounds=1, rng=0, progress=False)
+            prune_numpy(net0, X, y, Plan(when=when, schedule=schedule, score="BINGO", target=50))
+    a = prune_numpy(net0, X.tolist(), y, Plan(rounds=1), rng=0, progress=False)
+    b = prune_numpy(net0, X, y, Plan(rounds=1), rng=0, progress=False)
     np.testing.assert_array_equal(a.masks[-1][0], b.masks[-1][0])
 
 
@@ -134,8 +137,8 @@ def test_imp_is_the_iterative_magnitude_configuration():
     X, y, net0 = data(4)
     with pytest.warns(FutureWarning, match=r"sparsecert.prune.prune\(net0, X, y, sparsecert.prune.Plan.imp"):
         a = imp(net0, X, y, rounds=2, rate=0.3, epochs=2, loss="ce", rng=5)
-    b = prune_run(net0, X, y, when="after", score="magnitude", schedule="iterative", after="rewind", rounds=2,
-                  rate=0.3, epochs=2, loss="ce", rng=5)
+    b = prune_numpy(net0, X, y, Plan(schedule="iterative", after="rewind", rounds=2, rate=0.3), epochs=2, loss="ce",
+                    rng=5)
     for ma, mb in zip(a.masks, b.masks):
         assert all(np.array_equal(x, z) for x, z in zip(ma, mb))
 
@@ -302,8 +305,8 @@ def test_one_loss_vocabulary_on_numpy_and_torch():
     """"cross-entropy" (the torch side's name) trains the NumPy net exactly as its old name "ce"
     does, and the torch side takes "ce" too; an unknown name is refused on both."""
     X, y, net0 = data(4)
-    a = prune_run(net0, X, y, rounds=1, epochs=2, lr=1e-2, loss="ce", rng=3)
-    b = prune_run(net0, X, y, rounds=1, epochs=2, lr=1e-2, loss="cross-entropy", rng=3)
+    a = prune_numpy(net0, X, y, Plan(rounds=1), epochs=2, lr=1e-2, loss="ce", rng=3)
+    b = prune_numpy(net0, X, y, Plan(rounds=1), epochs=2, lr=1e-2, loss="cross-entropy", rng=3)
     for u, v in zip(a.nets[-1].Ws, b.nets[-1].Ws):
         np.testing.assert_array_equal(u, v)
     with pytest.raises(ValueError, match="loss must be one of"):

@@ -14,7 +14,8 @@ torch = pytest.importorskip("torch", reason="the torch extra is not installed (p
 from sparsecert import data  # noqa: E402
 from sparsecert.nn import ReLUNet  # noqa: E402
 from sparsecert.prune import snip  # noqa: E402
-from sparsecert.torch_bridge import fit, lenet_300_100, mlp, neq_fit, prunable_weights, prune_torch, resnet  # noqa: E402
+from sparsecert.prune import Plan  # noqa: E402
+from sparsecert.torch_bridge import fit, lenet_300_100, mlp, neq_fit, prunable_weights, prune_module, resnet  # noqa: E402
 from sparsecert.torch_bridge.prune import torch_scores  # noqa: E402
 
 pytestmark = pytest.mark.torch
@@ -33,7 +34,7 @@ def test_lottery_ticket_schedule_gives_the_pm_levels(digits):
     through training; every round starts from the initialisation (rewind to init) under its mask."""
     X, y, Xte, yte = digits
     m0 = lenet_300_100(64, 10, rng=0)
-    res = prune_torch(m0, X, y, rounds=3, iterations=20, batch_size=60)
+    res = prune_module(m0, X, y, Plan(rounds=3), iterations=20, batch_size=60)
     sizes = [64 * 300, 300 * 100, 100 * 10]
     active = list(sizes)
     for k in range(4):
@@ -44,7 +45,7 @@ def test_lottery_ticket_schedule_gives_the_pm_levels(digits):
     for masks, state in zip(res.masks, res.states):
         for (name, _), m in zip(prunable_weights(m0), masks):
             assert np.all(state[name].numpy()[~m] == 0)
-    again = prune_torch(m0, X, y, rounds=2, iterations=0)  # no training: each round is init * mask
+    again = prune_module(m0, X, y, Plan(rounds=2), iterations=0)  # no training: each round is init * mask
     for masks, state in zip(again.masks, again.states):
         for (name, _), W0, m in zip(prunable_weights(m0), init, masks):
             np.testing.assert_array_equal(state[name].numpy(), W0 * m)
@@ -87,16 +88,17 @@ def test_torch_synflow_and_grasp_match_the_numpy_scores(digits):
 def test_synflow_prunes_a_torch_model_at_init_as_it_prunes_the_numpy_net(digits):
     """SynFlow at init (its own 100-round exponential schedule, data-free) picks the same masks on
     the torch model and on the NumPy net with the same weights, and ends at the target exactly."""
-    from sparsecert.prune.run import prune_run
+    from sparsecert.prune import Plan
+    from sparsecert.prune.run import prune_numpy
 
     X, y, _, _ = digits
     tm = mlp([64, 20, 10], rng=3)
     lin = [m for m in tm if isinstance(m, torch.nn.Linear)]
     net = ReLUNet([m.weight.detach().double().numpy() for m in lin], [m.bias.detach().double().numpy() for m in lin])
-    a = prune_torch(tm, X, y, when="init", score="synflow", schedule="one-shot", scope="global", target=300,
-                    iterations=1, batch_size=50)
-    b = prune_run(net, X.reshape(len(X), -1), y, when="init", score="synflow", scope="global", target=300,
-                  epochs=1, loss="cross-entropy")
+    a = prune_module(tm, X, y, Plan(when="init", score="synflow", schedule="one-shot", scope="global", target=300),
+                     iterations=1, batch_size=50)
+    b = prune_numpy(net, X.reshape(len(X), -1), y, Plan(when="init", score="synflow", scope="global", target=300),
+                    epochs=1, loss="cross-entropy")
     assert a.kept == [300] and b.kept == [300]
     assert all(np.array_equal(u, v) for u, v in zip(a.masks[0], b.masks[0]))
 
@@ -105,8 +107,8 @@ def test_global_one_shot_keeps_unprunable_layers_dense(digits):
     X, y, _, _ = digits
     r = resnet(8, 4, in_channels=1, classes=10, rng=0)
     L = len(prunable_weights(r))
-    res = prune_torch(r, X[:, None], y, when="after", schedule="one-shot", scope="global", after="finetune",
-                      target=500, prunable=[True] * (L - 1) + [False], iterations=3, batch_size=32)
+    res = prune_module(r, X[:, None], y, Plan(when="after", schedule="one-shot", scope="global", after="finetune", target=500),
+                       prunable=[True] * (L - 1) + [False], iterations=3, batch_size=32)
     assert res.kept[-1] == 500 and res.masks[-1][-1].all()
 
 
@@ -115,8 +117,8 @@ def test_bingo_probes_leave_training_unchanged(digits):
     equal those of plain training with the same seed."""
     X, y, _, _ = digits
     m0 = mlp([64, 32, 10], rng=2)
-    a = prune_torch(m0, X, y, score="bingo", schedule="one-shot", target=100, scope="global", after="finetune",
-                    iterations=15, bingo={"n_probes": 3})
+    a = prune_module(m0, X, y, Plan(score="bingo", schedule="one-shot", target=100, scope="global", after="finetune"),
+                     iterations=15, bingo={"n_probes": 3})
     plain = mlp([64, 32, 10], rng=2)
     fit(plain, X, y, iterations=15, rng=0)
     for name, w in prunable_weights(plain):
@@ -143,11 +145,11 @@ def test_bad_configurations(digits):
     X, y, _, _ = digits
     m0 = mlp([64, 8, 10], rng=0)
     with pytest.raises(ValueError, match="score must be one of"):
-        prune_torch(m0, X, y, score="large_final", rounds=1)
+        prune_module(m0, X, y, Plan(score="large_final", rounds=1))
     with pytest.raises(ValueError, match="no prunable layer"):
-        prune_torch(m0, X, y, rounds=1, prunable=[False, False])
+        prune_module(m0, X, y, Plan(rounds=1), prunable=[False, False])
     with pytest.raises(ValueError, match="rate must be in"):
-        prune_torch(m0, X, y, rounds=1, rate=1.0)
+        prune_module(m0, X, y, Plan(rounds=1, rate=1.0))
     with pytest.raises(ValueError, match="depth must be 6 n \\+ 2"):
         resnet(9)
 
@@ -161,17 +163,17 @@ def test_gradual_pruning_during_training_on_torch(digits, scope):
 
     X, y, _, _ = digits
     m0 = mlp([64, 16, 10], rng=0)
-    res = prune_torch(m0, X, y, when="during", schedule="gradual", scope=scope, target=300, rounds=4,
-                      iterations=40, batch_size=50, prunable=[True, False])
+    res = prune_module(m0, X, y, Plan(when="during", schedule="gradual", scope=scope, target=300, rounds=4),
+                       iterations=40, batch_size=50, prunable=[True, False])
     assert res.kept == [300] and res.masks[-1][1].all() and len(res.histories) == 1
     # d_k = d_T + (1 - d_T)(1 - k/n)^3, d_T = .2 of 1000: n = 3 -> .2 + .8 (8/27) = .437, .2 + .8/27 = .2296, .2
     assert gradual_goals(200, 1000, 3) == [437, 230, 200]
-    with pytest.raises(ValueError, match="use when='during' with schedule='gradual'"):
-        prune_torch(m0, X, y, when="during", schedule="iterative", target=300)
-    with pytest.raises(ValueError, match="use when='during' with schedule='gradual'"):
-        prune_torch(m0, X, y, when="after", schedule="gradual", target=300)
+    with pytest.raises(ValueError, match="when='during' prunes gradually: use schedule='gradual'"):
+        Plan(when="during", schedule="iterative", target=300)  # refused when made
+    with pytest.raises(ValueError, match="use when='during' with schedule='gradual'"):  # NumPy only
+        prune_module(m0, X, y, Plan(when="after", schedule="gradual", target=300))
     with pytest.raises(ValueError, match="needs target="):
-        prune_torch(m0, X, y, when="during", schedule="gradual", rounds=3)
+        prune_module(m0, X, y, Plan(when="during", schedule="gradual", rounds=3))
 
 
 def test_bingo_on_a_conv_net_is_side_effect_free(digits):
@@ -180,8 +182,8 @@ def test_bingo_on_a_conv_net_is_side_effect_free(digits):
     X, y, _, _ = digits
     Xc = X[:, None]
     r0 = resnet(8, 4, in_channels=1, classes=10, rng=4)
-    res = prune_torch(r0, Xc, y, score="bingo", schedule="one-shot", scope="global", after="finetune", target=300,
-                      iterations=6, batch_size=32, bingo={"n_probes": 2})
+    res = prune_module(r0, Xc, y, Plan(score="bingo", schedule="one-shot", scope="global", after="finetune", target=300),
+                       iterations=6, batch_size=32, bingo={"n_probes": 2})
     plain = copy.deepcopy(r0)
     fit(plain, Xc, y, iterations=6, batch_size=32, rng=0)
     for name, v in plain.state_dict().items():
