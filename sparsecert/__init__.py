@@ -4,7 +4,8 @@ The NumPy/SciPy/Numba core never imports torch.
 """
 
 from ._version import __version__  # noqa: F401  (sparsecert.__version__)
-from .fitting import IHT, Minibatch, Restarts, Sequential, fit
+from .configs import IHT, Minibatch, Restarts, Sequential
+from .fitting import fit
 from .models import PlantedProblem, planted_gaussian, planted_relu
 from .nn import ReLUNet
 from .operators import DenseOperator, GaussianOperator, HStackOperator, PatternCache, ReluPatternOperator, SparseSensingOperator

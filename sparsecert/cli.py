@@ -130,7 +130,8 @@ def check_out_dir(path, parser, option="--out"):
 
 def run_recover(args, parser):
     """``sparsecert recover``: y from --y, and A from --A (dense matrix) or X from --X (ReLU model)."""
-    from .fitting import IHT, Sequential, fit
+    from .configs import IHT, Sequential
+    from .fitting import fit
     from .recovery import iht, portfolio
 
     y = _load(args.y, parser, "--y")

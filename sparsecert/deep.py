@@ -22,15 +22,15 @@ import numpy as np
 
 from .validation import check_array, check_int, check_rng, warn_deprecated
 from .recovery import FactoredIHTSolver
+from .configs import IHT, Minibatch, Sequential, from_keywords
 from .relu import fit_two_layer
 from .nn import ReLUNet
 
 __all__ = ["fit_factored", "fit_layerwise", "recover_relu_vector", "recover_mlp"]
 
 
-def fit_factored(X, Y, m, s, *, max_iter=100, tol=1e-10, block=256, rng=None, progress=None, init_scale=None,
-                 backend="numpy", device=None, loss="squared", precondition=None, momentum=None,
-                 batch_size=None):
+def fit_factored(X, Y, m, s, *, solver=IHT(), batches=None, rng=None, progress=None, device=None, init_scale=None,
+                 precondition=None, momentum=None):
     """Fit ``F(X) = relu(X U^T) V`` (U: m x d, V: m x k) with at most ``s`` nonzeros in (U, V).
 
     IHT on the factored loss, ``0.5 ||Y - F(X)||_F^2`` or the softmax
@@ -41,19 +41,20 @@ def fit_factored(X, Y, m, s, *, max_iter=100, tol=1e-10, block=256, rng=None, pr
 
     Parameters
     ----------
-    X, Y, m, s, block, rng, init_scale, backend, device, loss, precondition, momentum
+    X, Y, m, s, rng, init_scale, precondition, momentum
         As for :class:`~sparsecert.recovery.FactoredIHTSolver` (``X`` (n, d),
         ``Y`` (n, k) or (n,), width ``m``, ``s`` nonzeros over both layers).
-    max_iter : int
-        Full-batch steps; with ``batch_size``, epochs.
-    tol : float
-        Stop when ``||Y - F(X)||_F <= tol ||Y||_F`` (squared loss; under
-        cross-entropy when ``loss <= tol^2 loss(F = 0)``); full batch only.
+    solver : sparsecert.IHT
+        ``max_iter`` full-batch steps, ``tol`` (stop when ``||Y - F(X)||_F <= tol ||Y||_F`` under the
+        squared loss, when ``loss <= tol^2 loss(F = 0)`` under cross-entropy; full batch only),
+        ``block`` (hidden units per streamed block, default 256) and ``loss``; the factored fit takes
+        its own step: ``method`` and ``inner_iter`` keep their defaults.
+    batches : sparsecert.Minibatch, optional
+        Epochs of one step per shuffled batch (:meth:`~sparsecert.recovery.FactoredIHTSolver.run_epochs`;
+        the published code's schedule, ``n / batch_size`` times cheaper a step than a full-batch one).
     progress : bool, optional
-    batch_size : int, optional
-        ``max_iter`` epochs of one step per shuffled batch of this many samples
-        (:meth:`~sparsecert.recovery.FactoredIHTSolver.run_epochs`; the published code's schedule,
-        ``n / batch_size`` times cheaper a step than a full-batch one).
+    device : str, optional
+        None: NumPy; a torch device: the torch backend.
 
     Returns
     -------
@@ -62,16 +63,22 @@ def fit_factored(X, Y, m, s, *, max_iter=100, tol=1e-10, block=256, rng=None, pr
     result : RecoveryResult
         ``w`` is the sparse ``theta``.
     """
-    solver = FactoredIHTSolver(X, Y, m, s, block=block, rng=rng, init_scale=init_scale, backend=backend, device=device,
-                               loss=loss, precondition=precondition, momentum=momentum)
-    if batch_size is None:  # xtol 0: the fit stops as stationary only when no step decreases the loss
-        result = solver.solve(max_iter=max_iter, tol=tol, xtol=0.0, progress=progress)
+    if (solver.method, solver.inner_iter) != (IHT.method, IHT.inner_iter):
+        raise ValueError("the factored fit of a 2-d y takes its own step: leave solver.method and "
+                         "solver.inner_iter at their defaults")
+    factored = FactoredIHTSolver(X, Y, m, s, block=solver.block or 256, rng=rng, init_scale=init_scale,
+                                 backend="numpy" if device is None else "torch", device=device, loss=solver.loss,
+                                 precondition=precondition, momentum=momentum)
+    if batches is None:  # xtol 0: the fit stops as stationary only when no step decreases the loss
+        result = factored.solve(max_iter=solver.max_iter, tol=solver.tol, xtol=0.0, progress=progress)
     else:
-        result = solver.run_epochs(max_iter, batch_size, progress=progress).finalize(batch_size=int(batch_size))
-    return ReLUNet([solver.U, solver.V.T], copy=False), result
+        result = factored.run_epochs(batches.epochs, batches.batch_size, progress=progress).finalize(
+            batch_size=batches.batch_size)
+    return ReLUNet([factored.U, factored.V.T], copy=False), result
 
 
-def fit_layerwise(X, y, widths, s, *, method="aiht", sequential=True, max_iter=30, rng=None, progress=None, **kwargs):
+def fit_layerwise(X, y, widths, s, *, solver=IHT(), rule=Sequential(), batches=None, output_sign="auto", rng=None,
+                  progress=None, device=None):
     """Fit a deep sparse ReLU net layer by layer, the budget ``s`` split evenly.
 
     Layer ``l`` is a sparse two-layer fit (:func:`sparsecert.relu.fit_two_layer`
@@ -87,8 +94,9 @@ def fit_layerwise(X, y, widths, s, *, method="aiht", sequential=True, max_iter=3
         Hidden widths ``m_1, ..., m_L``.
     s : int
         Total nonzeros; layer ``l`` gets ``s // L`` (the first gets the rest).
-    method, sequential, max_iter, rng, progress
-        Passed to the per-layer fits (scalar output); ``**kwargs`` too.
+    solver, rule, batches, output_sign, rng, progress, device
+        Passed to the per-layer fits (:func:`sparsecert.relu.fit_two_layer`); with a 2-d ``y`` the
+        factored fits take ``solver.max_iter``, ``rng``, ``progress`` and ``device``.
 
     Returns
     -------
@@ -109,14 +117,12 @@ def fit_layerwise(X, y, widths, s, *, method="aiht", sequential=True, max_iter=3
     for m_l, s_l in zip(widths, budgets):
         s_l = min(s_l, m_l * H.shape[1])
         if y.ndim == 1:
-            net, res = fit_two_layer(
-                H, y, m_l, s_l, method=method, sequential=sequential, max_iter=max_iter, rng=rng,
-                progress=progress, **kwargs,
-            )
+            net, res = fit_two_layer(H, y, m_l, s_l, solver=solver, rule=rule, batches=batches, output_sign=output_sign,
+                                     rng=rng, progress=progress, device=device)
             W, V = net.U * np.abs(net.v)[:, None], np.sign(net.v)[None, :]
         else:
-            where = {k: kwargs[k] for k in ("backend", "device") if k in kwargs}
-            net, res = fit_factored(H, y, m_l, s_l, max_iter=max_iter, rng=rng, progress=progress, **where)
+            net, res = fit_factored(H, y, m_l, s_l, solver=IHT(max_iter=solver.max_iter), rng=rng, progress=progress,
+                                    device=device)
             W, V = net.Ws
         Ws.append(W)
         results.append(res)
@@ -128,14 +134,22 @@ def fit_layerwise(X, y, widths, s, *, method="aiht", sequential=True, max_iter=3
 
 def recover_relu_vector(X, Y, m, s, **options):
     """Deprecated (goes in 0.6): :func:`sparsecert.fit` with a 2-d ``y``; the same fit as
-    :func:`fit_factored` (``options`` are its keywords)."""
+    :func:`fit_factored` (``options``: 0.4's keywords ``max_iter``, ``tol``, ``block``, ``loss``,
+    ``batch_size`` (``max_iter`` epochs), ``backend``, ``device`` and the solver's)."""
     warn_deprecated("sparsecert.deep.recover_relu_vector", "sparsecert.fit(X, Y, m=m, s=s, solver=sparsecert.IHT("
                     "max_iter, tol, block, loss), batches=sparsecert.Minibatch(batch_size, epochs))")
-    return fit_factored(X, Y, m, s, **options)
+    old = {k: options.pop(k) for k in ("max_iter", "tol", "block", "loss") if k in options}
+    batch_size, backend = options.pop("batch_size", None), options.pop("backend", "numpy")
+    device = options.pop("device", None)
+    solver = IHT(**{"block": 256, **old})
+    batches = None if batch_size is None else Minibatch(batch_size, solver.max_iter)
+    return fit_factored(X, Y, m, s, solver=solver, batches=batches, device=None if backend == "numpy" else device or "cpu",
+                        **options)
 
 
 def recover_mlp(X, y, widths, s, **options):
     """Deprecated (goes in 0.6): :func:`sparsecert.fit` with ``layers``; the same fit as
-    :func:`fit_layerwise` (``options`` are its keywords)."""
+    :func:`fit_layerwise` (``options``: 0.4's keywords, read by :func:`sparsecert.configs.from_keywords`;
+    ``max_iter`` 30 by default, as it was)."""
     warn_deprecated("sparsecert.deep.recover_mlp", "sparsecert.fit(X, y, m=m, s=s, layers=len(widths), ...)")
-    return fit_layerwise(X, y, widths, s, **options)
+    return fit_layerwise(X, y, widths, s, **from_keywords({"max_iter": 30, **options}))

@@ -30,7 +30,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .fitting import Restarts
+from .configs import Restarts
 from .recovery import LOSSES, METHODS, iht, iht_omp, omp, portfolio
 
 __all__ = ["SparseRegressor", "SparseReLURegressor", "SparseReLUClassifier"]
@@ -257,7 +257,8 @@ class SparseReLURegressor(RegressorMixin, BaseEstimator):
     }
 
     def fit(self, X: Any, y: Any) -> SparseReLURegressor:
-        from .fitting import IHT, Minibatch, Sequential, fit
+        from .configs import IHT, Minibatch, Sequential
+        from .fitting import fit
 
         self._validate_params()
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True)
@@ -318,7 +319,8 @@ class SparseReLUClassifier(ClassifierMixin, BaseEstimator):
     }
 
     def fit(self, X: Any, y: Any) -> SparseReLUClassifier:
-        from .fitting import IHT, fit
+        from .configs import IHT
+        from .fitting import fit
 
         self._validate_params()
         X, y = validate_data(self, X, y, dtype=np.float64)

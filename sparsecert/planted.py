@@ -19,7 +19,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .validation import check_float, check_int, check_rng, integer_seed
-from .fitting import IHT, Minibatch, Sequential, fit
+from .configs import IHT, Minibatch, Sequential
+from .fitting import fit
 from .prune import Plan, prune
 from .nn import ReLUNet
 from .models import planted_relu

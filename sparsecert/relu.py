@@ -29,10 +29,11 @@ import numpy as np
 
 from .validation import check_array, check_int, check_option, check_rng, seed_from_rng, warn_deprecated
 from .backend import resolve, to_numpy
+from .configs import IHT, Minibatch, Sequential, from_keywords
 from .metrics import psnr  # its home is sparsecert.metrics; kept importable from here
 from .nn import ReLUNet
 from .operators import HStackOperator, ReluPatternOperator, TorchReluPatternOperator
-from .recovery import ADMISSIONS, IDLE_GENERATORS, METHODS, IHTSolver, MinibatchIHTSolver, SequentialIHTSolver
+from .recovery import IHTSolver, MinibatchIHTSolver, SequentialIHTSolver
 from .sparse import SparseVector
 
 if TYPE_CHECKING:
@@ -151,31 +152,18 @@ def fit_two_layer(
     m: int,
     s: int,
     *,
+    solver: IHT = IHT(),
+    rule: Sequential | None = Sequential(),
+    batches: Minibatch | None = None,
     generators: ArrayLike | int | None = None,
-    method: str = "aiht",
     output_sign: str = "auto",
-    sequential: bool = True,
-    period: int = 1,
-    admission: str = "adaptive",
-    idle: str = "residual",
-    unit_moves: bool = True,
-    merge_twins: bool = False,
-    max_iter: int = 100,
-    tol: float = 1e-10,
-    xtol: float = 1e-12,
-    inner_iter: int = 3,
-    batch_size: int | None = None,
-    epochs: int = 1,
-    block: int | None = None,
     rng: RngLike = None,
     progress: bool | None = None,
     callback: Callable | None = None,
-    backend: str = "numpy",
     device: str | None = None,
 ) -> tuple[ReLUNet, RecoveryResult]:
     """Fit a sparse two-layer ReLU net ``f(x) = sum_j relu(x . u_j) v_j`` to ``(X, y)`` by IHT: the fit
-    :func:`sparsecert.fit` runs for a 1-d ``y`` and one hidden layer (call that: its configuration
-    objects hold these options).
+    :func:`sparsecert.fit` runs for a 1-d ``y`` and one hidden layer (call that).
 
     Parameters
     ----------
@@ -188,10 +176,26 @@ def fit_two_layer(
     s : int
         Nonzeros allowed in the fused weights, ``1 <= s <= m * d`` (``2 m d``
         for mixed signs).
+    solver : sparsecert.IHT
+        The step (``method``, AIHT's ``inner_iter`` conjugate-gradient steps: with the sequential
+        rule on wide nets and few samples, fewer steps fit the random patterns less exactly and
+        survive the generator update better, paper_repro/recovery/README.md), the stopping rule
+        (``max_iter`` full-batch iterations, ``tol``, ``xtol`` as in :func:`sparsecert.iht`) and
+        the streaming ``block`` (generators per block).
+    rule : sparsecert.Sequential or None
+        Sequential-convex IHT (default, the paper's method): generators follow the weights
+        (:class:`sparsecert.Sequential`: ``period``, how units enter the support, idle units'
+        generators, unit moves and twin merges). The sequence is not monotone (the operator
+        changes), so the iterate whose network fits best is returned (``info["best_iter"]``); the
+        residuals record the whole run. ``None``: fixed patterns (the recovery theorem's setting;
+        the ``generators`` given, else seeded Gaussian ones), which fit a planted net at about
+        15-20 dB where the sequential rule recovers it (paper_repro/recovery/README.md).
+    batches : sparsecert.Minibatch, optional
+        Epochs of one IHT step per minibatch (rows shuffled with ``rng`` each epoch); None, or a
+        batch of at least n rows: full batch.
     generators : array_like, shape (m, d), optional
-        Given generators (fixed, or the first ones with ``sequential``);
-        default: seeded Gaussian draws keyed by ``rng``.
-    method : {"iht", "niht", "aiht", "htp"}
+        Given generators (fixed, or the first ones with a rule); default: seeded Gaussian draws
+        keyed by ``rng``.
     output_sign : {"auto", "positive", "mixed"}
         Output weights all +1 (``"positive"``, the paper's model: ``m d``
         columns) or +-1 (``"mixed"``: a positive and a negative unit per
@@ -200,71 +204,16 @@ def fit_two_layer(
         positive net can produce; there it recovers planted nets exactly
         where ``"mixed"`` stops near 35-45 dB) and ``"mixed"`` otherwise;
         the choice made is ``info["output_sign"]``.
-    sequential : bool
-        Sequential-convex IHT (default, the paper's method): generators
-        follow the weights. The sequence is not monotone (the operator
-        changes), so the iterate whose network fits best is returned
-        (``info["best_iter"]``); the residuals record the whole run.
-        ``False``: fixed patterns (the recovery theorem's setting; the
-        ``generators`` given, else seeded Gaussian ones), which fit a
-        planted net at about 15-20 dB where the sequential rule recovers
-        it (paper_repro/recovery/README.md).
-    period : int
-        Steps between generator updates (sequential only).
-    admission : {"adaptive", "halving", "all"}
-        Sequential, full batch: how units enter the support at a generator
-        update (:class:`~sparsecert.recovery.SequentialIHTSolver`).
-        ``"all"`` is the published rule; ``"halving"`` retries an update that
-        would raise the network's residual with half, a quarter, ... of the
-        entering units and keeps the best; ``"adaptive"`` (default) halves
-        from the start where idle units take one-feature generators
-        (``idle="residual"``, sparse units), else runs ``"all"`` until two
-        updates in a row bring no better network, then goes back to the best
-        one and on with ``"halving"``.
-    idle : {"residual", "random"}
-        Sequential, full batch: generators of units without weights.
-        ``"residual"`` (default) gives them, one each, the one-feature
-        generators ``+-e_k`` whose unit best fits the residual, at the start
-        and after each update (one O(n d) pass), where the budget leaves units
-        sparse (``4 s <= m d``); ``"random"`` keeps their random draw (the
-        published rule).
-    unit_moves : bool
-        Sequential, full batch: after a generator update that brings no
-        better network, take the merge of two units or the split of one
-        feature off a unit that lowers the residual most (nets with at most
-        64 units with weights).
-    merge_twins : bool
-        Sequential, full batch: merge units whose weights are positive
-        multiples of each other after each update (an exact identity of the
-        network that frees weights; see :class:`~sparsecert.recovery.SequentialIHTSolver`
-        for where it helps and where it hurts).
-    max_iter : int
-        Full-batch iterations (ignored with minibatches).
-    tol, xtol : float
-        Stopping rules of :func:`sparsecert.iht`.
-    inner_iter : int
-        AIHT inner conjugate-gradient steps per iteration (the reference
-        code uses 10 gradient steps). With ``sequential`` on wide nets and few
-        samples, fewer steps fit the random patterns less exactly and survive
-        the generator update better (paper_repro/recovery/README.md, "Real MNIST at reduced size").
-    batch_size : int, optional
-        0 or None: full batch. Otherwise epochs of one IHT step per minibatch
-        (rows shuffled with ``rng`` each epoch).
-    epochs : int
-        Passes over the data in minibatch mode.
-    block : int, optional
-        Generators per streaming block.
     rng : None, int or Generator
         Seeds the generators and the minibatch order.
     progress : bool, optional
         Progress bar (default: when stderr is a terminal).
     callback : callable, optional
         ``callback(it, w, rel_residual)`` after each step.
-    backend : {"numpy", "torch"}
-        Where the operator's data and products live: NumPy/Numba (default,
-        the reference) or torch tensors (same iterates to ~1e-12 in float64).
     device : str, optional
-        torch device, ``"cpu"`` (default) or ``"cuda"``/``"cuda:K"``.
+        None (default): NumPy and Numba, the reference. A torch device (``"cpu"``, ``"cuda"``,
+        ``"cuda:K"``): the operator's data and products live there as torch tensors (the same
+        iterates to ~1e-12 in float64).
 
     Returns
     -------
@@ -281,7 +230,8 @@ def fit_two_layer(
     natural network read off ``w``.
     """
     t_start = time.perf_counter()
-    resolve(backend, device)  # fail early on an unknown or unavailable backend
+    backend = "numpy" if device is None else "torch"
+    resolve(backend, device)  # fail early on an unavailable backend
     X = check_array(to_numpy(X), "X", ndim=2, fortran=True)  # F-contiguous X: the operator's X.T is a view
     n, d = X.shape
     if n < 1 or d < 1:
@@ -291,31 +241,25 @@ def fit_two_layer(
     output_sign = check_option(output_sign, "output_sign", {"auto", "positive", "mixed"})
     if output_sign == "auto":
         output_sign = "positive" if float(y.min()) >= 0 else "mixed"
-    N = m * d * (2 if output_sign == "mixed" else 1)
-    s = check_int(s, "s", low=1, high=N)
-    method = check_option(method, "method", set(METHODS))
-    period = check_int(period, "period", low=1)
-    admission = check_option(admission, "admission", set(ADMISSIONS))
-    idle = check_option(idle, "idle", set(IDLE_GENERATORS))
-    epochs = check_int(epochs, "epochs", low=1)
-    batch_size = 0 if batch_size is None else check_int(batch_size, "batch_size", low=0)
+    s = check_int(s, "s", low=1, high=m * d * (2 if output_sign == "mixed" else 1))
     rng = check_rng(rng)
-    A = relu_operator(X, m, generators=generators, output_sign=output_sign, rng=rng, block=block, backend=backend, device=device)
-    if batch_size and batch_size < n:
-        mini = MinibatchIHTSolver(
-            A, X, y, s, batch_size=batch_size, epochs=epochs, rng=rng, sequential=sequential, period=period,
-            method=method, inner_iter=inner_iter,
-        )
+    A = relu_operator(X, m, generators=generators, output_sign=output_sign, rng=rng, block=solver.block,
+                      backend=backend, device=device)
+    steps: dict[str, Any] = dict(method=solver.method, inner_iter=solver.inner_iter)
+    if batches is not None and batches.batch_size < n:
+        mini = MinibatchIHTSolver(A, X, y, s, batch_size=batches.batch_size, epochs=batches.epochs, rng=rng,
+                                  sequential=rule is not None, period=1 if rule is None else rule.period, **steps)
         result = mini.solve(progress=progress, callback=callback)
     else:
-        solver: IHTSolver
-        if sequential:
-            solver = SequentialIHTSolver(A, y, s, period=period, admission=admission, idle=idle,
-                                         unit_moves=unit_moves, merge_twins=merge_twins, method=method, inner_iter=inner_iter)
+        full: IHTSolver
+        if rule is not None:
+            full = SequentialIHTSolver(A, y, s, period=rule.period, admission=rule.admission, idle=rule.idle,
+                                       unit_moves=rule.unit_moves, merge_twins=rule.merge_twins, **steps)
         else:
-            solver = IHTSolver(A, y, s, method=method, inner_iter=inner_iter)
-        result = solver.solve(max_iter=max_iter, tol=tol, xtol=xtol, progress=progress, callback=callback)
-    net = _describe_returned(result, X, y, m, d, output_sign, sequential)
+            full = IHTSolver(A, y, s, **steps)
+        result = full.solve(max_iter=solver.max_iter, tol=solver.tol, xtol=solver.xtol, progress=progress,
+                            callback=callback)
+    net = _describe_returned(result, X, y, m, d, output_sign, rule is not None)
     result.time = time.perf_counter() - t_start
     result.info["operator"] = A
     result.info["output_sign"] = output_sign
@@ -324,11 +268,12 @@ def fit_two_layer(
 
 def recover_relu(X: ArrayLike, y: ArrayLike, m: int, s: int, **options: Any) -> tuple[ReLUNet, RecoveryResult]:
     """Deprecated (goes in 0.6): :func:`sparsecert.fit`, whose ``solver``, ``rule`` and ``batches``
-    hold these options; the same fit as :func:`fit_two_layer` (``options`` are its keywords)."""
+    hold these options; the same fit as :func:`fit_two_layer` (``options``: 0.4's keywords, read by
+    :func:`sparsecert.configs.from_keywords`)."""
     warn_deprecated("sparsecert.relu.recover_relu", "sparsecert.fit(X, y, m=m, s=s, solver=sparsecert.IHT(method, "
                     "inner_iter, max_iter, tol, xtol, block), rule=sparsecert.Sequential(...) or None, "
                     "batches=sparsecert.Minibatch(batch_size, epochs), output_sign=..., generators=...)")
-    return fit_two_layer(X, y, m, s, **options)
+    return fit_two_layer(X, y, m, s, **from_keywords(options))
 
 
 def _describe_returned(result, X, y, m, d, output_sign, sequential):

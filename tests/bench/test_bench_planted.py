@@ -50,10 +50,7 @@ def test_sequential_aiht_15_iterations(benchmark, inner_iter, admission):
     out = {}
 
     def run():
-        net, res = fit_two_layer(
-            p.X, p.y, m, s, method="aiht", sequential=True, max_iter=15, inner_iter=inner_iter, rng=1, tol=0.0,
-            admission=admission,
-        )
+        net, res = fit_two_layer(p.X, p.y, m, s, solver=sc.IHT(method="aiht", inner_iter=inner_iter, max_iter=15, tol=0.0), rule=sc.Sequential(admission=admission), rng=1)
         out.update(res=res, net=net)
 
     benchmark.pedantic(run, rounds=3, iterations=1, warmup_rounds=1)

@@ -5,7 +5,8 @@ import pytest
 
 from paper_repro.recovery import tasks
 from sparsecert import data
-from sparsecert.relu import psnr, fit_two_layer
+import sparsecert as sc
+from sparsecert.relu import fit_two_layer, psnr
 
 
 def test_fourier_features_are_a_shift_invariant_kernel():
@@ -103,7 +104,7 @@ def test_sequential_iht_returns_the_best_network_seen():
     residual is the smallest one recorded (residuals after each generator update are the network's)."""
     img = data.sample_image("china.jpg", 16, gray=True)
     t = tasks.inr_task(img, d=200, sigma=2.0)
-    net, res = fit_two_layer(t.X, t.y, 20, 20, method="aiht", sequential=True, inner_iter=10, max_iter=25, rng=0)
+    net, res = fit_two_layer(t.X, t.y, 20, 20, solver=sc.IHT(method="aiht", inner_iter=10, max_iter=25), rng=0)
     rel = np.linalg.norm(t.y - net.forward(t.X)) / np.linalg.norm(t.y)
     assert rel == pytest.approx(min(res.residuals), rel=1e-8)
     assert res.info["best_iter"] <= res.n_iter and net.fused_weights().nnz <= 20

@@ -44,26 +44,27 @@ def test_torch_operator_keeps_the_contract_and_the_columns(follow, rng):
     assert isinstance(A.matvec(np.ones(28)), torch.Tensor)
 
 
+IHT8 = sc.IHT(method="aiht", max_iter=8, tol=0.0)
 CASES = {
-    "fixed": dict(sequential=False),
-    "sequential": dict(sequential=True),
-    "mixed-sign": dict(sequential=True, output_sign="mixed"),
-    "minibatch": dict(sequential=True, batch_size=400, epochs=2),
-    "htp-fixed": dict(sequential=False, method="htp"),
-    "halving-admission": dict(sequential=True, admission="halving"),
-    "mixed-sign-halving": dict(sequential=True, output_sign="mixed", admission="halving"),
+    "fixed": dict(rule=None),
+    "sequential": dict(),
+    "mixed-sign": dict(output_sign="mixed"),
+    "minibatch": dict(batches=sc.Minibatch(400, 2)),
+    "htp-fixed": dict(rule=None, solver=sc.IHT(method="htp", max_iter=8, tol=0.0)),
+    "halving-admission": dict(rule=sc.Sequential(admission="halving")),
+    "mixed-sign-halving": dict(output_sign="mixed", rule=sc.Sequential(admission="halving")),
 }
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_torch_gives_the_numpy_iterates(case):
-    """fit_two_layer(backend="torch") follows the NumPy run: same support, weights and residuals
+    """fit_two_layer(device=...) (the torch backend) follows the NumPy run: same support, weights and residuals
     to 1e-10 relative in float64 (products differ only in summation order). HTP included: its
     step after a least-squares solve is ||w_S||^2 / ||A_S w_S||^2, no longer a ratio of round-off."""
     p = sc.planted_relu(1500, 8, 16, 24, rng=2)
-    kw = {"max_iter": 8, "rng": 1, "tol": 0.0, "method": "aiht", **CASES[case]}
+    kw = {"solver": IHT8, "rng": 1, **CASES[case]}
     _, a = fit_two_layer(p.X, p.y, 16, 24, **kw)
-    _, b = fit_two_layer(torch.as_tensor(p.X), p.y, 16, 24, backend="torch", device=DEVICE, **kw)
+    _, b = fit_two_layer(torch.as_tensor(p.X), p.y, 16, 24, device=DEVICE, **kw)
     np.testing.assert_array_equal(a.w.indices, b.w.indices)
     assert _rel(b.w.values, a.w.values) <= 1e-10
     assert _rel(b.residuals, a.residuals) <= 1e-10 or np.abs(b.residuals - a.residuals).max() <= 1e-12
@@ -85,8 +86,8 @@ def test_float32_on_torch_is_float32_accurate():
     """float32 data gives float32 products; the fit agrees with float64 to float32 accuracy (~1e-4)."""
     p = sc.planted_relu(1000, 6, 8, 12, rng=4)
     X32 = p.X.astype(np.float32)
-    _, a = fit_two_layer(X32, p.y.astype(np.float32), 8, 12, max_iter=6, rng=1, tol=0.0, backend="torch", device=DEVICE)
-    _, b = fit_two_layer(p.X, p.y, 8, 12, max_iter=6, rng=1, tol=0.0, backend="torch", device=DEVICE)
+    _, a = fit_two_layer(X32, p.y.astype(np.float32), 8, 12, solver=sc.IHT(max_iter=6, tol=0.0), rng=1, device=DEVICE)
+    _, b = fit_two_layer(p.X, p.y, 8, 12, solver=sc.IHT(max_iter=6, tol=0.0), rng=1, device=DEVICE)
     assert a.w.values.dtype == np.float32
     assert np.abs(a.residuals - b.residuals).max() <= 1e-4
 
@@ -98,8 +99,8 @@ def test_bad_backend_and_device():
         resolve("numpy", "cuda")
     with pytest.raises(ValueError, match="not available"):
         resolve("torch", "cuda:7")
-    with pytest.raises(ValueError, match="backend must be one of"):
-        fit_two_layer(np.ones((5, 2)), np.ones(5), 2, 2, backend="cupy")
+    with pytest.raises(ValueError, match="not available"):
+        fit_two_layer(np.ones((5, 2)), np.ones(5), 2, 2, device="cuda:7")
 
 
 def test_vector_output_and_deep_fits_on_torch():
@@ -109,22 +110,21 @@ def test_vector_output_and_deep_fits_on_torch():
     rng = np.random.default_rng(0)
     X = rng.standard_normal((300, 6))
     Y = np.maximum(X @ rng.standard_normal((6, 4)), 0) @ rng.standard_normal((4, 3))
-    _, a = fit_factored(X, Y, 4, 20, max_iter=30, rng=1)
-    _, b = fit_factored(X, Y, 4, 20, max_iter=30, rng=1, backend="torch", device=DEVICE)
+    _, a = fit_factored(X, Y, 4, 20, solver=sc.IHT(max_iter=30), rng=1)
+    _, b = fit_factored(X, Y, 4, 20, solver=sc.IHT(max_iter=30), rng=1, device=DEVICE)
     np.testing.assert_array_equal(a.w.indices, b.w.indices)
     assert _rel(b.w.values, a.w.values) <= 1e-10 and b.n_iter == a.n_iter
     labels = np.eye(3)[np.argmax(Y, axis=1)]  # softmax cross-entropy on one-hot labels
-    _, a = fit_factored(X, labels, 4, 20, max_iter=30, rng=1, loss="cross-entropy")
-    _, b = fit_factored(X, labels, 4, 20, max_iter=30, rng=1, loss="cross-entropy", backend="torch",
-                               device=DEVICE)
+    _, a = fit_factored(X, labels, 4, 20, solver=sc.IHT(max_iter=30, loss="cross-entropy"), rng=1)
+    _, b = fit_factored(X, labels, 4, 20, solver=sc.IHT(max_iter=30, loss="cross-entropy"), rng=1, device=DEVICE)
     np.testing.assert_array_equal(a.w.indices, b.w.indices)
     assert _rel(b.w.values, a.w.values) <= 1e-10 and np.allclose(a.residuals, b.residuals, rtol=1e-10)
     # (a deep instance whose second-layer features have no duplicated columns: on duplicates the
     # restricted CG is singular and its null-space drift is round-off, different on each backend;
     # so positive outputs: the mixed split starts both signs' units from the same generators)
-    kw = dict(max_iter=5, rng=2, output_sign="positive")
+    kw = dict(solver=sc.IHT(max_iter=5), rng=2, output_sign="positive")
     _, ra = fit_layerwise(X, Y[:, 0], [6, 5], 40, **kw)
-    _, rb = fit_layerwise(X, Y[:, 0], [6, 5], 40, backend="torch", device=DEVICE, **kw)
+    _, rb = fit_layerwise(X, Y[:, 0], [6, 5], 40, device=DEVICE, **kw)
     for x, z in zip(ra, rb):
         np.testing.assert_array_equal(x.w.indices, z.w.indices)
         assert _rel(z.w.values, x.w.values) <= 1e-10

@@ -62,13 +62,13 @@ def test_scalar_fits_are_the_two_layer_fit(planted):
     default rule, the published rule, fixed given generators, and minibatch epochs."""
     X, y, H = planted.X, planted.y, planted.A.generators()
     _same(sc.fit(X, y, m=3, s=8, solver=sc.IHT(max_iter=20, inner_iter=5), rng=1),
-          fit_two_layer(X, y, 3, 8, max_iter=20, inner_iter=5, rng=1))
+          fit_two_layer(X, y, 3, 8, solver=sc.IHT(inner_iter=5, max_iter=20), rng=1))
     _same(sc.fit(X, y, m=3, s=8, solver=sc.IHT(max_iter=10), rule=sc.Sequential.published(), rng=1),
-          fit_two_layer(X, y, 3, 8, max_iter=10, admission="all", idle="random", unit_moves=False, rng=1))
+          fit_two_layer(X, y, 3, 8, solver=sc.IHT(max_iter=10), rule=sc.Sequential(admission="all", idle="random", unit_moves=False), rng=1))
     _same(sc.fit(X, y, m=3, s=8, solver=sc.IHT(method="htp"), rule=None, generators=H),
-          fit_two_layer(X, y, 3, 8, method="htp", sequential=False, generators=H))
+          fit_two_layer(X, y, 3, 8, solver=sc.IHT(method="htp"), rule=None, generators=H))
     _same(sc.fit(X, y, m=3, s=8, batches=sc.Minibatch(200, epochs=3), rng=4),
-          fit_two_layer(X, y, 3, 8, batch_size=200, epochs=3, rng=4))
+          fit_two_layer(X, y, 3, 8, batches=sc.Minibatch(200, 3), rng=4))
 
 
 def test_deeper_and_vector_fits_are_the_functions_they_choose(planted):
@@ -77,12 +77,12 @@ def test_deeper_and_vector_fits_are_the_functions_they_choose(planted):
     X, y = planted.X, planted.y
     net, results = sc.fit(X, y, m=3, s=8, layers=2, solver=sc.IHT(max_iter=5), rng=0)
     assert isinstance(net, sc.ReLUNet) and len(net.Ws) == 3 and len(results) == 2
-    _same((net, results), fit_layerwise(X, y, [3, 3], 8, max_iter=5, rng=0))
+    _same((net, results), fit_layerwise(X, y, [3, 3], 8, solver=sc.IHT(max_iter=5), rng=0))
     Y = np.eye(3)[np.random.default_rng(0).integers(0, 3, X.shape[0])]
     _same(sc.fit(X, Y, m=4, s=20, solver=sc.IHT(max_iter=8, loss="cross-entropy"), rng=0),
-          fit_factored(X, Y, 4, 20, max_iter=8, loss="cross-entropy", rng=0))
+          fit_factored(X, Y, 4, 20, solver=sc.IHT(max_iter=8, loss="cross-entropy"), rng=0))
     _same(sc.fit(X, Y, m=4, s=20, batches=sc.Minibatch(150, epochs=2), rng=0),
-          fit_factored(X, Y, 4, 20, max_iter=2, batch_size=150, rng=0))
+          fit_factored(X, Y, 4, 20, batches=sc.Minibatch(150, 2), rng=0))
 
 
 def test_options_that_do_not_apply_are_refused(planted):
@@ -144,17 +144,21 @@ def test_a_device_runs_the_same_fit_on_torch(planted):
 
 def test_the_names_of_0_4_warn_and_run_the_same_fits(planted):
     """recover_relu, recover_relu_vector and recover_mlp warn (naming sparsecert.fit) and return what the
-    fits they became return, bit for bit."""
+    fits they became return with 0.4's keywords as configuration objects (recover_mlp's 30 iterations
+    by default), bit for bit."""
     from sparsecert.deep import fit_factored, fit_layerwise, recover_mlp, recover_relu_vector
     from sparsecert.relu import fit_two_layer, recover_relu
 
     X, y = planted.X, planted.y
     Y = np.stack([y, -y], axis=1)
-    cases = [(recover_relu, fit_two_layer, (X, y, 3, 8), {"max_iter": 5, "rng": 0}),
-             (recover_relu_vector, fit_factored, (X, Y, 3, 8), {"max_iter": 5, "rng": 0}),
-             (recover_mlp, fit_layerwise, (X, y, [3, 3], 8), {"max_iter": 5, "rng": 0})]
-    for old, new, args, kw in cases:
+    cases = [(recover_relu, fit_two_layer, (X, y, 3, 8), {"max_iter": 5, "sequential": False, "rng": 0},
+              {"solver": sc.IHT(max_iter=5), "rule": None, "rng": 0}),
+             (recover_relu_vector, fit_factored, (X, Y, 3, 8), {"max_iter": 5, "batch_size": 200, "rng": 0},
+              {"batches": sc.Minibatch(200, 5), "rng": 0}),
+             (recover_mlp, fit_layerwise, (X, y, [3, 3], 8), {"admission": "all", "rng": 0},
+              {"solver": sc.IHT(max_iter=30), "rule": sc.Sequential(admission="all"), "rng": 0})]
+    for old, new, args, old_kw, new_kw in cases:
         with pytest.warns(FutureWarning, match=rf"{old.__name__} is deprecated.*use sparsecert\.fit\("):
-            net_old, _ = old(*args, **kw)
-        net_new, _ = new(*args, **kw)
+            net_old, _ = old(*args, **old_kw)
+        net_new, _ = new(*args, **new_kw)
         assert all(np.array_equal(a, b) for a, b in zip(net_old.Ws, net_new.Ws))

@@ -176,11 +176,11 @@ def test_minibatch_vector_iht_holds_one_batch_at_a_time():
     rng = np.random.default_rng(0)
     X = np.asfortranarray(rng.standard_normal((6000, 300)))
     Y = np.eye(3)[rng.integers(0, 3, 6000)]
-    kw = dict(batch_size=2000, loss="cross-entropy", progress=False, rng=0)
-    fit_factored(X, Y, 2, 4, max_iter=1, **kw)
+    kw = dict(solver=sc.IHT(loss="cross-entropy"), progress=False, rng=0)
+    fit_factored(X, Y, 2, 4, batches=sc.Minibatch(2000, 1), **kw)
     tracemalloc.start()
     try:
-        fit_factored(X, Y, 4, 40, max_iter=2, **kw)
+        fit_factored(X, Y, 4, 40, batches=sc.Minibatch(2000, 2), **kw)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -198,11 +198,11 @@ def test_minibatch_iht_reads_a_feature_major_x_in_place():
     rng = np.random.default_rng(0)
     X = np.asfortranarray(rng.standard_normal((6000, 300)))
     y = np.maximum(X[:, :3] @ np.array([1.0, -0.5, 0.8]), 0) + np.maximum(X[:, 3:5] @ np.array([0.7, 0.9]), 0)
-    kw = dict(method="aiht", sequential=True, output_sign="positive", inner_iter=3, epochs=2, batch_size=3000,
+    kw = dict(solver=sc.IHT(method="aiht", inner_iter=3), output_sign="positive", batches=sc.Minibatch(3000, 2),
               progress=False, rng=0)
     peaks, nets = [], []
     for data in (X, np.ascontiguousarray(X)):
-        fit_two_layer(data, y, 2, 4, **{**kw, "epochs": 1})
+        fit_two_layer(data, y, 2, 4, **{**kw, "batches": sc.Minibatch(3000, 1)})
         tracemalloc.start()
         try:
             nets.append(fit_two_layer(data, y, 8, 10, **kw))
@@ -232,7 +232,7 @@ def test_deeper_layers_get_feature_major_data(monkeypatch):
     rng = np.random.default_rng(0)
     X = np.asfortranarray(rng.standard_normal((400, 12)))
     y = np.maximum(X[:, :2].sum(1), 0)
-    net, _ = deep.fit_layerwise(X, y, [4, 3, 3], 12, max_iter=3, rng=0, progress=False)
+    net, _ = deep.fit_layerwise(X, y, [4, 3, 3], 12, solver=sc.IHT(max_iter=3), rng=0, progress=False)
     assert [f for f, _ in seen] == [True, True, True]
     for depth, (_, H) in enumerate(seen):
         np.testing.assert_array_equal(H, net.features(X, depth))

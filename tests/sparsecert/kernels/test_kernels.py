@@ -372,8 +372,8 @@ from sparsecert import kernels
 from sparsecert.deep import fit_factored
 from sparsecert.relu import fit_two_layer
 p = sc.planted_relu(600, 6, 4, 8, rng=0)
-fit_two_layer(p.X, p.y, 4, 8, max_iter=4, rng=0, progress=False)
-fit_factored(p.X, np.stack([p.y, p.y], 1), 3, 10, max_iter=3, rng=0, progress=False)
+fit_two_layer(p.X, p.y, 4, 8, solver=sc.IHT(max_iter=4), rng=0, progress=False)
+fit_factored(p.X, np.stack([p.y, p.y], 1), 3, 10, solver=sc.IHT(max_iter=3), rng=0, progress=False)
 stats = [getattr(kernels, k).stats for k in dir(kernels) if hasattr(getattr(kernels, k), "stats")]
 print(json.dumps({"hits": sum(sum(s.cache_hits.values()) for s in stats),
                   "misses": sum(sum(s.cache_misses.values()) for s in stats)}))

@@ -26,7 +26,7 @@ def test_recovered_two_layer_net_in_torch_gives_the_numpy_outputs():
     from sparsecert.relu import fit_two_layer  # (sparsecert.relu is a submodule, not imported by sparsecert)
 
     p = sc.planted_relu(400, 6, 5, 9, rng=0)
-    net, _ = fit_two_layer(p.X, p.y, 5, 9, max_iter=20, rng=1)
+    net, _ = fit_two_layer(p.X, p.y, 5, 9, solver=sc.IHT(max_iter=20), rng=1)
     model = net.to_torch(masks="nonzero")
     out = model(torch.as_tensor(p.X)).detach().numpy()[:, 0]
     np.testing.assert_allclose(out, net.forward(p.X), rtol=1e-12, atol=1e-12)

@@ -3,6 +3,8 @@
 import numpy as np
 import pytest
 
+import sparsecert as sc
+
 from sparsecert.deep import fit_layerwise, fit_factored
 from sparsecert.nn import ReLUNet
 from sparsecert.relu import psnr
@@ -25,8 +27,7 @@ def test_vector_output_iht_descends_and_fits(seed, precondition, momentum):
     when preconditioned) and a momentum step only when it lowers the loss, so the loss never
     increases; the fit keeps at most s nonzeros over both layers."""
     X, Y, m, s = planted_vector(seed)
-    net, res = fit_factored(X, Y, m, s, max_iter=200, rng=seed, precondition=precondition,
-                                   momentum=momentum)
+    net, res = fit_factored(X, Y, m, s, solver=sc.IHT(max_iter=200), rng=seed, precondition=precondition, momentum=momentum)
     assert np.all(np.diff(res.residuals) <= 1e-12)
     assert net.nnz <= s and res.w.nnz <= s
     assert net(X).shape == Y.shape
@@ -115,9 +116,9 @@ def test_cross_entropy_fit_classifies_digits():
     Y = np.eye(10)[y]
     tr, te = slice(0, 1437), slice(1437, None)
     acc = {}
-    for name, kw in {"published": {"precondition": False, "momentum": False},
-                     "default": {"loss": "cross-entropy"}}.items():
-        net, _ = fit_factored(X[tr], Y[tr], 20, 300, max_iter=150, rng=0, **kw)
+    for name, kw in {"published": {"precondition": False, "momentum": False, "solver": sc.IHT(max_iter=150)},
+                     "default": {"solver": sc.IHT(max_iter=150, loss="cross-entropy")}}.items():
+        net, _ = fit_factored(X[tr], Y[tr], 20, 300, rng=0, **kw)
         acc[name] = float(np.mean(net(X[te]).argmax(1) == y[te]))
     assert acc["default"] >= acc["published"] and acc["default"] >= 0.85, acc
 
@@ -127,8 +128,8 @@ def test_one_batch_of_every_sample_is_the_full_batch_fit():
     (the batch is X itself, rows in order; the epoch's shuffle draws nothing the steps use): the
     iterates are identical, and the residual history is the full-data one."""
     X, Y, m, s = planted_vector(0, n=400)
-    full, rf = fit_factored(X, Y, m, s, max_iter=30, rng=3)
-    one, ro = fit_factored(X, Y, m, s, max_iter=30, rng=3, batch_size=400)
+    full, rf = fit_factored(X, Y, m, s, solver=sc.IHT(max_iter=30), rng=3)
+    one, ro = fit_factored(X, Y, m, s, batches=sc.Minibatch(400, 30), rng=3)
     np.testing.assert_array_equal(ro.w.indices, rf.w.indices)
     np.testing.assert_array_equal(ro.w.values, rf.w.values)
     np.testing.assert_array_equal(ro.residuals, rf.residuals)
@@ -143,21 +144,21 @@ def test_minibatch_vector_iht_takes_one_step_per_batch_and_learns(loss):
     X, Y, m, s = planted_vector(1, n=1000)
     if loss == "cross-entropy":
         Y = np.eye(3)[Y.argmax(1)]
-    net, res = fit_factored(X, Y, m, s, max_iter=5, rng=0, batch_size=300, loss=loss)
+    net, res = fit_factored(X, Y, m, s, solver=sc.IHT(loss=loss), batches=sc.Minibatch(300, 5), rng=0)
     assert res.n_iter == 5 * 4 and len(res.steps) == 20 and len(res.residuals) == 6
     assert res.w.nnz <= s and res.residuals[-1] < 0.8 * res.residuals[0]
     with pytest.raises(ValueError, match="batch_size must be"):
-        fit_factored(X, Y, m, s, max_iter=1, batch_size=0, loss=loss)
+        fit_factored(X, Y, m, s, solver=sc.IHT(loss=loss), batches=sc.Minibatch(0, 1))
 
 
 def test_vector_output_options_are_validated():
     X, Y = np.zeros((10, 3)), np.eye(2)[np.arange(10) % 2]
     with pytest.raises(ValueError, match="loss must be one of"):
-        fit_factored(X, Y, 2, 3, loss="hinge")
+        fit_factored(X, Y, 2, 3, solver=sc.IHT(loss="hinge"))
     with pytest.raises(ValueError, match="class probabilities"):
-        fit_factored(X, 2 * Y, 2, 3, loss="cross-entropy")
+        fit_factored(X, 2 * Y, 2, 3, solver=sc.IHT(loss="cross-entropy"))
     with pytest.raises(ValueError, match="class probabilities"):
-        fit_factored(X, Y[:, 0], 2, 3, loss="cross-entropy")
+        fit_factored(X, Y[:, 0], 2, 3, solver=sc.IHT(loss="cross-entropy"))
     with pytest.raises(TypeError, match="precondition must be True or False"):
         fit_factored(X, Y, 2, 3, precondition="yes")
     with pytest.raises(TypeError, match="momentum must be True or False"):
@@ -187,12 +188,12 @@ def test_layerwise_deep_fit_splits_the_budget():
     W2 = np.zeros((4, 8))
     W2.flat[rng.choice(32, 8, replace=False)] = np.abs(rng.standard_normal(8))
     y = ReLUNet([W1, W2, np.ones((1, 4))])(X)
-    net, results = fit_layerwise(X, y, [8, 4], 24, max_iter=20, rng=1)
+    net, results = fit_layerwise(X, y, [8, 4], 24, solver=sc.IHT(max_iter=20), rng=1)
     assert len(net.Ws) == 3 and net.Ws[0].shape == (8, 10) and net.Ws[1].shape == (4, 8) and net.k == 1
     assert np.count_nonzero(net.Ws[0]) <= 12 and np.count_nonzero(net.Ws[1]) <= 12
     assert psnr(y, net(X)) > 20
     with pytest.raises(ValueError, match="widths must name at least one hidden layer"):
-        fit_layerwise(X, y, [], 10)
+        fit_layerwise(X, y, [], 10, solver=sc.IHT(max_iter=30))
 
 
 def test_layerwise_fit_with_unit_moves_on_a_narrow_second_layer():
@@ -247,7 +248,7 @@ def test_the_factored_solver_is_a_sibling_that_shows_progress(rng):
 
     assert issubclass(FactoredIHTSolver, IterativeSolver) and not issubclass(FactoredIHTSolver, IHTSolver)
     X, Y = rng.standard_normal((120, 5)), rng.random((120, 2))
-    runs = [fit_factored(X, Y, 3, 10, max_iter=4, rng=0, progress=p)[1] for p in (True, False)]
+    runs = [fit_factored(X, Y, 3, 10, solver=sc.IHT(max_iter=4), rng=0, progress=p)[1] for p in (True, False)]
     assert not hasattr(FactoredIHTSolver(X, Y, 3, 10, rng=0), "A")
     np.testing.assert_array_equal(runs[0].w.values, runs[1].w.values)
     np.testing.assert_array_equal(runs[0].residuals, runs[1].residuals)

@@ -135,7 +135,7 @@ def test_runs_without_jit(tmp_path):
         "r = sc.iht(p.A, p.y, 15, method='htp')\n"
         "assert r.residual < 1e-8, r.residual\n"
         "from sparsecert.relu import fit_two_layer\n"
-        "net, res = fit_two_layer(p.X, p.y, 3, 15, method='aiht', sequential=True, max_iter=3, rng=0)\n"
+        "net, res = fit_two_layer(p.X, p.y, 3, 15, solver=sc.IHT(method='aiht', max_iter=3), rng=0)\n"
         "assert np.allclose(net.forward(p.X), res.info['operator'].matvec(res.w))\n"
         "q = sc.planted_gaussian(40, 80, 3, rng=0)\n"
         "assert np.allclose(sc.iht(q.A, q.y, 3).w.to_dense(), q.w.to_dense())\n"

@@ -66,7 +66,7 @@ def test_fixed_pattern_iht_never_converges_to_a_wrong_network(d, m, seed):
     assume(inst is not None)
     X, y, U, s = inst
     w = U.ravel()
-    net, res = fit_two_layer(X, y, m, s, generators=U, sequential=False, method="aiht", max_iter=3000)
+    net, res = fit_two_layer(X, y, m, s, solver=sc.IHT(method="aiht", max_iter=3000), rule=None, generators=U)
     err = np.linalg.norm(res.w.to_dense() - w) / np.linalg.norm(w)
     if res.status == "residual":
         assert err <= 1e-6
@@ -92,7 +92,7 @@ def test_fixed_pattern_recovery_rate_in_the_theorem_regime():
             continue
         X, y, U, s = inst
         tried += 1
-        _, res = fit_two_layer(X, y, U.shape[0], s, generators=U, sequential=False, method="aiht", max_iter=3000)
+        _, res = fit_two_layer(X, y, U.shape[0], s, solver=sc.IHT(method="aiht", max_iter=3000), rule=None, generators=U)
         w = U.ravel()
         ok += np.linalg.norm(res.w.to_dense() - w) <= 1e-6 * np.linalg.norm(w) and np.array_equal(
             res.support, np.flatnonzero(w)
@@ -115,8 +115,8 @@ def test_sequential_convex_at_least_as_good_as_fixed():
     for seed in range(24):
         rng = np.random.default_rng(seed)
         p, m, s = instance(int(rng.integers(5, 21)), int(rng.integers(2, 9)), seed, float(rng.random()))
-        net_f, res_f = fit_two_layer(p.X, p.y, m, s, method="aiht", max_iter=30, rng=1, sequential=False)
-        net_s, res_s = fit_two_layer(p.X, p.y, m, s, method="aiht", max_iter=30, rng=1, sequential=True)
+        net_f, res_f = fit_two_layer(p.X, p.y, m, s, solver=sc.IHT(method="aiht", max_iter=30), rule=None, rng=1)
+        net_s, res_s = fit_two_layer(p.X, p.y, m, s, solver=sc.IHT(method="aiht", max_iter=30), rng=1)
         fixed = max(psnr(p.y, res_f.info["operator"].matvec(res_f.w)), psnr(p.y, net_f.forward(p.X)))
         seq = min(psnr(p.y, net_s.forward(p.X)), 300.0)
         wins += seq >= fixed
@@ -139,8 +139,8 @@ def test_permuting_hidden_units_does_not_change_the_function(case, perm_seed):
     p, m, s = instance(*case)
     H = p.A.generators()
     perm = np.random.default_rng(perm_seed).permutation(m)
-    net1, r1 = fit_two_layer(p.X, p.y, m, s, generators=H, sequential=False, method="htp", max_iter=200)
-    net2, r2 = fit_two_layer(p.X, p.y, m, s, generators=H[perm], sequential=False, method="htp", max_iter=200)
+    net1, r1 = fit_two_layer(p.X, p.y, m, s, solver=sc.IHT(method="htp", max_iter=200), rule=None, generators=H)
+    net2, r2 = fit_two_layer(p.X, p.y, m, s, solver=sc.IHT(method="htp", max_iter=200), rule=None, generators=H[perm])
     assume(r1.status == r2.status and r1.n_iter == r2.n_iter)
     Xt = np.random.default_rng(1).standard_normal((100, p.X.shape[1]))
     np.testing.assert_allclose(net1.forward(Xt), net2.forward(Xt), rtol=1e-8, atol=1e-8)
@@ -154,8 +154,7 @@ def test_mixed_sign_network_recovered_through_the_split():
     exact = 0
     for seed in range(8):
         p = sc.planted_relu(3000, 10, 4, 16, rng=seed, output_sign="mixed")
-        net, res = fit_two_layer(p.X, p.y, 4, 16, output_sign="mixed", method="htp", sequential=True, max_iter=100,
-                                rng=0)
+        net, res = fit_two_layer(p.X, p.y, 4, 16, solver=sc.IHT(method="htp", max_iter=100), output_sign="mixed", rng=0)
         assert isinstance(res.info["operator"], sc.HStackOperator) and net.m == 8
         fit = psnr(p.y, net.forward(p.X))
         assert fit > 20
@@ -184,9 +183,8 @@ def test_positive_only_fit_cannot_express_negative_units():
     y = -np.maximum(X[:, 0] - 0.5 * X[:, 1], 0)
     exact = 0
     for seed in range(8):
-        pos, _ = fit_two_layer(X, y, 3, 2, output_sign="positive", method="htp", sequential=True, max_iter=50,
-                              rng=seed)
-        mix, _ = fit_two_layer(X, y, 3, 2, output_sign="mixed", method="htp", sequential=True, max_iter=50, rng=seed)
+        pos, _ = fit_two_layer(X, y, 3, 2, solver=sc.IHT(method="htp", max_iter=50), output_sign="positive", rng=seed)
+        mix, _ = fit_two_layer(X, y, 3, 2, solver=sc.IHT(method="htp", max_iter=50), output_sign="mixed", rng=seed)
         assert psnr(y, pos.forward(X)) <= psnr(y, np.zeros_like(y)) + 1e-9
         exact += psnr(y, mix.forward(X)) > 60
     assert exact >= 7
@@ -197,9 +195,9 @@ def test_auto_output_sign_follows_the_targets_sign():
     the positive model there (m d columns) and the split [A_+, -A_-] (2 m d) as soon as one target
     is negative; the estimator and the CLI share the default."""
     p = sc.planted_relu(600, 4, 3, 5, rng=0)
-    _, res = fit_two_layer(p.X, p.y, 3, 5, max_iter=5, rng=0)
+    _, res = fit_two_layer(p.X, p.y, 3, 5, solver=sc.IHT(max_iter=5), rng=0)
     assert res.info["output_sign"] == "positive" and res.info["operator"].shape == (600, 12)
-    _, res = fit_two_layer(p.X, p.y - 1e-3, 3, 5, max_iter=5, rng=0)
+    _, res = fit_two_layer(p.X, p.y - 1e-3, 3, 5, solver=sc.IHT(max_iter=5), rng=0)
     assert res.info["output_sign"] == "mixed" and res.info["operator"].shape == (600, 24)
     assert SparseReLURegressor().get_params()["output_sign"] == "auto"
 
@@ -207,13 +205,12 @@ def test_auto_output_sign_follows_the_targets_sign():
 def test_minibatch_epochs_fit_and_full_batch_equivalence():
     p = sc.planted_relu(4000, 10, 5, 12, rng=2)
     H = p.A.generators()
-    net, res = fit_two_layer(p.X, p.y, 5, 12, generators=H, sequential=False, method="htp", batch_size=1000, epochs=4,
-                            rng=0)
+    net, res = fit_two_layer(p.X, p.y, 5, 12, solver=sc.IHT(method="htp"), rule=None, batches=sc.Minibatch(1000, 4), generators=H, rng=0)
     assert res.status == "epochs" and res.n_iter == 16 and res.residuals.shape == (5,)
     assert res.residuals[-1] < 1e-6
     # batch_size >= n is the full-batch path
-    net0, r0 = fit_two_layer(p.X, p.y, 5, 12, generators=H, sequential=False, method="htp", batch_size=0)
-    net1, r1 = fit_two_layer(p.X, p.y, 5, 12, generators=H, sequential=False, method="htp", batch_size=10**6)
+    net0, r0 = fit_two_layer(p.X, p.y, 5, 12, solver=sc.IHT(method="htp"), rule=None, generators=H)
+    net1, r1 = fit_two_layer(p.X, p.y, 5, 12, solver=sc.IHT(method="htp"), rule=None, batches=sc.Minibatch(10**6, 1), generators=H)
     np.testing.assert_array_equal(r0.w.values, r1.w.values)
 
 
@@ -235,11 +232,11 @@ def test_recover_relu_rejects_bad_input(rng):
     with pytest.raises(ValueError, match="output_sign must be one of"):
         fit_two_layer(X, y, 3, 2, output_sign="neg")
     with pytest.raises(ValueError, match="batch_size must be in"):
-        fit_two_layer(X, y, 3, 2, batch_size=-1)
+        fit_two_layer(X, y, 3, 2, batches=sc.Minibatch(-1, 1))
     with pytest.raises(ValueError, match="generators must have shape \\(3, 4\\)"):
         fit_two_layer(X, y, 3, 2, generators=np.ones((2, 4)))
     with pytest.raises(ValueError, match="admission must be one of"):
-        fit_two_layer(X, y, 3, 2, sequential=True, admission="some")
+        fit_two_layer(X, y, 3, 2, rule=sc.Sequential(admission="some"))
 
 
 def test_psnr_matches_the_paper_normalisation():
@@ -334,8 +331,7 @@ def test_admission_keeps_the_fit_of_a_wide_net():
     out = {}
     for idle in ("residual", "random"):
         for admission in ("all", "halving", "adaptive"):
-            net, res = fit_two_layer(X, y, m, s, method="aiht", sequential=True, inner_iter=10, max_iter=60, rng=0,
-                                    admission=admission, idle=idle)
+            net, res = fit_two_layer(X, y, m, s, solver=sc.IHT(method="aiht", inner_iter=10, max_iter=60), rule=sc.Sequential(admission=admission, idle=idle), rng=0)
             out[idle, admission] = (psnr(y, net.forward(X), peak=1.0), res.info["switched_at"], res.w)
             A = res.info["operator"]
             np.testing.assert_allclose(net.forward(X), A.matvec(res.w), rtol=1e-9, atol=1e-12)
@@ -354,8 +350,7 @@ def test_adaptive_admission_leaves_a_converging_run_alone(idle):
     it never switches; under the residual's it halves from the start, and no update asks for a
     retry."""
     p = sc.planted_relu(3000, 20, 10, 20, rng=0)
-    runs = [fit_two_layer(p.X, p.y, 10, 20, method="aiht", sequential=True, max_iter=15, inner_iter=3, rng=1,
-                         tol=0.0, admission=a, idle=idle)[1] for a in ("all", "adaptive")]
+    runs = [fit_two_layer(p.X, p.y, 10, 20, solver=sc.IHT(method="aiht", inner_iter=3, max_iter=15, tol=0.0), rule=sc.Sequential(admission=a, idle=idle), rng=1)[1] for a in ("all", "adaptive")]
     assert runs[1].info["switched_at"] == (0 if idle == "residual" else None)
     assert runs[1].info["admission_retries"] == 0
     np.testing.assert_array_equal(runs[0].w.indices, runs[1].w.indices)
@@ -416,8 +411,7 @@ def test_twin_units_are_merged_and_free_their_weights():
 
     rng = check_rng(0)
     p = sc.planted_relu(2000, 100, 20, 5, rng=rng)
-    net, res = fit_two_layer(p.X, p.y, 20, 5, method="aiht", sequential=True, max_iter=15, inner_iter=3, rng=rng,
-                            merge_twins=True, idle="random", unit_moves=False)
+    net, res = fit_two_layer(p.X, p.y, 20, 5, solver=sc.IHT(method="aiht", inner_iter=3, max_iter=15), rule=sc.Sequential(idle="random", unit_moves=False, merge_twins=True), rng=rng)
     assert res.info["merged_weights"] >= 1
     assert psnr(p.y, net.forward(p.X)) > 100
     W = net.U * net.v[:, None]
@@ -476,8 +470,7 @@ def test_idle_generators_and_unit_moves_fit_the_small_s_corner():
         for idle in exact:
             rng = np.random.default_rng(seed)
             p = sc.planted_relu(2000, 100, 20, 5, rng=rng)
-            net, _ = fit_two_layer(p.X, p.y, 20, 5, sequential=True, max_iter=15, rng=rng, idle=idle,
-                                  unit_moves=idle == "residual")
+            net, _ = fit_two_layer(p.X, p.y, 20, 5, solver=sc.IHT(max_iter=15), rule=sc.Sequential(idle=idle, unit_moves=idle == "residual"), rng=rng)
             exact[idle] += psnr(p.y, net.forward(p.X)) > 100
     assert exact["residual"] == 4 and exact["random"] <= 1
 
@@ -494,8 +487,7 @@ def test_moving_a_feature_between_units_fits_a_spread_unit(monkeypatch):
         for seed in (0, 3, 5):
             rng = np.random.default_rng(seed)
             p = sc.planted_relu(2000, 100, 5, 20, rng=rng)
-            net, _ = fit_two_layer(p.X, p.y, 5, 20, method="aiht", sequential=True, max_iter=15, inner_iter=3,
-                                  rng=rng)
+            net, _ = fit_two_layer(p.X, p.y, 5, 20, solver=sc.IHT(method="aiht", inner_iter=3, max_iter=15), rng=rng)
             out += psnr(p.y, net.forward(p.X)) > 100
         return out
 
@@ -508,9 +500,9 @@ def test_sequential_options_are_validated():
     X = np.random.default_rng(0).standard_normal((30, 4))
     y = np.maximum(X[:, 0], 0)
     with pytest.raises(ValueError, match="idle"):
-        fit_two_layer(X, y, 2, 2, sequential=True, idle="best")
+        fit_two_layer(X, y, 2, 2, rule=sc.Sequential(idle="best"))
     with pytest.raises(TypeError, match="unit_moves must be True or False"):
-        fit_two_layer(X, y, 2, 2, sequential=True, unit_moves="yes")
+        fit_two_layer(X, y, 2, 2, rule=sc.Sequential(unit_moves="yes"))
     from sparsecert.recovery import SequentialIHTSolver
 
     class NoProposals(sc.ReluPatternOperator):
@@ -526,11 +518,11 @@ def test_idle_generators_only_where_units_are_sparse():
     (4 s > m d) the defaults leave the random draws, and the run is the published rule's, iterate for
     iterate; with a sparse budget they change the run."""
     p = sc.planted_relu(600, 8, 3, 20, rng=5)  # 4 * 20 > 3 * 8
-    runs = [fit_two_layer(p.X, p.y, 3, 20, sequential=True, max_iter=10, rng=1, idle=idle, unit_moves=False)[1]
+    runs = [fit_two_layer(p.X, p.y, 3, 20, solver=sc.IHT(max_iter=10), rule=sc.Sequential(idle=idle, unit_moves=False), rng=1)[1]
             for idle in ("residual", "random")]
     np.testing.assert_array_equal(runs[0].residuals, runs[1].residuals)
     q = sc.planted_relu(600, 8, 3, 4, rng=5)  # 4 * 4 <= 3 * 8
-    runs = [fit_two_layer(q.X, q.y, 3, 4, sequential=True, max_iter=10, rng=1, idle=idle, unit_moves=False)[1]
+    runs = [fit_two_layer(q.X, q.y, 3, 4, solver=sc.IHT(max_iter=10), rule=sc.Sequential(idle=idle, unit_moves=False), rng=1)[1]
             for idle in ("residual", "random")]
     assert not np.array_equal(runs[0].residuals, runs[1].residuals)
 
@@ -546,7 +538,7 @@ def test_every_field_of_the_result_describes_the_returned_network(sequential):
     for seed in range(30):
         rng = np.random.default_rng(seed)
         X, y = rng.standard_normal((200, 10)), rng.standard_normal(200)
-        net, res = fit_two_layer(X, y, 6, 17, sequential=sequential, max_iter=20, rng=seed, progress=False)
+        net, res = fit_two_layer(X, y, 6, 17, solver=sc.IHT(max_iter=20), rule=sc.Sequential() if sequential else None, rng=seed, progress=False)
         fitted = np.linalg.norm(net.forward(X) - y) / np.linalg.norm(y)
         assert res.residual == pytest.approx(fitted, rel=1e-9, abs=1e-12)
         assert res.residual <= 1.0 + 1e-12 and res.status in STATUSES
@@ -560,8 +552,7 @@ def test_every_field_of_the_result_describes_the_returned_network(sequential):
 def test_a_planted_net_on_its_own_patterns_is_not_flagged():
     """Fixed patterns that are the planted generators: the network read off w is A w itself."""
     p = sc.planted_relu(n=2000, d=20, m=4, s=12, rng=3)
-    net, res = fit_two_layer(p.X, p.y, 4, 12, sequential=False, generators=p.model.U, method="htp", max_iter=100, rng=0,
-                            progress=False)
+    net, res = fit_two_layer(p.X, p.y, 4, 12, solver=sc.IHT(method="htp", max_iter=100), rule=None, generators=p.model.U, rng=0, progress=False)
     assert res.status != "network_differs" and "linear_residual" not in res.info
     assert res.residual == pytest.approx(np.linalg.norm(net.forward(p.X) - p.y) / np.linalg.norm(p.y))
 
