@@ -45,7 +45,7 @@ def instrument():
     P = sc.ReluPatternOperator
     P.gradient_split = timed("gradient_split", P.gradient_split)
     P.restrict = timed("restrict", P.restrict)
-    P.follow_weights = timed("follow_weights", P.follow_weights)
+    P.following = timed("following", P.following)
     P._followed_masks = timed("followed_masks", P._followed_masks)
     solver_mod.cgls = timed("cgls", solver_mod.cgls)  # the name the solver calls
     restricted_pattern.gather_masks = timed("gather_masks", restricted_pattern.gather_masks)

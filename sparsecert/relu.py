@@ -247,21 +247,21 @@ def fit_two_layer(
                       backend=backend, device=device)
     steps: dict[str, Any] = dict(method=solver.method, inner_iter=solver.inner_iter)
     if batches is not None and batches.batch_size < n:
-        mini = MinibatchIHTSolver(A, X, y, s, batch_size=batches.batch_size, epochs=batches.epochs, rng=rng,
-                                  sequential=rule is not None, period=1 if rule is None else rule.period, **steps)
-        result = mini.solve(progress=progress, callback=callback)
+        run: IHTSolver = MinibatchIHTSolver(A, X, y, s, batch_size=batches.batch_size, epochs=batches.epochs,
+                                            rng=rng, sequential=rule is not None,
+                                            period=1 if rule is None else rule.period, **steps)
+        result = run.solve(progress=progress, callback=callback)
     else:
-        full: IHTSolver
         if rule is not None:
-            full = SequentialIHTSolver(A, y, s, period=rule.period, admission=rule.admission, idle=rule.idle,
-                                       unit_moves=rule.unit_moves, merge_twins=rule.merge_twins, **steps)
+            run = SequentialIHTSolver(A, y, s, period=rule.period, admission=rule.admission, idle=rule.idle,
+                                      unit_moves=rule.unit_moves, merge_twins=rule.merge_twins, **steps)
         else:
-            full = IHTSolver(A, y, s, **steps)
-        result = full.solve(max_iter=solver.max_iter, tol=solver.tol, xtol=solver.xtol, progress=progress,
-                            callback=callback)
+            run = IHTSolver(A, y, s, **steps)
+        result = run.solve(max_iter=solver.max_iter, tol=solver.tol, xtol=solver.xtol, progress=progress,
+                           callback=callback)
     net = _describe_returned(result, X, y, m, d, output_sign, rule is not None)
     result.time = time.perf_counter() - t_start
-    result.info["operator"] = A
+    result.info["operator"] = run.A  # the generators of the network returned
     result.info["output_sign"] = output_sign
     return net, result
 

@@ -11,9 +11,9 @@ class PatternCache:
 
     The IHT solver owns one (``A.make_cache()``) and passes it to
     ``A.gradient_split`` and ``A.restrict``. It holds, for the operator's
-    current generators only (a change of generators, ``follow_weights`` or
-    ``propose_generators``, empties it on next use, but for the followed masks
-    when only proposals changed):
+    current generators only (an operator with other generators, from ``following`` or
+    ``proposing``, empties it on next use, but for the followed masks when only proposals
+    differ):
 
     * ``followed``: ``(blocks, masks, output)`` of the generators that follow
       sparse weights (``h_j = w_j``; ``output = A w``), made once per weight
@@ -28,20 +28,22 @@ class PatternCache:
     """
 
     def __init__(self) -> None:
-        self.owner: Any = None
-        self.version = self.followed_version = -1
+        self.generators: Any = None  # (data and draw, followed weights, proposals) it describes
         self.followed: Any = None
         self.masks: dict = {}
         self.buffer: Any = None
 
     def bind(self, op: Any) -> PatternCache:
-        """Make the cache belong to ``op``'s current generators (emptied if it did not; the
-        followed masks stay when only generators of blocks without weights changed)."""
-        if self.owner is not op or self.version != op.version:
-            if self.owner is not op or self.followed_version != op.followed_version:
-                self.followed = None
-            self.owner, self.version, self.followed_version = op, op.version, op.followed_version
+        """Make the cache belong to ``op``'s generators: what it holds stays where ``op`` is a view
+        over the same data and draw with the same followed weights and proposals (the followed
+        masks also where only the proposals differ); the rest is emptied."""
+        new, old = (op.source, op.followed_weights, op.proposed_generators), self.generators
+        same_follow = old is not None and new[0] is old[0] and new[1] is old[1]
+        if not same_follow:
+            self.followed = None
+        if not (same_follow and new[2] is old[2]):
             self.masks = {}
+        self.generators = new
         return self
 
     @property

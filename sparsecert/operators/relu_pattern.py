@@ -8,7 +8,7 @@ import numpy as np
 from scipy.sparse.linalg import LinearOperator
 
 from .. import kernels
-from ..validation import check_array, check_dtype, check_int, seed_from_rng
+from ..validation import check_array, check_dtype, check_int, seed_from_rng, warn_deprecated
 from ..parallel import get_n_threads, map_rows
 from ..random import counter_normals
 from ..sparse import SparseVector
@@ -95,8 +95,9 @@ class ReluPatternOperator(SparseSensingOperator):
     block touched by ``S`` (``n * nb`` bytes, ``nb <= min(|S|, m)``) and reads
     ``X.T`` (one copy of ``X``, made on first use).
 
-    :meth:`follow_weights` sets ``h_j = w_j`` on the blocks where the fused
-    weights are nonzero (the sequential-convex variant), storing only ``w``.
+    :meth:`following` is the operator whose generators are ``h_j = w_j`` on the blocks where the
+    fused weights are nonzero (the sequential-convex variant): a new view over the same data and
+    draw that stores only ``w`` (the operator itself never changes its generators).
     Masks worth keeping between products live in a :class:`PatternCache`
     (:meth:`make_cache`) that the caller owns and passes in.
     """
@@ -130,8 +131,7 @@ class ReluPatternOperator(SparseSensingOperator):
             self.key = None
         self._follow: SparseVector | None = None  # sequential-convex generators h_j = w_j
         self._proposed: SparseVector | None = None  # generators set for blocks without weights
-        self.version = 0  # bumped whenever the generators change
-        self.followed_version = 0  # bumped whenever the followed weights change
+        self.source = object()  # shared by the views over the same data and draw (following, proposing)
         self._XT: np.ndarray | None = None
         self.cols: np.ndarray | None = None  # with_rows: the samples' columns of XT (None: all, in order)
         self.block = min(self.m, 1024) if block is None else min(check_int(block, "block", low=1), self.m)
@@ -193,19 +193,42 @@ class ReluPatternOperator(SparseSensingOperator):
                     H.reshape(-1)[idx - j0 * self.d] = f.values[lo:hi]
         return H
 
-    def propose_generators(self, h: SparseVector | None) -> None:
-        """Set the generators of blocks without followed weights instead of their draw.
+    @property
+    def followed_weights(self) -> SparseVector | None:
+        """The fused weights the generators follow (:meth:`following`), or None."""
+        return self._follow
+
+    @property
+    def proposed_generators(self) -> SparseVector | None:
+        """The generators proposed for blocks without weights (:meth:`proposing`), or None."""
+        return self._proposed
+
+    def proposing(self, h: SparseVector | None) -> ReluPatternOperator:
+        """The operator whose blocks without followed weights take the generators ``h`` instead of
+        their draw (a view over the same data: O(nnz)).
 
         Parameters
         ----------
         h : SparseVector of length m*d, or None
             ``h_j`` for the blocks where it has nonzeros (``None``: every block
             back to its draw). A block whose generator follows weights
-            (:meth:`follow_weights`) keeps them; the proposal applies while it
+            (:meth:`following`) keeps them; the proposal applies while it
             has none. Stored as given, O(nnz).
         """
-        self._proposed = self._sparse_rows(h, "h")
-        self.version += 1
+        new = self._view()
+        new._proposed = self._sparse_rows(h, "h")
+        return new
+
+    def propose_generators(self, h: SparseVector | None) -> None:
+        """Deprecated (goes in 0.6): ``A = A.proposing(h)``; this changes ``A`` in place."""
+        warn_deprecated("ReluPatternOperator.propose_generators(h)", "A = A.proposing(h) (a new view)")
+        self.__dict__.update(self.proposing(h).__dict__)
+
+    def _view(self) -> ReluPatternOperator:
+        """A shallow copy: the same data, draw and shape (its generators then set by the caller)."""
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        return new
 
     def _sparse_rows(self, w, name):
         """``w`` (SparseVector of length m*d, or None) without zeros, in this operator's dtype."""
@@ -252,9 +275,9 @@ class ReluPatternOperator(SparseSensingOperator):
                 acc[:, k0 : k0 + step] = part
         return halfspace_ratio(acc)
 
-    def follow_weights(self, w: SparseVector | None) -> None:
-        """Sequential-convex update: ``h_j = w_j`` for every block with a nonzero, the
-        original generator for every other block.
+    def following(self, w: SparseVector | None) -> ReluPatternOperator:
+        """The sequential-convex operator: ``h_j = w_j`` for every block with a nonzero, the
+        original generator for every other block; a view over the same data and draw.
 
         Parameters
         ----------
@@ -262,12 +285,18 @@ class ReluPatternOperator(SparseSensingOperator):
             Fused weights (``None`` restores all original generators). Only
             ``w`` is stored (O(nnz)), never an m x d array.
 
-        Caches and restricted operators made before the change describe the
-        old generators; caches are emptied on their next use.
+        ``self`` keeps its generators, and so do the restricted operators made from it; a
+        :class:`PatternCache` passed to the new operator keeps what still holds (the followed masks
+        when only proposals differ) and drops the rest.
         """
-        self._follow = self._sparse_rows(w, "w")
-        self.version += 1
-        self.followed_version += 1
+        new = self._view()
+        new._follow = self._sparse_rows(w, "w")
+        return new
+
+    def follow_weights(self, w: SparseVector | None) -> None:
+        """Deprecated (goes in 0.6): ``A = A.following(w)``; this changes ``A`` in place."""
+        warn_deprecated("ReluPatternOperator.follow_weights(w)", "A = A.following(w) (a new view)")
+        self.__dict__.update(self.following(w).__dict__)
 
     def with_data(self, X: ArrayLike, *, transposed: bool = False) -> ReluPatternOperator:
         """The operator with the same generators (and followed weights) on other data ``X``.
@@ -282,9 +311,8 @@ class ReluPatternOperator(SparseSensingOperator):
             data = XT.T  # (a view, F-ordered: BLAS reads it transposed)
         else:
             data = check_array(X, "X", ndim=2, shape=(None, self.d), dtype=self.dtype)
-        new = object.__new__(type(self))
-        new.__dict__.update(self.__dict__)
-        new.X, new._XT, new.cols = data, XT, None
+        new = self._view()
+        new.X, new._XT, new.cols, new.source = data, XT, None, object()
         new.row_block = new._rows_per_tile(data.shape[0])
         LinearOperator.__init__(new, dtype=self.dtype, shape=(data.shape[0], self.shape[1]))
         return new
@@ -308,9 +336,8 @@ class ReluPatternOperator(SparseSensingOperator):
             raise ValueError(f"rows must be 1 or more sample indices in [0, {n}), got {rows.size} "
                              f"in [{rows.min(initial=0)}, {rows.max(initial=0)}]")
         XT = self.XT
-        new = object.__new__(type(self))
-        new.__dict__.update(self.__dict__)
-        new.X, new._XT = None, XT
+        new = self._view()
+        new.X, new._XT, new.source = None, XT, object()
         new.cols = rows if self.cols is None else self.cols[rows]
         # a pass gathers every tile once per block: blocks of at least GATHER_BYTES of generators
         wide = 2 ** int(np.floor(np.log2(max(1, GATHER_BYTES // (self.d * self.dtype.itemsize)))))
@@ -366,7 +393,7 @@ class ReluPatternOperator(SparseSensingOperator):
         return out
 
     def followed_output(self, cache: PatternCache | None = None) -> np.ndarray:
-        """``A w`` for the weights the generators follow (:meth:`follow_weights`), shape (n,).
+        """``A w`` for the weights the generators follow (:meth:`following`), shape (n,).
 
         Every block with weights has its own weights as generator, so this is the
         network output ``sum_j relu(X w_j)``, a by-product of the followed masks:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..sparse import SparseVector
+from ..validation import warn_deprecated
 from .base import REQUIRED, RestrictedOperator, SparseSensingOperator, check_support
 
 if TYPE_CHECKING:
@@ -44,7 +45,7 @@ class HStackOperator(SparseSensingOperator):
 
     The mixed-sign ReLU model is ``HStackOperator([A_plus, A_minus], signs=[1, -1])``
     (Pilanci & Ergen's split of the output weights into positive and negative
-    parts). Streaming, restriction, caches and ``follow_weights`` act part by part.
+    parts). Streaming, restriction, caches and ``following`` act part by part.
 
     Parameters
     ----------
@@ -145,17 +146,37 @@ class HStackOperator(SparseSensingOperator):
             raise TypeError("HStackOperator.d needs parts with one common d")
         return int(d)
 
+    def following(self, w: SparseVector | None) -> HStackOperator:
+        """The stack of the parts following their slices of ``w`` (see
+        :meth:`ReluPatternOperator.following`)."""
+        self._require("following")
+        return self._with_parts([op.following(part) for op, part in zip(self.ops, self._slices(w))])
+
+    def proposing(self, h: SparseVector | None) -> HStackOperator:
+        """The stack of the parts proposing their slices of ``h`` (see
+        :meth:`ReluPatternOperator.proposing`)."""
+        self._require("proposing")
+        return self._with_parts([op.proposing(part) for op, part in zip(self.ops, self._slices(h))])
+
     def follow_weights(self, w: SparseVector | None) -> None:
-        """Pass each part its slice of ``w`` (see :meth:`ReluPatternOperator.follow_weights`)."""
-        self._require("follow_weights")
-        for op, part in zip(self.ops, self.split(w) if w is not None else [None] * len(self.ops)):
-            op.follow_weights(part)
+        """Deprecated (goes in 0.6): ``A = A.following(w)``; this changes ``A`` in place."""
+        warn_deprecated("HStackOperator.follow_weights(w)", "A = A.following(w) (a new view)")
+        self.ops = self.following(w).ops
 
     def propose_generators(self, h: SparseVector | None) -> None:
-        """Pass each part its slice of ``h`` (see :meth:`ReluPatternOperator.propose_generators`)."""
-        self._require("propose_generators")
-        for op, part in zip(self.ops, self.split(h) if h is not None else [None] * len(self.ops)):
-            op.propose_generators(part)
+        """Deprecated (goes in 0.6): ``A = A.proposing(h)``; this changes ``A`` in place."""
+        warn_deprecated("HStackOperator.propose_generators(h)", "A = A.proposing(h) (a new view)")
+        self.ops = self.proposing(h).ops
+
+    def _slices(self, w):
+        return self.split(w) if w is not None else [None] * len(self.ops)
+
+    def _with_parts(self, ops):
+        """A shallow copy whose parts are ``ops`` (the same shapes and signs)."""
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        new.ops = list(ops)
+        return new
 
     def halfspace_scores(self, r: Any) -> np.ndarray:
         """The parts' scores (:meth:`ReluPatternOperator.halfspace_scores`), shape (parts, 2, d): a

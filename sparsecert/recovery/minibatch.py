@@ -53,8 +53,8 @@ class MinibatchIHTSolver(IHTSolver):
         self.epochs = check_int(epochs, "epochs", low=1)
         self.period = check_int(period, "period", low=1)
         self.sequential = bool(sequential)
-        if self.sequential and not callable(getattr(A, "follow_weights", None)):
-            raise TypeError("sequential minibatch IHT needs an operator with follow_weights")
+        if self.sequential and not callable(getattr(A, "following", None)):
+            raise TypeError("sequential minibatch IHT needs an operator with following")
         self.rng = check_rng(rng)
         self.in_place = (isinstance(self.X, np.ndarray) and self.X.flags.f_contiguous
                          and callable(getattr(A, "with_rows", None)))
@@ -100,7 +100,7 @@ class MinibatchIHTSolver(IHTSolver):
         every ``period`` steps when ``sequential``); sets ``status = "epochs"``; returns ``self``."""
         def follow():
             if self.n_iter % self.period == 0:
-                self.full_A.follow_weights(self.w)
+                self.full_A = self.full_A.following(self.w)
 
         run_epochs(self, self.epochs, self.batch_size, desc=f"minibatch {self.method.upper()}", progress=progress,
                    callback=callback, after_step=follow if self.sequential else None)

@@ -57,7 +57,7 @@ class SequentialIHTSolver(IHTSolver):
     """IHT on a ReLU-pattern operator whose generators become the weights, ``h_j = w_j``.
 
     Every ``period`` steps the operator's generators follow the new fused
-    weights (``A.follow_weights(w)``: blocks with weights take them, the
+    weights (``A = A.following(w)``: blocks with weights take them, the
     others keep their draw), so ``A w`` is the network's own output and the
     residual is the network's. The sequence is not monotone (the operator
     changes), so the result reports the iterate whose network fitted best
@@ -131,7 +131,7 @@ class SequentialIHTSolver(IHTSolver):
     Parameters
     ----------
     A : ReluPatternOperator or HStackOperator of them
-        Anything with ``follow_weights``, ``followed_output`` and ``d``.
+        Anything with ``following``, ``followed_output`` and ``d``.
     period : int
         Steps between generator updates, ``>= 1``.
     admission : {"adaptive", "halving", "all"}
@@ -165,13 +165,13 @@ class SequentialIHTSolver(IHTSolver):
 
     def __init__(self, A, y, s, *, period=1, admission="adaptive", patience=2, idle="residual", unit_moves=True,
                  merge_twins=False, **kwargs):
-        if not all(callable(getattr(A, f, None)) for f in ("follow_weights", "followed_output")) or not hasattr(A, "d"):
-            raise TypeError(f"sequential IHT needs an operator with follow_weights, followed_output and d "
+        if not all(callable(getattr(A, f, None)) for f in ("following", "followed_output")) or not hasattr(A, "d"):
+            raise TypeError(f"sequential IHT needs an operator with following, followed_output and d "
                             f"(ReLU-pattern), got {type(A).__name__}")
         self.idle = check_option(idle, "idle", set(IDLE_GENERATORS))
         if self.idle == "residual" and not all(callable(getattr(A, f, None))
-                                               for f in ("propose_generators", "halfspace_scores")):
-            raise TypeError(f'idle="residual" needs an operator with propose_generators and halfspace_scores '
+                                               for f in ("proposing", "halfspace_scores")):
+            raise TypeError(f'idle="residual" needs an operator with proposing and halfspace_scores '
                             f'(ReLU-pattern), got {type(A).__name__}; use idle="random"')
         self.period = check_int(period, "period", low=1)
         self.admission = check_option(admission, "admission", set(ADMISSIONS))
@@ -203,13 +203,13 @@ class SequentialIHTSolver(IHTSolver):
         gives it the all-ones pattern (a linear unit). Other draws, and all draws on data of
         either sign, are kept. Matters for few nonnegative features: the layers after the first
         of a deep fit (one input: half the draws are dead, and a width-1 layer then fits
-        nothing). Proposed once (:meth:`propose_generators`, after clearing an earlier
+        nothing). Proposed once (``A.proposing``, after clearing an earlier
         solver's proposal so that the draws are read), so it holds whenever such a block has
         no weights; O(n d) to check the data and O(m d) for the draws."""
         X = _host_data(self.A)
-        if X is None or X.size == 0 or X.min() < 0 or not callable(getattr(self.A, "propose_generators", None)):
+        if X is None or X.size == 0 or X.min() < 0 or not callable(getattr(self.A, "proposing", None)):
             return
-        self.A.propose_generators(None)
+        self.A = self.A.proposing(None)
         parts = self.A.ops if hasattr(self.A, "ops") else [self.A]
         d, cols, vals = self.unit, [], []
         for op, start in zip(parts, self._part_offsets()[:-1]):
@@ -219,7 +219,7 @@ class SequentialIHTSolver(IHTSolver):
                 cols.append(((start + j0 + dead)[:, None] * d + np.arange(d)).ravel())
                 vals.append(-H[dead].ravel())
         if sum(c.size for c in cols):
-            self.A.propose_generators(SparseVector(np.concatenate(cols), np.concatenate(vals), self.shape[1]))
+            self.A = self.A.proposing(SparseVector(np.concatenate(cols), np.concatenate(vals), self.shape[1]))
 
     def _proposes(self):
         """Whether idle units take the residual's one-feature generators (``idle="residual"``
@@ -246,12 +246,12 @@ class SequentialIHTSolver(IHTSolver):
         i = np.concatenate([a for a, _ in idx])
         v = np.concatenate([b for _, b in idx])
         order = np.argsort(i)
-        self.A.propose_generators(SparseVector(i[order], v[order], N))
+        self.A = self.A.proposing(SparseVector(i[order], v[order], N))
 
     def _follow(self, cand):
         """Let the generators follow the candidate's weights; its residual becomes the network's.
         Returns the relative residual. ``A_S`` is restricted again when next needed."""
-        self.A.follow_weights(SparseVector(cand.S, cand.wS, self.shape[1]))
+        self.A = self.A.following(SparseVector(cand.S, cand.wS, self.shape[1]))
         cand.r = self.y - self.A.followed_output(self.cache)  # a by-product of the followed masks
         cand.R_S, cand.recurrence = None, False
         return norm(cand.r) / self.ynorm if self.ynorm else 0.0
@@ -274,7 +274,7 @@ class SequentialIHTSolver(IHTSolver):
         # rank the entering units by the gradient energy of their candidates
         energy = np.bincount(units[fresh], weights=np.abs(cval[fresh]) ** 2)
         ranked = new_units[np.argsort(-energy[new_units], kind="stable")]
-        self.A.follow_weights(self.w)
+        self.A = self.A.following(self.w)
         cols = (old[:, None] * d + np.arange(d)).ravel()
         cols = cols[~np.isin(cols, self.S, assume_unique=True)]
         g_old = to_numpy(self.A.restrict(cols, cache=self.cache).rmatvec(self.r)) if cols.size else cval[:0]
@@ -289,7 +289,7 @@ class SequentialIHTSolver(IHTSolver):
                 break
             self.retries += 1
             tried.append((self._follow(c), c))
-            self.A.follow_weights(self.w)
+            self.A = self.A.following(self.w)
             E //= 2
         best = min(tried, key=lambda t: t[0])[1]
         self._follow(best)
@@ -368,20 +368,20 @@ class SequentialIHTSolver(IHTSolver):
             if val >= base * (1.0 - _RISE) ** 2:
                 break
             order = np.argsort(S2, kind="stable")
-            self.A.follow_weights(SparseVector(S2[order], w2[order], self.shape[1]))
+            self.A = self.A.following(SparseVector(S2[order], w2[order], self.shape[1]))
             r2 = self.y - self.A.followed_output(self.cache)
             if norm(r2) < now * (1.0 - _RISE):
                 self.S, self.wS, self.r = S2[order], w2[order], r2
                 self.R_S, self._since_exact = None, 0
                 self.moves += 1
                 return True
-        self.A.follow_weights(self.w)
+        self.A = self.A.following(self.w)
         return False
 
     def _restart(self):
         """Back to the best iterate (the operator following it), from where ``"halving"`` goes on."""
         self.S, self.wS = self.best[1].indices, self.best[1].values
-        self.A.follow_weights(self.best[1])
+        self.A = self.A.following(self.best[1])
         self.r = self.y - self.A.followed_output(self.cache) if self.S.size else copy(self.y)
         self.R_S, self._since_exact = None, 0
         self.halving, self.switched_at = True, self.n_iter + 1
@@ -421,7 +421,7 @@ class SequentialIHTSolver(IHTSolver):
 
     def finalize(self, **info):
         if self._best_is_earlier():
-            self.A.follow_weights(self.best[1])  # the operator describes the network returned
+            self.A = self.A.following(self.best[1])  # the operator describes the network returned
         return super().finalize(best_iter=self.best[2], admission_retries=self.retries, switched_at=self.switched_at,
                                 merged_weights=self.merged, unit_moves=self.moves, **info)
 

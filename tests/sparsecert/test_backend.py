@@ -35,8 +35,8 @@ def test_torch_operator_keeps_the_contract_and_the_columns(follow, rng):
     A, B = TorchReluPatternOperator(X, 7, rng=3, block=3, device=DEVICE), sc.ReluPatternOperator(X, 7, rng=3, block=3)
     if follow:
         w = sc.SparseVector(np.array([1, 2, 9, 20]), np.array([1.0, -2.0, 0.5, 1.5]), 28)
-        A.follow_weights(w)
-        B.follow_weights(w)
+        A = A.following(w)
+        B = B.following(w)
     assert max(check_operator(A, rng=1).values()) <= 1e-12
     np.testing.assert_allclose(A.columns(np.arange(28)), B.columns(np.arange(28)), atol=1e-15)
     r = rng.standard_normal(50)

@@ -123,7 +123,7 @@ def test_seeded_generators_block_size_free(rng):
     np.testing.assert_allclose(A1.rmatvec(r), A2.rmatvec(r), atol=1e-12)
 
 
-def test_follow_weights_and_mask_cache(rng):
+def test_following_and_mask_cache(rng):
     """Masks kept in a PatternCache are reused while the generators stay, and dropped when they change."""
     X = rng.standard_normal((40, 5))
     A = sc.ReluPatternOperator(X, 6, rng=1)
@@ -138,14 +138,14 @@ def test_follow_weights_and_mask_cache(rng):
     H = rng.standard_normal((1, 5))
     H[0, 1] = 0.0
     w = sc.SparseVector.from_dense(np.concatenate([np.zeros(10), H[0], np.zeros(15)]))
-    A.follow_weights(w)  # block 2 follows its weights; the others keep their draw
+    A = A.following(w)  # block 2 follows its weights; the others keep their draw
     np.testing.assert_array_equal(A.generators(2, 3), H)
     np.testing.assert_array_equal(A.generators(0, 2), counter_normals(A.key, 0, 2, 5))
     R3 = A.restrict(np.array([12, 27]), cache=cache)  # the cache's stale masks must not be reused:
     assert R3.n_new_blocks == 1  # block 5 again by GEMM; the followed block's mask comes from w
     np.testing.assert_array_equal(R3.to_dense(), relu_dense(X, A.generators())[:, [12, 27]])
     np.testing.assert_array_equal(R3.to_dense()[:, 0], (X @ H[0] >= 0) * X[:, 2])
-    A.follow_weights(None)  # back to the seeded draw
+    A = A.following(None)  # back to the seeded draw
     np.testing.assert_array_equal(A.generators(), counter_normals(A.key, 0, 6, 5))
     B = A.with_data(X[:7])
     np.testing.assert_array_equal(B.columns(np.arange(30)), A.columns(np.arange(30))[:7])
@@ -216,7 +216,7 @@ def test_masks_captured_by_the_pass_are_the_patterns(seed, k, block, data):
     R = A.restrict(U, cache=cache)
     assert R.n_new_blocks == 0  # every mask came from the pass
     np.testing.assert_array_equal(R.to_dense(), relu_dense(X, A.generators())[:, U])
-    A.follow_weights(sc.SparseVector(U[:1], np.ones(1), 36))  # new generators: the cache is stale
+    A = A.following(sc.SparseVector(U[:1], np.ones(1), 36))  # new generators: the cache is stale
     known = A.known_masks(np.unique(U // 3), cache)
     assert [t for t, _, _ in known] == [0]  # only the followed block's mask is known
     _, arr, row = known[0]
@@ -233,7 +233,7 @@ def test_pass_with_followed_generators_is_the_definition(seed, block, row_block,
     X = rng.standard_normal((n, d))
     A = sc.ReluPatternOperator(X, m, rng=seed, block=block, row_block=row_block)
     idx = np.array(sorted(data.draw(st.sets(st.integers(0, m * d - 1), min_size=1, max_size=12))), np.int64)
-    A.follow_weights(sc.SparseVector(idx, rng.standard_normal(idx.size), m * d))
+    A = A.following(sc.SparseVector(idx, rng.standard_normal(idx.size), m * d))
     D = relu_dense(X, A.generators())
     r = rng.standard_normal(n)
     np.testing.assert_allclose(A.rmatvec(r), D.T @ r, atol=1e-12)
@@ -259,7 +259,7 @@ def test_check_operator_on_every_operator(kind):
         A = sc.HStackOperator([sc.ReluPatternOperator(X, 5, rng=1), sc.ReluPatternOperator(X, 3, rng=2)], signs=[1, -1])
     elif kind == "relu-followed":
         A = make_operator("relu-seeded", 30, 4, 6, 3, 2)
-        A.follow_weights(sc.SparseVector(np.array([1, 2, 9, 20]), np.array([1.0, -2.0, 0.5, 1.5]), 24))
+        A = A.following(sc.SparseVector(np.array([1, 2, 9, 20]), np.array([1.0, -2.0, 0.5, 1.5]), 24))
     else:
         A = make_operator(kind, 30, 4, 6, 3, 2)
     errors = check_operator(A, rng=1)
@@ -292,11 +292,11 @@ def test_hstack_refuses_parts_without_the_contract():
 def test_hstack_refuses_methods_a_part_lacks():
     G = sc.GaussianOperator(6, 4, rng=0)
     C = sc.HStackOperator([sc.ReluPatternOperator(np.ones((6, 2)), 2, rng=1), G])
-    with pytest.raises(TypeError, match=r"follow_weights.*ops\[1\] \(GaussianOperator\)"):
-        C.follow_weights(None)
+    with pytest.raises(TypeError, match=r"following.*ops\[1\] \(GaussianOperator\)"):
+        C.following(None)
     with pytest.raises(TypeError, match=r"with_data.*ops\[1\]"):
         C.with_data(np.ones((3, 2)))
-    with pytest.raises(TypeError, match="follow_weights"):
+    with pytest.raises(TypeError, match="following"):
         sc.SequentialIHTSolver(G, np.ones(6), 2)
 
 
@@ -348,7 +348,7 @@ def test_followed_output_is_the_network(seed, data):
     A = sc.ReluPatternOperator(X, m, rng=seed)
     idx = np.array(sorted(data.draw(st.sets(st.integers(0, m * d - 1), min_size=1, max_size=10))), np.int64)
     w = sc.SparseVector(idx, rng.standard_normal(idx.size), m * d)
-    A.follow_weights(w)
+    A = A.following(w)
     W = w.to_dense().reshape(m, d)
     np.testing.assert_allclose(A.followed_output(), np.maximum(X @ W.T, 0).sum(axis=1), atol=1e-12)
     np.testing.assert_allclose(A.followed_output(A.make_cache()), A.matvec(w), atol=1e-12)
@@ -399,21 +399,22 @@ def test_column_norms_are_those_of_the_dense_columns(rng):
 
 
 def test_proposed_generators_apply_to_idle_blocks_only(rng):
-    """propose_generators sets h_j for blocks without followed weights; followed weights take
-    precedence; None goes back to the draw; the columns are the definition's for those generators."""
+    """proposing(h) is the operator with h_j on blocks without followed weights; followed weights take
+    precedence; None goes back to the draw; the columns are the definition's for those generators.
+    Each is a new view: the operator it came from keeps its generators."""
     X = rng.standard_normal((30, 4))
     A = sc.ReluPatternOperator(X, 5, rng=3)
     draw = A.generators()
     h = sc.SparseVector(np.array([1, 6, 10]), np.array([1.0, -1.0, 2.0]), 20)  # blocks 0, 1, 2
     w = sc.SparseVector(np.array([9]), np.array([0.5]), 20)  # block 2 has weights
-    version = A.version
-    A.propose_generators(h)
-    A.follow_weights(w)
-    assert A.version == version + 2  # caches made before either change are dropped
+    B = A.proposing(h).following(w)
+    assert A.proposed_generators is None and A.followed_weights is None
+    np.testing.assert_array_equal(A.generators(), draw)
+    A = B
     cache = A.make_cache()
     followed = A._followed_masks(cache)
     A.restrict(np.array([2, 13]), cache=cache)  # keeps the masks of blocks 0 and 3
-    A.propose_generators(h)  # the followed masks stay valid (they depend on w only), the kept ones not
+    A = A.proposing(h)  # the followed masks stay valid (they depend on w only), the kept ones not
     assert cache.bind(A).followed is followed and not cache.masks
     H = A.generators()
     np.testing.assert_array_equal(H[0], [0, 1, 0, 0])
@@ -421,10 +422,10 @@ def test_proposed_generators_apply_to_idle_blocks_only(rng):
     np.testing.assert_array_equal(H[2], [0, 0.5, 0, 0])  # followed, not proposed
     np.testing.assert_array_equal(H[3:], draw[3:])
     np.testing.assert_array_equal(A.columns(np.arange(20)), relu_dense(X, H))
-    A.propose_generators(None)
+    A = A.proposing(None)
     np.testing.assert_array_equal(A.generators()[[0, 1, 3, 4]], draw[[0, 1, 3, 4]])
     with pytest.raises(ValueError, match="SparseVector of length 20"):
-        A.propose_generators(sc.SparseVector(np.array([1]), np.array([1.0]), 19))
+        A = A.proposing(sc.SparseVector(np.array([1]), np.array([1.0]), 19))
 
 
 def test_halfspace_scores_are_one_weight_fits(rng):
@@ -469,7 +470,7 @@ def test_a_minibatch_held_once_transposed_is_the_same_operator(rng):
     XT = gather_transposed(X, rows, chunk=64)
     assert XT.flags.c_contiguous and np.array_equal(XT, X[rows].T)
     A = sc.ReluPatternOperator(X, 6, rng=3, block=4)
-    A.follow_weights(sc.SparseVector(np.array([3, 11, 40]), np.array([1.0, -2.0, 0.5]), 54))
+    A = A.following(sc.SparseVector(np.array([3, 11, 40]), np.array([1.0, -2.0, 0.5]), 54))
     B, C = A.with_data(X[rows]), A.with_data(XT, transposed=True)
     assert C.XT is XT and C.shape == B.shape == (300, 54)
     w, r = rng.standard_normal(54), rng.standard_normal(300)
@@ -491,7 +492,7 @@ def test_a_minibatch_read_in_place_is_the_operator_of_its_rows(rng):
     X = np.asfortranarray(rng.standard_normal((2000, 300)))
     rows = np.sort(rng.choice(2000, 900, replace=False))
     A = sc.ReluPatternOperator(X, 12, rng=3, block=4)
-    A.follow_weights(sc.SparseVector(np.array([3, 311, 640, 2000]), np.array([1.0, -2.0, 0.5, 0.3]), 3600))
+    A = A.following(sc.SparseVector(np.array([3, 311, 640, 2000]), np.array([1.0, -2.0, 0.5, 0.3]), 3600))
     B, C = A.with_data(X[rows]), A.with_rows(rows)
     assert C.shape == B.shape == (900, 3600) and np.shares_memory(C.XT, X)
     assert C.row_block < 900  # tiles of the rows are gathered (GATHER_BYTES), not the whole batch
@@ -522,3 +523,21 @@ def test_a_minibatch_read_in_place_is_the_operator_of_its_rows(rng):
         A.with_rows([0, 2000])
     with pytest.raises(ValueError, match="rows must be 1 or more"):
         A.with_rows(np.empty(0, np.int64))
+
+
+def test_follow_weights_is_a_deprecated_in_place_following(rng):
+    """follow_weights / propose_generators (0.4's mutators) warn, naming following / proposing, and leave
+    the operator as the views would be; a cache made before does not serve the old masks."""
+    X = rng.standard_normal((30, 4))
+    A = sc.ReluPatternOperator(X, 5, rng=3)
+    w = sc.SparseVector(np.array([1, 9]), np.array([0.5, -1.0]), 20)
+    h = sc.SparseVector(np.array([13]), np.array([2.0]), 20)
+    want = A.proposing(h).following(w).columns(np.arange(20))
+    cache = A.make_cache()
+    A.restrict(np.arange(20), cache=cache)
+    with pytest.warns(FutureWarning, match=r"follow_weights\(w\) is deprecated.*A = A\.following\(w\)"):
+        A.follow_weights(w)
+    with pytest.warns(FutureWarning, match=r"propose_generators\(h\) is deprecated.*A = A\.proposing\(h\)"):
+        A.propose_generators(h)
+    np.testing.assert_array_equal(A.columns(np.arange(20)), want)
+    np.testing.assert_array_equal(A.restrict(np.arange(20), cache=cache).to_dense(), want)
