@@ -26,7 +26,7 @@ from .configs import IHT, Minibatch, Sequential, from_keywords
 from .relu import fit_two_layer
 from .nn import ReLUNet
 
-__all__ = ["fit_factored", "fit_layerwise", "recover_relu_vector", "recover_mlp"]
+__all__ = ["recover_relu_vector", "recover_mlp"]  # the fits themselves: through sparsecert.fit
 
 
 def fit_factored(X, Y, m, s, *, solver=IHT(), batches=None, rng=None, progress=None, device=None, init_scale=None,

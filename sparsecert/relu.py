@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from .typing import ArrayLike, RngLike
     from scipy.sparse.linalg import LinearOperator
 
-__all__ = ["relu_operator", "fit_two_layer", "recover_relu", "refine_relu", "psnr", "model_from_weights", "match_neurons"]
+__all__ = ["relu_operator", "recover_relu", "refine_relu", "psnr", "model_from_weights", "match_neurons"]
 
 
 def relu_operator(
