@@ -129,13 +129,17 @@ class ReLUNet:
         from ..files import load_arrays
 
         arrays, meta = load_arrays(path, "ReLUNet", older=("TwoLayerReLU", "MLP"))
-        if meta["kind"] == "TwoLayerReLU":
-            return ReLUNet.two_layer(arrays["U"], arrays["v"])
-        if meta["kind"] == "MLP":
-            V = arrays["V"]
-            return ReLUNet([*(arrays[f"W{i}"] for i in range(int(meta["layers"]))), V[None, :] if V.ndim == 1 else V.T])
-        L = int(meta["layers"])
-        return ReLUNet([arrays[f"W{i}"] for i in range(L)], [arrays[f"b{i}"] for i in range(L)] if meta["bias"] else None)
+        try:
+            if meta["kind"] == "TwoLayerReLU":
+                return ReLUNet.two_layer(arrays["U"], arrays["v"])
+            L = int(meta["layers"])
+            Ws = [arrays[f"W{i}"] for i in range(L)]
+            if meta["kind"] == "MLP":
+                V = arrays["V"]
+                return ReLUNet([*Ws, V[None, :] if V.ndim == 1 else V.T])
+            return ReLUNet(Ws, [arrays[f"b{i}"] for i in range(L)] if meta["bias"] else None)
+        except (KeyError, TypeError, ValueError) as exc:  # a file that says it holds a net and does not
+            raise ValueError(f"{path}: not a readable {meta['kind']} ({type(exc).__name__}: {exc})") from None
 
     # ------------------------------------------------------------------ shape
     @property

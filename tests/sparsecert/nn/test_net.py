@@ -118,3 +118,16 @@ def test_deprecated_names_warn_and_keep_their_meaning():
         np.testing.assert_allclose(mlp(X), np.maximum(X @ U.T, 0) @ mlp.V, atol=1e-12)
         dense = DenseNet.init([3, 4, 2], rng=0)
         np.testing.assert_array_equal(dense(X), ReLUNet.init([3, 4, 2], rng=0)(X))
+
+
+@pytest.mark.parametrize("arrays,meta", [({"W0": np.ones((2, 3))}, {"layers": 2, "bias": False}),
+                                         ({"W0": np.ones((2, 3)), "W1": np.ones((1, 4))}, {"layers": 2, "bias": False}),
+                                         ({"W0": np.ones((2, 3))}, {"bias": False}),
+                                         ({"W0": np.ones((2, 3))}, {"layers": "two", "bias": False}),
+                                         ({"W0": np.array([[np.nan]])}, {"layers": 1, "bias": False})])
+def test_a_file_that_says_it_holds_a_net_and_does_not_is_named(tmp_path, arrays, meta):
+    """Missing layers, shapes that do not chain, a missing or wrong description, non-finite weights:
+    a ValueError naming the file, not a KeyError from inside."""
+    path = save_arrays(tmp_path / "net.npz", "ReLUNet", arrays, meta)
+    with pytest.raises(ValueError, match=f"{path}: not a readable ReLUNet"):
+        ReLUNet.load(path)
