@@ -91,9 +91,10 @@ def _inr_rows(cfg, seed):
     for m in inr["ms"]:
         scores = {}
         t0 = time.perf_counter()
+        solver = IHT(method="aiht", inner_iter=10, max_iter=inr["epochs"], block=64)
         for admission in ("adaptive", "all"):
-            net, _ = fit(task.X, task.y, m=m, s=inr["s"], solver=IHT(method="aiht", inner_iter=10, max_iter=inr["epochs"], block=64),
-                         rule=Sequential(admission=admission), rng=seed, progress=False)
+            net, _ = fit(task.X, task.y, m=m, s=inr["s"], solver=solver, rule=Sequential(admission=admission), rng=seed,
+                         progress=False)
             scores[admission] = task.score(net.forward(task.X))
             if admission == "adaptive":
                 seconds = time.perf_counter() - t0

@@ -1,7 +1,8 @@
 """Pruning methods side by side on one classification task: one sweep cell per (method, kept fraction, seed).
 
-Every method runs through the pruning vocabulary (a :class:`~sparsecert.prune.Plan`, :func:`sparsecert.prune.run.prune_numpy`)
-or the sparse-training / NEq loops, on the same MLP, data, optimiser and epochs:
+Every method runs through the pruning vocabulary (a :class:`~sparsecert.prune.Plan` run by
+:func:`sparsecert.prune.run.prune_numpy`) or the sparse-training / NEq loops, on the same MLP, data,
+optimiser and epochs:
 
 ========== ============================================================================
 method     configuration
