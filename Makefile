@@ -18,7 +18,7 @@ $(VENV)/.installed-test: $(BIN)/python pyproject.toml constraints.txt
 	touch $@ $(VENV)/.installed
 
 # every quick figure into build/demo (ignored: the committed figures stay as they are), two at a time,
-# each on one core (the same numbers on any machine), then the comparison with them; `make figures`
+# each on one core (the same numbers whatever the core count), then the comparison with them; `make figures`
 # is the deliberate refresh of the committed ones, made the same way
 demo: $(VENV)/.installed
 	$(BIN)/sparsecert repro all --quick --jobs 2 --out build/demo

@@ -71,7 +71,8 @@ def _figure(job):
 def run_jobs(todo, jobs):
     """Run the figures of ``todo`` (``(name, run's keyword arguments)``) on ``jobs`` processes, each
     pinned to one core of this process's (its pools, BLAS and torch then run one thread: the same
-    numbers on any machine, where torch's sums on several threads depend on how many), the longest
+    numbers whatever the machine's core count, where torch's sums on several threads depend on how
+    many; another kind of CPU can still move chaotic cells, by its BLAS kernels), the longest
     first by the seconds the last run of each recorded (in its ``out`` or in the repository's
     ``figures/``); every line a figure prints comes out whole, prefixed with its name. Returns the
     files of each figure, in ``todo``'s order."""
