@@ -19,25 +19,26 @@ from .registry import EXPERIMENTS
 from .sweep import SweepCellError
 
 
-def run_planted(ms, ss, seeds, out, n=5000, d=100, layers=1, method="aiht", max_iter=15, sequential=True, imp=False,
-                imp_epochs=15, device=None):
-    """The planted-MLP grid: CSV of every cell and a PSNR heatmap (paper Fig. 1 style; IHT and IMP side by side)."""
+def run_planted(args, out):
+    """``sparsecert planted``'s grid from its checked arguments: CSV of every cell and a PSNR heatmap in
+    ``out`` (paper Fig. 1 style; IHT and IMP side by side)."""
     from .planted import planted_mlp_grid
     from .io import write_csv
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    layers, method, sequential, imp = args.layers, args.method, not args.fixed, args.imp
     rows = planted_mlp_grid(
-        ms, ss, seeds, n=n, d=d, layers=layers, method=method, max_iter=max_iter, sequential=sequential,
-        imp_baseline=imp, imp_epochs=imp_epochs, progress=True, device=device,
+        args.m, args.s, args.seeds, n=args.n, d=args.d, layers=layers, method=method, max_iter=args.iters,
+        sequential=sequential, imp_baseline=imp, imp_epochs=args.imp_epochs, progress=True, device=args.device,
     )
     stem = f"planted_mlp_L{layers}"
     write_csv(rows, out / f"{stem}.csv")
     kind = "sequential-convex" if sequential else "fixed-pattern"
-    title = f"IHT: {kind} {method.upper()}\nn={n}, d={d}, PSNR (dB)"
+    title = f"IHT: {kind} {method.upper()}\nn={args.n}, d={args.d}, PSNR (dB)"
     if imp:
         grid_heatmap(rows, ["psnr", "imp_psnr"], path=out / f"{stem}.png",
-                     title=[title, f"IMP: Adam 1e-3, 10%/round\n{imp_epochs} epochs/round, PSNR (dB)"])
+                     title=[title, f"IMP: Adam 1e-3, 10%/round\n{args.imp_epochs} epochs/round, PSNR (dB)"])
     else:
         grid_heatmap(rows, "psnr", path=out / f"{stem}.png", title=title)
     print(f"{len(rows)} cells; figure: {out / stem}.png, numbers: {out / stem}.csv")
@@ -389,9 +390,7 @@ def _cmd_planted(args, parser):
     from ._memory import WorkingSetError
 
     try:
-        run_planted(args.m, args.s, args.seeds, check_out_dir(args.out, parser), n=args.n, d=args.d,
-                    layers=args.layers, method=args.method, max_iter=args.iters, sequential=not args.fixed,
-                    imp=args.imp, imp_epochs=args.imp_epochs, device=args.device)
+        run_planted(args, check_out_dir(args.out, parser))
     except (WorkingSetError, OSError) as exc:  # a grid this machine cannot hold; an output it cannot write
         print(f"sparsecert planted: error: {exc}", file=sys.stderr)
         return 2

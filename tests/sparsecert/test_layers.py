@@ -149,7 +149,7 @@ CONFIG_PARAMETERS = {"solver", "rule", "batches", "restarts", "plan"}
 #: want grouping into configuration objects too), and the deprecated names that keep 0.4's keywords.
 #: The list may only shrink.
 OVER_TEN = {"torch_bridge/train.py:fit", "planted.py:planted_mlp", "recovery/solver.py:iht", "nn/training.py:train",
-            "plot.py:grid_heatmap", "cli.py:run_planted", "prune/dynamic.py:sparse_train", "planted.py:planted_vector",
+            "plot.py:grid_heatmap", "prune/dynamic.py:sparse_train", "planted.py:planted_vector",
             "prune/bingo.py:bingo_train", "linear_theory.py:imp_path",
             "prune/run.py:prune_run", "torch_bridge/prune.py:prune_torch", "imp.py:imp"}
 
