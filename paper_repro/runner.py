@@ -130,15 +130,16 @@ def _read_table(path: Path) -> list[dict]:
 
 
 def environment() -> dict:
-    """What produced a run's numbers: Python, the platform, the cores the process ran on (torch's sums
-    depend on its threads), the versions of NumPy, SciPy, Numba and torch (where installed) and the
-    BLAS NumPy calls (recorded in every ``.config.json``)."""
+    """What produced a run's numbers: Python, the platform and CPU, the cores the process ran on
+    (torch's sums depend on its threads), the versions of NumPy, SciPy, Numba and torch (where
+    installed) and the BLAS libraries with the kernels they chose for this CPU (chaotic cells move
+    with them; recorded in every ``.config.json``)."""
     from importlib.metadata import PackageNotFoundError, version
 
     from sparsecert.parallel import available_cores
 
     env = {"python": platform.python_version(), "platform": f"{sys.platform}-{platform.machine()}",
-           "cores": available_cores()}
+           "cpu": _cpu_model(), "cores": available_cores()}
     for pkg in ("numpy", "scipy", "numba", "torch", "scikit-learn"):
         try:
             env[pkg] = version(pkg)
@@ -147,7 +148,20 @@ def environment() -> dict:
     try:
         from threadpoolctl import threadpool_info
 
-        env["blas"] = sorted({f"{i['internal_api']} {i['version']}" for i in threadpool_info() if i["user_api"] == "blas"})
+        env["blas"] = sorted({f"{i['internal_api']} {i['version']}" + (f" ({i['architecture']})" if i.get("architecture") else "")
+                              for i in threadpool_info() if i["user_api"] == "blas"})
     except Exception:  # noqa: BLE001 - a record, never a failure
         pass
     return env
+
+
+def _cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``; the platform's processor string elsewhere)."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
