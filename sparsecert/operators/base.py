@@ -119,6 +119,12 @@ class SparseSensingOperator(LinearOperator, abc.ABC):
     def _blocks_rmatvec(self, r, cache=None):
         """Yield ``(offset, g_block)`` covering ``A^T r`` in column order."""
 
+    def _copy(self) -> Any:
+        """A shallow copy (the same arrays and shape): the start of a view that then changes some of them."""
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        return new
+
     @abc.abstractmethod
     def restrict(self, idx: ArrayLike, cache: Any = None) -> RestrictedOperator:
         """``A_S`` for sorted column indices ``idx`` (a :class:`RestrictedOperator`)."""

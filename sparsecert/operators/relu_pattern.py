@@ -224,10 +224,12 @@ class ReluPatternOperator(SparseSensingOperator):
         warn_deprecated("ReluPatternOperator.propose_generators(h)", "A = A.proposing(h) (a new view)")
         self.__dict__.update(self.proposing(h).__dict__)
 
-    def _view(self) -> ReluPatternOperator:
-        """A shallow copy: the same data, draw and shape (its generators then set by the caller)."""
-        new = object.__new__(type(self))
-        new.__dict__.update(self.__dict__)
+    def _view(self, new_data: bool = False) -> ReluPatternOperator:
+        """A shallow copy: the same draw, and the same data unless ``new_data`` (then a source of its
+        own, so that no :class:`PatternCache` serves it the masks of other samples)."""
+        new = self._copy()
+        if new_data:
+            new.source = object()
         return new
 
     def _sparse_rows(self, w, name):
@@ -311,8 +313,8 @@ class ReluPatternOperator(SparseSensingOperator):
             data = XT.T  # (a view, F-ordered: BLAS reads it transposed)
         else:
             data = check_array(X, "X", ndim=2, shape=(None, self.d), dtype=self.dtype)
-        new = self._view()
-        new.X, new._XT, new.cols, new.source = data, XT, None, object()
+        new = self._view(new_data=True)
+        new.X, new._XT, new.cols = data, XT, None
         new.row_block = new._rows_per_tile(data.shape[0])
         LinearOperator.__init__(new, dtype=self.dtype, shape=(data.shape[0], self.shape[1]))
         return new
@@ -336,8 +338,8 @@ class ReluPatternOperator(SparseSensingOperator):
             raise ValueError(f"rows must be 1 or more sample indices in [0, {n}), got {rows.size} "
                              f"in [{rows.min(initial=0)}, {rows.max(initial=0)}]")
         XT = self.XT
-        new = self._view()
-        new.X, new._XT, new.source = None, XT, object()
+        new = self._view(new_data=True)
+        new.X, new._XT = None, XT
         new.cols = rows if self.cols is None else self.cols[rows]
         # a pass gathers every tile once per block: blocks of at least GATHER_BYTES of generators
         wide = 2 ** int(np.floor(np.log2(max(1, GATHER_BYTES // (self.d * self.dtype.itemsize)))))

@@ -141,8 +141,7 @@ class TorchReluPatternOperator(OnDevice, ReluPatternOperator):
 
     def with_data(self, X):
         """The operator with the same generators (and followed weights) on other data ``X``."""
-        new = object.__new__(type(self))
-        new.__dict__.update(self.__dict__)
+        new = self._view(new_data=True)
         if is_tensor(X):
             if X.ndim != 2 or X.shape[1] != self.d:
                 raise ValueError(f"X must have shape (n, {self.d}), got {tuple(X.shape)}")

@@ -173,8 +173,7 @@ class HStackOperator(SparseSensingOperator):
 
     def _with_parts(self, ops):
         """A shallow copy whose parts are ``ops`` (the same shapes and signs)."""
-        new = object.__new__(type(self))
-        new.__dict__.update(self.__dict__)
+        new = self._copy()
         new.ops = list(ops)
         return new
 

@@ -71,6 +71,18 @@ def test_torch_gives_the_numpy_iterates(case):
     assert b.status == a.status and b.n_iter == a.n_iter
 
 
+def test_a_cache_never_serves_the_torch_operators_data_view_the_masks_of_other_samples(rng):
+    """A cache filled by the torch operator and passed to its with_data view (other samples) gives the
+    view's own products (a data view has a source of its own)."""
+    A = TorchReluPatternOperator(rng.standard_normal((40, 5)), 6, rng=1, device=DEVICE)
+    B = A.with_data(rng.standard_normal((40, 5)))
+    S = np.array([0, 7, 13, 27])
+    cache = A.make_cache()
+    A.restrict(S, cache=cache)
+    np.testing.assert_array_equal(np.asarray(B.restrict(S, cache=cache).to_dense()),
+                                  np.asarray(B.restrict(S).to_dense()))
+
+
 def test_iht_on_a_torch_operator():
     """sc.iht takes a torch operator as it is; y is converted to the device once."""
     p = sc.planted_relu(800, 5, 6, 8, rng=0)

@@ -541,3 +541,15 @@ def test_follow_weights_is_a_deprecated_in_place_following(rng):
         A.propose_generators(h)
     np.testing.assert_array_equal(A.columns(np.arange(20)), want)
     np.testing.assert_array_equal(A.restrict(np.arange(20), cache=cache).to_dense(), want)
+
+
+def test_a_cache_never_serves_a_view_the_masks_of_other_samples(rng):
+    """A PatternCache filled by A and passed to A's view on other samples (with_data, with_rows) gives
+    that view the products it gives without a cache: views over other data have a source of their own."""
+    X = np.asfortranarray(rng.standard_normal((40, 5)))
+    A = sc.ReluPatternOperator(X, 6, rng=1)
+    S = np.array([0, 7, 13, 27])
+    for view in (A.with_data(rng.standard_normal((40, 5))), A.with_rows(np.arange(3, 40, 2))):
+        cache = A.make_cache()
+        A.restrict(S, cache=cache)
+        np.testing.assert_array_equal(view.restrict(S, cache=cache).to_dense(), view.restrict(S).to_dense())
