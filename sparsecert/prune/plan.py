@@ -78,6 +78,8 @@ class Plan:
         check_int(self.rewind_step, "rewind_step", low=0)
         if self.when == "during" and self.schedule != "gradual":
             raise ValueError("when='during' prunes gradually: use schedule='gradual'")
+        if isinstance(self.score, str) and self.score.lower() == "bingo" and self.when != "after":
+            raise ValueError("score='bingo' ranks weights by probes taken while the dense net trains: use when='after'")
         check_target_or_rounds(self.schedule, self.target, self.rounds)
 
     @classmethod

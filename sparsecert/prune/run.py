@@ -33,22 +33,20 @@ from tqdm.auto import tqdm
 
 from ..validation import check_array, check_int, check_option, check_rng, progress_enabled, warn_deprecated
 from ..nn import ReLUNet, train
-from .engine import (PruneResult, PruningPlan, check_rate, check_target_or_rounds, gradual_goals, prune_during,
-                     prune_rounds)
+from .engine import PruneResult, PruningPlan, gradual_goals, prune_during, prune_rounds
 from .engine import check_progress, prune_step, prune_to  # noqa: F401  (their home before 0.3.1)
 from .plan import Plan
 from .scores import SCORES, synflow_prune
 
 # prune_step, prune_to, check_progress and the axes' names live in .engine (still importable from here)
-__all__ = ["prune_numpy", "prune_run", "check_rate_prunable"]
+__all__ = ["prune_numpy", "prune_run", "check_prunable"]
 
-def check_rate_prunable(rate, prunable, L):
-    """Validated ``rate`` in (0, 1) and ``prunable`` flags (L of them, at least one True)."""
-    rate = check_rate(rate)
+def check_prunable(prunable, L):
+    """Validated ``prunable`` flags (L of them, at least one True; default all)."""
     prunable = [True] * L if prunable is None else [bool(p) for p in prunable]
     if len(prunable) != L or not any(prunable):
         raise ValueError(f"no prunable layer: prunable must hold {L} flags, at least one True; got {prunable}")
-    return rate, prunable
+    return prunable
 
 
 def _score_fn(score):
@@ -100,10 +98,10 @@ def prune_numpy(net0, X, y, plan, *, evaluate=None, score_batch=None, bingo=None
     when, schedule, scope, score = plan.when, plan.schedule, plan.scope, plan.score
     if not callable(score):  # one spelling from here on ("SynFlow" is "synflow" everywhere below)
         score = check_option(score, "score", set(SCORES) | {"bingo"})
-    rate, prunable = check_rate_prunable(plan.rate, prunable, len(net0.Ws))
+    rate, prunable = plan.rate, check_prunable(prunable, len(net0.Ws))
     output_rate = rate / 2 if plan.output_rate is None else plan.output_rate
     total = net0.n_weights
-    target, rounds = _check_plan(when, score, schedule, plan.target, plan.rounds, total, train_kwargs.get("epochs", 10))
+    target, rounds = _check_plan(when, schedule, plan.target, plan.rounds, total, train_kwargs.get("epochs", 10))
     L = len(net0.Ws)
     rng = check_rng(rng)
     score_fn = _score_fn(score)
@@ -144,22 +142,16 @@ def prune_run(net0, X, y, *, when="after", score="magnitude", schedule="iterativ
     return prune_numpy(net0, X, y, plan, **options)
 
 
-def _check_plan(when, score, schedule, target, rounds, total, epochs):
-    """:func:`prune_numpy`'s checks of how the options combine; returns ``(target, rounds)`` checked."""
-    check_target_or_rounds(schedule, target, rounds)
-    if schedule == "iterative" and rounds is not None:
-        rounds = check_int(rounds, "rounds", low=0)
+def _check_plan(when, schedule, target, rounds, total, epochs):
+    """What a :class:`Plan` cannot check alone, for :func:`prune_numpy`: its target against the net's
+    weights, and how it combines with this backend and the training; returns ``(target, rounds)``."""
     if target is not None:
         target = check_int(target, "target", low=1, high=total)
-    if when == "during" and schedule != "gradual":
-        raise ValueError("when='during' prunes gradually: use schedule='gradual'")
     if when == "init" and schedule == "iterative" and target is None:
         raise ValueError("when='init' with schedule='iterative' scores and prunes until a target: give target= "
                          "(weights to keep), not rounds=")
     if when == "during" and check_int(epochs, "epochs", low=0) < 1:
         raise ValueError("when='during' prunes between epochs of training: epochs must be >= 1")
-    if score == "bingo" and when != "after":
-        raise ValueError("score='bingo' ranks weights by probes taken while the dense net trains: use when='after'")
     return target, rounds
 
 

@@ -25,7 +25,7 @@ from ..prune.engine import PruneResult, PruningPlan, check_during, gradual_goals
 from ..prune.plan import Plan
 from ..prune.bingo import SubsetProbe
 from ..prune.scores import synflow_prune
-from ..prune.run import check_rate_prunable
+from ..prune.run import check_prunable
 from .models import glorot_normal
 from .train import fit, prunable_weights, thread_budget, to_tensor
 
@@ -144,7 +144,7 @@ def prune_module(model0, X, y, plan, *, rates=None, prunable=None, score_batch=2
     check_during(when, schedule)
     score = check_option(plan.score, "score", set(TORCH_SCORES))
     L = len(prunable_weights(model0))
-    rate, prunable = check_rate_prunable(plan.rate, prunable, L)
+    rate, prunable = plan.rate, check_prunable(prunable, L)
     if rates is None:
         out_rate = rate / 2 if plan.output_rate is None else plan.output_rate
         rates = [rate] * L if scope == "global" else [rate] * (L - 1) + [out_rate]
@@ -152,8 +152,6 @@ def prune_module(model0, X, y, plan, *, rates=None, prunable=None, score_batch=2
     shapes = [tuple(w.shape) for _, w in prunable_weights(model0)]
     total = int(sum(np.prod(s) for s, p in zip(shapes, prunable) if p))
     frozen_count = int(sum(np.prod(s) for s, p in zip(shapes, prunable) if not p))
-    if score == "bingo" and when != "after":
-        raise ValueError("score='bingo' ranks weights by probes taken while the dense net trains: use when='after'")
     goal = None if target is None else frozen_count + check_int(target, "target", low=1, high=total)
     seed = integer_seed(rng, seed)
     rng = np.random.default_rng(seed)
