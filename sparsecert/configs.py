@@ -22,7 +22,7 @@ from typing import Any
 
 from .validation import check_bool, check_float, check_int, check_option
 
-__all__ = ["IHT", "Sequential", "Minibatch", "Restarts", "check_config", "from_keywords"]
+__all__ = ["IHT", "Sequential", "Minibatch", "Restarts", "check_config", "from_keywords", "device_of"]
 
 
 @dataclass(frozen=True)
@@ -181,5 +181,11 @@ def from_keywords(options: dict) -> dict:
     rule = Sequential(**take(Sequential))
     rest["rule"] = rule if sequential else None
     rest["batches"] = Minibatch(batch_size, epochs) if batch_size else None
-    rest["device"] = None if check_option(backend, "backend", {"numpy", "torch"}) == "numpy" else (device or "cpu")
+    rest["device"] = device_of(backend, device)
     return rest
+
+
+def device_of(backend: str = "numpy", device: str | None = None) -> str | None:
+    """0.4's ``backend``, ``device`` keywords as the one ``device`` of the fits: None for NumPy, the torch
+    device (``"cpu"`` by default) for torch."""
+    return None if check_option(backend, "backend", {"numpy", "torch"}) == "numpy" else (device or "cpu")

@@ -22,7 +22,7 @@ import numpy as np
 
 from .validation import check_array, check_int, check_rng, warn_deprecated
 from .recovery import FactoredIHTSolver
-from .configs import IHT, Minibatch, Sequential, from_keywords
+from .configs import IHT, Minibatch, Sequential, device_of, from_keywords
 from .relu import fit_two_layer
 from .nn import ReLUNet
 
@@ -138,13 +138,11 @@ def recover_relu_vector(X, Y, m, s, **options):
     ``batch_size`` (``max_iter`` epochs), ``backend``, ``device`` and the solver's)."""
     warn_deprecated("sparsecert.deep.recover_relu_vector", "sparsecert.fit(X, Y, m=m, s=s, solver=sparsecert.IHT("
                     "max_iter, tol, block, loss), batches=sparsecert.Minibatch(batch_size, epochs))")
-    old = {k: options.pop(k) for k in ("max_iter", "tol", "block", "loss") if k in options}
-    batch_size, backend = options.pop("batch_size", None), options.pop("backend", "numpy")
-    device = options.pop("device", None)
-    solver = IHT(**{"block": 256, **old})
+    solver = IHT(**{k: options.pop(k) for k in ("max_iter", "tol", "block", "loss") if k in options})
+    batch_size = options.pop("batch_size", None)
     batches = None if batch_size is None else Minibatch(batch_size, solver.max_iter)
-    return fit_factored(X, Y, m, s, solver=solver, batches=batches, device=None if backend == "numpy" else device or "cpu",
-                        **options)
+    device = device_of(options.pop("backend", "numpy"), options.pop("device", None))
+    return fit_factored(X, Y, m, s, solver=solver, batches=batches, device=device, **options)
 
 
 def recover_mlp(X, y, widths, s, **options):

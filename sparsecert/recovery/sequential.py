@@ -274,7 +274,7 @@ class SequentialIHTSolver(IHTSolver):
         # rank the entering units by the gradient energy of their candidates
         energy = np.bincount(units[fresh], weights=np.abs(cval[fresh]) ** 2)
         ranked = new_units[np.argsort(-energy[new_units], kind="stable")]
-        self.A = self.A.following(self.w)
+        self.A = current = self.A.following(self.w)  # the current iterate's operator, each retry's start
         cols = (old[:, None] * d + np.arange(d)).ravel()
         cols = cols[~np.isin(cols, self.S, assume_unique=True)]
         g_old = to_numpy(self.A.restrict(cols, cache=self.cache).rmatvec(self.r)) if cols.size else cval[:0]
@@ -289,7 +289,7 @@ class SequentialIHTSolver(IHTSolver):
                 break
             self.retries += 1
             tried.append((self._follow(c), c))
-            self.A = self.A.following(self.w)
+            self.A = current
             E //= 2
         best = min(tried, key=lambda t: t[0])[1]
         self._follow(best)
