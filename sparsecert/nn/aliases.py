@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 
-from ..validation import check_array
 from .net import ReLUNet
 
 __all__ = ["TwoLayerReLU", "MLP", "DenseNet", "REPLACED_BY"]
@@ -25,8 +24,7 @@ class TwoLayerReLU(ReLUNet):
     (``ReLUNet.fused_weights().nnz``)."""
 
     def __init__(self, U: Any, v: Any) -> None:
-        U = check_array(U, "U", ndim=2)
-        super().__init__([U, check_array(v, "v", shape=(U.shape[0],), dtype=U.dtype)[None, :]], copy=False)
+        super().__init__(ReLUNet.two_layer(U, v).Ws, copy=False)
 
     @property
     def nnz(self) -> int:
