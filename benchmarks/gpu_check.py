@@ -211,7 +211,7 @@ def main(argv=None):
     # Fig. 2: 10 outputs, batch 5000; a tenth of the paper's 100 epochs per cell, the projection x 10
     fig2 = shuffled([(m, s) for m in grid for s in grid if 2 <= s <= m * (d + 10)])
     run_cells(report, "fig2_cells", fig2,
-              lambda m, s: planted_vector(m, s, 0, n=n, d=d, epochs=10, batch_size=5000, device=args.device),
+              lambda m, s: planted_vector(m, s, 0, n=n, d=d, batches=sc.Minibatch(5000, 10), device=args.device),
               args.fig2_budget, save, scale=10.0)
     out.write_text(json.dumps(report, indent=1))
     print(f"wrote {out}")

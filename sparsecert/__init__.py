@@ -7,7 +7,7 @@ from ._version import __version__  # noqa: F401  (sparsecert.__version__)
 from .configs import IHT, Minibatch, Restarts, Sequential
 from .fitting import fit
 from .models import PlantedProblem, planted_gaussian, planted_relu
-from .nn import ReLUNet
+from .nn import ReLUNet, Training
 from .operators import DenseOperator, GaussianOperator, HStackOperator, PatternCache, ReluPatternOperator, SparseSensingOperator
 from .recovery import METHODS, STATUSES, IHTSolver, MinibatchIHTSolver, RecoveryResult, SequentialIHTSolver, iht
 from .sparse import SparseVector, StreamingTopK
@@ -34,6 +34,7 @@ __all__ = [
     "SparseSensingOperator",
     "SparseVector",
     "StreamingTopK",
+    "Training",
     "fit",
     "iht",
     "planted_gaussian",

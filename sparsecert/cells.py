@@ -17,7 +17,8 @@ from .sparse import SparseVector
 from .prune.compare import METHODS as PRUNING_METHODS
 from .recovery import METHODS
 from .registry import Param, register
-from .planted import capacity, planted_mlp, planted_vector
+from .configs import IHT, Minibatch, Sequential
+from .planted import Baselines, capacity, planted_mlp, planted_vector
 
 __all__ = [
     "SUCCESS_TOL",
@@ -93,7 +94,7 @@ def gaussian_recovery(params, seed):
     """
     n, N, s = int(params["n"]), int(params["N"]), int(params["s"])
     p = planted_gaussian(n, N, s, rng=seed)
-    res = iht(p.A, p.y, s, method=params.get("method", "niht"), max_iter=int(params.get("max_iter", 500)), progress=False)
+    res = iht(p.A, p.y, s, solver=IHT(method=params.get("method", "niht"), max_iter=int(params.get("max_iter", 500))), progress=False)
     err = relative_error(res.w, p.w)
     return {"success": err <= SUCCESS_TOL, "rel_error": err, "iterations": res.n_iter, "time": res.time,
             "delta": n / N, "rho": s / n}
@@ -164,7 +165,7 @@ def relu_recovery(params, seed):
     # the explicit matrix (a few MB at most here): the solver then runs NIHT as one compiled call
     M = (DenseOperator(np.ascontiguousarray(A.restrict(np.arange(A.shape[1])).to_dense(), float))
          if A.shape[0] * A.shape[1] <= DENSE_ENTRIES else A)
-    res = iht(M, p.y, s, method=params.get("method", "niht"), max_iter=int(params.get("max_iter", 300)), progress=False)
+    res = iht(M, p.y, s, solver=IHT(method=params.get("method", "niht"), max_iter=int(params.get("max_iter", 300))), progress=False)
     fresh = np.random.default_rng([seed, 2]).standard_normal((2 * A.shape[1], m * d if variant == "gaussian" else d))
     At = fresh if variant == "gaussian" else ReluPatternOperator(fresh, A.generators())
     diff = res.w.to_dense() - w.to_dense()
@@ -196,9 +197,13 @@ def _instance(p, A, w, d, variant):
     "device": _DEVICE, "measure_memory": Param(bool, False),
 }, _fits_mlp)
 def planted_mlp_cell(params, seed):
-    """A :func:`planted_mlp` cell (parameters as its keyword arguments)."""
+    """A :func:`planted_mlp` cell (its keyword arguments, the configuration objects' fields flat)."""
     kw = dict(params)
-    return {k: v for k, v in planted_mlp(kw.pop("m"), kw.pop("s"), seed, **kw).items() if k not in ("seed",)}
+    solver = IHT(**{f: kw.pop(f) for f in ("method", "max_iter", "inner_iter")})
+    baselines = Baselines(kw.pop("imp_baseline"), kw.pop("imp_epochs"), kw.pop("imp_tuned"))
+    rule = Sequential() if kw.pop("sequential") else None
+    row = planted_mlp(kw.pop("m"), kw.pop("s"), seed, solver=solver, rule=rule, baselines=baselines, **kw)
+    return {k: v for k, v in row.items() if k != "seed"}
 
 
 @register("planted_vector", {
@@ -207,9 +212,10 @@ def planted_mlp_cell(params, seed):
     "minibatch": Param(bool, False), "measure_memory": Param(bool, False),
 }, _fits_vector)
 def planted_vector_cell(params, seed):
-    """A :func:`planted_vector` cell (parameters as its keyword arguments)."""
+    """A :func:`planted_vector` cell (its keyword arguments, ``batches``' fields flat)."""
     kw = dict(params)
-    return {k: v for k, v in planted_vector(kw.pop("m"), kw.pop("s"), seed, **kw).items() if k != "seed"}
+    batches = Minibatch(kw.pop("batch_size"), kw.pop("epochs"))
+    return {k: v for k, v in planted_vector(kw.pop("m"), kw.pop("s"), seed, batches=batches, **kw).items() if k != "seed"}
 
 
 @register("pruning", {

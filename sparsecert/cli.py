@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .plot import grid_heatmap
+from .plot import Panel, grid_heatmap
 from .recovery import METHODS
 from .registry import EXPERIMENTS
 from .sweep import SweepCellError
@@ -22,25 +22,28 @@ from .sweep import SweepCellError
 def run_planted(args, out):
     """``sparsecert planted``'s grid from its checked arguments: CSV of every cell and a PSNR heatmap in
     ``out`` (paper Fig. 1 style; IHT and IMP side by side)."""
-    from .planted import planted_mlp_grid
+    from .configs import IHT, Sequential
+    from .planted import Baselines, planted_mlp_grid
     from .io import write_csv
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     layers, method, sequential, imp = args.layers, args.method, not args.fixed, args.imp
     rows = planted_mlp_grid(
-        args.m, args.s, args.seeds, n=args.n, d=args.d, layers=layers, method=method, max_iter=args.iters,
-        sequential=sequential, imp_baseline=imp, imp_epochs=args.imp_epochs, progress=True, device=args.device,
+        args.m, args.s, args.seeds, n=args.n, d=args.d, layers=layers, solver=IHT(method=method, max_iter=args.iters),
+        rule=Sequential() if sequential else None, baselines=Baselines(imp=imp, imp_epochs=args.imp_epochs),
+        progress=True, device=args.device,
     )
     stem = f"planted_mlp_L{layers}"
     write_csv(rows, out / f"{stem}.csv")
     kind = "sequential-convex" if sequential else "fixed-pattern"
     title = f"IHT: {kind} {method.upper()}\nn={args.n}, d={args.d}, PSNR (dB)"
     if imp:
-        grid_heatmap(rows, ["psnr", "imp_psnr"], path=out / f"{stem}.png",
-                     title=[title, f"IMP: Adam 1e-3, 10%/round\n{args.imp_epochs} epochs/round, PSNR (dB)"])
+        grid_heatmap(rows, [Panel("psnr", title),
+                            Panel("imp_psnr", f"IMP: Adam 1e-3, 10%/round\n{args.imp_epochs} epochs/round, PSNR (dB)")],
+                     path=out / f"{stem}.png")
     else:
-        grid_heatmap(rows, "psnr", path=out / f"{stem}.png", title=title)
+        grid_heatmap(rows, Panel("psnr", title), path=out / f"{stem}.png")
     print(f"{len(rows)} cells; figure: {out / stem}.png, numbers: {out / stem}.csv")
     return rows
 
@@ -152,7 +155,7 @@ def run_recover(args, parser):
             if args.method in (None, "portfolio"):
                 res = portfolio(M, y, args.s, max_iter=args.iters)
             else:
-                res = iht(M, y, args.s, method=args.method, max_iter=args.iters)
+                res = iht(M, y, args.s, solver=IHT(method=args.method, max_iter=args.iters))
         else:
             if args.method == "portfolio":
                 parser.error("--method portfolio is for --A (linear recovery); with --X choose an IHT variant")

@@ -1,8 +1,9 @@
 """The options of a sparse-network fit as frozen configuration objects, each checked once, when it is
 made, so a wrong value is named where it is written:
 
-* :class:`IHT`: the step (``method``, ``inner_iter``), when the run stops (``max_iter``, ``tol``,
-  ``xtol``), the streaming block and the loss;
+* :class:`IHT`: the step (``method``, ``inner_iter``, ...), when the run stops (``max_iter``, ``tol``,
+  ``xtol``), the streaming block and the loss (its home is :mod:`sparsecert.recovery.config`, as
+  :func:`sparsecert.iht` takes it too);
 * :class:`Sequential`: the sequential-convex rule (generators follow the weights; the paper's
   method), or ``rule=None`` for fixed patterns (the recovery theorem's setting);
   ``Sequential.published()`` is the published code's rule;
@@ -20,53 +21,10 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
+from .recovery.config import IHT
 from .validation import check_bool, check_float, check_int, check_option
 
 __all__ = ["IHT", "Sequential", "Minibatch", "Restarts", "check_config", "from_keywords", "device_of"]
-
-
-@dataclass(frozen=True)
-class IHT:
-    """How IHT steps and when it stops.
-
-    Parameters
-    ----------
-    method : {"iht", "niht", "aiht", "htp"}
-        The step (:data:`sparsecert.METHODS`); ``"aiht"`` (default) is the paper's.
-    inner_iter : int, >= 0
-        AIHT's inner conjugate-gradient steps per iteration (the reference code takes 10
-        gradient steps; 3 by default).
-    max_iter : int, >= 1
-        Full-batch iterations (the factored fit's steps).
-    tol, xtol : float, >= 0
-        Stop when the relative residual is below ``tol``, or the iterate moves less than ``xtol``
-        relative (:func:`sparsecert.iht`).
-    block : int, optional
-        Hidden units per streaming block (default: the operator's).
-    loss : {"squared", "cross-entropy"}
-        What the steps descend: the squared error (a scalar output is always fitted so), or for a
-        2-d ``y`` the softmax cross-entropy (rows of ``y`` are class probabilities).
-    """
-
-    method: str = "aiht"
-    inner_iter: int = 3
-    max_iter: int = 100
-    tol: float = 1e-10
-    xtol: float = 1e-12
-    block: int | None = None
-    loss: str = "squared"
-
-    def __post_init__(self) -> None:
-        from .recovery import LOSSES, METHODS
-
-        check_option(self.method, "method", set(METHODS))
-        check_option(self.loss, "loss", set(LOSSES))
-        check_int(self.inner_iter, "inner_iter", low=0)
-        check_int(self.max_iter, "max_iter", low=1)
-        check_float(self.tol, "tol", low=0.0)
-        check_float(self.xtol, "xtol", low=0.0)
-        if self.block is not None:
-            check_int(self.block, "block", low=1)
 
 
 @dataclass(frozen=True)

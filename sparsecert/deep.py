@@ -63,9 +63,9 @@ def fit_factored(X, Y, m, s, *, solver=IHT(), batches=None, rng=None, progress=N
     result : RecoveryResult
         ``w`` is the sparse ``theta``.
     """
-    if (solver.method, solver.inner_iter) != (IHT.method, IHT.inner_iter):
-        raise ValueError("the factored fit of a 2-d y takes its own step: leave solver.method and "
-                         "solver.inner_iter at their defaults")
+    if solver.step_options() != IHT().step_options():
+        raise ValueError("the factored fit of a 2-d y takes its own step: leave solver's method, step, inner_iter, "
+                         "ls_iter and ls_tol at their defaults")
     factored = FactoredIHTSolver(X, Y, m, s, block=solver.block or 256, rng=rng, init_scale=init_scale,
                                  backend="numpy" if device is None else "torch", device=device, loss=solver.loss,
                                  precondition=precondition, momentum=momentum)

@@ -31,7 +31,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .configs import Restarts
-from .recovery import LOSSES, METHODS, iht, iht_omp, omp, portfolio
+from .recovery import IHT, LOSSES, METHODS, iht, iht_omp, omp, portfolio
 
 __all__ = ["SparseRegressor", "SparseReLURegressor", "SparseReLUClassifier"]
 
@@ -155,7 +155,9 @@ class SparseRegressor(RegressorMixin, BaseEstimator):
         def fit_k(k):
             if self.method == "omp":
                 return omp(X, y, k, tol=tol)
-            fit = {"omp": iht_omp, "portfolio": portfolio, None: iht}[self.restart]
+            if self.restart is None:
+                return iht(X, y, k, solver=IHT(self.method, max_iter=max_iter, tol=tol), splice=splice, progress=False)
+            fit = iht_omp if self.restart == "omp" else portfolio
             return fit(X, y, k, method=self.method, tol=tol, progress=False, max_iter=max_iter, splice=splice)
 
         if self.criterion is None:
@@ -257,7 +259,7 @@ class SparseReLURegressor(RegressorMixin, BaseEstimator):
     }
 
     def fit(self, X: Any, y: Any) -> SparseReLURegressor:
-        from .configs import IHT, Minibatch, Sequential
+        from .configs import Minibatch, Sequential
         from .fitting import fit
 
         self._validate_params()
@@ -319,7 +321,6 @@ class SparseReLUClassifier(ClassifierMixin, BaseEstimator):
     }
 
     def fit(self, X: Any, y: Any) -> SparseReLUClassifier:
-        from .configs import IHT
         from .fitting import fit
 
         self._validate_params()

@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import itertools
 import math
+import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .validation import check_array, check_float, check_int, check_option, check_rng
+from .validation import check_array, check_float, check_int, check_option, check_rng, warn_deprecated
 from .prune.select import prune_count
 
 __all__ = [
@@ -176,6 +177,21 @@ def _imp_schedule(d, target, rate, count, threshold, one_shot):
     return target, rate, count, threshold
 
 
+def _rewind_point(rewind, legacy):
+    """``(kind, time)`` of :func:`imp_path`'s ``rewind`` (a float ``t``: ``("iterate", t)``), with
+    0.4's ``rewind_time=`` folded in (FutureWarning)."""
+    if legacy:
+        unknown = set(legacy) - {"rewind_time"}
+        if unknown:
+            raise TypeError(f"imp_path() got an unexpected keyword argument {unknown.pop()!r}")
+        warn_deprecated("imp_path(rewind_time=t)", "imp_path(..., rewind=t)", stacklevel=4)
+        if rewind == "iterate":
+            rewind = legacy["rewind_time"]
+    if isinstance(rewind, numbers.Real) and not isinstance(rewind, bool):
+        return "iterate", check_float(rewind, "rewind", low=0.0)
+    return check_option(rewind, "rewind", set(REWINDS)), 1.0
+
+
 def imp_path(
     X,
     y,
@@ -187,8 +203,8 @@ def imp_path(
     one_shot=False,
     rewind="init",
     w0=None,
-    rewind_time=1.0,
     rng=None,
+    **legacy,
 ):
     """Iterative magnitude pruning of a linear model trained to convergence, in closed form.
 
@@ -215,14 +231,13 @@ def imp_path(
         below it; ``target`` then acts as a floor.
     one_shot : bool
         A single round straight to ``target`` (or one threshold round).
-    rewind : {"init", "iterate", "continue", "reinit"}
-        Start of each retraining: ``w0``; the dense run's ``w(rewind_time)``;
-        the previous round's converged weights; a fresh N(0, sigma0^2) draw
-        with ``sigma0`` the standard deviation of ``w0``.
+    rewind : {"init", "iterate", "continue", "reinit"} or float
+        Start of each retraining: ``w0``; the dense run's iterate ``w(1)``; the previous round's
+        converged weights; a fresh N(0, sigma0^2) draw with ``sigma0`` the standard deviation of
+        ``w0``. A float ``t >= 0`` rewinds to the dense run's ``w(t)`` (0.4's ``rewind="iterate",
+        rewind_time=t``, which still works until 0.6 with a FutureWarning).
     w0 : array_like, shape (d,), optional
         Initialisation (default 0).
-    rewind_time : float
-        Time of the dense iterate for ``rewind="iterate"``.
     rng : None, int or Generator
         For ``rewind="reinit"``.
 
@@ -234,7 +249,7 @@ def imp_path(
     """
     X, y = _xy(X, y)
     d = X.shape[1]
-    rewind = check_option(rewind, "rewind", set(REWINDS))
+    rewind, rewind_time = _rewind_point(rewind, legacy)
     w0 = _w0(w0, d, X.dtype)
     target, rate, count, threshold = _imp_schedule(d, target, rate, count, threshold, one_shot)
     rng = check_rng(rng)

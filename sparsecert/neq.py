@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .validation import check_array, check_float, check_int
-from .nn import train
+from .validation import check_array, check_float, check_int, legacy_options
+from .nn import Training, train
 
 __all__ = ["neq_train", "unit_similarity", "Equilibrium"]
 
@@ -58,11 +58,14 @@ class Equilibrium:
         return frozen
 
 
-def neq_train(net, X, y, X_val, *, epochs=10, mu_eq=0.5, eps=1e-3, masks=None, **train_kwargs):
+def neq_train(net, X, y, X_val, *, training=Training(), mu_eq=0.5, eps=1e-3, masks=None, rng=None, record=(), **legacy):
     """Train with NEq freezing; returns ``train``'s dict plus the NEq record.
 
     Parameters
     ----------
+    training, masks, rng, record
+        As :func:`sparsecert.nn.train` (``training.epochs >= 1``); 0.4's flat keywords
+        (``epochs=``, ``lr=``, ...) still work until 0.6, with a FutureWarning.
     X_val : array_like, shape (n_val, d)
         Fixed batch on which unit outputs are compared.
     mu_eq : float in [0, 1)
@@ -78,13 +81,14 @@ def neq_train(net, X, y, X_val, *, epochs=10, mu_eq=0.5, eps=1e-3, masks=None, *
     rows not computed, over the whole run).
     """
     X_val = check_array(X_val, "X_val", ndim=2, shape=(None, net.Ws[0].shape[1]))
-    epochs = check_int(epochs, "epochs", low=1)
+    training = legacy_options("sparsecert.neq.neq_train", legacy, training=training)["training"]
+    check_int(training.epochs, "epochs", low=1)
     mu_eq = check_float(mu_eq, "mu_eq", low=0.0, high=1.0)
     eps = check_float(eps, "eps", low=0.0)
     L = len(net.Ws)
     hidden = L - 1
     frozen_now = [np.zeros(W.shape[0], bool) for W in net.Ws]
-    record = {"frozen": []}
+    log = {"frozen": []}
 
     def outputs(net):
         _, Zs = net.forward(X_val, keep=True)
@@ -94,18 +98,18 @@ def neq_train(net, X, y, X_val, *, epochs=10, mu_eq=0.5, eps=1e-3, masks=None, *
 
     def epoch_callback(epoch, net):
         nonlocal frozen_now
-        record["frozen"].append([f.copy() for f in frozen_now])
+        log["frozen"].append([f.copy() for f in frozen_now])
         at_eq = eq.update(outputs(net))
         if at_eq is not None:
             frozen_now = at_eq + [np.zeros(net.Ws[-1].shape[0], bool)]
         return frozen_now
 
-    out = train(net, X, y, masks=masks, epochs=epochs, frozen=[f.copy() for f in frozen_now],
-                epoch_callback=epoch_callback, **train_kwargs)
+    out = train(net, X, y, training=training, masks=masks, rng=rng, record=record, frozen=[f.copy() for f in frozen_now],
+                epoch_callback=epoch_callback)
     # the frozen sets actually used in epochs 1..E (the callback records the set of the epoch just run)
-    used = record["frozen"]
+    used = log["frozen"]
     rows_total = sum(W.shape[0] * W.shape[1] for W in net.Ws) * len(used)
     rows_saved = sum(int(f.sum()) * net.Ws[l].shape[1] for fr in used for l, f in enumerate(fr))
-    out.update(record, velocity=eq.velocity, phi=eq.phi)
+    out.update(log, velocity=eq.velocity, phi=eq.phi)
     out["saved_fraction"] = rows_saved / rows_total if rows_total else 0.0
     return out

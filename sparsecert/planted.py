@@ -14,21 +14,47 @@ from __future__ import annotations
 
 import copy
 import time
+from dataclasses import dataclass, replace
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from .validation import check_float, check_int, check_rng, integer_seed
+from .validation import check_bool, check_float, check_int, check_rng, integer_seed, legacy_options, warn_deprecated
 from .configs import IHT, Minibatch, Sequential
 from .fitting import fit
 from .prune import Plan, prune
-from .nn import ReLUNet
+from .nn import ReLUNet, Training
 from .models import planted_relu
 from .metrics import psnr
 from .relu import match_neurons
 
 __all__ = ["capacity", "imp_relu_baseline", "tuned_imp_relu", "TUNED_LRS", "TUNED_EPOCHS", "planted_deep", "planted_mlp",
-           "planted_vector", "planted_mlp_grid"]
+           "Baselines", "planted_vector", "planted_mlp_grid"]
+
+
+@dataclass(frozen=True)
+class Baselines:
+    """The IMP baselines :func:`planted_mlp` runs on the same instance as IHT, checked when made.
+
+    Parameters
+    ----------
+    imp : bool
+        The published IMP (:func:`imp_relu_baseline`: ``imp_epochs`` full-batch Adam epochs per
+        round); adds ``imp_psnr``, ``imp_time``, ``imp_peak_memory``, ``imp_rounds``.
+    imp_epochs : int, >= 1
+    tuned : bool
+        The tuned IMP (:func:`tuned_imp_relu`); adds ``imp_tuned_psnr``, ``imp_tuned_lr``,
+        ``imp_tuned_epochs``, ``imp_tuned_time``.
+    """
+
+    imp: bool = False
+    imp_epochs: int = 15
+    tuned: bool = False
+
+    def __post_init__(self) -> None:
+        check_bool(self.imp, "imp")
+        check_int(self.imp_epochs, "imp_epochs", low=1)
+        check_bool(self.tuned, "tuned")
 
 
 def planted_deep(n, d, m, s, layers, rng=None):
@@ -78,8 +104,8 @@ def imp_relu_baseline(X, y, widths, s, *, epochs=15, lr=1e-3, rate=0.1, batch_si
     X = np.asarray(X)
     k = 1 if np.ndim(y) == 1 else np.shape(y)[1]
     net0 = ReLUNet.init([X.shape[1], *widths, k], rng)
-    return prune(net0, X, y, Plan.imp(target=s, rate=rate, scope="global"), optimizer="adam", lr=lr, epochs=epochs,
-                 batch_size=batch_size, rng=rng, progress=False)
+    return prune(net0, X, y, Plan.imp(target=s, rate=rate, scope="global"), rng=rng, progress=False,
+                 training=Training(optimizer="adam", lr=lr, epochs=epochs, batch_size=batch_size))
 
 
 #: The tuned IMP's search (:func:`tuned_imp_relu`): Adam's learning rates and the epochs per round.
@@ -143,9 +169,8 @@ def tuned_imp_relu(X, y, widths, s, *, lrs=TUNED_LRS, epochs=TUNED_EPOCHS, val_f
 FALLBACK_TOL = 1e-4
 
 
-def planted_mlp(m, s, seed=0, *, n=50000, d=100, layers=1, method="aiht", sequential=True, max_iter=15, inner_iter=3,
-                imp_baseline=False, imp_epochs=15, imp_tuned=False, device=None, idle="residual", unit_moves=True,
-                fallback_tol=FALLBACK_TOL, measure_memory=False):
+def planted_mlp(m, s, seed=0, *, n=50000, d=100, layers=1, solver=IHT(max_iter=15), rule=Sequential(),
+                fallback_tol=FALLBACK_TOL, baselines=Baselines(), device=None, measure_memory=False, **legacy):
     """Plant a sparse ReLU MLP of width ``m`` with ``s`` nonzeros and fit it by IHT.
 
     Parameters
@@ -159,28 +184,22 @@ def planted_mlp(m, s, seed=0, *, n=50000, d=100, layers=1, method="aiht", sequen
         Samples and input dimension (paper: n = 50,000, d = 100).
     layers : int
         Hidden layers (1 or more; deeper fits go layer by layer).
-    method, sequential, max_iter, inner_iter
-        IHT settings (paper: sequential-convex AIHT, 15 full-batch epochs).
-    idle, unit_moves
-        The sequential rule's options (:class:`sparsecert.recovery.SequentialIHTSolver`;
-        ``idle="random", unit_moves=False`` is the published rule).
+    solver : sparsecert.IHT
+        The step and its stopping rule (paper: AIHT, 15 full-batch iterations).
+    rule : sparsecert.Sequential or None
+        The sequential-convex rule (the paper's method), or None for fixed random patterns.
     fallback_tol : float or None
         Sequential fits only: when the fitted network's relative residual
-        ``||y - f(X)|| / ||y||`` is above ``fallback_tol``, fit again under the
-        published rule (the fit ``idle="random", unit_moves=False`` alone would
-        make: the same generator draws) and keep the network that fits better.
+        ``||y - f(X)|| / ||y||`` is above ``fallback_tol``, fit again with the rule's
+        ``idle="random", unit_moves=False`` (the published rule's: the same generator draws
+        as that fit alone would make) and keep the network that fits better.
         A planted net is fitted exactly by its own weights, so a fit left above
         ~1e-4 has failed; the two rules fail on different instances (docs/explanations/sequential_rule.md,
         "Sequential-convex IHT"). Costs a second fit where the first fails.
         None: one fit. Row ``fallback``: ``""`` (not run), ``"first"`` or
         ``"published"`` (the fit kept).
-    imp_baseline : bool
-        Also fit the same instance by :func:`imp_relu_baseline` (``imp_epochs``
-        full-batch Adam epochs per round) and add ``imp_psnr``, ``imp_time``,
-        ``imp_peak_memory``, ``imp_rounds``.
-    imp_tuned : bool
-        Also fit it by :func:`tuned_imp_relu` and add ``imp_tuned_psnr``, ``imp_tuned_lr``,
-        ``imp_tuned_epochs``, ``imp_tuned_time``.
+    baselines : Baselines
+        The IMP baselines fitted on the same instance (default none).
     device : str, optional
         Run IHT on the torch backend on this device (``"cpu"``, ``"cuda"``);
         default the NumPy backend.
@@ -191,6 +210,10 @@ def planted_mlp(m, s, seed=0, *, n=50000, d=100, layers=1, method="aiht", sequen
         compilation and first-use allocations are not the cell's). ``X`` is then held
         feature-major, as IHT's operator reads it (IMP copies it to float32 C order, as the
         published code does: counted as IMP's). Adds ``rss_bytes`` and ``imp_rss_bytes``.
+    **legacy
+        0.4's keywords (``method``, ``max_iter``, ``inner_iter``, ``sequential``, ``idle``,
+        ``unit_moves``, ``imp_baseline``, ``imp_epochs``, ``imp_tuned``), folded into ``solver``, ``rule``
+        and ``baselines`` with a FutureWarning until 0.6.
 
     Returns
     -------
@@ -200,30 +223,31 @@ def planted_mlp(m, s, seed=0, *, n=50000, d=100, layers=1, method="aiht", sequen
         matched up to permutation), ``time`` (s), ``peak_memory`` (bytes, the
         solver's own estimate), ``iterations`` (of both fits when the fallback ran), ``fallback``.
     """
+    if legacy:
+        solver, rule, baselines = _legacy_mlp_options(legacy, solver, rule, baselines)
     m = check_int(m, "m", low=1)
     layers = check_int(layers, "layers", low=1)
     s = check_int(s, "s", low=layers, high=capacity(m, d, layers))
     rng = check_rng(seed)
     if fallback_tol is not None:
         fallback_tol = check_float(fallback_tol, "fallback_tol", low=0.0)
-    row = {"m": m, "s": s, "seed": seed, "n": n, "d": d, "layers": layers, "method": method}
+    row = {"m": m, "s": s, "seed": seed, "n": n, "d": d, "layers": layers, "method": solver.method}
     t0 = time.perf_counter()
     if layers == 1:
         p = planted_relu(n, d, m, s, rng=rng)
         X, y = p.X, p.y
     else:
         X, y, _ = planted_deep(n, d, m, s, layers, rng)
-    measure = _measurer(bool(measure_memory), ("mlp", layers, bool(imp_baseline), device),
-                        lambda: planted_mlp(2, layers, n=200, layers=layers, max_iter=2, imp_baseline=imp_baseline,
-                                            imp_epochs=1, device=device))
+    measure = _measurer(bool(measure_memory), ("mlp", layers, baselines.imp, device),
+                        lambda: planted_mlp(2, layers, n=200, layers=layers, solver=IHT(max_iter=2), device=device,
+                                            baselines=Baselines(imp=baselines.imp, imp_epochs=1)))
     if measure_memory:
         X = np.asfortranarray(X)
 
-    def fit_under(idle, unit_moves, rng):
-        """The fitted network's outputs and its row entries under one sequential rule."""
-        (net, res), rss = measure(fit, X, y, m=m, s=s, solver=IHT(method=method, max_iter=max_iter, inner_iter=inner_iter),
-                                  rule=Sequential(idle=idle, unit_moves=unit_moves) if sequential else None,
-                                  layers=layers, rng=rng, progress=False, device=device)
+    def fit_under(rule, rng):
+        """The fitted network's outputs and its row entries under one sequential rule (or None)."""
+        (net, res), rss = measure(fit, X, y, m=m, s=s, solver=solver, rule=rule, layers=layers, rng=rng, progress=False,
+                                  device=device)
         if layers == 1:
             match = match_neurons(net, p.model)
             return net.forward(X), dict(support_recovered=match["support_recovered"], rel_weight_error=match["rel_error"],
@@ -232,13 +256,14 @@ def planted_mlp(m, s, seed=0, *, n=50000, d=100, layers=1, method="aiht", sequen
                             peak_memory=max(r.peak_memory for r in res), iterations=sum(r.n_iter for r in res))
 
     fallback_rng = copy.deepcopy(rng)  # the second fit draws what a fit under the published rule alone would
-    out, fields = fit_under(idle, unit_moves, rng)
+    out, fields = fit_under(rule, rng)
     row.update(fields, fallback="")
     rss = fields["rss_bytes"]
     ynorm = max(float(np.linalg.norm(y)), np.finfo(float).tiny)
     rel = float(np.linalg.norm(y - out)) / ynorm
-    if sequential and fallback_tol is not None and rel > fallback_tol and (idle, unit_moves) != ("random", False):
-        out2, fields2 = fit_under("random", False, fallback_rng)
+    published = rule is not None and (rule.idle, rule.unit_moves) == ("random", False)
+    if rule is not None and fallback_tol is not None and rel > fallback_tol and not published:
+        out2, fields2 = fit_under(replace(rule, idle="random", unit_moves=False), fallback_rng)
         iterations = row["iterations"] + fields2["iterations"]
         if float(np.linalg.norm(y - out2)) / ynorm < rel:
             out, row = out2, {**row, **fields2}
@@ -249,19 +274,30 @@ def planted_mlp(m, s, seed=0, *, n=50000, d=100, layers=1, method="aiht", sequen
     row["time"] = time.perf_counter() - t0
     if not measure_memory:
         del row["rss_bytes"]
-    return {**row, **_imp_fields(X, y, [m] * layers, s, rng, measure if imp_baseline else None, imp_epochs, imp_tuned,
-                                 measure_memory)}
+    return {**row, **_imp_fields(X, y, [m] * layers, s, rng, measure, baselines, measure_memory)}
 
 
-def _imp_fields(X, y, widths, s, rng, measure, epochs, tuned, measured):
-    """:func:`planted_mlp`'s IMP entries: the published baseline's (through ``measure``; None: not
-    run), with ``imp_rss_bytes`` when ``measured``, and the tuned IMP's."""
+def _legacy_mlp_options(legacy, solver, rule, baselines):
+    """:func:`planted_mlp`'s 0.4 keywords as its ``solver``, ``rule`` and ``baselines``."""
+    legacy = dict(legacy)
+    sequential = legacy.pop("sequential", rule is not None)
+    renamed = {"imp_baseline": "imp", "imp_tuned": "tuned"}
+    if not legacy:
+        warn_deprecated("sparsecert.planted.planted_mlp(sequential=...)", "planted_mlp(..., rule=None)", stacklevel=4)
+    new = legacy_options("sparsecert.planted.planted_mlp", {renamed.get(k, k): v for k, v in legacy.items()},
+                         solver=solver, rule=rule or Sequential(), baselines=baselines)
+    return new["solver"], new["rule"] if sequential else None, new["baselines"]
+
+
+def _imp_fields(X, y, widths, s, rng, measure, baselines, measured):
+    """:func:`planted_mlp`'s IMP entries: the published baseline's (through ``measure``), with
+    ``imp_rss_bytes`` when ``measured``, and the tuned IMP's."""
     out = {}
-    if measure is not None:
-        res, rss = measure(imp_relu_baseline, X, y, widths, s, epochs=epochs, rng=rng)
+    if baselines.imp:
+        res, rss = measure(imp_relu_baseline, X, y, widths, s, epochs=baselines.imp_epochs, rng=rng)
         out.update(imp_psnr=psnr(y, res.net(X)), imp_time=res.time, imp_peak_memory=res.peak_memory,
                    imp_rounds=len(res.nets) - 1, **({"imp_rss_bytes": rss} if measured else {}))
-    if tuned:
+    if baselines.tuned:
         res, chosen = tuned_imp_relu(X, y, widths, s, rng=rng)
         out.update(imp_tuned_psnr=psnr(y, res.net(X)), imp_tuned_lr=chosen["lr"], imp_tuned_epochs=chosen["epochs"],
                    imp_tuned_time=chosen["seconds"])
@@ -286,8 +322,8 @@ def _measurer(on, key, warm):
     return measured_bytes
 
 
-def planted_vector(m, s, seed=0, *, n=50000, d=100, k=10, epochs=100, batch_size=5000, device=None,
-                   imp_baseline=False, minibatch=False, measure_memory=False):
+def planted_vector(m, s, seed=0, *, n=50000, d=100, k=10, batches=Minibatch(5000, 100), minibatch=False, device=None,
+                   imp_baseline=False, measure_memory=False, **legacy):
     """Plant a sparse two-layer ReLU net with ``k`` outputs and fit it by vector IHT (paper Fig. 2).
 
     The planted net follows the published code: ``X`` (n, d) i.i.d. N(0, 1);
@@ -295,12 +331,13 @@ def planted_vector(m, s, seed=0, *, n=50000, d=100, k=10, epochs=100, batch_size
     (m x d) and ``s // 2`` in the output weights ``V`` (m x k) (capped by
     their sizes); ``Y = relu(X U^T) V``. The fit
     (:func:`sparsecert.deep.fit_factored`, budget ``s`` over both
-    layers) takes as many full-batch steps as ``epochs`` of minibatches of
-    ``batch_size`` would (``epochs * ceil(n / batch_size)``; paper: 100
-    epochs of 5000), or with ``minibatch`` those steps on the minibatches themselves (the published
-    code's schedule, ``n / batch_size`` times cheaper a step). ``imp_baseline``: the IMP baseline
+    layers) takes as many full-batch steps as the epochs of minibatches of ``batches``
+    would (``epochs * ceil(n / batch_size)``; paper: ``Minibatch(5000, 100)``), or with
+    ``minibatch`` those steps on the minibatches themselves (the published code's schedule,
+    ``n / batch_size`` times cheaper a step). ``imp_baseline``: the IMP baseline
     (:func:`imp_relu_baseline`, ``epochs`` per round, the same batches) on the same instance;
-    ``measure_memory``: both fits' memory measured one way, as :func:`planted_mlp` does.
+    ``measure_memory``: both fits' memory measured one way, as :func:`planted_mlp` does. 0.4's
+    ``epochs=``, ``batch_size=`` are folded into ``batches`` with a FutureWarning until 0.6.
 
     Returns
     -------
@@ -311,10 +348,12 @@ def planted_vector(m, s, seed=0, *, n=50000, d=100, k=10, epochs=100, batch_size
         ``rss_bytes`` (and ``imp_rss_bytes``).
     """
 
+    batches = legacy_options("sparsecert.planted.planted_vector", legacy, batches=batches)["batches"]
+    epochs, batch_size = batches.epochs, batches.batch_size
     m = check_int(m, "m", low=1)
     k = check_int(k, "k", low=1)
     s = check_int(s, "s", low=2, high=m * (d + k))
-    steps = check_int(epochs, "epochs", low=1) * -(-n // check_int(batch_size, "batch_size", low=1))
+    steps = epochs * -(-n // batch_size)
     rng = check_rng(seed)
     X = rng.standard_normal((n, d))
     U, V = np.zeros((m, d)), np.zeros((m, k))
@@ -323,11 +362,11 @@ def planted_vector(m, s, seed=0, *, n=50000, d=100, k=10, epochs=100, batch_size
         W.flat[rng.choice(W.size, nnz, replace=False)] = rng.standard_normal(nnz)
     Y = np.maximum(X @ U.T, 0.0) @ V
     measure = _measurer(bool(measure_memory), ("vector", bool(imp_baseline), device, bool(minibatch)),
-                        lambda: planted_vector(2, 4, n=200, d=d, k=k, epochs=1, batch_size=100, device=device,
+                        lambda: planted_vector(2, 4, n=200, d=d, k=k, batches=Minibatch(100), device=device,
                                                imp_baseline=imp_baseline, minibatch=minibatch))
     t0 = time.perf_counter()
     (net, res), rss = measure(fit, X, Y, m=m, s=s, solver=IHT(max_iter=steps),
-                              batches=Minibatch(batch_size, epochs) if minibatch else None, rng=rng, progress=False,
+                              batches=batches if minibatch else None, rng=rng, progress=False,
                               device=device)
     row = {"m": m, "s": s, "seed": seed, "n": n, "d": d, "k": k, "psnr": psnr(Y.ravel(), net.forward(X).ravel()),
            "time": time.perf_counter() - t0, "peak_memory": res.peak_memory, "iterations": res.n_iter,

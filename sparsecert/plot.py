@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields, replace
+from typing import Callable
+
 import numpy as np
 
 from .io import save_figure
+from .validation import warn_deprecated
 
-__all__ = ["EXACT_DB", "convergence_figure", "grid_heatmap", "phase_diagram", "pyplot"]
+__all__ = ["EXACT_DB", "Panel", "convergence_figure", "grid_heatmap", "phase_diagram", "pyplot"]
 
 
 def pyplot():
@@ -79,61 +83,83 @@ def _colorbar(fig, im, ax, label, saturated, exact):
     fig.colorbar(im, ax=ax, label=label, extend="max" if saturated else "neither")
 
 
-def grid_heatmap(rows, value="psnr", *, x="s", y="m", vmin=-20, vmax=50, path=None, title=None, cmap="viridis",
-                 fmt="{:.0f}", label=None, suptitle=None, exact="psnr"):
-    """Heatmap(s) of ``value`` over the (y, x) grid of result rows, seeds averaged.
+@dataclass(frozen=True)
+class Panel:
+    """One panel of :func:`grid_heatmap`: the row key it draws and how.
+
+    Parameters
+    ----------
+    key : str
+        The row key drawn (seeds averaged); a key that no row holds is a KeyError.
+    title : str, optional
+    vmin, vmax : float
+        Colour scale (paper: PSNR -20..50 dB). Panels with one scale share one colour bar.
+    fmt : str or callable
+        Cell labels (``fmt.format(v)`` or ``fmt(v)``).
+    label : str, optional
+        Colour-bar label (default: the key; "PSNR (dB)" for PSNR keys).
+    exact : "psnr", float or None
+        Value from which a cell reads as an exact fit: drawn "∞" in bold, and the colour bar says
+        so. ``"psnr"`` (default): :data:`EXACT_DB` for keys ending in ``psnr``, none for the others.
+        Cells above ``vmax`` keep the top colour and print their value (the colour bar gets an arrow).
+    """
+
+    key: str = "psnr"
+    title: str | None = None
+    vmin: float = -20
+    vmax: float = 50
+    fmt: str | Callable = "{:.0f}"
+    label: str | None = None
+    exact: str | float | None = "psnr"
+
+    @property
+    def exact_from(self) -> float | None:
+        """The value from which a cell is drawn exact (``exact`` resolved), or None."""
+        if self.exact == "psnr":
+            return EXACT_DB if _is_psnr(self.key) else None
+        return None if self.exact is None else float(self.exact)
+
+
+def grid_heatmap(rows, value="psnr", *, x="s", y="m", path=None, suptitle=None, cmap="viridis", **legacy):
+    """Heatmap(s) over the (y, x) grid of result rows, seeds averaged, one panel per value.
 
     Parameters
     ----------
     rows : list of dict
-        Results with keys ``x``, ``y`` and ``value`` (e.g. from
+        Results with keys ``x``, ``y`` and the panels' keys (e.g. from
         :func:`sparsecert.planted.planted_mlp_grid`).
-    value : str or list of str
-        Key(s) to plot; several keys give panels side by side on one colour
-        scale (e.g. ``["psnr", "imp_psnr"]``). Cells without rows are blank; a key
-        that no row holds is a KeyError.
+    value : str, Panel or list of them
+        The panels, side by side (e.g. ``["psnr", "imp_psnr"]``, or ``Panel("psnr", title=...)``);
+        cells without rows are blank.
     x, y : str
         Grid keys.
-    vmin, vmax : float or list of float
-        Colour scale (paper: PSNR -20..50 dB); lists give each panel its own
-        scale and colour bar.
-    fmt : str, callable or list of them
-        Cell labels (``fmt.format(v)`` or ``fmt(v)``).
-    label : str or list of str, optional
-        Colour-bar labels (default: the value keys).
-    suptitle : str, optional
-    exact : "psnr", float, None or list of them
-        Value from which a cell reads as an exact fit: drawn "∞" in bold, and
-        the colour bar says so. ``"psnr"`` (default): :data:`EXACT_DB` for keys
-        ending in ``psnr``, none for the others. Cells above ``vmax`` keep the top
-        colour and print their value (the colour bar gets an arrow).
     path : str or Path, optional
         Where to save the PNG.
-    title : str or list of str, optional
-        One per panel.
+    suptitle : str, optional
+    cmap : str
+        Matplotlib colour map.
+    **legacy
+        0.4's per-panel keywords (``vmin``, ``vmax``, ``title``, ``fmt``, ``label``, ``exact``: one
+        value, or a list of one per panel), folded into the panels with a FutureWarning until 0.6.
     """
     plt = pyplot()
-    values = [value] if isinstance(value, str) else list(value)
-    P = len(values)
-    absent = [v for v in values if not any(v in r for r in rows)]
+    panels = [v if isinstance(v, Panel) else Panel(v) for v in ([value] if isinstance(value, (str, Panel)) else value)]
+    if legacy:
+        panels = _legacy_panels(panels, legacy)
+    absent = [p.key for p in panels if not any(p.key in r for r in rows)]
     if absent:  # a whole panel of nothing: a table without the column, not blank cells
         raise KeyError(", ".join(absent))
-
-    def per_panel(v):
-        return list(v) if isinstance(v, (list, tuple)) else [v] * P
-
-    titles, fmts = per_panel(title), per_panel(fmt)
-    vmins, vmaxs, labels = per_panel(vmin), per_panel(vmax), per_panel(label)
-    exacts = [EXACT_DB if e == "psnr" and _is_psnr(k) else None if e == "psnr" else e
-              for e, k in zip(per_panel(exact), values)]
-    shared = len(set(vmins)) == 1 and len(set(vmaxs)) == 1
+    P = len(panels)
+    shared = len({(p.vmin, p.vmax) for p in panels}) == 1
     xs = sorted({r[x] for r in rows})
     ys = sorted({r[y] for r in rows})
     fig, axes = plt.subplots(1, P, figsize=(P * (2.6 + 0.6 * len(xs)), 1.8 + 0.5 * len(ys)), squeeze=False,
                              layout="constrained")
     colours = plt.get_cmap(cmap)
     over = []
-    for ax, key, ttl, f, lo, hi, lab, top in zip(axes[0], values, titles, fmts, vmins, vmaxs, labels, exacts):
+    for ax, panel in zip(axes[0], panels):
+        key, ttl, f, lo, hi, lab, top = (panel.key, panel.title, panel.fmt, panel.vmin, panel.vmax, panel.label,
+                                          panel.exact_from)
         grid = np.full((len(ys), len(xs)), np.nan)
         for i, yv in enumerate(ys):
             for j, xv in enumerate(xs):
@@ -159,13 +185,25 @@ def grid_heatmap(rows, value="psnr", *, x="s", y="m", vmin=-20, vmax=50, path=No
             _colorbar(fig, im, ax, lab or _label(key), *over[-1])
     if shared:
         tops = {t for _, t in over if t is not None}
-        _colorbar(fig, im, list(axes[0]), labels[0] or _label(values[0]), any(o for o, _ in over), min(tops, default=None))
+        _colorbar(fig, im, list(axes[0]), panels[0].label or _label(panels[0].key), any(o for o, _ in over),
+                  min(tops, default=None))
     if suptitle:
         fig.suptitle(suptitle, fontsize=10)
     if path is not None:
         save_figure(fig, path, tight=False)
     plt.close(fig)
     return fig
+
+
+def _legacy_panels(panels, legacy):
+    """:func:`grid_heatmap`'s 0.4 keywords (a value or one per panel) folded into ``panels``."""
+    unknown = set(legacy) - ({f.name for f in fields(Panel)} - {"key"})
+    if unknown:
+        raise TypeError(f"grid_heatmap() got an unexpected keyword argument {unknown.pop()!r}")
+    warn_deprecated(f"sparsecert.plot.grid_heatmap({', '.join(f'{k}=...' for k in legacy)})",
+                    "grid_heatmap(rows, [Panel(key, title=..., vmin=..., ...), ...])", stacklevel=4)
+    return [replace(p, **{k: v[i] if isinstance(v, (list, tuple)) else v for k, v in legacy.items()})
+            for i, p in enumerate(panels)]
 
 
 def phase_diagram(rows, *, ax=None, title=None, theory=True, c=4.0, path=None, keys=("delta", "rho")):

@@ -245,7 +245,7 @@ def fit_two_layer(
     rng = check_rng(rng)
     A = relu_operator(X, m, generators=generators, output_sign=output_sign, rng=rng, block=solver.block,
                       backend=backend, device=device)
-    steps: dict[str, Any] = dict(method=solver.method, inner_iter=solver.inner_iter)
+    steps: dict[str, Any] = solver.step_options()
     if batches is not None and batches.batch_size < n:
         run: IHTSolver = MinibatchIHTSolver(A, X, y, s, batch_size=batches.batch_size, epochs=batches.epochs,
                                             rng=rng, sequential=rule is not None,

@@ -41,6 +41,33 @@ def warn_deprecated(old: str, new: str, stacklevel: int = 3) -> None:
     warnings.warn(f"{old} is deprecated and goes in 0.6: use {new}", FutureWarning, stacklevel=stacklevel)
 
 
+def fold_options(options: dict, **configs: Any) -> tuple[dict, dict]:
+    """``(configs, rest)``: each keyword of ``options`` that names a field of one of the configuration
+    objects ``configs`` (parameter name -> frozen dataclass) replaces that field
+    (``dataclasses.replace``, so it is checked as when the object is made); ``rest``: the others."""
+    import dataclasses
+
+    out, rest = dict(configs), dict(options)
+    for name, config in configs.items():
+        mine = {f.name: rest.pop(f.name) for f in dataclasses.fields(config) if f.name in rest}
+        if mine:
+            out[name] = dataclasses.replace(config, **mine)
+    return out, rest
+
+
+def legacy_options(func: str, legacy: dict, **configs: Any) -> dict:
+    """0.4's keywords ``legacy`` of ``func`` folded into the configuration objects that replace them
+    (:func:`fold_options`), with one ``FutureWarning`` naming the call to write; a keyword no
+    configuration has is a ``TypeError``, as Python's own. Returns ``configs`` updated."""
+    out, rest = fold_options(legacy, **configs)
+    if rest:
+        raise TypeError(f"{func}() got an unexpected keyword argument {next(iter(rest))!r}")
+    if legacy:
+        new = ", ".join(f"{name}=sparsecert.{type(c).__name__}(...)" for name, c in out.items() if c is not configs[name])
+        warn_deprecated(f"{func}({', '.join(f'{k}=...' for k in legacy)})", f"{func}(..., {new})", stacklevel=4)
+    return out
+
+
 def integer_seed(rng: Any, seed: Any = None) -> int:
     """An integer seed for code seeded by integers (torch) under the package's ``rng`` convention:
     a non-negative int is itself, a Generator gives a draw, None a fresh one. ``seed``: the old

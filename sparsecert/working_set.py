@@ -13,7 +13,7 @@ import numpy as np
 
 from .validation import check_int, check_option, check_rng
 from .operators import ReluPatternOperator
-from .recovery import iht
+from .recovery import IHT, iht
 from .sparse import SparseVector
 
 __all__ = ["working_set", "measure_peak", "measured_bytes", "pin_allocator", "MALLOC_ENV"]
@@ -160,10 +160,10 @@ def working_set(n, d, m, s, *, block=None, method="niht", iters=3, rng=0):
     A.XT
     idx = np.sort(rng.choice(m * d, min(s, m * d), replace=False))
     y = A.matvec(SparseVector(idx, rng.standard_normal(idx.size), m * d))
-    iht(A, y, idx.size, method=method, max_iter=1, progress=False)  # warm caches and kernels
+    iht(A, y, idx.size, solver=IHT(method=method, max_iter=1), progress=False)  # warm caches and kernels
     tracemalloc.start()
     base = tracemalloc.get_traced_memory()[0]
-    res = iht(A, y, idx.size, method=method, max_iter=iters, progress=False)
+    res = iht(A, y, idx.size, solver=IHT(method=method, max_iter=iters), progress=False)
     measured = tracemalloc.get_traced_memory()[1] - base
     tracemalloc.stop()
     return {

@@ -77,13 +77,14 @@ TABLES = ("lottery_lenet",)
 def compute(cfg, run):
     """Per trial and round: the ticket's early-stopping iteration and accuracies, and its controls'."""
     from sparsecert.prune import Plan, prune
-    from sparsecert.torch_bridge import fit, lenet_300_100
+    from sparsecert import Training
+    from sparsecert.torch_bridge import Evaluation, fit, lenet_300_100
     from sparsecert.torch_bridge.prune import reinitialised
 
     seed, progress = run.seed, run.progress
     train, val, test = split_train_val(cfg["dataset"], cfg["n_val"], seed)
-    kw = {"iterations": cfg["iterations"], "lr": 1.2e-3, "batch_size": 60, "val": val, "test": test,
-          "eval_every": cfg["eval_every"], "progress": progress}
+    kw = {"training": Training(iterations=cfg["iterations"], lr=1.2e-3, batch_size=60, loss="cross-entropy"),
+          "evaluation": Evaluation(val, test, cfg["eval_every"]), "progress": progress}
     rows = []
     for trial in range(cfg["trials"]):
         s = seed + 1000 * trial

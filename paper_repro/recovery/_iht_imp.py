@@ -7,7 +7,7 @@ import contextlib
 import importlib.util
 
 import numpy as np
-from sparsecert.plot import EXACT_DB, grid_heatmap, pyplot
+from sparsecert.plot import EXACT_DB, Panel, grid_heatmap, pyplot
 from sparsecert.progress import progress_bar
 from sparsecert.working_set import measured_bytes
 from .tasks import fit_iht, fit_imp, fit_imp_tuned, warm_up
@@ -151,15 +151,13 @@ def heatmaps(rows, *, lo, hi, percent, note=""):
     shown = [{**{k: v for k, v in r.items() if k != "log10_mem_ratio"}, **_shown_ratio(r), "iht": scale * r["iht"],
               **{k: scale * r[k] for k in ("imp", "imp_tuned") if k in r}} for r in rows]
     unit = "%" if percent else "dB"
-    keys, titles = ["iht"], [f"IHT (sequential-convex AIHT)\n{rows[0]['metric']} ({unit})"]
-    vmin, vmax, fmt, label = [lo], [hi], ["{:.0f}"], [unit]
+    exact = None if percent else EXACT_DB  # (exact fits: images only; the memory panel never)
+    panels = []
 
-    def panel(key, title, *scale):
-        keys.append(key)
-        titles.append(title)
-        for lst, v in zip((vmin, vmax, fmt, label), scale or (lo, hi, "{:.0f}", unit)):
-            lst.append(v)
+    def panel(key, title, vmin=lo, vmax=hi, fmt="{:.0f}", label=unit):
+        panels.append(Panel(key, title, vmin, vmax, fmt, label, None if key == "log10_mem_ratio" else exact))
 
+    panel("iht", f"IHT (sequential-convex AIHT)\n{rows[0]['metric']} ({unit})")
     if any("imp" in r for r in rows):  # IMP may have run on some widths only (cells without it are blank)
         panel("imp", f"IMP (Adam 1e-3, 10%/round global, rewind)\n{rows[0]['metric']} ({unit})")
         if any("log10_mem_ratio" in r for r in shown):
@@ -169,10 +167,7 @@ def heatmaps(rows, *, lo, hi, percent, note=""):
                   -2.0, 3.0, lambda v: f"{10 ** v:.2g}x", "log10 ratio")
     if any("imp_tuned" in r for r in rows):  # the baseline nobody can call unfair, at the widths it ran
         panel("imp_tuned", f"IMP tuned (lr, epochs/round chosen\non a validation split), {rows[0]['metric']} ({unit})")
-    exact = None if percent else EXACT_DB  # (exact fits: images only; the memory panel never)
-    return grid_heatmap(shown, keys, vmin=vmin, vmax=vmax, fmt=fmt, label=label, title=titles,
-                        suptitle=f"{rows[0]['task']}{note}",
-                        exact=[None if k == "log10_mem_ratio" else exact for k in keys])
+    return grid_heatmap(shown, panels, suptitle=f"{rows[0]['task']}{note}")
 
 
 def spread(rows, tol):

@@ -20,7 +20,7 @@ from sparsecert import certify as C
 from sparsecert.cells import SUCCESS_TOL
 from sparsecert.metrics import relative_error
 from sparsecert.plot import pyplot
-from sparsecert.recovery import iht
+from sparsecert.recovery import IHT, iht
 from ..common import FigureConfig
 
 
@@ -52,7 +52,7 @@ def trial(rng, n, N, s, budget):
     w[S] = rng.choice([-1.0, 1.0], s) * (0.5 + rng.random(s))
     y = A @ w
     algo = {c.name: c for c in C.algorithm_certificates(A, s, exact_budget=budget, n_random=30, rng=rng)}
-    res = iht(A, y, s, method="niht", max_iter=500, progress=False)
+    res = iht(A, y, s, solver=IHT(method="niht", max_iter=500), progress=False)
     err = relative_error(res.w, w)
     return {
         CONDITIONS[0]: algo["IHT: delta_3s < 1/sqrt(32)"].holds,

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sparsecert.io import read_csv
-from sparsecert.plot import grid_heatmap
+from sparsecert.plot import Panel, grid_heatmap
 from sparsecert.sweep import run_sweep
 from . import planted
 from ..common import FigureConfig
@@ -81,11 +81,11 @@ def draw(tables, cfg):
             for r in tables["planted_constants"]]
     top = SINGULAR
     fig = grid_heatmap(
-        rows, ["log_kappa", "log_kappa_k", "psnr"], vmin=[0, 0, -20], vmax=[top, top, 50],
-        fmt=["{:.1f}", "{:.1f}", "{:.0f}"],
-        label=["log10 kappa on S (16: singular)", "log10 kappa attained on 3 s columns (16: singular)", "PSNR (dB)"],
-        title=["kappa = beta / alpha on the planted support S, parallel\ncolumns merged (JTK's s~/s >= 32 kappa^2)",
-               "kappa on S + 2 s random columns (best of the draws)\n(a lower bound on kappa_3s)",
-               f"IHT's PSNR, n = {cfg['n']}\n(JTK Theorem 1 at s~ = s: fails in every cell)"],
+        rows, [Panel("log_kappa", "kappa = beta / alpha on the planted support S, parallel\ncolumns merged "
+                     "(JTK's s~/s >= 32 kappa^2)", 0, top, "{:.1f}", "log10 kappa on S (16: singular)"),
+               Panel("log_kappa_k", "kappa on S + 2 s random columns (best of the draws)\n(a lower bound on kappa_3s)",
+                     0, top, "{:.1f}", "log10 kappa attained on 3 s columns (16: singular)"),
+               Panel("psnr", f"IHT's PSNR, n = {cfg['n']}\n(JTK Theorem 1 at s~ = s: fails in every cell)",
+                     label="PSNR (dB)")],
         suptitle=f"Lemma 1's constants on the planted instances (d = 100, {len(cfg['seeds'])} seed(s), means)")
     return {"planted_constants": fig}

@@ -19,7 +19,7 @@ import numpy as np
 from sparsecert.metrics import relative_error
 from sparsecert.models import planted_gaussian, planted_relu
 from sparsecert.plot import convergence_figure
-from sparsecert.recovery import METHODS, iht
+from sparsecert.recovery import IHT, METHODS, iht
 from ..common import FigureConfig
 
 
@@ -58,7 +58,7 @@ def compute(cfg, run):
     for name, p in problems.items():
         print(name.replace("\n", ": "))
         for method in METHODS:
-            res = iht(p.A, p.y, p.w.nnz, method=method, max_iter=cfg["max_iter"], progress=False)
+            res = iht(p.A, p.y, p.w.nnz, solver=IHT(method=method, max_iter=cfg["max_iter"]), progress=False)
             err = relative_error(res.w, p.w)
             print(f"  {method:5s} rel. error {err:9.2e}  iterations {res.n_iter:5d}  time {res.time:7.3f} s  "
                   f"peak work memory {res.peak_memory / 2**20:6.1f} MiB  [{res.status}]")

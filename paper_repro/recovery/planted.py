@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sparsecert.planted import capacity
-from sparsecert.plot import grid_heatmap
+from sparsecert.plot import Panel, grid_heatmap
 from sparsecert.sweep import run_sweep
 from ..common import FigureConfig
 from ._iht_imp import spread, sweep_grid_rows, task_figures
@@ -115,11 +115,9 @@ def draw(tables, cfg):
     for layers, stem in enumerate(TABLES, start=1):
         if stem not in tables:
             continue
-        keys = ["psnr", "imp_psnr"]
-        titles = [f"IHT (sequential AIHT), {layers} hidden layer(s)\nn={cfg['n']}, PSNR (dB)",
-                  f"IMP (Adam 1e-3, 10%/round)\n{cfg['imp_epochs']} epochs/round, PSNR (dB)"]
+        panels = [Panel("psnr", f"IHT (sequential AIHT), {layers} hidden layer(s)\nn={cfg['n']}, PSNR (dB)"),
+                  Panel("imp_psnr", f"IMP (Adam 1e-3, 10%/round)\n{cfg['imp_epochs']} epochs/round, PSNR (dB)")]
         if any("imp_tuned_psnr" in r for r in tables[stem]):
-            keys.append("imp_tuned_psnr")
-            titles.append("IMP tuned (lr, epochs/round chosen\non a validation split), PSNR (dB)")
-        figs[stem] = grid_heatmap(tables[stem], keys, title=titles)
+            panels.append(Panel("imp_tuned_psnr", "IMP tuned (lr, epochs/round chosen\non a validation split), PSNR (dB)"))
+        figs[stem] = grid_heatmap(tables[stem], panels)
     return figs

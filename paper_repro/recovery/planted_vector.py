@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sparsecert.plot import grid_heatmap
+from sparsecert.plot import Panel, grid_heatmap
 from sparsecert.sweep import run_sweep
 from ..common import FigureConfig
 from ._iht_imp import spread, sweep_grid_rows, task_figures
@@ -96,7 +96,7 @@ def draw(tables, cfg):
                                                 f"{len(cfg['seeds'])} seed(s))")
     rows = tables["planted_vector"]
     k = rows[0]["k"] if rows else 10
-    fig = grid_heatmap(rows, ["psnr", "imp_psnr"],
-                       title=[f"vector IHT, {k} outputs, n={cfg['n']}\n{cfg['epochs']} epochs of {cfg['batch_size']}, PSNR (dB)",
-                              f"IMP (Adam 1e-3, 10%/round)\n{cfg['epochs']} epochs/round, PSNR (dB)"])
+    fig = grid_heatmap(rows, [
+        Panel("psnr", f"vector IHT, {k} outputs, n={cfg['n']}\n{cfg['epochs']} epochs of {cfg['batch_size']}, PSNR (dB)"),
+        Panel("imp_psnr", f"IMP (Adam 1e-3, 10%/round)\n{cfg['epochs']} epochs/round, PSNR (dB)")])
     return {"planted_vector": fig}

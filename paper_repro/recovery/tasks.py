@@ -286,7 +286,8 @@ def fit_imp(task, m, ss, *, epochs=15, batch_size=None, rate=0.1, lr=1e-3, layer
     import torch
 
     from sparsecert.prune import Plan, prune
-    from sparsecert.torch_bridge import mlp
+    from sparsecert import Training
+    from sparsecert.torch_bridge import Evaluation, mlp
 
     t0 = time.perf_counter()
     n, d = task.X.shape
@@ -301,8 +302,8 @@ def fit_imp(task, m, ss, *, epochs=15, batch_size=None, rate=0.1, lr=1e-3, layer
     batch = min(n, batch_size or n)
     target = max(1, min(min(int(v) for v in ss), P))
     plan = Plan(score="magnitude", schedule="iterative", scope="global", rate=rate, after="rewind", target=target)
-    res = prune(model, X, y, plan, epochs=epochs, batch_size=batch, lr=lr, loss=loss, eval_every=10**9, rng=seed,
-                progress=progress)
+    res = prune(model, X, y, plan, training=Training(epochs=epochs, batch_size=batch, lr=lr, loss=loss),
+                evaluation=Evaluation(every=10**9), rng=seed, progress=progress)
     seconds = time.perf_counter() - t0
     Xt = torch.as_tensor(task.X_test, dtype=torch.float32)
     rows = []

@@ -37,11 +37,11 @@ from __future__ import annotations
 import copy
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from sparsecert import data as D
+from sparsecert import Training, data as D
 from sparsecert.plot import pyplot
 from ..common import FigureConfig
 
@@ -193,7 +193,7 @@ def _one_seed(cfg, seed, progress):
     from torch import nn
 
     from sparsecert.prune import Plan, prune
-    from sparsecert.torch_bridge import prunable_weights
+    from sparsecert.torch_bridge import Evaluation, prunable_weights
     from sparsecert.torch_bridge.prune import reinitialised
     from sparsecert.torch_bridge.train import apply_masks
 
@@ -204,12 +204,12 @@ def _one_seed(cfg, seed, progress):
     theta_0 = copy.deepcopy(m0.state_dict())
     L = len(prunable_weights(m0))
     rates = [RATE] * (L - 1) + [OUTPUT_RATE]
-    kw = {"lr": cfg["lr"], "batch_size": cfg["batch_size"], "progress": progress}
+    kw = {"training": Training(lr=cfg["lr"], batch_size=cfg["batch_size"], loss="cross-entropy"), "progress": progress}
     rounds = max(0, math.ceil(math.log(min(cfg["p_m"]) / 100) / math.log(1 - RATE)))
     t0 = time.perf_counter()
-    imp = prune(m0, *source_train, Plan(rounds=rounds, after="rewind"), rates=rates, rng=seed,
-                iterations=cfg["iterations"], val=source_val, test=source_test,
-                eval_every=max(1, cfg["iterations"] // 5), **kw)
+    imp = prune(m0, *source_train, Plan(rounds=rounds, after="rewind"), rates=rates, rng=seed, progress=progress,
+                training=replace(kw["training"], iterations=cfg["iterations"]),
+                evaluation=Evaluation(source_val, source_test, max(1, cfg["iterations"] // 5)))
     source_seconds = time.perf_counter() - t0
     p_feat = [_feature_p_m(m) for m in imp.masks]
     levels = sorted({int(np.argmin([abs(100 * p - g) for p in p_feat])) for g in cfg["p_m"]})
@@ -253,17 +253,19 @@ def _train_regime(cfg, net, regime, masks, train, val, test, rng, kw):
     """Train the transferred ``net`` on the target under ``regime``: ``"fine-tune"`` (every kept
     weight), or only its fresh head on the frozen features (``"frozen"`` re-estimates the batch
     norms on the target first; ``"frozen, source BN"`` keeps the source's). Returns the history."""
-    from sparsecert.torch_bridge import fit, reestimate_batchnorm
+    from sparsecert.torch_bridge import Evaluation, fit, reestimate_batchnorm
 
     if regime == "fine-tune":
-        return fit(net, *train, masks=masks, iterations=cfg["target_iterations"], val=val, test=test,
-                   eval_every=max(1, cfg["target_iterations"] // 10), rng=rng, **kw)
+        return fit(net, *train, training=replace(kw["training"], iterations=cfg["target_iterations"]),
+                   evaluation=Evaluation(val, test, max(1, cfg["target_iterations"] // 10)), masks=masks, rng=rng,
+                   progress=kw["progress"])
     if regime == "frozen":
         reestimate_batchnorm(net, train[0])
     net.eval()
     F = [_features(net, X) for X in (train[0], val[0], test[0])]
-    return fit(net.head, F[0], train[1], iterations=cfg["head_iterations"], val=(F[1], val[1]), test=(F[2], test[1]),
-               eval_every=max(1, cfg["head_iterations"] // 10), rng=rng, **kw)
+    return fit(net.head, F[0], train[1], training=replace(kw["training"], iterations=cfg["head_iterations"]),
+               evaluation=Evaluation((F[1], val[1]), (F[2], test[1]), max(1, cfg["head_iterations"] // 10)), rng=rng,
+               progress=kw["progress"])
 
 
 def compute(cfg, run):

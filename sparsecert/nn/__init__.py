@@ -9,9 +9,9 @@ import importlib
 
 from ..validation import warn_deprecated
 from .net import FORWARD_ELEMENTS, ReLUNet
-from .training import LOSSES, OPTIMIZERS, as_targets, loss_and_grad, loss_name, optimizer_name, train
+from .training import LOSSES, OPTIMIZERS, Training, as_targets, loss_and_grad, loss_name, optimizer_name, train
 
-__all__ = ["ReLUNet", "FORWARD_ELEMENTS", "train", "loss_and_grad", "as_targets", "LOSSES", "loss_name", "OPTIMIZERS",
+__all__ = ["ReLUNet", "FORWARD_ELEMENTS", "Training", "train", "loss_and_grad", "as_targets", "LOSSES", "loss_name", "OPTIMIZERS",
            "optimizer_name"]
 
 

@@ -6,13 +6,15 @@ training and pruning kept apart."""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Any, Callable
 
 import numpy as np
 
-from ..validation import check_array, check_float, check_int, check_option, check_rng, is_integral
+from ..validation import check_array, check_float, check_int, check_option, check_rng, is_integral, legacy_options
 from ..kernels import adam_step, relu_backward_inplace
 
-__all__ = ["train", "loss_and_grad", "as_targets", "LOSSES", "loss_name", "OPTIMIZERS", "optimizer_name"]
+__all__ = ["Training", "train", "loss_and_grad", "as_targets", "LOSSES", "loss_name", "OPTIMIZERS", "optimizer_name"]
 
 #: Training losses, one vocabulary for the NumPy and the torch networks (``"ce"`` is accepted
 #: for ``"cross-entropy"``).
@@ -37,6 +39,68 @@ def optimizer_name(optimizer, momentum):
         return "sgd", 0.0
     return (check_option(optimizer, "optimizer", set(OPTIMIZERS)),
             check_float(momentum, "momentum", low=0.0, high=1.0))
+
+
+@dataclass(frozen=True)
+class Training:
+    """How a network is trained by gradient steps: one configuration for the NumPy loop
+    (:func:`train`) and the torch one (:func:`sparsecert.torch_bridge.fit`), checked when made.
+
+    Parameters
+    ----------
+    optimizer : {"adam", "sgd"}
+        See :data:`OPTIMIZERS` (``"gd"``: ``"sgd"`` with momentum 0).
+    lr : float, > 0
+        Learning rate.
+    epochs : int, >= 0
+        Passes over the data.
+    iterations : int, optional
+        Steps instead of ``epochs`` (torch loop only).
+    batch_size : int, optional
+        Samples per step; None: the full batch.
+    loss : {"mse", "cross-entropy"}
+        :data:`LOSSES` (``"ce"`` is accepted); cross-entropy targets are integer labels.
+    momentum : float in [0, 1]
+        Of ``"sgd"`` (heavy ball, as torch's SGD).
+    weight_decay : float, >= 0
+        L2 penalty of the optimiser (torch loop only).
+    tol : float, >= 0
+        Stop when the full-batch gradient norm falls below ``tol`` after an epoch (NumPy loop only).
+    augment : callable, optional
+        ``augment(xb, generator) -> xb`` on each batch of tensors (torch loop only).
+    """
+
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    epochs: int = 10
+    iterations: int | None = None
+    batch_size: int | None = None
+    loss: str = "mse"
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    tol: float = 0.0
+    augment: Callable | None = None
+
+    def __post_init__(self) -> None:
+        optimizer, momentum = optimizer_name(self.optimizer, self.momentum)
+        object.__setattr__(self, "optimizer", optimizer)
+        object.__setattr__(self, "momentum", momentum)
+        object.__setattr__(self, "loss", loss_name(self.loss))
+        check_float(self.lr, "lr", low=0.0, low_open=True)
+        check_int(self.epochs, "epochs", low=0)
+        for name in ("iterations", "batch_size"):
+            if getattr(self, name) is not None:
+                check_int(getattr(self, name), name, low=0 if name == "iterations" else 1)
+        check_float(self.weight_decay, "weight_decay", low=0.0)
+        check_float(self.tol, "tol", low=0.0)
+        if self.augment is not None and not callable(self.augment):
+            raise TypeError(f"augment must be callable, got {type(self.augment).__name__}")
+
+    def only(self, loop: str, **defaults: Any) -> None:
+        """ValueError naming the fields set away from ``defaults`` (name -> the value ``loop`` takes)."""
+        off = [k for k, v in defaults.items() if getattr(self, k) != v]
+        if off:
+            raise ValueError(f"{loop} does not take Training's {', '.join(off)} (leave them at {defaults})")
 
 
 def _adam_keep_frozen(w, g, st, upd, lr, step, frozen, l):
@@ -130,8 +194,8 @@ def _update(p, g, state, upd, optimizer, lr, momentum, step, frozen, l):
         _sgd_step(p, g, state[0], upd, lr, momentum)
 
 
-def train(net, X, y, *, masks=None, optimizer="adam", lr=1e-3, epochs=10, batch_size=None, loss="mse",
-          tol=0.0, rng=None, record=(), callback=None, frozen=None, epoch_callback=None, momentum=0.9):
+def train(net, X, y, *, training=Training(), masks=None, rng=None, record=(), callback=None, frozen=None,
+          epoch_callback=None, **legacy):
     """Train ``net`` in place with masked updates; return per-epoch losses and recorded iterates.
 
     Parameters
@@ -139,17 +203,12 @@ def train(net, X, y, *, masks=None, optimizer="adam", lr=1e-3, epochs=10, batch_
     net : ReLUNet
     X : array_like, shape (n, d)
     y : array_like, shape (n,) or (n, k); integer labels for ``loss="cross-entropy"``
+    training : Training
+        Optimiser, learning rate, epochs, batch size, loss, momentum and ``tol`` (its ``iterations``,
+        ``weight_decay`` and ``augment`` are the torch loop's). 0.4's keywords of these (``lr=``,
+        ``epochs=``, ...) still work until 0.6, with a FutureWarning.
     masks : list of ndarray of bool, optional
         One per weight matrix; pruned weights stay 0. Biases are never masked.
-    optimizer : {"adam", "sgd"}
-        See :data:`OPTIMIZERS` (``"gd"``: plain gradient steps, ``"sgd"`` with momentum 0).
-    lr : float
-    epochs : int
-    batch_size : int, optional
-        Full batch when None or 0.
-    loss : {"mse", "cross-entropy"}
-    tol : float
-        Stop early when the full-batch gradient norm falls below ``tol`` (GD convergence).
     rng : None, int or Generator
         Shuffles minibatches.
     record : iterable of int
@@ -165,24 +224,21 @@ def train(net, X, y, *, masks=None, optimizer="adam", lr=1e-3, epochs=10, batch_
     epoch_callback : callable, optional
         ``epoch_callback(epoch, net)`` after each epoch; it may return a new
         ``frozen`` list for the next epoch (NEq).
-    momentum : float in [0, 1]
-        Of ``"sgd"`` (as torch's default in :func:`sparsecert.torch_bridge.fit`).
 
     Returns
     -------
     dict with ``losses`` (per epoch), ``steps``, ``iterates`` ({step: ReLUNet})
     and ``masks`` (those in force at the end).
     """
+    training = legacy_options("sparsecert.nn.train", legacy, training=training)["training"]
+    training.only("sparsecert.nn.train", iterations=None, weight_decay=0.0, augment=None)
     X = check_array(X, "X", ndim=2)
     n = X.shape[0]
-    loss = loss_name(loss)
-    optimizer, momentum = optimizer_name(optimizer, momentum)
+    loss, optimizer, lr, momentum, tol = training.loss, training.optimizer, training.lr, training.momentum, training.tol
     Y = as_targets(y, loss, k=net.Ws[-1].shape[0])
     if Y.shape[0] != n:
         raise ValueError(f"y must have {n} rows, got {Y.shape[0]}")
-    lr = check_float(lr, "lr", low=0.0, low_open=True)
-    epochs = check_int(epochs, "epochs", low=0)
-    bs = n if not batch_size else min(check_int(batch_size, "batch_size", low=1), n)
+    bs = n if not training.batch_size else min(training.batch_size, n)
     rng = check_rng(rng)
     masks = [np.ones(W.shape, bool) for W in net.Ws] if masks is None else masks
     flat_masks = [mk.ravel().astype(np.uint8) for mk in masks]
@@ -194,7 +250,7 @@ def train(net, X, y, *, masks=None, optimizer="adam", lr=1e-3, epochs=10, batch_
     record = set(int(k) for k in record)
     iterates = {0: net.copy()} if 0 in record else {}
     losses, step = [], 0
-    for _ in range(epochs):
+    for _ in range(training.epochs):
         order = rng.permutation(n) if bs < n else np.arange(n)
         total = 0.0
         for b0 in range(0, n, bs):

@@ -18,8 +18,8 @@ import time
 
 import numpy as np
 
-from ..validation import check_array, check_float, check_int, check_rng
-from ..nn import as_targets, loss_name, train
+from ..validation import check_array, check_float, check_int, check_rng, legacy_options
+from ..nn import Training, as_targets, loss_name, train
 
 __all__ = ["bingo_train", "SubsetProbe"]
 
@@ -77,12 +77,15 @@ class SubsetProbe:
         return [sig[self.offsets[l] : self.offsets[l + 1]].reshape(shape) for l, shape in enumerate(shapes)]
 
 
-def bingo_train(net, X, y, *, masks=None, subset_fraction=0.05, n_probes=4, probe_every=1, rng=None, init=None,
-                loss="mse", record=(), **train_kwargs):
+def bingo_train(net, X, y, *, training=Training(), masks=None, subset_fraction=0.05, n_probes=4, probe_every=1,
+                rng=None, init=None, record=(), **legacy):
     """:func:`sparsecert.nn.train` with BINGO probing; returns its dict plus ``significance``.
 
     Parameters
     ----------
+    training, masks, rng, record
+        As :func:`sparsecert.nn.train` (0.4's flat keywords ``loss=``, ``lr=``, ... still work until
+        0.6, with a FutureWarning).
     subset_fraction : float in (0, 1]
         Fraction of the surviving weights in each probed subset.
     n_probes : int
@@ -97,6 +100,8 @@ def bingo_train(net, X, y, *, masks=None, subset_fraction=0.05, n_probes=4, prob
     dict with ``losses``, ``steps``, ``iterates`` (as ``train``), ``significance``
     (list of arrays, one per weight matrix), ``probe_seconds`` and ``seconds``.
     """
+    training = legacy_options("sparsecert.prune.bingo.bingo_train", legacy, training=training)["training"]
+    loss = training.loss
     rng = check_rng(rng)
     init = net.copy() if init is None else init
     masks = [np.ones(W.shape, bool) for W in net.Ws] if masks is None else masks
@@ -114,7 +119,7 @@ def bingo_train(net, X, y, *, masks=None, subset_fraction=0.05, n_probes=4, prob
         probes.probe([W.reshape(-1) for W in net.Ws], starts, lambda: _batch_loss(net, Xb, Yb, loss))
 
     t0 = time.perf_counter()
-    out = train(net, X, y, masks=masks, rng=rng, loss=loss, record=record, callback=probe, **train_kwargs)
+    out = train(net, X, y, training=training, masks=masks, rng=rng, record=record, callback=probe)
     out["significance"] = probes.significance([W.shape for W in net.Ws])
     out["probe_seconds"] = probes.seconds
     out["seconds"] = time.perf_counter() - t0

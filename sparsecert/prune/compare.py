@@ -28,7 +28,7 @@ import time
 import numpy as np
 
 from .. import data as D
-from ..nn import ReLUNet, train
+from ..nn import ReLUNet, Training, train
 from .plan import Plan
 from .run import prune_numpy
 
@@ -64,15 +64,16 @@ def pruning_cell(params, seed):
     k = int(ytr.max()) + 1
     rng = np.random.default_rng(seed)
     net0 = ReLUNet.init([Xtr.shape[1], *hidden, k], rng)
-    kw = {"epochs": int(params.get("epochs", 20)), "lr": float(params.get("lr", 1e-3)),
-          "batch_size": int(params.get("batch_size", 64)), "loss": "cross-entropy"}
+    training = Training(epochs=int(params.get("epochs", 20)), lr=float(params.get("lr", 1e-3)),
+                        batch_size=int(params.get("batch_size", 64)), loss="cross-entropy")
+    kw = {"training": training}
     total = net0.n_weights
     target = max(len(net0.Ws), int(round(keep * total)))
     t0 = time.perf_counter()
     extra = {}
     if method == "dense":
         net = net0.copy()
-        train(net, Xtr, ytr, rng=rng, **kw)
+        train(net, Xtr, ytr, training=training, rng=rng)
         kept = total
     elif method == "neq":
         from ..neq import neq_train
@@ -82,10 +83,10 @@ def pruning_cell(params, seed):
                         mu_eq=float(params.get("mu_eq", 0.5)), rng=rng, **kw)
         kept, extra = total, {"saved_fraction": out["saved_fraction"]}
     elif method in ("set", "rigl"):
-        from .dynamic import sparse_train
+        from .dynamic import Regrowth, sparse_train
 
         net = net0.copy()
-        out = sparse_train(net, Xtr, ytr, method=method, density=keep, update_every=25, rng=rng, **kw)
+        out = sparse_train(net, Xtr, ytr, regrowth=Regrowth(method, density=keep, update_every=25), rng=rng, **kw)
         kept = sum(int(m.sum()) for m in out["masks"])
     else:
         plan = {

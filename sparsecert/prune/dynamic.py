@@ -23,13 +23,57 @@ global target, capped at 1) or uniform.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
-from ..validation import check_float, check_int, check_option, check_rng
-from ..nn import as_targets, loss_and_grad, train
+from ..validation import check_float, check_int, check_option, check_rng, legacy_options
+from ..nn import Training, as_targets, loss_and_grad, train
 
-__all__ = ["sparse_train", "layer_densities"]
+__all__ = ["Regrowth", "sparse_train", "layer_densities"]
+
+
+@dataclass(frozen=True)
+class Regrowth:
+    """How :func:`sparse_train` prunes and regrows (the module docstring), checked when made.
+
+    Parameters
+    ----------
+    method : {"set", "rigl"}
+    density : float in (0, 1]
+        Fraction of weights active (biases are always dense).
+    distribution : {"er", "uniform"}
+        How the density is spread over layers.
+    update_every : int, >= 1
+        Steps between mask updates (Delta T).
+    alpha : float in [0, 1]
+        Initial drop fraction.
+    decay : {"cosine", "constant"}
+    t_end : int, optional
+        Last step with a mask update (default 3/4 of all steps).
+    grow_init : {"zero", "init"}
+        Value of regrown weights (SET only; RigL always starts them at 0).
+    """
+
+    method: str = "rigl"
+    density: float = 0.1
+    distribution: str = "er"
+    update_every: int = 100
+    alpha: float = 0.3
+    decay: str = "cosine"
+    t_end: int | None = None
+    grow_init: str = "zero"
+
+    def __post_init__(self) -> None:
+        check_option(self.method, "method", {"set", "rigl"})
+        check_float(self.density, "density", low=0.0, high=1.0, low_open=True)
+        check_option(self.distribution, "distribution", {"er", "uniform"})
+        check_int(self.update_every, "update_every", low=1)
+        check_float(self.alpha, "alpha", low=0.0, high=1.0)
+        check_option(self.decay, "decay", {"cosine", "constant"})
+        if self.t_end is not None:
+            check_int(self.t_end, "t_end", low=0)
+        check_option(self.grow_init, "grow_init", {"zero", "init"})
 
 
 def layer_densities(shapes, density, distribution="er"):
@@ -50,8 +94,7 @@ def layer_densities(shapes, density, distribution="er"):
         dense |= over
 
 
-def sparse_train(net, X, y, *, method="rigl", density=0.1, distribution="er", update_every=100, alpha=0.3,
-                 decay="cosine", t_end=None, grow_init="zero", rng=None, **train_kwargs):
+def sparse_train(net, X, y, *, regrowth=Regrowth(), training=Training(), rng=None, **legacy):
     """Train ``net`` in place at fixed density with SET or RigL prune-and-regrow.
 
     Parameters
@@ -59,22 +102,15 @@ def sparse_train(net, X, y, *, method="rigl", density=0.1, distribution="er", up
     net : ReLUNet
     X, y
         Training data (see :func:`sparsecert.nn.train`).
-    method : {"set", "rigl"}
-    density : float in (0, 1]
-        Fraction of weights active (biases are always dense).
-    distribution : {"er", "uniform"}
-        How the density is spread over layers.
-    update_every : int
-        Steps between mask updates (Delta T).
-    alpha : float in [0, 1)
-        Initial drop fraction.
-    decay : {"cosine", "constant"}
-    t_end : int, optional
-        Last step with a mask update (default 3/4 of all steps).
-    grow_init : {"zero", "init"}
-        Value of regrown weights (SET only; RigL always starts them at 0).
-    train_kwargs
+    regrowth : Regrowth
+        The method, density and its spread over layers, and the update schedule.
+    training : sparsecert.Training
         Passed to :func:`sparsecert.nn.train` (optimizer, lr, epochs, batch_size, loss).
+    rng : None, int or Generator
+        Draws the initial masks (and SET's regrown weights) and shuffles the batches.
+    **legacy
+        0.4's flat keywords (``method=``, ``density=``, ``epochs=``, ...), folded into ``regrowth`` and
+        ``training`` with a FutureWarning until 0.6.
 
     Returns
     -------
@@ -82,14 +118,12 @@ def sparse_train(net, X, y, *, method="rigl", density=0.1, distribution="er", up
         ``train``'s dict plus ``masks`` (final), ``updates`` (number of mask
         updates) and ``turnover`` (weights regrown in total).
     """
-    method = check_option(method, "method", {"set", "rigl"})
-    update_every = check_int(update_every, "update_every", low=1)
-    alpha = check_float(alpha, "alpha", low=0.0, high=1.0)
-    decay = check_option(decay, "decay", {"cosine", "constant"})
-    grow_init = check_option(grow_init, "grow_init", {"zero", "init"})
+    new = legacy_options("sparsecert.prune.dynamic.sparse_train", legacy, regrowth=regrowth, training=training)
+    regrowth, training = new["regrowth"], new["training"]
+    method, update_every, alpha, decay = regrowth.method, regrowth.update_every, regrowth.alpha, regrowth.decay
+    grow_init, loss = regrowth.grow_init, training.loss
     rng = check_rng(rng)
-    loss = train_kwargs.get("loss", "mse")
-    dens = layer_densities([W.shape for W in net.Ws], density, distribution)
+    dens = layer_densities([W.shape for W in net.Ws], regrowth.density, regrowth.distribution)
     masks = []
     for W, p in zip(net.Ws, dens):
         k = max(1, int(round(p * W.size)))
@@ -97,9 +131,9 @@ def sparse_train(net, X, y, *, method="rigl", density=0.1, distribution="er", up
         m[rng.choice(W.size, k, replace=False)] = True
         masks.append(m.reshape(W.shape))
     n = np.asarray(X).shape[0]
-    bs = train_kwargs.get("batch_size") or n
-    steps_total = train_kwargs.get("epochs", 10) * math.ceil(n / min(bs, n))
-    t_end = int(0.75 * steps_total) if t_end is None else check_int(t_end, "t_end", low=0)
+    bs = training.batch_size or n
+    steps_total = training.epochs * math.ceil(n / min(bs, n))
+    t_end = int(0.75 * steps_total) if regrowth.t_end is None else regrowth.t_end
     Y = as_targets(y, loss, k=net.Ws[-1].shape[0])
     bounds = [1.0 / math.sqrt(W.shape[1]) for W in net.Ws]
     log = {"updates": 0, "turnover": 0}
@@ -135,6 +169,6 @@ def sparse_train(net, X, y, *, method="rigl", density=0.1, distribution="er", up
         log["updates"] += 1
         return new
 
-    out = train(net, X, y, masks=masks, rng=rng, callback=update, **train_kwargs)
+    out = train(net, X, y, training=training, masks=masks, rng=rng, callback=update)
     out.update(log)
     return out

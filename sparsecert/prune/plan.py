@@ -121,8 +121,10 @@ def prune(model: Any, X: Any, y: Any, plan: Plan, **training: Any) -> Any:
         Targets (integer labels with a cross-entropy loss).
     plan : Plan
     **training
-        Training and run options of the backend's function: ``epochs``, ``lr``, ``batch_size``,
-        ``loss``, ``rng``, ``progress``, ``prunable``, ``score_batch``, ``bingo``, ...
+        Training and run options of the backend's function: ``training`` (a
+        :class:`sparsecert.Training`; its fields ``epochs``, ``lr``, ``batch_size``, ``loss``, ... are
+        taken as keywords too), torch's ``evaluation``, ``rng``, ``progress``, ``prunable``,
+        ``score_batch``, ``bingo``, ...
 
     Returns
     -------

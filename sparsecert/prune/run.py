@@ -26,13 +26,14 @@ target by returning the strongest of the last round's removals).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..validation import check_array, check_int, check_option, check_rng, progress_enabled, warn_deprecated
-from ..nn import ReLUNet, train
+from ..validation import check_array, check_int, check_option, check_rng, fold_options, progress_enabled, warn_deprecated
+from ..nn import ReLUNet, Training, train
 from .engine import PruneResult, PruningPlan, gradual_goals, prune_during, prune_rounds
 from .engine import check_progress, prune_step, prune_to  # noqa: F401  (their home before 0.3.1)
 from .plan import Plan
@@ -82,7 +83,8 @@ def prune_numpy(net0, X, y, plan, *, evaluate=None, score_batch=None, bingo=None
     prunable : list of bool, optional
         Layers that may be pruned (default all); the others stay dense.
     train_kwargs
-        Passed to :func:`sparsecert.nn.train` (optimizer, lr, epochs, batch_size, loss, tol).
+        ``training=`` (a :class:`sparsecert.Training`) for :func:`sparsecert.nn.train`, or its fields as
+        keywords (``optimizer``, ``lr``, ``epochs``, ``batch_size``, ``loss``, ``tol``).
 
     Returns
     -------
@@ -90,6 +92,10 @@ def prune_numpy(net0, X, y, plan, *, evaluate=None, score_batch=None, bingo=None
         Masks, trained nets (``states``/``nets``) and metrics (``histories``/``metrics``) per round.
     """
     t0 = time.perf_counter()
+    configs, rest = fold_options(train_kwargs, training=train_kwargs.pop("training", Training()))
+    if rest:
+        raise TypeError(f"prune() got an unexpected keyword argument {next(iter(rest))!r}")
+    training = configs["training"]
     X = check_array(X, "X", ndim=2, shape=(None, net0.Ws[0].shape[1]))  # the net's input width
     if not X.shape[0]:
         raise ValueError("X must hold at least one sample, got shape (0, d)")
@@ -101,19 +107,19 @@ def prune_numpy(net0, X, y, plan, *, evaluate=None, score_batch=None, bingo=None
     rate, prunable = plan.rate, check_prunable(prunable, len(net0.Ws))
     output_rate = rate / 2 if plan.output_rate is None else plan.output_rate
     total = net0.n_weights
-    target, rounds = _check_plan(when, schedule, plan.target, plan.rounds, total, train_kwargs.get("epochs", 10))
+    target, rounds = _check_plan(when, schedule, plan.target, plan.rounds, total, training.epochs)
     L = len(net0.Ws)
     rng = check_rng(rng)
     score_fn = _score_fn(score)
     rates = [rate] * L if scope == "global" else [rate] * (L - 1) + [output_rate]
     nb = X.shape[0] if score_batch is None else min(check_int(score_batch, "score_batch", low=1), X.shape[0])
-    ctx = {"X": X[:nb], "y": np.asarray(y)[:nb], "loss": train_kwargs.get("loss", "mse"), "rng": rng, "init": net0}
+    ctx = {"X": X[:nb], "y": np.asarray(y)[:nb], "loss": training.loss, "rng": rng, "init": net0}
     masks = [np.ones(W.shape, bool) for W in net0.Ws]
     bar = tqdm(desc="pruning rounds", disable=not progress_enabled(progress), leave=False)
     backend = _NumpyBackend(net0, X, y, rng, bar, lambda net, masks: score_fn(net, masks, ctx),
                             lambda net, masks, rec: _train_maybe_bingo(net, X, y, masks, rng, rec, score, bingo, ctx,
-                                                                       train_kwargs),
-                            train_kwargs, evaluate)
+                                                                       training),
+                            training, evaluate)
     result = backend.result
     steps = PruningPlan(when, schedule, scope, plan.after, tuple(rates), tuple(prunable), target, rounds, plan.rewind_step)
     if when == "during":
@@ -161,9 +167,9 @@ class _NumpyBackend:
     ask for them. ``scores(net, masks)``; ``train(net, masks, record)`` trains a round (with
     BINGO's probes where asked); every round's net is recorded in ``result``."""
 
-    def __init__(self, net0, X, y, rng, bar, scores, train, train_kwargs, evaluate):
+    def __init__(self, net0, X, y, rng, bar, scores, train, training, evaluate):
         self.net0, self.X, self.y, self.rng, self.bar = net0, X, y, rng, bar
-        self.scores, self.train, self.train_kwargs, self.evaluate = scores, train, train_kwargs, evaluate
+        self.scores, self.train, self.training, self.evaluate = scores, train, training, evaluate
         self.result, self.total = PruneResult(), net0.n_weights
 
     def initial(self):
@@ -186,7 +192,7 @@ class _NumpyBackend:
         if self.evaluate is not None:
             row.update(self.evaluate(net))
         self.result.add(masks, net, row, kept, self.total, net)
-        batch = self.train_kwargs.get("batch_size") or self.X.shape[0]
+        batch = self.training.batch_size or self.X.shape[0]
         self.result.peak_memory = max(self.result.peak_memory, 4 * net.nbytes + sum(m.size for m in masks)
                                       + batch * sum(W.shape[0] for W in net.Ws) * 16)
 
@@ -198,19 +204,18 @@ class _NumpyBackend:
         return net, out.get("iterates", {})
 
     def train_part(self, net, masks, k, parts):
-        kw = dict(self.train_kwargs)
-        kw["epochs"] = max(1, kw.get("epochs", 10) // parts)
-        out = train(net, self.X, self.y, masks=masks, rng=self.rng, **kw)
+        part = dataclasses.replace(self.training, epochs=max(1, self.training.epochs // parts))
+        out = train(net, self.X, self.y, training=part, masks=masks, rng=self.rng)
         self.bar.update(1)
         return out
 
 
-def _train_maybe_bingo(net, X, y, masks, rng, record, score, bingo, ctx, train_kwargs):
+def _train_maybe_bingo(net, X, y, masks, rng, record, score, bingo, ctx, training):
     if score == "bingo":
         from .bingo import bingo_train
 
-        out = bingo_train(net, X, y, masks=masks, rng=rng, record=record, **(bingo or {}), **train_kwargs)
+        out = bingo_train(net, X, y, training=training, masks=masks, rng=rng, record=record, **(bingo or {}))
         ctx["bingo"] = out["significance"]
         ctx["probe_seconds"] = ctx.get("probe_seconds", 0.0) + out["probe_seconds"]
         return out
-    return train(net, X, y, masks=masks, rng=rng, record=record, **train_kwargs)
+    return train(net, X, y, training=training, masks=masks, rng=rng, record=record)

@@ -40,7 +40,8 @@ Methods
             ``n |S|^2 <= DIRECT_LS_FLOPS``; else CGLS to ``ls_tol``).
 """
 
-from .factored import LOSSES, FactoredIHTSolver
+from .config import IHT, LOSSES, METHODS
+from .factored import FactoredIHTSolver
 from .amp import amp, bernoulli_gaussian_posterior
 from .greedy import IHT_OMP_FIRST, IHT_PASSES, iht_omp, omp
 from .penalized import mcp_path
@@ -49,11 +50,12 @@ from .result import STATUSES, RecoveryResult
 from .portfolio import PATH_FITS, portfolio
 from .published import published_aiht
 from .sequential import ADMISSIONS, IDLE_GENERATORS, SequentialIHTSolver
-from .solver import METHODS, IHTSolver, IterativeSolver, iht
+from .solver import IHTSolver, IterativeSolver, iht
 from .steps import restricted_norm_sq
 from .stopping import AnyOf, MaxIterations, RelativeResidual, Stagnation, StoppingCriterion, TimeLimit
 
 __all__ = [
+    "IHT",
     "METHODS",
     "STATUSES",
     "FactoredIHTSolver",

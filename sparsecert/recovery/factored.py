@@ -12,13 +12,10 @@ from ..kernels import topk_abs
 from ..random import counter_normals
 from ..sparse import StreamingTopK
 from .epochs import run_epochs
+from .config import LOSSES
 from .solver import IterativeSolver
 
-__all__ = ["FactoredIHTSolver", "LOSSES"]
-
-#: Losses of the factored fit: ``"squared"``, ``0.5 ||Y - F||_F^2``, and ``"cross-entropy"``,
-#: ``-sum_i sum_c Y_ic log softmax(F_i)_c`` (rows of ``Y`` are class probabilities, e.g. one-hot).
-LOSSES = ("squared", "cross-entropy")
+__all__ = ["FactoredIHTSolver"]
 #: Decay of the running mean of squared gradients behind ``precondition``'s metric.
 DECAY = 0.999
 

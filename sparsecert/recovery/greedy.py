@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .. import kernels
-from ..validation import check_array, check_int, check_option
+from ..validation import check_array, check_int, check_option, fold_options
 from ..sparse import SparseVector
+from .config import IHT
 from .result import RecoveryResult
 from .solver import iht
 from .steps import as_operator, kernel_matrix
@@ -119,7 +120,8 @@ def iht_omp(A: LinearOperator | ArrayLike, y: ArrayLike, s: int, *, method: str 
     A, y, s
         As for :func:`sparsecert.iht`.
     method, splice, tol, kwargs
-        Passed to :func:`sparsecert.iht` for every IHT run.
+        Passed to :func:`sparsecert.iht` for every IHT run (``kwargs`` that name fields of
+        :class:`~sparsecert.IHT`, such as ``max_iter``, go into its ``solver``).
     first : {"auto", "omp", "iht"}
 
     Raises
@@ -134,6 +136,8 @@ def iht_omp(A: LinearOperator | ArrayLike, y: ArrayLike, s: int, *, method: str 
     if first == "auto":
         first = "omp" if s * (N + s) < IHT_PASSES * (N + s * s) else "iht"
     fits: dict[str, RecoveryResult] = {}
+    configs, kwargs = fold_options(kwargs, solver=IHT(method=method, max_iter=500, tol=tol))
+    kwargs.update(configs, splice=splice)
 
     def done(fit):
         return fit.residual <= tol or fit.status == "zero"
@@ -141,10 +145,10 @@ def iht_omp(A: LinearOperator | ArrayLike, y: ArrayLike, s: int, *, method: str 
     def from_omp():
         fits["omp"] = omp(A, y, min(s, A.shape[0]), tol=tol)  # more than n columns add nothing
         if not done(fits["omp"]):
-            fits["iht from omp"] = iht(A, y, s, method=method, splice=splice, tol=tol, w0=fits["omp"].w, **kwargs)
+            fits["iht from omp"] = iht(A, y, s, w0=fits["omp"].w, **kwargs)
 
     def from_zero():
-        fits["iht"] = iht(A, y, s, method=method, splice=splice, tol=tol, **kwargs)
+        fits["iht"] = iht(A, y, s, **kwargs)
 
     for run in ((from_omp, from_zero) if first == "omp" else (from_zero, from_omp)):
         run()

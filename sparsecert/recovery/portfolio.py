@@ -5,10 +5,11 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any, Callable
 
-from ..validation import check_int, check_option
+from ..validation import check_int, check_option, fold_options
 from .amp import amp
 from .greedy import iht_omp
 from .penalized import mcp_path
+from .config import IHT
 from .result import RecoveryResult
 from .solver import iht
 from .steps import as_operator
@@ -71,8 +72,8 @@ def portfolio(A: LinearOperator | ArrayLike, y: ArrayLike, s: int, *, then: tupl
         path = PATH_FITS[name](A, y, s, tol=tol)
         fits = [(name, path)]
         if path.residual > tol:  # polish it
-            fits.append((f"htp from {name}", iht(A, y, s, method=method, splice=splice, tol=tol,
-                                                   max_iter=max_iter, w0=path.w, **kwargs)))
+            configs, rest = fold_options(kwargs, solver=IHT(method=method, max_iter=max_iter, tol=tol))
+            fits.append((f"htp from {name}", iht(A, y, s, splice=splice, w0=path.w, **configs, **rest)))
         for label, fit in fits:
             runs.append(label)
             if fit.residual < best.residual:

@@ -9,11 +9,12 @@ import numpy as np
 
 from .. import kernels
 from .._memory import check_working_set
-from ..validation import check_array, check_float, check_int, check_option
+from ..validation import check_array, check_float, check_int, check_option, legacy_options
 from ..backend import copy, norm, to_numpy
 from ..kernels.pursuit import SAFEGUARD, STATUS_NAMES
 from ..parallel import single_threaded_blas
 from ..sparse import SparseVector
+from .config import IHT, METHODS
 from .loop import IterativeSolver
 from .result import RecoveryResult
 from .rules import rules_for
@@ -25,9 +26,7 @@ if TYPE_CHECKING:
     from ..typing import ArrayLike
     from scipy.sparse.linalg import LinearOperator
 
-__all__ = ["IHTSolver", "iht", "restricted_norm_sq", "METHODS"]
-
-METHODS = ("iht", "niht", "aiht", "htp")
+__all__ = ["IHTSolver", "iht", "restricted_norm_sq"]
 
 #: ``||y||`` outside this range is scaled into it internally (by a power of two, exactly).
 Y_NORM_RANGE = (2.0**-256, 2.0**256)
@@ -341,20 +340,14 @@ def iht(
     y: ArrayLike,
     s: int,
     *,
-    method: str = "niht",
-    step: float | None = None,
-    max_iter: int = 500,
-    tol: float = 1e-10,
-    xtol: float = 1e-12,
-    inner_iter: int = 3,
-    ls_iter: int = 50,
-    ls_tol: float = 1e-12,
+    solver: IHT = IHT(method="niht", max_iter=500),
     w0: SparseVector | ArrayLike | None = None,
-    progress: bool | None = None,
-    callback: Callable | None = None,
+    stop: StoppingCriterion | None = None,
     s_project: int | None = None,
     splice: int = 0,
-    stop: StoppingCriterion | None = None,
+    progress: bool | None = None,
+    callback: Callable | None = None,
+    **legacy: Any,
 ) -> RecoveryResult:
     """Recover an s-sparse ``w`` with ``y ~ A w`` by iterative hard thresholding.
 
@@ -370,30 +363,19 @@ def iht(
         Measurements (finite).
     s : int
         Sparsity, ``1 <= s <= N``.
-    method : {"iht", "niht", "aiht", "htp"}
-        See the module docstring.
-    step : float, optional
-        Fixed step ``mu > 0``. Default: ``1 / L_2s`` for ``"iht"`` (20
-        truncated power iterations, i.e. 20 extra passes); adaptive
-        (normalised) for the others. A fixed step disables the NIHT safeguard.
-    max_iter : int
-        Maximum outer iterations.
-    tol : float
-        Stop when ``||y - A w|| <= tol ||y||``.
-    xtol : float
-        Stop when the support is unchanged and ``||w_new - w|| <= xtol ||w_new||``.
-    inner_iter : int
-        AIHT: conjugate-gradient steps on the new support per iteration.
-    ls_iter, ls_tol : int, float
-        HTP: CGLS iterations and relative gradient tolerance of the
-        least-squares solve on the support (supports with ``n |S|^2`` at most
-        ``DIRECT_LS_FLOPS`` are solved directly instead).
+    solver : sparsecert.IHT
+        The step (``method``: see the module docstring; ``step``, ``inner_iter``, ``ls_iter``,
+        ``ls_tol``) and when to stop (``max_iter``, ``tol``: ``||y - A w|| <= tol ||y||``, ``xtol``:
+        the support unchanged and ``||w_new - w|| <= xtol ||w_new||``). Default NIHT, 500 iterations
+        (an ``IHT()`` made without arguments is :func:`sparsecert.fit`'s AIHT, 100 iterations);
+        its ``block`` and ``loss`` are a network fit's (set the block on the operator). 0.4's keywords
+        (``method=``, ``max_iter=``, ``tol=``, ...) are folded into it with a FutureWarning until 0.6.
     w0 : SparseVector, optional
         Starting point (its top-s entries are used); default zero.
-    progress : bool, optional
-        Show a progress bar; default: when stderr is a terminal.
-    callback : callable, optional
-        ``callback(it, w, rel_residual)`` after each iteration.
+    stop : StoppingCriterion, optional
+        When to stop, in place of ``solver``'s ``max_iter``, ``tol`` and ``xtol``: criteria of
+        :mod:`sparsecert.recovery.stopping` joined by ``|`` (e.g.
+        ``MaxIterations(1000) | RelativeResidual(1e-8) | TimeLimit(2.0)``).
     s_project : int, optional
         Relaxed projection (Jain, Tewari & Kar 2014): iterate on ``s_project >= s``
         nonzeros, so ``w`` has up to ``s_project`` of them; compared with the best
@@ -407,10 +389,10 @@ def iht(
         samples (N = 1000: HTP's n50 / s 5.29 / 4.48 / 3.66 at s = 10 / 25 / 50,
         with ``splice=2`` 4.94 / 4.05 / 3.45) at one pass and ``splice``
         least-squares solves per exchange. ``result.info["exchanges"]``.
-    stop : StoppingCriterion, optional
-        When to stop, in place of ``max_iter``, ``tol`` and ``xtol``: criteria of
-        :mod:`sparsecert.recovery.stopping` joined by ``|`` (e.g.
-        ``MaxIterations(1000) | RelativeResidual(1e-8) | TimeLimit(2.0)``).
+    progress : bool, optional
+        Show a progress bar; default: when stderr is a terminal.
+    callback : callable, optional
+        ``callback(it, w, rel_residual)`` after each iteration.
 
     Returns
     -------
@@ -431,21 +413,23 @@ def iht(
     that is O(row_block * block + block * d + n * min(s, m) + s) bytes
     besides ``X`` and its transpose (:meth:`IHTSolver.memory_usage`).
     """
+    solver = legacy_options("sparsecert.iht", legacy, solver=solver)["solver"]
+    if solver.block is not None or solver.loss != "squared":
+        raise ValueError("iht fits A as it is in squared error: leave solver.block and solver.loss at their "
+                         "defaults (set the block on the operator)")
     s_eff = s
     splice = check_int(splice, "splice", low=0)
     if s_project is not None:
         s = check_int(s, "s", low=1)
         s_eff = check_int(s_project, "s_project", low=s)
-    solver = IHTSolver(
-        A, y, s_eff, method=method, step=step, inner_iter=inner_iter, ls_iter=ls_iter, ls_tol=ls_tol, w0=w0
-    )
-    solver.run(max_iter=max_iter, tol=tol, xtol=xtol, progress=progress, callback=callback, stop=stop)
+    run = IHTSolver(A, y, s_eff, w0=w0, **solver.step_options())
+    run.run(max_iter=solver.max_iter, tol=solver.tol, xtol=solver.xtol, progress=progress, callback=callback, stop=stop)
     info = {}
     if splice:
-        info["exchanges"] = made = solver.splice(splice)
-        if made and solver.rel_residual <= tol:
-            solver.status = "residual"
-    res = solver.finalize(**info)
+        info["exchanges"] = made = run.splice(splice)
+        if made and run.rel_residual <= solver.tol:
+            run.status = "residual"
+    res = run.finalize(**info)
     if s_project is not None:
         res.info.update(s=s, s_project=s_eff)
     return res

@@ -21,7 +21,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without torch
 
 from .models import convnet, lenet_300_100, mlp, resnet
 from .prune import TorchPruneResult, neq_fit, prune_module, prune_torch, torch_scores
-from .train import evaluate, fit, get_masks, prunable_weights, reestimate_batchnorm
+from .train import TORCH_TRAINING, Evaluation, evaluate, fit, get_masks, prunable_weights, reestimate_batchnorm
 
-__all__ = ["mlp", "lenet_300_100", "resnet", "convnet", "fit", "reestimate_batchnorm", "evaluate", "prunable_weights", "get_masks", "prune_module", "prune_torch",
+__all__ = ["mlp", "lenet_300_100", "resnet", "convnet", "fit", "Evaluation", "TORCH_TRAINING", "reestimate_batchnorm", "evaluate", "prunable_weights", "get_masks", "prune_module", "prune_torch",
            "torch_scores", "TorchPruneResult", "neq_fit"]

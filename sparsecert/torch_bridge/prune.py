@@ -13,6 +13,7 @@ exponential schedule, :func:`sparsecert.prune.scores.synflow_prune`) and
 from __future__ import annotations
 
 import copy
+import dataclasses
 import time
 
 import numpy as np
@@ -27,7 +28,7 @@ from ..prune.bingo import SubsetProbe
 from ..prune.scores import synflow_prune
 from ..prune.run import check_prunable
 from .models import glorot_normal
-from .train import fit, prunable_weights, thread_budget, to_tensor
+from .train import fit, fit_configs, prunable_weights, thread_budget, to_tensor
 
 __all__ = ["prune_module", "prune_torch", "torch_scores", "TorchPruneResult", "neq_fit", "TORCH_SCORES", "reinitialised"]
 
@@ -129,8 +130,8 @@ def prune_module(model0, X, y, plan, *, rates=None, prunable=None, score_batch=2
     Options are those of :func:`sparsecert.prune.run.prune_numpy`; in addition ``rates`` (per
     prunable tensor, layer scope) overrides the plan's ``rate`` / ``output_rate`` (e.g. conv 20%, fc
     0%), the plan's ``target`` counts weights of prunable tensors only, and ``fit_kwargs`` go to
-    :func:`fit` (``iterations`` or ``epochs``, ``lr``, ``batch_size``, ``val``, ``test``,
-    ``eval_every``, ...). The score is a name of :data:`TORCH_SCORES`, and the gradual schedule runs
+    :func:`fit` (``training``, ``evaluation``, ``params``; or the fields of those two as keywords:
+    ``iterations`` or ``epochs``, ``lr``, ``batch_size``, ``val``, ``test``, ``eval_every``, ...). The score is a name of :data:`TORCH_SCORES`, and the gradual schedule runs
     while training (``when="during"``).
 
     Returns
@@ -159,7 +160,7 @@ def prune_module(model0, X, y, plan, *, rates=None, prunable=None, score_batch=2
     state0 = copy.deepcopy(model0.state_dict())
     masks = [np.ones(s, bool) for s in shapes]
     out = PruneResult(model=model0)
-    backend = _ModuleBackend(model0, state0, X, y, nb, score, bingo, rng, seed, progress, fit_kwargs, out, total,
+    backend = _ModuleBackend(model0, state0, X, y, nb, score, bingo, rng, seed, progress, fit_configs(fit_kwargs), out, total,
                              prunable)
     steps = PruningPlan(when, schedule, scope, after, tuple(rates), tuple(prunable), goal, rounds, plan.rewind_step)
     if when == "during":
@@ -216,9 +217,10 @@ class _ModuleBackend:
         return model, hist.get("states", {})
 
     def train_part(self, model, masks, k, parts):
-        kw = dict(self.fit_kwargs)  # the budget (iterations or epochs; default 10 epochs) in equal parts
-        key = "iterations" if kw.get("iterations") is not None else "epochs"
-        kw[key] = max(1, check_int(kw.get(key, 10), key, low=1) // parts)
+        kw = dict(self.fit_kwargs)  # the budget (iterations or epochs) in equal parts
+        t = kw["training"]
+        key = "iterations" if t.iterations is not None else "epochs"
+        kw["training"] = dataclasses.replace(t, **{key: max(1, getattr(t, key) // parts)})
         return fit(model, self.X, self.y, masks=masks, rng=self.seed + k, progress=self.progress, **kw)
 
     def record(self, model, masks, hist, r):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import functools
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -25,10 +26,10 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..parallel import get_n_threads, single_threaded_blas
-from ..validation import check_int, integer_seed, progress_enabled
-from ..nn import loss_name, optimizer_name
+from ..validation import check_int, fold_options, integer_seed, legacy_options, progress_enabled
+from ..nn import Training, loss_name
 
-__all__ = ["prunable_weights", "get_masks", "apply_masks", "fit", "evaluate", "to_tensor", "reestimate_batchnorm",
+__all__ = ["prunable_weights", "get_masks", "apply_masks", "fit", "Evaluation", "TORCH_TRAINING", "evaluate", "to_tensor", "reestimate_batchnorm",
            "thread_budget"]
 
 
@@ -152,10 +153,41 @@ def thread_budget(fn):
     return run
 
 
+@dataclass(frozen=True, eq=False)
+class Evaluation:
+    """What :func:`fit` evaluates while it trains: ``val`` and ``test`` ((X, y) pairs, optional) every
+    ``every`` steps and at the end, in the training loss (:func:`evaluate`)."""
+
+    val: tuple | None = None
+    test: tuple | None = None
+    every: int = 100
+
+    def __post_init__(self) -> None:
+        check_int(self.every, "every", low=1)
+        for name in ("val", "test"):
+            pair = getattr(self, name)
+            if pair is not None and (not isinstance(pair, (tuple, list)) or len(pair) != 2):
+                raise TypeError(f"{name} must be an (X, y) pair, got {type(pair).__name__}")
+
+
+#: :func:`fit`'s training: the torch loop's defaults (cross-entropy, batches of 60)
+TORCH_TRAINING = Training(loss="cross-entropy", batch_size=60)
+
+
+def fit_configs(options: dict) -> dict:
+    """Keywords for :func:`fit` with 0.4's flat ones (``lr=``, ``iterations=``, ``val=``, ``eval_every=``,
+    ...) folded into its ``training`` and ``evaluation`` (what :func:`sparsecert.prune.prune` forwards)."""
+    options = dict(options)
+    if "eval_every" in options:
+        options["every"] = options.pop("eval_every")
+    configs, rest = fold_options(options, training=options.pop("training", TORCH_TRAINING),
+                                 evaluation=options.pop("evaluation", Evaluation()))
+    return {**rest, **configs}
+
+
 @thread_budget
-def fit(model, X, y, *, masks=None, iterations=None, epochs=None, lr=1e-3, optimizer="adam", momentum=0.9,
-        weight_decay=0.0, batch_size=60, val=None, test=None, eval_every=100, params=None, record=(),
-        callback=None, epoch_callback=None, augment=None, loss="cross-entropy", rng=0, progress=None, seed=None):
+def fit(model, X, y, *, training=TORCH_TRAINING, evaluation=Evaluation(), masks=None, params=None, record=(),
+        callback=None, epoch_callback=None, rng=0, progress=None, **legacy):
     """Train ``model`` in place on (X, y) with masks; return the history.
 
     Parameters
@@ -163,17 +195,15 @@ def fit(model, X, y, *, masks=None, iterations=None, epochs=None, lr=1e-3, optim
     model : nn.Module
     X : ndarray (n, ...) float
     y : ndarray (n,) int (cross-entropy) or (n,) / (n, k) float (mse)
+    training : sparsecert.Training
+        Optimiser, learning rate, momentum, weight decay, batch size (None: the full batch), loss,
+        length (``iterations`` steps if set, else ``epochs`` passes) and ``augment``; default
+        :data:`TORCH_TRAINING` (Adam 1e-3, cross-entropy, batches of 60, 10 epochs). The same
+        object drives the NumPy :func:`sparsecert.nn.train` (but for ``tol``, which is NumPy's).
+    evaluation : Evaluation
+        Validation and test pairs and how often they are evaluated.
     masks : list of bool ndarray, optional
         One per :func:`prunable_weights` entry.
-    iterations, epochs : int
-        Training length (one of them; iterations wins).
-    optimizer : {"adam", "sgd"}
-        See :data:`sparsecert.nn.OPTIMIZERS` (``"gd"``: ``"sgd"`` with momentum 0); the NumPy
-        :func:`sparsecert.nn.train` takes the same names with the same meaning.
-    momentum : float in [0, 1]
-        Of ``"sgd"``.
-    val, test : (X, y), optional
-        Evaluated every ``eval_every`` iterations (and at the end).
     params : iterable of parameters, optional
         Train only these (frozen-feature transfer); default all.
     record : iterable of int
@@ -182,13 +212,11 @@ def fit(model, X, y, *, masks=None, iterations=None, epochs=None, lr=1e-3, optim
         ``callback(it, model, xb, yb)`` after each step (BINGO probes).
     epoch_callback : callable, optional
         ``epoch_callback(epoch, model)`` at the end of each pass over the data (NEq).
-    augment : callable, optional
-        ``augment(xb, generator) -> xb`` on each batch (tensors).
-    loss : {"cross-entropy", "mse"}
-        Training loss; validation/test use the same (see :func:`evaluate`).
     rng : int, Generator or None
-        Seeds the batch order and augmentation (an int is the torch seed; ``seed=`` is its old
-        name, accepted with a FutureWarning).
+        Seeds the batch order and augmentation (an int is the torch seed).
+    **legacy
+        0.4's keywords (``lr=``, ``iterations=``, ``val=``, ``eval_every=``, ``seed=``, ...), folded
+        into ``training`` and ``evaluation`` with a FutureWarning until 0.6.
 
     Returns
     -------
@@ -197,20 +225,23 @@ def fit(model, X, y, *, masks=None, iterations=None, epochs=None, lr=1e-3, optim
     ``test_acc_at_early_stop``, ``final_test_acc``, ``train_loss``,
     ``iterations``, ``seconds`` and ``states`` ({iteration: state dict}).
     """
-    optimizer, momentum = optimizer_name(optimizer, momentum)
-    lname = loss_name(loss)
+    seed = legacy.pop("seed", None)
+    if "eval_every" in legacy:
+        legacy["every"] = legacy.pop("eval_every")
+    new = legacy_options("sparsecert.torch_bridge.fit", legacy, training=training, evaluation=evaluation)
+    training, evaluation = new["training"], new["evaluation"]
+    training.only("sparsecert.torch_bridge.fit", tol=0.0)
+    lname, augment, val, test = training.loss, training.augment, evaluation.val, evaluation.test
     Xt, yt = to_tensor(X, y, lname)
     n = len(yt)
-    batch_size = min(check_int(batch_size, "batch_size", low=1), n)
+    batch_size = n if training.batch_size is None else min(training.batch_size, n)
     per_epoch = -(-n // batch_size)
-    if iterations is None:
-        iterations = per_epoch * check_int(epochs if epochs is not None else 10, "epochs", low=1)
-    iterations = check_int(iterations, "iterations", low=0)
-    eval_every = check_int(eval_every, "eval_every", low=1)
+    iterations = per_epoch * training.epochs if training.iterations is None else training.iterations
     gen = torch.Generator().manual_seed(integer_seed(rng, seed))
     params = list(model.parameters()) if params is None else list(params)
-    opt = (torch.optim.Adam(params, lr=lr, weight_decay=weight_decay) if optimizer == "adam"
-           else torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay))
+    lr, weight_decay = training.lr, training.weight_decay
+    opt = (torch.optim.Adam(params, lr=lr, weight_decay=weight_decay) if training.optimizer == "adam"
+           else torch.optim.SGD(params, lr=lr, momentum=training.momentum, weight_decay=weight_decay))
     weights = [w for _, w in prunable_weights(model)]
     mt = None if masks is None else [torch.as_tensor(m, dtype=w.dtype) for w, m in zip(weights, masks)]
     if mt is not None:
@@ -241,7 +272,7 @@ def fit(model, X, y, *, masks=None, iterations=None, epochs=None, lr=1e-3, optim
             callback(it, model, xb, yb)
         if it in record:
             hist["states"][it] = copy.deepcopy(model.state_dict())
-        if it % eval_every == 0 or it == iterations:
+        if it % evaluation.every == 0 or it == iterations:
             _checkpoint(hist, it, model, val, test, lname)
             hist["train_loss"].append(running / (it - (hist["iters"][-2] if len(hist["iters"]) > 1 else 0)))
             running = 0.0

@@ -113,7 +113,7 @@ def test_gaussian_htp(benchmark, storage):
     out = {}
 
     def run():
-        out["res"] = sc.iht(A, q.y, 200, method="htp", max_iter=3, tol=0.0)
+        out["res"] = sc.iht(A, q.y, 200, solver=sc.IHT(method="htp", max_iter=3, tol=0.0))
 
     benchmark.pedantic(run, rounds=3, iterations=1, warmup_rounds=1)
     res = out["res"]

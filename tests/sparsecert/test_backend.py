@@ -87,8 +87,8 @@ def test_iht_on_a_torch_operator():
     """sc.iht takes a torch operator as it is; y is converted to the device once."""
     p = sc.planted_relu(800, 5, 6, 8, rng=0)
     H = p.A.generators()
-    a = sc.iht(p.A, p.y, 8, method="htp", max_iter=30)
-    b = sc.iht(TorchReluPatternOperator(p.X, H, device=DEVICE), p.y, 8, method="htp", max_iter=30)
+    a = sc.iht(p.A, p.y, 8, solver=sc.IHT(method="htp", max_iter=30))
+    b = sc.iht(TorchReluPatternOperator(p.X, H, device=DEVICE), p.y, 8, solver=sc.IHT(method="htp", max_iter=30))
     assert a.status == b.status == "residual"
     np.testing.assert_array_equal(a.w.indices, b.w.indices)
     assert _rel(b.w.values, a.w.values) <= 1e-10
@@ -170,8 +170,8 @@ def test_torch_gaussian_operator_same_columns_and_iterates():
     assert max(check_operator(T, rng=1).values()) <= 1e-12
     w = sc.SparseVector(np.array([1, 40, 77, 120, 300, 301, 450, 499]), np.random.default_rng(0).standard_normal(8), 500)
     y = G.matvec(w)
-    a = sc.iht(G, y, 8, method="htp", max_iter=50)
-    b = sc.iht(T, y, 8, method="htp", max_iter=50)
+    a = sc.iht(G, y, 8, solver=sc.IHT(method="htp", max_iter=50))
+    b = sc.iht(T, y, 8, solver=sc.IHT(method="htp", max_iter=50))
     np.testing.assert_array_equal(a.w.indices, b.w.indices)
     assert _rel(b.w.values, a.w.values) <= 1e-10 and a.status == b.status == "residual"
     small = TorchGaussianOperator(150, 500, rng=7, cache_bytes=0, device=DEVICE)  # columns regenerated per product

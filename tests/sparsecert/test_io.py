@@ -70,7 +70,7 @@ def test_networks_and_results_round_trip_through_their_files(tmp_path_factory, m
                   [rng.standard_normal(m), rng.standard_normal(m + 1), rng.standard_normal(k)])
     assert np.array_equal(ReLUNet.load(mlp.save(folder / "mlp.npz")).forward(X), mlp.forward(X))
     q = sc.planted_gaussian(20, 30, 2, rng=seed)
-    res = sc.iht(q.A, q.y, 2, method="niht", max_iter=5, progress=False)
+    res = sc.iht(q.A, q.y, 2, solver=sc.IHT(method="niht", max_iter=5), progress=False)
     again = RecoveryResult.load(res.save(folder / "res.npz"))
     assert again.to_dict() == res.to_dict() and again.residual == res.residual
     with np.load(folder / "res.npz", allow_pickle=False) as data:

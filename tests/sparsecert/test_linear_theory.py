@@ -86,7 +86,7 @@ def test_rewinding_point_does_not_matter_at_convergence(n, d, seed, rate, t_k):
     X, y, rng = data(n, d, seed, noise=0.2)
     w0 = rng.standard_normal(d)
     k = max(1, d // 3)
-    paths = [lt.imp_path(X, y, k, rate=rate, rewind=r, w0=w0, rewind_time=t_k) for r in ("init", "iterate", "continue")]
+    paths = [lt.imp_path(X, y, k, rate=rate, rewind=r, w0=w0) for r in ("init", t_k, "continue")]
     for other in paths[1:]:
         assert all(np.array_equal(a, b) for a, b in zip(paths[0].masks, other.masks))
         assert all(np.allclose(a, b, atol=1e-8) for a, b in zip(paths[0].weights, other.weights))

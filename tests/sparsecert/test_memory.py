@@ -60,10 +60,10 @@ def test_long_gradient_passes_show_progress(monkeypatch, capsys):
     from sparsecert.recovery import solver
 
     p = sc.planted_gaussian(40, 100, 3, rng=0)
-    sc.iht(p.A, p.y, 3, max_iter=2, progress=True)
+    sc.iht(p.A, p.y, 3, solver=sc.IHT(method="niht", max_iter=2), progress=True)
     assert "gradient pass" not in capsys.readouterr().err
     monkeypatch.setattr(solver, "LONG_PASS_ENTRIES", 40 * 100)
-    sc.iht(p.A, p.y, 3, max_iter=2, progress=True)
+    sc.iht(p.A, p.y, 3, solver=sc.IHT(method="niht", max_iter=2), progress=True)
     assert "gradient pass" in capsys.readouterr().err
 
 

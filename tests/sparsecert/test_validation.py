@@ -29,7 +29,7 @@ def test_planted_relu_rejects_unknown_option():
 def test_iht_rejects_bad_arguments():
     p = sc.planted_gaussian(30, 60, 3, rng=0)
     with pytest.raises(ValueError, match="method must be one of"):
-        sc.iht(p.A, p.y, 3, method="omp")
+        sc.iht(p.A, p.y, 3, solver=sc.IHT(method="omp", max_iter=500))
     with pytest.raises(ValueError, match="s must be in \\[1, 60\\]"):
         sc.iht(p.A, p.y, 61)
     with pytest.raises(ValueError, match="s must be in"):
@@ -41,7 +41,7 @@ def test_iht_rejects_bad_arguments():
     with pytest.raises(ValueError, match="y must be finite"):
         sc.iht(p.A, y, 3)
     with pytest.raises(ValueError, match="step must be > 0"):
-        sc.iht(p.A, p.y, 3, method="iht", step=0.0)
+        sc.iht(p.A, p.y, 3, solver=sc.IHT(method="iht", max_iter=500, step=0.0))
     with pytest.raises(TypeError, match="A must be a SparseSensingOperator"):
         sc.iht("matrix", p.y, 3)
 

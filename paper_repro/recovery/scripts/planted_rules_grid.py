@@ -16,10 +16,11 @@ import csv
 import sys
 from multiprocessing import Pool
 
+from sparsecert import Sequential
 from sparsecert.planted import capacity, planted_mlp
 
 GRID = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
-RULES = {"defaults": {"fallback_tol": None}, "published": {"idle": "random", "unit_moves": False}}
+RULES = {"defaults": {"fallback_tol": None}, "published": {"rule": Sequential(idle="random", unit_moves=False)}}
 
 
 def cell(args):

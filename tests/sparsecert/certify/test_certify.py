@@ -237,7 +237,7 @@ def test_relaxed_iht_converges_where_the_certificate_holds():
     w[7] = 2.0
     y = A @ w
     f0 = 0.5 * float(y @ y)
-    res = sc.iht(A, y, s, s_project=s_project, method="iht", step=float(cert.evidence["step"]), tol=1e-6, max_iter=500)
+    res = sc.iht(A, y, s, s_project=s_project, solver=sc.IHT(method="iht", max_iter=500, tol=1e-6, step=float(cert.evidence["step"])))
     fT = 0.5 * float(np.sum((y - A @ res.w.to_dense()) ** 2))
     assert fT <= 1e-12 * f0 and res.info["s_project"] == s_project and res.w.nnz <= s_project
     assert res.n_iter <= 10 * cert.value * np.log(f0 / (1e-12 * f0))

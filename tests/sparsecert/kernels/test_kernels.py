@@ -293,7 +293,7 @@ def test_iht_kernel_twin_and_solver_take_the_same_steps(n, N, s, seed, start, sp
     with the same status, iteration and exchange counts, values and residual history (1e-9; NIHT's
     values 1e-8: 300 slowly contracting steps amplify the round-off of the solver's residual
     recurrence); the residual is y - A_S w_S; and every HTP iterate is the least-squares fit on its support."""
-    from sparsecert import SparseVector, iht
+    from sparsecert import IHT, SparseVector, iht
     from sparsecert.operators import DenseOperator, HStackOperator
     from sparsecert.recovery import IHTSolver
 
@@ -307,7 +307,7 @@ def test_iht_kernel_twin_and_solver_take_the_same_steps(n, N, s, seed, start, sp
     ls = method == "htp"
     out = kernels.iht_dense(A, y, S0, w0, s, 300, 1e-10, 1e-12, splice, 100, ls)
     twin = kernels.iht_dense_numpy(A, y, S0, w0, s, 300, 1e-10, 1e-12, splice, 100, ls)
-    kw = dict(method=method, max_iter=300, splice=splice, w0=SparseVector(S0, w0, N) if S0.size else None)
+    kw = dict(solver=IHT(method, max_iter=300), splice=splice, w0=SparseVector(S0, w0, N) if S0.size else None)
     fast = iht(A, y, s, **kw)
     stack = HStackOperator([DenseOperator(A)])  # the same matrix, as an operator the kernel does not take
     generic = iht(stack, y, s, **kw)

@@ -81,7 +81,7 @@ def test_numpy_and_torch_optimisers_take_the_same_steps(optimizer, momentum):
     """One optimiser vocabulary: ``nn.train`` and ``torch_bridge.fit`` with the same name, momentum,
     masks and full batches take the same steps from the same net (torch trains in float32, hence
     the 1e-4); "gd" is "sgd" without momentum on both; momentum changes the path."""
-    from sparsecert.nn import train
+    from sparsecert.nn import Training, train
     from sparsecert.torch_bridge import fit
 
     rng = np.random.default_rng(0)
@@ -90,16 +90,16 @@ def test_numpy_and_torch_optimisers_take_the_same_steps(optimizer, momentum):
     net0 = ReLUNet.init([5, 7, 2], rng)
     masks = [rng.random(W.shape) < 0.7 for W in net0.Ws]
     net = net0.copy()
-    train(net, X, y, masks=masks, optimizer=optimizer, momentum=momentum, lr=0.1, epochs=6, loss="cross-entropy")
+    training = Training(optimizer, lr=0.1, epochs=6, loss="cross-entropy", momentum=momentum)  # one for both loops
+    train(net, X, y, training=training, masks=masks)
     model = net0.to_torch(dtype=torch.float32)
-    fit(model, X.astype(np.float32), y, masks=masks, optimizer=optimizer, momentum=momentum, lr=0.1, iterations=6,
-        batch_size=60, loss="cross-entropy")
+    fit(model, X.astype(np.float32), y, training=training, masks=masks)
     back = ReLUNet.from_torch(model)
     for A, B in zip(net.Ws + net.bs, back.Ws + back.bs):
         np.testing.assert_allclose(B, A, atol=1e-4)
     if optimizer == "sgd" and momentum:
         plain = net0.copy()
-        train(plain, X, y, masks=masks, optimizer="gd", lr=0.1, epochs=6, loss="cross-entropy")
+        train(plain, X, y, training=Training("gd", lr=0.1, epochs=6, loss="cross-entropy"), masks=masks)
         assert max(np.abs(a - b).max() for a, b in zip(plain.Ws, net.Ws)) > 1e-3
 
 

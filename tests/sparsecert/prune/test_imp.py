@@ -157,4 +157,4 @@ def test_cross_entropy_labels_are_class_indices(labels, message):
     net = nn.ReLUNet.init([2, 4, 3], rng)
     with pytest.raises(ValueError, match=message):
         nn.train(net, rng.standard_normal((4, 2)), np.array(labels, dtype=object if isinstance(labels[0], list) else None),
-                loss="ce", epochs=1)
+                 training=nn.Training(loss="ce", epochs=1))

@@ -6,10 +6,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sparsecert.imp import imp
-from sparsecert.nn import ReLUNet, as_targets, loss_and_grad, train
+from sparsecert.nn import ReLUNet, Training, as_targets, loss_and_grad, train
 from sparsecert.neq import neq_train, unit_similarity
 from sparsecert.prune.bingo import bingo_train
-from sparsecert.prune.dynamic import layer_densities, sparse_train
+from sparsecert.prune.dynamic import Regrowth, layer_densities, sparse_train
 from sparsecert.prune import Plan
 from sparsecert.prune.run import prune_numpy
 
@@ -149,8 +149,9 @@ def test_bingo_probing_does_not_change_training():
     trained weights equal plain training's bit for bit."""
     X, y, net0 = data(5)
     a, b = net0.copy(), net0.copy()
-    train(a, X, y, epochs=5, lr=1e-2, loss="ce", rng=0)
-    out = bingo_train(b, X, y, epochs=5, lr=1e-2, loss="ce", rng=0, subset_fraction=0.2, n_probes=3)
+    training = Training(epochs=5, lr=1e-2, loss="ce")
+    train(a, X, y, training=training, rng=0)
+    out = bingo_train(b, X, y, training=training, rng=0, subset_fraction=0.2, n_probes=3)
     assert all(np.array_equal(p, q) for p, q in zip(a.Ws, b.Ws))
     assert 0 < out["probe_seconds"] < out["seconds"]
 
@@ -163,7 +164,7 @@ def test_bingo_single_weight_probes_measure_the_reset_effect():
     X[:, 2] = 0.0
     net = net0.copy()
     E = 6
-    out = bingo_train(net, X, y, epochs=E, probe_every=E, lr=1e-2, loss="ce", rng=0,
+    out = bingo_train(net, X, y, training=Training(epochs=E, lr=1e-2, loss="ce"), probe_every=E, rng=0,
                       subset_fraction=1 / net.n_weights, n_probes=40)
     sig = out["significance"]
     assert np.all(sig[0][:, 2] == 0.0)
@@ -189,7 +190,7 @@ def test_neq_freezes_exactly_the_units_whose_velocity_is_below_eps(seed, mu, eps
     X, y, net0 = data(seed)
     net = net0.copy()
     E = 8
-    out = neq_train(net, X, y, X[:20], epochs=E, mu_eq=mu, eps=eps, lr=1e-2, loss="ce", rng=0,
+    out = neq_train(net, X, y, X[:20], training=Training(epochs=E, lr=1e-2, loss="ce"), mu_eq=mu, eps=eps, rng=0,
                     record=range(E + 1))
     phi, vel, frozen = out["phi"], out["velocity"], out["frozen"]
     v = [np.zeros_like(p) for p in phi[0]]
@@ -249,8 +250,8 @@ def test_prune_and_regrow_keeps_the_density_and_turns_weights_over(method):
     """Masks keep their per-layer counts (ER densities) through every drop-and-grow; weights
     outside the final masks are 0."""
     X, y, net = data(8)
-    out = sparse_train(net, X, y, method=method, density=0.3, update_every=2, alpha=0.3, epochs=12, batch_size=20,
-                       loss="ce", lr=1e-2, rng=0)
+    out = sparse_train(net, X, y, regrowth=Regrowth(method, density=0.3, update_every=2, alpha=0.3),
+                       training=Training(epochs=12, batch_size=20, loss="ce", lr=1e-2), rng=0)
     sizes = [int(m.sum()) for m in out["masks"]]
     expect = [max(1, int(round(p * W.size))) for p, W in zip(layer_densities([W.shape for W in net.Ws], 0.3), net.Ws)]
     assert sizes == expect
@@ -266,7 +267,7 @@ def test_rigl_grows_the_largest_gradients():
     Y = np.random.default_rng(0).standard_normal((X.shape[0], 10))
     before = {}
 
-    def fake_train(net_, X_, y_, masks, rng, callback, **kw):
+    def fake_train(net_, X_, y_, training, masks, rng, callback):
         before["masks"] = [m.copy() for m in masks]
         before["W"] = net_.Ws[0].copy()
         g = loss_and_grad(net_, X_, as_targets(y_, "mse"), "mse")[1][0]
@@ -279,8 +280,8 @@ def test_rigl_grows_the_largest_gradients():
     real = dyn.train
     dyn.train = fake_train
     try:
-        out = sparse_train(net, X, Y, method="rigl", density=0.5, distribution="uniform", update_every=1, alpha=0.5,
-                           decay="constant", t_end=10, rng=0)
+        out = sparse_train(net, X, Y, regrowth=Regrowth("rigl", density=0.5, distribution="uniform", update_every=1,
+                                                        alpha=0.5, decay="constant", t_end=10), rng=0)
     finally:
         dyn.train = real
     m0, m1 = before["masks"][0].ravel(), out["masks"][0].ravel()
@@ -296,9 +297,9 @@ def test_rigl_grows_the_largest_gradients():
 def test_sparse_train_bad_input():
     X, y, net = data()
     with pytest.raises(ValueError, match="method must be one of"):
-        sparse_train(net, X, y, method="snfs")
+        Regrowth(method="snfs")
     with pytest.raises(ValueError, match="density must be"):
-        sparse_train(net, X, y, density=0.0)
+        Regrowth(density=0.0)
 
 
 def test_one_loss_vocabulary_on_numpy_and_torch():
@@ -310,12 +311,10 @@ def test_one_loss_vocabulary_on_numpy_and_torch():
     for u, v in zip(a.nets[-1].Ws, b.nets[-1].Ws):
         np.testing.assert_array_equal(u, v)
     with pytest.raises(ValueError, match="loss must be one of"):
-        train(net0.copy(), X, y, loss="hinge")
+        Training(loss="hinge")
     pytest.importorskip("torch")
     from sparsecert.torch_bridge import fit, mlp
 
-    hist = [fit(mlp([6, 8, 3], rng=0), X.astype(np.float32), y, iterations=5, loss=name, rng=0)["train_loss"]
-            for name in ("ce", "cross-entropy")]
+    hist = [fit(mlp([6, 8, 3], rng=0), X.astype(np.float32), y, training=Training(iterations=5, loss=name, batch_size=60),
+                rng=0)["train_loss"] for name in ("ce", "cross-entropy")]
     assert hist[0] == hist[1]
-    with pytest.raises(ValueError, match="loss must be one of"):
-        fit(mlp([6, 8, 3], rng=0), X.astype(np.float32), y, iterations=5, loss="hinge")

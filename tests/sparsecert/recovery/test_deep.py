@@ -231,7 +231,7 @@ def test_planted_vector_cell():
     computed on all n k outputs, the iterations the epochs ask for at most, and rejects s < 2."""
     from sparsecert.planted import planted_vector
 
-    row = planted_vector(6, 20, 0, n=400, d=8, k=3, epochs=2, batch_size=100, imp_baseline=True)
+    row = planted_vector(6, 20, 0, n=400, d=8, k=3, batches=sc.Minibatch(100, 2), imp_baseline=True)
     from sparsecert import STATUSES
 
     assert row["k"] == 3 and row["iterations"] <= 2 * 4 and row["status"] in STATUSES

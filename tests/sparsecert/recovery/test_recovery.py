@@ -41,7 +41,7 @@ def test_recovery_in_the_s_log_regime(method, N, s_frac, seed):
     c = 8 if method == "iht" else 4
     n = math.ceil(c * s * math.log(N / s))
     p = sc.planted_gaussian(n, N, s, rng=seed)
-    res = sc.iht(p.A, p.y, s, method=method, max_iter=2000)
+    res = sc.iht(p.A, p.y, s, solver=sc.IHT(method=method, max_iter=2000))
     assert res.converged, (res.status, res.n_iter, res.residual)
     assert rel_err(res.w, p.w) <= 1e-8
     np.testing.assert_array_equal(res.support, p.w.indices)
@@ -51,8 +51,8 @@ def test_recovery_in_the_s_log_regime(method, N, s_frac, seed):
 def test_recovery_on_dense_matrix_and_result_fields(method):
     p = sc.planted_gaussian(120, 200, 5, rng=3)
     dense = p.A.to_dense()
-    res = sc.iht(dense, p.y, 5, method=method)
-    res2 = sc.iht(p.A, p.y, 5, method=method)
+    res = sc.iht(dense, p.y, 5, solver=sc.IHT(method=method, max_iter=500))
+    res2 = sc.iht(p.A, p.y, 5, solver=sc.IHT(method=method, max_iter=500))
     assert rel_err(res.w, p.w) < 1e-8
     np.testing.assert_allclose(res.w.values, res2.w.values, rtol=1e-9)
     assert res.residuals.shape == (res.n_iter + 1,)
@@ -66,8 +66,8 @@ def test_recovery_on_dense_matrix_and_result_fields(method):
 
 def test_recovery_is_deterministic():
     p = sc.planted_gaussian(60, 150, 4, rng=11)
-    a = sc.iht(p.A, p.y, 4, method="niht")
-    b = sc.iht(sc.planted_gaussian(60, 150, 4, rng=11).A, p.y, 4, method="niht")
+    a = sc.iht(p.A, p.y, 4, solver=sc.IHT(method="niht", max_iter=500))
+    b = sc.iht(sc.planted_gaussian(60, 150, 4, rng=11).A, p.y, 4, solver=sc.IHT(method="niht", max_iter=500))
     np.testing.assert_array_equal(a.w.values, b.w.values)
     np.testing.assert_array_equal(a.residuals, b.residuals)
 
@@ -80,19 +80,19 @@ def test_zero_measurements_give_zero():
 
 def test_fixed_step_too_large_reports_divergence():
     p = sc.planted_gaussian(40, 100, 4, rng=0)
-    res = sc.iht(p.A, p.y, 4, method="iht", step=50.0, max_iter=300)
+    res = sc.iht(p.A, p.y, 4, solver=sc.IHT(method="iht", max_iter=300, step=50.0))
     assert res.status == "diverged" and not res.converged
 
 
 def test_max_iter_reported():
     p = sc.planted_gaussian(40, 100, 4, rng=0)
-    res = sc.iht(p.A, p.y, 4, method="iht", step=0.01, max_iter=2)
+    res = sc.iht(p.A, p.y, 4, solver=sc.IHT(method="iht", max_iter=2, step=0.01))
     assert res.status == "max_iter" and not res.converged and res.n_iter == 2
 
 
 def test_warm_start_at_solution_stops_at_once():
     p = sc.planted_gaussian(60, 150, 4, rng=2)
-    res = sc.iht(p.A, p.y, 4, method="niht", w0=p.w)
+    res = sc.iht(p.A, p.y, 4, solver=sc.IHT(method="niht", max_iter=500), w0=p.w)
     assert res.n_iter == 1 and rel_err(res.w, p.w) < 1e-12
 
 
@@ -101,14 +101,14 @@ def test_relu_recovery_with_true_generators(method):
     """With h_j = u_j the planted fused weights solve y = A w exactly; when the
     active neurons have several nonzeros (no duplicate columns) IHT recovers them."""
     p = sc.planted_relu(3000, 40, 6, 30, rng=4)
-    res = sc.iht(p.A, p.y, 30, method=method, max_iter=3000)
+    res = sc.iht(p.A, p.y, 30, solver=sc.IHT(method=method, max_iter=3000))
     assert res.converged
     assert rel_err(res.w, p.w) < 1e-8
 
 
 def test_float32_recovery():
     p = sc.planted_gaussian(120, 300, 5, rng=8, dtype=np.float32)
-    res = sc.iht(p.A, p.y, 5, method="htp", tol=1e-6)
+    res = sc.iht(p.A, p.y, 5, solver=sc.IHT(method="htp", max_iter=500, tol=1e-6))
     assert res.w.dtype == np.float32
     assert rel_err(res.w, p.w) < 1e-4
 
@@ -123,7 +123,7 @@ def test_peak_memory_does_not_grow_with_m():
         A = sc.ReluPatternOperator(X, m, rng=1, block=32)
         w = sc.SparseVector(np.array([3, 17, 25]), np.array([1.0, -2.0, 0.5]), m * 10)
         y = A.matvec(w)
-        peaks.append(sc.iht(A, y, 3, method="niht", max_iter=5).peak_memory)
+        peaks.append(sc.iht(A, y, 3, solver=sc.IHT(method="niht", max_iter=5)).peak_memory)
     assert peaks[1] <= 1.01 * peaks[0]
 
 
@@ -217,7 +217,7 @@ def test_recovery_is_scale_invariant(method, a, b):
     directions; y of extreme norm is scaled by a power of two), instead of stopping "stationary"
     at w = 0, treating y as zero, or overflowing in ||A|| ||y|| (A and y both at 1e150: "diverged")."""
     q = sc.planted_gaussian(120, 400, 6, rng=3)
-    res = sc.iht(q.A.to_dense() * a, q.y * b, 6, method=method, max_iter=200)
+    res = sc.iht(q.A.to_dense() * a, q.y * b, 6, solver=sc.IHT(method=method, max_iter=200))
     assert res.status == "residual" and res.status in sc.STATUSES, res.status
     w = res.w.to_dense() * (a / b)
     assert np.linalg.norm(w - q.w.to_dense()) <= 1e-8 * np.linalg.norm(q.w.to_dense())
@@ -226,14 +226,14 @@ def test_recovery_is_scale_invariant(method, a, b):
 def test_float32_relu_with_large_targets():
     """float32 ReLU problem with y scaled by 1e15: still recovered (was: stationary at w = 0)."""
     p = sc.planted_relu(2000, 6, 5, 10, rng=1, dtype=np.float32)
-    res = sc.iht(p.A, p.y * np.float32(1e15), 10, method="htp", max_iter=100)
+    res = sc.iht(p.A, p.y * np.float32(1e15), 10, solver=sc.IHT(method="htp", max_iter=100))
     assert res.status in ("residual", "stationary") and res.residual < 1e-3
 
 
 def test_overflow_is_reported_as_divergence():
     """A product that overflows float64 ends the run as "diverged", never as converged."""
     q = sc.planted_gaussian(60, 200, 4, rng=0)
-    res = sc.iht(q.A.to_dense() * 1e300, q.y * 1e300, 4, method="niht", max_iter=20)
+    res = sc.iht(q.A.to_dense() * 1e300, q.y * 1e300, 4, solver=sc.IHT(method="niht", max_iter=20))
     assert res.status == "diverged" and not res.converged
 
 
@@ -263,8 +263,8 @@ def test_splicing_never_raises_the_residual_and_recovers_more():
     for t in range(30):
         p = sc.planted_gaussian(100, 1000, 25, rng=t)
         A = p.A.to_dense()
-        a = sc.iht(A, p.y, 25, method="htp")
-        b = sc.iht(A, p.y, 25, method="htp", splice=2)
+        a = sc.iht(A, p.y, 25, solver=sc.IHT(method="htp", max_iter=500))
+        b = sc.iht(A, p.y, 25, solver=sc.IHT(method="htp", max_iter=500), splice=2)
         assert b.w.nnz <= 25 and b.residual <= a.residual * (1 + 1e-12)
         assert len(b.residuals) == b.n_iter + 1 and b.n_iter == a.n_iter + b.info["exchanges"]
         assert np.isnan(b.steps[a.n_iter:]).all()
@@ -313,7 +313,7 @@ def test_omp_matches_scikit_learn_and_the_restart_helps():
     for t in range(30):
         p = sc.planted_gaussian(100, 1000, 25, rng=t)
         A = p.A.to_dense()
-        a = sc.iht(A, p.y, 25, method="htp", splice=2)
+        a = sc.iht(A, p.y, 25, solver=sc.IHT(method="htp", max_iter=500), splice=2)
         hits["splice"] += relative_error(a.w, p.w) <= 1e-4
         for first in ("omp", "iht"):
             b = iht_omp(A, p.y, 25, method="htp", splice=2, first=first)

@@ -8,7 +8,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import sparsecert as sc
-from sparsecert.planted import planted_mlp, planted_mlp_grid
+from unittest.mock import ANY
+from sparsecert.planted import Baselines, planted_mlp, planted_mlp_grid
 from sparsecert.working_set import working_set
 from sparsecert.estimators import SparseReLURegressor
 from sparsecert.relu import match_neurons, psnr, fit_two_layer, relu_operator
@@ -248,13 +249,13 @@ def test_psnr_matches_the_paper_normalisation():
 
 
 def test_planted_mlp_rows_and_grid():
-    row = planted_mlp(5, 12, 0, n=1500, d=10, max_iter=10)
+    row = planted_mlp(5, 12, 0, n=1500, d=10, solver=sc.IHT(max_iter=10))
     for key in ("psnr", "support_recovered", "rel_weight_error", "time", "peak_memory", "iterations"):
         assert key in row
     assert row["psnr"] > 0
-    row2 = planted_mlp(4, 10, 0, n=1500, d=10, layers=2, max_iter=10)
+    row2 = planted_mlp(4, 10, 0, n=1500, d=10, layers=2, solver=sc.IHT(max_iter=10))
     assert row2["support_recovered"] is None and np.isfinite(row2["psnr"])
-    rows = planted_mlp_grid([1, 3], [2, 50], seeds=[0], n=800, d=10, max_iter=5, progress=False)
+    rows = planted_mlp_grid([1, 3], [2, 50], seeds=[0], n=800, d=10, solver=sc.IHT(max_iter=5), progress=False)
     assert [(r["m"], r["s"]) for r in rows] == [(1, 2), (3, 2)]  # s=50 > m*d is skipped
 
 
@@ -263,7 +264,7 @@ def test_planted_mlp_fallback_keeps_the_better_network():
     rule alone makes on the same instance (the same generator draws), and the better network is kept:
     the PSNR is the larger of the two single fits'; an exact fit runs once."""
     one = planted_mlp(5, 20, 2, n=300, fallback_tol=None)
-    alone = planted_mlp(5, 20, 2, n=300, idle="random", unit_moves=False)
+    alone = planted_mlp(5, 20, 2, n=300, rule=sc.Sequential(idle="random", unit_moves=False))
     both = planted_mlp(5, 20, 2, n=300)
     assert one["fallback"] == alone["fallback"] == "" and both["fallback"] in ("first", "published")
     assert both["psnr"] == max(one["psnr"], alone["psnr"]) and one["psnr"] != alone["psnr"]
@@ -272,6 +273,8 @@ def test_planted_mlp_fallback_keeps_the_better_network():
     assert exact["fallback"] == "" and exact["psnr"] > 100
     with pytest.raises(ValueError, match="fallback_tol"):
         planted_mlp(2, 4, 0, n=300, fallback_tol=-1.0)
+    with pytest.warns(FutureWarning, match="rule=sparsecert.Sequential"):  # 0.4's keywords, until 0.6
+        assert planted_mlp(5, 20, 2, n=300, idle="random", unit_moves=False) == {**alone, "time": ANY}
 
 
 def test_working_set_does_not_grow_with_m():
@@ -570,7 +573,7 @@ def test_tuned_imp_picks_on_held_out_samples_and_refits_on_all():
     assert wider["val_psnr"] >= chosen["val_psnr"]  # the search holds the published setting
     with pytest.raises(ValueError, match="val_fraction"):
         tuned_imp_relu(p.X, p.y, [3], 6, val_fraction=1.5)
-    row = planted_mlp(3, 6, 0, n=300, d=6, imp_tuned=True)
+    row = planted_mlp(3, 6, 0, n=300, d=6, baselines=Baselines(tuned=True))
     assert {"imp_tuned_psnr", "imp_tuned_lr", "imp_tuned_epochs", "imp_tuned_time"} <= set(row)
 
 

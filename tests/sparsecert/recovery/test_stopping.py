@@ -19,8 +19,8 @@ def test_the_keywords_are_the_default_composition(method):
     run step for step (AIHT, and HTP or IHT held off the compiled loop by a callback)."""
     A, y, s = problem()
     seen = []
-    a = sc.iht(A, y, s, method=method, max_iter=40, tol=1e-9, xtol=1e-12, callback=lambda *a: seen.append(1))
-    b = sc.iht(A, y, s, method=method, stop=MaxIterations(40) | RelativeResidual(1e-9) | Stagnation(1e-12))
+    a = sc.iht(A, y, s, solver=sc.IHT(method=method, max_iter=40, tol=1e-9, xtol=1e-12), callback=lambda *a: seen.append(1))
+    b = sc.iht(A, y, s, solver=sc.IHT(method=method, max_iter=500), stop=MaxIterations(40) | RelativeResidual(1e-9) | Stagnation(1e-12))
     assert a.status == b.status and a.n_iter == b.n_iter
     np.testing.assert_array_equal(a.residuals, b.residuals)
     np.testing.assert_array_equal(a.w.values, b.w.values)
@@ -28,14 +28,14 @@ def test_the_keywords_are_the_default_composition(method):
 
 def test_each_criterion_stops_where_it_says():
     A, y, s = problem(1)
-    none = sc.iht(A, y, s, method="aiht", stop=MaxIterations(0) | RelativeResidual(1e-9))
+    none = sc.iht(A, y, s, solver=sc.IHT(method="aiht", max_iter=500), stop=MaxIterations(0) | RelativeResidual(1e-9))
     assert none.status == "max_iter" and none.n_iter == 0 and not none.converged
-    three = sc.iht(A, y, s, method="aiht", stop=MaxIterations(3))
+    three = sc.iht(A, y, s, solver=sc.IHT(method="aiht", max_iter=500), stop=MaxIterations(3))
     assert three.n_iter == 3 and three.status == "max_iter"
-    loose = sc.iht(A, y, s, method="aiht", stop=RelativeResidual(0.5) | MaxIterations(100))
+    loose = sc.iht(A, y, s, solver=sc.IHT(method="aiht", max_iter=500), stop=RelativeResidual(0.5) | MaxIterations(100))
     assert loose.status == "residual" and loose.residuals[-1] <= 0.5 < loose.residuals[-2] and loose.converged
     # criteria are asked in order: a bound checked before the step fires before a residual test after it
-    assert sc.iht(A, y, s, method="aiht", stop=RelativeResidual(1e9) | MaxIterations(0)).n_iter == 0
+    assert sc.iht(A, y, s, solver=sc.IHT(method="aiht", max_iter=500), stop=RelativeResidual(1e9) | MaxIterations(0)).n_iter == 0
 
 
 def test_a_time_limit_stops_before_the_next_step():

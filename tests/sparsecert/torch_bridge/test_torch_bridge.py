@@ -4,6 +4,7 @@ Marked ``torch``; skipped with a reason when torch is not installed."""
 
 import copy
 import math
+from dataclasses import replace
 from fractions import Fraction
 
 import numpy as np
@@ -15,7 +16,7 @@ from sparsecert import data  # noqa: E402
 from sparsecert.nn import ReLUNet  # noqa: E402
 from sparsecert.prune import snip  # noqa: E402
 from sparsecert.prune import Plan  # noqa: E402
-from sparsecert.torch_bridge import fit, lenet_300_100, mlp, neq_fit, prunable_weights, prune_module, resnet  # noqa: E402
+from sparsecert.torch_bridge import TORCH_TRAINING, fit, lenet_300_100, mlp, neq_fit, prunable_weights, prune_module, resnet  # noqa: E402
 from sparsecert.torch_bridge.prune import torch_scores  # noqa: E402
 
 pytestmark = pytest.mark.torch
@@ -120,7 +121,7 @@ def test_bingo_probes_leave_training_unchanged(digits):
     a = prune_module(m0, X, y, Plan(score="bingo", schedule="one-shot", target=100, scope="global", after="finetune"),
                      iterations=15, bingo={"n_probes": 3})
     plain = mlp([64, 32, 10], rng=2)
-    fit(plain, X, y, iterations=15, rng=0)
+    fit(plain, X, y, training=replace(TORCH_TRAINING, iterations=15), rng=0)
     for name, w in prunable_weights(plain):
         np.testing.assert_array_equal(a.states[0][name].numpy(), w.detach().numpy())
     assert a.info["probe_seconds"] > 0 and a.kept[-1] == 100
@@ -132,7 +133,7 @@ def test_neq_frozen_units_do_not_move(digits):
     changing while the output layer still trains (4 steps per epoch here)."""
     X, y, _, _ = digits
     m = mlp([64, 16, 10], rng=3)
-    hist = neq_fit(m, X, y, X[:50], eps=1e9, epochs=5, batch_size=100, record=(12, 20))
+    hist = neq_fit(m, X, y, X[:50], eps=1e9, training=replace(TORCH_TRAINING, epochs=5, batch_size=100), record=(12, 20))
     s12, s20 = hist["states"][12], hist["states"][20]
     hidden, out = prunable_weights(m)[0][0], prunable_weights(m)[1][0]
     np.testing.assert_array_equal(s12[hidden].numpy(), s20[hidden].numpy())
@@ -185,7 +186,7 @@ def test_bingo_on_a_conv_net_is_side_effect_free(digits):
     res = prune_module(r0, Xc, y, Plan(score="bingo", schedule="one-shot", scope="global", after="finetune", target=300),
                        iterations=6, batch_size=32, bingo={"n_probes": 2})
     plain = copy.deepcopy(r0)
-    fit(plain, Xc, y, iterations=6, batch_size=32, rng=0)
+    fit(plain, Xc, y, training=replace(TORCH_TRAINING, iterations=6, batch_size=32), rng=0)
     for name, v in plain.state_dict().items():
         np.testing.assert_array_equal(res.states[0][name].numpy(), v.numpy(), err_msg=name)
     assert res.kept[-1] == 300 and any(m.ndim == 4 and not m.all() for m in res.masks[-1])
@@ -196,7 +197,8 @@ def test_neq_on_a_conv_net_freezes_channels(digits):
     the conv kernels stop changing while the (untracked) linear head keeps training."""
     X, y, _, _ = digits
     r = resnet(8, 4, in_channels=1, classes=10, rng=5)
-    hist = neq_fit(r, X[:, None], y, X[:40, None], eps=1e9, epochs=6, batch_size=200, record=(6, 12))
+    hist = neq_fit(r, X[:, None], y, X[:40, None], eps=1e9, training=replace(TORCH_TRAINING, epochs=6, batch_size=200),
+                   record=(6, 12))
     a, b = hist["states"][6], hist["states"][12]
     convs = [n for n, w in prunable_weights(r) if w.ndim == 4]
     for n in convs:
@@ -228,7 +230,7 @@ def test_mse_loss_and_accuracy_match_a_direct_computation():
     loss3, acc3 = evaluate(net3, X, Y, loss="mse")
     assert loss3 == pytest.approx(np.mean((out3 - Y) ** 2), rel=1e-5)
     assert acc3 == np.mean(out3.argmax(1) == Y.argmax(1))
-    h = fit(net, X, y, loss="mse", iterations=5, batch_size=37)  # full batch
+    h = fit(net, X, y, training=replace(TORCH_TRAINING, loss="mse", iterations=5, batch_size=None))  # full batch
     assert h["iterations"] == 5
     with pytest.raises(ValueError, match="loss must be one of"):
         evaluate(net, X, y, loss="hinge")
@@ -314,9 +316,9 @@ def test_torch_side_takes_rng_like_numpy():
         assert torch.equal(p, q) and torch.equal(p, r)
     X = np.random.default_rng(0).standard_normal((40, 6)).astype(np.float32)
     y = (X[:, 0] > 0).astype(int)
-    h1 = fit(mlp([6, 5, 2], rng=0), X, y, iterations=4, batch_size=8, rng=7)
-    with pytest.warns(FutureWarning):
-        h2 = fit(mlp([6, 5, 2], rng=0), X, y, iterations=4, batch_size=8, seed=7)
+    h1 = fit(mlp([6, 5, 2], rng=0), X, y, training=replace(TORCH_TRAINING, iterations=4, batch_size=8), rng=7)
+    with pytest.warns(FutureWarning, match="training=sparsecert.Training"):  # 0.4's keywords, until 0.6
+        h2 = fit(mlp([6, 5, 2], rng=0), X, y, iterations=4, batch_size=8, rng=7)
     assert h1["train_loss"] and h1["train_loss"] == h2["train_loss"]
 
 
@@ -336,6 +338,7 @@ def test_training_runs_on_sparsecert_thread_budget(digits):
         seen.append((torch.get_num_threads(), max(blas, default=1)))
 
     with n_threads(1):
-        fit(mlp([64, 8, 10], rng=0), X, y, iterations=2, batch_size=50, callback=record, progress=False)
+        fit(mlp([64, 8, 10], rng=0), X, y, training=replace(TORCH_TRAINING, iterations=2, batch_size=50), callback=record,
+            progress=False)
     assert seen and all(t == (1, 1) for t in seen)
     assert torch.get_num_threads() == before
