@@ -22,7 +22,10 @@ def grid_rows(task, cfg, seeds, progress=None, store=None):
     fit of each method in this process): ``iht_bytes`` and ``imp_bytes`` (IMP's for the one run
     that every ``s`` of a width is read from); the former figures' numbers stay beside them as
     cross-checks: ``iht_est_bytes`` (the solver's own estimate plus 16 bytes a weight) and
-    ``imp_formula_bytes`` (24 bytes a weight plus a batch of activations).
+    ``imp_formula_bytes`` (24 bytes a weight plus a batch of activations). Every IHT fit of the grid
+    runs before the first torch run of the process: after one, the resident set of an IHT fit grows
+    by 1-3 MB more than IHT allocates (``scripts/inr_memory_breakdown.py``), the process's state and
+    not the fit's.
 
     ``cfg``: ``ms``, ``ss``, ``epochs`` (IHT iterations / epochs),
     ``imp_epochs`` (per round), ``batch_size`` (IHT minibatch, None = full
@@ -30,74 +33,108 @@ def grid_rows(task, cfg, seeds, progress=None, store=None):
     default False), ``layers`` (hidden layers of width m, both methods; default 1),
     ``imp_batch_size`` and ``imp_ms`` (the widths IMP runs at; default every one); ``imp_tuned_ms``: the widths the tuned IMP (:func:`.tasks.fit_imp_tuned`) runs at
     too (default none; columns ``imp_tuned``, ``imp_tuned_lr``, ``imp_tuned_epochs``,
-    ``imp_tuned_seconds``). ``store``: a sweep store (path) that keeps each (m, seed) as it
+    ``imp_tuned_seconds``). ``store``: a sweep store (path) that keeps each method's (m, seed) as it
     finishes, so that an interrupted run resumes where it stopped (cells are
     keyed by the task, the grid's settings and the package version; the tuned IMP's apart, so that
     adding its widths computes only them).
     """
-    from sparsecert.store import SweepStore, canonical
+    return grids([(task, cfg, seeds)], progress, store)[0]
+
+
+def grids(jobs, progress=None, store=None):
+    """:func:`grid_rows` of each ``(task, cfg, seeds)`` of ``jobs``: every job's IHT fits first, then the
+    IMP runs, then the tuned IMP's, so that no IHT fit is measured after a torch run."""
+    from sparsecert.store import SweepStore
 
     has_torch = importlib.util.find_spec("torch") is not None
-    imp_ms = set(cfg.get("imp_ms", cfg["ms"])) if has_torch else set()
-    tuned_ms = set(cfg.get("imp_tuned_ms", ())) if has_torch else set()
-    settings = {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.items() if k not in ("ms", "imp_tuned_ms")}
-    layers = cfg.get("layers", 1)
-    rows = []
+    plans = []
+    for task, cfg, seeds in jobs:
+        cells = [(m, seed) for m in cfg["ms"] for seed in seeds]
+        imp_ms = set(cfg.get("imp_ms", cfg["ms"])) if has_torch else set()
+        tuned_ms = set(cfg.get("imp_tuned_ms", ())) if has_torch else set()
+        plans.append((task, cfg, cells, [c for c in cells if c[0] in imp_ms], [c for c in cells if c[0] in tuned_ms]))
     with contextlib.ExitStack() as stack:
         db = stack.enter_context(SweepStore(store)) if store is not None else None
-        name, tuned_name = f"grid:{task.name}", f"tuned:{task.name}"
-        done = {} if db is None else {(p, s): r for p, s, r in db.cells(name)}
-        tuned_done = {} if db is None or not tuned_ms else {(p, s): r for p, s, r in db.cells(tuned_name)}
-        bar = stack.enter_context(progress_bar(len(cfg["ms"]) * len(seeds), task.name, progress, leave=False))
-        warm = False
-        for m in cfg["ms"]:
-            for seed in seeds:
-                key = canonical({**settings, "m": m, "imp": m in imp_ms, "bytes": "measured"})
-                if (key, seed) not in done:
-                    if not warm:  # compilation and first-use allocations are not a cell's
-                        warm_up(task, "iht", cfg.get("batch_size"), layers)
-                        if imp_ms:
-                            warm_up(task, "imp", cfg.get("imp_batch_size"), layers)
-                        warm = True
-                    cell = _cell(task, cfg, m, seed, m in imp_ms)
-                    if db is not None:
-                        db.put(name, key, seed, {"rows": cell}, 0.0)
-                    done[(key, seed)] = {"rows": cell}
-                cell = done[(key, seed)]["rows"]
-                if m in tuned_ms:
-                    tkey = canonical({**settings, "m": m})
-                    if (tkey, seed) not in tuned_done:
-                        tuned = [{"imp_tuned": r["score"], "imp_tuned_lr": r["lr"], "imp_tuned_epochs": r["epochs"],
-                                  "imp_tuned_seconds": r["seconds"]}
-                                 for r in fit_imp_tuned(task, m, cfg["ss"], epochs=cfg["imp_epochs"],
-                                                        batch_size=cfg.get("imp_batch_size"), layers=layers,
-                                                        rng=seed)]
-                        if db is not None:
-                            db.put(tuned_name, tkey, seed, {"rows": tuned}, 0.0)
-                        tuned_done[(tkey, seed)] = {"rows": tuned}
-                    cell = [{**r, **x} for r, x in zip(cell, tuned_done[(tkey, seed)]["rows"])]
-                rows += cell
-                bar.update(1)
+        bar = stack.enter_context(progress_bar(sum(len(c) + len(i) + len(t) for _, _, c, i, t in plans),
+                                               ", ".join(p[0].name for p in plans), progress, leave=False))
+        stored = [_Stored(db, task.name, cfg) for task, cfg, *_ in plans]
+        iht = [st.each("iht", cells, lambda m, seed, task=task, cfg=cfg: _iht_rows(task, cfg, m, seed),
+                       lambda task=task, cfg=cfg: warm_up(task, "iht", cfg.get("batch_size"), cfg.get("layers", 1)), bar)
+               for st, (task, cfg, cells, _, _) in zip(stored, plans)]
+        imp = [st.each("imp", imp_cells, lambda m, seed, task=task, cfg=cfg: _imp_rows(task, cfg, m, seed),
+                       lambda task=task, cfg=cfg: warm_up(task, "imp", cfg.get("imp_batch_size"), cfg.get("layers", 1)),
+                       bar) for st, (task, cfg, _, imp_cells, _) in zip(stored, plans)]
+        tuned = [st.each("tuned", tuned_cells, lambda m, seed, task=task, cfg=cfg: _tuned_rows(task, cfg, m, seed), None,
+                         bar) for st, (task, cfg, _, _, tuned_cells) in zip(stored, plans)]
+    return [[row for c in cells for row in _joined_cell(a[c], b.get(c), t.get(c))]
+            for (_, _, cells, _, _), a, b, t in zip(plans, iht, imp, tuned)]
+
+
+class _Stored:
+    """Each method's rows per (m, seed) of one grid, from the sweep store where it holds them (keyed by the
+    task, the grid's settings and the package version), else computed (and stored as each finishes)."""
+
+    def __init__(self, db, task_name, cfg):
+        from sparsecert.store import canonical
+
+        self.db, self.task_name, self.canonical = db, task_name, canonical
+        self.settings = {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.items()
+                         if k not in ("ms", "imp_ms", "imp_tuned_ms")}
+
+    def each(self, method, cells, compute, warm, bar):
+        """``{(m, seed): rows}`` of ``method`` on ``cells``; ``warm()`` before the first computed."""
+        name = f"{method}:{self.task_name}"
+        done = {} if self.db is None else {(p, s): r["rows"] for p, s, r in self.db.cells(name)}
+        out = {}
+        for m, seed in cells:
+            key = self.canonical({**self.settings, "m": m, "bytes": "measured"})
+            if (key, seed) not in done:
+                if warm is not None:  # compilation and first-use allocations are not a cell's
+                    warm()
+                    warm = None
+                done[(key, seed)] = compute(m, seed)
+                if self.db is not None:
+                    self.db.put(name, key, seed, {"rows": done[(key, seed)]}, 0.0)
+            out[(m, seed)] = done[(key, seed)]
+            bar.update(1)
+        return out
+
+
+def _iht_rows(task, cfg, m, seed):
+    """One IHT fit per s at width ``m``, its memory measured."""
+    rows = []
+    for s in cfg["ss"]:
+        a, peak = measured_bytes(fit_iht, task, m, s, epochs=cfg["epochs"], batch_size=cfg.get("batch_size"),
+                                 minibatch=cfg.get("minibatch", False), layers=cfg.get("layers", 1), rng=seed)
+        rows.append({"task": task.name, "metric": task.metric, "m": m, "s": s, "seed": seed, "iht": a["score"],
+                     "iht_nnz": a["nnz"], "iht_bytes": peak, "iht_est_bytes": a["bytes"], "iht_seconds": a["seconds"]})
     return rows
 
 
-def _cell(task, cfg, m, seed, with_imp):
-    """The rows of one width and seed: one IMP run read at every s, and one IHT fit per s."""
-    layers = cfg.get("layers", 1)
-    imp, imp_peak = (measured_bytes(fit_imp, task, m, cfg["ss"], epochs=cfg["imp_epochs"],
-                                    batch_size=cfg.get("imp_batch_size"), layers=layers, rng=seed)
-                     if with_imp else ([None] * len(cfg["ss"]), None))
+def _imp_rows(task, cfg, m, seed):
+    """One IMP run at width ``m``, read at every s, its memory measured."""
+    imp, peak = measured_bytes(fit_imp, task, m, cfg["ss"], epochs=cfg["imp_epochs"],
+                               batch_size=cfg.get("imp_batch_size"), layers=cfg.get("layers", 1), rng=seed)
+    return [{"imp": b["score"], "imp_kept": b["kept"], "imp_round": b["round"], "imp_bytes": peak,
+             "imp_formula_bytes": b["bytes"], "imp_seconds": b["seconds"]} for b in imp]
+
+
+def _tuned_rows(task, cfg, m, seed):
+    """The tuned IMP (:func:`.tasks.fit_imp_tuned`) at width ``m``, read at every s."""
+    return [{"imp_tuned": r["score"], "imp_tuned_lr": r["lr"], "imp_tuned_epochs": r["epochs"],
+             "imp_tuned_seconds": r["seconds"]}
+            for r in fit_imp_tuned(task, m, cfg["ss"], epochs=cfg["imp_epochs"], batch_size=cfg.get("imp_batch_size"),
+                                   layers=cfg.get("layers", 1), rng=seed)]
+
+
+def _joined_cell(iht, imp, tuned):
+    """One width and seed's rows: IHT's, with IMP's and the tuned IMP's where they ran, and the memory
+    ratio where both measured peaks reach :data:`MEMORY_RESOLUTION` (below it: blank)."""
     rows = []
-    for s, b in zip(cfg["ss"], imp):
-        a, iht_peak = measured_bytes(fit_iht, task, m, s, epochs=cfg["epochs"], batch_size=cfg.get("batch_size"),
-                                     minibatch=cfg.get("minibatch", False), layers=layers, rng=seed)
-        row = {"task": task.name, "metric": task.metric, "m": m, "s": s, "seed": seed, "iht": a["score"],
-               "iht_nnz": a["nnz"], "iht_bytes": iht_peak, "iht_est_bytes": a["bytes"], "iht_seconds": a["seconds"]}
-        if b is not None:
-            row.update({"imp": b["score"], "imp_kept": b["kept"], "imp_round": b["round"],
-                        "imp_bytes": imp_peak, "imp_formula_bytes": b["bytes"], "imp_seconds": b["seconds"]})
-            if min(imp_peak, iht_peak) >= MEMORY_RESOLUTION:  # else within the instrument's resolution: blank
-                row["log10_mem_ratio"] = float(np.log10(imp_peak / iht_peak))
+    for k, a in enumerate(iht):
+        row = {**a, **(imp[k] if imp else {}), **(tuned[k] if tuned else {})}
+        if imp and min(row["imp_bytes"], row["iht_bytes"]) >= MEMORY_RESOLUTION:
+            row["log10_mem_ratio"] = float(np.log10(row["imp_bytes"] / row["iht_bytes"]))
         rows.append(row)
     return rows
 

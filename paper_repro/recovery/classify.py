@@ -7,7 +7,7 @@ IMP (torch, optional): the paper's baseline, a dense bias-free net, Adam
 1e-3, 10% of the surviving weights pruned per round by global magnitude,
 rewind to init; its score at ``s`` is that of the first round with at most
 ``s`` weights (:func:`paper_repro.recovery.tasks.fit_imp`). Memory: both fits' measured peaks, one
-instrument (:func:`._iht_imp.grid_rows`). Without torch only the IHT panels are drawn.
+instrument (:func:`._iht_imp.grids`). Without torch only the IHT panels are drawn.
 
 Quick (CI): scikit-learn's digits (8x8): 0 vs 1 (294 train / 66 test) and
 10 classes (1438 / 359), one seed (about a minute on 2 cores).
@@ -43,7 +43,7 @@ from dataclasses import dataclass
 
 from .tasks import class_task
 from ..common import FigureConfig
-from ._iht_imp import by_figure, grid_rows, spread, task_figures
+from ._iht_imp import by_figure, grids, spread, task_figures
 
 
 @dataclass(frozen=True)
@@ -138,15 +138,14 @@ DERIVED = ("classify_spread",)
 
 def compute(cfg, run):
     """IHT and IMP per (task, m, s, seed); each row names its figure (a key of ``cfg["tasks"]``)."""
-    rows = []
+    jobs, about = [], []
     for key, ((dataset, classes, per_class, per_class_test), grid) in cfg["tasks"].items():
         task = class_task(dataset, classes, per_class=per_class, per_class_test=per_class_test)
         # what the figure says of the task, so that it can be drawn again from the CSV alone
-        about = {"figure": key, "kind": task.kind, "n_train": len(task.y), "n_test": len(task.labels)}
-        seeds = [run.seed + k for k in cfg["seeds"]]
-        rows += [dict(r, **about) for r in grid_rows(task, grid, seeds, progress=run.progress,
-                                                     store=run.store("classify"))]
-    return {"classify": rows}
+        about.append({"figure": key, "kind": task.kind, "n_train": len(task.y), "n_test": len(task.labels)})
+        jobs.append((task, grid, [run.seed + k for k in cfg["seeds"]]))
+    done = grids(jobs, progress=run.progress, store=run.store("classify"))  # every IHT fit before the first IMP run
+    return {"classify": [dict(r, **a) for a, rows in zip(about, done) for r in rows]}
 
 
 def derive(tables, cfg):

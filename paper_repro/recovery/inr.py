@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from sparsecert import data as D
 from .tasks import inr_task
 from ..common import FigureConfig
-from ._iht_imp import by_figure, grid_rows, spread, task_figures
+from ._iht_imp import by_figure, grids, spread, task_figures
 
 
 @dataclass(frozen=True)
@@ -116,13 +116,13 @@ DERIVED = ("inr_spread",)
 
 def compute(cfg, run):
     """IHT and IMP per (image, m, s, seed); each row names its figure (a key of ``cfg["images"]``)."""
-    seed, rows = run.seed, []
+    seed, jobs = run.seed, []
     for key, (source, sigma, grid) in cfg["images"].items():
         img = load_image(source)
         task = inr_task(img, d=1500, sigma=sigma, rng=seed, name=f"INR of {key} {img.shape}, sigma={sigma:g}")
-        seeds = [seed + k for k in cfg["seeds"]]
-        rows += [dict(r, figure=key) for r in grid_rows(task, grid, seeds, progress=run.progress, store=run.store("inr"))]
-    return {"inr": rows}
+        jobs.append((task, grid, [seed + k for k in cfg["seeds"]]))
+    done = grids(jobs, progress=run.progress, store=run.store("inr"))  # every IHT fit before the first IMP run
+    return {"inr": [dict(r, figure=key) for key, rows in zip(cfg["images"], done) for r in rows]}
 
 
 def derive(tables, cfg):

@@ -206,7 +206,7 @@ def test_grid_figures_redraw_from_their_csv(name, stem, tmp_path, monkeypatch):
     run(name, tmp_path, config="micro", executor="serial", progress=False)
     png = tmp_path / "recovery" / f"{stem}_micro.png"
     png.unlink()
-    monkeypatch.setattr(module, "grid_rows", lambda *a, **k: pytest.fail("--redraw computed"))
+    monkeypatch.setattr(module, "grids", lambda *a, **k: pytest.fail("--redraw computed"))
     spread = tmp_path / "recovery" / f"{name}_spread_micro.csv"
     spread.unlink()
     assert main(["repro", name, "--redraw", "--config", "micro", "--out", str(tmp_path)]) == 0
