@@ -74,7 +74,6 @@ import sparsecert as sc  # noqa: E402
 from sparsecert.planted import capacity, planted_mlp, planted_vector  # noqa: E402
 from sparsecert.operators import TorchReluPatternOperator, pattern_triton  # noqa: E402
 from sparsecert.metrics import psnr  # noqa: E402
-from sparsecert.relu import recover_relu  # noqa: E402
 
 
 def sync(device):
@@ -142,8 +141,8 @@ def instance_row(n, d, m, s, device, f32=False):
     it = iteration_seconds(p.X, p.y, m, s, device, products)
     peak = torch.cuda.max_memory_allocated() - p.X.nbytes if device.startswith("cuda") else None
     t0 = time.perf_counter()
-    net, res = recover_relu(p.X, p.y, m, s, method="aiht", sequential=True, max_iter=15, rng=1, tol=0.0,
-                            backend="torch", device=device, progress=False)
+    net, res = sc.fit(p.X, p.y, m=m, s=s, solver=sc.IHT("aiht", max_iter=15, tol=0.0), rng=1, device=device,
+                      progress=False)
     row = {"n": n, "d": d, "m": m, "s": s, "gradient_pass_s": grad, "iteration_s": it,
            "ratio_to_gradient_pass": it / grad, "device_bytes_beyond_X": peak,
            "psnr_15": psnr(p.y, net.forward(p.X)), "fit_15_s": time.perf_counter() - t0,
