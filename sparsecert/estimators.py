@@ -19,6 +19,7 @@ random generators of the fit; ``predict`` before ``fit`` raises
 
 from __future__ import annotations
 
+from dataclasses import replace
 from numbers import Integral, Real
 from typing import Any
 
@@ -30,8 +31,9 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .configs import Restarts
+from .configs import Minibatch, Restarts, Sequential
 from .recovery import IHT, LOSSES, METHODS, iht, iht_omp, omp, portfolio
+from .validation import warn_deprecated
 
 __all__ = ["SparseRegressor", "SparseReLURegressor", "SparseReLUClassifier"]
 
@@ -195,15 +197,16 @@ class SparseReLURegressor(RegressorMixin, BaseEstimator):
         Hidden width.
     s : int
         Nonzero hidden weights (capped at ``m * n_features``).
-    sequential : bool
-        Sequential-convex IHT (default, the paper's method) or fixed random patterns.
+    solver : sparsecert.IHT, optional
+        The step and its stopping rule (default ``IHT()``: the paper's AIHT, 100 iterations).
+    rule : sparsecert.Sequential, "sequential" or None
+        The sequential-convex rule (``"sequential"``, default: ``Sequential()``, the paper's method),
+        or None for fixed random patterns.
+    batches : sparsecert.Minibatch, optional
+        Minibatch IHT (epochs of one step per batch); default full-batch steps.
     output_sign : {"auto", "positive", "mixed"}
         Output weights all +1, or +-1 (pairs of units); ``"auto"`` (default): all +1
         where every target is ``>= 0``, else +-1 (as :func:`sparsecert.relu.fit_two_layer`).
-    method : {"iht", "niht", "aiht", "htp"}
-    max_iter : int
-    batch_size : int, optional
-        Minibatch IHT (epochs = ``max_iter``).
     device : str, optional
         Run on the torch backend there (``"cpu"``, ``"cuda"``).
     restarts : sparsecert.Restarts, optional
@@ -211,6 +214,9 @@ class SparseReLURegressor(RegressorMixin, BaseEstimator):
         (full batch): recovers planted nets from scratch (:class:`sparsecert.Restarts`). With noise
         no try is exact and all of them run.
     random_state : None, int or RandomState
+    method, max_iter, sequential, batch_size
+        0.4's parameters (deprecated, until 0.6: a FutureWarning names the configuration that replaces
+        them; ``batch_size`` takes ``max_iter`` epochs, as it did).
 
     Attributes
     ----------
@@ -225,54 +231,77 @@ class SparseReLURegressor(RegressorMixin, BaseEstimator):
         m: int = 10,
         s: int = 20,
         *,
-        sequential: bool = True,
+        solver: Any = None,
+        rule: Any = "sequential",
+        batches: Any = None,
         output_sign: str = "auto",
-        method: str = "aiht",
-        max_iter: int = 100,
-        batch_size: int | None = None,
         device: str | None = None,
         restarts: Any = None,
         random_state: Any = None,
+        method: Any = "deprecated",
+        max_iter: Any = "deprecated",
+        sequential: Any = "deprecated",
+        batch_size: Any = "deprecated",
     ) -> None:
         self.m = m
         self.s = s
-        self.sequential = sequential
+        self.solver = solver
+        self.rule = rule
+        self.batches = batches
         self.output_sign = output_sign
-        self.method = method
-        self.max_iter = max_iter
-        self.batch_size = batch_size
         self.device = device
         self.restarts = restarts
         self.random_state = random_state
+        self.method = method
+        self.max_iter = max_iter
+        self.sequential = sequential
+        self.batch_size = batch_size
 
     _parameter_constraints: dict = {
         "m": [_POSITIVE],
         "s": [_POSITIVE],
-        "sequential": ["boolean"],
+        "solver": [IHT, None],
+        "rule": [Sequential, StrOptions({"sequential"}), None],
+        "batches": [Minibatch, None],
         "output_sign": [StrOptions({"auto", "positive", "mixed"})],
-        "method": [StrOptions(set(METHODS))],
-        "max_iter": [_POSITIVE],
-        "batch_size": [_POSITIVE, None],
+        "method": [StrOptions(set(METHODS) | {"deprecated"})],
+        "max_iter": [_POSITIVE, StrOptions({"deprecated"})],
+        "sequential": ["boolean", StrOptions({"deprecated"})],
+        "batch_size": [_POSITIVE, None, StrOptions({"deprecated"})],
         "device": [str, None],
         "restarts": [Restarts, None],
         "random_state": ["random_state"],
     }
 
     def fit(self, X: Any, y: Any) -> SparseReLURegressor:
-        from .configs import Minibatch, Sequential
         from .fitting import fit
 
         self._validate_params()
+        solver, rule, batches = self._configs()
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True)
         m = int(self.m)
         s = min(int(self.s), m * X.shape[1])
-        self.net_, result = fit(X, y, m=m, s=s, solver=IHT(method=self.method, max_iter=int(self.max_iter)),
-                                rule=Sequential() if self.sequential else None, output_sign=self.output_sign,
-                                batches=Minibatch(int(self.batch_size), int(self.max_iter)) if self.batch_size else None,
+        self.net_, result = fit(X, y, m=m, s=s, solver=solver, rule=rule, batches=batches, output_sign=self.output_sign,
                                 restarts=self.restarts, rng=_seed(self.random_state), progress=False,
                                 device=self.device)
         _set_fitted(self, result)
         return self
+
+    def _configs(self) -> tuple:
+        """``(solver, rule, batches)`` for :func:`sparsecert.fit`, 0.4's flat parameters folded in."""
+        solver = IHT() if self.solver is None else self.solver
+        rule = Sequential() if self.rule == "sequential" else self.rule
+        old = {k: getattr(self, k) for k in ("method", "max_iter", "sequential", "batch_size")
+               if getattr(self, k) != "deprecated"}
+        if not old:
+            return solver, rule, self.batches
+        warn_deprecated(f"SparseReLURegressor({', '.join(f'{k}=...' for k in old)})",
+                        "SparseReLURegressor(solver=sparsecert.IHT(method, max_iter), rule=Sequential() | None, "
+                        "batches=sparsecert.Minibatch(batch_size, epochs))", stacklevel=4)
+        solver = replace(solver, **{k: old[k] for k in ("method", "max_iter") if k in old})
+        rule = rule if old.get("sequential", True) else None
+        batches = Minibatch(old["batch_size"], solver.max_iter) if old.get("batch_size") else self.batches
+        return solver, rule, batches
 
     def predict(self, X: Any) -> np.ndarray:
         check_is_fitted(self)
@@ -304,20 +333,22 @@ class SparseReLUClassifier(ClassifierMixin, BaseEstimator):
     n_iter_, result_
     """
 
-    def __init__(self, m: int = 16, s: int = 200, *, max_iter: int = 200, random_state: Any = None,
-                 loss: str = "cross-entropy") -> None:
+    def __init__(self, m: int = 16, s: int = 200, *, solver: Any = None, random_state: Any = None,
+                 loss: str = "cross-entropy", max_iter: Any = "deprecated") -> None:
         self.m = m
         self.s = s
-        self.max_iter = max_iter
+        self.solver = solver
         self.random_state = random_state
         self.loss = loss
+        self.max_iter = max_iter
 
     _parameter_constraints: dict = {
         "m": [_POSITIVE],
         "s": [Interval(Integral, 2, None, closed="left")],
-        "max_iter": [_POSITIVE],
+        "solver": [IHT, None],
         "random_state": ["random_state"],
         "loss": [StrOptions(set(LOSSES))],
+        "max_iter": [_POSITIVE, StrOptions({"deprecated"})],
     }
 
     def fit(self, X: Any, y: Any) -> SparseReLUClassifier:
@@ -332,10 +363,22 @@ class SparseReLUClassifier(ClassifierMixin, BaseEstimator):
         m, k = int(self.m), self.classes_.size
         s = min(int(self.s), m * (X.shape[1] + k))
         Y = np.eye(k)[idx]
-        self.net_, result = fit(X, Y, m=m, s=s, solver=IHT(max_iter=int(self.max_iter), loss=self.loss),
-                                rng=_seed(self.random_state), progress=False)
+        self.net_, result = fit(X, Y, m=m, s=s, solver=self._solver(), rng=_seed(self.random_state), progress=False)
         self.result_, self.n_iter_ = result.lean(), result.n_iter
         return self
+
+    def _solver(self) -> IHT:
+        """The fit's :class:`~sparsecert.IHT`: ``solver`` (default 200 iterations) with ``loss``, 0.4's
+        ``max_iter`` folded in."""
+        solver = IHT(max_iter=200) if self.solver is None else self.solver
+        if solver.loss != IHT.loss:
+            raise ValueError("SparseReLUClassifier takes its loss as loss=, not in solver: leave solver.loss at its "
+                             "default")
+        if self.max_iter != "deprecated":
+            warn_deprecated("SparseReLUClassifier(max_iter=...)", "SparseReLUClassifier(solver=sparsecert.IHT(max_iter=...))",
+                            stacklevel=5)
+            solver = replace(solver, max_iter=self.max_iter)
+        return replace(solver, loss=self.loss)
 
     def decision_function(self, X: Any) -> np.ndarray:
         """The net's outputs, shape (n, n_classes); for two classes, scikit-learn's convention:

@@ -24,9 +24,9 @@ def _expected(estimator):
 
 
 @parametrize_with_checks(
-    [SparseRegressor(s=3), SparseReLURegressor(m=4, s=8, max_iter=20, random_state=0),
-     SparseReLURegressor(m=4, s=8, max_iter=20, restarts=sc.Restarts(tries=2), random_state=0),
-     SparseReLUClassifier(m=8, s=60, max_iter=100, random_state=0)],
+    [SparseRegressor(s=3), SparseReLURegressor(m=4, s=8, solver=sc.IHT(max_iter=20), random_state=0),
+     SparseReLURegressor(m=4, s=8, solver=sc.IHT(max_iter=20), restarts=sc.Restarts(tries=2), random_state=0),
+     SparseReLUClassifier(m=8, s=60, solver=sc.IHT(max_iter=100), random_state=0)],
     expected_failed_checks=_expected,
 )
 def test_scikit_learn_estimator_checks(estimator, check):
@@ -63,11 +63,11 @@ def test_relu_regressor_with_restarts_recovers_a_planted_net():
 
 def test_relu_estimators_fit_planted_nets():
     p = sc.planted_relu(600, 5, 4, 8, rng=0, output_sign="mixed")
-    reg = SparseReLURegressor(m=4, s=8, output_sign="mixed", max_iter=50, random_state=1).fit(p.X, p.y)
+    reg = SparseReLURegressor(m=4, s=8, output_sign="mixed", solver=sc.IHT(max_iter=50), random_state=1).fit(p.X, p.y)
     assert reg.score(p.X, p.y) > 0.9 and reg.net_.U.shape[1] == 5
     X = np.random.default_rng(0).standard_normal((300, 4))
     y = np.where(X[:, 0] > 0.3, "a", np.where(X[:, 1] > 0, "b", "c"))
-    clf = SparseReLUClassifier(m=12, s=80, max_iter=300, random_state=0).fit(X, y)
+    clf = SparseReLUClassifier(m=12, s=80, solver=sc.IHT(max_iter=300), random_state=0).fit(X, y)
     assert list(clf.classes_) == ["a", "b", "c"] and clf.score(X, y) > 0.85
     # cross-entropy (default) fits the softmax model: probabilities sum to one and their argmax
     # is predict; the squared loss has no likelihood, hence no predict_proba
@@ -75,7 +75,7 @@ def test_relu_estimators_fit_planted_nets():
     np.testing.assert_allclose(P.sum(axis=1), 1.0)
     np.testing.assert_array_equal(clf.classes_[P.argmax(axis=1)], clf.predict(X))
     assert not hasattr(SparseReLUClassifier(loss="squared"), "predict_proba")
-    assert SparseReLUClassifier(m=12, s=80, max_iter=300, random_state=0, loss="squared").fit(X, y).score(X, y) > 0.85
+    assert SparseReLUClassifier(m=12, s=80, solver=sc.IHT(max_iter=300), random_state=0, loss="squared").fit(X, y).score(X, y) > 0.85
 
 
 def test_bad_input_and_unfitted():
@@ -138,8 +138,8 @@ def test_a_fitted_estimators_pickle_carries_no_training_data():
     rng = np.random.default_rng(0)
     X = rng.standard_normal((1000, 100))
     y = np.maximum(X[:, :3].sum(axis=1), 0)
-    for est in (SparseReLURegressor(m=6, s=17, max_iter=20, random_state=0),
-                SparseReLUClassifier(m=6, s=40, max_iter=20, random_state=0)):
+    for est in (SparseReLURegressor(m=6, s=17, solver=sc.IHT(max_iter=20), random_state=0),
+                SparseReLUClassifier(m=6, s=40, solver=sc.IHT(max_iter=20), random_state=0)):
         est.fit(X, y if isinstance(est, SparseReLURegressor) else (y > 1).astype(int))
         blob = pickle.dumps(est)
         assert len(blob) < 64_000, (type(est).__name__, len(blob))

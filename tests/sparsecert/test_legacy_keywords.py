@@ -107,3 +107,22 @@ def test_grid_heatmap_takes_its_panels():
         grid_heatmap(rows, "psnr", colour="red")
     with pytest.raises(KeyError, match="ssim"):
         grid_heatmap(rows, Panel("ssim"))
+
+
+def test_the_relu_estimators_take_the_configuration_objects():
+    from sparsecert.estimators import SparseReLUClassifier, SparseReLURegressor
+
+    p = sc.planted_relu(n=400, d=6, m=3, s=8, rng=5)
+    new = SparseReLURegressor(m=3, s=8, solver=sc.IHT("niht", max_iter=30), rule=None,
+                              batches=sc.Minibatch(100, 30), random_state=0).fit(p.X, p.y)
+    with pytest.warns(FutureWarning, match="solver=sparsecert.IHT"):
+        old = SparseReLURegressor(m=3, s=8, method="niht", max_iter=30, sequential=False, batch_size=100,
+                                  random_state=0).fit(p.X, p.y)
+    assert np.array_equal(new.predict(p.X), old.predict(p.X)) and new.n_iter_ == old.n_iter_
+    X, y = p.X, (p.y > np.median(p.y)).astype(int)
+    clf = SparseReLUClassifier(m=4, s=30, solver=sc.IHT(max_iter=40), random_state=0).fit(X, y)
+    with pytest.warns(FutureWarning, match="solver=sparsecert.IHT"):
+        legacy = SparseReLUClassifier(m=4, s=30, max_iter=40, random_state=0).fit(X, y)
+    assert np.array_equal(clf.predict_proba(X), legacy.predict_proba(X))
+    with pytest.raises(ValueError, match="loss="):
+        SparseReLUClassifier(solver=sc.IHT(loss="cross-entropy")).fit(X, y)
