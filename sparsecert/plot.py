@@ -112,6 +112,10 @@ class Panel:
     label: str | None = None
     exact: str | float | None = "psnr"
 
+    def __post_init__(self) -> None:
+        if not float(self.vmin) < float(self.vmax):
+            raise ValueError(f"vmin must be below vmax, got {self.vmin} and {self.vmax}")
+
     @property
     def exact_from(self) -> float | None:
         """The value from which a cell is drawn exact (``exact`` resolved), or None."""

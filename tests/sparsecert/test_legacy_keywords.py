@@ -107,6 +107,8 @@ def test_grid_heatmap_takes_its_panels():
         grid_heatmap(rows, "psnr", colour="red")
     with pytest.raises(KeyError, match="ssim"):
         grid_heatmap(rows, Panel("ssim"))
+    with pytest.raises(ValueError, match="vmin must be below vmax"):
+        Panel("psnr", vmin=50, vmax=-20)
 
 
 def test_the_relu_estimators_take_the_configuration_objects():
