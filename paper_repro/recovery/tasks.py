@@ -303,7 +303,7 @@ def fit_imp(task, m, ss, *, epochs=15, batch_size=None, rate=0.1, lr=1e-3, layer
     target = max(1, min(min(int(v) for v in ss), P))
     plan = Plan(score="magnitude", schedule="iterative", scope="global", rate=rate, after="rewind", target=target)
     res = prune(model, X, y, plan, training=Training(epochs=epochs, batch_size=batch, lr=lr, loss=loss),
-                evaluation=Evaluation(every=10**9), rng=seed, progress=progress)
+                evaluation=Evaluation(eval_every=10**9), rng=seed, progress=progress)
     seconds = time.perf_counter() - t0
     Xt = torch.as_tensor(task.X_test, dtype=torch.float32)
     rows = []

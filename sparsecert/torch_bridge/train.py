@@ -156,14 +156,14 @@ def thread_budget(fn):
 @dataclass(frozen=True, eq=False)
 class Evaluation:
     """What :func:`fit` evaluates while it trains: ``val`` and ``test`` ((X, y) pairs, optional) every
-    ``every`` steps and at the end, in the training loss (:func:`evaluate`)."""
+    ``eval_every`` steps and at the end, in the training loss (:func:`evaluate`)."""
 
     val: tuple | None = None
     test: tuple | None = None
-    every: int = 100
+    eval_every: int = 100
 
     def __post_init__(self) -> None:
-        check_int(self.every, "every", low=1)
+        check_int(self.eval_every, "eval_every", low=1)
         for name in ("val", "test"):
             pair = getattr(self, name)
             if pair is not None and (not isinstance(pair, (tuple, list)) or len(pair) != 2):
@@ -178,8 +178,6 @@ def fit_configs(options: dict) -> dict:
     """Keywords for :func:`fit` with 0.4's flat ones (``lr=``, ``iterations=``, ``val=``, ``eval_every=``,
     ...) folded into its ``training`` and ``evaluation`` (what :func:`sparsecert.prune.prune` forwards)."""
     options = dict(options)
-    if "eval_every" in options:
-        options["every"] = options.pop("eval_every")
     configs, rest = fold_options(options, training=options.pop("training", TORCH_TRAINING),
                                  evaluation=options.pop("evaluation", Evaluation()))
     return {**rest, **configs}
@@ -226,8 +224,6 @@ def fit(model, X, y, *, training=TORCH_TRAINING, evaluation=Evaluation(), masks=
     ``iterations``, ``seconds`` and ``states`` ({iteration: state dict}).
     """
     seed = legacy.pop("seed", None)
-    if "eval_every" in legacy:
-        legacy["every"] = legacy.pop("eval_every")
     new = legacy_options("sparsecert.torch_bridge.fit", legacy, training=training, evaluation=evaluation)
     training, evaluation = new["training"], new["evaluation"]
     training.only("sparsecert.torch_bridge.fit", tol=0.0)
@@ -272,7 +268,7 @@ def fit(model, X, y, *, training=TORCH_TRAINING, evaluation=Evaluation(), masks=
             callback(it, model, xb, yb)
         if it in record:
             hist["states"][it] = copy.deepcopy(model.state_dict())
-        if it % evaluation.every == 0 or it == iterations:
+        if it % evaluation.eval_every == 0 or it == iterations:
             _checkpoint(hist, it, model, val, test, lname)
             hist["train_loss"].append(running / (it - (hist["iters"][-2] if len(hist["iters"]) > 1 else 0)))
             running = 0.0
