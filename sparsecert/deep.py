@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .validation import check_array, check_int, check_rng, warn_deprecated
+from .validation import check_array, check_int, check_rng, refuse_fields, warn_deprecated
 from .recovery import FactoredIHTSolver
 from .configs import IHT, Minibatch, Sequential, device_of, from_keywords
 from .relu import fit_two_layer
@@ -63,9 +63,8 @@ def fit_factored(X, Y, m, s, *, solver=IHT(), batches=None, rng=None, progress=N
     result : RecoveryResult
         ``w`` is the sparse ``theta``.
     """
-    if solver.step_options() != IHT().step_options():
-        raise ValueError("the factored fit of a 2-d y takes its own step: leave solver's method, step, inner_iter, "
-                         "ls_iter and ls_tol at their defaults")
+    refuse_fields(solver, ("method", "step", "inner_iter", "ls_iter", "ls_tol"), "the factored fit of a 2-d y",
+                  "it takes its own step")
     factored = FactoredIHTSolver(X, Y, m, s, block=solver.block or 256, rng=rng, init_scale=init_scale,
                                  backend="numpy" if device is None else "torch", device=device, loss=solver.loss,
                                  precondition=precondition, momentum=momentum)

@@ -33,7 +33,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .configs import Minibatch, Restarts, Sequential
 from .recovery import IHT, LOSSES, METHODS, iht, iht_omp, omp, portfolio
-from .validation import warn_deprecated
+from .validation import refuse_fields, warn_deprecated
 
 __all__ = ["SparseRegressor", "SparseReLURegressor", "SparseReLUClassifier"]
 
@@ -371,9 +371,7 @@ class SparseReLUClassifier(ClassifierMixin, BaseEstimator):
         """The fit's :class:`~sparsecert.IHT`: ``solver`` (default 200 iterations) with ``loss``, 0.4's
         ``max_iter`` folded in."""
         solver = IHT(max_iter=200) if self.solver is None else self.solver
-        if solver.loss != IHT.loss:
-            raise ValueError("SparseReLUClassifier takes its loss as loss=, not in solver: leave solver.loss at its "
-                             "default")
+        refuse_fields(solver, ("loss",), "SparseReLUClassifier's solver", "the classifier's loss is its parameter loss=")
         if self.max_iter != "deprecated":
             warn_deprecated("SparseReLUClassifier(max_iter=...)", "SparseReLUClassifier(solver=sparsecert.IHT(max_iter=...))",
                             stacklevel=5)

@@ -55,6 +55,18 @@ def fold_options(options: dict, **configs: Any) -> tuple[dict, dict]:
     return out, rest
 
 
+def refuse_fields(config: Any, names: tuple[str, ...], where: str, why: str = "") -> None:
+    """ValueError naming each field of ``names`` that the frozen dataclass ``config`` sets away from its
+    default: ``where`` does not take them (``why`` says what it does instead), rather than ignore them."""
+    import dataclasses
+
+    off = [f.name for f in dataclasses.fields(config) if f.name in names and getattr(config, f.name) != f.default]
+    if off:
+        fields = ", ".join(off)
+        raise ValueError(f"{where} does not take {type(config).__name__}'s {fields}{f' ({why})' if why else ''}: "
+                         f"leave {'it' if len(off) == 1 else 'them'} at the default")
+
+
 def legacy_options(func: str, legacy: dict, **configs: Any) -> dict:
     """0.4's keywords ``legacy`` of ``func`` folded into the configuration objects that replace them
     (:func:`fold_options`), with one ``FutureWarning`` naming the call to write; a keyword no

@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..validation import check_array, check_float, check_int, check_option, check_rng, is_integral, legacy_options
+from ..validation import check_array, check_float, check_int, check_option, check_rng, is_integral, legacy_options, refuse_fields
 from ..kernels import adam_step, relu_backward_inplace
 
 __all__ = ["Training", "train", "loss_and_grad", "as_targets", "LOSSES", "loss_name", "OPTIMIZERS", "optimizer_name"]
@@ -95,12 +95,6 @@ class Training:
         check_float(self.tol, "tol", low=0.0)
         if self.augment is not None and not callable(self.augment):
             raise TypeError(f"augment must be callable, got {type(self.augment).__name__}")
-
-    def only(self, loop: str, **defaults: Any) -> None:
-        """ValueError naming the fields set away from ``defaults`` (name -> the value ``loop`` takes)."""
-        off = [k for k, v in defaults.items() if getattr(self, k) != v]
-        if off:
-            raise ValueError(f"{loop} does not take Training's {', '.join(off)} (leave them at {defaults})")
 
 
 def _adam_keep_frozen(w, g, st, upd, lr, step, frozen, l):
@@ -231,7 +225,7 @@ def train(net, X, y, *, training=Training(), masks=None, rng=None, record=(), ca
     and ``masks`` (those in force at the end).
     """
     training = legacy_options("sparsecert.nn.train", legacy, training=training)["training"]
-    training.only("sparsecert.nn.train", iterations=None, weight_decay=0.0, augment=None)
+    refuse_fields(training, ("iterations", "weight_decay", "augment"), "sparsecert.nn.train", "the torch loop's")
     X = check_array(X, "X", ndim=2)
     n = X.shape[0]
     loss, optimizer, lr, momentum, tol = training.loss, training.optimizer, training.lr, training.momentum, training.tol

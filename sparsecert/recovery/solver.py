@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import kernels
 from .._memory import check_working_set
-from ..validation import check_array, check_float, check_int, check_option, legacy_options
+from ..validation import check_array, check_float, check_int, check_option, legacy_options, refuse_fields
 from ..backend import copy, norm, to_numpy
 from ..kernels.pursuit import SAFEGUARD, STATUS_NAMES
 from ..parallel import single_threaded_blas
@@ -414,9 +414,8 @@ def iht(
     besides ``X`` and its transpose (:meth:`IHTSolver.memory_usage`).
     """
     solver = legacy_options("sparsecert.iht", legacy, solver=solver)["solver"]
-    if solver.block is not None or solver.loss != "squared":
-        raise ValueError("iht fits A as it is in squared error: leave solver.block and solver.loss at their "
-                         "defaults (set the block on the operator)")
+    refuse_fields(solver, ("block", "loss"), "sparsecert.iht",
+                  "it fits A as it is, in squared error; an operator's block is set on the operator")
     s_eff = s
     splice = check_int(splice, "splice", low=0)
     if s_project is not None:

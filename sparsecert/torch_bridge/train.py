@@ -26,7 +26,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..parallel import get_n_threads, single_threaded_blas
-from ..validation import check_int, fold_options, integer_seed, legacy_options, progress_enabled
+from ..validation import check_int, fold_options, integer_seed, legacy_options, progress_enabled, refuse_fields
 from ..nn import Training, loss_name
 
 __all__ = ["prunable_weights", "get_masks", "apply_masks", "fit", "Evaluation", "TORCH_TRAINING", "evaluate", "to_tensor", "reestimate_batchnorm",
@@ -226,7 +226,7 @@ def fit(model, X, y, *, training=TORCH_TRAINING, evaluation=Evaluation(), masks=
     seed = legacy.pop("seed", None)
     new = legacy_options("sparsecert.torch_bridge.fit", legacy, training=training, evaluation=evaluation)
     training, evaluation = new["training"], new["evaluation"]
-    training.only("sparsecert.torch_bridge.fit", tol=0.0)
+    refuse_fields(training, ("tol",), "sparsecert.torch_bridge.fit", "the NumPy loop's")
     lname, augment, val, test = training.loss, training.augment, evaluation.val, evaluation.test
     Xt, yt = to_tensor(X, y, lname)
     n = len(yt)

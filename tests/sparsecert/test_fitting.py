@@ -100,7 +100,7 @@ def test_options_that_do_not_apply_are_refused(planted):
         sc.fit(X, Y, m=3, s=8, rule=sc.Sequential.published())
     with pytest.raises(ValueError, match="output_sign applies to a 1-d y"):
         sc.fit(X, Y, m=3, s=8, output_sign="mixed")
-    with pytest.raises(ValueError, match="solver's method"):
+    with pytest.raises(ValueError, match="does not take IHT's method"):
         sc.fit(X, Y, m=3, s=8, solver=sc.IHT(method="htp"))
     with pytest.raises(ValueError, match="generators are the first layer's of a one-layer fit"):
         sc.fit(X, y, m=3, s=8, layers=2, generators=planted.A.generators())

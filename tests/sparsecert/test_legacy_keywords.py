@@ -53,7 +53,7 @@ def test_iht_takes_its_options_as_one_IHT():
     with pytest.warns(FutureWarning, match=r"sparsecert.iht\(method=..., tol=...\)"):
         old = sc.iht(p.A, p.y, 6, method="htp", tol=1e-12, splice=1)  # on iht's default: 500 iterations
     assert np.array_equal(new.w.to_dense(), old.w.to_dense()) and new.n_iter == old.n_iter
-    with pytest.raises(ValueError, match="leave solver.block and solver.loss"):
+    with pytest.raises(ValueError, match="does not take IHT's block"):
         sc.iht(p.A, p.y, 6, solver=sc.IHT(block=8))
     with pytest.raises(ValueError, match="step must be"):
         sc.IHT(step=-1.0)
@@ -128,3 +128,30 @@ def test_the_relu_estimators_take_the_configuration_objects():
     assert np.array_equal(clf.predict_proba(X), legacy.predict_proba(X))
     with pytest.raises(ValueError, match="loss="):
         SparseReLUClassifier(solver=sc.IHT(loss="cross-entropy")).fit(X, y)
+
+
+REFUSED = [  # (a call, the fields named): a field set away from its default that the call cannot honour
+    (lambda X, y, Y: sc.iht(X, y, 3, solver=sc.IHT(block=8, loss="cross-entropy")), "IHT's block, loss"),
+    (lambda X, y, Y: sc.fit(X, Y, m=3, s=6, solver=sc.IHT(method="niht", inner_iter=7)), "IHT's method, inner_iter"),
+    (lambda X, y, Y: _classifier()(3, 6, solver=sc.IHT(loss="cross-entropy")).fit(X, y > 0), "IHT's loss"),
+    (lambda X, y, Y: train(ReLUNet.init([4, 3, 1], 0), X, y, training=Training(weight_decay=1e-3, augment=abs)),
+     "Training's weight_decay, augment"),
+]
+
+
+def _classifier():
+    pytest.importorskip("sklearn")
+    from sparsecert.estimators import SparseReLUClassifier
+
+    return SparseReLUClassifier
+
+
+@pytest.mark.parametrize("call, named", REFUSED)
+def test_a_field_a_call_cannot_honour_is_refused_by_name_and_nothing_runs(call, named):
+    """Each refusal names every offending field of the object (not only the first), and says to leave
+    it at the default: the same sentence from every function (validation.refuse_fields)."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((30, 4))
+    y = X[:, 0] - X[:, 1]
+    with pytest.raises(ValueError, match=f"does not take {named}.*leave (it|them) at the default"):
+        call(X, y, np.eye(3)[rng.integers(0, 3, 30)])
