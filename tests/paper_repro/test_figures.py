@@ -43,9 +43,11 @@ def test_quick_figures_are_produced(name, tmp_path):
 
 MICRO = ("gaussian-phase", "planted", "planted-vector", "certify", "pruning", "lottery", "transfer", "classify", "inr",
          "relu-phase", "linear-imp", "convergence", "sequential-check", "constants")
+#: the micro figures of 5-9 s each (torch training, the l1 solver, IMP on an image): in make test only
+SLOW_MICRO = ("gaussian-phase", "lottery", "transfer", "inr")
 
 
-@pytest.mark.parametrize("name", MICRO)
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW_MICRO else n for n in MICRO])
 def test_micro_figures_run_every_step_in_seconds(name, tmp_path):
     """Each figure's "micro" configuration (a grid of one or two cells) runs the figure's whole path --
     sweep, fits, drawing, CSV -- in the default suite; the quick runs above are the slow ones."""
@@ -60,6 +62,7 @@ def test_micro_figures_run_every_step_in_seconds(name, tmp_path):
     assert {p.name for p in (tmp_path / paper(name)).glob("*.csv")} >= {f"{t}_micro.csv" for t in module.TABLES[:1]}
 
 
+@pytest.mark.slow
 def test_planted_measured_config_runs_imp_where_asked_and_draws_the_paper_panels(tmp_path, monkeypatch):
     """``measure`` (the paper configuration's setting): IMP only at the widths of ``imp_ms``, two layers
     only at those of ``deep_ms``, both methods' resident-set peaks in every row that ran them, and the
@@ -308,6 +311,7 @@ def test_redraw_from_a_bad_csv_is_refused_and_keeps_the_good_figure(damage, tmp_
     assert (out / "planted_mlp_1layer.png").read_bytes() == good
 
 
+@pytest.mark.slow
 def test_jobs_run_figures_at_once_each_on_one_core_with_the_same_numbers(tmp_path, capfd):
     """``--jobs 2`` runs two figures in two processes, each pinned to one core (the process's CPU
     affinity, which sizes its pools and BLAS; recorded), prints each line of a figure whole behind its

@@ -189,6 +189,7 @@ def test_tuned_imp_on_an_image_is_never_below_the_published_setting():
 
 
 @pytest.mark.torch
+@pytest.mark.slow
 def test_tuned_imp_chooses_on_held_out_training_images():
     """Classification: the search never sees the test set: scores come from runs on all the training
     images at the chosen settings (a setting chosen for two s is run once: equal seconds, one run)."""
@@ -231,6 +232,7 @@ def test_the_memory_panel_draws_only_ratios_above_the_instruments_resolution():
     assert titles[-1].startswith("memory, 0.4.0's estimates")
 
 
+@pytest.mark.slow
 def test_a_grid_resumes_from_its_store_and_runs_imp_only_where_asked(tmp_path, monkeypatch):
     """Each (m, seed) of a classify/INR grid is stored as it finishes: a rerun computes nothing and
     gives the same rows; ``imp_ms`` names the widths IMP runs at (the other cells have IHT only)."""

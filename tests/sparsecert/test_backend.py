@@ -142,6 +142,7 @@ def test_vector_output_and_deep_fits_on_torch():
         assert _rel(z.w.values, x.w.values) <= 1e-10
 
 
+@pytest.mark.slow
 def test_gpu_check_script_runs_on_cpu(tmp_path):
     """benchmarks/gpu_check.py (the one script a session with a GPU runs) works, here on CPU at tiny sizes."""
     import json

@@ -67,7 +67,11 @@ def _alive(pid):
     return True
 
 
-@pytest.mark.parametrize("executor", ["serial", "process", "dask"])
+#: a pool of spawned workers costs seconds to start: those cases run in make test only
+PROCESS = pytest.param("process", marks=pytest.mark.slow)
+
+
+@pytest.mark.parametrize("executor", ["serial", PROCESS, "dask"])
 def test_sweep_killed_mid_run_resumes_to_the_same_result(tmp_path, executor):
     """SIGKILL a sweep in the middle: its pool workers end with it (no orphans); the store keeps
     only whole cells; a rerun computes exactly the missing ones and ends with the same numbers as
@@ -177,7 +181,7 @@ def _failing_cell(tmp_path):
     return {**PRUNE_OK, "dataset": "cifar10", "root": str(tmp_path / "no-data")}
 
 
-@pytest.mark.parametrize("executor", ["serial", "process"])
+@pytest.mark.parametrize("executor", ["serial", PROCESS])
 def test_a_failing_cell_is_skipped_and_every_good_cell_stored(tmp_path, executor):
     """on_error='skip': the good cells are stored as they finish, the bad one is listed with its
     parameters and not stored (a rerun retries exactly it). Before: the process pool computed
@@ -192,7 +196,7 @@ def test_a_failing_cell_is_skipped_and_every_good_cell_stored(tmp_path, executor
     assert again.skipped == 4 and again.ran == 0 and len(again.failed) == 2
 
 
-@pytest.mark.parametrize("executor", ["serial", "process"])
+@pytest.mark.parametrize("executor", ["serial", PROCESS])
 def test_stop_on_a_failing_cell_names_it_and_keeps_the_finished_cells(tmp_path, executor):
     """on_error='stop' (the default): cells that finished (and those running) are stored, no new
     cell starts, and the error names the failing cell and its parameters."""
