@@ -105,6 +105,32 @@ def test_cross_entropy_state_is_the_softmax_loss_and_its_negative_gradient():
     assert np.all(np.diff(so.residuals) <= 1e-12)
 
 
+@pytest.mark.parametrize("loss", ["squared", "cross-entropy"])
+def test_the_forward_pass_in_row_chunks_is_the_whole_one(monkeypatch, loss):
+    """The solver's forward pass runs the rows of X a chunk at a time (FORWARD_BYTES): each row of
+    F = relu(X U^T) V is a function of that row alone, so a fit whose chunks hold 3 rows gives the
+    iterates, loss and residual history of one whose single chunk holds all 90 (to 1e-12; the
+    same numbers bit for bit where the BLAS computes a row of a product alike in any block)."""
+    from sparsecert.recovery import factored
+
+    rng = np.random.default_rng(5)
+    X = np.asfortranarray(rng.standard_normal((90, 6)))  # as the tasks hold it: row chunks are strided views
+    Y = np.eye(3)[rng.integers(0, 3, 90)] if loss == "cross-entropy" else rng.standard_normal((90, 3))
+    runs = []
+    for forward_bytes in (2**30, 3 * 8 * 4):  # every row at once; 3 rows of 4 active units at a time
+        monkeypatch.setattr(factored, "FORWARD_BYTES", forward_bytes)
+        so = factored.FactoredIHTSolver(X, Y, 4, 16, rng=0, loss=loss)
+        runs.append(so.run_epochs(3, 30))
+    (a, b) = runs
+    np.testing.assert_array_equal(a.S, b.S)
+    np.testing.assert_allclose(a.wS, b.wS, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(a.residuals, b.residuals, rtol=1e-12, atol=0)
+    F = np.maximum(X @ b.U.T, 0) @ b.V  # the state after the last epoch is on every sample: R = -dloss/dF there
+    from scipy.special import softmax
+
+    np.testing.assert_allclose(b.R, Y - (softmax(F, axis=1) if loss == "cross-entropy" else F), atol=1e-12)
+
+
 def test_cross_entropy_fit_classifies_digits():
     """On scikit-learn's 10-class digits (1,437 train / 360 test, 8x8 pixels), the
     cross-entropy fit with the adaptive metric is at least as accurate as the squared-loss
