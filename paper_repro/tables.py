@@ -132,6 +132,8 @@ TABLES: dict[str, tuple] = {
     "recovery-inr-photo32-imp": ("recovery/inr_photo32.csv", lambda r: r.get("imp") is not None,
                                  ("figure", "m", "s"), ("iht", "imp"), 1, ("figure", 0.5)),
     "recovery-classify-fmnist10": ("recovery/classify_fmnist10.csv", None, ("m", "s"), ("iht",), 3, None),
+    "recovery-classify-fmnist10-imp": ("recovery/classify_fmnist10-imp.csv", None, ("figure", "m", "s"), ("iht", "imp"),
+                                       3, ("figure", 0.005)),
     "recovery-planted-paper-1layer": ("recovery/planted_mlp_1layer_paper.csv", None, ("m", "s"), ("psnr",), 1, None),
     "recovery-planted-paper-imp": ("recovery/planted_mlp_1layer_paper.csv", lambda r: r.get("imp_psnr") is not None,
                                    ("layers", "m", "s"), ("psnr", "imp_psnr"), 1, ("layers", 0.5)),

@@ -10,7 +10,9 @@ One row per (method, m): ``rss_bytes`` (measured), ``traced_bytes`` (NumPy's, cr
 ``reported_bytes`` (what the classify and INR figures report: IHT's estimate plus 16 bytes a weight;
 IMP's formula, 24 bytes a weight plus one batch of activations), ``seconds``, the score, and for IHT
 the estimate's parts (``pass_bytes``: one streaming pass; ``cache_bytes``: the kept masks;
-``restricted_bytes``: the restricted operators of 2s and s columns; ``iterate_bytes``).
+``restricted_bytes``: the restricted operators of 2s and s columns; ``iterate_bytes``). Ten classes
+(``--classes 0 1 2 3 4 5 6 7 8 9 --minibatch --batch 5000``: Fig. 3's 10-class schedule) give the factored
+fit's parts instead (:func:`_iht_parts`).
 """
 
 from __future__ import annotations
@@ -27,10 +29,18 @@ from sparsecert.working_set import MALLOC_ENV, measure_peak
 from .tasks import class_task, fit_iht, fit_imp, iht_block, imp_bytes, warm_up
 
 
-def _iht_parts(task, m, s, block):
-    """IHT's working set by the solver's own estimate, part by part (bytes)."""
+def _iht_parts(task, m, s, block, batch=None, minibatch=False):
+    """IHT's working set by the solver's own estimate, part by part (bytes). One-hot targets (the
+    factored fit): ``batch_bytes`` (the gathered minibatch its GEMMs read, with ``minibatch``),
+    ``dense_bytes`` (the two layers' weights and the metric's running mean, m (d + k) floats each),
+    ``tile_bytes`` (a block's pre-activations and back-propagated residual, (batch, block) each)."""
     from sparsecert.relu import relu_operator
 
+    n, d = task.X.shape
+    if task.kind == "multiclass":
+        rows = min(batch, n) if batch and minibatch else n
+        return {"batch_bytes": 8 * rows * d if rows < n else 0, "dense_bytes": 8 * 3 * m * (d + task.y.shape[1]),
+                "tile_bytes": 8 * 2 * rows * min(block, m), "iterate_bytes": 16 * s}
     A = relu_operator(task.X, m, block=block, rng=0)
     k = min(2 * s, A.shape[1])
     return {"pass_bytes": int(A.pass_nbytes), "cache_bytes": int(A.cache_nbytes_bound(s)),
@@ -44,8 +54,10 @@ def _child(method, spec, queue):
         m, s, epochs, batch = spec["m"], spec["s"], spec["epochs"], spec["batch"]
         warm_up(task, method, batch)  # compilation and first use, not counted
         if method == "iht":
-            out, measured = measure_peak(fit_iht, task, m, s, epochs=epochs, batch_size=batch, rng=spec["seed"])
-            row = {"score": out["score"], "reported_bytes": out["bytes"], **_iht_parts(task, m, s, iht_block(task.X.shape[1]))}
+            out, measured = measure_peak(fit_iht, task, m, s, epochs=epochs, batch_size=batch,
+                                         minibatch=spec.get("minibatch", False), rng=spec["seed"])
+            row = {"score": out["score"], "reported_bytes": out["bytes"], **_iht_parts(task, m, s, iht_block(task.X.shape[1]), batch,
+                                                                      spec.get("minibatch", False))}
         else:
             out, measured = measure_peak(fit_imp, task, m, [s], epochs=epochs, batch_size=batch, rng=spec["seed"])
             k = 1 if task.kind != "multiclass" else task.y.shape[1]
@@ -81,12 +93,15 @@ def measure(method, spec):
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m paper_repro.recovery.memory", description=__doc__.split("\n\n")[0])
     ap.add_argument("--task", default="fashion-mnist", help="a dataset of sparsecert.data (default fashion-mnist)")
-    ap.add_argument("--classes", type=int, nargs="+", default=[0, 1], help="two classes: binary (default 0 1)")
+    ap.add_argument("--classes", type=int, nargs="+", default=[0, 1],
+                    help="two classes: binary (default 0 1); more: one-hot targets (0 1 ... 9: Fig. 3's 10 classes)")
     ap.add_argument("--per-class", type=int, default=None, help="training images per class (default: all)")
     ap.add_argument("--m", type=int, nargs="+", default=[100, 1000], help="hidden widths")
     ap.add_argument("--s", type=int, default=200, help="nonzero weights")
     ap.add_argument("--epochs", type=int, default=15, help="IHT epochs and IMP epochs per round")
     ap.add_argument("--batch", type=int, default=1000, help="minibatch size of both")
+    ap.add_argument("--minibatch", action="store_true",
+                    help="one-hot targets: IHT's steps on the minibatches themselves (fmnist10's schedule)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--imp", action="store_true", help="also measure the IMP baseline (needs torch; slow)")
     ap.add_argument("--out", default=None, help="CSV of the rows")
@@ -94,7 +109,7 @@ def main(argv=None) -> int:
     rows = []
     for m in args.m:
         spec = {"task": args.task, "classes": args.classes, "per_class": args.per_class, "m": m, "s": args.s,
-                "epochs": args.epochs, "batch": args.batch, "seed": args.seed}
+                "epochs": args.epochs, "batch": args.batch, "seed": args.seed, "minibatch": args.minibatch}
         for method in ("iht", "imp") if args.imp else ("iht",):
             rows.append(measure(method, spec))
             print(json.dumps(rows[-1]), flush=True)
