@@ -371,7 +371,8 @@ class SparseReLUClassifier(ClassifierMixin, BaseEstimator):
         """The fit's :class:`~sparsecert.IHT`: ``solver`` (default 200 iterations) with ``loss``, 0.4's
         ``max_iter`` folded in."""
         solver = IHT(max_iter=200) if self.solver is None else self.solver
-        refuse_fields(solver, ("loss",), "SparseReLUClassifier's solver", "the classifier's loss is its parameter loss=")
+        refuse_fields(solver, ("loss",), "SparseReLUClassifier's solver",
+                      "the classifier's loss is its parameter loss=")
         if self.max_iter != "deprecated":
             warn_deprecated("SparseReLUClassifier(max_iter=...)", "SparseReLUClassifier(solver=sparsecert.IHT(max_iter=...))",
                             stacklevel=5)

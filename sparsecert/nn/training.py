@@ -11,7 +11,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..validation import check_array, check_float, check_int, check_option, check_rng, is_integral, legacy_options, refuse_fields
+from ..validation import (check_array, check_float, check_int, check_option, check_rng, is_integral, legacy_options,
+                          refuse_fields)
 from ..kernels import adam_step, relu_backward_inplace
 
 __all__ = ["Training", "train", "loss_and_grad", "as_targets", "LOSSES", "loss_name", "OPTIMIZERS", "optimizer_name"]
