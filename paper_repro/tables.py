@@ -134,7 +134,7 @@ TABLES: dict[str, tuple] = {
     "recovery-classify-fmnist10": ("recovery/classify_fmnist10.csv", None, ("m", "s"), ("iht",), 3, None),
     "recovery-classify-fmnist10-imp": ("recovery/classify_fmnist10-imp.csv", lambda r: r.get("imp") is not None,
                                        ("figure", "m", "s"), ("iht", "imp"), 3, ("figure", 0.005)),
-    "recovery-classify-fmnist10-200epochs": ("recovery/classify_fmnist10-imp.csv", lambda r: r["figure"] != "fmnist10",
+    "recovery-classify-fmnist10-200epochs": ("recovery/classify_fmnist10-imp.csv", lambda r: r["figure"] == "fmnist10_200epochs",
                                              ("figure", "m", "s"), ("iht",), 3, None),
     "recovery-planted-paper-1layer": ("recovery/planted_mlp_1layer_paper.csv", None, ("m", "s"), ("psnr",), 1, None),
     "recovery-planted-paper-imp": ("recovery/planted_mlp_1layer_paper.csv", lambda r: r.get("imp_psnr") is not None,

@@ -116,19 +116,16 @@ FMNIST = Config(seeds=(0, 1, 2), tasks={"binary_fmnist": (("fashion-mnist", (0, 
 #: ``fmnist10`` stops at m = 100 (one core: 5-6 minutes a (width, seed) at m = 10 and 20, about 9 at m = 50;
 #: m = 200 next); ``fmnist10-full`` is the paper's whole grid (m = 1000: 12 minutes a fit) with IMP at
 #: every width: a GPU's.
-FMNIST10_FULL = Config(seeds=(0, 1, 2), tasks={"fmnist10": (("fashion-mnist", None, None, None),
-                                                            {**FULL["tasks"]["mnist"][1], "minibatch": True})})
-FMNIST10 = FMNIST10_FULL.replace(tasks={"fmnist10": (FMNIST10_FULL["tasks"]["fmnist10"][0],
-                                                     {**FMNIST10_FULL["tasks"]["fmnist10"][1],
-                                                      "ms": (10, 20, 50, 100), "imp_ms": ()})})
+_FMNIST10_DATA, _FMNIST10_GRID = ("fashion-mnist", None, None, None), {**FULL["tasks"]["mnist"][1], "minibatch": True}
+FMNIST10_FULL = Config(seeds=(0, 1, 2), tasks={"fmnist10": (_FMNIST10_DATA, _FMNIST10_GRID)})
+FMNIST10 = FMNIST10_FULL.replace(tasks={"fmnist10": (_FMNIST10_DATA, {**_FMNIST10_GRID, "ms": (10, 20, 50, 100),
+                                                                      "imp_ms": ()})})
 #: IMP beside IHT on Fig. 3's 10 classes at full size, at m = 10 on seed 0 (an IMP run there is 42 rounds of
 #: 50 epochs on 60,000 images, 15 minutes on a shared core: the other widths and seeds wait for a GPU), and IHT
 #: with 4x the paper's epochs (``fmnist10_200epochs``: 2,400 steps, IMP's run is 25,200).
 FMNIST10_IMP = Config(seeds=(0,), tasks={
-    "fmnist10": (FMNIST10_FULL["tasks"]["fmnist10"][0],
-                 {**FMNIST10_FULL["tasks"]["fmnist10"][1], "ms": (10,), "imp_ms": (10,)}),
-    "fmnist10_200epochs": (FMNIST10_FULL["tasks"]["fmnist10"][0],
-                           {**FMNIST10_FULL["tasks"]["fmnist10"][1], "epochs": 200, "ms": (10,), "imp_ms": ()})})
+    "fmnist10": (_FMNIST10_DATA, {**_FMNIST10_GRID, "ms": (10,), "imp_ms": (10,)}),
+    "fmnist10_200epochs": (_FMNIST10_DATA, {**_FMNIST10_GRID, "epochs": 200, "ms": (10,), "imp_ms": ()})})
 #: The tuned IMP beside the published one on Fig. 3's binary task at full size: m = 10, one seed (the
 #: tuned IMP is about 15 IMP runs a (width, seed) on 12,000 images: the other widths and seeds wait for a GPU).
 FMNIST_TUNED = Config(seeds=(0,), tasks={"binary_fmnist": (FMNIST["tasks"]["binary_fmnist"][0],

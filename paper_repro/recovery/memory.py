@@ -52,12 +52,13 @@ def _child(method, spec, queue):
     try:
         task = class_task(spec["task"], spec["classes"], per_class=spec["per_class"])
         m, s, epochs, batch = spec["m"], spec["s"], spec["epochs"], spec["batch"]
+        minibatch = spec.get("minibatch", False)
         warm_up(task, method, batch)  # compilation and first use, not counted
         if method == "iht":
-            out, measured = measure_peak(fit_iht, task, m, s, epochs=epochs, batch_size=batch,
-                                         minibatch=spec.get("minibatch", False), rng=spec["seed"])
-            row = {"score": out["score"], "reported_bytes": out["bytes"], **_iht_parts(task, m, s, iht_block(task.X.shape[1]), batch,
-                                                                      spec.get("minibatch", False))}
+            out, measured = measure_peak(fit_iht, task, m, s, epochs=epochs, batch_size=batch, minibatch=minibatch,
+                                         rng=spec["seed"])
+            parts = _iht_parts(task, m, s, iht_block(task.X.shape[1]), batch, minibatch)
+            row = {"score": out["score"], "reported_bytes": out["bytes"], **parts}
         else:
             out, measured = measure_peak(fit_imp, task, m, [s], epochs=epochs, batch_size=batch, rng=spec["seed"])
             k = 1 if task.kind != "multiclass" else task.y.shape[1]
