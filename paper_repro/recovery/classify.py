@@ -146,7 +146,8 @@ def compute(cfg, run):
     """IHT and IMP per (task, m, s, seed); each row names its figure (a key of ``cfg["tasks"]``)."""
     jobs, about = [], []
     for key, ((dataset, classes, per_class, per_class_test), grid) in cfg["tasks"].items():
-        task = class_task(dataset, classes, per_class=per_class, per_class_test=per_class_test)
+        task = class_task(dataset, classes, per_class=per_class, per_class_test=per_class_test,
+                          sample_major=grid.get("minibatch", False))
         # what the figure says of the task, so that it can be drawn again from the CSV alone
         about.append({"figure": key, "kind": task.kind, "n_train": len(task.y), "n_test": len(task.labels)})
         jobs.append((task, grid, [run.seed + k for k in cfg["seeds"]]))

@@ -30,17 +30,17 @@ from .tasks import class_task, fit_iht, fit_imp, iht_block, imp_bytes, warm_up
 
 
 def _iht_parts(task, m, s, block, batch=None, minibatch=False):
-    """IHT's working set by the solver's own estimate, part by part (bytes). One-hot targets (the
-    factored fit): ``batch_bytes`` (the gathered minibatch its GEMMs read, with ``minibatch``),
-    ``dense_bytes`` (the two layers' weights and the metric's running mean, m (d + k) floats each),
-    ``tile_bytes`` (a block's pre-activations and back-propagated residual, (batch, block) each)."""
+    """IHT's working set by the solver's own estimate, part by part (bytes). One-hot targets: the
+    factored fit's :meth:`~sparsecert.recovery.factored.FactoredIHTSolver.memory_parts` (steps on
+    batches of ``batch`` rows with ``minibatch``); scalar targets: the ReLU operator's pass, mask
+    cache and restricted operators, and the iterate."""
+    from sparsecert.recovery.factored import FactoredIHTSolver
     from sparsecert.relu import relu_operator
 
-    n, d = task.X.shape
     if task.kind == "multiclass":
-        rows = min(batch, n) if batch and minibatch else n
-        return {"batch_bytes": 8 * rows * d if rows < n else 0, "dense_bytes": 8 * 3 * m * (d + task.y.shape[1]),
-                "tile_bytes": 8 * 2 * rows * min(block, m), "iterate_bytes": 16 * s}
+        solver = FactoredIHTSolver(task.X, task.y, m, min(s, m * (task.X.shape[1] + task.y.shape[1])), block=block,
+                                   loss="cross-entropy")
+        return {f"{k}_bytes": v for k, v in solver.memory_parts(batch if minibatch else None).items()}
     A = relu_operator(task.X, m, block=block, rng=0)
     k = min(2 * s, A.shape[1])
     return {"pass_bytes": int(A.pass_nbytes), "cache_bytes": int(A.cache_nbytes_bound(s)),
@@ -50,9 +50,9 @@ def _iht_parts(task, m, s, block, batch=None, minibatch=False):
 def _child(method, spec, queue):
     """One measurement in this (fresh) process: the data, a warm-up fit, then the measured fit."""
     try:
-        task = class_task(spec["task"], spec["classes"], per_class=spec["per_class"])
-        m, s, epochs, batch = spec["m"], spec["s"], spec["epochs"], spec["batch"]
         minibatch = spec.get("minibatch", False)
+        task = class_task(spec["task"], spec["classes"], per_class=spec["per_class"], sample_major=minibatch)
+        m, s, epochs, batch = spec["m"], spec["s"], spec["epochs"], spec["batch"]
         warm_up(task, method, batch)  # compilation and first use, not counted
         if method == "iht":
             out, measured = measure_peak(fit_iht, task, m, s, epochs=epochs, batch_size=batch, minibatch=minibatch,

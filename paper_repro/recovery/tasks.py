@@ -82,7 +82,7 @@ class Task:
         return float(np.mean(pred.argmax(axis=1) == self.labels))
 
 
-def class_task(dataset, classes=None, *, per_class=None, per_class_test=None, root=None):
+def class_task(dataset, classes=None, *, per_class=None, per_class_test=None, root=None, sample_major=False):
     """Flattened images of ``dataset`` as a binary or multi-class problem.
 
     Parameters
@@ -97,6 +97,10 @@ def class_task(dataset, classes=None, *, per_class=None, per_class_test=None, ro
         files (the paper: 5000 / 1000 for MNIST).
     root : path, optional
         Data directory (see :mod:`sparsecert.data`).
+    sample_major : bool, optional
+        Hold the training X sample-major (C-contiguous): the factored fit's minibatches (one-hot
+        targets, ``minibatch``) read their rows in place. Default feature-major (F-contiguous): the
+        ReLU operator's fits read X.T and their minibatches in place.
 
     Returns
     -------
@@ -113,7 +117,7 @@ def class_task(dataset, classes=None, *, per_class=None, per_class_test=None, ro
     if len(classes) < 2 or len(set(classes)) != len(classes):
         raise ValueError(f"classes must name at least two distinct labels, got {classes}")
     X, y, stats = D.prepare(Xtr, ytr, classes=classes, per_class=per_class, scale=scale)
-    X = np.asfortranarray(X)  # feature-major: the fits read X.T and minibatches in place (no copy of either)
+    X = np.ascontiguousarray(X) if sample_major else np.asfortranarray(X)  # what the fit reads in place
     Xt, yt, _ = D.prepare(Xte, yte, classes=classes, per_class=per_class_test, scale=scale, stats=stats)
     if len(classes) == 2:
         kind, Y, Yt = "binary", y.astype(np.float64), yt.astype(np.float64)

@@ -18,9 +18,11 @@ from .solver import IterativeSolver
 __all__ = ["FactoredIHTSolver"]
 #: Decay of the running mean of squared gradients behind ``precondition``'s metric.
 DECAY = 0.999
-#: The forward pass on NumPy runs this many bytes of pre-activations at a time (the rows of X in
-#: chunks: an epoch's loss on all of 60,000 images at m = 100 held 48 MB of them at once).
-FORWARD_BYTES = 2**22
+#: On NumPy the products with X run this many bytes at a time: the forward pass's pre-activations and
+#: residual in chunks of rows (an epoch's loss on all of 60,000 images at m = 100 held 48 MB of them at
+#: once), and a minibatch of a sample-major X is read in place, a tile of its rows (or of its features)
+#: at a time (gathered, a batch of 5,000 Fashion-MNIST images is 31 MB).
+TILE_BYTES = 2**22
 
 
 def _sumsq(a) -> float:
@@ -28,14 +30,12 @@ def _sumsq(a) -> float:
     return float((a * a).sum())
 
 
-def _softmax_residual(F, Y):
-    """``(Y - softmax(F), -sum(Y * log softmax(F)))`` row-wise, for arrays or tensors."""
+def _log_softmax(F):
+    """Row-wise ``log softmax(F)`` of an array or tensor."""
     if is_tensor(F):
-        logp = F.log_softmax(dim=1)
-        return Y - logp.exp(), -float((Y * logp).sum())
+        return F.log_softmax(dim=1)
     Fm = F - F.max(axis=1, keepdims=True)
-    logp = Fm - np.log(np.exp(Fm).sum(axis=1, keepdims=True))
-    return Y - np.exp(logp), -float((Y * logp).sum())
+    return Fm - np.log(np.exp(Fm).sum(axis=1, keepdims=True))
 
 
 def _largest(rows, keep):
@@ -142,6 +142,7 @@ class FactoredIHTSolver(IterativeSolver):
         self.dtype = X.dtype
         self.X, self.Y = self._dev(X), self._dev(Y)  # converted once, here
         self._all = (self.X, self.Y)  # the samples; X and Y are a batch's during run_epochs
+        self._rows = None  # a batch's rows of X read in place (use_rows)
         m = check_int(m, "m", low=1)
         self.m, self.d, self.k = m, d, Y.shape[1]
         self.s = check_int(s, "s", low=1, high=m * (d + self.k))
@@ -173,9 +174,10 @@ class FactoredIHTSolver(IterativeSolver):
         self.S = np.concatenate([(units[:, None] * d + hid).ravel(), (m * d + units[:, None] * k + out).ravel()])
         self.wS = np.concatenate([U[units[:, None], hid].ravel(), V[units[:, None], out].ravel()])
         self.U, self.V = self._unpack(self.S, self.wS)
+        # the loss at F = 0: 0.5 ||Y||^2, or sum(Y) log k (log softmax(0) = -log k), as _fit sums it
+        self.loss0 = 0.5 * _sumsq(self.Y) if self.loss_name == "squared" else float((self.Y * np.log(k)).sum())
         self.R, self.loss = self._fit(self.U, self.V)
         self.ynorm = norm(self.Y)
-        self.loss0 = self._fit(np.zeros_like(self.U), self.V)[1]  # at F = 0
         self.mu, self.peak_memory, self._since_exact = 1.0 / self.shape[0], 0, 0
         # running mean of g^2 (precondition), pass count, metric floor; last iterate (momentum)
         self._sq = np.zeros(m * (d + k)) if self.precondition else None
@@ -184,12 +186,25 @@ class FactoredIHTSolver(IterativeSolver):
         self.residuals, self.steps = [self.rel_residual], []
         return self
 
-    def memory_usage(self):
-        """Dense weights (and the metric's running mean), residual, two (n, block) tiles and the
-        top-2s candidates."""
+    def memory_parts(self, batch=None):
+        """The working set by parts (bytes), for full-batch steps or steps on batches of ``batch`` rows:
+        ``dense`` (the two layers' weights and the metric's running mean, m (d + k) floats each),
+        ``residual`` (the samples' residual and output, (rows, k) each), ``tiles`` (a block's
+        pre-activations and back-propagated residual, (rows, block) each, and its gradient rows),
+        ``batch`` (the batch's rows of X: gathered, or one tile of them read in place from a
+        sample-major X, see :meth:`use_rows`; 0 for full batches) and ``candidates`` (the top-2s)."""
         n, (m, d, k), B = self.shape[0], (self.m, self.d, self.k), min(self.block, self.m)
-        dense = (3 if self.precondition else 2) * m * (d + k)
-        return int(8 * (dense + 2 * n * k + 2 * n * B + B * (d + k)) + 12 * 8 * 2 * self.s)
+        rows = n if batch is None else min(check_int(batch, "batch", low=1), n)
+        itemsize = np.dtype(self.dtype).itemsize
+        in_place = not is_tensor(self._all[0]) and self._all[0].flags.c_contiguous
+        return {"dense": 8 * (3 if self.precondition else 2) * m * (d + k), "residual": 8 * 2 * rows * k,
+                "tiles": 8 * (2 * rows * B + B * (d + k)),
+                "batch": 0 if rows == n else min(TILE_BYTES, rows * d * itemsize) if in_place else rows * d * itemsize,
+                "candidates": 12 * 8 * 2 * self.s}
+
+    def memory_usage(self):
+        """The sum of :meth:`memory_parts` for full-batch steps (bytes)."""
+        return int(sum(self.memory_parts().values()))
 
     @property
     def rel_residual(self) -> float:
@@ -210,29 +225,61 @@ class FactoredIHTSolver(IterativeSolver):
         """A host array as the backend's array (identity for NumPy)."""
         return a if self.backend.name == "numpy" else self.backend.asarray(a)
 
-    def _predict(self, U, V):
+    def _fit(self, U, V):
+        """``(R, loss)`` of the net ``(U, V)`` on the current samples: ``R = -dloss/dF`` (n, k) on the
+        backend. On NumPy a chunk of rows at a time, :data:`TILE_BYTES` of pre-activations (and, under
+        cross-entropy, of each of the softmax's (rows, k) arrays, 8 of them at most): each row of ``R``
+        and of the loss's terms is a function of that row of X alone (the loss: ``0.5 ||R||^2`` of the
+        whole, or the sum of the chunks' cross-entropies)."""
         act = np.flatnonzero(U.any(axis=1) & V.any(axis=1))
-        if act.size == 0:
-            return self.Y * 0.0
         H, W = self._dev(U[act].T), self._dev(V[act])
+        ce = self.loss_name == "cross-entropy"
         if is_tensor(self.X):
             Z = self.X @ H
-            return (Z * (Z > 0)) @ W
-        n = self.X.shape[0]
-        F = np.empty((n, W.shape[1]), np.result_type(self.X.dtype, W.dtype))
-        rows = max(1, FORWARD_BYTES // (8 * act.size))
-        for i0 in range(0, n, rows):  # each row's products are those of the whole: the same numbers
-            Z = self.X[i0 : i0 + rows] @ H
-            F[i0 : i0 + rows] = (Z * (Z > 0)) @ W
-        return F
+            F = self.Y * 0.0 if act.size == 0 else (Z * (Z > 0)) @ W
+            logp = _log_softmax(F) if ce else None
+            return (self.Y - logp.exp(), -float((self.Y * logp).sum())) if ce else (self.Y - F, 0.5 * _sumsq(self.Y - F))
+        n, k = self.Y.shape
+        R, loss = np.empty((n, k), np.result_type(self.dtype, W.dtype)), 0.0
+        rows = max(1, TILE_BYTES // (8 * max(act.size, 8 * k if ce else 1)))
+        for i0 in range(0, n, rows):
+            i1 = min(n, i0 + rows)
+            F = np.zeros((i1 - i0, k), R.dtype)
+            if act.size:
+                Z = self._xmul(H, i0, i1)
+                Z *= Z > 0  # relu in place (Z * (Z > 0): the same numbers)
+                F = Z @ W
+                del Z  # before the next chunk's
+            if ce:
+                logp = _log_softmax(F)
+                R[i0:i1] = self.Y[i0:i1] - np.exp(logp)
+                loss -= float((self.Y[i0:i1] * logp).sum())
+            else:
+                R[i0:i1] = self.Y[i0:i1] - F
+        return R, loss if ce else 0.5 * _sumsq(R)
 
-    def _fit(self, U, V):
-        """``(R, loss)`` of the net ``(U, V)``: ``R = -dloss/dF`` (n, k) on the backend."""
-        F = self._predict(U, V)
-        if self.loss_name == "squared":
-            R = self.Y - F
-            return R, 0.5 * _sumsq(R)
-        return _softmax_residual(F, self.Y)
+    def _xmul(self, H, i0=0, i1=None):
+        """``X H`` on the current samples ``i0 .. i1 - 1`` (default all): (rows, B) for H (d, B), or (rows,)
+        for H (d,); a batch read in place a tile of its rows at a time."""
+        if self._rows is None:
+            return self.X[i0:i1] @ H
+        rows = self._rows[i0:i1]
+        out = np.empty((rows.size,) + H.shape[1:], np.result_type(self.dtype, H.dtype))
+        tile = max(1, TILE_BYTES // (self.X.itemsize * self.d))
+        for r0 in range(0, rows.size, tile):
+            np.matmul(self.X[rows[r0 : r0 + tile]], H, out=out[r0 : r0 + tile])
+        return out
+
+    def _xtmul(self, M):
+        """``X^T M`` on the current samples: (d, B) for M (n, B); a batch read a tile of its features at a
+        time (each entry the same dot product over the batch's samples as the gathered batch's)."""
+        if self._rows is None:
+            return self.X.T @ M
+        out = np.empty((self.d,) + M.shape[1:], np.result_type(self.dtype, M.dtype))
+        cols = max(1, TILE_BYTES // (self.X.itemsize * self._rows.size))
+        for f0 in range(0, self.d, cols):
+            out[f0 : f0 + cols] = self.X[self._rows, f0 : f0 + cols].T @ M
+        return out
 
     def _generators(self, j0, j1):
         """Pattern generators of units j0..j1-1: their own weights, or a seeded draw if they have none."""
@@ -255,7 +302,7 @@ class FactoredIHTSolver(IterativeSolver):
         support ranked by ``g^2 / D`` (:class:`~sparsecert.sparse.StreamingTopK`), the gradient on the
         support, and ``(energy, (unit, its hidden gradient))`` of the idle unit that may enter
         (``(0.0, None)`` for none)."""
-        X, U, V, R, idx = self.X, self.U, self.V, self.R, self.S
+        U, V, R, idx = self.U, self.V, self.R, self.S
         m, d, k = self.m, self.d, self.k
         top = StreamingTopK(2 * self.s)
         g_sup = np.zeros(idx.size)
@@ -265,9 +312,9 @@ class FactoredIHTSolver(IterativeSolver):
             j1 = min(m, j0 + self.block)
             own = U[j0:j1].any(axis=1)  # units whose pattern is their own
             idle = ~(own | V[j0:j1].any(axis=1))  # units without any weight
-            Z = X @ self._dev(self._generators(j0, j1).T)  # (n, B) pre-activations
+            Z = self._xmul(self._dev(self._generators(j0, j1).T))  # (n, B) pre-activations
             P = R @ self._dev(self._output_weights(j0, j1, idle).T)  # (n, B): residual through the output weights
-            gU = -to_numpy(X.T @ ((Z >= 0) * P)).T  # (B, d): gradient of the loss
+            gU = -to_numpy(self._xtmul((Z >= 0) * P)).T  # (B, d): gradient of the loss
             gV = -to_numpy(((Z * (Z > 0)) * self._dev(own.astype(self.dtype))).T @ R)  # (B, k)
             if idle.any():
                 # the idle unit whose hidden gradient at its virtual output weights is largest may
@@ -395,7 +442,7 @@ class FactoredIHTSolver(IterativeSolver):
         direction[uq] = -gu[uq]
         cv = np.zeros(k)
         cv[cq] = c[cq]
-        Xd = to_numpy(self.X @ self._dev(direction)) * (to_numpy(self.X @ self._dev(h)) >= 0)  # D_j X direction
+        Xd = to_numpy(self._xmul(self._dev(direction))) * (to_numpy(self._xmul(self._dev(h))) >= 0)  # D_j X direction
         denom = float(Xd @ Xd) * float(cv @ cv)
         if denom == 0.0:
             return idx, val, U, V, R, loss
@@ -415,11 +462,16 @@ class FactoredIHTSolver(IterativeSolver):
     def use_rows(self, rows):
         """Point the solver at the samples ``rows`` (None: all of them): ``X``, ``Y``, the residual
         ``R`` and the loss become the batch's; the weights, the step size, the metric and the
-        momentum's last iterate carry over."""
+        momentum's last iterate carry over. A sample-major (C-contiguous) NumPy X is read in place,
+        a tile at a time (:meth:`_xmul`, :meth:`_xtmul`); any other is gathered into one buffer the
+        size of the largest batch (the rows of a feature-major X are scattered: reading them tile by
+        tile at every product made a step 3.3x slower)."""
         X, Y = self._all
-        self.X, self.Y = X, Y  # the last batch let go before the next is gathered: one held at a time
+        self.X, self.Y, self._rows, self.R = X, Y, None, None  # the last batch let go before the next is read
         if rows is None:
             self._batch = None  # all samples: the batches' buffer goes too
+        elif not is_tensor(X) and X.flags.c_contiguous:
+            self._rows, self.Y = rows, Y[rows]
         else:
             self.X, self.Y = self._gather(X, rows), Y[rows]
         self.R, self.loss = self._fit(self.U, self.V)

@@ -270,8 +270,9 @@ def test_the_memory_harness_measures_a_fit_in_a_fresh_process():
     assert row["method"] == "iht" and row["n"] > 200 and 0 <= row["score"] <= 1
     assert row["rss_bytes"] is None or row["rss_bytes"] >= 0
     assert row["traced_bytes"] > 0 and row["pass_bytes"] > 0 and row["iterate_bytes"] == 160
-    # ten classes on the minibatches (Fig. 3's 10-class schedule): the batch the factored fit gathers is
-    # part of what it allocates, and its parts are the factored fit's
+    # ten classes on the minibatches (Fig. 3's 10-class schedule, X sample-major): the tile of the batch's rows
+    # the factored fit reads in place (here all 300 of them) is part of what it allocates, and its parts are the
+    # factored fit's
     ten = measure("iht", {**spec, "classes": list(range(10)), "s": 40, "batch": 300, "minibatch": True})
     assert ten["batch_bytes"] == 8 * 300 * 64 and ten["dense_bytes"] == 8 * 3 * 4 * (64 + 10)
     assert ten["traced_bytes"] >= ten["batch_bytes"] and "pass_bytes" not in ten

@@ -106,25 +106,28 @@ def test_cross_entropy_state_is_the_softmax_loss_and_its_negative_gradient():
 
 
 @pytest.mark.parametrize("loss", ["squared", "cross-entropy"])
-def test_the_forward_pass_in_row_chunks_is_the_whole_one(monkeypatch, loss):
-    """The solver's forward pass runs the rows of X a chunk at a time (FORWARD_BYTES): each row of
-    F = relu(X U^T) V is a function of that row alone, so a fit whose chunks hold 3 rows gives the
-    iterates, loss and residual history of one whose single chunk holds all 90 (to 1e-12; the
-    same numbers bit for bit where the BLAS computes a row of a product alike in any block)."""
+def test_products_in_tiles_are_the_whole_ones(monkeypatch, loss):
+    """The solver's products with X run a tile at a time (TILE_BYTES): each row of F = relu(X U^T) V
+    and of X_b H is a function of that row alone, and each entry of X_b^T M one dot product over the
+    batch, so fits whose tiles hold 3 rows (or 1 feature) give the iterates, loss and residual history
+    of one whose single tile holds all 90 samples, whether X is feature-major (each batch gathered) or
+    sample-major (each batch read in place) (to 1e-12; the same numbers bit for bit where the BLAS
+    computes an entry of a product alike in any block)."""
     from sparsecert.recovery import factored
 
     rng = np.random.default_rng(5)
-    X = np.asfortranarray(rng.standard_normal((90, 6)))  # as the tasks hold it: row chunks are strided views
+    X = rng.standard_normal((90, 6))
     Y = np.eye(3)[rng.integers(0, 3, 90)] if loss == "cross-entropy" else rng.standard_normal((90, 3))
     runs = []
-    for forward_bytes in (2**30, 3 * 8 * 4):  # every row at once; 3 rows of 4 active units at a time
-        monkeypatch.setattr(factored, "FORWARD_BYTES", forward_bytes)
-        so = factored.FactoredIHTSolver(X, Y, 4, 16, rng=0, loss=loss)
+    for tile_bytes, layout in ((2**30, np.asfortranarray), (3 * 8 * 4, np.asfortranarray), (3 * 8 * 4, np.ascontiguousarray)):
+        monkeypatch.setattr(factored, "TILE_BYTES", tile_bytes)  # 2**30: every row at once; else 3 rows of 4 units
+        so = factored.FactoredIHTSolver(layout(X), Y, 4, 16, rng=0, loss=loss)
         runs.append(so.run_epochs(3, 30))
-    (a, b) = runs
-    np.testing.assert_array_equal(a.S, b.S)
-    np.testing.assert_allclose(a.wS, b.wS, rtol=1e-12, atol=0)
-    np.testing.assert_allclose(a.residuals, b.residuals, rtol=1e-12, atol=0)
+    a = runs[0]
+    for b in runs[1:]:
+        np.testing.assert_array_equal(a.S, b.S)
+        np.testing.assert_allclose(a.wS, b.wS, rtol=1e-12, atol=0)
+        np.testing.assert_allclose(a.residuals, b.residuals, rtol=1e-12, atol=0)
     F = np.maximum(X @ b.U.T, 0) @ b.V  # the state after the last epoch is on every sample: R = -dloss/dF there
     from scipy.special import softmax
 
