@@ -30,7 +30,8 @@ from typing import Any, Callable, Iterator
 from .validation import check_int
 
 __all__ = [
-    "available_cores", "get_n_threads", "set_n_threads", "n_threads", "row_ranges", "map_rows", "single_threaded_blas",
+    "available_cores", "get_n_threads", "requested_n_threads", "set_n_threads", "n_threads", "row_ranges", "map_rows",
+    "single_threaded_blas",
 ]
 
 #: Fewest samples a thread gets: below this the pass runs on the calling thread.
@@ -51,13 +52,19 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-def get_n_threads() -> int:
-    """Threads the row-chunked passes use (default: ``SPARSECERT_NUM_THREADS``, else :func:`available_cores`)."""
+def requested_n_threads() -> int | None:
+    """The threads asked for: :func:`set_n_threads`'s, else ``SPARSECERT_NUM_THREADS``'s; None if neither."""
     k = _state["n_threads"]
     if k is None:
         env = os.environ.get("SPARSECERT_NUM_THREADS", "")
-        return max(1, int(env)) if env.isdigit() else available_cores()
+        return max(1, int(env)) if env.isdigit() else None
     return k
+
+
+def get_n_threads() -> int:
+    """Threads the row-chunked passes use (default: :func:`requested_n_threads`, else :func:`available_cores`)."""
+    k = requested_n_threads()
+    return available_cores() if k is None else k
 
 
 def set_n_threads(k: int | None) -> None:

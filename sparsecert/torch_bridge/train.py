@@ -8,9 +8,9 @@ iterations; the early-stopping iteration is the one of minimum validation loss
 (Frankle & Carbin), and the reported test accuracy is the one at that iteration.
 
 Training runs on sparsecert's thread budget (:func:`thread_budget`): torch's intra-op threads are
-:func:`sparsecert.parallel.get_n_threads` (``SPARSECERT_NUM_THREADS``, 1 in a sweep's process
-workers) and BLAS is held to one thread meanwhile, so torch, NumPy's BLAS and the operators' pool
-never compete for the same cores.
+the ones asked for (:func:`sparsecert.parallel.requested_n_threads`: ``set_n_threads`` or
+``SPARSECERT_NUM_THREADS``, 1 in a sweep's process workers), one if none were, and BLAS is held to
+one thread meanwhile, so torch, NumPy's BLAS and the operators' pool never compete for the same cores.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..parallel import get_n_threads, single_threaded_blas
+from ..parallel import requested_n_threads, single_threaded_blas
 from ..validation import check_int, fold_options, integer_seed, legacy_options, progress_enabled, refuse_fields
 from ..nn import Training, loss_name
 
@@ -130,17 +130,20 @@ def evaluate(model, X, y, batch_size=1000, loss="cross-entropy"):
 
 
 def thread_budget(fn):
-    """Decorate ``fn`` to run with torch's intra-op threads set to sparsecert's budget
-    (:func:`sparsecert.parallel.get_n_threads`) and BLAS held to one thread; both restored after.
+    """Decorate ``fn`` to run with torch's intra-op threads set to the threads asked of sparsecert
+    (:func:`sparsecert.parallel.requested_n_threads`), one where none were asked, and BLAS held to one
+    thread; both restored after.
 
-    Measured on 2 cores (the quick lottery and transfer figures): 49.7 s with torch's default two
-    threads and 48.3 s with one, but 90 s of CPU against 47 s; on a loaded machine the idle spinning of
-    torch's, BLAS's and the pool's threads against each other made the torch figures 5-18x slower.
+    One by default: the paper's nets are too small for more to pay (the quick lottery and transfer
+    figures on 2 cores: 48.3 s on one thread, 49.7 s on two, with 90 s of CPU against 47 s); where
+    another process holds a core, torch's threads wait on each other at every operation (a ResNet
+    step on 32 8 x 8 digits: 0.6 s on two threads, 20x what it takes on one); and a seeded torch run
+    gives the same numbers on every machine (torch's reductions differ with the thread count). Ask
+    for more (``SPARSECERT_NUM_THREADS=8``) for large nets on a machine of your own.
     """
-
     @functools.wraps(fn)
     def run(*args, **kwargs):
-        old, want = torch.get_num_threads(), get_n_threads()
+        old, want = torch.get_num_threads(), requested_n_threads() or 1
         if want != old:
             torch.set_num_threads(want)
         try:

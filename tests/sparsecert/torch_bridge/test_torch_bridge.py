@@ -322,23 +322,32 @@ def test_torch_side_takes_rng_like_numpy():
     assert h1["train_loss"] and h1["train_loss"] == h2["train_loss"]
 
 
-def test_training_runs_on_sparsecert_thread_budget(digits):
-    """Inside fit, torch's intra-op threads are sparsecert's budget (get_n_threads) and BLAS is on
-    one thread; the caller's torch setting is back afterwards."""
+def test_training_runs_on_sparsecert_thread_budget(digits, monkeypatch):
+    """Inside fit, torch's intra-op threads are the threads asked of sparsecert (set_n_threads or
+    SPARSECERT_NUM_THREADS), one where none were asked, and BLAS is on one thread; the caller's torch
+    setting is back afterwards."""
     from threadpoolctl import threadpool_info
 
     from sparsecert.parallel import n_threads
 
     X, y = digits[0], digits[1]
     before = torch.get_num_threads()
-    seen = []
 
-    def record(it, model, xb, yb):
-        blas = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
-        seen.append((torch.get_num_threads(), max(blas, default=1)))
+    def threads_seen():
+        seen = []
 
-    with n_threads(1):
+        def record(it, model, xb, yb):
+            blas = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+            seen.append((torch.get_num_threads(), max(blas, default=1)))
+
         fit(mlp([64, 8, 10], rng=0), X, y, training=replace(TORCH_TRAINING, iterations=2, batch_size=50), callback=record,
             progress=False)
-    assert seen and all(t == (1, 1) for t in seen)
-    assert torch.get_num_threads() == before
+        assert seen and torch.get_num_threads() == before
+        return set(seen)
+
+    monkeypatch.delenv("SPARSECERT_NUM_THREADS", raising=False)
+    assert threads_seen() == {(1, 1)}  # none asked: one
+    with n_threads(2):
+        assert threads_seen() == {(2, 1)}
+    monkeypatch.setenv("SPARSECERT_NUM_THREADS", "3")
+    assert threads_seen() == {(3, 1)}
