@@ -69,7 +69,8 @@ class FactoredIHTSolver(IterativeSolver):
 
     Minibatches (:meth:`run_epochs`): one step per shuffled batch of samples, the published code's
     schedule; the step size, the metric and the momentum carry over from batch to batch, and each
-    step decreases the loss of its own batch only.
+    step decreases the loss of its own batch only. A sample-major (C-contiguous) X is read in place
+    (:meth:`use_rows`): no batch is copied.
 
     Parameters
     ----------
@@ -237,8 +238,11 @@ class FactoredIHTSolver(IterativeSolver):
         if is_tensor(self.X):
             Z = self.X @ H
             F = self.Y * 0.0 if act.size == 0 else (Z * (Z > 0)) @ W
-            logp = _log_softmax(F) if ce else None
-            return (self.Y - logp.exp(), -float((self.Y * logp).sum())) if ce else (self.Y - F, 0.5 * _sumsq(self.Y - F))
+            if ce:
+                logp = _log_softmax(F)
+                return self.Y - logp.exp(), -float((self.Y * logp).sum())
+            R = self.Y - F
+            return R, 0.5 * _sumsq(R)
         n, k = self.Y.shape
         R, loss = np.empty((n, k), np.result_type(self.dtype, W.dtype)), 0.0
         rows = max(1, TILE_BYTES // (8 * max(act.size, 8 * k if ce else 1)))

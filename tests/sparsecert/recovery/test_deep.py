@@ -281,3 +281,21 @@ def test_the_factored_solver_is_a_sibling_that_shows_progress(rng):
     assert not hasattr(FactoredIHTSolver(X, Y, 3, 10, rng=0), "A")
     np.testing.assert_array_equal(runs[0].w.values, runs[1].w.values)
     np.testing.assert_array_equal(runs[0].residuals, runs[1].residuals)
+
+
+def test_memory_parts_name_what_a_minibatch_fit_holds():
+    """memory_parts: memory_usage() is the sum of the full-batch parts; a batch of a sample-major X
+    costs one tile of its rows (TILE_BYTES at most), of a feature-major X the whole gathered batch
+    (rows x d floats); the dense part is the two layers and the metric, m (d + k) floats each."""
+    from sparsecert.recovery import factored
+
+    rng = np.random.default_rng(0)
+    X, Y = rng.standard_normal((3000, 600)), np.eye(4)[rng.integers(0, 4, 3000)]
+    parts = {}
+    for layout in (np.ascontiguousarray, np.asfortranarray):
+        so = factored.FactoredIHTSolver(layout(X), Y, 5, 40, rng=0, loss="cross-entropy")
+        assert so.memory_usage() == sum(so.memory_parts().values()) and so.memory_parts()["batch"] == 0
+        parts[layout.__name__] = so.memory_parts(batch=2000)
+    assert parts["ascontiguousarray"]["batch"] == factored.TILE_BYTES < 8 * 2000 * 600
+    assert parts["asfortranarray"]["batch"] == 8 * 2000 * 600
+    assert parts["asfortranarray"]["dense"] == 8 * 3 * 5 * (600 + 4)
