@@ -226,7 +226,7 @@ def fit_iht(task, m, s, *, epochs=15, batch_size=None, block=None, minibatch=Fal
     full-batch iterations (or epochs of minibatch steps when ``batch_size``
     is given); one-hot targets: the factored fit of :func:`sparsecert.fit`
     (factored, softmax cross-entropy as in the published code and the IMP
-    baseline, adaptive metric, full batch) for as many iterations as ``epochs`` of
+    baseline, adaptive metric, full batch; heavy-ball momentum on minibatches) for as many iterations as ``epochs`` of
     minibatches of ``batch_size`` would take (``epochs`` without a batch
     size; the reference code's 50 epochs of batch 5000 on 50,000 images are
     500 steps), or with ``minibatch`` those steps on the minibatches themselves (the reference

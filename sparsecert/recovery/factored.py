@@ -112,13 +112,19 @@ class FactoredIHTSolver(IterativeSolver):
         s = 200 in 100 steps). ``False``: the Euclidean step (the published rule).
     momentum : bool, optional
         Add the heavy-ball term ``beta_t (theta_t - theta_{t-1})`` on the support
-        (default: with squared loss only), ``beta_t = t / (t + 3)`` counted from the
-        last restart; when the step with it does not lower the loss it is dropped
-        and ``t`` starts again (adaptive restart), so the loss still never increases.
+        (default: with squared loss, and with cross-entropy on minibatches, :meth:`run_epochs`),
+        ``beta_t = t / (t + 3)`` counted from the
+        last restart; when the step with it does not lower the loss (of the step's batch) it is
+        dropped and ``t`` starts again (adaptive restart), so that loss still never increases.
         Costs one more loss evaluation per restart. On planted nets it reaches exact
-        fits in fewer steps (m = 5, s = 200: 116 -> 220 dB in 100 steps); under
-        cross-entropy on few samples it fits the training set faster and the test
-        accuracy drops (mnist5k, m = 10, s = 1000: train .93 -> .97, test .88 -> .86).
+        fits in fewer steps (m = 5, s = 200: 116 -> 220 dB in 100 steps). Under
+        cross-entropy on full batches of few samples it fits the training set faster and the test
+        accuracy drops (mnist5k, m = 10, s = 1000: train .93 -> .97, test .88 -> .86); on
+        minibatches it carries the descent from batch to batch, as SGD's momentum does: 10-class
+        Fashion-MNIST (60,000 images, 50 epochs of batches of 5,000), test accuracy at m = 10 (seed 0)
+        .615 / .715 / .766 / .781 / .795 -> .692 / .712 / .797 / .820 / .830 at s = 100 ... 2000,
+        at m = 50 (seed 1) .730 / .818 at s = 200 / 1000 (without: .695 / .788, the mean of 3 seeds);
+        mnist5k (batches of 500) .788 / .868 / .885 -> .771 / .881 / .888 at s = 200 / 1000 / 2000.
         ``precondition=False, momentum=False`` is the published rule.
     """
 
@@ -131,6 +137,7 @@ class FactoredIHTSolver(IterativeSolver):
         ce = self.loss_name == "cross-entropy"
         self.precondition = ce if precondition is None else check_bool(precondition, "precondition")
         self.momentum = (not ce) if momentum is None else check_bool(momentum, "momentum")
+        self._momentum_default = momentum is None  # run_epochs turns it on
         X = check_array(to_numpy(X), "X", ndim=2, fortran=True)  # a feature-major X is used as it is: no copy
         n, d = X.shape
         Y = check_array(to_numpy(Y), "Y", ndim=(1, 2), dtype=X.dtype)
@@ -503,6 +510,8 @@ class FactoredIHTSolver(IterativeSolver):
         batch_size = min(check_int(batch_size, "batch_size", low=1), self.shape[0])
         if self.ynorm == 0.0:
             return self.run(0)
+        if self._momentum_default:
+            self.momentum = True  # on minibatches whatever the loss (see momentum)
         return run_epochs(self, epochs, batch_size, desc="minibatch vector IHT", progress=progress, callback=callback)
 
     def epoch_residual(self):

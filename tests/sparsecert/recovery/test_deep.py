@@ -299,3 +299,22 @@ def test_memory_parts_name_what_a_minibatch_fit_holds():
     assert parts["ascontiguousarray"]["batch"] == factored.TILE_BYTES < 8 * 2000 * 600
     assert parts["asfortranarray"]["batch"] == 8 * 2000 * 600
     assert parts["asfortranarray"]["dense"] == 8 * 3 * 5 * (600 + 4)
+
+
+def test_minibatch_cross_entropy_fits_take_momentum_by_default():
+    """Under cross-entropy the heavy ball is off on full batches and on on minibatches by default: a
+    default minibatch fit takes momentum=True's iterates, not momentum=False's, and a default full-batch
+    fit momentum=False's."""
+    from sparsecert.recovery.factored import FactoredIHTSolver
+
+    rng = np.random.default_rng(2)
+    X, Y = rng.standard_normal((240, 8)), np.eye(3)[rng.integers(0, 3, 240)]
+
+    def fit(epochs, **kw):
+        so = FactoredIHTSolver(X, Y, 4, 20, rng=0, loss="cross-entropy", **kw)
+        return so.run_epochs(4, 40) if epochs else so.run(25)
+
+    for epochs, on in ((True, True), (False, False)):
+        default, same, other = fit(epochs), fit(epochs, momentum=on), fit(epochs, momentum=not on)
+        np.testing.assert_array_equal(default.wS, same.wS)
+        assert not np.array_equal(default.wS, other.wS) or not np.array_equal(default.S, other.S)
