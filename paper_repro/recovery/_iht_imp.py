@@ -194,7 +194,8 @@ def heatmaps(rows, *, lo, hi, percent, note=""):
     def panel(key, title, vmin=lo, vmax=hi, fmt="{:.0f}", label=unit):
         panels.append(Panel(key, title, vmin, vmax, fmt, label, None if key == "log10_mem_ratio" else exact))
 
-    panel("iht", f"IHT (sequential-convex AIHT)\n{rows[0]['metric']} ({unit})")
+    method = "factored, cross-entropy" if rows[0].get("kind") == "multiclass" else "sequential-convex AIHT"
+    panel("iht", f"IHT ({method})\n{rows[0]['metric']} ({unit})")
     if any("imp" in r for r in rows):  # IMP may have run on some widths only (cells without it are blank)
         panel("imp", f"IMP (Adam 1e-3, 10%/round global, rewind)\n{rows[0]['metric']} ({unit})")
         if any("log10_mem_ratio" in r for r in shown):
