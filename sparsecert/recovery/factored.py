@@ -30,12 +30,14 @@ def _sumsq(a) -> float:
     return float((a * a).sum())
 
 
-def _log_softmax(F):
-    """Row-wise ``log softmax(F)`` of an array or tensor."""
+def _softmax_residual(F, Y):
+    """``(Y - softmax(F), -sum(Y * log softmax(F)))`` row-wise, for arrays or tensors."""
     if is_tensor(F):
-        return F.log_softmax(dim=1)
+        logp = F.log_softmax(dim=1)
+        return Y - logp.exp(), -float((Y * logp).sum())
     Fm = F - F.max(axis=1, keepdims=True)
-    return Fm - np.log(np.exp(Fm).sum(axis=1, keepdims=True))
+    logp = Fm - np.log(np.exp(Fm).sum(axis=1, keepdims=True))
+    return Y - np.exp(logp), -float((Y * logp).sum())
 
 
 def _largest(rows, keep):
@@ -151,6 +153,7 @@ class FactoredIHTSolver(IterativeSolver):
         self.X, self.Y = self._dev(X), self._dev(Y)  # converted once, here
         self._all = (self.X, self.Y)  # the samples; X and Y are a batch's during run_epochs
         self._rows = None  # a batch's rows of X read in place (use_rows)
+        self._in_place = not is_tensor(self.X) and self.X.flags.c_contiguous  # a sample-major NumPy X
         m = check_int(m, "m", low=1)
         self.m, self.d, self.k = m, d, Y.shape[1]
         self.s = check_int(s, "s", low=1, high=m * (d + self.k))
@@ -204,10 +207,9 @@ class FactoredIHTSolver(IterativeSolver):
         n, (m, d, k), B = self.shape[0], (self.m, self.d, self.k), min(self.block, self.m)
         rows = n if batch is None else min(check_int(batch, "batch", low=1), n)
         itemsize = np.dtype(self.dtype).itemsize
-        in_place = not is_tensor(self._all[0]) and self._all[0].flags.c_contiguous
         return {"dense": 8 * (3 if self.precondition else 2) * m * (d + k), "residual": 8 * 2 * rows * k,
                 "tiles": 8 * (2 * rows * B + B * (d + k)),
-                "batch": 0 if rows == n else min(TILE_BYTES, rows * d * itemsize) if in_place else rows * d * itemsize,
+                "batch": 0 if rows == n else min(TILE_BYTES, rows * d * itemsize) if self._in_place else rows * d * itemsize,
                 "candidates": 12 * 8 * 2 * self.s}
 
     def memory_usage(self):
@@ -246,8 +248,7 @@ class FactoredIHTSolver(IterativeSolver):
             Z = self.X @ H
             F = self.Y * 0.0 if act.size == 0 else (Z * (Z > 0)) @ W
             if ce:
-                logp = _log_softmax(F)
-                return self.Y - logp.exp(), -float((self.Y * logp).sum())
+                return _softmax_residual(F, self.Y)
             R = self.Y - F
             return R, 0.5 * _sumsq(R)
         n, k = self.Y.shape
@@ -262,9 +263,8 @@ class FactoredIHTSolver(IterativeSolver):
                 F = Z @ W
                 del Z  # before the next chunk's
             if ce:
-                logp = _log_softmax(F)
-                R[i0:i1] = self.Y[i0:i1] - np.exp(logp)
-                loss -= float((self.Y[i0:i1] * logp).sum())
+                R[i0:i1], part = _softmax_residual(F, self.Y[i0:i1])
+                loss += part
             else:
                 R[i0:i1] = self.Y[i0:i1] - F
         return R, loss if ce else 0.5 * _sumsq(R)
@@ -481,7 +481,7 @@ class FactoredIHTSolver(IterativeSolver):
         self.X, self.Y, self._rows, self.R = X, Y, None, None  # the last batch let go before the next is read
         if rows is None:
             self._batch = None  # all samples: the batches' buffer goes too
-        elif not is_tensor(X) and X.flags.c_contiguous:
+        elif self._in_place:
             self._rows, self.Y = rows, Y[rows]
         else:
             self.X, self.Y = self._gather(X, rows), Y[rows]
