@@ -6,6 +6,7 @@ import numpy as np
 
 from ..validation import check_array, check_int, check_rng
 from ..backend import norm, to_numpy
+from ..sparse import SparseVector
 from ..operators.relu_pattern import gather_transposed
 from .epochs import run_epochs
 from .solver import IHTSolver
@@ -88,7 +89,7 @@ class MinibatchIHTSolver(IHTSolver):
         for b0 in range(0, n, self.batch_size):
             b1 = min(n, b0 + self.batch_size)
             Ab = self.full_A.with_rows(np.arange(b0, b1)) if self.in_place else self.full_A.with_data(self.X[b0:b1])
-            r2 += norm(self.full_y[b0 : b0 + self.batch_size] - Ab.matvec(w)) ** 2
+            r2 += np.float64(norm(self.full_y[b0 : b0 + self.batch_size] - Ab.matvec(w))) ** 2  # inf, not OverflowError
         return np.sqrt(r2) / self.ynorm if self.ynorm else 0.0  # ynorm: of the full y (__init__)
 
     def epoch_residual(self):
@@ -97,15 +98,36 @@ class MinibatchIHTSolver(IHTSolver):
 
     def run(self, progress=None, callback=None):
         """All epochs (:func:`~sparsecert.recovery.epochs.run_epochs`, generators following the weights
-        every ``period`` steps when ``sequential``); sets ``status = "epochs"``; returns ``self``."""
+        every ``period`` steps when ``sequential``); sets ``status = "epochs"``; returns ``self``.
+
+        Sequential: the network changes with its generators and the epochs' residuals are not monotone
+        (a step that brings units in under random patterns can lose the fit, on wide nets with few
+        weights), so, as :class:`SequentialIHTSolver`, the run ends on the epoch whose network fitted
+        all samples best (``info["best_iter"]``, the step it ended on; 0: none beat ``w = 0``), the
+        operator following it."""
+        self.best = (self.residuals[-1], self.w, 0)  # (relative residual on all samples, w, step)
+
         def follow():
             if self.n_iter % self.period == 0:
                 self.full_A = self.full_A.following(self.w)
 
+        def epoch_end(n_iter, w, residual):
+            if residual < self.best[0]:
+                self.best = (residual, SparseVector(w.indices.copy(), w.values.copy(), w.size), n_iter)
+            if callback is not None:
+                callback(n_iter, w, residual)
+
         run_epochs(self, self.epochs, self.batch_size, desc=f"minibatch {self.method.upper()}", progress=progress,
-                   callback=callback, after_step=follow if self.sequential else None)
+                   callback=epoch_end if self.sequential else callback, after_step=follow if self.sequential else None)
+        if self.sequential and self.best[0] < self.residuals[-1]:
+            self.full_A = self.full_A.following(self.best[1])  # the operator describes the network returned
         self.A, self.y = self.full_A, self.full_y
         return self
 
+    def result_w(self):
+        return self.best[1] if self.sequential and self.best[0] < self.residuals[-1] else self.w
+
     def solve(self, progress=None, callback=None):
-        return self.run(progress, callback).finalize(epochs=self.epochs, batch_size=self.batch_size)
+        self.run(progress, callback)
+        best = {"best_iter": self.best[2]} if self.sequential else {}
+        return self.finalize(epochs=self.epochs, batch_size=self.batch_size, **best)
