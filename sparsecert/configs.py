@@ -36,8 +36,10 @@ class Sequential:
     period : int, >= 1
         Steps between generator updates.
     admission : {"adaptive", "halving", "all"}
-        How units enter the support at an update (full batch; see
-        :class:`~sparsecert.recovery.SequentialIHTSolver`); ``"all"`` is the published rule.
+        How units enter the support at an update (see
+        :class:`~sparsecert.recovery.SequentialIHTSolver`); ``"all"`` is the published rule. On
+        minibatches (:class:`~sparsecert.recovery.MinibatchIHTSolver`) ``"adaptive"`` and
+        ``"halving"`` both halve the entering units from the first step, judged on the batch.
     idle : {"residual", "random"}
         Generators of units without weights: the one-feature generator that best fits the
         residual, or the random draw (the published rule). Full batch.

@@ -249,7 +249,9 @@ def fit_two_layer(
     if batches is not None and batches.batch_size < n:
         run: IHTSolver = MinibatchIHTSolver(A, X, y, s, batch_size=batches.batch_size, epochs=batches.epochs,
                                             rng=rng, sequential=rule is not None,
-                                            period=1 if rule is None else rule.period, **steps)
+                                            period=1 if rule is None else rule.period,
+                                            admission="all" if rule is None or rule.admission == "all" else "halving",
+                                            **steps)
         result = run.solve(progress=progress, callback=callback)
     else:
         if rule is not None:

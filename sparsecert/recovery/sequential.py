@@ -18,7 +18,7 @@ ADMISSIONS = ("adaptive", "halving", "all")
 #: Generators of units without weights (see SequentialIHTSolver).
 IDLE_GENERATORS = ("residual", "random")
 
-_RISE = 1e-9  # relative rise of the network residual that counts as a rise (beyond round-off)
+RISE = 1e-9  # relative rise of the network residual that counts as a rise (beyond round-off)
 
 #: ``unit_moves``: moves are tried only while at most this many units have weights, scored on at
 #: most ``MOVE_ROWS`` samples, and the best ``MOVE_CHECKS`` checked on all of them.
@@ -267,7 +267,7 @@ class SequentialIHTSolver(IHTSolver):
         d = self.unit
         old = np.unique(self.S // d)
         new_units = np.setdiff1d(np.unique(cand.S // d), old)
-        if res <= self.rel_residual * (1.0 + _RISE) or not new_units.size:
+        if res <= self.rel_residual * (1.0 + RISE) or not new_units.size:
             return cand
         units = cidx // d
         fresh = ~np.isin(units, old)
@@ -365,12 +365,12 @@ class SequentialIHTSolver(IHTSolver):
         found = _merges(u) + _splits(u, self._part_offsets()) + _feature_moves(u)
         now = norm(self.r)
         for val, S2, w2 in sorted(found, key=lambda f: f[0])[:MOVE_CHECKS]:
-            if val >= base * (1.0 - _RISE) ** 2:
+            if val >= base * (1.0 - RISE) ** 2:
                 break
             order = np.argsort(S2, kind="stable")
             self.A = self.A.following(SparseVector(S2[order], w2[order], self.shape[1]))
             r2 = self.y - self.A.followed_output(self.cache)
-            if norm(r2) < now * (1.0 - _RISE):
+            if norm(r2) < now * (1.0 - RISE):
                 self.S, self.wS, self.r = S2[order], w2[order], r2
                 self.R_S, self._since_exact = None, 0
                 self.moves += 1
