@@ -10,7 +10,7 @@ from ..kernels import move_scores
 from ..sparse import SparseVector
 from .solver import IHTSolver
 
-__all__ = ["SequentialIHTSolver", "ADMISSIONS", "IDLE_GENERATORS"]
+__all__ = ["SequentialIHTSolver", "HalvingAdmission", "ADMISSIONS", "IDLE_GENERATORS"]
 
 #: Rules for units entering the support at a generator update (see SequentialIHTSolver).
 ADMISSIONS = ("adaptive", "halving", "all")
@@ -18,7 +18,7 @@ ADMISSIONS = ("adaptive", "halving", "all")
 #: Generators of units without weights (see SequentialIHTSolver).
 IDLE_GENERATORS = ("residual", "random")
 
-RISE = 1e-9  # relative rise of the network residual that counts as a rise (beyond round-off)
+_RISE = 1e-9  # relative rise of the network residual that counts as a rise (beyond round-off)
 
 #: ``unit_moves``: moves are tried only while at most this many units have weights, scored on at
 #: most ``MOVE_ROWS`` samples, and the best ``MOVE_CHECKS`` checked on all of them.
@@ -53,7 +53,66 @@ def _host_data(A):
     return None if X is None else np.asarray(X)
 
 
-class SequentialIHTSolver(IHTSolver):
+class HalvingAdmission:
+    """The ``"halving"`` admission of units at a generator update, for IHT solvers on a ReLU-pattern
+    operator (:class:`SequentialIHTSolver`, and :class:`~sparsecert.recovery.MinibatchIHTSolver` on its
+    batches): :meth:`_admit` and :meth:`_follow`. Needs ``unit`` (the block width ``d``) and ``retries``.
+    ``none_entering``: the retries end with the candidate in which no unit enters (the support's
+    units grown from their own off-support gradient), so that an update which every entering
+    unit makes worse can still take a step."""
+
+    none_entering = False
+
+    def _follow(self, cand):
+        """Let the generators follow the candidate's weights; its residual becomes the network's.
+        Returns the relative residual. ``A_S`` is restricted again when next needed."""
+        self.A = self.A.following(SparseVector(cand.S, cand.wS, self.shape[1]))
+        cand.r = self.y - self.A.followed_output(self.cache)  # a by-product of the followed masks
+        cand.R_S, cand.recurrence = None, False
+        return norm(cand.r) / self.ynorm if self.ynorm else 0.0
+
+    def _admit(self, grad, cand, res):
+        """Retry with half, a quarter, ... one of the entering units (and, with ``none_entering``,
+        none: the support's own units grown); the best candidate, followed.
+
+        Every retry is taken under the patterns the gradient was taken under (the current
+        iterate's): the generators are set back before each. A retry may fill the support from
+        the units already in it beyond the pass's top-s candidates: their off-support gradient
+        is taken here (one restricted product)."""
+        gS, cidx, cval = grad
+        d = self.unit
+        old = np.unique(self.S // d)
+        new_units = np.setdiff1d(np.unique(cand.S // d), old)
+        if res <= self.rel_residual * (1.0 + _RISE) or not new_units.size:
+            return cand
+        units = cidx // d
+        fresh = ~np.isin(units, old)
+        # rank the entering units by the gradient energy of their candidates
+        energy = np.bincount(units[fresh], weights=np.abs(cval[fresh]) ** 2)
+        ranked = new_units[np.argsort(-energy[new_units], kind="stable")]
+        self.A = current = self.A.following(self.w)  # the current iterate's operator, each retry's start
+        cols = (old[:, None] * d + np.arange(d)).ravel()
+        cols = cols[~np.isin(cols, self.S, assume_unique=True)]
+        g_old = to_numpy(self.A.restrict(cols, cache=self.cache).rmatvec(self.r)) if cols.size else cval[:0]
+        top = np.argsort(-np.abs(g_old), kind="stable")[: self.s]
+        old_idx, old_val = cols[top], g_old[top]
+        tried = [(res, cand)]
+        E = new_units.size // 2
+        while E >= (0 if self.none_entering and old.size else 1):
+            keep = np.isin(units, ranked[:E])
+            c = self._candidate(gS, np.concatenate([old_idx, cidx[keep]]), np.concatenate([old_val, cval[keep]]))
+            if c is None:
+                break
+            self.retries += 1
+            tried.append((self._follow(c), c))
+            self.A = current
+            E = E // 2 if E > 1 else E - 1
+        best = min(tried, key=lambda t: t[0])[1]
+        self._follow(best)
+        return best
+
+
+class SequentialIHTSolver(HalvingAdmission, IHTSolver):
     """IHT on a ReLU-pattern operator whose generators become the weights, ``h_j = w_j``.
 
     Every ``period`` steps the operator's generators follow the new fused
@@ -248,53 +307,6 @@ class SequentialIHTSolver(IHTSolver):
         order = np.argsort(i)
         self.A = self.A.proposing(SparseVector(i[order], v[order], N))
 
-    def _follow(self, cand):
-        """Let the generators follow the candidate's weights; its residual becomes the network's.
-        Returns the relative residual. ``A_S`` is restricted again when next needed."""
-        self.A = self.A.following(SparseVector(cand.S, cand.wS, self.shape[1]))
-        cand.r = self.y - self.A.followed_output(self.cache)  # a by-product of the followed masks
-        cand.R_S, cand.recurrence = None, False
-        return norm(cand.r) / self.ynorm if self.ynorm else 0.0
-
-    def _admit(self, grad, cand, res):
-        """Retry with half, a quarter, ... of the entering units; the best candidate, followed.
-
-        Every retry is taken under the patterns the gradient was taken under (the current
-        iterate's): the generators are set back before each. A retry may fill the support from
-        the units already in it beyond the pass's top-s candidates: their off-support gradient
-        is taken here (one restricted product)."""
-        gS, cidx, cval = grad
-        d = self.unit
-        old = np.unique(self.S // d)
-        new_units = np.setdiff1d(np.unique(cand.S // d), old)
-        if res <= self.rel_residual * (1.0 + RISE) or not new_units.size:
-            return cand
-        units = cidx // d
-        fresh = ~np.isin(units, old)
-        # rank the entering units by the gradient energy of their candidates
-        energy = np.bincount(units[fresh], weights=np.abs(cval[fresh]) ** 2)
-        ranked = new_units[np.argsort(-energy[new_units], kind="stable")]
-        self.A = current = self.A.following(self.w)  # the current iterate's operator, each retry's start
-        cols = (old[:, None] * d + np.arange(d)).ravel()
-        cols = cols[~np.isin(cols, self.S, assume_unique=True)]
-        g_old = to_numpy(self.A.restrict(cols, cache=self.cache).rmatvec(self.r)) if cols.size else cval[:0]
-        top = np.argsort(-np.abs(g_old), kind="stable")[: self.s]
-        old_idx, old_val = cols[top], g_old[top]
-        tried = [(res, cand)]
-        E = new_units.size // 2
-        while E >= 1:
-            keep = np.isin(units, ranked[:E])
-            c = self._candidate(gS, np.concatenate([old_idx, cidx[keep]]), np.concatenate([old_val, cval[keep]]))
-            if c is None:
-                break
-            self.retries += 1
-            tried.append((self._follow(c), c))
-            self.A = current
-            E //= 2
-        best = min(tried, key=lambda t: t[0])[1]
-        self._follow(best)
-        return best
-
     def _merge(self, cand):
         """Merge units whose weights are positive multiples of each other (same features,
         parallel values, same part of a stack): ``relu(X a) + relu(X c a) = relu(X (1 + c) a)``
@@ -365,12 +377,12 @@ class SequentialIHTSolver(IHTSolver):
         found = _merges(u) + _splits(u, self._part_offsets()) + _feature_moves(u)
         now = norm(self.r)
         for val, S2, w2 in sorted(found, key=lambda f: f[0])[:MOVE_CHECKS]:
-            if val >= base * (1.0 - RISE) ** 2:
+            if val >= base * (1.0 - _RISE) ** 2:
                 break
             order = np.argsort(S2, kind="stable")
             self.A = self.A.following(SparseVector(S2[order], w2[order], self.shape[1]))
             r2 = self.y - self.A.followed_output(self.cache)
-            if norm(r2) < now * (1.0 - RISE):
+            if norm(r2) < now * (1.0 - _RISE):
                 self.S, self.wS, self.r = S2[order], w2[order], r2
                 self.R_S, self._since_exact = None, 0
                 self.moves += 1

@@ -240,8 +240,9 @@ def test_halving_admission_on_minibatches_keeps_the_fit_of_wide_nets():
     """Planted nets of 3 nonnegative units (about 5 of d = 16 features each) on nonnegative data, fitted
     with m = 60 units and s = 8 weights on batches of 200 of n = 1200 samples (8 seeds): every step's
     network under "halving" is the best on its batch of the candidates tried, the published ("all")
-    step's among them, so the run never ends worse than "all" here, and it ends at least 2x better on
-    four seeds or more (measured: 5 of 8, .486 -> .058 at best); "adaptive" is "halving" on minibatches."""
+    step's among them (and, on minibatches, the step in which no unit enters), so the run never ends
+    worse than "all" here, and it ends at least 2x better on five seeds or more (measured: 6 of 8,
+    .588 -> .037 at best); "adaptive" is "halving" on minibatches."""
     better = 0
     for seed in range(8):
         rng = np.random.default_rng(seed)
@@ -253,10 +254,31 @@ def test_halving_admission_on_minibatches_keeps_the_fit_of_wide_nets():
             _, out[admission] = fit_two_layer(X, y, 60, 8, solver=sc.IHT(inner_iter=10), rule=sc.Sequential(admission=admission),
                                               batches=sc.Minibatch(200, 6), rng=seed, progress=False)
         assert out["all"].info["admission_retries"] == 0
-        assert out["halving"].residual <= out["all"].residual + 1e-12
+        assert out["halving"].residual <= out["all"].residual + 1e-6
         np.testing.assert_array_equal(out["adaptive"].w.values, out["halving"].w.values)
         better += out["halving"].residual < 0.5 * out["all"].residual
-    assert better >= 4
+    assert better >= 5
+
+
+def test_minibatch_update_lets_go_only_the_weights_of_dead_units():
+    """A unit with ``X w_j <= 0`` on every sample (all-negative weights on nonnegative data) adds nothing
+    to the network and, its generator following its weights, has a zero block of ``A``: no gradient
+    moves its weights. The sequential minibatch update drops exactly those weights (here 2 of 5), the
+    network's output on all samples unchanged; a unit negative on one feature but active somewhere keeps
+    its weights."""
+    from sparsecert.recovery import MinibatchIHTSolver
+
+    rng = np.random.default_rng(0)
+    X, y = np.asfortranarray(rng.random((300, 8))), rng.random(300)
+    A = relu_operator(X, 4, rng=0)
+    solver = MinibatchIHTSolver(A, X, y, 5, batch_size=100, epochs=1, sequential=True)
+    S, wS = np.array([1, 5, 9, 10, 26]), np.array([-0.5, -0.2, 0.7, -0.3, 0.4])  # unit 0 dead; 1 and 3 alive
+    solver.S, solver.wS = S, wS
+    before = A.following(sc.SparseVector(S, wS, 32)).followed_output()
+    solver._drop_dead_units()
+    np.testing.assert_array_equal(solver.S, [9, 10, 26])
+    assert solver.dead_weights == 2
+    np.testing.assert_allclose(A.following(solver.w).followed_output(), before, rtol=1e-12, atol=1e-15)
 
 
 def test_minibatch_residual_past_float_range_is_inf_not_an_error():
