@@ -113,7 +113,7 @@ def fit_layerwise(X, y, widths, s, *, solver=IHT(), rule=Sequential(), batches=N
     X = check_array(X, "X", ndim=2, fortran=True)  # feature-major X: no copy (the first layer's operator reads it so)
     y = check_array(y, "y", ndim=(1, 2), dtype=X.dtype)
     H, Ws, results, V = X, [], [], None
-    for m_l, s_l in zip(widths, budgets):
+    for l, (m_l, s_l) in enumerate(zip(widths, budgets)):
         s_l = min(s_l, m_l * H.shape[1])
         if y.ndim == 1:
             net, res = fit_two_layer(H, y, m_l, s_l, solver=solver, rule=rule, batches=batches, output_sign=output_sign,
@@ -125,9 +125,9 @@ def fit_layerwise(X, y, widths, s, *, solver=IHT(), rule=Sequential(), batches=N
             W, V = net.Ws
         Ws.append(W)
         results.append(res)
-        # the next layer's data, feature-major as X is: its operator reads H.T as a view, no copy
-        H = np.matmul(H, W.T, out=np.empty((H.shape[0], W.shape[0]), H.dtype, order="F"))
-        np.maximum(H, 0.0, out=H)
+        if l + 1 < L:  # the next layer's data (none after the last), feature-major as X is: its operator reads H.T
+            H = np.matmul(H, W.T, out=np.empty((H.shape[0], W.shape[0]), H.dtype, order="F"))
+            np.maximum(H, 0.0, out=H)
     return ReLUNet([*Ws, V], copy=False), results
 
 
