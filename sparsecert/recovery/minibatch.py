@@ -6,7 +6,6 @@ import numpy as np
 
 from ..validation import check_array, check_int, check_option, check_rng
 from ..backend import norm, to_numpy
-from ..sparse import SparseVector
 from ..operators.relu_pattern import gather_transposed
 from .epochs import run_epochs
 from .solver import IHTSolver
@@ -169,19 +168,22 @@ class MinibatchIHTSolver(HalvingAdmission, IHTSolver):
 
         def epoch_end(n_iter, w, residual):
             if residual < self.best[0]:
-                self.best = (residual, SparseVector(w.indices.copy(), w.values.copy(), w.size), n_iter)
+                self.best = (residual, w, n_iter)  # an iterate is never changed in place
             if callback is not None:
                 callback(n_iter, w, residual)
 
         run_epochs(self, self.epochs, self.batch_size, desc=f"minibatch {self.method.upper()}", progress=progress,
                    callback=epoch_end if self.sequential else callback, after_step=follow if self.sequential else None)
-        if self.sequential and self.best[0] < self.residuals[-1]:
+        if self._best_is_earlier():
             self.full_A = self.full_A.following(self.best[1])  # the operator describes the network returned
         self.A, self.y = self.full_A, self.full_y
         return self
 
+    def _best_is_earlier(self):
+        return self.sequential and self.best[0] < self.residuals[-1]
+
     def result_w(self):
-        return self.best[1] if self.sequential and self.best[0] < self.residuals[-1] else self.w
+        return self.best[1] if self._best_is_earlier() else self.w
 
     def solve(self, progress=None, callback=None):
         self.run(progress, callback)
