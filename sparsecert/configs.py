@@ -39,14 +39,16 @@ class Sequential:
         How units enter the support at an update (see
         :class:`~sparsecert.recovery.SequentialIHTSolver`); ``"all"`` is the published rule. On
         minibatches (:class:`~sparsecert.recovery.MinibatchIHTSolver`) ``"adaptive"`` and
-        ``"halving"`` both halve the entering units from the first step, judged on the batch.
+        ``"halving"`` both halve the entering units from the first step, judged on the batch, and
+        also merge twin units and let dead units' weights go; ``"all"`` does neither.
     idle : {"residual", "random"}
         Generators of units without weights: the one-feature generator that best fits the
         residual, or the random draw (the published rule). Full batch.
     unit_moves : bool
         Merge or split units when an update brings no better network (full batch).
     merge_twins : bool
-        Merge units whose weights are positive multiples of each other (full batch).
+        Merge units whose weights are positive multiples of each other (full batch; on minibatches
+        twins are merged under ``"adaptive"`` and ``"halving"`` admission).
     """
 
     period: int = 1

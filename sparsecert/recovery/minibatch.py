@@ -9,12 +9,12 @@ from ..backend import norm, to_numpy
 from ..operators.relu_pattern import gather_transposed
 from .epochs import run_epochs
 from .solver import IHTSolver
-from .sequential import HalvingAdmission
+from .sequential import UnitRules
 
 __all__ = ["MinibatchIHTSolver"]
 
 
-class MinibatchIHTSolver(HalvingAdmission, IHTSolver):
+class MinibatchIHTSolver(UnitRules, IHTSolver):
     """One :meth:`IHTSolver.step` per minibatch, warm-started from the previous batch.
 
     Each epoch shuffles the samples with ``rng``; a step runs on the
@@ -48,17 +48,19 @@ class MinibatchIHTSolver(HalvingAdmission, IHTSolver):
         network fits the batch worse than the current one and units enter, the step is retried
         with half, a quarter, ... one and none of the entering units (none: the support's units
         grown from their own off-support gradient) and the best network on the batch is taken
-        (:class:`~sparsecert.recovery.sequential.HalvingAdmission`, judged on the batch;
-        ``info["admission_retries"]``), and after each update the weights of dead units are let go
-        (:meth:`_drop_dead_units`). A unit entering under a random pattern that its weights then
-        replace can lose the fit, and a dead unit holds its weights for good: on binary
-        Fashion-MNIST (12,000 images, batches of 1,000, 15 epochs, seed 0) at m = 1000, test
-        accuracy at s = 5 .70 -> .94, at s = 200 .55 -> .98 (0.4.10 -> 0.4.11).
+        (:class:`~sparsecert.recovery.sequential.UnitRules`, judged on the batch;
+        ``info["admission_retries"]``), twin units are merged (``info["merged_weights"]``), and
+        after each update the weights of dead units are let go (:meth:`_drop_dead_units`). A unit
+        entering under a random pattern that its weights then replace can lose the fit, and twins
+        and dead units hold their weights for good: on binary Fashion-MNIST (12,000 images, batches
+        of 1,000, 15 epochs) at m = 1000, test accuracy at s = 5 .70 -> .94, at s = 200 .55 -> .98
+        (seed 0, 0.4.10 -> 0.4.11), at s = 2 .625 -> .92 (seed 2, 0.4.11 -> 0.4.12: two units on
+        one pixel).
     **kwargs
         As for :class:`IHTSolver` (``method``, ``inner_iter``, ...).
     """
 
-    none_entering = True  # a batch's update may admit no unit (HalvingAdmission)
+    none_entering = True  # a batch's update may admit no unit (UnitRules)
 
     def __init__(self, A, X, y, s, *, batch_size, epochs=1, rng=None, sequential=False, period=1, admission="halving",
                  **kwargs):
@@ -71,7 +73,7 @@ class MinibatchIHTSolver(HalvingAdmission, IHTSolver):
         self.period = check_int(period, "period", low=1)
         self.sequential = bool(sequential)
         self.admission = check_option(admission, "admission", {"halving", "all"})
-        self.unit, self.retries, self.dead_weights = int(getattr(A, "d", 1)), 0, 0
+        self.unit, self.retries, self.merged, self.dead_weights = int(getattr(A, "d", 1)), 0, 0, 0
         if self.sequential and not callable(getattr(A, "following", None)):
             raise TypeError("sequential minibatch IHT needs an operator with following")
         self.rng = check_rng(rng)
@@ -102,13 +104,16 @@ class MinibatchIHTSolver(HalvingAdmission, IHTSolver):
         self.A, self.cache, self.R_S = self.full_A, None, None
 
     def _step(self):
-        """A sequential step on the batch: entering units are admitted by halving (below), else
-        :meth:`IHTSolver._step`."""
+        """A sequential step on the batch: entering units are admitted by halving and twin units
+        merged (:class:`~sparsecert.recovery.sequential.UnitRules`), else :meth:`IHTSolver._step`."""
         if not (self.sequential and self.admission == "halving") or (self.n_iter + 1) % self.period:
             return super()._step()
         grad = self._gradient()
         cand = None if grad is None else self._candidate(*grad)
-        return self._accept(None if cand is None else self._admit(grad, cand, self._follow(cand)))
+        if cand is not None:
+            cand = self._admit(grad, cand, self._follow(cand))
+            self._merge(cand)
+        return self._accept(cand)
 
     def _drop_dead_units(self):
         """Let go the weights of units whose ReLU is zero on every sample, ``X w_j <= 0``.
@@ -187,6 +192,6 @@ class MinibatchIHTSolver(HalvingAdmission, IHTSolver):
 
     def solve(self, progress=None, callback=None):
         self.run(progress, callback)
-        best = ({"best_iter": self.best[2], "admission_retries": self.retries, "dead_weights": self.dead_weights}
-                if self.sequential else {})
+        best = ({"best_iter": self.best[2], "admission_retries": self.retries, "merged_weights": self.merged,
+                 "dead_weights": self.dead_weights} if self.sequential else {})
         return self.finalize(epochs=self.epochs, batch_size=self.batch_size, **best)

@@ -10,7 +10,7 @@ from ..kernels import move_scores
 from ..sparse import SparseVector
 from .solver import IHTSolver
 
-__all__ = ["SequentialIHTSolver", "HalvingAdmission", "ADMISSIONS", "IDLE_GENERATORS"]
+__all__ = ["SequentialIHTSolver", "UnitRules", "ADMISSIONS", "IDLE_GENERATORS"]
 
 #: Rules for units entering the support at a generator update (see SequentialIHTSolver).
 ADMISSIONS = ("adaptive", "halving", "all")
@@ -53,10 +53,12 @@ def _host_data(A):
     return None if X is None else np.asarray(X)
 
 
-class HalvingAdmission:
-    """The ``"halving"`` admission of units at a generator update, for IHT solvers on a ReLU-pattern
-    operator (:class:`SequentialIHTSolver`, and :class:`~sparsecert.recovery.MinibatchIHTSolver` on its
-    batches): :meth:`_admit` and :meth:`_follow`. Needs ``unit`` (the block width ``d``) and ``retries``.
+class UnitRules:
+    """Rules on the units at a generator update, for IHT solvers on a ReLU-pattern operator
+    (:class:`SequentialIHTSolver`, and :class:`~sparsecert.recovery.MinibatchIHTSolver` on its
+    batches): the ``"halving"`` admission of entering units (:meth:`_admit`, :meth:`_follow`) and
+    the merging of twin units (:meth:`_merge`). Needs ``unit`` (the block width ``d``), ``retries``
+    and ``merged``.
     ``none_entering``: the retries end with the candidate in which no unit enters (the support's
     units grown from their own off-support gradient), so that an update which every entering
     unit makes worse can still take a step."""
@@ -111,8 +113,51 @@ class HalvingAdmission:
         self._follow(best)
         return best
 
+    def _merge(self, cand):
+        """Merge units whose weights are positive multiples of each other (same features,
+        parallel values, same part of a stack): ``relu(X a) + relu(X c a) = relu(X (1 + c) a)``
+        for ``c > 0``, so the network and its residual stay while the merged-away units'
+        weights are freed for the next step. Such twins are equal columns of ``A_S``, on which
+        the inner solve splits the weight and the thresholding keeps both."""
+        S, d = cand.S, self.unit
+        if S.size < 2:
+            return
+        units, start = np.unique(S // d, return_index=True)
+        if units.size < 2:
+            return
+        wS = to_numpy(cand.wS)
+        part = self._parts_of(units)
+        bounds = np.append(start, S.size)
+        groups = {}
+        for j in range(units.size):
+            a, b = bounds[j], bounds[j + 1]
+            v = wS[a:b]
+            key = (int(part[j]), tuple(S[a:b] - units[j] * d), tuple(np.round(v / np.linalg.norm(v), 12)))
+            groups.setdefault(key, []).append((a, b))
+        twins = [g for g in groups.values() if len(g) > 1]
+        if not twins:
+            return
+        keep = np.ones(S.size, bool)
+        merged = cand.wS.copy()
+        for (a0, b0), *rest in twins:
+            for a, b in rest:
+                merged[a0:b0] = merged[a0:b0] + merged[a:b]
+                keep[a:b] = False
+        cand.S, cand.wS = S[keep], merged[keep]
+        cand.same = bool(np.array_equal(cand.S, self.S))
+        self.merged += int((~keep).sum())
+        self._follow(cand)
 
-class SequentialIHTSolver(HalvingAdmission, IHTSolver):
+    def _part_offsets(self):
+        """First unit of each part of a stack (e.g. [A_+, -A_-]) and the end: ``[0, m]`` for one operator."""
+        return getattr(self.A, "offsets", np.array([0, self.shape[1]])) // self.unit
+
+    def _parts_of(self, units):
+        """Index of the part of each unit (0 for A_+, 1 for -A_-; zeros for one operator)."""
+        return np.searchsorted(self._part_offsets(), units, "right") - 1
+
+
+class SequentialIHTSolver(UnitRules, IHTSolver):
     """IHT on a ReLU-pattern operator whose generators become the weights, ``h_j = w_j``.
 
     Every ``period`` steps the operator's generators follow the new fused
@@ -306,49 +351,6 @@ class SequentialIHTSolver(HalvingAdmission, IHTSolver):
         v = np.concatenate([b for _, b in idx])
         order = np.argsort(i)
         self.A = self.A.proposing(SparseVector(i[order], v[order], N))
-
-    def _merge(self, cand):
-        """Merge units whose weights are positive multiples of each other (same features,
-        parallel values, same part of a stack): ``relu(X a) + relu(X c a) = relu(X (1 + c) a)``
-        for ``c > 0``, so the network and its residual stay while the merged-away units'
-        weights are freed for the next step. Such twins are equal columns of ``A_S``, on which
-        the inner solve splits the weight and the thresholding keeps both."""
-        S, d = cand.S, self.unit
-        if S.size < 2:
-            return
-        units, start = np.unique(S // d, return_index=True)
-        if units.size < 2:
-            return
-        wS = to_numpy(cand.wS)
-        part = self._parts_of(units)
-        bounds = np.append(start, S.size)
-        groups = {}
-        for j in range(units.size):
-            a, b = bounds[j], bounds[j + 1]
-            v = wS[a:b]
-            key = (int(part[j]), tuple(S[a:b] - units[j] * d), tuple(np.round(v / np.linalg.norm(v), 12)))
-            groups.setdefault(key, []).append((a, b))
-        twins = [g for g in groups.values() if len(g) > 1]
-        if not twins:
-            return
-        keep = np.ones(S.size, bool)
-        merged = cand.wS.copy()
-        for (a0, b0), *rest in twins:
-            for a, b in rest:
-                merged[a0:b0] = merged[a0:b0] + merged[a:b]
-                keep[a:b] = False
-        cand.S, cand.wS = S[keep], merged[keep]
-        cand.same = bool(np.array_equal(cand.S, self.S))
-        self.merged += int((~keep).sum())
-        self._follow(cand)
-
-    def _part_offsets(self):
-        """First unit of each part of a stack (e.g. [A_+, -A_-]) and the end: ``[0, m]`` for one operator."""
-        return getattr(self.A, "offsets", np.array([0, self.shape[1]])) // self.unit
-
-    def _parts_of(self, units):
-        """Index of the part of each unit (0 for A_+, 1 for -A_-; zeros for one operator)."""
-        return np.searchsorted(self._part_offsets(), units, "right") - 1
 
     def _restructure(self):
         """Take a unit move that lowers the network's residual, the best-scored first.
