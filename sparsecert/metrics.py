@@ -23,10 +23,15 @@ def psnr(y: ArrayLike, y_hat: ArrayLike, peak: float | None = None) -> float:
 
     ``20 log10(peak) - 10 log10(mean((y - y_hat)^2))`` with ``peak = max |y|``
     by default (planted nets) or given (1 for images in [0, 1]); ``inf`` for
-    an exact fit.
+    an exact fit. NaN when ``y`` is zero everywhere and no peak is given: there is
+    no signal to measure against (a planted net whose output is zero, e.g. when no
+    output weight reads a hidden unit that has weights), and fitting it says
+    nothing of recovery.
     """
     y = np.asarray(y, dtype=np.float64)
     mse = float(np.mean((y - np.asarray(y_hat, dtype=np.float64)) ** 2))
+    if peak is None and not np.any(y):
+        return float("nan")
     peak = float(np.max(np.abs(y))) if peak is None else float(peak)
     if mse == 0.0:
         return float("inf")

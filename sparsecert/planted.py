@@ -4,7 +4,8 @@
   output, ``s / layers`` N(0, 1) weights per layer, output = sum of the last hidden layer's ReLUs),
   fit it by IHT and report PSNR on the training data, exact-support recovery, relative weight error,
   time and peak working memory; :func:`planted_deep` builds the instance alone.
-* :func:`planted_vector`: the same with ``k`` outputs, fitted by vector IHT on both layers.
+* :func:`planted_vector`: the same with ``k`` outputs, fitted by vector IHT on both layers;
+  :func:`planted_vector_net` builds its instance alone.
 * :func:`capacity`, :func:`imp_relu_baseline`, :func:`tuned_imp_relu`: the weights a width-``m``
   net holds; the dense IMP baseline on the same data, as published and with its learning rate and
   epochs chosen on a validation split.
@@ -28,8 +29,8 @@ from .models import planted_relu
 from .metrics import psnr
 from .relu import match_neurons
 
-__all__ = ["capacity", "imp_relu_baseline", "tuned_imp_relu", "TUNED_LRS", "TUNED_EPOCHS", "planted_deep", "planted_mlp",
-           "Baselines", "planted_vector", "planted_mlp_grid"]
+__all__ = ["capacity", "imp_relu_baseline", "tuned_imp_relu", "TUNED_LRS", "TUNED_EPOCHS", "planted_deep",
+           "planted_vector_net", "planted_mlp", "Baselines", "planted_vector", "planted_mlp_grid"]
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,31 @@ def planted_deep(n, d, m, s, layers, rng=None):
         fan_in = m
     net = ReLUNet([*Ws, np.ones((1, m))], copy=False)
     return X, net(X), net
+
+
+def planted_vector_net(n, d, m, k, s, rng=None):
+    """The instance :func:`planted_vector` fits (the published code's): ``X`` (n, d) i.i.d. N(0, 1),
+    ``s // 2`` N(0, 1) entries at uniformly drawn positions of the hidden weights ``U`` (m x d) and
+    as many of the output weights ``V`` (m x k) (capped by their sizes), ``Y = relu(X U^T) V``.
+
+    The positions are drawn independently, so only units with weights in both ``U`` and ``V`` reach
+    ``Y``: on wide nets with few weights none may (``Y`` is then zero and its PSNR undefined,
+    :func:`sparsecert.metrics.psnr`).
+
+    Returns
+    -------
+    X : ndarray, shape (n, d)
+    Y : ndarray, shape (n, k)
+    net : ReLUNet
+        The planted net (``net(X)`` is ``Y`` up to round-off).
+    """
+    rng = check_rng(rng)
+    X = rng.standard_normal((n, d))
+    U, V = np.zeros((m, d)), np.zeros((m, k))
+    for W in (U, V):
+        nnz = min(W.size, s // 2)
+        W.flat[rng.choice(W.size, nnz, replace=False)] = rng.standard_normal(nnz)
+    return X, np.maximum(X @ U.T, 0.0) @ V, ReLUNet([U, V.T], copy=False)
 
 
 def capacity(m, d, layers=1):
@@ -326,10 +352,10 @@ def planted_vector(m, s, seed=0, *, n=50000, d=100, k=10, batches=Minibatch(5000
                    imp_baseline=False, measure_memory=False, **legacy):
     """Plant a sparse two-layer ReLU net with ``k`` outputs and fit it by vector IHT (paper Fig. 2).
 
-    The planted net follows the published code: ``X`` (n, d) i.i.d. N(0, 1);
-    ``s // 2`` uniformly placed N(0, 1) entries in the hidden weights ``U``
-    (m x d) and ``s // 2`` in the output weights ``V`` (m x k) (capped by
-    their sizes); ``Y = relu(X U^T) V``. The fit
+    The planted net follows the published code (:func:`planted_vector_net`): ``X`` (n, d) i.i.d.
+    N(0, 1); ``s // 2`` uniformly placed N(0, 1) entries in the hidden weights ``U`` (m x d) and
+    ``s // 2`` in the output weights ``V`` (m x k) (capped by their sizes); ``Y = relu(X U^T) V``,
+    zero when no unit has weights in both (``psnr`` is then NaN: nothing to recover). The fit
     (:func:`sparsecert.deep.fit_factored`, budget ``s`` over both
     layers) takes as many full-batch steps as the epochs of minibatches of ``batches``
     would (``epochs * ceil(n / batch_size)``; paper: ``Minibatch(5000, 100)``), or with
@@ -355,12 +381,7 @@ def planted_vector(m, s, seed=0, *, n=50000, d=100, k=10, batches=Minibatch(5000
     s = check_int(s, "s", low=2, high=m * (d + k))
     steps = epochs * -(-n // batch_size)
     rng = check_rng(seed)
-    X = rng.standard_normal((n, d))
-    U, V = np.zeros((m, d)), np.zeros((m, k))
-    for W in (U, V):
-        nnz = min(W.size, s // 2)
-        W.flat[rng.choice(W.size, nnz, replace=False)] = rng.standard_normal(nnz)
-    Y = np.maximum(X @ U.T, 0.0) @ V
+    X, Y, _ = planted_vector_net(n, d, m, k, s, rng)
     measure = _measurer(bool(measure_memory), ("vector", bool(imp_baseline), device, bool(minibatch)),
                         lambda: planted_vector(2, 4, n=200, d=d, k=k, batches=Minibatch(100), device=device,
                                                imp_baseline=imp_baseline, minibatch=minibatch))

@@ -134,7 +134,8 @@ def grid_heatmap(rows, value="psnr", *, x="s", y="m", path=None, suptitle=None, 
         :func:`sparsecert.planted.planted_mlp_grid`).
     value : str, Panel or list of them
         The panels, side by side (e.g. ``["psnr", "imp_psnr"]``, or ``Panel("psnr", title=...)``);
-        cells without rows are blank.
+        cells without rows are blank, cells whose rows all hold NaN read "n/a" (NaN values are left
+        out of a cell's mean).
     x, y : str
         Grid keys.
     path : str or Path, optional
@@ -167,9 +168,12 @@ def grid_heatmap(rows, value="psnr", *, x="s", y="m", path=None, suptitle=None, 
         grid = np.full((len(ys), len(xs)), np.nan)
         for i, yv in enumerate(ys):
             for j, xv in enumerate(xs):
-                vals = [min(float(r[key]), hi * 10) for r in rows if r[x] == xv and r[y] == yv and key in r]
+                present = [float(r[key]) for r in rows if r[x] == xv and r[y] == yv and key in r]
+                vals = [min(v, hi * 10) for v in present if not np.isnan(v)]  # NaN: undefined, not averaged in
                 if vals:
                     grid[i, j] = np.mean(vals)
+                elif present:  # rows, every one NaN
+                    ax.text(j, i, "n/a", ha="center", va="center", fontsize=7, color="0.45")
         im = ax.imshow(grid, origin="lower", cmap=cmap, vmin=lo, vmax=hi, aspect="auto")
         ax.set_xticks(range(len(xs)), [str(v) for v in xs])
         ax.set_yticks(range(len(ys)), [str(v) for v in ys])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import math
 
 import numpy as np
 from sparsecert.plot import EXACT_DB, Panel, grid_heatmap, pyplot
@@ -79,7 +80,7 @@ class _Stored:
 
         self.db, self.task_name, self.canonical = db, task_name, canonical
         self.settings = {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.items()
-                         if k not in ("ms", "imp_ms", "imp_tuned_ms")}
+                         if k not in ("ms", "imp_ms", "imp_tuned_ms", "seeds")}
 
     def each(self, method, cells, compute, warm, bar):
         """``{(m, seed): rows}`` of ``method`` on ``cells``; ``warm()`` before the first computed."""
@@ -221,6 +222,14 @@ def spread(rows, tol):
             if r.get(f"{k}_n"):
                 r[col] = ahead(r, "iht", k, tol) or "neither"
     return stats
+
+
+def no_signal_note(rows, key="psnr"):
+    """The figure's note on cells read "n/a" (:func:`sparsecert.plot.grid_heatmap`): where a planted
+    net's output is zero its PSNR is undefined (NaN, :func:`sparsecert.metrics.psnr`); "" if none is."""
+    if any(isinstance(r.get(key), float) and math.isnan(r[key]) for r in rows):
+        return "; a seed whose planted net outputs zero (nothing to recover) is left out, n/a where every one is"
+    return ""
 
 
 def task_figures(prefix, key, rows, spread_rows, *, lo, hi, percent, note):

@@ -21,7 +21,7 @@ from sparsecert.planted import capacity
 from sparsecert.plot import Panel, grid_heatmap
 from sparsecert.sweep import run_sweep
 from ..common import FigureConfig
-from ._iht_imp import spread, sweep_grid_rows, task_figures
+from ._iht_imp import no_signal_note, spread, sweep_grid_rows, task_figures
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,7 @@ def draw(tables, cfg):
         for layers in cfg["layers"]:
             sel = [r for r in rows if r["figure"] == f"{layers}layer"]
             figs.update(task_figures("planted_mlp", f"{layers}layer", sel, tables["planted_mlp_spread"], lo=-20, hi=50,
-                                     percent=False, note=f" ({len(cfg['seeds'])} seed(s))"))
+                                     percent=False, note=f" ({len(cfg['seeds'])} seed(s){no_signal_note(sel, 'iht')})"))
         return figs
     figs = {}
     for layers, stem in enumerate(TABLES, start=1):
@@ -119,5 +119,5 @@ def draw(tables, cfg):
                   Panel("imp_psnr", f"IMP (Adam 1e-3, 10%/round)\n{cfg['imp_epochs']} epochs/round, PSNR (dB)")]
         if any("imp_tuned_psnr" in r for r in tables[stem]):
             panels.append(Panel("imp_tuned_psnr", "IMP tuned (lr, epochs/round chosen\non a validation split), PSNR (dB)"))
-        figs[stem] = grid_heatmap(tables[stem], panels)
+        figs[stem] = grid_heatmap(tables[stem], panels, suptitle=no_signal_note(tables[stem]).lstrip("; ") or None)
     return figs

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from sparsecert.plot import Panel, grid_heatmap
 from sparsecert.sweep import run_sweep
 from ..common import FigureConfig
-from ._iht_imp import spread, sweep_grid_rows, task_figures
+from ._iht_imp import no_signal_note, spread, sweep_grid_rows, task_figures
 
 
 @dataclass(frozen=True)
@@ -91,12 +91,14 @@ def derive(tables, cfg):
 def draw(tables, cfg):
     """The heatmaps from the rows; with ``measure`` IHT | IMP | memory ratio and the mean ± sd panel."""
     if cfg["measure"]:
-        return task_figures("planted", "vector", _grid_rows(tables), tables["planted_vector_spread"], lo=-20, hi=50,
+        rows = _grid_rows(tables)
+        return task_figures("planted", "vector", rows, tables["planted_vector_spread"], lo=-20, hi=50,
                             percent=False, note=f" ({cfg['epochs']} epochs of {cfg['batch_size']}, "
-                                                f"{len(cfg['seeds'])} seed(s))")
+                                                f"{len(cfg['seeds'])} seed(s){no_signal_note(rows, 'iht')})")
     rows = tables["planted_vector"]
     k = rows[0]["k"] if rows else 10
     fig = grid_heatmap(rows, [
         Panel("psnr", f"vector IHT, {k} outputs, n={cfg['n']}\n{cfg['epochs']} epochs of {cfg['batch_size']}, PSNR (dB)"),
-        Panel("imp_psnr", f"IMP (Adam 1e-3, 10%/round)\n{cfg['epochs']} epochs/round, PSNR (dB)")])
+        Panel("imp_psnr", f"IMP (Adam 1e-3, 10%/round)\n{cfg['epochs']} epochs/round, PSNR (dB)")],
+        suptitle=no_signal_note(rows).lstrip("; ") or None)
     return {"planted_vector": fig}

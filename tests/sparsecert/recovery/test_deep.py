@@ -248,6 +248,27 @@ def test_planted_deep_plants_the_stated_net():
     np.testing.assert_array_equal(y, y2)
 
 
+def test_a_planted_vector_net_outputs_zero_when_no_unit_has_weights_in_both_layers():
+    """``planted_vector_net`` (the published planting) places the hidden and the output weights
+    independently, so only units with weights in both reach ``Y = relu(X U^T) V``: with Gaussian X,
+    Y is zero exactly when no unit has both (seen both ways over 40 seeds of a wide net with few
+    weights). Nothing is then planted and the PSNR is undefined: Fig. 2's cell reports NaN, for IHT
+    and for IMP alike, where before it counted an exact fit."""
+    from sparsecert.planted import planted_vector, planted_vector_net
+
+    zero = []
+    for seed in range(40):
+        X, Y, net = planted_vector_net(200, 6, 30, 2, 8, rng=seed)
+        U, Vt = net.Ws
+        shared = np.any(U, axis=1) & np.any(Vt, axis=0)
+        assert (not Y.any()) == (not shared.any())
+        np.testing.assert_allclose(net(X), Y, atol=1e-12)
+        zero.append(not Y.any())
+    assert 0 < sum(zero) < 40
+    row = planted_vector(30, 8, zero.index(True), n=200, d=6, k=2, batches=sc.Minibatch(100, 1), imp_baseline=True)
+    assert np.isnan(row["psnr"]) and np.isnan(row["imp_psnr"])
+
+
 def test_network_validates_shapes():
     with pytest.raises(ValueError, match="Ws\\[1\\] must have 3 columns"):
         ReLUNet([np.ones((3, 2)), np.ones((2, 4)), np.ones((1, 2))])

@@ -533,6 +533,10 @@ def test_metrics_psnr_and_relative_error():
     assert metrics.psnr(y, y) == np.inf
     assert metrics.psnr(y, y + 0.1) == pytest.approx(20 * np.log10(2.0) - 10 * np.log10(0.01))
     assert relu.psnr is metrics.psnr
+    zero = np.zeros(4)  # no peak: nothing to measure a fit against (whatever the fit), unless one is given
+    assert np.isnan(metrics.psnr(zero, zero)) and np.isnan(metrics.psnr(zero, np.ones(4)))
+    assert metrics.psnr(zero, zero, peak=1.0) == np.inf
+    assert metrics.psnr(zero, np.full(4, 0.1), peak=1.0) == pytest.approx(20.0)
     w = sc.SparseVector(np.array([1, 3]), np.array([3.0, 4.0]), 5)
     assert metrics.relative_error(w, w) == 0.0
     assert metrics.relative_error(np.zeros(5), w) == pytest.approx(1.0)
