@@ -76,14 +76,15 @@ def compare(stats: list[dict], by: str, a: str, b: str, tol: float) -> list[dict
     medians of the cell means of ``a`` and ``b``, and how many cells have ``a`` ahead of ``b`` (and
     ``b`` of ``a``) beyond the seeds' spread: by more than the sum of the two standard deviations
     and more than ``tol``. A cell exact on every seed (``inf``) is ahead of any finite one and ties
-    with another exact one; a mixed cell counts by the mean of its finite seeds (conservative)."""
+    with another exact one; a mixed cell counts by the mean of its finite seeds (conservative). Cells
+    without a value of ``a`` (every seed NaN: a planted net whose output is zero) are left out."""
     out = []
     for key in dict.fromkeys(r[by] for r in stats):
-        cells = [r for r in stats if r[by] == key]
+        cells = [r for r in stats if r[by] == key and r[f"{a}_n"]]
         leads = [ahead(r, a, b, tol) for r in cells]
         out.append({by: key, "cells": len(cells), "seeds": max(r[f"{a}_n"] for r in cells),
                     f"{a}_median": float(np.median([r[f"{a}_mean"] for r in cells])),
-                    f"{b}_median": float(np.median([r[f"{b}_mean"] for r in cells])),
+                    f"{b}_median": float(np.median([r[f"{b}_mean"] for r in cells if r[f"{b}_n"]])),
                     f"{a}_ahead": leads.count(a), f"{b}_ahead": leads.count(b)})
     return out
 
