@@ -36,6 +36,10 @@ def test_compare_counts_only_differences_beyond_the_spread():
     close = [dict(r, iht=r["iht"] + 3) if r["m"] == 3 else r for r in ROWS]  # 8.5 vs 5.5 with sds 0.71 + 0.42
     (summary,) = compare(mean_sd(close, ["s", "m"], ["iht", "imp"]), "s", "iht", "imp", tol=0.5)
     assert summary["iht_ahead"] == 3
+    # a cell whose every seed has no value (NaN: a planted net with zero output) is not a cell
+    void = ROWS + [{"s": 2, "m": 4, "iht": math.nan, "imp": math.nan, "seed": k} for k in (0, 1)]
+    (summary,) = compare(mean_sd(void, ["s", "m"], ["iht", "imp"]), "s", "iht", "imp", tol=0.5)
+    assert summary["cells"] == 3 and summary["imp_median"] == 5.0 and summary["iht_ahead"] == 2
 
 
 @pytest.mark.parametrize("name", sorted(TABLES))
