@@ -62,7 +62,10 @@ def planted_deep(n, d, m, s, layers, rng=None):
     """The instance :func:`planted_mlp` fits for ``layers`` hidden layers of width ``m``.
 
     Gaussian X (n, d); hidden layer ``l`` gets ``s // layers`` N(0, 1) weights at uniformly
-    drawn positions (the first layer the remainder too); the output weights are all 1.
+    drawn positions (the first layer the remainder too); the output weights are all 1. With two or
+    more layers the positions are drawn layer by layer, independently: a unit of a later layer
+    whose weights read no active unit of the one before is zero, and on wide nets with few weights
+    ``y`` can be zero everywhere (its PSNR is then undefined, :func:`sparsecert.metrics.psnr`).
 
     Returns
     -------
