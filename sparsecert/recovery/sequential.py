@@ -138,7 +138,7 @@ class UnitRules:
         if not twins:
             return
         keep = np.ones(S.size, bool)
-        merged = cand.wS.copy()
+        merged = copy(cand.wS)  # a NumPy array or a device tensor
         for (a0, b0), *rest in twins:
             for a, b in rest:
                 merged[a0:b0] = merged[a0:b0] + merged[a:b]
