@@ -281,21 +281,25 @@ def test_minibatch_update_lets_go_only_the_weights_of_dead_units():
     np.testing.assert_allclose(A.following(solver.w).followed_output(), before, rtol=1e-12, atol=1e-15)
 
 
-def test_minibatch_update_merges_twin_units_and_the_freed_weight_fits_the_rest():
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_minibatch_update_merges_twin_units_and_the_freed_weight_fits_the_rest(backend):
     """Two units on one feature with positive weights are one unit of the network (relu(X a) +
     relu(X c a) = relu(X (1 + c) a), c > 0) and equal columns of A_S: the inner solve splits the
     weight between them and the thresholding keeps both, so with s = 2 the fit of
     ``y = 2 x_0 + 0.5 x_3`` (nonnegative X) stays on the one-feature net for good. A sequential step
     on a batch merges them (the batch's residual no higher), and the next step spends the freed
-    weight on the second feature: a residual below a tenth of the twins'."""
+    weight on the second feature: a residual below a tenth of the twins'. The same with the weights
+    on the torch backend."""
     from sparsecert.recovery import MinibatchIHTSolver
 
+    if backend == "torch":
+        pytest.importorskip("torch")
     rng = np.random.default_rng(0)
     X = np.asfortranarray(rng.random((300, 8)))
     y = 2 * X[:, 0] + 0.5 * X[:, 3]
-    A = relu_operator(X, 4, rng=0)
+    A = relu_operator(X, 4, rng=0, backend=backend, device=None if backend == "numpy" else "cpu")
     solver = MinibatchIHTSolver(A, X, y, 2, batch_size=100, sequential=True, method="aiht", inner_iter=3)
-    solver.S, solver.wS = np.array([0, 8]), np.array([0.7, 1.3])  # units 0 and 1, both on feature 0
+    solver.S, solver.wS = np.array([0, 8]), A.native(np.array([0.7, 1.3]))  # units 0, 1 on feature 0
     solver.full_A = A.following(solver.w)
     solver.use_rows(np.arange(100))
     twins = solver.rel_residual
