@@ -1,6 +1,7 @@
 """The figures' runner and command: every figure's micro configuration end to end, the quick ones (slow),
 configurations, redrawing from CSVs, the run's record, and files under ``OUT/<paper>/``."""
 
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -66,24 +67,26 @@ def test_micro_figures_run_every_step_in_seconds(name, tmp_path):
 def test_planted_measured_config_runs_imp_where_asked_and_draws_the_paper_panels(tmp_path, monkeypatch):
     """``measure`` (the paper configuration's setting): IMP only at the widths of ``imp_ms``, two layers
     only at those of ``deep_ms``, both methods' resident-set peaks in every row that ran them, and the
-    paper's panels plus the mean ± sd one per number of layers."""
+    paper's panels plus the mean ± sd one per number of layers. With two layers at m = 3, s = 2 both
+    seeds plant a net whose output is zero: that cell has no value (its PSNR is NaN), the others both."""
     pytest.importorskip("torch", reason="the torch extra is not installed")
     from paper_repro.recovery import planted
     from sparsecert.io import read_csv
 
     monkeypatch.setitem(planted.CONFIGS, "micro",
-                        planted.MICRO.replace(measure=True, imp_ms=(1,), deep_ms=(1,), seeds=(0, 1)))
+                        planted.MICRO.replace(measure=True, imp_ms=(1,), deep_ms=(3,), seeds=(0, 1)))
     paths = run("planted", tmp_path, config="micro", executor="serial", progress=False)
     assert {p.name for p in paths} == {f"planted_mlp_{k}layer{x}_micro.png" for k in (1, 2) for x in ("", "_seeds")}
     one = read_csv(tmp_path / "recovery" / "planted_mlp_1layer_micro.csv")
     two = read_csv(tmp_path / "recovery" / "planted_mlp_2layer_micro.csv")
-    assert {r["m"] for r in one} == {1, 3} and {r["m"] for r in two} == {1}
+    assert {r["m"] for r in one} == {1, 3} and {r["m"] for r in two} == {3}
     assert all(r["rss_bytes"] >= 0 for r in one + two)
     assert all((r["imp_psnr"] not in (None, "")) == (r["m"] == 1) for r in one)
     assert all(r["imp_rss_bytes"] >= 0 for r in one + two if r["m"] == 1)
     spread = read_csv(tmp_path / "recovery" / "planted_mlp_spread_micro.csv")
-    assert {(r["figure"], r["m"]) for r in spread} == {("1layer", 1), ("1layer", 3), ("2layer", 1)}
-    assert all(r["iht_n"] == 2 for r in spread)
+    assert {(r["figure"], r["m"]) for r in spread} == {("1layer", 1), ("1layer", 3), ("2layer", 3)}
+    assert all(r["iht_n"] == (0 if (r["figure"], r["s"]) == ("2layer", 2) else 2) for r in spread)
+    assert all(math.isnan(r["psnr"]) for r in two if r["s"] == 2)
 
 
 def test_planted_vector_measured_config_steps_on_minibatches_and_draws_the_paper_panels(tmp_path, monkeypatch):
