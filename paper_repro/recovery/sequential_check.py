@@ -26,6 +26,7 @@ steps (NIHT). About five minutes on 2 cores.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
@@ -161,6 +162,9 @@ def _draw(rows):
         rs = [r for r in rows if r["case"] == g]
         labels = [f"m={r['m']}\ns={r['s']}" for r in rs]
         ax.bar(range(len(rs)), [min(r["value"], 100.0) for r in rs], color="tab:blue", label="IHT (default)")
+        for i, r in enumerate(rs):
+            if math.isnan(r["value"]):  # a planted net whose output is zero: nothing to recover, no PSNR
+                ax.text(i, 1.0, "n/a", ha="center", va="bottom", rotation=90, fontsize=6, color="0.45")
         if any(r["published_rule"] is not None for r in rs):
             ax.scatter(range(len(rs)), [min(r["published_rule"], 100.0) for r in rs], color="tab:red", zorder=3,
                        label="published rule")
@@ -182,7 +186,8 @@ def compute(cfg, run):
     print(f"{'case':<20} {'m':>4} {'s':>5} {'metric':<8} {'now':>9} {'before':>9} {'change':>8}")
     for r in rows:
         old = before.get((r["case"], r["m"], r["s"]))
-        change = "" if old is None else "0" if r["value"] == old else f"{r['value'] - old:+8.2f}"
+        same = r["value"] == old or (math.isnan(r["value"]) and math.isnan(old)) if old is not None else False
+        change = "" if old is None else "0" if same else f"{r['value'] - old:+8.2f}"
         print(f"{r['case']:<20} {r['m']:>4} {r['s']:>5} {r['metric']:<8} {r['value']:>9.3f} "
               f"{'' if old is None else f'{old:9.3f}':>9} {change:>8}")
     return {STEM: rows, **({"sequential_diagnosis": _diagnosis_rows(cfg, run.seed)} if cfg["diagnosis"] else {})}
