@@ -224,11 +224,11 @@ def spread(rows, tol):
     return stats
 
 
-def no_signal_note(rows, key="psnr"):
-    """The figure's note on cells read "n/a" (:func:`sparsecert.plot.grid_heatmap`): where a planted
-    net's output is zero its PSNR is undefined (NaN, :func:`sparsecert.metrics.psnr`); "" if none is."""
+def no_signal_note(rows, key="psnr", sep="; "):
+    """The figure's note on cells read "n/a" (:func:`sparsecert.plot.grid_heatmap`), led by ``sep``: where a
+    planted net's output is zero its PSNR is undefined (NaN, :func:`sparsecert.metrics.psnr`); "" if none is."""
     if any(isinstance(r.get(key), float) and math.isnan(r[key]) for r in rows):
-        return "; a seed whose planted net outputs zero (nothing to recover) is left out, n/a where every one is"
+        return sep + "a seed whose planted net outputs zero (nothing to recover) is left out, n/a where every one is"
     return ""
 
 

@@ -144,6 +144,11 @@ TABLES = ("classify",)
 DERIVED = ("classify_spread",)
 
 
+def _seeds(cfg, grid):
+    """The seeds of one task: its grid's own ``seeds``, else the configuration's."""
+    return grid.get("seeds", cfg["seeds"])
+
+
 def compute(cfg, run):
     """IHT and IMP per (task, m, s, seed); each row names its figure (a key of ``cfg["tasks"]``)."""
     jobs, about = [], []
@@ -152,7 +157,7 @@ def compute(cfg, run):
                           sample_major=grid.get("minibatch", False))
         # what the figure says of the task, so that it can be drawn again from the CSV alone
         about.append({"figure": key, "kind": task.kind, "n_train": len(task.y), "n_test": len(task.labels)})
-        jobs.append((task, grid, [run.seed + k for k in grid.get("seeds", cfg["seeds"])]))
+        jobs.append((task, grid, [run.seed + k for k in _seeds(cfg, grid)]))
     done = grids(jobs, progress=run.progress, store=run.store("classify"))  # every IHT fit before the first IMP run
     return {"classify": [dict(r, **a) for a, rows in zip(about, done) for r in rows]}
 
@@ -169,8 +174,7 @@ def draw(tables, cfg):
     for key, task_rows in by_figure(tables["classify"], cfg["tasks"]):
         r = task_rows[0]
         lo, hi = LIMITS[r["kind"]]
-        seeds = cfg["tasks"][key][1].get("seeds", cfg["seeds"])
-        note = f" (n={r['n_train']} train / {r['n_test']} test, {len(seeds)} seed(s))"
+        note = f" (n={r['n_train']} train / {r['n_test']} test, {len(_seeds(cfg, cfg['tasks'][key][1]))} seed(s))"
         figures.update(task_figures("classify", key, task_rows, tables["classify_spread"], lo=lo, hi=hi, percent=True,
                                     note=note))
     return figures

@@ -119,5 +119,5 @@ def draw(tables, cfg):
                   Panel("imp_psnr", f"IMP (Adam 1e-3, 10%/round)\n{cfg['imp_epochs']} epochs/round, PSNR (dB)")]
         if any("imp_tuned_psnr" in r for r in tables[stem]):
             panels.append(Panel("imp_tuned_psnr", "IMP tuned (lr, epochs/round chosen\non a validation split), PSNR (dB)"))
-        figs[stem] = grid_heatmap(tables[stem], panels, suptitle=no_signal_note(tables[stem]).lstrip("; ") or None)
+        figs[stem] = grid_heatmap(tables[stem], panels, suptitle=no_signal_note(tables[stem], sep="") or None)
     return figs

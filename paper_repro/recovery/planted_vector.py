@@ -100,5 +100,5 @@ def draw(tables, cfg):
     fig = grid_heatmap(rows, [
         Panel("psnr", f"vector IHT, {k} outputs, n={cfg['n']}\n{cfg['epochs']} epochs of {cfg['batch_size']}, PSNR (dB)"),
         Panel("imp_psnr", f"IMP (Adam 1e-3, 10%/round)\n{cfg['epochs']} epochs/round, PSNR (dB)")],
-        suptitle=no_signal_note(rows).lstrip("; ") or None)
+        suptitle=no_signal_note(rows, sep="") or None)
     return {"planted_vector": fig}

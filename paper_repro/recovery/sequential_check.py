@@ -186,8 +186,12 @@ def compute(cfg, run):
     print(f"{'case':<20} {'m':>4} {'s':>5} {'metric':<8} {'now':>9} {'before':>9} {'change':>8}")
     for r in rows:
         old = before.get((r["case"], r["m"], r["s"]))
-        same = r["value"] == old or (math.isnan(r["value"]) and math.isnan(old)) if old is not None else False
-        change = "" if old is None else "0" if same else f"{r['value'] - old:+8.2f}"
+        if old is None:
+            change = ""
+        elif r["value"] == old or math.isnan(r["value"]) and math.isnan(old):  # NaN: no PSNR before or now
+            change = "0"
+        else:
+            change = f"{r['value'] - old:+8.2f}"
         print(f"{r['case']:<20} {r['m']:>4} {r['s']:>5} {r['metric']:<8} {r['value']:>9.3f} "
               f"{'' if old is None else f'{old:9.3f}':>9} {change:>8}")
     return {STEM: rows, **({"sequential_diagnosis": _diagnosis_rows(cfg, run.seed)} if cfg["diagnosis"] else {})}
