@@ -130,14 +130,47 @@ def _tuned_rows(task, cfg, m, seed):
 
 def _joined_cell(iht, imp, tuned):
     """One width and seed's rows: IHT's, with IMP's and the tuned IMP's where they ran, and the memory
-    ratio where both measured peaks reach :data:`MEMORY_RESOLUTION` (below it: blank)."""
-    rows = []
-    for k, a in enumerate(iht):
-        row = {**a, **(imp[k] if imp else {}), **(tuned[k] if tuned else {})}
-        if imp and min(row["imp_bytes"], row["iht_bytes"]) >= MEMORY_RESOLUTION:
-            row["log10_mem_ratio"] = float(np.log10(row["imp_bytes"] / row["iht_bytes"]))
-        rows.append(row)
-    return rows
+    ratio (:func:`_with_ratio`)."""
+    return [_with_ratio({**a, **(imp[k] if imp else {}), **(tuned[k] if tuned else {})}) for k, a in enumerate(iht)]
+
+
+def _with_ratio(row):
+    """``row`` with ``log10_mem_ratio`` where IMP ran and both measured peaks reach
+    :data:`MEMORY_RESOLUTION` (else without it: blank)."""
+    row = dict(row)  # a ratio already there keeps its place among the columns
+    if row.get("imp_bytes") is not None and min(row["imp_bytes"], row["iht_bytes"]) >= MEMORY_RESOLUTION:
+        row["log10_mem_ratio"] = float(np.log10(row["imp_bytes"] / row["iht_bytes"]))
+    elif "log10_mem_ratio" in row:  # (a row read back from a CSV: blank)
+        row["log10_mem_ratio"] = None
+    return row
+
+
+#: the columns of a row that IHT's fit gives (:func:`_iht_rows`)
+IHT_COLUMNS = ("iht", "iht_nnz", "iht_bytes", "iht_est_bytes", "iht_seconds")
+
+
+def refit_iht(rows, jobs, progress=None):
+    """``rows`` of a grid (each naming its ``figure``) with IHT's columns computed again by this version
+    and IMP's kept: the way to bring a figure up to a change of IHT alone without its hours of IMP.
+
+    ``jobs``: ``(figure key, task, grid, seeds)`` as the figure's ``jobs`` gives them; every
+    (figure, m, seed) with rows is fitted again at each of its ``s``, measured as :func:`grids`
+    measures (a warm-up fit per task first, no torch run in the process). Returns the new rows, in
+    the order of ``rows``."""
+    out = [dict(r) for r in rows]
+    at = {(r["figure"], r["m"], r["s"], r["seed"]): i for i, r in enumerate(out)}
+    todo = [(key, task, grid, sorted({(r["m"], r["seed"]) for r in out if r["figure"] == key}))
+            for key, task, grid, _ in jobs]
+    with progress_bar(sum(len(c) for *_, c in todo), "IHT refitted", progress, leave=False) as bar:
+        for key, task, grid, cells in todo:
+            if cells:
+                warm_up(task, "iht", grid.get("batch_size"), grid.get("layers", 1))
+            for m, seed in cells:
+                for a in _iht_rows(task, grid, m, seed):
+                    i = at[(key, m, a["s"], seed)]
+                    out[i] = _with_ratio({**out[i], **{k: a[k] for k in IHT_COLUMNS}})
+                bar.update(1)
+    return out
 
 
 def sweep_grid_rows(rows, figure, task):

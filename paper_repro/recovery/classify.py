@@ -149,17 +149,23 @@ def _seeds(cfg, grid):
     return grid.get("seeds", cfg["seeds"])
 
 
-def compute(cfg, run):
-    """IHT and IMP per (task, m, s, seed); each row names its figure (a key of ``cfg["tasks"]``)."""
-    jobs, about = [], []
+def jobs(cfg, seed):
+    """``(figure key, task, grid, seeds)`` per task of ``cfg``, the run's ``seed`` added to the seeds."""
+    out = []
     for key, ((dataset, classes, per_class, per_class_test), grid) in cfg["tasks"].items():
         task = class_task(dataset, classes, per_class=per_class, per_class_test=per_class_test,
                           sample_major=grid.get("minibatch", False))
-        # what the figure says of the task, so that it can be drawn again from the CSV alone
-        about.append({"figure": key, "kind": task.kind, "n_train": len(task.y), "n_test": len(task.labels)})
-        jobs.append((task, grid, [run.seed + k for k in _seeds(cfg, grid)]))
-    done = grids(jobs, progress=run.progress, store=run.store("classify"))  # every IHT fit before the first IMP run
-    return {"classify": [dict(r, **a) for a, rows in zip(about, done) for r in rows]}
+        out.append((key, task, grid, [seed + k for k in _seeds(cfg, grid)]))
+    return out
+
+
+def compute(cfg, run):
+    """IHT and IMP per (task, m, s, seed); each row names its figure (a key of ``cfg["tasks"]``) and what
+    the figure says of the task, so that it can be drawn again from the CSV alone."""
+    todo = jobs(cfg, run.seed)
+    done = grids([j[1:] for j in todo], progress=run.progress, store=run.store("classify"))  # IHT before IMP
+    return {"classify": [dict(r, figure=key, kind=task.kind, n_train=len(task.y), n_test=len(task.labels))
+                         for (key, task, _, _), rows in zip(todo, done) for r in rows]}
 
 
 def derive(tables, cfg):

@@ -114,15 +114,21 @@ TABLES = ("inr",)
 DERIVED = ("inr_spread",)
 
 
-def compute(cfg, run):
-    """IHT and IMP per (image, m, s, seed); each row names its figure (a key of ``cfg["images"]``)."""
-    seed, jobs = run.seed, []
+def jobs(cfg, seed):
+    """``(figure key, task, grid, seeds)`` per image of ``cfg``, the run's ``seed`` added to the seeds."""
+    out = []
     for key, (source, sigma, grid) in cfg["images"].items():
         img = load_image(source)
         task = inr_task(img, d=1500, sigma=sigma, rng=seed, name=f"INR of {key} {img.shape}, sigma={sigma:g}")
-        jobs.append((task, grid, [seed + k for k in cfg["seeds"]]))
-    done = grids(jobs, progress=run.progress, store=run.store("inr"))  # every IHT fit before the first IMP run
-    return {"inr": [dict(r, figure=key) for key, rows in zip(cfg["images"], done) for r in rows]}
+        out.append((key, task, grid, [seed + k for k in cfg["seeds"]]))
+    return out
+
+
+def compute(cfg, run):
+    """IHT and IMP per (image, m, s, seed); each row names its figure (a key of ``cfg["images"]``)."""
+    todo = jobs(cfg, run.seed)
+    done = grids([j[1:] for j in todo], progress=run.progress, store=run.store("inr"))  # IHT before IMP
+    return {"inr": [dict(r, figure=j[0]) for j, rows in zip(todo, done) for r in rows]}
 
 
 def derive(tables, cfg):

@@ -44,9 +44,8 @@ class MinibatchIHTSolver(UnitRules, IHTSolver):
     period : int
     admission : {"halving", "all"}
         Sequential: how units enter the support at an update. ``"all"``: every unit the
-        thresholding picks (the published rule). ``"halving"`` (default): when the candidate's
-        network fits the batch worse than the current one and units enter, the step is retried
-        with half, a quarter, ... one and none of the entering units (none: the support's units
+        thresholding picks (the published rule). ``"halving"`` (default): when units enter, the step is
+        retried with half, a quarter, ... one and none of the entering units (none: the support's units
         grown from their own off-support gradient) and the best network on the batch is taken
         (:class:`~sparsecert.recovery.sequential.UnitRules`, judged on the batch;
         ``info["admission_retries"]``), twin units are merged (``info["merged_weights"]``), and

@@ -220,6 +220,30 @@ def test_grid_figures_redraw_from_their_csv(name, stem, tmp_path, monkeypatch):
     assert spread.exists()  # the derived summary is written again from the CSV
 
 
+@pytest.mark.parametrize("name,stem", [("classify", "classify"), ("inr", "inr")])
+def test_refit_iht_keeps_imp_and_refits_iht(name, stem, tmp_path):
+    """scripts/refit_iht.py on a micro run's CSV: IHT's columns fitted again by the same version give
+    the same scores (the fits are seeded), every other column (IMP's, the task's) is kept as it was,
+    the rows keep their order, and the record says what was amended."""
+    import json
+    import runpy
+
+    from sparsecert.io import read_csv
+
+    run(name, tmp_path, config="micro", executor="serial", progress=False)
+    csv_path, record = tmp_path / "recovery" / f"{stem}_micro.csv", tmp_path / "recovery" / f"{name}_micro.config.json"
+    before = read_csv(csv_path)
+    script = runpy.run_path(str(Path(__file__).parents[2] / "paper_repro/recovery/scripts/refit_iht.py"))
+    script["main"]([name, "micro", "--out", str(tmp_path)])
+    after = read_csv(csv_path)
+    assert len(after) == len(before)
+    for a, b in zip(before, after):
+        assert b["iht"] == pytest.approx(a["iht"], abs=1e-9)
+        assert {k: v for k, v in a.items() if not k.startswith(("iht", "log10"))} == \
+            {k: v for k, v in b.items() if not k.startswith(("iht", "log10"))}
+    assert "0 of the fits' scores moved" in json.loads(record.read_text())["amended"]
+
+
 def test_spread_summarises_seeds_and_says_who_leads_beyond_them():
     """Per (figure, m, s): mean and sample sd over the seeds of each method, and which one leads by
     more than the two sds together (and the tolerance); an exact fit (inf) leads any finite score;
