@@ -220,6 +220,7 @@ def test_grid_figures_redraw_from_their_csv(name, stem, tmp_path, monkeypatch):
     assert spread.exists()  # the derived summary is written again from the CSV
 
 
+@_SLOW
 @pytest.mark.parametrize("name,stem", [("classify", "classify"), ("inr", "inr")])
 def test_refit_iht_keeps_imp_and_refits_iht(name, stem, tmp_path):
     """scripts/refit_iht.py on a micro run's CSV: IHT's columns fitted again by the same version give
