@@ -25,19 +25,17 @@ from paper_repro.recovery._iht_imp import refit_iht
 from sparsecert import __version__
 from sparsecert.io import read_csv, write_csv
 
-TABLES = {"inr": "inr", "classify": "classify"}
-
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("figure", choices=sorted(TABLES))
+    ap.add_argument("figure", choices=("classify", "inr"))
     ap.add_argument("config")
     ap.add_argument("--figures", nargs="*", help="figure keys to refit (default: all of the configuration's)")
     ap.add_argument("--out", default="figures")
     args = ap.parse_args(argv)
     module = importlib.import_module(f"paper_repro.recovery.{args.figure}")
     root = Path(args.out) / "recovery"
-    csv_path = root / f"{TABLES[args.figure]}_{args.config}.csv"
+    csv_path = root / f"{module.TABLES[0]}_{args.config}.csv"  # the grid's table
     record_path = root / f"{args.figure}_{args.config}.config.json"
     record = json.loads(record_path.read_text())
     rows = read_csv(csv_path)
