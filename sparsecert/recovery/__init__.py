@@ -41,7 +41,7 @@ Methods
 """
 
 from .config import IHT, LOSSES, METHODS
-from .factored import FactoredIHTSolver
+from .factored import IDLE_SCORED, FactoredIHTSolver
 from .amp import amp, bernoulli_gaussian_posterior
 from .greedy import IHT_OMP_FIRST, IHT_PASSES, iht_omp, omp
 from .penalized import mcp_path
@@ -59,6 +59,7 @@ __all__ = [
     "METHODS",
     "STATUSES",
     "FactoredIHTSolver",
+    "IDLE_SCORED",
     "IHTSolver",
     "IterativeSolver",
     "MinibatchIHTSolver",
