@@ -5,7 +5,12 @@ in place from a sample-major X against the same steps on batches gathered from a
 Group ``factored-epoch``: n = 20,000 samples of d = 784 uniform pixels, k = 10 one-hot classes, m = 100,
 s = 2,000, cross-entropy, four batches of 5,000 (one epoch). Both layouts take the same iterates (a
 test holds them equal); each row's ``extra_info`` carries tracemalloc's peak of the epoch (bytes), the
-gathered batch being 31 MB. Run with ``make bench``; no timing is asserted, the note reports the ratios.
+gathered batch being 31 MB.
+
+Group ``factored-wide``: the same data and epoch at m = 1,000 (the paper's widest), the pass scoring at
+most 256 idle units for entry (the default, 0.4.14) against every idle unit every pass (``idle_scored=None``,
+the rule until 0.4.13, the baseline). Run with ``make bench``; no timing is asserted, the note reports the
+ratios.
 """
 
 import tracemalloc
@@ -39,3 +44,15 @@ def test_factored_minibatch_epoch(benchmark, data, layout):
     epoch()
     benchmark.extra_info["traced_peak_bytes"] = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
+
+
+@pytest.mark.parametrize("idle_scored", [256, None], ids=["window-256", "every-idle-unit"])
+def test_factored_wide_epoch(benchmark, data, idle_scored):
+    X, Y = np.ascontiguousarray(data[0]), data[1]
+    benchmark.group = "factored-wide"
+
+    def epoch():
+        return FactoredIHTSolver(X, Y, 1000, S, block=64, rng=0, loss="cross-entropy",
+                                 idle_scored=idle_scored).run_epochs(1, B)
+
+    benchmark.pedantic(epoch, rounds=2, warmup_rounds=1)
