@@ -145,7 +145,8 @@ class FactoredIHTSolver(IterativeSolver):
         Idle units (no weight in either layer) whose gradient a pass computes to choose the one that
         may enter (default :data:`IDLE_SCORED`, 256). With more idle units than that, each pass scores a
         window of ``idle_scored`` of them that moves on by as many the next pass, so every idle unit is
-        scored once in ``ceil(idle / idle_scored)`` passes; the units with weights are always scored.
+        scored once in ``ceil(idle / idle_scored)`` passes while the idle units stay the same; the units
+        with weights are always scored.
         The pass then costs what one of width ``units with weights + idle_scored`` does, whatever ``m``:
         at m = 1000 most of a pass went to scoring idle units for one entrant. ``None``: every idle
         unit, every pass (fits with at most ``idle_scored`` idle units, every one up to m = 256, are the
@@ -382,8 +383,8 @@ class FactoredIHTSolver(IterativeSolver):
                 if energy[b] > entrant[0]:
                     entrant = (float(energy[b]), (int(units[b]), gU[b].copy()))
                 gU[idle], gV[idle] = 0.0, 0.0
-            for u0, a, b in _runs(units):
-                for off, g in ((u0 * d, gU[a:b].ravel()), (m * d + u0 * k, gV[a:b].ravel())):
+            for u0, r0, r1 in _runs(units):
+                for off, g in ((u0 * d, gU[r0:r1].ravel()), (m * d + u0 * k, gV[r0:r1].ravel())):
                     # candidates ranked by their decrease in the metric: g^2 / D
                     top.push(g / np.sqrt(self._update_metric(off, g)), off)
                     lo, hi = np.searchsorted(idx, [off, off + g.size])
