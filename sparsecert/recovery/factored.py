@@ -345,13 +345,14 @@ class FactoredIHTSolver(IterativeSolver):
             V[idle] = self._draws(self.key + 1, units[idle], self.k) * self.scale
         return V
 
-    def _scored_units(self):
-        """The units whose gradient this pass computes (sorted): every unit with weights, and of the idle
-        ones (no weight) at most ``idle_scored``, a window over them that moves on by that many a pass."""
+    def _scored_units(self, t):
+        """The units whose gradient pass ``t`` (1, 2, ...) computes (sorted): every unit with weights, and of
+        the idle ones (no weight) at most ``idle_scored``, a window over them that moves on by that many a
+        pass."""
         busy = self.U.any(axis=1) | self.V.any(axis=1)
         idle = np.flatnonzero(~busy)
         if self.idle_scored is not None and idle.size > self.idle_scored:
-            busy[np.roll(idle, -((self._t - 1) * self.idle_scored % idle.size))[: self.idle_scored]] = True
+            busy[np.roll(idle, -((t - 1) * self.idle_scored % idle.size))[: self.idle_scored]] = True
             return np.flatnonzero(busy)
         return np.arange(self.m)
 
@@ -366,7 +367,7 @@ class FactoredIHTSolver(IterativeSolver):
         g_sup = np.zeros(idx.size)
         entrant = (0.0, None)  # (gradient energy, (unit, gU row)) of the best idle unit
         self._t += 1
-        scored = self._scored_units()
+        scored = self._scored_units(self._t)
         for b0 in range(0, scored.size, self.block):
             units = scored[b0 : b0 + self.block]
             own = U[units].any(axis=1)  # units whose pattern is their own
