@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import math
+from collections import Counter
 
 import numpy as np
 from sparsecert.plot import EXACT_DB, Panel, grid_heatmap, pyplot
@@ -263,6 +264,14 @@ def no_signal_note(rows, key="psnr", sep="; "):
     if any(isinstance(r.get(key), float) and math.isnan(r[key]) for r in rows):
         return sep + "a seed whose planted net outputs zero (nothing to recover) is left out, n/a where every one is"
     return ""
+
+
+def seed_count(rows):
+    """The figure's count of seeds, from its rows: "3 seed(s)", or "1-3 seeds a cell" where cells differ (a width
+    run on fewer seeds than the others)."""
+    per_cell = Counter((r.get("figure"), r["m"], r["s"]) for r in rows)
+    lo, hi = min(per_cell.values()), max(per_cell.values())
+    return f"{hi} seed(s)" if lo == hi else f"{lo}-{hi} seeds a cell"
 
 
 def task_figures(prefix, key, rows, spread_rows, *, lo, hi, percent, note):

@@ -44,7 +44,7 @@ from dataclasses import dataclass
 
 from .tasks import class_task
 from ..common import FigureConfig
-from ._iht_imp import by_figure, grids, spread, task_figures
+from ._iht_imp import by_figure, grids, seed_count, spread, task_figures
 
 
 @dataclass(frozen=True)
@@ -181,7 +181,7 @@ def draw(tables, cfg):
     for key, task_rows in by_figure(tables["classify"], cfg["tasks"]):
         r = task_rows[0]
         lo, hi = LIMITS[r["kind"]]
-        note = f" (n={r['n_train']} train / {r['n_test']} test, {len(_seeds(cfg, cfg['tasks'][key][1]))} seed(s))"
+        note = f" (n={r['n_train']} train / {r['n_test']} test, {seed_count(task_rows)})"
         figures.update(task_figures("classify", key, task_rows, tables["classify_spread"], lo=lo, hi=hi, percent=True,
                                     note=note))
     return figures

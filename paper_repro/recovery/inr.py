@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from sparsecert import data as D
 from .tasks import inr_task
 from ..common import FigureConfig
-from ._iht_imp import by_figure, grids, spread, task_figures
+from ._iht_imp import by_figure, grids, seed_count, spread, task_figures
 
 
 @dataclass(frozen=True)
@@ -142,5 +142,5 @@ def draw(tables, cfg):
     figures = {}
     for key, image_rows in by_figure(tables["inr"], cfg["images"]):
         figures.update(task_figures("inr", key, image_rows, tables["inr_spread"], lo=0, hi=50, percent=False,
-                                    note=f" ({len(cfg['seeds'])} seed(s))"))
+                                    note=f" ({seed_count(image_rows)})"))
     return figures

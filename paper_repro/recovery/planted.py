@@ -21,7 +21,7 @@ from sparsecert.planted import capacity
 from sparsecert.plot import Panel, grid_heatmap
 from sparsecert.sweep import run_sweep
 from ..common import FigureConfig
-from ._iht_imp import no_signal_note, spread, sweep_grid_rows, task_figures
+from ._iht_imp import no_signal_note, seed_count, spread, sweep_grid_rows, task_figures
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,7 @@ def draw(tables, cfg):
         for layers in cfg["layers"]:
             sel = [r for r in rows if r["figure"] == f"{layers}layer"]
             figs.update(task_figures("planted_mlp", f"{layers}layer", sel, tables["planted_mlp_spread"], lo=-20, hi=50,
-                                     percent=False, note=f" ({len(cfg['seeds'])} seed(s){no_signal_note(sel, 'iht')})"))
+                                     percent=False, note=f" ({seed_count(sel)}{no_signal_note(sel, 'iht')})"))
         return figs
     figs = {}
     for layers, stem in enumerate(TABLES, start=1):

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from sparsecert.plot import Panel, grid_heatmap
 from sparsecert.sweep import run_sweep
 from ..common import FigureConfig
-from ._iht_imp import no_signal_note, spread, sweep_grid_rows, task_figures
+from ._iht_imp import no_signal_note, seed_count, spread, sweep_grid_rows, task_figures
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,7 @@ def draw(tables, cfg):
         rows = _grid_rows(tables)
         return task_figures("planted", "vector", rows, tables["planted_vector_spread"], lo=-20, hi=50,
                             percent=False, note=f" ({cfg['epochs']} epochs of {cfg['batch_size']}, "
-                                                f"{len(cfg['seeds'])} seed(s){no_signal_note(rows, 'iht')})")
+                                                f"{seed_count(rows)}{no_signal_note(rows, 'iht')})")
     rows = tables["planted_vector"]
     k = rows[0]["k"] if rows else 10
     fig = grid_heatmap(rows, [

@@ -264,6 +264,17 @@ def test_spread_summarises_seeds_and_says_who_leads_beyond_them():
     assert "IHT in 2, IMP in 0, neither in 1" in fig.axes[0].get_title()
 
 
+def test_seed_count_is_read_from_the_rows_not_the_configuration():
+    """A figure's title counts the seeds its cells hold: one number where every (figure, m, s) has the
+    same, the range where a width was run on fewer seeds than the others."""
+    from paper_repro.recovery._iht_imp import seed_count
+
+    rows = [{"figure": "f", "m": m, "s": s, "seed": k} for m in (1, 2) for s in (5, 10) for k in range(3)]
+    assert seed_count(rows) == "3 seed(s)"
+    assert seed_count(rows + [{"figure": "f", "m": 4, "s": 5, "seed": 0}]) == "1-3 seeds a cell"
+    assert seed_count(rows + [{"figure": "g", "m": 1, "s": 5, "seed": 0}]) == "1-3 seeds a cell"
+
+
 def test_repro_records_the_configuration_beside_the_figures(tmp_path):
     """Each `sparsecert repro NAME` run leaves NAME[_CONFIG].config.json: the configuration's name
     and settings, the seed, the version and the files it drew."""
