@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import math
+import time
 from collections import Counter
 
 import numpy as np
@@ -35,10 +36,10 @@ def grid_rows(task, cfg, seeds, progress=None, store=None):
     default False), ``layers`` (hidden layers of width m, both methods; default 1),
     ``imp_batch_size`` and ``imp_ms`` (the widths IMP runs at; default every one); ``imp_tuned_ms``: the widths the tuned IMP (:func:`.tasks.fit_imp_tuned`) runs at
     too (default none; columns ``imp_tuned``, ``imp_tuned_lr``, ``imp_tuned_epochs``,
-    ``imp_tuned_seconds``). ``store``: a sweep store (path) that keeps each method's (m, seed) as it
-    finishes, so that an interrupted run resumes where it stopped (cells are
-    keyed by the task, the grid's settings and the package version; the tuned IMP's apart, so that
-    adding its widths computes only them).
+    ``imp_tuned_seconds``). ``store``: a sweep store (path) that keeps each IHT fit (m, s, seed)
+    and each IMP run (m, seed) as it finishes, so that an interrupted run resumes where it stopped (cells
+    are keyed by the task, the grid's settings and the package version; the tuned IMP's apart, so that
+    adding its widths computes only them; IHT's without ``ss``, so that adding a budget fits only it).
     """
     return grids([(task, cfg, seeds)], progress, store)[0]
 
@@ -57,10 +58,11 @@ def grids(jobs, progress=None, store=None):
         plans.append((task, cfg, cells, [c for c in cells if c[0] in imp_ms], [c for c in cells if c[0] in tuned_ms]))
     with contextlib.ExitStack() as stack:
         db = stack.enter_context(SweepStore(store)) if store is not None else None
-        bar = stack.enter_context(progress_bar(sum(len(c) + len(i) + len(t) for _, _, c, i, t in plans),
-                                               ", ".join(p[0].name for p in plans), progress, leave=False))
+        total = sum(len(c) * len(cfg["ss"]) + len(i) + len(t) for _, cfg, c, i, t in plans)
+        bar = stack.enter_context(progress_bar(total, ", ".join(p[0].name for p in plans), progress, leave=False))
         stored = [_Stored(db, task.name, cfg) for task, cfg, *_ in plans]
-        iht = [st.each("iht", cells, lambda m, seed, task=task, cfg=cfg: _iht_rows(task, cfg, m, seed),
+        iht = [st.each("iht", [(m, s, seed) for m, seed in cells for s in cfg["ss"]],
+                       lambda m, s, seed, task=task, cfg=cfg: [_iht_row(task, cfg, m, s, seed)],
                        lambda task=task, cfg=cfg: warm_up(task, "iht", cfg.get("batch_size"), cfg.get("layers", 1)), bar)
                for st, (task, cfg, cells, _, _) in zip(stored, plans)]
         imp = [st.each("imp", imp_cells, lambda m, seed, task=task, cfg=cfg: _imp_rows(task, cfg, m, seed),
@@ -68,13 +70,16 @@ def grids(jobs, progress=None, store=None):
                        bar) for st, (task, cfg, _, imp_cells, _) in zip(stored, plans)]
         tuned = [st.each("tuned", tuned_cells, lambda m, seed, task=task, cfg=cfg: _tuned_rows(task, cfg, m, seed), None,
                          bar) for st, (task, cfg, _, _, tuned_cells) in zip(stored, plans)]
-    return [[row for c in cells for row in _joined_cell(a[c], b.get(c), t.get(c))]
-            for (_, _, cells, _, _), a, b, t in zip(plans, iht, imp, tuned)]
+    return [[row for m, seed in cells
+             for row in _joined_cell([a[(m, s, seed)][0] for s in cfg["ss"]], b.get((m, seed)), t.get((m, seed)))]
+            for (_, cfg, cells, _, _), a, b, t in zip(plans, iht, imp, tuned)]
 
 
 class _Stored:
-    """Each method's rows per (m, seed) of one grid, from the sweep store where it holds them (keyed by the
-    task, the grid's settings and the package version), else computed (and stored as each finishes)."""
+    """Each method's rows per cell of one grid, from the sweep store where it holds them (keyed by the
+    task, the grid's settings and the package version), else computed (and stored as each finishes):
+    IHT's cells are single fits, ``(m, s, seed)``, so that an interrupt loses at most the fit in progress
+    and a budget added to ``ss`` computes only its fits; IMP's are ``(m, seed)``, one run read at every s."""
 
     def __init__(self, db, task_name, cfg):
         from sparsecert.store import canonical
@@ -84,33 +89,35 @@ class _Stored:
                          if k not in ("ms", "imp_ms", "imp_tuned_ms", "seeds")}
 
     def each(self, method, cells, compute, warm, bar):
-        """``{(m, seed): rows}`` of ``method`` on ``cells``; ``warm()`` before the first computed."""
+        """``{cell: rows}`` of ``method`` on ``cells``, tuples ``(m, seed)`` or ``(m, s, seed)`` (one fit per
+        s: the key holds that s and not the grid's ``ss``), each ``compute(*cell)`` unless stored;
+        ``warm()`` before the first computed."""
         name = f"{method}:{self.task_name}"
         done = {} if self.db is None else {(p, s): r["rows"] for p, s, r in self.db.cells(name)}
         out = {}
-        for m, seed in cells:
-            key = self.canonical({**self.settings, "m": m, "bytes": "measured"})
+        for cell in cells:
+            *at, seed = cell
+            settings = self.settings if len(at) == 1 else {k: v for k, v in self.settings.items() if k != "ss"}
+            key = self.canonical({**settings, **dict(zip(("m", "s"), at)), "bytes": "measured"})
             if (key, seed) not in done:
                 if warm is not None:  # compilation and first-use allocations are not a cell's
                     warm()
                     warm = None
-                done[(key, seed)] = compute(m, seed)
+                t0 = time.perf_counter()
+                done[(key, seed)] = compute(*cell)
                 if self.db is not None:
-                    self.db.put(name, key, seed, {"rows": done[(key, seed)]}, 0.0)
-            out[(m, seed)] = done[(key, seed)]
+                    self.db.put(name, key, seed, {"rows": done[(key, seed)]}, time.perf_counter() - t0)
+            out[cell] = done[(key, seed)]
             bar.update(1)
         return out
 
 
-def _iht_rows(task, cfg, m, seed):
-    """One IHT fit per s at width ``m``, its memory measured."""
-    rows = []
-    for s in cfg["ss"]:
-        a, peak = measured_bytes(fit_iht, task, m, s, epochs=cfg["epochs"], batch_size=cfg.get("batch_size"),
-                                 minibatch=cfg.get("minibatch", False), layers=cfg.get("layers", 1), rng=seed)
-        rows.append({"task": task.name, "metric": task.metric, "m": m, "s": s, "seed": seed, "iht": a["score"],
-                     "iht_nnz": a["nnz"], "iht_bytes": peak, "iht_est_bytes": a["bytes"], "iht_seconds": a["seconds"]})
-    return rows
+def _iht_row(task, cfg, m, s, seed):
+    """One IHT fit at width ``m`` and budget ``s``, its memory measured."""
+    a, peak = measured_bytes(fit_iht, task, m, s, epochs=cfg["epochs"], batch_size=cfg.get("batch_size"),
+                             minibatch=cfg.get("minibatch", False), layers=cfg.get("layers", 1), rng=seed)
+    return {"task": task.name, "metric": task.metric, "m": m, "s": s, "seed": seed, "iht": a["score"],
+            "iht_nnz": a["nnz"], "iht_bytes": peak, "iht_est_bytes": a["bytes"], "iht_seconds": a["seconds"]}
 
 
 def _imp_rows(task, cfg, m, seed):
@@ -146,7 +153,7 @@ def _with_ratio(row):
     return row
 
 
-#: the columns of a row that IHT's fit gives (:func:`_iht_rows`)
+#: the columns of a row that IHT's fit gives (:func:`_iht_row`)
 IHT_COLUMNS = ("iht", "iht_nnz", "iht_bytes", "iht_est_bytes", "iht_seconds")
 
 
@@ -155,21 +162,20 @@ def refit_iht(rows, jobs, progress=None):
     and IMP's kept: the way to bring a figure up to a change of IHT alone without its hours of IMP.
 
     ``jobs``: ``(figure key, task, grid, seeds)`` as the figure's ``jobs`` gives them; every
-    (figure, m, seed) with rows is fitted again at each of its ``s``, measured as :func:`grids`
+    (figure, m, s, seed) with a row is fitted again, measured as :func:`grids`
     measures (a warm-up fit per task first, no torch run in the process). Returns the new rows, in
     the order of ``rows``."""
     out = [dict(r) for r in rows]
     at = {(r["figure"], r["m"], r["s"], r["seed"]): i for i, r in enumerate(out)}
-    todo = [(key, task, grid, sorted({(r["m"], r["seed"]) for r in out if r["figure"] == key}))
+    todo = [(key, task, grid, sorted({(r["m"], r["s"], r["seed"]) for r in out if r["figure"] == key}))
             for key, task, grid, _ in jobs]
     with progress_bar(sum(len(c) for *_, c in todo), "IHT refitted", progress, leave=False) as bar:
         for key, task, grid, cells in todo:
             if cells:
                 warm_up(task, "iht", grid.get("batch_size"), grid.get("layers", 1))
-            for m, seed in cells:
-                for a in _iht_rows(task, grid, m, seed):
-                    i = at[(key, m, a["s"], seed)]
-                    out[i] = _with_ratio({**out[i], **{k: a[k] for k in IHT_COLUMNS}})
+            for m, s, seed in cells:
+                a, i = _iht_row(task, grid, m, s, seed), at[(key, m, s, seed)]
+                out[i] = _with_ratio({**out[i], **{k: a[k] for k in IHT_COLUMNS}})
                 bar.update(1)
     return out
 

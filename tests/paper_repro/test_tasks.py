@@ -232,10 +232,41 @@ def test_the_memory_panel_draws_only_ratios_above_the_instruments_resolution():
     assert titles[-1].startswith("memory, 0.4.0's estimates")
 
 
+def test_an_interrupted_grid_loses_only_the_fit_in_progress(tmp_path, monkeypatch):
+    """IHT's cells are single fits (m, s, seed): after an interrupt in the third fit a rerun computes the
+    fits not stored and no other, gives the rows of an uninterrupted run, and a budget added to ``ss``
+    costs only its own fits."""
+    from paper_repro.recovery import _iht_imp
+
+    monkeypatch.setattr(_iht_imp.importlib.util, "find_spec", lambda name: None)  # IHT only
+    t = tasks.class_task("digits", (0, 1), per_class=40)
+    grid, fit, calls = {"ms": (1, 2), "ss": (2, 5), "epochs": 3, "imp_epochs": 1}, _iht_imp.fit_iht, []
+
+    def counted(task, m, s, **k):
+        calls.append((m, s, k["rng"]))
+        if len(calls) == 3 and stop:
+            raise KeyboardInterrupt
+        return fit(task, m, s, **k)
+
+    monkeypatch.setattr(_iht_imp, "fit_iht", counted)
+    stop = True
+    with pytest.raises(KeyboardInterrupt):
+        _iht_imp.grid_rows(t, grid, [0], store=tmp_path / "g.sqlite")
+    stop, calls[:] = False, []
+    rows = _iht_imp.grid_rows(t, grid, [0], store=tmp_path / "g.sqlite")
+    assert calls == [(2, 2, 0), (2, 5, 0)]  # the two fits stored before the interrupt are read back
+    fresh = _iht_imp.grid_rows(t, grid, [0])
+    assert [{k: v for k, v in r.items() if k not in ("iht_bytes", "iht_seconds")} for r in rows] == \
+        [{k: v for k, v in r.items() if k not in ("iht_bytes", "iht_seconds")} for r in fresh]
+    calls[:] = []
+    wider = _iht_imp.grid_rows(t, {**grid, "ss": (2, 5, 10)}, [0], store=tmp_path / "g.sqlite")
+    assert calls == [(1, 10, 0), (2, 10, 0)] and [r["s"] for r in wider] == [2, 5, 10, 2, 5, 10]
+
+
 @pytest.mark.slow
 def test_a_grid_resumes_from_its_store_and_runs_imp_only_where_asked(tmp_path, monkeypatch):
-    """Each (m, seed) of a classify/INR grid is stored as it finishes: a rerun computes nothing and
-    gives the same rows; ``imp_ms`` names the widths IMP runs at (the other cells have IHT only)."""
+    """Each IHT fit and IMP run of a classify/INR grid is stored as it finishes: a rerun computes nothing
+    and gives the same rows; ``imp_ms`` names the widths IMP runs at (the other cells have IHT only)."""
     pytest.importorskip("torch")
     from paper_repro.recovery import _iht_imp
 
