@@ -105,8 +105,8 @@ MNIST5K_MULTICLASS = Config(seeds=(0,), tasks={"multiclass": MNIST5K_10})
 SEEDS3 = QUICK.replace(seeds=(0, 1, 2))
 #: Fig. 3's binary task at full size on Fashion-MNIST (T-shirt/top vs trouser, all 6,000 / 1,000 images of
 #: each class; Debian's dataset-fashion-mnist), the paper's grid and settings, 3 seeds. IMP runs on the
-#: cells of ``imp_ms`` only (hours a width on 2 cores; every width on a GPU). Resumable: each (m, seed)
-#: is stored in ``classify_fmnist.sqlite`` as it finishes.
+#: cells of ``imp_ms`` only (hours a width on 2 cores; every width on a GPU). Resumable: each IHT fit
+#: (m, s, seed) and IMP run (m, seed) is stored in ``classify_fmnist.sqlite`` as it finishes.
 FMNIST = Config(seeds=(0, 1, 2), tasks={"binary_fmnist": (("fashion-mnist", (0, 1), None, None),
                                                           {**BINARY, "imp_ms": (100,)})})
 #: Fig. 3's 10-class task at full size on Fashion-MNIST (all 60,000 / 10,000 images; the paper: 50,000 /

@@ -76,7 +76,7 @@ SEEDS3 = QUICK.replace(seeds=(0, 1, 2))
 #: Fig. 4 at full size on the MNIST stand-in: Fashion-MNIST test image 1000 (Debian's
 #: dataset-fashion-mnist), the paper's MNIST grid, 100 iterations / epochs, 3 seeds; IMP at m <= 100
 #: (at m = 200 about 7 minutes a seed on 2 cores; every width on a GPU), the tuned IMP at m = 10 and 50
-#: (12 runs of IMP each). Resumable per (m, seed).
+#: (12 runs of IMP each). Resumable per IHT fit (m, s, seed) and IMP run (m, seed).
 FMNIST = Config(seeds=(0, 1, 2), images={"fmnist": (("fashion-mnist", 1000),) + FULL["images"]["mnist"][1:2]
                                          + ({**FULL["images"]["mnist"][2], "imp_ms": (2, 5, 10, 20, 50, 100),
                                              "imp_tuned_ms": (10, 50)},)})
