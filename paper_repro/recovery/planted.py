@@ -57,9 +57,9 @@ SEEDS3 = QUICK.replace(seeds=(0, 1, 2))
 TUNED = SEEDS3.replace(imp_tuned=True, layers=(1,))
 #: Fig. 1 at the paper's size on 2 cores: the paper's grid at n = 50,000, 3 seeds, one hidden layer at
 #: every width (IHT: 4 s a cell at m = 100, 40 s at m = 1000), two at every width too (m = 1000: up to 3
-#: minutes a cell); IMP (torch, full batch, 25 s a cell at m = 10 on one core, minutes from m = 100) at
-#: m = 10. Wider IMP waits for a GPU.
-PAPER = FULL.replace(imp_ms=(10,), measure=True)
+#: minutes a cell); IMP (torch, full batch) at m = 10 (5-47 s a cell on one core) and m = 100 (1-4 minutes).
+#: Wider IMP waits for a GPU.
+PAPER = FULL.replace(imp_ms=(10, 100), measure=True)
 CONFIGS = {"micro": MICRO, "quick": QUICK, "seeds3": SEEDS3, "tuned": TUNED, "full": FULL, "paper": PAPER}
 
 
