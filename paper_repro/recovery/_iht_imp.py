@@ -87,6 +87,7 @@ class _Stored:
         self.db, self.task_name, self.canonical = db, task_name, canonical
         self.settings = {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.items()
                          if k not in ("ms", "imp_ms", "imp_tuned_ms", "seeds")}
+        self.fit_settings = {k: v for k, v in self.settings.items() if k != "ss"}  # a single fit's: its s alone
 
     def each(self, method, cells, compute, warm, bar):
         """``{cell: rows}`` of ``method`` on ``cells``, tuples ``(m, seed)`` or ``(m, s, seed)`` (one fit per
@@ -97,7 +98,7 @@ class _Stored:
         out = {}
         for cell in cells:
             *at, seed = cell
-            settings = self.settings if len(at) == 1 else {k: v for k, v in self.settings.items() if k != "ss"}
+            settings = self.settings if len(at) == 1 else self.fit_settings
             key = self.canonical({**settings, **dict(zip(("m", "s"), at)), "bytes": "measured"})
             if (key, seed) not in done:
                 if warm is not None:  # compilation and first-use allocations are not a cell's
