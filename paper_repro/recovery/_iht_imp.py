@@ -24,8 +24,10 @@ def grid_rows(task, cfg, seeds, progress=None, store=None):
     growth of the resident set at the fit's peak over what the data already held, after a warm-up
     fit of each method in this process): ``iht_bytes`` and ``imp_bytes`` (IMP's for the one run
     that every ``s`` of a width is read from); the former figures' numbers stay beside them as
-    cross-checks: ``iht_est_bytes`` (the solver's own estimate plus 16 bytes a weight) and
-    ``imp_formula_bytes`` (24 bytes a weight plus a batch of activations). Every IHT fit of the grid
+    cross-checks: ``iht_est_bytes`` (the solver's own estimate plus 16 bytes a weight), broken down by
+    part in ``iht_<part>_bytes`` (the scalar fit's ``pass``, ``cache``, ``restricted``, ``vectors``; the
+    factored fit's ``dense``, ``residual``, ``tiles``, ``batch``, ``candidates``; both ``weights``: see
+    :func:`.tasks.fit_iht`), and ``imp_formula_bytes`` (24 bytes a weight plus a batch of activations). Every IHT fit of the grid
     runs before the first torch run of the process: after one, the resident set of an IHT fit grows
     by 1-3 MB more than IHT allocates (``scripts/inr_memory_breakdown.py``), the process's state and
     not the fit's.
@@ -118,7 +120,8 @@ def _iht_row(task, cfg, m, s, seed):
     a, peak = measured_bytes(fit_iht, task, m, s, epochs=cfg["epochs"], batch_size=cfg.get("batch_size"),
                              minibatch=cfg.get("minibatch", False), layers=cfg.get("layers", 1), rng=seed)
     return {"task": task.name, "metric": task.metric, "m": m, "s": s, "seed": seed, "iht": a["score"],
-            "iht_nnz": a["nnz"], "iht_bytes": peak, "iht_est_bytes": a["bytes"], "iht_seconds": a["seconds"]}
+            "iht_nnz": a["nnz"], "iht_bytes": peak, "iht_est_bytes": a["bytes"], "iht_seconds": a["seconds"],
+            **{f"iht_{part}_bytes": v for part, v in a["memory_parts"].items()}}
 
 
 def _imp_rows(task, cfg, m, seed):
@@ -154,9 +157,6 @@ def _with_ratio(row):
     return row
 
 
-#: the columns of a row that IHT's fit gives (:func:`_iht_row`)
-IHT_COLUMNS = ("iht", "iht_nnz", "iht_bytes", "iht_est_bytes", "iht_seconds")
-
 
 def refit_iht(rows, jobs, progress=None):
     """``rows`` of a grid (each naming its ``figure``) with IHT's columns computed again by this version
@@ -176,7 +176,7 @@ def refit_iht(rows, jobs, progress=None):
                 warm_up(task, "iht", grid.get("batch_size"), grid.get("layers", 1))
             for m, s, seed in cells:
                 a, i = _iht_row(task, grid, m, s, seed), at[(key, m, s, seed)]
-                out[i] = _with_ratio({**out[i], **{k: a[k] for k in IHT_COLUMNS}})
+                out[i] = _with_ratio({**out[i], **{k: v for k, v in a.items() if k.startswith("iht")}})
                 bar.update(1)
     return out
 

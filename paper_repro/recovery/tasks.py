@@ -242,7 +242,8 @@ def fit_iht(task, m, s, *, epochs=15, batch_size=None, block=None, minibatch=Fal
     dict with ``net`` (the fitted network), ``score`` (:meth:`Task.score`
     on ``X_test``), ``s_eff``, ``nnz``, ``n_iter`` (IHT iterations),
     ``bytes`` (solver's peak working memory plus 16 bytes per kept weight,
-    value and index) and ``seconds``.
+    value and index), ``memory_parts`` (``bytes`` by part: the solver's ``info["memory_parts"]`` at
+    its peak, of the layer with the largest, and ``weights``) and ``seconds``.
     """
     from sparsecert import IHT, Minibatch, fit
 
@@ -264,11 +265,13 @@ def fit_iht(task, m, s, *, epochs=15, batch_size=None, block=None, minibatch=Fal
         net, res = fit(task.X, task.y, m=m, s=s_eff, solver=IHT(inner_iter=10, max_iter=epochs, block=block),
                        batches=Minibatch(batch_size, epochs) if batch_size else None, layers=layers,
                        output_sign="positive", rng=rng, progress=False)
-    parts = res if isinstance(res, list) else [res]  # one result per layer
-    nnz = sum(int(r.w.nnz) for r in parts)
+    layer_results = res if isinstance(res, list) else [res]
+    nnz = sum(int(r.w.nnz) for r in layer_results)
+    top = max(layer_results, key=lambda r: r.peak_memory)  # the layer whose working set is the largest
     return {"net": net, "score": task.score(net.forward(task.X_test)), "s_eff": s_eff, "nnz": nnz,
-            "n_iter": sum(int(r.n_iter) for r in parts),
-            "bytes": max(int(r.peak_memory) for r in parts) + 16 * nnz, "seconds": time.perf_counter() - t0}
+            "n_iter": sum(int(r.n_iter) for r in layer_results), "bytes": int(top.peak_memory) + 16 * nnz,
+            "memory_parts": {**top.info.get("memory_parts", {}), "weights": 16 * nnz},
+            "seconds": time.perf_counter() - t0}
 
 
 def fit_imp(task, m, ss, *, epochs=15, batch_size=None, rate=0.1, lr=1e-3, layers=1, rng=0, progress=None):

@@ -216,7 +216,7 @@ class FactoredIHTSolver(IterativeSolver):
         self.loss0 = 0.5 * _sumsq(self.Y) if self.loss_name == "squared" else float((self.Y * np.log(k)).sum())
         self.R, self.loss = self._fit(self.U, self.V)
         self.ynorm = norm(self.Y)
-        self.mu, self.peak_memory, self._since_exact = 1.0 / self.shape[0], 0, 0
+        self.mu, self.peak_memory, self.peak_parts, self._since_exact = 1.0 / self.shape[0], 0, {}, 0
         # running mean of g^2 (precondition), pass count, metric floor; last iterate (momentum)
         self._sq = np.zeros(m * (d + k)) if self.precondition else None
         self._t, self._floor, self._prev, self._since_restart = 0, np.finfo(float).tiny, None, 0
@@ -390,8 +390,9 @@ class FactoredIHTSolver(IterativeSolver):
                     top.push(g / np.sqrt(self._update_metric(off, g)), off)
                     lo, hi = np.searchsorted(idx, [off, off + g.size])
                     g_sup[lo:hi] = g[idx[lo:hi] - off]
-            tiles = 2 * Z.shape[0] * Z.shape[1]  # Z and P
-            self.peak_memory = max(self.peak_memory, 8 * (tiles + gU.size + gV.size) + top.nbytes)
+            rows = Z.shape[0]  # the working set by the parts of memory_parts: Z and P, gU and gV, the candidates
+            self._note_memory({**self.memory_parts(None if rows == self.shape[0] else rows),
+                               "tiles": 8 * (2 * Z.size + gU.size + gV.size), "candidates": top.nbytes})
         return top, g_sup, entrant
 
     def _step(self):

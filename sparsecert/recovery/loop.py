@@ -28,7 +28,8 @@ class IterativeSolver:
     :meth:`solve`. A solver defines ``setup``, ``_step`` (one iteration, returning ``(mu,
     same_support, ||w_new - w||)``), ``rel_residual``, ``exact_residual`` and the state ``S``, ``wS``,
     ``shape``, ``s``, ``method``, ``ynorm``, ``n_iter``, ``residuals``, ``steps``, ``status``,
-    ``peak_memory``, ``t_start`` and ``_since_exact`` (steps since the residual was exact).
+    ``peak_memory`` (with its parts ``peak_parts``, counted by :meth:`_note_memory`), ``t_start`` and
+    ``_since_exact`` (steps since the residual was exact).
     :class:`IHTSolver` and :class:`~sparsecert.recovery.FactoredIHTSolver` are its siblings.
     """
 
@@ -45,6 +46,7 @@ class IterativeSolver:
     residuals: list
     steps: list
     peak_memory: int
+    peak_parts: dict
     t_start: float
     _since_exact: int
 
@@ -69,6 +71,13 @@ class IterativeSolver:
 
     def _step(self):
         raise NotImplementedError
+
+    def _note_memory(self, parts: dict) -> None:
+        """Count a working set held at once, by parts (bytes): the largest is ``peak_memory``, its parts
+        ``peak_parts`` (the result's ``info["memory_parts"]``)."""
+        total = int(sum(parts.values()))
+        if total > self.peak_memory:
+            self.peak_memory, self.peak_parts = total, {k: int(v) for k, v in parts.items()}
 
     @property
     def w(self) -> SparseVector:
@@ -171,7 +180,8 @@ class IterativeSolver:
             time=time.perf_counter() - self.t_start,
             peak_memory=int(self.peak_memory),
             method=self.method,
-            info={"n": n, "N": N, "s": self.s, **info},
+            info={"n": n, "N": N, "s": self.s, **({"memory_parts": dict(self.peak_parts)} if self.peak_parts else {}),
+                  **info},
         )
 
     def solve(

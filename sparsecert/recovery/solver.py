@@ -117,7 +117,7 @@ class IHTSolver(IterativeSolver):
         else:
             self.S, self.wS = hard_threshold(w0.indices, w0.values.astype(A.dtype) * self.y_scale, self.s)
         self.cache = A.make_cache()
-        self.peak_memory = 0
+        self.peak_memory, self.peak_parts = 0, {}
         self.refresh()
         self.n_iter, self.status = 0, "max_iter"
         self.residuals: list[float] = [self.rel_residual]
@@ -230,8 +230,9 @@ class IHTSolver(IterativeSolver):
             return np.nan, False, np.inf
         A = self.A
         n = A.shape[0]
-        vec_bytes = 4 * n * A.dtype.itemsize + 12 * (2 * self.s) * 8
-        self.peak_memory = max(self.peak_memory, A.pass_nbytes + A.cache_nbytes(self.cache) + cand.work + vec_bytes)
+        # the pass's buffers, the kept masks, the restricted products and the vectors (residuals, candidates, iterate)
+        self._note_memory({"pass": A.pass_nbytes, "cache": A.cache_nbytes(self.cache), "restricted": cand.work,
+                           "vectors": 4 * n * A.dtype.itemsize + 12 * (2 * self.s) * 8})
         self._since_exact = self._since_exact + 1 if cand.recurrence else 0
         same = cand.same
         dw = norm(cand.wS - self.wS) if same else np.inf
@@ -271,7 +272,7 @@ class IHTSolver(IterativeSolver):
         self.residuals.extend(res[1:].tolist())
         self.steps.extend(steps.tolist())
         # the kernel's arrays: a gradient and the candidates (3 N), two copies of the support's columns
-        self.peak_memory = max(self.peak_memory, 8 * (3 * N + 2 * n * self.s + 4 * n + 12 * self.s))
+        self._note_memory({"restricted": 8 * 2 * n * self.s, "vectors": 8 * (3 * N + 4 * n + 12 * self.s)})
         return code, made
 
     def splice(self, k_max: int = 2, max_rounds: int = 100) -> int:

@@ -209,6 +209,11 @@ def test_grid_without_torch_draws_iht_only(tmp_path, monkeypatch):
     t = tasks.class_task("digits", (0, 1), per_class=40)
     rows = _iht_imp.grid_rows(t, {"ms": (1, 2), "ss": (2, 5), "epochs": 5, "imp_epochs": 1}, [0])
     assert len(rows) == 4 and all("imp" not in r for r in rows)
+    for r in rows:  # IHT's estimate by part: its working set at the peak and the kept weights, 16 bytes each
+        parts = {k: v for k, v in r.items() if k.startswith("iht_") and k.endswith("_bytes") and k[4:-6] not in
+                 ("est", "")}
+        assert set(parts) == {f"iht_{p}_bytes" for p in ("pass", "cache", "restricted", "vectors", "weights")}
+        assert sum(parts.values()) == r["iht_est_bytes"] and r["iht_weights_bytes"] == 16 * r["iht_nnz"]
     fig = _iht_imp.heatmaps(rows, lo=50, hi=100, percent=True)
     assert len(fig.axes) == 2  # the IHT panel and its colour bar: no IMP or memory panels
 

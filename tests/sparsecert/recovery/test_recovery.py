@@ -186,6 +186,30 @@ def test_solver_template_setup_step_finalize():
     assert sc.IHTSolver(q.A, np.zeros(120), 6).solve().status in sc.STATUSES
 
 
+def test_memory_parts_add_up_to_the_peak():
+    """``info["memory_parts"]`` is the largest working set a run held, by part: the parts sum to
+    ``peak_memory``, for the streamed scalar solver (pass buffers, kept masks, restricted products,
+    vectors), the compiled dense loop and the factored fit (whose dense part is the two layers and the
+    metric, 3 m (d + k) floats, and whose batch part is the gathered rows of a feature-major X)."""
+    from sparsecert.recovery.factored import FactoredIHTSolver
+
+    p = sc.planted_relu(600, 8, 12, 24, rng=1)
+    streamed = sc.SequentialIHTSolver(sc.ReluPatternOperator(p.X, 12, rng=2), p.y, 24, method="aiht").solve(max_iter=5)
+    A = np.random.default_rng(3).standard_normal((120, 400)) / np.sqrt(120)
+    compiled = sc.IHTSolver(sc.DenseOperator(A), A[:, :6] @ np.ones(6), 6, method="niht")
+    assert compiled.dense_kernel()
+    dense = compiled.solve(max_iter=50)
+    rng = np.random.default_rng(0)
+    X, Y = np.asfortranarray(rng.standard_normal((400, 30))), np.eye(3)[rng.integers(0, 3, 400)]
+    factored = FactoredIHTSolver(X, Y, 5, 40, rng=0, loss="cross-entropy", precondition=True).setup()
+    factored.run_epochs(2, 100)
+    for res, names in ((streamed, {"pass", "cache", "restricted", "vectors"}), (dense, {"restricted", "vectors"}),
+                       (factored.finalize(), {"dense", "residual", "tiles", "batch", "candidates"})):
+        parts = res.info["memory_parts"]
+        assert set(parts) == names and sum(parts.values()) == res.peak_memory > 0
+    assert parts["dense"] == 8 * 3 * 5 * (30 + 3) and parts["batch"] == 8 * 100 * 30
+
+
 def test_sequential_solver_reports_the_best_network():
     """SequentialIHTSolver: the result is the best network seen (its residual, recomputed
     exactly from the model, is the smallest network residual of the run); memory_usage()
