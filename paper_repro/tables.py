@@ -2,7 +2,8 @@
 (``paper_repro/<paper>/README.md``) quote.
 
 ``python -m paper_repro.tables [--figures DIR] [TABLE ...]`` prints the named tables (all by
-default) from the CSVs under ``DIR`` (default ``figures``); :func:`mean_sd` is the one reduction.
+default) from the CSVs under ``DIR`` (default ``figures``); :func:`mean_sd` is the one reduction, and
+:func:`memory_parts` the medians of a grid's memory columns per width.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import numpy as np
 
 from sparsecert.io import read_csv
 
-__all__ = ["mean_sd", "compare", "ahead", "markdown", "table", "TABLES", "main"]
+__all__ = ["mean_sd", "compare", "ahead", "markdown", "memory_parts", "table", "TABLES", "MEMORY_TABLES", "main"]
 
 
 def mean_sd(rows: Iterable[dict], by: Sequence[str], values: Sequence[str]) -> list[dict]:
@@ -154,9 +155,46 @@ TABLES: dict[str, tuple] = {
             ("accuracy", "saved_fraction"), 3, None),
 }
 
+#: Table name -> the CSV of a grid of Figs. 3-5 whose :func:`memory_parts` it is
+MEMORY_TABLES: dict[str, str] = {
+    "recovery-classify-fmnist-memory": "recovery/classify_fmnist.csv",
+    "recovery-inr-fmnist-memory": "recovery/inr_fmnist.csv",
+    "recovery-inr-fmnist2-memory": "recovery/inr_fmnist2.csv",
+    "recovery-inr-photo32-memory": "recovery/inr_photo32.csv",
+}
+
+
+def memory_parts(rows: Iterable[dict]) -> str:
+    """Per figure and width ``m``, the medians over its budgets and seeds (MB) of IHT's measured
+    peak (``iht_bytes``), its estimate (``iht_est_bytes``) and the estimate's parts
+    (``iht_<part>_bytes``), of IMP's measured peak (``imp_bytes``, where IMP ran) and of IMP / IHT
+    per fit, as a Markdown table (``-``: no value)."""
+    rows = list(rows)
+    parts = [k for k in dict.fromkeys(k for r in rows for k in r)
+             if k.startswith("iht_") and k.endswith("_bytes") and k not in ("iht_bytes", "iht_est_bytes")]
+    names = {"iht_bytes": "IHT measured", "iht_est_bytes": "IHT estimate", **{k: k[4:-6] for k in parts},
+             "imp_bytes": "IMP measured"}
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r.get("figure", ""), r["m"]), []).append(r)
+    head = ["figure", "m", "fits", *names, "IMP / IHT"]
+    lines = ["| " + " | ".join([*head[:3], *names.values(), head[-1]]) + " |", "|" + " --- |" * len(head)]
+    for (figure, m), members in groups.items():
+        cells = []
+        for c in names:
+            x = [float(r[c]) for r in members if r.get(c) not in (None, "")]
+            cells.append(f"{np.median(x) / 1e6:.2f}" if x else "-")
+        ratios = [r["imp_bytes"] / r["iht_bytes"] for r in members if r.get("imp_bytes") not in (None, "") and r["iht_bytes"]]
+        cells.append(f"{np.median(ratios):.1f}" if ratios else "-")
+        lines.append("| " + " | ".join([str(figure), str(m), str(len(members)), *cells]) + " |")
+    return "\n".join(lines)
+
 
 def table(name: str, figures: str | Path = "figures") -> str:
-    """The Markdown table ``name`` (a key of :data:`TABLES`) from the CSVs under ``figures``."""
+    """The Markdown table ``name`` (a key of :data:`TABLES` or :data:`MEMORY_TABLES`) from the CSVs under
+    ``figures``."""
+    if name in MEMORY_TABLES:
+        return memory_parts(read_csv(Path(figures) / MEMORY_TABLES[name]))
     csv, keep, by, values, digits, comparing = TABLES[name]
     rows = [r for r in read_csv(Path(figures) / csv) if keep is None or keep(r)]
     for r in rows:  # a fraction read back as a float prints as it was written
@@ -178,13 +216,14 @@ def table(name: str, figures: str | Path = "figures") -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m paper_repro.tables", description=__doc__.split("\n\n")[0])
-    parser.add_argument("tables", nargs="*", metavar="TABLE", help=f"any of {', '.join(sorted(TABLES))} (default: all)")
+    names = sorted({**TABLES, **MEMORY_TABLES})
+    parser.add_argument("tables", nargs="*", metavar="TABLE", help=f"any of {', '.join(names)} (default: all)")
     parser.add_argument("--figures", default="figures", help="the figures folder (default: figures)")
     args = parser.parse_args(argv)
-    unknown = sorted(set(args.tables) - set(TABLES))
+    unknown = sorted(set(args.tables) - set(names))
     if unknown:
-        parser.error(f"no table {', '.join(unknown)}; the tables are {', '.join(sorted(TABLES))}")
-    for name in args.tables or sorted(TABLES):
+        parser.error(f"no table {', '.join(unknown)}; the tables are {', '.join(names)}")
+    for name in args.tables or names:
         print(f"### {name}\n\n{table(name, args.figures)}\n")
     return 0
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from paper_repro.tables import TABLES, compare, mean_sd, table
+from paper_repro.tables import MEMORY_TABLES, TABLES, compare, mean_sd, memory_parts, table
 
 ROWS = [{"m": 1, "s": 2, "iht": 10.0, "imp": 4.0}, {"m": 1, "s": 2, "iht": 14.0, "imp": 6.0},
         {"m": 2, "s": 2, "iht": math.inf, "imp": 5.0}, {"m": 2, "s": 2, "iht": math.inf, "imp": ""},
@@ -42,7 +42,19 @@ def test_compare_counts_only_differences_beyond_the_spread():
     assert summary["cells"] == 3 and summary["imp_median"] == 5.0 and summary["iht_ahead"] == 2
 
 
-@pytest.mark.parametrize("name", sorted(TABLES))
+def test_memory_parts_are_medians_per_width_in_mb():
+    """Width 10: IHT 1, 2, 4 MB -> 2; its parts 1.5 and 0.5 MB; IMP 20 MB where it ran (two fits), the
+    ratios 20 and 10 -> 15. Width 20 has no IMP and no parts: '-'."""
+    rows = [{"figure": "f", "m": 10, "iht_bytes": b * 1e6, "iht_est_bytes": 2e6, "iht_pass_bytes": 1.5e6,
+             "iht_weights_bytes": 5e5, "imp_bytes": imp} for b, imp in ((1, 20e6), (2, 20e6), (4, None))]
+    rows.append({"figure": "f", "m": 20, "iht_bytes": 3e6, "iht_est_bytes": 1e6})
+    head, rule, ten, twenty = memory_parts(rows).splitlines()
+    assert head == "| figure | m | fits | IHT measured | IHT estimate | pass | weights | IMP measured | IMP / IHT |"
+    assert ten == "| f | 10 | 3 | 2.00 | 2.00 | 1.50 | 0.50 | 20.00 | 15.0 |"
+    assert twenty == "| f | 20 | 1 | 3.00 | 1.00 | - | - | - | - |"
+
+
+@pytest.mark.parametrize("name", sorted({**TABLES, **MEMORY_TABLES}))
 def test_every_page_table_reads_its_committed_csv(name):
     text = table(name)
     assert text.startswith("| ") and text.count("\n") >= 2
