@@ -24,10 +24,11 @@ def grid_rows(task, cfg, seeds, progress=None, store=None):
     growth of the resident set at the fit's peak over what the data already held, after a warm-up
     fit of each method in this process): ``iht_bytes`` and ``imp_bytes`` (IMP's for the one run
     that every ``s`` of a width is read from); the former figures' numbers stay beside them as
-    cross-checks: ``iht_est_bytes`` (the solver's own estimate plus 16 bytes a weight), broken down by
-    part in ``iht_<part>_bytes`` (the scalar fit's ``pass``, ``cache``, ``restricted``, ``vectors``; the
-    factored fit's ``dense``, ``residual``, ``tiles``, ``batch``, ``candidates``; both ``weights``: see
-    :func:`.tasks.fit_iht`), and ``imp_formula_bytes`` (24 bytes a weight plus a batch of activations). Every IHT fit of the grid
+    cross-checks: ``iht_est_bytes`` (the solver's own estimate plus the returned network's arrays),
+    broken down by part in ``iht_<part>_bytes`` (the scalar fit's ``pass``, ``cache``, ``restricted``,
+    ``vectors``; the factored fit's ``dense``, ``residual``, ``tiles``, ``batch``, ``candidates``; both
+    ``net``: see :func:`.tasks.fit_iht`), and ``imp_formula_bytes`` (24 bytes a weight plus a batch of
+    activations). Until 0.4.15 ``iht_est_bytes`` counted 16 bytes a kept weight for the network. Every IHT fit of the grid
     runs before the first torch run of the process: after one, the resident set of an IHT fit grows
     by 1-3 MB more than IHT allocates (``scripts/inr_memory_breakdown.py``), the process's state and
     not the fit's.

@@ -241,9 +241,10 @@ def fit_iht(task, m, s, *, epochs=15, batch_size=None, block=None, minibatch=Fal
     -------
     dict with ``net`` (the fitted network), ``score`` (:meth:`Task.score`
     on ``X_test``), ``s_eff``, ``nnz``, ``n_iter`` (IHT iterations),
-    ``bytes`` (solver's peak working memory plus 16 bytes per kept weight,
-    value and index), ``memory_parts`` (``bytes`` by part: the solver's ``info["memory_parts"]`` at
-    its peak, of the layer with the largest, and ``weights``) and ``seconds``.
+    ``bytes`` (the solver's peak working memory plus the returned network's arrays, which
+    :class:`~sparsecert.nn.ReLUNet` holds dense: m (d + 1) floats a layer, its zero units too),
+    ``memory_parts`` (``bytes`` by part: the solver's ``info["memory_parts"]`` at its peak, of the
+    layer with the largest, and ``net``) and ``seconds``.
     """
     from sparsecert import IHT, Minibatch, fit
 
@@ -269,8 +270,8 @@ def fit_iht(task, m, s, *, epochs=15, batch_size=None, block=None, minibatch=Fal
     nnz = sum(int(r.w.nnz) for r in layer_results)
     top = max(layer_results, key=lambda r: r.peak_memory)  # the layer whose working set is the largest
     return {"net": net, "score": task.score(net.forward(task.X_test)), "s_eff": s_eff, "nnz": nnz,
-            "n_iter": sum(int(r.n_iter) for r in layer_results), "bytes": int(top.peak_memory) + 16 * nnz,
-            "memory_parts": {**top.info.get("memory_parts", {}), "weights": 16 * nnz},
+            "n_iter": sum(int(r.n_iter) for r in layer_results), "bytes": int(top.peak_memory) + net.nbytes,
+            "memory_parts": {**top.info.get("memory_parts", {}), "net": net.nbytes},
             "seconds": time.perf_counter() - t0}
 
 

@@ -116,7 +116,7 @@ def test_fit_iht_counts_and_scores():
     assert out["nnz"] <= 20 and out["net"].fused_weights().nnz == out["nnz"]
     assert out["score"] == t.score(out["net"].forward(t.X_test))
     assert out["score"] > max(np.mean(t.labels), 1 - np.mean(t.labels))  # beats the majority class
-    assert out["bytes"] >= 16 * out["nnz"]
+    assert out["bytes"] >= out["net"].nbytes == 8 * 5 * (t.X.shape[1] + 1)  # the network held dense
     big = tasks.fit_iht(t, 1, 10_000, epochs=3)  # s above m d is capped
     assert big["s_eff"] == 64
     multi = tasks.class_task("digits")
@@ -209,11 +209,11 @@ def test_grid_without_torch_draws_iht_only(tmp_path, monkeypatch):
     t = tasks.class_task("digits", (0, 1), per_class=40)
     rows = _iht_imp.grid_rows(t, {"ms": (1, 2), "ss": (2, 5), "epochs": 5, "imp_epochs": 1}, [0])
     assert len(rows) == 4 and all("imp" not in r for r in rows)
-    for r in rows:  # IHT's estimate by part: its working set at the peak and the kept weights, 16 bytes each
+    for r in rows:  # IHT's estimate by part: its working set at the peak and the network returned, dense
         parts = {k: v for k, v in r.items() if k.startswith("iht_") and k.endswith("_bytes") and k[4:-6] not in
                  ("est", "")}
-        assert set(parts) == {f"iht_{p}_bytes" for p in ("pass", "cache", "restricted", "vectors", "weights")}
-        assert sum(parts.values()) == r["iht_est_bytes"] and r["iht_weights_bytes"] == 16 * r["iht_nnz"]
+        assert set(parts) == {f"iht_{p}_bytes" for p in ("pass", "cache", "restricted", "vectors", "net")}
+        assert sum(parts.values()) == r["iht_est_bytes"] and r["iht_net_bytes"] == 8 * r["m"] * (t.X.shape[1] + 1)
     fig = _iht_imp.heatmaps(rows, lo=50, hi=100, percent=True)
     assert len(fig.axes) == 2  # the IHT panel and its colour bar: no IMP or memory panels
 
