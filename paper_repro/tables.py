@@ -184,7 +184,8 @@ def memory_parts(rows: Iterable[dict]) -> str:
         for c in names:
             x = [float(r[c]) for r in members if r.get(c) not in (None, "")]
             cells.append(f"{np.median(x) / 1e6:.2f}" if x else "-")
-        ratios = [r["imp_bytes"] / r["iht_bytes"] for r in members if r.get("imp_bytes") not in (None, "") and r["iht_bytes"]]
+        ratios = [r["imp_bytes"] / r["iht_bytes"] for r in members
+                  if r.get("imp_bytes") not in (None, "") and r["iht_bytes"]]
         cells.append(f"{np.median(ratios):.1f}" if ratios else "-")
         lines.append("| " + " | ".join([str(figure), str(m), str(len(members)), *cells]) + " |")
     return "\n".join(lines)

@@ -28,8 +28,8 @@ def grid_rows(task, cfg, seeds, progress=None, store=None):
     broken down by part in ``iht_<part>_bytes`` (the scalar fit's ``pass``, ``cache``, ``restricted``,
     ``vectors``; the factored fit's ``dense``, ``residual``, ``tiles``, ``batch``, ``candidates``; both
     ``net``: see :func:`.tasks.fit_iht`), and ``imp_formula_bytes`` (24 bytes a weight plus a batch of
-    activations). Until 0.4.15 ``iht_est_bytes`` counted 16 bytes a kept weight for the network. Every IHT fit of the grid
-    runs before the first torch run of the process: after one, the resident set of an IHT fit grows
+    activations); until 0.4.15 ``iht_est_bytes`` counted 16 bytes a kept weight for the network. Every
+    IHT fit of the grid runs before the first torch run of the process: after one, the resident set of an IHT fit grows
     by 1-3 MB more than IHT allocates (``scripts/inr_memory_breakdown.py``), the process's state and
     not the fit's.
 
@@ -156,7 +156,6 @@ def _with_ratio(row):
     elif "log10_mem_ratio" in row:  # (a row read back from a CSV: blank)
         row["log10_mem_ratio"] = None
     return row
-
 
 
 def refit_iht(rows, jobs, progress=None):
