@@ -55,7 +55,9 @@ class RecoveryResult:
     method : str
     info : dict
         Problem sizes and solver-specific entries (``best_iter`` of the
-        sequential solver, ``epochs``/``batch_size`` of the minibatch one).
+        sequential solver, ``epochs``/``batch_size`` of the minibatch one);
+        ``memory_parts``: ``peak_memory`` by part (bytes, summing to it), e.g.
+        ``pass``, ``cache``, ``restricted`` and ``vectors`` for IHT on an operator.
     final_residual : float, optional
         The returned model's relative residual where it is not ``residuals[-1]``
         (a best iterate returned instead of the last; a network read off ``w``
