@@ -50,10 +50,10 @@ MICRO = Config(n=300, ms=(2,), ss=(4,), seeds=(0,), epochs=2, batch_size=150)
 #: the quick grid on seeds 0-2 (the paper page's mean ± sd; 3x the quick run's time)
 SEEDS3 = QUICK.replace(seeds=(0, 1, 2))
 #: Fig. 2 at the paper's size on 2 cores: n = 50,000, the paper's schedule (100 epochs of 5,000, IHT's
-#: steps on the batches: 80 s a fit at m = 100, 5 minutes at m = 1000), every width, 3 seeds, IHT
-#: only: IMP runs 100 epochs a round, 10,000-50,000 Adam steps a cell (minutes each on a core, hours
-#: for the grid), and waits for a GPU.
-PAPER = FULL.replace(minibatch=True, imp_ms=(), measure=True)
+#: steps on the batches: 80 s a fit at m = 100, 5 minutes at m = 1000), every width, 3 seeds; IMP (100
+#: epochs a round, 10,000-60,000 Adam steps a cell: 1-13 minutes a cell on a shared core at m = 10, and
+#: growing with m) at m = 10 only: the other widths wait for a GPU.
+PAPER = FULL.replace(minibatch=True, imp_ms=(10,), measure=True)
 CONFIGS = {"micro": MICRO, "quick": QUICK, "seeds3": SEEDS3, "full": FULL, "paper": PAPER}
 
 
