@@ -390,9 +390,9 @@ class FactoredIHTSolver(IterativeSolver):
                     top.push(g / np.sqrt(self._update_metric(off, g)), off)
                     lo, hi = np.searchsorted(idx, [off, off + g.size])
                     g_sup[lo:hi] = g[idx[lo:hi] - off]
-            rows = Z.shape[0]  # the working set by the parts of memory_parts: Z and P, gU and gV, the candidates
+            rows, B = Z.shape  # the working set by the parts of memory_parts: Z and P, gU and gV, the candidates
             self._note_memory({**self.memory_parts(None if rows == self.shape[0] else rows),
-                               "tiles": 8 * (2 * Z.size + gU.size + gV.size), "candidates": top.nbytes})
+                               "tiles": 8 * (2 * rows * B + gU.size + gV.size), "candidates": top.nbytes})
         return top, g_sup, entrant
 
     def _step(self):
