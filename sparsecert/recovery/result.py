@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -84,10 +85,10 @@ class RecoveryResult:
         return float(self.residuals[-1] if self.final_residual is None else self.final_residual)
 
     def lean(self) -> RecoveryResult:
-        """A copy whose ``info`` keeps only its plain entries (numbers, strings, None): no operator, so
-        none of the data behind it (what a pickle or a saved file should carry)."""
-        plain = {k: v for k, v in self.info.items() if isinstance(v, (bool, int, float, str, type(None)))}
-        return replace(self, info=plain)
+        """A copy whose ``info`` keeps only its plain entries (numbers, strings, None, and dicts of them
+        such as ``memory_parts``): no operator, so none of the data behind it (what a pickle or a saved
+        file should carry)."""
+        return replace(self, info={k: v for k, v in self.info.items() if _plain(v)})
 
     def save(self, path: str | Path) -> Path:
         """Write the result to ``path`` (``.npz``: the solution, residuals and steps as arrays, the rest
@@ -121,3 +122,8 @@ class RecoveryResult:
         return d
 
 
+def _plain(value: Any) -> bool:
+    """Whether ``value`` is a number, a string, None or a dict of them keyed by strings (JSON as it is)."""
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain(v) for k, v in value.items())
+    return isinstance(value, (bool, int, float, str, type(None)))
