@@ -132,7 +132,8 @@ def test_parameters_are_refused_at_fit_with_scikit_learns_error(estimator, param
 
 def test_a_fitted_estimators_pickle_carries_no_training_data():
     """The fitted ReLU estimator keeps what predict needs (the net, the weights, the support, a lean
-    result): its pickle is O(s + m d), far below X (800 KB here), and predicts the same."""
+    result: numbers, strings and dicts of them, such as memory_parts): its pickle is O(s + m d), far below
+    X (800 KB here), and predicts the same."""
     import pickle
 
     rng = np.random.default_rng(0)
@@ -144,7 +145,10 @@ def test_a_fitted_estimators_pickle_carries_no_training_data():
         blob = pickle.dumps(est)
         assert len(blob) < 64_000, (type(est).__name__, len(blob))
         assert np.array_equal(pickle.loads(blob).predict(X[:5]), est.predict(X[:5]))
-        assert all(isinstance(v, (bool, int, float, str, type(None))) for v in est.result_.info.values())
+        scalar = (bool, int, float, str, type(None))
+        info = est.result_.info
+        assert all(isinstance(v, scalar) or all(isinstance(x, scalar) for x in v.values()) for v in info.values())
+        assert sum(info["memory_parts"].values()) == est.result_.peak_memory
 
 
 def test_information_criteria_choose_the_sparsity():
