@@ -177,8 +177,8 @@ def memory_parts(rows: Iterable[dict]) -> str:
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
         groups.setdefault((r.get("figure", ""), r["m"]), []).append(r)
-    head = ["figure", "m", "fits", *names, "IMP / IHT"]
-    lines = ["| " + " | ".join([*head[:3], *names.values(), head[-1]]) + " |", "|" + " --- |" * len(head)]
+    head = ["figure", "m", "fits", *names.values(), "IMP / IHT"]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for (figure, m), members in groups.items():
         cells = []
         for c in names:

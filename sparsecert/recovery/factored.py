@@ -368,6 +368,8 @@ class FactoredIHTSolver(IterativeSolver):
         entrant = (0.0, None)  # (gradient energy, (unit, gU row)) of the best idle unit
         self._t += 1
         scored = self._scored_units(self._t)
+        rows = R.shape[0]  # the samples of this pass: all of them, or a batch
+        held = self.memory_parts(None if rows == self.shape[0] else rows)  # all but the tiles and candidates
         for b0 in range(0, scored.size, self.block):
             units = scored[b0 : b0 + self.block]
             own = U[units].any(axis=1)  # units whose pattern is their own
@@ -390,9 +392,9 @@ class FactoredIHTSolver(IterativeSolver):
                     top.push(g / np.sqrt(self._update_metric(off, g)), off)
                     lo, hi = np.searchsorted(idx, [off, off + g.size])
                     g_sup[lo:hi] = g[idx[lo:hi] - off]
-            rows, B = Z.shape  # the working set by the parts of memory_parts: Z and P, gU and gV, the candidates
-            self._note_memory({**self.memory_parts(None if rows == self.shape[0] else rows),
-                               "tiles": 8 * (2 * rows * B + gU.size + gV.size), "candidates": top.nbytes})
+            # the working set by the parts of memory_parts: Z and P, gU and gV, the candidates
+            self._note_memory({**held, "tiles": 8 * (2 * rows * Z.shape[1] + gU.size + gV.size),
+                               "candidates": top.nbytes})
         return top, g_sup, entrant
 
     def _step(self):
