@@ -16,7 +16,7 @@ from .operators import ReluPatternOperator
 from .recovery import IHT, iht
 from .sparse import SparseVector
 
-__all__ = ["working_set", "measure_peak", "measured_bytes", "pin_allocator", "MALLOC_ENV"]
+__all__ = ["working_set", "measure_peak", "measured_bytes", "measured_bytes_on", "pin_allocator", "MALLOC_ENV"]
 
 #: Environment for a fresh process whose resident set should follow its live arrays: glibc serves every
 #: allocation above 128 KiB by mmap and returns it at free (its default raises that threshold as arrays
@@ -133,6 +133,22 @@ def measured_bytes(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> tupl
         out, peak = measure_peak(fn, *args, **kwargs)
         return out, int(peak["traced_bytes"])
     return out, int(peak["rss_bytes"])
+
+
+def measured_bytes_on(device: str | None, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> tuple[Any, int]:
+    """:func:`measured_bytes` where the fit runs: the host's resident set for ``device`` None or
+    ``"cpu"``; on a CUDA device the growth of torch's allocated device memory at its peak
+    (``torch.cuda.max_memory_allocated``, reset first), one instrument for every method there."""
+    if device is None or not str(device).startswith("cuda"):
+        return measured_bytes(fn, *args, **kwargs)
+    import torch
+
+    torch.cuda.synchronize(device)
+    before = torch.cuda.memory_allocated(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    out = fn(*args, **kwargs)
+    torch.cuda.synchronize(device)
+    return out, int(torch.cuda.max_memory_allocated(device) - before)
 
 
 def working_set(n, d, m, s, *, block=None, method="niht", iters=3, rng=0):

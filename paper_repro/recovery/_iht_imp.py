@@ -12,12 +12,12 @@ from collections import Counter
 import numpy as np
 from sparsecert.plot import EXACT_DB, Panel, grid_heatmap, pyplot
 from sparsecert.progress import progress_bar
-from sparsecert.working_set import measured_bytes
+from sparsecert.working_set import measured_bytes_on
 from .tasks import fit_iht, fit_imp, fit_imp_tuned, warm_up
 from ..tables import ahead, mean_sd
 
 
-def grid_rows(task, cfg, seeds, progress=None, store=None):
+def grid_rows(task, cfg, seeds, progress=None, store=None, device=None):
     """One row per (m, s, seed): IHT and (with torch) IMP scores, memory and seconds.
 
     Memory is measured one way for both methods (:func:`sparsecert.working_set.measured_bytes`: the
@@ -43,18 +43,22 @@ def grid_rows(task, cfg, seeds, progress=None, store=None):
     and each IMP run (m, seed) as it finishes, so that an interrupted run resumes where it stopped (cells
     are keyed by the task, the grid's settings and the package version; the tuned IMP's apart, so that
     adding its widths computes only them; IHT's without ``ss``, so that adding a budget fits only it).
+    ``device`` (a torch device, e.g. ``"cuda"``): both methods run there (IHT on the torch backend),
+    their memory measured there alike (:func:`sparsecert.working_set.measured_bytes_on`: on a GPU the
+    growth of torch's allocated device memory), and the cells are stored apart from the CPU's.
     """
-    return grids([(task, cfg, seeds)], progress, store)[0]
+    return grids([(task, cfg, seeds)], progress, store, device)[0]
 
 
-def grids(jobs, progress=None, store=None):
-    """:func:`grid_rows` of each ``(task, cfg, seeds)`` of ``jobs``: every job's IHT fits first, then the
-    IMP runs, then the tuned IMP's, so that no IHT fit is measured after a torch run."""
+def grids(jobs, progress=None, store=None, device=None):
+    """:func:`grid_rows` of each ``(task, cfg, seeds)`` of ``jobs`` (on ``device``): every job's IHT fits
+    first, then the IMP runs, then the tuned IMP's, so that no IHT fit is measured after a torch run."""
     from sparsecert.store import SweepStore
 
     has_torch = importlib.util.find_spec("torch") is not None
     plans = []
     for task, cfg, seeds in jobs:
+        cfg = cfg if device is None else {**cfg, "device": device}  # its own cells in the store
         cells = [(m, seed) for m in cfg["ms"] for seed in seeds]
         imp_ms = set(cfg.get("imp_ms", cfg["ms"])) if has_torch else set()
         tuned_ms = set(cfg.get("imp_tuned_ms", ())) if has_torch else set()
@@ -66,11 +70,12 @@ def grids(jobs, progress=None, store=None):
         stored = [_Stored(db, task.name, cfg) for task, cfg, *_ in plans]
         iht = [st.each("iht", [(m, s, seed) for m, seed in cells for s in cfg["ss"]],
                        lambda m, s, seed, task=task, cfg=cfg: [_iht_row(task, cfg, m, s, seed)],
-                       lambda task=task, cfg=cfg: warm_up(task, "iht", cfg.get("batch_size"), cfg.get("layers", 1)), bar)
+                       lambda task=task, cfg=cfg: warm_up(task, "iht", cfg.get("batch_size"), cfg.get("layers", 1),
+                                                          cfg.get("device")), bar)
                for st, (task, cfg, cells, _, _) in zip(stored, plans)]
         imp = [st.each("imp", imp_cells, lambda m, seed, task=task, cfg=cfg: _imp_rows(task, cfg, m, seed),
-                       lambda task=task, cfg=cfg: warm_up(task, "imp", cfg.get("imp_batch_size"), cfg.get("layers", 1)),
-                       bar) for st, (task, cfg, _, imp_cells, _) in zip(stored, plans)]
+                       lambda task=task, cfg=cfg: warm_up(task, "imp", cfg.get("imp_batch_size"), cfg.get("layers", 1),
+                                                          cfg.get("device")), bar) for st, (task, cfg, _, imp_cells, _) in zip(stored, plans)]
         tuned = [st.each("tuned", tuned_cells, lambda m, seed, task=task, cfg=cfg: _tuned_rows(task, cfg, m, seed), None,
                          bar) for st, (task, cfg, _, _, tuned_cells) in zip(stored, plans)]
     return [[row for m, seed in cells
@@ -118,17 +123,21 @@ class _Stored:
 
 def _iht_row(task, cfg, m, s, seed):
     """One IHT fit at width ``m`` and budget ``s``, its memory measured."""
-    a, peak = measured_bytes(fit_iht, task, m, s, epochs=cfg["epochs"], batch_size=cfg.get("batch_size"),
-                             minibatch=cfg.get("minibatch", False), layers=cfg.get("layers", 1), rng=seed)
+    device = cfg.get("device")
+    a, peak = measured_bytes_on(device, fit_iht, task, m, s, epochs=cfg["epochs"], batch_size=cfg.get("batch_size"),
+                                minibatch=cfg.get("minibatch", False), layers=cfg.get("layers", 1), rng=seed,
+                                device=device)
     return {"task": task.name, "metric": task.metric, "m": m, "s": s, "seed": seed, "iht": a["score"],
             "iht_nnz": a["nnz"], "iht_bytes": peak, "iht_est_bytes": a["bytes"], "iht_seconds": a["seconds"],
-            **{f"iht_{part}_bytes": v for part, v in a["memory_parts"].items()}}
+            **{f"iht_{part}_bytes": v for part, v in a["memory_parts"].items()}, **({"device": device} if device else {})}
 
 
 def _imp_rows(task, cfg, m, seed):
     """One IMP run at width ``m``, read at every s, its memory measured."""
-    imp, peak = measured_bytes(fit_imp, task, m, cfg["ss"], epochs=cfg["imp_epochs"],
-                               batch_size=cfg.get("imp_batch_size"), layers=cfg.get("layers", 1), rng=seed)
+    device = cfg.get("device")
+    imp, peak = measured_bytes_on(device, fit_imp, task, m, cfg["ss"], epochs=cfg["imp_epochs"],
+                                  batch_size=cfg.get("imp_batch_size"), layers=cfg.get("layers", 1), rng=seed,
+                                  device=device)
     return [{"imp": b["score"], "imp_kept": b["kept"], "imp_round": b["round"], "imp_bytes": peak,
              "imp_formula_bytes": b["bytes"], "imp_seconds": b["seconds"]} for b in imp]
 
@@ -138,7 +147,7 @@ def _tuned_rows(task, cfg, m, seed):
     return [{"imp_tuned": r["score"], "imp_tuned_lr": r["lr"], "imp_tuned_epochs": r["epochs"],
              "imp_tuned_seconds": r["seconds"]}
             for r in fit_imp_tuned(task, m, cfg["ss"], epochs=cfg["imp_epochs"], batch_size=cfg.get("imp_batch_size"),
-                                   layers=cfg.get("layers", 1), rng=seed)]
+                                   layers=cfg.get("layers", 1), rng=seed, device=cfg.get("device"))]
 
 
 def _joined_cell(iht, imp, tuned):

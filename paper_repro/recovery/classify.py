@@ -138,6 +138,8 @@ CONFIGS = {"micro": MICRO, "quick": QUICK, "seeds3": SEEDS3, "full": FULL, "mnis
 LIMITS = {"binary": (50, 100), "multiclass": (10, 100)}
 
 
+#: ``--device cuda``: IHT on the torch backend and IMP on the GPU, memory measured there (:func:`._iht_imp.grids`)
+GPU = True
 TABLES = ("classify",)
 #: written from the tables at every run and redraw: mean, sd, range over the seeds per (task, m, s)
 DERIVED = ("classify_spread",)
@@ -162,7 +164,8 @@ def compute(cfg, run):
     """IHT and IMP per (task, m, s, seed); each row names its figure (a key of ``cfg["tasks"]``) and what
     the figure says of the task, so that it can be drawn again from the CSV alone."""
     todo = jobs(cfg, run.seed)
-    done = grids([j[1:] for j in todo], progress=run.progress, store=run.store("classify"))  # IHT before IMP
+    done = grids([j[1:] for j in todo], progress=run.progress, store=run.store("classify"),  # IHT before IMP
+                 device=run.device)
     return {"classify": [dict(r, figure=key, kind=task.kind, n_train=len(task.y), n_test=len(task.labels))
                          for (key, task, _, _), rows in zip(todo, done) for r in rows]}
 

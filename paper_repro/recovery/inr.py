@@ -109,6 +109,8 @@ def load_image(source):
     return img.transpose(1, 2, 0) if img.ndim == 3 else img  # CIFAR: (3, 32, 32) -> (32, 32, 3)
 
 
+#: ``--device cuda``: IHT on the torch backend and IMP on the GPU, memory measured there (:func:`._iht_imp.grids`)
+GPU = True
 TABLES = ("inr",)
 #: written from the tables at every run and redraw: mean, sd, range over the seeds per (image, m, s)
 DERIVED = ("inr_spread",)
@@ -127,7 +129,8 @@ def jobs(cfg, seed):
 def compute(cfg, run):
     """IHT and IMP per (image, m, s, seed); each row names its figure (a key of ``cfg["images"]``)."""
     todo = jobs(cfg, run.seed)
-    done = grids([j[1:] for j in todo], progress=run.progress, store=run.store("inr"))  # IHT before IMP
+    done = grids([j[1:] for j in todo], progress=run.progress, store=run.store("inr"),  # IHT before IMP
+                 device=run.device)
     return {"inr": [dict(r, figure=j[0]) for j, rows in zip(todo, done) for r in rows]}
 
 

@@ -218,8 +218,9 @@ def iht_block(d):
     return 2 ** int(np.clip(np.floor(np.log2(max(1, BLOCK_COLUMNS // d))), 0, 6))
 
 
-def fit_iht(task, m, s, *, epochs=15, batch_size=None, block=None, minibatch=False, layers=1, rng=0):
-    """Sparse ReLU net on ``task`` by sequential-convex IHT (NumPy only), through :func:`sparsecert.fit`.
+def fit_iht(task, m, s, *, epochs=15, batch_size=None, block=None, minibatch=False, layers=1, rng=0, device=None):
+    """Sparse ReLU net on ``task`` by sequential-convex IHT through :func:`sparsecert.fit` (NumPy, or with
+    ``device`` its torch backend there, e.g. ``"cuda"``).
 
     Scalar targets (binary, INR): the two-layer fit (:func:`sparsecert.fit`) with
     AIHT, 10 inner steps, generators following the weights, ``epochs``
@@ -260,12 +261,12 @@ def fit_iht(task, m, s, *, epochs=15, batch_size=None, block=None, minibatch=Fal
         steps = epochs * (-(-len(task.X) // batch_size) if batch_size and not minibatch else 1)
         net, res = fit(task.X, task.y, m=m, s=s_eff, solver=IHT(max_iter=steps, block=block, loss="cross-entropy"),
                        batches=Minibatch(batch_size, epochs) if batch_size and minibatch else None, rng=rng,
-                       progress=False)
+                       progress=False, device=device)
     else:
         s_eff = min(int(s), capacity(m, d, layers))
         net, res = fit(task.X, task.y, m=m, s=s_eff, solver=IHT(inner_iter=10, max_iter=epochs, block=block),
                        batches=Minibatch(batch_size, epochs) if batch_size else None, layers=layers,
-                       output_sign="positive", rng=rng, progress=False)
+                       output_sign="positive", rng=rng, progress=False, device=device)
     layer_results = res if isinstance(res, list) else [res]
     nnz = sum(int(r.w.nnz) for r in layer_results)
     top = max(layer_results, key=lambda r: r.peak_memory)  # the layer whose working set is the largest
@@ -275,8 +276,10 @@ def fit_iht(task, m, s, *, epochs=15, batch_size=None, block=None, minibatch=Fal
             "seconds": time.perf_counter() - t0}
 
 
-def fit_imp(task, m, ss, *, epochs=15, batch_size=None, rate=0.1, lr=1e-3, layers=1, rng=0, progress=None):
-    """The paper's IMP baseline at every sparsity of ``ss`` from one run (needs torch).
+def fit_imp(task, m, ss, *, epochs=15, batch_size=None, rate=0.1, lr=1e-3, layers=1, rng=0, progress=None,
+            device=None):
+    """The paper's IMP baseline at every sparsity of ``ss`` from one run (needs torch; on ``device``, e.g.
+    ``"cuda"``, the CPU by default).
 
     A dense bias-free ReLU net ``d-m-k`` (``d-m-...-m-k`` with ``layers`` hidden layers; torch's
     default init), Adam (``lr``, the paper's 1e-3),
@@ -306,20 +309,20 @@ def fit_imp(task, m, ss, *, epochs=15, batch_size=None, rate=0.1, lr=1e-3, layer
     loss = "cross-entropy" if task.kind == "multiclass" else "mse"
     y = task.y.argmax(axis=1) if loss == "cross-entropy" else task.y.astype(np.float32)
     seed = integer_seed(rng)
-    model = mlp([d] + [m] * layers + [k], init="torch", bias=False, rng=seed)
+    model = mlp([d] + [m] * layers + [k], init="torch", bias=False, rng=seed).to(device)  # drawn on the CPU
     batch = min(n, batch_size or n)
     target = max(1, min(min(int(v) for v in ss), P))
     plan = Plan(score="magnitude", schedule="iterative", scope="global", rate=rate, after="rewind", target=target)
     res = prune(model, X, y, plan, training=Training(epochs=epochs, batch_size=batch, lr=lr, loss=loss),
                 evaluation=Evaluation(eval_every=10**9), rng=seed, progress=progress)
     seconds = time.perf_counter() - t0
-    Xt = torch.as_tensor(task.X_test, dtype=torch.float32)
+    Xt = torch.as_tensor(task.X_test, dtype=torch.float32, device=device)
     rows = []
     for s in ss:
         r = next(i for i, kept in enumerate(res.kept) if kept <= s) if min(res.kept) <= s else len(res.kept) - 1
         model.load_state_dict(res.states[r])  # prune trains copies; model is still ours
         with torch.no_grad():
-            pred = model(Xt).numpy()
+            pred = model(Xt).cpu().numpy()
         rows.append({"score": task.score(pred if k > 1 else pred[:, 0]), "kept": res.kept[r], "round": r,
                      "bytes": imp_bytes(P, batch, (m,) * layers + (k,)), "seconds": seconds})
     return rows
@@ -332,7 +335,7 @@ TUNED_EPOCH_FACTORS = (1, 3)
 
 
 def fit_imp_tuned(task, m, ss, *, epochs=15, batch_size=None, lrs=TUNED_LRS, epoch_factors=TUNED_EPOCH_FACTORS,
-                  val_fraction=0.2, layers=1, rng=0):
+                  val_fraction=0.2, layers=1, rng=0, device=None):
     """IMP with Adam's learning rate and its epochs per round chosen per ``s``, so that the comparison
     stands for a reader who finds the published setting unfair (:func:`fit_imp` for the rest).
 
@@ -361,19 +364,21 @@ def fit_imp_tuned(task, m, ss, *, epochs=15, batch_size=None, lrs=TUNED_LRS, epo
         search = replace(task, X=task.X[fit], y=task.y[fit], X_test=task.X[val], y_test=task.y[val],
                                      labels=labels)
         final = {}
-    scored = {st: fit_imp(search, m, ss, epochs=st[1], batch_size=batch_size, lr=st[0], layers=layers, rng=rng) for st in settings}
+    scored = {st: fit_imp(search, m, ss, epochs=st[1], batch_size=batch_size, lr=st[0], layers=layers, rng=rng,
+                          device=device) for st in settings}
     best = [max(settings, key=lambda st: scored[st][i]["score"]) for i in range(len(ss))]
     if final is not None:
-        final = {st: fit_imp(task, m, ss, epochs=st[1], batch_size=batch_size, lr=st[0], layers=layers, rng=rng) for st in set(best)}
+        final = {st: fit_imp(task, m, ss, epochs=st[1], batch_size=batch_size, lr=st[0], layers=layers, rng=rng,
+                          device=device) for st in set(best)}
     runs = scored if final is None else final
     seconds = time.perf_counter() - t0
     return [{**runs[st][i], "lr": st[0], "epochs": st[1], "seconds": seconds} for i, st in enumerate(best)]
 
 
-def warm_up(task, method, batch_size=None, layers=1):
-    """One tiny fit of ``method`` (``"iht"`` or ``"imp"``) on ``task``, so that a measured fit after
-    it pays no compilation and no libraries' first-use allocations (m = 2, s = 4, one epoch)."""
+def warm_up(task, method, batch_size=None, layers=1, device=None):
+    """One tiny fit of ``method`` (``"iht"`` or ``"imp"``) on ``task`` (on ``device``), so that a measured
+    fit after it pays no compilation and no libraries' first-use allocations (m = 2, s = 4, one epoch)."""
     if method == "iht":
-        fit_iht(task, 2, 4, epochs=1, batch_size=batch_size, layers=layers)
+        fit_iht(task, 2, 4, epochs=1, batch_size=batch_size, layers=layers, device=device)
     else:
-        fit_imp(task, 2, [4], epochs=1, batch_size=batch_size, layers=layers)
+        fit_imp(task, 2, [4], epochs=1, batch_size=batch_size, layers=layers, device=device)

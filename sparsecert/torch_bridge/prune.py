@@ -28,7 +28,7 @@ from ..prune.bingo import SubsetProbe
 from ..prune.scores import synflow_prune
 from ..prune.run import check_prunable
 from .models import glorot_normal
-from .train import fit, fit_configs, prunable_weights, thread_budget, to_tensor
+from .train import fit, fit_configs, model_device, prunable_weights, thread_budget, to_tensor
 
 __all__ = ["prune_module", "prune_torch", "torch_scores", "TorchPruneResult", "neq_fit", "TORCH_SCORES", "reinitialised"]
 
@@ -40,25 +40,26 @@ TorchPruneResult = PruneResult
 
 
 def torch_scores(model, name, *, X=None, y=None, rng=None, masks=None):
-    """Scores (NumPy arrays, one per prunable weight; keep the largest) of a torch model."""
+    """Scores (NumPy arrays, one per prunable weight; keep the largest) of a torch model (on any device)."""
     weights = [w for _, w in prunable_weights(model)]
+    device = model_device(model)
     if name == "magnitude":
-        return [w.detach().abs().numpy().astype(np.float64) for w in weights]
+        return [w.detach().abs().cpu().numpy().astype(np.float64) for w in weights]
     if name == "random":
         rng = check_rng(rng)
         return [rng.random(tuple(w.shape)) for w in weights]
     if name == "snip":
         model.zero_grad()
-        Xt, yt = to_tensor(X, y)
+        Xt, yt = to_tensor(X, y, device=device)
         nn.functional.cross_entropy(model(Xt), yt).backward()
-        out = [(w.detach() * w.grad).abs().numpy().astype(np.float64) for w in weights]
+        out = [(w.detach() * w.grad).abs().cpu().numpy().astype(np.float64) for w in weights]
         model.zero_grad()
         return out
     if name == "grasp":  # keep-scores w * (H g) of the cross-entropy, by double backward
-        Xt, yt = to_tensor(X, y)
+        Xt, yt = to_tensor(X, y, device=device)
         g = torch.autograd.grad(nn.functional.cross_entropy(model(Xt), yt), weights, create_graph=True)
         Hg = torch.autograd.grad(sum((a * a.detach()).sum() for a in g), weights)
-        return [(w.detach() * h).numpy().astype(np.float64) for w, h in zip(weights, Hg)]
+        return [(w.detach() * h).cpu().numpy().astype(np.float64) for w, h in zip(weights, Hg)]
     if name == "synflow":
         return _synflow_once(model, masks, tuple(np.shape(X)[1:]))
     raise ValueError(f"score must be one of {TORCH_SCORES}, got {name!r}")
@@ -73,12 +74,12 @@ def _synflow_once(model, masks, input_shape):
         for w, mk in zip(weights, masks or [None] * len(weights)):
             w.abs_()
             if mk is not None:
-                w.mul_(torch.as_tensor(mk, dtype=w.dtype))
+                w.mul_(torch.as_tensor(mk, dtype=w.dtype, device=w.device))
         for mod in m.modules():
             if isinstance(mod, (nn.Linear, nn.Conv2d)) and mod.bias is not None:
                 mod.bias.zero_()
-    m(torch.ones((1,) + input_shape, dtype=torch.float64)).sum().backward()
-    return [(w.detach() * w.grad).abs().numpy() for w in weights]
+    m(torch.ones((1,) + input_shape, dtype=torch.float64, device=model_device(m))).sum().backward()
+    return [(w.detach() * w.grad).abs().cpu().numpy() for w in weights]
 
 
 class _BingoProbe:
@@ -134,11 +135,14 @@ def prune_module(model0, X, y, plan, *, rates=None, prunable=None, score_batch=2
     ``iterations`` or ``epochs``, ``lr``, ``batch_size``, ``val``, ``test``, ``eval_every``, ...). The score is a name of :data:`TORCH_SCORES`, and the gradual schedule runs
     while training (``when="during"``).
 
+    It runs where ``model0`` is (a CUDA module trains on the GPU: ``X`` and ``y`` are moved to its
+    device once a round, masks and scores are NumPy arrays on the host).
+
     Returns
     -------
     PruneResult
-        ``states`` are the rounds' ``state_dict``s, ``histories`` :func:`fit`'s histories,
-        ``model`` the last trained module.
+        ``states`` are the rounds' ``state_dict``s (on the module's device), ``histories``
+        :func:`fit`'s histories, ``model`` the last trained module.
     """
     t0 = time.perf_counter()
     when, schedule, scope, after, target, rounds = plan.when, plan.schedule, plan.scope, plan.after, plan.target, plan.rounds

@@ -29,7 +29,7 @@ from ..parallel import requested_n_threads, single_threaded_blas
 from ..validation import check_int, fold_options, integer_seed, legacy_options, progress_enabled, refuse_fields
 from ..nn import Training, loss_name
 
-__all__ = ["prunable_weights", "get_masks", "apply_masks", "fit", "Evaluation", "TORCH_TRAINING", "evaluate", "to_tensor", "reestimate_batchnorm",
+__all__ = ["prunable_weights", "get_masks", "apply_masks", "fit", "Evaluation", "TORCH_TRAINING", "evaluate", "to_tensor", "model_device", "reestimate_batchnorm",
            "thread_budget"]
 
 
@@ -45,9 +45,10 @@ def get_masks(model):
 
 
 def apply_masks(model, masks):
+    """Zero the weights of ``model`` (in place) where ``masks`` (one per :func:`prunable_weights`) are False."""
     with torch.no_grad():
         for (_, w), m in zip(prunable_weights(model), masks):
-            w.mul_(torch.as_tensor(m, dtype=w.dtype))
+            w.mul_(torch.as_tensor(m, dtype=w.dtype, device=w.device))
 
 
 @torch.no_grad()
@@ -72,7 +73,7 @@ def reestimate_batchnorm(model, X, batch_size=500):
         bn.reset_running_stats()
         bn.momentum = None  # cumulative average over the batches
     model.train()
-    Xt = to_tensor(X)
+    Xt = to_tensor(X, device=model_device(model))
     for i in range(0, len(Xt), check_int(batch_size, "batch_size", low=1)):
         model(Xt[i : i + batch_size])
     for bn, mom in zip(bns, momenta):
@@ -83,12 +84,19 @@ def reestimate_batchnorm(model, X, batch_size=500):
 
 
 
-def to_tensor(X, y=None, loss="cross-entropy"):
-    """float32 inputs; integer class labels (cross-entropy) or float32 targets (mse)."""
-    Xt = torch.as_tensor(np.ascontiguousarray(X), dtype=torch.float32)
+def to_tensor(X, y=None, loss="cross-entropy", device=None):
+    """float32 inputs; integer class labels (cross-entropy) or float32 targets (mse); on ``device``
+    (default the CPU)."""
+    Xt = torch.as_tensor(np.ascontiguousarray(X), dtype=torch.float32, device=device)
     if y is None:
         return Xt
-    return Xt, torch.as_tensor(np.asarray(y), dtype=torch.int64 if loss == "cross-entropy" else torch.float32)
+    return Xt, torch.as_tensor(np.asarray(y), dtype=torch.int64 if loss == "cross-entropy" else torch.float32,
+                               device=device)
+
+
+def model_device(model):
+    """The device of ``model``'s parameters (the CPU for a model without any): where its data goes."""
+    return next((p.device for p in model.parameters()), torch.device("cpu"))
 
 
 def _loss(out, yb, loss, reduction="mean"):
@@ -119,7 +127,7 @@ def evaluate(model, X, y, batch_size=1000, loss="cross-entropy"):
     loss = loss_name(loss)
     was = model.training
     model.eval()
-    X, y = to_tensor(X, y, loss)
+    X, y = to_tensor(X, y, loss, model_device(model))
     total, correct = 0.0, 0
     for i in range(0, len(y), batch_size):
         out, yb = model(X[i : i + batch_size]), y[i : i + batch_size]
@@ -231,7 +239,8 @@ def fit(model, X, y, *, training=TORCH_TRAINING, evaluation=Evaluation(), masks=
     training, evaluation = new["training"], new["evaluation"]
     refuse_fields(training, ("tol",), "sparsecert.torch_bridge.fit", "the NumPy loop's")
     lname, augment, val, test = training.loss, training.augment, evaluation.val, evaluation.test
-    Xt, yt = to_tensor(X, y, lname)
+    device = model_device(model)  # the data goes where the model is
+    Xt, yt = to_tensor(X, y, lname, device)
     n = len(yt)
     batch_size = n if training.batch_size is None else min(training.batch_size, n)
     per_epoch = -(-n // batch_size)
@@ -242,7 +251,7 @@ def fit(model, X, y, *, training=TORCH_TRAINING, evaluation=Evaluation(), masks=
     opt = (torch.optim.Adam(params, lr=lr, weight_decay=weight_decay) if training.optimizer == "adam"
            else torch.optim.SGD(params, lr=lr, momentum=training.momentum, weight_decay=weight_decay))
     weights = [w for _, w in prunable_weights(model)]
-    mt = None if masks is None else [torch.as_tensor(m, dtype=w.dtype) for w, m in zip(weights, masks)]
+    mt = None if masks is None else [torch.as_tensor(m, dtype=w.dtype, device=device) for w, m in zip(weights, masks)]
     if mt is not None:
         apply_masks(model, masks)
     record = set(int(r) for r in record)
@@ -251,14 +260,14 @@ def fit(model, X, y, *, training=TORCH_TRAINING, evaluation=Evaluation(), masks=
 
     t0 = time.perf_counter()
     model.train()
-    it, order, pos, running = 0, torch.randperm(n, generator=gen), 0, 0.0
+    it, order, pos, running = 0, torch.randperm(n, generator=gen).to(device), 0, 0.0
     bar = tqdm(total=iterations, desc="training", disable=not progress_enabled(progress),
                leave=False)
     while it < iterations:
         if pos >= n:
             if epoch_callback is not None:
                 epoch_callback(it // per_epoch, model)
-            order, pos = torch.randperm(n, generator=gen), 0
+            order, pos = torch.randperm(n, generator=gen).to(device), 0
         rows = order[pos : pos + batch_size]
         pos += batch_size
         xb, yb = (Xt, yt) if batch_size == n else (Xt[rows], yt[rows])  # full batch: the order does not matter
@@ -266,14 +275,14 @@ def fit(model, X, y, *, training=TORCH_TRAINING, evaluation=Evaluation(), masks=
             xb = augment(xb, gen)
         loss = _masked_step(model, opt, xb, yb, lname, weights, mt)
         it += 1
-        running += loss
+        running += loss.double()  # on the device: read at the checkpoints only (no sync a step)
         if callback is not None:
             callback(it, model, xb, yb)
         if it in record:
             hist["states"][it] = copy.deepcopy(model.state_dict())
         if it % evaluation.eval_every == 0 or it == iterations:
             _checkpoint(hist, it, model, val, test, lname)
-            hist["train_loss"].append(running / (it - (hist["iters"][-2] if len(hist["iters"]) > 1 else 0)))
+            hist["train_loss"].append(float(running) / (it - (hist["iters"][-2] if len(hist["iters"]) > 1 else 0)))
             running = 0.0
         bar.update(1)
     bar.close()
@@ -295,7 +304,7 @@ def _checkpoint(hist, it, model, val, test, lname):
 
 def _masked_step(model, opt, xb, yb, lname, weights, mt):
     """One optimiser step on the batch with the pruned weights' gradients and values held at zero
-    (``mt``: the masks as tensors, or None); returns the batch loss."""
+    (``mt``: the masks as tensors, or None); returns the batch loss (a 0-d tensor on the device)."""
     opt.zero_grad(set_to_none=False)
     loss = _loss(model(xb), yb, lname)
     loss.backward()
@@ -307,7 +316,7 @@ def _masked_step(model, opt, xb, yb, lname, weights, mt):
         with torch.no_grad():
             for w, m in zip(weights, mt):
                 w.mul_(m)
-    return float(loss.detach())
+    return loss.detach()
 
 
 def _summary(hist, iterations, seconds):

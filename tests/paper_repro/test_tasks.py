@@ -268,6 +268,40 @@ def test_an_interrupted_grid_loses_only_the_fit_in_progress(tmp_path, monkeypatc
     assert calls == [(1, 10, 0), (2, 10, 0)] and [r["s"] for r in wider] == [2, 5, 10, 2, 5, 10]
 
 
+@pytest.mark.torch
+def test_imp_on_a_device_is_the_same_run_as_on_the_host():
+    """IMP trains where its module is: on the torch device "cpu" the run is the host's own, round for
+    round (the same init, batch order and arithmetic), so a GPU run differs from the CPU's only by
+    the device's arithmetic."""
+    pytest.importorskip("torch", reason="the torch extra is not installed")
+    t = tasks.class_task("digits", (0, 1), per_class=60)
+    host = tasks.fit_imp(t, 3, [5, 50], epochs=2, batch_size=32, rng=3)
+    dev = tasks.fit_imp(t, 3, [5, 50], epochs=2, batch_size=32, rng=3, device="cpu")
+    assert [{k: v for k, v in r.items() if k != "seconds"} for r in dev] == \
+        [{k: v for k, v in r.items() if k != "seconds"} for r in host]
+
+
+@pytest.mark.slow
+def test_a_grid_on_a_device_runs_both_methods_there_and_keeps_its_own_cells(tmp_path, monkeypatch):
+    """``device``: IHT runs on the torch backend and IMP's module on the device, each row says where,
+    and the store keeps the device's cells apart from the host's (a host rerun computes its own)."""
+    pytest.importorskip("torch")
+    from paper_repro.recovery import _iht_imp
+
+    t = tasks.class_task("digits", (0, 1), per_class=40)
+    grid = {"ms": (2,), "ss": (2, 5), "epochs": 3, "imp_epochs": 1}
+    seen = []
+    fit_iht, fit_imp = _iht_imp.fit_iht, _iht_imp.fit_imp
+    monkeypatch.setattr(_iht_imp, "fit_iht", lambda *a, **k: seen.append(("iht", k["device"])) or fit_iht(*a, **k))
+    monkeypatch.setattr(_iht_imp, "fit_imp", lambda *a, **k: seen.append(("imp", k["device"])) or fit_imp(*a, **k))
+    rows = _iht_imp.grid_rows(t, grid, [0], store=tmp_path / "g.sqlite", device="cpu")
+    assert set(seen) == {("iht", "cpu"), ("imp", "cpu")} and all(r["device"] == "cpu" for r in rows)
+    assert all(r["iht_bytes"] >= 0 and r["imp_bytes"] >= 0 and 0 <= r["iht"] <= 1 for r in rows)
+    seen.clear()
+    host = _iht_imp.grid_rows(t, grid, [0], store=tmp_path / "g.sqlite")
+    assert set(seen) == {("iht", None), ("imp", None)} and all("device" not in r for r in host)
+
+
 @pytest.mark.slow
 def test_a_grid_resumes_from_its_store_and_runs_imp_only_where_asked(tmp_path, monkeypatch):
     """Each IHT fit and IMP run of a classify/INR grid is stored as it finishes: a rerun computes nothing

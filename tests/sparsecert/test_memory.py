@@ -103,6 +103,32 @@ def test_measure_peak_sees_numpy_and_foreign_allocations_alike():
     assert 39e6 <= c["rss_bytes"] <= 46e6 and c["traced_bytes"] is None
 
 
+def test_memory_is_measured_where_the_fit_runs(monkeypatch):
+    """``measured_bytes_on``: on the host (None, "cpu") the resident set's growth, a 40 MB peak read as
+    40 MB; on a CUDA device the growth of torch's allocated device memory at its peak over what was
+    allocated before the call (here torch.cuda's counters stand in for a GPU this machine lacks)."""
+    from sparsecert.working_set import measured_bytes_on
+
+    def numpy_peak():
+        return float(np.ones(5_000_000).sum())  # 40 MB, touched
+
+    for device in (None, "cpu"):
+        out, peak = measured_bytes_on(device, numpy_peak)
+        assert out == 5e6 and 39e6 <= peak <= 46e6
+    torch = pytest.importorskip("torch", reason="the torch extra is not installed")
+    counters = {"allocated": 300, "peak": 0}
+
+    def allocate(nbytes):  # what a fit on the device does to torch's counters
+        counters["peak"] = max(counters["peak"], counters["allocated"] + nbytes)
+        return "fitted"
+
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: None)
+    monkeypatch.setattr(torch.cuda, "memory_allocated", lambda device=None: counters["allocated"])
+    monkeypatch.setattr(torch.cuda, "reset_peak_memory_stats", lambda device=None: counters.update(peak=counters["allocated"]))
+    monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda device=None: counters["peak"])
+    assert measured_bytes_on("cuda:0", allocate, 7_000) == ("fitted", 7_000)
+
+
 def test_measure_peak_counts_memory_the_heap_kept_from_before():
     """glibc raises its mmap threshold as large arrays are freed and then keeps the next ones in its
     heap, resident after they are freed (a warm-up fit before the first measurement does this); a
