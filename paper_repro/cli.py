@@ -169,7 +169,8 @@ def build_parser(prog: str = "python -m paper_repro") -> argparse.ArgumentParser
                     help="figures run at once, each on one core (default 1: one after the other on all cores; "
                     "`make demo` and `make figures` use 2)")
     rp.add_argument("--device", default=None,
-                    help="run IHT on the torch backend on this device (cpu, cuda, cuda:K), and the IMP baseline there too where it trains in torch (classify, inr); default NumPy")
+                    help="run IHT on the torch backend on this device (cpu, cuda, cuda:K), and the IMP baseline "
+                    "there too where it trains in torch (classify, inr); default NumPy")
     return rp
 
 

@@ -75,7 +75,8 @@ def grids(jobs, progress=None, store=None, device=None):
                for st, (task, cfg, cells, _, _) in zip(stored, plans)]
         imp = [st.each("imp", imp_cells, lambda m, seed, task=task, cfg=cfg: _imp_rows(task, cfg, m, seed),
                        lambda task=task, cfg=cfg: warm_up(task, "imp", cfg.get("imp_batch_size"), cfg.get("layers", 1),
-                                                          cfg.get("device")), bar) for st, (task, cfg, _, imp_cells, _) in zip(stored, plans)]
+                                                          cfg.get("device")), bar)
+               for st, (task, cfg, _, imp_cells, _) in zip(stored, plans)]
         tuned = [st.each("tuned", tuned_cells, lambda m, seed, task=task, cfg=cfg: _tuned_rows(task, cfg, m, seed), None,
                          bar) for st, (task, cfg, _, _, tuned_cells) in zip(stored, plans)]
     return [[row for m, seed in cells
@@ -129,7 +130,8 @@ def _iht_row(task, cfg, m, s, seed):
                                 device=device)
     return {"task": task.name, "metric": task.metric, "m": m, "s": s, "seed": seed, "iht": a["score"],
             "iht_nnz": a["nnz"], "iht_bytes": peak, "iht_est_bytes": a["bytes"], "iht_seconds": a["seconds"],
-            **{f"iht_{part}_bytes": v for part, v in a["memory_parts"].items()}, **({"device": device} if device else {})}
+            **{f"iht_{part}_bytes": v for part, v in a["memory_parts"].items()},
+            **({"device": device} if device else {})}
 
 
 def _imp_rows(task, cfg, m, seed):

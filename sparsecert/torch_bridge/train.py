@@ -29,8 +29,8 @@ from ..parallel import requested_n_threads, single_threaded_blas
 from ..validation import check_int, fold_options, integer_seed, legacy_options, progress_enabled, refuse_fields
 from ..nn import Training, loss_name
 
-__all__ = ["prunable_weights", "get_masks", "apply_masks", "fit", "Evaluation", "TORCH_TRAINING", "evaluate", "to_tensor", "model_device", "reestimate_batchnorm",
-           "thread_budget"]
+__all__ = ["prunable_weights", "get_masks", "apply_masks", "fit", "Evaluation", "TORCH_TRAINING", "evaluate",
+           "to_tensor", "model_device", "reestimate_batchnorm", "thread_budget"]
 
 
 def prunable_weights(model):

@@ -128,7 +128,7 @@ def test_pick_config_names_the_ones_it_has():
 
     assert pick_config(inr.CONFIGS, quick=False) is inr.FULL
     assert pick_config(inr.CONFIGS, config="mnist5k")["images"]["digit"][0] == ("mnist5k", 0)
-    with pytest.raises(ValueError, match="fmnist, fmnist2, full, micro, mnist5k, photo32, quick, quick2, seeds3"):
+    with pytest.raises(ValueError, match="fmnist, fmnist2, full, gpu-m200, micro, mnist5k, photo32, quick, quick2, seeds3"):
         pick_config(inr.CONFIGS, config="mnist")
     assert inr.load_image(("mnist5k", 0)).shape == (28, 28)
 

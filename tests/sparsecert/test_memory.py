@@ -124,7 +124,8 @@ def test_memory_is_measured_where_the_fit_runs(monkeypatch):
 
     monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: None)
     monkeypatch.setattr(torch.cuda, "memory_allocated", lambda device=None: counters["allocated"])
-    monkeypatch.setattr(torch.cuda, "reset_peak_memory_stats", lambda device=None: counters.update(peak=counters["allocated"]))
+    monkeypatch.setattr(torch.cuda, "reset_peak_memory_stats",
+                        lambda device=None: counters.update(peak=counters["allocated"]))
     monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda device=None: counters["peak"])
     assert measured_bytes_on("cuda:0", allocate, 7_000) == ("fitted", 7_000)
 
