@@ -11,6 +11,10 @@ from .epochs import run_epochs
 from .solver import IHTSolver
 from .sequential import UnitRules
 
+#: Bytes of the support's columns the dead-unit check gathers at a time (rows of X times the kept
+#: weights, twice: the gather and its product): the check's memory, whatever the batch and s.
+DEAD_CHECK_BYTES = 2**18
+
 __all__ = ["MinibatchIHTSolver"]
 
 
@@ -122,8 +126,10 @@ class MinibatchIHTSolver(UnitRules, IHTSolver):
         thresholding keeps them, so they hold the budget for good (binary Fashion-MNIST, m = 1000,
         s = 5: four of five weights sat on units ``relu(-0.8 x_742)``, test accuracy .70). Dropping
         them leaves the network as it is; the next step fills the budget. The units' pre-activations
-        are checked a batch of rows at a time, stopping once every unit is seen active (usually in
-        the first batch): O(batch_size nnz) a step. ``info["dead_weights"]`` counts the weights let go."""
+        are checked a chunk of rows at a time (at most a batch, at most :data:`DEAD_CHECK_BYTES` of
+        gathered entries), stopping once every unit is seen active (usually in the first chunk):
+        O(min(batch_size, DEAD_CHECK_BYTES / (8 nnz)) nnz) a step, not a batch's rows times s (12 MB at
+        s = 500 on batches of 1,000). ``info["dead_weights"]`` counts the weights let go."""
         S, d = self.S, self.unit
         if not S.size:
             return
@@ -131,8 +137,9 @@ class MinibatchIHTSolver(UnitRules, IHTSolver):
         start = np.flatnonzero(np.r_[True, np.diff(S // d) > 0])  # S is sorted: each unit's run of S
         dead = np.ones(start.size, bool)
         n, feats = self.shape[0], S % d
-        for b0 in range(0, n, self.batch_size):
-            Z = to_numpy(self.X[b0 : b0 + self.batch_size][:, feats]) * wS
+        rows = max(1, min(self.batch_size, DEAD_CHECK_BYTES // (8 * S.size)))
+        for b0 in range(0, n, rows):
+            Z = to_numpy(self.X[b0 : b0 + rows][:, feats]) * wS
             dead &= np.add.reduceat(Z, start, axis=1).max(axis=0) <= 0
             if not dead.any():
                 return

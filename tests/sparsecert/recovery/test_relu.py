@@ -281,6 +281,28 @@ def test_minibatch_update_lets_go_only_the_weights_of_dead_units():
     np.testing.assert_allclose(A.following(solver.w).followed_output(), before, rtol=1e-12, atol=1e-15)
 
 
+def test_the_dead_unit_check_reads_a_bounded_chunk_and_changes_nothing(monkeypatch):
+    """The dead-unit check gathers at most ``DEAD_CHECK_BYTES`` of the support's columns at a time (here
+    rows of 24 columns, one row at a time at the smallest budget) and finds the same dead units: a
+    minibatch fit with the budget at one row is the fit with whole batches, weight for weight."""
+    from sparsecert.recovery import minibatch
+
+    rng = np.random.default_rng(1)
+    X = np.asfortranarray(rng.random((400, 12)) - 0.2)
+    y = np.maximum(X[:, :3] @ [1.0, -0.5, 0.8], 0) + np.maximum(X[:, 5:7] @ [0.7, 0.6], 0)
+    fits, gathered, to_numpy = {}, [], minibatch.to_numpy
+    monkeypatch.setattr(minibatch, "to_numpy", lambda a: gathered.append(np.shape(a)) or to_numpy(a))
+    for budget in (2**30, 1):
+        monkeypatch.setattr(minibatch, "DEAD_CHECK_BYTES", budget)
+        gathered.clear()
+        _, res = sc.fit(X, y, m=6, s=24, batches=sc.Minibatch(100, 4), rng=0, progress=False)
+        fits[budget] = res.w
+        chunks = [g for g in gathered if len(g) == 2 and g[0] < len(X)]  # the check's gathers (not X itself)
+        assert chunks and max(r for r, _ in chunks) == (100 if budget > 1 else 1)
+    np.testing.assert_array_equal(fits[1].indices, fits[2**30].indices)
+    np.testing.assert_array_equal(fits[1].values, fits[2**30].values)
+
+
 @pytest.mark.parametrize("backend", ["numpy", "torch"])
 def test_minibatch_update_merges_twin_units_and_the_freed_weight_fits_the_rest(backend):
     """Two units on one feature with positive weights are one unit of the network (relu(X a) +
