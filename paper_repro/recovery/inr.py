@@ -74,11 +74,11 @@ MICRO = Config(seeds=(0,), images={"china_grey": (("sample", "china.jpg", 12, Tr
 #: the quick grid on seeds 0-2 (the paper page's mean ± sd; 3x the quick run's time)
 SEEDS3 = QUICK.replace(seeds=(0, 1, 2))
 #: Fig. 4 at full size on the MNIST stand-in: Fashion-MNIST test image 1000 (Debian's
-#: dataset-fashion-mnist), the paper's MNIST grid, 100 iterations / epochs, 3 seeds; IMP at m <= 100
-#: (at m = 200 about 7 minutes a seed on 2 cores; every width on a GPU), the tuned IMP at m = 10 and 50
-#: (12 runs of IMP each). Resumable per IHT fit (m, s, seed) and IMP run (m, seed).
+#: dataset-fashion-mnist), the paper's MNIST grid, 100 iterations / epochs, 3 seeds; IMP at every width
+#: (at m = 200 about 7 minutes a seed on one core), the tuned IMP at m = 10 and 50 (12 runs of IMP
+#: each). Resumable per IHT fit (m, s, seed) and IMP run (m, seed).
 FMNIST = Config(seeds=(0, 1, 2), images={"fmnist": (("fashion-mnist", 1000),) + FULL["images"]["mnist"][1:2]
-                                         + ({**FULL["images"]["mnist"][2], "imp_ms": (2, 5, 10, 20, 50, 100),
+                                         + ({**FULL["images"]["mnist"][2], "imp_ms": (2, 5, 10, 20, 50, 100, 200),
                                              "imp_tuned_ms": (10, 50)},)})
 #: Fig. 5 at full size on the CIFAR-10 stand-in: scikit-learn's colour photograph ``flower.jpg`` reduced to
 #: 32 x 32 (3,072 samples), the paper's CIFAR-10 grid, 3 seeds; IMP at m <= 100 (m = 200: a GPU), the
