@@ -17,7 +17,7 @@ seeds 0-2 (hours on 2 cores, dominated by IMP at m = 200).
 ``--config mnist5k``: a real MNIST digit, image 0 of the mnist5k test split
 (:func:`sparsecert.data.load_mnist5k`), the full MNIST grid, one seed.
 ``--config fmnist``: Fashion-MNIST test image 1000 (the full-size stand-in for MNIST's), the full
-MNIST grid, seeds 0-2, IMP at m <= 100; ``--config photo32``: the colour photograph ``flower.jpg`` at
+MNIST grid, seeds 0-2, IMP at every width; ``--config photo32``: the colour photograph ``flower.jpg`` at
 32 x 32 (the stand-in for CIFAR-10's image), the full CIFAR-10 grid, seeds 0-2, IMP at m <= 100;
 ``--config fmnist2``: ``fmnist`` with two hidden layers (the paper's Fig. 4 has 1 and 2), ``quick2`` the
 quick grey image so.
@@ -87,9 +87,9 @@ PHOTO32 = Config(seeds=(0, 1, 2), images={"photo32": (("sample", "flower.jpg", 3
                                           + ({**FULL["images"]["cifar10"][2], "imp_ms": (1, 2, 5, 10, 20, 50, 100),
                                               "imp_tuned_ms": (10,)},)})
 #: Fig. 4's two hidden layers at full size: the same image and grid as ``fmnist``, both methods with two
-#: hidden layers of width m (IHT layer by layer, s split evenly), 3 seeds, IMP at m <= 100.
+#: hidden layers of width m (IHT layer by layer, s split evenly), 3 seeds, IMP at every width.
 FMNIST2 = Config(seeds=(0, 1, 2), images={"fmnist_2layers": (("fashion-mnist", 1000),) + FULL["images"]["mnist"][1:2]
-                                          + ({**FULL["images"]["mnist"][2], "imp_ms": (2, 5, 10, 20, 50, 100),
+                                          + ({**FULL["images"]["mnist"][2], "imp_ms": (2, 5, 10, 20, 50, 100, 200),
                                               "layers": 2},)})
 #: the quick grey image with two hidden layers (tests, and a look before the full-size run)
 QUICK2 = Config(seeds=(0,), images={"china_grey_2layers": QUICK["images"]["china_grey"][:2]
