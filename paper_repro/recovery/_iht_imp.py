@@ -45,7 +45,8 @@ def grid_rows(task, cfg, seeds, progress=None, store=None, device=None):
     adding its widths computes only them; IHT's without ``ss``, so that adding a budget fits only it).
     ``device`` (a torch device, e.g. ``"cuda"``): both methods run there (IHT on the torch backend),
     their memory measured there alike (:func:`sparsecert.working_set.measured_bytes_on`: on a GPU the
-    growth of torch's allocated device memory), and the cells are stored apart from the CPU's.
+    growth of torch's allocated device memory, each method's copy of the data on the device included:
+    both make one), and the cells are stored apart from the CPU's.
     """
     return grids([(task, cfg, seeds)], progress, store, device)[0]
 
