@@ -273,6 +273,8 @@ def planted_mlp(m, s, seed=0, *, n=50000, d=100, layers=1, solver=IHT(max_iter=1
     if measure_memory:
         X = np.asfortranarray(X)
 
+    parts = _memory_parts if measure_memory else lambda results: {}
+
     def fit_under(rule, rng):
         """The fitted network's outputs and its row entries under one sequential rule (or None)."""
         (net, res), rss = measure(fit, X, y, m=m, s=s, solver=solver, rule=rule, layers=layers, rng=rng, progress=False,
@@ -280,9 +282,11 @@ def planted_mlp(m, s, seed=0, *, n=50000, d=100, layers=1, solver=IHT(max_iter=1
         if layers == 1:
             match = match_neurons(net, p.model)
             return net.forward(X), dict(support_recovered=match["support_recovered"], rel_weight_error=match["rel_error"],
-                                        peak_memory=res.peak_memory, iterations=res.n_iter, rss_bytes=rss)
+                                        peak_memory=res.peak_memory, iterations=res.n_iter, rss_bytes=rss,
+                                        **parts([res]))
         return net(X), dict(support_recovered=None, rel_weight_error=None, rss_bytes=rss,
-                            peak_memory=max(r.peak_memory for r in res), iterations=sum(r.n_iter for r in res))
+                            peak_memory=max(r.peak_memory for r in res), iterations=sum(r.n_iter for r in res),
+                            **parts(res))
 
     fallback_rng = copy.deepcopy(rng)  # the second fit draws what a fit under the published rule alone would
     out, fields = fit_under(rule, rng)
@@ -299,11 +303,24 @@ def planted_mlp(m, s, seed=0, *, n=50000, d=100, layers=1, solver=IHT(max_iter=1
         row.update(iterations=iterations, fallback="published" if out is out2 else "first",
                    peak_memory=max(row["peak_memory"], fields2["peak_memory"]),
                    rss_bytes=None if rss is None else max(rss, fields2["rss_bytes"]))
+        row.update(_memory_parts_of(max(fields, fields2, key=lambda f: f["peak_memory"])))
     row["psnr"] = psnr(y, out)
     row["time"] = time.perf_counter() - t0
     if not measure_memory:
         del row["rss_bytes"]
     return {**row, **_imp_fields(X, y, [m] * layers, s, rng, measure, baselines, measure_memory)}
+
+
+def _memory_parts(results):
+    """IHT's estimated working set at its peak by part, ``iht_<part>_bytes`` (the solver's
+    ``info["memory_parts"]``), of the fit (or layer) among ``results`` with the largest peak."""
+    top = max(results, key=lambda r: r.peak_memory)
+    return {f"iht_{part}_bytes": v for part, v in top.info.get("memory_parts", {}).items()}
+
+
+def _memory_parts_of(row):
+    """The ``iht_<part>_bytes`` entries of a row."""
+    return {key: v for key, v in row.items() if key.startswith("iht_") and key.endswith("_bytes")}
 
 
 def _legacy_mlp_options(legacy, solver, rule, baselines):
@@ -394,7 +411,7 @@ def planted_vector(m, s, seed=0, *, n=50000, d=100, k=10, batches=Minibatch(5000
                               device=device)
     row = {"m": m, "s": s, "seed": seed, "n": n, "d": d, "k": k, "psnr": psnr(Y.ravel(), net.forward(X).ravel()),
            "time": time.perf_counter() - t0, "peak_memory": res.peak_memory, "iterations": res.n_iter,
-           "status": res.status, **({"rss_bytes": rss} if measure_memory else {})}
+           "status": res.status, **({"rss_bytes": rss, **_memory_parts([res])} if measure_memory else {})}
     if imp_baseline:
         r, rss = measure(imp_relu_baseline, X, Y, [m], s, epochs=epochs, batch_size=batch_size, rng=rng)
         row.update(imp_psnr=psnr(Y.ravel(), r.net(X).ravel()), imp_time=r.time, imp_peak_memory=r.peak_memory,

@@ -81,6 +81,10 @@ def test_planted_measured_config_runs_imp_where_asked_and_draws_the_paper_panels
     two = read_csv(tmp_path / "recovery" / "planted_mlp_2layer_micro.csv")
     assert {r["m"] for r in one} == {1, 3} and {r["m"] for r in two} == {3}
     assert all(r["rss_bytes"] >= 0 for r in one + two)
+    # IHT's estimate by part: the parts of its peak add up to it (of the layer with the largest peak; a net
+    # that plants nothing is not fitted: no parts)
+    assert all(sum(v or 0 for key, v in r.items() if key.startswith("iht_") and key.endswith("_bytes")) == r["peak_memory"]
+               and ((r["iht_pass_bytes"] or 0) > 0) == (r["peak_memory"] > 0) for r in one + two)
     assert all((r["imp_psnr"] not in (None, "")) == (r["m"] == 1) for r in one)
     assert all(r["imp_rss_bytes"] >= 0 for r in one + two if r["m"] == 1)
     spread = read_csv(tmp_path / "recovery" / "planted_mlp_spread_micro.csv")
@@ -91,7 +95,8 @@ def test_planted_measured_config_runs_imp_where_asked_and_draws_the_paper_panels
 
 def test_planted_vector_measured_config_steps_on_minibatches_and_draws_the_paper_panels(tmp_path, monkeypatch):
     """Fig. 2's paper configuration: IHT's steps on the minibatches (epochs x batches of them), IMP at
-    the widths of ``imp_ms`` only, both measured peaks, the paper's panels and the mean ± sd one."""
+    the widths of ``imp_ms`` only, both measured peaks, IHT's estimate by part (summing to it), the
+    paper's panels and the mean ± sd one."""
     pytest.importorskip("torch", reason="the torch extra is not installed")
     from paper_repro.recovery import planted_vector
     from sparsecert.io import read_csv
@@ -102,6 +107,8 @@ def test_planted_vector_measured_config_steps_on_minibatches_and_draws_the_paper
     assert {p.name for p in paths} == {"planted_vector_micro.png", "planted_vector_seeds_micro.png"}
     rows = read_csv(tmp_path / "recovery" / "planted_vector_micro.csv")
     assert all(r["iterations"] == 2 * 2 and r["status"] == "epochs" and r["rss_bytes"] >= 0 for r in rows)
+    assert all(sum(v for key, v in r.items() if key.startswith("iht_") and key.endswith("_bytes")) == r["peak_memory"]
+               and r["iht_residual_bytes"] > 0 for r in rows)
     assert all((r["imp_psnr"] not in (None, "")) == (r["m"] == 2) for r in rows)
 
 
