@@ -217,6 +217,7 @@ class FactoredIHTSolver(IterativeSolver):
         self.R, self.loss = self._fit(self.U, self.V)
         self.ynorm = norm(self.Y)
         self.mu, self.peak_memory, self.peak_parts, self._since_exact = 1.0 / self.shape[0], 0, {}, 0
+        self._note_evaluation()
         # running mean of g^2 (precondition), pass count, metric floor; last iterate (momentum)
         self._sq = np.zeros(m * (d + k)) if self.precondition else None
         self._t, self._floor, self._prev, self._since_restart = 0, np.finfo(float).tiny, None, 0
@@ -238,6 +239,14 @@ class FactoredIHTSolver(IterativeSolver):
                 "tiles": 8 * (2 * rows * B + B * (d + k)),
                 "batch": 0 if rows == n else min(TILE_BYTES, rows * d * itemsize) if self._in_place else rows * d * itemsize,
                 "candidates": 12 * 8 * 2 * self.s}
+
+    def _note_evaluation(self):
+        """Count the working set of the network's evaluation on the current samples (:meth:`_fit`: the
+        setup's, and each epoch end's on all of them): the parts of :meth:`memory_parts` for these rows,
+        with ``tiles`` one chunk of pre-activations (at most :data:`TILE_BYTES`) and no candidates."""
+        rows = self.Y.shape[0]
+        parts = self.memory_parts(None if rows == self.shape[0] else rows)
+        self._note_memory({**parts, "tiles": min(TILE_BYTES, 8 * rows * self.m), "candidates": 0})
 
     def memory_usage(self):
         """The sum of :meth:`memory_parts` for full-batch steps (bytes)."""
@@ -539,6 +548,7 @@ class FactoredIHTSolver(IterativeSolver):
         else:
             self.X, self.Y = self._gather(X, rows), Y[rows]
         self.R, self.loss = self._fit(self.U, self.V)
+        self._note_evaluation()
 
     def _gather(self, X, rows):
         """``X[rows]``; on NumPy into one buffer of the largest batch's size, reused by every batch

@@ -328,6 +328,24 @@ def test_memory_parts_name_what_a_minibatch_fit_holds():
     assert parts["asfortranarray"]["dense"] == 8 * 3 * 5 * (600 + 4)
 
 
+def test_the_peak_counts_the_evaluation_on_all_samples():
+    """A minibatch fit evaluates its network on all n samples at its setup and at each epoch's end: the
+    residual and output of every sample, 2 n k floats, and a chunk of pre-activations (n m floats here,
+    under TILE_BYTES). Its peak counts that working set, larger here than a step's on a batch of 100,
+    and so does a fit that stops at once (Y = 0: no step taken)."""
+    from sparsecert.recovery.factored import FactoredIHTSolver
+
+    rng = np.random.default_rng(0)
+    n, d, k, m = 4000, 30, 10, 5
+    X, Y = rng.standard_normal((n, d)), rng.standard_normal((n, k))
+    for target in (Y, np.zeros_like(Y)):
+        so = FactoredIHTSolver(X, target, m, 40, rng=0).setup()
+        so.run_epochs(1, 100)
+        parts = so.finalize().info["memory_parts"]
+        assert parts["residual"] == 8 * 2 * n * k and parts["tiles"] == 8 * n * m and parts["candidates"] == 0
+        assert so.peak_memory == sum(parts.values()) > so.memory_parts(batch=100)["residual"] + 8 * n * k
+
+
 def test_minibatch_cross_entropy_fits_take_momentum_by_default():
     """Under cross-entropy the heavy ball is off on full batches and on on minibatches by default: a
     default minibatch fit takes momentum=True's iterates, not momentum=False's, and a default full-batch
