@@ -155,21 +155,27 @@ TABLES: dict[str, tuple] = {
             ("accuracy", "saved_fraction"), 3, None),
 }
 
-#: Table name -> the CSV of a grid of Figs. 3-5 whose :func:`memory_parts` it is
+#: Table name -> the CSV of a full-size grid whose :func:`memory_parts` it is
 MEMORY_TABLES: dict[str, str] = {
+    "recovery-planted-1layer-memory": "recovery/planted_mlp_1layer_paper.csv",
+    "recovery-planted-2layer-memory": "recovery/planted_mlp_2layer_paper.csv",
+    "recovery-planted-vector-memory": "recovery/planted_vector_paper.csv",
     "recovery-classify-fmnist-memory": "recovery/classify_fmnist.csv",
     "recovery-inr-fmnist-memory": "recovery/inr_fmnist.csv",
     "recovery-inr-fmnist2-memory": "recovery/inr_fmnist2.csv",
     "recovery-inr-photo32-memory": "recovery/inr_photo32.csv",
 }
+#: A planted sweep's memory columns (:func:`sparsecert.planted.planted_mlp`'s rows) under a grid's names
+PLANTED_MEMORY = {"rss_bytes": "iht_bytes", "peak_memory": "iht_est_bytes", "imp_rss_bytes": "imp_bytes"}
 
 
 def memory_parts(rows: Iterable[dict]) -> str:
     """Per figure and width ``m``, the medians over its budgets and seeds (MB) of IHT's measured
     peak (``iht_bytes``), its estimate (``iht_est_bytes``) and the estimate's parts
     (``iht_<part>_bytes``), of IMP's measured peak (``imp_bytes``, where IMP ran) and of IMP / IHT
-    per fit, as a Markdown table (``-``: no value)."""
-    rows = list(rows)
+    per fit, as a Markdown table (``-``: no value). A planted sweep's rows are read under those names
+    (:data:`PLANTED_MEMORY`)."""
+    rows = [{PLANTED_MEMORY.get(k, k): v for k, v in r.items()} for r in rows]
     parts = [k for k in dict.fromkeys(k for r in rows for k in r)
              if k.startswith("iht_") and k.endswith("_bytes") and k not in ("iht_bytes", "iht_est_bytes")]
     names = {"iht_bytes": "IHT measured", "iht_est_bytes": "IHT estimate", **{k: k[4:-6] for k in parts},
@@ -179,7 +185,7 @@ def memory_parts(rows: Iterable[dict]) -> str:
         groups.setdefault((r.get("figure", ""), r["m"]), []).append(r)
     head = ["figure", "m", "fits", *names.values(), "IMP / IHT"]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
-    for (figure, m), members in groups.items():
+    for (figure, m), members in sorted(groups.items(), key=lambda g: (str(g[0][0]), g[0][1])):
         cells = []
         for c in names:
             x = [float(r[c]) for r in members if r.get(c) not in (None, "")]

@@ -100,7 +100,8 @@ def fit_layerwise(X, y, widths, s, *, solver=IHT(), rule=Sequential(), batches=N
     Returns
     -------
     net : ReLUNet
-    results : list of RecoveryResult, one per layer
+    results : list of RecoveryResult, one per layer; from the second on, ``peak_memory`` counts the
+        layer's input features (n x m_{l-1} floats, ``info["memory_parts"]["features"]``)
     """
     widths = [check_int(w, "widths[i]", low=1) for w in widths]
     if not widths:
@@ -123,6 +124,9 @@ def fit_layerwise(X, y, widths, s, *, solver=IHT(), rule=Sequential(), batches=N
             net, res = fit_factored(H, y, m_l, s_l, solver=IHT(max_iter=solver.max_iter), rng=rng, progress=progress,
                                     device=device)
             W, V = net.Ws
+        if l:  # its input features are this fit's own arrays (X is the caller's): part of the layer's working set
+            res.peak_memory += H.nbytes
+            res.info["memory_parts"] = {**res.info.get("memory_parts", {}), "features": H.nbytes}
         Ws.append(W)
         results.append(res)
         if l + 1 < L:  # the next layer's data (none after the last), feature-major as X is: its operator reads H.T

@@ -194,14 +194,15 @@ def refit_iht(rows, jobs, progress=None):
 
 
 def sweep_grid_rows(rows, figure, task):
-    """Rows of a planted-net sweep measured one way (``psnr``, ``rss_bytes``, ``peak_memory`` and,
-    where IMP ran, ``imp_psnr``, ``imp_rss_bytes``) in this module's form (``iht``/``imp`` the PSNRs,
-    ``iht_bytes``/``imp_bytes`` the measured peaks, ``iht_est_bytes`` the solver's estimate), so that
-    Figs. 1-2 are drawn and summarised as Figs. 3-5 are."""
+    """Rows of a planted-net sweep measured one way (``psnr``, ``rss_bytes``, ``peak_memory`` with its
+    parts ``iht_<part>_bytes`` and, where IMP ran, ``imp_psnr``, ``imp_rss_bytes``) in this module's form
+    (``iht``/``imp`` the PSNRs, ``iht_bytes``/``imp_bytes`` the measured peaks, ``iht_est_bytes`` the
+    solver's estimate), so that Figs. 1-2 are drawn and summarised as Figs. 3-5 are."""
     out = []
     for r in rows:
         row = {"figure": figure, "task": task, "metric": "PSNR", "m": r["m"], "s": r["s"], "seed": r["seed"],
-               "iht": r["psnr"], "iht_bytes": r["rss_bytes"], "iht_est_bytes": r["peak_memory"]}
+               "iht": r["psnr"], "iht_bytes": r["rss_bytes"], "iht_est_bytes": r["peak_memory"],
+               **{k: v for k, v in r.items() if k.startswith("iht_") and k.endswith("_bytes")}}
         if r.get("imp_psnr") not in (None, ""):
             row.update(imp=r["imp_psnr"], imp_bytes=r["imp_rss_bytes"],
                        log10_mem_ratio=float(np.log10(max(r["imp_rss_bytes"], 1) / max(r["rss_bytes"], 1))))

@@ -227,6 +227,9 @@ def test_layerwise_deep_fit_splits_the_budget():
     assert len(net.Ws) == 3 and net.Ws[0].shape == (8, 10) and net.Ws[1].shape == (4, 8) and net.k == 1
     assert np.count_nonzero(net.Ws[0]) <= 12 and np.count_nonzero(net.Ws[1]) <= 12
     assert psnr(y, net(X)) > 20
+    # the second layer's working set holds its input features, 3000 x 8 floats; the first reads the caller's X
+    assert "features" not in results[0].info["memory_parts"] and results[1].info["memory_parts"]["features"] == 8 * 3000 * 8
+    assert all(sum(r.info["memory_parts"].values()) == r.peak_memory for r in results)
     with pytest.raises(ValueError, match="widths must name at least one hidden layer"):
         fit_layerwise(X, y, [], 10, solver=sc.IHT(max_iter=30))
 
