@@ -44,7 +44,8 @@ def test_compare_counts_only_differences_beyond_the_spread():
 
 def test_memory_parts_are_medians_per_width_in_mb():
     """Width 10: IHT 1, 2, 4 MB -> 2; its parts 1.5 and 0.5 MB; IMP 20 MB where it ran (two fits), the
-    ratios 20 and 10 -> 15. Width 20 has no IMP and no parts: '-'."""
+    ratios 20 and 10 -> 15. Width 20 has no IMP and no parts: '-'. Rows of a planted sweep name the
+    measured peaks ``rss_bytes`` / ``imp_rss_bytes`` and the estimate ``peak_memory``."""
     rows = [{"figure": "f", "m": 10, "iht_bytes": b * 1e6, "iht_est_bytes": 2e6, "iht_pass_bytes": 1.5e6,
              "iht_weights_bytes": 5e5, "imp_bytes": imp} for b, imp in ((1, 20e6), (2, 20e6), (4, None))]
     rows.append({"figure": "f", "m": 20, "iht_bytes": 3e6, "iht_est_bytes": 1e6})
@@ -52,6 +53,11 @@ def test_memory_parts_are_medians_per_width_in_mb():
     assert head == "| figure | m | fits | IHT measured | IHT estimate | pass | weights | IMP measured | IMP / IHT |"
     assert ten == "| f | 10 | 3 | 2.00 | 2.00 | 1.50 | 0.50 | 20.00 | 15.0 |"
     assert twenty == "| f | 20 | 1 | 3.00 | 1.00 | - | - | - | - |"
+    # a planted sweep's row (sparsecert.planted's names) reads as the grid's, the widths in order
+    planted = [{"m": m, "rss_bytes": 4e6, "peak_memory": 3e6, "iht_pass_bytes": 2e6, "imp_rss_bytes": 40e6}
+               for m in (100, 10)]
+    assert memory_parts(planted).splitlines()[2:] == ["|  | 10 | 1 | 4.00 | 3.00 | 2.00 | 40.00 | 10.0 |",
+                                                      "|  | 100 | 1 | 4.00 | 3.00 | 2.00 | 40.00 | 10.0 |"]
 
 
 @pytest.mark.parametrize("name", sorted({**TABLES, **MEMORY_TABLES}))
