@@ -58,7 +58,9 @@ class RecoveryResult:
         Problem sizes and solver-specific entries (``best_iter`` of the
         sequential solver, ``epochs``/``batch_size`` of the minibatch one);
         ``memory_parts``: ``peak_memory`` by part (bytes, summing to it), e.g.
-        ``pass``, ``cache``, ``restricted`` and ``vectors`` for IHT on an operator.
+        ``pass``, ``cache``, ``restricted`` and ``vectors`` for IHT on an operator, ``dense``,
+        ``residual``, ``tiles``, ``batch`` and ``candidates`` for the factored fit, and ``features``
+        (the layer's input, the previous layer's ReLU outputs) for a layer-wise fit's second layer on.
     final_residual : float, optional
         The returned model's relative residual where it is not ``residuals[-1]``
         (a best iterate returned instead of the last; a network read off ``w``
