@@ -300,10 +300,11 @@ def planted_mlp(m, s, seed=0, *, n=50000, d=100, layers=1, solver=IHT(max_iter=1
         iterations = row["iterations"] + fields2["iterations"]
         if float(np.linalg.norm(y - out2)) / ynorm < rel:
             out, row = out2, {**row, **fields2}
-        row.update(iterations=iterations, fallback="published" if out is out2 else "first",
-                   peak_memory=max(row["peak_memory"], fields2["peak_memory"]),
+        top = max(fields, fields2, key=lambda f: f["peak_memory"])  # the larger working set of the two fits
+        row = {key: v for key, v in row.items() if not _is_part(key)}
+        row.update({key: v for key, v in top.items() if _is_part(key)}, iterations=iterations,
+                   fallback="published" if out is out2 else "first", peak_memory=top["peak_memory"],
                    rss_bytes=None if rss is None else max(rss, fields2["rss_bytes"]))
-        row.update(_memory_parts_of(max(fields, fields2, key=lambda f: f["peak_memory"])))
     row["psnr"] = psnr(y, out)
     row["time"] = time.perf_counter() - t0
     if not measure_memory:
@@ -318,9 +319,9 @@ def _memory_parts(results):
     return {f"iht_{part}_bytes": v for part, v in top.info.get("memory_parts", {}).items()}
 
 
-def _memory_parts_of(row):
-    """The ``iht_<part>_bytes`` entries of a row."""
-    return {key: v for key, v in row.items() if key.startswith("iht_") and key.endswith("_bytes")}
+def _is_part(key):
+    """Whether a row's ``key`` is one of :func:`_memory_parts`'s, ``iht_<part>_bytes``."""
+    return key.startswith("iht_") and key.endswith("_bytes")
 
 
 def _legacy_mlp_options(legacy, solver, rule, baselines):
